@@ -1,0 +1,313 @@
+/* cnnc.h: the compiler's one internal header, a section per module.
+ *
+ * The pipeline: a front end (grammar/ for the DSL, frontend/onnx.c) builds a
+ * Graph; passes/ infer shapes, initialise weights and fuse; plan/ lays
+ * tensors out in one arena; emit/ writes C; interp/ runs the Graph directly
+ * as the reference. Every operator's facts live in one OpInfo
+ * (compiler/ops/), listed in compiler/ops.def. */
+#ifndef CNNC_H
+#define CNNC_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CNNC_VERSION "0.1.0"
+
+/* ---- util/util.c: allocation that cannot fail, growable strings ---- */
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Grow *p (holding *cap items of `size`) so that it holds at least `need`. */
+void grow_array(void *p, int *cap, int need, size_t size);
+
+typedef struct {
+    char *s;
+    size_t len, cap;
+} StrBuf;
+
+void sb_putc(StrBuf *b, char c);
+void sb_puts(StrBuf *b, const char *s);
+void sb_printf(StrBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_free(StrBuf *b);
+
+/* Multiplication of sizes that reports overflow instead of wrapping. */
+bool mul_overflows(int64_t a, int64_t b, int64_t *out);
+
+/* ---- util/diag.c: gcc-style diagnostics (contract, section 4) ----
+ * `FILE:LINE:COL: error: msg`, then the source line and a caret when the
+ * source text is known. Errors are counted; callers go on to find more. */
+
+typedef struct {
+    const char *file; /* as the user typed it; NULL for none */
+    int line, col;    /* 1-based; line 0 means "no position" */
+} Loc;
+
+void diag_set_source(const char *file, const char *text, size_t len);
+void diag_error(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_warning(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_verror(Loc loc, const char *fmt, va_list ap);
+int diag_error_count(void);
+void diag_reset(void);
+/* Stop reporting after this many errors (a cascade helps nobody). */
+#define DIAG_MAX_ERRORS 50
+
+#define internal_error(...) internal_error_at(__FILE__, __LINE__, __VA_ARGS__)
+_Noreturn void internal_error_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- shapes ---- */
+
+#define MAX_RANK 6
+
+typedef struct {
+    int rank;
+    int64_t d[MAX_RANK];
+} Shape;
+
+int64_t shape_numel(const Shape *s);
+bool shape_eq(const Shape *a, const Shape *b);
+Shape shape_make(int rank, const int64_t *d);
+/* "8x28x28" into buf; returns buf. */
+char *shape_str(const Shape *s, char *buf, size_t size);
+/* View an activation's per-sample shape as C x H x W: [C,H,W] as is,
+ * [C,L] as C x 1 x L, [F] as F x 1 x 1. */
+void shape_chw(const Shape *s, int64_t *c, int64_t *h, int64_t *w);
+
+/* ---- ir/ir.c: the graph ----
+ * Activation tensors carry their per-sample shape: the batch dimension is
+ * implicit and chosen at run time (1 <= n <= batch max). Parameters,
+ * buffers and constants carry their full shape (PyTorch layouts,
+ * contract section 5). Nodes are kept in topological order. */
+
+typedef enum {
+    T_ACT,    /* an activation: produced by a node or the graph input */
+    T_PARAM,  /* trainable parameter */
+    T_BUFFER, /* non-trainable state: BatchNorm running statistics */
+    T_CONST,  /* a constant operand that is not trained (ONNX) */
+} TensorKind;
+
+typedef enum {
+    INIT_DEFAULT, /* PyTorch's default for the layer */
+    INIT_HE,      /* kaiming uniform, gain sqrt(2): U(+-sqrt(6/fan_in)) */
+    INIT_XAVIER,  /* glorot uniform: U(+-sqrt(6/(fan_in+fan_out))) */
+    INIT_ZEROS,
+    INIT_ONES,
+} InitKind;
+
+typedef struct {
+    char *name;
+    TensorKind kind;
+    Shape shape;
+    float *data;  /* parameters, buffers and constants; NULL until set */
+    int producer; /* index of the producing node, -1 if none */
+    InitKind init;
+    Loc loc;
+} Tensor;
+
+typedef enum { PAD_ZEROS, PAD_REFLECT, PAD_REPLICATE } PadMode;
+
+/* An elementwise activation fused as an operator's epilogue. */
+typedef enum {
+    ACT_NONE,
+    ACT_RELU,
+    ACT_LEAKY_RELU, /* a = slope */
+    ACT_SIGMOID,
+    ACT_TANH,
+    ACT_ELU,  /* a = alpha */
+    ACT_CLIP, /* a = min, b = max */
+} ActKind;
+
+typedef struct {
+    ActKind kind;
+    float a, b;
+} Act;
+
+float act_apply(Act act, float x);
+/* d act(x) / dx, from the input x and the output y = act(x). */
+float act_derivative(Act act, float x, float y);
+const char *act_name(ActKind kind);
+
+/* Every operator's attributes; each operator reads the fields it needs.
+ * Spatial arrays are [H, W]; a 1-D operator uses index 1 only (H is 1).
+ * pad is [top, left, bottom, right] (ONNX's begin..., end... order). */
+typedef struct {
+    int kernel[2], stride[2], dilation[2], pad[4];
+    int groups;
+    int filters; /* conv: output channels; dense: output features */
+    bool bias;
+    PadMode pad_mode;
+    bool ceil_mode, count_include_pad;
+    bool same_pad; /* padding was 'same' (SAME_UPPER), resolved by shape */
+    float eps, momentum; /* batchnorm */
+    float rate;          /* dropout */
+    float alpha, lo, hi; /* leaky_relu/elu alpha; clip bounds */
+    int k;               /* maxout group size */
+    int axis;            /* softmax/concat axis in the per-sample shape */
+    Shape target;        /* reshape: per-sample target shape */
+    InitKind init;       /* how parameters without data are initialised */
+} Attrs;
+
+typedef struct {
+    int op; /* OpKind */
+    char *name;
+    Loc loc;
+    int *in, nin;       /* activation inputs (tensor ids) */
+    int param[4], nparam; /* weight, bias / gamma, beta, mean, var / const */
+    int out;
+    Attrs a;
+    Act act; /* fused epilogue, for ops with OPT_HAS_ACT */
+} Node;
+
+typedef enum { LOSS_CROSS_ENTROPY } LossKind;
+typedef enum { OPT_SGD, OPT_ADAM } OptimKind;
+
+typedef struct {
+    bool present;
+    LossKind loss;
+    OptimKind optim;
+    float lr, momentum, weight_decay;
+    float beta1, beta2, eps;
+    int batch, epochs;
+    uint64_t seed;
+    Loc loc;
+} TrainCfg;
+
+typedef struct {
+    char *name; /* model name */
+    const char *file;
+    Tensor *t;
+    int nt, tcap;
+    Node *n;
+    int nn, ncap;
+    int input, output; /* tensor ids */
+    float *mean, *std; /* optional per-channel input normalisation */
+    int nnorm;
+    uint64_t seed; /* weight initialisation seed */
+    int batch_hint; /* an ONNX input's static batch size, 0 if none */
+    TrainCfg train;
+} Graph;
+
+Graph *graph_new(const char *file);
+void graph_free(Graph *g);
+int graph_add_tensor(Graph *g, const char *name, TensorKind kind, Loc loc);
+int graph_find_tensor(const Graph *g, const char *name);
+/* Appends a node; `in` is copied. Creates its output activation tensor
+ * (named like the node) and returns the node's index. */
+int graph_add_node(Graph *g, int op, const char *name, Loc loc, const int *in, int nin);
+/* Declares parameter `slot` of node n, named "<node>.<suffix>", with the
+ * given shape; if the node already has a tensor in that slot (ONNX), checks
+ * its shape instead and reports a mismatch. Returns false on error. */
+bool graph_param(Graph *g, Node *n, int slot, const char *suffix, TensorKind kind,
+                 const Shape *shape, InitKind init);
+/* The consumers of tensor t: node indices written to out (up to max). */
+int graph_consumers(const Graph *g, int t, int *out, int max);
+/* Parameter count of a node (all its parameter and buffer elements that
+ * are trainable or BatchNorm weights: the course's count, bias included). */
+int64_t node_param_count(const Graph *g, const Node *n);
+/* Topologically sorts nodes; reports a cycle and returns false. */
+bool graph_toposort(Graph *g);
+/* Checks the invariants every pass relies on; internal errors abort. */
+void graph_verify(const Graph *g);
+/* Stable text dump (for --dump-ir and golden tests). */
+void graph_dump(const Graph *g, FILE *out);
+
+/* ---- ops/: operator facts ---- */
+
+typedef enum {
+#define OP(ID, name, traits) OP_##ID,
+#include "ops.def"
+#undef OP
+    OP_COUNT
+} OpKind;
+
+enum {
+    OPT_ELEMENTWISE = 1 << 0, /* out[i] depends on in[i] only */
+    OPT_ACTIVATION = 1 << 1,  /* a standalone activation, fusable as Act */
+    OPT_HAS_ACT = 1 << 2,     /* accepts a fused activation epilogue */
+    OPT_VIEW = 1 << 3,        /* output is the input, reinterpreted */
+};
+
+struct Emit;
+
+typedef struct {
+    const char *name;
+    unsigned traits;
+    /* Shape rule: checks the inputs, sets the output's shape and declares
+     * the parameters (graph_param). Reports errors at n->loc; false on error. */
+    bool (*infer)(Graph *g, Node *n);
+    /* MACs for one sample (cnnc info). */
+    int64_t (*macs)(const Graph *g, const Node *n);
+    /* Interpreter forward over `batch` samples: in[i] holds batch samples of
+     * node input i, contiguous; out receives batch samples. `training`
+     * selects batch statistics for BatchNorm (and updates running stats). */
+    void (*run)(Graph *g, const Node *n, const float *const *in, float *out, int batch,
+                bool training);
+    /* Interpreter backward: from dout, *adds* into din[i] (NULL when that
+     * input needs no gradient) and into dparam[slot] (NULL if not trainable). */
+    void (*grad)(const Graph *g, const Node *n, const float *const *in, const float *out,
+                 const float *dout, float *const *din, float *const *dparam, int batch);
+    /* Code generation: forward and backward of one node. */
+    void (*emit)(struct Emit *e, const Node *n);
+    void (*emit_grad)(struct Emit *e, const Node *n);
+} OpInfo;
+
+#define OP(ID, name, traits) extern const OpInfo op_##name;
+#include "ops.def"
+#undef OP
+
+const OpInfo *op_info(int op);
+/* Input shape of node input i / output shape (per sample). */
+const Shape *node_in_shape(const Graph *g, const Node *n, int i);
+const Shape *node_out_shape(const Graph *g, const Node *n);
+const float *node_param_data(const Graph *g, const Node *n, int slot);
+
+/* ---- passes/ ---- */
+
+/* Runs every node's shape rule in order; false if any error. */
+bool shape_infer(Graph *g);
+/* Gives every parameter/buffer without data its seeded initial value:
+ * bit-identical on every machine (integer generator, no libm). */
+void init_weights(Graph *g);
+
+/* A counter-based generator: same (seed, stream) gives the same numbers
+ * everywhere. Used for weight init, shuffling and dropout. */
+typedef struct {
+    uint64_t state;
+} Rng;
+Rng rng_seeded(uint64_t seed, const char *stream);
+uint32_t rng_u32(Rng *r);
+/* Uniform in [0, 1), 24 random bits. */
+float rng_uniform(Rng *r);
+
+/* ---- interp/: the reference interpreter ---- */
+
+typedef struct {
+    float **val; /* per tensor: batch samples (activations) or NULL */
+    int batch;
+} Activations;
+
+/* Runs the graph on `batch` samples of `input`; returns per-tensor values
+ * (the caller frees with interp_free). */
+Activations interp_forward(Graph *g, const float *input, int batch, bool training);
+void interp_free(const Graph *g, Activations *a);
+
+/* ---- frontend/ ---- */
+
+/* Parses a .cnn source into a Graph (shapes not yet inferred). Reports
+ * errors; returns NULL if any. */
+Graph *dsl_load(const char *path);
+Graph *onnx_load(const char *path);
+/* Loads a model by extension, infers shapes and initialises weights. */
+Graph *model_load(const char *path);
+
+/* ---- runtime/npy.h is shared with generated programs ---- */
+
+#endif

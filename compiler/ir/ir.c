@@ -1,0 +1,264 @@
+/* ir.c: building and querying the graph IR (see cnnc.h for its invariants). */
+#include "../cnnc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int64_t shape_numel(const Shape *s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++)
+        n *= s->d[i];
+    return n;
+}
+
+bool shape_eq(const Shape *a, const Shape *b)
+{
+    if (a->rank != b->rank)
+        return false;
+    for (int i = 0; i < a->rank; i++)
+        if (a->d[i] != b->d[i])
+            return false;
+    return true;
+}
+
+Shape shape_make(int rank, const int64_t *d)
+{
+    Shape s = {.rank = rank};
+    for (int i = 0; i < rank; i++)
+        s.d[i] = d[i];
+    return s;
+}
+
+char *shape_str(const Shape *s, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    if (s->rank == 0)
+        snprintf(buf, size, "scalar");
+    for (int i = 0; i < s->rank && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, i ? "x%lld" : "%lld", (long long)s->d[i]);
+    return buf;
+}
+
+void shape_chw(const Shape *s, int64_t *c, int64_t *h, int64_t *w)
+{
+    *c = s->rank > 0 ? s->d[0] : 1;
+    *h = s->rank > 2 ? s->d[1] : 1;
+    *w = s->rank > 2 ? s->d[2] : s->rank > 1 ? s->d[1] : 1;
+}
+
+Graph *graph_new(const char *file)
+{
+    Graph *g = xcalloc(1, sizeof *g);
+    g->file = file;
+    g->input = g->output = -1;
+    return g;
+}
+
+void graph_free(Graph *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < g->nt; i++) {
+        free(g->t[i].name);
+        free(g->t[i].data);
+    }
+    for (int i = 0; i < g->nn; i++) {
+        free(g->n[i].name);
+        free(g->n[i].in);
+    }
+    free(g->t);
+    free(g->n);
+    free(g->name);
+    free(g->mean);
+    free(g->std);
+    free(g);
+}
+
+int graph_add_tensor(Graph *g, const char *name, TensorKind kind, Loc loc)
+{
+    grow_array(&g->t, &g->tcap, g->nt + 1, sizeof *g->t);
+    Tensor *t = &g->t[g->nt];
+    memset(t, 0, sizeof *t);
+    t->name = xstrdup(name);
+    t->kind = kind;
+    t->producer = -1;
+    t->loc = loc;
+    return g->nt++;
+}
+
+int graph_find_tensor(const Graph *g, const char *name)
+{
+    for (int i = 0; i < g->nt; i++)
+        if (strcmp(g->t[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+int graph_add_node(Graph *g, int op, const char *name, Loc loc, const int *in, int nin)
+{
+    grow_array(&g->n, &g->ncap, g->nn + 1, sizeof *g->n);
+    int id = g->nn++;
+    Node *n = &g->n[id];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->name = xstrdup(name);
+    n->loc = loc;
+    n->in = xmalloc((size_t)(nin ? nin : 1) * sizeof *n->in);
+    memcpy(n->in, in, (size_t)nin * sizeof *in);
+    n->nin = nin;
+    n->a.groups = 1;
+    n->a.bias = true;
+    for (int i = 0; i < 2; i++)
+        n->a.kernel[i] = n->a.stride[i] = n->a.dilation[i] = 1;
+    for (int i = 0; i < 4; i++)
+        n->param[i] = -1;
+    n->out = graph_add_tensor(g, name, T_ACT, loc);
+    g->t[n->out].producer = id;
+    return id;
+}
+
+bool graph_param(Graph *g, Node *n, int slot, const char *suffix, TensorKind kind,
+                 const Shape *shape, InitKind init)
+{
+    char want[128], have[128];
+    if (n->param[slot] >= 0) {
+        Tensor *t = &g->t[n->param[slot]];
+        if (!shape_eq(&t->shape, shape)) {
+            diag_error(n->loc, "%s '%s': %s '%s' has shape %s, expected %s", op_info(n->op)->name,
+                       n->name, suffix, t->name, shape_str(&t->shape, have, sizeof have),
+                       shape_str(shape, want, sizeof want));
+            return false;
+        }
+        return true;
+    }
+    char *name = xasprintf("%s.%s", n->name, suffix);
+    int id = graph_add_tensor(g, name, kind, n->loc);
+    free(name);
+    g->t[id].shape = *shape;
+    g->t[id].init = init;
+    n->param[slot] = id;
+    if (n->nparam <= slot)
+        n->nparam = slot + 1;
+    return true;
+}
+
+int graph_consumers(const Graph *g, int t, int *out, int max)
+{
+    int k = 0;
+    for (int i = 0; i < g->nn; i++)
+        for (int j = 0; j < g->n[i].nin; j++)
+            if (g->n[i].in[j] == t) {
+                if (k < max)
+                    out[k] = i;
+                k++;
+                break;
+            }
+    return k;
+}
+
+int64_t node_param_count(const Graph *g, const Node *n)
+{
+    int64_t count = 0;
+    for (int i = 0; i < n->nparam; i++) {
+        if (n->param[i] < 0)
+            continue;
+        const Tensor *t = &g->t[n->param[i]];
+        if (t->kind == T_PARAM)
+            count += shape_numel(&t->shape);
+    }
+    return count;
+}
+
+const OpInfo *op_info(int op)
+{
+    static const OpInfo *const table[OP_COUNT] = {
+#define OP(ID, name, traits) [OP_##ID] = &op_##name,
+#include "../ops.def"
+#undef OP
+    };
+    if (op < 0 || op >= OP_COUNT)
+        internal_error("bad operator %d", op);
+    return table[op];
+}
+
+const Shape *node_in_shape(const Graph *g, const Node *n, int i)
+{
+    return &g->t[n->in[i]].shape;
+}
+
+const Shape *node_out_shape(const Graph *g, const Node *n)
+{
+    return &g->t[n->out].shape;
+}
+
+const float *node_param_data(const Graph *g, const Node *n, int slot)
+{
+    if (slot >= n->nparam || n->param[slot] < 0)
+        return NULL;
+    return g->t[n->param[slot]].data;
+}
+
+/* Kahn's algorithm, stable: among ready nodes, source order wins. */
+bool graph_toposort(Graph *g)
+{
+    int *state = xcalloc((size_t)g->nn + 1, sizeof *state); /* 1 = placed */
+    bool *ready_t = xcalloc((size_t)g->nt + 1, sizeof *ready_t);
+    Node *sorted = xmalloc(((size_t)g->nn + 1) * sizeof *sorted);
+    int placed = 0;
+    for (int i = 0; i < g->nt; i++)
+        ready_t[i] = g->t[i].producer < 0;
+    bool progress = true;
+    while (placed < g->nn && progress) {
+        progress = false;
+        for (int i = 0; i < g->nn; i++) {
+            if (state[i])
+                continue;
+            bool ok = true;
+            for (int j = 0; j < g->n[i].nin && ok; j++)
+                ok = ready_t[g->n[i].in[j]];
+            if (!ok)
+                continue;
+            state[i] = 1;
+            ready_t[g->n[i].out] = true;
+            sorted[placed++] = g->n[i];
+            progress = true;
+            break; /* restart so that source order wins */
+        }
+    }
+    bool ok = placed == g->nn;
+    if (!ok) {
+        for (int i = 0; i < g->nn; i++)
+            if (!state[i]) {
+                diag_error(g->n[i].loc, "layer '%s' is part of a cycle", g->n[i].name);
+                break;
+            }
+    } else {
+        memcpy(g->n, sorted, (size_t)g->nn * sizeof *sorted);
+        for (int i = 0; i < g->nn; i++)
+            g->t[g->n[i].out].producer = i;
+    }
+    free(sorted);
+    free(ready_t);
+    free(state);
+    return ok;
+}
+
+void graph_verify(const Graph *g)
+{
+    if (g->input < 0 || g->input >= g->nt || g->output < 0 || g->output >= g->nt)
+        internal_error("graph has no input or output");
+    for (int i = 0; i < g->nn; i++) {
+        const Node *n = &g->n[i];
+        if (n->out < 0 || n->out >= g->nt || g->t[n->out].producer != i)
+            internal_error("node '%s': output not linked", n->name);
+        for (int j = 0; j < n->nin; j++) {
+            int t = n->in[j];
+            if (t < 0 || t >= g->nt || g->t[t].kind != T_ACT)
+                internal_error("node '%s': input %d is not an activation", n->name, j);
+            if (g->t[t].producer >= i)
+                internal_error("node '%s': not in topological order", n->name);
+        }
+    }
+}

@@ -1,0 +1,6 @@
+/* stub: the DSL grammar is being written */
+%define api.pure full
+%define api.prefix {cnn_}
+%%
+top: %empty ;
+%%

@@ -1,0 +1,2 @@
+/* npy.c: stub */
+int cnnc_npy_stub;
