@@ -308,6 +308,26 @@ Graph *onnx_load(const char *path);
 /* Loads a model by extension, infers shapes and initialises weights. */
 Graph *model_load(const char *path);
 
-/* ---- runtime/npy.h is shared with generated programs ---- */
+/* Parameters and buffers as a folder of `<name>.npy` (contract, section 5):
+ * names escaped with %XX outside [A-Za-z0-9._-]. */
+bool weights_load_dir(Graph *g, const char *dir);
+bool weights_save_dir(const Graph *g, const char *dir);
+
+/* ---- emit/: code generation ---- */
+
+typedef struct {
+    const char *out_c;        /* OUT.c; OUT.h beside it */
+    const char *prefix;       /* C symbol prefix */
+    bool main;                /* also emit main() (contract, section 3) */
+    bool train;               /* also emit backward pass and optimizer */
+    int batch;                /* P_BATCH_MAX */
+    bool split_weights;       /* weights in OUT_weights.c */
+    const char *weights_blob; /* weights in this binary file instead */
+} EmitOptions;
+
+/* Writes OUT.c and OUT.h atomically; false (after diagnostics) on error. */
+bool emit_c(Graph *g, const EmitOptions *opt);
+
+/* ---- runtime/npy.h (the .npy reader/writer) is shared with generated programs ---- */
 
 #endif
