@@ -5,4 +5,107 @@
 
 #include "../cnnc.h"
 
+/* ---- act.c (miscops) ---- */
+
+/* The Act a standalone activation node computes (relu, leaky_relu, ...,
+ * from its attributes); {ACT_NONE} for any other operator. The fusion pass
+ * moves it into the producer's epilogue (n->act). */
+Act node_act(const Node *n);
+/* True when act_derivative(act, x, y) reads y only, so a backward pass that
+ * kept just the output may pass y for x. False only for leaky_relu with a
+ * negative slope and elu with a negative alpha, where y's sign does not
+ * give x's. */
+bool act_grad_from_output(Act act);
+
+/* ---- traits: OP_TRAITS(CONV) is the ops.def row's traits, so that an
+ * OpInfo's .traits and the table cannot disagree. ---- */
+enum {
+#define OP(ID, name, traits) OP_TRAITS_##ID = (traits),
+#include "../ops.def"
+#undef OP
+};
+#define OP_TRAITS(ID) OP_TRAITS_##ID
+
+/* An operator taking exactly `want` inputs checks it first (ONNX files can
+ * be malformed). */
+static inline bool check_arity(const Node *n, int want)
+{
+    if (n->nin == want)
+        return true;
+    diag_error(n->loc, "%s '%s': takes %d input%s, got %d", op_info(n->op)->name, n->name, want,
+               want == 1 ? "" : "s", n->nin);
+    return false;
+}
+
+/* ---- sliding windows: conv.c (conv, and the pools in pool.c) ----
+ * A window operator's geometry after shape inference, for the interpreter
+ * and the code generator alike. 1-D operators are 2-D ones with H = 1
+ * (shape_chw; their infer sets kernel[0] = stride[0] = dilation[0] = 1 and
+ * the top/bottom padding to 0). Output (oy, ox) reads input rows
+ * oy*sh - pt + ky*dh for ky in [0, kh), columns likewise. */
+typedef struct {
+    int64_t c, h, w;   /* input channels, height, width */
+    int64_t f, oh, ow; /* output channels, height, width */
+    int kh, kw, sh, sw, dh, dw;
+    int pt, pl, pb, pr; /* padding: top, left, bottom, right */
+    int groups;         /* conv: resolved (never -1); pools: c */
+} ConvGeom;
+
+ConvGeom conv_geometry(const Graph *g, const Node *n);
+
+/* The shape rule of one spatial axis (0 = H, 1 = W) shared by conv and
+ * the pools: resolves 'same' padding (SAME_UPPER) into n->a.pad, checks
+ * the attributes, computes the output size (PyTorch's floor, or ceil mode)
+ * into *out, warns about input rows never read and reports errors. */
+bool window_axis(Node *n, int axis, bool one_d, int64_t in, int64_t *out);
+
+/* For 1-D operators (input C x L): H-axis attributes become neutral. */
+void window_make_1d(Attrs *a);
+
+/* Where padded coordinate i (possibly outside [0, n)) reads from an axis
+ * of length n: -1 for a zero (PAD_ZEROS). Reflect assumes pad < n, which
+ * the shape rules check (PyTorch's rule). */
+static inline int64_t pad_source(int64_t i, int64_t n, PadMode mode)
+{
+    if (i >= 0 && i < n)
+        return i;
+    switch (mode) {
+    case PAD_REFLECT:
+        return i < 0 ? -i : 2 * (n - 1) - i;
+    case PAD_REPLICATE:
+        return i < 0 ? 0 : n - 1;
+    default:
+        return -1;
+    }
+}
+
+/* ---- *_grad.c (grad): interpreter backward kernels, OpInfo.grad ----
+ * Each adds dLoss/dInput into din[i] (skipped when NULL) and dLoss/dParam
+ * into dparam[slot] (skipped when NULL), from the node's inputs, its
+ * output and dLoss/dOutput, over `batch` samples. */
+#define GRAD_FN(name)                                                                    \
+    void name##_grad(const Graph *g, const Node *n, const float *const *in, const float *out, \
+                     const float *dout, float *const *din, float *const *dparam, int batch)
+GRAD_FN(conv);
+GRAD_FN(maxpool);
+GRAD_FN(avgpool);
+GRAD_FN(global_avgpool);
+GRAD_FN(global_maxpool);
+GRAD_FN(dense);
+GRAD_FN(batchnorm);
+GRAD_FN(view); /* flatten, reshape, dropout (identity when differentiating), identity */
+GRAD_FN(act);  /* every standalone activation (node_act) */
+GRAD_FN(softmax);
+GRAD_FN(maxout);
+GRAD_FN(add);
+GRAD_FN(mul);
+GRAD_FN(concat);
+GRAD_FN(pad);
+#undef GRAD_FN
+
+/* dLoss/d(pre-activation) of a node with a fused epilogue n->act, from its
+ * output y and dLoss/dy (count floats): a new buffer the caller frees, or
+ * NULL when n->act is ACT_NONE (then dout itself is the answer). */
+float *epilogue_grad(const Node *n, const float *y, const float *dy, int64_t count);
+
 #endif
