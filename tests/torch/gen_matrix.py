@@ -1,0 +1,409 @@
+"""gen_matrix.py: the single-layer matrix, as .cnn files and PyTorch modules.
+
+    /usr/bin/python3 gen_matrix.py OUTDIR [REGEX]
+
+Reads matrix_cases.txt (one parameter dict per case) and turns each dict,
+by two independent routes, into a small .cnn model (to_cnn) and the PyTorch
+module that computes the same thing (to_torch). For each case NAME (those
+matching REGEX, if given) it writes into OUTDIR:
+
+    NAME.cnn           the model: the input, then one layer (or a join)
+    NAME.input.npy     a seeded random batch of 2 samples
+    NAME.weights/      every parameter and buffer, <layer>.<suffix>.npy
+                       (contract section 5): torch's seeded initialisation,
+                       BatchNorm with random statistics and affine terms
+    NAME.expected.npy  torch's eval-mode output, computed in float64
+
+and OUTDIR/cases.txt, one line per case: NAME and its table row. Compiling
+NAME.cnn with `--weights NAME.weights` and running it on NAME.input.npy
+must give NAME.expected.npy (contract section 6); check_matrix.py does so
+with `cnnc run`, and the code-generator tests reuse the same folder.
+"""
+import ast
+import itertools
+import math
+import os
+import re
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from oracle import write_params  # noqa: E402
+
+TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'matrix_cases.txt')
+BATCH = 2
+
+
+class Pair(tuple):
+    """An AxB value: one number per spatial axis (H, W)."""
+
+
+class Sides(tuple):
+    """A (a, b, ...) value: one number per side."""
+
+
+# ---- the table ----
+
+def parse_value(s):
+    if re.fullmatch(r'\d+x\d+', s):
+        return Pair(int(v) for v in s.split('x'))
+    if s.startswith('('):
+        return Sides(ast.literal_eval(s if ',' in s else s[:-1] + ',)'))
+    if s in ('true', 'false'):
+        return s == 'true'
+    try:
+        return ast.literal_eval(s)
+    except (ValueError, SyntaxError):
+        return s  # an identifier or an activation call, e.g. leaky_relu(0.2)
+
+
+def parse_shape(s):
+    return tuple(int(v) for v in s.split('x'))
+
+
+def expand_row(line):
+    """One table row -> its list of case dicts (alternatives crossed)."""
+    op, inputs, *fields = line.split()
+    keys = ['in'] + [f.split('=', 1)[0] for f in fields]
+    alts = [inputs.split('|')] + [f.split('=', 1)[1].split('|') for f in fields]
+    cases = []
+    for combo in itertools.product(*alts):
+        case = {'op': op, 'in': parse_shape(combo[0])}
+        for k, v in zip(keys[1:], combo[1:]):
+            case[k] = parse_value(v)
+        cases.append(case)
+    return cases
+
+
+def load_cases(pattern=None):
+    """[(name, case dict, table row)] in table order."""
+    cases = []
+    with open(TABLE) as f:
+        for line in f:
+            line = line.split('#', 1)[0].strip()
+            if not line:
+                continue
+            for case in expand_row(line):
+                name = '%03d_%s' % (len(cases) + 1, case['op'])
+                cases.append((name, case, describe(case)))
+    if pattern:
+        cases = [c for c in cases if re.search(pattern, c[0] + ' ' + c[2])]
+    return cases
+
+
+def describe(case):
+    return ' '.join([case['op'], 'x'.join(map(str, case['in']))] +
+                    ['%s=%s' % (k, fmt(v)) for k, v in case.items() if k not in ('op', 'in')])
+
+
+# ---- route 1: the .cnn model ----
+
+def fmt(v):
+    if isinstance(v, Pair):
+        return '%dx%d' % v
+    if isinstance(v, Sides):
+        return '(' + ', '.join(str(x) for x in v) + ')'
+    if isinstance(v, bool):
+        return 'true' if v else 'false'
+    if isinstance(v, str):
+        # activation calls: leaky_relu(0.2) -> as written; clip(-1,1) -> clip(-1, 1)
+        return v.replace(',', ', ')
+    return repr(v)
+
+
+def call(kind, positional, case, keys):
+    """KIND(positional, key=value...) with the keys present in case."""
+    args = [fmt(v) for v in positional]
+    args += ['%s=%s' % (dsl, fmt(case[k])) for k, dsl in keys if k in case]
+    return kind + ('(' + ', '.join(args) + ')' if args else '')
+
+
+CONV_KEYS = [('k', 'kernel'), ('s', 'stride'), ('p', 'padding'), ('pm', 'padding_mode'),
+             ('d', 'dilation'), ('g', 'groups'), ('bias', 'bias'), ('act', 'activation')]
+POOL_KEYS = [('s', 'stride'), ('p', 'padding'), ('ceil', 'ceil_mode'),
+             ('cip', 'count_include_pad')]
+
+
+def cnn_layers(case):
+    """The model's layer lines."""
+    op, c = case['op'], case['in'][0]
+    if op == 'conv':
+        return ['a: ' + call('conv', [case['f']], case, CONV_KEYS)]
+    if op in ('maxpool', 'avgpool'):
+        return ['a: ' + call(op, [case['k']], case, POOL_KEYS)]
+    if op == 'dense':
+        return ['a: ' + call('dense', [case['u']], case, [('bias', 'bias'), ('act', 'activation')])]
+    if op == 'batchnorm':
+        return ['a: ' + call('batchnorm', [], case, [('eps', 'eps')])]
+    if op in ('maxout', 'dropout'):
+        key = 'k' if op == 'maxout' else 'rate'
+        return ['a: ' + call(op, [case[key]] if key in case else [], case, [])]
+    if op in ('leaky_relu', 'elu', 'clip'):
+        return ['a: ' + call(op, [], case, [('alpha', 'alpha'), ('min', 'min'), ('max', 'max')])]
+    if op == 'pad':
+        return ['a: ' + call('pad', [], case, [('p', 'padding'), ('mode', 'mode')])]
+    if op in ('add', 'concat'):
+        return join_lines(case, c)
+    return ['a: ' + op]  # relu, sigmoid, tanh, relu6, softmax, flatten, global pools
+
+
+def join_lines(case, c):
+    """n branches from the input joined by add or concat; concat's branches
+    differ in width (channels, or features for a flat input)."""
+    flat = len(case['in']) == 1
+    if case['op'] == 'add':
+        widths = [c] * case['n']
+    else:
+        widths = [2, 3, 0][:case['n']]  # 0: a pooling branch keeps c
+    lines = []
+    for i, w in enumerate(widths):
+        src = '' if i == 0 else ' from input'
+        if flat:
+            body = 'dense(%d)' % w
+        elif w == 0:
+            body = 'maxpool(3, stride=1, padding=1)'
+        elif i == 0:
+            body = 'conv(%d, kernel=1)' % w
+        else:
+            body = 'conv(%d, kernel=3, padding=1, bias=false)' % w
+        lines.append('%s: %s%s' % ('abc'[i], body, src))
+    lines.append('j: %s(%s)' % (case['op'], ', '.join('abc'[:len(widths)])))
+    return lines
+
+
+def to_cnn(name, case, row):
+    body = ['  input ' + 'x'.join(map(str, case['in']))]
+    body += ['  ' + line for line in cnn_layers(case)]
+    return '# matrix case: %s\nmodel m%s {\n%s\n}\n' % (row, name.split('_')[0], '\n'.join(body))
+
+
+# ---- route 2: the PyTorch module ----
+
+def per_axis(v, dims):
+    """An int or a Pair -> one value per spatial axis."""
+    if isinstance(v, Pair):
+        return tuple(v) if dims == 2 else (v[1],)
+    return (v,) * dims
+
+
+def side_pads(p, dims, size, k, s, d):
+    """Padding as [(before, after)] per spatial axis."""
+    if p == 'valid':
+        return [(0, 0)] * dims
+    if p == 'same':  # ONNX SAME_UPPER: the odd cell goes at the end
+        pads = []
+        for i, k_i, s_i, d_i in zip(size, k, s, d):
+            total = max((math.ceil(i / s_i) - 1) * s_i + (k_i - 1) * d_i + 1 - i, 0)
+            pads.append((total // 2, total - total // 2))
+        return pads
+    if isinstance(p, Sides):  # (top, bottom, left, right) or (left, right)
+        return [(p[0], p[1]), (p[2], p[3])] if dims == 2 else [(p[0], p[1])]
+    return [(v, v) for v in per_axis(p, dims)]
+
+
+def fpad(pads):
+    """[(before, after)] per axis -> F.pad's list, last axis first."""
+    return [v for b, a in reversed(pads) for v in (b, a)]
+
+
+def activation(spec):
+    if spec is None:
+        return lambda x: x
+    m = re.fullmatch(r'(\w+)(?:\((.*)\))?', spec)
+    kind, args = m.group(1), [float(v) for v in (m.group(2) or '').split(',') if v]
+    table = {
+        'relu': F.relu, 'sigmoid': torch.sigmoid, 'tanh': torch.tanh, 'relu6': F.relu6,
+        'leaky_relu': lambda x: F.leaky_relu(x, *args),
+        'elu': lambda x: F.elu(x, *args),
+        'clip': lambda x: torch.clamp(x, *args),
+        'softmax': lambda x: F.softmax(x, dim=1),
+    }
+    return table[kind]
+
+
+PAD_MODE = {'zeros': 'constant', 'reflect': 'reflect', 'replicate': 'replicate'}
+CONV = {1: nn.Conv1d, 2: nn.Conv2d}
+
+
+def torch_conv(case):
+    shape = case['in']
+    dims, cin = len(shape) - 1, shape[0]
+    k = per_axis(case['k'], dims)
+    s = per_axis(case.get('s', 1), dims)
+    d = per_axis(case.get('d', 1), dims)
+    g = cin if case.get('g') == 'depthwise' else case.get('g', 1)
+    p, pm = case.get('p', 'valid'), case.get('pm', 'zeros')
+    pads = side_pads(p, dims, shape[1:], k, s, d)
+    act = activation(case.get('act'))
+    if p == 'same' and s == (1,) * dims:
+        torch_pad = 'same'  # torch's own rule, not side_pads
+    elif all(b == a for b, a in pads):
+        torch_pad = tuple(b for b, _ in pads)
+    else:
+        torch_pad = None  # per side: F.pad, then an unpadded conv
+    conv = CONV[dims](cin, case['f'], k, s, torch_pad or 0, d, g, case.get('bias', True),
+                      padding_mode=pm)
+    if torch_pad is not None:
+        return {'a': conv}, lambda L, x: act(L['a'](x))
+    return {'a': conv}, lambda L, x: act(L['a'](F.pad(x, fpad(pads), PAD_MODE[pm])))
+
+
+def torch_pool(case):
+    shape = case['in']
+    dims = len(shape) - 1
+    k = per_axis(case['k'], dims)
+    s = per_axis(case.get('s', case['k']), dims)
+    p, ceil, cip = case.get('p', 0), case.get('ceil', False), case.get('cip', True)
+    is_max = case['op'] == 'maxpool'
+    maxpool = F.max_pool1d if dims == 1 else F.max_pool2d
+    avgpool = F.avg_pool1d if dims == 1 else F.avg_pool2d
+    if not isinstance(p, Sides):
+        pp = per_axis(p, dims)
+        if is_max:
+            return {}, lambda L, x: maxpool(x, k, s, pp, ceil_mode=ceil)
+        return {}, lambda L, x: avgpool(x, k, s, pp, ceil_mode=ceil, count_include_pad=cip)
+    # Per-side padding (torch pools pad symmetrically): pad by hand.
+    fp = fpad(side_pads(p, dims, None, None, None, None))
+    if is_max:
+        return {}, lambda L, x: maxpool(F.pad(x, fp, value=-math.inf), k, s, ceil_mode=ceil)
+    if cip:
+        return {}, lambda L, x: avgpool(F.pad(x, fp), k, s, ceil_mode=ceil)
+
+    def mean_of_real_cells(L, x):
+        total = avgpool(F.pad(x, fp), k, s, ceil_mode=ceil)
+        count = avgpool(F.pad(torch.ones_like(x), fp), k, s, ceil_mode=ceil)
+        return total / count
+    return {}, mean_of_real_cells
+
+
+def torch_join(case):
+    shape = case['in']
+    c, flat = shape[0], len(shape) == 1
+    conv = CONV.get(len(shape) - 1)
+    widths = [c] * case['n'] if case['op'] == 'add' else [2, 3, 0][:case['n']]
+    layers, branches = {}, []
+    for i, w in enumerate(widths):
+        name = 'abc'[i]
+        if flat:
+            layers[name] = nn.Linear(c, w)
+        elif w == 0:
+            pool = nn.MaxPool1d(3, 1, 1) if len(shape) == 2 else nn.MaxPool2d(3, 1, 1)
+            branches.append(pool)
+            continue
+        elif i == 0:
+            layers[name] = conv(c, w, 1)
+        else:
+            layers[name] = conv(c, w, 3, padding=1, bias=False)
+        branches.append(name)
+
+    def forward(L, x):
+        outs = [L[b](x) if isinstance(b, str) else b(x) for b in branches]
+        if case['op'] == 'add':
+            return sum(outs[1:], outs[0])
+        return torch.cat(outs, dim=1)
+    return layers, forward
+
+
+def torch_maxout(case):
+    k = case['k']
+
+    def forward(L, x):
+        n, c = x.shape[:2]
+        return x.reshape(n, c // k, k, *x.shape[2:]).amax(dim=2)
+    return {}, forward
+
+
+def to_torch(case):
+    """(named layers holding the parameters, forward(layers, x))."""
+    op, shape = case['op'], case['in']
+    dims = len(shape) - 1
+    if op == 'conv':
+        return torch_conv(case)
+    if op in ('maxpool', 'avgpool'):
+        return torch_pool(case)
+    if op in ('add', 'concat'):
+        return torch_join(case)
+    if op == 'maxout':
+        return torch_maxout(case)
+    if op == 'dense':
+        lin = nn.Linear(shape[0], case['u'], case.get('bias', True))
+        act = activation(case.get('act'))
+        return {'a': lin}, lambda L, x: act(L['a'](x))
+    if op == 'batchnorm':
+        bn = (nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d)(shape[0], case.get('eps', 1e-5))
+        return {'a': bn}, lambda L, x: L['a'](x)
+    if op == 'pad':
+        fp = fpad(side_pads(case['p'], dims, None, None, None, None))
+        return {}, lambda L, x: F.pad(x, fp, PAD_MODE[case['mode']])
+    if op == 'global_avgpool':
+        return {}, lambda L, x: x.mean(dim=tuple(range(2, x.dim())), keepdim=True)
+    if op == 'global_maxpool':
+        return {}, lambda L, x: x.amax(dim=tuple(range(2, x.dim())), keepdim=True)
+    simple = {
+        'relu': F.relu, 'sigmoid': torch.sigmoid, 'tanh': torch.tanh, 'relu6': F.relu6,
+        'leaky_relu': lambda x: F.leaky_relu(x, case.get('alpha', 0.01)),
+        'elu': lambda x: F.elu(x, case.get('alpha', 1.0)),
+        'clip': lambda x: torch.clamp(x, case['min'], case['max']),
+        'softmax': lambda x: F.softmax(x, dim=1),
+        'flatten': lambda x: torch.flatten(x, 1),
+        'dropout': nn.Dropout(case.get('rate', 0.5)).eval(),
+    }
+    f = simple[op]
+    return {}, lambda L, x: f(x)
+
+
+# ---- writing a case ----
+
+def case_params(layers, rng):
+    """{cnnc name: array}; BatchNorm state made non-trivial."""
+    params = {}
+    for lname, mod in layers.items():
+        if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            c = mod.num_features
+            mod.running_mean.copy_(torch.from_numpy(rng.normal(0, 0.5, c)))
+            mod.running_var.copy_(torch.from_numpy(rng.uniform(0.3, 2.0, c)))
+            mod.weight.data.copy_(torch.from_numpy(rng.uniform(0.5, 1.5, c)))
+            mod.bias.data.copy_(torch.from_numpy(rng.normal(0, 0.3, c)))
+        for key, v in mod.state_dict().items():
+            if not key.endswith('num_batches_tracked'):
+                params['%s.%s' % (lname, key)] = v.detach().float().numpy()
+    return params
+
+
+def write_case(outdir, index, name, case, row):
+    torch.manual_seed(index)
+    rng = np.random.default_rng(index)
+    layers, forward = to_torch(case)
+    with torch.no_grad():
+        params = case_params(layers, rng)
+    x = rng.standard_normal((BATCH, *case['in'])).astype('<f4')
+    layers = {k: m.double().eval() for k, m in layers.items()}
+    with torch.no_grad():
+        ref = forward(layers, torch.from_numpy(x).double()).numpy()
+    with open(os.path.join(outdir, name + '.cnn'), 'w') as f:
+        f.write(to_cnn(name, case, row))
+    np.save(os.path.join(outdir, name + '.input.npy'), x)
+    np.save(os.path.join(outdir, name + '.expected.npy'), ref)
+    write_params(os.path.join(outdir, name + '.weights'), params)
+
+
+def generate(outdir, pattern=None):
+    """Writes the matrix into outdir; returns [(name, row)]."""
+    os.makedirs(outdir, exist_ok=True)
+    cases = load_cases(pattern)
+    for i, (name, case, row) in enumerate(cases):
+        write_case(outdir, int(name.split('_')[0]), name, case, row)
+    with open(os.path.join(outdir, 'cases.txt'), 'w') as f:
+        f.writelines('%s %s\n' % (name, row) for name, _, row in cases)
+    return [(name, row) for name, _, row in cases]
+
+
+if __name__ == '__main__':
+    if len(sys.argv) not in (2, 3):
+        sys.exit('usage: gen_matrix.py OUTDIR [REGEX]')
+    done = generate(sys.argv[1], sys.argv[2] if len(sys.argv) == 3 else None)
+    print('%d cases written to %s' % (len(done), sys.argv[1]))
