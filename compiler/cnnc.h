@@ -299,6 +299,48 @@ typedef struct {
 Activations interp_forward(Graph *g, const float *input, int batch, bool training);
 void interp_free(const Graph *g, Activations *a);
 
+/* ---- interp/grad.c: the reference backward pass (contract, `cnnc grad`) ----
+ * The loss is the mean softmax cross-entropy over the batch, of the model's
+ * output as logits or, when the model ends in a softmax over its classes,
+ * fused with it (log-sum-exp of the softmax's input). The output must be
+ * K classes per sample ([K], or [K,1,...]). */
+
+typedef struct {
+    double loss;    /* mean over the batch */
+    float **dparam; /* per tensor: dLoss/dParameter for T_PARAM tensors, else NULL */
+} Grads;
+
+/* The number of classes the loss sees, or -1 after an error (reported). */
+int64_t loss_classes(const Graph *g);
+/* Forward in training mode (BatchNorm with the batch's statistics, Dropout
+ * the identity), loss against labels[0..batch) and backward into *out
+ * (free with grads_free). The forward's running-statistics update is
+ * undone unless keep_stats, so a grad run leaves the Graph as it was;
+ * a training step passes true. A label outside [0, K) is an error at
+ * `labels_loc` naming the label and its index. False after an error. */
+bool interp_grad(Graph *g, const float *input, const int32_t *labels, int batch,
+                 bool keep_stats, Loc labels_loc, Grads *out);
+/* The loss alone, same forward (running statistics left untouched). */
+bool interp_loss(Graph *g, const float *input, const int32_t *labels, int batch,
+                 Loc labels_loc, double *loss);
+void grads_free(const Graph *g, Grads *gr);
+
+/* ---- interp/optim.c: one optimizer step, PyTorch's semantics ----
+ * SGD: d = grad + wd*p; buf = d on the first step, else momentum*buf + d;
+ * p -= lr * (momentum ? buf : d). Adam (L2 weight decay, not AdamW):
+ * d = grad + wd*p; m, v moving averages; p -= lr/(1-b1^t) * m /
+ * (sqrt(v)/sqrt(1-b2^t) + eps). */
+
+typedef struct {
+    float **m, **v; /* per tensor, T_PARAM only: momentum buffer / Adam moments */
+    int64_t step;   /* steps taken */
+} OptimState;
+
+void optim_init(OptimState *s, const Graph *g);
+/* Updates every T_PARAM tensor of g from dparam (per tensor, as Grads). */
+void optim_step(Graph *g, const TrainCfg *cfg, OptimState *s, float *const *dparam);
+void optim_free(const Graph *g, OptimState *s);
+
 /* ---- frontend/ ---- */
 
 /* Parses a .cnn source into a Graph (shapes not yet inferred). Reports

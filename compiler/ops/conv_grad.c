@@ -1,0 +1,93 @@
+/* conv_grad.c: backward of the convolution (conv.c), interpreter only.
+ *
+ * With gy = dL/d(pre-activation) (the output gradient times the fused
+ * epilogue's derivative) and xpad the padded input as in conv.c:
+ *   dL/db[f]          = sum_{n,oy,ox} gy[n,f,oy,ox]
+ *   dL/dW[f,c,ky,kx]  = sum_{n,oy,ox} gy[n,f,oy,ox] * xpad[n, g*Cg+c, oy*SH-PT+ky*DH, ox*SW-PL+kx*DW]
+ *   dL/dxpad[n, g*Cg+c, iy, ix] = sum of gy[n,f,oy,ox] * W[f,c,ky,kx] over
+ *                       the (f, oy, ox, ky, kx) whose product read that cell.
+ * The course writes dL/dX as the full convolution of gy, spread with S-1
+ * zeros by the stride, with the kernel rotated by 180 degrees and spread by
+ * the dilation, and dL/dW as the convolution of X with gy. This file computes
+ * the same sums as a scatter: every product of the forward sends its share
+ * back to the cell it read, which handles stride, dilation, asymmetric
+ * padding and groups without building the spread arrays. A padded cell is
+ * some input cell read again (reflect, replicate), so its share accumulates
+ * onto that source cell; zero padding reads nothing and receives nothing. */
+#include "ops.h"
+
+#include <stdlib.h>
+
+/* map[k*out + o] = the input index output o reads with kernel tap k on one
+ * axis, or -1 for a zero of the padding. */
+static int64_t *tap_sources(int64_t out, int k, int stride, int dilation, int pad, int64_t in,
+                            PadMode mode)
+{
+    int64_t *map = xmalloc((size_t)(out * k) * sizeof *map);
+    for (int t = 0; t < k; t++)
+        for (int64_t o = 0; o < out; o++)
+            map[t * out + o] = pad_source(o * stride - pad + (int64_t)t * dilation, in, mode);
+    return map;
+}
+
+/* One filter tap (f, c, ky, kx) over one sample: returns its dL/dW share and
+ * scatters gy*w into dx (one input channel plane, NULL if not needed). */
+static double conv_tap(const ConvGeom *k, const int64_t *rows, const int64_t *cols,
+                       const float *gy, const float *x, float *dx, float w)
+{
+    double acc = 0;
+    for (int64_t oy = 0; oy < k->oh; oy++) {
+        if (rows[oy] < 0)
+            continue;
+        const float *grow = gy + oy * k->ow;
+        const float *xrow = x + rows[oy] * k->w;
+        float *dxrow = dx ? dx + rows[oy] * k->w : NULL;
+        for (int64_t ox = 0; ox < k->ow; ox++) {
+            int64_t ix = cols[ox];
+            if (ix < 0)
+                continue;
+            acc += (double)grow[ox] * xrow[ix];
+            if (dxrow)
+                dxrow[ix] += grow[ox] * w;
+        }
+    }
+    return acc;
+}
+
+void conv_grad(const Graph *g, const Node *n, const float *const *in, const float *out,
+               const float *dout, float *const *din, float *const *dparam, int batch)
+{
+    ConvGeom k = conv_geometry(g, n);
+    int64_t plane = k.oh * k.ow, in_plane = k.h * k.w;
+    int64_t cg = k.c / k.groups, fg = k.f / k.groups;
+    float *tmp = epilogue_grad(n, out, dout, batch * k.f * plane);
+    const float *dy = tmp ? tmp : dout; /* (N, F, OH, OW) */
+    const float *wt = node_param_data(g, n, 0);
+    float *dw = dparam[0], *db = dparam[1], *dx = din[0];
+    int64_t *rows = tap_sources(k.oh, k.kh, k.sh, k.dh, k.pt, k.h, n->a.pad_mode);
+    int64_t *cols = tap_sources(k.ow, k.kw, k.sw, k.dw, k.pl, k.w, n->a.pad_mode);
+    for (int64_t b = 0; b < batch; b++)
+        for (int64_t f = 0; f < k.f; f++) {
+            const float *gy = dy + (b * k.f + f) * plane;
+            if (db) {
+                double sum = 0;
+                for (int64_t p = 0; p < plane; p++)
+                    sum += gy[p];
+                db[f] += (float)sum;
+            }
+            int64_t first = b * k.c + (f / fg) * cg; /* the group's first input plane */
+            for (int64_t c = 0; c < cg; c++)
+                for (int ky = 0; ky < k.kh; ky++)
+                    for (int kx = 0; kx < k.kw; kx++) {
+                        int64_t wi = ((f * cg + c) * k.kh + ky) * k.kw + kx;
+                        double share = conv_tap(&k, rows + ky * k.oh, cols + kx * k.ow, gy,
+                                                in[0] + (first + c) * in_plane,
+                                                dx ? dx + (first + c) * in_plane : NULL, wt[wi]);
+                        if (dw)
+                            dw[wi] += (float)share;
+                    }
+        }
+    free(rows);
+    free(cols);
+    free(tmp);
+}

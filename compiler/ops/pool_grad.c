@@ -1,0 +1,130 @@
+/* pool_grad.c: backward of the pools (pool.c), interpreter only.
+ *
+ *   maxpool: dL/dy of each window goes to the cell that was its maximum; on
+ *            ties, to the first in row-major window order (PyTorch's rule,
+ *            and the cell the forward's strict '>' scan keeps).
+ *   avgpool: dL/dy / divisor goes to every window cell inside the input,
+ *            the divisor being the forward's (count_include_pad, ceil mode).
+ *   global_avgpool: dL/dy / (H*W) to every cell; global_maxpool: to the
+ *            first maximum.
+ * Windows overlap when the stride is below the kernel: shares add up. */
+#include "ops.h"
+
+#include <math.h>
+
+/* The forward's max scan, returning where the maximum sits (the first
+ * cell inside the input when every cell is -inf). */
+static int64_t max_at(const ConvGeom *k, const float *x, int64_t oy, int64_t ox)
+{
+    int64_t at = -1;
+    float m = -INFINITY;
+    for (int ky = 0; ky < k->kh; ky++) {
+        int64_t iy = oy * k->sh - k->pt + (int64_t)ky * k->dh;
+        if (iy < 0 || iy >= k->h)
+            continue;
+        for (int kx = 0; kx < k->kw; kx++) {
+            int64_t ix = ox * k->sw - k->pl + (int64_t)kx * k->dw;
+            if (ix < 0 || ix >= k->w)
+                continue;
+            if (at < 0 || x[iy * k->w + ix] > m) {
+                at = iy * k->w + ix;
+                m = x[at];
+            }
+        }
+    }
+    return at;
+}
+
+/* Spreads gy over the window of (oy, ox), as pool.c's avg_cell divides. */
+static void avg_spread(const ConvGeom *k, bool include_pad, float *dx, float gy, int64_t oy,
+                       int64_t ox)
+{
+    int64_t y0 = oy * k->sh - k->pt, x0 = ox * k->sw - k->pl;
+    int64_t y1 = y0 + k->kh, x1 = x0 + k->kw;
+    if (y1 > k->h + k->pb)
+        y1 = k->h + k->pb;
+    if (x1 > k->w + k->pr)
+        x1 = k->w + k->pr;
+    int64_t padded = (y1 - y0) * (x1 - x0);
+    y0 = y0 < 0 ? 0 : y0;
+    x0 = x0 < 0 ? 0 : x0;
+    y1 = y1 > k->h ? k->h : y1;
+    x1 = x1 > k->w ? k->w : x1;
+    int64_t divisor = include_pad ? padded : (y1 - y0) * (x1 - x0);
+    if (divisor <= 0)
+        return;
+    float share = (float)(gy / (double)divisor);
+    for (int64_t iy = y0; iy < y1; iy++)
+        for (int64_t ix = x0; ix < x1; ix++)
+            dx[iy * k->w + ix] += share;
+}
+
+static void pool_grad(const Graph *g, const Node *n, const float *x_all, const float *dout,
+                      float *dx_all, int batch)
+{
+    if (!dx_all)
+        return;
+    ConvGeom k = conv_geometry(g, n);
+    int64_t planes = (int64_t)batch * k.c;
+    for (int64_t p = 0; p < planes; p++) {
+        const float *x = x_all + p * k.h * k.w;
+        const float *gy = dout + p * k.oh * k.ow;
+        float *dx = dx_all + p * k.h * k.w;
+        for (int64_t oy = 0; oy < k.oh; oy++)
+            for (int64_t ox = 0; ox < k.ow; ox++) {
+                float gv = gy[oy * k.ow + ox];
+                if (n->op == OP_AVGPOOL) {
+                    avg_spread(&k, n->a.count_include_pad, dx, gv, oy, ox);
+                    continue;
+                }
+                int64_t at = max_at(&k, x, oy, ox);
+                if (at >= 0)
+                    dx[at] += gv;
+            }
+    }
+}
+
+void maxpool_grad(const Graph *g, const Node *n, const float *const *in, const float *out,
+                  const float *dout, float *const *din, float *const *dparam, int batch)
+{
+    pool_grad(g, n, in[0], dout, din[0], batch);
+}
+
+void avgpool_grad(const Graph *g, const Node *n, const float *const *in, const float *out,
+                  const float *dout, float *const *din, float *const *dparam, int batch)
+{
+    pool_grad(g, n, in[0], dout, din[0], batch);
+}
+
+void global_avgpool_grad(const Graph *g, const Node *n, const float *const *in,
+                         const float *out, const float *dout, float *const *din,
+                         float *const *dparam, int batch)
+{
+    int64_t c, h, w;
+    shape_chw(node_in_shape(g, n, 0), &c, &h, &w);
+    if (!din[0])
+        return;
+    for (int64_t p = 0; p < batch * c; p++) {
+        float share = (float)(dout[p] / (double)(h * w));
+        for (int64_t i = 0; i < h * w; i++)
+            din[0][p * h * w + i] += share;
+    }
+}
+
+void global_maxpool_grad(const Graph *g, const Node *n, const float *const *in,
+                         const float *out, const float *dout, float *const *din,
+                         float *const *dparam, int batch)
+{
+    int64_t c, h, w;
+    shape_chw(node_in_shape(g, n, 0), &c, &h, &w);
+    if (!din[0])
+        return;
+    for (int64_t p = 0; p < batch * c; p++) {
+        const float *x = in[0] + p * h * w;
+        int64_t at = 0;
+        for (int64_t i = 1; i < h * w; i++)
+            if (x[i] > x[at])
+                at = i;
+        din[0][p * h * w + at] += dout[p];
+    }
+}
