@@ -141,6 +141,7 @@ static void run_act(Graph *g, const Node *n, const float *const *in, float *out,
         .traits = OP_TRAITS(ID), \
         .infer = infer_act, \
         .run = run_act, \
+        .grad = act_grad, \
     }
 
 ACT_OP(relu, RELU);

@@ -98,4 +98,5 @@ const OpInfo op_batchnorm = {
     .traits = OP_TRAITS(BATCHNORM),
     .infer = infer_batchnorm,
     .run = run_batchnorm,
+    .grad = batchnorm_grad,
 };

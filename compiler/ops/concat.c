@@ -66,4 +66,5 @@ const OpInfo op_concat = {
     .traits = OP_TRAITS(CONCAT),
     .infer = infer_concat,
     .run = run_concat,
+    .grad = concat_grad,
 };

@@ -277,4 +277,5 @@ const OpInfo op_conv = {
     .infer = conv_infer,
     .macs = conv_macs,
     .run = conv_run,
+    .grad = conv_grad,
 };

@@ -61,4 +61,5 @@ const OpInfo op_dense = {
     .infer = dense_infer,
     .macs = dense_macs,
     .run = dense_run,
+    .grad = dense_grad,
 };

@@ -160,6 +160,7 @@ const OpInfo op_add = {
     .traits = OP_TRAITS(ADD),
     .infer = infer_add,
     .run = run_add,
+    .grad = add_grad,
 };
 
 const OpInfo op_mul = {
@@ -167,4 +168,5 @@ const OpInfo op_mul = {
     .traits = OP_TRAITS(MUL),
     .infer = infer_mul,
     .run = run_mul,
+    .grad = mul_grad,
 };

@@ -53,4 +53,5 @@ const OpInfo op_maxout = {
     .traits = OP_TRAITS(MAXOUT),
     .infer = infer_maxout,
     .run = run_maxout,
+    .grad = maxout_grad,
 };

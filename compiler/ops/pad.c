@@ -85,4 +85,5 @@ const OpInfo op_pad = {
     .traits = OP_TRAITS(PAD),
     .infer = infer_pad,
     .run = run_pad,
+    .grad = pad_grad,
 };

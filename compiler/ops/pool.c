@@ -171,6 +171,7 @@ const OpInfo op_maxpool = {
     .infer = pool_infer,
     .macs = no_macs,
     .run = pool_run,
+    .grad = maxpool_grad,
 };
 
 const OpInfo op_avgpool = {
@@ -179,6 +180,7 @@ const OpInfo op_avgpool = {
     .infer = pool_infer,
     .macs = no_macs,
     .run = pool_run,
+    .grad = avgpool_grad,
 };
 
 const OpInfo op_global_avgpool = {
@@ -187,6 +189,7 @@ const OpInfo op_global_avgpool = {
     .infer = global_pool_infer,
     .macs = no_macs,
     .run = global_pool_run,
+    .grad = global_avgpool_grad,
 };
 
 const OpInfo op_global_maxpool = {
@@ -195,4 +198,5 @@ const OpInfo op_global_maxpool = {
     .infer = global_pool_infer,
     .macs = no_macs,
     .run = global_pool_run,
+    .grad = global_maxpool_grad,
 };

@@ -94,6 +94,7 @@ const OpInfo op_flatten = {
     .traits = OP_TRAITS(FLATTEN),
     .infer = infer_flatten,
     .run = run_copy,
+    .grad = view_grad,
 };
 
 const OpInfo op_reshape = {
@@ -101,6 +102,7 @@ const OpInfo op_reshape = {
     .traits = OP_TRAITS(RESHAPE),
     .infer = infer_reshape,
     .run = run_copy,
+    .grad = view_grad,
 };
 
 const OpInfo op_dropout = {
@@ -108,6 +110,7 @@ const OpInfo op_dropout = {
     .traits = OP_TRAITS(DROPOUT),
     .infer = infer_dropout,
     .run = run_copy,
+    .grad = view_grad,
 };
 
 const OpInfo op_identity = {
@@ -115,4 +118,5 @@ const OpInfo op_identity = {
     .traits = OP_TRAITS(IDENTITY),
     .infer = infer_identity,
     .run = run_copy,
+    .grad = view_grad,
 };

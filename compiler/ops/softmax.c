@@ -67,4 +67,5 @@ const OpInfo op_softmax = {
     .traits = OP_TRAITS(SOFTMAX),
     .infer = infer_softmax,
     .run = run_softmax,
+    .grad = softmax_grad,
 };
