@@ -13,11 +13,12 @@
  * Output [C, top+H+bottom, left+W+right]. */
 #include "ops.h"
 
-static bool check_axis(const Node *n, const char *axis, int64_t size, int before, int after)
+/* PyTorch's rule: reflection about the edge needs pad < size. */
+static bool check_reflect(const Node *n, const char *axis, int64_t size, int before, int after)
 {
     if (n->a.pad_mode == PAD_REFLECT && (before >= size || after >= size)) {
-        diag_error(n->loc, "pad '%s': reflect padding (%d, %d) must be smaller than the %s "
-                   "size %lld", n->name, before, after, axis, (long long)size);
+        diag_error(n->loc, "pad '%s': reflect padding (%d, %d) must be smaller than the %s, %lld",
+                   n->name, before, after, axis, (long long)size);
         return false;
     }
     return true;
@@ -49,8 +50,8 @@ static bool infer_pad(Graph *g, Node *n)
         internal_error("pad '%s': bad mode %d", n->name, (int)n->a.pad_mode);
     int64_t c, h, w;
     shape_chw(s, &c, &h, &w);
-    if (!check_axis(n, "width", w, p[1], p[3]) ||
-        (s->rank == 3 && !check_axis(n, "height", h, p[0], p[2])))
+    if (!check_reflect(n, "width", w, p[1], p[3]) ||
+        (s->rank == 3 && !check_reflect(n, "height", h, p[0], p[2])))
         return false;
     Shape o = *s;
     o.d[s->rank - 1] += p[1] + p[3];
