@@ -350,6 +350,21 @@ Graph *onnx_load(const char *path);
 /* Loads a model by extension, infers shapes and initialises weights. */
 Graph *model_load(const char *path);
 
+/* frontend/load.c runs the passes below as a flat list, verifying the graph
+ * between them; --dump-ir=PASS prints graph_dump after the named one. */
+typedef struct {
+    const char *weights_dir; /* --weights DIR: parameters from DIR/<name>.npy */
+    const char *dump_after;  /* --dump-ir=PASS: graph_dump to stdout after PASS */
+    bool optimize;           /* also run the optimisation passes (not -O0) */
+} LoadOptions;
+
+Graph *model_load_opts(const char *path, const LoadOptions *opt);
+/* The pass names, in order; NULL past the last. */
+const char *model_pass_name(int i);
+
+/* report/info.c: the `cnnc info` table and totals (contract, section 2). */
+void info_print(Graph *g, FILE *out);
+
 /* Parameters and buffers as a folder of `<name>.npy` (contract, section 5):
  * names escaped with %XX outside [A-Za-z0-9._-]. */
 bool weights_load_dir(Graph *g, const char *dir);

@@ -1,2 +1,413 @@
+/* main.c: the cnnc command line (contract, sections 1 and 2).
+ *
+ * Takes argv; parses it against one table of options, each saying which
+ * commands accept it, then runs one command: compile (the default), run,
+ * grad, weights or info. Gives the exit status: 0 ok, 1 when the model or
+ * an input file is at fault (diagnostics say which), 2 for a usage error. */
 #include "cnnc.h"
-int main(int argc, char **argv) { (void)argc; (void)argv; puts("cnnc " CNNC_VERSION); return 0; }
+#include "npy.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { EXIT_MODEL = 1, EXIT_USAGE = 2 };
+
+/* The largest --batch: far beyond any useful static plan, small enough
+ * that batch * sample sizes stay far from overflow. */
+#define BATCH_LIMIT 1000000
+
+typedef enum { CMD_COMPILE, CMD_RUN, CMD_GRAD, CMD_WEIGHTS, CMD_INFO } Command;
+
+static const char *const command_names[] = {"compile", "run", "grad", "weights", "info"};
+
+typedef struct {
+    Command cmd;
+    const char *model, *out, *name, *batch, *weights, *blob, *dump;
+    const char *input, *output, *labels, *outdir;
+    bool main, train, split_weights, o0;
+} Args;
+
+#define ON(c) (1u << (c))
+#define MODEL_CMDS (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_WEIGHTS) | ON(CMD_INFO))
+
+typedef struct {
+    const char *name;
+    bool takes_value; /* the field is a const char *, else a bool */
+    size_t field;     /* offsetof(Args, ...) */
+    unsigned cmds;    /* the commands that accept it */
+} Option;
+
+static const Option options[] = {
+    {"-o", true, offsetof(Args, out), ON(CMD_COMPILE)},
+    {"--name", true, offsetof(Args, name), ON(CMD_COMPILE)},
+    {"--main", false, offsetof(Args, main), ON(CMD_COMPILE)},
+    {"--train", false, offsetof(Args, train), ON(CMD_COMPILE)},
+    {"--batch", true, offsetof(Args, batch), ON(CMD_COMPILE)},
+    {"--split-weights", false, offsetof(Args, split_weights), ON(CMD_COMPILE)},
+    {"--weights-blob", true, offsetof(Args, blob), ON(CMD_COMPILE)},
+    {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE)},
+    {"--dump-ir", true, offsetof(Args, dump), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
+    {"--weights", true, offsetof(Args, weights), MODEL_CMDS},
+    {"--input", true, offsetof(Args, input), ON(CMD_RUN) | ON(CMD_GRAD)},
+    {"--output", true, offsetof(Args, output), ON(CMD_RUN)},
+    {"--labels", true, offsetof(Args, labels), ON(CMD_GRAD)},
+    {"--outdir", true, offsetof(Args, outdir), ON(CMD_GRAD) | ON(CMD_WEIGHTS)},
+};
+
+static void print_help(FILE *out)
+{
+    fputs("usage: cnnc MODEL -o OUT.c [options]     compile MODEL to C: OUT.c and OUT.h\n"
+          "       cnnc run MODEL --input IN.npy --output OUT.npy [--weights DIR]\n"
+          "       cnnc grad MODEL --input IN.npy --labels LABELS.npy --outdir DIR [--weights DIR]\n"
+          "       cnnc weights MODEL --outdir DIR [--weights DIR]\n"
+          "       cnnc info MODEL [--weights DIR]\n"
+          "       cnnc --help | --version\n"
+          "\n"
+          "MODEL is a .cnn file (the network DSL) or an .onnx file.\n"
+          "\n"
+          "Compile options:\n"
+          "  -o OUT.c             the C file to write; OUT.h is written beside it\n"
+          "  --name PREFIX        C symbol prefix (default: OUT's stem, made an identifier)\n"
+          "  --main               also emit main(): infer, grad, bench and train commands\n"
+          "  --train              also emit the backward pass and the optimizer step\n"
+          "  --batch N            the largest batch the static plan holds (default: the\n"
+          "                       ONNX input's batch, else the train section's under\n"
+          "                       --train, else 1, or 32 under --train)\n"
+          "  --weights DIR        take parameters and buffers from DIR/<name>.npy\n"
+          "  --split-weights      put the weights in a C file of their own\n"
+          "  --weights-blob FILE  put the weights in a binary FILE\n"
+          "  -O0                  skip the optimisation passes\n"
+          "  --dump-ir=PASS       print the IR after PASS (also for run and info); passes:\n"
+          "                      ",
+          out);
+    for (int i = 0; model_pass_name(i); i++)
+        fprintf(out, " %s", model_pass_name(i));
+    fputs("\n"
+          "\n"
+          "Commands:\n"
+          "  run      run the reference interpreter on IN.npy, shaped [N, <input shape>],\n"
+          "           and write the output [N, ...] to OUT.npy\n"
+          "  grad     mean softmax cross-entropy of a batch: DIR/loss.npy and, per\n"
+          "           trainable parameter, DIR/<name>.npy holding dLoss/dParameter\n"
+          "  weights  write every parameter and buffer as DIR/<name>.npy\n"
+          "  info     per-layer table: output shape, activation size, parameters, MACs\n"
+          "\n"
+          "In file names, bytes outside [A-Za-z0-9._-] are written %XX.\n"
+          "Exit status: 0 ok, 1 an error in the model or an input, 2 a usage error.\n",
+          out);
+}
+
+/* A usage error: the message, a hint, exit status 2. */
+__attribute__((format(printf, 1, 2))) static int usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("cnnc: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\ncnnc: note: run 'cnnc --help' for usage\n", stderr);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+static const Option *find_option(const char *arg, const char **value)
+{
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+        const Option *o = &options[i];
+        size_t n = strlen(o->name);
+        if (strncmp(arg, o->name, n) != 0)
+            continue;
+        if (arg[n] == '\0') {
+            *value = NULL;
+            return o;
+        }
+        if (arg[n] == '=' && n > 2) { /* --opt=value, not -o=value */
+            *value = arg + n + 1;
+            return o;
+        }
+    }
+    return NULL;
+}
+
+/* Fills *a from argv; returns 0 or a usage error's exit status. */
+static int parse_args(int argc, char **argv, Args *a)
+{
+    int i = 1;
+    for (int c = CMD_RUN; c <= CMD_INFO; c++)
+        if (strcmp(argv[1], command_names[c]) == 0) {
+            a->cmd = (Command)c;
+            i = 2;
+        }
+    for (; i < argc; i++) {
+        const char *arg = argv[i], *value;
+        if (arg[0] != '-' || arg[1] == '\0') {
+            if (a->model)
+                return usage("more than one model given: '%s' and '%s'", a->model, arg);
+            a->model = arg;
+            continue;
+        }
+        const Option *o = find_option(arg, &value);
+        if (!o)
+            return usage("unknown option '%s'", arg);
+        if (!(o->cmds & ON(a->cmd)))
+            return usage("option '%s' does not apply to 'cnnc %s'", o->name,
+                         command_names[a->cmd]);
+        if (!o->takes_value) {
+            if (value)
+                return usage("option '%s' takes no value", o->name);
+            *(bool *)((char *)a + o->field) = true;
+            continue;
+        }
+        if (!value) {
+            if (i + 1 == argc)
+                return usage("option '%s' needs a value", o->name);
+            value = argv[++i];
+        }
+        *(const char **)((char *)a + o->field) = value;
+    }
+    return 0;
+}
+
+static bool is_identifier(const char *s)
+{
+    if (!(*s == '_' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z')))
+        return false;
+    for (; *s; s++)
+        if (!(*s == '_' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+              (*s >= '0' && *s <= '9')))
+            return false;
+    return true;
+}
+
+/* Contract, section 1: OUT's stem, bytes outside [A-Za-z0-9_] as '_', a
+ * leading digit prefixed by '_'. OUT ends in ".c" (checked). */
+static char *default_prefix(const char *out)
+{
+    const char *base = strrchr(out, '/');
+    base = base ? base + 1 : out;
+    size_t n = strlen(base) - 2;
+    bool digit = base[0] >= '0' && base[0] <= '9';
+    char *p = xmalloc(n + 2), *q = p;
+    if (digit)
+        *q++ = '_';
+    for (size_t i = 0; i < n; i++) {
+        char c = base[i];
+        bool keep = c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                    (c >= '0' && c <= '9');
+        *q++ = keep ? c : '_';
+    }
+    *q = '\0';
+    return p;
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* The checks that need no file: required options, numbers, names. */
+static int check_args(const Args *a, int *batch)
+{
+    const char *missing = NULL;
+    if (!a->model)
+        return usage("no model given (a .cnn or .onnx file)");
+    if ((a->cmd == CMD_GRAD || a->cmd == CMD_WEIGHTS) && !a->outdir)
+        missing = "--outdir DIR";
+    if (a->cmd == CMD_GRAD && !a->labels)
+        missing = "--labels LABELS.npy";
+    if (a->cmd == CMD_RUN && !a->output)
+        missing = "--output OUT.npy";
+    if ((a->cmd == CMD_RUN || a->cmd == CMD_GRAD) && !a->input)
+        missing = "--input IN.npy";
+    if (a->cmd == CMD_COMPILE && !a->out)
+        return usage("missing -o OUT.c, the file to write");
+    if (missing)
+        return usage("'cnnc %s' needs %s", command_names[a->cmd], missing);
+    if (a->out && !has_suffix(a->out, ".c"))
+        return usage("the output '%s' must be a .c file (OUT.h is written beside it)", a->out);
+    if (a->name && !is_identifier(a->name))
+        return usage("--name '%s' is not a C identifier", a->name);
+    if (a->out && !a->name) {
+        char *prefix = default_prefix(a->out);
+        bool empty = !prefix[0];
+        free(prefix);
+        if (empty)
+            return usage("cannot derive a C prefix from '%s'; give one with --name", a->out);
+    }
+    if (a->split_weights && a->blob)
+        return usage("--split-weights and --weights-blob exclude each other");
+    *batch = 0;
+    if (a->batch) {
+        char *end;
+        errno = 0;
+        long v = strtol(a->batch, &end, 10);
+        if (end == a->batch || *end || errno || v < 1 || v > BATCH_LIMIT)
+            return usage("--batch needs a whole number from 1 to 1000000, not '%s'", a->batch);
+        *batch = (int)v;
+    }
+    if (a->dump) {
+        bool known = false;
+        for (int i = 0; model_pass_name(i); i++)
+            known |= strcmp(model_pass_name(i), a->dump) == 0;
+        if (!known)
+            return usage("--dump-ir: unknown pass '%s' (see 'cnnc --help' for the list)", a->dump);
+    }
+    return 0;
+}
+
+static Graph *load(const Args *a, bool optimize)
+{
+    LoadOptions opt = {
+        .weights_dir = a->weights,
+        .dump_after = a->dump,
+        .optimize = optimize && !a->o0,
+    };
+    return model_load_opts(a->model, &opt);
+}
+
+static int cmd_compile(const Args *a, int batch)
+{
+    Graph *g = load(a, true);
+    if (!g)
+        return EXIT_MODEL;
+    if (!batch)
+        batch = g->batch_hint ? g->batch_hint
+                : a->train   ? (g->train.present && g->train.batch > 0 ? g->train.batch : 32)
+                             : 1;
+    char *prefix = a->name ? xstrdup(a->name) : default_prefix(a->out);
+    EmitOptions opt = {
+        .out_c = a->out,
+        .prefix = prefix,
+        .main = a->main,
+        .train = a->train,
+        .batch = batch,
+        .split_weights = a->split_weights,
+        .weights_blob = a->blob,
+    };
+    bool ok = emit_c(g, &opt);
+    free(prefix);
+    graph_free(g);
+    return ok ? 0 : EXIT_MODEL;
+}
+
+/* IN.npy must be [N, <the model's input shape>], N >= 1: the batch
+ * dimension is required, never guessed, so that a [3, 32, 32] file given to
+ * a model of input 32x32 is an error rather than three samples. */
+static bool check_input(const Graph *g, const CnncNpy *x, const char *path)
+{
+    const Shape *s = &g->t[g->input].shape;
+    bool ok = x->rank == s->rank + 1 && x->shape[0] >= 1 && x->shape[0] <= INT_MAX;
+    for (int i = 0; ok && i < s->rank; i++)
+        ok = x->shape[i + 1] == s->d[i];
+    if (!ok) {
+        char have[160], want[160];
+        int64_t d[MAX_RANK + 1] = {0};
+        for (int i = 0; i < s->rank; i++)
+            d[i + 1] = s->d[i];
+        cnnc_npy_shape_str(x->shape, x->rank, have, sizeof have);
+        cnnc_npy_shape_str(d, s->rank + 1, want, sizeof want);
+        want[1] = 'N'; /* "(0, 3, 32, 32)" becomes "(N, 3, 32, 32)" */
+        diag_error((Loc){path, 0, 0}, "the input has shape %s; the model '%s' takes %s, N >= 1",
+                   have, g->name ? g->name : "?", want);
+    }
+    return ok;
+}
+
+static int cmd_run(const Args *a)
+{
+    char err[CNNC_NPY_ERR_SIZE];
+    Graph *g = load(a, false);
+    if (!g)
+        return EXIT_MODEL;
+    CnncNpy x;
+    int rc = EXIT_MODEL;
+    if (cnnc_npy_read_f32(a->input, &x, err, sizeof err) < 0) {
+        diag_error((Loc){a->input, 0, 0}, "%s", err);
+        graph_free(g);
+        return rc;
+    }
+    if (check_input(g, &x, a->input)) {
+        int n = (int)x.shape[0];
+        Activations act = interp_forward(g, x.data, n, false);
+        if (act.val) {
+            const Shape *s = &g->t[g->output].shape;
+            int64_t shape[MAX_RANK + 1] = {n};
+            memcpy(shape + 1, s->d, sizeof(int64_t) * s->rank);
+            if (cnnc_npy_write_f32(a->output, act.val[g->output], s->rank + 1, shape, err,
+                                   sizeof err) < 0)
+                diag_error((Loc){a->output, 0, 0}, "%s", err);
+            else
+                rc = 0;
+            interp_free(g, &act);
+        }
+    }
+    cnnc_npy_free(&x);
+    graph_free(g);
+    return rc;
+}
+
+static int cmd_grad(const Args *a)
+{
+    Graph *g = load(a, false);
+    if (!g)
+        return EXIT_MODEL;
+    diag_error((Loc){a->model, 0, 0}, "'cnnc grad' is not implemented yet");
+    graph_free(g);
+    return EXIT_MODEL;
+}
+
+static int cmd_weights(const Args *a)
+{
+    Graph *g = load(a, false);
+    if (!g)
+        return EXIT_MODEL;
+    bool ok = weights_save_dir(g, a->outdir);
+    graph_free(g);
+    return ok ? 0 : EXIT_MODEL;
+}
+
+static int cmd_info(const Args *a)
+{
+    Graph *g = load(a, false);
+    if (!g)
+        return EXIT_MODEL;
+    info_print(g, stdout);
+    graph_free(g);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage("no model given (a .cnn or .onnx file)");
+    if (strcmp(argv[1], "--version") == 0) {
+        puts("cnnc " CNNC_VERSION);
+        return 0;
+    }
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 ||
+            (i == 1 && strcmp(argv[i], "help") == 0)) {
+            print_help(stdout);
+            return 0;
+        }
+    Args a = {0};
+    int batch, rc = parse_args(argc, argv, &a);
+    if (rc || (rc = check_args(&a, &batch)))
+        return rc;
+    switch (a.cmd) {
+    case CMD_COMPILE: rc = cmd_compile(&a, batch); break;
+    case CMD_RUN: rc = cmd_run(&a); break;
+    case CMD_GRAD: rc = cmd_grad(&a); break;
+    case CMD_WEIGHTS: rc = cmd_weights(&a); break;
+    case CMD_INFO: rc = cmd_info(&a); break;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        diag_error((Loc){0}, "cannot write to the standard output");
+        rc = EXIT_MODEL;
+    }
+    return rc ? rc : diag_error_count() ? EXIT_MODEL : 0;
+}
