@@ -217,10 +217,13 @@ static bool conv_infer(Graph *g, Node *n)
     return true;
 }
 
+/* Saturates rather than overflows: shape inference bounds the output and
+ * the weight, not their product. */
 static int64_t conv_macs(const Graph *g, const Node *n)
 {
     ConvGeom k = conv_geometry(g, n);
-    return k.oh * k.ow * k.f * (k.c / k.groups) * k.kh * k.kw;
+    int64_t out = k.oh * k.ow * k.f, per_output = (k.c / k.groups) * k.kh * k.kw, macs;
+    return mul_overflows(out, per_output, &macs) ? INT64_MAX : macs;
 }
 
 /* ---- interpreter ---- */

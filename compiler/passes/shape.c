@@ -11,8 +11,9 @@
 
 #include <limits.h>
 
-/* Activation sizes must fit an int64 (and every dimension an int, which
- * generated code and the attributes use) for the passes after us. */
+/* Activation and parameter sizes must fit an int64 (and every dimension an
+ * int, which generated code and the attributes use) for the passes after
+ * us. */
 static bool check_size(const Graph *g, const Tensor *t, Loc loc)
 {
     char buf[128];
@@ -74,6 +75,9 @@ static bool infer_node(Graph *g, Node *n)
                    n->name);
     }
     ok = ok && check_size(g, out, n->loc);
+    for (int i = 0; ok && i < n->nparam; i++)
+        if (n->param[i] >= 0)
+            ok = check_size(g, &g->t[n->param[i]], n->loc);
     if (!ok)
         out->shape.rank = 0; /* its consumers are skipped */
     return ok;
