@@ -129,7 +129,15 @@ POOL_KEYS = [('s', 'stride'), ('p', 'padding'), ('ceil', 'ceil_mode'),
 
 
 def cnn_layers(case):
-    """The model's layer lines."""
+    """The model's layer lines: the layer under test, then the standalone
+    activation of `then=` if any (which the fusion pass may fold in)."""
+    lines = layer_lines(case)
+    if 'then' in case:
+        lines.append('t: ' + fmt(case['then']))
+    return lines
+
+
+def layer_lines(case):
     op, c = case['op'], case['in'][0]
     if op == 'conv':
         return ['a: ' + call('conv', [case['f']], case, CONV_KEYS)]
@@ -138,7 +146,7 @@ def cnn_layers(case):
     if op == 'dense':
         return ['a: ' + call('dense', [case['u']], case, [('bias', 'bias'), ('act', 'activation')])]
     if op == 'batchnorm':
-        return ['a: ' + call('batchnorm', [], case, [('eps', 'eps')])]
+        return ['a: ' + call('batchnorm', [], case, [('eps', 'eps'), ('act', 'activation')])]
     if op in ('maxout', 'dropout'):
         key = 'k' if op == 'maxout' else 'rate'
         return ['a: ' + call(op, [case[key]] if key in case else [], case, [])]
@@ -171,7 +179,8 @@ def join_lines(case, c):
         else:
             body = 'conv(%d, kernel=3, padding=1, bias=false)' % w
         lines.append('%s: %s%s' % ('abc'[i], body, src))
-    lines.append('j: %s(%s)' % (case['op'], ', '.join('abc'[:len(widths)])))
+    act = ', activation=' + fmt(case['act']) if 'act' in case else ''
+    lines.append('j: %s(%s%s)' % (case['op'], ', '.join('abc'[:len(widths)]), act))
     return lines
 
 
@@ -300,10 +309,12 @@ def torch_join(case):
             layers[name] = conv(c, w, 3, padding=1, bias=False)
         branches.append(name)
 
+    act = activation(case.get('act'))
+
     def forward(L, x):
         outs = [L[b](x) if isinstance(b, str) else b(x) for b in branches]
         if case['op'] == 'add':
-            return sum(outs[1:], outs[0])
+            return act(sum(outs[1:], outs[0]))
         return torch.cat(outs, dim=1)
     return layers, forward
 
@@ -319,6 +330,14 @@ def torch_maxout(case):
 
 def to_torch(case):
     """(named layers holding the parameters, forward(layers, x))."""
+    layers, forward = layer_torch(case)
+    if 'then' not in case:
+        return layers, forward
+    then = activation(case['then'])
+    return layers, lambda L, x: then(forward(L, x))
+
+
+def layer_torch(case):
     op, shape = case['op'], case['in']
     dims = len(shape) - 1
     if op == 'conv':
@@ -335,7 +354,8 @@ def to_torch(case):
         return {'a': lin}, lambda L, x: act(L['a'](x))
     if op == 'batchnorm':
         bn = (nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d)(shape[0], case.get('eps', 1e-5))
-        return {'a': bn}, lambda L, x: L['a'](x)
+        act = activation(case.get('act'))
+        return {'a': bn}, lambda L, x: act(L['a'](x))
     if op == 'pad':
         fp = fpad(side_pads(case['p'], dims, None, None, None, None))
         return {}, lambda L, x: F.pad(x, fp, PAD_MODE[case['mode']])
