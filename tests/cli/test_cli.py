@@ -1,0 +1,278 @@
+#!/usr/bin/python3
+"""test_cli.py: the cnnc command line against the contract (sections 1, 2, 4, 5).
+
+Usage: test_cli.py CNNC TESTDIR   (TESTDIR holds lenet.cnn and bn.cnn)
+
+Checks --help/--version, that every usage error exits 2 with `cnnc: error:`
+and a hint, `cnnc info` against the course's hand-counted LeNet table,
+`run` against PyTorch (an independent forward pass on the weights cnnc
+exports), that bad inputs give `FILE: error:`, a non-zero exit and no
+output file, and the weights folder round trip. Every failure is listed;
+the exit status is 1 if there was any.
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+CNNC, TESTDIR = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+LENET = os.path.join(TESTDIR, "lenet.cnn")
+BN = os.path.join(TESTDIR, "bn.cnn")
+failures = []
+
+
+def cnnc(*args, cwd=None):
+    p = subprocess.run([CNNC, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+def check(ok, what, detail=""):
+    if not ok:
+        failures.append(f"{what}\n    {detail}".rstrip())
+
+
+def expect_usage_error(args, needle):
+    rc, out, err = cnnc(*args)
+    first = err.splitlines()[0] if err else ""
+    check(rc == 2 and first.startswith("cnnc: error: ") and needle in first
+          and "cnnc --help" in err,
+          f"usage error for {args}", f"rc={rc} stderr={err!r}")
+
+
+def expect_file_error(args, path, needle, cwd):
+    """An error whose first line is `PATH: error: ...` and a non-zero exit."""
+    rc, out, err = cnnc(*args, cwd=cwd)
+    first = err.splitlines()[0] if err else ""
+    check(rc == 1 and first.startswith(f"{path}: error: ") and needle in first,
+          f"file error for {args}", f"rc={rc} stderr={err!r}")
+
+
+def test_help_version():
+    rc, out, err = cnnc("--version")
+    check(rc == 0 and out == "cnnc 0.1.0\n" and err == "", "--version", repr(out))
+    for args in (["--help"], ["help"], ["run", "--help"], [LENET, "-h"]):
+        rc, out, err = cnnc(*args)
+        check(rc == 0 and out.startswith("usage: cnnc MODEL -o OUT.c")
+              and "cnnc run MODEL --input IN.npy" in out and "--dump-ir=PASS" in out,
+              f"help via {args}", out[:200])
+
+
+def test_usage_errors():
+    expect_usage_error([], "no model given")
+    expect_usage_error([LENET], "missing -o OUT.c")
+    expect_usage_error([LENET, "-o"], "option '-o' needs a value")
+    expect_usage_error([LENET, "-o", "x.c", "--frobnicate"], "unknown option '--frobnicate'")
+    expect_usage_error([LENET, "-o", "x.c", "-x"], "unknown option '-x'")
+    for bad in ("0", "abc", "-3", "4x", "", "99999999999999999999", "1000001"):
+        expect_usage_error([LENET, "-o", "x.c", "--batch", bad], "--batch needs a whole number")
+    expect_usage_error([LENET, "-o", "x.c", "--batch=0"], "--batch needs a whole number")
+    expect_usage_error([LENET, "-o", "x.txt"], "must be a .c file")
+    expect_usage_error([LENET, "-o", "x.c", "--name", "9lives"], "not a C identifier")
+    expect_usage_error([LENET, "-o", "x.c", "--name", "a-b"], "not a C identifier")
+    expect_usage_error([LENET, "-o", "x.c", "--main=yes"], "takes no value")
+    expect_usage_error([LENET, "-o", "x.c", "--dump-ir=nosuch"], "unknown pass 'nosuch'")
+    expect_usage_error([LENET, "-o", "x.c", "--split-weights", "--weights-blob", "b"],
+                       "exclude each other")
+    expect_usage_error([LENET, LENET, "-o", "x.c"], "more than one model")
+    expect_usage_error(["info", LENET, "--main"], "does not apply to 'cnnc info'")
+    expect_usage_error(["run", LENET, "--output", "y.npy"], "needs --input")
+    expect_usage_error(["run", LENET, "--input", "x.npy"], "needs --output")
+    expect_usage_error(["grad", LENET, "--input", "x.npy", "--outdir", "d"], "needs --labels")
+    expect_usage_error(["weights", LENET], "needs --outdir")
+    expect_usage_error(["info"], "no model given")
+
+
+# The course's LeNet table (course-examples.md), by hand: shape, size,
+# parameters, and MACs per sample = output elements * (C_in*k*k or inputs).
+LENET_ROWS = {
+    "input": ("3x32x32", 3072, 0, 0),
+    "conv1": ("8x28x28", 6272, 608, 6272 * 75),
+    "pool1": ("8x14x14", 1568, 0, None),
+    "conv2": ("16x10x10", 1600, 3216, 1600 * 200),
+    "pool2": ("16x5x5", 400, 0, None),
+    "fc3": ("120", 120, 48120, 48000),
+    "fc4": ("84", 84, 10164, 10080),
+    "fc5": ("10", 10, 850, 840),
+}
+
+
+def test_info():
+    rc, out, err = cnnc("info", LENET)
+    check(rc == 0 and err == "", "info lenet exit", err)
+    lines = out.splitlines()
+    check("parameters: 62958" in lines, "info: parameters: 62958", out)
+    check("macs: 849320" in lines, "info: macs: 849320 (470400 + 320000 + 48000 + 10080 + 840)",
+          out)
+    rows = {line.split()[0]: line.split() for line in lines if line.strip()}
+    for name, (shape, size, params, macs) in LENET_ROWS.items():
+        row = rows.get(name, [])
+        ok = len(row) == 6 and row[2] == shape and int(row[3]) == size and int(row[4]) == params
+        ok = ok and (macs is None or int(row[5]) == macs)
+        check(ok, f"info row {name}", repr(row))
+    # an aligned table: every row as wide as the heading line
+    start = next((i for i, line in enumerate(lines) if line.startswith("layer ")), len(lines))
+    table = lines[start:lines.index("", start) if "" in lines[start:] else len(lines)]
+    check(len(table) == 12, "info: heading, input and 10 layers", "\n".join(table))
+    check(len({len(line) for line in table}) == 1, "info table is aligned", "\n".join(table))
+    # BatchNorm counts gamma and beta (PyTorch's parameters()), not its
+    # running statistics: conv 4*3*3*3 = 108 (no bias), bn 8, dense 144*2+2.
+    rc, out, err = cnnc("info", BN)
+    check(rc == 0 and "parameters: 406" in out.splitlines(), "info bn: parameters: 406", out + err)
+
+
+def test_dump_ir():
+    rc, out, err = cnnc("info", LENET, "--dump-ir=parse")
+    check(rc == 0 and out.startswith("model lenet\n") and "\nconv1 = conv(" in out,
+          "--dump-ir=parse prints the graph first", out[:300])
+    rc, out, err = cnnc("info", LENET, "--dump-ir", "shape")
+    check(rc == 0 and re.search(r"^conv1 = conv\(.*-> 8x28x28$", out, re.M),
+          "--dump-ir shape shows inferred shapes", out[:400])
+
+
+def test_model_errors(tmp):
+    expect_file_error(["info", "nosuch.cnn"], "nosuch.cnn", "", tmp)
+    with open(os.path.join(tmp, "model.txt"), "w") as f:
+        f.write("model m { input 3 }\n")
+    expect_file_error(["info", "model.txt"], "model.txt", "unknown model format", tmp)
+
+
+def lenet_torch(wdir, x):
+    """LeNet forward in PyTorch with the weights cnnc exported."""
+    import torch
+    import torch.nn.functional as F
+    w = {n[:-4]: torch.from_numpy(np.load(os.path.join(wdir, n)))
+         for n in os.listdir(wdir) if n.endswith(".npy")}
+    h = torch.from_numpy(x)
+    h = F.max_pool2d(F.conv2d(h, w["conv1.weight"], w["conv1.bias"]), 2)
+    h = F.max_pool2d(F.relu(F.conv2d(h, w["conv2.weight"], w["conv2.bias"])), 2, 2)
+    h = h.flatten(1)
+    h = F.relu(F.linear(h, w["fc3.weight"], w["fc3.bias"]))
+    h = F.relu(F.linear(h, w["fc4.weight"], w["fc4.bias"]))
+    return F.softmax(F.linear(h, w["fc5.weight"], w["fc5.bias"]), dim=1).numpy()
+
+
+def agree(a, ref, rtol=1e-4):
+    return a.shape == ref.shape and not np.isnan(a).any() and \
+        np.abs(a - ref).max() <= rtol * np.abs(ref).max()
+
+
+def test_run_and_weights(tmp):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((5, 3, 32, 32)).astype("<f4")
+    np.save(os.path.join(tmp, "x.npy"), x)
+    rc, out, err = cnnc("weights", LENET, "--outdir", "w/deep", cwd=tmp)
+    wdir = os.path.join(tmp, "w", "deep")
+    names = sorted(os.listdir(wdir)) if os.path.isdir(wdir) else []
+    want = sorted(f"{l}.{p}.npy" for l in ("conv1", "conv2", "fc3", "fc4", "fc5")
+                  for p in ("weight", "bias"))
+    check(rc == 0 and names == want, "weights writes every parameter (mkdir -p)", f"{err} {names}")
+    if names != want:
+        return
+    check(np.load(os.path.join(wdir, "conv1.weight.npy")).shape == (8, 3, 5, 5)
+          and np.load(os.path.join(wdir, "fc3.weight.npy")).shape == (120, 400),
+          "weights in PyTorch's shapes")
+
+    rc, out, err = cnnc("run", LENET, "--input", "x.npy", "--output", "y.npy", cwd=tmp)
+    check(rc == 0 and err == "", "run lenet", err)
+    y = np.load(os.path.join(tmp, "y.npy"))
+    check(agree(y, lenet_torch(wdir, x)), "run agrees with PyTorch on the exported weights",
+          f"shape {y.shape}")
+    check(not os.path.exists(os.path.join(tmp, "y.npy.tmp")), "run leaves no temporary file")
+
+    # The round trip: the same weights give the same bytes; changed ones are used.
+    rc, out, err = cnnc("run", LENET, "--input", "x.npy", "--output", "y2.npy",
+                        "--weights", "w/deep", cwd=tmp)
+    same = open(os.path.join(tmp, "y.npy"), "rb").read() == \
+        open(os.path.join(tmp, "y2.npy"), "rb").read()
+    check(rc == 0 and same, "run --weights of exported weights gives identical output", err)
+    fc5 = os.path.join(wdir, "fc5.weight.npy")
+    np.save(fc5, np.load(fc5) * 3)
+    rc, out, err = cnnc("run", LENET, "--input", "x.npy", "--output", "y3.npy",
+                        "--weights", "w/deep", cwd=tmp)
+    y3 = np.load(os.path.join(tmp, "y3.npy"))
+    check(rc == 0 and agree(y3, lenet_torch(wdir, x)) and not np.allclose(y3, y),
+          "run --weights uses the files' values")
+    rc, out, err = cnnc("weights", LENET, "--weights", "w/deep", "--outdir", "w2", cwd=tmp)
+    check(rc == 0 and open(fc5, "rb").read() ==
+          open(os.path.join(tmp, "w2", "fc5.weight.npy"), "rb").read(),
+          "weights --weights copies the folder exactly")
+
+    # Broken weights folders: errors naming the file; an extra file only warns.
+    np.save(os.path.join(wdir, "notes.npy"), np.zeros(3, "<f4"))
+    rc, out, err = cnnc("info", LENET, "--weights", "w/deep", cwd=tmp)
+    check(rc == 0 and err.startswith("w/deep/notes.npy: warning: "), "extra weights file warns",
+          err)
+    os.remove(os.path.join(wdir, "fc4.bias.npy"))
+    np.save(os.path.join(wdir, "conv1.weight.npy"), np.zeros((8, 3, 5, 4), "<f4"))
+    rc, out, err = cnnc("run", LENET, "--input", "x.npy", "--output", "y4.npy",
+                        "--weights", "w/deep", cwd=tmp)
+    check(rc == 1 and re.search(r"^w/deep/conv1\.weight\.npy: error: shape \(8, 3, 5, 4\) "
+                                r"does not match parameter 'conv1.weight' of shape \(8, 3, 5, 5\)",
+                                err, re.M)
+          and re.search(r"^w/deep/fc4\.bias\.npy: error: .*'fc4.bias'", err, re.M)
+          and not os.path.exists(os.path.join(tmp, "y4.npy")),
+          "misshaped and missing weights files are errors naming them", err)
+    expect_file_error(["run", LENET, "--input", "x.npy", "--output", "y4.npy",
+                       "--weights", "nowhere"], "nowhere", "", tmp)
+
+
+def write(tmp, name, data):
+    with open(os.path.join(tmp, name), "wb") as f:
+        f.write(data)
+
+
+def test_run_bad_inputs(tmp):
+    ok = np.zeros((2, 3, 32, 32), "<f4")
+    np.save(os.path.join(tmp, "ok.npy"), ok)
+    np.save(os.path.join(tmp, "nobatch.npy"), ok[0])
+    np.save(os.path.join(tmp, "wrong.npy"), np.zeros((2, 3, 28, 28), "<f4"))
+    np.save(os.path.join(tmp, "empty.npy"), np.zeros((0, 3, 32, 32), "<f4"))
+    np.save(os.path.join(tmp, "f8.npy"), ok.astype("<f8"))
+    np.save(os.path.join(tmp, "big.npy"), ok.astype(">f4"))
+    write(tmp, "garbage.npy", b"this is not numpy at all")
+    raw = open(os.path.join(tmp, "ok.npy"), "rb").read()
+    write(tmp, "short.npy", raw[:-10])
+    write(tmp, "hdr.npy", raw[:60])
+    cases = [
+        ("nobatch.npy", "the input has shape (3, 32, 32); the model 'lenet' takes (N, 3, 32, 32)"),
+        ("wrong.npy", "the input has shape (2, 3, 28, 28)"),
+        ("empty.npy", "the input has shape (0, 3, 32, 32)"),
+        ("f8.npy", "unsupported dtype '<f8'"),
+        ("big.npy", "big-endian dtype '>f4'"),
+        ("garbage.npy", "not a .npy file"),
+        ("short.npy", "needs 24576 bytes, the file holds 24566"),
+        ("hdr.npy", "header length"),
+        ("missing.npy", "cannot open"),
+    ]
+    write(tmp, "out.npy", b"earlier result")
+    for name, needle in cases:
+        expect_file_error(["run", LENET, "--input", name, "--output", "out.npy"], name, needle, tmp)
+    check(open(os.path.join(tmp, "out.npy"), "rb").read() == b"earlier result",
+          "failed runs leave the earlier output untouched")
+    check(not [n for n in os.listdir(tmp) if n.endswith(".tmp")], "no temporary files left")
+    expect_file_error(["run", LENET, "--input", "ok.npy", "--output", "no/such/dir/y.npy"],
+                      "no/such/dir/y.npy", "cannot create", tmp)
+
+
+def main():
+    test_help_version()
+    test_usage_errors()
+    test_info()
+    test_dump_ir()
+    with tempfile.TemporaryDirectory() as tmp:
+        test_model_errors(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        test_run_and_weights(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        test_run_bad_inputs(tmp)
+    for f in failures:
+        print("FAIL:", f)
+    print(f"{len(failures)} failure(s)" if failures else "all CLI checks passed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
