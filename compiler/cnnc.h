@@ -324,6 +324,9 @@ bool interp_grad(Graph *g, const float *input, const int32_t *labels, int batch,
 bool interp_loss(Graph *g, const float *input, const int32_t *labels, int batch,
                  Loc labels_loc, double *loss);
 void grads_free(const Graph *g, Grads *gr);
+/* Writes DIR/loss.npy (0-d) and DIR/<escaped name>.npy per trainable
+ * parameter (contract, sections 2 and 5), creating DIR if needed. */
+bool grads_save_dir(const Graph *g, const Grads *gr, const char *dir);
 
 /* ---- interp/optim.c: one optimizer step, PyTorch's semantics ----
  * SGD: d = grad + wd*p; buf = d on the first step, else momentum*buf + d;

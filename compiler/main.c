@@ -350,14 +350,62 @@ static int cmd_run(const Args *a)
     return rc;
 }
 
+/* LABELS.npy: N class indices in [0, K), N the input's batch. */
+static int32_t *read_labels(const Graph *g, const char *path, int64_t n)
+{
+    char err[CNNC_NPY_ERR_SIZE];
+    int64_t k = loss_classes(g);
+    CnncNpy l;
+    if (k < 0)
+        return NULL;
+    if (cnnc_npy_read(path, &l, err, sizeof err) < 0) {
+        diag_error((Loc){path, 0, 0}, "%s", err);
+        return NULL;
+    }
+    int32_t *labels = xmalloc((size_t)(l.count > 0 ? l.count : 1) * sizeof *labels);
+    bool ok = cnnc_npy_labels(&l, labels, k, err, sizeof err) == 0;
+    if (!ok)
+        diag_error((Loc){path, 0, 0}, "%s", err);
+    else if (l.count != n) {
+        diag_error((Loc){path, 0, 0}, "%lld labels for %lld input samples", (long long)l.count,
+                   (long long)n);
+        ok = false;
+    }
+    cnnc_npy_free(&l);
+    if (!ok) {
+        free(labels);
+        return NULL;
+    }
+    return labels;
+}
+
 static int cmd_grad(const Args *a)
 {
+    char err[CNNC_NPY_ERR_SIZE];
     Graph *g = load(a, false);
     if (!g)
         return EXIT_MODEL;
-    diag_error((Loc){a->model, 0, 0}, "'cnnc grad' is not implemented yet");
+    CnncNpy x;
+    int rc = EXIT_MODEL;
+    if (cnnc_npy_read_f32(a->input, &x, err, sizeof err) < 0) {
+        diag_error((Loc){a->input, 0, 0}, "%s", err);
+        graph_free(g);
+        return rc;
+    }
+    int32_t *labels = NULL;
+    if (check_input(g, &x, a->input) && (labels = read_labels(g, a->labels, x.shape[0]))) {
+        Grads gr;
+        if (interp_grad(g, x.data, labels, (int)x.shape[0], false, (Loc){a->labels, 0, 0},
+                        &gr)) {
+            if (grads_save_dir(g, &gr, a->outdir))
+                rc = 0;
+            grads_free(g, &gr);
+        }
+    }
+    free(labels);
+    cnnc_npy_free(&x);
     graph_free(g);
-    return EXIT_MODEL;
+    return rc;
 }
 
 static int cmd_weights(const Args *a)

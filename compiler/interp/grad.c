@@ -16,10 +16,13 @@
  * dL/dz = (softmax(z) - onehot(y)) / N, which stays exact where the
  * probabilities underflow. */
 #include "../cnnc.h"
+#include "npy.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The node whose input holds the logits when the model ends in a softmax
  * over the class axis, else -1. */
@@ -227,4 +230,60 @@ void grads_free(const Graph *g, Grads *gr)
             free(gr->dparam[t]);
     free(gr->dparam);
     gr->dparam = NULL;
+}
+
+/* mkdir -p DIR. */
+static bool make_dirs(const char *dir)
+{
+    char *path = xstrdup(dir);
+    bool ok = true;
+    for (char *p = path + 1; ok; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        struct stat st;
+        if (mkdir(path, 0777) != 0 && !(errno == EEXIST && stat(path, &st) == 0 &&
+                                         S_ISDIR(st.st_mode))) {
+            diag_error((Loc){dir, 0, 0}, "cannot create the folder '%s': %s", path,
+                       errno == EEXIST ? "a file of that name exists" : strerror(errno));
+            ok = false;
+        }
+        *p = saved;
+        if (saved == '\0')
+            break;
+    }
+    free(path);
+    return ok;
+}
+
+static bool save_one(const char *path, const float *data, int rank, const int64_t *shape)
+{
+    char err[CNNC_NPY_ERR_SIZE];
+    if (cnnc_npy_write_f32(path, data, rank, shape, err, sizeof err) == 0)
+        return true;
+    diag_error((Loc){path, 0, 0}, "%s", err);
+    return false;
+}
+
+bool grads_save_dir(const Graph *g, const Grads *gr, const char *dir)
+{
+    if (!make_dirs(dir))
+        return false;
+    size_t n = strlen(dir) + sizeof "/loss.npy";
+    char *path = xmalloc(n);
+    snprintf(path, n, "%s/loss.npy", dir);
+    float loss = (float)gr->loss;
+    bool ok = save_one(path, &loss, 0, NULL);
+    free(path);
+    for (int t = 0; t < g->nt && ok; t++) {
+        if (!gr->dparam[t])
+            continue;
+        size_t len = cnnc_npy_param_path(dir, g->t[t].name, NULL, 0);
+        path = xmalloc(len + 1);
+        cnnc_npy_param_path(dir, g->t[t].name, path, len + 1);
+        ok = save_one(path, gr->dparam[t], g->t[t].shape.rank, g->t[t].shape.d);
+        free(path);
+    }
+    return ok;
 }
