@@ -24,8 +24,8 @@ static bool infer_batchnorm(Graph *g, Node *n)
 {
     if (!check_arity(n, 1))
         return false;
-    const Shape *s = node_in_shape(g, n, 0);
-    if (s->rank < 1) {
+    Shape s = *node_in_shape(g, n, 0); /* a copy: graph_param grows g->t */
+    if (s.rank < 1) {
         diag_error(n->loc, "batchnorm '%s': input has no channel dimension", n->name);
         return false;
     }
@@ -33,12 +33,12 @@ static bool infer_batchnorm(Graph *g, Node *n)
         diag_error(n->loc, "batchnorm '%s': eps %g is negative", n->name, (double)n->a.eps);
         return false;
     }
-    Shape c = shape_make(1, &s->d[0]);
+    Shape c = shape_make(1, &s.d[0]);
     bool ok = graph_param(g, n, GAMMA, "weight", T_PARAM, &c, INIT_ONES);
     ok = graph_param(g, n, BETA, "bias", T_PARAM, &c, INIT_ZEROS) && ok;
     ok = graph_param(g, n, MEAN, "running_mean", T_BUFFER, &c, INIT_ZEROS) && ok;
     ok = graph_param(g, n, VAR, "running_var", T_BUFFER, &c, INIT_ONES) && ok;
-    g->t[n->out].shape = *s;
+    g->t[n->out].shape = s;
     return ok;
 }
 
@@ -99,4 +99,5 @@ const OpInfo op_batchnorm = {
     .infer = infer_batchnorm,
     .run = run_batchnorm,
     .grad = batchnorm_grad,
+    .emit = batchnorm_emit,
 };
