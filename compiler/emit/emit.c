@@ -1,3 +1,716 @@
-/* emit.c: stub */
-#include "../cnnc.h"
-bool emit_c(Graph *g, const EmitOptions *opt) { (void)g; diag_error((Loc){opt->out_c, 0, 0}, "code generation not implemented yet"); return false; }
+/* emit.c: the code generator's driver. Takes a shaped Graph with weights;
+ * gives OUT.c (the model: one static function per layer, the forward pass
+ * over a caller's arena, the weights) and OUT.h (its documented API), plus
+ * OUT_weights.c or a weights blob when asked, all written atomically.
+ *
+ * Each operator's emitter (OpInfo.emit, in ops/<family>_emit.c) writes the
+ * body of its layer's function with every shape a literal; this file plans
+ * the arena around them and writes the calls. The forward pass runs the
+ * whole network on one sample at a time, so a sample's activations stay in
+ * cache and the arena holds one sample (P_BATCH_MAX bounds n only). */
+#define _POSIX_C_SOURCE 200809L
+#include "emit.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BLOB_HEADER_BYTES 64 /* the arena's first bytes hold the blob pointer */
+
+/* ---- helpers for operator emitters ---- */
+
+const char *emit_keep(Emit *e, char *s)
+{
+    grow_array(&e->strs, &e->strcap, e->nstrs + 1, sizeof *e->strs);
+    e->strs[e->nstrs++] = s;
+    return s;
+}
+
+void emit_line(Emit *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char buf[1024];
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    char *line = buf;
+    if (n >= (int)sizeof buf) {
+        line = xmalloc((size_t)n + 1);
+        va_start(ap, fmt);
+        vsnprintf(line, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    const char *text = line + strspn(line, " ");
+    if (text[0] == '}' && e->depth > 0)
+        e->depth--;
+    for (int i = 0; i < e->depth + 1; i++)
+        sb_puts(e->body, "    ");
+    sb_puts(e->body, line);
+    sb_putc(e->body, '\n');
+    if (n > 0 && line[n - 1] == '{')
+        e->depth++;
+    if (line != buf)
+        free(line);
+}
+
+/* v as a C float literal that reads back exactly: hex, deterministic. */
+static const char *fmt_float(char buf[40], float v)
+{
+    if (isnan(v))
+        return "NAN";
+    if (isinf(v))
+        return v > 0 ? "INFINITY" : "(-INFINITY)";
+    if (v == 0)
+        return signbit(v) ? "-0.0f" : "0.0f";
+    snprintf(buf, 40, "%af", (double)v);
+    return buf;
+}
+
+const char *emit_float(Emit *e, float v)
+{
+    char buf[40];
+    return emit_keep(e, xstrdup(fmt_float(buf, v)));
+}
+
+/* Appends data as a C initializer, eight literals a line. */
+static void put_floats(StrBuf *b, const float *data, int64_t count)
+{
+    char buf[40];
+    for (int64_t i = 0; i < count; i++) {
+        sb_puts(b, i % 8 ? " " : "    ");
+        sb_puts(b, fmt_float(buf, data[i]));
+        if (i + 1 < count)
+            sb_putc(b, ',');
+        if (i % 8 == 7 || i + 1 == count)
+            sb_putc(b, '\n');
+    }
+}
+
+/* The layer's name as a C identifier fragment. */
+static char *c_ident(const char *name)
+{
+    char *s = xstrdup(name);
+    for (char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            *p = '_';
+    return s;
+}
+
+const char *emit_const(Emit *e, const char *what, const char *comment, const float *data,
+                       int64_t count)
+{
+    e->weight_floats += count;
+    if (e->mode == WEIGHTS_BLOB) {
+        int64_t at = (e->blob_floats + PLAN_ALIGN_FLOATS - 1) / PLAN_ALIGN_FLOATS * PLAN_ALIGN_FLOATS;
+        while (e->blob_cap < at + count) {
+            e->blob_cap = e->blob_cap ? 2 * e->blob_cap : 4096;
+            e->blob = xrealloc(e->blob, (size_t)e->blob_cap * sizeof *e->blob);
+        }
+        memset(e->blob + e->blob_floats, 0, (size_t)(at - e->blob_floats) * sizeof *e->blob);
+        memcpy(e->blob + at, data, (size_t)count * sizeof *data);
+        e->blob_floats = at + count;
+        e->uses_blob[e->node] = true;
+        return emit_keep(e, xasprintf("(w + %lld) /* %s */", (long long)at, comment));
+    }
+    char *layer = c_ident(e->g->n[e->node].name);
+    char *name = xasprintf("%s_w%d_%s_%s", e->P, e->node, layer, what);
+    free(layer);
+    StrBuf *b = &e->weights;
+    sb_printf(b, "/* %s: %lld floats */\n", comment, (long long)count);
+    if (e->mode == WEIGHTS_SPLIT) {
+        sb_printf(b, "const float %s[%lld] = {\n", name, (long long)count);
+        sb_printf(&e->weight_decls, "extern const float %s[%lld]; /* %s */\n", name,
+                  (long long)count, comment);
+    } else {
+        sb_printf(b, "static const float %s[%lld] = {\n", name, (long long)count);
+    }
+    put_floats(b, data, count);
+    sb_puts(b, "};\n\n");
+    return emit_keep(e, name);
+}
+
+const char *emit_scratch(Emit *e, int64_t floats)
+{
+    if (floats > e->scratch[e->node])
+        e->scratch[e->node] = floats;
+    return "s";
+}
+
+const char *emit_act(Emit *e, Act act, const char *v)
+{
+    switch (act.kind) {
+    case ACT_NONE:
+        return v;
+    case ACT_RELU:
+        return emit_keep(e, xasprintf("(%s > 0.0f ? %s : 0.0f)", v, v));
+    case ACT_LEAKY_RELU:
+        return emit_keep(e, xasprintf("(%s > 0.0f ? %s : %s * %s)", v, v,
+                                      emit_float(e, act.a), v));
+    case ACT_SIGMOID:
+        return emit_keep(e, xasprintf("(1.0f / (1.0f + expf(-%s)))", v));
+    case ACT_TANH:
+        return emit_keep(e, xasprintf("tanhf(%s)", v));
+    case ACT_ELU:
+        return emit_keep(e, xasprintf("(%s > 0.0f ? %s : %s * expm1f(%s))", v, v,
+                                      emit_float(e, act.a), v));
+    case ACT_CLIP: {
+        const char *lo = emit_float(e, act.a), *hi = emit_float(e, act.b);
+        return emit_keep(e, xasprintf("(%s < %s ? %s : %s > %s ? %s : %s)", v, lo, lo, v, hi,
+                                      hi, v));
+    }
+    }
+    internal_error("bad activation %d", (int)act.kind);
+}
+
+void emit_unsupported(Emit *e, const Node *n, const char *why)
+{
+    diag_error(n->loc, "%s '%s': the code generator does not support %s", op_info(n->op)->name,
+               n->name, why);
+    e->failed = true;
+}
+
+Graph *emit_graph(Emit *e)
+{
+    return e->g;
+}
+
+/* ---- the layers ---- */
+
+static bool is_view(const Node *n)
+{
+    return (op_info(n->op)->traits & OPT_VIEW) != 0;
+}
+
+/* Runs every operator's emitter into its own body. */
+static void emit_layers(Emit *e)
+{
+    for (int i = 0; i < e->g->nn; i++) {
+        const Node *n = &e->g->n[i];
+        if (is_view(n))
+            continue;
+        const OpInfo *info = op_info(n->op);
+        if (!info->emit) {
+            emit_unsupported(e, n, "this operator yet");
+            continue;
+        }
+        e->node = i;
+        e->body = &e->bodies[i];
+        e->depth = 0;
+        info->emit(e, n);
+    }
+}
+
+static void emit_setup(Emit *e, Graph *g, const EmitOptions *opt)
+{
+    memset(e, 0, sizeof *e);
+    e->g = g;
+    e->opt = opt;
+    e->P = opt->prefix;
+    e->mode = opt->weights_blob ? WEIGHTS_BLOB : opt->split_weights ? WEIGHTS_SPLIT : WEIGHTS_INLINE;
+    size_t nn = (size_t)(g->nn ? g->nn : 1);
+    e->bodies = xcalloc(nn, sizeof *e->bodies);
+    e->scratch = xcalloc(nn, sizeof *e->scratch);
+    e->uses_blob = xcalloc(nn, sizeof *e->uses_blob);
+    plan_alias(g, &e->plan);
+}
+
+static void emit_cleanup(Emit *e)
+{
+    for (int i = 0; i < e->g->nn; i++)
+        sb_free(&e->bodies[i]);
+    for (int i = 0; i < e->nstrs; i++)
+        free(e->strs[i]);
+    free(e->strs);
+    free(e->bodies);
+    free(e->scratch);
+    free(e->uses_blob);
+    free(e->blob);
+    sb_free(&e->weights);
+    sb_free(&e->weight_decls);
+    plan_free(&e->plan);
+}
+
+/* Compiles the model into e (bodies, weights, plan); false on error. */
+static bool emit_model(Emit *e)
+{
+    Graph *g = e->g;
+    if (g->input < 0 || g->output < 0) {
+        diag_error((Loc){g->file, 0, 0}, "model has no input or output");
+        return false;
+    }
+    emit_layers(e);
+    if (e->failed)
+        return false;
+    plan_pack(g, e->scratch, 1, &e->plan);
+    return true;
+}
+
+/* ---- OUT.h ---- */
+
+static int64_t param_count(const Graph *g)
+{
+    int64_t count = 0;
+    for (int i = 0; i < g->nn; i++)
+        count += node_param_count(g, &g->n[i]);
+    return count;
+}
+
+static int64_t arena_bytes(const Emit *e)
+{
+    return e->plan.arena_floats * 4 + (e->mode == WEIGHTS_BLOB ? BLOB_HEADER_BYTES : 0);
+}
+
+static bool image_input(const Graph *g)
+{
+    return g->t[g->input].shape.rank == 3;
+}
+
+static void put_shape_macro(StrBuf *b, const char *P, const char *what, const Shape *s)
+{
+    sb_printf(b, "#define %s_%s_RANK %d\n#define %s_%s_SHAPE {", P, what, s->rank, P, what);
+    for (int i = 0; i < s->rank; i++)
+        sb_printf(b, i ? ", %lld" : "%lld", (long long)s->d[i]);
+    sb_puts(b, "}\n");
+}
+
+/* Appends doc text with every "P_" spelled with the prefix. */
+static void put_doc(StrBuf *b, const char *P, const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        if (p[0] == 'P' && p[1] == '_') {
+            sb_printf(b, "%s_", P);
+            p++;
+        } else {
+            sb_putc(b, *p);
+        }
+    }
+}
+
+static void write_header(Emit *e, StrBuf *b, const char *guard)
+{
+    Graph *g = e->g;
+    const char *P = e->P;
+    const Shape *in = &g->t[g->input].shape, *out = &g->t[g->output].shape;
+    sb_printf(b, "/* Generated by cnnc %s from %s: the model '%s'. Do not edit.\n", CNNC_VERSION,
+              g->file ? g->file : "?", g->name ? g->name : "?");
+    put_doc(b, P,
+            " *\n"
+            " * Tensors are float32, NCHW, one sample after another. Usage:\n"
+            " *\n"
+            " *     static float arena[(P_ARENA_BYTES + 3) / 4];  -- aligned to P_ARENA_ALIGN\n"
+            " *     P_forward(arena, input, output, n);  -- n samples, 1 <= n <= P_BATCH_MAX\n"
+            " *\n"
+            " * P_forward uses no memory but the arena and reads the input (n *\n"
+            " * P_INPUT_SIZE floats), writes the output (n * P_OUTPUT_SIZE floats). It\n"
+            " * keeps no state between calls and writes no global, so two arenas are\n"
+            " * two independent instances (threads). It runs the samples one by one.\n"
+            " *\n"
+            " * Profiling: compile the model's .c with P_PROFILE_BEGIN(layer, name) and\n"
+            " * P_PROFILE_END(layer, name) defined (-D, or a file that defines them and\n"
+            " * includes the .c) to run code around each layer; layer is its index in\n"
+            " * [0, P_LAYER_COUNT), name a string literal. Both default to nothing.\n");
+    if (e->mode == WEIGHTS_BLOB)
+        put_doc(b, P,
+                " *\n"
+                " * Weights: this model reads its weights from the blob written with it\n"
+                " * (P_WEIGHTS_BYTES bytes, float32 little-endian, in the order the code\n"
+                " * reads them). Load it and call P_set_weights(arena, blob) once per arena\n"
+                " * before P_forward; the blob must stay valid, aligned to 4 bytes (64 is\n"
+                " * best). A big-endian host must swap the bytes first.\n");
+    if (image_input(g))
+        put_doc(b, P,
+                " *\n"
+                " * P_image_to_input turns one camera-style image (uint8, H x W x C,\n"
+                " * row-major, with the model's H, W and C) into one input sample: values\n"
+                " * scaled to [0, 1], then (x - mean) / std per channel when the model\n"
+                " * declares mean and std.\n");
+    sb_printf(b, " */\n#ifndef %s\n#define %s\n\n#include <stddef.h>\n#include <stdint.h>\n\n", guard,
+              guard);
+    sb_printf(b, "#define %s_INPUT_SIZE %lld /* floats per sample */\n", P,
+              (long long)shape_numel(in));
+    sb_printf(b, "#define %s_OUTPUT_SIZE %lld /* floats per sample */\n", P,
+              (long long)shape_numel(out));
+    put_shape_macro(b, P, "INPUT", in);
+    put_shape_macro(b, P, "OUTPUT", out);
+    sb_printf(b, "#define %s_BATCH_MAX %d\n", P, e->opt->batch > 0 ? e->opt->batch : 1);
+    sb_printf(b, "#define %s_ARENA_BYTES %lld /* working memory the caller provides */\n", P,
+              (long long)arena_bytes(e));
+    sb_printf(b, "#define %s_ARENA_ALIGN %d /* its alignment, in bytes */\n", P,
+              PLAN_ALIGN_FLOATS * 4);
+    sb_printf(b, "#define %s_PARAM_COUNT %lld /* trainable parameters */\n", P,
+              (long long)param_count(g));
+    sb_printf(b, "#define %s_LAYER_COUNT %d\n", P, g->nn);
+    if (e->mode == WEIGHTS_BLOB)
+        sb_printf(b, "#define %s_WEIGHTS_BYTES %lld /* the blob's size */\n", P,
+                  (long long)e->blob_floats * 4);
+    sb_printf(b, "\n/* Runs n samples: input holds n * %s_INPUT_SIZE floats, output receives\n"
+                 " * n * %s_OUTPUT_SIZE. */\n"
+                 "void %s_forward(void *arena, const float *input, float *output, int n);\n",
+              P, P, P);
+    sb_printf(b, "/* The name of layer i (0 <= i < %s_LAYER_COUNT), NULL outside. */\n"
+                 "const char *%s_layer_name(int i);\n",
+              P, P);
+    if (e->mode == WEIGHTS_BLOB)
+        sb_printf(b, "/* Points the arena at the weights blob (see above). */\n"
+                     "void %s_set_weights(void *arena, const void *blob);\n",
+                  P);
+    if (image_input(g))
+        sb_printf(b, "/* One H x W x C uint8 image into one normalised C x H x W sample. */\n"
+                     "void %s_image_to_input(const uint8_t *image, float *input);\n",
+                  P);
+    sb_printf(b, "\n#endif\n");
+}
+
+/* ---- OUT.c ---- */
+
+/* s as a C string literal. */
+static void put_c_string(StrBuf *b, const char *s)
+{
+    sb_putc(b, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            sb_printf(b, "\\%c", *p);
+        else if (*p < 32 || *p >= 127 || *p == '?')
+            sb_printf(b, "\\%03o", *p);
+        else
+            sb_putc(b, (char)*p);
+    }
+    sb_putc(b, '"');
+}
+
+/* The arena expression of tensor t in the forward pass. */
+static char *tensor_ptr(const Emit *e, int t)
+{
+    int r = e->plan.root[t];
+    if (r == e->g->input)
+        return xstrdup("in");
+    return xasprintf("A + %lld", (long long)e->plan.offset[t]);
+}
+
+static bool writes_in_place(const Emit *e, const Node *n)
+{
+    for (int j = 0; j < n->nin; j++)
+        if (e->plan.root[n->in[j]] == e->plan.root[n->out])
+            return true;
+    return false;
+}
+
+static void put_layer_comment(const Emit *e, StrBuf *b, const Node *n, const char *indent)
+{
+    char s0[128], s1[128];
+    const Graph *g = e->g;
+    sb_printf(b, "%s/* %s: %s", indent, n->name, op_info(n->op)->name);
+    for (int j = 0; j < n->nin; j++)
+        sb_printf(b, "%s%s", j ? ", " : " ", shape_str(&g->t[n->in[j]].shape, s0, sizeof s0));
+    sb_printf(b, " -> %s", shape_str(&g->t[n->out].shape, s1, sizeof s1));
+    if (n->act.kind != ACT_NONE)
+        sb_printf(b, ", then %s", act_name(n->act.kind));
+    if (is_view(n))
+        sb_puts(b, " (a view: no code)");
+    sb_puts(b, " */\n");
+}
+
+static void write_layer(Emit *e, StrBuf *b, int i)
+{
+    const Node *n = &e->g->n[i];
+    const char *R = writes_in_place(e, n) ? "" : "restrict ";
+    put_layer_comment(e, b, n, "");
+    sb_printf(b, "static void %s_l%d(", e->P, i);
+    for (int j = 0; j < n->nin; j++)
+        sb_printf(b, "const float *%sx%d, ", R, j);
+    sb_printf(b, "float *%sy", R);
+    if (e->scratch[i] > 0)
+        sb_printf(b, ", float *restrict s");
+    if (e->uses_blob[i])
+        sb_printf(b, ", const float *restrict w");
+    sb_printf(b, ")\n{\n%s}\n\n", e->bodies[i].s ? e->bodies[i].s : "");
+}
+
+static void write_forward(Emit *e, StrBuf *b)
+{
+    Graph *g = e->g;
+    const char *P = e->P;
+    sb_printf(b, "void %s_forward(void *arena, const float *input, float *output, int n)\n{\n", P);
+    bool blob = e->mode == WEIGHTS_BLOB;
+    if (blob)
+        sb_printf(b, "    float *A = (float *)((char *)arena + %d);\n"
+                     "    const float *w;\n"
+                     "    int b;\n"
+                     "    memcpy(&w, arena, sizeof w);\n",
+                  BLOB_HEADER_BYTES);
+    else if (e->plan.arena_floats > 0)
+        sb_printf(b, "    float *A = (float *)arena;\n    int b;\n");
+    else
+        sb_printf(b, "    int b;\n    (void)arena;\n");
+    sb_printf(b, "    for (b = 0; b < n; b++) {\n"
+                 "        const float *in = input + (size_t)b * %s_INPUT_SIZE;\n",
+              P);
+    for (int i = 0; i < g->nn; i++) {
+        const Node *n = &g->n[i];
+        put_layer_comment(e, b, n, "        ");
+        if (is_view(n))
+            continue;
+        sb_printf(b, "        %s_PROFILE_BEGIN(%d, ", P, i);
+        put_c_string(b, n->name);
+        sb_printf(b, ");\n        %s_l%d(", P, i);
+        for (int j = 0; j < n->nin; j++) {
+            char *x = tensor_ptr(e, n->in[j]);
+            sb_printf(b, "%s, ", x);
+            free(x);
+        }
+        char *y = tensor_ptr(e, n->out);
+        sb_printf(b, "%s", y);
+        free(y);
+        if (e->scratch[i] > 0)
+            sb_printf(b, ", A + %lld", (long long)e->plan.scratch_offset[i]);
+        if (e->uses_blob[i])
+            sb_puts(b, ", w");
+        sb_printf(b, ");\n        %s_PROFILE_END(%d, ", P, i);
+        put_c_string(b, n->name);
+        sb_puts(b, ");\n");
+    }
+    char *out = tensor_ptr(e, g->output);
+    sb_printf(b, "        memcpy(output + (size_t)b * %s_OUTPUT_SIZE, %s, sizeof(float) * %s_OUTPUT_SIZE);\n"
+                 "    }\n}\n\n",
+              P, out, P);
+    free(out);
+}
+
+static void write_layer_names(Emit *e, StrBuf *b)
+{
+    sb_printf(b, "const char *%s_layer_name(int i)\n{\n    static const char *const names[] = {\n",
+              e->P);
+    for (int i = 0; i < e->g->nn; i++) {
+        sb_puts(b, "        ");
+        put_c_string(b, e->g->n[i].name);
+        sb_puts(b, ",\n");
+    }
+    if (e->g->nn == 0)
+        sb_puts(b, "        0\n");
+    sb_printf(b, "    };\n    return i >= 0 && i < %d ? names[i] : NULL;\n}\n\n", e->g->nn);
+}
+
+static void write_set_weights(Emit *e, StrBuf *b)
+{
+    sb_printf(b, "void %s_set_weights(void *arena, const void *blob)\n{\n"
+                 "    const float *w = (const float *)blob;\n"
+                 "    memcpy(arena, &w, sizeof w);\n}\n\n",
+              e->P);
+}
+
+static void write_image_to_input(Emit *e, StrBuf *b)
+{
+    Graph *g = e->g;
+    int64_t c, h, w;
+    shape_chw(&g->t[g->input].shape, &c, &h, &w);
+    bool norm = g->nnorm == c && g->mean && g->std;
+    sb_printf(b, "void %s_image_to_input(const uint8_t *image, float *input)\n{\n", e->P);
+    if (norm) {
+        sb_printf(b, "    static const float mean[%lld] = {", (long long)c);
+        for (int64_t i = 0; i < c; i++)
+            sb_printf(b, "%s%s", i ? ", " : "", emit_float(e, g->mean[i]));
+        sb_printf(b, "};\n    static const float inv_std[%lld] = {", (long long)c);
+        for (int64_t i = 0; i < c; i++)
+            sb_printf(b, "%s%s", i ? ", " : "", emit_float(e, 1.0f / g->std[i]));
+        sb_puts(b, "};\n");
+    }
+    sb_printf(b, "    int c, p;\n"
+                 "    for (c = 0; c < %lld; c++)\n"
+                 "        for (p = 0; p < %lld; p++)\n",
+              (long long)c, (long long)(h * w));
+    if (norm)
+        sb_printf(b, "            input[c * %lld + p] = ((float)image[p * %lld + c] / 255.0f - mean[c]) * inv_std[c];\n",
+                  (long long)(h * w), (long long)c);
+    else
+        sb_printf(b, "            input[c * %lld + p] = (float)image[p * %lld + c] / 255.0f;\n",
+                  (long long)(h * w), (long long)c);
+    sb_puts(b, "}\n\n");
+}
+
+static void write_source(Emit *e, StrBuf *b, const char *header_name)
+{
+    Graph *g = e->g;
+    const char *P = e->P;
+    sb_printf(b, "/* Generated by cnnc %s from %s: the model '%s'. Do not edit.\n"
+                 " *\n"
+                 " * Memory plan (one sample at a time): arena %lld bytes; lower bound %lld\n"
+                 " * bytes (the largest sum of buffers live at once); weights %lld bytes as\n"
+                 " * repacked for the loops; %lld parameters.\n */\n",
+              CNNC_VERSION, g->file ? g->file : "?", g->name ? g->name : "?",
+              (long long)arena_bytes(e), (long long)e->plan.bound_floats * 4,
+              (long long)e->weight_floats * 4, (long long)param_count(g));
+    if (e->opt->main) /* clock_gettime, for bench */
+        sb_puts(b, "#if !defined(_POSIX_C_SOURCE) && !defined(_WIN32)\n"
+                   "#define _POSIX_C_SOURCE 199309L\n#endif\n");
+    sb_puts(b, "#include <float.h>\n#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n"
+               "#include <string.h>\n\n");
+    sb_puts(b, "#include ");
+    put_c_string(b, header_name);
+    sb_puts(b, "\n\n");
+    sb_printf(b, "#ifndef %s_PROFILE_BEGIN\n#define %s_PROFILE_BEGIN(layer, name) ((void)0)\n#endif\n"
+                 "#ifndef %s_PROFILE_END\n#define %s_PROFILE_END(layer, name) ((void)0)\n#endif\n\n",
+              P, P, P, P);
+    if (e->mode == WEIGHTS_INLINE && e->weights.s)
+        sb_puts(b, e->weights.s);
+    if (e->mode == WEIGHTS_SPLIT && e->weight_decls.s)
+        sb_printf(b, "%s\n", e->weight_decls.s);
+    for (int i = 0; i < g->nn; i++)
+        if (!is_view(&g->n[i]))
+            write_layer(e, b, i);
+    write_forward(e, b);
+    write_layer_names(e, b);
+    if (e->mode == WEIGHTS_BLOB)
+        write_set_weights(e, b);
+    if (image_input(g))
+        write_image_to_input(e, b);
+    if (e->opt->main)
+        emit_main(e, b);
+}
+
+/* ---- files, written whole or not at all ---- */
+
+typedef struct {
+    char *path;
+    char *tmp;
+    const void *data;
+    size_t size;
+} OutFile;
+
+static bool write_temp(OutFile *f)
+{
+    f->tmp = xasprintf("%s.tmp-XXXXXX", f->path);
+    int fd = mkstemp(f->tmp);
+    if (fd < 0) {
+        diag_error((Loc){f->path, 0, 0}, "cannot write: %s", strerror(errno));
+        free(f->tmp);
+        f->tmp = NULL;
+        return false;
+    }
+    FILE *fp = fdopen(fd, "wb");
+    bool ok = fp && fwrite(f->data, 1, f->size, fp) == f->size;
+    if (fp)
+        ok = (fclose(fp) == 0) && ok;
+    else
+        close(fd);
+    if (!ok)
+        diag_error((Loc){f->path, 0, 0}, "cannot write: %s", strerror(errno));
+    return ok;
+}
+
+/* Writes every file to a temporary beside it, then renames them all. */
+static bool write_files(OutFile *files, int n)
+{
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++)
+        ok = write_temp(&files[i]);
+    for (int i = 0; i < n && ok; i++)
+        if (rename(files[i].tmp, files[i].path) != 0) {
+            diag_error((Loc){files[i].path, 0, 0}, "cannot write: %s", strerror(errno));
+            ok = false;
+        }
+    for (int i = 0; i < n; i++) {
+        if (files[i].tmp && !ok)
+            remove(files[i].tmp);
+        free(files[i].tmp);
+        files[i].tmp = NULL;
+    }
+    return ok;
+}
+
+/* OUT with its ".c" replaced by `suffix`. */
+static char *sibling(const char *out_c, const char *suffix)
+{
+    size_t n = strlen(out_c);
+    if (n > 2 && strcmp(out_c + n - 2, ".c") == 0)
+        n -= 2;
+    char *stem = xstrndup(out_c, n);
+    char *s = xasprintf("%s%s", stem, suffix);
+    free(stem);
+    return s;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static char *header_guard(const char *P)
+{
+    char *g = xasprintf("%s_H_INCLUDED", P);
+    for (char *p = g; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+    return g;
+}
+
+static void write_weights_file(Emit *e, StrBuf *b)
+{
+    sb_printf(b, "/* Generated by cnnc %s from %s: the weights of the model '%s', repacked\n"
+                 " * in the order its code reads them. Do not edit. */\n\n%s\n%s",
+              CNNC_VERSION, e->g->file ? e->g->file : "?", e->g->name ? e->g->name : "?",
+              e->weight_decls.s ? e->weight_decls.s : "", e->weights.s ? e->weights.s : "");
+}
+
+/* The blob's bytes: float32 little-endian whatever the host. */
+static unsigned char *blob_bytes(const Emit *e)
+{
+    unsigned char *bytes = xmalloc((size_t)e->blob_floats * 4 + 1);
+    for (int64_t i = 0; i < e->blob_floats; i++) {
+        uint32_t u;
+        memcpy(&u, &e->blob[i], 4);
+        for (int k = 0; k < 4; k++)
+            bytes[i * 4 + k] = (unsigned char)(u >> (8 * k));
+    }
+    return bytes;
+}
+
+bool emit_c(Graph *g, const EmitOptions *opt)
+{
+    Emit e;
+    emit_setup(&e, g, opt);
+    bool ok = emit_model(&e);
+    if (ok) {
+        char *h_path = sibling(opt->out_c, ".h");
+        char *guard = header_guard(opt->prefix);
+        StrBuf c = {0}, h = {0}, w = {0};
+        unsigned char *blob = NULL;
+        write_header(&e, &h, guard);
+        write_source(&e, &c, base_name(h_path));
+        OutFile files[3] = {{h_path, NULL, h.s, h.len}, {xstrdup(opt->out_c), NULL, c.s, c.len}};
+        int nfiles = 2;
+        if (e.mode == WEIGHTS_SPLIT) {
+            write_weights_file(&e, &w);
+            files[nfiles++] = (OutFile){sibling(opt->out_c, "_weights.c"), NULL, w.s, w.len};
+        } else if (e.mode == WEIGHTS_BLOB) {
+            blob = blob_bytes(&e);
+            files[nfiles++] = (OutFile){xstrdup(opt->weights_blob), NULL, blob,
+                                        (size_t)e.blob_floats * 4};
+        }
+        ok = write_files(files, nfiles);
+        for (int i = 0; i < nfiles; i++)
+            free(files[i].path);
+        free(blob);
+        free(guard);
+        sb_free(&c);
+        sb_free(&h);
+        sb_free(&w);
+    }
+    emit_cleanup(&e);
+    return ok;
+}
+
+void emit_memory_report(Graph *g, FILE *out)
+{
+    EmitOptions opt = {.out_c = "", .prefix = "m", .batch = 1};
+    Emit e;
+    emit_setup(&e, g, &opt);
+    if (emit_model(&e))
+        fprintf(out,
+                "arena_bytes: %lld\narena_lower_bound_bytes: %lld\nweights_bytes: %lld\n",
+                (long long)arena_bytes(&e), (long long)e.plan.bound_floats * 4,
+                (long long)e.weight_floats * 4);
+    emit_cleanup(&e);
+}

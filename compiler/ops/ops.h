@@ -108,4 +108,24 @@ GRAD_FN(pad);
  * NULL when n->act is ACT_NONE (then dout itself is the answer). */
 float *epilogue_grad(const Node *n, const float *y, const float *dy, int64_t count);
 
+/* ---- forward emitters, ops/<family>_emit.c (engineer codegen) ----
+ * Each writes one layer's function body through the emit_* helpers of
+ * cnnc.h: inputs x0, x1, ..., output y, one sample, shapes as literals. */
+void conv_emit(Emit *e, const Node *n);
+void pool_emit(Emit *e, const Node *n);        /* maxpool, avgpool */
+void global_pool_emit(Emit *e, const Node *n); /* global_avgpool, global_maxpool */
+void dense_emit(Emit *e, const Node *n);
+void batchnorm_emit(Emit *e, const Node *n);
+void act_emit(Emit *e, const Node *n); /* relu, leaky_relu, sigmoid, tanh, elu, clip */
+void add_emit(Emit *e, const Node *n);
+void mul_emit(Emit *e, const Node *n);
+void softmax_emit(Emit *e, const Node *n);
+void concat_emit(Emit *e, const Node *n);
+void pad_emit(Emit *e, const Node *n);
+void maxout_emit(Emit *e, const Node *n);
+/* Copies c planes of h x w from src into dst as (h+pt+pb) x (w+pl+pr)
+ * planes, the border filled as `mode` says (pad = top, left, bottom, right). */
+void emit_pad_copy(Emit *e, const char *dst, const char *src, int64_t c, int64_t h, int64_t w,
+                   const int pad[4], PadMode mode);
+
 #endif

@@ -1,0 +1,49 @@
+/* emit.h: what the files of emit/ share: the Emit state behind the helpers
+ * cnnc.h declares for operator emitters, and the pieces of OUT.c. */
+#ifndef CNNC_EMIT_H
+#define CNNC_EMIT_H
+
+#include "../cnnc.h"
+
+typedef enum { WEIGHTS_INLINE, WEIGHTS_SPLIT, WEIGHTS_BLOB } WeightsMode;
+
+struct Emit {
+    Graph *g;
+    const EmitOptions *opt;
+    const char *P;  /* the symbol prefix */
+    WeightsMode mode;
+    Plan plan;
+    /* The layer being emitted. */
+    int node;
+    StrBuf *body;
+    int depth;
+    /* Per node: its function's body, scratch floats, whether it reads the
+     * weights blob. */
+    StrBuf *bodies;
+    int64_t *scratch;
+    bool *uses_blob;
+    /* Weights: C definitions (inline/split) or the blob's floats. */
+    StrBuf weights;
+    StrBuf weight_decls; /* split: the extern declarations OUT.c needs */
+    float *blob;
+    int64_t blob_floats, blob_cap;
+    int64_t weight_floats;
+    /* Strings handed to emitters, freed with the Emit. */
+    char **strs;
+    int nstrs, strcap;
+    bool failed;
+};
+
+/* Keeps s alive as long as e; returns it. */
+const char *emit_keep(Emit *e, char *s);
+
+/* emit_main.c: main() for `--main` (contract, section 3), with the runtime
+ * it needs copied in as static functions. */
+void emit_main(Emit *e, StrBuf *out);
+
+/* The runtime sources as C strings (generated from runtime/ by embed.cmake). */
+extern const char cnnc_rt_cnnc_rt_h[];
+extern const char cnnc_rt_npy_h[];
+extern const char cnnc_rt_npy_c[];
+
+#endif

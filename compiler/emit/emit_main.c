@@ -1,0 +1,305 @@
+/* emit_main.c: the standalone program of `cnnc --main` (contract, section 3).
+ * Takes the Emit of a compiled model; appends to OUT.c the runtime it needs
+ * (runtime/npy.c, copied in with CNNC_RT_API defined as `static`, the way
+ * SQLite ships as one file) and a main() that dispatches on a table of
+ * commands: `infer IN.npy OUT.npy` and `bench IN.npy [ITERS]`. A new
+ * command (grad, train) is a function and a row in that table. */
+#include "emit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Appends a runtime file without its local includes (all pasted here). */
+static void put_runtime(StrBuf *b, const char *text)
+{
+    const char *p = text;
+    while (*p) {
+        const char *end = strchr(p, '\n');
+        size_t n = end ? (size_t)(end - p + 1) : strlen(p);
+        if (strncmp(p, "#include \"", 10) != 0) {
+            char *line = xstrndup(p, n);
+            sb_puts(b, line);
+            free(line);
+        }
+        p += n;
+    }
+}
+
+/* `(void)f;` for every function the header declares with CNNC_RT_API, so
+ * that the static copies a command does not call raise no warning. */
+static void put_runtime_uses(StrBuf *b, const char *header)
+{
+    for (const char *p = strstr(header, "\nCNNC_RT_API "); p; p = strstr(p + 1, "\nCNNC_RT_API ")) {
+        const char *paren = strchr(p, '(');
+        if (!paren)
+            break;
+        const char *start = paren;
+        while (start > p && (start[-1] == '_' || (start[-1] >= 'a' && start[-1] <= 'z') ||
+                             (start[-1] >= 'A' && start[-1] <= 'Z') ||
+                             (start[-1] >= '0' && start[-1] <= '9')))
+            start--;
+        char *name = xstrndup(start, (size_t)(paren - start));
+        sb_printf(b, "    (void)%s;\n", name);
+        free(name);
+    }
+}
+
+static void put_common(Emit *e, StrBuf *b)
+{
+    const char *P = e->P;
+    sb_printf(b,
+              "static int main_error(const char *file, const char *msg)\n"
+              "{\n"
+              "    fprintf(stderr, \"%%s: error: %%s\\n\", file, msg);\n"
+              "    return 1;\n"
+              "}\n\n"
+              "/* An arena aligned to %s_ARENA_ALIGN inside *raw (free that). */\n"
+              "static void *main_arena(void **raw)\n"
+              "{\n"
+              "    *raw = malloc((size_t)%s_ARENA_BYTES + %s_ARENA_ALIGN);\n"
+              "    if (!*raw)\n"
+              "        return NULL;\n"
+              "    return (void *)(((uintptr_t)*raw + %s_ARENA_ALIGN - 1) & ~(uintptr_t)(%s_ARENA_ALIGN - 1));\n"
+              "}\n\n",
+              P, P, P, P, P);
+    sb_printf(b,
+              "/* Reads IN.npy and checks that it holds samples of the model's input. */\n"
+              "static int main_read_input(const char *path, CnncNpy *a)\n"
+              "{\n"
+              "    static const int64_t shape[] = %s_INPUT_SHAPE;\n"
+              "    char err[CNNC_NPY_ERR_SIZE], want[128], have[128], msg[300];\n"
+              "    int64_t full[CNNC_NPY_MAX_RANK];\n"
+              "    int i, ok;\n"
+              "    if (cnnc_npy_read_f32(path, a, err, sizeof err) != 0)\n"
+              "        return main_error(path, err);\n"
+              "    ok = a->rank == %s_INPUT_RANK + 1;\n"
+              "    for (i = 0; ok && i < %s_INPUT_RANK; i++)\n"
+              "        ok = a->shape[i + 1] == shape[i];\n"
+              "    if (ok)\n"
+              "        return 0;\n"
+              "    full[0] = a->rank > 0 ? a->shape[0] : 1;\n"
+              "    for (i = 0; i < %s_INPUT_RANK; i++)\n"
+              "        full[i + 1] = shape[i];\n"
+              "    cnnc_npy_shape_str(full, %s_INPUT_RANK + 1, want, sizeof want);\n"
+              "    cnnc_npy_shape_str(a->shape, a->rank, have, sizeof have);\n"
+              "    snprintf(msg, sizeof msg, \"input has shape %%s; the model takes %%s\", have, want);\n"
+              "    cnnc_npy_free(a);\n"
+              "    return main_error(path, msg);\n"
+              "}\n\n",
+              P, P, P, P, P);
+}
+
+/* Blob mode: the program loads the blob the model was compiled with (the
+ * path given to cnnc, or the environment variable <P>_WEIGHTS). */
+static void put_blob_loader(Emit *e, StrBuf *b)
+{
+    const char *P = e->P;
+    sb_printf(b, "static float *main_weights(void)\n{\n"
+                 "    const char *path = getenv(\"%s_WEIGHTS\");\n"
+                 "    float *w = malloc((size_t)%s_WEIGHTS_BYTES + 4);\n"
+                 "    FILE *f;\n"
+                 "    size_t got;\n"
+                 "    if (!path)\n"
+                 "        path = ",
+              P, P);
+    char *q = xstrdup(e->opt->weights_blob);
+    sb_putc(b, '"');
+    for (char *p = q; *p; p++)
+        sb_printf(b, (*p == '"' || *p == '\\') ? "\\%c" : "%c", *p);
+    sb_putc(b, '"');
+    free(q);
+    sb_printf(b, ";\n"
+                 "    f = fopen(path, \"rb\");\n"
+                 "    if (!w || !f) {\n"
+                 "        free(w);\n"
+                 "        if (f)\n"
+                 "            fclose(f);\n"
+                 "        main_error(path, \"cannot read the weights\");\n"
+                 "        return NULL;\n"
+                 "    }\n"
+                 "    got = fread(w, 1, (size_t)%s_WEIGHTS_BYTES + 1, f);\n"
+                 "    fclose(f);\n"
+                 "    if (got != (size_t)%s_WEIGHTS_BYTES) {\n"
+                 "        free(w);\n"
+                 "        main_error(path, \"the weights file has the wrong size\");\n"
+                 "        return NULL;\n"
+                 "    }\n"
+                 "    return w;\n"
+                 "}\n\n",
+              P, P);
+}
+
+/* An arena ready for the forward pass (weights pointed at, in blob mode). */
+static void put_setup(Emit *e, StrBuf *b, const char *fail)
+{
+    sb_printf(b, "    arena = main_arena(&raw);\n");
+    if (e->mode == WEIGHTS_BLOB)
+        sb_printf(b, "    weights = main_weights();\n"
+                     "    if (!arena || !weights) {\n"
+                     "        free(raw);\n"
+                     "        free(weights);\n"
+                     "        %s\n"
+                     "    }\n"
+                     "    %s_set_weights(arena, weights);\n",
+                  fail, e->P);
+    else
+        sb_printf(b, "    if (!arena) {\n        %s\n    }\n", fail);
+}
+
+static void put_infer(Emit *e, StrBuf *b)
+{
+    const char *P = e->P;
+    sb_printf(b,
+              "/* infer IN.npy OUT.npy: the model's output for every sample, in chunks of\n"
+              " * at most %s_BATCH_MAX. */\n"
+              "static int main_infer(int argc, char **argv)\n"
+              "{\n"
+              "    static const int64_t oshape[] = %s_OUTPUT_SHAPE;\n"
+              "    int64_t shape[CNNC_NPY_MAX_RANK];\n"
+              "    char err[CNNC_NPY_ERR_SIZE];\n"
+              "    CnncNpy in;\n"
+              "    float *out, *weights = NULL;\n"
+              "    void *raw = NULL, *arena;\n"
+              "    int64_t n, i;\n"
+              "    int rc = 0;\n"
+              "    (void)weights;\n"
+              "    if (argc != 4)\n"
+              "        return main_error(argv[0], \"usage: infer IN.npy OUT.npy\");\n"
+              "    if (main_read_input(argv[2], &in) != 0)\n"
+              "        return 1;\n"
+              "    n = in.shape[0];\n"
+              "    out = malloc((size_t)n * %s_OUTPUT_SIZE * sizeof *out + 1);\n",
+              P, P, P);
+    put_setup(e, b, "free(out);\n        cnnc_npy_free(&in);\n        return main_error(argv[0], \"out of memory\");");
+    sb_printf(b,
+              "    if (!out) {\n"
+              "        free(raw);\n"
+              "        cnnc_npy_free(&in);\n"
+              "        return main_error(argv[0], \"out of memory\");\n"
+              "    }\n"
+              "    for (i = 0; i < n; i += %s_BATCH_MAX) {\n"
+              "        int64_t k = n - i < %s_BATCH_MAX ? n - i : %s_BATCH_MAX;\n"
+              "        %s_forward(arena, (const float *)in.data + i * %s_INPUT_SIZE, out + i * %s_OUTPUT_SIZE, (int)k);\n"
+              "    }\n"
+              "    shape[0] = n;\n"
+              "    for (i = 0; i < %s_OUTPUT_RANK; i++)\n"
+              "        shape[i + 1] = oshape[i];\n"
+              "    if (cnnc_npy_write_f32(argv[3], out, %s_OUTPUT_RANK + 1, shape, err, sizeof err) != 0)\n"
+              "        rc = main_error(argv[3], err);\n"
+              "    free(out);\n"
+              "    free(raw);\n"
+              "    free(weights);\n"
+              "    cnnc_npy_free(&in);\n"
+              "    return rc;\n"
+              "}\n\n",
+              P, P, P, P, P, P, P, P);
+}
+
+static void put_bench(Emit *e, StrBuf *b)
+{
+    const char *P = e->P;
+    sb_printf(b,
+              "static double main_now_ms(void)\n"
+              "{\n"
+              "#if defined(CLOCK_MONOTONIC)\n"
+              "    struct timespec ts;\n"
+              "    clock_gettime(CLOCK_MONOTONIC, &ts);\n"
+              "    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;\n"
+              "#else\n"
+              "    return (double)clock() * 1e3 / CLOCKS_PER_SEC;\n"
+              "#endif\n"
+              "}\n\n"
+              "static int main_compare(const void *a, const void *b)\n"
+              "{\n"
+              "    double x = *(const double *)a, y = *(const double *)b;\n"
+              "    return (x > y) - (x < y);\n"
+              "}\n\n"
+              "/* bench IN.npy [ITERS]: times the forward pass on IN's first sample. */\n"
+              "static int main_bench(int argc, char **argv)\n"
+              "{\n"
+              "    float out[%s_OUTPUT_SIZE], *weights = NULL;\n"
+              "    double *ms;\n"
+              "    void *raw = NULL, *arena;\n"
+              "    long iters = 100, i;\n"
+              "    CnncNpy in;\n"
+              "    (void)weights;\n"
+              "    if (argc != 3 && argc != 4)\n"
+              "        return main_error(argv[0], \"usage: bench IN.npy [ITERS]\");\n"
+              "    if (argc == 4) {\n"
+              "        char *end;\n"
+              "        iters = strtol(argv[3], &end, 10);\n"
+              "        if (*end || end == argv[3] || iters < 1 || iters > 100000000L)\n"
+              "            return main_error(argv[3], \"ITERS must be a positive integer\");\n"
+              "    }\n"
+              "    if (main_read_input(argv[2], &in) != 0)\n"
+              "        return 1;\n"
+              "    if (in.shape[0] < 1) {\n"
+              "        cnnc_npy_free(&in);\n"
+              "        return main_error(argv[2], \"no sample to run\");\n"
+              "    }\n"
+              "    ms = malloc((size_t)iters * sizeof *ms);\n",
+              P);
+    put_setup(e, b, "free(ms);\n        cnnc_npy_free(&in);\n        return main_error(argv[0], \"out of memory\");");
+    sb_printf(b,
+              "    if (!ms) {\n"
+              "        free(raw);\n"
+              "        cnnc_npy_free(&in);\n"
+              "        return main_error(argv[0], \"out of memory\");\n"
+              "    }\n"
+              "    %s_forward(arena, (const float *)in.data, out, 1); /* warm the caches */\n"
+              "    for (i = 0; i < iters; i++) {\n"
+              "        double t0 = main_now_ms();\n"
+              "        %s_forward(arena, (const float *)in.data, out, 1);\n"
+              "        ms[i] = main_now_ms() - t0;\n"
+              "    }\n"
+              "    qsort(ms, (size_t)iters, sizeof *ms, main_compare);\n"
+              "    printf(\"iters: %%ld\\nmin_ms: %%.6f\\nmedian_ms: %%.6f\\n\", iters, ms[0], ms[iters / 2]);\n"
+              "    free(ms);\n"
+              "    free(raw);\n"
+              "    free(weights);\n"
+              "    cnnc_npy_free(&in);\n"
+              "    return 0;\n"
+              "}\n\n",
+              P, P);
+}
+
+static void put_main(Emit *e, StrBuf *b)
+{
+    sb_puts(b, "static const struct {\n"
+               "    const char *name, *usage;\n"
+               "    int (*run)(int argc, char **argv);\n"
+               "} main_commands[] = {\n"
+               "    {\"infer\", \"infer IN.npy OUT.npy\", main_infer},\n"
+               "    {\"bench\", \"bench IN.npy [ITERS]\", main_bench},\n"
+               "};\n\n"
+               "int main(int argc, char **argv)\n"
+               "{\n"
+               "    size_t i;\n");
+    put_runtime_uses(b, cnnc_rt_npy_h);
+    sb_puts(b, "    for (i = 0; argc >= 2 && i < sizeof main_commands / sizeof *main_commands; i++)\n"
+               "        if (strcmp(argv[1], main_commands[i].name) == 0)\n"
+               "            return main_commands[i].run(argc, argv);\n"
+               "    fprintf(stderr, \"%s: error: usage:\\n\", argc > 0 ? argv[0] : \"prog\");\n"
+               "    for (i = 0; i < sizeof main_commands / sizeof *main_commands; i++)\n"
+               "        fprintf(stderr, \"  %s %s\\n\", argc > 0 ? argv[0] : \"prog\", main_commands[i].usage);\n"
+               "    return 2;\n"
+               "}\n");
+    (void)e;
+}
+
+void emit_main(Emit *e, StrBuf *b)
+{
+    sb_puts(b, "/* ---- the standalone program (cnnc --main) and the runtime it uses ---- */\n"
+               "#include <stdio.h>\n#include <stdlib.h>\n#include <time.h>\n\n"
+               "#define CNNC_RT_API static\n");
+    put_runtime(b, cnnc_rt_cnnc_rt_h);
+    put_runtime(b, cnnc_rt_npy_h);
+    put_runtime(b, cnnc_rt_npy_c);
+    sb_puts(b, "\n");
+    put_common(e, b);
+    if (e->mode == WEIGHTS_BLOB)
+        put_blob_loader(e, b);
+    put_infer(e, b);
+    put_bench(e, b);
+    put_main(e, b);
+}
