@@ -8,7 +8,7 @@ module that computes the same thing (to_torch). For each case NAME (those
 matching REGEX, if given) it writes into OUTDIR:
 
     NAME.cnn           the model: the input, then one layer (or a join)
-    NAME.input.npy     a seeded random batch of 2 samples
+    NAME.input.npy     a seeded random batch of 2 samples, N(0, 1) * xs + xo
     NAME.weights/      every parameter and buffer, <layer>.<suffix>.npy
                        (contract section 5): torch's seeded initialisation,
                        BatchNorm with random statistics and affine terms
@@ -400,7 +400,8 @@ def write_case(outdir, index, name, case, row):
     layers, forward = to_torch(case)
     with torch.no_grad():
         params = case_params(layers, rng)
-    x = rng.standard_normal((BATCH, *case['in'])).astype('<f4')
+    x = rng.standard_normal((BATCH, *case['in'])) * case.get('xs', 1) + case.get('xo', 0)
+    x = x.astype('<f4')
     layers = {k: m.double().eval() for k, m in layers.items()}
     with torch.no_grad():
         ref = forward(layers, torch.from_numpy(x).double()).numpy()
