@@ -317,61 +317,67 @@ static bool check_input(const Graph *g, const CnncNpy *x, const char *path)
     return ok;
 }
 
+/* Reads IN.npy as float32 [N, <input shape>]; false after an error. */
+static bool read_input(const Graph *g, const char *path, CnncNpy *x)
+{
+    char err[CNNC_NPY_ERR_SIZE];
+    if (cnnc_npy_read_f32(path, x, err, sizeof err) < 0) {
+        diag_error((Loc){path, 0, 0}, "%s", err);
+        return false;
+    }
+    if (!check_input(g, x, path)) {
+        cnnc_npy_free(x);
+        return false;
+    }
+    return true;
+}
+
 static int cmd_run(const Args *a)
 {
     char err[CNNC_NPY_ERR_SIZE];
     Graph *g = load(a, false);
-    if (!g)
-        return EXIT_MODEL;
     CnncNpy x;
-    int rc = EXIT_MODEL;
-    if (cnnc_npy_read_f32(a->input, &x, err, sizeof err) < 0) {
-        diag_error((Loc){a->input, 0, 0}, "%s", err);
+    if (!g || !read_input(g, a->input, &x)) {
         graph_free(g);
-        return rc;
+        return EXIT_MODEL;
     }
-    if (check_input(g, &x, a->input)) {
-        int n = (int)x.shape[0];
-        Activations act = interp_forward(g, x.data, n, false);
-        if (act.val) {
-            const Shape *s = &g->t[g->output].shape;
-            int64_t shape[MAX_RANK + 1] = {n};
-            memcpy(shape + 1, s->d, sizeof(int64_t) * s->rank);
-            if (cnnc_npy_write_f32(a->output, act.val[g->output], s->rank + 1, shape, err,
-                                   sizeof err) < 0)
-                diag_error((Loc){a->output, 0, 0}, "%s", err);
-            else
-                rc = 0;
-            interp_free(g, &act);
-        }
+    int rc = EXIT_MODEL, n = (int)x.shape[0];
+    Activations act = interp_forward(g, x.data, n, false);
+    if (act.val) {
+        const Shape *s = &g->t[g->output].shape;
+        int64_t shape[MAX_RANK + 1] = {n};
+        memcpy(shape + 1, s->d, sizeof(int64_t) * s->rank);
+        if (cnnc_npy_write_f32(a->output, act.val[g->output], s->rank + 1, shape, err,
+                               sizeof err) < 0)
+            diag_error((Loc){a->output, 0, 0}, "%s", err);
+        else
+            rc = 0;
+        interp_free(g, &act);
     }
     cnnc_npy_free(&x);
     graph_free(g);
     return rc;
 }
 
-/* LABELS.npy: N class indices in [0, K), N the input's batch. */
-static int32_t *read_labels(const Graph *g, const char *path, int64_t n)
+/* LABELS.npy: n integer class labels in [0, classes); NULL after an error. */
+static int32_t *read_labels(const char *path, int64_t n, int64_t classes)
 {
     char err[CNNC_NPY_ERR_SIZE];
-    int64_t k = loss_classes(g);
-    CnncNpy l;
-    if (k < 0)
-        return NULL;
-    if (cnnc_npy_read(path, &l, err, sizeof err) < 0) {
+    CnncNpy y;
+    if (cnnc_npy_read(path, &y, err, sizeof err) < 0) {
         diag_error((Loc){path, 0, 0}, "%s", err);
         return NULL;
     }
-    int32_t *labels = xmalloc((size_t)(l.count > 0 ? l.count : 1) * sizeof *labels);
-    bool ok = cnnc_npy_labels(&l, labels, k, err, sizeof err) == 0;
+    int32_t *labels = xmalloc(sizeof *labels * (size_t)(y.count ? y.count : 1));
+    bool ok = cnnc_npy_labels(&y, labels, classes, err, sizeof err) == 0;
     if (!ok)
         diag_error((Loc){path, 0, 0}, "%s", err);
-    else if (l.count != n) {
-        diag_error((Loc){path, 0, 0}, "%lld labels for %lld input samples", (long long)l.count,
+    else if (y.count != n) {
+        diag_error((Loc){path, 0, 0}, "%lld labels for %lld input samples", (long long)y.count,
                    (long long)n);
         ok = false;
     }
-    cnnc_npy_free(&l);
+    cnnc_npy_free(&y);
     if (!ok) {
         free(labels);
         return NULL;
@@ -381,26 +387,20 @@ static int32_t *read_labels(const Graph *g, const char *path, int64_t n)
 
 static int cmd_grad(const Args *a)
 {
-    char err[CNNC_NPY_ERR_SIZE];
     Graph *g = load(a, false);
-    if (!g)
-        return EXIT_MODEL;
     CnncNpy x;
-    int rc = EXIT_MODEL;
-    if (cnnc_npy_read_f32(a->input, &x, err, sizeof err) < 0) {
-        diag_error((Loc){a->input, 0, 0}, "%s", err);
+    int64_t classes = g ? loss_classes(g) : -1;
+    if (classes < 0 || !read_input(g, a->input, &x)) {
         graph_free(g);
-        return rc;
+        return EXIT_MODEL;
     }
-    int32_t *labels = NULL;
-    if (check_input(g, &x, a->input) && (labels = read_labels(g, a->labels, x.shape[0]))) {
-        Grads gr;
-        if (interp_grad(g, x.data, labels, (int)x.shape[0], false, (Loc){a->labels, 0, 0},
-                        &gr)) {
-            if (grads_save_dir(g, &gr, a->outdir))
-                rc = 0;
-            grads_free(g, &gr);
-        }
+    int rc = EXIT_MODEL, n = (int)x.shape[0];
+    int32_t *labels = read_labels(a->labels, n, classes);
+    Grads gr;
+    if (labels && interp_grad(g, x.data, labels, n, false, (Loc){a->labels, 0, 0}, &gr)) {
+        if (grads_save_dir(g, &gr, a->outdir))
+            rc = 0;
+        grads_free(g, &gr);
     }
     free(labels);
     cnnc_npy_free(&x);

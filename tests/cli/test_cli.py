@@ -139,19 +139,21 @@ def test_model_errors(tmp):
     expect_file_error(["info", "model.txt"], "model.txt", "unknown model format", tmp)
 
 
-def lenet_torch(wdir, x):
+def lenet_torch(wdir, x, logits=False, w=None):
     """LeNet forward in PyTorch with the weights cnnc exported."""
     import torch
     import torch.nn.functional as F
-    w = {n[:-4]: torch.from_numpy(np.load(os.path.join(wdir, n)))
-         for n in os.listdir(wdir) if n.endswith(".npy")}
+    if w is None:
+        w = {n[:-4]: torch.from_numpy(np.load(os.path.join(wdir, n)))
+             for n in os.listdir(wdir) if n.endswith(".npy")}
     h = torch.from_numpy(x)
     h = F.max_pool2d(F.conv2d(h, w["conv1.weight"], w["conv1.bias"]), 2)
     h = F.max_pool2d(F.relu(F.conv2d(h, w["conv2.weight"], w["conv2.bias"])), 2, 2)
     h = h.flatten(1)
     h = F.relu(F.linear(h, w["fc3.weight"], w["fc3.bias"]))
     h = F.relu(F.linear(h, w["fc4.weight"], w["fc4.bias"]))
-    return F.softmax(F.linear(h, w["fc5.weight"], w["fc5.bias"]), dim=1).numpy()
+    z = F.linear(h, w["fc5.weight"], w["fc5.bias"])
+    return z if logits else F.softmax(z, dim=1).numpy()
 
 
 def agree(a, ref, rtol=1e-4):
@@ -219,6 +221,52 @@ def test_run_and_weights(tmp):
                        "--weights", "nowhere"], "nowhere", "", tmp)
 
 
+def test_grad(tmp):
+    """cnnc grad against PyTorch autograd: LeNet ends in softmax, so the loss
+    is the cross-entropy of fc5's output as logits (contract, section 2)."""
+    import torch
+    import torch.nn.functional as F
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 3, 32, 32)).astype("<f4")
+    y = np.array([0, 9, 3, 3, 7, 1], "<i8")
+    np.save(os.path.join(tmp, "x.npy"), x)
+    np.save(os.path.join(tmp, "y.npy"), y)
+    np.save(os.path.join(tmp, "y4.npy"), y.astype("<i4"))
+    rc, out, err = cnnc("weights", LENET, "--outdir", "w", cwd=tmp)
+    rc, out, err = cnnc("grad", LENET, "--input", "x.npy", "--labels", "y.npy",
+                        "--outdir", "g/1", "--weights", "w", cwd=tmp)
+    check(rc == 0 and err == "", "grad lenet", err)
+    if rc != 0:
+        return
+    w = {n[:-4]: torch.from_numpy(np.load(os.path.join(tmp, "w", n))).requires_grad_()
+         for n in os.listdir(os.path.join(tmp, "w"))}
+    loss = F.cross_entropy(lenet_torch(None, x, logits=True, w=w), torch.from_numpy(y))
+    loss.backward()
+    got = np.load(os.path.join(tmp, "g", "1", "loss.npy"))
+    check(got.shape == () and got.dtype == np.float32 and abs(got - loss.item()) <= 1e-4 * loss.item(),
+          "grad: loss.npy is 0-d and matches PyTorch", f"{got!r} vs {loss.item()}")
+    names = sorted(os.listdir(os.path.join(tmp, "g", "1")))
+    check(names == sorted(["loss.npy"] + [n + ".npy" for n in w]), "grad: one file per parameter",
+          str(names))
+    for n, t in w.items():
+        g = np.load(os.path.join(tmp, "g", "1", n + ".npy"))
+        check(agree(g, t.grad.numpy(), 1e-3), f"grad: d loss / d {n} matches PyTorch")
+    rc, out, err = cnnc("grad", LENET, "--input", "x.npy", "--labels", "y4.npy",
+                        "--outdir", "g/2", "--weights", "w", cwd=tmp)
+    check(rc == 0 and open(os.path.join(tmp, "g", "1", "fc3.weight.npy"), "rb").read() ==
+          open(os.path.join(tmp, "g", "2", "fc3.weight.npy"), "rb").read(),
+          "grad: int32 labels give the same result as int64", err)
+    np.save(os.path.join(tmp, "short.npy"), y[:5])
+    np.save(os.path.join(tmp, "big.npy"), np.array([0, 1, 2, 3, 4, 10], "<i8"))
+    np.save(os.path.join(tmp, "float.npy"), y.astype("<f4"))
+    for name, needle in (("short.npy", "5 labels for 6 input samples"),
+                         ("big.npy", "label 10 at index 5 is outside [0, 10)"),
+                         ("float.npy", "labels must be integers")):
+        expect_file_error(["grad", LENET, "--input", "x.npy", "--labels", name, "--outdir", "g/3"],
+                          name, needle, tmp)
+    check(not os.path.exists(os.path.join(tmp, "g", "3")), "failed grad creates no folder")
+
+
 def write(tmp, name, data):
     with open(os.path.join(tmp, name), "wb") as f:
         f.write(data)
@@ -268,6 +316,8 @@ def main():
         test_run_and_weights(tmp)
     with tempfile.TemporaryDirectory() as tmp:
         test_run_bad_inputs(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        test_grad(tmp)
     for f in failures:
         print("FAIL:", f)
     print(f"{len(failures)} failure(s)" if failures else "all CLI checks passed")
