@@ -295,7 +295,8 @@ typedef struct {
 } Activations;
 
 /* Runs the graph on `batch` samples of `input`; returns per-tensor values
- * (the caller frees with interp_free). */
+ * (the caller frees with interp_free). After an error (reported) val is
+ * NULL. */
 Activations interp_forward(Graph *g, const float *input, int batch, bool training);
 void interp_free(const Graph *g, Activations *a);
 

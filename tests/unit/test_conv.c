@@ -1,6 +1,7 @@
 /* test_conv.c: conv and dense shape rules and interpreter kernels, against
  * the course's worked numbers (shared/spec/course-examples.md), numbers
  * worked by hand in the comments, and a few values PyTorch printed. */
+#define _POSIX_C_SOURCE 200809L /* fileno, dup2 */
 #include "cnnc.h"
 
 #include <check.h>

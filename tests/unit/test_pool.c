@@ -2,6 +2,7 @@
  * interpreter kernels, against the course's worked numbers
  * (shared/spec/course-examples.md), numbers worked by hand in the comments
  * and a few values PyTorch 1.13 printed (noted where used). */
+#define _POSIX_C_SOURCE 200809L /* fileno, dup2 */
 #include "cnnc.h"
 
 #include <check.h>

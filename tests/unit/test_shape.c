@@ -1,6 +1,7 @@
 /* test_shape.c: the shape-inference pass and the interpreter driver: the
  * course's LeNet table built by hand (shapes, activation sizes, parameter
  * counts, total 62958), error recovery, and the interpreter's guards. */
+#define _POSIX_C_SOURCE 200809L /* fileno, dup2 */
 #include "cnnc.h"
 
 #include <check.h>
