@@ -329,8 +329,10 @@ static const char *show(const Value *v, char *buf, size_t size)
     case V_INT:
         snprintf(buf, size, "%lld", (long long)v->i);
         break;
-    case V_FLOAT:
+    case V_FLOAT: /* 1.0 stays 1.0: the message quotes what was written */
         snprintf(buf, size, "%g", v->f);
+        if (!strpbrk(buf, ".en"))
+            snprintf(buf + strlen(buf), size - strlen(buf), ".0");
         break;
     case V_IDENT:
         snprintf(buf, size, "'%.40s'", v->s);
@@ -474,8 +476,10 @@ static bool get_word(Ctx *c, const char *key, const char *words, int *out)
         return false;
     if (v->kind == V_IDENT && (*out = word_index(words, v->s)) >= 0)
         return true;
-    char expected[128];
-    snprintf(expected, sizeof expected, "one of: %s", words);
+    char expected[128] = "one of: ";
+    for (const char *p = words; *p; p++) /* "a b c" reads "a, b, c" */
+        snprintf(expected + strlen(expected), sizeof expected - strlen(expected),
+                 *p == ' ' ? ", " : "%c", *p);
     bad_value(c, key, v, expected);
     return false;
 }
