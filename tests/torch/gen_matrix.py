@@ -140,7 +140,7 @@ def cnn_layers(case):
 def layer_lines(case):
     op, c = case['op'], case['in'][0]
     if op == 'conv':
-        return ['a: ' + call('conv', [case['f']], case, CONV_KEYS)]
+        return ['a: ' + call(case.get('alias', 'conv'), [case['f']], case, CONV_KEYS)]
     if op in ('maxpool', 'avgpool'):
         return ['a: ' + call(op, [case['k']], case, POOL_KEYS)]
     if op == 'dense':
