@@ -13,7 +13,6 @@ import collections
 import os
 import sys
 import tempfile
-import warnings
 
 import numpy as np
 
@@ -33,7 +32,6 @@ def check_case(binary, d, name):
 
 def main(argv):
     binary, _ = usage(argv, 'REGEX')
-    warnings.simplefilter('ignore')  # torch's note on even 'same' kernels
     tally = collections.defaultdict(lambda: [0, 0])
     failed = 0
     with tempfile.TemporaryDirectory(prefix='cnnc-matrix-') as d:
