@@ -18,6 +18,7 @@ if [ "$dir" = --update ]; then
     update=1
 fi
 dir=$(cd "$dir" && pwd)
+case $cnnc in /*) ;; *) cnnc=$(pwd)/$cnnc ;; esac
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
