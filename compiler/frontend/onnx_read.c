@@ -224,6 +224,7 @@ static bool read_external(Onnx *o, const Onnx__TensorProto *t, const char *what,
                        : xstrdup(location);
     /* A symbolic link could still lead out: compare the resolved folders. */
     char *real = realpath(full, NULL);
+    int real_errno = errno;
     char *dir = slash ? xstrndup(o->path, (size_t)(slash - o->path)) : xstrdup(".");
     char *realdir = realpath(dir, NULL);
     size_t nd = realdir ? strlen(realdir) : 0;
@@ -231,7 +232,7 @@ static bool read_external(Onnx *o, const Onnx__TensorProto *t, const char *what,
     size_t size = 0;
     bool ok = false;
     if (!real)
-        diag_error(o->loc, "%s: cannot open external data '%s': %s", what, full, strerror(errno));
+        diag_error(o->loc, "%s: cannot open external data '%s': %s", what, full, strerror(real_errno));
     else if (!inside)
         diag_error(o->loc, "%s: external data '%s' resolves outside the model's folder; refused",
                    what, location);

@@ -1,0 +1,222 @@
+#!/usr/bin/python3
+"""Feeds cnnc malformed and hostile ONNX files, made here with onnx.helper
+and raw bytes. Each must give a `FILE: error:` line that says what is wrong
+and a non-zero exit status, never a crash (a signal, an ASan report) or a
+hang.
+
+usage: check_hostile.py CNNC WORKDIR"""
+import os
+import random
+import re
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+CNNC, WORK = sys.argv[1], sys.argv[2]
+os.makedirs(WORK, exist_ok=True)
+F = TensorProto.FLOAT
+
+
+def model(nodes, inits=(), inp=None, outs=None, opset=13, ir=8, check=False):
+    inp = inp or [helper.make_tensor_value_info("x", F, ["N", 3, 8, 8])]
+    outs = outs or [helper.make_tensor_value_info("y", F, None)]
+    g = helper.make_graph(nodes, "g", inp, outs, list(inits))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = ir
+    return m.SerializeToString()
+
+
+def conv_model(**kw):
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    return model([helper.make_node("Conv", ["x", "w"], ["y"], name="Conv_3", **kw)], [w])
+
+
+def tensor(name, dims, dtype=F, raw=b"", **fields):
+    t = TensorProto(name=name, dims=dims, data_type=dtype)
+    if raw:
+        t.raw_data = raw
+    for k, v in fields.items():
+        getattr(t, k).extend(v)
+    return t
+
+
+def relu_model():
+    return model([helper.make_node("Relu", ["x"], ["y"], name="r")])
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def deep_nesting(depth):
+    """graph.node.attribute.g.node.attribute.g... `depth` levels deep: the
+    headers are built inside out, then joined once (no quadratic copying)."""
+    headers, inner = [], 0
+    for _ in range(depth):
+        for num in (6, 5, 1):  # AttributeProto.g, NodeProto.attribute, GraphProto.node
+            h = bytes([num << 3 | 2]) + varint(inner)
+            headers.append(h)
+            inner += len(h)
+    h = bytes([7 << 3 | 2]) + varint(inner)  # ModelProto.graph
+    headers.append(h)
+    return b"\x08\x08" + b"".join(reversed(headers))
+
+
+def cases():
+    good = relu_model()
+    rng = random.Random(1)
+    w4 = np.ones((4, 3, 3, 3), np.float32)
+    yield "zero_length", b"", "empty"
+    yield "random_bytes", bytes(rng.randrange(256) for _ in range(4096)), "not an ONNX model"
+    yield "truncated", good[: len(good) // 2], "not an ONNX model"
+    yield "truncated_one_byte", good[:-1], "not an ONNX model"
+    yield "text_file", b"model lenet {\n input 3x32x32\n}\n", "not an ONNX model"
+    yield "nested_garbage", deep_nesting(200000), "nested deeper"
+    yield "huge_length_prefix", b"\x3a\xff\xff\xff\xff\x0f" + b"\x00" * 16, "not an ONNX model"
+    yield "no_graph", b"\x08\x08", "opset"
+    yield "ir_version_too_new", model([helper.make_node("Relu", ["x"], ["y"])], ir=99), "IR version"
+    yield "opset_too_old", model([helper.make_node("Relu", ["x"], ["y"])], opset=7), "opset"
+    yield "opset_too_new", model([helper.make_node("Relu", ["x"], ["y"])], opset=99), "opset"
+    yield "unknown_op", model([helper.make_node("FooBar", ["x"], ["y"], name="f1")]), \
+        "node 'f1' (FooBar): unsupported operator"
+    yield "unknown_attribute", conv_model(foo=1), "node 'Conv_3' (Conv): unsupported attribute 'foo'"
+    yield "attribute_wrong_type", conv_model(group=[1, 2]), "attribute 'group' has the wrong type"
+    yield "missing_input", model([helper.make_node("Relu", ["nope"], ["y"], name="r")]), \
+        "input 'nope' is not defined"
+    yield "cycle", model([helper.make_node("Add", ["x", "b"], ["a"], name="n1"),
+                          helper.make_node("Relu", ["a"], ["b"], name="n2"),
+                          helper.make_node("Relu", ["b"], ["y"], name="n3")]), "cycle"
+    yield "huge_dims", model([helper.make_node("Conv", ["x", "w"], ["y"])],
+                             [tensor("w", [1 << 40, 1 << 40, 3, 3], raw=b"\0" * 16)]), \
+        "too many elements"
+    yield "dims_overflow", model([helper.make_node("Conv", ["x", "w"], ["y"])],
+                                 [tensor("w", [1 << 62, 8, 3, 3], raw=b"\0" * 16)]), \
+        "too many elements"
+    yield "negative_dim", model([helper.make_node("Conv", ["x", "w"], ["y"])],
+                                [tensor("w", [4, -3, 3, 3], raw=b"\0" * 16)]), "negative dimension"
+    yield "raw_data_short", model([helper.make_node("Conv", ["x", "w"], ["y"])],
+                                  [tensor("w", [4, 3, 3, 3], raw=w4.tobytes()[:-4])]), \
+        "raw_data holds 428 bytes, its shape needs 432"
+    yield "float_data_short", model([helper.make_node("Conv", ["x", "w"], ["y"])],
+                                    [tensor("w", [4, 3, 3, 3], float_data=[1.0] * 5)]), \
+        "holds 5 values, its shape needs 108"
+    yield "wrong_dtype", model([helper.make_node("Conv", ["x", "w"], ["y"])],
+                               [tensor("w", [4, 3, 3, 3], TensorProto.DOUBLE,
+                                       raw=np.ones(108).tobytes())]), "float64 is not supported"
+    yield "string_tensor", model([helper.make_node("Conv", ["x", "w"], ["y"])],
+                                 [tensor("w", [1], TensorProto.STRING, string_data=[b"hi"])]), \
+        "string is not supported"
+    yield "input_huge_dims", model([helper.make_node("Relu", ["x"], ["y"])],
+                                   inp=[helper.make_tensor_value_info("x", F, ["N", 1 << 30, 1 << 30, 1 << 30])]), \
+        "too many elements"
+    yield "input_symbolic_height", model([helper.make_node("Relu", ["x"], ["y"])],
+                                         inp=[helper.make_tensor_value_info("x", F, ["N", 3, "H", 8])]), \
+        "only the batch dimension may be symbolic"
+    yield "input_int", model([helper.make_node("Relu", ["x"], ["y"])],
+                             inp=[helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 3])]), \
+        "must be a float32 tensor"
+    yield "no_output", model([helper.make_node("Relu", ["x"], ["z"])]), "output 'y' is not computed"
+    yield "two_outputs", model([helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Relu", ["x"], ["z"])],
+                               outs=[helper.make_tensor_value_info("y", F, None),
+                                     helper.make_tensor_value_info("z", F, None)]), "exactly one"
+    yield "defined_twice", model([helper.make_node("Relu", ["x"], ["y"], name="a"),
+                                  helper.make_node("Relu", ["x"], ["y"], name="b")]), \
+        "output 'y' is already defined"
+    yield "conv_weight_mismatch", model([helper.make_node("Conv", ["x", "w"], ["y"], name="c")],
+                                        [numpy_helper.from_array(np.ones((4, 5, 3, 3), np.float32), "w")]), \
+        "does not fit input"
+    yield "kernel_larger_than_input", model([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[9, 9])]), \
+        "larger than the padded input"
+    yield "reshape_bad_count", model([helper.make_node("Reshape", ["x", "s"], ["y"], name="rs")],
+                                     [numpy_helper.from_array(np.array([0, 7], np.int64), "s")]), \
+        "cannot reshape"
+    yield "constant_of_shape_huge", model(
+        [helper.make_node("ConstantOfShape", ["s"], ["c"], name="cos"),
+         helper.make_node("Add", ["x", "c"], ["y"])],
+        [numpy_helper.from_array(np.array([1 << 20, 1 << 20, 1 << 20], np.int64), "s")]), \
+        "too many elements"
+    yield "gather_out_of_range", model(
+        [helper.make_node("Shape", ["x"], ["s"]),
+         helper.make_node("Gather", ["s", "i"], ["g"], name="ga"),
+         helper.make_node("Reshape", ["x", "g"], ["y"])],
+        [numpy_helper.from_array(np.array([7], np.int64), "i")]), "out of range"
+    yield "several_unsupported", model(
+        [helper.make_node("FooBar", ["x"], ["a"], name="first"),
+         helper.make_node("Relu", ["a"], ["b"], name="r"),
+         helper.make_node("Conv", ["b"], ["y"], name="second", bar=1)]), \
+        ["node 'first' (FooBar): unsupported operator", "node 'second' (Conv): unsupported attribute 'bar'"]
+    ext = tensor("w", [4, 3, 3, 3])
+    ext.data_location = TensorProto.EXTERNAL
+    ext.external_data.add(key="location", value="../../etc/passwd")
+    yield "external_escape", model([helper.make_node("Conv", ["x", "w"], ["y"])], [ext]), \
+        "leaves the model's folder"
+    ext2 = tensor("w", [4, 3, 3, 3])
+    ext2.data_location = TensorProto.EXTERNAL
+    ext2.external_data.add(key="location", value="/etc/passwd")
+    yield "external_absolute", model([helper.make_node("Conv", ["x", "w"], ["y"])], [ext2]), \
+        "leaves the model's folder"
+    os.makedirs(os.path.join(WORK, "sub"), exist_ok=True)
+    link = os.path.join(WORK, "link.bin")
+    if not os.path.lexists(link):
+        os.symlink("/etc/hostname", link)
+    ext3 = tensor("w", [4, 3, 3, 3])
+    ext3.data_location = TensorProto.EXTERNAL
+    ext3.external_data.add(key="location", value="link.bin")
+    yield "external_symlink_out", model([helper.make_node("Conv", ["x", "w"], ["y"])], [ext3]), \
+        "resolves outside"
+    with open(os.path.join(WORK, "short.bin"), "wb") as f:
+        f.write(b"\0" * 100)
+    ext4 = tensor("w", [4, 3, 3, 3])
+    ext4.data_location = TensorProto.EXTERNAL
+    ext4.external_data.add(key="location", value="short.bin")
+    yield "external_short_file", model([helper.make_node("Conv", ["x", "w"], ["y"])], [ext4]), \
+        "do not fit in the file"
+    ext5 = tensor("w", [4, 3, 3, 3])
+    ext5.data_location = TensorProto.EXTERNAL
+    ext5.external_data.add(key="location", value="missing.bin")
+    yield "external_missing", model([helper.make_node("Conv", ["x", "w"], ["y"])], [ext5]), \
+        "cannot open external data"
+
+
+def main():
+    failures, n = 0, 0
+    for name, data, expect in cases():
+        n += 1
+        path = os.path.join(WORK, name + ".onnx")
+        with open(path, "wb") as f:
+            f.write(data)
+        try:
+            r = subprocess.run([CNNC, "info", path], capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            print("FAIL %-26s hangs" % name)
+            failures += 1
+            continue
+        err = r.stderr
+        first = re.compile(r"^%s: error: " % re.escape(path))
+        expects = expect if isinstance(expect, list) else [expect]
+        problems = []
+        if r.returncode <= 0 or r.returncode >= 128:
+            problems.append("exit status %d" % r.returncode)
+        if "Sanitizer" in err or "runtime error" in err or "internal error" in err:
+            problems.append("crash report")
+        if not err or not first.match(err.splitlines()[0]):
+            problems.append("first line is not 'FILE: error: '")
+        problems += ["no '%s'" % e for e in expects if e not in err]
+        if problems:
+            failures += 1
+            print("FAIL %-26s %s\n     stderr: %s" % (name, "; ".join(problems), err.strip()[:400]))
+        else:
+            print("ok   %-26s %s" % (name, err.splitlines()[0][len(path) + 2:][:90]))
+    print("%d hostile files, %d failures" % (n, failures))
+    sys.exit(1 if failures else 0)
+
+
+main()
