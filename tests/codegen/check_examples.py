@@ -1,0 +1,91 @@
+#!/usr/bin/python3
+"""Generated vs interpreted, on every example model (tests/codegen).
+
+For each MODEL.cnn: `cnnc MODEL -o M.c --main --batch 2`, compiled with CC
+and strict C99 flags (-Werror), then `./M infer` on random inputs of batch 1
+and batch 5 (more than --batch: the program runs in chunks) must agree with
+`cnnc run` (the interpreter, the oracle): max|a - b| <= 1e-4 * max|ref|,
+no NaN (contract, section 6).
+
+usage: check_examples.py CNNC OUTDIR CC [--sanitize] MODEL.cnn...
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
+SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer"]
+
+
+def run(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise RuntimeError("%s failed (%d):\n%s%s" % (" ".join(cmd), r.returncode, r.stdout,
+                                                       r.stderr))
+    return r
+
+
+def input_shape(cnnc, model):
+    """The per-sample input shape, from `cnnc info`'s input row ("3x32x32")."""
+    out = run([cnnc, "info", model]).stdout
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 3 and f[0] == "input":
+            for word in f[1:]:
+                if all(p.isdigit() for p in word.split("x")):
+                    return tuple(int(p) for p in word.split("x"))
+    raise RuntimeError("no input shape in `cnnc info %s`:\n%s" % (model, out))
+
+
+def agree(got, ref):
+    if got.shape != ref.shape:
+        return "shape %s, expected %s" % (got.shape, ref.shape)
+    if np.isnan(got).any() or np.isnan(ref).any():
+        return "NaN in output"
+    err, scale = np.abs(got - ref).max(), np.abs(ref).max()
+    if err > 1e-4 * scale:
+        return "max|a-b| = %g > 1e-4 * %g" % (err, scale)
+    return None
+
+
+def check(cnnc, outdir, cc, sanitize, model):
+    stem = os.path.join(outdir, os.path.basename(model)[:-4])
+    run([cnnc, model, "-o", stem + ".c", "--main", "--batch", "2"])
+    flags = STRICT + (SANITIZE if sanitize else ["-O2"])
+    run([cc] + flags + [stem + ".c", "-o", stem, "-lm"])
+    shape = input_shape(cnnc, model)
+    rng = np.random.default_rng(len(model))
+    failures = []
+    for n in (1, 5):
+        x = rng.standard_normal((n,) + shape).astype(np.float32)
+        np.save(stem + "_in.npy", x)
+        run([cnnc, "run", model, "--input", stem + "_in.npy", "--output", stem + "_ref.npy"])
+        run([stem, "infer", stem + "_in.npy", stem + "_out.npy"])
+        why = agree(np.load(stem + "_out.npy"), np.load(stem + "_ref.npy"))
+        if why:
+            failures.append("%s (batch %d): %s" % (model, n, why))
+    return failures
+
+
+def main():
+    cnnc, outdir, cc = sys.argv[1:4]
+    sanitize = "--sanitize" in sys.argv[4:]
+    models = [m for m in sys.argv[4:] if m != "--sanitize"]
+    os.makedirs(outdir, exist_ok=True)
+    failures = []
+    for model in models:
+        try:
+            failures += check(cnnc, outdir, cc, sanitize, model)
+        except RuntimeError as e:
+            failures.append("%s: %s" % (model, e))
+        print("%s: %s" % (model, "FAIL" if failures and failures[-1].startswith(model) else "ok"))
+    for f in failures:
+        print("FAIL:", f)
+    sys.exit(1 if failures or not models else 0)
+
+
+if __name__ == "__main__":
+    main()

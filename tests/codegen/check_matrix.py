@@ -1,0 +1,189 @@
+#!/usr/bin/python3
+"""Generated vs interpreted on the single-layer matrix (tests/codegen).
+
+gen_matrix.py (tests/torch) writes every case as NAME.cnn, NAME.weights/
+and NAME.input.npy (2 samples). Each case is compiled with
+`cnnc NAME.cnn --weights NAME.weights -o c_NAME.c --name c<i> --batch B`
+(B = 1 for odd cases, so 2 samples run in chunks; 2 for even ones); the
+cases are linked, GROUP at a time, into one program with a generated
+driver, so that the C compiler runs a few times, not hundreds (and many
+prefixes in one program show that generated files link together). The
+driver runs each case on its input batch (2 samples) and on its first
+sample alone; both must agree with `cnnc run` (the oracle) within
+max|a - b| <= 1e-4 * max|ref| (contract, section 6).
+
+usage: check_matrix.py CNNC SOURCE_DIR WORKDIR CC [REGEX]
+"""
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+
+GROUP = 60
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O1"]
+
+
+def run(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("%s failed (%d):\n%s%s" % (" ".join(cmd), r.returncode, r.stdout,
+                                                       r.stderr))
+    return r
+
+
+DRIVER_HEAD = r"""#include <stdio.h>
+#include <stdlib.h>
+%(includes)s
+typedef void (*Forward)(void *, const float *, float *, int);
+static const struct {
+    const char *name;
+    Forward forward;
+    size_t in, out, arena;
+    int batch_max;
+} cases[] = {
+%(rows)s};
+
+static float *slurp(const char *path, size_t *count)
+{
+    FILE *f = fopen(path, "rb");
+    long size;
+    float *p;
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    p = malloc((size_t)size + 4);
+    *count = fread(p, 1, (size_t)size, f) / sizeof(float);
+    fclose(f);
+    return p;
+}
+
+static int save(const char *path, const float *p, size_t count)
+{
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(p, sizeof *p, count, f) == count;
+    if (f)
+        fclose(f);
+    return ok ? 0 : 1;
+}
+
+/* Runs n samples in chunks of at most batch_max, as a caller must. */
+static void run(int c, void *arena, const float *in, float *out, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i += (size_t)cases[c].batch_max) {
+        size_t k = n - i < (size_t)cases[c].batch_max ? n - i : (size_t)cases[c].batch_max;
+        cases[c].forward(arena, in + i * cases[c].in, out + i * cases[c].out, (int)k);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    size_t c;
+    int rc = 0;
+    char path[4096];
+    (void)argc;
+    for (c = 0; c < sizeof cases / sizeof *cases; c++) {
+        size_t count, n;
+        float *in, *out;
+        void *arena;
+        snprintf(path, sizeof path, "%%s/%%s.in.raw", argv[1], cases[c].name);
+        in = slurp(path, &count);
+        if (!in)
+            return 1;
+        n = count / cases[c].in;
+        out = malloc(n * cases[c].out * sizeof *out + 4);
+        arena = malloc(cases[c].arena + 64);
+        run((int)c, arena, in, out, n);
+        snprintf(path, sizeof path, "%%s/%%s.out.raw", argv[1], cases[c].name);
+        rc |= save(path, out, n * cases[c].out);
+        run((int)c, arena, in, out, 1);
+        snprintf(path, sizeof path, "%%s/%%s.out1.raw", argv[1], cases[c].name);
+        rc |= save(path, out, cases[c].out);
+        free(arena);
+        free(out);
+        free(in);
+    }
+    return rc;
+}
+"""
+
+
+def build_group(cnnc, cc, work, cases, first):
+    includes, rows, sources = [], [], []
+    for i, (name, case_dir) in enumerate(cases):
+        p = "c%d" % (first + i)
+        out_c = os.path.join(work, "%s.c" % p)
+        batch = "1" if (first + i) % 2 else "2"
+        run([cnnc, os.path.join(case_dir, name + ".cnn"), "--weights",
+             os.path.join(case_dir, name + ".weights"), "-o", out_c, "--name", p,
+             "--batch", batch])
+        includes.append('#include "%s.h"' % p)
+        rows.append('    {"%s", %s_forward, %s_INPUT_SIZE, %s_OUTPUT_SIZE, %s_ARENA_BYTES, '
+                    '%s_BATCH_MAX},\n' % (name, p, p, p, p, p))
+        sources.append(out_c)
+    driver = os.path.join(work, "driver%d.c" % first)
+    with open(driver, "w") as f:
+        f.write(DRIVER_HEAD % {"includes": "\n".join(includes), "rows": "".join(rows)})
+    exe = os.path.join(work, "driver%d" % first)
+    run([cc] + STRICT + [driver] + sources + ["-o", exe, "-lm"])
+    run([exe, work])
+
+
+def compare(cnnc, work, name, case_dir):
+    ref_path = os.path.join(work, name + ".ref.npy")
+    run([cnnc, "run", os.path.join(case_dir, name + ".cnn"), "--weights",
+         os.path.join(case_dir, name + ".weights"), "--input",
+         os.path.join(case_dir, name + ".input.npy"), "--output", ref_path])
+    ref = np.load(ref_path)
+    problems = []
+    for suffix, want in ((".out.raw", ref), (".out1.raw", ref[:1])):
+        got = np.fromfile(os.path.join(work, name + suffix), dtype="<f4")
+        if got.size != want.size:
+            problems.append("%s: %d values, expected %d" % (suffix, got.size, want.size))
+            continue
+        got = got.reshape(want.shape)
+        err, scale = np.abs(got - want).max(), np.abs(want).max()
+        if np.isnan(got).any() or np.isnan(want).any() or err > 1e-4 * scale:
+            problems.append("batch %d: max|a-b| = %g, max|ref| = %g" % (len(want), err, scale))
+    return problems
+
+
+def main():
+    cnnc, src, work, cc = sys.argv[1:5]
+    regex = re.compile(sys.argv[5]) if len(sys.argv) > 5 else None
+    case_dir = os.path.join(work, "cases")
+    os.makedirs(case_dir, exist_ok=True)
+    gen = [sys.executable, os.path.join(src, "tests", "torch", "gen_matrix.py"), case_dir]
+    run(gen + ([sys.argv[5]] if regex else []))
+    names = []
+    with open(os.path.join(case_dir, "cases.txt")) as f:
+        for line in f:
+            name = line.split()[0]
+            if not regex or regex.search(name):
+                names.append(name)
+    for name in names:
+        x = np.load(os.path.join(case_dir, name + ".input.npy"))
+        x.astype("<f4").tofile(os.path.join(work, name + ".in.raw"))
+    failures = []
+    for first in range(0, len(names), GROUP):
+        group = [(n, case_dir) for n in names[first:first + GROUP]]
+        try:
+            build_group(cnnc, cc, work, group, first)
+        except RuntimeError as e:
+            failures.append("group at %s: %s" % (names[first], str(e)[:3000]))
+            continue
+        for name, _ in group:
+            for p in compare(cnnc, work, name, case_dir):
+                failures.append("%s: %s" % (name, p))
+    for f in failures:
+        print("FAIL:", f)
+    print("%d cases, %d failures" % (len(names), len(failures)))
+    sys.exit(1 if failures or not names else 0)
+
+
+if __name__ == "__main__":
+    main()
