@@ -451,62 +451,6 @@ Graph *emit_graph(Emit *e);
  * weights and the lower bound, in bytes). */
 void emit_memory_report(Graph *g, FILE *out);
 
-/* ---- plan/plan.c: the static memory plan (engineer codegen) ----
- * Every activation lives in one arena of floats. Views (OPT_VIEW) alias
- * their input; an elementwise node (OPT_ELEMENTWISE) whose input dies at
- * that node writes over it. The rest are packed by lifetime: a buffer is
- * live from its producer to its last reader (the graph output to the end),
- * and buffers whose lifetimes overlap never share bytes. The graph input
- * is the caller's memory and not in the arena. Sizes count `samples`
- * samples; offsets are in floats, aligned to PLAN_ALIGN_FLOATS. */
-#define PLAN_ALIGN_FLOATS 16 /* 64 bytes: a cache line, any vector width */
-
-typedef struct {
-    int *root;               /* per tensor: the tensor whose storage it uses */
-    int64_t *offset;         /* per tensor: arena offset (its root's); -1 outside */
-    int64_t *scratch_offset; /* per node: offset of its scratch; -1 if none */
-    int64_t arena_floats;    /* the arena's size */
-    int64_t bound_floats;    /* the largest sum of simultaneously live buffers */
-} Plan;
-
-/* Decides aliasing (roots) only: what emitters need before packing. */
-void plan_alias(const Graph *g, Plan *p);
-/* Packs the buffers; scratch[i] is the floats node i needs for itself
- * during its run (NULL: none). Call after plan_alias. */
-void plan_pack(const Graph *g, const int64_t *scratch, int64_t samples, Plan *p);
-void plan_free(Plan *p);
-
-/* ---- emit/: helpers for the per-operator emitters (ops/<family>_emit.c) ----
- * An emitter writes the body of one layer function. Inside it, x0, x1, ...
- * are its inputs (const float *, one sample, NCHW), y its output (float *),
- * s its scratch (float *, when it asked for scratch). Shapes are literals. */
-struct Emit;
-typedef struct Emit Emit;
-
-/* Appends one line of code (indented by the current depth; a line ending
- * in '{' opens a block, one starting with '}' closes it). */
-void emit_line(Emit *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Declares a constant float array the code reads (weights repacked in the
- * order the loops read them) and returns the C expression naming it in the
- * layer body. `what` names it (a suffix of the layer's name), `comment`
- * says where the data comes from (parameter names). The returned string
- * lives as long as e. */
-const char *emit_const(Emit *e, const char *what, const char *comment, const float *data,
-                       int64_t count);
-/* Asks for `floats` floats of scratch for this layer; returns "s". */
-const char *emit_scratch(Emit *e, int64_t floats);
-/* A float literal that reads back as exactly v (hex, or INFINITY/NAN). */
-const char *emit_float(Emit *e, float v);
-/* The C expression applying act to the float expression `v`. */
-const char *emit_act(Emit *e, Act act, const char *v);
-/* Reports that this node cannot be compiled (an error at the node). */
-void emit_unsupported(Emit *e, const Node *n, const char *why);
-Graph *emit_graph(Emit *e);
-
-/* For `cnnc info`: prints the memory plan of the generated code (arena,
- * weights and the lower bound, in bytes). */
-void emit_memory_report(Graph *g, FILE *out);
-
 /* ---- runtime/npy.h (the .npy reader/writer) is shared with generated programs ---- */
 
 #endif
