@@ -142,6 +142,7 @@ static void run_act(Graph *g, const Node *n, const float *const *in, float *out,
         .infer = infer_act, \
         .run = run_act, \
         .grad = act_grad, \
+        .emit = act_emit, \
     }
 
 ACT_OP(relu, RELU);

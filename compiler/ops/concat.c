@@ -67,4 +67,5 @@ const OpInfo op_concat = {
     .infer = infer_concat,
     .run = run_concat,
     .grad = concat_grad,
+    .emit = concat_emit,
 };

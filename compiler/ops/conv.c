@@ -281,4 +281,5 @@ const OpInfo op_conv = {
     .macs = conv_macs,
     .run = conv_run,
     .grad = conv_grad,
+    .emit = conv_emit,
 };

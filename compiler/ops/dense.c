@@ -62,4 +62,5 @@ const OpInfo op_dense = {
     .macs = dense_macs,
     .run = dense_run,
     .grad = dense_grad,
+    .emit = dense_emit,
 };

@@ -161,6 +161,7 @@ const OpInfo op_add = {
     .infer = infer_add,
     .run = run_add,
     .grad = add_grad,
+    .emit = add_emit,
 };
 
 const OpInfo op_mul = {
@@ -169,4 +170,5 @@ const OpInfo op_mul = {
     .infer = infer_mul,
     .run = run_mul,
     .grad = mul_grad,
+    .emit = mul_emit,
 };

@@ -54,4 +54,5 @@ const OpInfo op_maxout = {
     .infer = infer_maxout,
     .run = run_maxout,
     .grad = maxout_grad,
+    .emit = maxout_emit,
 };

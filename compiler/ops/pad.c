@@ -87,4 +87,5 @@ const OpInfo op_pad = {
     .infer = infer_pad,
     .run = run_pad,
     .grad = pad_grad,
+    .emit = pad_emit,
 };

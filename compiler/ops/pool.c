@@ -172,6 +172,7 @@ const OpInfo op_maxpool = {
     .macs = no_macs,
     .run = pool_run,
     .grad = maxpool_grad,
+    .emit = pool_emit,
 };
 
 const OpInfo op_avgpool = {
@@ -181,6 +182,7 @@ const OpInfo op_avgpool = {
     .macs = no_macs,
     .run = pool_run,
     .grad = avgpool_grad,
+    .emit = pool_emit,
 };
 
 const OpInfo op_global_avgpool = {
@@ -190,6 +192,7 @@ const OpInfo op_global_avgpool = {
     .macs = no_macs,
     .run = global_pool_run,
     .grad = global_avgpool_grad,
+    .emit = global_pool_emit,
 };
 
 const OpInfo op_global_maxpool = {
@@ -199,4 +202,5 @@ const OpInfo op_global_maxpool = {
     .macs = no_macs,
     .run = global_pool_run,
     .grad = global_maxpool_grad,
+    .emit = global_pool_emit,
 };

@@ -68,4 +68,5 @@ const OpInfo op_softmax = {
     .infer = infer_softmax,
     .run = run_softmax,
     .grad = softmax_grad,
+    .emit = softmax_emit,
 };
