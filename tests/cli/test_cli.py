@@ -267,6 +267,76 @@ def test_grad(tmp):
     check(not os.path.exists(os.path.join(tmp, "g", "3")), "failed grad creates no folder")
 
 
+def header_define(path, name):
+    m = re.search(rf"^#define {name} (\S+)", open(path).read(), re.M) if os.path.exists(path) else None
+    return m.group(1) if m else None
+
+
+def test_compile(tmp):
+    """The prefix and batch defaults of contract section 1, read off OUT.h."""
+    rc, out, err = cnnc(LENET, "-o", "3d-net.c", cwd=tmp)
+    h = os.path.join(tmp, "3d-net.h")
+    check(rc == 0 and header_define(h, "_3d_net_BATCH_MAX") == "1",
+          "compile: prefix '_3d_net' from '3d-net.c', batch 1 by default", err)
+    rc, out, err = cnnc(LENET, "-o", "sub.c", "--train", cwd=tmp)
+    check(rc == 0 and header_define(os.path.join(tmp, "sub.h"), "sub_BATCH_MAX") == "32",
+          "compile: batch 32 under --train without a train section", err)
+    os.mkdir(os.path.join(tmp, "d"))
+    rc, out, err = cnnc(LENET, "-o", "d/x.y.c", "--batch", "7", "--name", "Net_2", cwd=tmp)
+    check(rc == 0 and header_define(os.path.join(tmp, "d", "x.y.h"), "Net_2_BATCH_MAX") == "7",
+          "compile: --name and --batch", err)
+    rc, out, err = cnnc(LENET, "-o", "d/x.y.c", "--dump-ir=init", cwd=tmp)
+    check(rc == 0 and header_define(os.path.join(tmp, "d", "x.y.h"), "x_y_BATCH_MAX") == "1"
+          and re.search(r"^fc5 = dense\(.*-> 10$", out, re.M),
+          "compile: prefix 'x_y', --dump-ir=init prints the IR", out + err)
+
+
+def escape(name):
+    """Contract section 5, written independently of the C code."""
+    ok = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+    return "".join(chr(b) if b in ok else "%%%02X" % b for b in name.encode())
+
+
+def test_onnx_names(tmp):
+    """ONNX initializer names such as onnx::Conv_16 (BatchNorm folded into the
+    conv by the exporter) are escaped in file names, both ways."""
+    import onnx
+    import torch
+    import torch.nn as nn
+    from onnx import numpy_helper
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(),
+                      nn.Linear(32, 3)).eval()
+    with torch.no_grad():
+        m[1].running_mean.uniform_(-1, 1)
+        m[1].running_var.uniform_(0.5, 2)
+    path = os.path.join(tmp, "bn.onnx")
+    torch.onnx.export(m, torch.randn(1, 1, 6, 6), path, opset_version=13)
+    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer}
+    check(any(":" in n for n in inits), "the exporter names an initializer onnx::...",
+          str(list(inits)))
+    rc, out, err = cnnc("weights", "bn.onnx", "--outdir", "w", cwd=tmp)
+    files = sorted(os.listdir(os.path.join(tmp, "w"))) if rc == 0 else []
+    check(files == sorted(escape(n) + ".npy" for n in inits), "onnx: escaped file names",
+          f"{err} {files}")
+    for n, v in inits.items():
+        f = os.path.join(tmp, "w", escape(n) + ".npy")
+        check(os.path.exists(f) and np.array_equal(np.load(f), v), f"onnx: {n} saved as is")
+    x = np.random.default_rng(1).standard_normal((3, 1, 6, 6)).astype("<f4")
+    np.save(os.path.join(tmp, "x.npy"), x)
+    # Change the folded conv weight through its escaped file; PyTorch's
+    # model changed the same way is the oracle.
+    conv_w = next(n for n in inits if n.startswith("onnx::") and inits[n].ndim == 4)
+    np.save(os.path.join(tmp, "w", escape(conv_w) + ".npy"), inits[conv_w] * -2)
+    rc, out, err = cnnc("run", "bn.onnx", "--input", "x.npy", "--output", "y.npy",
+                        "--weights", "w", cwd=tmp)
+    with torch.no_grad():
+        m[0].weight.mul_(-2)
+        ref = m(torch.from_numpy(x)).numpy()
+    y = np.load(os.path.join(tmp, "y.npy")) if rc == 0 else np.zeros(0)
+    check(rc == 0 and agree(y, ref), "onnx: run --weights reads the escaped names", err)
+
+
 def write(tmp, name, data):
     with open(os.path.join(tmp, name), "wb") as f:
         f.write(data)
@@ -318,6 +388,10 @@ def main():
         test_run_bad_inputs(tmp)
     with tempfile.TemporaryDirectory() as tmp:
         test_grad(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        test_compile(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        test_onnx_names(tmp)
     for f in failures:
         print("FAIL:", f)
     print(f"{len(failures)} failure(s)" if failures else "all CLI checks passed")
