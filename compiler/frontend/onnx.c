@@ -600,6 +600,9 @@ static bool window_out(Lower *l, const Window *w, const Shape *x, bool ceil_mode
             return fail(l, "the window (%lld) is larger than the padded input (%lld)",
                         (long long)span, (long long)(in + w->pb[i] + w->pe[i]));
         out->d[1 + i] = (ceil_mode ? (room + w->s[i] - 1) / w->s[i] : room / w->s[i]) + 1;
+        /* PyTorch (and the IR): no window may start in the end padding. */
+        if (ceil_mode && (out->d[1 + i] - 1) * w->s[i] >= in + w->pb[i])
+            out->d[1 + i]--;
     }
     return true;
 }
@@ -673,8 +676,6 @@ static bool lower_pool(Lower *l)
     if (!window(l, &x->shape, ks, &win) || !window_out(l, &win, &x->shape, ceil_mode, &out))
         return false;
     for (int i = 0; i < win.ns; i++) {
-        if (win.d[i] != 1)
-            return fail(l, "attribute 'dilations' other than 1 is not supported for pooling");
         if (win.pb[i] >= win.k[i] || win.pe[i] >= win.k[i])
             return fail(l, "padding must be smaller than the kernel");
     }

@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""Runs onnx's own backend node tests (onnx.backend.test.case.node) through
+`cnnc run`: every case whose operators cnnc supports, with the first input
+as the model's input (its first dimension the batch) and the other inputs
+(weights, shapes, pads, clip bounds) turned into initializers. Prints how
+many pass and every case left out with its reason; any case that runs must
+agree: max|a - b| <= 1e-4 * max|ref|.
+
+usage: check_nodes.py CNNC WORKDIR"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+# onnx 1.12's generators use aliases numpy 1.24 removed.
+for alias, t in (("float", float), ("int", int), ("bool", bool), ("object", object),
+                 ("complex", complex), ("str", str)):
+    if alias not in np.__dict__:
+        setattr(np, alias, t)
+
+import onnx  # noqa: E402
+from onnx import TensorProto, numpy_helper  # noqa: E402
+from onnx.backend.test.case.node import collect_testcases  # noqa: E402
+
+CNNC, WORK = sys.argv[1], sys.argv[2]
+os.makedirs(WORK, exist_ok=True)
+
+OPS = ["Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+       "BatchNormalization", "Gemm", "MatMul", "Add", "Sum", "Sub", "Mul", "Div", "Relu",
+       "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Clip", "Softmax", "Flatten", "Reshape", "Concat",
+       "Pad", "Dropout", "Identity", "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze",
+       "Slice", "Cast", "ConstantOfShape", "Transpose"]
+SUPPORTED = set(OPS)
+
+# Cases cnnc declines by design, with the reason. Each must still be
+# refused with a clear error (checked below), never computed wrongly.
+DECLINED = {
+    "batch-dependent (mixes samples)": [
+        "test_softmax_axis_0", "test_softmax_axis_0_expanded", "test_flatten_axis0",
+        "test_flatten_axis2", "test_flatten_axis3", "test_flatten_negative_axis1",
+        "test_flatten_negative_axis2", "test_flatten_negative_axis4", "test_gemm_transposeA",
+        "test_gemm_all_attributes", "test_concat_1d_axis_0", "test_concat_2d_axis_0",
+        "test_concat_3d_axis_0", "test_concat_1d_axis_negative_1",
+        "test_concat_2d_axis_negative_2", "test_concat_3d_axis_negative_3",
+        "test_softmax_default_axis_old", "test_reshape_reordered_all_dims",
+        "test_reshape_one_dim", "test_reshape_negative_extended_dims",
+        "test_reshape_allowzero_reordered", "test_unsqueeze_axis_0", "test_squeeze",
+        "test_matmul_3d", "test_matmul_4d",
+    ],
+    "Pad with a value other than 0 (the IR pads with zeros)": ["test_constant_pad"],
+}
+# Operators cnnc evaluates only on constants (shape arithmetic, weights).
+FOLD_ONLY = {"Gather", "Slice", "Transpose", "Shape", "Cast", "ConstantOfShape", "Constant"}
+
+
+def ops_of(model):
+    return {n.op_type for n in model.graph.node}
+
+
+def why_left_out(case, inputs, outputs):
+    model = case.model
+    for reason, names in DECLINED.items():
+        if case.name in names:
+            return reason
+    bad = sorted(ops_of(model) - SUPPORTED)
+    if bad:
+        return "operator %s not supported" % ", ".join(bad)
+    if len(outputs) != 1:
+        return "a second output"
+    if not inputs:
+        return "no input"
+    if any(np.asarray(a).dtype != np.float32 for a in [inputs[0], outputs[0]]):
+        return "non-float data"
+    if np.asarray(inputs[0]).ndim < 2 or np.asarray(inputs[0]).ndim > 4:
+        return "input of rank %d (cnnc takes [N, F], [N, C, L] or [N, C, H, W])" % \
+            np.asarray(inputs[0]).ndim
+    for a in inputs[1:]:
+        if np.asarray(a).dtype not in (np.float32, np.int64, np.int32, np.bool_):
+            return "non-float data"
+        if np.asarray(a).dtype == np.bool_:
+            return "non-float data (bool input)"
+    if len(case.model.graph.input) != len(inputs):
+        return "inputs do not match the graph"
+    if not case.model.graph.input[0].type.HasField("tensor_type"):
+        return "a non-tensor (optional) input"
+    opset = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if opset and not 9 <= opset[0] <= 17:
+        return "opset %d (cnnc reads 9 to 17)" % opset[0]
+    x = np.asarray(inputs[0])
+    for a in inputs[1:]:
+        a = np.asarray(a)
+        if a.dtype == np.float32 and a.ndim == x.ndim and a.ndim > 1 and a.shape[0] > 1:
+            return "a second operand that varies per sample (cnnc models have one input)"
+    first = model.graph.node[0]
+    if first.op_type in FOLD_ONLY and model.graph.input[0].name in first.input:
+        return "%s of the model's input (cnnc evaluates it on constants only)" % first.op_type
+    return None
+
+
+def as_initialized(case, inputs):
+    """The model with inputs 1.. as initializers and a symbolic batch."""
+    model = onnx.ModelProto()
+    model.CopyFrom(case.model)
+    g = model.graph
+    names = [i.name for i in g.input]
+    for name, arr in zip(names[1:], inputs[1:]):
+        g.initializer.append(numpy_helper.from_array(np.asarray(arr), name))
+    keep = g.input[0]
+    del g.input[:]
+    g.input.append(keep)
+    dims = keep.type.tensor_type.shape.dim
+    if len(dims):
+        dims[0].ClearField("dim_value")
+        dims[0].dim_param = "N"
+    return model
+
+
+def main():
+    passed, failed, left = 0, [], []
+    seen = set()
+    # The generators run once, at import: collect every case, keep ours.
+    cases = collect_testcases("")
+    ours = {c.name for c in cases if c.model.graph.node[0].op_type in OPS}
+    for case in cases:
+        # An operator's "_expanded" twin is its function body in other ops.
+        if case.name in ours or case.name[:-len("_expanded")] in ours:
+            if case.name in seen or case.kind != "node":
+                continue
+            seen.add(case.name)
+            for k, (inputs, outputs) in enumerate(case.data_sets or []):
+                name = case.name + ("" if k == 0 else "_%d" % k)
+                reason = why_left_out(case, inputs, outputs)
+                path = os.path.join(WORK, name + ".onnx")
+                xin, yout = path + ".in.npy", path + ".out.npy"
+                if reason:
+                    left.append((name, reason))
+                    if reason.startswith("batch-dependent") and len(case.model.graph.input) == \
+                            len(inputs) and np.asarray(inputs[0]).dtype == np.float32:
+                        # Declined cases must be refused clearly, not miscomputed.
+                        onnx.save(as_initialized(case, inputs), path)
+                        np.save(xin, np.asarray(inputs[0]))
+                        r = subprocess.run([CNNC, "run", path, "--input", xin, "--output", yout],
+                                           capture_output=True, text=True, timeout=120)
+                        if r.returncode != 1 or ": error: " not in r.stderr:
+                            failed.append((name, "declined case not refused cleanly: exit %d %s"
+                                           % (r.returncode, r.stderr.strip()[:200])))
+                    continue
+                onnx.save(as_initialized(case, inputs), path)
+                np.save(xin, np.asarray(inputs[0], np.float32))
+                r = subprocess.run([CNNC, "run", path, "--input", xin, "--output", yout],
+                                   capture_output=True, text=True, timeout=120)
+                if r.returncode != 0:
+                    failed.append((name, r.stderr.strip()[:300]))
+                    continue
+                got, ref = np.load(yout), np.asarray(outputs[0])
+                if got.shape != ref.shape:
+                    failed.append((name, "shape %s, expected %s" % (got.shape, ref.shape)))
+                    continue
+                diff = float(np.abs(got - ref).max()) if ref.size else 0.0
+                bound = max(1e-4 * float(np.abs(ref).max()) if ref.size else 0.0, 1e-6)
+                if not diff <= bound or np.isnan(got).any():
+                    failed.append((name, "max|diff| %.3g > %.3g" % (diff, bound)))
+                else:
+                    passed += 1
+    for name, reason in left:
+        print("left out %-50s %s" % (name, reason))
+    for name, why in failed:
+        print("FAIL %-50s %s" % (name, why))
+    print("%d cases pass, %d fail, %d left out" % (passed, len(failed), len(left)))
+    sys.exit(1 if failed or passed == 0 else 0)
+
+
+main()
