@@ -1291,8 +1291,10 @@ static bool lower_node(Onnx *o, const Onnx__GraphProto *gp, const Onnx__NodeProt
     const char *op = node->op_type;
     if ((all_const && fold_supported(op)) || strcmp(op, "Shape") == 0) {
         Const c;
-        if (!fold_node(o, node, in, nin, &c))
+        if (!fold_node(o, node, in, nin, &c)) {
+            const_free(&c); /* what a failed fold allocated */
             return false;
+        }
         out->kind = V_CONST;
         out->c = c;
         return true;
