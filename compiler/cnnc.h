@@ -419,6 +419,12 @@ void plan_free(Plan *p);
  * is set for the root buffers live there. Returns their floats. After
  * plan_alias. (Used by --ram-budget to name the peak.) */
 int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, bool *live);
+/* The step where the activations live at once take the most floats
+ * (`samples` samples each, node scratch not counted): *step is a node index,
+ * -1 for the input's step, g->nn for the copy-out; live[t] (g->nt entries)
+ * is set for the root buffers live there. Returns their floats. After
+ * plan_alias. (Used by --ram-budget to name the peak.) */
+int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, bool *live);
 
 /* ---- emit/: helpers for the per-operator emitters (ops/<family>_emit.c) ----
  * An emitter writes the body of one layer function. Inside it, x0, x1, ...
@@ -450,6 +456,20 @@ Graph *emit_graph(Emit *e);
 /* For `cnnc info`: prints the memory plan of the generated code (arena,
  * weights and the lower bound, in bytes). */
 void emit_memory_report(Graph *g, FILE *out);
+
+/* ---- report/target.c: microcontroller figures (engineer target) ---- */
+
+/* `cnnc info MODEL --target T` (T: cortex-m4): emits the model's C into a
+ * temporary folder, cross-compiles it (arm-none-eabi-gcc) and prints flash
+ * (code, weights) and RAM (arena, data, deepest stack) in bytes, measured
+ * with arm-none-eabi-size and -fstack-usage, beside the compiler's
+ * prediction. False after an error (reported). */
+bool target_report(Graph *g, const char *target, FILE *out);
+/* --ram-budget / --flash-budget BYTES (a number, optionally with K or M for
+ * KiB/MiB; NULL: no budget). False after an error: the arena over the RAM
+ * budget (naming the largest live set and the layer where it peaks), the
+ * weights over the flash budget, or a malformed number. */
+bool target_check_budgets(Graph *g, const char *ram_budget, const char *flash_budget);
 
 /* ---- runtime/npy.h (the .npy reader/writer) is shared with generated programs ---- */
 

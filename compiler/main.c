@@ -28,6 +28,7 @@ typedef struct {
     Command cmd;
     const char *model, *out, *name, *batch, *weights, *blob, *dump;
     const char *input, *output, *labels, *outdir;
+    const char *target, *ram_budget, *flash_budget; /* report/target.c */
     bool main, train, split_weights, o0;
 } Args;
 
@@ -56,6 +57,9 @@ static const Option options[] = {
     {"--output", true, offsetof(Args, output), ON(CMD_RUN)},
     {"--labels", true, offsetof(Args, labels), ON(CMD_GRAD)},
     {"--outdir", true, offsetof(Args, outdir), ON(CMD_GRAD) | ON(CMD_WEIGHTS)},
+    {"--target", true, offsetof(Args, target), ON(CMD_INFO)},
+    {"--ram-budget", true, offsetof(Args, ram_budget), ON(CMD_COMPILE)},
+    {"--flash-budget", true, offsetof(Args, flash_budget), ON(CMD_COMPILE)},
 };
 
 static void print_help(FILE *out)
@@ -81,6 +85,8 @@ static void print_help(FILE *out)
           "  --split-weights      put the weights in a C file of their own\n"
           "  --weights-blob FILE  put the weights in a binary FILE\n"
           "  -O0                  skip the optimisation passes\n"
+          "  --ram-budget BYTES   fail if the arena needs more (K, M: KiB, MiB)\n"
+          "  --flash-budget BYTES fail if the weights need more\n"
           "  --dump-ir=PASS       print the IR after PASS (also for run and info); passes:\n"
           "                      ",
           out);
@@ -94,7 +100,8 @@ static void print_help(FILE *out)
           "  grad     mean softmax cross-entropy of a batch: DIR/loss.npy and, per\n"
           "           trainable parameter, DIR/<name>.npy holding dLoss/dParameter\n"
           "  weights  write every parameter and buffer as DIR/<name>.npy\n"
-          "  info     per-layer table: output shape, activation size, parameters, MACs\n"
+          "  info     per-layer table: output shape, activation size, parameters, MACs;\n"
+          "           with --target cortex-m4, flash and RAM of the cross-compiled code\n"
           "\n"
           "In file names, bytes outside [A-Za-z0-9._-] are written %XX.\n"
           "Exit status: 0 ok, 1 an error in the model or an input, 2 a usage error.\n",
@@ -288,7 +295,7 @@ static int cmd_compile(const Args *a, int batch)
         .split_weights = a->split_weights,
         .weights_blob = a->blob,
     };
-    bool ok = emit_c(g, &opt);
+    bool ok = target_check_budgets(g, a->ram_budget, a->flash_budget) && emit_c(g, &opt);
     free(prefix);
     graph_free(g);
     return ok ? 0 : EXIT_MODEL;
@@ -420,12 +427,16 @@ static int cmd_weights(const Args *a)
 
 static int cmd_info(const Args *a)
 {
-    Graph *g = load(a, false);
+    Graph *g = load(a, a->target != NULL); /* --target: the graph compile emits */
     if (!g)
         return EXIT_MODEL;
-    info_print(g, stdout);
+    bool ok = true;
+    if (a->target)
+        ok = target_report(g, a->target, stdout);
+    else
+        info_print(g, stdout);
     graph_free(g);
-    return 0;
+    return ok ? 0 : EXIT_MODEL;
 }
 
 int main(int argc, char **argv)

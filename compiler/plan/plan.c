@@ -182,3 +182,31 @@ void plan_free(Plan *p)
     free(p->scratch_offset);
     memset(p, 0, sizeof *p);
 }
+
+int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, bool *live)
+{
+    int *lastr = last_reads(g);
+    int64_t best = -1;
+    *step = -1;
+    for (int s = -1; s <= g->nn; s++) {
+        int64_t sum = 0;
+        for (int t = 0; t < g->nt; t++) {
+            if (g->t[t].kind != T_ACT || p->root[t] != t || t == g->input)
+                continue;
+            int first = g->t[t].producer, last = root_last_read(g, p->root, lastr, t, g->nt);
+            if (first <= s && s <= (last > first ? last : first))
+                sum += round_up(shape_numel(&g->t[t].shape) * samples);
+        }
+        if (sum > best) {
+            best = sum;
+            *step = s;
+        }
+    }
+    for (int t = 0; t < g->nt; t++) {
+        int first = g->t[t].producer, last = root_last_read(g, p->root, lastr, t, g->nt);
+        live[t] = g->t[t].kind == T_ACT && p->root[t] == t && t != g->input && first <= *step &&
+                  *step <= (last > first ? last : first);
+    }
+    free(lastr);
+    return best;
+}

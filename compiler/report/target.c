@@ -1,0 +1,360 @@
+/* target.c: the model's footprint on a microcontroller.
+ *
+ * Takes a loaded Graph; gives two things. `cnnc info MODEL --target
+ * cortex-m4` emits the model's C into a temporary folder, cross-compiles it
+ * with the Arm toolchain and prints flash and RAM in bytes, measured from
+ * the object (arm-none-eabi-size -A, and -fstack-usage for the stack),
+ * beside what the compiler predicts (the arena, the weights' bytes). And
+ * --ram-budget / --flash-budget check the plan before anything is written,
+ * so that a model too big for the part fails at compile time, naming the
+ * layer where the memory peaks. Code size cannot be predicted: it is only
+ * measured. */
+#define _POSIX_C_SOURCE 200809L
+#include "../cnnc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+typedef struct {
+    const char *name;
+    const char *cc, *size;  /* the tools, found on PATH */
+    const char *flags[8];   /* the code-generation flags, NULL-terminated */
+} Target;
+
+static const Target targets[] = {
+    {"cortex-m4", "arm-none-eabi-gcc", "arm-none-eabi-size",
+     {"-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os", NULL}},
+};
+
+/* A typical part, for the `fits` line. */
+#define PART_RAM_BYTES (256 * 1024)
+#define PART_FLASH_BYTES (1024 * 1024)
+
+/* What the code generator predicts (emit_memory_report's figures). */
+typedef struct {
+    int64_t arena, weights;
+} Prediction;
+
+static bool predict(Graph *g, Prediction *p)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        internal_error("open_memstream: %s", strerror(errno));
+    emit_memory_report(g, f);
+    fclose(f);
+    long long arena = -1, weights = -1;
+    for (char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        sscanf(line, "arena_bytes: %lld", &arena);
+        sscanf(line, "weights_bytes: %lld", &weights);
+    }
+    free(text);
+    p->arena = arena;
+    p->weights = weights;
+    return arena >= 0 && weights >= 0; /* else emit_memory_report reported why */
+}
+
+/* ---- budgets ---- */
+
+/* "300000", "256K", "1M": bytes; false if malformed. */
+static bool parse_bytes(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    int64_t unit = 1;
+    if (*end == 'K' || *end == 'k')
+        unit = 1024, end++;
+    else if (*end == 'M' || *end == 'm')
+        unit = 1024 * 1024, end++;
+    if (end == s || *end || errno || v < 0 || v > INT64_MAX / unit)
+        return false;
+    *out = v * unit;
+    return true;
+}
+
+static const char *step_name(const Graph *g, int step)
+{
+    if (step < 0)
+        return "the input";
+    if (step >= g->nn)
+        return "the copy to the output";
+    return g->n[step].name;
+}
+
+/* Notes the largest live set: where it peaks and what it holds. */
+static void note_peak(const Graph *g)
+{
+    Plan p = {0};
+    plan_alias(g, &p);
+    bool *live = xcalloc((size_t)(g->nt ? g->nt : 1), sizeof *live);
+    int step;
+    int64_t floats = plan_peak(g, &p, 1, &step, live);
+    StrBuf list = {0};
+    for (int t = 0; t < g->nt; t++)
+        if (live[t])
+            sb_printf(&list, "%s%s (%lld bytes)", list.len ? ", " : "", g->t[t].name,
+                      (long long)shape_numel(&g->t[t].shape) * 4);
+    Loc loc = step >= 0 && step < g->nn ? g->n[step].loc : (Loc){g->file, 0, 0};
+    diag_note(loc, "the largest live set is %lld bytes, at layer '%s': %s", (long long)floats * 4,
+              step_name(g, step), list.s ? list.s : "nothing");
+    sb_free(&list);
+    free(live);
+    plan_free(&p);
+}
+
+bool target_check_budgets(Graph *g, const char *ram_budget, const char *flash_budget)
+{
+    int64_t ram = -1, flash = -1;
+    Loc file = {g->file, 0, 0};
+    if (ram_budget && !parse_bytes(ram_budget, &ram)) {
+        diag_error(file, "--ram-budget needs a number of bytes (or with K or M), not '%s'",
+                   ram_budget);
+        return false;
+    }
+    if (flash_budget && !parse_bytes(flash_budget, &flash)) {
+        diag_error(file, "--flash-budget needs a number of bytes (or with K or M), not '%s'",
+                   flash_budget);
+        return false;
+    }
+    if (ram < 0 && flash < 0)
+        return true;
+    Prediction p;
+    if (!predict(g, &p))
+        return false;
+    bool ok = true;
+    if (ram >= 0 && p.arena > ram) {
+        diag_error(file, "the model needs a %lld-byte arena, over the RAM budget of %lld bytes",
+                   (long long)p.arena, (long long)ram);
+        note_peak(g);
+        ok = false;
+    }
+    if (flash >= 0 && p.weights > flash) {
+        diag_error(file, "the model's weights take %lld bytes, over the flash budget of %lld bytes",
+                   (long long)p.weights, (long long)flash);
+        diag_note(file, "code comes on top of that; 'cnnc info MODEL --target cortex-m4' measures it");
+        ok = false;
+    }
+    return ok;
+}
+
+/* ---- measuring a cross-compiled object ---- */
+
+/* Runs argv (a PATH lookup), stdout to `out_path` unless NULL; true if it
+ * exited 0. */
+static bool run_tool(char *const argv[], const char *out_path)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (out_path)
+        posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ), status = 0;
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        diag_error((Loc){0}, "cannot run %s: %s (install gcc-arm-none-eabi)", argv[0],
+                   strerror(rc));
+        return false;
+    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        diag_error((Loc){0}, "%s failed on the generated code", argv[0]);
+        return false;
+    }
+    return true;
+}
+
+typedef struct {
+    int64_t code, weights, other, data; /* .text, the weights' .rodata, the rest, .data+.bss */
+    int64_t stack;                      /* forward's frame plus its deepest callee's */
+    bool stack_dynamic;                 /* some frame's size is not static */
+} Measure;
+
+/* `size -A` of an object built with -ffunction-sections -fdata-sections:
+ * one line per section, so the weights (model_w*) are told apart. */
+static bool read_sizes(const char *path, Measure *m)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[1024], name[512];
+    long long bytes;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%511s %lld", name, &bytes) != 2 || name[0] != '.' || bytes < 0)
+            continue;
+        if (strncmp(name, ".text", 5) == 0)
+            m->code += bytes;
+        else if (strncmp(name, ".rodata.model_w", 15) == 0)
+            m->weights += bytes;
+        else if (strncmp(name, ".rodata", 7) == 0)
+            m->other += bytes;
+        else if (strncmp(name, ".data", 5) == 0 || strncmp(name, ".bss", 4) == 0)
+            m->data += bytes;
+    }
+    fclose(f);
+    return true;
+}
+
+/* -fstack-usage lines are "FILE:LINE:COL:FUNCTION\tBYTES\tQUALIFIERS". The
+ * forward pass calls the layer functions, which call only libm and string
+ * functions (not counted: newlib ships without stack data), so the deepest
+ * stack is forward's frame plus the largest layer frame. */
+static bool read_stack(const char *path, Measure *m)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[1024];
+    int64_t forward = 0, deepest_layer = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *tab = strchr(line, '\t'), *fn = line;
+        if (!tab)
+            continue;
+        *tab = '\0';
+        for (char *colon; (colon = strchr(fn, ':'));)
+            fn = colon + 1;
+        long long bytes = strtoll(tab + 1, NULL, 10);
+        if (strstr(tab + 1, "dynamic"))
+            m->stack_dynamic = true;
+        if (strcmp(fn, "model_forward") == 0)
+            forward = bytes;
+        else if (strncmp(fn, "model_l", 7) == 0 && bytes > deepest_layer)
+            deepest_layer = bytes;
+    }
+    fclose(f);
+    m->stack = forward + deepest_layer;
+    return true;
+}
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    for (struct dirent *ent; (ent = readdir(d));) {
+        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
+            continue;
+        char *path = xasprintf("%s/%s", dir, ent->d_name);
+        remove(path);
+        free(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* The compiler command for one file: cc, the target's flags, ours. */
+static void cc_argv(const Target *t, const char *src, const char *obj, char **argv)
+{
+    int n = 0;
+    argv[n++] = (char *)t->cc;
+    for (int i = 0; t->flags[i]; i++)
+        argv[n++] = (char *)t->flags[i];
+    const char *common[] = {"-std=c99", "-ffunction-sections", "-fdata-sections",
+                            "-fstack-usage", "-c"};
+    for (size_t i = 0; i < sizeof common / sizeof common[0]; i++)
+        argv[n++] = (char *)common[i];
+    argv[n++] = (char *)src;
+    argv[n++] = "-o";
+    argv[n++] = (char *)obj;
+    argv[n] = NULL;
+}
+
+/* Emits the model in dir, its weights in a translation unit of their own
+ * (--split-weights, as docs/firmware.md builds it: the code cannot fold a
+ * small table into instructions, so the weights' bytes are exactly the
+ * prediction), cross-compiles both and fills *m. */
+static bool measure(Graph *g, const Target *t, const char *dir, Measure *m)
+{
+    char *c = xasprintf("%s/model.c", dir), *o = xasprintf("%s/model.o", dir);
+    char *wc = xasprintf("%s/model_weights.c", dir), *wo = xasprintf("%s/model_weights.o", dir);
+    char *su = xasprintf("%s/model.su", dir), *sizes = xasprintf("%s/model.size", dir);
+    EmitOptions opt = {.out_c = c, .prefix = "model", .batch = 1, .split_weights = true};
+    char *cc[24], *wcc[24];
+    cc_argv(t, c, o, cc);
+    cc_argv(t, wc, wo, wcc);
+    char *size[] = {(char *)t->size, "-A", o, wo, NULL};
+    bool ok = emit_c(g, &opt) && run_tool(cc, NULL) && run_tool(wcc, NULL) &&
+              run_tool(size, sizes);
+    if (ok && !(read_sizes(sizes, m) && read_stack(su, m))) {
+        diag_error((Loc){0}, "cannot read the sizes of the cross-compiled model");
+        ok = false;
+    }
+    free(c);
+    free(o);
+    free(wc);
+    free(wo);
+    free(su);
+    free(sizes);
+    return ok;
+}
+
+static void print_report(const Target *t, const Prediction *p, const Measure *m, FILE *out)
+{
+    fprintf(out, "target: %s (%s", t->name, t->cc);
+    for (int i = 0; t->flags[i]; i++)
+        fprintf(out, " %s", t->flags[i]);
+    int64_t flash = m->code + m->weights + m->other, ram = p->arena + m->data + m->stack;
+    fprintf(out, ")\n"
+                 "flash_code_bytes: %lld\n"
+                 "flash_weights_bytes: %lld\n"
+                 "predicted_weights_bytes: %lld\n"
+                 "flash_other_bytes: %lld\n"
+                 "flash_bytes: %lld\n"
+                 "ram_arena_bytes: %lld\n"
+                 "ram_data_bytes: %lld\n"
+                 "ram_stack_bytes: %lld\n"
+                 "ram_bytes: %lld\n",
+            (long long)m->code, (long long)m->weights, (long long)p->weights,
+            (long long)m->other, (long long)flash, (long long)p->arena, (long long)m->data,
+            (long long)m->stack, (long long)ram);
+    fprintf(out, "fits 256 KiB RAM, 1 MiB flash: %s\n",
+            ram <= PART_RAM_BYTES && flash <= PART_FLASH_BYTES ? "yes" : "no");
+    fputs("# flash: code (.text, measured) + weights (.rodata, measured; predicted by cnnc)\n"
+          "# + other constants (layer names); libm and the C library not counted. The\n"
+          "# weights are compiled as their own file (--split-weights).\n"
+          "# ram: the arena the caller provides (<P>_ARENA_BYTES) + the model's own .data\n"
+          "# and .bss + the deepest stack (-fstack-usage: forward plus its deepest layer;\n"
+          "# libm calls not counted).\n",
+          out);
+    if (m->stack_dynamic)
+        fputs("# note: some frame has a dynamic size; the stack figure is a lower bound\n", out);
+}
+
+bool target_report(Graph *g, const char *target, FILE *out)
+{
+    const Target *t = NULL;
+    for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
+        if (strcmp(targets[i].name, target) == 0)
+            t = &targets[i];
+    if (!t) {
+        diag_error((Loc){g->file, 0, 0}, "unknown target '%s' (known: cortex-m4)", target);
+        return false;
+    }
+    Prediction p;
+    if (!predict(g, &p))
+        return false;
+    const char *tmp = getenv("TMPDIR");
+    char *dir = xasprintf("%s/cnnc-target-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        diag_error((Loc){dir, 0, 0}, "cannot create a temporary folder: %s", strerror(errno));
+        free(dir);
+        return false;
+    }
+    Measure m = {0};
+    bool ok = measure(g, t, dir, &m);
+    if (ok)
+        print_report(t, &p, &m, out);
+    remove_dir(dir);
+    free(dir);
+    return ok;
+}
