@@ -4,9 +4,9 @@
  * Direct convolution, register-blocked. Weights are repacked at compile time
  * as [G][Fg/VB][Cg][KH][KW][VB] (zeros past Fg), so that for each input
  * cell the loop reads VB consecutive weights: XB output pixels of one row
- * times VB output channels accumulate in a local acc[XB][VB] that the
- * compiler keeps in vector registers, the innermost loop contiguous over
- * output channels (over pixels when VB is 1, as in depthwise convs). A 1x1
+ * times VB output channels accumulate in XB local arrays of VB floats that
+ * the compiler keeps in vector registers, the innermost loop contiguous
+ * over output channels. A 1x1
  * conv is the same loop, a GEMM. The kernel's taps are unrolled when there
  * are few of them. Padding never reaches the hot loop: the input is first
  * copied into scratch with its borders filled (zeros, reflection or the
@@ -17,7 +17,7 @@
 #include <string.h>
 
 enum {
-    MAX_ACC = 64,       /* floats in acc[XB][VB]: 8 AVX registers */
+    MAX_ACC = 64,        /* XB * VB accumulators: 8 AVX registers */
     MAX_UNROLL_TAPS = 25 /* KH*KW up to 5x5 is unrolled */
 };
 
@@ -98,22 +98,32 @@ static float *repack_bias(const ConvPlan *p, const float *b, int64_t *count)
     return r;
 }
 
-/* acc[i][v] += x(tap) * w(tap) over the block's xb pixels. */
+/* a_i[v] += x_i(tap) * w(tap)[v] for the block's xb pixels i: one loop
+ * over the VB output channels, so the vectoriser works along v (weights
+ * contiguous, each pixel's input a broadcast). */
 static void emit_tap(Emit *e, const ConvPlan *p, int xb, const char *xoff, const char *woff)
 {
-    emit_line(e, "for (int i = 0; i < %d; i++)", xb);
-    emit_line(e, "    for (int v = 0; v < %d; v++)", p->vb);
-    emit_line(e, "        acc[i][v] += xr[%s + i * %d] * wc[%s + v];", xoff, p->k.sw, woff);
+    emit_line(e, "for (int v = 0; v < %d; v++) {", p->vb);
+    emit_line(e, "const float w = wc[%s + v];", woff);
+    for (int i = 0; i < xb; i++)
+        emit_line(e, "a%d[v] += xr[%s + %d] * w;", i, xoff, i * p->k.sw);
+    emit_line(e, "}");
 }
 
-/* One block of xb output pixels (at row oy, column ox) times VB filters. */
+/* One block of xb output pixels (at row oy, column ox) times VB filters,
+ * each pixel's VB sums in its own array a0, a1, ... (registers). */
 static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool partial)
 {
     const ConvGeom *k = &p->k;
-    emit_line(e, "float acc[%d][%d];", xb, p->vb);
-    emit_line(e, "for (int i = 0; i < %d; i++)", xb);
-    emit_line(e, "    for (int v = 0; v < %d; v++)", p->vb);
-    emit_line(e, "        acc[i][v] = bb[v];");
+    StrBuf decl = {0};
+    for (int i = 0; i < xb; i++)
+        sb_printf(&decl, "%sa%d[%d]", i ? ", " : "", i, p->vb);
+    emit_line(e, "float %s;", decl.s);
+    sb_free(&decl);
+    emit_line(e, "for (int v = 0; v < %d; v++) {", p->vb);
+    for (int i = 0; i < xb; i++)
+        emit_line(e, "a%d[v] = bb[v];", i);
+    emit_line(e, "}");
     emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
     emit_line(e, "const float *xr = xg + c * %lld + oy * %lld + ox * %d;",
               (long long)(p->hp * p->wp), (long long)(k->sh * p->wp), k->sw);
@@ -128,7 +138,7 @@ static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool p
             }
     } else {
         emit_line(e, "for (int ky = 0; ky < %d; ky++)", k->kh);
-        emit_line(e, "    for (int kx = 0; kx < %d; kx++) {", k->kw);
+        emit_line(e, "for (int kx = 0; kx < %d; kx++) {", k->kw);
         char xo[64], wo[64];
         snprintf(xo, sizeof xo, "ky * %lld + kx * %d", (long long)(k->dh * p->wp), k->dw);
         snprintf(wo, sizeof wo, "(ky * %d + kx) * %d", k->kw, p->vb);
@@ -136,12 +146,15 @@ static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool p
         emit_line(e, "}");
     }
     emit_line(e, "}");
-    emit_line(e, "for (int v = 0; v < %s; v++)", partial ? "nv" : p->vb == 1 ? "1" : "VB");
-    emit_line(e, "    for (int i = 0; i < %d; i++) {", xb);
-    emit_line(e, "        float t = acc[i][v];");
-    emit_line(e, "        yb[v * %lld + oy * %lld + ox + i] = %s;", (long long)(k->oh * k->ow),
-              (long long)k->ow, emit_act(e, n->act, "t"));
-    emit_line(e, "    }");
+    emit_line(e, "for (int v = 0; v < %s; v++) {", partial ? "nv" : p->vb == 1 ? "1" : "VB");
+    emit_line(e, "float *yv = yb + v * %lld + oy * %lld + ox;", (long long)(k->oh * k->ow),
+              (long long)k->ow);
+    for (int i = 0; i < xb; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "a%d[v]", i);
+        emit_line(e, "yv[%d] = %s;", i, emit_act(e, n->act, v));
+    }
+    emit_line(e, "}");
 }
 
 static ConvPlan conv_plan(Emit *e, const Node *n)
@@ -203,9 +216,9 @@ void conv_emit(Emit *e, const Node *n)
     emit_line(e, "for (; ox + %d <= %lld; ox += %d) {", p.xb, (long long)k->ow, p.xb);
     emit_block(e, &p, n, p.xb, partial);
     emit_line(e, "}");
-    if (k->ow % p.xb) {
-        emit_line(e, "for (; ox < %lld; ox++) {", (long long)k->ow);
-        emit_block(e, &p, n, 1, partial);
+    if (k->ow % p.xb) { /* the row's last pixels: one narrower block */
+        emit_line(e, "{");
+        emit_block(e, &p, n, (int)(k->ow % p.xb), partial);
         emit_line(e, "}");
     }
     emit_line(e, "}");
