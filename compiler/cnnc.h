@@ -277,6 +277,37 @@ bool shape_infer(Graph *g);
  * bit-identical on every machine (integer generator, no libm). */
 void init_weights(Graph *g);
 
+/* ---- passes/fuse_*.c: the optimisation (fusion) passes ----
+ * Run by the compile and run pipelines only, after the weights are loaded
+ * (`cnnc weights`, `info` and `grad` see the model's original layers and
+ * parameters); -O0 skips them. Folded weights are new T_CONST tensors named
+ * "<layer>+<folded layer>.weight" / ".bias". A --train build (opt->train)
+ * keeps BatchNorm and Dropout. Each pass returns false after an error. */
+struct LoadOptions;
+bool fuse_views(Graph *g, const struct LoadOptions *opt);     /* dropout, identity, view chains */
+bool fuse_batchnorm(Graph *g, const struct LoadOptions *opt); /* BN into conv/dense */
+bool fuse_bias(Graph *g, const struct LoadOptions *opt);      /* add(x, B) into conv/dense bias */
+bool fuse_act(Graph *g, const struct LoadOptions *opt);       /* activation into n->act */
+bool fuse_pad(Graph *g, const struct LoadOptions *opt);       /* pad into conv/pool padding */
+
+/* passes/fuse_common.c: what the fusion passes share. */
+/* The one node reading tensor t (once), or -1: none, several, or t is the
+ * graph output (whose value must survive). */
+int fuse_sole_consumer(const Graph *g, int t);
+/* Node `id` (one input) disappears: its readers (and the graph output)
+ * read its input instead. */
+void fuse_bypass(Graph *g, int id);
+/* A new T_CONST tensor "<base>.<suffix>" (made unique) of the given shape
+ * holding a copy of `data`; returns its id. */
+int fuse_new_const(Graph *g, const char *base, const char *suffix, const Shape *shape,
+                   const float *data, Loc loc);
+/* Drops tensors no node and neither the input nor output refer to,
+ * renumbering the rest (a planner would give a dead tensor bytes). */
+void fuse_prune(Graph *g);
+/* ir/dot.c: a Graphviz picture of g, shapes on the edges, fused
+ * epilogues and folded parameters in the node labels. */
+void graph_dot(const Graph *g, FILE *out);
+
 /* A counter-based generator: same (seed, stream) gives the same numbers
  * everywhere. Used for weight init, shuffling and dropout. */
 typedef struct {
@@ -356,13 +387,17 @@ Graph *model_load(const char *path);
 
 /* frontend/load.c runs the passes below as a flat list, verifying the graph
  * between them; --dump-ir=PASS prints graph_dump after the named one. */
-typedef struct {
+typedef struct LoadOptions {
     const char *weights_dir; /* --weights DIR: parameters from DIR/<name>.npy */
     const char *dump_after;  /* --dump-ir=PASS: graph_dump to stdout after PASS */
     bool optimize;           /* also run the optimisation passes (not -O0) */
+    bool train;              /* a --train build: keep BatchNorm and Dropout */
 } LoadOptions;
 
 Graph *model_load_opts(const char *path, const LoadOptions *opt);
+/* Runs the optimisation passes alone on a loaded Graph (`cnnc info --dot`
+ * shows the fused graph after printing the original's table). */
+bool model_optimize(Graph *g, const LoadOptions *opt);
 /* The pass names, in order; NULL past the last. */
 const char *model_pass_name(int i);
 

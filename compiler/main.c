@@ -28,6 +28,7 @@ typedef struct {
     Command cmd;
     const char *model, *out, *name, *batch, *weights, *blob, *dump;
     const char *input, *output, *labels, *outdir;
+    const char *dot; /* info --dot FILE: ir/dot.c */
     const char *target, *ram_budget, *flash_budget; /* report/target.c */
     bool main, train, split_weights, o0;
 } Args;
@@ -50,7 +51,8 @@ static const Option options[] = {
     {"--batch", true, offsetof(Args, batch), ON(CMD_COMPILE)},
     {"--split-weights", false, offsetof(Args, split_weights), ON(CMD_COMPILE)},
     {"--weights-blob", true, offsetof(Args, blob), ON(CMD_COMPILE)},
-    {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE)},
+    {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
+    {"--dot", true, offsetof(Args, dot), ON(CMD_INFO)},
     {"--dump-ir", true, offsetof(Args, dump), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
     {"--weights", true, offsetof(Args, weights), MODEL_CMDS},
     {"--input", true, offsetof(Args, input), ON(CMD_RUN) | ON(CMD_GRAD)},
@@ -84,7 +86,8 @@ static void print_help(FILE *out)
           "  --weights DIR        take parameters and buffers from DIR/<name>.npy\n"
           "  --split-weights      put the weights in a C file of their own\n"
           "  --weights-blob FILE  put the weights in a binary FILE\n"
-          "  -O0                  skip the optimisation passes\n"
+          "  -O0                  skip the optimisation (fusion) passes (also for run,\n"
+          "                       and for the graph of info --dot)\n"
           "  --ram-budget BYTES   fail if the arena needs more (K, M: KiB, MiB)\n"
           "  --flash-budget BYTES fail if the weights need more\n"
           "  --dump-ir=PASS       print the IR after PASS (also for run and info); passes:\n"
@@ -100,7 +103,9 @@ static void print_help(FILE *out)
           "  grad     mean softmax cross-entropy of a batch: DIR/loss.npy and, per\n"
           "           trainable parameter, DIR/<name>.npy holding dLoss/dParameter\n"
           "  weights  write every parameter and buffer as DIR/<name>.npy\n"
-          "  info     per-layer table: output shape, activation size, parameters, MACs;\n"
+          "  info     per-layer table: output shape, activation size, parameters, MACs\n"
+          "           of the model as written; --dot FILE (- for stdout) also writes a\n"
+          "           Graphviz picture of the graph after fusion, shapes on the edges;\n"
           "           with --target cortex-m4, flash and RAM of the cross-compiled code\n"
           "\n"
           "In file names, bytes outside [A-Za-z0-9._-] are written %XX.\n"
@@ -272,6 +277,7 @@ static Graph *load(const Args *a, bool optimize)
         .weights_dir = a->weights,
         .dump_after = a->dump,
         .optimize = optimize && !a->o0,
+        .train = a->train,
     };
     return model_load_opts(a->model, &opt);
 }
@@ -342,7 +348,7 @@ static bool read_input(const Graph *g, const char *path, CnncNpy *x)
 static int cmd_run(const Args *a)
 {
     char err[CNNC_NPY_ERR_SIZE];
-    Graph *g = load(a, false);
+    Graph *g = load(a, true);
     CnncNpy x;
     if (!g || !read_input(g, a->input, &x)) {
         graph_free(g);
@@ -425,6 +431,27 @@ static int cmd_weights(const Args *a)
     return ok ? 0 : EXIT_MODEL;
 }
 
+/* info --dot FILE: the graph code would be generated from (fused, unless
+ * -O0), after the table of the model as written. */
+static bool write_dot(const Args *a, Graph *g)
+{
+    LoadOptions opt = {.optimize = !a->o0};
+    if (!model_optimize(g, &opt))
+        return false;
+    bool to_stdout = strcmp(a->dot, "-") == 0;
+    FILE *f = to_stdout ? stdout : fopen(a->dot, "w");
+    if (!f) {
+        diag_error((Loc){a->dot, 0, 0}, "cannot write: %s", strerror(errno));
+        return false;
+    }
+    graph_dot(g, f);
+    if (!to_stdout && fclose(f) != 0) {
+        diag_error((Loc){a->dot, 0, 0}, "cannot write: %s", strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 static int cmd_info(const Args *a)
 {
     Graph *g = load(a, a->target != NULL); /* --target: the graph compile emits */
@@ -435,6 +462,8 @@ static int cmd_info(const Args *a)
         ok = target_report(g, a->target, stdout);
     else
         info_print(g, stdout);
+    if (ok && a->dot)
+        ok = write_dot(a, g);
     graph_free(g);
     return ok ? 0 : EXIT_MODEL;
 }

@@ -3,7 +3,8 @@
 set -euo pipefail
 pkgs=(build-essential clang cmake flex bison check pkg-config
       libprotobuf-c-dev protobuf-c-compiler libonnx-dev
-      python3-numpy python3-torch python3-torchvision python3-onnx python3-sklearn)
+      python3-numpy python3-torch python3-torchvision python3-onnx python3-sklearn
+      gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

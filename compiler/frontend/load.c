@@ -43,6 +43,14 @@ static const Pass passes[] = {
     {"shape", pass_shape, false},
     {"weights", pass_weights, false},
     {"init", pass_init, false},
+    /* fusion (passes/fuse_*.c): views first, so that BN and activations
+     * meet their producers; activations before pads, which ask whether a
+     * maxpool's input is non-negative. */
+    {"fuse-views", fuse_views, true},
+    {"fuse-bn", fuse_batchnorm, true},
+    {"fuse-bias", fuse_bias, true},
+    {"fuse-act", fuse_act, true},
+    {"fuse-pad", fuse_pad, true},
 };
 
 #define NPASSES (int)(sizeof passes / sizeof passes[0])
@@ -88,9 +96,10 @@ Graph *model_load_opts(const char *path, const LoadOptions *opt)
     }
     dump_if(g, "parse", opt);
     for (int i = 0; i < NPASSES; i++) {
-        if (passes[i].optimization && !opt->optimize)
-            continue;
-        if (!passes[i].run(g, opt) || diag_error_count() > errors) {
+        /* A skipped pass still dumps (the graph unchanged), so that -O0
+         * and the optimised dumps of one pass compare. */
+        bool skip = passes[i].optimization && !opt->optimize;
+        if (!skip && (!passes[i].run(g, opt) || diag_error_count() > errors)) {
             graph_free(g);
             return NULL;
         }
@@ -98,6 +107,20 @@ Graph *model_load_opts(const char *path, const LoadOptions *opt)
         dump_if(g, passes[i].name, opt);
     }
     return g;
+}
+
+bool model_optimize(Graph *g, const LoadOptions *opt)
+{
+    int errors = diag_error_count();
+    for (int i = 0; i < NPASSES; i++) {
+        if (!passes[i].optimization || !opt->optimize)
+            continue;
+        if (!passes[i].run(g, opt) || diag_error_count() > errors)
+            return false;
+        graph_verify(g);
+        dump_if(g, passes[i].name, opt);
+    }
+    return true;
 }
 
 Graph *model_load(const char *path)

@@ -1,0 +1,106 @@
+/* fuse_common.c: graph surgery the fusion passes share.
+ *
+ * A fusion is always "node p absorbs the node c that alone reads its
+ * output": the pass rewrites p (attributes, epilogue, new folded constants)
+ * and then bypasses c, so c's readers read p's output. Tensors left without
+ * a user are pruned at the end of each pass, so that the dump, the planner
+ * and the weight emitter never see them. */
+#include "../cnnc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int fuse_sole_consumer(const Graph *g, int t)
+{
+    if (t == g->output)
+        return -1;
+    int found = -1, reads = 0;
+    for (int i = 0; i < g->nn; i++)
+        for (int j = 0; j < g->n[i].nin; j++)
+            if (g->n[i].in[j] == t) {
+                found = i;
+                reads++;
+            }
+    return reads == 1 ? found : -1;
+}
+
+static void remove_node(Graph *g, int id)
+{
+    free(g->n[id].name);
+    free(g->n[id].in);
+    memmove(&g->n[id], &g->n[id + 1], (size_t)(g->nn - id - 1) * sizeof *g->n);
+    g->nn--;
+    for (int i = id; i < g->nn; i++)
+        g->t[g->n[i].out].producer = i;
+}
+
+void fuse_bypass(Graph *g, int id)
+{
+    int x = g->n[id].in[0], y = g->n[id].out;
+    for (int i = 0; i < g->nn; i++)
+        for (int j = 0; j < g->n[i].nin; j++)
+            if (g->n[i].in[j] == y)
+                g->n[i].in[j] = x;
+    if (g->output == y)
+        g->output = x;
+    g->t[y].producer = -1;
+    remove_node(g, id);
+}
+
+int fuse_new_const(Graph *g, const char *base, const char *suffix, const Shape *shape,
+                   const float *data, Loc loc)
+{
+    char *name = xasprintf("%s.%s", base, suffix);
+    for (int k = 2; graph_find_tensor(g, name) >= 0; k++) {
+        free(name);
+        name = xasprintf("%s.%s%d", base, suffix, k);
+    }
+    int id = graph_add_tensor(g, name, T_CONST, loc);
+    free(name);
+    size_t count = (size_t)shape_numel(shape);
+    g->t[id].shape = *shape;
+    g->t[id].data = xmalloc((count ? count : 1) * sizeof(float));
+    memcpy(g->t[id].data, data, count * sizeof(float));
+    return id;
+}
+
+void fuse_prune(Graph *g)
+{
+    bool *used = xcalloc((size_t)g->nt + 1, sizeof *used);
+    int *map = xmalloc(((size_t)g->nt + 1) * sizeof *map);
+    used[g->input] = used[g->output] = true;
+    for (int i = 0; i < g->nn; i++) {
+        const Node *n = &g->n[i];
+        used[n->out] = true;
+        for (int j = 0; j < n->nin; j++)
+            used[n->in[j]] = true;
+        for (int s = 0; s < n->nparam; s++)
+            if (n->param[s] >= 0)
+                used[n->param[s]] = true;
+    }
+    int kept = 0;
+    for (int t = 0; t < g->nt; t++) {
+        if (!used[t]) {
+            free(g->t[t].name);
+            free(g->t[t].data);
+            map[t] = -1;
+            continue;
+        }
+        map[t] = kept;
+        g->t[kept++] = g->t[t];
+    }
+    g->nt = kept;
+    g->input = map[g->input];
+    g->output = map[g->output];
+    for (int i = 0; i < g->nn; i++) {
+        Node *n = &g->n[i];
+        n->out = map[n->out];
+        for (int j = 0; j < n->nin; j++)
+            n->in[j] = map[n->in[j]];
+        for (int s = 0; s < n->nparam; s++)
+            if (n->param[s] >= 0)
+                n->param[s] = map[n->param[s]];
+    }
+    free(map);
+    free(used);
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/python3
+"""test_budget.py: --ram-budget and --flash-budget (no Arm toolchain needed).
+
+Takes: CNNC SOURCE_DIR WORK_DIR. Checks, on LeNet, against numbers worked by
+hand from its layer table: conv1's output is 8x28x28 floats (25088 bytes)
+and pool1's 8x14x14 (6272 bytes); both are live while pool1 runs, and that
+is the largest live set, 31360 bytes. A budget below the arena fails with
+a diagnostic naming that layer and those buffers and leaves an earlier
+OUT.c untouched; a budget equal to the arena passes; the flash budget is
+checked against the weights' bytes the generated file states; malformed
+numbers and unknown targets are errors. Exit status 0 or 1."""
+import os
+import re
+import subprocess
+import sys
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL", what)
+
+
+def cnnc(*args):
+    return subprocess.run([CNNC] + list(args), capture_output=True, text=True)
+
+
+CNNC, SRC, WORK = sys.argv[1:4]
+os.makedirs(WORK, exist_ok=True)
+lenet = os.path.join(SRC, "examples", "lenet.cnn")
+out = os.path.join(WORK, "lenet_budget.c")
+diag = re.compile(r"^\S+?(:\d+:\d+)?: (error|warning): ")
+
+p = cnnc(lenet, "-o", out)
+check(p.returncode == 0, "plain compile: %s" % p.stderr)
+header = open(out[:-2] + ".h").read()
+arena = int(re.search(r"#define lenet_budget_ARENA_BYTES (\d+)", header).group(1))
+weights = int(re.search(r"weights (\d+) bytes", open(out).read()).group(1))
+check(arena == 25088 + 6272, "arena %d, hand-worked 31360" % arena)
+before = open(out).read()
+
+p = cnnc(lenet, "-o", out, "--ram-budget", str(arena - 1))
+first = p.stderr.splitlines()[0] if p.stderr else ""
+check(p.returncode == 1, "ram budget below the arena: exit %d" % p.returncode)
+check(diag.match(first) and "31360-byte arena" in first and "RAM budget of 31359" in first,
+      "ram budget error line: %r" % first)
+check(re.search(r"note: the largest live set is 31360 bytes, at layer 'pool1': "
+                r"conv1 \(25088 bytes\), pool1 \(6272 bytes\)", p.stderr),
+      "peak note: %r" % p.stderr)
+check(open(out).read() == before, "a failed budget compile changed OUT.c")
+
+p = cnnc(lenet, "-o", out, "--ram-budget", str(arena), "--flash-budget", str(weights))
+check(p.returncode == 0, "budgets equal to the need: exit %d %s" % (p.returncode, p.stderr))
+
+p = cnnc(lenet, "-o", out, "--flash-budget", "%dK" % (weights // 1024))
+check(p.returncode == 1 and "over the flash budget of %d bytes" % (weights // 1024 * 1024)
+      in p.stderr, "flash budget in KiB: %r" % p.stderr)
+
+for bad in ("12x", "-5", "", "1G"):
+    p = cnnc(lenet, "-o", out, "--ram-budget", bad)
+    check(p.returncode == 1 and "--ram-budget needs a number" in p.stderr,
+          "malformed budget %r: %r" % (bad, p.stderr))
+
+p = cnnc("info", lenet, "--target", "avr")
+check(p.returncode == 1 and "unknown target 'avr'" in p.stderr, "unknown target: %r" % p.stderr)
+
+print("%d failures" % len(failures))
+sys.exit(1 if failures else 0)
