@@ -43,7 +43,7 @@ BATCH = 2
 
 
 class Pair(tuple):
-    """An AxB value: one number per spatial axis (H, W)."""
+    """An AxB value: one number per spatial axis (H, W); AxBxC: dims."""
 
 
 class Sides(tuple):
@@ -53,7 +53,7 @@ class Sides(tuple):
 # ---- the table ----
 
 def parse_value(s):
-    if re.fullmatch(r'\d+x\d+', s):
+    if re.fullmatch(r'\d+(x\d+)+', s):
         return Pair(int(v) for v in s.split('x'))
     if s.startswith('('):
         return Sides(ast.literal_eval(s if ',' in s else s[:-1] + ',)'))
@@ -108,7 +108,7 @@ def describe(case):
 
 def fmt(v):
     if isinstance(v, Pair):
-        return '%dx%d' % v
+        return 'x'.join(map(str, v))
     if isinstance(v, Sides):
         return '(' + ', '.join(str(x) for x in v) + ')'
     if isinstance(v, bool):
@@ -146,7 +146,7 @@ def layer_lines(case):
     if op == 'conv':
         return ['a: ' + call(case.get('alias', 'conv'), [case['f']], case, CONV_KEYS)]
     if op in ('maxpool', 'avgpool'):
-        return ['a: ' + call(op, [case['k']], case, POOL_KEYS)]
+        return ['a: ' + call(case.get('alias', op), [case['k']], case, POOL_KEYS)]
     if op == 'dense':
         return ['a: ' + call('dense', [case['u']], case, [('bias', 'bias'), ('act', 'activation')])]
     if op == 'batchnorm':
@@ -158,6 +158,8 @@ def layer_lines(case):
         return ['a: ' + call(op, [], case, [('alpha', 'alpha'), ('min', 'min'), ('max', 'max')])]
     if op == 'pad':
         return ['a: ' + call('pad', [], case, [('p', 'padding'), ('mode', 'mode')])]
+    if op == 'reshape':
+        return ['a: ' + call('reshape', [case['shape']], case, [])]
     if op in ('add', 'concat'):
         return join_lines(case, c)
     return ['a: ' + op]  # relu, sigmoid, tanh, relu6, softmax, flatten, global pools
@@ -360,6 +362,10 @@ def layer_torch(case):
         bn = (nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d)(shape[0], case.get('eps', 1e-5))
         act = activation(case.get('act'))
         return {'a': bn}, lambda L, x: act(L['a'](x))
+    if op == 'reshape':
+        target = case['shape']
+        target = tuple(target) if isinstance(target, tuple) else (target,)
+        return {}, lambda L, x: x.reshape(x.shape[0], *target)
     if op == 'pad':
         fp = fpad(side_pads(case['p'], dims, None, None, None, None))
         return {}, lambda L, x: F.pad(x, fp, PAD_MODE[case['mode']])
