@@ -91,6 +91,23 @@ static int by_size_desc(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id; /* deterministic */
 }
 
+static int by_first_use(const void *a, const void *b)
+{
+    const Buf *x = a, *y = b;
+    if (x->first != y->first)
+        return x->first < y->first ? -1 : 1;
+    return by_size_desc(a, b);
+}
+
+static int by_area_desc(const void *a, const void *b)
+{
+    const Buf *x = a, *y = b;
+    int64_t ax = x->size * (x->last - x->first + 1), ay = y->size * (y->last - y->first + 1);
+    if (ax != ay)
+        return ax > ay ? -1 : 1;
+    return by_size_desc(a, b);
+}
+
 static int by_offset(const void *a, const void *b)
 {
     const Buf *x = *(const Buf *const *)a, *y = *(const Buf *const *)b;
@@ -146,14 +163,28 @@ void plan_pack(const Graph *g, const int64_t *scratch, int64_t samples, Plan *p)
     for (int i = 0; scratch && i < g->nn; i++)
         if (scratch[i] > 0)
             bufs[nb++] = (Buf){-(i + 1), round_up(scratch[i]), i, i, 0};
-    qsort(bufs, (size_t)nb, sizeof *bufs, by_size_desc);
+    /* Greedy placement is not optimal for every order; try a few and keep
+     * the smallest arena (the first one on a tie: deterministic). */
+    static int (*const orders[])(const void *, const void *) = {by_size_desc, by_area_desc,
+                                                                 by_first_use};
     Buf **tmp = xmalloc((size_t)(nb + 1) * sizeof *tmp);
-    p->arena_floats = 0;
-    for (int i = 0; i < nb; i++) {
-        bufs[i].offset = place(&bufs[i], bufs, i, tmp);
-        if (bufs[i].offset + bufs[i].size > p->arena_floats)
-            p->arena_floats = bufs[i].offset + bufs[i].size;
+    Buf *best = xmalloc((size_t)(nb + 1) * sizeof *best);
+    p->arena_floats = -1;
+    for (size_t k = 0; k < sizeof orders / sizeof *orders; k++) {
+        qsort(bufs, (size_t)nb, sizeof *bufs, orders[k]);
+        int64_t size = 0;
+        for (int i = 0; i < nb; i++) {
+            bufs[i].offset = place(&bufs[i], bufs, i, tmp);
+            if (bufs[i].offset + bufs[i].size > size)
+                size = bufs[i].offset + bufs[i].size;
+        }
+        if (p->arena_floats < 0 || size < p->arena_floats) {
+            p->arena_floats = size;
+            memcpy(best, bufs, (size_t)nb * sizeof *bufs);
+        }
     }
+    memcpy(bufs, best, (size_t)nb * sizeof *bufs);
+    free(best);
     p->bound_floats = lower_bound(bufs, nb, g->nn);
     p->offset = xmalloc((size_t)(g->nt ? g->nt : 1) * sizeof *p->offset);
     p->scratch_offset = xmalloc((size_t)(g->nn ? g->nn : 1) * sizeof *p->scratch_offset);

@@ -1,0 +1,185 @@
+/* test_plan.c: the static memory plan (plan/plan.c) on hand-built graphs
+ * and on every example model. The oracle is the definition of a correct
+ * plan, checked independently of how plan.c builds it: buffers that are
+ * live at the same step never share a byte, views and in-place elementwise
+ * nodes use their input's storage only when that input dies there, the
+ * caller's input is never written, and the arena is no smaller than the
+ * largest sum of live buffers (and, for these models, no larger). */
+#include "cnnc.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *examples_dir;
+
+static Graph *graph_with_input(int rank, const int64_t *d)
+{
+    diag_reset();
+    Graph *g = graph_new("test.cnn");
+    g->input = graph_add_tensor(g, "input", T_ACT, (Loc){0});
+    g->t[g->input].shape = shape_make(rank, d);
+    g->output = g->input;
+    return g;
+}
+
+static int add_layer(Graph *g, int op, const char *name, const int *in, int nin)
+{
+    int id = graph_add_node(g, op, name, (Loc){"test.cnn", 1, 1}, in, nin);
+    g->output = g->n[id].out;
+    return g->n[id].out;
+}
+
+/* Steps at which tensor t's storage is live: from its producer to its last
+ * reader, through every alias (the output to the end). */
+static void live_range(const Graph *g, const Plan *p, int r, int *first, int *last)
+{
+    *first = g->t[r].producer;
+    *last = *first;
+    for (int t = 0; t < g->nt; t++) {
+        if (g->t[t].kind != T_ACT || p->root[t] != r)
+            continue;
+        if (t == g->output)
+            *last = g->nn;
+        for (int i = 0; i < g->nn; i++)
+            for (int j = 0; j < g->n[i].nin; j++)
+                if (g->n[i].in[j] == t && i > *last)
+                    *last = i;
+    }
+}
+
+static void check_plan(const Graph *g, const Plan *p)
+{
+    for (int a = 0; a < g->nt; a++) {
+        if (g->t[a].kind != T_ACT)
+            continue;
+        ck_assert_int_eq(p->offset[a], p->offset[p->root[a]]);
+        if (p->root[a] == g->input) {
+            ck_assert_int_eq(p->offset[a], -1);
+            continue;
+        }
+        if (p->root[a] != a)
+            continue;
+        int64_t size = shape_numel(&g->t[a].shape);
+        ck_assert(p->offset[a] >= 0 && p->offset[a] % PLAN_ALIGN_FLOATS == 0);
+        ck_assert(p->offset[a] + size <= p->arena_floats);
+        int fa, la;
+        live_range(g, p, a, &fa, &la);
+        for (int b = a + 1; b < g->nt; b++) {
+            if (g->t[b].kind != T_ACT || p->root[b] != b || b == g->input)
+                continue;
+            int fb, lb;
+            live_range(g, p, b, &fb, &lb);
+            if (fa > lb || fb > la)
+                continue;
+            int64_t sb = shape_numel(&g->t[b].shape);
+            ck_assert_msg(p->offset[a] + size <= p->offset[b] || p->offset[b] + sb <= p->offset[a],
+                          "'%s' and '%s' are live together and overlap", g->t[a].name,
+                          g->t[b].name);
+        }
+    }
+    ck_assert(p->arena_floats >= p->bound_floats);
+}
+
+/* conv -> relu -> conv: relu runs in place, and the two convs' outputs
+ * (live at different times, relu's aliasing the first) may share. */
+START_TEST(test_inplace_chain)
+{
+    Graph *g = graph_with_input(3, (int64_t[]){3, 8, 8});
+    int x = g->input;
+    int c1 = add_layer(g, OP_CONV, "c1", &x, 1);
+    int r = add_layer(g, OP_RELU, "r", &c1, 1);
+    int f = add_layer(g, OP_FLATTEN, "f", &r, 1);
+    int d = add_layer(g, OP_DENSE, "d", &f, 1);
+    g->n[0].a.filters = 4;
+    g->n[0].a.kernel[0] = g->n[0].a.kernel[1] = 3;
+    g->n[3].a.filters = 5;
+    ck_assert(shape_infer(g));
+    Plan p;
+    plan_alias(g, &p);
+    ck_assert_int_eq(p.root[r], c1); /* in place: c1 dies at r */
+    ck_assert_int_eq(p.root[f], c1); /* a view */
+    ck_assert_int_eq(p.root[d], d);
+    plan_pack(g, NULL, 1, &p);
+    check_plan(g, &p);
+    /* Live at once: c1's storage (4x6x6 = 144) and d (5, rounded to 16). */
+    ck_assert_int_eq(p.bound_floats, 144 + 16);
+    ck_assert_int_eq(p.arena_floats, 144 + 16);
+    plan_free(&p);
+    graph_free(g);
+}
+END_TEST
+
+/* A residual join: relu(x) read again later must not be overwritten in
+ * place by the relu after it; add may write over one dying operand. */
+START_TEST(test_no_inplace_when_read_later)
+{
+    Graph *g = graph_with_input(1, (int64_t[]){32});
+    int x = g->input;
+    int r1 = add_layer(g, OP_RELU, "r1", &x, 1);  /* input is read-only */
+    int s1 = add_layer(g, OP_SIGMOID, "s1", &r1, 1);
+    int j[2] = {s1, r1};
+    int sum = add_layer(g, OP_ADD, "sum", j, 2);
+    ck_assert(shape_infer(g));
+    Plan p;
+    plan_alias(g, &p);
+    ck_assert_int_eq(p.root[r1], r1);  /* not over the caller's input */
+    ck_assert_int_eq(p.root[s1], s1);  /* r1 is read again by sum */
+    ck_assert_int_eq(p.root[sum], sum); /* the graph output keeps its own */
+    plan_pack(g, (int64_t[]){0, 100, 0}, 1, &p);
+    check_plan(g, &p);
+    /* s1's scratch (100 -> 112) is live with r1 and s1. */
+    ck_assert(p.scratch_offset[1] >= 0);
+    ck_assert(p.scratch_offset[1] >= p.offset[r1] + 32 || p.scratch_offset[1] + 112 <= p.offset[r1]);
+    ck_assert(p.scratch_offset[1] >= p.offset[s1] + 32 || p.scratch_offset[1] + 112 <= p.offset[s1]);
+    ck_assert_int_eq(p.bound_floats, 32 + 32 + 112);
+    plan_free(&p);
+    graph_free(g);
+}
+END_TEST
+
+START_TEST(test_examples)
+{
+    DIR *d = opendir(examples_dir);
+    ck_assert_ptr_nonnull(d);
+    int models = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        size_t n = strlen(de->d_name);
+        if (n < 5 || strcmp(de->d_name + n - 4, ".cnn") != 0)
+            continue;
+        char *path = xasprintf("%s/%s", examples_dir, de->d_name);
+        diag_reset();
+        Graph *g = model_load(path);
+        ck_assert_msg(g != NULL, "%s does not load", path);
+        Plan p;
+        plan_alias(g, &p);
+        plan_pack(g, NULL, 1, &p);
+        check_plan(g, &p);
+        ck_assert_msg(p.arena_floats == p.bound_floats, "%s: arena %lld > bound %lld", path,
+                      (long long)p.arena_floats, (long long)p.bound_floats);
+        plan_free(&p);
+        graph_free(g);
+        free(path);
+        models++;
+    }
+    closedir(d);
+    ck_assert_int_ge(models, 5);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    examples_dir = argc > 1 ? argv[1] : "examples";
+    Suite *s = suite_create("plan");
+    TCase *tc = tcase_create("plan");
+    tcase_add_test(tc, test_inplace_chain);
+    tcase_add_test(tc, test_no_inplace_when_read_later);
+    tcase_add_test(tc, test_examples);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
