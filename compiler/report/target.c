@@ -92,7 +92,7 @@ static const char *step_name(const Graph *g, int step)
 }
 
 /* Notes the largest live set: where it peaks and what it holds. */
-static void note_peak(const Graph *g)
+static void note_peak(const Graph *g, int64_t arena_bytes)
 {
     Plan p = {0};
     plan_alias(g, &p);
@@ -107,6 +107,10 @@ static void note_peak(const Graph *g)
     Loc loc = step >= 0 && step < g->nn ? g->n[step].loc : (Loc){g->file, 0, 0};
     diag_note(loc, "the largest live set is %lld bytes, at layer '%s': %s", (long long)floats * 4,
               step_name(g, step), list.s ? list.s : "nothing");
+    if (arena_bytes > floats * 4)
+        diag_note(loc, "the other %lld bytes of the arena are layers' scratch (a padded copy of "
+                       "a convolution's input) and packing slack",
+                  (long long)(arena_bytes - floats * 4));
     sb_free(&list);
     free(live);
     plan_free(&p);
@@ -135,7 +139,7 @@ bool target_check_budgets(Graph *g, const char *ram_budget, const char *flash_bu
     if (ram >= 0 && p.arena > ram) {
         diag_error(file, "the model needs a %lld-byte arena, over the RAM budget of %lld bytes",
                    (long long)p.arena, (long long)ram);
-        note_peak(g);
+        note_peak(g, p.arena);
         ok = false;
     }
     if (flash >= 0 && p.weights > flash) {
