@@ -533,7 +533,7 @@ static char *shape_text(const Shape *s, char *buf, size_t size)
 /* Reads the spatial attribute `name` (count `ns`) into v, default dflt. */
 static bool spatial_ints(Lower *l, const char *name, int64_t dflt, int64_t *v, int count)
 {
-    const int64_t *a;
+    const int64_t *a = NULL;
     int n = attr_ints(l->node, name, &a);
     for (int i = 0; i < count; i++)
         v[i] = dflt;
@@ -634,7 +634,7 @@ static bool lower_conv(Lower *l)
         return fail(l, "weight '%s' of shape %s does not fit input %s with group %lld",
                     w->name, shape_text(ws, s1, sizeof s1), shape_text(xs, s2, sizeof s2),
                     (long long)group);
-    const int64_t *ks;
+    const int64_t *ks = NULL;
     int nk = attr_ints(l->node, "kernel_shape", &ks);
     for (int i = 0; i < nk; i++)
         if (nk != xs->rank - 1 || ks[i] != ws->d[2 + i])
@@ -663,7 +663,7 @@ static bool lower_pool(Lower *l)
     Value *x = act_in(l, 0);
     if (!x)
         return false;
-    const int64_t *ks;
+    const int64_t *ks = NULL;
     int nk = attr_ints(l->node, "kernel_shape", &ks);
     if (nk != x->shape.rank - 1)
         return fail(l, "kernel_shape must have %d values", x->shape.rank - 1);

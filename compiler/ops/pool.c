@@ -15,7 +15,8 @@
  * ceil_mode ceil(...) + 1, less one if the last window would start beyond
  * the input and its left padding. C x H x W gives C x OH x OW, C x L gives
  * C x OL; global pools give C x 1 x 1 (C x 1 for 1-D). Errors, as PyTorch:
- * kernel, stride < 1, a padding above half the kernel, O < 1. avgpool has
+ * kernel, stride < 1, a padding not below the kernel (ONNX's rule; the DSL
+ * holds its own layers to PyTorch's stricter half-kernel rule), O < 1. avgpool has
  * no dilation. Pools have no parameters and count no MACs (comparisons and
  * additions are not multiply-accumulates). */
 #include "ops.h"
@@ -34,13 +35,15 @@ static bool check_window_input(const Node *n, const Shape *x)
     return false;
 }
 
-/* PyTorch: "pad should be at most half of kernel size". */
+/* ONNX: pads smaller than the kernel, so that every window reads the input.
+ * (PyTorch's opset-9 export pads MaxPool k=3 by 2 at the end to mimic
+ * ceil_mode.) */
 static bool check_pool_pad(const Node *n)
 {
     const Attrs *a = &n->a;
     for (int i = 0; i < 4; i++)
-        if (a->pad[i] > a->kernel[i % 2] / 2) {
-            diag_error(n->loc, "%s '%s': padding %d is more than half the kernel size %d",
+        if (a->pad[i] >= a->kernel[i % 2]) {
+            diag_error(n->loc, "%s '%s': padding %d is not smaller than the kernel size %d",
                        op_info(n->op)->name, n->name, a->pad[i], a->kernel[i % 2]);
             return false;
         }

@@ -288,7 +288,7 @@ static void expect_pool_error(int op, int size, int stride, int pad, const char 
 
 START_TEST(errors)
 {
-    expect_pool_error(OP_MAXPOOL, 2, 2, 2, "maxpool 'p': padding 2 is more than half the kernel size 2");
+    expect_pool_error(OP_MAXPOOL, 2, 2, 2, "maxpool 'p': padding 2 is not smaller than the kernel size 2");
     expect_pool_error(OP_AVGPOOL, 0, 1, 0, "kernel length, stride and dilation must be at least 1, got 0, 1, 1");
     expect_pool_error(OP_MAXPOOL, 2, 0, 0, "got 2, 0, 1");
     expect_pool_error(OP_MAXPOOL, 5, 1, 0, "maxpool 'p': output length (3 + 0 - 5)/1 + 1 = -1 is below 1");
