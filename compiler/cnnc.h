@@ -37,6 +37,9 @@ void sb_puts(StrBuf *b, const char *s);
 void sb_printf(StrBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_free(StrBuf *b);
 
+/* mkdir -p DIR: creates every missing folder on the way; reports errors. */
+bool make_dirs(const char *dir);
+
 /* Multiplication of sizes that reports overflow instead of wrapping. */
 bool mul_overflows(int64_t a, int64_t b, int64_t *out);
 

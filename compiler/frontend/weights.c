@@ -30,31 +30,6 @@ static char *param_path(const char *dir, const char *name)
     return path;
 }
 
-/* mkdir -p: every missing folder on the way is created. */
-static bool make_dirs(const char *dir)
-{
-    char *path = xstrdup(dir);
-    bool ok = true;
-    for (char *p = path + 1; ok; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        struct stat st;
-        if (mkdir(path, 0777) != 0 && !(errno == EEXIST && stat(path, &st) == 0 &&
-                                         S_ISDIR(st.st_mode))) {
-            diag_error((Loc){dir, 0, 0}, "cannot create the folder '%s': %s", path,
-                       errno == EEXIST ? "a file of that name exists" : strerror(errno));
-            ok = false;
-        }
-        *p = saved;
-        if (saved == '\0')
-            break;
-    }
-    free(path);
-    return ok;
-}
-
 bool weights_save_dir(const Graph *g, const char *dir)
 {
     if (!make_dirs(dir))

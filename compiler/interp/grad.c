@@ -18,11 +18,9 @@
 #include "../cnnc.h"
 #include "npy.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* The node whose input holds the logits when the model ends in a softmax
  * over the class axis, else -1. */
@@ -230,31 +228,6 @@ void grads_free(const Graph *g, Grads *gr)
             free(gr->dparam[t]);
     free(gr->dparam);
     gr->dparam = NULL;
-}
-
-/* mkdir -p DIR. */
-static bool make_dirs(const char *dir)
-{
-    char *path = xstrdup(dir);
-    bool ok = true;
-    for (char *p = path + 1; ok; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        struct stat st;
-        if (mkdir(path, 0777) != 0 && !(errno == EEXIST && stat(path, &st) == 0 &&
-                                         S_ISDIR(st.st_mode))) {
-            diag_error((Loc){dir, 0, 0}, "cannot create the folder '%s': %s", path,
-                       errno == EEXIST ? "a file of that name exists" : strerror(errno));
-            ok = false;
-        }
-        *p = saved;
-        if (saved == '\0')
-            break;
-    }
-    free(path);
-    return ok;
 }
 
 static bool save_one(const char *path, const float *data, int rank, const int64_t *shape)
