@@ -240,6 +240,9 @@ static bool emit_model(Emit *e)
         diag_error((Loc){g->file, 0, 0}, "model has no input or output");
         return false;
     }
+    if (e->opt->train)
+        diag_warning((Loc){g->file, 0, 0}, "--train: the generated code has the forward pass "
+                                           "only; the backward pass is not generated yet");
     emit_layers(e);
     if (e->failed)
         return false;
@@ -249,11 +252,23 @@ static bool emit_model(Emit *e)
 
 /* ---- OUT.h ---- */
 
+/* The parameters of the compiled layers: every parameter and constant a
+ * node reads (not BatchNorm's running statistics), counted once. After
+ * folding (BatchNorm into conv, ...) this is less than `cnnc info` counts
+ * for the source model. */
 static int64_t param_count(const Graph *g)
 {
+    bool *seen = xcalloc((size_t)(g->nt ? g->nt : 1), sizeof *seen);
     int64_t count = 0;
     for (int i = 0; i < g->nn; i++)
-        count += node_param_count(g, &g->n[i]);
+        for (int j = 0; j < g->n[i].nparam; j++) {
+            int t = g->n[i].param[j];
+            if (t < 0 || seen[t] || g->t[t].kind == T_BUFFER)
+                continue;
+            seen[t] = true;
+            count += shape_numel(&g->t[t].shape);
+        }
+    free(seen);
     return count;
 }
 
@@ -339,7 +354,7 @@ static void write_header(Emit *e, StrBuf *b, const char *guard)
               (long long)arena_bytes(e));
     sb_printf(b, "#define %s_ARENA_ALIGN %d /* its alignment, in bytes */\n", P,
               PLAN_ALIGN_FLOATS * 4);
-    sb_printf(b, "#define %s_PARAM_COUNT %lld /* trainable parameters */\n", P,
+    sb_printf(b, "#define %s_PARAM_COUNT %lld /* parameters of the compiled layers */\n", P,
               (long long)param_count(g));
     sb_printf(b, "#define %s_LAYER_COUNT %d\n", P, g->nn);
     if (e->mode == WEIGHTS_BLOB)

@@ -10,6 +10,7 @@ no NaN (contract, section 6).
 usage: check_examples.py CNNC OUTDIR CC [--sanitize] MODEL.cnn...
 """
 import os
+import re
 import subprocess
 import sys
 
@@ -28,16 +29,12 @@ def run(cmd, **kw):
     return r
 
 
-def input_shape(cnnc, model):
-    """The per-sample input shape, from `cnnc info`'s input row ("3x32x32")."""
-    out = run([cnnc, "info", model]).stdout
-    for line in out.splitlines():
-        f = line.split()
-        if len(f) >= 3 and f[0] == "input":
-            for word in f[1:]:
-                if all(p.isdigit() for p in word.split("x")):
-                    return tuple(int(p) for p in word.split("x"))
-    raise RuntimeError("no input shape in `cnnc info %s`:\n%s" % (model, out))
+def input_shape(header):
+    """The per-sample input shape, from the generated header's P_INPUT_SHAPE."""
+    m = re.search(r"^#define \w+_INPUT_SHAPE \{([0-9, ]*)\}", open(header).read(), re.M)
+    if not m:
+        raise RuntimeError("no _INPUT_SHAPE in %s" % header)
+    return tuple(int(v) for v in m.group(1).split(","))
 
 
 def agree(got, ref):
@@ -56,7 +53,7 @@ def check(cnnc, outdir, cc, sanitize, model):
     run([cnnc, model, "-o", stem + ".c", "--main", "--batch", "2"])
     flags = STRICT + (SANITIZE if sanitize else ["-O2"])
     run([cc] + flags + [stem + ".c", "-o", stem, "-lm"])
-    shape = input_shape(cnnc, model)
+    shape = input_shape(stem + ".h")
     rng = np.random.default_rng(len(model))
     failures = []
     for n in (1, 5):
