@@ -6,7 +6,8 @@
  * cell the loop reads VB consecutive weights: XB output pixels of one row
  * times VB output channels accumulate in XB local arrays of VB floats that
  * the compiler keeps in vector registers, the innermost loop contiguous
- * over output channels. A 1x1
+ * over output channels. With one filter per group (depthwise) the
+ * block is XB pixels in one array and the loop runs along the pixels. A 1x1
  * conv is the same loop, a GEMM. The kernel's taps are unrolled when there
  * are few of them. Padding never reaches the hot loop: the input is first
  * copied into scratch with its borders filled (zeros, reflection or the
@@ -103,6 +104,11 @@ static float *repack_bias(const ConvPlan *p, const float *b, int64_t *count)
  * contiguous, each pixel's input a broadcast). */
 static void emit_tap(Emit *e, const ConvPlan *p, int xb, const char *xoff, const char *woff)
 {
+    if (p->vb == 1) { /* one filter per group (depthwise): along the pixels */
+        emit_line(e, "for (int i = 0; i < %d; i++)", xb);
+        emit_line(e, "    acc[i] += xr[%s + i * %d] * wc[%s];", xoff, p->k.sw, woff);
+        return;
+    }
     emit_line(e, "for (int v = 0; v < %d; v++) {", p->vb);
     emit_line(e, "const float w = wc[%s + v];", woff);
     for (int i = 0; i < xb; i++)
@@ -115,15 +121,21 @@ static void emit_tap(Emit *e, const ConvPlan *p, int xb, const char *xoff, const
 static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool partial)
 {
     const ConvGeom *k = &p->k;
-    StrBuf decl = {0};
-    for (int i = 0; i < xb; i++)
-        sb_printf(&decl, "%sa%d[%d]", i ? ", " : "", i, p->vb);
-    emit_line(e, "float %s;", decl.s);
-    sb_free(&decl);
-    emit_line(e, "for (int v = 0; v < %d; v++) {", p->vb);
-    for (int i = 0; i < xb; i++)
-        emit_line(e, "a%d[v] = bb[v];", i);
-    emit_line(e, "}");
+    if (p->vb == 1) {
+        emit_line(e, "float acc[%d];", xb);
+        emit_line(e, "for (int i = 0; i < %d; i++)", xb);
+        emit_line(e, "    acc[i] = bb[0];");
+    } else {
+        StrBuf decl = {0};
+        for (int i = 0; i < xb; i++)
+            sb_printf(&decl, "%sa%d[%d]", i ? ", " : "", i, p->vb);
+        emit_line(e, "float %s;", decl.s);
+        sb_free(&decl);
+        emit_line(e, "for (int v = 0; v < %d; v++) {", p->vb);
+        for (int i = 0; i < xb; i++)
+            emit_line(e, "a%d[v] = bb[v];", i);
+        emit_line(e, "}");
+    }
     emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
     emit_line(e, "const float *xr = xg + c * %lld + oy * %lld + ox * %d;",
               (long long)(p->hp * p->wp), (long long)(k->sh * p->wp), k->sw);
@@ -146,7 +158,13 @@ static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool p
         emit_line(e, "}");
     }
     emit_line(e, "}");
-    emit_line(e, "for (int v = 0; v < %s; v++) {", partial ? "nv" : p->vb == 1 ? "1" : "VB");
+    if (p->vb == 1) {
+        emit_line(e, "for (int i = 0; i < %d; i++)", xb);
+        emit_line(e, "    yb[oy * %lld + ox + i] = %s;", (long long)k->ow,
+                  emit_act(e, n->act, "acc[i]"));
+        return;
+    }
+    emit_line(e, "for (int v = 0; v < %s; v++) {", partial ? "nv" : "VB");
     emit_line(e, "float *yv = yb + v * %lld + oy * %lld + ox;", (long long)(k->oh * k->ow),
               (long long)k->ow);
     for (int i = 0; i < xb; i++) {
