@@ -65,7 +65,7 @@ static void tr_adam(const CnncOptim *o, int64_t step, float *p, const float *gra
 {
     double step_size = o->lr / (1 - pow(o->beta1, (double)step));
     double bc2_sqrt = sqrt(1 - pow(o->beta2, (double)step));
-    if (step == 1) { /* PyTorch starts both moments at zero */
+    if (step == 1 && count > 0) { /* PyTorch starts both moments at zero */
         memset(m, 0, count * sizeof *m);
         memset(v, 0, count * sizeof *v);
     }
