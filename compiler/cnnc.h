@@ -457,12 +457,6 @@ void plan_free(Plan *p);
  * is set for the root buffers live there. Returns their floats. After
  * plan_alias. (Used by --ram-budget to name the peak.) */
 int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, bool *live);
-/* The step where the activations live at once take the most floats
- * (`samples` samples each, node scratch not counted): *step is a node index,
- * -1 for the input's step, g->nn for the copy-out; live[t] (g->nt entries)
- * is set for the root buffers live there. Returns their floats. After
- * plan_alias. (Used by --ram-budget to name the peak.) */
-int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, bool *live);
 
 /* ---- emit/: helpers for the per-operator emitters (ops/<family>_emit.c) ----
  * An emitter writes the body of one layer function. Inside it, x0, x1, ...

@@ -483,7 +483,7 @@ int main(int argc, char **argv)
             return 0;
         }
     Args a = {0};
-    int batch, rc = parse_args(argc, argv, &a);
+    int batch = 0, rc = parse_args(argc, argv, &a);
     if (rc || (rc = check_args(&a, &batch)))
         return rc;
     switch (a.cmd) {

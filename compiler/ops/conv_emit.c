@@ -126,11 +126,8 @@ static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool p
         emit_line(e, "for (int i = 0; i < %d; i++)", xb);
         emit_line(e, "    acc[i] = bb[0];");
     } else {
-        StrBuf decl = {0};
         for (int i = 0; i < xb; i++)
-            sb_printf(&decl, "%sa%d[%d]", i ? ", " : "", i, p->vb);
-        emit_line(e, "float %s;", decl.s);
-        sb_free(&decl);
+            emit_line(e, "float a%d[%d];", i, p->vb);
         emit_line(e, "for (int v = 0; v < %d; v++) {", p->vb);
         for (int i = 0; i < xb; i++)
             emit_line(e, "a%d[v] = bb[v];", i);
