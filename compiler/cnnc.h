@@ -422,6 +422,7 @@ typedef struct {
     int batch;                /* P_BATCH_MAX */
     bool split_weights;       /* weights in OUT_weights.c */
     const char *weights_blob; /* weights in this binary file instead */
+    int64_t ram_budget;       /* > 0: OUT.c fails to compile if the arena exceeds it */
 } EmitOptions;
 
 /* Writes OUT.c and OUT.h atomically; false (after diagnostics) on error. */
@@ -500,8 +501,10 @@ bool target_report(Graph *g, const char *target, FILE *out);
 /* --ram-budget / --flash-budget BYTES (a number, optionally with K or M for
  * KiB/MiB; NULL: no budget). False after an error: the arena over the RAM
  * budget (naming the largest live set and the layer where it peaks), the
- * weights over the flash budget, or a malformed number. */
-bool target_check_budgets(Graph *g, const char *ram_budget, const char *flash_budget);
+ * weights over the flash budget, or a malformed number. *ram_bytes gets the
+ * RAM budget (0: none), for the generated code's own compile-time check. */
+bool target_check_budgets(Graph *g, const char *ram_budget, const char *flash_budget,
+                          int64_t *ram_bytes);
 
 /* ---- runtime/npy.h (the .npy reader/writer) is shared with generated programs ---- */
 

@@ -301,7 +301,8 @@ static int cmd_compile(const Args *a, int batch)
         .split_weights = a->split_weights,
         .weights_blob = a->blob,
     };
-    bool ok = target_check_budgets(g, a->ram_budget, a->flash_budget) && emit_c(g, &opt);
+    bool ok = target_check_budgets(g, a->ram_budget, a->flash_budget, &opt.ram_budget) &&
+              emit_c(g, &opt);
     free(prefix);
     graph_free(g);
     return ok ? 0 : EXIT_MODEL;

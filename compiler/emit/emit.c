@@ -544,6 +544,21 @@ static void write_image_to_input(Emit *e, StrBuf *b)
     sb_puts(b, "}\n\n");
 }
 
+/* Compile-time checks (C99: an array type of negative size is an error):
+ * the header's arena must hold the plan this code was generated for, so an
+ * edited or stale header cannot silently under-size it; and, under
+ * --ram-budget, the arena must stay within the budget. */
+static void write_arena_checks(const Emit *e, StrBuf *b)
+{
+    const char *P = e->P;
+    sb_printf(b, "typedef char %s_arena_check[(%s_ARENA_BYTES >= %lld) ? 1 : -1];\n", P, P,
+              (long long)arena_bytes(e));
+    if (e->opt->ram_budget > 0)
+        sb_printf(b, "typedef char %s_ram_budget_check[(%s_ARENA_BYTES <= %lld) ? 1 : -1];\n", P,
+                  P, (long long)e->opt->ram_budget);
+    sb_putc(b, '\n');
+}
+
 static void write_source(Emit *e, StrBuf *b, const char *header_name)
 {
     Graph *g = e->g;
@@ -567,6 +582,7 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
     sb_printf(b, "#ifndef %s_PROFILE_BEGIN\n#define %s_PROFILE_BEGIN(layer, name) ((void)0)\n#endif\n"
                  "#ifndef %s_PROFILE_END\n#define %s_PROFILE_END(layer, name) ((void)0)\n#endif\n\n",
               P, P, P, P);
+    write_arena_checks(e, b);
     if (e->mode == WEIGHTS_INLINE && e->weights.s)
         sb_puts(b, e->weights.s);
     if (e->mode == WEIGHTS_SPLIT && e->weight_decls.s)

@@ -116,9 +116,11 @@ static void note_peak(const Graph *g, int64_t arena_bytes)
     plan_free(&p);
 }
 
-bool target_check_budgets(Graph *g, const char *ram_budget, const char *flash_budget)
+bool target_check_budgets(Graph *g, const char *ram_budget, const char *flash_budget,
+                          int64_t *ram_bytes)
 {
     int64_t ram = -1, flash = -1;
+    *ram_bytes = 0;
     Loc file = {g->file, 0, 0};
     if (ram_budget && !parse_bytes(ram_budget, &ram)) {
         diag_error(file, "--ram-budget needs a number of bytes (or with K or M), not '%s'",
@@ -130,6 +132,8 @@ bool target_check_budgets(Graph *g, const char *ram_budget, const char *flash_bu
                    flash_budget);
         return false;
     }
+    if (ram >= 0)
+        *ram_bytes = ram;
     if (ram < 0 && flash < 0)
         return true;
     Prediction p;

@@ -8,7 +8,9 @@ is the largest live set, 31360 bytes. A budget below the arena fails with
 a diagnostic naming that layer and those buffers and leaves an earlier
 OUT.c untouched; a budget equal to the arena passes; the flash budget is
 checked against the weights' bytes the generated file states; malformed
-numbers and unknown targets are errors. Exit status 0 or 1."""
+numbers and unknown targets are errors; the generated C refuses to compile
+when its header's arena is smaller than the plan or over the RAM budget.
+Exit status 0 or 1."""
 import os
 import re
 import subprocess
@@ -62,6 +64,29 @@ for bad in ("12x", "-5", "", "1G"):
     p = cnnc(lenet, "-o", out, "--ram-budget", bad)
     check(p.returncode == 1 and "--ram-budget needs a number" in p.stderr,
           "malformed budget %r: %r" % (bad, p.stderr))
+
+# The generated C checks its arena at compile time: a header edited to a
+# smaller arena, or one over the --ram-budget it was compiled with, fails.
+def compiles(c_file):
+    return subprocess.run(["cc", "-std=c99", "-pedantic", "-Werror", "-c", c_file, "-o",
+                           os.path.join(WORK, "check.o")], capture_output=True, text=True)
+
+
+def edit_arena(c_file, new_bytes):
+    h = c_file[:-2] + ".h"
+    text = open(h).read()
+    open(h, "w").write(re.sub(r"(#define \w+_ARENA_BYTES )\d+", r"\g<1>%d" % new_bytes, text))
+
+
+p = cnnc(lenet, "-o", out, "--ram-budget", str(arena))
+check(p.returncode == 0 and compiles(out).returncode == 0, "budgeted OUT.c compiles")
+edit_arena(out, arena - 4)
+r = compiles(out)
+check(r.returncode != 0 and "arena_check" in r.stderr, "a shrunk arena must not compile: %r" % r.stderr)
+edit_arena(out, arena + 4)
+r = compiles(out)
+check(r.returncode != 0 and "ram_budget_check" in r.stderr,
+      "an arena over the budget must not compile: %r" % r.stderr)
 
 p = cnnc("info", lenet, "--target", "avr")
 check(p.returncode == 1 and "unknown target 'avr'" in p.stderr, "unknown target: %r" % p.stderr)
