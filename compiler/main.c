@@ -434,11 +434,8 @@ static int cmd_weights(const Args *a)
 
 /* info --dot FILE: the graph code would be generated from (fused, unless
  * -O0), after the table of the model as written. */
-static bool write_dot(const Args *a, Graph *g)
+static bool write_dot(const Args *a, const Graph *g)
 {
-    LoadOptions opt = {.optimize = !a->o0};
-    if (!model_optimize(g, &opt))
-        return false;
     bool to_stdout = strcmp(a->dot, "-") == 0;
     FILE *f = to_stdout ? stdout : fopen(a->dot, "w");
     if (!f) {
@@ -459,10 +456,19 @@ static int cmd_info(const Args *a)
     if (!g)
         return EXIT_MODEL;
     bool ok = true;
-    if (a->target)
+    if (a->target) {
         ok = target_report(g, a->target, stdout);
-    else
+    } else {
+        /* The table shows the model as written; the memory lines and the
+         * picture, the graph the code generator compiles. */
         info_print(g, stdout);
+        LoadOptions opt = {.optimize = !a->o0};
+        ok = model_optimize(g, &opt);
+        if (ok) {
+            puts("generated code (after fusion, one sample at a time):");
+            emit_memory_report(g, stdout);
+        }
+    }
     if (ok && a->dot)
         ok = write_dot(a, g);
     graph_free(g);

@@ -106,6 +106,10 @@ def test_info():
     check("parameters: 62958" in lines, "info: parameters: 62958", out)
     check("macs: 849320" in lines, "info: macs: 849320 (470400 + 320000 + 48000 + 10080 + 840)",
           out)
+    # The static plan: conv1's 8x28x28 and pool1's 8x14x14 are live together
+    # (25088 + 6272 bytes), the largest set live at once.
+    check("arena_bytes: 31360" in lines and "arena_lower_bound_bytes: 31360" in lines,
+          "info: arena 31360 bytes = conv1 25088 + pool1 6272, at the lower bound", out)
     rows = {line.split()[0]: line.split() for line in lines if line.strip()}
     for name, (shape, size, params, macs) in LENET_ROWS.items():
         row = rows.get(name, [])
