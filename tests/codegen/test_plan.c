@@ -5,7 +5,7 @@
  * nodes use their input's storage only when that input dies there, the
  * caller's input is never written, and the arena is no smaller than the
  * largest sum of live buffers (and, for these models, no larger). */
-#include "cnnc.h"
+#include "fixture.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -14,20 +14,10 @@
 
 static const char *examples_dir;
 
-static Graph *graph_with_input(int rank, const int64_t *d)
+/* The tensor a new layer writes (the plan speaks of tensors, not nodes). */
+static int layer_out(Graph *g, int op, const char *name, const int *in, int nin)
 {
-    diag_reset();
-    Graph *g = graph_new("test.cnn");
-    g->input = graph_add_tensor(g, "input", T_ACT, (Loc){0});
-    g->t[g->input].shape = shape_make(rank, d);
-    g->output = g->input;
-    return g;
-}
-
-static int add_layer(Graph *g, int op, const char *name, const int *in, int nin)
-{
-    int id = graph_add_node(g, op, name, (Loc){"test.cnn", 1, 1}, in, nin);
-    g->output = g->n[id].out;
+    int id = add_layer_n(g, op, name, in, nin); /* before reading g->n, which moves */
     return g->n[id].out;
 }
 
@@ -88,10 +78,10 @@ START_TEST(test_inplace_chain)
 {
     Graph *g = graph_with_input(3, (int64_t[]){3, 8, 8});
     int x = g->input;
-    int c1 = add_layer(g, OP_CONV, "c1", &x, 1);
-    int r = add_layer(g, OP_RELU, "r", &c1, 1);
-    int f = add_layer(g, OP_FLATTEN, "f", &r, 1);
-    int d = add_layer(g, OP_DENSE, "d", &f, 1);
+    int c1 = layer_out(g, OP_CONV, "c1", &x, 1);
+    int r = layer_out(g, OP_RELU, "r", &c1, 1);
+    int f = layer_out(g, OP_FLATTEN, "f", &r, 1);
+    int d = layer_out(g, OP_DENSE, "d", &f, 1);
     g->n[0].a.filters = 4;
     g->n[0].a.kernel[0] = g->n[0].a.kernel[1] = 3;
     g->n[3].a.filters = 5;
@@ -117,10 +107,10 @@ START_TEST(test_no_inplace_when_read_later)
 {
     Graph *g = graph_with_input(1, (int64_t[]){32});
     int x = g->input;
-    int r1 = add_layer(g, OP_RELU, "r1", &x, 1);  /* input is read-only */
-    int s1 = add_layer(g, OP_SIGMOID, "s1", &r1, 1);
+    int r1 = layer_out(g, OP_RELU, "r1", &x, 1);  /* input is read-only */
+    int s1 = layer_out(g, OP_SIGMOID, "s1", &r1, 1);
     int j[2] = {s1, r1};
-    int sum = add_layer(g, OP_ADD, "sum", j, 2);
+    int sum = layer_out(g, OP_ADD, "sum", j, 2);
     ck_assert(shape_infer(g));
     Plan p;
     plan_alias(g, &p);

@@ -17,7 +17,7 @@
  * fixed, so the run is deterministic. Each kernel was mutated once
  * (BatchNorm's xhat term, the avgpool divisor, reflect read as
  * replicate) to see these tests fail. */
-#include "cnnc.h"
+#include "fixture.h"
 
 #include <check.h>
 #include <math.h>
@@ -39,20 +39,9 @@ static float urand(void) /* U(-1, 1), xorshift */
     return (float)((seed >> 11) * (2.0 / 9007199254740992.0) - 1.0);
 }
 
-static Graph *graph_with_input(int rank, const int64_t *d)
-{
-    diag_reset();
-    Graph *g = graph_new("test.cnn");
-    g->input = graph_add_tensor(g, "input", T_ACT, (Loc){0});
-    g->t[g->input].shape = shape_make(rank, d);
-    g->output = g->input;
-    return g;
-}
-
 static Node *layer_n(Graph *g, int op, const char *name, const int *from, int nin)
 {
-    int id = graph_add_node(g, op, name, (Loc){"test.cnn", 1, 1}, from, nin);
-    g->output = g->n[id].out;
+    int id = add_layer_n(g, op, name, from, nin); /* before reading g->n, which moves */
     return &g->n[id];
 }
 
@@ -60,8 +49,8 @@ static Node *layer_n(Graph *g, int op, const char *name, const int *from, int ni
  * valid until the next layer is added. */
 static Node *layer(Graph *g, int op, const char *name)
 {
-    int from = g->output;
-    return layer_n(g, op, name, &from, 1);
+    int id = add_layer(g, op, name, g->output);
+    return &g->n[id];
 }
 
 static Node *conv(Graph *g, const char *name, int filters, int k)

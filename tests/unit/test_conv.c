@@ -1,34 +1,14 @@
 /* test_conv.c: conv and dense shape rules and interpreter kernels, against
  * the course's worked numbers (shared/spec/course-examples.md), numbers
  * worked by hand in the comments, and a few values PyTorch printed. */
-#define _POSIX_C_SOURCE 200809L /* fileno, dup2 */
-#include "cnnc.h"
+#include "fixture.h"
 
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-/* ---- fixture: tiny graphs built by hand ---- */
-
-static Graph *graph_with_input(int rank, const int64_t *d)
-{
-    diag_reset();
-    Graph *g = graph_new("test.cnn");
-    g->input = graph_add_tensor(g, "input", T_ACT, (Loc){0});
-    g->t[g->input].shape = shape_make(rank, d);
-    g->output = g->input;
-    return g;
-}
-
-/* Appends a one-input layer reading tensor `from`; it becomes the output. */
-static int add_layer(Graph *g, int op, const char *name, int from)
-{
-    int id = graph_add_node(g, op, name, (Loc){"test.cnn", 1, 1}, &from, 1);
-    g->output = g->n[id].out;
-    return id;
-}
+/* ---- building graphs (the rest is in fixture.h) ---- */
 
 static int add_conv(Graph *g, const char *name, int from, int filters, int kh, int kw)
 {
@@ -37,84 +17,6 @@ static int add_conv(Graph *g, const char *name, int from, int filters, int kh, i
     g->n[id].a.kernel[0] = kh;
     g->n[id].a.kernel[1] = kw;
     return id;
-}
-
-static void set_param(Graph *g, int node, int slot, const float *v)
-{
-    Tensor *t = &g->t[g->n[node].param[slot]];
-    size_t n = (size_t)shape_numel(&t->shape);
-    free(t->data);
-    t->data = xmalloc(n * sizeof *t->data);
-    memcpy(t->data, v, n * sizeof *v);
-}
-
-static void fill_param(Graph *g, int node, int slot, float v)
-{
-    Tensor *t = &g->t[g->n[node].param[slot]];
-    int64_t n = shape_numel(&t->shape);
-    free(t->data);
-    t->data = xmalloc((size_t)n * sizeof *t->data);
-    for (int64_t i = 0; i < n; i++)
-        t->data[i] = v;
-}
-
-/* Runs the graph and checks its output against want[count] (tolerance
- * relative to the largest expected value, contract section 6). */
-static void expect_output(Graph *g, const float *x, int batch, const float *want, int count)
-{
-    Activations a = interp_forward(g, x, batch, false);
-    ck_assert_ptr_nonnull(a.val);
-    ck_assert_int_eq(shape_numel(&g->t[g->output].shape) * batch, count);
-    float scale = 0;
-    for (int i = 0; i < count; i++)
-        scale = fmaxf(scale, fabsf(want[i]));
-    for (int i = 0; i < count; i++)
-        ck_assert_msg(fabsf(a.val[g->output][i] - want[i]) <= 1e-5f * fmaxf(scale, 1),
-                      "output %d: got %g, want %g", i, a.val[g->output][i], want[i]);
-    interp_free(g, &a);
-}
-
-static void expect_shape(const Graph *g, int node, int rank, const int64_t *d)
-{
-    Shape want = shape_make(rank, d);
-    char have[64], wants[64];
-    const Shape *s = node_out_shape(g, &g->n[node]);
-    ck_assert_msg(shape_eq(s, &want), "layer %s: shape %s, want %s", g->n[node].name,
-                  shape_str(s, have, sizeof have), shape_str(&want, wants, sizeof wants));
-}
-
-/* stderr into a buffer, to check warnings (which are not counted). */
-static FILE *captured;
-static int saved_stderr = -1;
-
-static void capture_stderr(void)
-{
-    fflush(stderr);
-    captured = tmpfile();
-    saved_stderr = dup(2);
-    dup2(fileno(captured), 2);
-}
-
-static char *captured_text(void)
-{
-    fflush(stderr);
-    dup2(saved_stderr, 2);
-    close(saved_stderr);
-    long n = (fseek(captured, 0, SEEK_END), ftell(captured));
-    char *s = xcalloc((size_t)n + 1, 1);
-    rewind(captured);
-    size_t got = fread(s, 1, (size_t)n, captured);
-    s[got] = '\0';
-    fclose(captured);
-    return s;
-}
-
-static bool infer_quietly(Graph *g, char **text)
-{
-    capture_stderr();
-    bool ok = shape_infer(g);
-    *text = captured_text();
-    return ok;
 }
 
 /* ---- the course's examples ---- */

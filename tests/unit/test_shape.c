@@ -1,71 +1,14 @@
 /* test_shape.c: the shape-inference pass and the interpreter driver: the
  * course's LeNet table built by hand (shapes, activation sizes, parameter
  * counts, total 62958), error recovery, and the interpreter's guards. */
-#define _POSIX_C_SOURCE 200809L /* fileno, dup2 */
-#include "cnnc.h"
+#include "fixture.h"
 
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-/* ---- fixture: tiny graphs built by hand ---- */
-
-static Graph *graph_with_input(int rank, const int64_t *d)
-{
-    diag_reset();
-    Graph *g = graph_new("test.cnn");
-    g->input = graph_add_tensor(g, "input", T_ACT, (Loc){0});
-    g->t[g->input].shape = shape_make(rank, d);
-    g->output = g->input;
-    return g;
-}
-
-/* Appends a one-input layer reading tensor `from`; it becomes the output. */
-static int add_layer(Graph *g, int op, const char *name, int from)
-{
-    int id = graph_add_node(g, op, name, (Loc){"test.cnn", 1, 1}, &from, 1);
-    g->output = g->n[id].out;
-    return id;
-}
-
-/* Runs the graph and checks its output against want[count] (tolerance
- * relative to the largest expected value, contract section 6). */
-/* stderr into a buffer, to check warnings (which are not counted). */
-static FILE *captured;
-static int saved_stderr = -1;
-
-static void capture_stderr(void)
-{
-    fflush(stderr);
-    captured = tmpfile();
-    saved_stderr = dup(2);
-    dup2(fileno(captured), 2);
-}
-
-static char *captured_text(void)
-{
-    fflush(stderr);
-    dup2(saved_stderr, 2);
-    close(saved_stderr);
-    long n = (fseek(captured, 0, SEEK_END), ftell(captured));
-    char *s = xcalloc((size_t)n + 1, 1);
-    rewind(captured);
-    size_t got = fread(s, 1, (size_t)n, captured);
-    s[got] = '\0';
-    fclose(captured);
-    return s;
-}
-
-static bool infer_quietly(Graph *g, char **text)
-{
-    capture_stderr();
-    bool ok = shape_infer(g);
-    *text = captured_text();
-    return ok;
-}
-
+/* ---- building graphs (the rest is in fixture.h) ---- */
 
 static int add_window(Graph *g, int op, const char *name, int filters, int size, int stride)
 {
