@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define BLOB_HEADER_BYTES 64 /* the arena's first bytes hold the blob pointer */
@@ -230,6 +231,7 @@ static void emit_cleanup(Emit *e)
     sb_free(&e->weights);
     sb_free(&e->weight_decls);
     plan_free(&e->plan);
+    emit_train_free(e); /* traingen */
 }
 
 /* Compiles the model into e (bodies, weights, plan); false on error. */
@@ -240,11 +242,10 @@ static bool emit_model(Emit *e)
         diag_error((Loc){g->file, 0, 0}, "model has no input or output");
         return false;
     }
-    if (e->opt->train)
-        diag_warning((Loc){g->file, 0, 0}, "--train: the generated code has the forward pass "
-                                           "only; the backward pass is not generated yet");
     emit_layers(e);
     if (e->failed)
+        return false;
+    if (e->opt->train && !emit_train_prepare(e)) /* traingen */
         return false;
     plan_pack(g, e->scratch, 1, &e->plan);
     return true;
@@ -291,7 +292,7 @@ static void put_shape_macro(StrBuf *b, const char *P, const char *what, const Sh
 }
 
 /* Appends doc text with every "P_" spelled with the prefix. */
-static void put_doc(StrBuf *b, const char *P, const char *text)
+void put_doc(StrBuf *b, const char *P, const char *text)
 {
     for (const char *p = text; *p; p++) {
         if (p[0] == 'P' && p[1] == '_') {
@@ -375,13 +376,15 @@ static void write_header(Emit *e, StrBuf *b, const char *guard)
         sb_printf(b, "/* One H x W x C uint8 image into one normalised C x H x W sample. */\n"
                      "void %s_image_to_input(const uint8_t *image, float *input);\n",
                   P);
+    if (e->train) /* traingen */
+        emit_train_header(e, b);
     sb_printf(b, "\n#endif\n");
 }
 
 /* ---- OUT.c ---- */
 
 /* s as a C string literal. */
-static void put_c_string(StrBuf *b, const char *s)
+void put_c_string(StrBuf *b, const char *s)
 {
     sb_putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -559,6 +562,21 @@ static void write_arena_checks(const Emit *e, StrBuf *b)
     sb_putc(b, '\n');
 }
 
+/* The kernels' fast path (ops/conv_emit.c): GNU vector types, and FP
+ * contraction for GCC, which turns it off in ISO mode (-std=c99) and so
+ * would use no FMA. -DCNNC_NO_VECTOR_EXT keeps to plain C99 loops,
+ * -DCNNC_NO_FP_CONTRACT to separate multiplies and adds. */
+static void write_speed_preamble(StrBuf *b)
+{
+    sb_puts(b, "#if defined(__GNUC__) && !defined(__clang__) && !defined(CNNC_NO_FP_CONTRACT)\n"
+               "#pragma GCC optimize(\"fp-contract=fast\")\n#endif\n"
+               "#if defined(__GNUC__) && !defined(CNNC_NO_VECTOR_EXT) && !defined(CNNC_V8_DEFINED)\n"
+               "#define CNNC_V8_DEFINED\n"
+               "typedef float cnnc_v8 __attribute__((vector_size(32)));\n"
+               "typedef float cnnc_v8u __attribute__((vector_size(32), aligned(4))); /* unaligned */\n"
+               "#endif\n\n");
+}
+
 static void write_source(Emit *e, StrBuf *b, const char *header_name)
 {
     Graph *g = e->g;
@@ -583,6 +601,7 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
                  "#ifndef %s_PROFILE_END\n#define %s_PROFILE_END(layer, name) ((void)0)\n#endif\n\n",
               P, P, P, P);
     write_arena_checks(e, b);
+    write_speed_preamble(b);
     if (e->mode == WEIGHTS_INLINE && e->weights.s)
         sb_puts(b, e->weights.s);
     if (e->mode == WEIGHTS_SPLIT && e->weight_decls.s)
@@ -596,6 +615,8 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
         write_set_weights(e, b);
     if (image_input(g))
         write_image_to_input(e, b);
+    if (e->train) /* traingen */
+        emit_train_source(e, b);
     if (e->opt->main)
         emit_main(e, b);
 }
@@ -619,6 +640,10 @@ static bool write_temp(OutFile *f)
         f->tmp = NULL;
         return false;
     }
+    /* mkstemp makes the file 0600; an output is an ordinary file (umask). */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
     FILE *fp = fdopen(fd, "wb");
     bool ok = fp && fwrite(f->data, 1, f->size, fp) == f->size;
     if (fp)

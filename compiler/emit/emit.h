@@ -32,6 +32,7 @@ struct Emit {
     char **strs;
     int nstrs, strcap;
     bool failed;
+    struct TrainPlan *train; /* --train: emit_train.c's plan (traingen) */
 };
 
 /* Keeps s alive as long as e; returns it. */
@@ -41,9 +42,32 @@ const char *emit_keep(Emit *e, char *s);
  * it needs copied in as static functions. */
 void emit_main(Emit *e, StrBuf *out);
 
+/* ---- emit_train.c: --train (traingen; docs/training.md) ---- */
+typedef struct TrainPlan TrainPlan;
+/* Plans the training buffers and checks every layer can be trained. */
+bool emit_train_prepare(Emit *e);
+void emit_train_source(Emit *e, StrBuf *b);
+void emit_train_header(Emit *e, StrBuf *b);
+void emit_train_free(Emit *e);
+/* `grad IN.npy LABELS.npy DIR` of the --main program. */
+void emit_train_main_grad(Emit *e, StrBuf *b);
+/* emit_train_cmd.c: `train DATA.npy LABELS.npy [options]` (trainer). */
+void emit_main_train(Emit *e, StrBuf *b);
+/* emit.c / emit_main.c helpers shared with emit_train.c. */
+void put_c_string(StrBuf *b, const char *s);
+void put_doc(StrBuf *b, const char *P, const char *text);
+void put_runtime(StrBuf *b, const char *text);
+void put_runtime_uses(StrBuf *b, const char *header);
+
 /* The runtime sources as C strings (generated from runtime/ by embed.cmake). */
 extern const char cnnc_rt_cnnc_rt_h[];
 extern const char cnnc_rt_npy_h[];
 extern const char cnnc_rt_npy_c[];
+extern const char cnnc_rt_train_h[];
+extern const char cnnc_rt_train_c[];
+extern const char cnnc_rt_train_report_h[];
+extern const char cnnc_rt_train_report_c[];
+extern const char cnnc_rt_train_loop_h[];
+extern const char cnnc_rt_train_loop_c[];
 
 #endif

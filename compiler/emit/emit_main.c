@@ -10,7 +10,7 @@
 #include <string.h>
 
 /* Appends a runtime file without its local includes (all pasted here). */
-static void put_runtime(StrBuf *b, const char *text)
+void put_runtime(StrBuf *b, const char *text)
 {
     const char *p = text;
     while (*p) {
@@ -27,7 +27,7 @@ static void put_runtime(StrBuf *b, const char *text)
 
 /* `(void)f;` for every function the header declares with CNNC_RT_API, so
  * that the static copies a command does not call raise no warning. */
-static void put_runtime_uses(StrBuf *b, const char *header)
+void put_runtime_uses(StrBuf *b, const char *header)
 {
     for (const char *p = strstr(header, "\nCNNC_RT_API "); p; p = strstr(p + 1, "\nCNNC_RT_API ")) {
         const char *paren = strchr(p, '(');
@@ -270,8 +270,14 @@ static void put_main(Emit *e, StrBuf *b)
                "    int (*run)(int argc, char **argv);\n"
                "} main_commands[] = {\n"
                "    {\"infer\", \"infer IN.npy OUT.npy\", main_infer},\n"
-               "    {\"bench\", \"bench IN.npy [ITERS]\", main_bench},\n"
-               "};\n\n"
+               "    {\"bench\", \"bench IN.npy [ITERS]\", main_bench},\n");
+    if (e->train) /* traingen */
+        sb_puts(b, "    {\"grad\", \"grad IN.npy LABELS.npy DIR\", main_grad},\n");
+    if (e->train) /* trainer */
+        sb_puts(b, "    {\"train\", \"train DATA.npy LABELS.npy [--epochs N] [--batch N] [--lr X] "
+                   "[--val-split F | --kfold K] [--seed S] [--schedule const|step|cosine] "
+                   "[--step-size N] [--gamma X] [--save DIR] [--resume DIR]\", main_train},\n");
+    sb_puts(b, "};\n\n"
                "int main(int argc, char **argv)\n"
                "{\n"
                "    size_t i;\n");
@@ -301,5 +307,9 @@ void emit_main(Emit *e, StrBuf *b)
         put_blob_loader(e, b);
     put_infer(e, b);
     put_bench(e, b);
+    if (e->train) /* traingen */
+        emit_train_main_grad(e, b);
+    if (e->train) /* trainer */
+        emit_main_train(e, b);
     put_main(e, b);
 }

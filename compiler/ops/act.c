@@ -143,6 +143,7 @@ static void run_act(Graph *g, const Node *n, const float *const *in, float *out,
         .run = run_act, \
         .grad = act_grad, \
         .emit = act_emit, \
+        .emit_grad = act_emit_grad, \
     }
 
 ACT_OP(relu, RELU);

@@ -100,4 +100,5 @@ const OpInfo op_batchnorm = {
     .run = run_batchnorm,
     .grad = batchnorm_grad,
     .emit = batchnorm_emit,
+    .emit_grad = batchnorm_emit_grad,
 };

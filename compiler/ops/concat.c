@@ -68,4 +68,5 @@ const OpInfo op_concat = {
     .run = run_concat,
     .grad = concat_grad,
     .emit = concat_emit,
+    .emit_grad = concat_emit_grad,
 };

@@ -282,4 +282,5 @@ const OpInfo op_conv = {
     .run = conv_run,
     .grad = conv_grad,
     .emit = conv_emit,
+    .emit_grad = conv_emit_grad,
 };

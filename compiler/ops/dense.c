@@ -63,4 +63,5 @@ const OpInfo op_dense = {
     .run = dense_run,
     .grad = dense_grad,
     .emit = dense_emit,
+    .emit_grad = dense_emit_grad,
 };

@@ -162,6 +162,7 @@ const OpInfo op_add = {
     .run = run_add,
     .grad = add_grad,
     .emit = add_emit,
+    .emit_grad = add_emit_grad,
 };
 
 const OpInfo op_mul = {
@@ -171,4 +172,5 @@ const OpInfo op_mul = {
     .run = run_mul,
     .grad = mul_grad,
     .emit = mul_emit,
+    .emit_grad = mul_emit_grad,
 };

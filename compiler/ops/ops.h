@@ -123,6 +123,38 @@ void softmax_emit(Emit *e, const Node *n);
 void concat_emit(Emit *e, const Node *n);
 void pad_emit(Emit *e, const Node *n);
 void maxout_emit(Emit *e, const Node *n);
+/* ---- training emitters, ops/<family>_emit_grad.c (traingen; emit_train.c) ----
+ * A backward body (OpInfo.emit_grad) sees, over n samples of the batch:
+ * x0, x1, ... the inputs, y the output, dy dL/dy (float *, which it may
+ * overwrite: nobody reads it afterwards), dxJ for each input J that needs a
+ * gradient (emit_grad_needs_dx; the body *adds* into it), pS the node's
+ * parameter S (the state's copy), dpS for each trainable one
+ * (emit_grad_has_dp; adds), `mode` (0 inference, 1 grad, 2 step) and `key`
+ * (dropout's per-step key). A training forward body (*_emit_train, for the
+ * operators that read the state or draw a mask) sees x0.., y, pS, n, mode,
+ * key. Shapes are literals; n is the batch. */
+bool emit_grad_needs_dx(Emit *e, int j);
+bool emit_grad_has_dp(Emit *e, int slot);
+/* The C expression of d act / dx from expressions x and y = act(x). */
+const char *emit_act_deriv(Emit *e, Act act, const char *x, const char *y);
+/* dy *= act'(y) over n * per_sample floats: the fused epilogue's share. */
+void emit_grad_epilogue(Emit *e, const Node *n, int64_t per_sample);
+void conv_emit_train(Emit *e, const Node *n);
+void dense_emit_train(Emit *e, const Node *n);
+void batchnorm_emit_train(Emit *e, const Node *n);
+void dropout_emit_train(Emit *e, const Node *n);
+void conv_emit_grad(Emit *e, const Node *n);
+void dense_emit_grad(Emit *e, const Node *n);
+void batchnorm_emit_grad(Emit *e, const Node *n);
+void dropout_emit_grad(Emit *e, const Node *n);
+void pool_emit_grad(Emit *e, const Node *n);        /* maxpool, avgpool */
+void global_pool_emit_grad(Emit *e, const Node *n); /* global_avgpool, global_maxpool */
+void act_emit_grad(Emit *e, const Node *n);
+void softmax_emit_grad(Emit *e, const Node *n);
+void add_emit_grad(Emit *e, const Node *n);
+void mul_emit_grad(Emit *e, const Node *n);
+void concat_emit_grad(Emit *e, const Node *n);
+
 /* Copies c planes of h x w from src into dst as (h+pt+pb) x (w+pl+pr)
  * planes, the border filled as `mode` says (pad = top, left, bottom, right). */
 void emit_pad_copy(Emit *e, const char *dst, const char *src, int64_t c, int64_t h, int64_t w,

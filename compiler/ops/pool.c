@@ -176,6 +176,7 @@ const OpInfo op_maxpool = {
     .run = pool_run,
     .grad = maxpool_grad,
     .emit = pool_emit,
+    .emit_grad = pool_emit_grad,
 };
 
 const OpInfo op_avgpool = {
@@ -186,6 +187,7 @@ const OpInfo op_avgpool = {
     .run = pool_run,
     .grad = avgpool_grad,
     .emit = pool_emit,
+    .emit_grad = pool_emit_grad,
 };
 
 const OpInfo op_global_avgpool = {
@@ -196,6 +198,7 @@ const OpInfo op_global_avgpool = {
     .run = global_pool_run,
     .grad = global_avgpool_grad,
     .emit = global_pool_emit,
+    .emit_grad = global_pool_emit_grad,
 };
 
 const OpInfo op_global_maxpool = {
@@ -206,4 +209,5 @@ const OpInfo op_global_maxpool = {
     .run = global_pool_run,
     .grad = global_maxpool_grad,
     .emit = global_pool_emit,
+    .emit_grad = global_pool_emit_grad,
 };

@@ -111,6 +111,7 @@ const OpInfo op_dropout = {
     .infer = infer_dropout,
     .run = run_copy,
     .grad = view_grad,
+    .emit_grad = dropout_emit_grad,
 };
 
 const OpInfo op_identity = {

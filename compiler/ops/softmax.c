@@ -69,4 +69,5 @@ const OpInfo op_softmax = {
     .run = run_softmax,
     .grad = softmax_grad,
     .emit = softmax_emit,
+    .emit_grad = softmax_emit_grad,
 };

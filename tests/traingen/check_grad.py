@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""Generated gradients vs the interpreter's (tests/traingen).
+
+For each MODEL.cnn: `cnnc MODEL -o M.c --train --main --batch 4`, built
+with CC and strict C99 flags (-Werror), then `./M grad IN LABELS DIR` on
+random inputs and labels must agree with `cnnc grad` (the oracle): every
+gradient max|a - b| <= 1e-3 * max|ref|, the loss within 1e-4 (relative),
+no NaN (contract, section 6). Also checks that more samples than
+P_BATCH_MAX is an error naming both numbers.
+
+usage: check_grad.py CNNC OUTDIR CC [--sanitize] MODEL.cnn...
+"""
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
+SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer"]
+BATCH = 4
+
+
+def run(cmd, ok=True):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if ok and r.returncode != 0:
+        raise RuntimeError("%s failed (%d):\n%s%s" % (" ".join(cmd), r.returncode, r.stdout,
+                                                       r.stderr))
+    return r
+
+
+def header_define(header, name):
+    m = re.search(r"^#define \w+_%s \{?([0-9, ]*)\}?" % name, open(header).read(), re.M)
+    return tuple(int(v) for v in m.group(1).split(","))
+
+
+def compare(got_dir, ref_dir):
+    errors = []
+    names = sorted(os.listdir(ref_dir))
+    if sorted(os.listdir(got_dir)) != names:
+        return ["files differ: %s vs %s" % (sorted(os.listdir(got_dir)), names)]
+    for f in names:
+        ref, got = np.load(os.path.join(ref_dir, f)), np.load(os.path.join(got_dir, f))
+        if got.shape != ref.shape:
+            errors.append("%s: shape %s, expected %s" % (f, got.shape, ref.shape))
+            continue
+        if np.isnan(got).any():
+            errors.append("%s: NaN" % f)
+            continue
+        err, scale = float(np.abs(got - ref).max()), float(np.abs(ref).max())
+        tol = 1e-4 * max(scale, 1.0) if f == "loss.npy" else 1e-3 * scale
+        if err > tol:
+            errors.append("%s: max|a-b| = %g > %g (max|ref| %g)" % (f, err, tol, scale))
+    return errors
+
+
+def check(cnnc, outdir, cc, sanitize, model, extra=()):
+    stem = os.path.join(outdir, os.path.basename(model).rsplit(".", 1)[0])
+    run([cnnc, model, "-o", stem + ".c", "--train", "--main", "--batch", str(BATCH)] + list(extra))
+    flags = STRICT + (SANITIZE if sanitize else ["-O2"])
+    run([cc] + flags + [stem + ".c", "-o", stem, "-lm"])
+    shape = header_define(stem + ".h", "INPUT_SHAPE")
+    classes = header_define(stem + ".h", "OUTPUT_SHAPE")[0]
+    rng = np.random.default_rng(len(model))
+    x = rng.standard_normal((BATCH,) + shape).astype(np.float32)
+    y = rng.integers(0, classes, BATCH).astype(np.int64)
+    np.save(stem + "_x.npy", x)
+    np.save(stem + "_y.npy", y)
+    ref, got = stem + "_ref", stem + "_got"
+    for d in (ref, got):
+        os.makedirs(d, exist_ok=True)
+        for f in os.listdir(d):
+            os.remove(os.path.join(d, f))
+    run([cnnc, "grad", model, "--input", stem + "_x.npy", "--labels", stem + "_y.npy",
+         "--outdir", ref] + list(extra))
+    run([stem, "grad", stem + "_x.npy", stem + "_y.npy", got])
+    errors = compare(got, ref)
+    # More samples than the plan holds: an error naming both numbers.
+    big = np.concatenate([x, x[:1]])
+    np.save(stem + "_big.npy", big)
+    np.save(stem + "_bigy.npy", np.concatenate([y, y[:1]]))
+    r = run([stem, "grad", stem + "_big.npy", stem + "_bigy.npy", got], ok=False)
+    if r.returncode == 0 or str(BATCH + 1) not in r.stderr or str(BATCH) not in r.stderr:
+        errors.append("N > P_BATCH_MAX: rc %d, stderr %r" % (r.returncode, r.stderr))
+    return errors
+
+
+def main(argv):
+    cnnc, outdir, cc = argv[1:4]
+    rest = argv[4:]
+    sanitize = "--sanitize" in rest
+    models = [m for m in rest if m != "--sanitize"]
+    os.makedirs(outdir, exist_ok=True)
+    failed = 0
+    for model in models:
+        try:
+            errors = check(cnnc, outdir, cc, sanitize, model)
+        except RuntimeError as e:
+            errors = [str(e)]
+        print("%s: %s" % (os.path.basename(model), "ok" if not errors else "FAIL"))
+        for e in errors:
+            print("    " + e)
+        failed += bool(errors)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
