@@ -11,7 +11,7 @@
 #include <math.h>
 #include <string.h>
 
-/* ---- loss ---- */
+/* ---- loss (compiler/interp/grad.c calls this too) ---- */
 
 CNNC_RT_API double cnnc_softmax_xent(const float *logits, const int32_t *labels, int n, int k,
                                      float *dlogits)
@@ -45,7 +45,7 @@ CNNC_RT_API double cnnc_xent_from_probs(const float *probs, const int32_t *label
     return total / n;
 }
 
-/* ---- optimizers: the same expressions as compiler/interp/optim.c ---- */
+/* ---- optimizers (compiler/interp/optim.c calls these too) ---- */
 
 static void tr_sgd(const CnncOptim *o, int first, float *p, const float *grad, float *buf,
                    size_t count)

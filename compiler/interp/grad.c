@@ -17,6 +17,7 @@
  * probabilities underflow. */
 #include "../cnnc.h"
 #include "npy.h"
+#include "train.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -60,28 +61,6 @@ static bool check_labels(const int32_t *labels, int batch, int64_t classes, Loc 
     return true;
 }
 
-/* Mean cross-entropy of softmax(z) against the labels, z (N, K); if dz is
- * not NULL it receives dLoss/dz = (softmax(z) - onehot) / N. */
-static double cross_entropy(const float *z, const int32_t *labels, int batch, int64_t k,
-                            float *dz)
-{
-    double total = 0;
-    for (int b = 0; b < batch; b++) {
-        const float *zb = z + b * k;
-        double m = zb[0], sum = 0;
-        for (int64_t j = 1; j < k; j++)
-            m = zb[j] > m ? zb[j] : m;
-        for (int64_t j = 0; j < k; j++)
-            sum += exp(zb[j] - m);
-        double lse = m + log(sum);
-        total += lse - zb[labels[b]];
-        if (dz)
-            for (int64_t j = 0; j < k; j++)
-                dz[b * k + j] = (float)((exp(zb[j] - lse) - (j == labels[b])) / batch);
-    }
-    return total / batch;
-}
-
 /* The buffers (BatchNorm running statistics) as they were, to undo the
  * training-mode forward's update. */
 static float **save_buffers(const Graph *g)
@@ -123,7 +102,9 @@ static int forward_loss(Graph *g, const float *input, const int32_t *labels, int
     int logits = sm >= 0 ? g->n[sm].in[0] : g->output;
     if (dz)
         *dz = xmalloc((size_t)(batch * k) * sizeof **dz);
-    *loss = cross_entropy(a->val[logits], labels, batch, k, dz ? *dz : NULL);
+    /* The runtime's loss, so that the generated training code and this
+     * reference compute it with the same expressions. */
+    *loss = cnnc_softmax_xent(a->val[logits], labels, batch, (int)k, dz ? *dz : NULL);
     return logits;
 }
 

@@ -8,10 +8,13 @@
  *   Adam: d = grad + wd * p        (L2 penalty in the gradient, not AdamW)
  *         m = b1 m + (1 - b1) d,  v = b2 v + (1 - b2) d^2
  *         p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
- * Parameter updates are float32 as in PyTorch; the step's scalars double. */
+ * Parameter updates are float32 as in PyTorch; the step's scalars double.
+ * The arithmetic is the runtime's cnnc_optim_step (runtime/train.c), which
+ * the generated training code calls too: one implementation for both; this
+ * file keeps the per-tensor state of a Graph. */
 #include "../cnnc.h"
+#include "train.h"
 
-#include <math.h>
 #include <stdlib.h>
 
 void optim_init(OptimState *s, const Graph *g)
@@ -26,45 +29,30 @@ void optim_init(OptimState *s, const Graph *g)
         }
 }
 
-static void sgd(const TrainCfg *c, bool first, float *p, const float *grad, float *buf,
-                int64_t count)
+/* The runtime's CnncOptim for the model's train section. */
+static CnncOptim runtime_optim(const TrainCfg *c)
 {
-    for (int64_t i = 0; i < count; i++) {
-        float d = grad[i] + c->weight_decay * p[i];
-        if (c->momentum != 0) {
-            buf[i] = first ? d : c->momentum * buf[i] + d;
-            d = buf[i];
-        }
-        p[i] -= c->lr * d;
-    }
-}
-
-static void adam(const TrainCfg *c, int64_t step, float *p, const float *grad, float *m,
-                 float *v, int64_t count)
-{
-    double step_size = c->lr / (1 - pow(c->beta1, (double)step));
-    double bc2_sqrt = sqrt(1 - pow(c->beta2, (double)step));
-    for (int64_t i = 0; i < count; i++) {
-        float d = grad[i] + c->weight_decay * p[i];
-        m[i] = m[i] * c->beta1 + (1 - c->beta1) * d;
-        v[i] = v[i] * c->beta2 + (1 - c->beta2) * d * d;
-        float denom = (float)(sqrtf(v[i]) / bc2_sqrt) + c->eps;
-        p[i] -= (float)(step_size * (m[i] / denom));
-    }
+    return (CnncOptim){
+        .kind = c->optim == OPT_ADAM ? CNNC_ADAM : CNNC_SGD,
+        .lr = c->lr,
+        .momentum = c->momentum,
+        .weight_decay = c->weight_decay,
+        .beta1 = c->beta1,
+        .beta2 = c->beta2,
+        .eps = c->eps,
+    };
 }
 
 void optim_step(Graph *g, const TrainCfg *cfg, OptimState *s, float *const *dparam)
 {
+    CnncOptim o = runtime_optim(cfg);
     s->step++;
     for (int t = 0; t < g->nt; t++) {
         Tensor *x = &g->t[t];
         if (x->kind != T_PARAM || !dparam[t] || !x->data)
             continue;
-        int64_t count = shape_numel(&x->shape);
-        if (cfg->optim == OPT_ADAM)
-            adam(cfg, s->step, x->data, dparam[t], s->m[t], s->v[t], count);
-        else
-            sgd(cfg, s->step == 1, x->data, dparam[t], s->m[t], count);
+        cnnc_optim_step(&o, s->step, x->data, dparam[t], s->m[t], s->v[t],
+                        (size_t)shape_numel(&x->shape));
     }
 }
 
