@@ -9,7 +9,6 @@
 #include "npy.h"
 #include "train_report.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -29,31 +28,35 @@ static int tl_bad(FILE *err, const char *prog, const char *opt, const char *arg,
     return -1;
 }
 
+/* Overflow needs no errno: strtol clamps to LONG_MIN/LONG_MAX (out of
+ * range but for --batch, where LONG_MAX rightly exceeds the limit), strtod
+ * to HUGE_VAL (not finite). */
 static int tl_parse_long(const char *s, long lo, long hi, long *v)
 {
     char *end;
-    errno = 0;
     *v = strtol(s, &end, 10);
-    return end != s && !*end && errno == 0 && *v >= lo && *v <= hi ? 0 : -1;
+    return end != s && !*end && *v >= lo && *v <= hi ? 0 : -1;
 }
 
 static int tl_parse_double(const char *s, double *v)
 {
     char *end;
-    errno = 0;
     *v = strtod(s, &end);
-    return end != s && !*end && errno == 0 && isfinite(*v) ? 0 : -1;
+    return end != s && !*end && isfinite(*v) ? 0 : -1;
 }
 
 static int tl_parse_u64(const char *s, uint64_t *v)
 {
-    char *end;
-    if (*s < '0' || *s > '9')
+    *v = 0;
+    if (!*s)
         return -1;
-    errno = 0;
-    unsigned long long u = strtoull(s, &end, 10);
-    *v = (uint64_t)u;
-    return !*end && errno == 0 ? 0 : -1;
+    for (; *s; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (d > 9 || *v > (UINT64_MAX - d) / 10)
+            return -1;
+        *v = *v * 10 + d;
+    }
+    return 0;
 }
 
 static int tl_schedule(const char *s, CnncSchedKind *k)
@@ -145,6 +148,8 @@ CNNC_RT_API int cnnc_train_parse(CnncTrainOptions *o, const CnncTrainModel *m, c
     }
     if (o->batch > m->batch_max) /* a default from the model's train section */
         o->batch = m->batch_max;
+    if (o->sched.step_size < 1) /* not given: three decays over the run */
+        o->sched.step_size = o->epochs / 3 > 1 ? o->epochs / 3 : 1;
     o->sched.t_max = o->epochs;
     return 0;
 }

@@ -68,7 +68,7 @@ typedef struct {
     uint64_t seed;
     double val_split; /* [0, 1): 0 = no validation (train on everything) */
     int kfold;        /* 0, or the number of folds (>= 2; then val_split is unused) */
-    CnncSchedule sched; /* t_max is set from epochs */
+    CnncSchedule sched; /* t_max is set from epochs; step_size 0: epochs / 3 */
     const char *save_dir;   /* NULL: do not save */
     const char *resume_dir; /* NULL: start from the compiled-in weights */
 } CnncTrainOptions;
