@@ -134,6 +134,10 @@ def determinism_and_atomicity(cnnc, src, work):
         run([cnnc, model, "-o", os.path.join(work, d, "m.c"), "--main"])
         outs.append([open(os.path.join(work, d, f), "rb").read() for f in ("m.c", "m.h")])
     expect(outs[0] == outs[1], "two compiles give byte-identical OUT.c and OUT.h")
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = os.stat(os.path.join(work, "det1", "m.c")).st_mode & 0o777
+    expect(mode == 0o666 & ~umask, "OUT.c has the umask's mode, not 0%o" % mode)
     bad = os.path.join(work, "bad.cnn")
     with open(bad, "w") as f:
         f.write("model bad {\n  input 3x8x8\n  conv(4, kernel=99)\n}\n")
