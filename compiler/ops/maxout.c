@@ -55,4 +55,5 @@ const OpInfo op_maxout = {
     .run = run_maxout,
     .grad = maxout_grad,
     .emit = maxout_emit,
+    .emit_grad = maxout_emit_grad,
 };

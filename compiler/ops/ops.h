@@ -62,6 +62,18 @@ bool window_axis(Node *n, int axis, bool one_d, int64_t in, int64_t *out);
 /* For 1-D operators (input C x L): H-axis attributes become neutral. */
 void window_make_1d(Attrs *a);
 
+/* The input cells [y0, y1) x [x0, x1) that avgpool's output (oy, ox)
+ * averages, and its divisor, as PyTorch's avg_pool2d: the window clipped
+ * to the padded input gives the count with padding (count_include_pad),
+ * clipped to the input the cells. pool.c's forward and pool_grad.c's
+ * backward share it. */
+typedef struct {
+    int64_t y0, x0, y1, x1;
+    int64_t divisor; /* may be 0 for a window wholly in the padding */
+} AvgWindow;
+
+AvgWindow avg_window(const ConvGeom *k, bool include_pad, int64_t oy, int64_t ox);
+
 /* Where padded coordinate i (possibly outside [0, n)) reads from an axis
  * of length n: -1 for a zero (PAD_ZEROS). Reflect assumes pad < n, which
  * the shape rules check (PyTorch's rule). */
@@ -154,6 +166,7 @@ void softmax_emit_grad(Emit *e, const Node *n);
 void add_emit_grad(Emit *e, const Node *n);
 void mul_emit_grad(Emit *e, const Node *n);
 void concat_emit_grad(Emit *e, const Node *n);
+void maxout_emit_grad(Emit *e, const Node *n);
 
 /* Copies c planes of h x w from src into dst as (h+pt+pb) x (w+pl+pr)
  * planes, the border filled as `mode` says (pad = top, left, bottom, right). */

@@ -37,8 +37,13 @@ def header_define(header, name):
 
 
 def compare(got_dir, ref_dir):
+    """The contract's rule per tensor; a tensor whose true gradient is zero
+    (a bias before BatchNorm) is compared at 1e-3 of the model's largest
+    gradient instead of its own rounding noise."""
     errors = []
     names = sorted(os.listdir(ref_dir))
+    top = max(float(np.abs(np.load(os.path.join(ref_dir, f))).max()) for f in names
+              if f != "loss.npy")
     if sorted(os.listdir(got_dir)) != names:
         return ["files differ: %s vs %s" % (sorted(os.listdir(got_dir)), names)]
     for f in names:
@@ -50,7 +55,7 @@ def compare(got_dir, ref_dir):
             errors.append("%s: NaN" % f)
             continue
         err, scale = float(np.abs(got - ref).max()), float(np.abs(ref).max())
-        tol = 1e-4 * max(scale, 1.0) if f == "loss.npy" else 1e-3 * scale
+        tol = 1e-4 * max(scale, 1.0) if f == "loss.npy" else 1e-3 * max(scale, 1e-3 * top)
         if err > tol:
             errors.append("%s: max|a-b| = %g > %g (max|ref| %g)" % (f, err, tol, scale))
     return errors

@@ -1,0 +1,97 @@
+/* optim_check.c: the generated training step against the interpreter's
+ * (traingen). Includes a model compiled with `--train --name m` (MODEL_C)
+ * and links cnnc_core for the reference: from the same weights, input and
+ * labels, three steps of the generated m_train_step and three of
+ * interp_grad + optim_step (compiler/interp/optim.c, PyTorch's semantics)
+ * must leave the same parameters and BatchNorm running statistics
+ * (max|a-b| <= 1e-4 * max|ref|), and the same losses. Run for SGD with
+ * momentum and weight decay, and for Adam with weight decay.
+ *
+ * usage: optim_check MODEL.cnn */
+#include MODEL_C
+
+#include "cnnc.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define STEPS 3
+
+static _Alignas(64) unsigned char state[m_TRAIN_STATE_BYTES];
+static _Alignas(64) unsigned char arena[m_TRAIN_ARENA_BYTES];
+
+static int check_one(const char *path, OptimKind kind)
+{
+    Graph *g = model_load(path);
+    if (!g)
+        return 1;
+    int n = m_BATCH_MAX, k = m_OUTPUT_SIZE;
+    float *x = xmalloc(sizeof(float) * m_INPUT_SIZE * (size_t)n);
+    int32_t *y = xmalloc(sizeof(int32_t) * (size_t)n);
+    uint32_t r = 12345;
+    for (int i = 0; i < m_INPUT_SIZE * n; i++) {
+        r = r * 1664525u + 1013904223u;
+        x[i] = (float)(r >> 8) / 16777216.0f * 2 - 1;
+    }
+    for (int i = 0; i < n; i++)
+        y[i] = i % k;
+    TrainCfg cfg = {.optim = kind, .lr = kind == OPT_ADAM ? 0.01f : 0.1f, .momentum = 0.9f,
+                    .weight_decay = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    m_train_init(state);
+    m_hparams *h = m_train_hparams(state);
+    h->optimizer = kind == OPT_ADAM ? m_OPT_ADAM : m_OPT_SGD;
+    h->lr = cfg.lr;
+    h->momentum = kind == OPT_ADAM ? 0 : cfg.momentum;
+    h->weight_decay = cfg.weight_decay;
+    if (kind == OPT_ADAM)
+        cfg.momentum = 0;
+    OptimState os;
+    optim_init(&os, g);
+    int bad = 0;
+    for (int s = 0; s < STEPS; s++) {
+        double got = m_train_step(state, arena, x, y, n);
+        Grads gr;
+        if (!interp_grad(g, x, y, n, true, (Loc){0}, &gr))
+            return 1;
+        optim_step(g, &cfg, &os, gr.dparam);
+        if (fabs(got - gr.loss) > 1e-4 * fabs(gr.loss) + 1e-6) {
+            printf("step %d: loss %g, expected %g\n", s, got, gr.loss);
+            bad++;
+        }
+        grads_free(g, &gr);
+    }
+    for (int i = 0; i < m_TRAIN_TENSOR_COUNT; i++) {
+        const m_tensor *t = m_train_tensor(i);
+        int id = graph_find_tensor(g, t->name);
+        const float *a = m_train_data(state, i), *b = g->t[id].data;
+        double err = 0, scale = 0;
+        for (size_t j = 0; j < t->count; j++) {
+            err = fmax(err, fabs(a[j] - b[j]));
+            scale = fmax(scale, fabs(b[j]));
+        }
+        if (!(err <= 1e-4 * scale)) {
+            printf("%s %s: max|a-b| = %g, max|ref| = %g\n", kind == OPT_ADAM ? "adam" : "sgd",
+                   t->name, err, scale);
+            bad++;
+        }
+    }
+    if (m_train_steps(state) != STEPS)
+        bad++;
+    optim_free(g, &os);
+    graph_free(g);
+    free(x);
+    free(y);
+    return bad;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: optim_check MODEL.cnn\n");
+        return 2;
+    }
+    int bad = check_one(argv[1], OPT_SGD) + check_one(argv[1], OPT_ADAM);
+    printf("%s\n", bad ? "FAIL" : "ok");
+    return bad != 0;
+}
