@@ -111,9 +111,7 @@ static float max_cell(const ConvGeom *k, const float *x, int64_t oy, int64_t ox)
     return m;
 }
 
-/* PyTorch's avg_pool2d: the window clipped to the padded input gives the
- * padded divisor, clipped to the input the cells summed. */
-static float avg_cell(const ConvGeom *k, bool include_pad, const float *x, int64_t oy, int64_t ox)
+AvgWindow avg_window(const ConvGeom *k, bool include_pad, int64_t oy, int64_t ox)
 {
     int64_t y0 = oy * k->sh - k->pt, x0 = ox * k->sw - k->pl;
     int64_t y1 = y0 + k->kh, x1 = x0 + k->kw;
@@ -122,16 +120,24 @@ static float avg_cell(const ConvGeom *k, bool include_pad, const float *x, int64
     if (x1 > k->w + k->pr)
         x1 = k->w + k->pr;
     int64_t padded = (y1 - y0) * (x1 - x0);
-    y0 = y0 < 0 ? 0 : y0;
-    x0 = x0 < 0 ? 0 : x0;
-    y1 = y1 > k->h ? k->h : y1;
-    x1 = x1 > k->w ? k->w : x1;
+    AvgWindow a = {
+        .y0 = y0 < 0 ? 0 : y0,
+        .x0 = x0 < 0 ? 0 : x0,
+        .y1 = y1 > k->h ? k->h : y1,
+        .x1 = x1 > k->w ? k->w : x1,
+    };
+    a.divisor = include_pad ? padded : (a.y1 - a.y0) * (a.x1 - a.x0);
+    return a;
+}
+
+static float avg_cell(const ConvGeom *k, bool include_pad, const float *x, int64_t oy, int64_t ox)
+{
+    AvgWindow a = avg_window(k, include_pad, oy, ox);
     double sum = 0;
-    for (int64_t iy = y0; iy < y1; iy++)
-        for (int64_t ix = x0; ix < x1; ix++)
+    for (int64_t iy = a.y0; iy < a.y1; iy++)
+        for (int64_t ix = a.x0; ix < a.x1; ix++)
             sum += x[iy * k->w + ix];
-    int64_t divisor = include_pad ? padded : (y1 - y0) * (x1 - x0);
-    return divisor > 0 ? (float)(sum / (double)divisor) : 0.0f;
+    return a.divisor > 0 ? (float)(sum / (double)a.divisor) : 0.0f;
 }
 
 static void pool_run(Graph *g, const Node *n, const float *const *in, float *out, int batch,

@@ -35,27 +35,16 @@ static int64_t max_at(const ConvGeom *k, const float *x, int64_t oy, int64_t ox)
     return at;
 }
 
-/* Spreads gy over the window of (oy, ox), as pool.c's avg_cell divides. */
+/* Spreads gy over the window of (oy, ox), as the forward divides. */
 static void avg_spread(const ConvGeom *k, bool include_pad, float *dx, float gy, int64_t oy,
                        int64_t ox)
 {
-    int64_t y0 = oy * k->sh - k->pt, x0 = ox * k->sw - k->pl;
-    int64_t y1 = y0 + k->kh, x1 = x0 + k->kw;
-    if (y1 > k->h + k->pb)
-        y1 = k->h + k->pb;
-    if (x1 > k->w + k->pr)
-        x1 = k->w + k->pr;
-    int64_t padded = (y1 - y0) * (x1 - x0);
-    y0 = y0 < 0 ? 0 : y0;
-    x0 = x0 < 0 ? 0 : x0;
-    y1 = y1 > k->h ? k->h : y1;
-    x1 = x1 > k->w ? k->w : x1;
-    int64_t divisor = include_pad ? padded : (y1 - y0) * (x1 - x0);
-    if (divisor <= 0)
+    AvgWindow a = avg_window(k, include_pad, oy, ox);
+    if (a.divisor <= 0)
         return;
-    float share = (float)(gy / (double)divisor);
-    for (int64_t iy = y0; iy < y1; iy++)
-        for (int64_t ix = x0; ix < x1; ix++)
+    float share = (float)(gy / (double)a.divisor);
+    for (int64_t iy = a.y0; iy < a.y1; iy++)
+        for (int64_t ix = a.x0; ix < a.x1; ix++)
             dx[iy * k->w + ix] += share;
 }
 
@@ -96,35 +85,41 @@ void avgpool_grad(const Graph *g, const Node *n, const float *const *in, const f
     pool_grad(g, n, in[0], dout, din[0], batch);
 }
 
+static void global_pool_grad(const Graph *g, const Node *n, const float *x_all,
+                             const float *dout, float *dx_all, int batch)
+{
+    if (!dx_all)
+        return;
+    int64_t c, h, w;
+    shape_chw(node_in_shape(g, n, 0), &c, &h, &w);
+    int64_t size = h * w;
+    for (int64_t p = 0; p < batch * c; p++) {
+        const float *x = x_all + p * size;
+        float *dx = dx_all + p * size;
+        if (n->op == OP_GLOBAL_AVGPOOL) {
+            float share = (float)(dout[p] / (double)size);
+            for (int64_t i = 0; i < size; i++)
+                dx[i] += share;
+            continue;
+        }
+        int64_t at = 0;
+        for (int64_t i = 1; i < size; i++)
+            if (x[i] > x[at])
+                at = i;
+        dx[at] += dout[p];
+    }
+}
+
 void global_avgpool_grad(const Graph *g, const Node *n, const float *const *in,
                          const float *out, const float *dout, float *const *din,
                          float *const *dparam, int batch)
 {
-    int64_t c, h, w;
-    shape_chw(node_in_shape(g, n, 0), &c, &h, &w);
-    if (!din[0])
-        return;
-    for (int64_t p = 0; p < batch * c; p++) {
-        float share = (float)(dout[p] / (double)(h * w));
-        for (int64_t i = 0; i < h * w; i++)
-            din[0][p * h * w + i] += share;
-    }
+    global_pool_grad(g, n, in[0], dout, din[0], batch);
 }
 
 void global_maxpool_grad(const Graph *g, const Node *n, const float *const *in,
                          const float *out, const float *dout, float *const *din,
                          float *const *dparam, int batch)
 {
-    int64_t c, h, w;
-    shape_chw(node_in_shape(g, n, 0), &c, &h, &w);
-    if (!din[0])
-        return;
-    for (int64_t p = 0; p < batch * c; p++) {
-        const float *x = in[0] + p * h * w;
-        int64_t at = 0;
-        for (int64_t i = 1; i < h * w; i++)
-            if (x[i] > x[at])
-                at = i;
-        din[0][p * h * w + at] += dout[p];
-    }
+    global_pool_grad(g, n, in[0], dout, din[0], batch);
 }
