@@ -83,6 +83,17 @@ char *shape_str(const Shape *s, char *buf, size_t size);
 /* View an activation's per-sample shape as C x H x W: [C,H,W] as is,
  * [C,L] as C x 1 x L, [F] as F x 1 x 1. */
 void shape_chw(const Shape *s, int64_t *c, int64_t *h, int64_t *w);
+/* s seen around one axis: *outer is the product of the dimensions before
+ * it, *inner of those after it, so that index (o, i, k) of s sits at
+ * (o * s->d[axis] + i) * inner + k (softmax, concat, ONNX folds). */
+static inline void shape_split(const Shape *s, int axis, int64_t *outer, int64_t *inner)
+{
+    *outer = *inner = 1;
+    for (int i = 0; i < axis; i++)
+        *outer *= s->d[i];
+    for (int i = axis + 1; i < s->rank; i++)
+        *inner *= s->d[i];
+}
 
 /* ---- ir/ir.c: the graph ----
  * Activation tensors carry their per-sample shape: the batch dimension is

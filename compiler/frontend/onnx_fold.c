@@ -233,11 +233,8 @@ static bool fold_gather(Onnx *o, const Onnx__NodeProto *node, const Const *data,
         s.d[s.rank++] = data->shape.d[i];
     if (!const_alloc(o, node, out, data->dtype, &s))
         return false;
-    int64_t inner = 1, outer = 1, dim = data->shape.d[axis];
-    for (int i = axis + 1; i < r; i++)
-        inner *= data->shape.d[i];
-    for (int i = 0; i < axis; i++)
-        outer *= data->shape.d[i];
+    int64_t inner, outer, dim = data->shape.d[axis];
+    shape_split(&data->shape, axis, &outer, &inner);
     int64_t k = 0;
     for (int64_t a = 0; a < outer; a++)
         for (int64_t j = 0; j < idx->n; j++) {
@@ -346,11 +343,8 @@ static bool fold_concat(Onnx *o, const Onnx__NodeProto *node, Value **in, int ni
     }
     if (!const_alloc(o, node, out, c0->dtype, &s))
         return false;
-    int64_t outer = 1, inner = 1;
-    for (int d = 0; d < axis; d++)
-        outer *= s.d[d];
-    for (int d = axis + 1; d < r; d++)
-        inner *= s.d[d];
+    int64_t outer, inner;
+    shape_split(&s, axis, &outer, &inner);
     int64_t k = 0;
     for (int64_t a = 0; a < outer; a++)
         for (int i = 0; i < nin; i++) {

@@ -47,12 +47,9 @@ static void run_concat(Graph *g, const Node *n, const float *const *in, float *o
 {
     const Shape *s = node_out_shape(g, n);
     int axis = n->a.axis;
-    int64_t outer = batch, inner = 1;
-    for (int d = 0; d < axis; d++)
-        outer *= s->d[d];
-    for (int d = axis + 1; d < s->rank; d++)
-        inner *= s->d[d];
-    for (int64_t o = 0; o < outer; o++)
+    int64_t outer, inner;
+    shape_split(s, axis, &outer, &inner);
+    for (int64_t o = 0; o < outer * batch; o++)
         for (int i = 0; i < n->nin; i++) {
             int64_t chunk = node_in_shape(g, n, i)->d[axis] * inner;
             const float *x = in[i] + o * chunk;

@@ -50,12 +50,9 @@ static void run_softmax(Graph *g, const Node *n, const float *const *in, float *
                         bool training)
 {
     const Shape *s = node_out_shape(g, n);
-    int64_t outer = batch, len = s->d[n->a.axis], inner = 1;
-    for (int i = 0; i < n->a.axis; i++)
-        outer *= s->d[i];
-    for (int i = n->a.axis + 1; i < s->rank; i++)
-        inner *= s->d[i];
-    for (int64_t o = 0; o < outer; o++)
+    int64_t outer, len = s->d[n->a.axis], inner;
+    shape_split(s, n->a.axis, &outer, &inner);
+    for (int64_t o = 0; o < outer * batch; o++)
         for (int64_t k = 0; k < inner; k++) {
             int64_t base = o * len * inner + k;
             softmax_line(in[0] + base, out + base, len, inner);
