@@ -478,8 +478,9 @@ static void write_backward_pass(Emit *e, StrBuf *b)
     const char *P = e->P;
     sb_printf(b, "static void %s_train_bwd(float *S, float *A, const float *input, int n, int mode, uint64_t key)\n{\n"
                  "    (void)S;\n    (void)input;\n    (void)mode;\n    (void)key;\n"
+                 "    if (n < 1 || n > %s_BATCH_MAX) /* the plan's bound (and gcc's range) */\n        return;\n"
                  "    memset(A + %lld, 0, sizeof(float) * %lld); /* the parameters' gradients */\n",
-              P, (long long)(tp->act_floats + tp->grad_floats),
+              P, P, (long long)(tp->act_floats + tp->grad_floats),
               (long long)tp->pgrad_floats);
     for (int i = tp->last; i >= 0; i--) {
         const Node *n = &g->n[i];
