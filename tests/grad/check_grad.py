@@ -45,7 +45,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'torch'))
 import gen_matrix  # noqa: E402
 import models  # noqa: E402
-from oracle import cnnc, escape_name, load_into, read_params, usage, write_params  # noqa: E402
+from oracle import (check_examples, cnnc, compare, escape_name, example_names,  # noqa: E402
+                    load_into, read_params, report, usage, write_params)
 
 GRAD_RTOL = 1e-3
 LOSS_RTOL = 1e-4
@@ -56,23 +57,6 @@ _dropout = F.dropout
 
 def identity_dropout(x, p=0.5, training=True, inplace=False):
     return x
-
-
-def agree(got, ref, rtol, floor=0.0):
-    """'' when got agrees with ref (contract 6), else why not. A gradient
-    that vanishes exactly (a bias right before BatchNorm) is float32 noise
-    in cnnc: it is measured against `floor` instead of its own 0."""
-    if tuple(got.shape) != tuple(ref.shape):
-        return 'shape %s, torch gives %s' % (tuple(got.shape), tuple(ref.shape))
-    if np.isnan(got).any():
-        return 'NaN'
-    err = float(np.max(np.abs(got.astype(np.float64) - ref))) if got.size else 0.0
-    scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, floor)
-    if not err <= rtol * scale:
-        i = np.unravel_index(np.argmax(np.abs(got - ref)), ref.shape)
-        return ('max|a-b| = %.3g > %.0e * max|ref| = %.3g; at %s: cnnc %.7g, torch %.7g'
-                % (err, rtol, rtol * scale, tuple(int(v) for v in i), got[i], ref[i]))
-    return ''
 
 
 def torch_loss(out, labels):
@@ -131,7 +115,7 @@ def compare_dir(out, loss, grads):
     for name, ref in grads.items():
         path = os.path.join(out, escape_name(name) + '.npy')
         if os.path.exists(path):
-            err = agree(np.load(path), ref, GRAD_RTOL, floor)
+            err = compare(np.load(path), ref, GRAD_RTOL, floor)
             if err:
                 failures.append('%s: %s' % (name, err))
     return failures
@@ -185,22 +169,8 @@ def check_example(binary, path, work):
 
 def examples(binary, src, pattern):
     exdir = os.path.join(src, 'examples')
-    names = sorted(f[:-4] for f in os.listdir(exdir) if f.endswith('.cnn'))
-    names = [n for n in names if not pattern or re.search(pattern, n)]
-    bad = 0
-    for name in names:
-        if name not in models.EXAMPLES:
-            print('FAIL %s: no PyTorch twin in tests/torch/models.py' % name)
-            bad += 1
-            continue
-        with tempfile.TemporaryDirectory(prefix='cnnc-grad-') as work:
-            failures = check_example(binary, os.path.join(exdir, name + '.cnn'), work)
-        print('%s %s' % ('FAIL' if failures else 'ok  ', name))
-        for f in failures:
-            print('     ' + f)
-        bad += bool(failures)
-    print('%d of %d examples failed' % (bad, len(names)))
-    return bad
+    names = [n for n in example_names(exdir) if not pattern or re.search(pattern, n)]
+    return check_examples(binary, exdir, names, models.EXAMPLES, check_example, 'cnnc-grad-')
 
 
 # ---- the single-layer matrix ----
@@ -318,15 +288,11 @@ def optim(driver):
                 # step cannot hide in the parameter's scale
                 ref = param.detach().numpy().astype(np.float64) - p0
                 got = np.load(os.path.join(work, 'out.npy')) - p0
-                err = agree(got, ref, 1e-3)
+                err = compare(got, ref, 1e-3)
                 if err:
                     failures.append('step %d: %s' % (step + 1, err))
-        label = '%s lr=%g momentum=%g wd=%g betas=(%g, %g) eps=%g' % (kind, lr, mom, wd, b1, b2,
-                                                                      eps)
-        print('%s %s' % ('FAIL' if failures else 'ok  ', label))
-        for f in failures:
-            print('     ' + f)
-        bad += bool(failures)
+        bad += report('%s lr=%g momentum=%g wd=%g betas=(%g, %g) eps=%g'
+                      % (kind, lr, mom, wd, b1, b2, eps), failures)
     print('%d of %d optimizer cases failed' % (bad, len(OPTIM_CASES)))
     return bad
 

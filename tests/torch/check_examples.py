@@ -16,15 +16,14 @@ on any failure, and when an example has no oracle or an oracle no example.
 import os
 import re
 import sys
-import tempfile
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import models  # noqa: E402
-from oracle import (cnnc, compare, load_into, randomize_bn_stats, read_params,  # noqa: E402
-                    usage, write_params)
+from oracle import (check_examples, cnnc, compare, example_names, load_into,  # noqa: E402
+                    randomize_bn_stats, read_params, usage, write_params)
 
 
 # Counts fixed by the course material, checked besides torch's count.
@@ -106,24 +105,13 @@ def check_example(binary, path, work):
 def main(argv):
     binary, src = usage(argv, 'NAME...')
     exdir = os.path.join(src, 'examples')
-    names = sorted(f[:-4] for f in os.listdir(exdir) if f.endswith('.cnn'))
+    names = example_names(exdir)
     bad = 0
     for orphan in sorted(set(models.EXAMPLES) - set(names)):
         print('FAIL %s: an oracle in models.py but no examples/%s.cnn' % (orphan, orphan))
         bad += 1
-    selected = argv[3:] or names
-    for name in selected:
-        if name not in models.EXAMPLES:
-            print('FAIL %s: no PyTorch oracle in tests/torch/models.py' % name)
-            bad += 1
-            continue
-        with tempfile.TemporaryDirectory(prefix='cnnc-torch-') as work:
-            failures = check_example(binary, os.path.join(exdir, name + '.cnn'), work)
-        print('%s %s' % ('FAIL' if failures else 'ok  ', name))
-        for f in failures:
-            print('     ' + f)
-        bad += bool(failures)
-    print('%d of %d examples failed' % (bad, len(selected)))
+    bad += check_examples(binary, exdir, argv[3:] or names, models.EXAMPLES, check_example,
+                          'cnnc-torch-')
     return 1 if bad else 0
 
 

@@ -1,13 +1,14 @@
 """oracle.py: what the PyTorch oracle scripts share.
 
 Running cnnc, the parameter-file names of contract section 5, loading such
-a folder into a torch module by an explicit name map, and the agreement
-test of contract section 6.
+a folder into a torch module by an explicit name map, the agreement test of
+contract section 6, and the loop over examples/*.cnn with its report.
 """
 import os
 import re
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import torch
@@ -104,21 +105,54 @@ def randomize_bn_stats(params, rng):
                 params[layer + '.bias'] = rng.normal(0, 0.3, c).astype('<f4')
 
 
-def compare(got, ref):
-    """Contract 6: '' when got agrees with ref, else why not."""
+def compare(got, ref, rtol=RTOL, floor=0.0):
+    """Contract 6: '' when got agrees with ref, else why not. An array that
+    vanishes exactly (a gradient of a bias right before BatchNorm) is
+    float32 noise in cnnc: it is measured against `floor` instead of its
+    own 0."""
     if tuple(got.shape) != tuple(ref.shape):
         return 'shape %s, torch gives %s' % (tuple(got.shape), tuple(ref.shape))
     if got.dtype != np.float32:
         return 'dtype %s, not float32' % got.dtype
     if np.isnan(got).any():
         return 'NaN in output'
-    err = float(np.max(np.abs(got.astype(np.float64) - ref)))
-    scale = float(np.max(np.abs(ref)))
-    if not err <= RTOL * scale:
+    err = float(np.max(np.abs(got.astype(np.float64) - ref))) if got.size else 0.0
+    scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, floor)
+    if not err <= rtol * scale:
         i = np.unravel_index(np.argmax(np.abs(got - ref)), ref.shape)
         return ('max|a-b| = %.3g > %.0e * max|ref| = %.3g; at %s: cnnc %.7g, torch %.7g'
-                % (err, RTOL, RTOL * scale, tuple(int(v) for v in i), got[i], ref[i]))
+                % (err, rtol, rtol * scale, tuple(int(v) for v in i), got[i], ref[i]))
     return ''
+
+
+def report(label, failures):
+    """Prints 'ok  LABEL' or 'FAIL LABEL' with the failures under it;
+    returns 1 when there are failures, else 0."""
+    print('%s %s' % ('FAIL' if failures else 'ok  ', label))
+    for f in failures:
+        print('     ' + f)
+    return 1 if failures else 0
+
+
+def example_names(exdir):
+    """The examples/*.cnn models, by name, sorted."""
+    return sorted(f[:-4] for f in os.listdir(exdir) if f.endswith('.cnn'))
+
+
+def check_examples(binary, exdir, names, twins, check, prefix):
+    """check(binary, path, work) -> failures, for each named example in a
+    fresh temporary folder; an example without a twin (a key of `twins`,
+    models.EXAMPLES) fails. Prints a line each; returns how many failed."""
+    bad = 0
+    for name in names:
+        if name not in twins:
+            print('FAIL %s: no PyTorch twin in tests/torch/models.py' % name)
+            bad += 1
+            continue
+        with tempfile.TemporaryDirectory(prefix=prefix) as work:
+            bad += report(name, check(binary, os.path.join(exdir, name + '.cnn'), work))
+    print('%d of %d examples failed' % (bad, len(names)))
+    return bad
 
 
 def usage(argv, what):
