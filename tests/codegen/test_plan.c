@@ -6,6 +6,7 @@
  * caller's input is never written, and the arena is no smaller than the
  * largest sum of live buffers (and, for these models, no larger). */
 #include "fixture.h"
+#include "check_run.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -167,9 +168,5 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_no_inplace_when_read_later);
     tcase_add_test(tc, test_examples);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -18,6 +18,7 @@
  * (BatchNorm's xhat term, the avgpool divisor, reflect read as
  * replicate) to see these tests fail. */
 #include "fixture.h"
+#include "check_run.h"
 
 #include <check.h>
 #include <math.h>
@@ -723,9 +724,5 @@ int main(void)
 {
     if (getenv("FD_H"))
         fd_h = strtof(getenv("FD_H"), NULL);
-    SRunner *r = srunner_create(grad_suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(grad_suite());
 }

@@ -111,3 +111,13 @@ bool infer_quietly(Graph *g, char **text)
     *text = captured_text();
     return ok;
 }
+
+void expect_infer_error(Graph *g, const char *msg)
+{
+    char *err;
+    ck_assert(!infer_quietly(g, &err));
+    ck_assert_int_eq(diag_error_count(), 1);
+    ck_assert_msg(strstr(err, msg), "want '%s' in: %s", msg, err);
+    free(err);
+    graph_free(g);
+}

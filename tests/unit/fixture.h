@@ -38,4 +38,8 @@ char *captured_text(void);
 /* shape_infer(g) with its diagnostics captured into *text (free it). */
 bool infer_quietly(Graph *g, char **text);
 
+/* Shape inference of g fails with exactly one error, whose text contains
+ * msg; frees g. */
+void expect_infer_error(Graph *g, const char *msg);
+
 #endif

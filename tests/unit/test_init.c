@@ -3,6 +3,7 @@
  * worked out from the generator's definition (below) with Python integers,
  * and the moments of the uniform distribution. */
 #include "cnnc.h"
+#include "check_run.h"
 
 #include <check.h>
 #include <math.h>
@@ -242,9 +243,5 @@ static Suite *init_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(init_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(init_suite());
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "npy.h"
+#include "check_run.h"
 
 static char dir[] = "/tmp/test_npy_XXXXXX";
 static char path[512];
@@ -419,9 +420,5 @@ static Suite *npy_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(npy_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(npy_suite());
 }

@@ -5,6 +5,7 @@
  * example, PyTorch's documented formulas, and central finite differences
  * for every activation's derivative. */
 #include "ops/ops.h"
+#include "check_run.h"
 
 #include <check.h>
 #include <math.h>
@@ -807,9 +808,5 @@ static Suite *ops_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(ops_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(ops_suite());
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cnnc.h"
+#include "check_run.h"
 
 static char path[64];
 
@@ -456,9 +457,5 @@ int main(void)
     tcase_add_test(tc, bad_inputs_fail);
     tcase_add_test(tc, unreadable_file);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -13,6 +13,7 @@
 
 #include "train.h"
 #include "train_report.h"
+#include "check_run.h"
 
 #define EPS 1e-9
 
@@ -563,9 +564,5 @@ static Suite *train_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(train_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(train_suite());
 }
