@@ -622,15 +622,23 @@ END_TEST
 
 /* ---- optimizer ---- */
 
+/* A graph holding one trainable parameter "p" = v[count]; its id in *t. */
+static Graph *one_param(const float *v, int64_t count, int *t)
+{
+    Graph *g = graph_with_input(1, (int64_t[]){1});
+    *t = graph_add_tensor(g, "p", T_PARAM, (Loc){0});
+    g->t[*t].shape = shape_make(1, &count);
+    g->t[*t].data = xmalloc((size_t)count * sizeof(float));
+    memcpy(g->t[*t].data, v, (size_t)count * sizeof(float));
+    return g;
+}
+
 /* Two steps on one parameter p = [1, -2] with gradients [0.5, 0.25] then
  * [-1, 2], worked with torch.optim's formulas (see optim.c). */
 START_TEST(optim_sgd_momentum)
 {
-    Graph *g = graph_with_input(1, (int64_t[]){1});
-    int t = graph_add_tensor(g, "p", T_PARAM, (Loc){0});
-    g->t[t].shape = shape_make(1, (int64_t[]){2});
-    g->t[t].data = xmalloc(2 * sizeof(float));
-    g->t[t].data[0] = 1, g->t[t].data[1] = -2;
+    int t;
+    Graph *g = one_param((float[]){1, -2}, 2, &t);
     TrainCfg cfg = {.optim = OPT_SGD, .lr = 0.1f, .momentum = 0.9f, .weight_decay = 0.01f};
     OptimState s;
     optim_init(&s, g);
@@ -653,11 +661,8 @@ END_TEST
 
 START_TEST(optim_adam)
 {
-    Graph *g = graph_with_input(1, (int64_t[]){1});
-    int t = graph_add_tensor(g, "p", T_PARAM, (Loc){0});
-    g->t[t].shape = shape_make(1, (int64_t[]){1});
-    g->t[t].data = xmalloc(sizeof(float));
-    g->t[t].data[0] = 1;
+    int t;
+    Graph *g = one_param((float[]){1}, 1, &t);
     TrainCfg cfg = {.optim = OPT_ADAM, .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f,
                     .eps = 1e-8f};
     OptimState s;
