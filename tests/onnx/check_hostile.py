@@ -43,6 +43,14 @@ def tensor(name, dims, dtype=F, raw=b"", **fields):
     return t
 
 
+def conv_external(location):
+    """A Conv whose 4x3x3x3 weight lives in the external file `location`."""
+    w = tensor("w", [4, 3, 3, 3])
+    w.data_location = TensorProto.EXTERNAL
+    w.external_data.add(key="location", value=location)
+    return model([helper.make_node("Conv", ["x", "w"], ["y"])], [w])
+
+
 def relu_model():
     return model([helper.make_node("Relu", ["x"], ["y"], name="r")])
 
@@ -153,37 +161,17 @@ def cases():
          helper.make_node("Relu", ["a"], ["b"], name="r"),
          helper.make_node("Conv", ["b"], ["y"], name="second", bar=1)]), \
         ["node 'first' (FooBar): unsupported operator", "node 'second' (Conv): unsupported attribute 'bar'"]
-    ext = tensor("w", [4, 3, 3, 3])
-    ext.data_location = TensorProto.EXTERNAL
-    ext.external_data.add(key="location", value="../../etc/passwd")
-    yield "external_escape", model([helper.make_node("Conv", ["x", "w"], ["y"])], [ext]), \
-        "leaves the model's folder"
-    ext2 = tensor("w", [4, 3, 3, 3])
-    ext2.data_location = TensorProto.EXTERNAL
-    ext2.external_data.add(key="location", value="/etc/passwd")
-    yield "external_absolute", model([helper.make_node("Conv", ["x", "w"], ["y"])], [ext2]), \
-        "leaves the model's folder"
+    yield "external_escape", conv_external("../../etc/passwd"), "leaves the model's folder"
+    yield "external_absolute", conv_external("/etc/passwd"), "leaves the model's folder"
     os.makedirs(os.path.join(WORK, "sub"), exist_ok=True)
     link = os.path.join(WORK, "link.bin")
     if not os.path.lexists(link):
         os.symlink("/etc/hostname", link)
-    ext3 = tensor("w", [4, 3, 3, 3])
-    ext3.data_location = TensorProto.EXTERNAL
-    ext3.external_data.add(key="location", value="link.bin")
-    yield "external_symlink_out", model([helper.make_node("Conv", ["x", "w"], ["y"])], [ext3]), \
-        "resolves outside"
+    yield "external_symlink_out", conv_external("link.bin"), "resolves outside"
     with open(os.path.join(WORK, "short.bin"), "wb") as f:
         f.write(b"\0" * 100)
-    ext4 = tensor("w", [4, 3, 3, 3])
-    ext4.data_location = TensorProto.EXTERNAL
-    ext4.external_data.add(key="location", value="short.bin")
-    yield "external_short_file", model([helper.make_node("Conv", ["x", "w"], ["y"])], [ext4]), \
-        "do not fit in the file"
-    ext5 = tensor("w", [4, 3, 3, 3])
-    ext5.data_location = TensorProto.EXTERNAL
-    ext5.external_data.add(key="location", value="missing.bin")
-    yield "external_missing", model([helper.make_node("Conv", ["x", "w"], ["y"])], [ext5]), \
-        "cannot open external data"
+    yield "external_short_file", conv_external("short.bin"), "do not fit in the file"
+    yield "external_missing", conv_external("missing.bin"), "cannot open external data"
 
 
 def main():
