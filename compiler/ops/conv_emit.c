@@ -1,24 +1,30 @@
 /* conv_emit.c: the forward emitter of conv (see conv.c for the formula), and
  * the padded copy it shares with the pad layer.
  *
- * Direct convolution, register-blocked. Weights are repacked at compile time
- * as [G][Fg/VB][Cg][KH][KW][VB] (zeros past Fg), so that for each input
- * cell the loop reads VB consecutive weights: XB output pixels of one row
- * times VB output channels accumulate in XB local arrays of VB floats that
- * the compiler keeps in vector registers, the innermost loop contiguous
- * over output channels. With one filter per group (depthwise) the
- * block is XB pixels in one array and the loop runs along the pixels. A 1x1
- * conv is the same loop, a GEMM. The kernel's taps are unrolled when there
- * are few of them. Padding never reaches the hot loop: the input is first
- * copied into scratch with its borders filled (zeros, reflection or the
- * edge), so every window reads real memory. */
+ * Three kernels, every shape a literal, weights repacked at compile time
+ * into the order the loops read them:
+ * - the general one, register-blocked: VB output channels (16 or 8) times
+ *   XB output pixels (6 or 12) of sums held in registers, the input-channel
+ *   loop outermost inside the block and all kernel taps inside it; weights
+ *   [G][Fg/VB][Cg][KH][KW][VB]. The block's pixels run along the flattened
+ *   output plane, each with its own input pointer, so small planes (7x7)
+ *   waste no lanes;
+ * - 1x1, stride 1, unpadded: a GEMM along the pixels (contiguous loads and
+ *   stores), 6 channels x 16 pixels per block;
+ * - one filter per group (depthwise): blocks along an output row.
+ * Each hot loop exists twice: GNU vector extensions (cnnc_v8, 8 floats:
+ * the sums are named vector variables, so gcc and clang keep them in
+ * registers) and plain C99 arrays with a loop over the lanes, which the
+ * compilers vectorise as they can; -DCNNC_NO_VECTOR_EXT selects the plain
+ * one. Padding never reaches the hot loop: the input is first copied into
+ * scratch with its borders filled (zeros, reflection or the edge). */
 #include "ops.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 enum {
-    MAX_ACC = 64,        /* XB * VB accumulators: 8 AVX registers */
+    MAX_ACC = 64,        /* plain path, VB < 8: XB * VB sums */
     MAX_UNROLL_TAPS = 25 /* KH*KW up to 5x5 is unrolled */
 };
 
@@ -71,6 +77,8 @@ typedef struct {
     int64_t cg, fg;   /* input channels and filters per group */
     int vb, xb, nfb;  /* output-channel block, pixel block, blocks per group */
     int64_t hp, wp;   /* the (padded) input's height and width */
+    int64_t np;       /* output pixels per channel, oh * ow */
+    bool vec;         /* VB is a multiple of 8: the vector-extension path exists */
     const char *x;    /* the (padded) input */
 } ConvPlan;
 
@@ -99,75 +107,294 @@ static float *repack_bias(const ConvPlan *p, const float *b, int64_t *count)
     return r;
 }
 
-/* a_i[v] += x_i(tap) * w(tap)[v] for the block's xb pixels i: one loop
- * over the VB output channels, so the vectoriser works along v (weights
- * contiguous, each pixel's input a broadcast). */
-static void emit_tap(Emit *e, const ConvPlan *p, int xb, const char *xoff, const char *woff)
-{
-    if (p->vb == 1) { /* one filter per group (depthwise): along the pixels */
-        emit_line(e, "for (int i = 0; i < %d; i++)", xb);
-        emit_line(e, "    acc[i] += xr[%s + i * %d] * wc[%s];", xoff, p->k.sw, woff);
-        return;
-    }
-    emit_line(e, "for (int v = 0; v < %d; v++) {", p->vb);
-    emit_line(e, "const float w = wc[%s + v];", woff);
-    for (int i = 0; i < xb; i++)
-        emit_line(e, "a%d[v] += xr[%s + %d] * w;", i, xoff, i * p->k.sw);
-    emit_line(e, "}");
-}
+/* Calls tap(e, p, xb, xoff, woff) for every kernel tap: unrolled (literal
+ * offsets) up to MAX_UNROLL_TAPS, else inside ky/kx loops. */
+typedef void TapFn(Emit *e, const ConvPlan *p, int xb, const char *xoff, const char *woff);
 
-/* One block of xb output pixels (at row oy, column ox) times VB filters,
- * each pixel's VB sums in its own array a0, a1, ... (registers). */
-static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool partial)
+static void emit_taps(Emit *e, const ConvPlan *p, int xb, TapFn *tap)
 {
     const ConvGeom *k = &p->k;
-    if (p->vb == 1) {
-        emit_line(e, "float acc[%d];", xb);
-        emit_line(e, "for (int i = 0; i < %d; i++)", xb);
-        emit_line(e, "    acc[i] = bb[0];");
-    } else {
-        for (int i = 0; i < xb; i++)
-            emit_line(e, "float a%d[%d];", i, p->vb);
-        emit_line(e, "for (int v = 0; v < %d; v++) {", p->vb);
-        for (int i = 0; i < xb; i++)
-            emit_line(e, "a%d[v] = bb[v];", i);
-        emit_line(e, "}");
-    }
-    emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
-    emit_line(e, "const float *xr = xg + c * %lld + oy * %lld + ox * %d;",
-              (long long)(p->hp * p->wp), (long long)(k->sh * p->wp), k->sw);
-    emit_line(e, "const float *wc = wb + c * %d;", k->kh * k->kw * p->vb);
     if (k->kh * k->kw <= MAX_UNROLL_TAPS) {
         for (int ky = 0; ky < k->kh; ky++)
             for (int kx = 0; kx < k->kw; kx++) {
                 char xo[32], wo[32];
                 snprintf(xo, sizeof xo, "%lld", (long long)(ky * k->dh * p->wp + kx * k->dw));
                 snprintf(wo, sizeof wo, "%d", (ky * k->kw + kx) * p->vb);
-                emit_tap(e, p, xb, xo, wo);
+                tap(e, p, xb, xo, wo);
             }
-    } else {
-        emit_line(e, "for (int ky = 0; ky < %d; ky++)", k->kh);
-        emit_line(e, "for (int kx = 0; kx < %d; kx++) {", k->kw);
-        char xo[64], wo[64];
-        snprintf(xo, sizeof xo, "ky * %lld + kx * %d", (long long)(k->dh * p->wp), k->dw);
-        snprintf(wo, sizeof wo, "(ky * %d + kx) * %d", k->kw, p->vb);
-        emit_tap(e, p, xb, xo, wo);
+        return;
+    }
+    emit_line(e, "for (int ky = 0; ky < %d; ky++)", k->kh);
+    emit_line(e, "for (int kx = 0; kx < %d; kx++) {", k->kw);
+    char xo[64], wo[64];
+    snprintf(xo, sizeof xo, "ky * %lld + kx * %d", (long long)(k->dh * p->wp), k->dw);
+    snprintf(wo, sizeof wo, "(ky * %d + kx) * %d", k->kw, p->vb);
+    tap(e, p, xb, xo, wo);
+    emit_line(e, "}");
+}
+
+/* ---- one filter per group (depthwise): blocks along an output row ---- */
+
+static void emit_dw_tap(Emit *e, const ConvPlan *p, int xb, const char *xoff, const char *woff)
+{
+    emit_line(e, "for (int i = 0; i < %d; i++)", xb);
+    emit_line(e, "    acc[i] += xr[%s + i * %d] * wc[%s];", xoff, p->k.sw, woff);
+}
+
+static void emit_dw_block(Emit *e, const ConvPlan *p, const Node *n, int xb)
+{
+    const ConvGeom *k = &p->k;
+    emit_line(e, "float acc[%d];", xb);
+    emit_line(e, "for (int i = 0; i < %d; i++)", xb);
+    emit_line(e, "    acc[i] = bb[0];");
+    emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
+    emit_line(e, "const float *xr = xg + c * %lld + oy * %lld + ox * %d;",
+              (long long)(p->hp * p->wp), (long long)(k->sh * p->wp), k->sw);
+    emit_line(e, "const float *wc = wb + c * %d;", k->kh * k->kw);
+    emit_taps(e, p, xb, emit_dw_tap);
+    emit_line(e, "}");
+    emit_line(e, "for (int i = 0; i < %d; i++)", xb);
+    emit_line(e, "    yb[oy * %lld + ox + i] = %s;", (long long)k->ow,
+              emit_act(e, n->act, "acc[i]"));
+}
+
+static void emit_dw_loops(Emit *e, const ConvPlan *p, const Node *n)
+{
+    emit_line(e, "for (int oy = 0; oy < %lld; oy++) {", (long long)p->k.oh);
+    emit_line(e, "int ox = 0;");
+    emit_line(e, "for (; ox + %d <= %lld; ox += %d) {", p->xb, (long long)p->k.ow, p->xb);
+    emit_dw_block(e, p, n, p->xb);
+    emit_line(e, "}");
+    if (p->k.ow % p->xb) { /* the row's last pixels: one narrower block */
+        emit_line(e, "{");
+        emit_dw_block(e, p, n, (int)(p->k.ow % p->xb));
         emit_line(e, "}");
     }
     emit_line(e, "}");
-    if (p->vb == 1) {
-        emit_line(e, "for (int i = 0; i < %d; i++)", xb);
-        emit_line(e, "    yb[oy * %lld + ox + i] = %s;", (long long)k->ow,
-                  emit_act(e, n->act, "acc[i]"));
-        return;
+}
+
+/* ---- VB filters x XB output pixels, the pixels anywhere in the plane ----
+ *
+ * The block's pixels are consecutive in the flattened output plane, so a
+ * block may span rows (a 7x7 output is 8 blocks of 6 and one of 1, not 7
+ * rows of 6 + 1); each pixel i reads the input through its own pointer xi,
+ * set once per block. Per input channel and tap: VB weights (contiguous)
+ * times each pixel's input value (a broadcast), added into pixel i's VB
+ * sums. */
+
+/* Plain C: a%d[VB] arrays, one loop over v, which gcc and clang vectorise. */
+static void emit_plain_tap(Emit *e, const ConvPlan *p, int xb, const char *xoff, const char *woff)
+{
+    emit_line(e, "for (int v = 0; v < %d; v++) {", p->vb);
+    emit_line(e, "const float w = wc[%s + v];", woff);
+    for (int i = 0; i < xb; i++)
+        emit_line(e, "a%d[v] += x%d[xc + %s] * w;", i, i, xoff);
+    emit_line(e, "}");
+}
+
+/* GNU vector extensions: the sums are VB/8 variables of 8 floats per
+ * pixel, s<pixel>_<j>, held in registers across the channel loop. */
+static void emit_vec_tap(Emit *e, const ConvPlan *p, int xb, const char *xoff, const char *woff)
+{
+    emit_line(e, "{");
+    for (int j = 0; j < p->vb / 8; j++)
+        emit_line(e, "const cnnc_v8 w%d = *(const cnnc_v8u *)(wc + %s + %d);", j, woff, 8 * j);
+    for (int i = 0; i < xb; i++) {
+        emit_line(e, "{");
+        emit_line(e, "const float xv = x%d[xc + %s];", i, xoff);
+        for (int j = 0; j < p->vb / 8; j++)
+            emit_line(e, "s%d_%d += w%d * xv;", i, j, j);
+        emit_line(e, "}");
     }
+    emit_line(e, "}");
+}
+
+static void emit_channel_loop(Emit *e, const ConvPlan *p, int xb, TapFn *tap)
+{
+    const ConvGeom *k = &p->k;
+    emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
+    emit_line(e, "const float *wc = wb + c * %d;", k->kh * k->kw * p->vb);
+    emit_line(e, "const int xc = c * %lld;", (long long)(p->hp * p->wp));
+    emit_taps(e, p, xb, tap);
+    emit_line(e, "}");
+}
+
+/* One block of xb pixels starting at flattened output pixel q. */
+static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool partial)
+{
+    const ConvGeom *k = &p->k;
+    for (int i = 0; i < xb; i++)
+        emit_line(e, "const float *x%d = xg + (q + %d) / %lld * %lld + (q + %d) %% %lld * %d;", i,
+                  i, (long long)k->ow, (long long)(k->sh * p->wp), i, (long long)k->ow, k->sw);
+    for (int i = 0; i < xb; i++)
+        emit_line(e, "float a%d[%d];", i, p->vb);
+    if (p->vec) {
+        emit_line(e, "#if defined(__GNUC__) && !defined(CNNC_NO_VECTOR_EXT)");
+        emit_line(e, "{");
+        for (int i = 0; i < xb; i++)
+            for (int j = 0; j < p->vb / 8; j++)
+                emit_line(e, "cnnc_v8 s%d_%d = *(const cnnc_v8u *)(bb + %d);", i, j, 8 * j);
+        emit_channel_loop(e, p, xb, emit_vec_tap);
+        for (int i = 0; i < xb; i++)
+            for (int j = 0; j < p->vb / 8; j++)
+                emit_line(e, "*(cnnc_v8u *)(a%d + %d) = s%d_%d;", i, 8 * j, i, j);
+        emit_line(e, "}");
+        emit_line(e, "#else");
+    }
+    emit_line(e, "for (int v = 0; v < %d; v++) {", p->vb);
+    for (int i = 0; i < xb; i++)
+        emit_line(e, "a%d[v] = bb[v];", i);
+    emit_line(e, "}");
+    emit_channel_loop(e, p, xb, emit_plain_tap);
+    if (p->vec)
+        emit_line(e, "#endif");
     emit_line(e, "for (int v = 0; v < %s; v++) {", partial ? "nv" : "VB");
-    emit_line(e, "float *yv = yb + v * %lld + oy * %lld + ox;", (long long)(k->oh * k->ow),
-              (long long)k->ow);
+    emit_line(e, "float *yv = yb + v * %lld + q;", (long long)p->np);
     for (int i = 0; i < xb; i++) {
         char v[16];
         snprintf(v, sizeof v, "a%d[v]", i);
         emit_line(e, "yv[%d] = %s;", i, emit_act(e, n->act, v));
+    }
+    emit_line(e, "}");
+}
+
+static void emit_block_loops(Emit *e, const ConvPlan *p, const Node *n, bool partial)
+{
+    int64_t tail = p->np % p->xb;
+    emit_line(e, "int q = 0;");
+    emit_line(e, "for (; q + %d <= %lld; q += %d) {", p->xb, (long long)p->np, p->xb);
+    emit_block(e, p, n, p->xb, partial);
+    emit_line(e, "}");
+    if (tail) { /* the plane's last pixels: one narrower block */
+        emit_line(e, "{");
+        emit_block(e, p, n, (int)tail, partial);
+        emit_line(e, "}");
+    }
+}
+
+/* ---- 1x1, stride 1, no padding: a GEMM along the pixels ----
+ *
+ * Y[f][p] = b[f] + sum_c W[f][c] X[c][p] with the pixels contiguous in X
+ * and Y (NCHW): a block is PB output channels x PW pixels, the sums a%d
+ * (one array of PW pixels per channel); per input channel, PW consecutive
+ * inputs times each channel's weight (a broadcast). Loads and stores are
+ * contiguous, where the channel-blocked kernel above would scatter its
+ * stores over VB planes. Weights [G][Fg/PB][Cg][PB]. */
+enum { PW = 16, PB = 6 };
+
+static bool is_pointwise(const ConvPlan *p)
+{
+    const ConvGeom *k = &p->k;
+    return k->kh == 1 && k->kw == 1 && k->sh == 1 && k->sw == 1 && !k->pt && !k->pl && !k->pb &&
+           !k->pr && p->np >= PW;
+}
+
+static float *repack_pointwise(const ConvPlan *p, const float *w, int64_t *count)
+{
+    int64_t nfb = (p->fg + PB - 1) / PB;
+    *count = (int64_t)p->k.groups * nfb * p->cg * PB;
+    float *r = xcalloc((size_t)*count, sizeof *r);
+    for (int64_t f = 0; f < p->k.f; f++) {
+        int64_t g = f / p->fg, fb = f % p->fg / PB, v = f % p->fg % PB;
+        for (int64_t c = 0; c < p->cg; c++)
+            r[((g * nfb + fb) * p->cg + c) * PB + v] = w[f * p->cg + c];
+    }
+    return r;
+}
+
+/* One block of pw pixels at q; a full block (PW) also has the vector path. */
+static void emit_pw_block(Emit *e, const ConvPlan *p, const Node *n, int pw, bool partial)
+{
+    for (int f = 0; f < PB; f++)
+        emit_line(e, "float a%d[%d];", f, pw);
+    if (pw == PW) {
+        emit_line(e, "#if defined(__GNUC__) && !defined(CNNC_NO_VECTOR_EXT)");
+        emit_line(e, "{");
+        for (int f = 0; f < PB; f++)
+            for (int j = 0; j < PW / 8; j++)
+                emit_line(e, "cnnc_v8 s%d_%d = (cnnc_v8){0} + bb[%d];", f, j, f);
+        emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
+        emit_line(e, "const float *xr = xg + c * %lld + q;", (long long)p->np);
+        emit_line(e, "const float *wc = wb + c * %d;", PB);
+        for (int j = 0; j < PW / 8; j++)
+            emit_line(e, "const cnnc_v8 x%d = *(const cnnc_v8u *)(xr + %d);", j, 8 * j);
+        for (int f = 0; f < PB; f++)
+            for (int j = 0; j < PW / 8; j++)
+                emit_line(e, "s%d_%d += x%d * wc[%d];", f, j, j, f);
+        emit_line(e, "}");
+        for (int f = 0; f < PB; f++)
+            for (int j = 0; j < PW / 8; j++)
+                emit_line(e, "*(cnnc_v8u *)(a%d + %d) = s%d_%d;", f, 8 * j, f, j);
+        emit_line(e, "}");
+        emit_line(e, "#else");
+    }
+    emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
+    for (int f = 0; f < PB; f++)
+        emit_line(e, "a%d[i] = bb[%d];", f, f);
+    emit_line(e, "}");
+    emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
+    emit_line(e, "const float *xr = xg + c * %lld + q;", (long long)p->np);
+    emit_line(e, "const float *wc = wb + c * %d;", PB);
+    emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
+    emit_line(e, "const float xv = xr[i];");
+    for (int f = 0; f < PB; f++)
+        emit_line(e, "a%d[i] += xv * wc[%d];", f, f);
+    emit_line(e, "}");
+    emit_line(e, "}");
+    if (pw == PW)
+        emit_line(e, "#endif");
+    for (int f = 0; f < PB; f++) {
+        if (partial)
+            emit_line(e, "if (%d < nv)", f);
+        emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
+        char v[16];
+        snprintf(v, sizeof v, "a%d[i]", f);
+        emit_line(e, "yb[%lld + q + i] = %s;", (long long)(f * p->np), emit_act(e, n->act, v));
+        emit_line(e, "}");
+    }
+}
+
+static void emit_pointwise(Emit *e, const ConvPlan *p, const Node *n)
+{
+    Graph *g = emit_graph(e);
+    const ConvGeom *k = &p->k;
+    int64_t nw, nb, nfb = (p->fg + PB - 1) / PB;
+    ConvPlan bp = *p; /* the bias in blocks of PB */
+    bp.vb = PB;
+    bp.nfb = (int)nfb;
+    float *w = repack_pointwise(p, node_param_data(g, n, 0), &nw);
+    float *b = repack_bias(&bp, n->a.bias ? node_param_data(g, n, 1) : NULL, &nb);
+    char *wcomment = xasprintf("%s.weight [%lld,%lld,1,1] as [G=%d][F/G/PB=%lld][C/G=%lld][PB=%d]",
+                               n->name, (long long)k->f, (long long)p->cg, k->groups,
+                               (long long)nfb, (long long)p->cg, PB);
+    char *bcomment = xasprintf(n->a.bias ? "%s.bias, in blocks of PB" : "%s: no bias (zeros)",
+                               n->name);
+    const char *W = emit_const(e, "weight", wcomment, w, nw);
+    const char *B = emit_const(e, "bias", bcomment, b, nb);
+    free(wcomment);
+    free(bcomment);
+    free(w);
+    free(b);
+    emit_line(e, "/* 1x1: a GEMM along the pixels, blocks of %d channels x %d pixels */", PB, PW);
+    emit_line(e, "for (int gi = 0; gi < %d; gi++)", k->groups);
+    emit_line(e, "for (int fb = 0; fb < %lld; fb++) {", (long long)nfb);
+    emit_line(e, "const float *wb = %s + (gi * %lld + fb) * %lld;", W, (long long)nfb,
+              (long long)(p->cg * PB));
+    emit_line(e, "const float *bb = %s + (gi * %lld + fb) * %d;", B, (long long)nfb, PB);
+    emit_line(e, "const float *xg = x0 + gi * %lld;", (long long)(p->cg * p->np));
+    emit_line(e, "float *yb = y + (gi * %lld + fb * %d) * %lld;", (long long)p->fg, PB,
+              (long long)p->np);
+    bool partial = p->fg % PB != 0;
+    if (partial)
+        emit_line(e, "int nv = %lld - fb * %d;", (long long)p->fg, PB);
+    emit_line(e, "int q = 0;");
+    emit_line(e, "for (; q + %d <= %lld; q += %d) {", PW, (long long)p->np, PW);
+    emit_pw_block(e, p, n, PW, partial);
+    emit_line(e, "}");
+    if (p->np % PW) {
+        emit_line(e, "{");
+        emit_pw_block(e, p, n, (int)(p->np % PW), partial);
+        emit_line(e, "}");
     }
     emit_line(e, "}");
 }
@@ -178,9 +405,15 @@ static ConvPlan conv_plan(Emit *e, const Node *n)
     p.cg = p.k.c / p.k.groups;
     p.fg = p.k.f / p.k.groups;
     p.vb = p.fg >= 16 ? 16 : p.fg >= 8 ? 8 : (int)p.fg;
-    p.xb = MAX_ACC / p.vb < 8 ? MAX_ACC / p.vb : 8;
-    if (p.xb > p.k.ow)
+    p.vec = p.vb % 8 == 0;
+    /* Sums in registers: 6 x 16 or 12 x 8 is 12 AVX registers, leaving 4
+     * of 16 for the weights and the broadcast input. */
+    p.xb = p.vec ? 96 / p.vb : p.vb == 1 ? 8 : MAX_ACC / p.vb < 8 ? MAX_ACC / p.vb : 8;
+    p.np = p.k.oh * p.k.ow;
+    if (p.vb == 1 && p.xb > p.k.ow)
         p.xb = (int)p.k.ow;
+    if (p.xb > p.np)
+        p.xb = (int)p.np;
     p.nfb = (int)((p.fg + p.vb - 1) / p.vb);
     p.hp = p.k.h + p.k.pt + p.k.pb;
     p.wp = p.k.w + p.k.pl + p.k.pr;
@@ -193,6 +426,10 @@ void conv_emit(Emit *e, const Node *n)
     Graph *g = emit_graph(e);
     ConvPlan p = conv_plan(e, n);
     const ConvGeom *k = &p.k;
+    if (is_pointwise(&p)) {
+        emit_pointwise(e, &p, n);
+        return;
+    }
     int64_t nw, nb;
     float *w = repack_weight(&p, node_param_data(g, n, 0), &nw);
     float *b = repack_bias(&p, n->a.bias ? node_param_data(g, n, 1) : NULL, &nb);
@@ -221,21 +458,14 @@ void conv_emit(Emit *e, const Node *n)
     emit_line(e, "const float *bb = %s + (gi * %d + fb) * VB;", B, p.nfb);
     emit_line(e, "const float *xg = %s + gi * %lld;", p.x, (long long)(p.cg * p.hp * p.wp));
     emit_line(e, "float *yb = y + (gi * %lld + fb * VB) * %lld;", (long long)p.fg,
-              (long long)(k->oh * k->ow));
+              (long long)p.np);
     bool partial = p.fg % p.vb != 0;
     if (partial)
         emit_line(e, "int nv = %lld - fb * VB < VB ? %lld - fb * VB : VB;", (long long)p.fg,
                   (long long)p.fg);
-    emit_line(e, "for (int oy = 0; oy < %lld; oy++) {", (long long)k->oh);
-    emit_line(e, "int ox = 0;");
-    emit_line(e, "for (; ox + %d <= %lld; ox += %d) {", p.xb, (long long)k->ow, p.xb);
-    emit_block(e, &p, n, p.xb, partial);
-    emit_line(e, "}");
-    if (k->ow % p.xb) { /* the row's last pixels: one narrower block */
-        emit_line(e, "{");
-        emit_block(e, &p, n, (int)(k->ow % p.xb), partial);
-        emit_line(e, "}");
-    }
-    emit_line(e, "}");
+    if (p.vb == 1)
+        emit_dw_loops(e, &p, n);
+    else
+        emit_block_loops(e, &p, n, partial);
     emit_line(e, "}");
 }

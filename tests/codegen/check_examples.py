@@ -7,7 +7,8 @@ and batch 5 (more than --batch: the program runs in chunks) must agree with
 `cnnc run` (the interpreter, the oracle): max|a - b| <= 1e-4 * max|ref|,
 no NaN (contract, section 6).
 
-usage: check_examples.py CNNC OUTDIR CC [--sanitize] MODEL.cnn...
+usage: check_examples.py CNNC OUTDIR CC [--sanitize] [-DMACRO...] MODEL.cnn...
+(-DCNNC_NO_VECTOR_EXT tests the plain C path of the kernels)
 """
 import os
 import re
@@ -48,10 +49,10 @@ def agree(got, ref):
     return None
 
 
-def check(cnnc, outdir, cc, sanitize, model):
+def check(cnnc, outdir, cc, sanitize, defines, model):
     stem = os.path.join(outdir, os.path.basename(model)[:-4])
     run([cnnc, model, "-o", stem + ".c", "--main", "--batch", "2"])
-    flags = STRICT + (SANITIZE if sanitize else ["-O2"])
+    flags = STRICT + defines + (SANITIZE if sanitize else ["-O2"])
     run([cc] + flags + [stem + ".c", "-o", stem, "-lm"])
     shape = input_shape(stem + ".h")
     rng = np.random.default_rng(len(model))
@@ -70,12 +71,13 @@ def check(cnnc, outdir, cc, sanitize, model):
 def main():
     cnnc, outdir, cc = sys.argv[1:4]
     sanitize = "--sanitize" in sys.argv[4:]
-    models = [m for m in sys.argv[4:] if m != "--sanitize"]
+    defines = [a for a in sys.argv[4:] if a.startswith("-D")]  # e.g. -DCNNC_NO_VECTOR_EXT
+    models = [m for m in sys.argv[4:] if m != "--sanitize" and m not in defines]
     os.makedirs(outdir, exist_ok=True)
     failures = []
     for model in models:
         try:
-            failures += check(cnnc, outdir, cc, sanitize, model)
+            failures += check(cnnc, outdir, cc, sanitize, defines, model)
         except RuntimeError as e:
             failures.append("%s: %s" % (model, e))
         print("%s: %s" % (model, "FAIL" if failures and failures[-1].startswith(model) else "ok"))

@@ -12,7 +12,8 @@ driver runs each case on its input batch (2 samples) and on its first
 sample alone; both must agree with `cnnc run` (the oracle) within
 max|a - b| <= 1e-4 * max|ref| (contract, section 6).
 
-usage: check_matrix.py CNNC SOURCE_DIR WORKDIR CC [REGEX]
+usage: check_matrix.py CNNC SOURCE_DIR WORKDIR CC [-DMACRO...] [REGEX]
+(-D options go to the C compiler: -DCNNC_NO_VECTOR_EXT tests the plain C path)
 """
 import os
 import re
@@ -112,7 +113,7 @@ int main(int argc, char **argv)
 """
 
 
-def build_group(cnnc, cc, work, cases, first):
+def build_group(cnnc, cc, defines, work, cases, first):
     includes, rows, sources = [], [], []
     for i, (name, case_dir) in enumerate(cases):
         p = "c%d" % (first + i)
@@ -129,7 +130,7 @@ def build_group(cnnc, cc, work, cases, first):
     with open(driver, "w") as f:
         f.write(DRIVER_HEAD % {"includes": "\n".join(includes), "rows": "".join(rows)})
     exe = os.path.join(work, "driver%d" % first)
-    run([cc] + STRICT + [driver] + sources + ["-o", exe, "-lm"])
+    run([cc] + STRICT + defines + [driver] + sources + ["-o", exe, "-lm"])
     run([exe, work])
 
 
@@ -154,11 +155,13 @@ def compare(cnnc, work, name, case_dir):
 
 def main():
     cnnc, src, work, cc = sys.argv[1:5]
-    regex = re.compile(sys.argv[5]) if len(sys.argv) > 5 else None
+    defines = [a for a in sys.argv[5:] if a.startswith("-D")]
+    rest = [a for a in sys.argv[5:] if not a.startswith("-D")]
+    regex = re.compile(rest[0]) if rest else None
     case_dir = os.path.join(work, "cases")
     os.makedirs(case_dir, exist_ok=True)
     gen = [sys.executable, os.path.join(src, "tests", "torch", "gen_matrix.py"), case_dir]
-    run(gen + ([sys.argv[5]] if regex else []))
+    run(gen + ([rest[0]] if regex else []))
     names = []
     with open(os.path.join(case_dir, "cases.txt")) as f:
         for line in f:
@@ -172,7 +175,7 @@ def main():
     for first in range(0, len(names), GROUP):
         group = [(n, case_dir) for n in names[first:first + GROUP]]
         try:
-            build_group(cnnc, cc, work, group, first)
+            build_group(cnnc, cc, defines, work, group, first)
         except RuntimeError as e:
             failures.append("group at %s: %s" % (names[first], str(e)[:3000]))
             continue
