@@ -1,0 +1,95 @@
+#!/usr/bin/python3
+"""Generated C vs interpreted, on ONNX models exported from PyTorch.
+
+For each model: `cnnc MODEL.onnx -o M.c --main` (torchvision nets with
+--weights-blob, so that the C compiles in seconds), CC -O2 -std=c99 -Wall
+-Wextra -pedantic -Werror, then `./M infer` must agree with `cnnc run` (the
+oracle): max|a - b| <= rtol * max|ref|, no NaN (1e-4; 1e-3 for 224x224).
+Small models run a batch of 1 and one of 5, more than their batch maximum
+(the program runs in chunks).
+
+usage: check_codegen.py CNNC WORKDIR CC GROUP
+GROUP: nets (the test nets at opsets 9 to 17, and LeNet with a static batch
+of 2), ops (the single-operator models, opset 13), or a torchvision name
+(resnet18, mobilenet_v2, squeezenet1_1)."""
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import torch
+
+import onnxtest as T
+
+warnings.filterwarnings("ignore")
+CNNC, WORK, CC, GROUP = sys.argv[1:5]
+STRICT = ["-O2", "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
+os.makedirs(WORK, exist_ok=True)
+
+
+def run(cmd, timeout=600):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError("%s: exit %d\n%s" % (" ".join(cmd), r.returncode,
+                                                (r.stdout + r.stderr).strip()[-1500:]))
+
+
+def check(name, model, shape, opset, rtol, batches, dynamic=True, blob=False):
+    """Failures of the generated program against `cnnc run`."""
+    stem = os.path.join(WORK, "%s_op%d" % (name, opset))
+    x = torch.randn(max(batches), *shape)
+    if isinstance(T.export(model, x, stem + ".onnx", opset, dynamic), str):
+        return []  # the exporter refuses: check_torch.py says so
+    try:
+        run([CNNC, stem + ".onnx", "-o", stem + ".c", "--main"] +
+            (["--weights-blob", stem + ".bin"] if blob else []))
+        run([CC] + STRICT + [stem + ".c", "-o", stem, "-lm"])
+    except RuntimeError as e:
+        return [str(e)]
+    failures = []
+    for n in batches:
+        xin, ref, out = stem + "_in.npy", stem + "_ref.npy", stem + "_out.npy"
+        np.save(xin, x.numpy()[:n])
+        try:
+            run([CNNC, "run", stem + ".onnx", "--input", xin, "--output", ref])
+            run([stem, "infer", xin, out])
+        except RuntimeError as e:
+            failures.append(str(e))
+            continue
+        why = T.compare(np.load(out), np.load(ref), rtol)
+        if why:
+            failures.append("batch %d: %s" % (n, why))
+    return failures
+
+
+def report(label, failures):
+    print("%s %s" % ("FAIL" if failures else "ok  ", label))
+    for f in failures:
+        print("     " + f.replace("\n", "\n     "))
+    return not failures
+
+
+def main():
+    torch.manual_seed(0)
+    ok = True
+    if GROUP == "nets":
+        nets = T.nets()
+        for name, model, shape in nets:
+            for opset in T.OPSETS:
+                ok &= report("%s opset %d" % (name, opset),
+                             check(name, model, shape, opset, 1e-4, (1, 5)))
+        ok &= report("lenet_static_batch (batch max 2)",
+                     check("lenet_static_batch", nets[0][1], (3, 32, 32), 13, 1e-4, (2, 5),
+                           dynamic=False))
+    elif GROUP == "ops":
+        for name, model, shape in T.ops():
+            ok &= report(name, check(name, model, shape, 13, 1e-4, (1, 5)))
+    else:
+        ok &= report(GROUP, check(GROUP, T.big(GROUP), (3, 224, 224), 13, 1e-3, (1,),
+                                  blob=True))
+    print("all agree" if ok else "DISAGREEMENT")
+    sys.exit(0 if ok else 1)
+
+
+main()
