@@ -74,6 +74,13 @@ typedef struct {
 
 AvgWindow avg_window(const ConvGeom *k, bool include_pad, int64_t oy, int64_t ox);
 
+/* Where the maximum of maxpool's window (oy, ox) over plane x sits: the
+ * first cell, in row-major window order, above all before it (or a NaN,
+ * when nan_wins: the forward's value, as in PyTorch); -1 when the window
+ * holds no input cell. The backward (pool_grad.c) passes nan_wins false:
+ * a NaN there gets no gradient unless it is the window's first cell. */
+int64_t pool_argmax(const ConvGeom *k, const float *x, int64_t oy, int64_t ox, bool nan_wins);
+
 /* Where padded coordinate i (possibly outside [0, n)) reads from an axis
  * of length n: -1 for a zero (PAD_ZEROS). Reflect assumes pad < n, which
  * the shape rules check (PyTorch's rule). */

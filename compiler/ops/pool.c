@@ -94,21 +94,29 @@ static int64_t no_macs(const Graph *g, const Node *n)
 
 /* ---- interpreter ---- */
 
-static float max_cell(const ConvGeom *k, const float *x, int64_t oy, int64_t ox)
+int64_t pool_argmax(const ConvGeom *k, const float *x, int64_t oy, int64_t ox, bool nan_wins)
 {
-    float m = -INFINITY;
+    int64_t at = -1;
     for (int ky = 0; ky < k->kh; ky++) {
         int64_t iy = oy * k->sh - k->pt + (int64_t)ky * k->dh;
         if (iy < 0 || iy >= k->h)
             continue;
         for (int kx = 0; kx < k->kw; kx++) {
             int64_t ix = ox * k->sw - k->pl + (int64_t)kx * k->dw;
-            /* NaN wins, as in PyTorch */
-            if (ix >= 0 && ix < k->w && (x[iy * k->w + ix] > m || isnan(x[iy * k->w + ix])))
-                m = x[iy * k->w + ix];
+            if (ix < 0 || ix >= k->w)
+                continue;
+            float v = x[iy * k->w + ix];
+            if (at < 0 || v > x[at] || (nan_wins && isnan(v)))
+                at = iy * k->w + ix;
         }
     }
-    return m;
+    return at;
+}
+
+static float max_cell(const ConvGeom *k, const float *x, int64_t oy, int64_t ox)
+{
+    int64_t at = pool_argmax(k, x, oy, ox, true);
+    return at >= 0 ? x[at] : -INFINITY;
 }
 
 AvgWindow avg_window(const ConvGeom *k, bool include_pad, int64_t oy, int64_t ox)

@@ -10,31 +10,6 @@
  * Windows overlap when the stride is below the kernel: shares add up. */
 #include "ops.h"
 
-#include <math.h>
-
-/* The forward's max scan, returning where the maximum sits (the first
- * cell inside the input when every cell is -inf). */
-static int64_t max_at(const ConvGeom *k, const float *x, int64_t oy, int64_t ox)
-{
-    int64_t at = -1;
-    float m = -INFINITY;
-    for (int ky = 0; ky < k->kh; ky++) {
-        int64_t iy = oy * k->sh - k->pt + (int64_t)ky * k->dh;
-        if (iy < 0 || iy >= k->h)
-            continue;
-        for (int kx = 0; kx < k->kw; kx++) {
-            int64_t ix = ox * k->sw - k->pl + (int64_t)kx * k->dw;
-            if (ix < 0 || ix >= k->w)
-                continue;
-            if (at < 0 || x[iy * k->w + ix] > m) {
-                at = iy * k->w + ix;
-                m = x[at];
-            }
-        }
-    }
-    return at;
-}
-
 /* Spreads gy over the window of (oy, ox), as the forward divides. */
 static void avg_spread(const ConvGeom *k, bool include_pad, float *dx, float gy, int64_t oy,
                        int64_t ox)
@@ -66,7 +41,7 @@ static void pool_grad(const Graph *g, const Node *n, const float *x_all, const f
                     avg_spread(&k, n->a.count_include_pad, dx, gv, oy, ox);
                     continue;
                 }
-                int64_t at = max_at(&k, x, oy, ox);
+                int64_t at = pool_argmax(&k, x, oy, ox, false);
                 if (at >= 0)
                     dx[at] += gv;
             }

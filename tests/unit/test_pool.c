@@ -149,6 +149,27 @@ START_TEST(padding)
 }
 END_TEST
 
+/* PyTorch's max_pool2d: a window holding a NaN gives NaN, wherever the
+ * NaN sits (after a larger value, or first before one); a window of -inf
+ * gives -inf. */
+START_TEST(maxpool_nan_and_inf)
+{
+    Graph *g = graph_with_input(3, (int64_t[]){1, 2, 6});
+    add_pool(g, OP_MAXPOOL, "p", 2, 2);
+    ck_assert(shape_infer(g));
+    const float x[12] = {1, NAN, NAN, 9, -INFINITY, -INFINITY,
+                         5, 2,   1,   2, -INFINITY, -INFINITY};
+    Activations a = interp_forward(g, x, 1, false);
+    ck_assert_ptr_nonnull(a.val);
+    const float *y = a.val[g->output];
+    ck_assert(isnan(y[0]));
+    ck_assert(isnan(y[1]));
+    ck_assert(isinf(y[2]) && y[2] < 0);
+    interp_free(g, &a);
+    graph_free(g);
+}
+END_TEST
+
 START_TEST(global_pools)
 {
     static const float x[8] = {1, 2, 3, 6, -1, -2, -3, -6};
@@ -221,6 +242,7 @@ int main(void)
     tcase_add_test(tc, two_channels);
     tcase_add_test(tc, ceil_mode_1d);
     tcase_add_test(tc, padding);
+    tcase_add_test(tc, maxpool_nan_and_inf);
     tcase_add_test(tc, global_pools);
     tcase_add_test(tc, unread_rows_warning);
     tcase_add_test(tc, errors);
