@@ -506,9 +506,11 @@ void emit_memory_report(Graph *g, FILE *out);
 /* `cnnc info MODEL --target T` (T: cortex-m4): emits the model's C into a
  * temporary folder, cross-compiles it (arm-none-eabi-gcc) and prints flash
  * (code, weights) and RAM (arena, data, deepest stack) in bytes, measured
- * with arm-none-eabi-size and -fstack-usage, beside the compiler's
- * prediction. False after an error (reported). */
-bool target_report(Graph *g, const char *target, FILE *out);
+ * with arm-none-eabi-size and gcc's call graph, beside the compiler's
+ * prediction. train_batch > 0 (info --train): the --train build of that
+ * batch, and its state block, train arena and train-step stack too. False
+ * after an error (reported). */
+bool target_report(Graph *g, const char *target, int train_batch, FILE *out);
 /* --ram-budget / --flash-budget BYTES (a number, optionally with K or M for
  * KiB/MiB; NULL: no budget). False after an error: the arena over the RAM
  * budget (naming the largest live set and the layer where it peaks), the

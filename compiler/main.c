@@ -47,8 +47,8 @@ static const Option options[] = {
     {"-o", true, offsetof(Args, out), ON(CMD_COMPILE)},
     {"--name", true, offsetof(Args, name), ON(CMD_COMPILE)},
     {"--main", false, offsetof(Args, main), ON(CMD_COMPILE)},
-    {"--train", false, offsetof(Args, train), ON(CMD_COMPILE)},
-    {"--batch", true, offsetof(Args, batch), ON(CMD_COMPILE)},
+    {"--train", false, offsetof(Args, train), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--batch", true, offsetof(Args, batch), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--split-weights", false, offsetof(Args, split_weights), ON(CMD_COMPILE)},
     {"--weights-blob", true, offsetof(Args, blob), ON(CMD_COMPILE)},
     {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
@@ -70,7 +70,7 @@ static void print_help(FILE *out)
           "       cnnc run MODEL --input IN.npy --output OUT.npy [--weights DIR]\n"
           "       cnnc grad MODEL --input IN.npy --labels LABELS.npy --outdir DIR [--weights DIR]\n"
           "       cnnc weights MODEL --outdir DIR [--weights DIR]\n"
-          "       cnnc info MODEL [--weights DIR]\n"
+          "       cnnc info MODEL [--weights DIR] [--target cortex-m4 [--train [--batch N]]]\n"
           "       cnnc --help | --version\n"
           "\n"
           "MODEL is a .cnn file (the network DSL) or an .onnx file.\n"
@@ -106,7 +106,8 @@ static void print_help(FILE *out)
           "  info     per-layer table: output shape, activation size, parameters, MACs\n"
           "           of the model as written; --dot FILE (- for stdout) also writes a\n"
           "           Graphviz picture of the graph after fusion, shapes on the edges;\n"
-          "           with --target cortex-m4, flash and RAM of the cross-compiled code\n"
+          "           with --target cortex-m4, flash and RAM of the cross-compiled code;\n"
+          "           with --train too, the training buffers of a --train build\n"
           "\n"
           "In file names, bytes outside [A-Za-z0-9._-] are written %XX.\n"
           "Exit status: 0 ok, 1 an error in the model or an input, 2 a usage error.\n",
@@ -250,6 +251,9 @@ static int check_args(const Args *a, int *batch)
         if (empty)
             return usage("cannot derive a C prefix from '%s'; give one with --name", a->out);
     }
+    if (a->cmd == CMD_INFO && (a->train || a->batch) && !(a->train && a->target))
+        return usage("'cnnc info' takes --train and --batch with --target only (and --batch "
+                     "with --train)");
     if (a->split_weights && a->blob)
         return usage("--split-weights and --weights-blob exclude each other");
     *batch = 0;
@@ -282,15 +286,23 @@ static Graph *load(const Args *a, bool optimize)
     return model_load_opts(a->model, &opt);
 }
 
+/* The batch of a build: --batch, else the ONNX input's, else the train
+ * section's under --train, else 1 (32 under --train). */
+static int build_batch(const Args *a, const Graph *g, int batch)
+{
+    if (batch)
+        return batch;
+    return g->batch_hint ? g->batch_hint
+           : a->train   ? (g->train.present && g->train.batch > 0 ? g->train.batch : 32)
+                        : 1;
+}
+
 static int cmd_compile(const Args *a, int batch)
 {
     Graph *g = load(a, true);
     if (!g)
         return EXIT_MODEL;
-    if (!batch)
-        batch = g->batch_hint ? g->batch_hint
-                : a->train   ? (g->train.present && g->train.batch > 0 ? g->train.batch : 32)
-                             : 1;
+    batch = build_batch(a, g, batch);
     char *prefix = a->name ? xstrdup(a->name) : default_prefix(a->out);
     EmitOptions opt = {
         .out_c = a->out,
@@ -450,14 +462,14 @@ static bool write_dot(const Args *a, const Graph *g)
     return true;
 }
 
-static int cmd_info(const Args *a)
+static int cmd_info(const Args *a, int batch)
 {
     Graph *g = load(a, a->target != NULL); /* --target: the graph compile emits */
     if (!g)
         return EXIT_MODEL;
     bool ok = true;
     if (a->target) {
-        ok = target_report(g, a->target, stdout);
+        ok = target_report(g, a->target, a->train ? build_batch(a, g, batch) : 0, stdout);
     } else {
         /* The table shows the model as written; the memory lines and the
          * picture, the graph the code generator compiles. */
@@ -498,7 +510,7 @@ int main(int argc, char **argv)
     case CMD_RUN: rc = cmd_run(&a); break;
     case CMD_GRAD: rc = cmd_grad(&a); break;
     case CMD_WEIGHTS: rc = cmd_weights(&a); break;
-    case CMD_INFO: rc = cmd_info(&a); break;
+    case CMD_INFO: rc = cmd_info(&a, batch); break;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         diag_error((Loc){0}, "cannot write to the standard output");

@@ -1,10 +1,12 @@
 /* target.c: the model's footprint on a microcontroller.
  *
  * Takes a loaded Graph; gives two things. `cnnc info MODEL --target
- * cortex-m4` emits the model's C into a temporary folder, cross-compiles it
- * with the Arm toolchain and prints flash and RAM in bytes, measured from
- * the object (arm-none-eabi-size -A, and -fstack-usage for the stack),
- * beside what the compiler predicts (the arena, the weights' bytes). And
+ * cortex-m4 [--train --batch N]` emits the model's C into a temporary
+ * folder, cross-compiles it with the Arm toolchain and prints flash and RAM
+ * in bytes, measured from the object (arm-none-eabi-size -A, and gcc's call
+ * graph for the deepest stack), beside what the compiler predicts (the
+ * arena, the weights' bytes; under --train the state block and the train
+ * arena, which the caller provides, so only the QEMU test measures them). And
  * --ram-budget / --flash-budget check the plan before anything is written,
  * so that a model too big for the part fails at compile time, naming the
  * layer where the memory peaks. Code size cannot be predicted: it is only
@@ -184,7 +186,9 @@ static bool run_tool(char *const argv[], const char *out_path)
 
 typedef struct {
     int64_t code, weights, other, data; /* .text, the weights' .rodata, the rest, .data+.bss */
-    int64_t stack;                      /* forward's frame plus its deepest callee's */
+    int64_t stack;                      /* the deepest call chain from model_forward */
+    int64_t train_stack;                /* ... from model_train_step (--train) */
+    int64_t train_state, train_arena;   /* model.h's <P>_TRAIN_STATE_BYTES, _ARENA_BYTES */
     bool stack_dynamic;                 /* some frame's size is not static */
 } Measure;
 
@@ -213,35 +217,149 @@ static bool read_sizes(const char *path, Measure *m)
     return true;
 }
 
-/* -fstack-usage lines are "FILE:LINE:COL:FUNCTION\tBYTES\tQUALIFIERS". The
- * forward pass calls the layer functions, which call only libm and string
- * functions (not counted: newlib ships without stack data), so the deepest
- * stack is forward's frame plus the largest layer frame. */
-static bool read_stack(const char *path, Measure *m)
+/* ---- the deepest stack, from gcc's call graph ----
+ * -fcallgraph-info=su writes model.ci (VCG): a node per function with its
+ * frame ("N bytes (static)"; functions defined elsewhere have none) and an
+ * edge per call. The deepest stack from a root is the heaviest path. The
+ * calls into libm, string functions and libgcc are leaves of size 0: newlib
+ * ships without stack data, so they are not counted. */
+typedef struct {
+    char **title;
+    int64_t *bytes, *depth; /* depth: -1 not yet, -2 being computed */
+    int n;
+    int (*edge)[2];
+    int ne;
+} CallGraph;
+
+static int cg_node(CallGraph *cg, const char *title)
+{
+    for (int i = 0; i < cg->n; i++)
+        if (strcmp(cg->title[i], title) == 0)
+            return i;
+    cg->title = xrealloc(cg->title, sizeof *cg->title * (size_t)(cg->n + 1));
+    cg->bytes = xrealloc(cg->bytes, sizeof *cg->bytes * (size_t)(cg->n + 1));
+    cg->depth = xrealloc(cg->depth, sizeof *cg->depth * (size_t)(cg->n + 1));
+    cg->title[cg->n] = xstrdup(title);
+    cg->bytes[cg->n] = 0;
+    cg->depth[cg->n] = -1;
+    return cg->n++;
+}
+
+/* The first quoted string after `key` in line, into buf. */
+static bool quoted_after(const char *line, const char *key, char *buf, size_t size)
+{
+    const char *s = strstr(line, key);
+    if (!s || !(s = strchr(s + strlen(key), '"')))
+        return false;
+    const char *e = strchr(++s, '"');
+    if (!e || (size_t)(e - s) >= size)
+        return false;
+    memcpy(buf, s, (size_t)(e - s));
+    buf[e - s] = '\0';
+    return true;
+}
+
+static bool cg_read(const char *path, CallGraph *cg, bool *dynamic)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[4096], a[1024], b[1024];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "node:", 5) == 0 && quoted_after(line, "title:", a, sizeof a)) {
+            int i = cg_node(cg, a);
+            const char *bytes = strstr(line, " bytes (");
+            if (bytes) {
+                const char *num = bytes;
+                while (num > line && num[-1] >= '0' && num[-1] <= '9')
+                    num--;
+                cg->bytes[i] = strtoll(num, NULL, 10);
+                *dynamic |= strncmp(bytes, " bytes (dynamic", 15) == 0;
+            }
+        } else if (strncmp(line, "edge:", 5) == 0 && quoted_after(line, "sourcename:", a, sizeof a) &&
+                   quoted_after(line, "targetname:", b, sizeof b)) {
+            int from = cg_node(cg, a), to = cg_node(cg, b);
+            cg->edge = xrealloc(cg->edge, sizeof *cg->edge * (size_t)(cg->ne + 1));
+            cg->edge[cg->ne][0] = from;
+            cg->edge[cg->ne][1] = to;
+            cg->ne++;
+        }
+    }
+    fclose(f);
+    return true;
+}
+
+/* The heaviest path from node i; -1 if it meets a cycle (recursion: the
+ * generated code has none). */
+static int64_t cg_depth(CallGraph *cg, int i)
+{
+    if (cg->depth[i] == -2)
+        return -1;
+    if (cg->depth[i] >= 0)
+        return cg->depth[i];
+    cg->depth[i] = -2;
+    int64_t deepest = 0;
+    for (int e = 0; e < cg->ne; e++) {
+        if (cg->edge[e][0] != i)
+            continue;
+        int64_t d = cg_depth(cg, cg->edge[e][1]);
+        if (d < 0)
+            return -1;
+        if (d > deepest)
+            deepest = d;
+    }
+    return cg->depth[i] = cg->bytes[i] + deepest;
+}
+
+/* The deepest stack of function `root` (an exported name), -1 if unknown. */
+static int64_t cg_stack(CallGraph *cg, const char *root)
+{
+    for (int i = 0; i < cg->n; i++)
+        if (strcmp(cg->title[i], root) == 0)
+            return cg_depth(cg, i);
+    return -1;
+}
+
+static void cg_free(CallGraph *cg)
+{
+    for (int i = 0; i < cg->n; i++)
+        free(cg->title[i]);
+    free(cg->title);
+    free(cg->bytes);
+    free(cg->depth);
+    free(cg->edge);
+}
+
+static bool read_stack(const char *path, bool train, Measure *m)
+{
+    CallGraph cg = {0};
+    bool ok = cg_read(path, &cg, &m->stack_dynamic);
+    if (ok) {
+        m->stack = cg_stack(&cg, "model_forward");
+        m->train_stack = train ? cg_stack(&cg, "model_train_step") : 0;
+        ok = m->stack >= 0 && m->train_stack >= 0;
+    }
+    cg_free(&cg);
+    return ok;
+}
+
+/* The training blocks' sizes, as the generated header states them. */
+static bool read_train_sizes(const char *path, Measure *m)
 {
     FILE *f = fopen(path, "r");
     if (!f)
         return false;
     char line[1024];
-    int64_t forward = 0, deepest_layer = 0;
+    long long v;
+    m->train_state = m->train_arena = -1;
     while (fgets(line, sizeof line, f)) {
-        char *tab = strchr(line, '\t'), *fn = line;
-        if (!tab)
-            continue;
-        *tab = '\0';
-        for (char *colon; (colon = strchr(fn, ':'));)
-            fn = colon + 1;
-        long long bytes = strtoll(tab + 1, NULL, 10);
-        if (strstr(tab + 1, "dynamic"))
-            m->stack_dynamic = true;
-        if (strcmp(fn, "model_forward") == 0)
-            forward = bytes;
-        else if (strncmp(fn, "model_l", 7) == 0 && bytes > deepest_layer)
-            deepest_layer = bytes;
+        if (sscanf(line, "#define model_TRAIN_STATE_BYTES %lld", &v) == 1)
+            m->train_state = v;
+        if (sscanf(line, "#define model_TRAIN_ARENA_BYTES %lld", &v) == 1)
+            m->train_arena = v;
     }
     fclose(f);
-    m->stack = forward + deepest_layer;
-    return true;
+    return m->train_state >= 0 && m->train_arena >= 0;
 }
 
 static void remove_dir(const char *dir)
@@ -268,7 +386,7 @@ static void cc_argv(const Target *t, const char *src, const char *obj, char **ar
     for (int i = 0; t->flags[i]; i++)
         argv[n++] = (char *)t->flags[i];
     const char *common[] = {"-std=c99", "-ffunction-sections", "-fdata-sections",
-                            "-fstack-usage", "-c"};
+                            "-fcallgraph-info=su", "-c"};
     for (size_t i = 0; i < sizeof common / sizeof common[0]; i++)
         argv[n++] = (char *)common[i];
     argv[n++] = (char *)src;
@@ -277,36 +395,47 @@ static void cc_argv(const Target *t, const char *src, const char *obj, char **ar
     argv[n] = NULL;
 }
 
-/* Emits the model in dir, its weights in a translation unit of their own
- * (--split-weights, as docs/firmware.md builds it: the code cannot fold a
- * small table into instructions, so the weights' bytes are exactly the
- * prediction), cross-compiles both and fills *m. */
-static bool measure(Graph *g, const Target *t, const char *dir, Measure *m)
+/* Emits the model in dir (with --train code when train_batch > 0), its
+ * weights in a translation unit of their own (--split-weights, as
+ * docs/firmware.md builds it: the code cannot fold a small table into
+ * instructions, so the weights' bytes are exactly the prediction),
+ * cross-compiles both and fills *m. */
+static bool measure(Graph *g, const Target *t, int train_batch, const char *dir, Measure *m)
 {
     char *c = xasprintf("%s/model.c", dir), *o = xasprintf("%s/model.o", dir);
+    char *h = xasprintf("%s/model.h", dir);
     char *wc = xasprintf("%s/model_weights.c", dir), *wo = xasprintf("%s/model_weights.o", dir);
-    char *su = xasprintf("%s/model.su", dir), *sizes = xasprintf("%s/model.size", dir);
-    EmitOptions opt = {.out_c = c, .prefix = "model", .batch = 1, .split_weights = true};
+    char *ci = xasprintf("%s/model.ci", dir), *sizes = xasprintf("%s/model.size", dir);
+    EmitOptions opt = {.out_c = c, .prefix = "model", .batch = train_batch ? train_batch : 1,
+                       .train = train_batch > 0, .split_weights = true};
     char *cc[24], *wcc[24];
     cc_argv(t, c, o, cc);
     cc_argv(t, wc, wo, wcc);
     char *size[] = {(char *)t->size, "-A", o, wo, NULL};
     bool ok = emit_c(g, &opt) && run_tool(cc, NULL) && run_tool(wcc, NULL) &&
               run_tool(size, sizes);
-    if (ok && !(read_sizes(sizes, m) && read_stack(su, m))) {
+    if (ok && !(read_sizes(sizes, m) && read_stack(ci, train_batch > 0, m) &&
+                (!train_batch || read_train_sizes(h, m)))) {
         diag_error((Loc){0}, "cannot read the sizes of the cross-compiled model");
         ok = false;
     }
     free(c);
     free(o);
+    free(h);
     free(wc);
     free(wo);
-    free(su);
+    free(ci);
     free(sizes);
     return ok;
 }
 
-static void print_report(const Target *t, const Prediction *p, const Measure *m, FILE *out)
+static const char *yes_no(int64_t ram, int64_t flash)
+{
+    return ram <= PART_RAM_BYTES && flash <= PART_FLASH_BYTES ? "yes" : "no";
+}
+
+static void print_report(const Target *t, int train_batch, const Prediction *p,
+                         const Measure *m, FILE *out)
 {
     fprintf(out, "target: %s (%s", t->name, t->cc);
     for (int i = 0; t->flags[i]; i++)
@@ -325,20 +454,38 @@ static void print_report(const Target *t, const Prediction *p, const Measure *m,
             (long long)m->code, (long long)m->weights, (long long)p->weights,
             (long long)m->other, (long long)flash, (long long)p->arena, (long long)m->data,
             (long long)m->stack, (long long)ram);
-    fprintf(out, "fits 256 KiB RAM, 1 MiB flash: %s\n",
-            ram <= PART_RAM_BYTES && flash <= PART_FLASH_BYTES ? "yes" : "no");
+    fprintf(out, "fits 256 KiB RAM, 1 MiB flash: %s\n", yes_no(ram, flash));
+    if (train_batch) {
+        int64_t train_ram = m->train_state + m->train_arena + m->data + m->train_stack;
+        fprintf(out, "train_batch: %d\n"
+                     "ram_train_state_bytes: %lld\n"
+                     "ram_train_arena_bytes: %lld\n"
+                     "ram_train_stack_bytes: %lld\n"
+                     "ram_train_bytes: %lld\n"
+                     "training fits 256 KiB RAM, 1 MiB flash: %s\n",
+                train_batch, (long long)m->train_state, (long long)m->train_arena,
+                (long long)m->train_stack, (long long)train_ram, yes_no(train_ram, flash));
+    }
     fputs("# flash: code (.text, measured) + weights (.rodata, measured; predicted by cnnc)\n"
           "# + other constants (layer names); libm and the C library not counted. The\n"
           "# weights are compiled as their own file (--split-weights).\n"
           "# ram: the arena the caller provides (<P>_ARENA_BYTES) + the model's own .data\n"
-          "# and .bss + the deepest stack (-fstack-usage: forward plus its deepest layer;\n"
-          "# libm calls not counted).\n",
+          "# and .bss + the deepest stack (gcc -fcallgraph-info=su: the heaviest call chain\n"
+          "# from model_forward; libm calls not counted).\n",
           out);
+    if (train_batch)
+        fputs("# --train: the code above includes the training code. ram_train: the state\n"
+              "# block (<P>_TRAIN_STATE_BYTES: parameters, buffers, optimizer moments; keep\n"
+              "# it to persist training) + the train arena (<P>_TRAIN_ARENA_BYTES: scratch of\n"
+              "# a step of train_batch samples), both as the compiler plans them, + .data/.bss\n"
+              "# + the deepest stack of model_train_step. The inference arena is not needed\n"
+              "# for training (model_train_forward runs in the train arena).\n",
+              out);
     if (m->stack_dynamic)
         fputs("# note: some frame has a dynamic size; the stack figure is a lower bound\n", out);
 }
 
-bool target_report(Graph *g, const char *target, FILE *out)
+bool target_report(Graph *g, const char *target, int train_batch, FILE *out)
 {
     const Target *t = NULL;
     for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
@@ -359,9 +506,9 @@ bool target_report(Graph *g, const char *target, FILE *out)
         return false;
     }
     Measure m = {0};
-    bool ok = measure(g, t, dir, &m);
+    bool ok = measure(g, t, train_batch, dir, &m);
     if (ok)
-        print_report(t, &p, &m, out);
+        print_report(t, train_batch, &p, &m, out);
     remove_dir(dir);
     free(dir);
     return ok;

@@ -104,7 +104,7 @@ def check_model(cnnc, model, work):
     cc = ["arm-none-eabi-gcc"] + CFLAGS
     obj = {n: os.path.join(d, n + ".o")
            for n in ("model", "model_weights", "harness", "startup")}
-    run(cc + ["-fstack-usage", "-c", c, "-o", obj["model"]], cwd=d)
+    run(cc + ["-c", c, "-o", obj["model"]])
     run(cc + ["-c", os.path.join(d, "model_weights.c"), "-o", obj["model_weights"]])
     run(cc + ["-I", d, "-I", HERE, "-c", os.path.join(HERE, "harness.c"), "-o", obj["harness"]])
     run(cc + ["-I", HERE, "-c", os.path.join(HERE, "startup.c"), "-o", obj["startup"]])
@@ -177,7 +177,7 @@ def print_table(rows):
         print(" ".join("%-20s" % v if i == 0 else "%9s" % v for i, v in enumerate(vals)))
     print("bytes; flash = code + weights + other constants of the model (the harness,"
           " start-up and libm/libc not counted); ram = arena + deepest stack (the larger of"
-          " the measured high-water mark and -fstack-usage); fits: within 256 KiB RAM and"
+          " the measured high-water mark and cnnc info's call-graph figure); fits: within 256 KiB RAM and"
           " 1 MiB flash; insns: instructions per inference (QEMU -icount)")
 
 

@@ -91,5 +91,11 @@ check(r.returncode != 0 and "ram_budget_check" in r.stderr,
 p = cnnc("info", lenet, "--target", "avr")
 check(p.returncode == 1 and "unknown target 'avr'" in p.stderr, "unknown target: %r" % p.stderr)
 
+# info takes --train (and --batch) only with --target: a usage error, exit 2.
+for args in (["--train"], ["--target", "cortex-m4", "--batch", "2"], ["--batch", "2"]):
+    p = cnnc("info", lenet, *args)
+    check(p.returncode == 2 and "takes --train and --batch with --target only" in p.stderr,
+          "info %s: exit %d %r" % (" ".join(args), p.returncode, p.stderr))
+
 print("%d failures" % len(failures))
 sys.exit(1 if failures else 0)
