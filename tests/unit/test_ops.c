@@ -6,21 +6,13 @@
  * for every activation's derivative. */
 #include "ops/ops.h"
 #include "check_run.h"
+#include "fixture.h"
 
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
 
 static const Loc here = {"test.cnn", 1, 1};
-
-/* A graph whose input "x" has the given per-sample shape. */
-static Graph *graph_with_input(int rank, const int64_t *d)
-{
-    Graph *g = graph_new("test.cnn");
-    g->input = graph_add_tensor(g, "x", T_ACT, here);
-    g->t[g->input].shape = shape_make(rank, d);
-    return g;
-}
 
 /* A further activation tensor (a second operand). */
 static int activation(Graph *g, const char *name, int rank, const int64_t *d)
@@ -30,10 +22,10 @@ static int activation(Graph *g, const char *name, int rank, const int64_t *d)
     return t;
 }
 
+/* A layer named after its operator (fixture.h's add_layer_n). */
 static Node *add_node(Graph *g, int op, const int *in, int nin)
 {
-    int id = graph_add_node(g, op, op_info(op)->name, here, in, nin);
-    g->output = g->n[id].out;
+    int id = add_layer_n(g, op, op_info(op)->name, in, nin);
     return &g->n[id];
 }
 
