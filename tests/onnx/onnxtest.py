@@ -14,7 +14,8 @@ onnx 1.12's shape inference does not see through constant subgraphs (the
 Pad amounts PyTorch computes with ConstantOfShape, Concat, Slice, ...), so
 fold_constants() first evaluates them with numpy, from the operators'
 definitions, and puts the results in as initializers; the shapes of every
-other tensor are still onnx's own. The batch is made concrete (the input's
+other tensor are still onnx's own (but for ceil_mode pools, whose rule
+onnx fixed after 1.12: _ceil_as_floor). The batch is made concrete (the input's
 first dimension) so that Shape nodes fold too; it is dropped before shapes
 are compared, as cnnc's activation shapes are per sample."""
 import os
@@ -152,6 +153,11 @@ def ops():
         op("maxpool", lambda x: F.max_pool2d(x, 3, 2, 1)),
         op("maxpool_ceil", lambda x: F.max_pool2d(x, 2, ceil_mode=True), shape=(3, 7, 7)),
         op("maxpool1d", lambda x: F.max_pool1d(x, 3, 2), shape=(3, 11)),
+        # ceil_mode windows that would start in the end padding are dropped
+        # (onnx/onnx#5711: a 1x1 kernel with stride 2).
+        op("maxpool_ceil_k1", lambda x: F.max_pool2d(x, 1, 2, ceil_mode=True), shape=(3, 7, 6)),
+        op("maxpool_ceil_pad", lambda x: F.max_pool2d(x, 3, 3, 1, ceil_mode=True),
+           shape=(3, 8, 10)),
         # Opset 9 has no ceil_mode: PyTorch pads the end by a stride more.
         op("maxpool1d_ceil_pad", lambda x: F.max_pool1d(x, 3, 2, 1, ceil_mode=True),
            shape=(3, 8)),
@@ -374,6 +380,9 @@ def fold_constants(model, batch):
     m = onnx.ModelProto()
     m.CopyFrom(model)
     g = m.graph
+    del g.value_info[:]  # the exporter's own annotations: only inference counts
+    for out in g.output:
+        out.type.tensor_type.ClearField("shape")
     batch_dim = g.input[0].type.tensor_type.shape.dim[0]
     if not batch_dim.HasField("dim_value"):
         batch_dim.dim_value = batch
@@ -394,10 +403,38 @@ def fold_constants(model, batch):
             folded = True
             g.initializer.append(numpy_helper.from_array(values[node.output[0]],
                                                          node.output[0]))
-        if not folded:
+        if not folded and not _ceil_as_floor(g, shapes):
             return m, shapes
         del g.node[:]
         g.node.extend(keep)
+
+
+def _ceil_as_floor(g, shapes):
+    """onnx 1.12 keeps a ceil_mode pool's last window when it starts in the
+    end padding; PyTorch, cnnc and ONNX itself since 1.16 drop it
+    (onnx/onnx#5741: "sliding windows that would start in the right padded
+    region are ignored"). So each ceil_mode pool becomes the same pool in
+    floor mode, its end padding grown by stride - 1 (ceil(r/s) is
+    floor((r + s - 1)/s)), less a stride where that rule drops the window
+    onnx 1.12 infers. Returns whether any node changed."""
+    changed = False
+    for node in g.node:
+        if node.op_type not in ("MaxPool", "AveragePool") or not _attr(node, "ceil_mode", 0):
+            continue
+        x, y = shapes.get(node.input[0]), shapes.get(node.output[0])
+        if _attr(node, "auto_pad", b"NOTSET") != b"NOTSET" or not x or not y or None in x + y:
+            continue
+        ns = len(x) - 2
+        strides, pads = _attr(node, "strides", [1] * ns), list(_attr(node, "pads", [0] * 2 * ns))
+        for i in range(ns):
+            drop = (y[2 + i] - 1) * strides[i] >= x[2 + i] + pads[i]
+            pads[ns + i] += strides[i] - 1 - (strides[i] if drop else 0)
+        for a in list(node.attribute):
+            if a.name in ("ceil_mode", "pads"):
+                node.attribute.remove(a)
+        node.attribute.append(helper.make_attribute("pads", pads))
+        changed = True
+    return changed
 
 
 # The operators whose output cnnc must always have under the node's name.
