@@ -79,12 +79,23 @@ def parse(text):
     return res
 
 
-def close(a, ref):
+def close(a, ref, opt):
+    """max|a-b| <= RTOL * max|ref|. Adam divides each gradient by its own
+    magnitude, so a gradient at float32's rounding noise (a true zero summed
+    in another order) may change sign and move its weight by up to 2 lr:
+    under Adam, up to 0.1% of the elements (at least one) may differ by
+    that much, no more."""
     a, ref = np.asarray(a, np.float64).ravel(), np.asarray(ref, np.float64).ravel()
     if a.shape != ref.shape or not np.all(np.isfinite(a)):
         return False, float("inf")
-    err, scale = float(np.max(np.abs(a - ref))), float(np.max(np.abs(ref)))
-    return err <= RTOL * scale, err / scale if scale else err
+    diff, scale = np.abs(a - ref), float(np.max(np.abs(ref)))
+    bad = diff > RTOL * scale
+    if opt == "adam":
+        flips = bad & (diff <= 2 * ADAM["lr"] * (1 + 1e-3))
+        if flips.sum() <= max(1, a.size // 1000):
+            bad &= ~flips
+    err = float(np.max(diff[bad])) if bad.any() else float(np.max(diff))
+    return not bad.any(), err / scale if scale else err
 
 
 def interp_reference(cnnc, model, d, x, y):
@@ -184,7 +195,7 @@ def check_model(cnnc, model, work):
             errors.append("%s: tensor tables differ" % opt)
             continue
         for name, ref_v in h["tensors"].items():
-            ok, rel = close(t["tensors"][name], ref_v)
+            ok, rel = close(t["tensors"][name], ref_v, opt)
             if not ok:
                 errors.append("%s: %s differs from the host build (rel. err %.2g)"
                               % (opt, name, rel))
@@ -196,7 +207,7 @@ def check_model(cnnc, model, work):
                          f[:-4]): v for f, v in interp[opt].items()}
         for name, ref_v in params.items():
             got = t["tensors"].get(name)
-            ok, rel = close(got if got is not None else [], ref_v)
+            ok, rel = close(got if got is not None else [], ref_v, opt)
             if not ok:
                 errors.append("%s: %s differs from the interpreter's step (rel. err %.2g)"
                               % (opt, name, rel))
