@@ -71,8 +71,9 @@ CNNC_RT_API double cnnc_xent_from_probs(const float *probs, const int32_t *label
  *         m = beta1 m + (1 - beta1) d,  v = beta2 v + (1 - beta2) d^2
  *         p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
  *
- * Exactly the arithmetic of the reference interpreter's step
- * (compiler/interp/optim.c): float updates, the step's scalars in double.
+ * The one implementation of the step: the reference interpreter
+ * (compiler/interp/optim.c) calls it too; tests check it against
+ * torch.optim. Float updates, the step's scalars in double.
  * The struct is plain data: change lr between steps for a schedule. */
 
 typedef enum { CNNC_SGD, CNNC_ADAM } CnncOptimKind;
