@@ -288,6 +288,9 @@ static bool plan_train(Emit *e)
 static void (*train_forward_emitter(const Node *n))(Emit *, const Node *)
 {
     switch (n->op) {
+    case OP_ADD: /* an operand B may be trainable */
+    case OP_MUL:
+        return elementwise_emit_train;
     case OP_CONV:
         return conv_emit_train;
     case OP_DENSE:

@@ -162,6 +162,7 @@ void conv_emit_train(Emit *e, const Node *n);
 void dense_emit_train(Emit *e, const Node *n);
 void batchnorm_emit_train(Emit *e, const Node *n);
 void dropout_emit_train(Emit *e, const Node *n);
+void elementwise_emit_train(Emit *e, const Node *n); /* add, mul */
 void conv_emit_grad(Emit *e, const Node *n);
 void dense_emit_grad(Emit *e, const Node *n);
 void batchnorm_emit_grad(Emit *e, const Node *n);
@@ -174,6 +175,7 @@ void add_emit_grad(Emit *e, const Node *n);
 void mul_emit_grad(Emit *e, const Node *n);
 void concat_emit_grad(Emit *e, const Node *n);
 void maxout_emit_grad(Emit *e, const Node *n);
+void pad_emit_grad(Emit *e, const Node *n);
 
 /* Copies c planes of h x w from src into dst as (h+pt+pb) x (w+pl+pr)
  * planes, the border filled as `mode` says (pad = top, left, bottom, right). */

@@ -88,4 +88,5 @@ const OpInfo op_pad = {
     .run = run_pad,
     .grad = pad_grad,
     .emit = pad_emit,
+    .emit_grad = pad_emit_grad,
 };

@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""ONNX models whose elementwise operands are trainable (tests/traingen).
+
+    /usr/bin/python3 gen_onnx.py OUTDIR
+
+An ONNX Add(x, B) or Mul(x, S) whose B/S is an initializer becomes an
+add/mul node with a trainable operand (T_PARAM); Sub and Div by an
+initializer become add/mul by a constant (its negation or reciprocal).
+Writes OUTDIR/operands.onnx, where each kind reads its operand along a
+different broadcast (per channel, per pixel, one scalar, the full
+tensor), between a Conv and a Gemm so that both the operand's and the
+input's gradients are exercised:
+
+    x -> Conv -> Relu -> Add(B[3,1,1]) -> Mul(S[6,6]) -> Sub(c[1])
+      -> Div(d[3,6,6]) -> Mul(T[1,3,1,6]) -> Add(E[1]) -> Flatten -> Gemm
+
+check_grad.py then compares `./prog grad` with `cnnc grad` on it.
+"""
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def build():
+    rng = np.random.default_rng(3)
+    f32 = np.float32
+    inits = {
+        "conv.w": rng.normal(0, 0.4, (3, 2, 3, 3)).astype(f32),
+        "conv.b": rng.normal(0, 0.1, 3).astype(f32),
+        "B": rng.normal(0, 0.5, (3, 1, 1)).astype(f32),
+        "S": rng.uniform(0.5, 1.5, (6, 6)).astype(f32),
+        "c": np.array([0.3], f32),
+        "d": rng.uniform(0.5, 2.0, (3, 6, 6)).astype(f32),
+        "T": rng.uniform(-1.5, 1.5, (1, 3, 1, 6)).astype(f32),
+        "E": np.array([0.2], f32),
+        "fc.w": rng.normal(0, 0.2, (5, 108)).astype(f32),
+        "fc.b": rng.normal(0, 0.1, 5).astype(f32),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "conv.w", "conv.b"], ["c1"], pads=[1, 1, 1, 1], name="conv"),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu"),
+        helper.make_node("Add", ["r1", "B"], ["a1"], name="add_channel"),
+        helper.make_node("Mul", ["a1", "S"], ["m1"], name="mul_pixel"),
+        helper.make_node("Sub", ["m1", "c"], ["s1"], name="sub_scalar"),
+        helper.make_node("Div", ["s1", "d"], ["d1"], name="div_full"),
+        helper.make_node("Mul", ["d1", "T"], ["m2"], name="mul_channel_column"),
+        helper.make_node("Add", ["E", "m2"], ["a2"], name="add_scalar_first"),
+        helper.make_node("Flatten", ["a2"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fc.w", "fc.b"], ["y"], transB=1, name="fc"),
+    ]
+    graph = helper.make_graph(
+        nodes, "operands",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def main(argv):
+    if len(argv) != 2:
+        sys.exit(__doc__)
+    os.makedirs(argv[1], exist_ok=True)
+    onnx.save(build(), os.path.join(argv[1], "operands.onnx"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
