@@ -37,10 +37,7 @@ def check(name, model, shape, opset, rtol, batch=3, dynamic=True):
     why = "failed: %s" % err if got is None else T.compare(got, ref, rtol)
     failures = ["cnnc run vs PyTorch: " + why] if why else []
     graph_failures, summary = T.check_graph(CNNC, path, batch)
-    print("%s %s: %s" % ("FAIL" if failures or graph_failures else "ok  ", label, summary))
-    for f in failures + graph_failures:
-        print("     " + f)
-    return not failures and not graph_failures
+    return not T.report("%s: %s" % (label, summary), failures + graph_failures)
 
 
 def check_external(model):

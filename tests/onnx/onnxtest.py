@@ -3,7 +3,8 @@ cnnc on them, and the oracles that read the ONNX graph itself.
 
 - NETS, OPS, BIG: the example-like networks, the single-operator models and
   torchvision's names; export() writes one to ONNX.
-- run_cnnc: `cnnc run`; compare (tests/torch/oracle.py): contract section 6.
+- run_cnnc: `cnnc run`; compare, report (tests/torch/oracle.py): contract
+  section 6 and the ok/FAIL lines.
 - compare_shapes: every shape onnx's own shape inference gives against the
   shape cnnc infers (`cnnc info --dump-ir=shape`), matched by node name.
 - param_count, mac_count: `cnnc info`'s totals counted from the ONNX graph
@@ -32,7 +33,7 @@ from onnx import helper, mapping, numpy_helper, shape_inference
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "torch"))
 from models import BasicBlock  # noqa: E402
-from oracle import compare  # noqa: E402,F401  (contract 6, for the scripts)
+from oracle import compare, report  # noqa: E402,F401  (for the scripts)
 
 # ---- the models ----
 
