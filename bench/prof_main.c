@@ -3,9 +3,9 @@
  * Build: cc -O3 -march=native -DMODEL_C='"model.c"' prof_main.c [model_weights.c]
  * (C99 with POSIX: also builds with -std=c99.)
  * Run:   ./prof ITERS [WEIGHTS.blob] [PROFILE]
- * Prints `median_ms: X` (the median of ITERS unprofiled runs), then, when
- * PROFILE is 1, one `layer I NAME MS` line per layer (the median over ITERS
- * profiled runs). The input is a fixed pseudo-random sample in [-1, 1). */
+ * Prints `median_ms: X` and `min_ms: X` over ITERS unprofiled runs, then,
+ * when PROFILE is 1, one `layer I NAME MEDIAN_MS MIN_MS` line per layer
+ * (over ITERS profiled runs). The input is a fixed pseudo-random sample in [-1, 1). */
 #define _POSIX_C_SOURCE 200112L /* clock_gettime, posix_memalign */
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +82,7 @@ int main(int argc, char **argv)
         runs[i] = now_ms() - t0;
     }
     printf("median_ms: %.4f\n", median(runs, iters));
+    printf("min_ms: %.4f\n", runs[0]); /* sorted by median() */
     if (argc > 3 && atoi(argv[3])) {
         layer_ms = calloc((size_t)iters * m_LAYER_COUNT, sizeof *layer_ms);
         profiling = 1;
@@ -93,7 +94,7 @@ int main(int argc, char **argv)
                 col[i] = layer_ms[i * m_LAYER_COUNT + l];
             double ms = median(col, iters);
             if (ms > 0)
-                printf("layer %d %s %.4f\n", l, m_layer_name(l), ms);
+                printf("layer %d %s %.4f %.4f\n", l, m_layer_name(l), ms, col[0]);
         }
         free(col);
         free(layer_ms);
