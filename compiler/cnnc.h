@@ -434,10 +434,15 @@ typedef struct {
     bool split_weights;       /* weights in OUT_weights.c */
     const char *weights_blob; /* weights in this binary file instead */
     int64_t ram_budget;       /* > 0: OUT.c fails to compile if the arena exceeds it */
+    const TrainCfg *hparams;  /* --train: cnnc's --optimizer/--lr/... over the train
+                                 section (NULL: the section, else the defaults) */
 } EmitOptions;
 
 /* Writes OUT.c and OUT.h atomically; false (after diagnostics) on error. */
 bool emit_c(Graph *g, const EmitOptions *opt);
+/* The optimizer settings a --train build starts from: the model's train
+ * section, else SGD, lr 0.01 (docs/training.md). emit/emit_train.c. */
+TrainCfg train_defaults(const Graph *g);
 
 /* ---- plan/plan.c: the static memory plan (engineer codegen) ----
  * Every activation lives in one arena of floats. Views (OPT_VIEW) alias

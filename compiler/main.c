@@ -8,8 +8,10 @@
 #include "npy.h"
 
 #include <errno.h>
+#include <float.h>
 #include <stdarg.h>
 #include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,8 @@ typedef struct {
     const char *input, *output, *labels, *outdir;
     const char *dot; /* info --dot FILE: ir/dot.c */
     const char *target, *ram_budget, *flash_budget; /* report/target.c */
+    /* --train's optimizer over the model's train section (docs/training.md) */
+    const char *optimizer, *lr, *momentum, *weight_decay, *beta1, *beta2, *eps;
     bool main, train, split_weights, o0;
 } Args;
 
@@ -62,6 +66,13 @@ static const Option options[] = {
     {"--target", true, offsetof(Args, target), ON(CMD_INFO)},
     {"--ram-budget", true, offsetof(Args, ram_budget), ON(CMD_COMPILE)},
     {"--flash-budget", true, offsetof(Args, flash_budget), ON(CMD_COMPILE)},
+    {"--optimizer", true, offsetof(Args, optimizer), ON(CMD_COMPILE)},
+    {"--lr", true, offsetof(Args, lr), ON(CMD_COMPILE)},
+    {"--momentum", true, offsetof(Args, momentum), ON(CMD_COMPILE)},
+    {"--weight-decay", true, offsetof(Args, weight_decay), ON(CMD_COMPILE)},
+    {"--beta1", true, offsetof(Args, beta1), ON(CMD_COMPILE)},
+    {"--beta2", true, offsetof(Args, beta2), ON(CMD_COMPILE)},
+    {"--eps", true, offsetof(Args, eps), ON(CMD_COMPILE)},
 };
 
 static void print_help(FILE *out)
@@ -90,6 +101,11 @@ static void print_help(FILE *out)
           "                       and for the graph of info --dot)\n"
           "  --ram-budget BYTES   fail if the arena needs more (K, M: KiB, MiB)\n"
           "  --flash-budget BYTES fail if the weights need more\n"
+          "  --optimizer sgd|adam, --lr X, --momentum X, --weight-decay X, --beta1 X,\n"
+          "  --beta2 X, --eps X   with --train: the optimizer P_train_init starts with,\n"
+          "                       over the model's train section (default: its values,\n"
+          "                       else sgd, lr 0.01, momentum 0, weight decay 0, betas\n"
+          "                       0.9 and 0.999, eps 1e-8)\n"
           "  --dump-ir=PASS       print the IR after PASS (also for run and info); passes:\n"
           "                      ",
           out);
@@ -222,6 +238,75 @@ static bool has_suffix(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
+/* --train's optimizer flags that take a number: where the text is, where
+ * the value goes, its range (PyTorch's: every one >= 0, betas below 1). */
+static const struct {
+    const char *name;
+    size_t arg;   /* offsetof(Args, ...) */
+    size_t field; /* offsetof(TrainCfg, ...) */
+    bool below_one;
+} hparam_flags[] = {
+    {"--lr", offsetof(Args, lr), offsetof(TrainCfg, lr), false},
+    {"--momentum", offsetof(Args, momentum), offsetof(TrainCfg, momentum), false},
+    {"--weight-decay", offsetof(Args, weight_decay), offsetof(TrainCfg, weight_decay), false},
+    {"--beta1", offsetof(Args, beta1), offsetof(TrainCfg, beta1), true},
+    {"--beta2", offsetof(Args, beta2), offsetof(TrainCfg, beta2), true},
+    {"--eps", offsetof(Args, eps), offsetof(TrainCfg, eps), false},
+};
+
+static const char *hparam_text(const Args *a, int i)
+{
+    return *(const char *const *)((const char *)a + hparam_flags[i].arg);
+}
+
+/* text as a finite float >= 0 (below 1 if asked); false if it is not one. */
+static bool parse_hparam(const char *text, bool below_one, float *v)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(text, &end);
+    if (end == text || *end || errno || !isfinite(d) || d < 0 || d > FLT_MAX ||
+        (below_one && d >= 1))
+        return false;
+    *v = (float)d;
+    return true;
+}
+
+/* The optimizer flags: only with --train, each a valid value. */
+static int check_hparams(const Args *a)
+{
+    const char *given = a->optimizer ? "--optimizer" : NULL;
+    for (int i = 0; i < (int)(sizeof hparam_flags / sizeof *hparam_flags); i++) {
+        float v;
+        const char *text = hparam_text(a, i);
+        if (!text)
+            continue;
+        given = hparam_flags[i].name;
+        if (!parse_hparam(text, hparam_flags[i].below_one, &v))
+            return usage("%s needs a number %s, not '%s'", given,
+                         hparam_flags[i].below_one ? "from 0 to below 1" : "of at least 0", text);
+    }
+    if (given && !a->train)
+        return usage("%s sets the optimizer of a --train build; add --train", given);
+    if (a->optimizer && strcmp(a->optimizer, "sgd") != 0 && strcmp(a->optimizer, "adam") != 0)
+        return usage("--optimizer takes sgd or adam, not '%s'", a->optimizer);
+    return 0;
+}
+
+/* The optimizer P_train_init starts with: the model's (or the default)
+ * with the command line's flags over it. */
+static TrainCfg train_hparams(const Args *a, const Graph *g)
+{
+    TrainCfg c = train_defaults(g);
+    if (a->optimizer)
+        c.optim = strcmp(a->optimizer, "adam") == 0 ? OPT_ADAM : OPT_SGD;
+    for (int i = 0; i < (int)(sizeof hparam_flags / sizeof *hparam_flags); i++)
+        if (hparam_text(a, i))
+            parse_hparam(hparam_text(a, i), hparam_flags[i].below_one,
+                         (float *)((char *)&c + hparam_flags[i].field));
+    return c;
+}
+
 /* The checks that need no file: required options, numbers, names. */
 static int check_args(const Args *a, int *batch)
 {
@@ -256,6 +341,9 @@ static int check_args(const Args *a, int *batch)
                      "with --train)");
     if (a->split_weights && a->blob)
         return usage("--split-weights and --weights-blob exclude each other");
+    int rc = check_hparams(a);
+    if (rc)
+        return rc;
     *batch = 0;
     if (a->batch) {
         char *end;
@@ -303,6 +391,7 @@ static int cmd_compile(const Args *a, int batch)
     if (!g)
         return EXIT_MODEL;
     batch = build_batch(a, g, batch);
+    TrainCfg hparams = train_hparams(a, g);
     char *prefix = a->name ? xstrdup(a->name) : default_prefix(a->out);
     EmitOptions opt = {
         .out_c = a->out,
@@ -312,6 +401,7 @@ static int cmd_compile(const Args *a, int batch)
         .batch = batch,
         .split_weights = a->split_weights,
         .weights_blob = a->blob,
+        .hparams = a->train ? &hparams : NULL,
     };
     bool ok = target_check_budgets(g, a->ram_budget, a->flash_budget, &opt.ram_budget) &&
               emit_c(g, &opt);

@@ -569,8 +569,7 @@ static void write_tensor_table(Emit *e, StrBuf *b)
     sb_puts(b, "};\n\n");
 }
 
-/* The model's train section, or the defaults (docs/training.md). */
-static TrainCfg train_cfg(const Graph *g)
+TrainCfg train_defaults(const Graph *g)
 {
     if (g->train.present)
         return g->train;
@@ -582,7 +581,7 @@ static void write_api(Emit *e, StrBuf *b)
     Graph *g = e->g;
     TrainPlan *tp = e->train;
     const char *P = e->P;
-    TrainCfg c0 = train_cfg(g);
+    TrainCfg c0 = e->opt->hparams ? *e->opt->hparams : train_defaults(g);
     const TrainCfg *c = &c0;
     sb_printf(b, "typedef struct {\n    %s_hparams h;\n    int64_t step;\n    uint64_t seed;\n} %s_train_header;\n"
                  "typedef char %s_header_check[sizeof(%s_train_header) <= %d ? 1 : -1];\n"
