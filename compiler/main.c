@@ -341,6 +341,9 @@ static int check_args(const Args *a, int *batch)
                      "with --train)");
     if (a->split_weights && a->blob)
         return usage("--split-weights and --weights-blob exclude each other");
+    if (a->train && a->blob)
+        return usage("--train and --weights-blob exclude each other: P_train_init copies the "
+                     "initial weights from arrays compiled into OUT.c");
     int rc = check_hparams(a);
     if (rc)
         return rc;

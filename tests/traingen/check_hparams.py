@@ -7,7 +7,8 @@ without a train section, one with a section (the flags override it field
 by field, the rest stays the section's) and an ONNX model; a small driver
 linked with m.c prints what P_train_init put in the state, which must be
 the float32 of the expected values exactly. Bad values and the flags
-without --train are usage errors (exit 2, the flag named, nothing written).
+without --train are usage errors (exit 2, the flag named, nothing written),
+and so is --train with --weights-blob.
 
 usage: check_hparams.py CNNC WORKDIR CC ONNX_MODEL
 """
@@ -116,13 +117,16 @@ def main(argv):
         (["--train", "--optimizer"], "--optimizer"),
         (["--lr", "0.1"], "--train"),
         (["--optimizer", "sgd"], "--train"),
+        # the state's initial weights are arrays of OUT.c: no blob (docs/training.md)
+        (["--train", "--weights-blob", os.path.join(work, "w.bin")], "--weights-blob"),
     ]
     out = os.path.join(work, "err.c")
     for flags, word in errors:
         if os.path.exists(out):
             os.remove(out)
         r = run([cnnc, plain, "-o", out] + flags)
-        ok = r.returncode == 2 and word in r.stderr and not os.path.exists(out)
+        ok = (r.returncode == 2 and word in r.stderr and not os.path.exists(out) and
+              not os.path.exists(os.path.join(work, "w.bin")))
         print("usage error %s: %s" % (" ".join(flags), "ok" if ok else "FAIL (rc %d) %r"
                                        % (r.returncode, r.stderr)))
         bad += not ok
