@@ -54,7 +54,8 @@ static void emit_nest(Emit *e, const Shape *s, const Shape *b)
             sb_printf(&at, " + c%d * %lld", d, (long long)stride[d]);
     }
     emit_line(e, "const size_t i = %s, at = %s;", idx.s, at.s);
-    emit_line(e, "(void)at;");
+    if (!b)
+        emit_line(e, "(void)at;");
     sb_free(&at);
     sb_free(&idx);
 }
