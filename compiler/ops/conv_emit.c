@@ -173,6 +173,49 @@ static void emit_dw_loops(Emit *e, const ConvPlan *p, const Node *n)
     emit_line(e, "}");
 }
 
+/* `var = act(var)` on a cnnc_v8 variable, for the activations with a
+ * vector form (relu, leaky relu, clip: masks from vector compares, NaN
+ * handled as emit_act does); false for the others, which the caller
+ * applies lane by lane. Applied lane by lane after the sums leave their
+ * registers, a clip compiles to two branches per output. */
+static bool emit_vec_act(Emit *e, Act act, const char *var)
+{
+    const char *sel = "%s = (cnnc_v8)(((cnnc_v8i)%s & m) | ((cnnc_v8i)%s & ~m));";
+    switch (act.kind) {
+    case ACT_NONE:
+        return true;
+    case ACT_RELU:
+        emit_line(e, "%s = (cnnc_v8)((cnnc_v8i)%s & (%s > (cnnc_v8){0}));", var, var, var);
+        return true;
+    case ACT_LEAKY_RELU:
+        emit_line(e, "{");
+        emit_line(e, "const cnnc_v8i m = %s > (cnnc_v8){0};", var);
+        emit_line(e, "const cnnc_v8 neg = %s * %s;", var, emit_float(e, act.a));
+        emit_line(e, sel, var, var, "neg");
+        emit_line(e, "}");
+        return true;
+    case ACT_CLIP:
+        emit_line(e, "{");
+        emit_line(e, "const cnnc_v8 lo = (cnnc_v8){0} + %s, hi = (cnnc_v8){0} + %s;",
+                  emit_float(e, act.a), emit_float(e, act.b));
+        emit_line(e, "cnnc_v8i m = %s < lo;", var);
+        emit_line(e, sel, var, "lo", var);
+        emit_line(e, "m = %s > hi;", var);
+        emit_line(e, sel, var, "hi", var);
+        emit_line(e, "}");
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The vector type of emit_vec_act's masks, in the block that uses them. */
+static void emit_mask_type(Emit *e, Act act)
+{
+    if (act.kind == ACT_RELU || act.kind == ACT_LEAKY_RELU || act.kind == ACT_CLIP)
+        emit_line(e, "typedef int cnnc_v8i __attribute__((vector_size(32)));");
+}
+
 /* ---- VB filters x XB output pixels, the pixels anywhere in the plane ----
  *
  * The block's pixels are consecutive in the flattened output plane, so a
@@ -219,6 +262,21 @@ static void emit_channel_loop(Emit *e, const ConvPlan *p, int xb, TapFn *tap)
     emit_line(e, "}");
 }
 
+/* The block's stores: a<i>[v] to channel v's plane, act applied unless
+ * `raw`. */
+static void emit_block_store(Emit *e, const ConvPlan *p, const Node *n, int xb, bool partial,
+                             bool raw)
+{
+    emit_line(e, "for (int v = 0; v < %s; v++) {", partial ? "nv" : "VB");
+    emit_line(e, "float *yv = yb + v * %lld + q;", (long long)p->np);
+    for (int i = 0; i < xb; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "a%d[v]", i);
+        emit_line(e, "yv[%d] = %s;", i, raw ? v : emit_act(e, n->act, v));
+    }
+    emit_line(e, "}");
+}
+
 /* One block of xb pixels starting at flattened output pixel q. */
 static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool partial)
 {
@@ -231,14 +289,21 @@ static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool p
     if (p->vec) {
         emit_line(e, "#if defined(__GNUC__) && !defined(CNNC_NO_VECTOR_EXT)");
         emit_line(e, "{");
+        emit_mask_type(e, n->act);
         for (int i = 0; i < xb; i++)
             for (int j = 0; j < p->vb / 8; j++)
                 emit_line(e, "cnnc_v8 s%d_%d = *(const cnnc_v8u *)(bb + %d);", i, j, 8 * j);
         emit_channel_loop(e, p, xb, emit_vec_tap);
+        bool raw = true;
         for (int i = 0; i < xb; i++)
-            for (int j = 0; j < p->vb / 8; j++)
-                emit_line(e, "*(cnnc_v8u *)(a%d + %d) = s%d_%d;", i, 8 * j, i, j);
+            for (int j = 0; j < p->vb / 8; j++) {
+                char v[16];
+                snprintf(v, sizeof v, "s%d_%d", i, j);
+                raw = emit_vec_act(e, n->act, v) && raw;
+                emit_line(e, "*(cnnc_v8u *)(a%d + %d) = %s;", i, 8 * j, v);
+            }
         emit_line(e, "}");
+        emit_block_store(e, p, n, xb, partial, raw);
         emit_line(e, "#else");
     }
     emit_line(e, "for (int v = 0; v < %d; v++) {", p->vb);
@@ -246,16 +311,9 @@ static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool p
         emit_line(e, "a%d[v] = bb[v];", i);
     emit_line(e, "}");
     emit_channel_loop(e, p, xb, emit_plain_tap);
+    emit_block_store(e, p, n, xb, partial, false);
     if (p->vec)
         emit_line(e, "#endif");
-    emit_line(e, "for (int v = 0; v < %s; v++) {", partial ? "nv" : "VB");
-    emit_line(e, "float *yv = yb + v * %lld + q;", (long long)p->np);
-    for (int i = 0; i < xb; i++) {
-        char v[16];
-        snprintf(v, sizeof v, "a%d[v]", i);
-        emit_line(e, "yv[%d] = %s;", i, emit_act(e, n->act, v));
-    }
-    emit_line(e, "}");
 }
 
 static void emit_block_loops(Emit *e, const ConvPlan *p, const Node *n, bool partial)
@@ -302,32 +360,66 @@ static float *repack_pointwise(const ConvPlan *p, const float *w, int64_t *count
     return r;
 }
 
+/* The stores of the plain path: act(a<f>[i]) into channel f's row. */
+static void emit_pw_store(Emit *e, const ConvPlan *p, const Node *n, int pw, bool partial)
+{
+    for (int f = 0; f < PB; f++) {
+        if (partial)
+            emit_line(e, "if (%d < nv)", f);
+        emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
+        char v[16];
+        snprintf(v, sizeof v, "a%d[i]", f);
+        emit_line(e, "yb[%lld + q + i] = %s;", (long long)(f * p->np), emit_act(e, n->act, v));
+        emit_line(e, "}");
+    }
+}
+
+/* The vector path's block: the activation on the sums' vectors, then
+ * straight to the output rows. */
+static void emit_pw_vec_block(Emit *e, const ConvPlan *p, const Node *n, bool partial)
+{
+    emit_mask_type(e, n->act);
+    for (int f = 0; f < PB; f++)
+        for (int j = 0; j < PW / 8; j++)
+            emit_line(e, "cnnc_v8 s%d_%d = (cnnc_v8){0} + bb[%d];", f, j, f);
+    emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
+    emit_line(e, "const float *xr = xg + c * %lld + q;", (long long)p->np);
+    emit_line(e, "const float *wc = wb + c * %d;", PB);
+    for (int j = 0; j < PW / 8; j++)
+        emit_line(e, "const cnnc_v8 x%d = *(const cnnc_v8u *)(xr + %d);", j, 8 * j);
+    for (int f = 0; f < PB; f++)
+        for (int j = 0; j < PW / 8; j++)
+            emit_line(e, "s%d_%d += x%d * wc[%d];", f, j, j, f);
+    emit_line(e, "}");
+    for (int f = 0; f < PB; f++) {
+        emit_line(e, partial ? "if (%d < nv) {" : "{ /* channel %d */", f);
+        emit_line(e, "float *yr = yb + %lld + q;", (long long)(f * p->np));
+        for (int j = 0; j < PW / 8; j++) {
+            char v[16];
+            snprintf(v, sizeof v, "s%d_%d", f, j);
+            bool done = emit_vec_act(e, n->act, v);
+            emit_line(e, "*(cnnc_v8u *)(yr + %d) = %s;", 8 * j, v);
+            if (!done) {
+                emit_line(e, "for (int i = %d; i < %d; i++) {", 8 * j, 8 * j + 8);
+                emit_line(e, "const float t = yr[i];");
+                emit_line(e, "yr[i] = %s;", emit_act(e, n->act, "t"));
+                emit_line(e, "}");
+            }
+        }
+        emit_line(e, "}");
+    }
+}
+
 /* One block of pw pixels at q; a full block (PW) also has the vector path. */
 static void emit_pw_block(Emit *e, const ConvPlan *p, const Node *n, int pw, bool partial)
 {
-    for (int f = 0; f < PB; f++)
-        emit_line(e, "float a%d[%d];", f, pw);
     if (pw == PW) {
         emit_line(e, "#if defined(__GNUC__) && !defined(CNNC_NO_VECTOR_EXT)");
-        emit_line(e, "{");
-        for (int f = 0; f < PB; f++)
-            for (int j = 0; j < PW / 8; j++)
-                emit_line(e, "cnnc_v8 s%d_%d = (cnnc_v8){0} + bb[%d];", f, j, f);
-        emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
-        emit_line(e, "const float *xr = xg + c * %lld + q;", (long long)p->np);
-        emit_line(e, "const float *wc = wb + c * %d;", PB);
-        for (int j = 0; j < PW / 8; j++)
-            emit_line(e, "const cnnc_v8 x%d = *(const cnnc_v8u *)(xr + %d);", j, 8 * j);
-        for (int f = 0; f < PB; f++)
-            for (int j = 0; j < PW / 8; j++)
-                emit_line(e, "s%d_%d += x%d * wc[%d];", f, j, j, f);
-        emit_line(e, "}");
-        for (int f = 0; f < PB; f++)
-            for (int j = 0; j < PW / 8; j++)
-                emit_line(e, "*(cnnc_v8u *)(a%d + %d) = s%d_%d;", f, 8 * j, f, j);
-        emit_line(e, "}");
+        emit_pw_vec_block(e, p, n, partial);
         emit_line(e, "#else");
     }
+    for (int f = 0; f < PB; f++)
+        emit_line(e, "float a%d[%d];", f, pw);
     emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
     for (int f = 0; f < PB; f++)
         emit_line(e, "a%d[i] = bb[%d];", f, f);
@@ -341,17 +433,9 @@ static void emit_pw_block(Emit *e, const ConvPlan *p, const Node *n, int pw, boo
         emit_line(e, "a%d[i] += xv * wc[%d];", f, f);
     emit_line(e, "}");
     emit_line(e, "}");
+    emit_pw_store(e, p, n, pw, partial);
     if (pw == PW)
         emit_line(e, "#endif");
-    for (int f = 0; f < PB; f++) {
-        if (partial)
-            emit_line(e, "if (%d < nv)", f);
-        emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
-        char v[16];
-        snprintf(v, sizeof v, "a%d[i]", f);
-        emit_line(e, "yb[%lld + q + i] = %s;", (long long)(f * p->np), emit_act(e, n->act, v));
-        emit_line(e, "}");
-    }
 }
 
 static void emit_pointwise(Emit *e, const ConvPlan *p, const Node *n)
