@@ -270,9 +270,12 @@ static bool plan_train(Emit *e)
     tp->moment_floats = s - m0;
     tp->state_floats = s;
     int64_t scratch = 0;
-    for (int i = 0; i < g->nn; i++)
+    for (int i = 0; i < g->nn; i++) {
         if (e->scratch[i] > scratch)
             scratch = e->scratch[i];
+        if (g->n[i].op == OP_CONV && conv_train_scratch(g, &g->n[i]) > scratch)
+            scratch = conv_train_scratch(g, &g->n[i]);
+    }
     tp->scratch = at;
     tp->arena_floats = at + round_up(scratch);
     if (tp->ntensors == 0) {
@@ -304,6 +307,12 @@ static void (*train_forward_emitter(const Node *n))(Emit *, const Node *)
     }
 }
 
+/* The layers whose training functions get the arena's scratch (ws). */
+static bool takes_scratch(const Node *n)
+{
+    return n->op == OP_CONV;
+}
+
 static void put_arg_uses(StrBuf *b, const Emit *e, const Node *n, bool grad)
 {
     for (int j = 0; j < n->nin; j++)
@@ -322,6 +331,8 @@ static void put_arg_uses(StrBuf *b, const Emit *e, const Node *n, bool grad)
                 sb_printf(b, "    (void)dp%d;\n", s);
         }
     sb_puts(b, "    (void)n;\n    (void)mode;\n    (void)key;\n");
+    if (takes_scratch(n))
+        sb_puts(b, "    (void)ws;\n");
 }
 
 /* A parameter as an argument type: buffers (running statistics) are written. */
@@ -348,7 +359,8 @@ static void write_train_layer(Emit *e, StrBuf *b, int i, bool grad, StrBuf *body
             if (grad && g->t[n->param[s]].kind == T_PARAM)
                 sb_printf(b, "float *dp%d, ", s);
         }
-    sb_puts(b, "int n, int mode, uint64_t key)\n{\n");
+    sb_puts(b, takes_scratch(n) ? "int n, int mode, uint64_t key, float *ws)\n{\n"
+                                : "int n, int mode, uint64_t key)\n{\n");
     put_arg_uses(b, e, n, grad);
     sb_printf(b, "%s}\n\n", body->s ? body->s : "");
 }
@@ -457,7 +469,10 @@ static void write_train_forward_pass(Emit *e, StrBuf *b)
                     else
                         sb_puts(b, "NULL");
                 }
-            sb_puts(b, ", n, mode, key);\n");
+            sb_puts(b, ", n, mode, key");
+            if (takes_scratch(n))
+                sb_printf(b, ", A + %lld", (long long)e->train->scratch);
+            sb_puts(b, ");\n");
             continue;
         }
         sb_printf(b, "    for (b = 0; b < n; b++)\n        %s_l%d(", P, i);
@@ -520,7 +535,10 @@ static void write_backward_pass(Emit *e, StrBuf *b)
             if (g->t[t].kind == T_PARAM)
                 sb_printf(b, "A + %lld, ", (long long)tp->pgrad[t]);
         }
-        sb_puts(b, "n, mode, key);\n");
+        sb_puts(b, "n, mode, key");
+        if (takes_scratch(n))
+            sb_printf(b, ", A + %lld", (long long)tp->scratch);
+        sb_puts(b, ");\n");
     }
     sb_puts(b, "}\n\n");
 }

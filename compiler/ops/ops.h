@@ -164,6 +164,19 @@ void batchnorm_emit_train(Emit *e, const Node *n);
 void dropout_emit_train(Emit *e, const Node *n);
 void elementwise_emit_train(Emit *e, const Node *n); /* add, mul */
 void conv_emit_grad(Emit *e, const Node *n);
+/* Floats of train-arena scratch a convolution's training functions use
+ * (the `ws` argument they get): its im2col and column-gradient buffers. */
+int64_t conv_train_scratch(const Graph *g, const Node *n);
+/* Register-blocked matrix products as inline C blocks (conv_emit_grad.c),
+ * with literal leading dimensions; m and k are C expressions (the batch n
+ * or a literal).
+ * emit_mm_nn: c[i*ldc + j] += sum_k a[i*sai + k*sak] * b[k*ldb + j], j < nc.
+ * emit_mm_nt: c[i*ldc + j] += sum_k a[i*lda + k] * b[j*ldb + k], j < nc,
+ * k < kc (a literal): dot products over contiguous rows. */
+void emit_mm_nn(Emit *e, const char *c, const char *a, const char *b, const char *m, int64_t nc,
+                const char *k, int64_t ldc, int64_t sai, int64_t sak, int64_t ldb);
+void emit_mm_nt(Emit *e, const char *c, const char *a, const char *b, const char *m, int64_t nc,
+                int64_t kc, int64_t ldc, int64_t lda, int64_t ldb);
 void dense_emit_grad(Emit *e, const Node *n);
 void batchnorm_emit_grad(Emit *e, const Node *n);
 void dropout_emit_grad(Emit *e, const Node *n);
