@@ -181,9 +181,11 @@ def print_table(rows):
           " 1 MiB flash; insns: instructions per inference (QEMU -icount)")
 
 
-def main():
+def parse_args(script):
+    """CNNC SOURCE_DIR WORK_DIR [MODEL.cnn ...] (default: every example);
+    exits 77 (a skip) when the Arm toolchain or QEMU is missing."""
     if len(sys.argv) < 4:
-        sys.exit("usage: run_target.py CNNC SOURCE_DIR WORK_DIR [MODEL.cnn ...]")
+        sys.exit("usage: %s CNNC SOURCE_DIR WORK_DIR [MODEL.cnn ...]" % script)
     cnnc, src, work = sys.argv[1:4]
     missing = [t for t in ("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
                if not shutil.which(t)]
@@ -193,6 +195,11 @@ def main():
     models = sys.argv[4:] or sorted(os.path.join(src, "examples", f)
                                     for f in os.listdir(os.path.join(src, "examples"))
                                     if f.endswith(".cnn"))
+    return cnnc, src, work, models
+
+
+def main():
+    cnnc, src, work, models = parse_args("run_target.py")
     rows, failed = [], 0
     for m in models:
         try:

@@ -26,7 +26,6 @@ as not run. Gives a table of flash, RAM and instructions per train step;
 exit status 0, 1 (a failure) or 77 (no Arm toolchain or QEMU)."""
 import os
 import re
-import shutil
 import subprocess
 import sys
 import zlib
@@ -35,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run_target import (CFLAGS, HERE, INSNS_PER_TICK, PART_FLASH, PART_RAM, QEMU,  # noqa: E402
-                        QEMU_SECONDS, RTOL, header_macros, run, section_sizes)
+                        QEMU_SECONDS, RTOL, header_macros, parse_args, run, section_sizes)
 
 BATCH = 2
 BOARD_RAM = 4 << 20
@@ -258,17 +257,7 @@ def print_table(rows):
 
 
 def main():
-    if len(sys.argv) < 4:
-        sys.exit("usage: run_train.py CNNC SOURCE_DIR WORK_DIR [MODEL.cnn ...]")
-    cnnc, src, work = sys.argv[1:4]
-    missing = [t for t in ("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
-               if not shutil.which(t)]
-    if missing:
-        print("SKIP: missing %s (scripts/deps.sh installs them)" % ", ".join(missing))
-        sys.exit(77)
-    models = sys.argv[4:] or sorted(os.path.join(src, "examples", f)
-                                    for f in os.listdir(os.path.join(src, "examples"))
-                                    if f.endswith(".cnn"))
+    cnnc, src, work, models = parse_args("run_train.py")
     rows, failed, ran = [], 0, 0
     for m in models:
         try:
