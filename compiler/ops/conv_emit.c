@@ -10,15 +10,16 @@
  *   output plane, each with its own input pointer, so small planes (7x7)
  *   waste no lanes;
  * - 1x1, stride 1, unpadded: a GEMM along the pixels (contiguous loads and
- *   stores), 6 channels x 16 pixels per block;
- * - one filter per group (depthwise): blocks along an output row.
+ *   stores), 6 channels x 16 pixels per block (conv_pw_emit.c);
+ * - one filter per group (depthwise): blocks along an output row
+ *   (conv_dw_emit.c).
  * Each hot loop exists twice: GNU vector extensions (cnnc_v8, 8 floats:
  * the sums are named vector variables, so gcc and clang keep them in
  * registers) and plain C99 arrays with a loop over the lanes, which the
  * compilers vectorise as they can; -DCNNC_NO_VECTOR_EXT selects the plain
  * one. Padding never reaches the hot loop: the input is first copied into
  * scratch with its borders filled (zeros, reflection or the edge). */
-#include "ops.h"
+#include "conv_emit.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -72,16 +73,6 @@ void emit_pad_copy(Emit *e, const char *dst, const char *src, int64_t c, int64_t
     emit_line(e, "}");
 }
 
-typedef struct {
-    ConvGeom k;
-    int64_t cg, fg;   /* input channels and filters per group */
-    int vb, xb, nfb;  /* output-channel block, pixel block, blocks per group */
-    int64_t hp, wp;   /* the (padded) input's height and width */
-    int64_t np;       /* output pixels per channel, oh * ow */
-    bool vec;         /* VB is a multiple of 8: the vector-extension path exists */
-    const char *x;    /* the (padded) input */
-} ConvPlan;
-
 /* [G][Fg/VB][Cg][KH][KW][VB] from PyTorch's [F][Cg][KH][KW]. Caller frees. */
 static float *repack_weight(const ConvPlan *p, const float *w, int64_t *count)
 {
@@ -98,7 +89,7 @@ static float *repack_weight(const ConvPlan *p, const float *w, int64_t *count)
     return r;
 }
 
-static float *repack_bias(const ConvPlan *p, const float *b, int64_t *count)
+float *conv_repack_bias(const ConvPlan *p, const float *b, int64_t *count)
 {
     *count = (int64_t)p->k.groups * p->nfb * p->vb;
     float *r = xcalloc((size_t)*count, sizeof *r);
@@ -107,11 +98,7 @@ static float *repack_bias(const ConvPlan *p, const float *b, int64_t *count)
     return r;
 }
 
-/* Calls tap(e, p, xb, xoff, woff) for every kernel tap: unrolled (literal
- * offsets) up to MAX_UNROLL_TAPS, else inside ky/kx loops. */
-typedef void TapFn(Emit *e, const ConvPlan *p, int xb, const char *xoff, const char *woff);
-
-static void emit_taps(Emit *e, const ConvPlan *p, int xb, TapFn *tap)
+void conv_emit_taps(Emit *e, const ConvPlan *p, int xb, TapFn *tap)
 {
     const ConvGeom *k = &p->k;
     if (k->kh * k->kw <= MAX_UNROLL_TAPS) {
@@ -133,52 +120,12 @@ static void emit_taps(Emit *e, const ConvPlan *p, int xb, TapFn *tap)
     emit_line(e, "}");
 }
 
-/* ---- one filter per group (depthwise): blocks along an output row ---- */
-
-static void emit_dw_tap(Emit *e, const ConvPlan *p, int xb, const char *xoff, const char *woff)
-{
-    emit_line(e, "for (int i = 0; i < %d; i++)", xb);
-    emit_line(e, "    acc[i] += xr[%s + i * %d] * wc[%s];", xoff, p->k.sw, woff);
-}
-
-static void emit_dw_block(Emit *e, const ConvPlan *p, const Node *n, int xb)
-{
-    const ConvGeom *k = &p->k;
-    emit_line(e, "float acc[%d];", xb);
-    emit_line(e, "for (int i = 0; i < %d; i++)", xb);
-    emit_line(e, "    acc[i] = bb[0];");
-    emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
-    emit_line(e, "const float *xr = xg + c * %lld + oy * %lld + ox * %d;",
-              (long long)(p->hp * p->wp), (long long)(k->sh * p->wp), k->sw);
-    emit_line(e, "const float *wc = wb + c * %d;", k->kh * k->kw);
-    emit_taps(e, p, xb, emit_dw_tap);
-    emit_line(e, "}");
-    emit_line(e, "for (int i = 0; i < %d; i++)", xb);
-    emit_line(e, "    yb[oy * %lld + ox + i] = %s;", (long long)k->ow,
-              emit_act(e, n->act, "acc[i]"));
-}
-
-static void emit_dw_loops(Emit *e, const ConvPlan *p, const Node *n)
-{
-    emit_line(e, "for (int oy = 0; oy < %lld; oy++) {", (long long)p->k.oh);
-    emit_line(e, "int ox = 0;");
-    emit_line(e, "for (; ox + %d <= %lld; ox += %d) {", p->xb, (long long)p->k.ow, p->xb);
-    emit_dw_block(e, p, n, p->xb);
-    emit_line(e, "}");
-    if (p->k.ow % p->xb) { /* the row's last pixels: one narrower block */
-        emit_line(e, "{");
-        emit_dw_block(e, p, n, (int)(p->k.ow % p->xb));
-        emit_line(e, "}");
-    }
-    emit_line(e, "}");
-}
-
 /* `var = act(var)` on a cnnc_v8 variable, for the activations with a
  * vector form (relu, leaky relu, clip: masks from vector compares, NaN
  * handled as emit_act does); false for the others, which the caller
  * applies lane by lane. Applied lane by lane after the sums leave their
  * registers, a clip compiles to two branches per output. */
-static bool emit_vec_act(Emit *e, Act act, const char *var)
+bool conv_emit_vec_act(Emit *e, Act act, const char *var)
 {
     const char *sel = "%s = (cnnc_v8)(((cnnc_v8i)%s & m) | ((cnnc_v8i)%s & ~m));";
     switch (act.kind) {
@@ -210,7 +157,7 @@ static bool emit_vec_act(Emit *e, Act act, const char *var)
 }
 
 /* The vector type of emit_vec_act's masks, in the block that uses them. */
-static void emit_mask_type(Emit *e, Act act)
+void conv_emit_mask_type(Emit *e, Act act)
 {
     if (act.kind == ACT_RELU || act.kind == ACT_LEAKY_RELU || act.kind == ACT_CLIP)
         emit_line(e, "typedef int cnnc_v8i __attribute__((vector_size(32)));");
@@ -258,7 +205,7 @@ static void emit_channel_loop(Emit *e, const ConvPlan *p, int xb, TapFn *tap)
     emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
     emit_line(e, "const float *wc = wb + c * %d;", k->kh * k->kw * p->vb);
     emit_line(e, "const int xc = c * %lld;", (long long)(p->hp * p->wp));
-    emit_taps(e, p, xb, tap);
+    conv_emit_taps(e, p, xb, tap);
     emit_line(e, "}");
 }
 
@@ -289,7 +236,7 @@ static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool p
     if (p->vec) {
         emit_line(e, "#if defined(__GNUC__) && !defined(CNNC_NO_VECTOR_EXT)");
         emit_line(e, "{");
-        emit_mask_type(e, n->act);
+        conv_emit_mask_type(e, n->act);
         for (int i = 0; i < xb; i++)
             for (int j = 0; j < p->vb / 8; j++)
                 emit_line(e, "cnnc_v8 s%d_%d = *(const cnnc_v8u *)(bb + %d);", i, j, 8 * j);
@@ -299,7 +246,7 @@ static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool p
             for (int j = 0; j < p->vb / 8; j++) {
                 char v[16];
                 snprintf(v, sizeof v, "s%d_%d", i, j);
-                raw = emit_vec_act(e, n->act, v) && raw;
+                raw = conv_emit_vec_act(e, n->act, v) && raw;
                 emit_line(e, "*(cnnc_v8u *)(a%d + %d) = %s;", i, 8 * j, v);
             }
         emit_line(e, "}");
@@ -330,159 +277,6 @@ static void emit_block_loops(Emit *e, const ConvPlan *p, const Node *n, bool par
     }
 }
 
-/* ---- 1x1, stride 1, no padding: a GEMM along the pixels ----
- *
- * Y[f][p] = b[f] + sum_c W[f][c] X[c][p] with the pixels contiguous in X
- * and Y (NCHW): a block is PB output channels x PW pixels, the sums a%d
- * (one array of PW pixels per channel); per input channel, PW consecutive
- * inputs times each channel's weight (a broadcast). Loads and stores are
- * contiguous, where the channel-blocked kernel above would scatter its
- * stores over VB planes. Weights [G][Fg/PB][Cg][PB]. */
-enum { PW = 16, PB = 6 };
-
-static bool is_pointwise(const ConvPlan *p)
-{
-    const ConvGeom *k = &p->k;
-    return k->kh == 1 && k->kw == 1 && k->sh == 1 && k->sw == 1 && !k->pt && !k->pl && !k->pb &&
-           !k->pr && p->np >= PW;
-}
-
-static float *repack_pointwise(const ConvPlan *p, const float *w, int64_t *count)
-{
-    int64_t nfb = (p->fg + PB - 1) / PB;
-    *count = (int64_t)p->k.groups * nfb * p->cg * PB;
-    float *r = xcalloc((size_t)*count, sizeof *r);
-    for (int64_t f = 0; f < p->k.f; f++) {
-        int64_t g = f / p->fg, fb = f % p->fg / PB, v = f % p->fg % PB;
-        for (int64_t c = 0; c < p->cg; c++)
-            r[((g * nfb + fb) * p->cg + c) * PB + v] = w[f * p->cg + c];
-    }
-    return r;
-}
-
-/* The stores of the plain path: act(a<f>[i]) into channel f's row. */
-static void emit_pw_store(Emit *e, const ConvPlan *p, const Node *n, int pw, bool partial)
-{
-    for (int f = 0; f < PB; f++) {
-        if (partial)
-            emit_line(e, "if (%d < nv)", f);
-        emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
-        char v[16];
-        snprintf(v, sizeof v, "a%d[i]", f);
-        emit_line(e, "yb[%lld + q + i] = %s;", (long long)(f * p->np), emit_act(e, n->act, v));
-        emit_line(e, "}");
-    }
-}
-
-/* The vector path's block: the activation on the sums' vectors, then
- * straight to the output rows. */
-static void emit_pw_vec_block(Emit *e, const ConvPlan *p, const Node *n, bool partial)
-{
-    emit_mask_type(e, n->act);
-    for (int f = 0; f < PB; f++)
-        for (int j = 0; j < PW / 8; j++)
-            emit_line(e, "cnnc_v8 s%d_%d = (cnnc_v8){0} + bb[%d];", f, j, f);
-    emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
-    emit_line(e, "const float *xr = xg + c * %lld + q;", (long long)p->np);
-    emit_line(e, "const float *wc = wb + c * %d;", PB);
-    for (int j = 0; j < PW / 8; j++)
-        emit_line(e, "const cnnc_v8 x%d = *(const cnnc_v8u *)(xr + %d);", j, 8 * j);
-    for (int f = 0; f < PB; f++)
-        for (int j = 0; j < PW / 8; j++)
-            emit_line(e, "s%d_%d += x%d * wc[%d];", f, j, j, f);
-    emit_line(e, "}");
-    for (int f = 0; f < PB; f++) {
-        emit_line(e, partial ? "if (%d < nv) {" : "{ /* channel %d */", f);
-        emit_line(e, "float *yr = yb + %lld + q;", (long long)(f * p->np));
-        for (int j = 0; j < PW / 8; j++) {
-            char v[16];
-            snprintf(v, sizeof v, "s%d_%d", f, j);
-            bool done = emit_vec_act(e, n->act, v);
-            emit_line(e, "*(cnnc_v8u *)(yr + %d) = %s;", 8 * j, v);
-            if (!done) {
-                emit_line(e, "for (int i = %d; i < %d; i++) {", 8 * j, 8 * j + 8);
-                emit_line(e, "const float t = yr[i];");
-                emit_line(e, "yr[i] = %s;", emit_act(e, n->act, "t"));
-                emit_line(e, "}");
-            }
-        }
-        emit_line(e, "}");
-    }
-}
-
-/* One block of pw pixels at q; a full block (PW) also has the vector path. */
-static void emit_pw_block(Emit *e, const ConvPlan *p, const Node *n, int pw, bool partial)
-{
-    if (pw == PW) {
-        emit_line(e, "#if defined(__GNUC__) && !defined(CNNC_NO_VECTOR_EXT)");
-        emit_pw_vec_block(e, p, n, partial);
-        emit_line(e, "#else");
-    }
-    for (int f = 0; f < PB; f++)
-        emit_line(e, "float a%d[%d];", f, pw);
-    emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
-    for (int f = 0; f < PB; f++)
-        emit_line(e, "a%d[i] = bb[%d];", f, f);
-    emit_line(e, "}");
-    emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
-    emit_line(e, "const float *xr = xg + c * %lld + q;", (long long)p->np);
-    emit_line(e, "const float *wc = wb + c * %d;", PB);
-    emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
-    emit_line(e, "const float xv = xr[i];");
-    for (int f = 0; f < PB; f++)
-        emit_line(e, "a%d[i] += xv * wc[%d];", f, f);
-    emit_line(e, "}");
-    emit_line(e, "}");
-    emit_pw_store(e, p, n, pw, partial);
-    if (pw == PW)
-        emit_line(e, "#endif");
-}
-
-static void emit_pointwise(Emit *e, const ConvPlan *p, const Node *n)
-{
-    Graph *g = emit_graph(e);
-    const ConvGeom *k = &p->k;
-    int64_t nw, nb, nfb = (p->fg + PB - 1) / PB;
-    ConvPlan bp = *p; /* the bias in blocks of PB */
-    bp.vb = PB;
-    bp.nfb = (int)nfb;
-    float *w = repack_pointwise(p, node_param_data(g, n, 0), &nw);
-    float *b = repack_bias(&bp, n->a.bias ? node_param_data(g, n, 1) : NULL, &nb);
-    char *wcomment = xasprintf("%s.weight [%lld,%lld,1,1] as [G=%d][F/G/PB=%lld][C/G=%lld][PB=%d]",
-                               n->name, (long long)k->f, (long long)p->cg, k->groups,
-                               (long long)nfb, (long long)p->cg, PB);
-    char *bcomment = xasprintf(n->a.bias ? "%s.bias, in blocks of PB" : "%s: no bias (zeros)",
-                               n->name);
-    const char *W = emit_const(e, "weight", wcomment, w, nw);
-    const char *B = emit_const(e, "bias", bcomment, b, nb);
-    free(wcomment);
-    free(bcomment);
-    free(w);
-    free(b);
-    emit_line(e, "/* 1x1: a GEMM along the pixels, blocks of %d channels x %d pixels */", PB, PW);
-    emit_line(e, "for (int gi = 0; gi < %d; gi++)", k->groups);
-    emit_line(e, "for (int fb = 0; fb < %lld; fb++) {", (long long)nfb);
-    emit_line(e, "const float *wb = %s + (gi * %lld + fb) * %lld;", W, (long long)nfb,
-              (long long)(p->cg * PB));
-    emit_line(e, "const float *bb = %s + (gi * %lld + fb) * %d;", B, (long long)nfb, PB);
-    emit_line(e, "const float *xg = x0 + gi * %lld;", (long long)(p->cg * p->np));
-    emit_line(e, "float *yb = y + (gi * %lld + fb * %d) * %lld;", (long long)p->fg, PB,
-              (long long)p->np);
-    bool partial = p->fg % PB != 0;
-    if (partial)
-        emit_line(e, "int nv = %lld - fb * %d;", (long long)p->fg, PB);
-    emit_line(e, "int q = 0;");
-    emit_line(e, "for (; q + %d <= %lld; q += %d) {", PW, (long long)p->np, PW);
-    emit_pw_block(e, p, n, PW, partial);
-    emit_line(e, "}");
-    if (p->np % PW) {
-        emit_line(e, "{");
-        emit_pw_block(e, p, n, (int)(p->np % PW), partial);
-        emit_line(e, "}");
-    }
-    emit_line(e, "}");
-}
-
 static ConvPlan conv_plan(Emit *e, const Node *n)
 {
     ConvPlan p = {.k = conv_geometry(emit_graph(e), n)};
@@ -510,13 +304,13 @@ void conv_emit(Emit *e, const Node *n)
     Graph *g = emit_graph(e);
     ConvPlan p = conv_plan(e, n);
     const ConvGeom *k = &p.k;
-    if (is_pointwise(&p)) {
-        emit_pointwise(e, &p, n);
+    if (conv_is_pointwise(&p)) {
+        conv_emit_pointwise(e, &p, n);
         return;
     }
     int64_t nw, nb;
     float *w = repack_weight(&p, node_param_data(g, n, 0), &nw);
-    float *b = repack_bias(&p, n->a.bias ? node_param_data(g, n, 1) : NULL, &nb);
+    float *b = conv_repack_bias(&p, n->a.bias ? node_param_data(g, n, 1) : NULL, &nb);
     char *wcomment = xasprintf("%s.weight [%lld,%lld,%d,%d] as [G=%d][F/G/VB=%d][C/G=%lld][%d][%d][VB=%d]",
                                n->name, (long long)k->f, (long long)p.cg, k->kh, k->kw, k->groups,
                                p.nfb, (long long)p.cg, k->kh, k->kw, p.vb);
@@ -548,7 +342,7 @@ void conv_emit(Emit *e, const Node *n)
         emit_line(e, "int nv = %lld - fb * VB < VB ? %lld - fb * VB : VB;", (long long)p.fg,
                   (long long)p.fg);
     if (p.vb == 1)
-        emit_dw_loops(e, &p, n);
+        conv_emit_dw_loops(e, &p, n);
     else
         emit_block_loops(e, &p, n, partial);
     emit_line(e, "}");

@@ -1,0 +1,42 @@
+/* conv_emit.h: what the forward conv emitter's files share. conv_emit.c
+ * plans a layer and emits the general register-blocked kernel (and the
+ * padded input copy); conv_pw_emit.c the 1x1 stride-1 GEMM; conv_dw_emit.c
+ * the one-filter-per-group (depthwise) loops. Internal to compiler/ops/. */
+#ifndef CNNC_CONV_EMIT_H
+#define CNNC_CONV_EMIT_H
+
+#include "ops.h"
+
+typedef struct {
+    ConvGeom k;
+    int64_t cg, fg;   /* input channels and filters per group */
+    int vb, xb, nfb;  /* output-channel block, pixel block, blocks per group */
+    int64_t hp, wp;   /* the (padded) input's height and width */
+    int64_t np;       /* output pixels per channel, oh * ow */
+    bool vec;         /* VB is a multiple of 8: the vector-extension path exists */
+    const char *x;    /* the (padded) input */
+} ConvPlan;
+
+/* The bias in blocks of p->vb ([G][nfb][vb], zeros where b is NULL or past
+ * the group's filters). Caller frees. */
+float *conv_repack_bias(const ConvPlan *p, const float *b, int64_t *count);
+
+/* Calls tap(e, p, xb, xoff, woff) for every kernel tap: unrolled (literal
+ * offsets) up to MAX_UNROLL_TAPS, else inside ky/kx loops. */
+typedef void TapFn(Emit *e, const ConvPlan *p, int xb, const char *xoff, const char *woff);
+void conv_emit_taps(Emit *e, const ConvPlan *p, int xb, TapFn *tap);
+
+/* `var = act(var)` on a cnnc_v8 variable where the activation has a vector
+ * form (then true); conv_emit_mask_type declares the mask type it uses. */
+bool conv_emit_vec_act(Emit *e, Act act, const char *var);
+void conv_emit_mask_type(Emit *e, Act act);
+
+/* conv_pw_emit.c: 1x1, stride 1, unpadded layers. */
+bool conv_is_pointwise(const ConvPlan *p);
+void conv_emit_pointwise(Emit *e, const ConvPlan *p, const Node *n);
+
+/* conv_dw_emit.c: one filter per group (VB = 1), inside conv_emit's group
+ * and filter-block loops (wb, bb, xg, yb set). */
+void conv_emit_dw_loops(Emit *e, const ConvPlan *p, const Node *n);
+
+#endif
