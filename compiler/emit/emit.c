@@ -569,8 +569,12 @@ static void write_arena_checks(const Emit *e, StrBuf *b)
 
 /* The kernels' fast path (ops/conv_emit.c): GNU vector types, and FP
  * contraction for GCC, which turns it off in ISO mode (-std=c99) and so
- * would use no FMA. -DCNNC_NO_VECTOR_EXT keeps to plain C99 loops,
- * -DCNNC_NO_FP_CONTRACT to separate multiplies and adds. */
+ * would use no FMA. CNNC_V8_DEFINED marks the 8-float types (cnnc_v8, its
+ * unaligned twin cnnc_v8u, the compare mask cnnc_v8i); CNNC_V16_DEFINED
+ * the 16-float ones, where the target has AVX-512 (twice the FMA width of
+ * AVX2 on the machines that run it at full width). -DCNNC_NO_VECTOR_EXT
+ * keeps to plain C99 loops, -DCNNC_NO_V16 to 8 floats, -DCNNC_NO_FP_CONTRACT
+ * to separate multiplies and adds. */
 static void write_speed_preamble(StrBuf *b)
 {
     sb_puts(b, "#if defined(__GNUC__) && !defined(__clang__) && !defined(CNNC_NO_FP_CONTRACT)\n"
@@ -579,6 +583,13 @@ static void write_speed_preamble(StrBuf *b)
                "#define CNNC_V8_DEFINED\n"
                "typedef float cnnc_v8 __attribute__((vector_size(32)));\n"
                "typedef float cnnc_v8u __attribute__((vector_size(32), aligned(4))); /* unaligned */\n"
+               "typedef int cnnc_v8i __attribute__((vector_size(32)));\n"
+               "#if defined(__AVX512F__) && !defined(CNNC_NO_V16)\n"
+               "#define CNNC_V16_DEFINED\n"
+               "typedef float cnnc_v16 __attribute__((vector_size(64)));\n"
+               "typedef float cnnc_v16u __attribute__((vector_size(64), aligned(4)));\n"
+               "typedef int cnnc_v16i __attribute__((vector_size(64)));\n"
+               "#endif\n"
                "#endif\n\n");
 }
 

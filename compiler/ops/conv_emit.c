@@ -120,32 +120,36 @@ void conv_emit_taps(Emit *e, const ConvPlan *p, int xb, TapFn *tap)
     emit_line(e, "}");
 }
 
-/* `var = act(var)` on a cnnc_v8 variable, for the activations with a
- * vector form (relu, leaky relu, clip: masks from vector compares, NaN
- * handled as emit_act does); false for the others, which the caller
- * applies lane by lane. Applied lane by lane after the sums leave their
- * registers, a clip compiles to two branches per output. */
-bool conv_emit_vec_act(Emit *e, Act act, const char *var)
+/* `var = act(var)` on a vector variable of `lanes` floats (cnnc_v8 or
+ * cnnc_v16), for the activations with a vector form (relu, leaky relu,
+ * clip: masks from vector compares, NaN handled as emit_act does); false
+ * for the others, which the caller applies lane by lane. Applied lane by
+ * lane after the sums leave their registers, a clip compiles to two
+ * branches per output. */
+bool conv_emit_vec_act(Emit *e, Act act, const char *var, int lanes)
 {
-    const char *sel = "%s = (cnnc_v8)(((cnnc_v8i)%s & m) | ((cnnc_v8i)%s & ~m));";
+    char v[16], vi[16], sel[96];
+    snprintf(v, sizeof v, "cnnc_v%d", lanes);
+    snprintf(vi, sizeof vi, "cnnc_v%di", lanes);
+    snprintf(sel, sizeof sel, "%%s = (%s)(((%s)%%s & m) | ((%s)%%s & ~m));", v, vi, vi);
     switch (act.kind) {
     case ACT_NONE:
         return true;
     case ACT_RELU:
-        emit_line(e, "%s = (cnnc_v8)((cnnc_v8i)%s & (%s > (cnnc_v8){0}));", var, var, var);
+        emit_line(e, "%s = (%s)((%s)%s & (%s > (%s){0}));", var, v, vi, var, var, v);
         return true;
     case ACT_LEAKY_RELU:
         emit_line(e, "{");
-        emit_line(e, "const cnnc_v8i m = %s > (cnnc_v8){0};", var);
-        emit_line(e, "const cnnc_v8 neg = %s * %s;", var, emit_float(e, act.a));
+        emit_line(e, "const %s m = %s > (%s){0};", vi, var, v);
+        emit_line(e, "const %s neg = %s * %s;", v, var, emit_float(e, act.a));
         emit_line(e, sel, var, var, "neg");
         emit_line(e, "}");
         return true;
     case ACT_CLIP:
         emit_line(e, "{");
-        emit_line(e, "const cnnc_v8 lo = (cnnc_v8){0} + %s, hi = (cnnc_v8){0} + %s;",
-                  emit_float(e, act.a), emit_float(e, act.b));
-        emit_line(e, "cnnc_v8i m = %s < lo;", var);
+        emit_line(e, "const %s lo = (%s){0} + %s, hi = (%s){0} + %s;", v, v, emit_float(e, act.a),
+                  v, emit_float(e, act.b));
+        emit_line(e, "%s m = %s < lo;", vi, var);
         emit_line(e, sel, var, "lo", var);
         emit_line(e, "m = %s > hi;", var);
         emit_line(e, sel, var, "hi", var);
@@ -154,13 +158,6 @@ bool conv_emit_vec_act(Emit *e, Act act, const char *var)
     default:
         return false;
     }
-}
-
-/* The vector type of emit_vec_act's masks, in the block that uses them. */
-void conv_emit_mask_type(Emit *e, Act act)
-{
-    if (act.kind == ACT_RELU || act.kind == ACT_LEAKY_RELU || act.kind == ACT_CLIP)
-        emit_line(e, "typedef int cnnc_v8i __attribute__((vector_size(32)));");
 }
 
 /* ---- VB filters x XB output pixels, the pixels anywhere in the plane ----
@@ -236,7 +233,6 @@ static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool p
     if (p->vec) {
         emit_line(e, "#if defined(__GNUC__) && !defined(CNNC_NO_VECTOR_EXT)");
         emit_line(e, "{");
-        conv_emit_mask_type(e, n->act);
         for (int i = 0; i < xb; i++)
             for (int j = 0; j < p->vb / 8; j++)
                 emit_line(e, "cnnc_v8 s%d_%d = *(const cnnc_v8u *)(bb + %d);", i, j, 8 * j);
@@ -246,7 +242,7 @@ static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool p
             for (int j = 0; j < p->vb / 8; j++) {
                 char v[16];
                 snprintf(v, sizeof v, "s%d_%d", i, j);
-                raw = conv_emit_vec_act(e, n->act, v) && raw;
+                raw = conv_emit_vec_act(e, n->act, v, 8) && raw;
                 emit_line(e, "*(cnnc_v8u *)(a%d + %d) = %s;", i, 8 * j, v);
             }
         emit_line(e, "}");

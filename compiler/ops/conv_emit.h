@@ -26,10 +26,9 @@ float *conv_repack_bias(const ConvPlan *p, const float *b, int64_t *count);
 typedef void TapFn(Emit *e, const ConvPlan *p, int xb, const char *xoff, const char *woff);
 void conv_emit_taps(Emit *e, const ConvPlan *p, int xb, TapFn *tap);
 
-/* `var = act(var)` on a cnnc_v8 variable where the activation has a vector
- * form (then true); conv_emit_mask_type declares the mask type it uses. */
-bool conv_emit_vec_act(Emit *e, Act act, const char *var);
-void conv_emit_mask_type(Emit *e, Act act);
+/* `var = act(var)` on a vector variable of `lanes` floats (8: cnnc_v8,
+ * 16: cnnc_v16) where the activation has a vector form (then true). */
+bool conv_emit_vec_act(Emit *e, Act act, const char *var, int lanes);
 
 /* conv_pw_emit.c: 1x1, stride 1, unpadded layers. */
 bool conv_is_pointwise(const ConvPlan *p);

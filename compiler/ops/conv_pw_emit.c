@@ -52,7 +52,6 @@ static void emit_pw_store(Emit *e, const ConvPlan *p, const Node *n, int pw, boo
  * straight to the output rows. */
 static void emit_pw_vec_block(Emit *e, const ConvPlan *p, const Node *n, bool partial)
 {
-    conv_emit_mask_type(e, n->act);
     for (int f = 0; f < PB; f++)
         for (int j = 0; j < PW / 8; j++)
             emit_line(e, "cnnc_v8 s%d_%d = (cnnc_v8){0} + bb[%d];", f, j, f);
@@ -71,7 +70,7 @@ static void emit_pw_vec_block(Emit *e, const ConvPlan *p, const Node *n, bool pa
         for (int j = 0; j < PW / 8; j++) {
             char v[16];
             snprintf(v, sizeof v, "s%d_%d", f, j);
-            bool done = conv_emit_vec_act(e, n->act, v);
+            bool done = conv_emit_vec_act(e, n->act, v, 8);
             emit_line(e, "*(cnnc_v8u *)(yr + %d) = %s;", 8 * j, v);
             if (!done) {
                 emit_line(e, "for (int i = %d; i < %d; i++) {", 8 * j, 8 * j + 8);
