@@ -496,6 +496,8 @@ const char *emit_const(Emit *e, const char *what, const char *comment, const flo
 const char *emit_scratch(Emit *e, int64_t floats);
 /* A float literal that reads back as exactly v (hex, or INFINITY/NAN). */
 const char *emit_float(Emit *e, float v);
+/* Keeps s (malloc'd) alive as long as e; returns it. */
+const char *emit_keep(Emit *e, char *s);
 /* The C expression applying act to the float expression `v`. */
 const char *emit_act(Emit *e, Act act, const char *v);
 /* Reports that this node cannot be compiled (an error at the node). */

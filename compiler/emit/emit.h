@@ -35,9 +35,6 @@ struct Emit {
     struct TrainPlan *train; /* --train: emit_train.c's plan (traingen) */
 };
 
-/* Keeps s alive as long as e; returns it. */
-const char *emit_keep(Emit *e, char *s);
-
 /* emit_main.c: main() for `--main` (contract, section 3), with the runtime
  * it needs copied in as static functions. */
 void emit_main(Emit *e, StrBuf *out);

@@ -22,9 +22,10 @@ static void emit_dw_block(Emit *e, const ConvPlan *p, const Node *n, int xb)
     emit_line(e, "const float *wc = wb + c * %d;", k->kh * k->kw);
     conv_emit_taps(e, p, xb, emit_dw_tap);
     emit_line(e, "}");
+    char at[48];
+    snprintf(at, sizeof at, "oy * %lld + ox + i", (long long)k->ow);
     emit_line(e, "for (int i = 0; i < %d; i++)", xb);
-    emit_line(e, "    yb[oy * %lld + ox + i] = %s;", (long long)k->ow,
-              emit_act(e, n->act, "acc[i]"));
+    emit_line(e, "    yb[%s] = %s;", at, emit_act(e, n->act, conv_pre_act(e, p, "acc[i]", at)));
 }
 
 void conv_emit_dw_loops(Emit *e, const ConvPlan *p, const Node *n)

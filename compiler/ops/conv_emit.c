@@ -206,17 +206,31 @@ static void emit_channel_loop(Emit *e, const ConvPlan *p, int xb, TapFn *tap)
     emit_line(e, "}");
 }
 
-/* The block's stores: a<i>[v] to channel v's plane, act applied unless
- * `raw`. */
+void conv_emit_out_ptrs(Emit *e, const ConvPlan *p, const char *off)
+{
+    emit_line(e, "float *yb = y + %s;", off);
+    if (p->res)
+        emit_line(e, "const float *rb = x1 + %s;", off);
+}
+
+const char *conv_pre_act(Emit *e, const ConvPlan *p, const char *a, const char *i)
+{
+    return p->res ? emit_keep(e, xasprintf("(%s + rb[%s])", a, i)) : a;
+}
+
+/* The block's stores: a<i>[v] (plus the residual) to channel v's plane, act
+ * applied unless `raw`. */
 static void emit_block_store(Emit *e, const ConvPlan *p, const Node *n, int xb, bool partial,
                              bool raw)
 {
     emit_line(e, "for (int v = 0; v < %s; v++) {", partial ? "nv" : "VB");
-    emit_line(e, "float *yv = yb + v * %lld + q;", (long long)p->np);
+    emit_line(e, "const int yo = v * %lld + q;", (long long)p->np);
     for (int i = 0; i < xb; i++) {
-        char v[16];
+        char v[16], at[16];
         snprintf(v, sizeof v, "a%d[v]", i);
-        emit_line(e, "yv[%d] = %s;", i, raw ? v : emit_act(e, n->act, v));
+        snprintf(at, sizeof at, "yo + %d", i);
+        const char *pre = conv_pre_act(e, p, v, at);
+        emit_line(e, "yb[yo + %d] = %s;", i, raw ? pre : emit_act(e, n->act, pre));
     }
     emit_line(e, "}");
 }
@@ -242,7 +256,7 @@ static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool p
             for (int j = 0; j < p->vb / 8; j++) {
                 char v[16];
                 snprintf(v, sizeof v, "s%d_%d", i, j);
-                raw = conv_emit_vec_act(e, n->act, v, 8) && raw;
+                raw = !p->res && conv_emit_vec_act(e, n->act, v, 8) && raw;
                 emit_line(e, "*(cnnc_v8u *)(a%d + %d) = %s;", i, 8 * j, v);
             }
         emit_line(e, "}");
@@ -292,6 +306,7 @@ static ConvPlan conv_plan(Emit *e, const Node *n)
     p.hp = p.k.h + p.k.pt + p.k.pb;
     p.wp = p.k.w + p.k.pl + p.k.pr;
     p.x = "x0";
+    p.res = n->nin > 1;
     return p;
 }
 
@@ -331,8 +346,9 @@ void conv_emit(Emit *e, const Node *n)
               (long long)(p.cg * k->kh * k->kw * p.vb));
     emit_line(e, "const float *bb = %s + (gi * %d + fb) * VB;", B, p.nfb);
     emit_line(e, "const float *xg = %s + gi * %lld;", p.x, (long long)(p.cg * p.hp * p.wp));
-    emit_line(e, "float *yb = y + (gi * %lld + fb * VB) * %lld;", (long long)p.fg,
-              (long long)p.np);
+    char *off = xasprintf("(gi * %lld + fb * VB) * %lld", (long long)p.fg, (long long)p.np);
+    conv_emit_out_ptrs(e, &p, off);
+    free(off);
     bool partial = p.fg % p.vb != 0;
     if (partial)
         emit_line(e, "int nv = %lld - fb * VB < VB ? %lld - fb * VB : VB;", (long long)p.fg,

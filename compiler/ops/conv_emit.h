@@ -15,6 +15,7 @@ typedef struct {
     int64_t np;       /* output pixels per channel, oh * ow */
     bool vec;         /* VB is a multiple of 8: the vector-extension path exists */
     const char *x;    /* the (padded) input */
+    bool res;         /* a fused residual add: y = act(conv + x1), rb beside yb */
 } ConvPlan;
 
 /* The bias in blocks of p->vb ([G][nfb][vb], zeros where b is NULL or past
@@ -37,5 +38,12 @@ void conv_emit_pointwise(Emit *e, const ConvPlan *p, const Node *n);
 /* conv_dw_emit.c: one filter per group (VB = 1), inside conv_emit's group
  * and filter-block loops (wb, bb, xg, yb set). */
 void conv_emit_dw_loops(Emit *e, const ConvPlan *p, const Node *n);
+
+/* The output pointer yb = y + off and, with a fused residual, the
+ * residual's rb = x1 + off (same layout as y). */
+void conv_emit_out_ptrs(Emit *e, const ConvPlan *p, const char *off);
+/* "a" or, with a fused residual, "a + rb[i]": the pre-activation value of
+ * an output whose sum is `a` and whose offset from yb is `i`. Kept by e. */
+const char *conv_pre_act(Emit *e, const ConvPlan *p, const char *a, const char *i);
 
 #endif

@@ -34,22 +34,24 @@ static float *repack_pointwise(const ConvPlan *p, const float *w, int64_t *count
     return r;
 }
 
-/* The stores of the plain path: act(a<f>[i]) into channel f's row. */
+/* The stores of the plain path: act(a<f>[i] (+ residual)) into channel f's
+ * row. */
 static void emit_pw_store(Emit *e, const ConvPlan *p, const Node *n, int pw, bool partial)
 {
     for (int f = 0; f < PB; f++) {
         if (partial)
             emit_line(e, "if (%d < nv)", f);
         emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
-        char v[16];
+        char v[16], at[48];
         snprintf(v, sizeof v, "a%d[i]", f);
-        emit_line(e, "yb[%lld + q + i] = %s;", (long long)(f * p->np), emit_act(e, n->act, v));
+        snprintf(at, sizeof at, "%lld + q + i", (long long)(f * p->np));
+        emit_line(e, "yb[%s] = %s;", at, emit_act(e, n->act, conv_pre_act(e, p, v, at)));
         emit_line(e, "}");
     }
 }
 
-/* The vector path's block: the activation on the sums' vectors, then
- * straight to the output rows. */
+/* The vector path's block: the residual and the activation on the sums'
+ * vectors, then straight to the output rows. */
 static void emit_pw_vec_block(Emit *e, const ConvPlan *p, const Node *n, bool partial)
 {
     for (int f = 0; f < PB; f++)
@@ -70,6 +72,9 @@ static void emit_pw_vec_block(Emit *e, const ConvPlan *p, const Node *n, bool pa
         for (int j = 0; j < PW / 8; j++) {
             char v[16];
             snprintf(v, sizeof v, "s%d_%d", f, j);
+            if (p->res)
+                emit_line(e, "%s += *(const cnnc_v8u *)(rb + %lld + q + %d);", v,
+                          (long long)(f * p->np), 8 * j);
             bool done = conv_emit_vec_act(e, n->act, v, 8);
             emit_line(e, "*(cnnc_v8u *)(yr + %d) = %s;", 8 * j, v);
             if (!done) {
@@ -139,8 +144,9 @@ void conv_emit_pointwise(Emit *e, const ConvPlan *p, const Node *n)
               (long long)(p->cg * PB));
     emit_line(e, "const float *bb = %s + (gi * %lld + fb) * %d;", B, (long long)nfb, PB);
     emit_line(e, "const float *xg = x0 + gi * %lld;", (long long)(p->cg * p->np));
-    emit_line(e, "float *yb = y + (gi * %lld + fb * %d) * %lld;", (long long)p->fg, PB,
-              (long long)p->np);
+    char *off = xasprintf("(gi * %lld + fb * %d) * %lld", (long long)p->fg, PB, (long long)p->np);
+    conv_emit_out_ptrs(e, p, off);
+    free(off);
     bool partial = p->fg % PB != 0;
     if (partial)
         emit_line(e, "int nv = %lld - fb * %d;", (long long)p->fg, PB);
