@@ -287,6 +287,188 @@ static void emit_block_loops(Emit *e, const ConvPlan *p, const Node *n, bool par
     }
 }
 
+/* ---- 16-float path (AVX-512): NB x 16 filters times an R x XB patch ----
+ *
+ * Only where the target has AVX-512 (CNNC_V16_DEFINED) and VB is 16: the
+ * weights are the same constant as the other paths read. A block is NB
+ * adjacent filter blocks (2: 32 channels, the second block's weights a
+ * constant distance further) times a patch of R output rows by XB columns,
+ * NB * R * XB zmm sums of the 32 registers. All the patch's inputs sit at
+ * literal offsets from one pointer (row r, column i at r*SH*WP + i*SW), so
+ * the broadcasts are FMAs with a memory operand off one base register: with
+ * one pointer per pixel, as the flattened 8-float blocks have, 14 pixels
+ * would not fit the general registers. Per input channel and tap: NB weight
+ * loads for NB * R * XB FMAs. */
+
+enum { V16_PIXELS = 28 }; /* sums per block: 28 of 32 zmm, 2 for weights */
+
+typedef struct {
+    int nb, r, xb; /* filter blocks of 16, rows, columns */
+} V16Block;
+
+static void emit_v16_tap(Emit *e, const ConvPlan *p, const V16Block *b, const char *xoff,
+                         const char *woff)
+{
+    int64_t wstride = p->cg * p->k.kh * p->k.kw * 16;
+    emit_line(e, "{");
+    for (int j = 0; j < b->nb; j++)
+        emit_line(e, "const cnnc_v16 w%d = *(const cnnc_v16u *)(wc + %lld + %s);", j,
+                  (long long)(j * wstride), woff);
+    for (int r = 0; r < b->r; r++)
+        for (int i = 0; i < b->xb; i++) {
+            int64_t o = r * p->k.sh * p->wp + i * p->k.sw;
+            for (int j = 0; j < b->nb; j++)
+                emit_line(e, "s%d_%d_%d += w%d * xc[%s + %lld];", r, i, j, j, xoff,
+                          (long long)o);
+        }
+    emit_line(e, "}");
+}
+
+/* conv_emit_taps' walk over the kernel taps, for the v16 tap. */
+static void emit_v16_taps(Emit *e, const ConvPlan *p, const V16Block *b)
+{
+    const ConvGeom *k = &p->k;
+    if (k->kh * k->kw <= MAX_UNROLL_TAPS) {
+        for (int ky = 0; ky < k->kh; ky++)
+            for (int kx = 0; kx < k->kw; kx++) {
+                char xo[32], wo[32];
+                snprintf(xo, sizeof xo, "%lld", (long long)(ky * k->dh * p->wp + kx * k->dw));
+                snprintf(wo, sizeof wo, "%d", (ky * k->kw + kx) * 16);
+                emit_v16_tap(e, p, b, xo, wo);
+            }
+        return;
+    }
+    emit_line(e, "for (int ky = 0; ky < %d; ky++)", k->kh);
+    emit_line(e, "for (int kx = 0; kx < %d; kx++) {", k->kw);
+    char xo[64], wo[64];
+    snprintf(xo, sizeof xo, "ky * %lld + kx * %d", (long long)(k->dh * p->wp), k->dw);
+    snprintf(wo, sizeof wo, "(ky * %d + kx) * 16", k->kw);
+    emit_v16_tap(e, p, b, xo, wo);
+    emit_line(e, "}");
+}
+
+/* The stores of filter block fb + j: the sums (act applied in registers
+ * unless there is a residual to add first) through a[pixel][16] to each
+ * channel's plane, q the patch's first output pixel. */
+static void emit_v16_store(Emit *e, const ConvPlan *p, const Node *n, const V16Block *b, int j)
+{
+    int npix = b->r * b->xb;
+    emit_line(e, "{");
+    emit_line(e, "float a[%d][16];", npix);
+    bool raw = true;
+    for (int r = 0; r < b->r; r++)
+        for (int i = 0; i < b->xb; i++) {
+            char v[32];
+            snprintf(v, sizeof v, "s%d_%d_%d", r, i, j);
+            raw = !p->res && conv_emit_vec_act(e, n->act, v, 16) && raw;
+            emit_line(e, "*(cnnc_v16u *)a[%d] = %s;", r * b->xb + i, v);
+        }
+    char *off = xasprintf("(gi * %lld + (fb + %d) * 16) * %lld", (long long)p->fg, j,
+                          (long long)p->np);
+    conv_emit_out_ptrs(e, p, off);
+    free(off);
+    if (p->fg % 16)
+        emit_line(e, "const int nv = %lld - (fb + %d) * 16 < 16 ? %lld - (fb + %d) * 16 : 16;",
+                  (long long)p->fg, j, (long long)p->fg, j);
+    emit_line(e, "for (int v = 0; v < %s; v++) {", p->fg % 16 ? "nv" : "16");
+    emit_line(e, "const int yo = v * %lld + q;", (long long)p->np);
+    for (int r = 0; r < b->r; r++)
+        for (int i = 0; i < b->xb; i++) {
+            char v[32], at[32];
+            snprintf(v, sizeof v, "a[%d][v]", r * b->xb + i);
+            snprintf(at, sizeof at, "yo + %lld", (long long)(r * p->k.ow + i));
+            const char *pre = conv_pre_act(e, p, v, at);
+            emit_line(e, "yb[%s] = %s;", at, raw ? pre : emit_act(e, n->act, pre));
+        }
+    emit_line(e, "}");
+    emit_line(e, "}");
+}
+
+/* One block at output row oy, column ox (C expressions). */
+static void emit_v16_block(Emit *e, const ConvPlan *p, const Node *n, const V16Block *b,
+                           const char *oy, const char *ox)
+{
+    const ConvGeom *k = &p->k;
+    emit_line(e, "{");
+    emit_line(e, "const int q = (%s) * %lld + (%s);", oy, (long long)k->ow, ox);
+    emit_line(e, "const float *xr = xg + (%s) * %lld + (%s) * %d;", oy,
+              (long long)(k->sh * p->wp), ox, k->sw);
+    for (int r = 0; r < b->r; r++)
+        for (int i = 0; i < b->xb; i++)
+            for (int j = 0; j < b->nb; j++)
+                emit_line(e, "cnnc_v16 s%d_%d_%d = *(const cnnc_v16u *)(bb + %d);", r, i, j,
+                          16 * j);
+    emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
+    emit_line(e, "const float *wc = wb + c * %d;", k->kh * k->kw * 16);
+    emit_line(e, "const float *xc = xr + c * %lld;", (long long)(p->hp * p->wp));
+    emit_v16_taps(e, p, b);
+    emit_line(e, "}");
+    for (int j = 0; j < b->nb; j++)
+        emit_v16_store(e, p, n, b, j);
+    emit_line(e, "}");
+}
+
+/* The columns of rows oy .. oy + r - 1: blocks of xb, then the rest. */
+static void emit_v16_row(Emit *e, const ConvPlan *p, const Node *n, V16Block b, const char *oy)
+{
+    int64_t ow = p->k.ow, tail = ow % b.xb;
+    emit_line(e, "for (int ox = 0; ox + %d <= %lld; ox += %d)", b.xb, (long long)ow, b.xb);
+    emit_v16_block(e, p, n, &b, oy, "ox");
+    if (tail) {
+        char ox[32];
+        snprintf(ox, sizeof ox, "%lld", (long long)(ow - tail));
+        b.xb = (int)tail;
+        emit_v16_block(e, p, n, &b, oy, ox);
+    }
+}
+
+/* The output plane of nb filter blocks from fb: the patch shape splits a
+ * row evenly into blocks of at most V16_PIXELS / nb columns and stacks
+ * rows while the sums fit (a 7x7 plane: 2 rows of 7). */
+static void emit_v16_plane(Emit *e, const ConvPlan *p, const Node *n, int nb)
+{
+    int64_t oh = p->k.oh, ow = p->k.ow, maxpix = V16_PIXELS / nb;
+    int64_t cols = (ow + maxpix - 1) / maxpix;
+    V16Block b = {.nb = nb, .xb = (int)((ow + cols - 1) / cols)};
+    b.r = (int)(maxpix / b.xb < oh ? maxpix / b.xb : oh);
+    emit_line(e, "const float *bb = bias + (gi * %d + fb) * 16;", p->nfb);
+    emit_line(e, "const float *wb = weight + (gi * %d + fb) * %lld;", p->nfb,
+              (long long)(p->cg * p->k.kh * p->k.kw * 16));
+    emit_line(e, "for (int oy = 0; oy + %d <= %lld; oy += %d)", b.r, (long long)oh, b.r);
+    emit_line(e, "{");
+    emit_v16_row(e, p, n, b, "oy");
+    emit_line(e, "}");
+    if (oh % b.r) {
+        char oy[32];
+        snprintf(oy, sizeof oy, "%lld", (long long)(oh - oh % b.r));
+        b.r = (int)(oh % b.r);
+        emit_line(e, "{");
+        emit_v16_row(e, p, n, b, oy);
+        emit_line(e, "}");
+    }
+}
+
+/* Groups, then filter blocks two at a time (and an odd last one alone). */
+static void emit_v16_loops(Emit *e, const ConvPlan *p, const Node *n, const char *W,
+                           const char *B)
+{
+    emit_line(e, "for (int gi = 0; gi < %d; gi++) {", p->k.groups);
+    emit_line(e, "const float *weight = %s, *bias = %s;", W, B);
+    emit_line(e, "const float *xg = %s + gi * %lld;", p->x, (long long)(p->cg * p->hp * p->wp));
+    if (p->nfb >= 2) {
+        emit_line(e, "for (int fb = 0; fb + 2 <= %d; fb += 2) {", p->nfb);
+        emit_v16_plane(e, p, n, 2);
+        emit_line(e, "}");
+    }
+    if (p->nfb % 2) {
+        emit_line(e, "{");
+        emit_line(e, "const int fb = %d;", p->nfb - 1);
+        emit_v16_plane(e, p, n, 1);
+        emit_line(e, "}");
+    }
+    emit_line(e, "}");
+}
+
 static ConvPlan conv_plan(Emit *e, const Node *n)
 {
     ConvPlan p = {.k = conv_geometry(emit_graph(e), n)};
@@ -319,6 +501,10 @@ void conv_emit(Emit *e, const Node *n)
         conv_emit_pointwise(e, &p, n);
         return;
     }
+    if (p.fg == 1) {
+        conv_emit_depthwise(e, &p, n);
+        return;
+    }
     int64_t nw, nb;
     float *w = repack_weight(&p, node_param_data(g, n, 0), &nw);
     float *b = conv_repack_bias(&p, n->a.bias ? node_param_data(g, n, 1) : NULL, &nb);
@@ -340,6 +526,11 @@ void conv_emit(Emit *e, const Node *n)
                       n->a.pad_mode);
     }
     emit_line(e, "enum { VB = %d }; /* output channels per block */", p.vb);
+    if (p.vb == 16) {
+        emit_line(e, "#if defined(CNNC_V16_DEFINED)");
+        emit_v16_loops(e, &p, n, W, B);
+        emit_line(e, "#else");
+    }
     emit_line(e, "for (int gi = 0; gi < %d; gi++)", k->groups);
     emit_line(e, "for (int fb = 0; fb < %d; fb++) {", p.nfb);
     emit_line(e, "const float *wb = %s + (gi * %d + fb) * %lld;", W, p.nfb,
@@ -353,9 +544,8 @@ void conv_emit(Emit *e, const Node *n)
     if (partial)
         emit_line(e, "int nv = %lld - fb * VB < VB ? %lld - fb * VB : VB;", (long long)p.fg,
                   (long long)p.fg);
-    if (p.vb == 1)
-        conv_emit_dw_loops(e, &p, n);
-    else
-        emit_block_loops(e, &p, n, partial);
+    emit_block_loops(e, &p, n, partial);
     emit_line(e, "}");
+    if (p.vb == 16)
+        emit_line(e, "#endif");
 }

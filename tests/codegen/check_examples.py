@@ -7,8 +7,10 @@ and batch 5 (more than --batch: the program runs in chunks) must agree with
 `cnnc run` (the interpreter, the oracle): max|a - b| <= 1e-4 * max|ref|,
 no NaN (contract, section 6).
 
-usage: check_examples.py CNNC OUTDIR CC [--sanitize] [-DMACRO...] MODEL.cnn...
-(-DCNNC_NO_VECTOR_EXT tests the plain C path of the kernels)
+usage: check_examples.py CNNC OUTDIR CC [--sanitize] [--need-cpu FLAG] [-FLAG...] MODEL.cnn...
+(-DCNNC_NO_VECTOR_EXT tests the plain C path of the kernels; -march=native
+with --need-cpu avx512f the 16-float one, skipped with exit code 77 where
+/proc/cpuinfo lacks the flag; other -options go to CC as they are)
 """
 import os
 import re
@@ -68,11 +70,29 @@ def check(cnnc, outdir, cc, sanitize, defines, model):
     return failures
 
 
+def cpu_has(flag):
+    """Whether this machine's CPU reports `flag` (Linux /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and flag in line.split() for line in f)
+    except OSError:
+        return False
+
+
 def main():
     cnnc, outdir, cc = sys.argv[1:4]
     sanitize = "--sanitize" in sys.argv[4:]
-    defines = [a for a in sys.argv[4:] if a.startswith("-D")]  # e.g. -DCNNC_NO_VECTOR_EXT
-    models = [m for m in sys.argv[4:] if m != "--sanitize" and m not in defines]
+    rest = sys.argv[4:]
+    if "--need-cpu" in rest:
+        i = rest.index("--need-cpu")
+        need = rest[i + 1]
+        del rest[i:i + 2]
+        if not cpu_has(need):
+            print("SKIP: /proc/cpuinfo has no %s flag" % need)
+            sys.exit(77)
+    # C compiler flags, e.g. -DCNNC_NO_VECTOR_EXT or -march=native
+    defines = [a for a in rest if a.startswith("-") and a != "--sanitize"]
+    models = [m for m in rest if m != "--sanitize" and m not in defines]
     os.makedirs(outdir, exist_ok=True)
     failures = []
     for model in models:
