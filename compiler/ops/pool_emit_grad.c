@@ -1,6 +1,7 @@
 /* pool_emit_grad.c: backward of the pools (pool_grad.c, traingen), the
  * geometry as literals. Max pooling sends dy to the window's first
- * largest input (recomputed from x, as the interpreter does); average
+ * largest input (recomputed from x, as the interpreter does; unrolled over
+ * literal offsets when no window reaches outside the input); average
  * pooling spreads dy / divisor over the window clipped to the input. */
 #include "ops.h"
 
@@ -10,15 +11,35 @@ void pool_emit_grad(Emit *e, const Node *n)
         return;
     ConvGeom k = conv_geometry(emit_graph(e), n);
     long long h = k.h, w = k.w, oh = k.oh, ow = k.ow;
+    /* every window inside the input: its taps are literal offsets, no
+     * bounds to test (what remains compiles to conditional moves) */
+    bool inside = k.pt == 0 && k.pl == 0 && (oh - 1) * k.sh + (long long)(k.kh - 1) * k.dh < h &&
+                  (ow - 1) * k.sw + (long long)(k.kw - 1) * k.dw < w;
     emit_line(e, "size_t p;");
     emit_line(e, "int oy, ox, iy, ix;");
+    emit_line(e, "(void)iy;");
+    emit_line(e, "(void)ix;");
     emit_line(e, "for (p = 0; p < (size_t)n * %lld; p++) {", (long long)k.c);
     emit_line(e, "const float *x = x0 + p * %lld, *gy = dy + p * %lld;", h * w, oh * ow);
     emit_line(e, "float *dx = dx0 + p * %lld;", h * w);
     emit_line(e, "(void)x;");
     emit_line(e, "for (oy = 0; oy < %lld; oy++)", oh);
     emit_line(e, "for (ox = 0; ox < %lld; ox++) {", ow);
-    if (n->op == OP_MAXPOOL) {
+    if (n->op == OP_MAXPOOL && inside) {
+        emit_line(e, "const float *xw = x + oy * %lld + ox * %d;", (long long)k.sh * w, k.sw);
+        emit_line(e, "int at = 0;");
+        emit_line(e, "float m = xw[0];");
+        for (int ky = 0; ky < k.kh; ky++)
+            for (int kx = ky ? 0 : 1; kx < k.kw; kx++) {
+                long long o = (long long)ky * k.dh * w + (long long)kx * k.dw;
+                emit_line(e, "if (xw[%lld] > m) {", o);
+                emit_line(e, "m = xw[%lld];", o);
+                emit_line(e, "at = %lld;", o);
+                emit_line(e, "}");
+            }
+        emit_line(e, "dx[oy * %lld + ox * %d + at] += gy[oy * %lld + ox];", (long long)k.sh * w,
+                  k.sw, ow);
+    } else if (n->op == OP_MAXPOOL) {
         emit_line(e, "int at = -1, ky, kx;");
         emit_line(e, "float m = -INFINITY;");
         emit_line(e, "for (ky = 0; ky < %d; ky++) {", k.kh);
