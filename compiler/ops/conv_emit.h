@@ -35,9 +35,9 @@ bool conv_emit_vec_act(Emit *e, Act act, const char *var, int lanes);
 bool conv_is_pointwise(const ConvPlan *p);
 void conv_emit_pointwise(Emit *e, const ConvPlan *p, const Node *n);
 
-/* conv_dw_emit.c: one filter per group (VB = 1), inside conv_emit's group
- * and filter-block loops (wb, bb, xg, yb set). */
-void conv_emit_dw_loops(Emit *e, const ConvPlan *p, const Node *n);
+/* conv_dw_emit.c: one filter per group (Fg = 1), the whole layer (its own
+ * weights, phase-plane copy of the input, loops). */
+void conv_emit_depthwise(Emit *e, const ConvPlan *p, const Node *n);
 
 /* The output pointer yb = y + off and, with a fused residual, the
  * residual's rb = x1 + off (same layout as y). */
