@@ -26,6 +26,7 @@ enum {
     NT_ROWS = 4,  /* emit_mm_nt: a NT_ROWS x NT_COLS block of dot products */
     NT_COLS = 4,
     NT_LANES = 16, /* partial sums per dot product (plain C path) */
+    ROW_FORM_PLANE = 512, /* conv dW: im2row + emit_mm_nn below this P, else dot products */
 };
 
 /* The GNU vector type of `lanes` floats and its unaligned twin: the
@@ -371,6 +372,8 @@ static ConvDims setup(Emit *e, const Node *n)
     d.edges = spans_have_edges(d.k.ow, d.k.kw, d.k.sw, d.k.dw, d.k.pl, d.k.w);
     if (d.edges) {
         emit_spans(e, "rx", d.k.ow, d.k.kw, d.k.sw, d.k.dw, d.k.pl, d.k.w);
+        emit_line(e, "(void)rx_lo;"); /* unused when im2row alone gathers */
+        emit_line(e, "(void)rx_hi;");
         emit_taps(e, "rx", d.k.ow, d.k.kw, d.k.sw, d.k.dw, d.k.pl, d.k.w, n->a.pad_mode);
     }
     emit_line(e, "int b, g, f, c, ky, kx, oy, ox;");
@@ -447,6 +450,40 @@ static void emit_im2col(Emit *e, const ConvDims *d)
     emit_line(e, "continue;");
     emit_line(e, "}");
     emit_row_loops(e, d, edge, middle);
+    emit_line(e, "}");
+    emit_line(e, "}");
+}
+
+/* The columns transposed (im2row): col[p][k], each output position's
+ * taps in a row of K, so that dW = dy col^T is a product over P with the
+ * K columns in vectors (emit_mm_nn), not K x F dot products whose sums of
+ * lanes cost as much as the products when P is small. */
+static void emit_im2row(Emit *e, const ConvDims *d)
+{
+    const ConvGeom *k = &d->k;
+    emit_line(e, "for (oy = 0; oy < %lld; oy++)", (long long)k->oh);
+    emit_line(e, "for (ox = 0; ox < %lld; ox++)", (long long)k->ow);
+    emit_line(e, "for (c = 0; c < %lld; c++) {", d->cg);
+    emit_line(e, "const float *xc = x0 + ((size_t)b * %lld + g * %lld + c) * %lld;",
+              (long long)k->c, d->cg, (long long)(k->h * k->w));
+    emit_line(e, "for (ky = 0; ky < %d; ky++) {", k->kh);
+    emit_line(e, "const int iy = ry[ky * %lld + oy];", (long long)k->oh);
+    emit_line(e, "float *ck = col + (oy * %lld + ox) * %lld + (c * %d + ky) * %d;",
+              (long long)k->ow, d->taps, k->kh, k->kw);
+    emit_line(e, "if (iy < 0) {");
+    emit_line(e, "for (kx = 0; kx < %d; kx++)", k->kw);
+    emit_line(e, "    ck[kx] = 0.0f;");
+    emit_line(e, "continue;");
+    emit_line(e, "}");
+    emit_line(e, "for (kx = 0; kx < %d; kx++) {", k->kw);
+    if (d->edges) {
+        emit_line(e, "const int ix = rx[kx * %lld + ox];", (long long)k->ow);
+        emit_line(e, "ck[kx] = ix >= 0 ? xc[iy * %lld + ix] : 0.0f;", (long long)k->w);
+    } else {
+        emit_line(e, "ck[kx] = xc[iy * %lld + ox * %d + kx * %d - %d];", (long long)k->w, k->sw,
+                  k->dw, k->pl);
+    }
+    emit_line(e, "}");
     emit_line(e, "}");
     emit_line(e, "}");
 }
@@ -538,7 +575,15 @@ void conv_emit_grad(Emit *e, const Node *n)
     if (db) {
         emit_bias_sums(e, &d);
     }
-    if (dw) {
+    if (dw && d.plane < ROW_FORM_PLANE) {
+        char plane[32];
+        snprintf(plane, sizeof plane, "%lld", d.plane);
+        emit_im2row(e, &d);
+        emit_line(e, "{");
+        emit_line(e, "float *dwg = dp0 + (size_t)g * %lld;", d.fg * d.taps);
+        emit_mm_nn(e, "dwg", "gy", "col", fg, d.taps, plane, d.taps, d.plane, 1, d.taps);
+        emit_line(e, "}");
+    } else if (dw) {
         emit_im2col(e, &d);
         emit_line(e, "{");
         emit_line(e, "float *dwg = dp0 + (size_t)g * %lld;", d.fg * d.taps);

@@ -8,7 +8,11 @@ gradient max|a - b| <= 1e-3 * max|ref|, the loss within 1e-4 (relative),
 no NaN (contract, section 6). Also checks that more samples than
 P_BATCH_MAX is an error naming both numbers.
 
-usage: check_grad.py CNNC OUTDIR CC [--sanitize] MODEL.cnn...
+With --native the programs are built with -march=native and must take
+the 16-float (AVX-512) path of the products (CNNC_V16_DEFINED); without
+avx512f in /proc/cpuinfo it exits 77 (skipped) saying so.
+
+usage: check_grad.py CNNC OUTDIR CC [--sanitize] [--native] MODEL.cnn...
 """
 import os
 import re
@@ -61,10 +65,17 @@ def compare(got_dir, ref_dir):
     return errors
 
 
-def check(cnnc, outdir, cc, sanitize, model, extra=()):
+NATIVE = ["-march=native", "-DCNNC_EXPECT_V16"]
+
+
+def check(cnnc, outdir, cc, sanitize, model, extra=(), native=False):
     stem = os.path.join(outdir, os.path.basename(model).rsplit(".", 1)[0])
     run([cnnc, model, "-o", stem + ".c", "--train", "--main", "--batch", str(BATCH)] + list(extra))
-    flags = STRICT + (SANITIZE if sanitize else ["-O2"])
+    flags = STRICT + (SANITIZE if sanitize else ["-O2"]) + (NATIVE if native else [])
+    if native:  # the 16-float path, or a compile error
+        with open(stem + ".c", "a") as f:
+            f.write("\n#if defined(CNNC_EXPECT_V16) && !defined(CNNC_V16_DEFINED)\n"
+                    "#error \"-march=native did not give the 16-float path\"\n#endif\n")
     run([cc] + flags + [stem + ".c", "-o", stem, "-lm"])
     shape = header_define(stem + ".h", "INPUT_SHAPE")
     classes = header_define(stem + ".h", "OUTPUT_SHAPE")[0]
@@ -96,12 +107,16 @@ def main(argv):
     cnnc, outdir, cc = argv[1:4]
     rest = argv[4:]
     sanitize = "--sanitize" in rest
-    models = [m for m in rest if m != "--sanitize"]
+    native = "--native" in rest
+    models = [m for m in rest if m not in ("--sanitize", "--native")]
+    if native and "avx512f" not in open("/proc/cpuinfo").read():
+        print("skipped: no avx512f in /proc/cpuinfo (the 16-float path needs AVX-512)")
+        return 77
     os.makedirs(outdir, exist_ok=True)
     failed = 0
     for model in models:
         try:
-            errors = check(cnnc, outdir, cc, sanitize, model)
+            errors = check(cnnc, outdir, cc, sanitize, model, native=native)
         except RuntimeError as e:
             errors = [str(e)]
         print("%s: %s" % (os.path.basename(model), "ok" if not errors else "FAIL"))
