@@ -293,14 +293,17 @@ static void emit_block_loops(Emit *e, const ConvPlan *p, const Node *n, bool par
  * weights are the same constant as the other paths read. A block is NB
  * adjacent filter blocks (2: 32 channels, the second block's weights a
  * constant distance further) times a patch of R output rows by XB columns,
- * NB * R * XB zmm sums of the 32 registers. All the patch's inputs sit at
- * literal offsets from one pointer (row r, column i at r*SH*WP + i*SW), so
- * the broadcasts are FMAs with a memory operand off one base register: with
- * one pointer per pixel, as the flattened 8-float blocks have, 14 pixels
- * would not fit the general registers. Per input channel and tap: NB weight
- * loads for NB * R * XB FMAs. */
+ * NB * R * XB zmm sums. All the patch's inputs sit at literal offsets from
+ * one pointer (row r, column i at r*SH*WP + i*SW): with one pointer per
+ * pixel, as the flattened 8-float blocks have, 12 pixels would not fit the
+ * general registers. Per input channel and tap: NB weight loads and R * XB
+ * broadcasts for NB * R * XB FMAs. */
 
-enum { V16_PIXELS = 28 }; /* sums per block: 28 of 32 zmm, 2 for weights */
+/* Sums per block: 24 of the 32 zmm registers. At 28 (2 x 14 pixels) gcc
+ * spilled sums in the hot loop (a broadcast serving both filter blocks
+ * needs a register of its own) and a 3x3 layer ran at 165 GFLOP/s instead
+ * of 205. */
+enum { V16_SUMS = 24 };
 
 typedef struct {
     int nb, r, xb; /* filter blocks of 16, rows, columns */
@@ -422,15 +425,22 @@ static void emit_v16_row(Emit *e, const ConvPlan *p, const Node *n, V16Block b, 
     }
 }
 
-/* The output plane of nb filter blocks from fb: the patch shape splits a
- * row evenly into blocks of at most V16_PIXELS / nb columns and stacks
- * rows while the sums fit (a 7x7 plane: 2 rows of 7). */
-static void emit_v16_plane(Emit *e, const ConvPlan *p, const Node *n, int nb)
+/* The block of nb filter blocks: a row split evenly into blocks of at
+ * most V16_SUMS / nb columns, rows stacked while the sums fit (a 7x7
+ * plane, nb 1: 3 rows of 7). */
+static V16Block v16_block(const ConvPlan *p, int nb)
 {
-    int64_t oh = p->k.oh, ow = p->k.ow, maxpix = V16_PIXELS / nb;
+    int64_t oh = p->k.oh, ow = p->k.ow, maxpix = V16_SUMS / nb;
     int64_t cols = (ow + maxpix - 1) / maxpix;
     V16Block b = {.nb = nb, .xb = (int)((ow + cols - 1) / cols)};
     b.r = (int)(maxpix / b.xb < oh ? maxpix / b.xb : oh);
+    return b;
+}
+
+/* The output plane of b's filter blocks from fb. */
+static void emit_v16_plane(Emit *e, const ConvPlan *p, const Node *n, V16Block b)
+{
+    int64_t oh = p->k.oh;
     emit_line(e, "const float *bb = bias + (gi * %d + fb) * 16;", p->nfb);
     emit_line(e, "const float *wb = weight + (gi * %d + fb) * %lld;", p->nfb,
               (long long)(p->cg * p->k.kh * p->k.kw * 16));
@@ -448,22 +458,27 @@ static void emit_v16_plane(Emit *e, const ConvPlan *p, const Node *n, int nb)
     }
 }
 
-/* Groups, then filter blocks two at a time (and an odd last one alone). */
+/* Groups, then filter blocks two at a time (an odd last one alone), or
+ * one at a time where that holds more sums per block: narrow planes, whose
+ * rows stack deeper under 16 filters (7x7: 21 sums, against 14 for 32
+ * filters x 7 pixels; 188 against 176 GFLOP/s on a 512-channel layer). */
 static void emit_v16_loops(Emit *e, const ConvPlan *p, const Node *n, const char *W,
                            const char *B)
 {
+    V16Block one = v16_block(p, 1), two = v16_block(p, 2);
+    bool pairs = p->nfb >= 2 && two.nb * two.r * two.xb >= one.r * one.xb;
     emit_line(e, "for (int gi = 0; gi < %d; gi++) {", p->k.groups);
     emit_line(e, "const float *weight = %s, *bias = %s;", W, B);
     emit_line(e, "const float *xg = %s + gi * %lld;", p->x, (long long)(p->cg * p->hp * p->wp));
-    if (p->nfb >= 2) {
+    if (pairs) {
         emit_line(e, "for (int fb = 0; fb + 2 <= %d; fb += 2) {", p->nfb);
-        emit_v16_plane(e, p, n, 2);
+        emit_v16_plane(e, p, n, two);
         emit_line(e, "}");
     }
-    if (p->nfb % 2) {
-        emit_line(e, "{");
-        emit_line(e, "const int fb = %d;", p->nfb - 1);
-        emit_v16_plane(e, p, n, 1);
+    int first = pairs ? p->nfb / 2 * 2 : 0;
+    if (first < p->nfb) {
+        emit_line(e, "for (int fb = %d; fb < %d; fb++) {", first, p->nfb);
+        emit_v16_plane(e, p, n, one);
         emit_line(e, "}");
     }
     emit_line(e, "}");

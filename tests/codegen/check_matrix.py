@@ -12,8 +12,10 @@ driver runs each case on its input batch (2 samples) and on its first
 sample alone; both must agree with `cnnc run` (the oracle) within
 max|a - b| <= 1e-4 * max|ref| (contract, section 6).
 
-usage: check_matrix.py CNNC SOURCE_DIR WORKDIR CC [-DMACRO...] [REGEX]
-(-D options go to the C compiler: -DCNNC_NO_VECTOR_EXT tests the plain C path)
+usage: check_matrix.py CNNC SOURCE_DIR WORKDIR CC [--need-cpu FLAG] [-FLAG...] [REGEX]
+(-options go to the C compiler: -DCNNC_NO_VECTOR_EXT tests the plain C path,
+-march=native with --need-cpu avx512f the 16-float one, skipped with exit
+code 77 where /proc/cpuinfo lacks the flag)
 """
 import os
 import re
@@ -153,10 +155,26 @@ def compare(cnnc, work, name, case_dir):
     return problems
 
 
+def cpu_has(flag):
+    """Whether this machine's CPU reports `flag` (Linux /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and flag in line.split() for line in f)
+    except OSError:
+        return False
+
+
 def main():
     cnnc, src, work, cc = sys.argv[1:5]
-    defines = [a for a in sys.argv[5:] if a.startswith("-D")]
-    rest = [a for a in sys.argv[5:] if not a.startswith("-D")]
+    args = sys.argv[5:]
+    if "--need-cpu" in args:
+        i = args.index("--need-cpu")
+        if not cpu_has(args[i + 1]):
+            print("SKIP: /proc/cpuinfo has no %s flag" % args[i + 1])
+            sys.exit(77)
+        del args[i:i + 2]
+    defines = [a for a in args if a.startswith("-")]
+    rest = [a for a in args if not a.startswith("-")]
     regex = re.compile(rest[0]) if rest else None
     case_dir = os.path.join(work, "cases")
     os.makedirs(case_dir, exist_ok=True)
