@@ -303,6 +303,7 @@ bool fuse_batchnorm(Graph *g, const struct LoadOptions *opt); /* BN into conv/de
 bool fuse_bias(Graph *g, const struct LoadOptions *opt);      /* add(x, B) into conv/dense bias */
 bool fuse_act(Graph *g, const struct LoadOptions *opt);       /* activation into n->act */
 bool fuse_pad(Graph *g, const struct LoadOptions *opt);       /* pad into conv/pool padding */
+bool fuse_residual(Graph *g, const struct LoadOptions *opt);  /* add(conv, r) into the conv */
 
 /* passes/fuse_common.c: what the fusion passes share. */
 /* The one node reading tensor t (once), or -1: none, several, or t is the

@@ -45,12 +45,15 @@ static const Pass passes[] = {
     {"init", pass_init, false},
     /* fusion (passes/fuse_*.c): views first, so that BN and activations
      * meet their producers; activations before pads, which ask whether a
-     * maxpool's input is non-negative. */
+     * maxpool's input is non-negative; residual joins last, carrying the
+     * activation fuse-act gave the add into a conv the others are done
+     * with (they fold into one-input convs). */
     {"fuse-views", fuse_views, true},
     {"fuse-bn", fuse_batchnorm, true},
     {"fuse-bias", fuse_bias, true},
     {"fuse-act", fuse_act, true},
     {"fuse-pad", fuse_pad, true},
+    {"fuse-residual", fuse_residual, true},
 };
 
 #define NPASSES (int)(sizeof passes / sizeof passes[0])

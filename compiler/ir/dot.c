@@ -1,10 +1,10 @@
 /* dot.c: the graph as a Graphviz digraph (`cnnc info --dot FILE`).
  *
  * One box per layer, labelled with its name, its operator and fused
- * epilogue ("conv+relu") and its parameters (a folded BatchNorm shows as
- * "c1+bn1.weight"); one edge per activation read, labelled with the
- * tensor's per-sample shape; the input and output as ellipses. Render with
- * `dot -Tsvg FILE`. */
+ * epilogue ("conv+relu"; "conv+add+relu" for a fused residual join) and
+ * its parameters (a folded BatchNorm shows as "c1+bn1.weight"); one edge
+ * per activation read, labelled with the tensor's per-sample shape; the
+ * input and output as ellipses. Render with `dot -Tsvg FILE`. */
 #include "../cnnc.h"
 
 /* A name inside a double-quoted DOT string. */
@@ -26,6 +26,8 @@ static void put_node(const Graph *g, int i, FILE *out)
     fprintf(out, "  n%d [shape=box, label=\"", i);
     put_escaped(out, n->name);
     fprintf(out, "\\n%s", op_info(n->op)->name);
+    if (n->op == OP_CONV && n->nin > 1)
+        fputs("+add", out); /* a fused residual join */
     if (n->act.kind != ACT_NONE)
         fprintf(out, "+%s", act_name(n->act.kind));
     for (int s = 0; s < n->nparam; s++)

@@ -50,6 +50,8 @@ static void dump_attrs(const Graph *g, const Node *n, FILE *out)
     for (int i = 0; i < n->nparam; i++)
         if (n->param[i] >= 0)
             fprintf(out, " %s", g->t[n->param[i]].name);
+    if (n->op == OP_CONV && n->nin > 1)
+        fputs(" +add", out); /* a fused residual: its second input */
     if (n->act.kind != ACT_NONE)
         fprintf(out, " +%s", act_name(n->act.kind));
 }

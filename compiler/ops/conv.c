@@ -13,7 +13,11 @@
  * Input C x H x W gives F x OH x OW; C x L gives F x OL. Weight is
  * [F, C/G, KH, KW] (1-D: [F, C/G, K]), bias [F]. groups = -1 means depthwise
  * (G = C). 'same' padding is ONNX's SAME_UPPER: total = max((ceil(I/S)-1)*S
- * + Keff - I, 0), begin = total/2, the extra cell at the end. */
+ * + Keff - I, 0), begin = total/2, the extra cell at the end.
+ *
+ * A fused residual (passes/fuse_residual.c; the front ends never make one):
+ * a second input x1 of exactly the output's shape, added before the
+ * epilogue, y = act(conv(x0) + b + x1). */
 #include "ops.h"
 
 #include <limits.h>
@@ -177,9 +181,22 @@ static bool check_reflect(const Node *n, bool one_d, int64_t h, int64_t w)
     return true;
 }
 
+/* The residual x1 must be y cell for cell: the kernels read it at y's
+ * offsets (no broadcast). */
+static bool check_residual(const Graph *g, const Node *n)
+{
+    const Shape *r = node_in_shape(g, n, 1), *y = node_out_shape(g, n);
+    char s0[64], s1[64];
+    if (shape_eq(r, y))
+        return true;
+    diag_error(n->loc, "conv '%s': residual '%s' (%s) must have the output's shape %s", n->name,
+               g->t[n->in[1]].name, shape_str(r, s0, sizeof s0), shape_str(y, s1, sizeof s1));
+    return false;
+}
+
 static bool conv_infer(Graph *g, Node *n)
 {
-    if (!check_arity(n, 1))
+    if (n->nin != 2 && !check_arity(n, 1))
         return false;
     const Shape *x = node_in_shape(g, n, 0);
     char buf[64];
@@ -214,7 +231,7 @@ static bool conv_infer(Graph *g, Node *n)
         return false;
     g->t[n->out].shape = one_d ? shape_make(2, (int64_t[]){a->filters, ow})
                                : shape_make(3, (int64_t[]){a->filters, oh, ow});
-    return true;
+    return n->nin < 2 || check_residual(g, n);
 }
 
 /* Saturates rather than overflows: shape inference bounds the output and
@@ -264,12 +281,18 @@ static void conv_run(Graph *g, const Node *n, const float *const *in, float *out
             const float *x = in[0] + b * in_size + (f / fg) * cg * k.h * k.w;
             const float *wf = wt + f * cg * k.kh * k.kw;
             float *y = out + (b * k.f + f) * plane;
-            for (int64_t oy = 0; oy < k.oh; oy++)
-                for (int64_t ox = 0; ox < k.ow; ox++) {
+            /* The residual in float after the conv's own rounding: what
+             * the separate add computed, bit for bit. */
+            const float *r = n->nin > 1 ? in[1] + (b * k.f + f) * plane : NULL;
+            for (int64_t i = 0, oy = 0; oy < k.oh; oy++)
+                for (int64_t ox = 0; ox < k.ow; ox++, i++) {
                     double acc = conv_cell(&k, n->a.pad_mode, x, wf, oy, ox);
                     if (bias)
                         acc += bias[f];
-                    y[oy * k.ow + ox] = act_apply(n->act, (float)acc);
+                    float v = (float)acc;
+                    if (r)
+                        v += r[i];
+                    y[i] = act_apply(n->act, v);
                 }
         }
 }

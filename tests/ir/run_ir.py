@@ -8,7 +8,14 @@ IR of a `--train` build (which keeps BatchNorm and Dropout), and diffs the
 concatenation against tests/ir/<model>.ir. The dump is printed before code
 generation, so these pin the IR whatever the code generator does.
 
-usage: run_ir.py CNNC SOURCE_DIR [--update]   (--update rewrites the goldens)"""
+With --onnx, the ONNX ResNets instead (tests/onnx/onnxtest.py's small
+ResNet and torchvision's resnet18, exported here with PyTorch, opset 13,
+BatchNorm folded by the exporter): the IR before and after fuse-residual
+and of a --train build, against tests/ir/onnx_<model>.ir. The names in
+them are the exporter's (torch 1.13).
+
+usage: run_ir.py CNNC SOURCE_DIR [--onnx] [--update]
+(--update rewrites the goldens)"""
 import difflib
 import glob
 import os
@@ -16,8 +23,10 @@ import subprocess
 import sys
 import tempfile
 
-PASSES = ["init", "fuse-views", "fuse-bn", "fuse-bias", "fuse-act", "fuse-pad"]
-VARIANTS = [([], p) for p in PASSES] + [(["--train"], "fuse-pad")]
+PASSES = ["init", "fuse-views", "fuse-bn", "fuse-bias", "fuse-act", "fuse-pad",
+          "fuse-residual"]
+VARIANTS = [([], p) for p in PASSES] + [(["--train"], "fuse-residual")]
+ONNX_VARIANTS = [([], "fuse-pad"), ([], "fuse-residual"), (["--train"], "fuse-residual")]
 
 
 def dump(cnnc, model, flags, pass_name, tmp):
@@ -28,16 +37,39 @@ def dump(cnnc, model, flags, pass_name, tmp):
     return r.stdout
 
 
+def export_onnx(src, tmp):
+    """The ONNX ResNets, as files in tmp."""
+    sys.path.insert(0, os.path.join(src, "tests", "onnx"))
+    import torch
+    import onnxtest as T
+
+    models = [("onnx_" + n, m, s) for n, m, s in T.nets() if n == "resnet_small"]
+    models.append(("onnx_resnet18", T.big("resnet18"), (3, 224, 224)))
+    paths = []
+    for name, model, shape in models:
+        path = os.path.join(tmp, name + ".onnx")
+        why = T.export(model, torch.randn(1, *shape), path, 13)
+        if isinstance(why, str):
+            raise RuntimeError("exporting %s: %s" % (name, why))
+        paths.append(path)
+    return paths
+
+
 def main():
     cnnc, src = sys.argv[1], sys.argv[2]
     update = "--update" in sys.argv[3:]
-    models = sorted(glob.glob(os.path.join(src, "examples", "*.cnn")))
-    models += sorted(glob.glob(os.path.join(src, "tests", "fusion", "*.cnn")))
+    onnx = "--onnx" in sys.argv[3:]
     failed = []
     with tempfile.TemporaryDirectory() as tmp:
+        if onnx:
+            models, variants = export_onnx(src, tmp), ONNX_VARIANTS
+        else:
+            models = sorted(glob.glob(os.path.join(src, "examples", "*.cnn")))
+            models += sorted(glob.glob(os.path.join(src, "tests", "fusion", "*.cnn")))
+            variants = VARIANTS
         for model in models:
             text = ""
-            for flags, p in VARIANTS:
+            for flags, p in variants:
                 text += "## --dump-ir=%s %s\n" % (p, " ".join(flags))
                 text += dump(cnnc, model, flags, p, tmp)
             stem = os.path.splitext(os.path.basename(model))[0]
