@@ -21,7 +21,8 @@ use), one intra-op and one inter-op thread, sequential; PyTorch is Debian's
 torch with set_num_threads(1) under inference_mode. The interpreter
 (`cnnc run`, one sample, process start and parsing included) is timed
 loosely. GFLOP/s counts 2 * MACs (`cnnc info`'s macs line); percent of peak
-is against bench/peak.c, measured at the start of the run. --compile-time
+is against bench/peak.c's widest vectors (16 floats where the machine has
+AVX-512, else 8), measured at the start of the run; both figures are shown. --compile-time
 also times gcc -O2 on resnet18's code with --split-weights.
 """
 import argparse
@@ -256,7 +257,15 @@ def compile_time(args):
 
 
 def measure_peak(args, exe):
-    return float(re.search(r'peak_gflops: ([0-9.]+)', run(pinned(args, [exe]))).group(1))
+    """{'v8': GFLOP/s, 'v16': GFLOP/s (AVX-512 only), 'peak': the widest's}."""
+    out = run(pinned(args, [exe]))
+    found = re.findall(r'peak(?:_(v8|v16))?_gflops: ([0-9.]+)', out)
+    return {k or 'peak': float(v) for k, v in found}
+
+
+def peak_text(p):
+    return '%.1f GFLOP/s (8 floats %.1f, 16 floats %s)' % (
+        p['peak'], p['v8'], '%.1f' % p['v16'] if 'v16' in p else 'n/a: no AVX-512')
 
 
 def main():
@@ -277,8 +286,9 @@ def main():
     peak_exe = os.path.join(args.work, 'peak')
     run(['gcc', '-O3', '-march=native', os.path.join(HERE, 'peak.c'), '-o', peak_exe])
     measured = measure_peak(args, peak_exe)
-    peak = args.peak or measured
-    print('peak (bench/peak.c, FMA, one core): %.1f GFLOP/s; %%peak uses %.1f' % (measured, peak))
+    peak = args.peak or measured['peak']
+    print('peak (bench/peak.c, FMA, one core): %s; %%peak uses %.1f' % (peak_text(measured),
+                                                                         peak))
     rows = []
     for name in args.models.split(','):
         print('\n== %s' % name, flush=True)
@@ -287,7 +297,7 @@ def main():
         except RuntimeError as e:
             print('  %s: FAILED: %s' % (name, e))
     again = measure_peak(args, peak_exe)
-    print('\npeak measured again at the end: %.1f GFLOP/s; %%peak uses %.1f' % (again, peak))
+    print('\npeak measured again at the end: %s; %%peak uses %.1f' % (peak_text(again), peak))
     print('\nms per sample (median of %d, taskset -c %d, batch 1, one thread)' % (args.iters,
                                                                                  args.core))
     print('%-22s %9s %9s %9s %9s %9s %9s %7s %7s %8s %6s' % (
