@@ -75,17 +75,62 @@ const char *emit_float(Emit *e, float v)
     return emit_keep(e, xstrdup(fmt_float(buf, v)));
 }
 
-/* Appends data as a C initializer, eight literals a line. */
-static void put_floats(StrBuf *b, const float *data, int64_t count)
+/* Appends data's bytes (float32 little-endian) as a C string literal, 64
+ * bytes a line: printable characters as themselves, the rest as octal
+ * escapes, '?' too (no trigraphs), and an octal digit after an escape of
+ * fewer than three digits escaped as well (it would extend that escape).
+ * Formatted by hand: ~50 MB for resnet18, printf was most of cnnc's time. */
+static void put_float_bytes(StrBuf *b, const float *data, int64_t count)
 {
-    char buf[40];
+    char line[8 + 64 * 4];
+    int n = 0;
+    bool after_short_escape = false;
     for (int64_t i = 0; i < count; i++) {
-        sb_puts(b, i % 8 ? " " : "    ");
-        sb_puts(b, fmt_float(buf, data[i]));
-        if (i + 1 < count)
-            sb_putc(b, ',');
-        if (i % 8 == 7 || i + 1 == count)
-            sb_putc(b, '\n');
+        uint32_t u;
+        memcpy(&u, &data[i], 4);
+        for (int k = 0; k < 4; k++) {
+            unsigned c = (u >> (8 * k)) & 0xff;
+            if (n == 0) {
+                memcpy(line, "    \"", 5);
+                n = 5;
+            }
+            bool odigit = c >= '0' && c <= '7';
+            if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"' && c != '?' &&
+                !(odigit && after_short_escape)) {
+                line[n++] = (char)c;
+                after_short_escape = false;
+            } else {
+                line[n++] = '\\';
+                if (c >= 0100)
+                    line[n++] = (char)('0' + (c >> 6));
+                if (c >= 010)
+                    line[n++] = (char)('0' + ((c >> 3) & 7));
+                line[n++] = (char)('0' + (c & 7));
+                after_short_escape = c < 0100;
+            }
+            if ((i * 4 + k) % 64 == 63 || (i + 1 == count && k == 3)) {
+                memcpy(line + n, "\"\n", 3);
+                sb_puts(b, line);
+                n = 0;
+                after_short_escape = false;
+            }
+        }
+    }
+}
+
+/* Appends data's bit patterns as uint32_t constants, eight a line. */
+static void put_float_bits(StrBuf *b, const float *data, int64_t count)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int64_t i = 0; i < count; i++) {
+        uint32_t u;
+        memcpy(&u, &data[i], 4);
+        char lit[] = "0x00000000";
+        for (int k = 0; k < 8; k++)
+            lit[2 + k] = hex[(u >> (28 - 4 * k)) & 15];
+        sb_puts(b, i % 8 ? " " : "        ");
+        sb_puts(b, lit);
+        sb_puts(b, i + 1 == count ? "\n" : i % 8 == 7 ? ",\n" : ",");
     }
 }
 
@@ -118,18 +163,28 @@ const char *emit_const(Emit *e, const char *what, const char *comment, const flo
     char *layer = c_ident(e->g->n[e->node].name);
     char *name = xasprintf("%s_w%d_%s_%s", e->P, e->node, layer, what);
     free(layer);
+    /* A union (its tag the array's name) so that the bytes can be given
+     * as a string: see put_weights_preamble. */
+    char *type = xasprintf("union %s { float f[%lld]; uint32_t u[%lld]; unsigned char b[%lld] "
+                           "%s_NONSTRING; }",
+                           name, (long long)count, (long long)count, (long long)count * 4, e->P);
     StrBuf *b = &e->weights;
     sb_printf(b, "/* %s: %lld floats */\n", comment, (long long)count);
     if (e->mode == WEIGHTS_SPLIT) {
-        sb_printf(b, "const float %s[%lld] = {\n", name, (long long)count);
-        sb_printf(&e->weight_decls, "extern const float %s[%lld]; /* %s */\n", name,
-                  (long long)count, comment);
+        sb_printf(b, "const union %s %s = {\n", name, name);
+        sb_printf(&e->weight_decls, "/* %s */\nextern const %s %s;\n", comment, type, name);
     } else {
-        sb_printf(b, "static const float %s[%lld] = {\n", name, (long long)count);
+        sb_printf(b, "static const %s %s = {\n", type, name);
     }
-    put_floats(b, data, count);
-    sb_puts(b, "};\n\n");
-    return emit_keep(e, name);
+    sb_printf(b, "#if %s_WEIGHTS_AS_BYTES\n    .b =\n", e->P);
+    put_float_bytes(b, data, count);
+    sb_puts(b, "#else\n    .u = {\n");
+    put_float_bits(b, data, count);
+    sb_puts(b, "    }\n#endif\n};\n\n");
+    free(type);
+    const char *f = emit_keep(e, xasprintf("%s.f", name));
+    free(name);
+    return f;
 }
 
 const char *emit_scratch(Emit *e, int64_t floats)
@@ -593,6 +648,46 @@ static void write_speed_preamble(StrBuf *b)
                "#endif\n\n");
 }
 
+/* What the weight arrays (emit_const) need: with `defs`, where they are
+ * defined, the choice of form. Each array is a union of its floats, their
+ * bit patterns and their bytes. GNU C (gcc, clang) on a little-endian
+ * target gets the bytes as one string literal, which it parses as a single
+ * token: resnet18's weights compile in ~10 s instead of ~60 s of float or
+ * integer literals (~1 s per 600k). Elsewhere, or with
+ * -DCNNC_PORTABLE_WEIGHTS, the bit patterns as uint32_t constants: C99 and
+ * any byte order. Both are bit-exact (NaN payloads too) and read through
+ * .f, the union's float member (C99 TC3 6.5.2.3: the bytes reinterpreted).
+ * The string is exactly as long as the array (no room for a NUL: allowed in
+ * C, marked nonstring for the compilers that warn) and longer than the
+ * 4095 characters C99 requires compilers to take (gcc -pedantic warns:
+ * silenced around the arrays). */
+static void put_weights_preamble(const Emit *e, StrBuf *b, bool defs)
+{
+    const char *P = e->P;
+    sb_printf(b, "#if defined(__has_attribute)\n#if __has_attribute(__nonstring__)\n"
+                 "#define %s_NONSTRING __attribute__((__nonstring__))\n#endif\n#endif\n"
+                 "#ifndef %s_NONSTRING\n#define %s_NONSTRING\n#endif\n",
+              P, P, P);
+    if (!defs)
+        return;
+    sb_printf(b, "#if defined(__GNUC__) && defined(__BYTE_ORDER__) && "
+                 "defined(__ORDER_LITTLE_ENDIAN__) && !defined(CNNC_PORTABLE_WEIGHTS)\n"
+                 "#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__\n"
+                 "#define %s_WEIGHTS_AS_BYTES 1\n#endif\n#endif\n"
+                 "#ifndef %s_WEIGHTS_AS_BYTES\n#define %s_WEIGHTS_AS_BYTES 0\n#endif\n"
+                 "#if %s_WEIGHTS_AS_BYTES\n#pragma GCC diagnostic push\n"
+                 "#pragma GCC diagnostic ignored \"-Woverlength-strings\"\n#endif\n"
+                 "/* The weights' bits are IEEE 754 binary32. */\n"
+                 "typedef char %s_float_is_binary32[FLT_RADIX == 2 && FLT_MANT_DIG == 24 && "
+                 "FLT_MAX_EXP == 128 && sizeof(float) == 4 ? 1 : -1];\n\n",
+              P, P, P, P, P);
+}
+
+static void put_weights_end(const Emit *e, StrBuf *b)
+{
+    sb_printf(b, "#if %s_WEIGHTS_AS_BYTES\n#pragma GCC diagnostic pop\n#endif\n\n", e->P);
+}
+
 static void write_source(Emit *e, StrBuf *b, const char *header_name)
 {
     Graph *g = e->g;
@@ -618,10 +713,15 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
               P, P, P, P);
     write_arena_checks(e, b);
     write_speed_preamble(b);
-    if (e->mode == WEIGHTS_INLINE && e->weights.s)
+    if (e->mode == WEIGHTS_INLINE && e->weights.s) {
+        put_weights_preamble(e, b, true);
         sb_puts(b, e->weights.s);
-    if (e->mode == WEIGHTS_SPLIT && e->weight_decls.s)
+        put_weights_end(e, b);
+    }
+    if (e->mode == WEIGHTS_SPLIT && e->weight_decls.s) {
+        put_weights_preamble(e, b, false);
         sb_printf(b, "%s\n", e->weight_decls.s);
+    }
     for (int i = 0; i < g->nn; i++)
         if (!is_view(&g->n[i]))
             write_layer(e, b, i);
@@ -721,9 +821,13 @@ static char *header_guard(const char *P)
 static void write_weights_file(Emit *e, StrBuf *b)
 {
     sb_printf(b, "/* Generated by cnnc %s from %s: the weights of the model '%s', repacked\n"
-                 " * in the order its code reads them. Do not edit. */\n\n%s\n%s",
-              CNNC_VERSION, e->g->file ? e->g->file : "?", e->g->name ? e->g->name : "?",
-              e->weight_decls.s ? e->weight_decls.s : "", e->weights.s ? e->weights.s : "");
+                 " * in the order its code reads them. Do not edit. */\n\n"
+                 "#include <float.h>\n#include <stdint.h>\n\n",
+              CNNC_VERSION, e->g->file ? e->g->file : "?", e->g->name ? e->g->name : "?");
+    put_weights_preamble(e, b, true);
+    sb_printf(b, "%s\n%s", e->weight_decls.s ? e->weight_decls.s : "",
+              e->weights.s ? e->weights.s : "");
+    put_weights_end(e, b);
 }
 
 /* The blob's bytes: float32 little-endian whatever the host. */

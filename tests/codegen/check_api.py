@@ -154,8 +154,8 @@ def split_weights(cnnc, src, work, cc):
     run([cnnc, model, "-o", out_c, "--main", "--split-weights"])
     text = open(out_c).read()
     wtext = open(os.path.join(work, "sp_weights.c")).read()
-    expect("static const float" not in text and "extern const float" in text
-           and "conv1.weight" in wtext and len(re.findall(r"0x1\.[0-9a-f]*p", wtext)) > 60000,
+    expect("static const union" not in text and "extern const union" in text
+           and "conv1.weight" in wtext and len(re.findall(r"0x[0-9a-f]{8}", wtext)) > 60000,
            "--split-weights moves the weights into OUT_weights.c")
     exe = os.path.join(work, "sp")
     run([cc] + STRICT + [out_c, os.path.join(work, "sp_weights.c"), "-o", exe, "-lm"])
