@@ -7,18 +7,29 @@
 /* ---- 1x1, stride 1, no padding: a GEMM along the pixels ----
  *
  * Y[f][p] = b[f] + sum_c W[f][c] X[c][p] with the pixels contiguous in X
- * and Y (NCHW): a block is PB output channels x PW pixels, the sums a%d
- * (one array of PW pixels per channel); per input channel, PW consecutive
- * inputs times each channel's weight (a broadcast). Loads and stores are
- * contiguous, where the channel-blocked kernel above would scatter its
- * stores over VB planes. Weights [G][Fg/PB][Cg][PB]. */
-enum { PW = 16, PB = 6 };
+ * and Y (NCHW): a block is up to PB output channels x a run of pixels, per
+ * input channel a few contiguous vector loads of the inputs times each
+ * channel's weight (a broadcast, on AVX-512 an FMA's memory operand). Loads
+ * and stores are contiguous, where a channel-blocked kernel would scatter
+ * its stores over the planes. The sums:
+ * - 16-float vectors (AVX-512): PB = 12 channels x 2 vectors (32 pixels),
+ *   24 of the 32 registers (1 vector where the plane has under 32 pixels);
+ * - 8-float vectors: 12 channels x 1 vector, 12 of 16 registers;
+ * - plain C99: 12 arrays of 8 floats.
+ * A plane that is not a multiple of the run ends with one overlapping run
+ * (its last pixels at the plane's end), whose already-stored lanes are not
+ * stored again, so that a 7x7 plane is 4 vectors of 16, not 3 and 1 lane by
+ * lane. The last channel block has Fg % PB channels (no wasted sums). The
+ * pixels are walked in tiles of Cg x TQ inputs of about 32 KB, every
+ * channel block of a tile before the next tile, so that the inputs come
+ * from L1/L2 for every block but the first. Weights [G][ceil(Fg/PB)][Cg][PB]. */
+enum { PB = 12, MIN_PIXELS = 16, TILE_FLOATS = 8192 };
 
 bool conv_is_pointwise(const ConvPlan *p)
 {
     const ConvGeom *k = &p->k;
     return k->kh == 1 && k->kw == 1 && k->sh == 1 && k->sw == 1 && !k->pt && !k->pl && !k->pb &&
-           !k->pr && p->np >= PW;
+           !k->pr && p->np >= MIN_PIXELS;
 }
 
 static float *repack_pointwise(const ConvPlan *p, const float *w, int64_t *count)
@@ -34,72 +45,86 @@ static float *repack_pointwise(const ConvPlan *p, const float *w, int64_t *count
     return r;
 }
 
-/* The stores of the plain path: act(a<f>[i] (+ residual)) into channel f's
- * row. */
-static void emit_pw_store(Emit *e, const ConvPlan *p, const Node *n, int pw, bool partial)
+/* One code path's blocking: `lanes` floats per vector (0: plain arrays),
+ * nv vectors (or arrays) of that per channel, so runs of `run` pixels. */
+typedef struct {
+    const ConvPlan *p;
+    const Node *n;
+    int lanes, nv, run;
+} PwPath;
+
+/* Vector u of channel f, already summed, to the output at yr + lanes * u:
+ * the residual and the activation on the vector, or lane by lane from lane
+ * `from` when the run overlaps pixels already stored. */
+static void emit_vec_store(Emit *e, const PwPath *pp, int f, int u, int from)
 {
-    for (int f = 0; f < PB; f++) {
-        if (partial)
-            emit_line(e, "if (%d < nv)", f);
-        emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
-        char v[16], at[48];
-        snprintf(v, sizeof v, "a%d[i]", f);
-        snprintf(at, sizeof at, "%lld + q + i", (long long)(f * p->np));
-        emit_line(e, "yb[%s] = %s;", at, emit_act(e, n->act, conv_pre_act(e, p, v, at)));
+    const ConvPlan *p = pp->p;
+    int L = pp->lanes;
+    char v[16];
+    snprintf(v, sizeof v, "s%d_%d", f, u);
+    if (from) {
+        emit_line(e, "{");
+        emit_line(e, "float t[%d];", L);
+        emit_line(e, "*(cnnc_v%du *)t = %s;", L, v);
+        emit_line(e, "for (int i = %d; i < %d; i++) {", from, L);
+        char at[64];
+        snprintf(at, sizeof at, "%lld + q + %d + i", (long long)(f * p->np), u * L);
+        emit_line(e, "yr[%d + i] = %s;", u * L, emit_act(e, pp->n->act, conv_pre_act(e, p, "t[i]", at)));
+        emit_line(e, "}");
+        emit_line(e, "}");
+        return;
+    }
+    if (p->res)
+        emit_line(e, "%s += *(const cnnc_v%du *)(rb + %lld + q + %d);", v, L,
+                  (long long)(f * p->np), u * L);
+    bool done = conv_emit_vec_act(e, pp->n->act, v, L);
+    emit_line(e, "*(cnnc_v%du *)(yr + %d) = %s;", L, u * L, v);
+    if (!done) {
+        emit_line(e, "for (int i = %d; i < %d; i++) {", u * L, u * L + L);
+        emit_line(e, "const float t = yr[i];");
+        emit_line(e, "yr[i] = %s;", emit_act(e, pp->n->act, "t"));
         emit_line(e, "}");
     }
 }
 
-/* The vector path's block: the residual and the activation on the sums'
- * vectors, then straight to the output rows. */
-static void emit_pw_vec_block(Emit *e, const ConvPlan *p, const Node *n, bool partial)
+/* A vector block at pixel q: nch channels x nv vectors; `skip` lanes of
+ * the first vector were stored by the previous run. */
+static void emit_vec_block(Emit *e, const PwPath *pp, int nch, int nv, int skip)
 {
-    for (int f = 0; f < PB; f++)
-        for (int j = 0; j < PW / 8; j++)
-            emit_line(e, "cnnc_v8 s%d_%d = (cnnc_v8){0} + bb[%d];", f, j, f);
+    const ConvPlan *p = pp->p;
+    int L = pp->lanes;
+    emit_line(e, "{");
+    for (int f = 0; f < nch; f++)
+        for (int u = 0; u < nv; u++)
+            emit_line(e, "cnnc_v%d s%d_%d = (cnnc_v%d){0} + bb[%d];", L, f, u, L, f);
     emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
     emit_line(e, "const float *xr = xg + c * %lld + q;", (long long)p->np);
     emit_line(e, "const float *wc = wb + c * %d;", PB);
-    for (int j = 0; j < PW / 8; j++)
-        emit_line(e, "const cnnc_v8 x%d = *(const cnnc_v8u *)(xr + %d);", j, 8 * j);
-    for (int f = 0; f < PB; f++)
-        for (int j = 0; j < PW / 8; j++)
-            emit_line(e, "s%d_%d += x%d * wc[%d];", f, j, j, f);
+    for (int u = 0; u < nv; u++)
+        emit_line(e, "const cnnc_v%d x%d = *(const cnnc_v%du *)(xr + %d);", L, u, L, u * L);
+    for (int f = 0; f < nch; f++)
+        for (int u = 0; u < nv; u++)
+            emit_line(e, "s%d_%d += x%d * wc[%d];", f, u, u, f);
     emit_line(e, "}");
-    for (int f = 0; f < PB; f++) {
-        emit_line(e, partial ? "if (%d < nv) {" : "{ /* channel %d */", f);
+    for (int f = 0; f < nch; f++) {
+        emit_line(e, "{ /* channel %d */", f);
         emit_line(e, "float *yr = yb + %lld + q;", (long long)(f * p->np));
-        for (int j = 0; j < PW / 8; j++) {
-            char v[16];
-            snprintf(v, sizeof v, "s%d_%d", f, j);
-            if (p->res)
-                emit_line(e, "%s += *(const cnnc_v8u *)(rb + %lld + q + %d);", v,
-                          (long long)(f * p->np), 8 * j);
-            bool done = conv_emit_vec_act(e, n->act, v, 8);
-            emit_line(e, "*(cnnc_v8u *)(yr + %d) = %s;", 8 * j, v);
-            if (!done) {
-                emit_line(e, "for (int i = %d; i < %d; i++) {", 8 * j, 8 * j + 8);
-                emit_line(e, "const float t = yr[i];");
-                emit_line(e, "yr[i] = %s;", emit_act(e, n->act, "t"));
-                emit_line(e, "}");
-            }
-        }
+        for (int u = 0; u < nv; u++)
+            emit_vec_store(e, pp, f, u, u ? 0 : skip);
         emit_line(e, "}");
     }
+    emit_line(e, "}");
 }
 
-/* One block of pw pixels at q; a full block (PW) also has the vector path. */
-static void emit_pw_block(Emit *e, const ConvPlan *p, const Node *n, int pw, bool partial)
+/* A plain block at pixel q: nch channels x pw pixels in arrays. */
+static void emit_plain_block(Emit *e, const PwPath *pp, int nch, int pw)
 {
-    if (pw == PW) {
-        emit_line(e, "#if defined(__GNUC__) && !defined(CNNC_NO_VECTOR_EXT)");
-        emit_pw_vec_block(e, p, n, partial);
-        emit_line(e, "#else");
-    }
-    for (int f = 0; f < PB; f++)
+    const ConvPlan *p = pp->p;
+    emit_line(e, "{");
+    for (int f = 0; f < nch; f++)
         emit_line(e, "float a%d[%d];", f, pw);
     emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
-    for (int f = 0; f < PB; f++)
+    for (int f = 0; f < nch; f++)
         emit_line(e, "a%d[i] = bb[%d];", f, f);
     emit_line(e, "}");
     emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
@@ -107,13 +132,86 @@ static void emit_pw_block(Emit *e, const ConvPlan *p, const Node *n, int pw, boo
     emit_line(e, "const float *wc = wb + c * %d;", PB);
     emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
     emit_line(e, "const float xv = xr[i];");
-    for (int f = 0; f < PB; f++)
+    for (int f = 0; f < nch; f++)
         emit_line(e, "a%d[i] += xv * wc[%d];", f, f);
     emit_line(e, "}");
     emit_line(e, "}");
-    emit_pw_store(e, p, n, pw, partial);
-    if (pw == PW)
-        emit_line(e, "#endif");
+    for (int f = 0; f < nch; f++) {
+        emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
+        char v[16], at[48];
+        snprintf(v, sizeof v, "a%d[i]", f);
+        snprintf(at, sizeof at, "%lld + q + i", (long long)(f * p->np));
+        emit_line(e, "yb[%s] = %s;", at, emit_act(e, pp->n->act, conv_pre_act(e, p, v, at)));
+        emit_line(e, "}");
+    }
+    emit_line(e, "}");
+}
+
+/* The pointers of channel block fb (a variable or literal in scope). */
+static void emit_block_ptrs(Emit *e, const PwPath *pp, const char *W, const char *B)
+{
+    const ConvPlan *p = pp->p;
+    int64_t nfb = (p->fg + PB - 1) / PB;
+    emit_line(e, "const float *wb = %s + (gi * %lld + fb) * %lld;", W, (long long)nfb,
+              (long long)(p->cg * PB));
+    emit_line(e, "const float *bb = %s + (gi * %lld + fb) * %d;", B, (long long)nfb, PB);
+    char *off = xasprintf("(gi * %lld + fb * %d) * %lld", (long long)p->fg, PB, (long long)p->np);
+    conv_emit_out_ptrs(e, p, off);
+    free(off);
+}
+
+/* Every channel block over pixels [q, qe) in runs (`tail`: the one last
+ * run at the plane's end instead). */
+static void emit_channel_blocks(Emit *e, const PwPath *pp, const char *W, const char *B,
+                                bool tail)
+{
+    const ConvPlan *p = pp->p;
+    int64_t nfull = p->fg / PB, rest = p->fg % PB, rem = p->np % pp->run;
+    for (int last = 0; last < 2; last++) {
+        int nch = last ? (int)rest : PB;
+        if (!nch || (!last && !nfull))
+            continue;
+        if (last)
+            emit_line(e, "{ const int fb = %lld;", (long long)nfull);
+        else
+            emit_line(e, "for (int fb = 0; fb < %lld; fb++) {", (long long)nfull);
+        emit_block_ptrs(e, pp, W, B);
+        if (!tail)
+            emit_line(e, "for (int q = q0; q < qe; q += %d)", pp->run);
+        if (tail && !pp->lanes) {
+            emit_line(e, "{ const int q = %lld;", (long long)(p->np - rem));
+            emit_plain_block(e, pp, nch, (int)rem);
+            emit_line(e, "}");
+        } else if (tail) {
+            int nv = (int)((rem + pp->lanes - 1) / pp->lanes);
+            emit_line(e, "{ const int q = %lld;", (long long)(p->np - nv * pp->lanes));
+            emit_vec_block(e, pp, nch, nv, (int)(nv * pp->lanes - rem));
+            emit_line(e, "}");
+        } else if (pp->lanes)
+            emit_vec_block(e, pp, nch, pp->nv, 0);
+        else
+            emit_plain_block(e, pp, nch, pp->run);
+        emit_line(e, "}");
+    }
+}
+
+/* One code path: the pixel tiles, each with every channel block, then the
+ * plane's last pixels. */
+static void emit_pw_path(Emit *e, const PwPath *pp, const char *W, const char *B)
+{
+    const ConvPlan *p = pp->p;
+    int64_t full = p->np - p->np % pp->run;
+    int64_t tq = TILE_FLOATS / p->cg / pp->run * pp->run;
+    tq = tq < pp->run ? pp->run : tq;
+    if (full) {
+        emit_line(e, "for (int q0 = 0; q0 < %lld; q0 += %lld) {", (long long)full, (long long)tq);
+        emit_line(e, "const int qe = q0 + %lld < %lld ? q0 + %lld : %lld;", (long long)tq,
+                  (long long)full, (long long)tq, (long long)full);
+        emit_channel_blocks(e, pp, W, B, false);
+        emit_line(e, "}");
+    }
+    if (full < p->np)
+        emit_channel_blocks(e, pp, W, B, true);
 }
 
 void conv_emit_pointwise(Emit *e, const ConvPlan *p, const Node *n)
@@ -137,27 +235,17 @@ void conv_emit_pointwise(Emit *e, const ConvPlan *p, const Node *n)
     free(bcomment);
     free(w);
     free(b);
-    emit_line(e, "/* 1x1: a GEMM along the pixels, blocks of %d channels x %d pixels */", PB, PW);
-    emit_line(e, "for (int gi = 0; gi < %d; gi++)", k->groups);
-    emit_line(e, "for (int fb = 0; fb < %lld; fb++) {", (long long)nfb);
-    emit_line(e, "const float *wb = %s + (gi * %lld + fb) * %lld;", W, (long long)nfb,
-              (long long)(p->cg * PB));
-    emit_line(e, "const float *bb = %s + (gi * %lld + fb) * %d;", B, (long long)nfb, PB);
+    emit_line(e, "/* 1x1: a GEMM along the pixels, blocks of %d channels x a run of pixels */", PB);
+    emit_line(e, "for (int gi = 0; gi < %d; gi++) {", k->groups);
     emit_line(e, "const float *xg = x0 + gi * %lld;", (long long)(p->cg * p->np));
-    char *off = xasprintf("(gi * %lld + fb * %d) * %lld", (long long)p->fg, PB, (long long)p->np);
-    conv_emit_out_ptrs(e, p, off);
-    free(off);
-    bool partial = p->fg % PB != 0;
-    if (partial)
-        emit_line(e, "int nv = %lld - fb * %d;", (long long)p->fg, PB);
-    emit_line(e, "int q = 0;");
-    emit_line(e, "for (; q + %d <= %lld; q += %d) {", PW, (long long)p->np, PW);
-    emit_pw_block(e, p, n, PW, partial);
-    emit_line(e, "}");
-    if (p->np % PW) {
-        emit_line(e, "{");
-        emit_pw_block(e, p, n, (int)(p->np % PW), partial);
-        emit_line(e, "}");
-    }
+    PwPath v16 = {p, n, 16, p->np >= 32 ? 2 : 1, p->np >= 32 ? 32 : 16};
+    PwPath v8 = {p, n, 8, 1, 8}, plain = {p, n, 0, 1, 8};
+    emit_line(e, "#if defined(CNNC_V16_DEFINED)");
+    emit_pw_path(e, &v16, W, B);
+    emit_line(e, "#elif defined(__GNUC__) && !defined(CNNC_NO_VECTOR_EXT)");
+    emit_pw_path(e, &v8, W, B);
+    emit_line(e, "#else");
+    emit_pw_path(e, &plain, W, B);
+    emit_line(e, "#endif");
     emit_line(e, "}");
 }
