@@ -651,9 +651,10 @@ static void write_speed_preamble(StrBuf *b)
 /* What the weight arrays (emit_const) need: with `defs`, where they are
  * defined, the choice of form. Each array is a union of its floats, their
  * bit patterns and their bytes. GNU C (gcc, clang) on a little-endian
- * target gets the bytes as one string literal, which it parses as a single
- * token: resnet18's weights compile in ~10 s instead of ~60 s of float or
- * integer literals (~1 s per 600k). Elsewhere, or with
+ * target gets the bytes as one string literal, one tree node for gcc
+ * where each float or integer literal is one (~4 us, ~200 bytes): gcc -O2
+ * compiles resnet18's weights in 15 s of CPU, not 60 (docs/codegen.md,
+ * "Weights"; the skipped fallback is 3 s of that). Elsewhere, or with
  * -DCNNC_PORTABLE_WEIGHTS, the bit patterns as uint32_t constants: C99 and
  * any byte order. Both are bit-exact (NaN payloads too) and read through
  * .f, the union's float member (C99 TC3 6.5.2.3: the bytes reinterpreted).
