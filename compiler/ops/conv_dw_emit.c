@@ -105,7 +105,8 @@ static void emit_copy_plane(Emit *e, const DwPlan *d, int a, int b, const char *
     int64_t i0 = first_at(k->pt, a, k->sh), i1 = first_at(k->pt + k->h, a, k->sh);
     i0 = i0 < d->hq ? i0 : d->hq;
     i1 = i1 < d->hq ? (i1 > i0 ? i1 : i0) : d->hq;
-    emit_line(e, "{ /* phase plane (%d, %d) */", a, b);
+    emit_line(e, "/* phase plane (%d, %d) */", a, b);
+    emit_line(e, "{");
     emit_line(e, "float *pl = %s;", dst);
     if (i1 > i0) {
         emit_line(e, "for (int i = %lld; i < %lld; i++) {", (long long)i0, (long long)i1);

@@ -107,7 +107,8 @@ static void emit_vec_block(Emit *e, const PwPath *pp, int nch, int nv, int skip)
             emit_line(e, "s%d_%d += x%d * wc[%d];", f, u, u, f);
     emit_line(e, "}");
     for (int f = 0; f < nch; f++) {
-        emit_line(e, "{ /* channel %d */", f);
+        emit_line(e, "/* channel %d */", f);
+        emit_line(e, "{");
         emit_line(e, "float *yr = yb + %lld + q;", (long long)(f * p->np));
         for (int u = 0; u < nv; u++)
             emit_vec_store(e, pp, f, u, u ? 0 : skip);
@@ -171,20 +172,24 @@ static void emit_channel_blocks(Emit *e, const PwPath *pp, const char *W, const 
         int nch = last ? (int)rest : PB;
         if (!nch || (!last && !nfull))
             continue;
-        if (last)
-            emit_line(e, "{ const int fb = %lld;", (long long)nfull);
-        else
+        if (last) {
+            emit_line(e, "{");
+            emit_line(e, "const int fb = %lld;", (long long)nfull);
+        } else {
             emit_line(e, "for (int fb = 0; fb < %lld; fb++) {", (long long)nfull);
+        }
         emit_block_ptrs(e, pp, W, B);
         if (!tail)
             emit_line(e, "for (int q = q0; q < qe; q += %d)", pp->run);
         if (tail && !pp->lanes) {
-            emit_line(e, "{ const int q = %lld;", (long long)(p->np - rem));
+            emit_line(e, "{");
+            emit_line(e, "const int q = %lld;", (long long)(p->np - rem));
             emit_plain_block(e, pp, nch, (int)rem);
             emit_line(e, "}");
         } else if (tail) {
             int nv = (int)((rem + pp->lanes - 1) / pp->lanes);
-            emit_line(e, "{ const int q = %lld;", (long long)(p->np - nv * pp->lanes));
+            emit_line(e, "{");
+            emit_line(e, "const int q = %lld;", (long long)(p->np - nv * pp->lanes));
             emit_vec_block(e, pp, nch, nv, (int)(nv * pp->lanes - rem));
             emit_line(e, "}");
         } else if (pp->lanes)
