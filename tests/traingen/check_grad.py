@@ -12,7 +12,10 @@ With --native the programs are built with -march=native and must take
 the 16-float (AVX-512) path of the products (CNNC_V16_DEFINED); without
 avx512f in /proc/cpuinfo it exits 77 (skipped) saying so.
 
-usage: check_grad.py CNNC OUTDIR CC [--sanitize] [--native] MODEL.cnn...
+Any other argument starting with -D goes to the compiler (-DCNNC_NO_VECTOR_EXT:
+the plain C99 path).
+
+usage: check_grad.py CNNC OUTDIR CC [--sanitize] [--native] [-DNAME...] MODEL.cnn...
 """
 import os
 import re
@@ -68,10 +71,10 @@ def compare(got_dir, ref_dir):
 NATIVE = ["-march=native", "-DCNNC_EXPECT_V16"]
 
 
-def check(cnnc, outdir, cc, sanitize, model, extra=(), native=False):
+def check(cnnc, outdir, cc, sanitize, model, extra=(), native=False, defines=()):
     stem = os.path.join(outdir, os.path.basename(model).rsplit(".", 1)[0])
     run([cnnc, model, "-o", stem + ".c", "--train", "--main", "--batch", str(BATCH)] + list(extra))
-    flags = STRICT + (SANITIZE if sanitize else ["-O2"]) + (NATIVE if native else [])
+    flags = STRICT + (SANITIZE if sanitize else ["-O2"]) + (NATIVE if native else []) + list(defines)
     if native:  # the 16-float path, or a compile error
         with open(stem + ".c", "a") as f:
             f.write("\n#if defined(CNNC_EXPECT_V16) && !defined(CNNC_V16_DEFINED)\n"
@@ -108,7 +111,8 @@ def main(argv):
     rest = argv[4:]
     sanitize = "--sanitize" in rest
     native = "--native" in rest
-    models = [m for m in rest if m not in ("--sanitize", "--native")]
+    defines = [m for m in rest if m.startswith("-D")]
+    models = [m for m in rest if m not in ("--sanitize", "--native") and not m.startswith("-D")]
     if native and "avx512f" not in open("/proc/cpuinfo").read():
         print("skipped: no avx512f in /proc/cpuinfo (the 16-float path needs AVX-512)")
         return 77
@@ -116,7 +120,7 @@ def main(argv):
     failed = 0
     for model in models:
         try:
-            errors = check(cnnc, outdir, cc, sanitize, model, native=native)
+            errors = check(cnnc, outdir, cc, sanitize, model, native=native, defines=defines)
         except RuntimeError as e:
             errors = [str(e)]
         print("%s: %s" % (os.path.basename(model), "ok" if not errors else "FAIL"))
