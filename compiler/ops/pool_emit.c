@@ -1,10 +1,11 @@
 /* pool_emit.c: forward emitters of the pools (see pool.c for the rules).
- * A window that lies wholly inside the input (most of them) is read with
- * literal offsets and no test: per row, the columns [lo, hi) whose
- * windows fit are known at compile time. The other windows are clipped to
- * the input once per output cell (PyTorch's avg_pool2d formula for the
- * divisor), so the loops over their cells carry no test; for maxpool with
- * dilation the clip is done in steps of the dilation. */
+ * Max pooling runs in two passes per output row over contiguous floats,
+ * vectorised (emit_maxpool below). Average pooling: a window that lies
+ * wholly inside the input (most of them) is read with literal offsets and
+ * no test: per row, the columns [lo, hi) whose windows fit are known at
+ * compile time. The other windows are clipped to the input once per output
+ * cell (PyTorch's avg_pool2d formula for the divisor), so the loops over
+ * their cells carry no test. */
 #include "ops.h"
 
 #include <stdlib.h>
@@ -59,30 +60,22 @@ static void emit_columns(Emit *e, const ConvGeom *k, char *fast)
     }
 }
 
-/* The statement a whole window runs: op over every tap at xw. */
-static char *window_expr(const ConvGeom *k, bool max)
+/* The statement a whole window runs: the average of its taps at xw. */
+static char *window_expr(const ConvGeom *k)
 {
     StrBuf b = {0};
     if (k->kh * k->kw > MAX_UNROLL_TAPS) {
-        sb_printf(&b, "float r = %s;\n", max ? "-INFINITY" : "0.0f");
+        sb_puts(&b, "float r = 0.0f;\n");
         sb_printf(&b, "for (int ky = 0; ky < %d; ky++)\n", k->kh);
-        sb_printf(&b, "    for (int kx = 0; kx < %d; kx++) {\n", k->kw);
-        sb_printf(&b, "        float v = xw[ky * %lld + kx * %d];\n",
-                  (long long)(k->dh * k->w), k->dw);
-        sb_printf(&b, max ? "        r = v > r || v != v ? v : r;\n    }\n"
-                          : "        r += v;\n    }\n");
+        sb_printf(&b, "    for (int kx = 0; kx < %d; kx++)\n", k->kw);
+        sb_printf(&b, "        r += xw[ky * %lld + kx * %d];\n", (long long)(k->dh * k->w), k->dw);
     } else {
-        sb_printf(&b, "float r = %s, v;\n", max ? "-INFINITY" : "0.0f");
+        sb_puts(&b, "float r = 0.0f;\n");
         for (int ky = 0; ky < k->kh; ky++)
-            for (int kx = 0; kx < k->kw; kx++) {
-                sb_printf(&b, "v = xw[%lld];\n", (long long)(ky * k->dh * k->w + kx * k->dw));
-                sb_puts(&b, max ? "r = v > r || v != v ? v : r;\n" : "r += v;\n");
-            }
+            for (int kx = 0; kx < k->kw; kx++)
+                sb_printf(&b, "r += xw[%lld];\n", (long long)(ky * k->dh * k->w + kx * k->dw));
     }
-    if (max)
-        sb_printf(&b, "yc[oy * %lld + ox] = r;", (long long)k->ow);
-    else
-        sb_printf(&b, "yc[oy * %lld + ox] = r / %d.0f;", (long long)k->ow, k->kh * k->kw);
+    sb_printf(&b, "yc[oy * %lld + ox] = r / %d.0f;", (long long)k->ow, k->kh * k->kw);
     return b.s;
 }
 
@@ -96,21 +89,167 @@ static void emit_clip(Emit *e, const char *a, const char *start, int64_t size, i
     emit_line(e, "    %s1 = %d;", a, k);
 }
 
-static void emit_maxpool(Emit *e, const ConvGeom *k, char *fast)
+/* Max pooling as two passes per output row: the rows pass takes, column by
+ * column, the maximum over the window's rows (clipped to the input) into
+ * `row`, a copy of the input row with -INFINITY in the padding; the columns
+ * pass takes the maximum over each window's columns of `row`. Both read
+ * contiguous floats: the rows pass in vectors along the input row, the
+ * columns pass in vectors of output cells (stride 1: plain loads; stride 2:
+ * two loads deinterleaved by a shuffle). A block past the end is moved back
+ * to end at the row's end (it overlaps the block before, writing the same
+ * values), so there is no scalar tail. NaN wins, as in PyTorch (the
+ * interpreter's order differs only in which of +0 and -0 a tie keeps). */
+static void emit_vec_max(Emit *e, int lanes, const char *m, const char *v)
 {
-    emit_clip(e, "ky", "y0", k->h, k->kh, k->dh);
-    emit_line(e, "int inside = ky0 == 0 && ky1 == %d;", k->kh);
-    emit_columns(e, k, fast);
-    emit_line(e, "int x0 = ox * %d - %d;", k->sw, k->pl);
-    emit_clip(e, "kx", "x0", k->w, k->kw, k->dw);
-    emit_line(e, "float m = -INFINITY;");
-    emit_line(e, "for (int ky = ky0; ky < ky1; ky++)");
-    emit_line(e, "    for (int kx = kx0; kx < kx1; kx++) {");
-    emit_line(e, "        float v = xc[(y0 + ky * %d) * %lld + x0 + kx * %d];", k->dh,
-              (long long)k->w, k->dw);
-    emit_line(e, "        m = v > m || v != v ? v : m; /* NaN wins, as in PyTorch */");
-    emit_line(e, "    }");
+    emit_line(e, "{");
+    emit_line(e, "const cnnc_v%di t = (%s > %s) | (%s != %s);", lanes, v, m, v, v);
+    emit_line(e, "%s = (cnnc_v%d)(((cnnc_v%di)%s & t) | ((cnnc_v%di)%s & ~t));", m, lanes, lanes,
+              v, lanes, m);
+    emit_line(e, "}");
+}
+
+static void emit_rows_vec(Emit *e, const ConvGeom *k, int lanes)
+{
+    emit_line(e, "for (int x = 0;; x += %d) {", lanes);
+    emit_line(e, "if (x > %lld)", (long long)(k->w - lanes));
+    emit_line(e, "    x = %lld;", (long long)(k->w - lanes));
+    emit_line(e, "cnnc_v%d m = (cnnc_v%d){0} - INFINITY;", lanes, lanes);
+    emit_line(e, "for (int ky = ky0; ky < ky1; ky++) {");
+    emit_line(e, "const cnnc_v%d v = *(const cnnc_v%du *)(xc + (y0 + ky * %d) * %lld + x);", lanes,
+              lanes, k->dh, (long long)k->w);
+    emit_vec_max(e, lanes, "m", "v");
+    emit_line(e, "}");
+    emit_line(e, "*(cnnc_v%du *)(row + %d + x) = m;", lanes, k->pl);
+    emit_line(e, "if (x == %lld)", (long long)(k->w - lanes));
+    emit_line(e, "    break;");
+    emit_line(e, "}");
+}
+
+static void emit_rows_pass(Emit *e, const ConvGeom *k)
+{
+    int lanes = k->w >= 16 ? 16 : k->w >= 8 ? 8 : 0;
+    if (lanes == 16) {
+        emit_line(e, "#if defined(CNNC_V16_DEFINED)");
+        emit_rows_vec(e, k, 16);
+        emit_line(e, "#elif defined(CNNC_V8_DEFINED)");
+    } else if (lanes == 8) {
+        emit_line(e, "#if defined(CNNC_V8_DEFINED)");
+    }
+    if (lanes) {
+        emit_rows_vec(e, k, 8);
+        emit_line(e, "#else");
+    }
+    emit_line(e, "for (int x = 0; x < %lld; x++)", (long long)k->w);
+    emit_line(e, "    row[%d + x] = -INFINITY;", k->pl);
+    emit_line(e, "for (int ky = ky0; ky < ky1; ky++) {");
+    emit_line(e, "const float *xr = xc + (y0 + ky * %d) * %lld;", k->dh, (long long)k->w);
+    emit_line(e, "for (int x = 0; x < %lld; x++) {", (long long)k->w);
+    emit_line(e, "float v = xr[x], m = row[%d + x];", k->pl);
+    emit_line(e, "row[%d + x] = v > m || v != v ? v : m;", k->pl);
+    emit_line(e, "}");
+    emit_line(e, "}");
+    if (lanes)
+        emit_line(e, "#endif");
+}
+
+/* Lanes' taps at row + ox * stride + off: a load (stride 1) or the even
+ * lanes of two (stride 2). */
+static void emit_cols_load(Emit *e, const ConvGeom *k, int lanes, int off)
+{
+    if (k->sw == 1) {
+        emit_line(e, "v = *(const cnnc_v%du *)(rw + %d);", lanes, off);
+        return;
+    }
+    StrBuf idx = {0};
+    for (int i = 0; i < lanes; i++)
+        sb_printf(&idx, "%s%d", i ? ", " : "", 2 * i);
+    emit_line(e, "a = *(const cnnc_v%du *)(rw + %d);", lanes, off);
+    emit_line(e, "b = *(const cnnc_v%du *)(rw + %d);", lanes, off + lanes);
+    emit_line(e, "#if defined(__clang__)");
+    emit_line(e, "v = __builtin_shufflevector(a, b, %s);", idx.s);
+    emit_line(e, "#else");
+    emit_line(e, "v = __builtin_shuffle(a, b, (cnnc_v%di){%s});", lanes, idx.s);
+    emit_line(e, "#endif");
+    free(idx.s);
+}
+
+static void emit_cols_vec(Emit *e, const ConvGeom *k, int lanes)
+{
+    emit_line(e, "for (int ox = 0;; ox += %d) {", lanes);
+    emit_line(e, "if (ox > %lld)", (long long)(k->ow - lanes));
+    emit_line(e, "    ox = %lld;", (long long)(k->ow - lanes));
+    emit_line(e, "const float *rw = row + ox * %d;", k->sw);
+    emit_line(e, "cnnc_v%d m, v%s;", lanes, k->sw == 2 ? ", a, b" : "");
+    emit_cols_load(e, k, lanes, 0);
+    emit_line(e, "m = v;");
+    for (int kx = 1; kx < k->kw; kx++) {
+        emit_cols_load(e, k, lanes, kx * k->dw);
+        emit_vec_max(e, lanes, "m", "v");
+    }
+    emit_line(e, "*(cnnc_v%du *)(yc + oy * %lld + ox) = m;", lanes, (long long)k->ow);
+    emit_line(e, "if (ox == %lld)", (long long)(k->ow - lanes));
+    emit_line(e, "    break;");
+    emit_line(e, "}");
+}
+
+static void emit_cols_pass(Emit *e, const ConvGeom *k)
+{
+    bool vec = k->sw == 1 || k->sw == 2;
+    int lanes = !vec ? 0 : k->ow >= 16 ? 16 : k->ow >= 8 ? 8 : 0;
+    if (lanes == 16) {
+        emit_line(e, "#if defined(CNNC_V16_DEFINED)");
+        emit_cols_vec(e, k, 16);
+        emit_line(e, "#elif defined(CNNC_V8_DEFINED)");
+    } else if (lanes == 8) {
+        emit_line(e, "#if defined(CNNC_V8_DEFINED)");
+    }
+    if (lanes) {
+        emit_cols_vec(e, k, 8);
+        emit_line(e, "#else");
+    }
+    emit_line(e, "for (int ox = 0; ox < %lld; ox++) {", (long long)k->ow);
+    emit_line(e, "const float *rw = row + ox * %d;", k->sw);
+    emit_line(e, "float m = rw[0]%s;", k->kw > 1 ? ", v" : "");
+    if (k->kw <= MAX_UNROLL_TAPS) {
+        for (int kx = 1; kx < k->kw; kx++) {
+            emit_line(e, "v = rw[%d];", kx * k->dw);
+            emit_line(e, "m = v > m || v != v ? v : m;");
+        }
+    } else {
+        emit_line(e, "for (int kx = 1; kx < %d; kx++) {", k->kw);
+        emit_line(e, "v = rw[kx * %d];", k->dw);
+        emit_line(e, "m = v > m || v != v ? v : m;");
+        emit_line(e, "}");
+    }
     emit_line(e, "yc[oy * %lld + ox] = m;", (long long)k->ow);
+    emit_line(e, "}");
+    if (lanes)
+        emit_line(e, "#endif");
+}
+
+/* The floats `row` needs: the padded input row, and every column a window
+ * reads (the stride-2 loads read one past the last window's last tap). */
+static int64_t maxpool_row_len(const ConvGeom *k)
+{
+    int64_t reach = (k->ow - 1) * k->sw + (int64_t)(k->kw - 1) * k->dw + 2;
+    return reach > k->pl + k->w ? reach : k->pl + k->w;
+}
+
+static void emit_maxpool(Emit *e, const ConvGeom *k)
+{
+    int64_t len = maxpool_row_len(k);
+    emit_line(e, "float row[%lld];", (long long)len);
+    emit_line(e, "for (int i = 0; i < %lld; i++)", (long long)len);
+    emit_line(e, "    row[i] = -INFINITY;");
+    emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)k->c);
+    emit_line(e, "const float *xc = x0 + c * %lld;", (long long)(k->h * k->w));
+    emit_line(e, "float *yc = y + c * %lld;", (long long)(k->oh * k->ow));
+    emit_line(e, "for (int oy = 0; oy < %lld; oy++) {", (long long)k->oh);
+    emit_line(e, "int y0 = oy * %d - %d;", k->sh, k->pt);
+    emit_clip(e, "ky", "y0", k->h, k->kh, k->dh);
+    emit_rows_pass(e, k);
+    emit_cols_pass(e, k);
+    emit_line(e, "}");
     emit_line(e, "}");
 }
 
@@ -139,16 +278,19 @@ static void emit_avgpool(Emit *e, const ConvGeom *k, bool include_pad, char *fas
 void pool_emit(Emit *e, const Node *n)
 {
     ConvGeom k = conv_geometry(emit_graph(e), n);
+    if (n->op == OP_MAXPOOL) {
+        emit_line(e, "{");
+        emit_maxpool(e, &k);
+        emit_line(e, "}");
+        return;
+    }
     emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)k.c);
     emit_line(e, "const float *xc = x0 + c * %lld;", (long long)(k.h * k.w));
     emit_line(e, "float *yc = y + c * %lld;", (long long)(k.oh * k.ow));
     emit_line(e, "for (int oy = 0; oy < %lld; oy++) {", (long long)k.oh);
     emit_line(e, "int y0 = oy * %d - %d;", k.sh, k.pt);
-    char *fast = window_expr(&k, n->op == OP_MAXPOOL);
-    if (n->op == OP_MAXPOOL)
-        emit_maxpool(e, &k, fast);
-    else
-        emit_avgpool(e, &k, n->a.count_include_pad, fast);
+    char *fast = window_expr(&k);
+    emit_avgpool(e, &k, n->a.count_include_pad, fast);
     free(fast);
     emit_line(e, "}");
     emit_line(e, "}");
