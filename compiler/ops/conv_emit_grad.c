@@ -21,7 +21,6 @@
 #include <stdlib.h>
 
 enum {
-    NN_ROWS = 4,  /* rows of c per block of emit_mm_nn */
     NN_COLS = 64, /* columns per block of the plain C path */
     NT_ROWS = 4,  /* emit_mm_nt: a NT_ROWS x NT_COLS block of dot products */
     NT_COLS = 4,
@@ -113,11 +112,18 @@ static void nn_vblock(Emit *e, int rows, const int *widths, int nw, const char *
     emit_line(e, "}");
 }
 
-/* Columns per block: four 16-float vectors (of AVX-512's 32 registers, 16
- * accumulators), three 8-float ones (AVX2 has 16), 64 in plain C. */
+/* Columns per block: three vectors of 16 or 8 floats, 64 in plain C. */
 static int64_t nn_step(int lanes)
 {
-    return lanes ? (int64_t)lanes * (lanes == 16 ? 4 : 3) : NN_COLS;
+    return lanes ? (int64_t)lanes * 3 : NN_COLS;
+}
+
+/* Rows per block: 8 x 3 16-float accumulators (24 of AVX-512's 32
+ * registers: 8 broadcasts and 3 loads per 24 FMAs), 4 x 3 8-float ones
+ * (AVX2 has 16 registers), 4 in plain C. */
+static int nn_block_rows(int lanes)
+{
+    return lanes == 16 ? 8 : 4;
 }
 
 /* The columns of one row block with `lanes`-float vectors (0: plain C):
@@ -153,7 +159,7 @@ static void nn_rows(Emit *e, int rows, int lanes, const char *c, const char *a, 
         nn_block(e, rows, rest, j0, c, a, b, k, ldc, sai, sak, ldb);
 }
 
-/* The row blocks: NN_ROWS at a time, then the rest (one block when m is a
+/* The row blocks: nn_block_rows at a time, then the rest (one block when m is a
  * literal, else row by row). */
 static void nn_all(Emit *e, int lanes, const char *c, const char *a, const char *b, const char *m,
                    int64_t nc, const char *k, int64_t ldc, int64_t sai, int64_t sak, int64_t ldb)
@@ -162,13 +168,14 @@ static void nn_all(Emit *e, int lanes, const char *c, const char *a, const char 
     long long ml = strtoll(m, &end, 10);
     if (lanes && nc % nn_step(lanes) % 8 >= 4)
         emit_v4_types(e);
-    emit_line(e, "for (i0 = 0; i0 + %d <= %s; i0 += %d) {", NN_ROWS, m, NN_ROWS);
-    nn_rows(e, NN_ROWS, lanes, c, a, b, nc, k, ldc, sai, sak, ldb);
+    int rows = nn_block_rows(lanes);
+    emit_line(e, "for (i0 = 0; i0 + %d <= %s; i0 += %d) {", rows, m, rows);
+    nn_rows(e, rows, lanes, c, a, b, nc, k, ldc, sai, sak, ldb);
     emit_line(e, "}");
     if (*end == '\0' && *m) {
-        if (ml % NN_ROWS) {
-            emit_line(e, "i0 = %lld;", ml - ml % NN_ROWS);
-            nn_rows(e, (int)(ml % NN_ROWS), lanes, c, a, b, nc, k, ldc, sai, sak, ldb);
+        if (ml % rows) {
+            emit_line(e, "i0 = %lld;", ml - ml % rows);
+            nn_rows(e, (int)(ml % rows), lanes, c, a, b, nc, k, ldc, sai, sak, ldb);
         }
         return;
     }
@@ -401,14 +408,14 @@ static void open_taps(Emit *e, const ConvDims *d, const char *xc_type, const cha
     emit_line(e, "for (ky = 0; ky < %d; ky++)", k->kh);
     emit_line(e, "for (kx = 0; kx < %d; kx++) {", k->kw);
     emit_line(e, "float *cr = col + ((c * %d + ky) * %d + kx) * %lld;", k->kh, k->kw, d->plane);
-    emit_line(e, "%s*xc = %s + ((size_t)b * %lld + g * %lld + c) * %lld;", xc_type, xname,
+    emit_line(e, "%s*restrict xc = %s + ((size_t)b * %lld + g * %lld + c) * %lld;", xc_type, xname,
               (long long)k->c, d->cg, (long long)(k->h * k->w));
     if (d->edges)
         emit_line(e, "const int lo = rx_lo[kx], hi = rx_hi[kx];");
     emit_line(e, "const int off = kx * %d - %d;", k->dw, k->pl);
     emit_line(e, "for (oy = 0; oy < %lld; oy++) {", (long long)k->oh);
     emit_line(e, "const int iy = ry[ky * %lld + oy];", (long long)k->oh);
-    emit_line(e, "float *co = cr + oy * %lld;", (long long)k->ow);
+    emit_line(e, "float *restrict co = cr + oy * %lld;", (long long)k->ow);
 }
 
 /* The ox loops of one output row: the padded edges through the table

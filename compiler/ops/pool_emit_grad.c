@@ -37,6 +37,7 @@ void pool_emit_grad(Emit *e, const Node *n)
                 emit_line(e, "at = %lld;", o);
                 emit_line(e, "}");
             }
+        emit_line(e, "(void)m;"); /* a 1x1 window compares nothing */
         emit_line(e, "dx[oy * %lld + ox * %d + at] += gy[oy * %lld + ox];", (long long)k.sh * w,
                   k.sw, ow);
     } else if (n->op == OP_MAXPOOL) {
