@@ -27,7 +27,8 @@ enum {
     DL = 16,          /* the domain and the planes' slack: multiples of 16 floats */
     MAX_UNROLL = 25,  /* up to 5x5 taps are unrolled */
     V16_BLOCK = 8,    /* vectors per block: 8 sums of 16, 9 weights: 17 of 32 registers */
-    V8_BLOCK = 6      /* 6 sums of 8 and 9 weights in 16 registers */
+    V8_BLOCK = 6,     /* 6 sums of 8 and 9 weights in 16 registers */
+    BATCH_FLOATS = 4096 /* phase planes copied before the first is read: 16 KB */
 };
 
 typedef struct {
@@ -144,7 +145,7 @@ static void emit_copy_group(Emit *e, const DwPlan *d, PadMode mode)
     const ConvGeom *k = &p->k;
     emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
     emit_line(e, "const float *xc = xg + c * %lld;", (long long)(k->h * k->w));
-    emit_line(e, "float *pc = s + c * %lld;", (long long)(d->nph * d->ps));
+    emit_line(e, "float *pc = sg + c * %lld;", (long long)(d->nph * d->ps));
     for (int a = 0; a < k->sh; a++)
         for (int b = 0; b < k->sw; b++)
             if (phase_used(k, 0, a) && phase_used(k, 1, b)) {
@@ -193,7 +194,7 @@ static void emit_dw_taps(Emit *e, const DwPlan *d, int lanes, int nv, int sets)
     int taps = k->kh * k->kw;
     emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)d->p->cg);
     emit_line(e, "const float *wc = wg + c * %d;", taps);
-    emit_line(e, "const float *xc = s + c * %lld + t;", (long long)(d->nph * d->ps));
+    emit_line(e, "const float *xc = sg + c * %lld + t;", (long long)(d->nph * d->ps));
     char xo[160], wo[48];
     if (taps <= MAX_UNROLL) {
         for (int ky = 0; ky < k->kh; ky++)
@@ -264,7 +265,7 @@ static void emit_copy_out(Emit *e, const DwPlan *d, const Node *n, bool done)
 }
 
 /* The domain in blocks of `block` vectors of `lanes`, then the copy out. */
-static void emit_vec_path(Emit *e, const DwPlan *d, const Node *n, int lanes, int block)
+static bool emit_vec_path(Emit *e, const DwPlan *d, const Node *n, int lanes, int block)
 {
     int64_t nv = d->nd / lanes;
     bool done = true;
@@ -276,11 +277,11 @@ static void emit_vec_path(Emit *e, const DwPlan *d, const Node *n, int lanes, in
     }
     if (nv % block)
         emit_vec_block(e, d, n, lanes, (int)(nv % block), &done);
-    emit_copy_out(e, d, n, done);
+    return done;
 }
 
 /* Plain C99: blocks of DL floats, the activation in the copy out. */
-static void emit_plain_path(Emit *e, const DwPlan *d, const Node *n)
+static bool emit_plain_path(Emit *e, const DwPlan *d, const Node *n)
 {
     emit_line(e, "for (int t = 0; t < %lld; t += %d) {", (long long)d->nd, DL);
     emit_line(e, "float a[%d];", DL);
@@ -288,7 +289,7 @@ static void emit_plain_path(Emit *e, const DwPlan *d, const Node *n)
     emit_dw_taps(e, d, 0, 1, 1);
     emit_line(e, "for (int i = 0; i < %d; i++) %s[t + i] = a[i];", DL, d->o);
     emit_line(e, "}");
-    emit_copy_out(e, d, n, n->act.kind == ACT_NONE && !d->p->res);
+    return n->act.kind == ACT_NONE && !d->p->res;
 }
 
 void conv_emit_depthwise(Emit *e, const ConvPlan *p, const Node *n)
@@ -308,25 +309,50 @@ void conv_emit_depthwise(Emit *e, const ConvPlan *p, const Node *n)
     free(wcomment);
     free(bcomment);
     free(b);
-    emit_scratch(e, p->cg * d.nph * d.ps + d.nd);
-    d.o = emit_keep(e, xasprintf("(s + %lld)", (long long)(p->cg * d.nph * d.ps)));
+    /* Small planes: the planes of GB groups are copied before any is read,
+     * so that the vector loads do not wait on the copy's narrower stores
+     * to the same lines (store-to-load forwarding fails across them). */
+    int64_t gs = p->cg * d.nph * d.ps, gb = BATCH_FLOATS / gs;
+    gb = gb < 1 ? 1 : gb > k->groups ? k->groups : gb;
+    emit_scratch(e, gb * (gs + d.nd));
+    d.o = emit_keep(e, xasprintf("(s + %lld + (gi - g0) * %lld)", (long long)(gb * gs),
+                                 (long long)d.nd));
     emit_line(e, "/* one filter per group: %d phase plane(s) of pitch %lld per input channel, "
-                 "outputs in vectors along the flattened plane */",
-              d.nph, (long long)d.wq);
-    emit_line(e, "for (int gi = 0; gi < %d; gi++) {", k->groups);
+                 "outputs in vectors along the flattened plane; %lld group(s) per batch */",
+              d.nph, (long long)d.wq, (long long)gb);
+    emit_line(e, "for (int g0 = 0; g0 < %d; g0 += %lld) {", k->groups, (long long)gb);
+    emit_line(e, "const int ge = g0 + %lld < %d ? g0 + %lld : %d;", (long long)gb, k->groups,
+              (long long)gb, k->groups);
+    emit_line(e, "for (int gi = g0; gi < ge; gi++) {");
     emit_line(e, "const float *xg = x0 + gi * %lld;", (long long)(p->cg * k->h * k->w));
+    emit_line(e, "float *sg = s + (gi - g0) * %lld;", (long long)gs);
     emit_copy_group(e, &d, n->a.pad_mode);
+    emit_line(e, "}");
+    emit_line(e, "for (int gi = g0; gi < ge; gi++) {");
+    emit_line(e, "const float *sg = s + (gi - g0) * %lld;", (long long)gs);
     emit_line(e, "const float *wg = %s + gi * %lld;", W, (long long)(p->cg * taps));
     emit_line(e, "const float bias = %s[gi];", B);
+    bool done[3];
+    emit_line(e, "#if defined(CNNC_V16_DEFINED)");
+    done[0] = emit_vec_path(e, &d, n, 16, V16_BLOCK);
+    emit_line(e, "#elif defined(__GNUC__) && !defined(CNNC_NO_VECTOR_EXT)");
+    done[1] = emit_vec_path(e, &d, n, 8, V8_BLOCK);
+    emit_line(e, "#else");
+    done[2] = emit_plain_path(e, &d, n);
+    emit_line(e, "#endif");
+    emit_line(e, "}");
+    /* the output rows in a loop of their own, for the same reason */
+    emit_line(e, "for (int gi = g0; gi < ge; gi++) {");
     char *off = xasprintf("gi * %lld", (long long)p->np);
     conv_emit_out_ptrs(e, p, off);
     free(off);
-    emit_line(e, "#if defined(CNNC_V16_DEFINED)");
-    emit_vec_path(e, &d, n, 16, V16_BLOCK);
-    emit_line(e, "#elif defined(__GNUC__) && !defined(CNNC_NO_VECTOR_EXT)");
-    emit_vec_path(e, &d, n, 8, V8_BLOCK);
-    emit_line(e, "#else");
-    emit_plain_path(e, &d, n);
+    const char *cond[3] = {"#if defined(CNNC_V16_DEFINED)",
+                           "#elif defined(__GNUC__) && !defined(CNNC_NO_VECTOR_EXT)", "#else"};
+    for (int i = 0; i < 3; i++) {
+        emit_line(e, "%s", cond[i]);
+        emit_copy_out(e, &d, n, done[i]);
+    }
     emit_line(e, "#endif");
+    emit_line(e, "}");
     emit_line(e, "}");
 }
