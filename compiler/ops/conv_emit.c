@@ -1,7 +1,7 @@
 /* conv_emit.c: the forward emitter of conv (see conv.c for the formula), and
  * the padded copy it shares with the pad layer.
  *
- * Three kernels, every shape a literal, weights repacked at compile time
+ * The kernels, every shape a literal, weights repacked at compile time
  * into the order the loops read them:
  * - the general one, register-blocked: VB output channels (16 or 8) times
  *   XB output pixels (6 or 12) of sums held in registers, the input-channel
@@ -12,7 +12,10 @@
  * - 1x1, stride 1, unpadded: a GEMM along the pixels (contiguous loads and
  *   stores), 6 channels x 16 pixels per block (conv_pw_emit.c);
  * - one filter per group (depthwise): blocks along an output row
- *   (conv_dw_emit.c).
+ *   (conv_dw_emit.c);
+ * - few input channels (Cg <= 4): output pixels of a row along the vector
+ *   times 16 filters, contiguous stores (emit_conv_rows);
+ * - 1x1 with a stride: the pixels read copied dense, then the 1x1 GEMM.
  * Each hot loop exists twice: GNU vector extensions (cnnc_v8, 8 floats:
  * the sums are named vector variables, so gcc and clang keep them in
  * registers) and plain C99 arrays with a loop over the lanes, which the
