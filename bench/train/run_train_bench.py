@@ -60,7 +60,8 @@ def bench_model(args, name):
     taskset = ['taskset', '-c', str(args.core)]
     res = {'cnnc': medians(run(taskset + [prog] + [str(n) for n in BATCHES] + [str(args.iters)]))}
     for tag, path in BLAS:
-        env = dict(os.environ, LD_LIBRARY_PATH=path)
+        # One BLAS thread too: OpenBLAS starts its own threads otherwise.
+        env = dict(os.environ, LD_LIBRARY_PATH=path, OPENBLAS_NUM_THREADS='1')
         out = run(taskset + [sys.executable, os.path.join(HERE, 'torch_train.py'), name, wdir,
                              str(args.iters)] + [str(n) for n in BATCHES], env=env)
         print('  %s: torch %s mapped %s' % (name, tag, re.search(r'blas: (.*)', out).group(1)))
