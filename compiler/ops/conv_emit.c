@@ -10,18 +10,20 @@
  *   output plane, each with its own input pointer, so small planes (7x7)
  *   waste no lanes;
  * - 1x1, stride 1, unpadded: a GEMM along the pixels (contiguous loads and
- *   stores), 6 channels x 16 pixels per block (conv_pw_emit.c);
- * - one filter per group (depthwise): blocks along an output row
- *   (conv_dw_emit.c);
+ *   stores), up to 12 channels x a run of pixels per block (conv_pw_emit.c);
+ * - one filter per group (depthwise): the input copied into stride-phase
+ *   planes, vectors along the flattened output plane (conv_dw_emit.c);
  * - few input channels (Cg <= 4): output pixels of a row along the vector
  *   times 16 filters, contiguous stores (emit_conv_rows);
  * - 1x1 with a stride: the pixels read copied dense, then the 1x1 GEMM.
- * Each hot loop exists twice: GNU vector extensions (cnnc_v8, 8 floats:
- * the sums are named vector variables, so gcc and clang keep them in
- * registers) and plain C99 arrays with a loop over the lanes, which the
- * compilers vectorise as they can; -DCNNC_NO_VECTOR_EXT selects the plain
- * one. Padding never reaches the hot loop: the input is first copied into
- * scratch with its borders filled (zeros, reflection or the edge). */
+ * Each hot loop exists three times: GNU vector extensions of 16 floats
+ * where the target has AVX-512 (cnnc_v16, CNNC_V16_DEFINED) and of 8
+ * (cnnc_v8), the sums named vector variables so gcc and clang keep them in
+ * registers, and plain C99 arrays with a loop over the lanes, which the
+ * compilers vectorise as they can; -DCNNC_NO_V16 and -DCNNC_NO_VECTOR_EXT
+ * select the narrower ones. Padding never reaches the hot loop: the input
+ * is first copied into scratch with its borders filled (zeros, reflection
+ * or the edge). */
 #include "conv_emit.h"
 
 #include <stdlib.h>
@@ -743,10 +745,8 @@ static ConvPlan conv_plan(Emit *e, const Node *n)
     p.vec = p.vb % 8 == 0;
     /* Sums in registers: 6 x 16 or 12 x 8 is 12 AVX registers, leaving 4
      * of 16 for the weights and the broadcast input. */
-    p.xb = p.vec ? 96 / p.vb : p.vb == 1 ? 8 : MAX_ACC / p.vb < 8 ? MAX_ACC / p.vb : 8;
+    p.xb = p.vec ? 96 / p.vb : MAX_ACC / p.vb < 8 ? MAX_ACC / p.vb : 8;
     p.np = p.k.oh * p.k.ow;
-    if (p.vb == 1 && p.xb > p.k.ow)
-        p.xb = (int)p.k.ow;
     if (p.xb > p.np)
         p.xb = (int)p.np;
     p.nfb = (int)((p.fg + p.vb - 1) / p.vb);
