@@ -303,11 +303,9 @@ void conv_emit_depthwise(Emit *e, const ConvPlan *p, const Node *n)
         memcpy(b, node_param_data(g, n, 1), (size_t)k->f * sizeof *b);
     char *wcomment = xasprintf("%s.weight [%lld,%lld,%d,%d]", n->name, (long long)k->f,
                                (long long)p->cg, k->kh, k->kw);
-    char *bcomment = xasprintf(n->a.bias ? "%s.bias" : "%s: no bias (zeros)", n->name);
-    const char *W = emit_const(e, "weight", wcomment, node_param_data(g, n, 0), k->f * p->cg * taps);
-    const char *B = emit_const(e, "bias", bcomment, b, k->f);
-    free(wcomment);
-    free(bcomment);
+    const char *W, *B;
+    conv_emit_consts(e, n, wcomment, node_param_data(g, n, 0), k->f * p->cg * taps, "", b, k->f,
+                     &W, &B);
     free(b);
     /* Small planes: the planes of GB groups are copied before any is read,
      * so that the vector loads do not wait on the copy's narrower stores

@@ -103,7 +103,26 @@ float *conv_repack_bias(const ConvPlan *p, const float *b, int64_t *count)
     return r;
 }
 
-void conv_emit_taps(Emit *e, const ConvPlan *p, int xb, TapFn *tap)
+void conv_emit_consts(Emit *e, const Node *n, char *wcomment, const float *w, int64_t nw,
+                      const char *bias_note, const float *b, int64_t nb, const char **W,
+                      const char **B)
+{
+    char *bcomment = n->a.bias ? xasprintf("%s.bias%s", n->name, bias_note)
+                               : xasprintf("%s: no bias (zeros)", n->name);
+    *W = emit_const(e, "weight", wcomment, w, nw);
+    *B = emit_const(e, "bias", bcomment, b, nb);
+    free(wcomment);
+    free(bcomment);
+}
+
+/* Calls tap(e, p, arg, xoff, woff) for every kernel tap: unrolled (literal
+ * offsets) up to MAX_UNROLL_TAPS, else inside ky/kx loops. arg is what the
+ * tap needs of its block: the pixel count (int) for the 8-float and plain
+ * kernels, the V16Block for the 16-float one. */
+typedef void TapFn(Emit *e, const ConvPlan *p, const void *arg, const char *xoff,
+                   const char *woff);
+
+static void emit_taps(Emit *e, const ConvPlan *p, const void *arg, TapFn *tap)
 {
     const ConvGeom *k = &p->k;
     if (k->kh * k->kw <= MAX_UNROLL_TAPS) {
@@ -112,7 +131,7 @@ void conv_emit_taps(Emit *e, const ConvPlan *p, int xb, TapFn *tap)
                 char xo[32], wo[32];
                 snprintf(xo, sizeof xo, "%lld", (long long)(ky * k->dh * p->wp + kx * k->dw));
                 snprintf(wo, sizeof wo, "%d", (ky * k->kw + kx) * p->vb);
-                tap(e, p, xb, xo, wo);
+                tap(e, p, arg, xo, wo);
             }
         return;
     }
@@ -121,7 +140,7 @@ void conv_emit_taps(Emit *e, const ConvPlan *p, int xb, TapFn *tap)
     char xo[64], wo[64];
     snprintf(xo, sizeof xo, "ky * %lld + kx * %d", (long long)(k->dh * p->wp), k->dw);
     snprintf(wo, sizeof wo, "(ky * %d + kx) * %d", k->kw, p->vb);
-    tap(e, p, xb, xo, wo);
+    tap(e, p, arg, xo, wo);
     emit_line(e, "}");
 }
 
@@ -175,8 +194,10 @@ bool conv_emit_vec_act(Emit *e, Act act, const char *var, int lanes)
  * sums. */
 
 /* Plain C: a%d[VB] arrays, one loop over v, which gcc and clang vectorise. */
-static void emit_plain_tap(Emit *e, const ConvPlan *p, int xb, const char *xoff, const char *woff)
+static void emit_plain_tap(Emit *e, const ConvPlan *p, const void *arg, const char *xoff,
+                           const char *woff)
 {
+    int xb = *(const int *)arg;
     emit_line(e, "for (int v = 0; v < %d; v++) {", p->vb);
     emit_line(e, "const float w = wc[%s + v];", woff);
     for (int i = 0; i < xb; i++)
@@ -186,8 +207,10 @@ static void emit_plain_tap(Emit *e, const ConvPlan *p, int xb, const char *xoff,
 
 /* GNU vector extensions: the sums are VB/8 variables of 8 floats per
  * pixel, s<pixel>_<j>, held in registers across the channel loop. */
-static void emit_vec_tap(Emit *e, const ConvPlan *p, int xb, const char *xoff, const char *woff)
+static void emit_vec_tap(Emit *e, const ConvPlan *p, const void *arg, const char *xoff,
+                         const char *woff)
 {
+    int xb = *(const int *)arg;
     emit_line(e, "{");
     for (int j = 0; j < p->vb / 8; j++)
         emit_line(e, "const cnnc_v8 w%d = *(const cnnc_v8u *)(wc + %s + %d);", j, woff, 8 * j);
@@ -207,7 +230,7 @@ static void emit_channel_loop(Emit *e, const ConvPlan *p, int xb, TapFn *tap)
     emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
     emit_line(e, "const float *wc = wb + c * %d;", k->kh * k->kw * p->vb);
     emit_line(e, "const int xc = c * %lld;", (long long)(p->hp * p->wp));
-    conv_emit_taps(e, p, xb, tap);
+    emit_taps(e, p, &xb, tap);
     emit_line(e, "}");
 }
 
@@ -314,9 +337,10 @@ typedef struct {
     int nb, r, xb; /* filter blocks of 16, rows, columns */
 } V16Block;
 
-static void emit_v16_tap(Emit *e, const ConvPlan *p, const V16Block *b, const char *xoff,
+static void emit_v16_tap(Emit *e, const ConvPlan *p, const void *arg, const char *xoff,
                          const char *woff)
 {
+    const V16Block *b = arg;
     int64_t wstride = p->cg * p->k.kh * p->k.kw * 16;
     emit_line(e, "{");
     for (int j = 0; j < b->nb; j++)
@@ -329,29 +353,6 @@ static void emit_v16_tap(Emit *e, const ConvPlan *p, const V16Block *b, const ch
                 emit_line(e, "s%d_%d_%d += w%d * xc[%s + %lld];", r, i, j, j, xoff,
                           (long long)o);
         }
-    emit_line(e, "}");
-}
-
-/* conv_emit_taps' walk over the kernel taps, for the v16 tap. */
-static void emit_v16_taps(Emit *e, const ConvPlan *p, const V16Block *b)
-{
-    const ConvGeom *k = &p->k;
-    if (k->kh * k->kw <= MAX_UNROLL_TAPS) {
-        for (int ky = 0; ky < k->kh; ky++)
-            for (int kx = 0; kx < k->kw; kx++) {
-                char xo[32], wo[32];
-                snprintf(xo, sizeof xo, "%lld", (long long)(ky * k->dh * p->wp + kx * k->dw));
-                snprintf(wo, sizeof wo, "%d", (ky * k->kw + kx) * 16);
-                emit_v16_tap(e, p, b, xo, wo);
-            }
-        return;
-    }
-    emit_line(e, "for (int ky = 0; ky < %d; ky++)", k->kh);
-    emit_line(e, "for (int kx = 0; kx < %d; kx++) {", k->kw);
-    char xo[64], wo[64];
-    snprintf(xo, sizeof xo, "ky * %lld + kx * %d", (long long)(k->dh * p->wp), k->dw);
-    snprintf(wo, sizeof wo, "(ky * %d + kx) * 16", k->kw);
-    emit_v16_tap(e, p, b, xo, wo);
     emit_line(e, "}");
 }
 
@@ -409,7 +410,7 @@ static void emit_v16_block(Emit *e, const ConvPlan *p, const Node *n, const V16B
     emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
     emit_line(e, "const float *wc = wb + c * %d;", k->kh * k->kw * 16);
     emit_line(e, "const float *xc = xr + c * %lld;", (long long)(p->hp * p->wp));
-    emit_v16_taps(e, p, b);
+    emit_taps(e, p, b, emit_v16_tap); /* p->vb is 16 */
     emit_line(e, "}");
     for (int j = 0; j < b->nb; j++)
         emit_v16_store(e, p, n, b, j);
@@ -670,11 +671,8 @@ static void emit_conv_rows(Emit *e, const ConvPlan *p, const Node *n)
     char *wcomment = xasprintf("%s.weight [%lld,%lld,%d,%d] as [G=%d][F/G/%d][C/G=%lld][%d][%d][%d]",
                                n->name, (long long)k->f, (long long)p->cg, k->kh, k->kw,
                                k->groups, ROWS_PB, (long long)p->cg, k->kh, k->kw, ROWS_PB);
-    char *bcomment = xasprintf(n->a.bias ? "%s.bias" : "%s: no bias (zeros)", n->name);
-    const char *W = emit_const(e, "weight", wcomment, w, nw);
-    const char *B = emit_const(e, "bias", bcomment, b, nb);
-    free(wcomment);
-    free(bcomment);
+    const char *W, *B;
+    conv_emit_consts(e, n, wcomment, w, nw, "", b, nb, &W, &B);
     free(w);
     free(b);
     const char *X = "x0";
@@ -782,12 +780,8 @@ void conv_emit(Emit *e, const Node *n)
     char *wcomment = xasprintf("%s.weight [%lld,%lld,%d,%d] as [G=%d][F/G/VB=%d][C/G=%lld][%d][%d][VB=%d]",
                                n->name, (long long)k->f, (long long)p.cg, k->kh, k->kw, k->groups,
                                p.nfb, (long long)p.cg, k->kh, k->kw, p.vb);
-    char *bcomment = xasprintf(n->a.bias ? "%s.bias, in blocks of VB" : "%s: no bias (zeros)",
-                               n->name);
-    const char *W = emit_const(e, "weight", wcomment, w, nw);
-    const char *B = emit_const(e, "bias", bcomment, b, nb);
-    free(wcomment);
-    free(bcomment);
+    const char *W, *B;
+    conv_emit_consts(e, n, wcomment, w, nw, ", in blocks of VB", b, nb, &W, &B);
     free(w);
     free(b);
     if (k->pt || k->pl || k->pb || k->pr) {

@@ -22,10 +22,12 @@ typedef struct {
  * the group's filters). Caller frees. */
 float *conv_repack_bias(const ConvPlan *p, const float *b, int64_t *count);
 
-/* Calls tap(e, p, xb, xoff, woff) for every kernel tap: unrolled (literal
- * offsets) up to MAX_UNROLL_TAPS, else inside ky/kx loops. */
-typedef void TapFn(Emit *e, const ConvPlan *p, int xb, const char *xoff, const char *woff);
-void conv_emit_taps(Emit *e, const ConvPlan *p, int xb, TapFn *tap);
+/* Emits a conv's weights (nw floats, wcomment saying their layout; freed
+ * here) and bias (nb floats; bias_note follows "NAME.bias" in its comment,
+ * a layer without one gets zeros) as constants, their names in *W, *B. */
+void conv_emit_consts(Emit *e, const Node *n, char *wcomment, const float *w, int64_t nw,
+                      const char *bias_note, const float *b, int64_t nb, const char **W,
+                      const char **B);
 
 /* `var = act(var)` on a vector variable of `lanes` floats (8: cnnc_v8,
  * 16: cnnc_v16) where the activation has a vector form (then true). */

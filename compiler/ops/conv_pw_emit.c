@@ -232,12 +232,8 @@ void conv_emit_pointwise(Emit *e, const ConvPlan *p, const Node *n)
     char *wcomment = xasprintf("%s.weight [%lld,%lld,1,1] as [G=%d][F/G/PB=%lld][C/G=%lld][PB=%d]",
                                n->name, (long long)k->f, (long long)p->cg, k->groups,
                                (long long)nfb, (long long)p->cg, PB);
-    char *bcomment = xasprintf(n->a.bias ? "%s.bias, in blocks of PB" : "%s: no bias (zeros)",
-                               n->name);
-    const char *W = emit_const(e, "weight", wcomment, w, nw);
-    const char *B = emit_const(e, "bias", bcomment, b, nb);
-    free(wcomment);
-    free(bcomment);
+    const char *W, *B;
+    conv_emit_consts(e, n, wcomment, w, nw, ", in blocks of PB", b, nb, &W, &B);
     free(w);
     free(b);
     emit_line(e, "/* 1x1: a GEMM along the pixels, blocks of %d channels x a run of pixels */", PB);

@@ -125,20 +125,30 @@ static void emit_rows_vec(Emit *e, const ConvGeom *k, int lanes)
     emit_line(e, "}");
 }
 
-static void emit_rows_pass(Emit *e, const ConvGeom *k)
+/* Opens the vector alternatives of a pass over `lanes` floats (16: the
+ * 16- and 8-float paths, 8: the 8-float one, 0: none) before its plain
+ * loop; true when the caller must close them with #endif after it. */
+static bool open_vec_paths(Emit *e, const ConvGeom *k, int lanes,
+                           void (*vec)(Emit *e, const ConvGeom *k, int lanes))
 {
-    int lanes = k->w >= 16 ? 16 : k->w >= 8 ? 8 : 0;
     if (lanes == 16) {
         emit_line(e, "#if defined(CNNC_V16_DEFINED)");
-        emit_rows_vec(e, k, 16);
+        vec(e, k, 16);
         emit_line(e, "#elif defined(CNNC_V8_DEFINED)");
     } else if (lanes == 8) {
         emit_line(e, "#if defined(CNNC_V8_DEFINED)");
     }
-    if (lanes) {
-        emit_rows_vec(e, k, 8);
-        emit_line(e, "#else");
-    }
+    if (!lanes)
+        return false;
+    vec(e, k, 8);
+    emit_line(e, "#else");
+    return true;
+}
+
+static void emit_rows_pass(Emit *e, const ConvGeom *k)
+{
+    int lanes = k->w >= 16 ? 16 : k->w >= 8 ? 8 : 0;
+    bool vec = open_vec_paths(e, k, lanes, emit_rows_vec);
     emit_line(e, "for (int x = 0; x < %lld; x++)", (long long)k->w);
     emit_line(e, "    row[%d + x] = -INFINITY;", k->pl);
     emit_line(e, "for (int ky = ky0; ky < ky1; ky++) {");
@@ -148,7 +158,7 @@ static void emit_rows_pass(Emit *e, const ConvGeom *k)
     emit_line(e, "row[%d + x] = v > m || v != v ? v : m;", k->pl);
     emit_line(e, "}");
     emit_line(e, "}");
-    if (lanes)
+    if (vec)
         emit_line(e, "#endif");
 }
 
@@ -194,19 +204,9 @@ static void emit_cols_vec(Emit *e, const ConvGeom *k, int lanes)
 
 static void emit_cols_pass(Emit *e, const ConvGeom *k)
 {
-    bool vec = k->sw == 1 || k->sw == 2;
-    int lanes = !vec ? 0 : k->ow >= 16 ? 16 : k->ow >= 8 ? 8 : 0;
-    if (lanes == 16) {
-        emit_line(e, "#if defined(CNNC_V16_DEFINED)");
-        emit_cols_vec(e, k, 16);
-        emit_line(e, "#elif defined(CNNC_V8_DEFINED)");
-    } else if (lanes == 8) {
-        emit_line(e, "#if defined(CNNC_V8_DEFINED)");
-    }
-    if (lanes) {
-        emit_cols_vec(e, k, 8);
-        emit_line(e, "#else");
-    }
+    bool strided = k->sw == 1 || k->sw == 2; /* the strides with a vector load */
+    int lanes = !strided ? 0 : k->ow >= 16 ? 16 : k->ow >= 8 ? 8 : 0;
+    bool vec = open_vec_paths(e, k, lanes, emit_cols_vec);
     emit_line(e, "for (int ox = 0; ox < %lld; ox++) {", (long long)k->ow);
     emit_line(e, "const float *rw = row + ox * %d;", k->sw);
     emit_line(e, "float m = rw[0]%s;", k->kw > 1 ? ", v" : "");
@@ -223,7 +223,7 @@ static void emit_cols_pass(Emit *e, const ConvGeom *k)
     }
     emit_line(e, "yc[oy * %lld + ox] = m;", (long long)k->ow);
     emit_line(e, "}");
-    if (lanes)
+    if (vec)
         emit_line(e, "#endif");
 }
 

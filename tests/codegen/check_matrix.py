@@ -24,6 +24,8 @@ import sys
 
 import numpy as np
 
+from check_examples import cpu_has  # same folder
+
 GROUP = 60
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O1"]
 
@@ -153,15 +155,6 @@ def compare(cnnc, work, name, case_dir):
         if np.isnan(got).any() or np.isnan(want).any() or err > 1e-4 * scale:
             problems.append("batch %d: max|a-b| = %g, max|ref| = %g" % (len(want), err, scale))
     return problems
-
-
-def cpu_has(flag):
-    """Whether this machine's CPU reports `flag` (Linux /proc/cpuinfo)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return any(line.startswith("flags") and flag in line.split() for line in f)
-    except OSError:
-        return False
 
 
 def main():

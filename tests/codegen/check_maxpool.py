@@ -18,6 +18,8 @@ import sys
 import numpy as np
 import torch
 
+from check_examples import cpu_has  # same folder
+
 # (C, H, W, kernel, stride, padding, dilation, ceil_mode): the rows and
 # columns passes' vector widths (16, 8, none), strides 1, 2 (deinterleaved)
 # and 3 (plain columns), dilation, ceil mode, asymmetric kernels, and
@@ -41,14 +43,6 @@ def run(cmd):
     if r.returncode != 0:
         raise RuntimeError("%s failed (%d):\n%s%s" % (" ".join(cmd), r.returncode,
                                                     r.stdout, r.stderr))
-
-
-def cpu_has(flag):
-    try:
-        with open("/proc/cpuinfo") as f:
-            return any(line.startswith("flags") and flag in line.split() for line in f)
-    except OSError:
-        return False
 
 
 def nan_laced(shape, rng):
