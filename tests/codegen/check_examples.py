@@ -79,17 +79,24 @@ def cpu_has(flag):
         return False
 
 
+def skip_unless_cpu(args):
+    """Takes `--need-cpu FLAG` out of args; exits 77 (ctest: skipped) when
+    this CPU lacks FLAG."""
+    if "--need-cpu" not in args:
+        return
+    i = args.index("--need-cpu")
+    need = args[i + 1]
+    del args[i:i + 2]
+    if not cpu_has(need):
+        print("SKIP: /proc/cpuinfo has no %s flag" % need)
+        sys.exit(77)
+
+
 def main():
     cnnc, outdir, cc = sys.argv[1:4]
     sanitize = "--sanitize" in sys.argv[4:]
     rest = sys.argv[4:]
-    if "--need-cpu" in rest:
-        i = rest.index("--need-cpu")
-        need = rest[i + 1]
-        del rest[i:i + 2]
-        if not cpu_has(need):
-            print("SKIP: /proc/cpuinfo has no %s flag" % need)
-            sys.exit(77)
+    skip_unless_cpu(rest)
     # C compiler flags, e.g. -DCNNC_NO_VECTOR_EXT or -march=native
     defines = [a for a in rest if a.startswith("-") and a != "--sanitize"]
     models = [m for m in rest if m != "--sanitize" and m not in defines]

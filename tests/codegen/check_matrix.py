@@ -24,7 +24,7 @@ import sys
 
 import numpy as np
 
-from check_examples import cpu_has  # same folder
+from check_examples import skip_unless_cpu  # same folder
 
 GROUP = 60
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O1"]
@@ -160,12 +160,7 @@ def compare(cnnc, work, name, case_dir):
 def main():
     cnnc, src, work, cc = sys.argv[1:5]
     args = sys.argv[5:]
-    if "--need-cpu" in args:
-        i = args.index("--need-cpu")
-        if not cpu_has(args[i + 1]):
-            print("SKIP: /proc/cpuinfo has no %s flag" % args[i + 1])
-            sys.exit(77)
-        del args[i:i + 2]
+    skip_unless_cpu(args)
     defines = [a for a in args if a.startswith("-")]
     rest = [a for a in args if not a.startswith("-")]
     regex = re.compile(rest[0]) if rest else None

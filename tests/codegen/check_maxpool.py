@@ -18,7 +18,7 @@ import sys
 import numpy as np
 import torch
 
-from check_examples import cpu_has  # same folder
+from check_examples import skip_unless_cpu  # same folder
 
 # (C, H, W, kernel, stride, padding, dilation, ceil_mode): the rows and
 # columns passes' vector widths (16, 8, none), strides 1, 2 (deinterleaved)
@@ -84,12 +84,7 @@ def check(cnnc, work, cc, flags, i, case):
 def main():
     cnnc, work, cc = sys.argv[1:4]
     flags = sys.argv[4:]
-    if "--need-cpu" in flags:
-        i = flags.index("--need-cpu")
-        if not cpu_has(flags[i + 1]):
-            print("SKIP: /proc/cpuinfo has no %s flag" % flags[i + 1])
-            sys.exit(77)
-        del flags[i:i + 2]
+    skip_unless_cpu(flags)
     os.makedirs(work, exist_ok=True)
     for i, case in enumerate(CASES):
         try:
