@@ -706,7 +706,7 @@ static void emit_conv_rows(Emit *e, const ConvPlan *p, const Node *n)
  * four. The channel-blocked kernel ran them at 100-125 GFLOP/s; copying
  * the pixels they read into a dense C x OH x OW plane (a quarter of the
  * input) turns them into the stride-1 GEMM of conv_pw_emit.c, which reads
- * that plane as its x0. */
+ * that plane as its input. */
 static bool conv_emit_subsampled(Emit *e, const ConvPlan *p, const Node *n)
 {
     const ConvGeom *k = &p->k;
@@ -727,10 +727,7 @@ static bool conv_emit_subsampled(Emit *e, const ConvPlan *p, const Node *n)
     emit_line(e, "for (int ox = 0; ox < %lld; ox++)", (long long)k->ow);
     emit_line(e, "    s[(c * %lld + oy) * %lld + ox] = x0[(c * %lld + oy * %d) * %lld + ox * %d];",
               (long long)k->oh, (long long)k->ow, (long long)k->h, k->sh, (long long)k->w, k->sw);
-    emit_line(e, "{");
-    emit_line(e, "const float *x0 = s;");
     conv_emit_pointwise(e, &q, n);
-    emit_line(e, "}");
     return true;
 }
 

@@ -36,6 +36,13 @@ bool conv_emit_vec_act(Emit *e, Act act, const char *var, int lanes);
 /* conv_pw_emit.c: 1x1, stride 1, unpadded layers. */
 bool conv_is_pointwise(const ConvPlan *p);
 void conv_emit_pointwise(Emit *e, const ConvPlan *p, const Node *n);
+/* The 1x1 weights w ([F][Cg], groups in order) as the GEMM reads them:
+ * [G][ceil(Fg/12)][Cg][12]. Caller frees. */
+float *conv_repack_pointwise(const ConvPlan *p, const float *w, int64_t *count);
+/* The pointwise GEMM alone: p->x ([G][Cg][np]) times the repacked weights
+ * W, plus the bias B (in blocks of 12; NULL: none), act applied, to y
+ * ([G][Fg][np]). */
+void conv_emit_gemm(Emit *e, const ConvPlan *p, Act act, const char *W, const char *B);
 
 /* conv_dw_emit.c: one filter per group (Fg = 1), the whole layer (its own
  * weights, phase-plane copy of the input, loops). */

@@ -32,7 +32,7 @@ bool conv_is_pointwise(const ConvPlan *p)
            !k->pr && p->np >= MIN_PIXELS;
 }
 
-static float *repack_pointwise(const ConvPlan *p, const float *w, int64_t *count)
+float *conv_repack_pointwise(const ConvPlan *p, const float *w, int64_t *count)
 {
     int64_t nfb = (p->fg + PB - 1) / PB;
     *count = (int64_t)p->k.groups * nfb * p->cg * PB;
@@ -49,7 +49,8 @@ static float *repack_pointwise(const ConvPlan *p, const float *w, int64_t *count
  * nv vectors (or arrays) of that per channel, so runs of `run` pixels. */
 typedef struct {
     const ConvPlan *p;
-    const Node *n;
+    Act act;
+    bool bias; /* bb exists (else the sums start at zero) */
     int lanes, nv, run;
 } PwPath;
 
@@ -69,7 +70,7 @@ static void emit_vec_store(Emit *e, const PwPath *pp, int f, int u, int from)
         emit_line(e, "for (int i = %d; i < %d; i++) {", from, L);
         char at[64];
         snprintf(at, sizeof at, "%lld + q + %d + i", (long long)(f * p->np), u * L);
-        emit_line(e, "yr[%d + i] = %s;", u * L, emit_act(e, pp->n->act, conv_pre_act(e, p, "t[i]", at)));
+        emit_line(e, "yr[%d + i] = %s;", u * L, emit_act(e, pp->act, conv_pre_act(e, p, "t[i]", at)));
         emit_line(e, "}");
         emit_line(e, "}");
         return;
@@ -77,12 +78,12 @@ static void emit_vec_store(Emit *e, const PwPath *pp, int f, int u, int from)
     if (p->res)
         emit_line(e, "%s += *(const cnnc_v%du *)(rb + %lld + q + %d);", v, L,
                   (long long)(f * p->np), u * L);
-    bool done = conv_emit_vec_act(e, pp->n->act, v, L);
+    bool done = conv_emit_vec_act(e, pp->act, v, L);
     emit_line(e, "*(cnnc_v%du *)(yr + %d) = %s;", L, u * L, v);
     if (!done) {
         emit_line(e, "for (int i = %d; i < %d; i++) {", u * L, u * L + L);
         emit_line(e, "const float t = yr[i];");
-        emit_line(e, "yr[i] = %s;", emit_act(e, pp->n->act, "t"));
+        emit_line(e, "yr[i] = %s;", emit_act(e, pp->act, "t"));
         emit_line(e, "}");
     }
 }
@@ -96,7 +97,10 @@ static void emit_vec_block(Emit *e, const PwPath *pp, int nch, int nv, int skip)
     emit_line(e, "{");
     for (int f = 0; f < nch; f++)
         for (int u = 0; u < nv; u++)
-            emit_line(e, "cnnc_v%d s%d_%d = (cnnc_v%d){0} + bb[%d];", L, f, u, L, f);
+            if (pp->bias)
+                emit_line(e, "cnnc_v%d s%d_%d = (cnnc_v%d){0} + bb[%d];", L, f, u, L, f);
+            else
+                emit_line(e, "cnnc_v%d s%d_%d = (cnnc_v%d){0};", L, f, u, L);
     emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
     emit_line(e, "const float *xr = xg + c * %lld + q;", (long long)p->np);
     emit_line(e, "const float *wc = wb + c * %d;", PB);
@@ -126,7 +130,10 @@ static void emit_plain_block(Emit *e, const PwPath *pp, int nch, int pw)
         emit_line(e, "float a%d[%d];", f, pw);
     emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
     for (int f = 0; f < nch; f++)
-        emit_line(e, "a%d[i] = bb[%d];", f, f);
+        if (pp->bias)
+            emit_line(e, "a%d[i] = bb[%d];", f, f);
+        else
+            emit_line(e, "a%d[i] = 0.0f;", f);
     emit_line(e, "}");
     emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
     emit_line(e, "const float *xr = xg + c * %lld + q;", (long long)p->np);
@@ -142,7 +149,7 @@ static void emit_plain_block(Emit *e, const PwPath *pp, int nch, int pw)
         char v[16], at[48];
         snprintf(v, sizeof v, "a%d[i]", f);
         snprintf(at, sizeof at, "%lld + q + i", (long long)(f * p->np));
-        emit_line(e, "yb[%s] = %s;", at, emit_act(e, pp->n->act, conv_pre_act(e, p, v, at)));
+        emit_line(e, "yb[%s] = %s;", at, emit_act(e, pp->act, conv_pre_act(e, p, v, at)));
         emit_line(e, "}");
     }
     emit_line(e, "}");
@@ -155,7 +162,8 @@ static void emit_block_ptrs(Emit *e, const PwPath *pp, const char *W, const char
     int64_t nfb = (p->fg + PB - 1) / PB;
     emit_line(e, "const float *wb = %s + (gi * %lld + fb) * %lld;", W, (long long)nfb,
               (long long)(p->cg * PB));
-    emit_line(e, "const float *bb = %s + (gi * %lld + fb) * %d;", B, (long long)nfb, PB);
+    if (pp->bias)
+        emit_line(e, "const float *bb = %s + (gi * %lld + fb) * %d;", B, (long long)nfb, PB);
     char *off = xasprintf("(gi * %lld + fb * %d) * %lld", (long long)p->fg, PB, (long long)p->np);
     conv_emit_out_ptrs(e, p, off);
     free(off);
@@ -227,7 +235,7 @@ void conv_emit_pointwise(Emit *e, const ConvPlan *p, const Node *n)
     ConvPlan bp = *p; /* the bias in blocks of PB */
     bp.vb = PB;
     bp.nfb = (int)nfb;
-    float *w = repack_pointwise(p, node_param_data(g, n, 0), &nw);
+    float *w = conv_repack_pointwise(p, node_param_data(g, n, 0), &nw);
     float *b = conv_repack_bias(&bp, n->a.bias ? node_param_data(g, n, 1) : NULL, &nb);
     char *wcomment = xasprintf("%s.weight [%lld,%lld,1,1] as [G=%d][F/G/PB=%lld][C/G=%lld][PB=%d]",
                                n->name, (long long)k->f, (long long)p->cg, k->groups,
@@ -237,10 +245,16 @@ void conv_emit_pointwise(Emit *e, const ConvPlan *p, const Node *n)
     free(w);
     free(b);
     emit_line(e, "/* 1x1: a GEMM along the pixels, blocks of %d channels x a run of pixels */", PB);
-    emit_line(e, "for (int gi = 0; gi < %d; gi++) {", k->groups);
-    emit_line(e, "const float *xg = x0 + gi * %lld;", (long long)(p->cg * p->np));
-    PwPath v16 = {p, n, 16, p->np >= 32 ? 2 : 1, p->np >= 32 ? 32 : 16};
-    PwPath v8 = {p, n, 8, 1, 8}, plain = {p, n, 0, 1, 8};
+    conv_emit_gemm(e, p, n->act, W, B);
+}
+
+void conv_emit_gemm(Emit *e, const ConvPlan *p, Act act, const char *W, const char *B)
+{
+    emit_line(e, "for (int gi = 0; gi < %d; gi++) {", p->k.groups);
+    emit_line(e, "const float *xg = %s + gi * %lld;", p->x, (long long)(p->cg * p->np));
+    bool bias = B != NULL;
+    PwPath v16 = {p, act, bias, 16, p->np >= 32 ? 2 : 1, p->np >= 32 ? 32 : 16};
+    PwPath v8 = {p, act, bias, 8, 1, 8}, plain = {p, act, bias, 0, 1, 8};
     emit_line(e, "#if defined(CNNC_V16_DEFINED)");
     emit_pw_path(e, &v16, W, B);
     emit_line(e, "#elif defined(__GNUC__) && !defined(CNNC_NO_VECTOR_EXT)");
