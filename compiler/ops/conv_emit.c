@@ -800,9 +800,16 @@ void conv_emit(Emit *e, const Node *n)
                       n->a.pad_mode);
     }
     emit_line(e, "enum { VB = %d }; /* output channels per block */", p.vb);
+    bool transposed = p.vb == 16 && conv_pw_transposed_fits(&p);
+    if (transposed)
+        emit_line(e, "(void)s; /* scratch of the 8-float path only */");
     if (p.vb == 16) {
         emit_line(e, "#if defined(CNNC_V16_DEFINED)");
         emit_v16_loops(e, &p, n, W, B);
+        if (transposed) {
+            emit_line(e, "#elif defined(CNNC_V8_DEFINED)");
+            conv_emit_pw_transposed(e, &p, n, W, B);
+        }
         emit_line(e, "#else");
     }
     emit_line(e, "for (int gi = 0; gi < %d; gi++)", k->groups);
