@@ -58,7 +58,8 @@ def median_ms(out):
 
 def ensure_ort():
     if not os.path.isdir(os.path.join(HERE, 'node_modules', 'onnxruntime-node')):
-        run(['npm', 'install', 'onnxruntime-node@' + ORT_VERSION, '--ignore-scripts'], timeout=600)
+        run(['npm', 'install', '--prefix', HERE, 'onnxruntime-node@' + ORT_VERSION,
+             '--ignore-scripts'], timeout=600)
 
 
 def pinned(args, cmd):

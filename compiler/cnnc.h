@@ -435,6 +435,7 @@ typedef struct {
     bool split_weights;       /* weights in OUT_weights.c */
     const char *weights_blob; /* weights in this binary file instead */
     int64_t ram_budget;       /* > 0: OUT.c fails to compile if the arena exceeds it */
+    bool no_winograd;         /* 3x3 stride-1 convs direct, never Winograd (less scratch) */
     const TrainCfg *hparams;  /* --train: cnnc's --optimizer/--lr/... over the train
                                  section (NULL: the section, else the defaults) */
 } EmitOptions;
@@ -504,10 +505,12 @@ const char *emit_act(Emit *e, Act act, const char *v);
 /* Reports that this node cannot be compiled (an error at the node). */
 void emit_unsupported(Emit *e, const Node *n, const char *why);
 Graph *emit_graph(Emit *e);
+const EmitOptions *emit_options(Emit *e);
 
 /* For `cnnc info`: prints the memory plan of the generated code (arena,
- * weights and the lower bound, in bytes). */
-void emit_memory_report(Graph *g, FILE *out);
+ * weights and the lower bound, in bytes), built with or without Winograd
+ * convs (EmitOptions.no_winograd). */
+void emit_memory_report(Graph *g, bool no_winograd, FILE *out);
 
 /* ---- report/target.c: microcontroller figures (engineer target) ---- */
 
@@ -517,15 +520,17 @@ void emit_memory_report(Graph *g, FILE *out);
  * with arm-none-eabi-size and gcc's call graph, beside the compiler's
  * prediction. train_batch > 0 (info --train): the --train build of that
  * batch, and its state block, train arena and train-step stack too. False
- * after an error (reported). */
-bool target_report(Graph *g, const char *target, int train_batch, FILE *out);
+ * after an error (reported). no_winograd: the code of a --no-winograd build. */
+bool target_report(Graph *g, const char *target, int train_batch, bool no_winograd, FILE *out);
 /* --ram-budget / --flash-budget BYTES (a number, optionally with K or M for
  * KiB/MiB; NULL: no budget). False after an error: the arena over the RAM
  * budget (naming the largest live set and the layer where it peaks), the
  * weights over the flash budget, or a malformed number. *ram_bytes gets the
- * RAM budget (0: none), for the generated code's own compile-time check. */
+ * RAM budget (0: none), for the generated code's own compile-time check.
+ * Where the build with Winograd convs (!*no_winograd) is over a budget and
+ * the one without them is not, sets *no_winograd (with a note). */
 bool target_check_budgets(Graph *g, const char *ram_budget, const char *flash_budget,
-                          int64_t *ram_bytes);
+                          int64_t *ram_bytes, bool *no_winograd);
 
 /* ---- runtime/npy.h (the .npy reader/writer) is shared with generated programs ---- */
 

@@ -34,7 +34,7 @@ typedef struct {
     const char *target, *ram_budget, *flash_budget; /* report/target.c */
     /* --train's optimizer over the model's train section (docs/training.md) */
     const char *optimizer, *lr, *momentum, *weight_decay, *beta1, *beta2, *eps;
-    bool main, train, split_weights, o0;
+    bool main, train, split_weights, o0, no_winograd;
 } Args;
 
 #define ON(c) (1u << (c))
@@ -56,6 +56,7 @@ static const Option options[] = {
     {"--split-weights", false, offsetof(Args, split_weights), ON(CMD_COMPILE)},
     {"--weights-blob", true, offsetof(Args, blob), ON(CMD_COMPILE)},
     {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
+    {"--no-winograd", false, offsetof(Args, no_winograd), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--dot", true, offsetof(Args, dot), ON(CMD_INFO)},
     {"--dump-ir", true, offsetof(Args, dump), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
     {"--weights", true, offsetof(Args, weights), MODEL_CMDS},
@@ -99,8 +100,12 @@ static void print_help(FILE *out)
           "  --weights-blob FILE  put the weights in a binary FILE\n"
           "  -O0                  skip the optimisation (fusion) passes (also for run,\n"
           "                       and for the graph of info --dot)\n"
+          "  --no-winograd        3x3 stride-1 convs by the direct kernel, not Winograd's\n"
+          "                       F(2x2,3x3): slower, a smaller arena and weights (also\n"
+          "                       for info)\n"
           "  --ram-budget BYTES   fail if the arena needs more (K, M: KiB, MiB)\n"
-          "  --flash-budget BYTES fail if the weights need more\n"
+          "  --flash-budget BYTES fail if the weights need more (over either budget, 3x3\n"
+          "                       convs leave Winograd for the direct kernel if that fits)\n"
           "  --optimizer sgd|adam, --lr X, --momentum X, --weight-decay X, --beta1 X,\n"
           "  --beta2 X, --eps X   with --train: the optimizer P_train_init starts with,\n"
           "                       over the model's train section (default: its values,\n"
@@ -404,9 +409,11 @@ static int cmd_compile(const Args *a, int batch)
         .batch = batch,
         .split_weights = a->split_weights,
         .weights_blob = a->blob,
+        .no_winograd = a->no_winograd,
         .hparams = a->train ? &hparams : NULL,
     };
-    bool ok = target_check_budgets(g, a->ram_budget, a->flash_budget, &opt.ram_budget) &&
+    bool ok = target_check_budgets(g, a->ram_budget, a->flash_budget, &opt.ram_budget,
+                                   &opt.no_winograd) &&
               emit_c(g, &opt);
     free(prefix);
     graph_free(g);
@@ -562,7 +569,8 @@ static int cmd_info(const Args *a, int batch)
         return EXIT_MODEL;
     bool ok = true;
     if (a->target) {
-        ok = target_report(g, a->target, a->train ? build_batch(a, g, batch) : 0, stdout);
+        ok = target_report(g, a->target, a->train ? build_batch(a, g, batch) : 0,
+                           a->no_winograd, stdout);
     } else {
         /* The table shows the model as written; the memory lines and the
          * picture, the graph the code generator compiles. */
@@ -571,7 +579,7 @@ static int cmd_info(const Args *a, int batch)
         ok = model_optimize(g, &opt);
         if (ok) {
             puts("generated code (after fusion, one sample at a time):");
-            emit_memory_report(g, stdout);
+            emit_memory_report(g, a->no_winograd, stdout);
         }
     }
     if (ok && a->dot)

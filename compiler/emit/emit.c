@@ -237,6 +237,11 @@ Graph *emit_graph(Emit *e)
     return e->g;
 }
 
+const EmitOptions *emit_options(Emit *e)
+{
+    return e->opt;
+}
+
 /* ---- the layers ---- */
 
 static bool is_view(const Node *n)
@@ -879,9 +884,9 @@ bool emit_c(Graph *g, const EmitOptions *opt)
     return ok;
 }
 
-void emit_memory_report(Graph *g, FILE *out)
+void emit_memory_report(Graph *g, bool no_winograd, FILE *out)
 {
-    EmitOptions opt = {.out_c = "", .prefix = "m", .batch = 1};
+    EmitOptions opt = {.out_c = "", .prefix = "m", .batch = 1, .no_winograd = no_winograd};
     Emit e;
     emit_setup(&e, g, &opt);
     if (emit_model(&e))

@@ -236,7 +236,7 @@ static void emit_channel_loop(Emit *e, const ConvPlan *p, int xb, TapFn *tap)
 
 void conv_emit_out_ptrs(Emit *e, const ConvPlan *p, const char *off)
 {
-    emit_line(e, "float *yb = y + %s;", off);
+    emit_line(e, "float *yb = %s + %s;", p->y, off);
     if (p->res)
         emit_line(e, "const float *rb = x1 + %s;", off);
 }
@@ -748,6 +748,7 @@ static ConvPlan conv_plan(Emit *e, const Node *n)
     p.hp = p.k.h + p.k.pt + p.k.pb;
     p.wp = p.k.w + p.k.pl + p.k.pr;
     p.x = "x0";
+    p.y = "y";
     p.res = n->nin > 1;
     return p;
 }
@@ -775,6 +776,10 @@ void conv_emit(Emit *e, const Node *n)
     }
     if (p.fg == 1) {
         conv_emit_depthwise(e, &p, n);
+        return;
+    }
+    if (conv_use_winograd(&p, n, !emit_options(e)->no_winograd)) {
+        conv_emit_winograd(e, &p, n);
         return;
     }
     if (conv_emit_subsampled(e, &p, n))

@@ -15,6 +15,7 @@ typedef struct {
     int64_t np;       /* output pixels per channel, oh * ow */
     bool vec;         /* VB is a multiple of 8: the vector-extension path exists */
     const char *x;    /* the (padded) input */
+    const char *y;    /* the output */
     bool res;         /* a fused residual add: y = act(conv + x1), rb beside yb */
 } ConvPlan;
 
@@ -53,6 +54,12 @@ void conv_emit_pw_transposed(Emit *e, const ConvPlan *p, const Node *n, const ch
 /* conv_dw_emit.c: one filter per group (Fg = 1), the whole layer (its own
  * weights, phase-plane copy of the input, loops). */
 void conv_emit_depthwise(Emit *e, const ConvPlan *p, const Node *n);
+
+/* conv_wino_emit.c: 3x3, stride 1, ungrouped layers by Winograd's
+ * F(2x2, 3x3), where `enabled` (not --no-winograd) and the layer is wide
+ * enough to gain. */
+bool conv_use_winograd(const ConvPlan *p, const Node *n, bool enabled);
+void conv_emit_winograd(Emit *e, const ConvPlan *p, const Node *n);
 
 /* The output pointer yb = y + off and, with a fused residual, the
  * residual's rb = x1 + off (same layout as y). */

@@ -45,14 +45,14 @@ typedef struct {
     int64_t arena, weights;
 } Prediction;
 
-static bool predict(Graph *g, Prediction *p)
+static bool predict(Graph *g, bool no_winograd, Prediction *p)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (!f)
         internal_error("open_memstream: %s", strerror(errno));
-    emit_memory_report(g, f);
+    emit_memory_report(g, no_winograd, f);
     fclose(f);
     long long arena = -1, weights = -1;
     for (char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
@@ -118,8 +118,14 @@ static void note_peak(const Graph *g, int64_t arena_bytes)
     plan_free(&p);
 }
 
+/* Whether prediction p is within the budgets (-1: none). */
+static bool fits(const Prediction *p, int64_t ram, int64_t flash)
+{
+    return (ram < 0 || p->arena <= ram) && (flash < 0 || p->weights <= flash);
+}
+
 bool target_check_budgets(Graph *g, const char *ram_budget, const char *flash_budget,
-                          int64_t *ram_bytes)
+                          int64_t *ram_bytes, bool *no_winograd)
 {
     int64_t ram = -1, flash = -1;
     *ram_bytes = 0;
@@ -138,9 +144,24 @@ bool target_check_budgets(Graph *g, const char *ram_budget, const char *flash_bu
         *ram_bytes = ram;
     if (ram < 0 && flash < 0)
         return true;
-    Prediction p;
-    if (!predict(g, &p))
+    Prediction p, wino;
+    if (!predict(g, *no_winograd, &p))
         return false;
+    bool switched = false;
+    if (!fits(&p, ram, flash) && !*no_winograd) {
+        wino = p;
+        if (!predict(g, true, &p))
+            return false;
+        switched = p.arena < wino.arena || p.weights < wino.weights;
+        if (!switched)
+            p = wino;
+        else if (fits(&p, ram, flash))
+            diag_note(file, "3x3 convolutions by the direct kernel, not Winograd's, to fit the "
+                            "budget (arena %lld bytes instead of %lld, weights %lld instead of %lld)",
+                      (long long)p.arena, (long long)wino.arena, (long long)p.weights,
+                      (long long)wino.weights);
+        *no_winograd = switched;
+    }
     bool ok = true;
     if (ram >= 0 && p.arena > ram) {
         diag_error(file, "the model needs a %lld-byte arena, over the RAM budget of %lld bytes",
@@ -154,6 +175,10 @@ bool target_check_budgets(Graph *g, const char *ram_budget, const char *flash_bu
         diag_note(file, "code comes on top of that; 'cnnc info MODEL --target cortex-m4' measures it");
         ok = false;
     }
+    if (!ok && switched)
+        diag_note(file, "that is with 3x3 convolutions by the direct kernel; with Winograd's (the "
+                        "default) the arena is %lld bytes and the weights %lld",
+                  (long long)wino.arena, (long long)wino.weights);
     return ok;
 }
 
@@ -400,14 +425,16 @@ static void cc_argv(const Target *t, const char *src, const char *obj, char **ar
  * docs/firmware.md builds it: the code cannot fold a small table into
  * instructions, so the weights' bytes are exactly the prediction),
  * cross-compiles both and fills *m. */
-static bool measure(Graph *g, const Target *t, int train_batch, const char *dir, Measure *m)
+static bool measure(Graph *g, const Target *t, int train_batch, bool no_winograd,
+                    const char *dir, Measure *m)
 {
     char *c = xasprintf("%s/model.c", dir), *o = xasprintf("%s/model.o", dir);
     char *h = xasprintf("%s/model.h", dir);
     char *wc = xasprintf("%s/model_weights.c", dir), *wo = xasprintf("%s/model_weights.o", dir);
     char *ci = xasprintf("%s/model.ci", dir), *sizes = xasprintf("%s/model.size", dir);
     EmitOptions opt = {.out_c = c, .prefix = "model", .batch = train_batch ? train_batch : 1,
-                       .train = train_batch > 0, .split_weights = true};
+                       .train = train_batch > 0, .split_weights = true,
+                       .no_winograd = no_winograd};
     char *cc[24], *wcc[24];
     cc_argv(t, c, o, cc);
     cc_argv(t, wc, wo, wcc);
@@ -485,7 +512,7 @@ static void print_report(const Target *t, int train_batch, const Prediction *p,
         fputs("# note: some frame has a dynamic size; the stack figure is a lower bound\n", out);
 }
 
-bool target_report(Graph *g, const char *target, int train_batch, FILE *out)
+bool target_report(Graph *g, const char *target, int train_batch, bool no_winograd, FILE *out)
 {
     const Target *t = NULL;
     for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
@@ -496,7 +523,7 @@ bool target_report(Graph *g, const char *target, int train_batch, FILE *out)
         return false;
     }
     Prediction p;
-    if (!predict(g, &p))
+    if (!predict(g, no_winograd, &p))
         return false;
     const char *tmp = getenv("TMPDIR");
     char *dir = xasprintf("%s/cnnc-target-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -506,7 +533,7 @@ bool target_report(Graph *g, const char *target, int train_batch, FILE *out)
         return false;
     }
     Measure m = {0};
-    bool ok = measure(g, t, train_batch, dir, &m);
+    bool ok = measure(g, t, train_batch, no_winograd, dir, &m);
     if (ok)
         print_report(t, train_batch, &p, &m, out);
     remove_dir(dir);

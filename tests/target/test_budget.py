@@ -10,7 +10,10 @@ OUT.c untouched; a budget equal to the arena passes; the flash budget is
 checked against the weights' bytes the generated file states; malformed
 numbers and unknown targets are errors; the generated C refuses to compile
 when its header's arena is smaller than the plan or over the RAM budget.
-Exit status 0 or 1."""
+On resnet_small (3x3 convs that go to Winograd's kernel by default): a RAM
+budget the Winograd build is over and the direct one is not gives the
+direct kernels, with a note; --no-winograd gives them as well, and
+`info --no-winograd` reports that build's arena. Exit status 0 or 1."""
 import os
 import re
 import subprocess
@@ -87,6 +90,43 @@ edit_arena(out, arena + 4)
 r = compiles(out)
 check(r.returncode != 0 and "ram_budget_check" in r.stderr,
       "an arena over the budget must not compile: %r" % r.stderr)
+
+# Winograd's scratch against a RAM budget (resnet_small: 16-64 channels).
+resnet = os.path.join(SRC, "examples", "resnet_small.cnn")
+rout = os.path.join(WORK, "resnet_budget.c")
+
+
+def info_arena(*flags):
+    p = cnnc("info", resnet, *flags)
+    return int(re.search(r"^arena_bytes: (\d+)$", p.stdout, re.M).group(1))
+
+
+def compiled(*flags):
+    p = cnnc(resnet, "-o", rout, *flags)
+    header = open(rout[:-2] + ".h").read() if p.returncode == 0 else ""
+    m = re.search(r"#define resnet_budget_ARENA_BYTES (\d+)", header)
+    winograd = p.returncode == 0 and "Winograd F(2x2, 3x3)" in open(rout).read()
+    return p, int(m.group(1)) if m else -1, winograd
+
+
+wino_arena, direct_arena = info_arena(), info_arena("--no-winograd")
+check(direct_arena < wino_arena, "Winograd's scratch: arena %d, direct %d" % (wino_arena, direct_arena))
+p, a, wino = compiled()
+check(p.returncode == 0 and wino and a == wino_arena, "default: Winograd, arena %d" % a)
+p, a, wino = compiled("--no-winograd")
+check(p.returncode == 0 and not wino and a == direct_arena, "--no-winograd: arena %d" % a)
+p, a, wino = compiled("--ram-budget", str(wino_arena))
+check(p.returncode == 0 and wino and "direct kernel" not in p.stderr,
+      "a budget Winograd fits keeps it: %r" % p.stderr)
+p, a, wino = compiled("--ram-budget", str(direct_arena))
+check(p.returncode == 0 and not wino and a == direct_arena and
+      re.search(r"note: 3x3 convolutions by the direct kernel, not Winograd's, to fit the budget "
+                r"\(arena %d bytes instead of %d" % (direct_arena, wino_arena), p.stderr),
+      "a budget only the direct kernels fit: exit %d, arena %d, %r" % (p.returncode, a, p.stderr))
+p, a, wino = compiled("--ram-budget", str(direct_arena - 1))
+check(p.returncode == 1 and "needs a %d-byte arena" % direct_arena in p.stderr and
+      "with Winograd's (the default) the arena is %d bytes" % wino_arena in p.stderr,
+      "a budget nothing fits names the smaller arena, then Winograd's: %r" % p.stderr)
 
 p = cnnc("info", lenet, "--target", "avr")
 check(p.returncode == 1 and "unknown target 'avr'" in p.stderr, "unknown target: %r" % p.stderr)
