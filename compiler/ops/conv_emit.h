@@ -44,7 +44,7 @@ float *conv_repack_pointwise(const ConvPlan *p, const float *w, int64_t *count);
  * W, plus the bias B (in blocks of 12; NULL: none), act applied, to y
  * ([G][Fg][np]). */
 void conv_emit_gemm(Emit *e, const ConvPlan *p, Act act, const char *W, const char *B);
-/* 8-float 1x1 on small planes with Fg >= 4 Cg: the channel-blocked kernel's
+/* 8-float 1x1 on planes of up to 64 pixels: the channel-blocked kernel's
  * weights W and bias B (blocks of 16) on a pixel-major copy of the input,
  * for the #elif CNNC_V8_DEFINED branch of a layer routed to that kernel. */
 bool conv_pw_transposed_fits(const ConvPlan *p);

@@ -286,22 +286,21 @@ void conv_emit_gemm(Emit *e, const ConvPlan *p, Act act, const char *W, const ch
  * The channel-blocked kernel (conv_emit.c) broadcasts each of a block's 6
  * pixels from its own input plane: per input channel 6 floats from 6 to
  * 12 cache lines, which on a 7x7 plane with hundreds of channels do not
- * stay in L1 from one block to the next (65-70 % of the 8-float peak on
- * Zen 3). Here the input is first copied pixel-major ([np][Cg], channels
- * in chunks of 128 so that the lines read stay in L1), so a block's
- * broadcasts walk 6 contiguous runs. The copy costs one pass over the
- * input, paid back where the filters outnumber the input channels
- * (mobilenet_v2 on Zen 3, min of 4 runs: 320 -> 1280 at 7x7 0.63 -> 0.52
- * ms, 160 -> 960 0.23 -> 0.20; alone, 960 -> 160 gained nothing, 576 ->
- * 96 at 14x14 lost 15 %). Blocks are 16 filters
- * (the general kernel's weights, [G][Fg/16][Cg][16]) x 6 pixels, the last
- * block of a plane moved back to end at the plane's end (rewriting a few
- * outputs with the same values: no fused residual here). */
-enum { T_PIX = 6, T_CHUNK = 128 };
+ * stay in L1 from one block to the next (60-70 % of the 8-float peak on
+ * Zen 3). Here the input is first copied pixel-major ([np][Cg]), so a
+ * block's broadcasts walk 6 contiguous runs. The copy goes 8 channels at
+ * a time (8 input rows and np output runs of 32 bytes in L1: 960 x 7x7
+ * in 10 us, 34 us pixel by pixel). mobilenet_v2 on Zen 3, each 7x7 1x1
+ * layer alone, hot caches, ms: 320 -> 1280 0.58 -> 0.46, 160 -> 960 0.21
+ * -> 0.18, 960 -> 160 0.23 -> 0.19, 960 -> 320 0.48 -> 0.39, 576 -> 160
+ * 0.110 -> 0.108; but at 14x14 (576 -> 96, 384 -> 64) 5-10 % slower, so
+ * planes of up to 64 pixels only. Blocks are 16 filters (the general
+ * kernel's weights, [G][Fg/16][Cg][16]) x 6 pixels. */
+enum { T_PIX = 6, T_CHUNK = 8 };
 
 bool conv_pw_transposed_fits(const ConvPlan *p)
 {
-    return conv_is_pointwise(p) && p->vb == 16 && !p->res && p->fg >= 4 * p->cg;
+    return conv_is_pointwise(p) && p->vb == 16 && p->np <= 64;
 }
 
 static void emit_transpose_input(Emit *e, const ConvPlan *p)
@@ -315,32 +314,79 @@ static void emit_transpose_input(Emit *e, const ConvPlan *p)
 
 /* The block's sums (act applied where it has a vector form) to a[6][16],
  * then to channel v's plane for the block's filters. */
-static void emit_transposed_store(Emit *e, const ConvPlan *p, const Node *n)
+static void emit_transposed_store(Emit *e, const ConvPlan *p, const Node *n, int npix)
 {
-    bool raw = true;
-    emit_line(e, "float a[%d][16];", T_PIX);
-    for (int i = 0; i < T_PIX; i++)
+    bool raw = !p->res;
+    emit_line(e, "float a[%d][16];", npix);
+    for (int i = 0; i < npix; i++)
         for (int j = 0; j < 2; j++) {
             char v[16];
             snprintf(v, sizeof v, "s%d_%d", i, j);
-            raw = conv_emit_vec_act(e, n->act, v, 8) && raw;
+            raw = raw && conv_emit_vec_act(e, n->act, v, 8);
             emit_line(e, "*(cnnc_v8u *)(a[%d] + %d) = %s;", i, 8 * j, v);
         }
     emit_line(e, "for (int v = 0; v < nv; v++) {");
-    for (int i = 0; i < T_PIX; i++) {
-        char v[16];
+    for (int i = 0; i < npix; i++) {
+        char v[16], at[48];
         snprintf(v, sizeof v, "a[%d][v]", i);
-        emit_line(e, "yb[v * %lld + q + %d] = %s;", (long long)p->np, i,
-                  raw ? v : emit_act(e, n->act, v));
+        snprintf(at, sizeof at, "v * %lld + q + %d", (long long)p->np, i);
+        const char *pre = conv_pre_act(e, p, v, at);
+        emit_line(e, "yb[%s] = %s;", at, raw ? pre : emit_act(e, n->act, pre));
     }
+    emit_line(e, "}");
+}
+
+/* One block of npix pixels from q: sums, the channel loop, the stores. */
+static void emit_transposed_block(Emit *e, const ConvPlan *p, const Node *n, int npix)
+{
+    emit_line(e, "const float *xq = s + q * %lld;", (long long)p->cg);
+    for (int i = 0; i < npix; i++)
+        emit_line(e, "cnnc_v8 s%d_0 = *(const cnnc_v8u *)bb, s%d_1 = *(const cnnc_v8u *)(bb + 8);",
+                  i, i);
+    emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
+    emit_line(e, "const cnnc_v8 w0 = *(const cnnc_v8u *)(wb + c * 16), "
+                 "w1 = *(const cnnc_v8u *)(wb + c * 16 + 8);");
+    for (int i = 0; i < npix; i++) {
+        emit_line(e, "{");
+        emit_line(e, "const float xv = xq[%lld + c];", (long long)(i * p->cg));
+        emit_line(e, "s%d_0 += w0 * xv;", i);
+        emit_line(e, "s%d_1 += w1 * xv;", i);
+        emit_line(e, "}");
+    }
+    emit_line(e, "}");
+    emit_transposed_store(e, p, n, npix);
+}
+
+/* The plane in blocks of T_PIX pixels: without a residual the last block
+ * moved back to end at the plane's end (it rewrites a few outputs with
+ * the same values), with one a narrower last block (no output written
+ * twice). */
+static void emit_transposed_plane(Emit *e, const ConvPlan *p, const Node *n)
+{
+    int64_t np = p->np, rem = np % T_PIX;
+    if (!p->res || !rem) {
+        emit_line(e, "for (int q = 0;; q += %d) {", T_PIX);
+        emit_line(e, "if (q > %lld)", (long long)(np - T_PIX));
+        emit_line(e, "    q = %lld;", (long long)(np - T_PIX));
+        emit_transposed_block(e, p, n, T_PIX);
+        emit_line(e, "if (q == %lld)", (long long)(np - T_PIX));
+        emit_line(e, "    break;");
+        emit_line(e, "}");
+        return;
+    }
+    emit_line(e, "for (int q = 0; q < %lld; q += %d) {", (long long)(np - rem), T_PIX);
+    emit_transposed_block(e, p, n, T_PIX);
+    emit_line(e, "}");
+    emit_line(e, "{");
+    emit_line(e, "const int q = %lld;", (long long)(np - rem));
+    emit_transposed_block(e, p, n, (int)rem);
     emit_line(e, "}");
 }
 
 void conv_emit_pw_transposed(Emit *e, const ConvPlan *p, const Node *n, const char *W,
                              const char *B)
 {
-    int64_t np = p->np;
-    emit_scratch(e, p->cg * np);
+    emit_scratch(e, p->cg * p->np);
     emit_line(e, "/* 1x1 on a small plane: the input copied pixel-major into s, then "
                  "16 filters x %d pixels per block */", T_PIX);
     emit_line(e, "for (int gi = 0; gi < %d; gi++) {", p->k.groups);
@@ -349,32 +395,12 @@ void conv_emit_pw_transposed(Emit *e, const ConvPlan *p, const Node *n, const ch
     emit_line(e, "const float *wb = %s + (gi * %d + fb) * %lld;", W, p->nfb,
               (long long)(p->cg * 16));
     emit_line(e, "const float *bb = %s + (gi * %d + fb) * 16;", B, p->nfb);
-    emit_line(e, "float *yb = y + (gi * %lld + fb * 16) * %lld;", (long long)p->fg,
-              (long long)np);
+    char *off = xasprintf("(gi * %lld + fb * 16) * %lld", (long long)p->fg, (long long)p->np);
+    conv_emit_out_ptrs(e, p, off);
+    free(off);
     emit_line(e, "const int nv = %lld - fb * 16 < 16 ? %lld - fb * 16 : 16;", (long long)p->fg,
               (long long)p->fg);
-    emit_line(e, "for (int q = 0;; q += %d) {", T_PIX);
-    emit_line(e, "if (q > %lld)", (long long)(np - T_PIX));
-    emit_line(e, "    q = %lld;", (long long)(np - T_PIX));
-    emit_line(e, "const float *xq = s + q * %lld;", (long long)p->cg);
-    for (int i = 0; i < T_PIX; i++)
-        emit_line(e, "cnnc_v8 s%d_0 = *(const cnnc_v8u *)bb, s%d_1 = *(const cnnc_v8u *)(bb + 8);",
-                  i, i);
-    emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
-    emit_line(e, "const cnnc_v8 w0 = *(const cnnc_v8u *)(wb + c * 16), "
-                 "w1 = *(const cnnc_v8u *)(wb + c * 16 + 8);");
-    for (int i = 0; i < T_PIX; i++) {
-        emit_line(e, "{");
-        emit_line(e, "const float xv = xq[%lld + c];", (long long)(i * p->cg));
-        emit_line(e, "s%d_0 += w0 * xv;", i);
-        emit_line(e, "s%d_1 += w1 * xv;", i);
-        emit_line(e, "}");
-    }
-    emit_line(e, "}");
-    emit_transposed_store(e, p, n);
-    emit_line(e, "if (q == %lld)", (long long)(np - T_PIX));
-    emit_line(e, "    break;");
-    emit_line(e, "}");
+    emit_transposed_plane(e, p, n);
     emit_line(e, "}");
     emit_line(e, "}");
 }
