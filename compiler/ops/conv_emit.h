@@ -17,6 +17,8 @@ typedef struct {
     const char *x;    /* the (padded) input */
     const char *y;    /* the output */
     bool res;         /* a fused residual add: y = act(conv + x1), rb beside yb */
+    int64_t xgs, ygs; /* conv_emit_gemm: floats from one group's input and output
+                         to the next (0: Cg * np and Fg * np, back to back) */
 } ConvPlan;
 
 /* The bias in blocks of p->vb ([G][nfb][vb], zeros where b is NULL or past

@@ -179,7 +179,8 @@ static void emit_block_ptrs(Emit *e, const PwPath *pp, const char *W, const char
               (long long)(p->cg * PB));
     if (pp->bias)
         emit_line(e, "const float *bb = %s + (gi * %lld + fb) * %d;", B, (long long)nfb, PB);
-    char *off = xasprintf("(gi * %lld + fb * %d) * %lld", (long long)p->fg, PB, (long long)p->np);
+    int64_t ygs = p->ygs ? p->ygs : p->fg * p->np;
+    char *off = xasprintf("gi * %lld + fb * %lld", (long long)ygs, (long long)(PB * p->np));
     conv_emit_out_ptrs(e, p, off);
     free(off);
 }
@@ -266,7 +267,8 @@ void conv_emit_pointwise(Emit *e, const ConvPlan *p, const Node *n)
 void conv_emit_gemm(Emit *e, const ConvPlan *p, Act act, const char *W, const char *B)
 {
     emit_line(e, "for (int gi = 0; gi < %d; gi++) {", p->k.groups);
-    emit_line(e, "const float *xg = %s + gi * %lld;", p->x, (long long)(p->cg * p->np));
+    emit_line(e, "const float *xg = %s + gi * %lld;", p->x,
+              (long long)(p->xgs ? p->xgs : p->cg * p->np));
     bool bias = B != NULL;
     PwPath v16 = {p, act, bias, 16, p->np >= 32 ? 2 : 1, p->np >= 32 ? 32 : 16, PB};
     PwPath v8 = {p, act, bias, 8, 2, 16, 6}, plain = {p, act, bias, 0, 1, 8, PB};

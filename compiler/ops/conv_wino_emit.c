@@ -33,6 +33,7 @@ enum {
     E = 16,                   /* the 4x4 transformed positions */
     CHUNK_FLOATS = 64 * 1024, /* V and M of a chunk: about 256 KB, in L2 */
     MIN_TILES = 16,           /* tiles per GEMM: the pointwise kernel's least pixels */
+    CHUNK_TILES = 48,         /* tiles per chunk at least: each chunk reads all of U */
     MIN_CHANNELS = 12         /* input channels and filters; fewer: the transforms
                                  outweigh the GEMMs' saving (32x32, C = F, Zen 3,
                                  us per layer, Winograd vs direct: 8: 22 vs 20;
@@ -50,6 +51,17 @@ typedef struct {
     int64_t v_off, m_off; /* floats into scratch of V and M */
 } Wino;
 
+/* The floats from V[e] (or M[e]) to V[e + 1] for `plane` floats: at
+ * least that, in whole cache lines, an odd number of them. The transforms
+ * walk all 16 planes at once; at a multiple of 4 KB apart they would share
+ * one L1 set (eight ways): 64x56x56, chunks of 112 tiles (28 KB planes)
+ * took 4.1 ms instead of 1.7. */
+static int64_t plane_stride(int64_t plane)
+{
+    int64_t lines = (plane + 15) / 16;
+    return (lines | 1) * 16;
+}
+
 bool conv_use_winograd(const ConvPlan *p, const Node *n, bool enabled)
 {
     const ConvGeom *k = &p->k;
@@ -65,9 +77,12 @@ static int64_t align16(int64_t floats)
 }
 
 /* Chunks of as many tile rows as keep V and M of a chunk within
- * CHUNK_FLOATS (measured on resnet18, AVX2: 32K and 128K floats were 2-7%
- * slower on its 56x56 layers), but at least MIN_TILES tiles; a last chunk
- * that would fall under MIN_TILES joins the one before. */
+ * CHUNK_FLOATS, but at least CHUNK_TILES tiles; a last chunk that would
+ * fall under MIN_TILES joins the one before. Measured on Zen 3 (two layers
+ * alone, C = F, min ms per layer, at least 16 / 48 / 100 / all tiles per
+ * chunk): 64x56x56 1.56 / 1.55 / 1.53 / 1.58; 128x28x28 1.43 / 1.36 /
+ * 1.38 / 1.35; 256x14x14 1.93 / 1.89 / 1.97 / 2.32; and on resnet18's
+ * 56x56 layers, 32K and 128K floats for CHUNK_FLOATS were 2-7 % slower. */
 static Wino wino_plan(const ConvPlan *p, const Node *n)
 {
     const ConvGeom *k = &p->k;
@@ -75,7 +90,7 @@ static Wino wino_plan(const ConvPlan *p, const Node *n)
     w.hp = 2 * w.th + 2;
     w.wp = 2 * w.tw + 2;
     int64_t by_size = CHUNK_FLOATS / (E * (k->c + k->f) * w.tw);
-    int64_t by_reuse = (MIN_TILES + w.tw - 1) / w.tw;
+    int64_t by_reuse = (CHUNK_TILES + w.tw - 1) / w.tw;
     w.rows = by_size > by_reuse ? by_size : by_reuse;
     w.rows = w.rows > w.th ? w.th : w.rows;
     w.full = w.th / w.rows;
@@ -86,7 +101,7 @@ static Wino wino_plan(const ConvPlan *p, const Node *n)
     }
     int64_t most = w.rows > w.last ? w.rows : w.last;
     w.v_off = align16(k->c * w.hp * w.wp);
-    w.m_off = w.v_off + align16(E * k->c * most * w.tw);
+    w.m_off = w.v_off + E * plane_stride(k->c * most * w.tw);
     return w;
 }
 
@@ -139,7 +154,7 @@ static void emit_input_transform(Emit *e, const Wino *w, int64_t rows)
         emit_line(e, "const float t3%d = d[%lld] - d[%lld];", j, (long long)(wp + j),
                   (long long)(3 * wp + j));
     }
-    int64_t plane = c * nt; /* V[e] to V[e + 1] */
+    int64_t plane = plane_stride(c * nt); /* V[e] to V[e + 1] */
     for (int i = 0; i < 4; i++) {
         emit_line(e, "vr[%lld + tx] = t%d0 - t%d2;", (long long)((4 * i + 0) * plane), i, i);
         emit_line(e, "vr[%lld + tx] = t%d1 + t%d2;", (long long)((4 * i + 1) * plane), i, i);
@@ -207,7 +222,7 @@ static void emit_output_transform(Emit *e, const Wino *w, int64_t rows)
 {
     const ConvPlan *p = w->p;
     const ConvGeom *k = &p->k;
-    int64_t nt = rows * w->tw, plane = k->f * nt;
+    int64_t nt = rows * w->tw, plane = plane_stride(k->f * nt);
     emit_line(e, "/* output transform: Y = A^T M A, the bias%s, the activation */",
               p->res ? ", the residual" : "");
     emit_line(e, "for (int f = 0; f < %lld; f++) {", (long long)k->f);
@@ -233,7 +248,9 @@ static void emit_output_transform(Emit *e, const Wino *w, int64_t rows)
 static ConvPlan gemm_plan(const Wino *w, int64_t rows)
 {
     const ConvGeom *k = &w->p->k;
-    ConvPlan g = {.cg = k->c, .fg = k->f, .np = rows * w->tw, .x = "wv", .y = "wm"};
+    int64_t nt = rows * w->tw;
+    ConvPlan g = {.cg = k->c, .fg = k->f, .np = nt, .x = "wv", .y = "wm",
+                  .xgs = plane_stride(k->c * nt), .ygs = plane_stride(k->f * nt)};
     g.k.groups = E;
     g.k.c = E * k->c;
     g.k.f = E * k->f;
@@ -269,7 +286,7 @@ void conv_emit_winograd(Emit *e, const ConvPlan *p, const Node *n)
     free(zeros);
 
     int64_t most = w.rows > w.last ? w.rows : w.last;
-    emit_scratch(e, w.m_off + E * k->f * most * w.tw);
+    emit_scratch(e, w.m_off + E * plane_stride(k->f * most * w.tw));
     emit_line(e, "/* Winograd F(2x2, 3x3): %lld x %lld tiles, %lld tile rows at a time */",
               (long long)w.th, (long long)w.tw, (long long)w.rows);
     emit_line(e, "float *xp = s, *wv = s + %lld, *wm = s + %lld;", (long long)w.v_off,
