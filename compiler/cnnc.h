@@ -456,6 +456,9 @@ TrainCfg train_defaults(const Graph *g);
  * samples; offsets are in floats, aligned to PLAN_ALIGN_FLOATS. */
 #define PLAN_ALIGN_FLOATS 16 /* 64 bytes: a cache line, any vector width */
 
+/* n floats rounded up to a multiple of PLAN_ALIGN_FLOATS. */
+int64_t plan_round_up(int64_t n);
+
 typedef struct {
     int *root;               /* per tensor: the tensor whose storage it uses */
     int64_t *offset;         /* per tensor: arena offset (its root's); -1 outside */

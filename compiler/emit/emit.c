@@ -149,7 +149,7 @@ const char *emit_const(Emit *e, const char *what, const char *comment, const flo
 {
     e->weight_floats += count;
     if (e->mode == WEIGHTS_BLOB) {
-        int64_t at = (e->blob_floats + PLAN_ALIGN_FLOATS - 1) / PLAN_ALIGN_FLOATS * PLAN_ALIGN_FLOATS;
+        int64_t at = plan_round_up(e->blob_floats);
         while (e->blob_cap < at + count) {
             e->blob_cap = e->blob_cap ? 2 * e->blob_cap : 4096;
             e->blob = xrealloc(e->blob, (size_t)e->blob_cap * sizeof *e->blob);

@@ -46,11 +46,6 @@ struct TrainPlan {
     int ntensors;     /* entries of the state's tensor table */
 };
 
-static int64_t round_up(int64_t n)
-{
-    return (n + PLAN_ALIGN_FLOATS - 1) / PLAN_ALIGN_FLOATS * PLAN_ALIGN_FLOATS;
-}
-
 static bool is_view(const Node *n)
 {
     return (op_info(n->op)->traits & OPT_VIEW) && n->op != OP_DROPOUT;
@@ -180,7 +175,7 @@ static int64_t plan_grads(const Graph *g, TrainPlan *tp, int64_t base, int batch
             continue;
         first[t] = g->t[t].producer;
         last[t] = lg ? g->nn : tp->zero_at[t];
-        int64_t size = round_up(shape_numel(&g->t[t].shape) * batch);
+        int64_t size = plan_round_up(shape_numel(&g->t[t].shape) * batch);
         /* lowest offset clear of every placed, overlapping gradient */
         int64_t at = base;
         for (bool moved = true; moved;) {
@@ -188,7 +183,7 @@ static int64_t plan_grads(const Graph *g, TrainPlan *tp, int64_t base, int batch
             for (int u = 0; u < t; u++) {
                 if (tp->grad[u] < 0 || last[u] < first[t] || last[t] < first[u])
                     continue;
-                int64_t usize = round_up(shape_numel(&g->t[u].shape) * batch);
+                int64_t usize = plan_round_up(shape_numel(&g->t[u].shape) * batch);
                 if (at < tp->grad[u] + usize && tp->grad[u] < at + size) {
                     at = tp->grad[u] + usize;
                     moved = true;
@@ -237,7 +232,7 @@ static bool plan_train(Emit *e)
         if (g->t[t].kind != T_ACT || tp->root[t] != t || t == g->input)
             continue;
         tp->val[t] = at;
-        at += round_up(shape_numel(&g->t[t].shape) * batch);
+        at += plan_round_up(shape_numel(&g->t[t].shape) * batch);
     }
     tp->act_floats = at;
     plan_backward_nodes(g, tp);
@@ -251,11 +246,11 @@ static bool plan_train(Emit *e)
             continue;
         tp->ntensors++;
         tp->sofs[t] = s;
-        s += round_up(shape_numel(&g->t[t].shape));
+        s += plan_round_up(shape_numel(&g->t[t].shape));
         if (g->t[t].kind != T_PARAM)
             continue;
         tp->pgrad[t] = at;
-        at += round_up(shape_numel(&g->t[t].shape));
+        at += plan_round_up(shape_numel(&g->t[t].shape));
     }
     tp->pgrad_floats = at - end;
     tp->state_tensor_floats = s - HEADER_BYTES / 4;
@@ -263,9 +258,9 @@ static bool plan_train(Emit *e)
     for (int t = 0; t < g->nt; t++)
         if (g->t[t].kind == T_PARAM) {
             tp->mofs[t] = s;
-            s += round_up(shape_numel(&g->t[t].shape));
+            s += plan_round_up(shape_numel(&g->t[t].shape));
             tp->vofs[t] = s;
-            s += round_up(shape_numel(&g->t[t].shape));
+            s += plan_round_up(shape_numel(&g->t[t].shape));
         }
     tp->moment_floats = s - m0;
     tp->state_floats = s;
@@ -277,7 +272,7 @@ static bool plan_train(Emit *e)
             scratch = conv_train_scratch(g, &g->n[i]);
     }
     tp->scratch = at;
-    tp->arena_floats = at + round_up(scratch);
+    tp->arena_floats = at + plan_round_up(scratch);
     if (tp->ntensors == 0) {
         diag_error((Loc){g->file, 0, 0}, "--train: the model has no trainable parameter");
         return false;

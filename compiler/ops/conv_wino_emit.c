@@ -58,8 +58,8 @@ typedef struct {
  * took 4.1 ms instead of 1.7. */
 static int64_t plane_stride(int64_t plane)
 {
-    int64_t lines = (plane + 15) / 16;
-    return (lines | 1) * 16;
+    int64_t lines = plan_round_up(plane) / PLAN_ALIGN_FLOATS;
+    return (lines | 1) * PLAN_ALIGN_FLOATS;
 }
 
 bool conv_use_winograd(const ConvPlan *p, const Node *n, bool enabled)
@@ -69,11 +69,6 @@ bool conv_use_winograd(const ConvPlan *p, const Node *n, bool enabled)
            k->dw == 1 && k->groups == 1 && n->a.pad_mode == PAD_ZEROS &&
            p->cg >= MIN_CHANNELS && p->fg >= MIN_CHANNELS &&
            (k->oh + 1) / 2 * ((k->ow + 1) / 2) >= MIN_TILES;
-}
-
-static int64_t align16(int64_t floats)
-{
-    return (floats + 15) / 16 * 16;
 }
 
 /* Chunks of as many tile rows as keep V and M of a chunk within
@@ -100,7 +95,7 @@ static Wino wino_plan(const ConvPlan *p, const Node *n)
         w.last += w.rows;
     }
     int64_t most = w.rows > w.last ? w.rows : w.last;
-    w.v_off = align16(k->c * w.hp * w.wp);
+    w.v_off = plan_round_up(k->c * w.hp * w.wp);
     w.m_off = w.v_off + E * plane_stride(k->c * most * w.tw);
     return w;
 }

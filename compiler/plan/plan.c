@@ -20,7 +20,7 @@ typedef struct {
     int64_t offset;
 } Buf;
 
-static int64_t round_up(int64_t n)
+int64_t plan_round_up(int64_t n)
 {
     return (n + PLAN_ALIGN_FLOATS - 1) / PLAN_ALIGN_FLOATS * PLAN_ALIGN_FLOATS;
 }
@@ -158,11 +158,11 @@ void plan_pack(const Graph *g, const int64_t *scratch, int64_t samples, Plan *p)
         int last = root_last_read(g, p->root, lastr, t, g->nt);
         if (last < first)
             last = first; /* written, never read: still needs its bytes */
-        bufs[nb++] = (Buf){t, round_up(shape_numel(&g->t[t].shape) * samples), first, last, 0};
+        bufs[nb++] = (Buf){t, plan_round_up(shape_numel(&g->t[t].shape) * samples), first, last, 0};
     }
     for (int i = 0; scratch && i < g->nn; i++)
         if (scratch[i] > 0)
-            bufs[nb++] = (Buf){-(i + 1), round_up(scratch[i]), i, i, 0};
+            bufs[nb++] = (Buf){-(i + 1), plan_round_up(scratch[i]), i, i, 0};
     /* Greedy placement is not optimal for every order; try a few and keep
      * the smallest arena (the first one on a tie: deterministic). */
     static int (*const orders[])(const void *, const void *) = {by_size_desc, by_area_desc,
@@ -226,7 +226,7 @@ int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, boo
                 continue;
             int first = g->t[t].producer, last = root_last_read(g, p->root, lastr, t, g->nt);
             if (first <= s && s <= (last > first ? last : first))
-                sum += round_up(shape_numel(&g->t[t].shape) * samples);
+                sum += plan_round_up(shape_numel(&g->t[t].shape) * samples);
         }
         if (sum > best) {
             best = sum;
