@@ -24,17 +24,11 @@ import sys
 
 import numpy as np
 
-STRICT = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
-SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
-# UBSan stops the program at its first report: by -fno-sanitize-recover=all
-# with gcc (which compiles faster with it: lenet's --train build 23 s
-# against 39), by halt_on_error at run time with clang, which given that
-# flag spends minutes in ScalarEvolution on a Winograd layer's 16 GEMMs.
-os.environ["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1"
+# The strict C99 flags and the sanitizer flags per compiler, as the
+# code-generator tests build with them.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "codegen"))
+from check_examples import STRICT, sanitize_flags  # noqa: E402
 
-
-def sanitize_flags(cc):
-    return SANITIZE + ([] if "clang" in os.path.basename(cc) else ["-fno-sanitize-recover=all"])
 BATCH = 4
 
 
