@@ -49,6 +49,7 @@ typedef struct {
     int64_t rows, full;   /* `full` chunks of `rows` tile rows, */
     int64_t last;         /* then one of `last` rows (0: none) */
     int64_t v_off, m_off; /* floats into scratch of V and M */
+    int64_t scratch;      /* floats of scratch in all */
 } Wino;
 
 /* The floats from V[e] (or M[e]) to V[e + 1] for `plane` floats: at
@@ -97,6 +98,7 @@ static Wino wino_plan(const ConvPlan *p, const Node *n)
     int64_t most = w.rows > w.last ? w.rows : w.last;
     w.v_off = plan_round_up(k->c * w.hp * w.wp);
     w.m_off = w.v_off + E * plane_stride(k->c * most * w.tw);
+    w.scratch = w.m_off + E * plane_stride(k->f * most * w.tw);
     return w;
 }
 
@@ -280,8 +282,7 @@ void conv_emit_winograd(Emit *e, const ConvPlan *p, const Node *n)
     free(u);
     free(zeros);
 
-    int64_t most = w.rows > w.last ? w.rows : w.last;
-    emit_scratch(e, w.m_off + E * plane_stride(k->f * most * w.tw));
+    emit_scratch(e, w.scratch);
     emit_line(e, "/* Winograd F(2x2, 3x3): %lld x %lld tiles, %lld tile rows at a time */",
               (long long)w.th, (long long)w.tw, (long long)w.rows);
     emit_line(e, "float *xp = s, *wv = s + %lld, *wm = s + %lld;", (long long)w.v_off,
