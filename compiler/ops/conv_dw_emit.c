@@ -21,7 +21,6 @@
 #include "conv_emit.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 enum {
     DL = 16,          /* the domain and the planes' slack: multiples of 16 floats */
@@ -453,15 +452,11 @@ void conv_emit_depthwise(Emit *e, const ConvPlan *p, const Node *n)
     Graph *g = emit_graph(e);
     const ConvGeom *k = &p->k;
     int taps = k->kh * k->kw;
-    float *b = xcalloc((size_t)k->f, sizeof *b);
-    if (n->a.bias)
-        memcpy(b, node_param_data(g, n, 1), (size_t)k->f * sizeof *b);
     char *wcomment = xasprintf("%s.weight [%lld,%lld,%d,%d]", n->name, (long long)k->f,
                                (long long)p->cg, k->kh, k->kw);
     const char *W, *B;
-    conv_emit_consts(e, n, wcomment, node_param_data(g, n, 0), k->f * p->cg * taps, "", b, k->f,
-                     &W, &B);
-    free(b);
+    conv_emit_consts(e, n, wcomment, node_param_data(g, n, 0), k->f * p->cg * taps, "",
+                     n->a.bias ? node_param_data(g, n, 1) : NULL, k->f, &W, &B);
     if (!dw_rows_fits(p, n)) {
         emit_dw_planes(e, p, n, W, B, true);
         return;

@@ -109,8 +109,10 @@ void conv_emit_consts(Emit *e, const Node *n, char *wcomment, const float *w, in
 {
     char *bcomment = n->a.bias ? xasprintf("%s.bias%s", n->name, bias_note)
                                : xasprintf("%s: no bias (zeros)", n->name);
+    float *zeros = b ? NULL : xcalloc((size_t)nb, sizeof *zeros);
     *W = emit_const(e, "weight", wcomment, w, nw);
-    *B = emit_const(e, "bias", bcomment, b, nb);
+    *B = emit_const(e, "bias", bcomment, b ? b : zeros, nb);
+    free(zeros);
     free(wcomment);
     free(bcomment);
 }

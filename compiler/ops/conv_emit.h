@@ -26,8 +26,9 @@ typedef struct {
 float *conv_repack_bias(const ConvPlan *p, const float *b, int64_t *count);
 
 /* Emits a conv's weights (nw floats, wcomment saying their layout; freed
- * here) and bias (nb floats; bias_note follows "NAME.bias" in its comment,
- * a layer without one gets zeros) as constants, their names in *W, *B. */
+ * here) and bias (nb floats, NULL: zeros; bias_note follows "NAME.bias" in
+ * its comment, a layer without one gets zeros) as constants, their names
+ * in *W, *B. */
 void conv_emit_consts(Emit *e, const Node *n, char *wcomment, const float *w, int64_t nw,
                       const char *bias_note, const float *b, int64_t nb, const char **W,
                       const char **B);

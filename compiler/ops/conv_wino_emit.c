@@ -276,11 +276,9 @@ void conv_emit_winograd(Emit *e, const ConvPlan *p, const Node *n)
                                n->name, (long long)k->f, (long long)k->c, (long long)k->f,
                                (long long)k->c);
     const char *U, *B;
-    const float *bias = n->a.bias ? node_param_data(g, n, 1) : NULL;
-    float *zeros = bias ? NULL : xcalloc((size_t)k->f, sizeof *zeros);
-    conv_emit_consts(e, n, ucomment, u, nu, "", bias ? bias : zeros, k->f, &U, &B);
+    conv_emit_consts(e, n, ucomment, u, nu, "", n->a.bias ? node_param_data(g, n, 1) : NULL, k->f,
+                     &U, &B);
     free(u);
-    free(zeros);
 
     emit_scratch(e, w.scratch);
     emit_line(e, "/* Winograd F(2x2, 3x3): %lld x %lld tiles, %lld tile rows at a time */",
