@@ -24,10 +24,10 @@ import sys
 
 import numpy as np
 
-# The strict C99 flags and the sanitizer flags per compiler, as the
-# code-generator tests build with them.
+# As the code-generator tests have them: the strict C99 flags, the
+# sanitizer flags per compiler, the test of a CPU flag.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "codegen"))
-from check_examples import STRICT, sanitize_flags  # noqa: E402
+from check_examples import STRICT, cpu_has, sanitize_flags  # noqa: E402
 
 BATCH = 4
 
@@ -115,7 +115,7 @@ def main(argv):
     native = "--native" in rest
     defines = [m for m in rest if m.startswith("-D")]
     models = [m for m in rest if m not in ("--sanitize", "--native") and not m.startswith("-D")]
-    if native and "avx512f" not in open("/proc/cpuinfo").read():
+    if native and not cpu_has("avx512f"):
         print("skipped: no avx512f in /proc/cpuinfo (the 16-float path needs AVX-512)")
         return 77
     os.makedirs(outdir, exist_ok=True)
