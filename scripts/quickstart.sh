@@ -4,7 +4,7 @@
 # compiler, and classify an input with it (checked against `cnnc run`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
+bash scripts/deps.sh build
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j"$(nproc)"
 out=build/quickstart

@@ -4,7 +4,7 @@
 # runs the unit, diagnostic and small-model tests again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
+bash scripts/deps.sh test
 jobs=$(nproc)
 
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DCNNC_WERROR=ON

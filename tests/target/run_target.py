@@ -183,15 +183,17 @@ def print_table(rows):
 
 def parse_args(script):
     """CNNC SOURCE_DIR WORK_DIR [MODEL.cnn ...] (default: every example);
-    exits 77 (a skip) when the Arm toolchain or QEMU is missing."""
+    fails naming the Debian package when the Arm toolchain or QEMU is missing
+    (never a silent skip: scripts/deps.sh test installs them)."""
     if len(sys.argv) < 4:
         sys.exit("usage: %s CNNC SOURCE_DIR WORK_DIR [MODEL.cnn ...]" % script)
     cnnc, src, work = sys.argv[1:4]
-    missing = [t for t in ("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
-               if not shutil.which(t)]
+    packages = {"arm-none-eabi-gcc": "gcc-arm-none-eabi", "arm-none-eabi-size": "binutils-arm-none-eabi",
+                "qemu-system-arm": "qemu-system-arm"}
+    missing = sorted({pkg for tool, pkg in packages.items() if not shutil.which(tool)})
     if missing:
-        print("SKIP: missing %s (scripts/deps.sh installs them)" % ", ".join(missing))
-        sys.exit(77)
+        sys.exit("error: missing Debian package(s) %s (bash scripts/deps.sh test installs them)"
+                 % ", ".join(missing))
     models = sys.argv[4:] or sorted(os.path.join(src, "examples", f)
                                     for f in os.listdir(os.path.join(src, "examples"))
                                     if f.endswith(".cnn"))
