@@ -627,7 +627,7 @@ static void write_arena_checks(const Emit *e, StrBuf *b)
     sb_putc(b, '\n');
 }
 
-/* The kernels' fast path (ops/conv_emit.c): GNU vector types, and FP
+/* The kernels' fast path (ops/conv/conv_emit.c): GNU vector types, and FP
  * contraction for GCC, which turns it off in ISO mode (-std=c99) and so
  * would use no FMA. CNNC_V8_DEFINED marks the 8-float types (cnnc_v8, its
  * unaligned twin cnnc_v8u, the compare mask cnnc_v8i); CNNC_V16_DEFINED

@@ -7,7 +7,7 @@
  * epilogue, and the add goes. A conv with two inputs computes
  *   y = act(conv(x0) + b + x1)                      (ops/conv.c)
  * and its kernels add x1 at the store, before the activation
- * (ops/conv_emit.c). Legal because that is the add's value element for
+ * (ops/conv/conv_emit.c). Legal because that is the add's value element for
  * element: the conv's sum is rounded to float and then r added, as the add
  * did; nothing else read c. Runs last, after fuse-act (so the add carries
  * the join's relu, which moves with it) and after fuse-bias and fuse-pad

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Generated max pooling against PyTorch on inputs holding NaN and +-inf.
 
-compiler/ops/pool_emit.c takes the window's maximum in two passes (over
+compiler/ops/pool/pool_emit.c takes the window's maximum in two passes (over
 its rows, then its columns), in vectors of 16 or 8 floats or in plain C;
 NaN must still win wherever the window holds one, as in PyTorch. Each case
 is a torch.nn.MaxPool2d exported to ONNX (the DSL has no pool dilation),

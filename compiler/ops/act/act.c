@@ -16,7 +16,7 @@
  * which ReLU6 is: gradient 1 only strictly inside (lo, hi), 0 at the bounds.
  * (torch.clamp passes it at the bounds too; clip and relu6 share one Act here,
  * and the strict rule is the one computable from y alone.) */
-#include "ops.h"
+#include "../ops.h"
 
 #include <math.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * y[i] = act(x[i]) over one sample. The memory plan usually gives y the
  * storage of x (in place), which this loop allows: it reads x[i] before
  * writing y[i]. */
-#include "ops.h"
+#include "../ops.h"
 
 void act_emit(Emit *e, const Node *n)
 {

@@ -1,6 +1,6 @@
 /* act_emit_grad.c: backward of a standalone activation (act_grad.c,
  * traingen): dx += dy * act'(x, y) over the batch. */
-#include "ops.h"
+#include "../ops.h"
 
 void act_emit_grad(Emit *e, const Node *n)
 {

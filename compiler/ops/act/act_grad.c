@@ -7,7 +7,7 @@
  * A fused epilogue keeps only its output y; act_derivative then reads y
  * alone, which holds for every Act the fusion pass folds
  * (act_grad_from_output). */
-#include "ops.h"
+#include "../ops.h"
 
 #include <stdlib.h>
 

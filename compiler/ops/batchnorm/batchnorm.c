@@ -14,7 +14,7 @@
  * Shape rule: one input [F], [C,L] or [C,H,W], C = d[0]; declares
  * weight (gamma, ones), bias (beta, zeros), running_mean (buffer, zeros),
  * running_var (buffer, ones), each [C]; the output has the input's shape. */
-#include "ops.h"
+#include "../ops.h"
 
 #include <math.h>
 

@@ -2,7 +2,7 @@
  * batchnorm.c): y = act(x * scale[c] + shift[c]), with scale = gamma /
  * sqrt(running_var + eps) and shift = beta - running_mean * scale folded at
  * compile time (in double), so a cell costs one multiply-add. */
-#include "ops.h"
+#include "../ops.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * with the batch's (biased variance, in double, as batchnorm.c), and mode
  * 2 (a training step) also moves the running statistics as PyTorch does
  * (unbiased variance). Backward: batchnorm_grad.c's formulas. */
-#include "ops.h"
+#include "../ops.h"
 
 /* Opens the per-channel loop and computes mean and inv_std of channel c. */
 static void emit_stats(Emit *e, long long ch, long long plane)

@@ -8,7 +8,7 @@
  *   dL/dx     = gamma / sqrt(var + eps) * (gy - mean(gy) - xhat * mean(gy * xhat)),
  * the last because mean and var depend on every x of the channel. The
  * statistics are recomputed from the input, in double. */
-#include "ops.h"
+#include "../ops.h"
 
 #include <math.h>
 #include <stdlib.h>

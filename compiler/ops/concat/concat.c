@@ -6,7 +6,7 @@
  * Shape rule: one or more inputs of equal rank whose dimensions agree
  * except along a.axis (in [-rank, rank), normalised); the output's
  * a.axis dimension is the sum of theirs. */
-#include "ops.h"
+#include "../ops.h"
 
 static bool infer_concat(Graph *g, Node *n)
 {

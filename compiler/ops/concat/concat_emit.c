@@ -1,7 +1,7 @@
 /* concat_emit.c: the forward emitter of concat (see concat.c): for each
  * index before the axis, each input's block (its axis length times the
  * cells after the axis) is copied whole, one memcpy. */
-#include "ops.h"
+#include "../ops.h"
 
 void concat_emit(Emit *e, const Node *n)
 {

@@ -1,6 +1,6 @@
 /* concat_emit_grad.c: backward of concat (concat_grad.c, traingen): dy
  * cut along the axis into the inputs' gradients. */
-#include "ops.h"
+#include "../ops.h"
 
 void concat_emit_grad(Emit *e, const Node *n)
 {

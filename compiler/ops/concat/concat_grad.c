@@ -1,6 +1,6 @@
 /* concat_grad.c: backward of concat (concat.c): dL/dy is cut along the
  * axis back into the inputs' pieces, each added to its input's gradient. */
-#include "ops.h"
+#include "../ops.h"
 
 void concat_grad(const Graph *g, const Node *n, const float *const *in, const float *out,
                  const float *dout, float *const *din, float *const *dparam, int batch)

@@ -18,7 +18,7 @@
  * A fused residual (passes/fuse_residual.c; the front ends never make one):
  * a second input x1 of exactly the output's shape, added before the
  * epilogue, y = act(conv(x0) + b + x1). */
-#include "ops.h"
+#include "../ops.h"
 
 #include <limits.h>
 

@@ -5,7 +5,7 @@
 #ifndef CNNC_CONV_EMIT_H
 #define CNNC_CONV_EMIT_H
 
-#include "ops.h"
+#include "../ops.h"
 
 typedef struct {
     ConvGeom k;

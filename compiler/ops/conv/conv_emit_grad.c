@@ -16,7 +16,7 @@
  * width of columns held in local arrays), because gcc vectorises such
  * fixed-width inner loops but, without -ffast-math, never a float
  * reduction: the dot-product form keeps one partial sum per lane. */
-#include "ops.h"
+#include "../ops.h"
 
 #include <stdlib.h>
 

@@ -14,7 +14,7 @@
  * padding and groups without building the spread arrays. A padded cell is
  * some input cell read again (reflect, replicate), so its share accumulates
  * onto that source cell; zero padding reads nothing and receives nothing. */
-#include "ops.h"
+#include "../ops.h"
 
 #include <stdlib.h>
 

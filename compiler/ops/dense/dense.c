@@ -4,7 +4,7 @@
  * Shape rule: input flat [IN] (anything else is an error suggesting
  * `flatten`), output [UNITS]; weight [UNITS, IN], bias [UNITS].
  * MACs: IN * UNITS (bias adds not counted). */
-#include "ops.h"
+#include "../ops.h"
 
 static bool dense_infer(Graph *g, Node *n)
 {

@@ -10,7 +10,7 @@
  * GNU C, each with two sums per output (even and odd inputs) so that
  * 2 * OB / lanes FMA chains are in flight, not OB / lanes; the plain loop
  * stays for other compilers and -DCNNC_NO_VECTOR_EXT. */
-#include "ops.h"
+#include "../ops.h"
 
 #include <stdlib.h>
 

@@ -5,7 +5,7 @@
  *   y  = x[n][in] W^T            dot products over contiguous rows
  *   dW += dy^T x                 sum over the batch
  *   dx += dy[n][out] W */
-#include "ops.h"
+#include "../ops.h"
 
 #include <stdio.h>
 

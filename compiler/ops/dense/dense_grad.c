@@ -2,7 +2,7 @@
  *
  * With gy = dL/d(pre-activation), (N, UNITS), x (N, IN), W (UNITS, IN):
  *   dL/dW = gy^T x,   dL/db = sum over the batch of gy,   dL/dx = gy W. */
-#include "ops.h"
+#include "../ops.h"
 
 #include <stdlib.h>
 

@@ -12,7 +12,7 @@
  * Shape rule: add takes >= 2 operands in all (activations plus B), mul
  * exactly 2; the activations have identical shapes and B broadcasts to
  * them without growing them; the output has the activations' shape. */
-#include "ops.h"
+#include "../ops.h"
 
 #include <stdlib.h>
 

@@ -4,7 +4,7 @@
  * consecutive dimensions (a per-channel bias, a scalar, a full tensor) is
  * read as B[k] in a loop nest outer x len x inner; any other broadcast is
  * expanded to the sample's shape at compile time. */
-#include "ops.h"
+#include "../ops.h"
 
 #include <stdlib.h>
 

@@ -13,7 +13,7 @@
  * B is read through a loop nest over the sample's dimensions with B's
  * strides as literals (0 along a broadcast axis), numpy's alignment as in
  * elementwise.c. */
-#include "ops.h"
+#include "../ops.h"
 
 #include <stdlib.h>
 

@@ -5,7 +5,7 @@
  *        elements that read each of its cells.
  *   mul: dL/dx0 = dL/dy * x1 and dL/dx1 = dL/dy * x0; with B, dL/dx0 =
  *        dL/dy * B and dL/dB sums dL/dy * x0 over the cells that read B. */
-#include "ops.h"
+#include "../ops.h"
 
 #include <stdlib.h>
 

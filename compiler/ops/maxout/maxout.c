@@ -6,7 +6,7 @@
  * For a flat [F] input the "channels" are the features.
  *
  * Shape rule: one input [C,...]; k >= 1 and C % k == 0; output [C/k, ...]. */
-#include "ops.h"
+#include "../ops.h"
 
 static bool infer_maxout(Graph *g, Node *n)
 {

@@ -1,6 +1,6 @@
 /* maxout_emit.c: the forward emitter of maxout (see maxout.c):
  * y[c, p] = max_j x[c*k + j, p], the k pieces compared in order. */
-#include "ops.h"
+#include "../ops.h"
 
 void maxout_emit(Emit *e, const Node *n)
 {

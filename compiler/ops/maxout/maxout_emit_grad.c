@@ -1,6 +1,6 @@
 /* maxout_emit_grad.c: backward of maxout (maxout_grad.c, traingen): dy of
  * unit u at pixel p goes to the first largest of its k inputs. */
-#include "ops.h"
+#include "../ops.h"
 
 void maxout_emit_grad(Emit *e, const Node *n)
 {

@@ -1,7 +1,7 @@
 /* maxout_grad.c: backward of maxout (maxout.c): dL/dy[c, p] goes to the
  * piece x[c*k + j, p] that was the maximum, the first on ties (the
  * forward's strict '>' keeps the first). */
-#include "ops.h"
+#include "../ops.h"
 
 void maxout_grad(const Graph *g, const Node *n, const float *const *in, const float *out,
                  const float *dout, float *const *din, float *const *dparam, int batch)

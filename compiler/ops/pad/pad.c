@@ -11,7 +11,7 @@
  * right], all >= 0, and a 1-D input uses left and right only (top and
  * bottom must be 0); reflect needs each pad smaller than the size it pads.
  * Output [C, top+H+bottom, left+W+right]. */
-#include "ops.h"
+#include "../ops.h"
 
 /* PyTorch's rule: reflection about the edge needs pad < size. */
 static bool check_reflect(const Node *n, const char *axis, int64_t size, int before, int after)

@@ -1,6 +1,6 @@
 /* pad_emit.c: the forward emitter of the pad layer (see pad.c): the padded
  * copy conv uses for its own padding (conv_emit.c), written to y. */
-#include "ops.h"
+#include "../ops.h"
 
 void pad_emit(Emit *e, const Node *n)
 {

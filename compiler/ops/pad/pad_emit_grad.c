@@ -4,7 +4,7 @@
  * edge cell was copied several times and receives the sum. Where each
  * output row and column reads from is a compile-time table (pad_source),
  * -1 for a zero. */
-#include "ops.h"
+#include "../ops.h"
 
 /* static const int NAME[out]: the source index of each padded position. */
 static void emit_source_table(Emit *e, const char *name, int64_t out, int64_t before, int64_t len,

@@ -2,7 +2,7 @@
  * copied some input cell (zeros: none), so its gradient goes back there:
  * with reflect and replicate an edge cell is copied several times and
  * receives the sum of their gradients. */
-#include "ops.h"
+#include "../ops.h"
 
 void pad_grad(const Graph *g, const Node *n, const float *const *in, const float *out,
               const float *dout, float *const *din, float *const *dparam, int batch)

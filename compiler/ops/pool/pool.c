@@ -19,7 +19,7 @@
  * holds its own layers to PyTorch's stricter half-kernel rule), O < 1. avgpool has
  * no dilation. Pools have no parameters and count no MACs (comparisons and
  * additions are not multiply-accumulates). */
-#include "ops.h"
+#include "../ops.h"
 
 #include <math.h>
 

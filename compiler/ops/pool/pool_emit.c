@@ -6,7 +6,7 @@
  * compile time. The other windows are clipped to the input once per output
  * cell (PyTorch's avg_pool2d formula for the divisor), so the loops over
  * their cells carry no test. */
-#include "ops.h"
+#include "../ops.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * largest input (recomputed from x, as the interpreter does; unrolled over
  * literal offsets when no window reaches outside the input); average
  * pooling spreads dy / divisor over the window clipped to the input. */
-#include "ops.h"
+#include "../ops.h"
 
 void pool_emit_grad(Emit *e, const Node *n)
 {

@@ -8,7 +8,7 @@
  *   global_avgpool: dL/dy / (H*W) to every cell; global_maxpool: to the
  *            first maximum.
  * Windows overlap when the stride is below the kernel: shares add up. */
-#include "ops.h"
+#include "../ops.h"
 
 /* Spreads gy over the window of (oy, ox), as the forward divides. */
 static void avg_spread(const ConvGeom *k, bool include_pad, float *dx, float gy, int64_t oy,

@@ -11,7 +11,7 @@
  *   identity  y = x
  *
  * Shape rule: one input; the element count is preserved. */
-#include "ops.h"
+#include "../ops.h"
 
 #include <string.h>
 

@@ -5,7 +5,7 @@
  * then scaled by 1 / (1 - rate); the backward recomputes the same mask.
  * key mixes the state's seed, the step and the layer (docs/training.md).
  * In grad and inference modes Dropout is the identity (contract). */
-#include "ops.h"
+#include "../ops.h"
 
 static void emit_mask_loop(Emit *e, const Node *n, const char *src, const char *dst,
                            const char *op)

@@ -2,7 +2,7 @@
  * reshape, dropout, identity). Their output is the input's values in the
  * same order, so dL/dx = dL/dy. Dropout is the identity when
  * differentiating (the contract's `grad`: reproducible and comparable). */
-#include "ops.h"
+#include "../ops.h"
 
 void view_grad(const Graph *g, const Node *n, const float *const *in, const float *out,
                const float *dout, float *const *din, float *const *dparam, int batch)

@@ -8,7 +8,7 @@
  *
  * Shape rule: one input; a.axis in [-rank, rank) (negative counts from the
  * end and is normalised); the output has the input's shape. */
-#include "ops.h"
+#include "../ops.h"
 
 #include <math.h>
 

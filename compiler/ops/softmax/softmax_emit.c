@@ -2,7 +2,7 @@
  * axis, y = e^(x - max) / sum e^(x - max), the max taken first so that no
  * exponential overflows. The loop nest is outer x len x inner with the
  * axis in the middle; inner is 1 for a classifier's [K] output. */
-#include "ops.h"
+#include "../ops.h"
 
 void softmax_emit(Emit *e, const Node *n)
 {

@@ -1,7 +1,7 @@
 /* softmax_emit_grad.c: backward of a softmax inside the network
  * (softmax_grad.c, traingen): dx = y * (dy - sum(dy * y)) along the axis.
  * A final softmax over the classes is fused with the loss instead. */
-#include "ops.h"
+#include "../ops.h"
 
 void softmax_emit_grad(Emit *e, const Node *n)
 {

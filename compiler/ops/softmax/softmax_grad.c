@@ -4,7 +4,7 @@
  *
  * Along the axis, with y the output:
  *   dL/dx[i] = y[i] * (dL/dy[i] - sum_j dL/dy[j] * y[j]). */
-#include "ops.h"
+#include "../ops.h"
 
 void softmax_grad(const Graph *g, const Node *n, const float *const *in, const float *out,
                   const float *dout, float *const *din, float *const *dparam, int batch)
