@@ -77,6 +77,10 @@ typedef struct {
 
 int64_t shape_numel(const Shape *s);
 bool shape_eq(const Shape *a, const Shape *b);
+/* NumPy broadcasting: the shape a and b broadcast to (false if they do
+ * not), and the flat index into x (broadcast into s) of s's multi-index idx. */
+bool shape_broadcast(const Shape *a, const Shape *b, Shape *out);
+int64_t shape_broadcast_index(const Shape *x, const Shape *s, const int64_t *idx);
 Shape shape_make(int rank, const int64_t *d);
 /* "8x28x28" into buf; returns buf. */
 char *shape_str(const Shape *s, char *buf, size_t size);
@@ -128,21 +132,27 @@ typedef struct {
 
 typedef enum { PAD_ZEROS, PAD_REFLECT, PAD_REPLICATE } PadMode;
 
-/* An elementwise activation fused as an operator's epilogue. */
+/* An elementwise activation (ops/act/acts.def: one row each), as a
+ * standalone operator or fused as an operator's epilogue. */
 typedef enum {
     ACT_NONE,
-    ACT_RELU,
-    ACT_LEAKY_RELU, /* a = slope */
-    ACT_SIGMOID,
-    ACT_TANH,
-    ACT_ELU,  /* a = alpha */
-    ACT_CLIP, /* a = min, b = max */
+#define ACT(ID, ...) ACT_##ID,
+#define ACT_ALIAS(word, ID, a, b)
+#include "ops/act/acts.def"
+#undef ACT
+#undef ACT_ALIAS
+    ACT_COUNT
 } ActKind;
 
 typedef struct {
     ActKind kind;
-    float a, b;
+    float a, b; /* its parameters (acts.def's keys) */
 } Act;
+
+static inline bool act_present(Act act)
+{
+    return act.kind != ACT_NONE;
+}
 
 float act_apply(Act act, float x);
 /* d act(x) / dx, from the input x and the output y = act(x). */
@@ -162,7 +172,6 @@ typedef struct {
     bool same_pad; /* padding was 'same' (SAME_UPPER), resolved by shape */
     float eps, momentum; /* batchnorm */
     float rate;          /* dropout */
-    float alpha, lo, hi; /* leaky_relu/elu alpha; clip bounds */
     int k;               /* maxout group size */
     int axis;            /* softmax/concat axis in the per-sample shape */
     Shape target;        /* reshape: per-sample target shape */
@@ -177,7 +186,8 @@ typedef struct {
     int param[4], nparam; /* weight, bias / gamma, beta, mean, var / const */
     int out;
     Attrs a;
-    Act act; /* fused epilogue, for ops with OPT_HAS_ACT */
+    Act act; /* an OPT_HAS_ACT node's fused epilogue; an activation node's
+                parameters (act.a, act.b: node_act) */
 } Node;
 
 typedef enum { LOSS_CROSS_ENTROPY } LossKind;
@@ -247,6 +257,8 @@ enum {
     OPT_ACTIVATION = 1 << 1,  /* a standalone activation, fusable as Act */
     OPT_HAS_ACT = 1 << 2,     /* accepts a fused activation epilogue */
     OPT_VIEW = 1 << 3,        /* output is the input, reinterpreted */
+    OPT_RESIDUAL = 1 << 4,    /* takes a second input added before its epilogue
+                                 (fuse-residual; dumped as "+add") */
 };
 
 struct Emit;
@@ -271,6 +283,8 @@ typedef struct {
     /* Code generation: forward and backward of one node. */
     void (*emit)(struct Emit *e, const Node *n);
     void (*emit_grad)(struct Emit *e, const Node *n);
+    /* The attributes in IR dumps (` kernel=3x3 stride=1x1 ...`); NULL: none. */
+    void (*dump)(const Graph *g, const Node *n, FILE *out);
 } OpInfo;
 
 #define OP(ID, name, traits) extern const OpInfo op_##name;
@@ -278,6 +292,23 @@ typedef struct {
 #undef OP
 
 const OpInfo *op_info(int op);
+/* The activation a node applies after its own function: an OPT_HAS_ACT
+ * node's fused epilogue, else none (an activation node's own Act is its
+ * function, node_act). */
+Act node_epilogue(const Node *n);
+
+/* ops/registry.c: the front ends' view of the operator families. The DSL
+ * layer keywords (kit/dsl_args.h's DslKind): the i-th (NULL past the last),
+ * and the one spelt `word` (NULL if none). */
+struct DslKind;
+const struct DslKind *dsl_kind_at(int i);
+const struct DslKind *dsl_kind_find(const char *word);
+/* Adds a node whose output is tensor t's value (a model that is the
+ * identity still has a layer); returns its index. */
+int graph_add_identity(Graph *g, int t, const char *name, Loc loc);
+/* The ONNX op type's row (kit/onnx_kit.h's OnnxKind), NULL if unsupported. */
+struct OnnxKind;
+const struct OnnxKind *onnx_kind_find(const char *op_type);
 /* Input shape of node input i / output shape (per sample). */
 const Shape *node_in_shape(const Graph *g, const Node *n, int i);
 const Shape *node_out_shape(const Graph *g, const Node *n);
@@ -503,8 +534,6 @@ const char *emit_scratch(Emit *e, int64_t floats);
 const char *emit_float(Emit *e, float v);
 /* Keeps s (malloc'd) alive as long as e; returns it. */
 const char *emit_keep(Emit *e, char *s);
-/* The C expression applying act to the float expression `v`. */
-const char *emit_act(Emit *e, Act act, const char *v);
 /* Reports that this node cannot be compiled (an error at the node). */
 void emit_unsupported(Emit *e, const Node *n, const char *why);
 Graph *emit_graph(Emit *e);

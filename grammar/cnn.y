@@ -21,38 +21,14 @@
 
 %code requires {
 #include "cnnc.h"
+#include "kit/dsl_args.h"
 
 #ifndef YY_TYPEDEF_YY_SCANNER_T
 #define YY_TYPEDEF_YY_SCANNER_T
 typedef void *yyscan_t;
 #endif
 
-typedef struct Value Value;
-typedef struct Arg Arg;
 typedef struct Stmt Stmt;
-
-typedef enum { V_INT, V_FLOAT, V_IDENT, V_DIMS, V_TUPLE, V_CALL } ValueKind;
-
-/* A literal or compound value: 3, 1e-3, relu, 3x5, (1, 2), leaky_relu(0.2). */
-struct Value {
-    ValueKind kind;
-    Loc loc;
-    bool overflow; /* a literal too large to represent */
-    int64_t i;     /* V_INT */
-    double f;      /* V_FLOAT */
-    const char *s; /* V_IDENT, V_CALL: the name */
-    int64_t *dims; /* V_DIMS */
-    int ndims;
-    Arg *items; /* V_TUPLE, V_CALL: the elements / arguments */
-};
-
-/* One argument: `value` (key NULL) or `key = value`. */
-struct Arg {
-    Arg *next;
-    const char *key;
-    Loc loc; /* of the key, or of the value when positional */
-    Value *v;
-};
 
 typedef enum {
     S_MODEL, /* model NAME { body } */

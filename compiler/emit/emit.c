@@ -194,37 +194,6 @@ const char *emit_scratch(Emit *e, int64_t floats)
     return "s";
 }
 
-const char *emit_act(Emit *e, Act act, const char *v)
-{
-    switch (act.kind) {
-    case ACT_NONE:
-        return v;
-    case ACT_RELU:
-        return emit_keep(e, xasprintf("(%s > 0.0f ? %s : 0.0f)", v, v));
-    case ACT_LEAKY_RELU:
-        return emit_keep(e, xasprintf("(%s > 0.0f ? %s : %s * %s)", v, v,
-                                      emit_float(e, act.a), v));
-    case ACT_SIGMOID:
-        return emit_keep(e, xasprintf("(1.0f / (1.0f + expf(-%s)))", v));
-    case ACT_TANH:
-        return emit_keep(e, xasprintf("tanhf(%s)", v));
-    case ACT_ELU:
-        return emit_keep(e, xasprintf("(%s > 0.0f ? %s : %s * expm1f(%s))", v, v,
-                                      emit_float(e, act.a), v));
-    case ACT_CLIP: {
-        const char *lo = emit_float(e, act.a), *hi = emit_float(e, act.b);
-        /* max then min, each in the form of x86's maxss/minss (NaN passes
-         * through), so the compiler needs no branch: a branch on every
-         * output mispredicts on real data (relu6 ran 20x slower). */
-        char *m = xasprintf("(%s < %s ? %s : %s)", v, lo, lo, v);
-        const char *r = emit_keep(e, xasprintf("(%s > %s ? %s : %s)", m, hi, hi, m));
-        free(m);
-        return r;
-    }
-    }
-    internal_error("bad activation %d", (int)act.kind);
-}
-
 void emit_unsupported(Emit *e, const Node *n, const char *why)
 {
     diag_error(n->loc, "%s '%s': the code generator does not support %s", op_info(n->op)->name,
@@ -488,7 +457,7 @@ static void put_layer_comment(const Emit *e, StrBuf *b, const Node *n, const cha
     for (int j = 0; j < n->nin; j++)
         sb_printf(b, "%s%s", j ? ", " : " ", shape_str(&g->t[n->in[j]].shape, s0, sizeof s0));
     sb_printf(b, " -> %s", shape_str(&g->t[n->out].shape, s1, sizeof s1));
-    if (n->act.kind != ACT_NONE)
+    if (act_present(node_epilogue(n)))
         sb_printf(b, ", then %s", act_name(n->act.kind));
     if (is_view(n))
         sb_puts(b, " (a view: no code)");

@@ -69,29 +69,6 @@ bool emit_grad_has_dp(Emit *e, int slot)
     return slot < n->nparam && n->param[slot] >= 0 && e->g->t[n->param[slot]].kind == T_PARAM;
 }
 
-const char *emit_act_deriv(Emit *e, Act act, const char *x, const char *y)
-{
-    const char *pos = act_grad_from_output(act) ? y : x;
-    switch (act.kind) {
-    case ACT_NONE:
-        return "1.0f";
-    case ACT_RELU:
-        return emit_keep(e, xasprintf("(%s > 0.0f ? 1.0f : 0.0f)", pos));
-    case ACT_LEAKY_RELU:
-        return emit_keep(e, xasprintf("(%s > 0.0f ? 1.0f : %s)", pos, emit_float(e, act.a)));
-    case ACT_SIGMOID:
-        return emit_keep(e, xasprintf("(%s * (1.0f - %s))", y, y));
-    case ACT_TANH:
-        return emit_keep(e, xasprintf("(1.0f - %s * %s)", y, y));
-    case ACT_ELU:
-        return emit_keep(e, xasprintf("(%s > 0.0f ? 1.0f : %s + %s)", pos, y, emit_float(e, act.a)));
-    case ACT_CLIP:
-        return emit_keep(e, xasprintf("(%s > %s && %s < %s ? 1.0f : 0.0f)", y,
-                                      emit_float(e, act.a), y, emit_float(e, act.b)));
-    }
-    internal_error("bad activation %d", (int)act.kind);
-}
-
 void emit_grad_epilogue(Emit *e, const Node *n, int64_t per_sample)
 {
     if (n->act.kind == ACT_NONE)

@@ -26,9 +26,9 @@ static void put_node(const Graph *g, int i, FILE *out)
     fprintf(out, "  n%d [shape=box, label=\"", i);
     put_escaped(out, n->name);
     fprintf(out, "\\n%s", op_info(n->op)->name);
-    if (n->op == OP_CONV && n->nin > 1)
+    if ((op_info(n->op)->traits & OPT_RESIDUAL) && n->nin > 1)
         fputs("+add", out); /* a fused residual join */
-    if (n->act.kind != ACT_NONE)
+    if (act_present(node_epilogue(n)))
         fprintf(out, "+%s", act_name(n->act.kind));
     for (int s = 0; s < n->nparam; s++)
         if (n->param[s] >= 0) {

@@ -1,58 +1,18 @@
 /* dump.c: a stable text form of the graph, for --dump-ir and golden tests.
- * One line per node: `name = op(inputs) attrs -> shape`. */
+ * One line per node: `name = op(inputs) attrs params [+add] [+act] ->
+ * shape`; each operator prints its own attributes (OpInfo.dump). */
 #include "../cnnc.h"
 
 static void dump_attrs(const Graph *g, const Node *n, FILE *out)
 {
-    const Attrs *a = &n->a;
-    switch (n->op) {
-    case OP_CONV:
-    case OP_MAXPOOL:
-    case OP_AVGPOOL:
-        fprintf(out, " kernel=%dx%d stride=%dx%d pad=%d,%d,%d,%d", a->kernel[0], a->kernel[1],
-                a->stride[0], a->stride[1], a->pad[0], a->pad[1], a->pad[2], a->pad[3]);
-        if (n->op == OP_CONV)
-            fprintf(out, " dilation=%dx%d groups=%d mode=%d", a->dilation[0], a->dilation[1],
-                    a->groups, (int)a->pad_mode);
-        else
-            fprintf(out, " ceil=%d include_pad=%d", a->ceil_mode, a->count_include_pad);
-        break;
-    case OP_DENSE:
-        fprintf(out, " units=%d", a->filters);
-        break;
-    case OP_BATCHNORM:
-        fprintf(out, " eps=%g momentum=%g", a->eps, a->momentum);
-        break;
-    case OP_LEAKY_RELU:
-    case OP_ELU:
-        fprintf(out, " alpha=%g", a->alpha);
-        break;
-    case OP_CLIP:
-        fprintf(out, " min=%g max=%g", a->lo, a->hi);
-        break;
-    case OP_DROPOUT:
-        fprintf(out, " rate=%g", a->rate);
-        break;
-    case OP_MAXOUT:
-        fprintf(out, " k=%d", a->k);
-        break;
-    case OP_CONCAT:
-    case OP_SOFTMAX:
-        fprintf(out, " axis=%d", a->axis);
-        break;
-    case OP_PAD:
-        fprintf(out, " pad=%d,%d,%d,%d mode=%d", a->pad[0], a->pad[1], a->pad[2], a->pad[3],
-                (int)a->pad_mode);
-        break;
-    default:
-        break;
-    }
+    if (op_info(n->op)->dump)
+        op_info(n->op)->dump(g, n, out);
     for (int i = 0; i < n->nparam; i++)
         if (n->param[i] >= 0)
             fprintf(out, " %s", g->t[n->param[i]].name);
-    if (n->op == OP_CONV && n->nin > 1)
+    if ((op_info(n->op)->traits & OPT_RESIDUAL) && n->nin > 1)
         fputs(" +add", out); /* a fused residual: its second input */
-    if (n->act.kind != ACT_NONE)
+    if (act_present(node_epilogue(n)))
         fprintf(out, " +%s", act_name(n->act.kind));
 }
 

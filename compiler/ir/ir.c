@@ -12,6 +12,32 @@ int64_t shape_numel(const Shape *s)
     return n;
 }
 
+bool shape_broadcast(const Shape *a, const Shape *b, Shape *out)
+{
+    Shape s = {a->rank > b->rank ? a->rank : b->rank, {0}};
+    for (int i = 0; i < s.rank; i++) {
+        int ia = i - (s.rank - a->rank), ib = i - (s.rank - b->rank);
+        int64_t da = ia >= 0 ? a->d[ia] : 1, db = ib >= 0 ? b->d[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            return false;
+        s.d[i] = da == 1 ? db : da;
+    }
+    *out = s;
+    return true;
+}
+
+int64_t shape_broadcast_index(const Shape *x, const Shape *s, const int64_t *idx)
+{
+    int64_t at = 0, stride = 1;
+    for (int i = x->rank - 1; i >= 0; i--) {
+        int oi = i + s->rank - x->rank;
+        if (x->d[i] != 1)
+            at += idx[oi] * stride;
+        stride *= x->d[i];
+    }
+    return at;
+}
+
 bool shape_eq(const Shape *a, const Shape *b)
 {
     if (a->rank != b->rank)
@@ -169,6 +195,11 @@ int64_t node_param_count(const Graph *g, const Node *n)
             count += shape_numel(&t->shape);
     }
     return count;
+}
+
+Act node_epilogue(const Node *n)
+{
+    return op_info(n->op)->traits & OPT_HAS_ACT ? n->act : (Act){ACT_NONE, 0, 0};
 }
 
 const OpInfo *op_info(int op)

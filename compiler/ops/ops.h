@@ -4,18 +4,89 @@
 #define CNNC_OPS_H
 
 #include "../cnnc.h"
+#include "../kit/dsl_args.h"
+#include "../kit/onnx_kit.h"
 
-/* ---- act.c (miscops) ---- */
+/* ---- act/: the activation table (acts.def; act.c, act_emit.c) ---- */
 
-/* The Act a standalone activation node computes (relu, leaky_relu, ...,
- * from its attributes); {ACT_NONE} for any other operator. The fusion pass
- * moves it into the producer's epilogue (n->act). */
+/* One activation: acts.def's row, its formulas as functions. */
+typedef struct {
+    ActKind kind;
+    int op; /* the operator computing it alone */
+    const char *name, *onnx, *keys;
+    float dsl_default[2], onnx_default[2]; /* NAN: required */
+    int onnx_inputs_since;
+    float (*apply)(float x, float a, float b);
+    float (*dydx)(float x, float y, float a, float b);
+    bool (*from_y)(float a, float b); /* dydx reads y alone */
+    bool (*nonneg)(float a, float b); /* y >= 0 for every x */
+    bool (*valid)(float a, float b);
+    const char *c_y, *c_dydx, *c_vec; /* generated C ($x $y $s $a $b; $v $V $I) */
+} ActInfo;
+
+/* A DSL keyword standing for an activation with fixed parameters. */
+typedef struct {
+    const char *word;
+    Act act;
+} ActAlias;
+
+const ActInfo *act_info(ActKind kind);
+/* By DSL/IR name, NULL if none. */
+const ActInfo *act_by_name(const char *name);
+const ActAlias *act_alias(const char *word);
+/* The parameters' names: how many, and the i-th into buf. */
+int act_key_count(const ActInfo *ai);
+const char *act_key(const ActInfo *ai, int i, char *buf, size_t size);
+/* The Act a standalone activation node computes (its operator's kind, its
+ * parameters n->act.a, n->act.b); {ACT_NONE} for any other operator. The
+ * fusion pass moves it into the producer's epilogue (n->act). */
 Act node_act(const Node *n);
 /* True when act_derivative(act, x, y) reads y only, so a backward pass that
- * kept just the output may pass y for x. False only for leaky_relu with a
- * negative slope and elu with a negative alpha, where y's sign does not
- * give x's. */
+ * kept just the output may pass y for x (acts.def's from_y). */
 bool act_grad_from_output(Act act);
+/* y >= 0 whatever x (acts.def's nonneg). */
+bool act_nonnegative(Act act);
+/* Generated C (act_emit.c): the expression applying act to the float
+ * expression v; d act / dx from expressions x and y = act(x); and `var =
+ * act(var)` on a GNU vector variable of `lanes` floats (cnnc_v8, cnnc_v16),
+ * false (nothing written) for the activations the kernels apply lane by
+ * lane. */
+const char *emit_act(Emit *e, Act act, const char *v);
+const char *emit_act_deriv(Emit *e, Act act, const char *x, const char *y);
+bool act_emit_vec(Emit *e, Act act, const char *var, int lanes);
+/* A layer's `activation=NAME(args)` (act_front.c): its fused Act, or, for
+ * softmax, c->softmax (the front end adds a softmax layer). */
+void act_dsl_activation(DslArgs *c, Act *act);
+
+/* ---- each family's DSL keywords and ONNX op types (<family>_front.c),
+ * for registry.c ---- */
+extern const DslKind conv_dsl[], pool_dsl[], dense_dsl[], batchnorm_dsl[], reshape_dsl[],
+    softmax_dsl[], maxout_dsl[], elementwise_dsl[], concat_dsl[], pad_dsl[], act_dsl[];
+extern const OnnxKind conv_onnx[], pool_onnx[], dense_onnx[], batchnorm_onnx[], reshape_onnx[],
+    softmax_onnx[], elementwise_onnx[], concat_onnx[], pad_onnx[], act_onnx[], const_onnx[];
+
+/* ---- what the families' ONNX lowerings share ---- */
+
+/* A conv or pool window over `ns` spatial dims from ONNX's attributes
+ * (conv_front.c): kernel, strides, dilations, pads or auto_pad. */
+typedef struct {
+    int ns;
+    int64_t k[2], s[2], d[2], pb[2], pe[2];
+} OnnxWindow;
+
+bool onnx_window(OnnxNode *l, const Shape *x, const int64_t *kernel, OnnxWindow *w);
+/* The output shape of window w over x (PyTorch's ceil mode rule). */
+bool onnx_window_out(OnnxNode *l, const OnnxWindow *w, const Shape *x, bool ceil_mode,
+                     Shape *out);
+/* Window geometry into the IR's [H, W] arrays (1-D uses index 1). */
+void onnx_window_attrs(Node *n, const OnnxWindow *w);
+/* A per-sample view of x with shape s, a flatten when s is flat
+ * (reshape_front.c); NULL after an error. */
+Node *reshape_onnx_view(OnnxNode *l, OnnxValue *x, const Shape *s, const char *suffix,
+                        OnnxValue *out);
+/* Add(x, c) right after a dense layer without bias becomes its bias (the
+ * node's output names x): true when it did (dense_front.c). */
+bool dense_onnx_take_bias(OnnxNode *l, OnnxValue *x, OnnxValue *c);
 
 /* ---- traits: OP_TRAITS(CONV) is the ops.def row's traits, so that an
  * OpInfo's .traits and the table cannot disagree. ---- */
@@ -52,6 +123,8 @@ typedef struct {
 } ConvGeom;
 
 ConvGeom conv_geometry(const Graph *g, const Node *n);
+/* A window's kernel, stride and padding in an IR dump (conv and pools). */
+void window_dump(const Node *n, FILE *out);
 
 /* The shape rule of one spatial axis (0 = H, 1 = W) shared by conv and
  * the pools: resolves 'same' padding (SAME_UPPER) into n->a.pad, checks
@@ -135,7 +208,7 @@ void pool_emit(Emit *e, const Node *n);        /* maxpool, avgpool */
 void global_pool_emit(Emit *e, const Node *n); /* global_avgpool, global_maxpool */
 void dense_emit(Emit *e, const Node *n);
 void batchnorm_emit(Emit *e, const Node *n);
-void act_emit(Emit *e, const Node *n); /* relu, leaky_relu, sigmoid, tanh, elu, clip */
+void act_emit(Emit *e, const Node *n); /* every standalone activation */
 void add_emit(Emit *e, const Node *n);
 void mul_emit(Emit *e, const Node *n);
 void softmax_emit(Emit *e, const Node *n);
@@ -154,8 +227,6 @@ void maxout_emit(Emit *e, const Node *n);
  * key. Shapes are literals; n is the batch. */
 bool emit_grad_needs_dx(Emit *e, int j);
 bool emit_grad_has_dp(Emit *e, int slot);
-/* The C expression of d act / dx from expressions x and y = act(x). */
-const char *emit_act_deriv(Emit *e, Act act, const char *x, const char *y);
 /* dy *= act'(y) over n * per_sample floats: the fused epilogue's share. */
 void emit_grad_epilogue(Emit *e, const Node *n, int64_t per_sample);
 void conv_emit_train(Emit *e, const Node *n);

@@ -53,8 +53,9 @@ void info_print(Graph *g, FILE *out)
         const Node *n = &g->n[i];
         const OpInfo *op = op_info(n->op);
         char kind[64];
-        snprintf(kind, sizeof kind, "%s%s%s", op->name, n->act.kind != ACT_NONE ? "+" : "",
-                 n->act.kind != ACT_NONE ? act_name(n->act.kind) : "");
+        Act epilogue = node_epilogue(n);
+        snprintf(kind, sizeof kind, "%s%s%s", op->name, act_present(epilogue) ? "+" : "",
+                 act_present(epilogue) ? act_name(epilogue.kind) : "");
         int64_t p = node_param_count(g, n), m = op->macs ? op->macs(g, n) : 0;
         fill(&rows[i + 1], n->name, kind, node_out_shape(g, n), p, m);
         params += p;

@@ -382,9 +382,9 @@ START_TEST(fd_activations)
         Graph *g = graph_with_input(1, (int64_t[]){6});
         dense(g, "pre", 8);
         Node *n = layer(g, ops[i], "act");
-        n->a.alpha = ops[i] == OP_LEAKY_RELU ? -0.2f : 0.8f; /* a negative slope reads x */
-        n->a.lo = -0.25f;
-        n->a.hi = 0.3f;
+        /* clip's bounds; leaky_relu's negative slope reads x; elu's alpha */
+        n->act.a = ops[i] == OP_CLIP ? -0.25f : ops[i] == OP_LEAKY_RELU ? -0.2f : 0.8f;
+        n->act.b = 0.3f;
         run_case(g, 3);
     }
 }

@@ -170,8 +170,8 @@ START_TEST(act_ops)
     int64_t d[] = {2, 1, 2};
     Graph *g = graph_with_input(3, d);
     Node *n = add_node(g, OP_CLIP, &g->input, 1);
-    n->a.lo = -1;
-    n->a.hi = 2;
+    n->act.a = -1;
+    n->act.b = 2;
     ck_assert(infer(g, n));
     assert_shape(g, n, 3, d);
     Act act = node_act(n);
@@ -186,7 +186,7 @@ START_TEST(act_ops)
     assert_close(y, want, 8, 0);
 
     n = add_node(g, OP_LEAKY_RELU, &g->input, 1);
-    n->a.alpha = 0.25f;
+    n->act.a = 0.25f;
     ck_assert(infer(g, n));
     ck_assert_int_eq(node_act(n).kind, ACT_LEAKY_RELU);
     ck_assert_float_eq(node_act(n).a, 0.25f);
@@ -198,7 +198,7 @@ START_TEST(act_ops)
     static const ActKind kinds[] = {ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_ELU};
     for (int i = 0; i < 4; i++) {
         n = add_node(g, ops[i], &g->input, 1);
-        n->a.alpha = 1;
+        n->act.a = 1;
         ck_assert(infer(g, n));
         ck_assert_int_eq(node_act(n).kind, kinds[i]);
         run(g, n, in, y, 2, false);
@@ -217,8 +217,8 @@ START_TEST(act_op_errors)
     int64_t d[] = {4};
     Graph *g = graph_with_input(1, d);
     Node *n = add_node(g, OP_CLIP, &g->input, 1);
-    n->a.lo = 3;
-    n->a.hi = 1;
+    n->act.a = 3;
+    n->act.b = 1;
     ck_assert(!infer(g, n));
     int in[] = {g->input, g->input};
     n = add_node(g, OP_RELU, in, 2);

@@ -1,28 +1,27 @@
-/* act.c: elementwise activations, as standalone operators and as the Act
- * epilogue that conv, dense, batchnorm and add apply to their results.
+/* act.c: the elementwise activations (acts.def), as standalone operators
+ * and as the Act epilogue that conv, dense, batchnorm and add apply to
+ * their results. Takes the rows of acts.def; gives the activation table
+ * (ActInfo, one entry per row, for the front ends, the passes and the
+ * emitters), the interpreter's y = f(x) and dy/dx, and one OpInfo per
+ * activation (op_relu, op_sigmoid, ...).
  *
- *   relu        y = max(x, 0)                      dy/dx = y > 0
- *   leaky_relu  y = x > 0 ? x : alpha*x            dy/dx = y > 0 ? 1 : alpha
- *   sigmoid     y = 1 / (1 + e^-x)                 dy/dx = y (1 - y)
- *   tanh        y = tanh x                         dy/dx = 1 - y^2
- *   elu         y = x > 0 ? x : alpha (e^x - 1)    dy/dx = y > 0 ? 1 : y + alpha
- *   clip        y = min(max(x, lo), hi)            dy/dx = lo < y < hi
- *
- * Shape rule: one input; the output has the input's shape.
+ * Shape rule: one input; the output has the input's shape. An activation
+ * node's parameters are n->act.a and n->act.b (its kind is its operator's).
  *
  * Derivatives follow PyTorch at the kinks: relu and leaky_relu give the
  * negative side's slope at x = 0 (threshold_backward, leaky_relu_backward),
  * elu gives alpha there (elu_backward on the result). clip follows Hardtanh,
- * which ReLU6 is: gradient 1 only strictly inside (lo, hi), 0 at the bounds.
- * (torch.clamp passes it at the bounds too; clip and relu6 share one Act here,
- * and the strict rule is the one computable from y alone.) */
+ * which ReLU6 is: gradient 1 only strictly inside (lo, hi), 0 at the bounds
+ * (torch.clamp passes it at the bounds too; the strict rule is the one
+ * computable from y alone). */
 #include "../ops.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
 /* Split by sign so that e^|x| never overflows: exact 0/1 limits, no NaN. */
-static float sigmoid(float x)
+static float act_sigmoid(float x)
 {
     if (x >= 0)
         return 1.0f / (1.0f + expf(-x));
@@ -30,96 +29,163 @@ static float sigmoid(float x)
     return e / (1.0f + e);
 }
 
+/* Each row's formulas as functions; a row uses the names it needs. */
+#define ACT(ID, name, onnx, onnx_attrs, keys, dsl_a, dsl_b, onnx_a, onnx_b, since, valid, Y, DYDX, FROM_Y, \
+            NONNEG, c_y, c_dydx, c_vec)                                                         \
+    static float apply_##ID(float x, float a, float b)                                         \
+    {                                                                                          \
+        (void)a, (void)b;                                                                      \
+        return Y;                                                                              \
+    }                                                                                          \
+    static bool from_y_##ID(float a, float b)                                                  \
+    {                                                                                          \
+        (void)a, (void)b;                                                                      \
+        return FROM_Y;                                                                         \
+    }                                                                                          \
+    static float dydx_##ID(float x, float y, float a, float b)                                 \
+    {                                                                                          \
+        float s = from_y_##ID(a, b) ? y : x;                                                   \
+        (void)x, (void)y, (void)s, (void)a, (void)b;                                           \
+        return DYDX;                                                                           \
+    }                                                                                          \
+    static bool nonneg_##ID(float a, float b)                                                  \
+    {                                                                                          \
+        (void)a, (void)b;                                                                      \
+        return NONNEG;                                                                         \
+    }                                                                                          \
+    static bool valid_##ID(float a, float b)                                                   \
+    {                                                                                          \
+        (void)a, (void)b;                                                                      \
+        return valid;                                                                          \
+    }
+#define ACT_ALIAS(word, ID, a, b)
+#include "acts.def"
+#undef ACT
+#undef ACT_ALIAS
+
+static const ActInfo table[ACT_COUNT] = {
+    [ACT_NONE] = {.name = "none", .onnx = "", .keys = ""},
+#define ACT(ID, NAME, ONNX, ONNX_ATTRS, KEYS, DSL_A, DSL_B, ONNX_A, ONNX_B, SINCE, VALID_, Y_, DYDX_,      \
+            FROM_Y_, NONNEG_, C_Y, C_DYDX, C_VEC)                                               \
+    [ACT_##ID] = {.kind = ACT_##ID, .op = OP_##ID, .name = #NAME, .onnx = ONNX, .keys = KEYS,   \
+                  .dsl_default = {DSL_A, DSL_B}, .onnx_default = {ONNX_A, ONNX_B},              \
+                  .onnx_inputs_since = SINCE, .apply = apply_##ID, .dydx = dydx_##ID,           \
+                  .from_y = from_y_##ID, .nonneg = nonneg_##ID, .valid = valid_##ID,            \
+                  .c_y = C_Y, .c_dydx = C_DYDX, .c_vec = C_VEC},
+#define ACT_ALIAS(word, ID, a, b)
+#include "acts.def"
+#undef ACT
+#undef ACT_ALIAS
+};
+
+static const ActAlias aliases[] = {
+#define ACT(ID, ...)
+#define ACT_ALIAS(WORD, ID, A, B) {#WORD, {ACT_##ID, A, B}},
+#include "acts.def"
+#undef ACT
+#undef ACT_ALIAS
+    {NULL, {ACT_NONE, 0, 0}},
+};
+
+const ActInfo *act_info(ActKind kind)
+{
+    if ((unsigned)kind >= ACT_COUNT)
+        internal_error("bad activation %d", (int)kind);
+    return &table[kind];
+}
+
+const ActInfo *act_by_name(const char *name)
+{
+    for (int k = ACT_NONE + 1; k < ACT_COUNT; k++)
+        if (strcmp(table[k].name, name) == 0)
+            return &table[k];
+    return NULL;
+}
+
+const ActAlias *act_alias(const char *word)
+{
+    for (const ActAlias *p = aliases; p->word; p++)
+        if (strcmp(p->word, word) == 0)
+            return p;
+    return NULL;
+}
+
+int act_key_count(const ActInfo *ai)
+{
+    int n = 0;
+    for (const char *p = ai->keys; *p; n++) {
+        p += strcspn(p, " ");
+        p += strspn(p, " ");
+    }
+    return n;
+}
+
+const char *act_key(const ActInfo *ai, int i, char *buf, size_t size)
+{
+    const char *p = ai->keys;
+    for (int k = 0; k < i; k++) {
+        p += strcspn(p, " ");
+        p += strspn(p, " ");
+    }
+    snprintf(buf, size, "%.*s", (int)strcspn(p, " "), p);
+    return buf;
+}
+
 float act_apply(Act act, float x)
 {
-    switch (act.kind) {
-    case ACT_NONE:
+    if (act.kind == ACT_NONE)
         return x;
-    case ACT_RELU:
-        return x > 0 ? x : 0.0f;
-    case ACT_LEAKY_RELU:
-        return x > 0 ? x : act.a * x;
-    case ACT_SIGMOID:
-        return sigmoid(x);
-    case ACT_TANH:
-        return tanhf(x);
-    case ACT_ELU:
-        return x > 0 ? x : act.a * expm1f(x);
-    case ACT_CLIP:
-        return x < act.a ? act.a : x > act.b ? act.b : x;
-    }
-    internal_error("bad activation %d", (int)act.kind);
+    return act_info(act.kind)->apply(x, act.a, act.b);
 }
 
 bool act_grad_from_output(Act act)
 {
-    if (act.kind == ACT_LEAKY_RELU)
-        return act.a >= 0;
-    if (act.kind == ACT_ELU)
-        return act.a >= 0;
-    return true;
+    return act.kind == ACT_NONE || act_info(act.kind)->from_y(act.a, act.b);
 }
 
 float act_derivative(Act act, float x, float y)
 {
-    bool positive = act_grad_from_output(act) ? y > 0 : x > 0;
-    switch (act.kind) {
-    case ACT_NONE:
+    if (act.kind == ACT_NONE)
         return 1.0f;
-    case ACT_RELU:
-        return positive ? 1.0f : 0.0f;
-    case ACT_LEAKY_RELU:
-        return positive ? 1.0f : act.a;
-    case ACT_SIGMOID:
-        return y * (1.0f - y);
-    case ACT_TANH:
-        return 1.0f - y * y;
-    case ACT_ELU:
-        return positive ? 1.0f : y + act.a;
-    case ACT_CLIP:
-        return y > act.a && y < act.b ? 1.0f : 0.0f;
-    }
-    internal_error("bad activation %d", (int)act.kind);
+    return act_info(act.kind)->dydx(x, y, act.a, act.b);
+}
+
+bool act_nonnegative(Act act)
+{
+    return act.kind != ACT_NONE && act_info(act.kind)->nonneg(act.a, act.b);
 }
 
 const char *act_name(ActKind kind)
 {
-    static const char *const names[] = {
-        [ACT_NONE] = "none", [ACT_RELU] = "relu", [ACT_LEAKY_RELU] = "leaky_relu",
-        [ACT_SIGMOID] = "sigmoid", [ACT_TANH] = "tanh", [ACT_ELU] = "elu", [ACT_CLIP] = "clip",
-    };
-    if ((unsigned)kind >= sizeof names / sizeof *names)
-        internal_error("bad activation %d", (int)kind);
-    return names[kind];
+    return act_info(kind)->name;
+}
+
+/* The activation operator op computes, or ACT_NONE. */
+static ActKind kind_of_op(int op)
+{
+    for (int k = ACT_NONE + 1; k < ACT_COUNT; k++)
+        if (table[k].op == op)
+            return (ActKind)k;
+    return ACT_NONE;
 }
 
 Act node_act(const Node *n)
 {
-    switch (n->op) {
-    case OP_RELU:
-        return (Act){ACT_RELU, 0, 0};
-    case OP_LEAKY_RELU:
-        return (Act){ACT_LEAKY_RELU, n->a.alpha, 0};
-    case OP_SIGMOID:
-        return (Act){ACT_SIGMOID, 0, 0};
-    case OP_TANH:
-        return (Act){ACT_TANH, 0, 0};
-    case OP_ELU:
-        return (Act){ACT_ELU, n->a.alpha, 0};
-    case OP_CLIP:
-        return (Act){ACT_CLIP, n->a.lo, n->a.hi};
-    default:
-        return (Act){ACT_NONE, 0, 0};
-    }
+    ActKind kind = kind_of_op(n->op);
+    return kind == ACT_NONE ? (Act){ACT_NONE, 0, 0} : (Act){kind, n->act.a, n->act.b};
 }
 
 static bool infer_act(Graph *g, Node *n)
 {
     if (!check_arity(n, 1))
         return false;
-    if (n->op == OP_CLIP && !(n->a.lo <= n->a.hi)) {
-        diag_error(n->loc, "clip '%s': min %g is greater than max %g", n->name, (double)n->a.lo,
-                   (double)n->a.hi);
+    Act act = node_act(n);
+    const ActInfo *ai = act_info(act.kind);
+    if (!ai->valid(act.a, act.b)) {
+        char k0[16], k1[16];
+        diag_error(n->loc, "%s '%s': %s %g is greater than %s %g", ai->name, n->name,
+                   act_key(ai, 0, k0, sizeof k0), (double)act.a, act_key(ai, 1, k1, sizeof k1),
+                   (double)act.b);
         return false;
     }
     g->t[n->out].shape = *node_in_shape(g, n, 0);
@@ -135,20 +201,28 @@ static void run_act(Graph *g, const Node *n, const float *const *in, float *out,
         out[i] = act_apply(act, in[0][i]);
 }
 
-#define ACT_OP(NAME, ID) \
-    const OpInfo op_##NAME = { \
-        .name = #NAME, \
-        .traits = OP_TRAITS(ID), \
-        .infer = infer_act, \
-        .run = run_act, \
-        .grad = act_grad, \
-        .emit = act_emit, \
-        .emit_grad = act_emit_grad, \
-    }
+/* The parameters by their keys: ` alpha=0.2`, ` min=0 max=6`. */
+static void dump_act(const Graph *g, const Node *n, FILE *out)
+{
+    Act act = node_act(n);
+    const ActInfo *ai = act_info(act.kind);
+    char key[16];
+    for (int i = 0; i < act_key_count(ai); i++)
+        fprintf(out, " %s=%g", act_key(ai, i, key, sizeof key), (double)(i ? act.b : act.a));
+}
 
-ACT_OP(relu, RELU);
-ACT_OP(leaky_relu, LEAKY_RELU);
-ACT_OP(sigmoid, SIGMOID);
-ACT_OP(tanh, TANH);
-ACT_OP(elu, ELU);
-ACT_OP(clip, CLIP);
+#define ACT(ID, NAME, ...)                                                                      \
+    const OpInfo op_##NAME = {                                                                  \
+        .name = #NAME,                                                                          \
+        .traits = OP_TRAITS(ID),                                                                \
+        .infer = infer_act,                                                                     \
+        .run = run_act,                                                                         \
+        .grad = act_grad,                                                                       \
+        .emit = act_emit,                                                                       \
+        .emit_grad = act_emit_grad,                                                             \
+        .dump = dump_act,                                                                       \
+    };
+#define ACT_ALIAS(word, ID, a, b)
+#include "acts.def"
+#undef ACT
+#undef ACT_ALIAS

@@ -93,6 +93,11 @@ static void run_batchnorm(Graph *g, const Node *n, const float *const *in, float
     }
 }
 
+static void dump_batchnorm(const Graph *g, const Node *n, FILE *out)
+{
+    fprintf(out, " eps=%g momentum=%g", n->a.eps, n->a.momentum);
+}
+
 const OpInfo op_batchnorm = {
     .name = "batchnorm",
     .traits = OP_TRAITS(BATCHNORM),
@@ -101,4 +106,5 @@ const OpInfo op_batchnorm = {
     .grad = batchnorm_grad,
     .emit = batchnorm_emit,
     .emit_grad = batchnorm_emit_grad,
+    .dump = dump_batchnorm,
 };

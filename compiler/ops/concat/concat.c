@@ -58,6 +58,11 @@ static void run_concat(Graph *g, const Node *n, const float *const *in, float *o
         }
 }
 
+static void dump_axis(const Graph *g, const Node *n, FILE *out)
+{
+    fprintf(out, " axis=%d", n->a.axis);
+}
+
 const OpInfo op_concat = {
     .name = "concat",
     .traits = OP_TRAITS(CONCAT),
@@ -66,4 +71,5 @@ const OpInfo op_concat = {
     .grad = concat_grad,
     .emit = concat_emit,
     .emit_grad = concat_emit_grad,
+    .dump = dump_axis,
 };

@@ -297,6 +297,21 @@ static void conv_run(Graph *g, const Node *n, const float *const *in, float *out
         }
 }
 
+void window_dump(const Node *n, FILE *out)
+{
+    const Attrs *a = &n->a;
+    fprintf(out, " kernel=%dx%d stride=%dx%d pad=%d,%d,%d,%d", a->kernel[0], a->kernel[1],
+            a->stride[0], a->stride[1], a->pad[0], a->pad[1], a->pad[2], a->pad[3]);
+}
+
+static void dump_conv(const Graph *g, const Node *n, FILE *out)
+{
+    const Attrs *a = &n->a;
+    window_dump(n, out);
+    fprintf(out, " dilation=%dx%d groups=%d mode=%d", a->dilation[0], a->dilation[1], a->groups,
+            (int)a->pad_mode);
+}
+
 const OpInfo op_conv = {
     .name = "conv",
     .traits = OP_TRAITS(CONV),
@@ -306,4 +321,5 @@ const OpInfo op_conv = {
     .grad = conv_grad,
     .emit = conv_emit,
     .emit_grad = conv_emit_grad,
+    .dump = dump_conv,
 };

@@ -234,7 +234,7 @@ static void emit_vec_block(Emit *e, const DwPlan *d, const Node *n, int lanes, i
         if (sets == 2)
             emit_line(e, "%s += a1_%d;", v, u);
         if (*done)
-            *done = conv_emit_vec_act(e, n->act, v, lanes);
+            *done = act_emit_vec(e, n->act, v, lanes);
         emit_line(e, "*(cnnc_v%du *)(%s + t + %d) = %s;", lanes, d->o, u * lanes, v);
     }
     emit_line(e, "}");
@@ -363,7 +363,7 @@ static void emit_rows_compute(Emit *e, const ConvPlan *p, const Node *n, const c
             emit_line(e, "a += *(const cnnc_v8u *)(xr + %lld) * k%d;",
                       (long long)(ky * p->wp + kx), ky * k->kw + kx);
     emit_line(e, "float *yr = yc + oy * %lld + ox;", (long long)k->ow);
-    if (conv_emit_vec_act(e, n->act, "a", 8)) {
+    if (act_emit_vec(e, n->act, "a", 8)) {
         emit_line(e, "*(cnnc_v8u *)yr = a;");
     } else {
         emit_line(e, "float t[8];");

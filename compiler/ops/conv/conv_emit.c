@@ -146,46 +146,6 @@ static void emit_taps(Emit *e, const ConvPlan *p, const void *arg, TapFn *tap)
     emit_line(e, "}");
 }
 
-/* `var = act(var)` on a vector variable of `lanes` floats (cnnc_v8 or
- * cnnc_v16), for the activations with a vector form (relu, leaky relu,
- * clip: masks from vector compares, NaN handled as emit_act does); false
- * for the others, which the caller applies lane by lane. Applied lane by
- * lane after the sums leave their registers, a clip compiles to two
- * branches per output. */
-bool conv_emit_vec_act(Emit *e, Act act, const char *var, int lanes)
-{
-    char v[16], vi[16], sel[96];
-    snprintf(v, sizeof v, "cnnc_v%d", lanes);
-    snprintf(vi, sizeof vi, "cnnc_v%di", lanes);
-    snprintf(sel, sizeof sel, "%%s = (%s)(((%s)%%s & m) | ((%s)%%s & ~m));", v, vi, vi);
-    switch (act.kind) {
-    case ACT_NONE:
-        return true;
-    case ACT_RELU:
-        emit_line(e, "%s = (%s)((%s)%s & (%s > (%s){0}));", var, v, vi, var, var, v);
-        return true;
-    case ACT_LEAKY_RELU:
-        emit_line(e, "{");
-        emit_line(e, "const %s m = %s > (%s){0};", vi, var, v);
-        emit_line(e, "const %s neg = %s * %s;", v, var, emit_float(e, act.a));
-        emit_line(e, sel, var, var, "neg");
-        emit_line(e, "}");
-        return true;
-    case ACT_CLIP:
-        emit_line(e, "{");
-        emit_line(e, "const %s lo = (%s){0} + %s, hi = (%s){0} + %s;", v, v, emit_float(e, act.a),
-                  v, emit_float(e, act.b));
-        emit_line(e, "%s m = %s < lo;", vi, var);
-        emit_line(e, sel, var, "lo", var);
-        emit_line(e, "m = %s > hi;", var);
-        emit_line(e, sel, var, "hi", var);
-        emit_line(e, "}");
-        return true;
-    default:
-        return false;
-    }
-}
-
 /* ---- VB filters x XB output pixels, the pixels anywhere in the plane ----
  *
  * The block's pixels are consecutive in the flattened output plane, so a
@@ -286,7 +246,7 @@ static void emit_block(Emit *e, const ConvPlan *p, const Node *n, int xb, bool p
             for (int j = 0; j < p->vb / 8; j++) {
                 char v[16];
                 snprintf(v, sizeof v, "s%d_%d", i, j);
-                raw = !p->res && conv_emit_vec_act(e, n->act, v, 8) && raw;
+                raw = !p->res && act_emit_vec(e, n->act, v, 8) && raw;
                 emit_line(e, "*(cnnc_v8u *)(a%d + %d) = %s;", i, 8 * j, v);
             }
         emit_line(e, "}");
@@ -371,7 +331,7 @@ static void emit_v16_store(Emit *e, const ConvPlan *p, const Node *n, const V16B
         for (int i = 0; i < b->xb; i++) {
             char v[32];
             snprintf(v, sizeof v, "s%d_%d_%d", r, i, j);
-            raw = !p->res && conv_emit_vec_act(e, n->act, v, 16) && raw;
+            raw = !p->res && act_emit_vec(e, n->act, v, 16) && raw;
             emit_line(e, "*(cnnc_v16u *)a[%d] = %s;", r * b->xb + i, v);
         }
     char *off = xasprintf("(gi * %lld + (fb + %d) * 16) * %lld", (long long)p->fg, j,
@@ -594,7 +554,7 @@ static void emit_rows_block(Emit *e, const ConvPlan *p, const Node *n, int nf, i
         char v[16], vl[24];
         snprintf(v, sizeof v, "s%d", f);
         snprintf(vl, sizeof vl, "s%d[l]", f);
-        if (conv_emit_vec_act(e, n->act, v, lanes)) {
+        if (act_emit_vec(e, n->act, v, lanes)) {
             emit_line(e, "*(cnnc_v%du *)(yb + %lld) = %s;", lanes, (long long)(f * p->np), v);
         } else {
             emit_line(e, "for (int l = 0; l < %d; l++)", lanes);

@@ -33,10 +33,6 @@ void conv_emit_consts(Emit *e, const Node *n, char *wcomment, const float *w, in
                       const char *bias_note, const float *b, int64_t nb, const char **W,
                       const char **B);
 
-/* `var = act(var)` on a vector variable of `lanes` floats (8: cnnc_v8,
- * 16: cnnc_v16) where the activation has a vector form (then true). */
-bool conv_emit_vec_act(Emit *e, Act act, const char *var, int lanes);
-
 /* conv_pw_emit.c: 1x1, stride 1, unpadded layers. */
 bool conv_is_pointwise(const ConvPlan *p);
 void conv_emit_pointwise(Emit *e, const ConvPlan *p, const Node *n);

@@ -83,7 +83,7 @@ static void emit_vec_store(Emit *e, const PwPath *pp, int f, int reg, int u, int
     if (p->res)
         emit_line(e, "%s += *(const cnnc_v%du *)(rb + %lld + q + %d);", v, L,
                   (long long)(f * p->np), u * L);
-    bool done = conv_emit_vec_act(e, pp->act, v, L);
+    bool done = act_emit_vec(e, pp->act, v, L);
     emit_line(e, "*(cnnc_v%du *)(yr + %d) = %s;", L, u * L, v);
     if (!done) {
         emit_line(e, "for (int i = %d; i < %d; i++) {", u * L, u * L + L);
@@ -324,7 +324,7 @@ static void emit_transposed_store(Emit *e, const ConvPlan *p, const Node *n, int
         for (int j = 0; j < 2; j++) {
             char v[16];
             snprintf(v, sizeof v, "s%d_%d", i, j);
-            raw = raw && conv_emit_vec_act(e, n->act, v, 8);
+            raw = raw && act_emit_vec(e, n->act, v, 8);
             emit_line(e, "*(cnnc_v8u *)(a[%d] + %d) = %s;", i, 8 * j, v);
         }
     emit_line(e, "for (int v = 0; v < nv; v++) {");

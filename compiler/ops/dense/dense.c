@@ -55,6 +55,11 @@ static void dense_run(Graph *g, const Node *n, const float *const *in, float *ou
     }
 }
 
+static void dump_dense(const Graph *g, const Node *n, FILE *out)
+{
+    fprintf(out, " units=%d", n->a.filters);
+}
+
 const OpInfo op_dense = {
     .name = "dense",
     .traits = OP_TRAITS(DENSE),
@@ -64,4 +69,5 @@ const OpInfo op_dense = {
     .grad = dense_grad,
     .emit = dense_emit,
     .emit_grad = dense_emit_grad,
+    .dump = dump_dense,
 };

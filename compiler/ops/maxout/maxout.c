@@ -48,6 +48,11 @@ static void run_maxout(Graph *g, const Node *n, const float *const *in, float *o
     }
 }
 
+static void dump_maxout(const Graph *g, const Node *n, FILE *out)
+{
+    fprintf(out, " k=%d", n->a.k);
+}
+
 const OpInfo op_maxout = {
     .name = "maxout",
     .traits = OP_TRAITS(MAXOUT),
@@ -56,4 +61,5 @@ const OpInfo op_maxout = {
     .grad = maxout_grad,
     .emit = maxout_emit,
     .emit_grad = maxout_emit_grad,
+    .dump = dump_maxout,
 };

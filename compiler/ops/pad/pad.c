@@ -81,6 +81,13 @@ static void run_pad(Graph *g, const Node *n, const float *const *in, float *out,
     }
 }
 
+static void dump_pad(const Graph *g, const Node *n, FILE *out)
+{
+    const Attrs *a = &n->a;
+    fprintf(out, " pad=%d,%d,%d,%d mode=%d", a->pad[0], a->pad[1], a->pad[2], a->pad[3],
+            (int)a->pad_mode);
+}
+
 const OpInfo op_pad = {
     .name = "pad",
     .traits = OP_TRAITS(PAD),
@@ -89,4 +96,5 @@ const OpInfo op_pad = {
     .grad = pad_grad,
     .emit = pad_emit,
     .emit_grad = pad_emit_grad,
+    .dump = dump_pad,
 };

@@ -182,6 +182,12 @@ static void global_pool_run(Graph *g, const Node *n, const float *const *in, flo
     }
 }
 
+static void dump_pool(const Graph *g, const Node *n, FILE *out)
+{
+    window_dump(n, out);
+    fprintf(out, " ceil=%d include_pad=%d", n->a.ceil_mode, n->a.count_include_pad);
+}
+
 const OpInfo op_maxpool = {
     .name = "maxpool",
     .traits = OP_TRAITS(MAXPOOL),
@@ -191,6 +197,7 @@ const OpInfo op_maxpool = {
     .grad = maxpool_grad,
     .emit = pool_emit,
     .emit_grad = pool_emit_grad,
+    .dump = dump_pool,
 };
 
 const OpInfo op_avgpool = {
@@ -202,6 +209,7 @@ const OpInfo op_avgpool = {
     .grad = avgpool_grad,
     .emit = pool_emit,
     .emit_grad = pool_emit_grad,
+    .dump = dump_pool,
 };
 
 const OpInfo op_global_avgpool = {

@@ -105,6 +105,11 @@ const OpInfo op_reshape = {
     .grad = view_grad,
 };
 
+static void dump_dropout(const Graph *g, const Node *n, FILE *out)
+{
+    fprintf(out, " rate=%g", n->a.rate);
+}
+
 const OpInfo op_dropout = {
     .name = "dropout",
     .traits = OP_TRAITS(DROPOUT),
@@ -112,6 +117,7 @@ const OpInfo op_dropout = {
     .run = run_copy,
     .grad = view_grad,
     .emit_grad = dropout_emit_grad,
+    .dump = dump_dropout,
 };
 
 const OpInfo op_identity = {
@@ -121,3 +127,8 @@ const OpInfo op_identity = {
     .run = run_copy,
     .grad = view_grad,
 };
+
+int graph_add_identity(Graph *g, int t, const char *name, Loc loc)
+{
+    return graph_add_node(g, OP_IDENTITY, name, loc, &t, 1);
+}

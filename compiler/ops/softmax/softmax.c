@@ -59,6 +59,11 @@ static void run_softmax(Graph *g, const Node *n, const float *const *in, float *
         }
 }
 
+static void dump_axis(const Graph *g, const Node *n, FILE *out)
+{
+    fprintf(out, " axis=%d", n->a.axis);
+}
+
 const OpInfo op_softmax = {
     .name = "softmax",
     .traits = OP_TRAITS(SOFTMAX),
@@ -67,4 +72,5 @@ const OpInfo op_softmax = {
     .grad = softmax_grad,
     .emit = softmax_emit,
     .emit_grad = softmax_emit_grad,
+    .dump = dump_axis,
 };

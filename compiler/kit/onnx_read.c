@@ -7,7 +7,7 @@
  * checked for sign and overflow before its data is sized, and the data must
  * hold exactly that many elements. External data is read only from files
  * inside the model's folder. */
-#include "onnx.h"
+#include "onnx_kit.h"
 
 #include <errno.h>
 #include <limits.h>

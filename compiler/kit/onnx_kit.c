@@ -1,0 +1,328 @@
+/* onnx_kit.c: the ONNX lowering helpers of onnx_kit.h: attributes, input
+ * checks, IR nodes and parameters for the node being lowered, and the
+ * constant arithmetic the families' folds share. */
+#include "onnx_kit.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- attributes and errors ---- */
+
+const char *node_label(const Onnx__NodeProto *node)
+{
+    if (node->name && *node->name)
+        return node->name;
+    if (node->n_output > 0 && node->output[0] && *node->output[0])
+        return node->output[0];
+    return "?";
+}
+
+const Onnx__AttributeProto *attr_find(const Onnx__NodeProto *node, const char *name)
+{
+    for (size_t i = 0; i < node->n_attribute; i++)
+        if (node->attribute[i]->name && strcmp(node->attribute[i]->name, name) == 0)
+            return node->attribute[i];
+    return NULL;
+}
+
+int64_t attr_int(const Onnx__NodeProto *node, const char *name, int64_t dflt)
+{
+    const Onnx__AttributeProto *a = attr_find(node, name);
+    return a ? a->i : dflt;
+}
+
+float attr_float(const Onnx__NodeProto *node, const char *name, float dflt)
+{
+    const Onnx__AttributeProto *a = attr_find(node, name);
+    return a ? a->f : dflt;
+}
+
+int attr_ints(const Onnx__NodeProto *node, const char *name, const int64_t **vals)
+{
+    const Onnx__AttributeProto *a = attr_find(node, name);
+    if (!a)
+        return -1;
+    *vals = a->ints;
+    return a->n_ints > 64 ? 64 : (int)a->n_ints;
+}
+
+const char *attr_string(const Onnx__NodeProto *node, const char *name, const char *dflt,
+                        char *buf, size_t size)
+{
+    const Onnx__AttributeProto *a = attr_find(node, name);
+    if (!a)
+        return dflt;
+    size_t n = a->s.len < size - 1 ? a->s.len : size - 1;
+    memcpy(buf, a->s.data, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+void node_error(Onnx *o, const Onnx__NodeProto *node, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    diag_error(o->loc, "node '%s' (%s): %s", node_label(node), node->op_type, msg);
+}
+
+bool onnx_fail(OnnxNode *l, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    node_error(l->o, l->node, "%s", msg);
+    return false;
+}
+
+/* ---- inputs ---- */
+
+OnnxValue *onnx_act_in(OnnxNode *l, int i)
+{
+    if (i >= l->nin || !l->in[i] || l->in[i]->kind != OV_ACT) {
+        onnx_fail(l, "input %d must be an activation (computed from the model's input)", i);
+        return NULL;
+    }
+    return l->in[i];
+}
+
+OnnxValue *onnx_float_in(OnnxNode *l, int i, bool optional)
+{
+    if (i >= l->nin || !l->in[i]) {
+        if (!optional)
+            onnx_fail(l, "input %d is missing", i);
+        return NULL;
+    }
+    if (l->in[i]->kind != OV_CONST || l->in[i]->c.dtype != CONST_F32) {
+        onnx_fail(l, "input %d ('%s') must be a float32 constant or initializer", i,
+                  l->in[i]->name);
+        return NULL;
+    }
+    return l->in[i];
+}
+
+bool onnx_spatial_ints(OnnxNode *l, const char *name, int64_t dflt, int64_t *v, int count)
+{
+    const int64_t *a = NULL;
+    int n = attr_ints(l->node, name, &a);
+    for (int i = 0; i < count; i++)
+        v[i] = dflt;
+    if (n < 0)
+        return true;
+    if (n != count)
+        return onnx_fail(l, "attribute '%s' has %d values, expected %d", name, n, count);
+    for (int i = 0; i < count; i++) {
+        if (a[i] < (dflt == 0 ? 0 : 1) || a[i] > 1 << 20)
+            return onnx_fail(l, "attribute '%s' has the unsupported value %lld", name,
+                             (long long)a[i]);
+        v[i] = a[i];
+    }
+    return true;
+}
+
+/* ---- IR nodes and parameters ---- */
+
+static char *unique_name(Graph *g, const char *base)
+{
+    char *name = xstrdup(base);
+    for (int k = 1; graph_find_tensor(g, name) >= 0; k++) {
+        free(name);
+        name = xasprintf("%s_%d", base, k);
+    }
+    return name;
+}
+
+int onnx_make_param(Onnx *o, const char *name, TensorKind kind, const Shape *s,
+                    const float *data)
+{
+    Graph *g = o->g;
+    int64_t n = shape_numel(s);
+    int t = graph_find_tensor(g, name);
+    if (t >= 0 && g->t[t].kind == kind && shape_eq(&g->t[t].shape, s) &&
+        memcmp(g->t[t].data, data, (size_t)n * sizeof *data) == 0)
+        return t;
+    char *unique = unique_name(g, name);
+    t = graph_add_tensor(g, unique, kind, o->loc);
+    free(unique);
+    g->t[t].shape = *s;
+    g->t[t].data = xmalloc((size_t)(n ? n : 1) * sizeof(float));
+    memcpy(g->t[t].data, data, (size_t)n * sizeof *data);
+    return t;
+}
+
+int onnx_const_param(Onnx *o, const OnnxValue *v, TensorKind kind)
+{
+    return onnx_make_param(o, v->name, v->c.init ? kind : T_CONST, &v->c.shape, v->c.f);
+}
+
+void onnx_set_param(Node *n, int slot, int t)
+{
+    n->param[slot] = t;
+    if (n->nparam <= slot)
+        n->nparam = slot + 1;
+}
+
+bool onnx_infer(OnnxNode *l, Node *n, OnnxValue *out)
+{
+    int errors = diag_error_count();
+    Graph *g = l->o->g;
+    if (!op_info(n->op)->infer(g, n) || diag_error_count() > errors)
+        return false;
+    out->kind = OV_ACT;
+    out->tensor = n->out;
+    out->shape = g->t[n->out].shape;
+    return true;
+}
+
+Node *onnx_add_node(OnnxNode *l, int op, const char *suffix, OnnxValue **in, int nin,
+                    OnnxValue *out, const Shape *s)
+{
+    Onnx *o = l->o;
+    int ids[ONNX_MAX_INPUTS];
+    for (int i = 0; i < nin; i++)
+        ids[i] = in[i]->tensor;
+    char *base = xasprintf("%s%s", node_label(l->node), suffix);
+    char *name = unique_name(o->g, base);
+    int id = graph_add_node(o->g, op, name, o->loc, ids, nin);
+    free(name);
+    free(base);
+    Node *n = &o->g->n[id];
+    if (!s)
+        return onnx_infer(l, n, out) ? n : NULL;
+    o->g->t[n->out].shape = *s;
+    out->kind = OV_ACT;
+    out->tensor = n->out;
+    out->shape = *s;
+    return n;
+}
+
+void onnx_alias(OnnxNode *l, const OnnxValue *x)
+{
+    OnnxValue *out = l->out;
+    *out = (OnnxValue){.name = out->name, .kind = OV_ACT, .tensor = x->tensor, .shape = x->shape,
+                       .uses = out->uses};
+}
+
+/* ---- constants ---- */
+
+bool const_alloc(OnnxNode *l, Const *out, int dtype, const Shape *shape)
+{
+    memset(out, 0, sizeof *out);
+    if (shape->rank > MAX_RANK)
+        return onnx_fail(l, "result has rank %d, more than %d", shape->rank, MAX_RANK);
+    char *what = xasprintf("node '%s' (%s)", node_label(l->node), l->node->op_type);
+    out->n = checked_numel(l->o, shape, what);
+    free(what);
+    if (out->n < 0)
+        return false;
+    out->dtype = dtype;
+    out->shape = *shape;
+    if (dtype == CONST_F32)
+        out->f = xcalloc((size_t)out->n, sizeof *out->f);
+    else
+        out->i = xcalloc((size_t)out->n, sizeof *out->i);
+    return true;
+}
+
+void const_copy_elem(Const *dst, int64_t di, const Const *src, int64_t si)
+{
+    if (dst->dtype == CONST_F32)
+        dst->f[di] = src->f[si];
+    else
+        dst->i[di] = src->i[si];
+}
+
+void const_strides(const Shape *s, int64_t *st)
+{
+    int64_t acc = 1;
+    for (int i = s->rank - 1; i >= 0; i--) {
+        st[i] = acc;
+        acc *= s->d[i];
+    }
+}
+
+void const_unravel(const Shape *s, int64_t k, int64_t *idx)
+{
+    for (int i = s->rank - 1; i >= 0; i--) {
+        idx[i] = s->d[i] ? k % s->d[i] : 0;
+        k = s->d[i] ? k / s->d[i] : 0;
+    }
+}
+
+bool onnx_norm_axis(OnnxNode *l, int64_t axis, int rank, int *out)
+{
+    if (axis < -rank || axis >= rank)
+        return onnx_fail(l, "axis %lld is out of range for rank %d", (long long)axis, rank);
+    *out = (int)(axis < 0 ? axis + rank : axis);
+    return true;
+}
+
+bool onnx_need_const(OnnxNode *l, int i)
+{
+    OnnxValue *v = i < l->nin ? l->in[i] : NULL;
+    if (!v || v->kind != OV_CONST)
+        return onnx_fail(l, "input %d must be a constant%s", i,
+                         v ? " (it depends on the model's input)" : "");
+    return true;
+}
+
+bool onnx_need_i64(OnnxNode *l, const Const *c, const char *what)
+{
+    if (c->dtype != CONST_I64)
+        return onnx_fail(l, "%s must be int64", what);
+    for (int64_t k = 0; k < c->n; k++)
+        if (c->i[k] == BATCH_DIM)
+            return onnx_fail(l, "%s depends on the batch size", what);
+    return true;
+}
+
+int onnx_int_list(OnnxNode *l, int idx, const char *attr, int since, int64_t *vals)
+{
+    const int64_t *a;
+    if (l->o->opset < since) {
+        int n = attr_ints(l->node, attr, &a);
+        if (n > MAX_RANK) {
+            onnx_fail(l, "attribute '%s' has %d values, more than %d", attr, n, MAX_RANK);
+            return -2;
+        }
+        for (int k = 0; k < n; k++)
+            vals[k] = a[k];
+        return n;
+    }
+    if (idx >= l->nin || !l->in[idx])
+        return -1;
+    if (!onnx_need_const(l, idx) || !onnx_need_i64(l, &l->in[idx]->c, attr))
+        return -2;
+    if (l->in[idx]->c.n > MAX_RANK) {
+        onnx_fail(l, "'%s' has %lld values, more than %d", attr, (long long)l->in[idx]->c.n,
+                  MAX_RANK);
+        return -2;
+    }
+    memcpy(vals, l->in[idx]->c.i, (size_t)l->in[idx]->c.n * sizeof *vals);
+    return (int)l->in[idx]->c.n;
+}
+
+bool const_reshaped(OnnxNode *l, const Const *x, const Shape *s, Const *out)
+{
+    if (!const_alloc(l, out, x->dtype, s))
+        return false;
+    if (out->n != x->n)
+        return onnx_fail(l, "cannot reshape %lld elements into %lld", (long long)x->n,
+                         (long long)out->n);
+    for (int64_t k = 0; k < x->n; k++)
+        const_copy_elem(out, k, x, k);
+    return true;
+}
+
+bool onnx_has_inputs(OnnxNode *l, int k)
+{
+    for (int i = 0; i < k; i++)
+        if (i >= l->nin || !l->in[i])
+            return onnx_fail(l, "missing input");
+    return true;
+}

@@ -1,0 +1,169 @@
+/* onnx_kit.h: what ONNX lowering shares, below the operator families.
+ *
+ * frontend/onnx.c walks a model: it reads and checks the file (onnx_read.c),
+ * keeps the table of named values, and hands each node to the row of the
+ * family that declared its op type (an OnnxKind). The row lowers the node
+ * into IR nodes through the functions here, or, when its inputs are all
+ * constant, evaluates it into a constant (its `fold`). Values are named as
+ * in the file; each is either a constant (an initializer, a Constant node,
+ * a folded result) or an activation with a per-sample shape. Errors read
+ * `model.onnx: error: node 'Conv_3' (Conv): ...` (ONNX has no lines). */
+#ifndef CNNC_ONNX_KIT_H
+#define CNNC_ONNX_KIT_H
+
+#include "../cnnc.h"
+#include "onnx/onnx.pb-c.h"
+
+/* Limits that keep a hostile file from asking for absurd memory. */
+#define ONNX_MAX_FILE_BYTES ((int64_t)1 << 31)
+#define ONNX_MAX_NUMEL ((int64_t)1 << 30) /* elements of any one tensor */
+#define ONNX_MAX_DEPTH 32                 /* message nesting */
+#define ONNX_MAX_INPUTS 64                /* inputs of one node */
+
+/* A shape element standing for the run-time batch size (Shape of an
+ * activation); it survives Gather/Concat/Unsqueeze/Slice and means
+ * "the batch" to Reshape. Arithmetic on it is refused. */
+#define BATCH_DIM INT64_MIN
+
+enum { CONST_F32, CONST_I64 };
+
+typedef struct {
+    int dtype;
+    Shape shape; /* the full ONNX shape (rank 0 for a scalar) */
+    int64_t n;   /* elements */
+    float *f;    /* CONST_F32 */
+    int64_t *i;  /* CONST_I64 */
+    bool init;   /* an initializer (a model parameter) */
+    /* The initializer this constant is the 2-D transpose of (PyTorch's
+     * Linear without bias: Transpose(weight) + MatMul), or NULL. */
+    const char *transpose_of;
+} Const;
+
+typedef enum { OV_NONE, OV_CONST, OV_ACT } OnnxValueKind;
+
+typedef struct {
+    char *name;
+    OnnxValueKind kind;
+    Const c;     /* OV_CONST */
+    int tensor;  /* OV_ACT: the IR tensor */
+    Shape shape; /* OV_ACT: its per-sample shape */
+    int uses;    /* how many node inputs name it */
+} OnnxValue;
+
+typedef struct {
+    const char *path;
+    Loc loc;
+    Graph *g;
+    const Onnx__ModelProto *model;
+    int opset;
+    OnnxValue *v;
+    int nv, vcap;
+    int *slot; /* hash table of value indices, -1 empty */
+    int nslot;
+} Onnx;
+
+/* One node being lowered: its inputs' values (NULL for an absent optional
+ * input) and the value its first output defines. */
+typedef struct {
+    Onnx *o;
+    const Onnx__NodeProto *node;
+    OnnxValue **in;
+    int nin;
+    OnnxValue *out;
+} OnnxNode;
+
+/* An ONNX op type an operator family handles (a row of its table). */
+typedef struct OnnxKind {
+    const char *op_type;
+    const char *attrs; /* "name:type ...", types f i s t fs is: every attribute allowed */
+    /* Lowers the node into IR nodes (or names an existing value as its
+     * output); reports errors, false after one. NULL: constants only. */
+    bool (*lower)(OnnxNode *l);
+    /* Evaluates the node on constant inputs into *out (NULL: it is never
+     * evaluated at load time). */
+    bool (*fold)(OnnxNode *l, Const *out);
+    bool fold_activations; /* folds whatever its input is (Shape) */
+} OnnxKind;
+
+/* ---- onnx_read.c: the file ---- */
+
+Onnx__ModelProto *onnx_read_model(const char *path);
+/* Decodes t (float32, or int64/int32 kept as int64) into c; `what` names it
+ * in errors. c->init is left false. */
+bool onnx_tensor_const(Onnx *o, const Onnx__TensorProto *t, const char *what, Const *c);
+void const_free(Const *c);
+/* Elements of a shape, or -1 (after an error naming `what`) when a
+ * dimension is negative or the count exceeds ONNX_MAX_NUMEL. */
+int64_t checked_numel(Onnx *o, const Shape *s, const char *what);
+
+/* ---- onnx_kit.c: attributes and errors ---- */
+
+const char *node_label(const Onnx__NodeProto *node);
+const Onnx__AttributeProto *attr_find(const Onnx__NodeProto *node, const char *name);
+int64_t attr_int(const Onnx__NodeProto *node, const char *name, int64_t dflt);
+float attr_float(const Onnx__NodeProto *node, const char *name, float dflt);
+/* The INTS attribute `name`: its count, or -1 if absent. */
+int attr_ints(const Onnx__NodeProto *node, const char *name, const int64_t **vals);
+/* The STRING attribute `name` into buf (cut to size), or dflt. */
+const char *attr_string(const Onnx__NodeProto *node, const char *name, const char *dflt,
+                        char *buf, size_t size);
+void node_error(Onnx *o, const Onnx__NodeProto *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* node_error for the node being lowered; returns false. */
+bool onnx_fail(OnnxNode *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- onnx_kit.c: inputs, nodes and parameters ---- */
+
+/* Input i as an activation, or NULL after an error. */
+OnnxValue *onnx_act_in(OnnxNode *l, int i);
+/* Input i as a float32 constant; NULL (after an error unless optional and
+ * absent) otherwise. */
+OnnxValue *onnx_float_in(OnnxNode *l, int i, bool optional);
+/* Reads the spatial INTS attribute `name` (count values) into v, each at
+ * least 1 (0 where dflt is 0), dflt where absent. */
+bool onnx_spatial_ints(OnnxNode *l, const char *name, int64_t dflt, int64_t *v, int count);
+/* Adds an IR node for the node being lowered (named after it plus
+ * `suffix`) reading the activations in[0..nin), writing value `out`. With s,
+ * the output's per-sample shape is s; with NULL, the operator's shape rule
+ * gives it (its errors are the node's). NULL after an error. */
+Node *onnx_add_node(OnnxNode *l, int op, const char *suffix, OnnxValue **in, int nin,
+                    OnnxValue *out, const Shape *s);
+/* Runs n's shape rule now, so that out describes its output; false after
+ * an error. For a node whose attributes or parameters were set after
+ * onnx_add_node(..., s). */
+bool onnx_infer(OnnxNode *l, Node *n, OnnxValue *out);
+/* Parameter slot `slot` of n is tensor t. */
+void onnx_set_param(Node *n, int slot, int t);
+/* The IR tensor holding float data `data` of shape s, named `name` when
+ * that name is free or already holds the same data (a shared weight). */
+int onnx_make_param(Onnx *o, const char *name, TensorKind kind, const Shape *s,
+                    const float *data);
+/* A constant operand as an IR tensor: `kind` for initializers, else T_CONST. */
+int onnx_const_param(Onnx *o, const OnnxValue *v, TensorKind kind);
+/* The node's output is value x itself (Identity, inference Dropout, a
+ * Concat of one input, ...): no IR node. */
+void onnx_alias(OnnxNode *l, const OnnxValue *x);
+
+/* ---- onnx_kit.c: constants, for the families' folds ---- */
+
+/* Allocates out's data for `shape`, of dtype. */
+bool const_alloc(OnnxNode *l, Const *out, int dtype, const Shape *shape);
+void const_copy_elem(Const *dst, int64_t di, const Const *src, int64_t si);
+/* Row-major strides of s, and index k of s as a multi-index. */
+void const_strides(const Shape *s, int64_t *st);
+void const_unravel(const Shape *s, int64_t k, int64_t *idx);
+/* axis (possibly negative) of a rank-`rank` tensor into [0, rank). */
+bool onnx_norm_axis(OnnxNode *l, int64_t axis, int rank, int *out);
+/* The first k inputs are given (else "missing input"). */
+bool onnx_has_inputs(OnnxNode *l, int k);
+/* Input i must be a constant; an int64 one. */
+bool onnx_need_const(OnnxNode *l, int i);
+bool onnx_need_i64(OnnxNode *l, const Const *c, const char *what);
+/* An int64 list (of at most MAX_RANK values) from attribute `attr` before
+ * opset `since`, from constant input `idx` from then on, into vals:
+ * returns the count, -1 when absent, -2 after an error. */
+int onnx_int_list(OnnxNode *l, int idx, const char *attr, int since, int64_t *vals);
+/* x's data under shape s (same count). */
+bool const_reshaped(OnnxNode *l, const Const *x, const Shape *s, Const *out);
+
+#endif

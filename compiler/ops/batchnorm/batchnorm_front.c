@@ -1,0 +1,50 @@
+/* batchnorm_front.c: how the front ends write BatchNorm. Takes a layer
+ * statement (DSL) or a BatchNormalization node (ONNX); gives an
+ * OP_BATCHNORM node: eps, momentum (PyTorch's convention: the new batch's
+ * share), the parameters gamma, beta and buffers running mean and var.
+ *
+ *   DSL   batchnorm(eps=1e-5, momentum=0.1, activation=...) */
+#include "../ops.h"
+
+static void dsl_batchnorm(DslArgs *c, Node *n, const DslKind *k)
+{
+    n->a.eps = 1e-5f;
+    n->a.momentum = 0.1f;
+    dsl_get_float(c, "eps", false, DSL_POSITIVE, &n->a.eps);
+    dsl_get_float(c, "momentum", false, DSL_UNIT_CLOSED, &n->a.momentum);
+    act_dsl_activation(c, &n->act);
+}
+
+const DslKind batchnorm_dsl[] = {
+    {"batchnorm", "batchnorm", OP_BATCHNORM, 0, "", "eps momentum activation", dsl_batchnorm,
+     NULL},
+    {NULL},
+};
+
+/* ---- ONNX ---- */
+
+static bool onnx_batchnorm(OnnxNode *l)
+{
+    OnnxValue *x = onnx_act_in(l, 0);
+    OnnxValue *p[4] = {NULL};
+    for (int i = 0; i < 4; i++)
+        if (!x || !(p[i] = onnx_float_in(l, 1 + i, false)))
+            return false;
+    if (l->node->n_output > 1 || attr_int(l->node, "training_mode", 0))
+        return onnx_fail(l, "training mode is not supported");
+    for (int i = 0; i < 4; i++)
+        if (p[i]->c.shape.rank != 1 || p[i]->c.shape.d[0] != x->shape.d[0])
+            return onnx_fail(l, "'%s' must have shape [%lld]", p[i]->name, (long long)x->shape.d[0]);
+    Node *n = onnx_add_node(l, OP_BATCHNORM, "", &x, 1, l->out, &x->shape);
+    n->a.eps = attr_float(l->node, "epsilon", 1e-5f);
+    n->a.momentum = 1 - attr_float(l->node, "momentum", 0.9f); /* ONNX keeps 0.9 of the old */
+    for (int i = 0; i < 4; i++)
+        onnx_set_param(n, i, onnx_const_param(l->o, p[i], i < 2 ? T_PARAM : T_BUFFER));
+    return true;
+}
+
+const OnnxKind batchnorm_onnx[] = {
+    {"BatchNormalization", "epsilon:f momentum:f spatial:i training_mode:i", onnx_batchnorm, NULL,
+     false},
+    {NULL},
+};

@@ -1,0 +1,46 @@
+/* registry.c: every operator family's front-end rows, in one list each: the
+ * DSL keywords the DSL front end looks up (frontend/dsl_lower.c) and, for
+ * messages, suggests among; the ONNX op types the ONNX front end
+ * (frontend/onnx.c) dispatches to. A new family adds its tables here; a new
+ * activation needs nothing (act_dsl and act_onnx hold every row of
+ * acts.def). */
+#include "ops.h"
+
+#include <string.h>
+
+static const DslKind *const dsl_tables[] = {
+    conv_dsl, pool_dsl, dense_dsl, batchnorm_dsl, reshape_dsl, act_dsl,
+    softmax_dsl, maxout_dsl, elementwise_dsl, concat_dsl, pad_dsl,
+};
+
+const DslKind *dsl_kind_at(int i)
+{
+    for (size_t t = 0; t < sizeof dsl_tables / sizeof *dsl_tables; t++)
+        for (const DslKind *k = dsl_tables[t]; k->word; k++)
+            if (i-- == 0)
+                return k;
+    return NULL;
+}
+
+const DslKind *dsl_kind_find(const char *word)
+{
+    const DslKind *k;
+    for (int i = 0; (k = dsl_kind_at(i)); i++)
+        if (strcmp(k->word, word) == 0)
+            return k;
+    return NULL;
+}
+
+static const OnnxKind *const onnx_tables[] = {
+    conv_onnx, pool_onnx, batchnorm_onnx, dense_onnx, elementwise_onnx, act_onnx,
+    softmax_onnx, reshape_onnx, concat_onnx, pad_onnx, const_onnx,
+};
+
+const OnnxKind *onnx_kind_find(const char *op_type)
+{
+    for (size_t t = 0; t < sizeof onnx_tables / sizeof *onnx_tables; t++)
+        for (const OnnxKind *k = onnx_tables[t]; k->op_type; k++)
+            if (*k->op_type && strcmp(k->op_type, op_type) == 0)
+                return k;
+    return NULL;
+}

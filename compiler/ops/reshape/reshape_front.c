@@ -1,0 +1,297 @@
+/* reshape_front.c: how the front ends write the views (reshape.c). Takes a
+ * layer statement (DSL) or a Flatten, Reshape, Squeeze, Unsqueeze, Dropout
+ * or Identity node (ONNX); gives the view node, or (ONNX Identity, and
+ * Dropout at inference) no node at all: the output names the input.
+ *
+ *   DSL   flatten, reshape(shape=16x5x5), dropout(rate=0.5) */
+#include "../ops.h"
+
+#include <limits.h>
+#include <string.h>
+
+static void dsl_dropout(DslArgs *c, Node *n, const DslKind *k)
+{
+    n->a.rate = 0.5f;
+    dsl_get_float(c, "rate", false, DSL_UNIT_OPEN, &n->a.rate);
+}
+
+static void dsl_reshape(DslArgs *c, Node *n, const DslKind *k)
+{
+    const Value *v = dsl_get(c, "shape", true);
+    if (!v)
+        return;
+    int size;
+    if (v->kind == V_INT) {
+        if (dsl_int_value(c, "shape", v, 1, &size))
+            n->a.target = shape_make(1, &v->i);
+        return;
+    }
+    if (v->kind != V_DIMS || v->ndims > MAX_RANK) {
+        dsl_bad_value(c, "shape", v, "dimensions like 16x5x5");
+        return;
+    }
+    for (int i = 0; i < v->ndims; i++)
+        if (v->dims[i] < 1 || v->dims[i] > INT_MAX || v->overflow) {
+            dsl_bad_value(c, "shape", v, "positive dimensions");
+            return;
+        }
+    n->a.target = shape_make(v->ndims, v->dims);
+}
+
+static int flat_rank(const Arg *args, int in_rank)
+{
+    return 1;
+}
+
+/* The target's rank, from the `shape` argument as written. */
+static int target_rank(const Arg *args, int in_rank)
+{
+    const Value *v = NULL;
+    for (const Arg *a = args; a; a = a->next)
+        if (!a->key || strcmp(a->key, "shape") == 0)
+            v = a->v;
+    return v && v->kind == V_DIMS ? v->ndims : 1;
+}
+
+const DslKind reshape_dsl[] = {
+    {"flatten", "flatten", OP_FLATTEN, 0, "", "", NULL, flat_rank},
+    {"reshape", "reshape", OP_RESHAPE, 0, "shape", "shape", dsl_reshape, target_rank},
+    {"dropout", "dropout", OP_DROPOUT, 0, "rate", "rate", dsl_dropout, NULL},
+    {NULL},
+};
+
+/* ---- ONNX ---- */
+
+Node *reshape_onnx_view(OnnxNode *l, OnnxValue *x, const Shape *s, const char *suffix,
+                        OnnxValue *out)
+{
+    Node *n = onnx_add_node(l, s->rank == 1 ? OP_FLATTEN : OP_RESHAPE, suffix, &x, 1,
+                       out, s);
+    n->a.target = *s;
+    return n;
+}
+
+static bool onnx_flatten(OnnxNode *l)
+{
+    OnnxValue *x = onnx_act_in(l, 0);
+    if (!x)
+        return false;
+    int rank = x->shape.rank + 1;
+    int64_t axis = attr_int(l->node, "axis", 1);
+    if (axis < 0)
+        axis += rank;
+    if (axis != 1)
+        return onnx_fail(l, "axis %lld is not supported (only 1 keeps the batch apart)",
+                    (long long)attr_int(l->node, "axis", 1));
+    Shape s = {1, {shape_numel(&x->shape)}};
+    return reshape_onnx_view(l, x, &s, "", l->out) != NULL;
+}
+
+/* The per-sample shape a Reshape to full shape `t` gives, or false. */
+static bool per_sample_target(OnnxNode *l, const OnnxValue *x, const Const *t, Shape *s)
+{
+    int64_t numel = shape_numel(&x->shape), known = 1;
+    bool allowzero = attr_int(l->node, "allowzero", 0) != 0;
+    if (t->shape.rank != 1 || t->n < 2 || t->n > MAX_RANK)
+        return onnx_fail(l, "target shape must have 2 to %d entries", MAX_RANK);
+    int64_t first = t->i[0];
+    bool batch = first == BATCH_DIM || (first == 0 && !allowzero) ||
+                 (l->o->g->batch_hint > 0 && first == l->o->g->batch_hint);
+    int infer = -1;
+    s->rank = (int)t->n - 1;
+    for (int i = 1; i < t->n; i++) {
+        int64_t v = t->i[i];
+        if (v == 0 && !allowzero)
+            v = i - 1 < x->shape.rank ? x->shape.d[i - 1] : -2;
+        if (v == -1 && infer < 0)
+            infer = i - 1;
+        else if (v < 0 || v == BATCH_DIM)
+            return onnx_fail(l, "target shape entry %d (%lld) is not supported", i,
+                        (long long)t->i[i]);
+        else if (mul_overflows(known, v, &known))
+            return onnx_fail(l, "target shape overflows");
+        s->d[i - 1] = v;
+    }
+    if (!batch && !(first == -1 && infer < 0))
+        return onnx_fail(l, "target shape's first entry (%lld) is not the batch size",
+                    (long long)first);
+    if (infer >= 0) {
+        if (known == 0 || numel % known)
+            return onnx_fail(l, "cannot infer the -1 entry");
+        s->d[infer] = numel / known;
+        known = numel;
+    }
+    if (known != numel)
+        return onnx_fail(l, "cannot reshape %lld elements per sample into %lld", (long long)numel,
+                    (long long)known);
+    return true;
+}
+
+static bool onnx_reshape(OnnxNode *l)
+{
+    OnnxValue *x = onnx_act_in(l, 0);
+    if (!x)
+        return false;
+    if (l->nin < 2 || !l->in[1] || l->in[1]->kind != OV_CONST || l->in[1]->c.dtype != CONST_I64)
+        return onnx_fail(l, "the target shape must be a constant int64 tensor");
+    Shape s;
+    if (!per_sample_target(l, x, &l->in[1]->c, &s))
+        return false;
+    return reshape_onnx_view(l, x, &s, "", l->out) != NULL;
+}
+
+/* Squeeze/Unsqueeze of an activation: a reshape that keeps the batch. */
+static bool onnx_squeeze(OnnxNode *l)
+{
+    OnnxValue *x = onnx_act_in(l, 0);
+    if (!x)
+        return false;
+    bool un = l->node->op_type[0] == 'U';
+    const int64_t *axes = NULL;
+    int na;
+    if (l->o->opset < 13) {
+        na = attr_ints(l->node, "axes", &axes);
+    } else if (l->nin > 1 && l->in[1]) {
+        if (l->in[1]->kind != OV_CONST || l->in[1]->c.dtype != CONST_I64)
+            return onnx_fail(l, "axes must be a constant int64 tensor");
+        axes = l->in[1]->c.i;
+        na = (int)(l->in[1]->c.n > 8 ? 8 : l->in[1]->c.n);
+    } else {
+        na = -1;
+    }
+    int rank = x->shape.rank + 1, out_rank = un ? rank + (na > 0 ? na : 0) : rank;
+    if ((un && na <= 0) || out_rank > MAX_RANK)
+        return onnx_fail(l, un ? "needs axes" : "result rank too large");
+    bool mark[2 * MAX_RANK] = {false};
+    for (int i = 0; i < na; i++) {
+        int64_t a = axes[i] < 0 ? axes[i] + out_rank : axes[i];
+        if (a <= 0 || a >= out_rank)
+            return onnx_fail(l, "axis %lld is not supported (the batch stays first)",
+                        (long long)axes[i]);
+        mark[a] = true;
+    }
+    Shape s = {0};
+    for (int i = 1, j = 0; i < out_rank; i++) {
+        if (un) {
+            s.d[s.rank++] = mark[i] ? 1 : x->shape.d[j++];
+            continue;
+        }
+        int64_t d = x->shape.d[i - 1];
+        if (mark[i] && d != 1)
+            return onnx_fail(l, "cannot squeeze axis %d of size %lld", i, (long long)d);
+        if (!(na > 0 ? mark[i] : d == 1))
+            s.d[s.rank++] = d;
+    }
+    if (s.rank == 0)
+        s.d[s.rank++] = 1;
+    return reshape_onnx_view(l, x, &s, "", l->out) != NULL;
+}
+
+/* Identity and Dropout (inference): the output is the input. */
+static bool onnx_identity(OnnxNode *l)
+{
+    OnnxValue *x = onnx_act_in(l, 0);
+    if (!x)
+        return false;
+    onnx_alias(l, x);
+    return true;
+}
+
+/* Identity, Dropout on a constant: the constant. */
+static bool fold_identity(OnnxNode *l, Const *out)
+{
+    if (!onnx_has_inputs(l, 1))
+        return false;
+    return const_reshaped(l, &l->in[0]->c, &l->in[0]->c.shape, out);
+}
+
+static bool fold_unsqueeze(OnnxNode *l, Const *out)
+{
+    if (!onnx_has_inputs(l, 1))
+        return false;
+    int64_t axes[MAX_RANK];
+    int na = onnx_int_list(l, 1, "axes", 13, axes);
+    if (na == -2)
+        return false;
+    const Const *x = &l->in[0]->c;
+    int r = x->shape.rank + (na > 0 ? na : 0);
+    if (na <= 0 || r > MAX_RANK)
+        return onnx_fail(l, na <= 0 ? "needs axes" : "result rank too large");
+    bool inserted[MAX_RANK] = {false};
+    for (int k = 0; k < na; k++) {
+        int a;
+        if (!onnx_norm_axis(l, axes[k], r, &a))
+            return false;
+        if (inserted[a])
+            return onnx_fail(l, "axis %lld repeats", (long long)axes[k]);
+        inserted[a] = true;
+    }
+    Shape s = {r, {0}};
+    for (int i = 0, j = 0; i < r; i++)
+        s.d[i] = inserted[i] ? 1 : x->shape.d[j++];
+    return const_reshaped(l, x, &s, out);
+}
+
+static bool fold_squeeze(OnnxNode *l, Const *out)
+{
+    if (!onnx_has_inputs(l, 1))
+        return false;
+    int64_t axes[MAX_RANK];
+    int na = onnx_int_list(l, 1, "axes", 13, axes);
+    if (na == -2)
+        return false;
+    const Const *x = &l->in[0]->c;
+    bool drop[MAX_RANK] = {false};
+    for (int k = 0; k < na; k++) {
+        int a;
+        if (!onnx_norm_axis(l, axes[k], x->shape.rank, &a))
+            return false;
+        if (x->shape.d[a] != 1)
+            return onnx_fail(l, "cannot squeeze axis %d of size %lld", a,
+                       (long long)x->shape.d[a]);
+        drop[a] = true;
+    }
+    Shape s = {0};
+    for (int i = 0; i < x->shape.rank; i++)
+        if (!(na > 0 ? drop[i] : x->shape.d[i] == 1))
+            s.d[s.rank++] = x->shape.d[i];
+    return const_reshaped(l, x, &s, out);
+}
+
+static bool fold_reshape(OnnxNode *l, Const *out)
+{
+    if (!onnx_has_inputs(l, 2))
+        return false;
+    const Const *x = &l->in[0]->c, *shp = &l->in[1]->c;
+    if (!onnx_need_i64(l, shp, "shape"))
+        return false;
+    if (shp->n > MAX_RANK)
+        return onnx_fail(l, "shape has more than %d entries", MAX_RANK);
+    Shape s = {(int)shp->n, {0}};
+    int infer = -1;
+    int64_t known = 1;
+    for (int d = 0; d < s.rank; d++) {
+        int64_t v = shp->i[d];
+        if (v == 0 && !attr_int(l->node, "allowzero", 0))
+            v = d < x->shape.rank ? x->shape.d[d] : 0;
+        if (v == -1 && infer < 0)
+            infer = d;
+        else if (v < 0)
+            return onnx_fail(l, "bad shape entry %lld", (long long)shp->i[d]); else
+            known *= v ? v : 1;
+        s.d[d] = v;
+    }
+    if (infer >= 0)
+        s.d[infer] = known ? x->n / known : 0;
+    return const_reshaped(l, x, &s, out);
+}
+
+const OnnxKind reshape_onnx[] = {
+    {"Flatten", "axis:i", onnx_flatten, NULL, false},
+    {"Reshape", "allowzero:i", onnx_reshape, fold_reshape, false},
+    {"Squeeze", "axes:is", onnx_squeeze, fold_squeeze, false},
+    {"Unsqueeze", "axes:is", onnx_squeeze, fold_unsqueeze, false},
+    {"Dropout", "ratio:f seed:i", onnx_identity, fold_identity, false},
+    {"Identity", "", onnx_identity, fold_identity, false},
+    {NULL},
+};
