@@ -259,6 +259,11 @@ enum {
     OPT_VIEW = 1 << 3,        /* output is the input, reinterpreted */
     OPT_RESIDUAL = 1 << 4,    /* takes a second input added before its epilogue
                                  (fuse-residual; dumped as "+add") */
+    OPT_CHANNEL_AFFINE = 1 << 5, /* param 0 [F, ...] and optional bias param 1 [F]
+                                    are linear per output channel f: a per-channel
+                                    scale and shift fold into them (fuse-bn, -bias) */
+    OPT_STOCHASTIC = 1 << 6,  /* a view at inference only (dropout draws a mask in
+                                 training) */
 };
 
 struct Emit;
@@ -285,7 +290,20 @@ typedef struct {
     void (*emit_grad)(struct Emit *e, const Node *n);
     /* The attributes in IR dumps (` kernel=3x3 stride=1x1 ...`); NULL: none. */
     void (*dump)(const Graph *g, const Node *n, FILE *out);
+    /* Fusion (passes/fuse_fold.c): the passes this operator's nodes fold
+     * in, each with a hook that folds node `id` into a neighbour where that
+     * is exact and returns true (the pass then removes the node). */
+    const struct FoldRule *folds;
+    /* Takes pad node p's padding into its own (fuse-pad) where that gives
+     * the same values; false (nothing changed) otherwise. */
+    bool (*absorb_pad)(const Graph *g, Node *n, const Node *p);
 } OpInfo;
+
+struct LoadOptions;
+typedef struct FoldRule {
+    const char *pass; /* NULL ends a list */
+    bool (*fold)(Graph *g, int id, const struct LoadOptions *opt);
+} FoldRule;
 
 #define OP(ID, name, traits) extern const OpInfo op_##name;
 #include "ops.def"
@@ -303,6 +321,8 @@ Act node_epilogue(const Node *n);
 struct DslKind;
 const struct DslKind *dsl_kind_at(int i);
 const struct DslKind *dsl_kind_find(const char *word);
+/* Makes view node n a reshape to `target` (fuse-views merges view chains). */
+void node_become_reshape(Node *n, const Shape *target);
 /* Adds a node whose output is tensor t's value (a model that is the
  * identity still has a layer); returns its index. */
 int graph_add_identity(Graph *g, int t, const char *name, Loc loc);
@@ -328,7 +348,6 @@ void init_weights(Graph *g);
  * parameters); -O0 skips them. Folded weights are new T_CONST tensors named
  * "<layer>+<folded layer>.weight" / ".bias". A --train build (opt->train)
  * keeps BatchNorm and Dropout. Each pass returns false after an error. */
-struct LoadOptions;
 bool fuse_views(Graph *g, const struct LoadOptions *opt);     /* dropout, identity, view chains */
 bool fuse_batchnorm(Graph *g, const struct LoadOptions *opt); /* BN into conv/dense */
 bool fuse_bias(Graph *g, const struct LoadOptions *opt);      /* add(x, B) into conv/dense bias */
@@ -343,6 +362,9 @@ int fuse_sole_consumer(const Graph *g, int t);
 /* Node `id` (one input) disappears: its readers (and the graph output)
  * read its input instead. */
 void fuse_bypass(Graph *g, int id);
+/* The pass named `pass`: offers every node to its operator's FoldRule for
+ * that pass, and removes the nodes it folds (fuse_fold.c). */
+bool fuse_fold(Graph *g, const char *pass, const struct LoadOptions *opt);
 /* A new T_CONST tensor "<base>.<suffix>" (made unique) of the given shape
  * holding a copy of `data`; returns its id. */
 int fuse_new_const(Graph *g, const char *base, const char *suffix, const Shape *shape,

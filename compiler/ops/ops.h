@@ -123,6 +123,14 @@ typedef struct {
 } ConvGeom;
 
 ConvGeom conv_geometry(const Graph *g, const Node *n);
+/* No padding on any side. */
+bool window_unpadded(const Node *n);
+/* fuse-pad (pad_fuse.c): the readers' OpInfo.absorb_pad. */
+bool conv_absorb_pad(const Graph *g, Node *w, const Node *p);
+bool avgpool_absorb_pad(const Graph *g, Node *w, const Node *p);
+bool maxpool_absorb_pad(const Graph *g, Node *w, const Node *p);
+/* The fusion rules of pad, add and batchnorm (<family>_fuse.c). */
+extern const FoldRule pad_folds[], add_folds[], batchnorm_folds[];
 /* A window's kernel, stride and padding in an IR dump (conv and pools). */
 void window_dump(const Node *n, FILE *out);
 

@@ -15,11 +15,16 @@
  * removal would make the graph's output its input (no layer left). */
 #include "../cnnc.h"
 
+/* A one-input view, in this build (dropout is none when training). */
+static bool is_view(const Node *n, const LoadOptions *opt)
+{
+    unsigned traits = op_info(n->op)->traits;
+    return (traits & OPT_VIEW) && n->nin == 1 && !((traits & OPT_STOCHASTIC) && opt->train);
+}
+
 static bool removable(const Graph *g, const Node *n, const LoadOptions *opt)
 {
-    if (!(op_info(n->op)->traits & OPT_VIEW) || n->nin != 1)
-        return false;
-    if (n->op == OP_DROPOUT && opt->train)
+    if (!is_view(n, opt))
         return false;
     if (n->in[0] == g->input && n->out == g->output)
         return false;
@@ -31,12 +36,10 @@ static bool removable(const Graph *g, const Node *n, const LoadOptions *opt)
 static int view_source(const Graph *g, int id, const LoadOptions *opt)
 {
     const Node *n = &g->n[id];
-    if (!(op_info(n->op)->traits & OPT_VIEW) || n->nin != 1 ||
-        (n->op == OP_DROPOUT && opt->train))
+    if (!is_view(n, opt))
         return -1;
     int p = g->t[n->in[0]].producer;
-    if (p < 0 || !(op_info(g->n[p].op)->traits & OPT_VIEW) || g->n[p].nin != 1 ||
-        (g->n[p].op == OP_DROPOUT && opt->train) || fuse_sole_consumer(g, g->n[p].out) != id)
+    if (p < 0 || !is_view(&g->n[p], opt) || fuse_sole_consumer(g, g->n[p].out) != id)
         return -1;
     return p;
 }
@@ -51,8 +54,7 @@ bool fuse_views(Graph *g, const LoadOptions *opt)
         int p = view_source(g, i, opt);
         if (p >= 0) {
             Node *n = &g->n[i];
-            n->op = OP_RESHAPE;
-            n->a.target = *node_out_shape(g, n);
+            node_become_reshape(n, node_out_shape(g, n));
             n->in[0] = g->n[p].in[0];
             fuse_bypass(g, p); /* its only reader no longer reads it */
             i = p;             /* i moved down by one; look at it again */

@@ -107,4 +107,5 @@ const OpInfo op_batchnorm = {
     .emit = batchnorm_emit,
     .emit_grad = batchnorm_emit_grad,
     .dump = dump_batchnorm,
+    .folds = batchnorm_folds,
 };

@@ -322,4 +322,5 @@ const OpInfo op_conv = {
     .emit = conv_emit,
     .emit_grad = conv_emit_grad,
     .dump = dump_conv,
+    .absorb_pad = conv_absorb_pad,
 };

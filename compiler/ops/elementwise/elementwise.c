@@ -163,6 +163,7 @@ const OpInfo op_add = {
     .grad = add_grad,
     .emit = add_emit,
     .emit_grad = add_emit_grad,
+    .folds = add_folds,
 };
 
 const OpInfo op_mul = {

@@ -97,4 +97,5 @@ const OpInfo op_pad = {
     .emit = pad_emit,
     .emit_grad = pad_emit_grad,
     .dump = dump_pad,
+    .folds = pad_folds,
 };

@@ -198,6 +198,7 @@ const OpInfo op_maxpool = {
     .emit = pool_emit,
     .emit_grad = pool_emit_grad,
     .dump = dump_pool,
+    .absorb_pad = maxpool_absorb_pad,
 };
 
 const OpInfo op_avgpool = {
@@ -210,6 +211,7 @@ const OpInfo op_avgpool = {
     .emit = pool_emit,
     .emit_grad = pool_emit_grad,
     .dump = dump_pool,
+    .absorb_pad = avgpool_absorb_pad,
 };
 
 const OpInfo op_global_avgpool = {

@@ -132,3 +132,9 @@ int graph_add_identity(Graph *g, int t, const char *name, Loc loc)
 {
     return graph_add_node(g, OP_IDENTITY, name, loc, &t, 1);
 }
+
+void node_become_reshape(Node *n, const Shape *target)
+{
+    n->op = OP_RESHAPE;
+    n->a.target = *target;
+}

@@ -1,7 +1,8 @@
-/* fuse_bn.c: folds an inference BatchNorm into the conv or dense layer
- * before it (pass "fuse-bn").
+/* batchnorm_fuse.c: folds an inference BatchNorm into the layer before it
+ * (pass "fuse-bn", passes/fuse_fold.c).
  *
- * Matches batchnorm(p(x)) where p is conv or dense with no epilogue and the
+ * Matches batchnorm(p(x)) where p is OPT_CHANNEL_AFFINE (conv, dense) with
+ * no epilogue and the
  * batchnorm alone reads p's output. With s[f] = gamma[f] / sqrt(var[f] +
  * eps), per output channel (conv filter, dense unit) f:
  *   W'[f, ...] = W[f, ...] * s[f]
@@ -16,7 +17,7 @@
  * p with an epilogue already (BN(act(z)) is not affine in z); p's output
  * read by anything else or being the graph output (that reader wants the
  * unnormalised value); any other producer. */
-#include "../cnnc.h"
+#include "../ops.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@ static bool foldable_producer(const Graph *g, const Node *bn, int *pid)
     if (p < 0)
         return false;
     const Node *n = &g->n[p];
-    if ((n->op != OP_CONV && n->op != OP_DENSE) || n->act.kind != ACT_NONE)
+    if (!(op_info(n->op)->traits & OPT_CHANNEL_AFFINE) || act_present(n->act))
         return false;
     if (fuse_sole_consumer(g, n->out) != bn - g->n)
         return false;
@@ -69,18 +70,16 @@ static void fold(Graph *g, int p, const Node *bn)
     free(nb);
 }
 
-bool fuse_batchnorm(Graph *g, const LoadOptions *opt)
+static bool batchnorm_fold(Graph *g, int id, const LoadOptions *opt)
 {
-    if (opt->train)
-        return true;
-    for (int i = 0; i < g->nn; i++) {
-        int p;
-        if (g->n[i].op != OP_BATCHNORM || !foldable_producer(g, &g->n[i], &p))
-            continue;
-        fold(g, p, &g->n[i]);
-        fuse_bypass(g, i);
-        i--;
-    }
-    fuse_prune(g);
+    int p;
+    if (opt->train || !foldable_producer(g, &g->n[id], &p))
+        return false;
+    fold(g, p, &g->n[id]);
     return true;
 }
+
+const FoldRule batchnorm_folds[] = {
+    {"fuse-bn", batchnorm_fold},
+    {NULL, NULL},
+};

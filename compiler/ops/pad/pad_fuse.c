@@ -1,5 +1,7 @@
-/* fuse_pad.c: folds an explicit pad layer (DSL pad, ONNX Pad) into the
- * padding of the conv or pool that alone reads it (pass "fuse-pad").
+/* pad_fuse.c: folds an explicit pad layer (DSL pad, ONNX Pad) into the
+ * padding of the conv or pool that alone reads it (pass "fuse-pad",
+ * passes/fuse_fold.c). The pad asks its reader (OpInfo.absorb_pad, below
+ * for conv and the pools) whether and how.
  *
  * Matches w(pad(x)) where w is conv, avgpool or maxpool and reads the pad's
  * output alone; w's padding grows by the pad's ([top, left, bottom, right])
@@ -26,10 +28,9 @@
  * output, reflect/replicate into a padded conv, any pad into a maxpool of
  * a possibly negative input, ceil-mode pools (the output size rule differs
  * once the cells are padding rather than input), other readers. */
-#include "../cnnc.h"
-#include "../ops/ops.h"
+#include "../ops.h"
 
-static bool unpadded(const Node *n)
+bool window_unpadded(const Node *n)
 {
     return !n->a.pad[0] && !n->a.pad[1] && !n->a.pad[2] && !n->a.pad[3];
 }
@@ -50,8 +51,36 @@ static bool nonnegative(const Graph *g, int t)
     if (p < 0)
         return false;
     const Node *n = &g->n[p];
-    Act a = op_info(n->op)->traits & OPT_ACTIVATION ? node_act(n) : n->act;
-    return a.kind == ACT_RELU || a.kind == ACT_SIGMOID || (a.kind == ACT_CLIP && a.a >= 0);
+    return act_nonnegative(op_info(n->op)->traits & OPT_ACTIVATION ? node_act(n) : n->act);
+}
+
+static void grow_padding(Node *w, const Node *p)
+{
+    for (int i = 0; i < 4; i++)
+        w->a.pad[i] += p->a.pad[i];
+    w->in[0] = p->in[0];
+}
+
+bool conv_absorb_pad(const Graph *g, Node *w, const Node *p)
+{
+    bool ok = p->a.pad_mode == PAD_ZEROS ? window_unpadded(w) || w->a.pad_mode == PAD_ZEROS
+                                         : window_unpadded(w);
+    if (!ok)
+        return false;
+    if (window_unpadded(w))
+        w->a.pad_mode = p->a.pad_mode;
+    grow_padding(w, p);
+    return true;
+}
+
+bool avgpool_absorb_pad(const Graph *g, Node *w, const Node *p)
+{
+    if (p->a.pad_mode != PAD_ZEROS || !pool_pad_ok(w, p) ||
+        !(w->a.count_include_pad || window_unpadded(w)))
+        return false;
+    w->a.count_include_pad = true;
+    grow_padding(w, p);
+    return true;
 }
 
 static bool maxpool_ok(const Graph *g, const Node *w, const Node *p)
@@ -62,56 +91,34 @@ static bool maxpool_ok(const Graph *g, const Node *w, const Node *p)
     case PAD_ZEROS:
         return nonnegative(g, p->in[0]);
     case PAD_REPLICATE:
-        return unpadded(w);
+        return window_unpadded(w);
     case PAD_REFLECT:
         for (int i = 0; i < 4; i++)
             if (2 * p->a.pad[i] > w->a.kernel[i % 2] - 1)
                 return false;
-        return unpadded(w);
+        return window_unpadded(w);
     }
     return false;
 }
 
-static bool legal(const Graph *g, const Node *w, const Node *p)
+bool maxpool_absorb_pad(const Graph *g, Node *w, const Node *p)
 {
-    switch (w->op) {
-    case OP_CONV:
-        if (p->a.pad_mode == PAD_ZEROS)
-            return unpadded(w) || w->a.pad_mode == PAD_ZEROS;
-        return unpadded(w);
-    case OP_AVGPOOL:
-        return p->a.pad_mode == PAD_ZEROS && pool_pad_ok(w, p) &&
-               (w->a.count_include_pad || unpadded(w));
-    case OP_MAXPOOL:
-        return maxpool_ok(g, w, p);
-    default:
+    if (!maxpool_ok(g, w, p))
         return false;
-    }
-}
-
-static void fold(Node *w, const Node *p)
-{
-    if (w->op == OP_CONV && unpadded(w))
-        w->a.pad_mode = p->a.pad_mode;
-    if (w->op == OP_AVGPOOL)
-        w->a.count_include_pad = true;
-    for (int i = 0; i < 4; i++)
-        w->a.pad[i] += p->a.pad[i];
-    w->in[0] = p->in[0];
-}
-
-bool fuse_pad(Graph *g, const LoadOptions *opt)
-{
-    (void)opt;
-    for (int i = 0; i < g->nn; i++) {
-        const Node *p = &g->n[i];
-        int w = p->op == OP_PAD && p->nin == 1 ? fuse_sole_consumer(g, p->out) : -1;
-        if (w < 0 || g->n[w].nin != 1 || !legal(g, &g->n[w], p))
-            continue;
-        fold(&g->n[w], p);
-        fuse_bypass(g, i); /* nothing reads it now */
-        i--;
-    }
-    fuse_prune(g);
+    grow_padding(w, p);
     return true;
 }
+
+static bool pad_fold(Graph *g, int id, const LoadOptions *opt)
+{
+    const Node *p = &g->n[id];
+    int w = p->nin == 1 ? fuse_sole_consumer(g, p->out) : -1;
+    if (w < 0 || g->n[w].nin != 1 || !op_info(g->n[w].op)->absorb_pad)
+        return false;
+    return op_info(g->n[w].op)->absorb_pad(g, &g->n[w], p);
+}
+
+const FoldRule pad_folds[] = {
+    {"fuse-pad", pad_fold},
+    {NULL, NULL},
+};
