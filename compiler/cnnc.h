@@ -266,7 +266,7 @@ enum {
                                  training) */
 };
 
-struct Emit;
+typedef struct Emit Emit;
 
 typedef struct {
     const char *name;
@@ -450,24 +450,39 @@ void optim_free(const Graph *g, OptimState *s);
  * errors; returns NULL if any. */
 Graph *dsl_load(const char *path);
 Graph *onnx_load(const char *path);
-/* Loads a model by extension, infers shapes and initialises weights. */
-Graph *model_load(const char *path);
 
-/* frontend/load.c runs the passes below as a flat list, verifying the graph
- * between them; --dump-ir=PASS prints graph_dump after the named one. */
+/* ---- pipeline.c: the compiler's steps as one table ----
+ * parse, sort, shape, weights, init, fuse-views, fuse-bn, fuse-bias,
+ * fuse-act, fuse-pad, fuse-residual, plan, emit; a command runs them up to
+ * the one it needs, graph_verify between them. */
+struct EmitOptions;
 typedef struct LoadOptions {
     const char *weights_dir; /* --weights DIR: parameters from DIR/<name>.npy */
-    const char *dump_after;  /* --dump-ir=PASS: graph_dump to stdout after PASS */
+    const char *dump_after;  /* --dump-ir=STEP: what STEP made, to stdout */
     bool optimize;           /* also run the optimisation passes (not -O0) */
     bool train;              /* a --train build: keep BatchNorm and Dropout */
+    bool no_winograd;        /* "plan" without emit options (cnnc info) */
+    const struct EmitOptions *emit; /* "plan" and "emit": the build */
 } LoadOptions;
 
-Graph *model_load_opts(const char *path, const LoadOptions *opt);
-/* Runs the optimisation passes alone on a loaded Graph (`cnnc info --dot`
- * shows the fused graph after printing the original's table). */
-bool model_optimize(Graph *g, const LoadOptions *opt);
-/* The pass names, in order; NULL past the last. */
-const char *model_pass_name(int i);
+typedef struct Pipeline Pipeline;
+
+Pipeline *pipeline_new(const char *path, const LoadOptions *opt);
+/* Runs the steps not yet run, up to and including `last`; false after an
+ * error (reported). */
+bool pipeline_run(Pipeline *p, const char *last);
+Graph *pipeline_graph(Pipeline *p);
+/* The build "plan" and "emit" make (default: cnnc info's one-sample build),
+ * and the plan once made. */
+void pipeline_set_build(Pipeline *p, const struct EmitOptions *opt);
+Emit *pipeline_emit(Pipeline *p);
+void pipeline_free(Pipeline *p);
+/* The steps' names in order (NULL past the last), and a name's index (-1). */
+const char *pipeline_step_name(int i);
+int pipeline_step_index(const char *name);
+/* Parses a model by extension, infers shapes and initialises its weights
+ * (the steps up to "init"); NULL after an error. */
+Graph *model_load(const char *path);
 
 /* report/info.c: the `cnnc info` table and totals (contract, section 2). */
 void info_print(Graph *g, FILE *out);
@@ -479,7 +494,7 @@ bool weights_save_dir(const Graph *g, const char *dir);
 
 /* ---- emit/: code generation ---- */
 
-typedef struct {
+typedef struct EmitOptions {
     const char *out_c;        /* OUT.c; OUT.h beside it */
     const char *prefix;       /* C symbol prefix */
     bool main;                /* also emit main() (contract, section 3) */
@@ -493,8 +508,30 @@ typedef struct {
                                  section (NULL: the section, else the defaults) */
 } EmitOptions;
 
-/* Writes OUT.c and OUT.h atomically; false (after diagnostics) on error. */
+/* The pipeline's "plan" step: every layer's code generated (into memory)
+ * and the arena planned around it; NULL after an error (reported). */
+Emit *emit_plan(Graph *g, const EmitOptions *opt);
+/* The "emit" step: writes OUT.c, OUT.h (and the weights file or blob)
+ * atomically; false (after diagnostics) on error. */
+bool emit_write(Emit *e);
+void emit_free(Emit *e);
+/* emit_plan + emit_write. */
 bool emit_c(Graph *g, const EmitOptions *opt);
+
+/* What a build needs, in bytes: the arena, the largest sum of buffers live
+ * at once (its lower bound), the weights as repacked for the loops. */
+typedef struct {
+    int64_t arena_bytes, bound_bytes, weights_bytes;
+} MemoryFigures;
+
+MemoryFigures emit_figures(const Emit *e);
+/* The figures of a build of g with default options (one sample; with or
+ * without Winograd convs); false after an error (reported). */
+bool emit_memory(Graph *g, bool no_winograd, MemoryFigures *out);
+/* --dump-ir=plan: each activation's shape and arena offset (and the tensor
+ * whose storage it shares), each layer's scratch; --dump-ir=emit: OUT.h. */
+void emit_dump_plan(const Emit *e, FILE *out);
+void emit_dump_api(Emit *e, FILE *out);
 /* The optimizer settings a --train build starts from: the model's train
  * section, else SGD, lr 0.01 (docs/training.md). emit/emit_train.c. */
 TrainCfg train_defaults(const Graph *g);
@@ -537,8 +574,6 @@ int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, boo
  * An emitter writes the body of one layer function. Inside it, x0, x1, ...
  * are its inputs (const float *, one sample, NCHW), y its output (float *),
  * s its scratch (float *, when it asked for scratch). Shapes are literals. */
-struct Emit;
-typedef struct Emit Emit;
 
 /* Appends one line of code (indented by the current depth; a line ending
  * in '{' opens a block, one starting with '}' closes it). */
@@ -561,10 +596,6 @@ void emit_unsupported(Emit *e, const Node *n, const char *why);
 Graph *emit_graph(Emit *e);
 const EmitOptions *emit_options(Emit *e);
 
-/* For `cnnc info`: prints the memory plan of the generated code (arena,
- * weights and the lower bound, in bytes), built with or without Winograd
- * convs (EmitOptions.no_winograd). */
-void emit_memory_report(Graph *g, bool no_winograd, FILE *out);
 
 /* ---- report/target.c: microcontroller figures (engineer target) ---- */
 

@@ -25,6 +25,8 @@ enum { EXIT_MODEL = 1, EXIT_USAGE = 2 };
 typedef enum { CMD_COMPILE, CMD_RUN, CMD_GRAD, CMD_WEIGHTS, CMD_INFO } Command;
 
 static const char *const command_names[] = {"compile", "run", "grad", "weights", "info"};
+/* The last pipeline step each command runs (pipeline.c). */
+static const char *const last_step[] = {"emit", "fuse-residual", "init", "init", "plan"};
 
 typedef struct {
     Command cmd;
@@ -111,11 +113,13 @@ static void print_help(FILE *out)
           "                       over the model's train section (default: its values,\n"
           "                       else sgd, lr 0.01, momentum 0, weight decay 0, betas\n"
           "                       0.9 and 0.999, eps 1e-8)\n"
-          "  --dump-ir=PASS       print the IR after PASS (also for run and info); passes:\n"
-          "                      ",
+          "  --dump-ir=PASS       print the IR after PASS, a step of the pipeline (after\n"
+          "                       plan: the memory plan; after emit: OUT.h), also for run\n"
+          "                       (up to fuse-residual), grad and weights (up to init) and\n"
+          "                       info (up to plan); the steps:",
           out);
-    for (int i = 0; model_pass_name(i); i++)
-        fprintf(out, " %s", model_pass_name(i));
+    for (int i = 0; pipeline_step_name(i); i++)
+        fprintf(out, " %s", pipeline_step_name(i));
     fputs("\n"
           "\n"
           "Commands:\n"
@@ -362,24 +366,31 @@ static int check_args(const Args *a, int *batch)
         *batch = (int)v;
     }
     if (a->dump) {
-        bool known = false;
-        for (int i = 0; model_pass_name(i); i++)
-            known |= strcmp(model_pass_name(i), a->dump) == 0;
-        if (!known)
+        int step = pipeline_step_index(a->dump);
+        if (step < 0)
             return usage("--dump-ir: unknown pass '%s' (see 'cnnc --help' for the list)", a->dump);
+        if (step > pipeline_step_index(last_step[a->cmd]))
+            return usage("--dump-ir=%s: 'cnnc %s' stops after %s", a->dump,
+                         command_names[a->cmd], last_step[a->cmd]);
     }
     return 0;
 }
 
-static Graph *load(const Args *a, bool optimize)
+/* The pipeline of a command, run up to `last`; NULL after an error. */
+static Pipeline *load(const Args *a, bool optimize, const char *last)
 {
     LoadOptions opt = {
         .weights_dir = a->weights,
         .dump_after = a->dump,
         .optimize = optimize && !a->o0,
         .train = a->train,
+        .no_winograd = a->no_winograd,
     };
-    return model_load_opts(a->model, &opt);
+    Pipeline *p = pipeline_new(a->model, &opt);
+    if (pipeline_run(p, last))
+        return p;
+    pipeline_free(p);
+    return NULL;
 }
 
 /* The batch of a build: --batch, else the ONNX input's, else the train
@@ -395,10 +406,10 @@ static int build_batch(const Args *a, const Graph *g, int batch)
 
 static int cmd_compile(const Args *a, int batch)
 {
-    Graph *g = load(a, true);
-    if (!g)
+    Pipeline *p = load(a, true, "fuse-residual");
+    if (!p)
         return EXIT_MODEL;
-    batch = build_batch(a, g, batch);
+    Graph *g = pipeline_graph(p);
     TrainCfg hparams = train_hparams(a, g);
     char *prefix = a->name ? xstrdup(a->name) : default_prefix(a->out);
     EmitOptions opt = {
@@ -406,17 +417,20 @@ static int cmd_compile(const Args *a, int batch)
         .prefix = prefix,
         .main = a->main,
         .train = a->train,
-        .batch = batch,
+        .batch = build_batch(a, g, batch),
         .split_weights = a->split_weights,
         .weights_blob = a->blob,
         .no_winograd = a->no_winograd,
         .hparams = a->train ? &hparams : NULL,
     };
     bool ok = target_check_budgets(g, a->ram_budget, a->flash_budget, &opt.ram_budget,
-                                   &opt.no_winograd) &&
-              emit_c(g, &opt);
+                                   &opt.no_winograd);
+    if (ok) {
+        pipeline_set_build(p, &opt);
+        ok = pipeline_run(p, "emit");
+    }
     free(prefix);
-    graph_free(g);
+    pipeline_free(p);
     return ok ? 0 : EXIT_MODEL;
 }
 
@@ -461,10 +475,11 @@ static bool read_input(const Graph *g, const char *path, CnncNpy *x)
 static int cmd_run(const Args *a)
 {
     char err[CNNC_NPY_ERR_SIZE];
-    Graph *g = load(a, true);
+    Pipeline *p = load(a, true, "fuse-residual");
+    Graph *g = p ? pipeline_graph(p) : NULL;
     CnncNpy x;
     if (!g || !read_input(g, a->input, &x)) {
-        graph_free(g);
+        pipeline_free(p);
         return EXIT_MODEL;
     }
     int rc = EXIT_MODEL, n = (int)x.shape[0];
@@ -481,7 +496,7 @@ static int cmd_run(const Args *a)
         interp_free(g, &act);
     }
     cnnc_npy_free(&x);
-    graph_free(g);
+    pipeline_free(p);
     return rc;
 }
 
@@ -513,11 +528,12 @@ static int32_t *read_labels(const char *path, int64_t n, int64_t classes)
 
 static int cmd_grad(const Args *a)
 {
-    Graph *g = load(a, false);
+    Pipeline *p = load(a, false, "init");
+    Graph *g = p ? pipeline_graph(p) : NULL;
     CnncNpy x;
     int64_t classes = g ? loss_classes(g) : -1;
     if (classes < 0 || !read_input(g, a->input, &x)) {
-        graph_free(g);
+        pipeline_free(p);
         return EXIT_MODEL;
     }
     int rc = EXIT_MODEL, n = (int)x.shape[0];
@@ -530,17 +546,17 @@ static int cmd_grad(const Args *a)
     }
     free(labels);
     cnnc_npy_free(&x);
-    graph_free(g);
+    pipeline_free(p);
     return rc;
 }
 
 static int cmd_weights(const Args *a)
 {
-    Graph *g = load(a, false);
-    if (!g)
+    Pipeline *p = load(a, false, "init");
+    if (!p)
         return EXIT_MODEL;
-    bool ok = weights_save_dir(g, a->outdir);
-    graph_free(g);
+    bool ok = weights_save_dir(pipeline_graph(p), a->outdir);
+    pipeline_free(p);
     return ok ? 0 : EXIT_MODEL;
 }
 
@@ -562,29 +578,39 @@ static bool write_dot(const Args *a, const Graph *g)
     return true;
 }
 
+/* --target: the graph compile emits, cross-compiled (report/target.c). */
+static bool info_target(const Args *a, Pipeline *p, int batch)
+{
+    if (!pipeline_run(p, "fuse-residual"))
+        return false;
+    Graph *g = pipeline_graph(p);
+    return target_report(g, a->target, a->train ? build_batch(a, g, batch) : 0, a->no_winograd,
+                         stdout);
+}
+
+/* The table shows the model as written; the memory lines and the picture,
+ * the graph the code generator compiles. */
+static bool info_table(const Args *a, Pipeline *p)
+{
+    info_print(pipeline_graph(p), stdout);
+    if (!pipeline_run(p, "plan"))
+        return false;
+    MemoryFigures m = emit_figures(pipeline_emit(p));
+    printf("generated code (after fusion, one sample at a time):\n"
+           "arena_bytes: %lld\narena_lower_bound_bytes: %lld\nweights_bytes: %lld\n",
+           (long long)m.arena_bytes, (long long)m.bound_bytes, (long long)m.weights_bytes);
+    return true;
+}
+
 static int cmd_info(const Args *a, int batch)
 {
-    Graph *g = load(a, a->target != NULL); /* --target: the graph compile emits */
-    if (!g)
+    Pipeline *p = load(a, true, "init");
+    if (!p)
         return EXIT_MODEL;
-    bool ok = true;
-    if (a->target) {
-        ok = target_report(g, a->target, a->train ? build_batch(a, g, batch) : 0,
-                           a->no_winograd, stdout);
-    } else {
-        /* The table shows the model as written; the memory lines and the
-         * picture, the graph the code generator compiles. */
-        info_print(g, stdout);
-        LoadOptions opt = {.optimize = !a->o0};
-        ok = model_optimize(g, &opt);
-        if (ok) {
-            puts("generated code (after fusion, one sample at a time):");
-            emit_memory_report(g, a->no_winograd, stdout);
-        }
-    }
+    bool ok = a->target ? info_target(a, p, batch) : info_table(a, p);
     if (ok && a->dot)
-        ok = write_dot(a, g);
-    graph_free(g);
+        ok = write_dot(a, pipeline_graph(p));
+    pipeline_free(p);
     return ok ? 0 : EXIT_MODEL;
 }
 

@@ -818,50 +818,109 @@ static unsigned char *blob_bytes(const Emit *e)
     return bytes;
 }
 
-bool emit_c(Graph *g, const EmitOptions *opt)
+Emit *emit_plan(Graph *g, const EmitOptions *opt)
 {
-    Emit e;
-    emit_setup(&e, g, opt);
-    bool ok = emit_model(&e);
-    if (ok) {
-        char *h_path = sibling(opt->out_c, ".h");
-        char *guard = header_guard(opt->prefix);
-        StrBuf c = {0}, h = {0}, w = {0};
-        unsigned char *blob = NULL;
-        write_header(&e, &h, guard);
-        write_source(&e, &c, base_name(h_path));
-        OutFile files[3] = {{h_path, NULL, h.s, h.len}, {xstrdup(opt->out_c), NULL, c.s, c.len}};
-        int nfiles = 2;
-        if (e.mode == WEIGHTS_SPLIT) {
-            write_weights_file(&e, &w);
-            files[nfiles++] = (OutFile){sibling(opt->out_c, "_weights.c"), NULL, w.s, w.len};
-        } else if (e.mode == WEIGHTS_BLOB) {
-            blob = blob_bytes(&e);
-            files[nfiles++] = (OutFile){xstrdup(opt->weights_blob), NULL, blob,
-                                        (size_t)e.blob_floats * 4};
-        }
-        ok = write_files(files, nfiles);
-        for (int i = 0; i < nfiles; i++)
-            free(files[i].path);
-        free(blob);
-        free(guard);
-        sb_free(&c);
-        sb_free(&h);
-        sb_free(&w);
+    Emit *e = xmalloc(sizeof *e);
+    emit_setup(e, g, opt);
+    if (emit_model(e))
+        return e;
+    emit_free(e);
+    return NULL;
+}
+
+bool emit_write(Emit *e)
+{
+    const EmitOptions *opt = e->opt;
+    char *h_path = sibling(opt->out_c, ".h");
+    char *guard = header_guard(opt->prefix);
+    StrBuf c = {0}, h = {0}, w = {0};
+    unsigned char *blob = NULL;
+    write_header(e, &h, guard);
+    write_source(e, &c, base_name(h_path));
+    OutFile files[3] = {{h_path, NULL, h.s, h.len}, {xstrdup(opt->out_c), NULL, c.s, c.len}};
+    int nfiles = 2;
+    if (e->mode == WEIGHTS_SPLIT) {
+        write_weights_file(e, &w);
+        files[nfiles++] = (OutFile){sibling(opt->out_c, "_weights.c"), NULL, w.s, w.len};
+    } else if (e->mode == WEIGHTS_BLOB) {
+        blob = blob_bytes(e);
+        files[nfiles++] = (OutFile){xstrdup(opt->weights_blob), NULL, blob,
+                                    (size_t)e->blob_floats * 4};
     }
-    emit_cleanup(&e);
+    bool ok = write_files(files, nfiles);
+    for (int i = 0; i < nfiles; i++)
+        free(files[i].path);
+    free(blob);
+    free(guard);
+    sb_free(&c);
+    sb_free(&h);
+    sb_free(&w);
     return ok;
 }
 
-void emit_memory_report(Graph *g, bool no_winograd, FILE *out)
+void emit_free(Emit *e)
+{
+    if (!e)
+        return;
+    emit_cleanup(e);
+    free(e);
+}
+
+bool emit_c(Graph *g, const EmitOptions *opt)
+{
+    Emit *e = emit_plan(g, opt);
+    bool ok = e && emit_write(e);
+    emit_free(e);
+    return ok;
+}
+
+MemoryFigures emit_figures(const Emit *e)
+{
+    return (MemoryFigures){.arena_bytes = arena_bytes(e),
+                           .bound_bytes = e->plan.bound_floats * 4,
+                           .weights_bytes = e->weight_floats * 4};
+}
+
+bool emit_memory(Graph *g, bool no_winograd, MemoryFigures *out)
 {
     EmitOptions opt = {.out_c = "", .prefix = "m", .batch = 1, .no_winograd = no_winograd};
-    Emit e;
-    emit_setup(&e, g, &opt);
-    if (emit_model(&e))
-        fprintf(out,
-                "arena_bytes: %lld\narena_lower_bound_bytes: %lld\nweights_bytes: %lld\n",
-                (long long)arena_bytes(&e), (long long)e.plan.bound_floats * 4,
-                (long long)e.weight_floats * 4);
-    emit_cleanup(&e);
+    Emit *e = emit_plan(g, &opt);
+    if (e)
+        *out = emit_figures(e);
+    emit_free(e);
+    return e != NULL;
+}
+
+void emit_dump_plan(const Emit *e, FILE *out)
+{
+    const Graph *g = e->g;
+    char buf[128];
+    MemoryFigures m = emit_figures(e);
+    fprintf(out, "plan %s: arena %lld bytes, bound %lld, weights %lld\n",
+            g->name ? g->name : "?", (long long)m.arena_bytes, (long long)m.bound_bytes,
+            (long long)m.weights_bytes);
+    for (int t = 0; t < g->nt; t++) {
+        if (g->t[t].kind != T_ACT || t == g->input)
+            continue;
+        int r = e->plan.root[t];
+        fprintf(out, "%s: %s at %lld", g->t[t].name, shape_str(&g->t[t].shape, buf, sizeof buf),
+                (long long)e->plan.offset[t]);
+        if (r != t)
+            fprintf(out, " (storage of %s)", g->t[r].name);
+        fputc('\n', out);
+    }
+    for (int i = 0; i < g->nn; i++)
+        if (e->plan.scratch_offset[i] >= 0)
+            fprintf(out, "%s scratch: %lld floats at %lld\n", g->n[i].name,
+                    (long long)e->scratch[i], (long long)e->plan.scratch_offset[i]);
+}
+
+void emit_dump_api(Emit *e, FILE *out)
+{
+    StrBuf h = {0};
+    char *guard = header_guard(e->opt->prefix);
+    write_header(e, &h, guard);
+    fputs(h.s ? h.s : "", out);
+    sb_free(&h);
+    free(guard);
 }

@@ -40,29 +40,19 @@ static const Target targets[] = {
 #define PART_RAM_BYTES (256 * 1024)
 #define PART_FLASH_BYTES (1024 * 1024)
 
-/* What the code generator predicts (emit_memory_report's figures). */
+/* What the code generator predicts. */
 typedef struct {
     int64_t arena, weights;
 } Prediction;
 
 static bool predict(Graph *g, bool no_winograd, Prediction *p)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        internal_error("open_memstream: %s", strerror(errno));
-    emit_memory_report(g, no_winograd, f);
-    fclose(f);
-    long long arena = -1, weights = -1;
-    for (char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-        sscanf(line, "arena_bytes: %lld", &arena);
-        sscanf(line, "weights_bytes: %lld", &weights);
-    }
-    free(text);
-    p->arena = arena;
-    p->weights = weights;
-    return arena >= 0 && weights >= 0; /* else emit_memory_report reported why */
+    MemoryFigures m;
+    if (!emit_memory(g, no_winograd, &m))
+        return false; /* reported */
+    p->arena = m.arena_bytes;
+    p->weights = m.weights_bytes;
+    return true;
 }
 
 /* ---- budgets ---- */

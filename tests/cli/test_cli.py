@@ -136,6 +136,29 @@ def test_dump_ir():
           "--dump-ir shape shows inferred shapes", out[:400])
 
 
+def test_dump_every_step(tmp):
+    """Every step --help lists dumps in a compile; the plan's arena is the
+    header's, and two activations whose lifetimes overlap never share bytes
+    (LeNet: conv1's output is pool1's input)."""
+    rc, out, err = cnnc("--help")
+    steps = re.search(r"the steps:((?: [a-z-]+)+)", out).group(1).split()
+    check(steps[0] == "parse" and "plan" in steps and steps[-1] == "emit", "pipeline steps", steps)
+    for step in steps:
+        rc, out, err = cnnc(LENET, "-o", os.path.join(tmp, "d.c"), f"--dump-ir={step}")
+        check(rc == 0 and out.strip(), f"--dump-ir={step}", f"rc={rc} {err[:300]}")
+        if step == "plan":
+            arena = int(re.search(r"^plan lenet: arena (\d+) bytes", out, re.M).group(1))
+            at = {m[0]: (int(m[2]), int(np.prod([int(d) for d in m[1].split("x")]))) for m in
+                  re.findall(r"^(\w+): ([0-9x]+) at (\d+)$", out, re.M)}
+            header = open(os.path.join(tmp, "d.h")).read()
+            check(f"#define d_ARENA_BYTES {arena} " in header, "plan dump's arena is the header's",
+                  arena)
+            (c1, c1n), (p1, p1n) = at["conv1"], at["pool1"]
+            check(p1 >= c1 + c1n or c1 >= p1 + p1n, "conv1 and pool1 apart", at)
+        if step == "emit":
+            check("void d_forward(void *arena" in out, "--dump-ir=emit prints OUT.h", out[:300])
+
+
 def test_model_errors(tmp):
     expect_file_error(["info", "nosuch.cnn"], "nosuch.cnn", "", tmp)
     with open(os.path.join(tmp, "model.txt"), "w") as f:
@@ -388,6 +411,8 @@ def main():
         test_model_errors(tmp)
     with tempfile.TemporaryDirectory() as tmp:
         test_run_and_weights(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        test_dump_every_step(tmp)
     with tempfile.TemporaryDirectory() as tmp:
         test_run_bad_inputs(tmp)
     with tempfile.TemporaryDirectory() as tmp:

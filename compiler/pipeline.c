@@ -1,0 +1,213 @@
+/* pipeline.c: the compiler as one table of steps, from a model file to C.
+ *
+ * Takes a model path and the options of a command; gives the Graph after
+ * the steps the command needs, in the order of `steps` below: a front end
+ * parses the file ("parse"), passes sort, shape, load or initialise the
+ * weights and fuse; "plan" generates every layer's code into memory and
+ * lays the arena out around it; "emit" writes OUT.c and OUT.h. A command
+ * runs the table up to the step it needs (`cnnc run` stops after the
+ * fusion, `cnnc grad` after "init", a compile goes to "emit"), and may run
+ * it further later (`cnnc info` prints the model as written, then plans
+ * it). graph_verify runs after every step; --dump-ir=STEP prints the graph
+ * after STEP (after "plan", the memory plan; after "emit", OUT.h). QBE's
+ * main.c is the model: the pipeline reads as one list, and an optimisation
+ * is one more row. */
+#include "cnnc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct Pipeline {
+    const char *path;
+    LoadOptions opt;
+    Graph *g;
+    Emit *e;
+    int next; /* the next step to run */
+};
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static bool step_parse(Pipeline *p)
+{
+    if (has_suffix(p->path, ".cnn"))
+        p->g = dsl_load(p->path);
+    else if (has_suffix(p->path, ".onnx"))
+        p->g = onnx_load(p->path);
+    else
+        diag_error((Loc){p->path, 0, 0}, "unknown model format: expected a .cnn or an .onnx file");
+    return p->g != NULL;
+}
+
+static bool step_sort(Pipeline *p)
+{
+    return graph_toposort(p->g);
+}
+
+static bool step_shape(Pipeline *p)
+{
+    return shape_infer(p->g);
+}
+
+/* Before init, so that the seeded initialisation skips what DIR gives. */
+static bool step_weights(Pipeline *p)
+{
+    return !p->opt.weights_dir || weights_load_dir(p->g, p->opt.weights_dir);
+}
+
+static bool step_init(Pipeline *p)
+{
+    init_weights(p->g);
+    return true;
+}
+
+/* The fusion passes (passes/fuse_*.c). */
+#define FUSION_STEP(name, pass)                                                                \
+    static bool name(Pipeline *p)                                                              \
+    {                                                                                          \
+        return pass(p->g, &p->opt);                                                            \
+    }
+FUSION_STEP(step_fuse_views, fuse_views)
+FUSION_STEP(step_fuse_bn, fuse_batchnorm)
+FUSION_STEP(step_fuse_bias, fuse_bias)
+FUSION_STEP(step_fuse_act, fuse_act)
+FUSION_STEP(step_fuse_pad, fuse_pad)
+FUSION_STEP(step_fuse_residual, fuse_residual)
+#undef FUSION_STEP
+
+/* Without emit options (cnnc info), a one-sample build as `cnnc info`
+ * reports it. */
+static bool step_plan(Pipeline *p)
+{
+    EmitOptions info = {.out_c = "", .prefix = "m", .batch = 1,
+                        .no_winograd = p->opt.no_winograd};
+    p->e = emit_plan(p->g, p->opt.emit ? p->opt.emit : &info);
+    return p->e != NULL;
+}
+
+static bool step_emit(Pipeline *p)
+{
+    return emit_write(p->e);
+}
+
+typedef enum { GRAPH, PLAN, FILES } Dump;
+
+typedef struct {
+    const char *name;
+    bool (*run)(Pipeline *p);
+    bool optimization; /* skipped unless opt.optimize */
+    Dump dump;         /* what --dump-ir=name prints */
+} Step;
+
+static const Step steps[] = {
+    {"parse", step_parse, false, GRAPH},
+    {"sort", step_sort, false, GRAPH},
+    {"shape", step_shape, false, GRAPH},
+    {"weights", step_weights, false, GRAPH},
+    {"init", step_init, false, GRAPH},
+    /* fusion: views first, so that BN and activations meet their producers;
+     * activations before pads, which ask whether a maxpool's input is
+     * non-negative; residual joins last, carrying the activation fuse-act
+     * gave the add into a conv the others are done with (they fold into
+     * one-input convs). */
+    {"fuse-views", step_fuse_views, true, GRAPH},
+    {"fuse-bn", step_fuse_bn, true, GRAPH},
+    {"fuse-bias", step_fuse_bias, true, GRAPH},
+    {"fuse-act", step_fuse_act, true, GRAPH},
+    {"fuse-pad", step_fuse_pad, true, GRAPH},
+    {"fuse-residual", step_fuse_residual, true, GRAPH},
+    {"plan", step_plan, false, PLAN},
+    {"emit", step_emit, false, FILES},
+};
+
+#define NSTEPS (int)(sizeof steps / sizeof steps[0])
+
+const char *pipeline_step_name(int i)
+{
+    return i >= 0 && i < NSTEPS ? steps[i].name : NULL;
+}
+
+int pipeline_step_index(const char *name)
+{
+    for (int i = 0; i < NSTEPS; i++)
+        if (strcmp(steps[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static void dump(Pipeline *p, const Step *s)
+{
+    if (!p->opt.dump_after || strcmp(p->opt.dump_after, s->name) != 0)
+        return;
+    if (s->dump == GRAPH)
+        graph_dump(p->g, stdout);
+    else if (s->dump == PLAN)
+        emit_dump_plan(p->e, stdout);
+    else
+        emit_dump_api(p->e, stdout);
+    fflush(stdout);
+}
+
+Pipeline *pipeline_new(const char *path, const LoadOptions *opt)
+{
+    Pipeline *p = xcalloc(1, sizeof *p);
+    p->path = path;
+    p->opt = *opt;
+    return p;
+}
+
+bool pipeline_run(Pipeline *p, const char *last)
+{
+    int errors = diag_error_count(), end = pipeline_step_index(last);
+    if (end < 0)
+        internal_error("no pipeline step '%s'", last);
+    for (; p->next <= end; p->next++) {
+        const Step *s = &steps[p->next];
+        /* A skipped step still dumps (the graph unchanged), so that -O0
+         * and the optimised dumps of one step compare. */
+        bool skip = s->optimization && !p->opt.optimize;
+        if (!skip && (!s->run(p) || diag_error_count() > errors))
+            return false;
+        graph_verify(p->g);
+        dump(p, s);
+    }
+    return true;
+}
+
+Graph *pipeline_graph(Pipeline *p)
+{
+    return p->g;
+}
+
+void pipeline_set_build(Pipeline *p, const EmitOptions *opt)
+{
+    p->opt.emit = opt;
+}
+
+Emit *pipeline_emit(Pipeline *p)
+{
+    return p->e;
+}
+
+void pipeline_free(Pipeline *p)
+{
+    if (!p)
+        return;
+    emit_free(p->e);
+    graph_free(p->g);
+    free(p);
+}
+
+Graph *model_load(const char *path)
+{
+    LoadOptions opt = {0};
+    Pipeline *p = pipeline_new(path, &opt);
+    Graph *g = pipeline_run(p, "init") ? p->g : NULL;
+    if (g)
+        p->g = NULL; /* the caller's now */
+    pipeline_free(p);
+    return g;
+}
