@@ -144,6 +144,64 @@ static char *c_ident(const char *name)
     return s;
 }
 
+/* Names the API and the plumbing of OUT.c take after the prefix: a layer
+ * spelt like one of them (or like another layer, once made an identifier)
+ * gets its index appended. */
+static bool reserved_ident(const char *s)
+{
+    static const char *const words[] = {
+        "forward", "layer_name", "set_weights", "image_to_input", "hparams", "tensor",
+        "tensors", "mix", "arena_check", "ram_budget_check", "float_is_binary32",
+        "header_check", "NONSTRING", "WEIGHTS_AS_BYTES", "PROFILE_BEGIN", "PROFILE_END",
+        "INPUT_SIZE", "OUTPUT_SIZE", "INPUT_RANK", "INPUT_SHAPE", "OUTPUT_RANK", "OUTPUT_SHAPE",
+        "BATCH_MAX", "ARENA_BYTES", "ARENA_ALIGN", "PARAM_COUNT", "LAYER_COUNT",
+        "WEIGHTS_BYTES", "OPT_SGD", "OPT_ADAM", "H_INCLUDED"};
+    static const char *const prefixes[] = {"train", "TRAIN", "init", "AT_", "TA_"};
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (strcmp(s, words[i]) == 0)
+            return true;
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+        if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0)
+            return true;
+    return s[0] == 'w' && s[1] >= '0' && s[1] <= '9'; /* the weight arrays */
+}
+
+/* idents[k] for k < i hold the names taken; a clash gets "_<i>". */
+static char *unique_ident(const char *name, char *const *idents, int i)
+{
+    char *id = c_ident(name);
+    bool clash = reserved_ident(id) || (id[0] >= '0' && id[0] <= '9');
+    for (int k = 0; k < i && !clash; k++)
+        clash = idents[k] && strcmp(idents[k], id) == 0;
+    if (!clash)
+        return id;
+    char *unique = xasprintf("%s_%d", id, i);
+    free(id);
+    return unique;
+}
+
+static void name_layers(Emit *e)
+{
+    const Graph *g = e->g;
+    e->layer_ident = xcalloc((size_t)(g->nn ? g->nn : 1), sizeof *e->layer_ident);
+    e->at_ident = xcalloc((size_t)(g->nt ? g->nt : 1), sizeof *e->at_ident);
+    for (int i = 0; i < g->nn; i++)
+        e->layer_ident[i] = unique_ident(g->n[i].name, e->layer_ident, i);
+    for (int t = 0; t < g->nt; t++)
+        if (g->t[t].kind == T_ACT && t != g->input)
+            e->at_ident[t] = unique_ident(g->t[t].name, e->at_ident, t);
+}
+
+const char *emit_layer_ident(const Emit *e, int i)
+{
+    return e->layer_ident[i];
+}
+
+const char *emit_layer_fn(Emit *e, int i)
+{
+    return emit_keep(e, xasprintf("%s_%s", e->P, e->layer_ident[i]));
+}
+
 const char *emit_const(Emit *e, const char *what, const char *comment, const float *data,
                        int64_t count)
 {
@@ -249,12 +307,19 @@ static void emit_setup(Emit *e, Graph *g, const EmitOptions *opt)
     e->scratch = xcalloc(nn, sizeof *e->scratch);
     e->uses_blob = xcalloc(nn, sizeof *e->uses_blob);
     plan_alias(g, &e->plan);
+    name_layers(e);
 }
 
 static void emit_cleanup(Emit *e)
 {
-    for (int i = 0; i < e->g->nn; i++)
+    for (int i = 0; i < e->g->nn; i++) {
         sb_free(&e->bodies[i]);
+        free(e->layer_ident[i]);
+    }
+    for (int t = 0; t < e->g->nt; t++)
+        free(e->at_ident[t]);
+    free(e->layer_ident);
+    free(e->at_ident);
     for (int i = 0; i < e->nstrs; i++)
         free(e->strs[i]);
     free(e->strs);
@@ -438,7 +503,7 @@ static char *tensor_ptr(const Emit *e, int t)
     int r = e->plan.root[t];
     if (r == e->g->input)
         return xstrdup("in");
-    return xasprintf("A + %lld", (long long)e->plan.offset[t]);
+    return xasprintf("A + %s_AT_%s", e->P, e->at_ident[r]);
 }
 
 static bool writes_in_place(const Emit *e, const Node *n)
@@ -469,7 +534,7 @@ static void write_layer(Emit *e, StrBuf *b, int i)
     const Node *n = &e->g->n[i];
     const char *R = writes_in_place(e, n) ? "" : "restrict ";
     put_layer_comment(e, b, n, "");
-    sb_printf(b, "static void %s_l%d(", e->P, i);
+    sb_printf(b, "static void %s_%s(", e->P, e->layer_ident[i]);
     for (int j = 0; j < n->nin; j++)
         sb_printf(b, "const float *%sx%d, ", R, j);
     sb_printf(b, "float *%sy", R);
@@ -478,6 +543,33 @@ static void write_layer(Emit *e, StrBuf *b, int i)
     if (e->uses_blob[i])
         sb_printf(b, ", const float *restrict w");
     sb_printf(b, ")\n{\n%s}\n\n", e->bodies[i].s ? e->bodies[i].s : "");
+}
+
+/* The arena offsets (in floats from A, the arena's start) the forward pass
+ * hands each layer, for one sample: each activation with storage of its own
+ * (views and layers writing in place share it), each layer's scratch. */
+static void write_offsets(const Emit *e, StrBuf *b)
+{
+    const Graph *g = e->g;
+    char shape[128];
+    sb_puts(b, "/* Arena offsets, in floats from A (one sample's activations). */\n");
+    for (int t = 0; t < g->nt; t++) {
+        if (!e->at_ident[t] || e->plan.root[t] != t || e->plan.offset[t] < 0)
+            continue;
+        sb_printf(b, "#define %s_AT_%s %lld /* %s: %s", e->P, e->at_ident[t],
+                  (long long)e->plan.offset[t], g->t[t].name,
+                  shape_str(&g->t[t].shape, shape, sizeof shape));
+        for (int u = 0; u < g->nt; u++)
+            if (u != t && e->at_ident[u] && e->plan.root[u] == t)
+                sb_printf(b, "; %s too", g->t[u].name);
+        sb_puts(b, " */\n");
+    }
+    for (int i = 0; i < g->nn; i++)
+        if (e->scratch[i] > 0)
+            sb_printf(b, "#define %s_AT_%s_scratch %lld /* %s's scratch: %lld floats */\n", e->P,
+                      e->layer_ident[i], (long long)e->plan.scratch_offset[i], g->n[i].name,
+                      (long long)e->scratch[i]);
+    sb_putc(b, '\n');
 }
 
 static void write_forward(Emit *e, StrBuf *b)
@@ -506,7 +598,7 @@ static void write_forward(Emit *e, StrBuf *b)
             continue;
         sb_printf(b, "        %s_PROFILE_BEGIN(%d, ", P, i);
         put_c_string(b, n->name);
-        sb_printf(b, ");\n        %s_l%d(", P, i);
+        sb_printf(b, ");\n        %s_%s(", P, e->layer_ident[i]);
         for (int j = 0; j < n->nin; j++) {
             char *x = tensor_ptr(e, n->in[j]);
             sb_printf(b, "%s, ", x);
@@ -516,7 +608,7 @@ static void write_forward(Emit *e, StrBuf *b)
         sb_printf(b, "%s", y);
         free(y);
         if (e->scratch[i] > 0)
-            sb_printf(b, ", A + %lld", (long long)e->plan.scratch_offset[i]);
+            sb_printf(b, ", A + %s_AT_%s_scratch", P, e->layer_ident[i]);
         if (e->uses_blob[i])
             sb_puts(b, ", w");
         sb_printf(b, ");\n        %s_PROFILE_END(%d, ", P, i);
@@ -700,6 +792,7 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
     for (int i = 0; i < g->nn; i++)
         if (!is_view(&g->n[i]))
             write_layer(e, b, i);
+    write_offsets(e, b);
     write_forward(e, b);
     write_layer_names(e, b);
     if (e->mode == WEIGHTS_BLOB)

@@ -33,7 +33,17 @@ struct Emit {
     int nstrs, strcap;
     bool failed;
     struct TrainPlan *train; /* --train: emit_train.c's plan (traingen) */
+    /* Per node: the C identifier of its layer (`conv1`, unique); per
+     * tensor: of its arena offset macro (P_AT_<ident>); NULL where none. */
+    char **layer_ident;
+    char **at_ident;
 };
+
+/* The layer function of node i: "<P>_<layer>" (lenet_conv1). */
+const char *emit_layer_fn(Emit *e, int i);
+/* The C identifier naming node i in generated symbols (unique in the
+ * model, clear of the API's names): `conv1`, or `conv1_3` on a clash. */
+const char *emit_layer_ident(const Emit *e, int i);
 
 /* emit_main.c: main() for `--main` (contract, section 3), with the runtime
  * it needs copied in as static functions. */

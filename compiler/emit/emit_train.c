@@ -447,7 +447,7 @@ static void write_train_forward_pass(Emit *e, StrBuf *b)
             sb_puts(b, ");\n");
             continue;
         }
-        sb_printf(b, "    for (b = 0; b < n; b++)\n        %s_l%d(", P, i);
+        sb_printf(b, "    for (b = 0; b < n; b++)\n        %s(", emit_layer_fn(e, i));
         for (int j = 0; j < n->nin; j++) {
             put_val(e, b, n->in[j]);
             sb_printf(b, " + (size_t)b * %lld, ", (long long)shape_numel(&g->t[n->in[j]].shape));
