@@ -349,6 +349,9 @@ void init_weights(Graph *g);
  * "<layer>+<folded layer>.weight" / ".bias". A --train build (opt->train)
  * keeps BatchNorm and Dropout. Each pass returns false after an error. */
 bool fuse_views(Graph *g, const struct LoadOptions *opt);     /* dropout, identity, view chains */
+/* passes/split_act.c: an epilogue whose derivative needs its input becomes a
+ * node of its own (training builds and cnnc grad). */
+bool split_act(Graph *g, const struct LoadOptions *opt);
 bool fuse_batchnorm(Graph *g, const struct LoadOptions *opt); /* BN into conv/dense */
 bool fuse_bias(Graph *g, const struct LoadOptions *opt);      /* add(x, B) into conv/dense bias */
 bool fuse_act(Graph *g, const struct LoadOptions *opt);       /* activation into n->act */

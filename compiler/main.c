@@ -26,7 +26,7 @@ typedef enum { CMD_COMPILE, CMD_RUN, CMD_GRAD, CMD_WEIGHTS, CMD_INFO } Command;
 
 static const char *const command_names[] = {"compile", "run", "grad", "weights", "info"};
 /* The last pipeline step each command runs (pipeline.c). */
-static const char *const last_step[] = {"emit", "fuse-residual", "init", "init", "plan"};
+static const char *const last_step[] = {"emit", "fuse-residual", "split-act", "init", "plan"};
 
 typedef struct {
     Command cmd;
@@ -115,7 +115,7 @@ static void print_help(FILE *out)
           "                       0.9 and 0.999, eps 1e-8)\n"
           "  --dump-ir=PASS       print the IR after PASS, a step of the pipeline (after\n"
           "                       plan: the memory plan; after emit: OUT.h), also for run\n"
-          "                       (up to fuse-residual), grad and weights (up to init) and\n"
+          "                       (up to fuse-residual), grad (split-act), weights (init) and\n"
           "                       info (up to plan); the steps:",
           out);
     for (int i = 0; pipeline_step_name(i); i++)
@@ -383,7 +383,7 @@ static Pipeline *load(const Args *a, bool optimize, const char *last)
         .weights_dir = a->weights,
         .dump_after = a->dump,
         .optimize = optimize && !a->o0,
-        .train = a->train,
+        .train = a->train || a->cmd == CMD_GRAD,
         .no_winograd = a->no_winograd,
     };
     Pipeline *p = pipeline_new(a->model, &opt);
@@ -528,7 +528,7 @@ static int32_t *read_labels(const char *path, int64_t n, int64_t classes)
 
 static int cmd_grad(const Args *a)
 {
-    Pipeline *p = load(a, false, "init");
+    Pipeline *p = load(a, false, "split-act");
     Graph *g = p ? pipeline_graph(p) : NULL;
     CnncNpy x;
     int64_t classes = g ? loss_classes(g) : -1;

@@ -70,6 +70,7 @@ static bool step_init(Pipeline *p)
     {                                                                                          \
         return pass(p->g, &p->opt);                                                            \
     }
+FUSION_STEP(step_split_act, split_act)
 FUSION_STEP(step_fuse_views, fuse_views)
 FUSION_STEP(step_fuse_bn, fuse_batchnorm)
 FUSION_STEP(step_fuse_bias, fuse_bias)
@@ -95,32 +96,35 @@ static bool step_emit(Pipeline *p)
 
 typedef enum { GRAPH, PLAN, FILES } Dump;
 
+typedef enum { ALWAYS, OPTIMIZATION, TRAINING } When;
+
 typedef struct {
     const char *name;
     bool (*run)(Pipeline *p);
-    bool optimization; /* skipped unless opt.optimize */
-    Dump dump;         /* what --dump-ir=name prints */
+    When when; /* OPTIMIZATION: unless -O0; TRAINING: --train and cnnc grad */
+    Dump dump; /* what --dump-ir=name prints */
 } Step;
 
 static const Step steps[] = {
-    {"parse", step_parse, false, GRAPH},
-    {"sort", step_sort, false, GRAPH},
-    {"shape", step_shape, false, GRAPH},
-    {"weights", step_weights, false, GRAPH},
-    {"init", step_init, false, GRAPH},
+    {"parse", step_parse, ALWAYS, GRAPH},
+    {"sort", step_sort, ALWAYS, GRAPH},
+    {"shape", step_shape, ALWAYS, GRAPH},
+    {"weights", step_weights, ALWAYS, GRAPH},
+    {"init", step_init, ALWAYS, GRAPH},
+    {"split-act", step_split_act, TRAINING, GRAPH},
     /* fusion: views first, so that BN and activations meet their producers;
      * activations before pads, which ask whether a maxpool's input is
      * non-negative; residual joins last, carrying the activation fuse-act
      * gave the add into a conv the others are done with (they fold into
      * one-input convs). */
-    {"fuse-views", step_fuse_views, true, GRAPH},
-    {"fuse-bn", step_fuse_bn, true, GRAPH},
-    {"fuse-bias", step_fuse_bias, true, GRAPH},
-    {"fuse-act", step_fuse_act, true, GRAPH},
-    {"fuse-pad", step_fuse_pad, true, GRAPH},
-    {"fuse-residual", step_fuse_residual, true, GRAPH},
-    {"plan", step_plan, false, PLAN},
-    {"emit", step_emit, false, FILES},
+    {"fuse-views", step_fuse_views, OPTIMIZATION, GRAPH},
+    {"fuse-bn", step_fuse_bn, OPTIMIZATION, GRAPH},
+    {"fuse-bias", step_fuse_bias, OPTIMIZATION, GRAPH},
+    {"fuse-act", step_fuse_act, OPTIMIZATION, GRAPH},
+    {"fuse-pad", step_fuse_pad, OPTIMIZATION, GRAPH},
+    {"fuse-residual", step_fuse_residual, OPTIMIZATION, GRAPH},
+    {"plan", step_plan, ALWAYS, PLAN},
+    {"emit", step_emit, ALWAYS, FILES},
 };
 
 #define NSTEPS (int)(sizeof steps / sizeof steps[0])
@@ -168,7 +172,8 @@ bool pipeline_run(Pipeline *p, const char *last)
         const Step *s = &steps[p->next];
         /* A skipped step still dumps (the graph unchanged), so that -O0
          * and the optimised dumps of one step compare. */
-        bool skip = s->optimization && !p->opt.optimize;
+        bool skip = (s->when == OPTIMIZATION && !p->opt.optimize) ||
+                    (s->when == TRAINING && !p->opt.train);
         if (!skip && (!s->run(p) || diag_error_count() > errors))
             return false;
         graph_verify(p->g);
