@@ -5,6 +5,7 @@
  * grad, weights or info. Gives the exit status: 0 ok, 1 when the model or
  * an input file is at fault (diagnostics say which), 2 for a usage error. */
 #include "cnnc.h"
+#include "image.h"
 #include "npy.h"
 
 #include <errno.h>
@@ -457,10 +458,44 @@ static bool check_input(const Graph *g, const CnncNpy *x, const char *path)
     return ok;
 }
 
-/* Reads IN.npy as float32 [N, <input shape>]; false after an error. */
+/* IMAGE or DIR (runtime/image.c) as float32 [N, C, H, W] in *x, scaled and
+ * normalised as the model declares; false after an error. */
+static bool read_images(const Graph *g, const char *path, CnncNpy *x)
+{
+    const Shape *s = &g->t[g->input].shape;
+    char err[CNNC_IMAGE_ERR_SIZE], where[4096];
+    float inv_std[3]; /* images have 1 or 3 channels */
+    if (s->rank != 3) {
+        diag_error((Loc){path, 0, 0},
+                   "the model's input is not an image (C x H x W); give a .npy file");
+        return false;
+    }
+    CnncImageSpec spec = {(int)s->d[0], (int)s->d[1], (int)s->d[2], NULL, NULL};
+    if (g->nnorm == s->d[0] && g->mean && g->std && g->nnorm <= 3) {
+        for (int c = 0; c < g->nnorm; c++)
+            inv_std[c] = 1.0f / g->std[c]; /* as P_image_to_input multiplies */
+        spec.mean = g->mean;
+        spec.inv_std = inv_std;
+    }
+    CnncImageSet set;
+    if (cnnc_image_set_load(path, &spec, &set, where, sizeof where, err, sizeof err) != 0) {
+        diag_error((Loc){where, 0, 0}, "%s", err);
+        return false;
+    }
+    *x = (CnncNpy){.type = CNNC_NPY_F32, .rank = 4, .shape = {set.n, s->d[0], s->d[1], s->d[2]},
+                   .count = (int64_t)set.n * shape_numel(s), .data = set.data};
+    set.data = NULL; /* now x's */
+    cnnc_image_set_free(&set);
+    return true;
+}
+
+/* Reads IN (a .npy file, else an image or a folder of images) as float32
+ * [N, <input shape>]; false after an error. */
 static bool read_input(const Graph *g, const char *path, CnncNpy *x)
 {
     char err[CNNC_NPY_ERR_SIZE];
+    if (cnnc_is_image_input(path))
+        return read_images(g, path, x);
     if (cnnc_npy_read_f32(path, x, err, sizeof err) < 0) {
         diag_error((Loc){path, 0, 0}, "%s", err);
         return false;
