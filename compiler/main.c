@@ -82,7 +82,7 @@ static const Option options[] = {
 static void print_help(FILE *out)
 {
     fputs("usage: cnnc MODEL -o OUT.c [options]     compile MODEL to C: OUT.c and OUT.h\n"
-          "       cnnc run MODEL --input IN.npy --output OUT.npy [--weights DIR]\n"
+          "       cnnc run MODEL --input IN.npy|IMAGE|DIR --output OUT.npy [--weights DIR]\n"
           "       cnnc grad MODEL --input IN.npy --labels LABELS.npy --outdir DIR [--weights DIR]\n"
           "       cnnc weights MODEL --outdir DIR [--weights DIR]\n"
           "       cnnc info MODEL [--weights DIR] [--target cortex-m4 [--train [--batch N]]]\n"
@@ -125,7 +125,9 @@ static void print_help(FILE *out)
           "\n"
           "Commands:\n"
           "  run      run the reference interpreter on IN.npy, shaped [N, <input shape>],\n"
-          "           and write the output [N, ...] to OUT.npy\n"
+          "           and write the output [N, ...] to OUT.npy; instead of IN.npy, a\n"
+          "           binary PGM/PPM image of the model's size, or a folder of them,\n"
+          "           scaled to [0, 1] and normalised with the model's mean and std\n"
           "  grad     mean softmax cross-entropy of a batch: DIR/loss.npy and, per\n"
           "           trainable parameter, DIR/<name>.npy holding dLoss/dParameter\n"
           "  weights  write every parameter and buffer as DIR/<name>.npy\n"
