@@ -33,7 +33,7 @@ typedef struct {
     Command cmd;
     const char *model, *out, *name, *batch, *weights, *blob, *dump;
     const char *input, *output, *labels, *outdir;
-    const char *dot; /* info --dot FILE: ir/dot.c */
+    const char *dot, *dot_format; /* info --dot FILE [--dot-format dot|svg]: ir/dot.c */
     const char *target, *ram_budget, *flash_budget; /* report/target.c */
     /* --train's optimizer over the model's train section (docs/training.md) */
     const char *optimizer, *lr, *momentum, *weight_decay, *beta1, *beta2, *eps;
@@ -61,6 +61,7 @@ static const Option options[] = {
     {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
     {"--no-winograd", false, offsetof(Args, no_winograd), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--dot", true, offsetof(Args, dot), ON(CMD_INFO)},
+    {"--dot-format", true, offsetof(Args, dot_format), ON(CMD_INFO)},
     {"--dump-ir", true, offsetof(Args, dump), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
     {"--weights", true, offsetof(Args, weights), MODEL_CMDS},
     {"--input", true, offsetof(Args, input), ON(CMD_RUN) | ON(CMD_GRAD)},
@@ -85,7 +86,8 @@ static void print_help(FILE *out)
           "       cnnc run MODEL --input IN.npy|IMAGE|DIR --output OUT.npy [--weights DIR]\n"
           "       cnnc grad MODEL --input IN.npy --labels LABELS.npy --outdir DIR [--weights DIR]\n"
           "       cnnc weights MODEL --outdir DIR [--weights DIR]\n"
-          "       cnnc info MODEL [--weights DIR] [--target cortex-m4 [--train [--batch N]]]\n"
+          "       cnnc info MODEL [--weights DIR] [--dot FILE [--dot-format dot|svg]]\n"
+          "                 [--target cortex-m4 [--train [--batch N]]]\n"
           "       cnnc --help | --version\n"
           "\n"
           "MODEL is a .cnn file (the network DSL) or an .onnx file.\n"
@@ -133,7 +135,9 @@ static void print_help(FILE *out)
           "  weights  write every parameter and buffer as DIR/<name>.npy\n"
           "  info     per-layer table: output shape, activation size, parameters, MACs\n"
           "           of the model as written; --dot FILE (- for stdout) also writes a\n"
-          "           Graphviz picture of the graph after fusion, shapes on the edges;\n"
+          "           Graphviz picture of the graph after fusion, shapes on the edges,\n"
+          "           as DOT text, or with --dot-format svg as SVG drawn by Graphviz's\n"
+          "           dot (which must be installed);\n"
           "           with --target cortex-m4, flash and RAM of the cross-compiled code;\n"
           "           with --train too, the training buffers of a --train build\n"
           "\n"
@@ -351,6 +355,10 @@ static int check_args(const Args *a, int *batch)
     if (a->cmd == CMD_INFO && (a->train || a->batch) && !(a->train && a->target))
         return usage("'cnnc info' takes --train and --batch with --target only (and --batch "
                      "with --train)");
+    if (a->dot_format && strcmp(a->dot_format, "dot") != 0 && strcmp(a->dot_format, "svg") != 0)
+        return usage("--dot-format takes dot or svg, not '%s'", a->dot_format);
+    if (a->dot_format && !a->dot)
+        return usage("--dot-format needs --dot FILE");
     if (a->split_weights && a->blob)
         return usage("--split-weights and --weights-blob exclude each other");
     if (a->train && a->blob)
@@ -601,6 +609,8 @@ static int cmd_weights(const Args *a)
  * -O0), after the table of the model as written. */
 static bool write_dot(const Args *a, const Graph *g)
 {
+    if (a->dot_format && strcmp(a->dot_format, "svg") == 0)
+        return dot_write_svg(g, a->dot);
     bool to_stdout = strcmp(a->dot, "-") == 0;
     FILE *f = to_stdout ? stdout : fopen(a->dot, "w");
     if (!f) {

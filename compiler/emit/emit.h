@@ -80,6 +80,8 @@ extern const char cnnc_rt_train_h[];
 extern const char cnnc_rt_train_c[];
 extern const char cnnc_rt_train_report_h[];
 extern const char cnnc_rt_train_report_c[];
+extern const char cnnc_rt_train_plot_h[];
+extern const char cnnc_rt_train_plot_c[];
 extern const char cnnc_rt_train_loop_h[];
 extern const char cnnc_rt_train_loop_c[];
 

@@ -355,7 +355,7 @@ static void put_main(Emit *e, StrBuf *b)
     if (e->train) /* trainer */
         sb_puts(b, "    {\"train\", \"train DATA.npy LABELS.npy [--epochs N] [--batch N] [--lr X] "
                    "[--val-split F | --kfold K] [--seed S] [--schedule const|step|cosine] "
-                   "[--step-size N] [--gamma X] [--save DIR] [--resume DIR]\", main_train},\n");
+                   "[--step-size N] [--gamma X] [--save DIR] [--resume DIR] [--plot FILE.svg]\", main_train},\n");
     sb_puts(b, "};\n\n"
                "int main(int argc, char **argv)\n"
                "{\n"
