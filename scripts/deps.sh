@@ -3,16 +3,17 @@
 # that every tool those packages stand for really works: a package name in the
 # list is not proof (clang without libclang-rt-14-dev links no sanitizer).
 #
-#   deps.sh build          compiler, cmake, flex, bison, Check, protobuf-c, ONNX proto
+#   deps.sh build          a C compiler and make, cmake, flex, bison, Check, protobuf-c,
+#                          ONNX proto: what building cnnc and compiling its output need
 #   deps.sh test           build + the oracles (PyTorch, onnx, numpy), clang's
 #                          runtimes, QEMU and the Arm toolchain, man and Graphviz:
 #                          what the tests use
 #   deps.sh --check SET    install nothing; exit 1 naming each missing package
 set -euo pipefail
 
-build_pkgs=(build-essential cmake flex bison check pkg-config
+build_pkgs=(gcc make libc6-dev cmake flex bison check pkg-config
             libprotobuf-c-dev protobuf-c-compiler libonnx-dev)
-test_pkgs=(clang libclang-rt-14-dev
+test_pkgs=(build-essential clang libclang-rt-14-dev
            python3-numpy python3-torch python3-torchvision python3-onnx python3-sklearn
            gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
            man-db graphviz)
@@ -35,7 +36,7 @@ install_missing() {
   echo "installing: ${missing[*]}"
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo=sudo
-  $sudo apt-get update -q
+  $sudo apt-get update -q -o Acquire::Languages=none
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
@@ -52,7 +53,8 @@ probe() {
 }
 
 check_build() {
-  probe build-essential cc "$tmp/t.c" -o "$tmp/t"
+  probe gcc cc "$tmp/t.c" -o "$tmp/t"
+  probe make make --version
   probe cmake cmake --version
   probe flex flex --version
   probe bison bison --version
