@@ -378,6 +378,9 @@ void fuse_prune(Graph *g);
 /* ir/dot.c: a Graphviz picture of g, shapes on the edges, fused
  * epilogues and folded parameters in the node labels. */
 void graph_dot(const Graph *g, FILE *out);
+/* report/dot_svg.c: that picture as SVG at `out` (- for stdout), drawn by
+ * Graphviz's dot; false after an error (dot missing or failing). */
+bool dot_write_svg(const Graph *g, const char *out);
 
 /* A counter-based generator: same (seed, stream) gives the same numbers
  * everywhere. Used for weight init, shuffling and dropout. */

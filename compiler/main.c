@@ -5,6 +5,7 @@
  * grad, weights or info. Gives the exit status: 0 ok, 1 when the model or
  * an input file is at fault (diagnostics say which), 2 for a usage error. */
 #include "cnnc.h"
+#include "image.h"
 #include "npy.h"
 
 #include <errno.h>
@@ -32,7 +33,7 @@ typedef struct {
     Command cmd;
     const char *model, *out, *name, *batch, *weights, *blob, *dump;
     const char *input, *output, *labels, *outdir;
-    const char *dot; /* info --dot FILE: ir/dot.c */
+    const char *dot, *dot_format; /* info --dot FILE [--dot-format dot|svg]: ir/dot.c */
     const char *target, *ram_budget, *flash_budget; /* report/target.c */
     /* --train's optimizer over the model's train section (docs/training.md) */
     const char *optimizer, *lr, *momentum, *weight_decay, *beta1, *beta2, *eps;
@@ -60,6 +61,7 @@ static const Option options[] = {
     {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
     {"--no-winograd", false, offsetof(Args, no_winograd), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--dot", true, offsetof(Args, dot), ON(CMD_INFO)},
+    {"--dot-format", true, offsetof(Args, dot_format), ON(CMD_INFO)},
     {"--dump-ir", true, offsetof(Args, dump), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
     {"--weights", true, offsetof(Args, weights), MODEL_CMDS},
     {"--input", true, offsetof(Args, input), ON(CMD_RUN) | ON(CMD_GRAD)},
@@ -81,10 +83,11 @@ static const Option options[] = {
 static void print_help(FILE *out)
 {
     fputs("usage: cnnc MODEL -o OUT.c [options]     compile MODEL to C: OUT.c and OUT.h\n"
-          "       cnnc run MODEL --input IN.npy --output OUT.npy [--weights DIR]\n"
+          "       cnnc run MODEL --input IN.npy|IMAGE|DIR --output OUT.npy [--weights DIR]\n"
           "       cnnc grad MODEL --input IN.npy --labels LABELS.npy --outdir DIR [--weights DIR]\n"
           "       cnnc weights MODEL --outdir DIR [--weights DIR]\n"
-          "       cnnc info MODEL [--weights DIR] [--target cortex-m4 [--train [--batch N]]]\n"
+          "       cnnc info MODEL [--weights DIR] [--dot FILE [--dot-format dot|svg]]\n"
+          "                 [--target cortex-m4 [--train [--batch N]]]\n"
           "       cnnc --help | --version\n"
           "\n"
           "MODEL is a .cnn file (the network DSL) or an .onnx file.\n"
@@ -124,13 +127,17 @@ static void print_help(FILE *out)
           "\n"
           "Commands:\n"
           "  run      run the reference interpreter on IN.npy, shaped [N, <input shape>],\n"
-          "           and write the output [N, ...] to OUT.npy\n"
+          "           and write the output [N, ...] to OUT.npy; instead of IN.npy, a\n"
+          "           binary PGM/PPM image of the model's size, or a folder of them,\n"
+          "           scaled to [0, 1] and normalised with the model's mean and std\n"
           "  grad     mean softmax cross-entropy of a batch: DIR/loss.npy and, per\n"
           "           trainable parameter, DIR/<name>.npy holding dLoss/dParameter\n"
           "  weights  write every parameter and buffer as DIR/<name>.npy\n"
           "  info     per-layer table: output shape, activation size, parameters, MACs\n"
           "           of the model as written; --dot FILE (- for stdout) also writes a\n"
-          "           Graphviz picture of the graph after fusion, shapes on the edges;\n"
+          "           Graphviz picture of the graph after fusion, shapes on the edges,\n"
+          "           as DOT text, or with --dot-format svg as SVG drawn by Graphviz's\n"
+          "           dot (which must be installed);\n"
           "           with --target cortex-m4, flash and RAM of the cross-compiled code;\n"
           "           with --train too, the training buffers of a --train build\n"
           "\n"
@@ -348,6 +355,10 @@ static int check_args(const Args *a, int *batch)
     if (a->cmd == CMD_INFO && (a->train || a->batch) && !(a->train && a->target))
         return usage("'cnnc info' takes --train and --batch with --target only (and --batch "
                      "with --train)");
+    if (a->dot_format && strcmp(a->dot_format, "dot") != 0 && strcmp(a->dot_format, "svg") != 0)
+        return usage("--dot-format takes dot or svg, not '%s'", a->dot_format);
+    if (a->dot_format && !a->dot)
+        return usage("--dot-format needs --dot FILE");
     if (a->split_weights && a->blob)
         return usage("--split-weights and --weights-blob exclude each other");
     if (a->train && a->blob)
@@ -457,10 +468,44 @@ static bool check_input(const Graph *g, const CnncNpy *x, const char *path)
     return ok;
 }
 
-/* Reads IN.npy as float32 [N, <input shape>]; false after an error. */
+/* IMAGE or DIR (runtime/image.c) as float32 [N, C, H, W] in *x, scaled and
+ * normalised as the model declares; false after an error. */
+static bool read_images(const Graph *g, const char *path, CnncNpy *x)
+{
+    const Shape *s = &g->t[g->input].shape;
+    char err[CNNC_IMAGE_ERR_SIZE], where[4096];
+    float inv_std[3]; /* images have 1 or 3 channels */
+    if (s->rank != 3) {
+        diag_error((Loc){path, 0, 0},
+                   "the model's input is not an image (C x H x W); give a .npy file");
+        return false;
+    }
+    CnncImageSpec spec = {(int)s->d[0], (int)s->d[1], (int)s->d[2], NULL, NULL};
+    if (g->nnorm == s->d[0] && g->mean && g->std && g->nnorm <= 3) {
+        for (int c = 0; c < g->nnorm; c++)
+            inv_std[c] = 1.0f / g->std[c]; /* as P_image_to_input multiplies */
+        spec.mean = g->mean;
+        spec.inv_std = inv_std;
+    }
+    CnncImageSet set;
+    if (cnnc_image_set_load(path, &spec, &set, where, sizeof where, err, sizeof err) != 0) {
+        diag_error((Loc){where, 0, 0}, "%s", err);
+        return false;
+    }
+    *x = (CnncNpy){.type = CNNC_NPY_F32, .rank = 4, .shape = {set.n, s->d[0], s->d[1], s->d[2]},
+                   .count = (int64_t)set.n * shape_numel(s), .data = set.data};
+    set.data = NULL; /* now x's */
+    cnnc_image_set_free(&set);
+    return true;
+}
+
+/* Reads IN (a .npy file, else an image or a folder of images) as float32
+ * [N, <input shape>]; false after an error. */
 static bool read_input(const Graph *g, const char *path, CnncNpy *x)
 {
     char err[CNNC_NPY_ERR_SIZE];
+    if (cnnc_is_image_input(path))
+        return read_images(g, path, x);
     if (cnnc_npy_read_f32(path, x, err, sizeof err) < 0) {
         diag_error((Loc){path, 0, 0}, "%s", err);
         return false;
@@ -564,6 +609,8 @@ static int cmd_weights(const Args *a)
  * -O0), after the table of the model as written. */
 static bool write_dot(const Args *a, const Graph *g)
 {
+    if (a->dot_format && strcmp(a->dot_format, "svg") == 0)
+        return dot_write_svg(g, a->dot);
     bool to_stdout = strcmp(a->dot, "-") == 0;
     FILE *f = to_stdout ? stdout : fopen(a->dot, "w");
     if (!f) {

@@ -3,17 +3,20 @@
 # that every tool those packages stand for really works: a package name in the
 # list is not proof (clang without libclang-rt-14-dev links no sanitizer).
 #
-#   deps.sh build          compiler, cmake, flex, bison, Check, protobuf-c, ONNX proto
+#   deps.sh build          a C compiler and make, cmake, flex, bison, Check, protobuf-c,
+#                          ONNX proto: what building cnnc and compiling its output need
 #   deps.sh test           build + the oracles (PyTorch, onnx, numpy), clang's
-#                          runtimes, QEMU and the Arm toolchain: what the tests use
+#                          runtimes, QEMU and the Arm toolchain, man and Graphviz:
+#                          what the tests use
 #   deps.sh --check SET    install nothing; exit 1 naming each missing package
 set -euo pipefail
 
-build_pkgs=(build-essential cmake flex bison check pkg-config
+build_pkgs=(gcc make libc6-dev cmake flex bison check pkg-config
             libprotobuf-c-dev protobuf-c-compiler libonnx-dev)
-test_pkgs=(clang libclang-rt-14-dev
+test_pkgs=(build-essential clang libclang-rt-14-dev
            python3-numpy python3-torch python3-torchvision python3-onnx python3-sklearn
-           gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
+           gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+           man-db graphviz)
 
 check_only=0
 if [ "${1:-}" = --check ]; then check_only=1; shift; fi
@@ -33,7 +36,7 @@ install_missing() {
   echo "installing: ${missing[*]}"
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo=sudo
-  $sudo apt-get update -q
+  $sudo apt-get update -q -o Acquire::Languages=none
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
@@ -50,7 +53,8 @@ probe() {
 }
 
 check_build() {
-  probe build-essential cc "$tmp/t.c" -o "$tmp/t"
+  probe gcc cc "$tmp/t.c" -o "$tmp/t"
+  probe make make --version
   probe cmake cmake --version
   probe flex flex --version
   probe bison bison --version
@@ -73,6 +77,8 @@ check_test() {
   probe gcc-arm-none-eabi arm-none-eabi-gcc --version
   probe libnewlib-arm-none-eabi arm-none-eabi-gcc -mcpu=cortex-m4 --specs=nosys.specs "$tmp/t.c" -o "$tmp/t.elf"
   probe qemu-system-arm qemu-system-arm -machine help
+  probe man-db man --version
+  probe graphviz dot -V
 }
 
 [ $check_only -eq 1 ] || install_missing

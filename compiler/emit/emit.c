@@ -377,7 +377,7 @@ static int64_t arena_bytes(const Emit *e)
     return e->plan.arena_floats * 4 + (e->mode == WEIGHTS_BLOB ? BLOB_HEADER_BYTES : 0);
 }
 
-static bool image_input(const Graph *g)
+bool image_input(const Graph *g)
 {
     return g->t[g->input].shape.rank == 3;
 }
@@ -644,22 +644,33 @@ static void write_set_weights(Emit *e, StrBuf *b)
               e->P);
 }
 
+/* The model's input normalisation as two static arrays, `mean` and
+ * `inv_std` (1/std as a float, as P_image_to_input and runtime/image.c
+ * multiply by it); false, writing nothing, when it declares none. */
+bool put_image_norm(Emit *e, StrBuf *b)
+{
+    Graph *g = e->g;
+    int64_t c, h, w;
+    shape_chw(&g->t[g->input].shape, &c, &h, &w);
+    if (!(g->nnorm == c && g->mean && g->std))
+        return false;
+    sb_printf(b, "    static const float mean[%lld] = {", (long long)c);
+    for (int64_t i = 0; i < c; i++)
+        sb_printf(b, "%s%s", i ? ", " : "", emit_float(e, g->mean[i]));
+    sb_printf(b, "};\n    static const float inv_std[%lld] = {", (long long)c);
+    for (int64_t i = 0; i < c; i++)
+        sb_printf(b, "%s%s", i ? ", " : "", emit_float(e, 1.0f / g->std[i]));
+    sb_puts(b, "};\n");
+    return true;
+}
+
 static void write_image_to_input(Emit *e, StrBuf *b)
 {
     Graph *g = e->g;
     int64_t c, h, w;
     shape_chw(&g->t[g->input].shape, &c, &h, &w);
-    bool norm = g->nnorm == c && g->mean && g->std;
     sb_printf(b, "void %s_image_to_input(const uint8_t *image, float *input)\n{\n", e->P);
-    if (norm) {
-        sb_printf(b, "    static const float mean[%lld] = {", (long long)c);
-        for (int64_t i = 0; i < c; i++)
-            sb_printf(b, "%s%s", i ? ", " : "", emit_float(e, g->mean[i]));
-        sb_printf(b, "};\n    static const float inv_std[%lld] = {", (long long)c);
-        for (int64_t i = 0; i < c; i++)
-            sb_printf(b, "%s%s", i ? ", " : "", emit_float(e, 1.0f / g->std[i]));
-        sb_puts(b, "};\n");
-    }
+    bool norm = put_image_norm(e, b);
     sb_printf(b, "    int c, p;\n"
                  "    for (c = 0; c < %lld; c++)\n"
                  "        for (p = 0; p < %lld; p++)\n",

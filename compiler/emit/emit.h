@@ -65,15 +65,23 @@ void put_c_string(StrBuf *b, const char *s);
 void put_doc(StrBuf *b, const char *P, const char *text);
 void put_runtime(StrBuf *b, const char *text);
 void put_runtime_uses(StrBuf *b, const char *header);
+/* emit.c: whether the input is one C x H x W image; the static arrays
+ * `mean` and `inv_std` of its normalisation (false: it declares none). */
+bool image_input(const Graph *g);
+bool put_image_norm(Emit *e, StrBuf *b);
 
 /* The runtime sources as C strings (generated from runtime/ by embed.cmake). */
 extern const char cnnc_rt_cnnc_rt_h[];
 extern const char cnnc_rt_npy_h[];
 extern const char cnnc_rt_npy_c[];
+extern const char cnnc_rt_image_h[];
+extern const char cnnc_rt_image_c[];
 extern const char cnnc_rt_train_h[];
 extern const char cnnc_rt_train_c[];
 extern const char cnnc_rt_train_report_h[];
 extern const char cnnc_rt_train_report_c[];
+extern const char cnnc_rt_train_plot_h[];
+extern const char cnnc_rt_train_plot_c[];
 extern const char cnnc_rt_train_loop_h[];
 extern const char cnnc_rt_train_loop_c[];
 
