@@ -39,6 +39,9 @@ void sb_free(StrBuf *b);
 
 /* mkdir -p DIR: creates every missing folder on the way; reports errors. */
 bool make_dirs(const char *dir);
+/* Writes size bytes to path through a temporary beside it and a rename: the
+ * file appears whole or not at all; reports errors at path. */
+bool write_file_atomic(const char *path, const void *data, size_t size);
 
 /* Multiplication of sizes that reports overflow instead of wrapping. */
 bool mul_overflows(int64_t a, int64_t b, int64_t *out);
@@ -267,6 +270,7 @@ enum {
 };
 
 typedef struct Emit Emit;
+struct OnnxOut;
 
 typedef struct {
     const char *name;
@@ -294,6 +298,11 @@ typedef struct {
      * in, each with a hook that folds node `id` into a neighbour where that
      * is exact and returns true (the pass then removes the node). */
     const struct FoldRule *folds;
+    /* cnnc export: writes the node as ONNX nodes reading the values named
+     * in[] and writing `out` (the driver adds the fused epilogue after it);
+     * false where there is no ONNX form. */
+    bool (*onnx_export)(struct OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                        const char *out);
     /* Takes pad node p's padding into its own (fuse-pad) where that gives
      * the same values; false (nothing changed) otherwise. */
     bool (*absorb_pad)(const Graph *g, Node *n, const Node *p);
@@ -538,6 +547,9 @@ bool emit_memory(Graph *g, bool no_winograd, MemoryFigures *out);
  * whose storage it shares), each layer's scratch; --dump-ir=emit: OUT.h. */
 void emit_dump_plan(const Emit *e, FILE *out);
 void emit_dump_api(Emit *e, FILE *out);
+/* cnnc export (emit/onnx_export.c): g as written, as an ONNX model at path
+ * (contract section 9); false after an error (reported). */
+bool onnx_export(const Graph *g, const char *path);
 /* The optimizer settings a --train build starts from: the model's train
  * section, else SGD, lr 0.01 (docs/training.md). emit/emit_train.c. */
 TrainCfg train_defaults(const Graph *g);

@@ -23,11 +23,12 @@ enum { EXIT_MODEL = 1, EXIT_USAGE = 2 };
  * that batch * sample sizes stay far from overflow. */
 #define BATCH_LIMIT 1000000
 
-typedef enum { CMD_COMPILE, CMD_RUN, CMD_GRAD, CMD_WEIGHTS, CMD_INFO } Command;
+typedef enum { CMD_COMPILE, CMD_RUN, CMD_GRAD, CMD_WEIGHTS, CMD_INFO, CMD_EXPORT } Command;
 
-static const char *const command_names[] = {"compile", "run", "grad", "weights", "info"};
+static const char *const command_names[] = {"compile", "run", "grad", "weights", "info", "export"};
 /* The last pipeline step each command runs (pipeline.c). */
-static const char *const last_step[] = {"emit", "fuse-residual", "split-act", "init", "plan"};
+static const char *const last_step[] = {"emit", "fuse-residual", "split-act", "init", "plan",
+                                         "init"};
 
 typedef struct {
     Command cmd;
@@ -41,7 +42,8 @@ typedef struct {
 } Args;
 
 #define ON(c) (1u << (c))
-#define MODEL_CMDS (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_WEIGHTS) | ON(CMD_INFO))
+#define MODEL_CMDS \
+    (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_WEIGHTS) | ON(CMD_INFO) | ON(CMD_EXPORT))
 
 typedef struct {
     const char *name;
@@ -51,7 +53,7 @@ typedef struct {
 } Option;
 
 static const Option options[] = {
-    {"-o", true, offsetof(Args, out), ON(CMD_COMPILE)},
+    {"-o", true, offsetof(Args, out), ON(CMD_COMPILE) | ON(CMD_EXPORT)},
     {"--name", true, offsetof(Args, name), ON(CMD_COMPILE)},
     {"--main", false, offsetof(Args, main), ON(CMD_COMPILE)},
     {"--train", false, offsetof(Args, train), ON(CMD_COMPILE) | ON(CMD_INFO)},
@@ -86,6 +88,7 @@ static void print_help(FILE *out)
           "       cnnc run MODEL --input IN.npy|IMAGE|DIR --output OUT.npy [--weights DIR]\n"
           "       cnnc grad MODEL --input IN.npy --labels LABELS.npy --outdir DIR [--weights DIR]\n"
           "       cnnc weights MODEL --outdir DIR [--weights DIR]\n"
+          "       cnnc export MODEL -o OUT.onnx [--weights DIR]\n"
           "       cnnc info MODEL [--weights DIR] [--dot FILE [--dot-format dot|svg]]\n"
           "                 [--target cortex-m4 [--train [--batch N]]]\n"
           "       cnnc --help | --version\n"
@@ -133,6 +136,8 @@ static void print_help(FILE *out)
           "  grad     mean softmax cross-entropy of a batch: DIR/loss.npy and, per\n"
           "           trainable parameter, DIR/<name>.npy holding dLoss/dParameter\n"
           "  weights  write every parameter and buffer as DIR/<name>.npy\n"
+          "  export   write the model as written (and its weights) as ONNX, opset 13 or\n"
+          "           the one an operator needs\n"
           "  info     per-layer table: output shape, activation size, parameters, MACs\n"
           "           of the model as written; --dot FILE (- for stdout) also writes a\n"
           "           Graphviz picture of the graph after fusion, shapes on the edges,\n"
@@ -181,7 +186,7 @@ static const Option *find_option(const char *arg, const char **value)
 static int parse_args(int argc, char **argv, Args *a)
 {
     int i = 1;
-    for (int c = CMD_RUN; c <= CMD_INFO; c++)
+    for (int c = CMD_RUN; c <= CMD_EXPORT; c++)
         if (strcmp(argv[1], command_names[c]) == 0) {
             a->cmd = (Command)c;
             i = 2;
@@ -339,13 +344,17 @@ static int check_args(const Args *a, int *batch)
         missing = "--input IN.npy";
     if (a->cmd == CMD_COMPILE && !a->out)
         return usage("missing -o OUT.c, the file to write");
+    if (a->cmd == CMD_EXPORT && !a->out)
+        missing = "-o OUT.onnx";
     if (missing)
         return usage("'cnnc %s' needs %s", command_names[a->cmd], missing);
-    if (a->out && !has_suffix(a->out, ".c"))
+    if (a->cmd == CMD_EXPORT && !has_suffix(a->out, ".onnx"))
+        return usage("the output '%s' must be an .onnx file", a->out);
+    if (a->cmd == CMD_COMPILE && !has_suffix(a->out, ".c"))
         return usage("the output '%s' must be a .c file (OUT.h is written beside it)", a->out);
     if (a->name && !is_identifier(a->name))
         return usage("--name '%s' is not a C identifier", a->name);
-    if (a->out && !a->name) {
+    if (a->cmd == CMD_COMPILE && !a->name) {
         char *prefix = default_prefix(a->out);
         bool empty = !prefix[0];
         free(prefix);
@@ -605,6 +614,17 @@ static int cmd_weights(const Args *a)
     return ok ? 0 : EXIT_MODEL;
 }
 
+/* export MODEL -o OUT.onnx: the model as written (contract section 9). */
+static int cmd_export(const Args *a)
+{
+    Pipeline *p = load(a, false, "init");
+    if (!p)
+        return EXIT_MODEL;
+    bool ok = onnx_export(pipeline_graph(p), a->out);
+    pipeline_free(p);
+    return ok ? 0 : EXIT_MODEL;
+}
+
 /* info --dot FILE: the graph code would be generated from (fused, unless
  * -O0), after the table of the model as written. */
 static bool write_dot(const Args *a, const Graph *g)
@@ -685,6 +705,7 @@ int main(int argc, char **argv)
     case CMD_GRAD: rc = cmd_grad(&a); break;
     case CMD_WEIGHTS: rc = cmd_weights(&a); break;
     case CMD_INFO: rc = cmd_info(&a, batch); break;
+    case CMD_EXPORT: rc = cmd_export(&a); break;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         diag_error((Loc){0}, "cannot write to the standard output");

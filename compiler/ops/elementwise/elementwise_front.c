@@ -150,3 +150,20 @@ const OnnxKind elementwise_onnx[] = {
     {"Div", "", onnx_binary, fold_arith, false},
     {NULL},
 };
+
+/* ---- export: Add (Sum of three or more), Mul; a constant operand B as a
+ * second input ---- */
+
+bool elementwise_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                             const char *out)
+{
+    const char *inputs[ONNX_MAX_INPUTS];
+    int k = 0;
+    for (int j = 0; j < n->nin && k < ONNX_MAX_INPUTS - 1; j++)
+        inputs[k++] = in[j];
+    if (n->nparam > 0 && n->param[0] >= 0)
+        inputs[k++] = g->t[n->param[0]].name;
+    const char *op = n->op == OP_MUL ? "Mul" : k > 2 ? "Sum" : "Add";
+    onnx_out_node(o, op, n->name, inputs, k, out);
+    return true;
+}
