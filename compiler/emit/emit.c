@@ -163,7 +163,8 @@ static bool reserved_ident(const char *s)
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
         if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0)
             return true;
-    return s[0] == 'w' && s[1] >= '0' && s[1] <= '9'; /* the weight arrays */
+    /* the weight arrays w<N>_..., the training functions t<N>, g<N> */
+    return (s[0] == 'w' || s[0] == 't' || s[0] == 'g') && s[1] >= '0' && s[1] <= '9';
 }
 
 /* idents[k] for k < i hold the names taken; a clash gets "_<i>". */
