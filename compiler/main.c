@@ -35,10 +35,10 @@ typedef struct {
     const char *model, *out, *name, *batch, *weights, *blob, *dump;
     const char *input, *output, *labels, *outdir;
     const char *dot, *dot_format; /* info --dot FILE [--dot-format dot|svg]: ir/dot.c */
-    const char *target, *ram_budget, *flash_budget; /* report/target.c */
+    const char *target, *ram_budget, *flash_budget, *cflags; /* report/target.c */
     /* --train's optimizer over the model's train section (docs/training.md) */
     const char *optimizer, *lr, *momentum, *weight_decay, *beta1, *beta2, *eps;
-    bool main, train, split_weights, o0, no_winograd;
+    bool main, train, split_weights, o0, no_winograd, weights_object;
 } Args;
 
 #define ON(c) (1u << (c))
@@ -60,6 +60,7 @@ static const Option options[] = {
     {"--batch", true, offsetof(Args, batch), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--split-weights", false, offsetof(Args, split_weights), ON(CMD_COMPILE)},
     {"--weights-blob", true, offsetof(Args, blob), ON(CMD_COMPILE)},
+    {"--weights-object", false, offsetof(Args, weights_object), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
     {"--no-winograd", false, offsetof(Args, no_winograd), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--dot", true, offsetof(Args, dot), ON(CMD_INFO)},
@@ -70,9 +71,10 @@ static const Option options[] = {
     {"--output", true, offsetof(Args, output), ON(CMD_RUN)},
     {"--labels", true, offsetof(Args, labels), ON(CMD_GRAD)},
     {"--outdir", true, offsetof(Args, outdir), ON(CMD_GRAD) | ON(CMD_WEIGHTS)},
-    {"--target", true, offsetof(Args, target), ON(CMD_INFO)},
-    {"--ram-budget", true, offsetof(Args, ram_budget), ON(CMD_COMPILE)},
-    {"--flash-budget", true, offsetof(Args, flash_budget), ON(CMD_COMPILE)},
+    {"--target", true, offsetof(Args, target), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--cflags", true, offsetof(Args, cflags), ON(CMD_INFO)},
+    {"--ram-budget", true, offsetof(Args, ram_budget), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--flash-budget", true, offsetof(Args, flash_budget), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--optimizer", true, offsetof(Args, optimizer), ON(CMD_COMPILE)},
     {"--lr", true, offsetof(Args, lr), ON(CMD_COMPILE)},
     {"--momentum", true, offsetof(Args, momentum), ON(CMD_COMPILE)},
@@ -90,7 +92,7 @@ static void print_help(FILE *out)
           "       cnnc weights MODEL --outdir DIR [--weights DIR]\n"
           "       cnnc export MODEL -o OUT.onnx [--weights DIR]\n"
           "       cnnc info MODEL [--weights DIR] [--dot FILE [--dot-format dot|svg]]\n"
-          "                 [--target cortex-m4 [--train [--batch N]]]\n"
+          "                 [--target T [--train [--batch N]]]\n"
           "       cnnc --help | --version\n"
           "\n"
           "MODEL is a .cnn file (the network DSL) or an .onnx file.\n"
@@ -106,14 +108,23 @@ static void print_help(FILE *out)
           "  --weights DIR        take parameters and buffers from DIR/<name>.npy\n"
           "  --split-weights      put the weights in a C file of their own\n"
           "  --weights-blob FILE  put the weights in a binary FILE\n"
+          "  --weights-object     put the weights in OUT_weights.bin, linked in by\n"
+          "                       OUT_weights.S (.incbin: assemble it with -I set to its\n"
+          "                       folder); big models build in seconds (also for info)\n"
           "  -O0                  skip the optimisation (fusion) passes (also for run,\n"
           "                       and for the graph of info --dot)\n"
           "  --no-winograd        3x3 stride-1 convs by the direct kernel, not Winograd's\n"
           "                       F(2x2,3x3): slower, a smaller arena and weights (also\n"
           "                       for info)\n"
+          "  --target T           build for T: cortex-m0plus, cortex-m3, cortex-m4,\n"
+          "                       cortex-m7, cortex-m33, cortex-m55 or host (the default):\n"
+          "                       the kernels, Winograd and unrolling measured best there\n"
+          "                       (also for info, which compiles that build with T's\n"
+          "                       compiler and flags and measures it)\n"
           "  --ram-budget BYTES   fail if the arena needs more (K, M: KiB, MiB)\n"
           "  --flash-budget BYTES fail if the weights need more (over either budget, 3x3\n"
-          "                       convs leave Winograd for the direct kernel if that fits)\n"
+          "                       convs leave Winograd for the direct kernel if that fits;\n"
+          "                       info takes both and reports the build they give)\n"
           "  --optimizer sgd|adam, --lr X, --momentum X, --weight-decay X, --beta1 X,\n"
           "  --beta2 X, --eps X   with --train: the optimizer P_train_init starts with,\n"
           "                       over the model's train section (default: its values,\n"
@@ -143,7 +154,8 @@ static void print_help(FILE *out)
           "           Graphviz picture of the graph after fusion, shapes on the edges,\n"
           "           as DOT text, or with --dot-format svg as SVG drawn by Graphviz's\n"
           "           dot (which must be installed);\n"
-          "           with --target cortex-m4, flash and RAM of the cross-compiled code;\n"
+          "           with --target T, flash and RAM of the code built for T (--cflags\n"
+          "           FLAGS: extra flags for T's compiler, after the profile's);\n"
           "           with --train too, the training buffers of a --train build\n"
           "\n"
           "In file names, bytes outside [A-Za-z0-9._-] are written %XX.\n"
@@ -368,11 +380,17 @@ static int check_args(const Args *a, int *batch)
         return usage("--dot-format takes dot or svg, not '%s'", a->dot_format);
     if (a->dot_format && !a->dot)
         return usage("--dot-format needs --dot FILE");
-    if (a->split_weights && a->blob)
-        return usage("--split-weights and --weights-blob exclude each other");
-    if (a->train && a->blob)
-        return usage("--train and --weights-blob exclude each other: P_train_init copies the "
-                     "initial weights from arrays compiled into OUT.c");
+    if (a->cmd == CMD_INFO && (a->ram_budget || a->flash_budget || a->cflags) && !a->target)
+        return usage("'cnnc info' takes --ram-budget, --flash-budget and --cflags with --target "
+                     "only");
+    if (a->split_weights + !!a->blob + a->weights_object > 1)
+        return usage("--split-weights, --weights-blob and --weights-object exclude each other");
+    if (a->train && (a->blob || a->weights_object))
+        return usage("--train and %s exclude each other: P_train_init copies the initial "
+                     "weights from arrays compiled into OUT.c",
+                     a->blob ? "--weights-blob" : "--weights-object");
+    if (a->cmd == CMD_INFO && a->weights_object && !a->target)
+        return usage("'cnnc info' takes --weights-object with --target only");
     int rc = check_hparams(a);
     if (rc)
         return rc;
@@ -424,12 +442,33 @@ static int build_batch(const Args *a, const Graph *g, int batch)
                         : 1;
 }
 
+/* --target T: the profile (NULL without one: the host's kernels) and, in
+ * *no_winograd, whether its build leaves Winograd out. False after an
+ * error. */
+static bool build_target(const Args *a, Graph *g, const TargetProfile **t, bool *no_winograd)
+{
+    *t = NULL;
+    *no_winograd = a->no_winograd;
+    if (!a->target)
+        return true;
+    if (!(*t = target_find(a->target, a->model)))
+        return false;
+    *no_winograd = *no_winograd || !target_winograd(g, *t);
+    return true;
+}
+
 static int cmd_compile(const Args *a, int batch)
 {
     Pipeline *p = load(a, true, "fuse-residual");
     if (!p)
         return EXIT_MODEL;
     Graph *g = pipeline_graph(p);
+    const TargetProfile *target;
+    bool no_winograd;
+    if (!build_target(a, g, &target, &no_winograd)) {
+        pipeline_free(p);
+        return EXIT_MODEL;
+    }
     TrainCfg hparams = train_hparams(a, g);
     char *prefix = a->name ? xstrdup(a->name) : default_prefix(a->out);
     EmitOptions opt = {
@@ -440,10 +479,12 @@ static int cmd_compile(const Args *a, int batch)
         .batch = build_batch(a, g, batch),
         .split_weights = a->split_weights,
         .weights_blob = a->blob,
-        .no_winograd = a->no_winograd,
+        .weights_object = a->weights_object,
+        .no_winograd = no_winograd,
+        .target = target,
         .hparams = a->train ? &hparams : NULL,
     };
-    bool ok = target_check_budgets(g, a->ram_budget, a->flash_budget, &opt.ram_budget,
+    bool ok = target_check_budgets(g, target, a->ram_budget, a->flash_budget, &opt.ram_budget,
                                    &opt.no_winograd);
     if (ok) {
         pipeline_set_build(p, &opt);
@@ -651,8 +692,16 @@ static bool info_target(const Args *a, Pipeline *p, int batch)
     if (!pipeline_run(p, "fuse-residual"))
         return false;
     Graph *g = pipeline_graph(p);
-    return target_report(g, a->target, a->train ? build_batch(a, g, batch) : 0, a->no_winograd,
-                         stdout);
+    const TargetProfile *target;
+    int64_t ram_budget;
+    bool no_winograd;
+    if (!build_target(a, g, &target, &no_winograd) ||
+        !target_check_budgets(g, target, a->ram_budget, a->flash_budget, &ram_budget,
+                              &no_winograd))
+        return false;
+    TargetBuild b = {target, a->train ? build_batch(a, g, batch) : 0, no_winograd, a->cflags,
+                     a->weights_object};
+    return target_report(g, &b, stdout);
 }
 
 /* The table shows the model as written; the memory lines and the picture,

@@ -268,6 +268,9 @@ void softmax_emit(Emit *e, const Node *n);
 void concat_emit(Emit *e, const Node *n);
 void pad_emit(Emit *e, const Node *n);
 void maxout_emit(Emit *e, const Node *n);
+/* The microcontroller profiles' dense kernel (emit_scalar_kernels):
+ * ops/dense/dense_mcu_emit.c. */
+void dense_emit_mcu(Emit *e, const Node *n);
 /* ---- training emitters, ops/<family>_emit_grad.c (traingen; emit_train.c) ----
  * A backward body (OpInfo.emit_grad) sees, over n samples of the batch:
  * x0, x1, ... the inputs, y the output, dy dL/dy (float *, which it may
