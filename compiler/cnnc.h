@@ -37,6 +37,21 @@ void sb_puts(StrBuf *b, const char *s);
 void sb_printf(StrBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_free(StrBuf *b);
 
+/* A map from names to ints (open addressing). The keys are borrowed: they
+ * must outlive the map. */
+typedef struct {
+    const char **key;
+    int *val;
+    int n, cap;
+} NameMap;
+
+/* The slot holding key (then m->val[slot] is its value), or -1. */
+int name_map_slot(const NameMap *m, const char *key);
+/* Adds key -> val; if key is already there, leaves it and returns its value
+ * through *prev and false. */
+bool name_map_add(NameMap *m, const char *key, int val, int *prev);
+void name_map_free(NameMap *m);
+
 /* mkdir -p DIR: creates every missing folder on the way; reports errors. */
 bool make_dirs(const char *dir);
 /* Writes size bytes to path through a temporary beside it and a rename: the

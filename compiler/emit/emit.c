@@ -194,30 +194,35 @@ static bool reserved_ident(const char *s)
     return (s[0] == 'w' || s[0] == 't' || s[0] == 'g') && s[1] >= '0' && s[1] <= '9';
 }
 
-/* idents[k] for k < i hold the names taken; a clash gets "_<i>". */
-static char *unique_ident(const char *name, char *const *idents, int i)
+/* name as an identifier, taken in `taken` (which borrows it); a clash with
+ * a name taken before or with the API gets "_<i>". */
+static char *unique_ident(const char *name, NameMap *taken, int i)
 {
     char *id = c_ident(name);
-    bool clash = reserved_ident(id) || (id[0] >= '0' && id[0] <= '9');
-    for (int k = 0; k < i && !clash; k++)
-        clash = idents[k] && strcmp(idents[k], id) == 0;
-    if (!clash)
-        return id;
-    char *unique = xasprintf("%s_%d", id, i);
-    free(id);
-    return unique;
+    int prev;
+    if (reserved_ident(id) || (id[0] >= '0' && id[0] <= '9') ||
+        !name_map_add(taken, id, i, &prev)) {
+        char *unique = xasprintf("%s_%d", id, i);
+        free(id);
+        id = unique;
+        name_map_add(taken, id, i, &prev);
+    }
+    return id;
 }
 
 static void name_layers(Emit *e)
 {
     const Graph *g = e->g;
+    NameMap layers = {0}, tensors = {0};
     e->layer_ident = xcalloc((size_t)(g->nn ? g->nn : 1), sizeof *e->layer_ident);
     e->at_ident = xcalloc((size_t)(g->nt ? g->nt : 1), sizeof *e->at_ident);
     for (int i = 0; i < g->nn; i++)
-        e->layer_ident[i] = unique_ident(g->n[i].name, e->layer_ident, i);
+        e->layer_ident[i] = unique_ident(g->n[i].name, &layers, i);
     for (int t = 0; t < g->nt; t++)
         if (g->t[t].kind == T_ACT && t != g->input)
-            e->at_ident[t] = unique_ident(g->t[t].name, e->at_ident, t);
+            e->at_ident[t] = unique_ident(g->t[t].name, &tensors, t);
+    name_map_free(&layers);
+    name_map_free(&tensors);
 }
 
 const char *emit_layer_ident(const Emit *e, int i)
