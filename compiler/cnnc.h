@@ -113,6 +113,7 @@ typedef enum {
     T_PARAM,  /* trainable parameter */
     T_BUFFER, /* non-trainable state: BatchNorm running statistics */
     T_CONST,  /* a constant operand that is not trained (ONNX) */
+    T_GRAD,   /* dLoss/d(another tensor): made by the autodiff pass */
 } TensorKind;
 
 typedef enum {
@@ -131,6 +132,8 @@ typedef struct {
     int producer; /* index of the producing node, -1 if none */
     InitKind init;
     Loc loc;
+    bool frozen;  /* T_PARAM: not trained (no gradient, unchanged by a step) */
+    int grad_of;  /* T_GRAD: the tensor whose gradient it holds */
 } Tensor;
 
 typedef enum { PAD_ZEROS, PAD_REFLECT, PAD_REPLICATE } PadMode;
@@ -220,6 +223,7 @@ typedef struct {
     uint64_t seed; /* weight initialisation seed */
     int batch_hint; /* an ONNX input's static batch size, 0 if none */
     TrainCfg train;
+    struct Backward *bw; /* the backward pass (passes/autodiff.c), NULL before it */
 } Graph;
 
 Graph *graph_new(const char *file);
@@ -245,6 +249,59 @@ bool graph_toposort(Graph *g);
 void graph_verify(const Graph *g);
 /* Stable text dump (for --dump-ir and golden tests). */
 void graph_dump(const Graph *g, FILE *out);
+
+/* ---- passes/autodiff.c: the backward pass as IR ----
+ * For a training build or `cnnc grad` the Graph is extended once with the
+ * backward: a loss node (mean softmax cross-entropy over the batch on the
+ * logits, fused with a final softmax over the classes) and backward nodes,
+ * one per forward node whose output's gradient reaches the loss and
+ * depends on a trainable parameter, in the order they run (reverse
+ * topological). Gradients are T_GRAD tensors: one per activation storage
+ * (a view shares its input's), per-sample shape, and one per trainable,
+ * not frozen, parameter, its full shape. Every write says whether it is the
+ * tensor's first (which zeroes it, or overwrites) or adds to earlier ones,
+ * and whether it is the last (after which a parameter takes its optimizer
+ * step; a parameter with one writer is updated by that node as it goes). */
+
+typedef struct {
+    int t;      /* the gradient tensor written, -1: none needed */
+    bool first; /* the first writer of t: zeroes it before adding */
+    bool last;  /* the last writer of t */
+} GradWrite;
+
+typedef struct {
+    int node;      /* the forward node it differentiates */
+    int dy;        /* the gradient it reads: dLoss/d(the node's output) */
+    GradWrite *dx; /* per input of the node */
+    GradWrite dp[4]; /* per parameter slot */
+    int *saved, nsaved; /* the forward tensors it reads (the node's inputs, output) */
+} GradNode;
+
+typedef struct Backward {
+    int logits;      /* the tensor the loss reads */
+    int fused;       /* the final softmax the loss absorbs, -1 if none */
+    int64_t classes; /* K, the scores per sample */
+    GradWrite dlogits; /* the loss writes dLoss/d(logits) (overwrites it) */
+    GradNode *node;  /* in execution order */
+    int nnode;
+    int nfwd_tensors; /* tensors [0, nfwd_tensors) are the forward's */
+    int *grad;       /* per forward tensor: its gradient tensor, -1 if none */
+} Backward;
+
+/* Builds g->bw once (a second call does nothing); false after an error
+ * (reported): an output that is not one score per class, an operator
+ * without a backward rule. */
+bool autodiff(Graph *g);
+/* The number of classes the loss sees, or -1 after an error (reported). */
+int64_t loss_classes(const Graph *g);
+/* Whether node n is a view in training: no code, no backward node; its
+ * output's gradient is its input's. */
+bool autodiff_is_view(const Graph *g, const Node *n);
+/* Checks the backward's invariants (graph_verify calls it). */
+void autodiff_verify(const Graph *g);
+/* The backward part of --dump-ir (graph_dump calls it). */
+void autodiff_dump(const Graph *g, FILE *out);
+void autodiff_free(Backward *bw);
 
 /* ---- ops/: operator facts ---- */
 
@@ -289,7 +346,16 @@ typedef struct {
      * input needs no gradient) and into dparam[slot] (NULL if not trainable). */
     void (*grad)(const Graph *g, const Node *n, const float *const *in, const float *out,
                  const float *dout, float *const *din, float *const *dparam, int batch);
-    /* Code generation: forward and backward of one node. */
+    /* Training: which forward tensors the backward of gn reads (given the
+     * gradients it writes): in[j] for input j, *out for the output. NULL:
+     * all of them. */
+    void (*grad_reads)(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out);
+    /* Training: true when the loss may absorb this node, the model's last
+     * (a softmax over the classes): the loss then reads its input. */
+    bool (*fuses_with_loss)(const Graph *g, const Node *n);
+    /* Code generation: forward and backward of one node, and the training
+     * forward of an operator that reads the state or draws a mask (NULL:
+     * the inference function runs sample by sample). */
     void (*emit)(struct Emit *e, const Node *n);
     void (*emit_grad)(struct Emit *e, const Node *n);
     /* The attributes in IR dumps (` kernel=3x3 stride=1x1 ...`); NULL: none. */
@@ -306,6 +372,7 @@ typedef struct {
     /* Takes pad node p's padding into its own (fuse-pad) where that gives
      * the same values; false (nothing changed) otherwise. */
     bool (*absorb_pad)(const Graph *g, Node *n, const Node *p);
+    void (*emit_train)(struct Emit *e, const Node *n);
 } OpInfo;
 
 struct LoadOptions;
@@ -415,6 +482,8 @@ Activations interp_forward(Graph *g, const float *input, int batch, bool trainin
 void interp_free(const Graph *g, Activations *a);
 
 /* ---- interp/grad.c: the reference backward pass (contract, `cnnc grad`) ----
+ * Runs the Graph extended by autodiff (which it runs first if need be):
+ * the forward nodes in training mode, the loss node, the backward nodes.
  * The loss is the mean softmax cross-entropy over the batch, of the model's
  * output as logits or, when the model ends in a softmax over its classes,
  * fused with it (log-sum-exp of the softmax's input). The output must be
@@ -422,11 +491,9 @@ void interp_free(const Graph *g, Activations *a);
 
 typedef struct {
     double loss;    /* mean over the batch */
-    float **dparam; /* per tensor: dLoss/dParameter for T_PARAM tensors, else NULL */
+    float **dparam; /* per tensor: dLoss/dParameter for trainable T_PARAM tensors, else NULL */
 } Grads;
 
-/* The number of classes the loss sees, or -1 after an error (reported). */
-int64_t loss_classes(const Graph *g);
 /* Forward in training mode (BatchNorm with the batch's statistics, Dropout
  * the identity), loss against labels[0..batch) and backward into *out
  * (free with grads_free). The forward's running-statistics update is
@@ -451,6 +518,7 @@ bool grads_save_dir(const Graph *g, const Grads *gr, const char *dir);
 
 typedef struct {
     float **m, **v; /* per tensor, T_PARAM only: momentum buffer / Adam moments */
+    int nt;         /* entries of m and v (the tensors at optim_init) */
     int64_t step;   /* steps taken */
 } OptimState;
 
@@ -467,9 +535,9 @@ Graph *dsl_load(const char *path);
 Graph *onnx_load(const char *path);
 
 /* ---- pipeline.c: the compiler's steps as one table ----
- * parse, sort, shape, weights, init, fuse-views, fuse-bn, fuse-bias,
- * fuse-act, fuse-pad, fuse-residual, plan, emit; a command runs them up to
- * the one it needs, graph_verify between them. */
+ * parse, sort, shape, weights, init, split-act, fuse-views, fuse-bn,
+ * fuse-bias, fuse-act, fuse-pad, fuse-residual, autodiff, plan, emit; a
+ * command runs them up to the one it needs, graph_verify between them. */
 struct EmitOptions;
 typedef struct LoadOptions {
     const char *weights_dir; /* --weights DIR: parameters from DIR/<name>.npy */

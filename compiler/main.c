@@ -27,7 +27,7 @@ typedef enum { CMD_COMPILE, CMD_RUN, CMD_GRAD, CMD_WEIGHTS, CMD_INFO, CMD_EXPORT
 
 static const char *const command_names[] = {"compile", "run", "grad", "weights", "info", "export"};
 /* The last pipeline step each command runs (pipeline.c). */
-static const char *const last_step[] = {"emit", "fuse-residual", "split-act", "init", "plan",
+static const char *const last_step[] = {"emit", "fuse-residual", "autodiff", "init", "plan",
                                          "init"};
 
 typedef struct {
@@ -64,7 +64,8 @@ static const Option options[] = {
     {"--no-winograd", false, offsetof(Args, no_winograd), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--dot", true, offsetof(Args, dot), ON(CMD_INFO)},
     {"--dot-format", true, offsetof(Args, dot_format), ON(CMD_INFO)},
-    {"--dump-ir", true, offsetof(Args, dump), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
+    {"--dump-ir", true, offsetof(Args, dump),
+     ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_INFO)},
     {"--weights", true, offsetof(Args, weights), MODEL_CMDS},
     {"--input", true, offsetof(Args, input), ON(CMD_RUN) | ON(CMD_GRAD)},
     {"--output", true, offsetof(Args, output), ON(CMD_RUN)},
@@ -121,7 +122,7 @@ static void print_help(FILE *out)
           "                       0.9 and 0.999, eps 1e-8)\n"
           "  --dump-ir=PASS       print the IR after PASS, a step of the pipeline (after\n"
           "                       plan: the memory plan; after emit: OUT.h), also for run\n"
-          "                       (up to fuse-residual), grad (split-act), weights (init) and\n"
+          "                       (up to fuse-residual), grad (autodiff), weights (init) and\n"
           "                       info (up to plan); the steps:",
           out);
     for (int i = 0; pipeline_step_name(i); i++)
@@ -582,10 +583,10 @@ static int32_t *read_labels(const char *path, int64_t n, int64_t classes)
 
 static int cmd_grad(const Args *a)
 {
-    Pipeline *p = load(a, false, "split-act");
+    Pipeline *p = load(a, false, "autodiff");
     Graph *g = p ? pipeline_graph(p) : NULL;
     CnncNpy x;
-    int64_t classes = g ? loss_classes(g) : -1;
+    int64_t classes = g ? g->bw->classes : -1;
     if (classes < 0 || !read_input(g, a->input, &x)) {
         pipeline_free(p);
         return EXIT_MODEL;

@@ -248,6 +248,25 @@ GRAD_FN(concat);
 GRAD_FN(pad);
 #undef GRAD_FN
 
+/* OpInfo.grad_reads (see cnnc.h): which forward tensors each backward reads. */
+#define GRAD_READS_FN(name)                                                                 \
+    void name##_grad_reads(const Graph *g, const Node *n, const GradNode *gn, bool *in,  \
+                           bool *out)
+GRAD_READS_FN(conv);
+GRAD_READS_FN(dense);
+GRAD_READS_FN(batchnorm);
+GRAD_READS_FN(maxpool); /* and global_maxpool */
+GRAD_READS_FN(act);
+GRAD_READS_FN(softmax);
+GRAD_READS_FN(maxout);
+GRAD_READS_FN(add);
+GRAD_READS_FN(mul);
+#undef GRAD_READS_FN
+/* Reads nothing: avgpool, global_avgpool, concat, pad, dropout. */
+void grad_reads_none(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out);
+/* OpInfo.fuses_with_loss of softmax: over the classes. */
+bool softmax_fuses_with_loss(const Graph *g, const Node *n);
+
 /* dLoss/d(pre-activation) of a node with a fused epilogue n->act, from its
  * output y and dLoss/dy (count floats): a new buffer the caller frees, or
  * NULL when n->act is ACT_NONE (then dout itself is the answer). */
