@@ -648,6 +648,19 @@ void plan_alias(const Graph *g, Plan *p);
 /* Packs the buffers; scratch[i] is the floats node i needs for itself
  * during its run (NULL: none). Call after plan_alias. */
 void plan_pack(const Graph *g, const int64_t *scratch, int64_t samples, Plan *p);
+/* The training plan (emit/emit_train.c): one arena for the step that
+ * autodiff's graph describes. Steps: forward node i is step i, the loss
+ * step g->nn, backward node k step g->nn + 1 + k; scratch[s] the floats
+ * step s needs for itself. Every buffer lives from the step that first
+ * writes it to the last that reads it: an activation until its last
+ * backward reader (autodiff's saved tensors, so what backward does not
+ * read dies in the forward), an activation's gradient from its first
+ * write to its backward reader, a parameter's gradient only when several
+ * nodes add to it (one writer steps the parameter row by row instead).
+ * Activations and their gradients count `batch` samples; the input is
+ * the caller's; views share their input's storage. scratch_offset is per
+ * step. */
+void plan_train(const Graph *g, const int64_t *scratch, int64_t batch, Plan *p);
 void plan_free(Plan *p);
 /* The step where the activations live at once take the most floats
  * (`samples` samples each, node scratch not counted): *step is a node index,
@@ -679,6 +692,40 @@ const char *emit_float(Emit *e, float v);
 const char *emit_keep(Emit *e, char *s);
 /* Reports that this node cannot be compiled (an error at the node). */
 void emit_unsupported(Emit *e, const Node *n, const char *why);
+
+/* ---- emit/emit_kit.c: what the training emitters call (ops.h says what a
+ * training body sees) ---- */
+/* Whether the backward node being emitted writes dL/d(input j), and a
+ * gradient of parameter slot. */
+bool emit_grad_needs_dx(Emit *e, int j);
+bool emit_grad_has_dp(Emit *e, int slot);
+/* Asks for `floats` floats of train-arena scratch for this layer function;
+ * returns "ws". */
+const char *emit_train_scratch(Emit *e, int64_t floats);
+/* The floats a layer's scratch should stay within (its chunks' size):
+ * the largest activation of the batch, and at least 4096. */
+int64_t emit_train_chunk(Emit *e);
+/* Parameter `slot`'s gradient, rows [row, row + rows) of its
+ * [rows][row_floats] view (row and rows are C expressions): declares
+ * `float *NAME` where they go (P_train_grad's buffer, an accumulator when
+ * several nodes add to the parameter, else the `scratch` expression: a
+ * block of rows * row_floats floats), zeroed when this node writes the
+ * gradient first; the body adds into NAME. _end then steps those rows of
+ * the parameter (SGD, momentum, Adam) when this node is its only writer
+ * and this is a training step. */
+void emit_pgrad_begin(Emit *e, int slot, const char *name, const char *row, const char *rows,
+                      int64_t row_floats, const char *scratch);
+void emit_pgrad_end(Emit *e, int slot, const char *name, const char *row, const char *rows,
+                    int64_t row_floats);
+/* Register-blocked matrix products as inline C blocks, with literal
+ * leading dimensions; m and k are C expressions (the batch n or a literal).
+ * emit_mm_nn: c[i*ldc + j] += sum_k a[i*sai + k*sak] * b[k*ldb + j], j < nc.
+ * emit_mm_nt: c[i*ldc + j] += sum_k a[i*lda + k] * b[j*ldb + k], j < nc,
+ * k < kc (a literal): dot products over contiguous rows. */
+void emit_mm_nn(Emit *e, const char *c, const char *a, const char *b, const char *m, int64_t nc,
+                const char *k, int64_t ldc, int64_t sai, int64_t sak, int64_t ldb);
+void emit_mm_nt(Emit *e, const char *c, const char *a, const char *b, const char *m, int64_t nc,
+                int64_t kc, int64_t ldc, int64_t lda, int64_t ldb);
 Graph *emit_graph(Emit *e);
 const EmitOptions *emit_options(Emit *e);
 
@@ -690,9 +737,12 @@ const EmitOptions *emit_options(Emit *e);
  * (code, weights) and RAM (arena, data, deepest stack) in bytes, measured
  * with arm-none-eabi-size and gcc's call graph, beside the compiler's
  * prediction. train_batch > 0 (info --train): the --train build of that
- * batch, and its state block, train arena and train-step stack too. False
- * after an error (reported). no_winograd: the code of a --no-winograd build. */
-bool target_report(Graph *g, const char *target, int train_batch, bool no_winograd, FILE *out);
+ * batch, and its state block, train arena and train-step stack too, with
+ * the optimizer hparams (NULL: the model's; the state's size depends on
+ * it). False after an error (reported). no_winograd: the code of a
+ * --no-winograd build. */
+bool target_report(Graph *g, const char *target, int train_batch, const TrainCfg *hparams,
+                   bool no_winograd, FILE *out);
 /* --ram-budget / --flash-budget BYTES (a number, optionally with K or M for
  * KiB/MiB; NULL: no budget). False after an error: the arena over the RAM
  * budget (naming the largest live set and the layer where it peaks), the

@@ -74,13 +74,13 @@ static const Option options[] = {
     {"--target", true, offsetof(Args, target), ON(CMD_INFO)},
     {"--ram-budget", true, offsetof(Args, ram_budget), ON(CMD_COMPILE)},
     {"--flash-budget", true, offsetof(Args, flash_budget), ON(CMD_COMPILE)},
-    {"--optimizer", true, offsetof(Args, optimizer), ON(CMD_COMPILE)},
-    {"--lr", true, offsetof(Args, lr), ON(CMD_COMPILE)},
-    {"--momentum", true, offsetof(Args, momentum), ON(CMD_COMPILE)},
-    {"--weight-decay", true, offsetof(Args, weight_decay), ON(CMD_COMPILE)},
-    {"--beta1", true, offsetof(Args, beta1), ON(CMD_COMPILE)},
-    {"--beta2", true, offsetof(Args, beta2), ON(CMD_COMPILE)},
-    {"--eps", true, offsetof(Args, eps), ON(CMD_COMPILE)},
+    {"--optimizer", true, offsetof(Args, optimizer), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--lr", true, offsetof(Args, lr), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--momentum", true, offsetof(Args, momentum), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--weight-decay", true, offsetof(Args, weight_decay), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--beta1", true, offsetof(Args, beta1), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--beta2", true, offsetof(Args, beta2), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--eps", true, offsetof(Args, eps), ON(CMD_COMPILE) | ON(CMD_INFO)},
 };
 
 static void print_help(FILE *out)
@@ -91,7 +91,7 @@ static void print_help(FILE *out)
           "       cnnc weights MODEL --outdir DIR [--weights DIR]\n"
           "       cnnc export MODEL -o OUT.onnx [--weights DIR]\n"
           "       cnnc info MODEL [--weights DIR] [--dot FILE [--dot-format dot|svg]]\n"
-          "                 [--target cortex-m4 [--train [--batch N]]]\n"
+          "                 [--target cortex-m4 [--train [--batch N] [--optimizer sgd|adam ...]]]\n"
           "       cnnc --help | --version\n"
           "\n"
           "MODEL is a .cnn file (the network DSL) or an .onnx file.\n"
@@ -119,7 +119,8 @@ static void print_help(FILE *out)
           "  --beta2 X, --eps X   with --train: the optimizer P_train_init starts with,\n"
           "                       over the model's train section (default: its values,\n"
           "                       else sgd, lr 0.01, momentum 0, weight decay 0, betas\n"
-          "                       0.9 and 0.999, eps 1e-8)\n"
+          "                       0.9 and 0.999, eps 1e-8); it is fixed in the build, whose\n"
+          "                       state keeps its moments only (also for info --train)\n"
           "  --dump-ir=PASS       print the IR after PASS, a step of the pipeline (after\n"
           "                       plan: the memory plan; after emit: OUT.h), also for run\n"
           "                       (up to fuse-residual), grad (autodiff), weights (init) and\n"
@@ -649,11 +650,12 @@ static bool write_dot(const Args *a, const Graph *g)
 /* --target: the graph compile emits, cross-compiled (report/target.c). */
 static bool info_target(const Args *a, Pipeline *p, int batch)
 {
-    if (!pipeline_run(p, "fuse-residual"))
+    if (!pipeline_run(p, "autodiff"))
         return false;
     Graph *g = pipeline_graph(p);
-    return target_report(g, a->target, a->train ? build_batch(a, g, batch) : 0, a->no_winograd,
-                         stdout);
+    TrainCfg hparams = train_hparams(a, g);
+    return target_report(g, a->target, a->train ? build_batch(a, g, batch) : 0,
+                         a->train ? &hparams : NULL, a->no_winograd, stdout);
 }
 
 /* The table shows the model as written; the memory lines and the picture,

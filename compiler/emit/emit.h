@@ -37,6 +37,12 @@ struct Emit {
      * tensor: of its arena offset macro (P_AT_<ident>); NULL where none. */
     char **layer_ident;
     char **at_ident;
+    /* --train, the layer being emitted (emit_kit.c): its backward node
+     * (NULL for a training forward), the train-arena scratch it asked for,
+     * the chunk size that bounds that scratch. */
+    const GradNode *grad_node;
+    int64_t train_scratch;
+    int64_t train_chunk;
 };
 
 /* The layer function of node i: "<P>_<layer>" (lenet_conv1). */

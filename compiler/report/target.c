@@ -415,8 +415,8 @@ static void cc_argv(const Target *t, const char *src, const char *obj, char **ar
  * docs/firmware.md builds it: the code cannot fold a small table into
  * instructions, so the weights' bytes are exactly the prediction),
  * cross-compiles both and fills *m. */
-static bool measure(Graph *g, const Target *t, int train_batch, bool no_winograd,
-                    const char *dir, Measure *m)
+static bool measure(Graph *g, const Target *t, int train_batch, const TrainCfg *hparams,
+                    bool no_winograd, const char *dir, Measure *m)
 {
     char *c = xasprintf("%s/model.c", dir), *o = xasprintf("%s/model.o", dir);
     char *h = xasprintf("%s/model.h", dir);
@@ -424,7 +424,7 @@ static bool measure(Graph *g, const Target *t, int train_batch, bool no_winograd
     char *ci = xasprintf("%s/model.ci", dir), *sizes = xasprintf("%s/model.size", dir);
     EmitOptions opt = {.out_c = c, .prefix = "model", .batch = train_batch ? train_batch : 1,
                        .train = train_batch > 0, .split_weights = true,
-                       .no_winograd = no_winograd};
+                       .no_winograd = no_winograd, .hparams = hparams};
     char *cc[24], *wcc[24];
     cc_argv(t, c, o, cc);
     cc_argv(t, wc, wo, wcc);
@@ -502,7 +502,8 @@ static void print_report(const Target *t, int train_batch, const Prediction *p,
         fputs("# note: some frame has a dynamic size; the stack figure is a lower bound\n", out);
 }
 
-bool target_report(Graph *g, const char *target, int train_batch, bool no_winograd, FILE *out)
+bool target_report(Graph *g, const char *target, int train_batch, const TrainCfg *hparams,
+                   bool no_winograd, FILE *out)
 {
     const Target *t = NULL;
     for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
@@ -523,7 +524,7 @@ bool target_report(Graph *g, const char *target, int train_batch, bool no_winogr
         return false;
     }
     Measure m = {0};
-    bool ok = measure(g, t, train_batch, no_winograd, dir, &m);
+    bool ok = measure(g, t, train_batch, hparams, no_winograd, dir, &m);
     if (ok)
         print_report(t, train_batch, &p, &m, out);
     remove_dir(dir);
