@@ -48,6 +48,7 @@ struct TrainPlan {
     int moments;      /* optimizer moments per trainable parameter: 0, 1, 2 */
     int ntensors;     /* entries of the state's tensor table */
     TrainCfg cfg;     /* what P_train_init starts with */
+    InitSource *init; /* per tensor: where its initial values already are */
 };
 
 static bool in_state(const Tensor *t)
@@ -242,6 +243,8 @@ static bool plan_training(Emit *e)
     tp->vofs = xmalloc(nt * sizeof *tp->vofs);
     tp->gofs = xmalloc(nt * sizeof *tp->gofs);
     plan_state(g, tp);
+    tp->init = xcalloc(nt, sizeof *tp->init);
+    emit_train_init_sources(e, tp->init);
     e->train_chunk = chunk_floats(g, batch);
     if (!emit_bodies(e))
         return false;
@@ -679,12 +682,13 @@ static void write_backward_pass(Emit *e, StrBuf *b)
 
 /* ---- the API ---- */
 
-/* The baked initial values of the state's tensors, PyTorch's layout. */
+/* The initial values of the state's tensors that the inference code's
+ * constants do not hold already, in PyTorch's layout. */
 static void write_initial_values(Emit *e, StrBuf *b)
 {
     Graph *g = e->g;
     for (int t = 0; t < g->nt; t++) {
-        if (!in_state(&g->t[t]))
+        if (!in_state(&g->t[t]) || e->train->init[t].array)
             continue;
         int64_t count = shape_numel(&g->t[t].shape);
         sb_printf(b, "/* %s */\nstatic const float %s_init_%s[%lld] = {\n", g->t[t].name, e->P,
@@ -724,6 +728,56 @@ static void write_tensor_table(Emit *e, StrBuf *b)
     sb_puts(b, "};\n\n");
 }
 
+/* src's index of element j, "j / 75 % 8 * 16 + j % 75" (emit_train_init.c). */
+static char *source_index(const InitSource *src)
+{
+    StrBuf b = {0};
+    int64_t below = 1;
+    for (int k = 0; k < src->nlev; below *= src->count[k], k++) {
+        if (src->stride[k] == 0)
+            continue;
+        sb_puts(&b, b.len ? " + " : "");
+        bool top = k + 1 == src->nlev;
+        if (below > 1)
+            sb_printf(&b, "j / %lld", (long long)below);
+        else
+            sb_puts(&b, "j");
+        if (!top)
+            sb_printf(&b, " %% %lld", (long long)src->count[k]);
+        if (src->stride[k] != 1)
+            sb_printf(&b, " * %s%lld%s", src->stride[k] < 0 ? "(" : "", (long long)src->stride[k],
+                      src->stride[k] < 0 ? ")" : "");
+    }
+    if (src->base || !b.len)
+        sb_printf(&b, "%s%lld", b.len ? " + " : "", (long long)src->base);
+    return b.s;
+}
+
+/* Tensor t's initial values into the state: from the inference code's
+ * array that holds them (its repacking undone), else from its own. */
+static void write_init_copy(Emit *e, StrBuf *b, int t)
+{
+    const InitSource *src = &e->train->init[t];
+    const char *P = e->P, *x = e->train->tensor[t];
+    int64_t count = shape_numel(&e->g->t[t].shape);
+    if (!src->array) {
+        sb_printf(b, "    memcpy(S + %s_TS_%s, %s_init_%s, sizeof %s_init_%s);\n", P, x, P, x, P, x);
+        return;
+    }
+    if (src->nlev <= 1 && (src->nlev == 0 || src->stride[0] == 1)) {
+        sb_printf(b, "    memcpy(S + %s_TS_%s, %s", P, x, src->array);
+        if (src->base)
+            sb_printf(b, " + %lld", (long long)src->base);
+        sb_printf(b, ", sizeof(float) * %lld); /* %s */\n", (long long)count, e->g->t[t].name);
+        return;
+    }
+    char *index = source_index(src);
+    sb_printf(b, "    for (j = 0; j < %lld; j++) /* %s, repacked back */\n"
+                 "        S[%s_TS_%s + j] = %s[%s];\n",
+              (long long)count, e->g->t[t].name, P, x, src->array, index);
+    free(index);
+}
+
 static void write_init(Emit *e, StrBuf *b)
 {
     const Graph *g = e->g;
@@ -731,7 +785,8 @@ static void write_init(Emit *e, StrBuf *b)
     const char *P = e->P;
     sb_printf(b, "void %s_train_init(void *state)\n{\n"
                  "    %s_train_header *hd = (%s_train_header *)state;\n"
-                 "    float *S = (float *)state;\n",
+                 "    float *S = (float *)state;\n"
+                 "    int64_t j;\n",
               P, P, P);
     put_runtime_uses(b, cnnc_rt_train_h);
     sb_printf(b, "    memset(state, 0, %s_TRAIN_STATE_BYTES);\n"
@@ -743,8 +798,7 @@ static void write_init(Emit *e, StrBuf *b)
               emit_float(e, c->eps), (unsigned long long)c->seed);
     for (int t = 0; t < g->nt; t++)
         if (in_state(&g->t[t]))
-            sb_printf(b, "    memcpy(S + %s_TS_%s, %s_init_%s, sizeof %s_init_%s);\n", P,
-                      e->train->tensor[t], P, e->train->tensor[t], P, e->train->tensor[t]);
+            write_init_copy(e, b, t);
     sb_puts(b, "}\n\n");
 }
 
@@ -967,6 +1021,9 @@ void emit_train_free(Emit *e)
     free(tp->mofs);
     free(tp->vofs);
     free(tp->gofs);
+    for (int t = 0; tp->init && t < e->g->nt; t++)
+        free(tp->init[t].array);
+    free(tp->init);
     plan_free(&tp->arena);
     free(tp);
     e->train = NULL;
