@@ -124,7 +124,8 @@ static void print_help(FILE *out)
           "  --dump-ir=PASS       print the IR after PASS, a step of the pipeline (after\n"
           "                       plan: the memory plan; after emit: OUT.h), also for run\n"
           "                       (up to fuse-residual), grad (autodiff), weights (init) and\n"
-          "                       info (up to plan); the steps:",
+          "                       info (up to plan); autodiff: the backward, under --train\n"
+          "                       and grad; the steps:",
           out);
     for (int i = 0; pipeline_step_name(i); i++)
         fprintf(out, " %s", pipeline_step_name(i));

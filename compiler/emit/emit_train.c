@@ -785,8 +785,7 @@ static void write_init(Emit *e, StrBuf *b)
     const char *P = e->P;
     sb_printf(b, "void %s_train_init(void *state)\n{\n"
                  "    %s_train_header *hd = (%s_train_header *)state;\n"
-                 "    float *S = (float *)state;\n"
-                 "    int64_t j;\n",
+                 "    float *S = (float *)state;\n",
               P, P, P);
     put_runtime_uses(b, cnnc_rt_train_h);
     sb_printf(b, "    memset(state, 0, %s_TRAIN_STATE_BYTES);\n"
@@ -796,9 +795,14 @@ static void write_init(Emit *e, StrBuf *b)
               P, c->optim == OPT_ADAM ? 1 : 0, emit_float(e, c->lr), emit_float(e, c->momentum),
               emit_float(e, c->weight_decay), emit_float(e, c->beta1), emit_float(e, c->beta2),
               emit_float(e, c->eps), (unsigned long long)c->seed);
+    StrBuf copies = {0};
     for (int t = 0; t < g->nt; t++)
         if (in_state(&g->t[t]))
-            write_init_copy(e, b, t);
+            write_init_copy(e, &copies, t);
+    if (uses(copies.s, "j")) /* a repacking undone */
+        sb_puts(b, "    int64_t j;\n");
+    sb_puts(b, copies.s);
+    sb_free(&copies);
     sb_puts(b, "}\n\n");
 }
 
