@@ -1,6 +1,8 @@
 /* diag.c: gcc-style diagnostics, `FILE:LINE:COL: error: msg`, followed by
  * the source line and a caret under the column when the source is known.
- * Errors are counted so that a front end can go on and report them all. */
+ * Errors are counted so that a front end can go on and report them all.
+ * Every byte echoed (file, message, source line) is escaped where a
+ * terminal would misread it. */
 #include "../cnnc.h"
 
 #include <stdlib.h>
@@ -31,8 +33,94 @@ void diag_reset(void)
     diag.len = 0;
 }
 
-/* Long lines are shown as a window around the column. */
+/* ---- echoing bytes safely ----
+ * Whatever a diagnostic echoes (names from an ONNX file, a stray run of
+ * bytes, the source line) reaches a terminal: control bytes (C0, DEL and
+ * the C1 range U+0080-U+009F, which some terminals obey) and bytes that are
+ * not valid UTF-8 are written \xNN; valid UTF-8 text passes through. */
+
+/* The length of the valid UTF-8 sequence at p (n bytes left), or 0 when
+ * p[0] starts none (a stray continuation byte, an overlong form, a
+ * surrogate, a code point past U+10FFFF, a truncated sequence). */
+static size_t utf8_length(const unsigned char *p, size_t n)
+{
+    size_t len = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC2 ? 2 : 0;
+    if (p[0] > 0xF4 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    /* second-byte ranges that exclude overlongs, surrogates and > U+10FFFF */
+    if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] > 0x9F) ||
+        (p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] > 0x8F))
+        return 0;
+    return len;
+}
+
+/* How byte p[0] (n left) is shown: *take bytes of the input, written as
+ * they are (returns false) or, for one byte, as \xNN (returns true). */
+static bool shown_escaped(const unsigned char *p, size_t n, bool keep_tab, size_t *take)
+{
+    *take = 1;
+    if (p[0] < 0x80)
+        return (p[0] < 0x20 && !(keep_tab && p[0] == '\t')) || p[0] == 0x7F;
+    size_t len = utf8_length(p, n);
+    if (len == 0 || (p[0] == 0xC2 && p[1] < 0xA0)) /* invalid, or a C1 control */
+        return true;
+    *take = len;
+    return false;
+}
+
+/* Writes s[0..n) escaped; a tab is kept when keep_tab (source lines, where
+ * the caret line repeats it). */
+static void put_escaped(const char *s, size_t n, bool keep_tab, FILE *out)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0, take; i < n; i += take) {
+        if (shown_escaped(p + i, n - i, keep_tab, &take))
+            fprintf(out, "\\x%02X", p[i]);
+        else
+            fwrite(p + i, 1, take, out);
+    }
+}
+
+/* Spaces under s[0..n) as put_escaped shows it (tabs repeated, an escaped
+ * byte four columns, a UTF-8 character one), so that a caret after them
+ * stands under the next byte. */
+static void put_blank_under(const char *s, size_t n, FILE *out)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0, take; i < n; i += take) {
+        if (shown_escaped(p + i, n - i, true, &take))
+            fputs("    ", out);
+        else
+            fputc(p[i] == '\t' ? '\t' : ' ', out);
+    }
+}
+
+/* Long lines are shown as a window around the column (SHOW_MAX bytes, cut
+ * at character boundaries). */
 #define SHOW_MAX 160
+
+static bool is_continuation(const char *p)
+{
+    return ((unsigned char)*p & 0xC0) == 0x80;
+}
+
+/* The window [*start, *end) of line [p, p + n) shown for byte column col. */
+static void source_window(const char *p, size_t n, size_t col, size_t *start, size_t *end)
+{
+    size_t s = col > SHOW_MAX / 2 ? col - SHOW_MAX / 2 : 0;
+    if (s > n)
+        s = n;
+    size_t e = n - s < SHOW_MAX ? n : s + SHOW_MAX;
+    for (int back = 0; back < 3 && s > 0 && s < n && is_continuation(p + s); back++)
+        s--;
+    for (int more = 0; more < 3 && e < n && is_continuation(p + e); more++)
+        e++;
+    *start = s;
+    *end = e;
+}
 
 static void show_source_line(Loc loc)
 {
@@ -46,32 +134,35 @@ static void show_source_line(Loc loc)
         return;
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     size_t n = eol ? (size_t)(eol - p) : (size_t)(end - p);
-    size_t col = loc.col > 0 ? (size_t)loc.col - 1 : 0;
-    size_t start = col > SHOW_MAX / 2 ? col - SHOW_MAX / 2 : 0;
-    if (start > n)
-        start = n;
-    size_t shown = n - start < SHOW_MAX ? n - start : SHOW_MAX;
+    size_t col = loc.col > 0 ? (size_t)loc.col - 1 : 0, start, stop;
+    source_window(p, n, col, &start, &stop);
     fputs(start ? " ..." : " ", stderr);
-    for (size_t i = 0; i < shown; i++) {
-        unsigned char c = (unsigned char)p[start + i];
-        fputc(c == '\t' || (c >= 32 && c < 127) ? c : '?', stderr);
-    }
-    fputs(start + shown < n ? "...\n" : "\n", stderr);
+    put_escaped(p + start, stop - start, true, stderr);
+    fputs(stop < n ? "...\n" : "\n", stderr);
     fputs(start ? "    " : " ", stderr);
-    for (size_t i = start; i < col && i < start + shown; i++)
-        fputc(p[i] == '\t' ? '\t' : ' ', stderr);
+    put_blank_under(p + start, (col < stop ? col : stop) - start, stderr); /* start <= col */
     fputs("^\n", stderr);
 }
 
 static void vreport(const char *kind, Loc loc, const char *fmt, va_list ap)
 {
-    if (loc.file && loc.line > 0)
-        fprintf(stderr, "%s:%d:%d: %s: ", loc.file, loc.line, loc.col > 0 ? loc.col : 1, kind);
-    else if (loc.file)
-        fprintf(stderr, "%s: %s: ", loc.file, kind);
-    else
+    if (loc.file && loc.line > 0) {
+        put_escaped(loc.file, strlen(loc.file), false, stderr);
+        fprintf(stderr, ":%d:%d: %s: ", loc.line, loc.col > 0 ? loc.col : 1, kind);
+    } else if (loc.file) {
+        put_escaped(loc.file, strlen(loc.file), false, stderr);
+        fprintf(stderr, ": %s: ", kind);
+    } else {
         fprintf(stderr, "cnnc: %s: ", kind);
-    vfprintf(stderr, fmt, ap);
+    }
+    va_list copy;
+    va_copy(copy, ap);
+    int len = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    char *msg = xmalloc(len > 0 ? (size_t)len + 1 : 1);
+    vsnprintf(msg, len > 0 ? (size_t)len + 1 : 1, fmt, ap);
+    put_escaped(msg, len > 0 ? (size_t)len : 0, false, stderr);
+    free(msg);
     fputc('\n', stderr);
     if (loc.line > 0)
         show_source_line(loc);
