@@ -95,6 +95,8 @@ def cases():
     yield "opset_too_new", model([helper.make_node("Relu", ["x"], ["y"])], opset=99), "opset"
     yield "unknown_op", model([helper.make_node("FooBar", ["x"], ["y"], name="f1")]), \
         "node 'f1' (FooBar): unsupported operator"
+    yield "name_with_escapes", model([helper.make_node("FooBar", ["x"], ["y"], name="r\x1b[2J\x9b")]), \
+        "node 'r\\x1B[2J\\xC2\\x9B' (FooBar): unsupported operator"
     yield "unknown_attribute", conv_model(foo=1), "node 'Conv_3' (Conv): unsupported attribute 'foo'"
     yield "attribute_wrong_type", conv_model(group=[1, 2]), "attribute 'group' has the wrong type"
     yield "missing_input", model([helper.make_node("Relu", ["nope"], ["y"], name="r")]), \
@@ -195,6 +197,8 @@ def main():
             problems.append("exit status %d" % r.returncode)
         if "Sanitizer" in err or "runtime error" in err or "internal error" in err:
             problems.append("crash report")
+        if re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", err):
+            problems.append("raw control characters in the diagnostics")
         if not err or not first.match(err.splitlines()[0]):
             problems.append("first line is not 'FILE: error: '")
         problems += ["no '%s'" % e for e in expects if e not in err]
