@@ -71,30 +71,31 @@ static bool shown_escaped(const unsigned char *p, size_t n, bool keep_tab, size_
     return false;
 }
 
-/* Writes s[0..n) escaped; a tab is kept when keep_tab (source lines, where
- * the caret line repeats it). */
-static void put_escaped(const char *s, size_t n, bool keep_tab, FILE *out)
+/* Appends s[0..n) escaped; a tab is kept when keep_tab (source lines,
+ * where the caret line repeats it). */
+static void put_escaped(StrBuf *b, const char *s, size_t n, bool keep_tab)
 {
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0, take; i < n; i += take) {
         if (shown_escaped(p + i, n - i, keep_tab, &take))
-            fprintf(out, "\\x%02X", p[i]);
+            sb_printf(b, "\\x%02X", p[i]);
         else
-            fwrite(p + i, 1, take, out);
+            for (size_t k = 0; k < take; k++)
+                sb_putc(b, (char)p[i + k]);
     }
 }
 
-/* Spaces under s[0..n) as put_escaped shows it (tabs repeated, an escaped
- * byte four columns, a UTF-8 character one), so that a caret after them
- * stands under the next byte. */
-static void put_blank_under(const char *s, size_t n, FILE *out)
+/* Appends the blanks under s[0..n) as put_escaped shows it (tabs
+ * repeated, an escaped byte four columns, a UTF-8 character one), so that
+ * a caret after them stands under the next byte. */
+static void put_blank_under(StrBuf *b, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0, take; i < n; i += take) {
         if (shown_escaped(p + i, n - i, true, &take))
-            fputs("    ", out);
+            sb_puts(b, "    ");
         else
-            fputc(p[i] == '\t' ? '\t' : ' ', out);
+            sb_putc(b, p[i] == '\t' ? '\t' : ' ');
     }
 }
 
@@ -122,7 +123,9 @@ static void source_window(const char *p, size_t n, size_t col, size_t *start, si
     *end = e;
 }
 
-static void show_source_line(Loc loc)
+/* Appends loc's source line and a caret under its column, if the source
+ * is known. */
+static void put_source_line(StrBuf *b, Loc loc)
 {
     if (!diag.text || !loc.file || !diag.file || strcmp(loc.file, diag.file) != 0)
         return;
@@ -136,24 +139,25 @@ static void show_source_line(Loc loc)
     size_t n = eol ? (size_t)(eol - p) : (size_t)(end - p);
     size_t col = loc.col > 0 ? (size_t)loc.col - 1 : 0, start, stop;
     source_window(p, n, col, &start, &stop);
-    fputs(start ? " ..." : " ", stderr);
-    put_escaped(p + start, stop - start, true, stderr);
-    fputs(stop < n ? "...\n" : "\n", stderr);
-    fputs(start ? "    " : " ", stderr);
-    put_blank_under(p + start, (col < stop ? col : stop) - start, stderr); /* start <= col */
-    fputs("^\n", stderr);
+    sb_puts(b, start ? " ..." : " ");
+    put_escaped(b, p + start, stop - start, true);
+    sb_puts(b, stop < n ? "...\n" : "\n");
+    sb_puts(b, start ? "    " : " ");
+    put_blank_under(b, p + start, (col < stop ? col : stop) - start); /* start <= col */
+    sb_puts(b, "^\n");
 }
 
+/* One diagnostic, built whole and written at once. */
 static void vreport(const char *kind, Loc loc, const char *fmt, va_list ap)
 {
-    if (loc.file && loc.line > 0) {
-        put_escaped(loc.file, strlen(loc.file), false, stderr);
-        fprintf(stderr, ":%d:%d: %s: ", loc.line, loc.col > 0 ? loc.col : 1, kind);
-    } else if (loc.file) {
-        put_escaped(loc.file, strlen(loc.file), false, stderr);
-        fprintf(stderr, ": %s: ", kind);
+    StrBuf b = {0};
+    if (loc.file) {
+        put_escaped(&b, loc.file, strlen(loc.file), false);
+        if (loc.line > 0)
+            sb_printf(&b, ":%d:%d", loc.line, loc.col > 0 ? loc.col : 1);
+        sb_printf(&b, ": %s: ", kind);
     } else {
-        fprintf(stderr, "cnnc: %s: ", kind);
+        sb_printf(&b, "cnnc: %s: ", kind);
     }
     va_list copy;
     va_copy(copy, ap);
@@ -161,11 +165,13 @@ static void vreport(const char *kind, Loc loc, const char *fmt, va_list ap)
     va_end(copy);
     char *msg = xmalloc(len > 0 ? (size_t)len + 1 : 1);
     vsnprintf(msg, len > 0 ? (size_t)len + 1 : 1, fmt, ap);
-    put_escaped(msg, len > 0 ? (size_t)len : 0, false, stderr);
+    put_escaped(&b, msg, len > 0 ? (size_t)len : 0, false);
     free(msg);
-    fputc('\n', stderr);
+    sb_putc(&b, '\n');
     if (loc.line > 0)
-        show_source_line(loc);
+        put_source_line(&b, loc);
+    fwrite(b.s, 1, b.len, stderr);
+    sb_free(&b);
 }
 
 void diag_verror(Loc loc, const char *fmt, va_list ap)
