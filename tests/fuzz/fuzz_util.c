@@ -98,8 +98,8 @@ const char *fuzz_write(const char *name, const uint8_t *data, size_t size)
 /* Budgets, in floats, that keep one input to milliseconds under ASan:
  * the weights the init pass would allocate, and every activation of a
  * sample (the interpreter holds them all). */
-#define FUZZ_MAX_WEIGHTS (1 << 18)
-#define FUZZ_MAX_ACTIVATIONS (1 << 18)
+#define FUZZ_MAX_WEIGHTS (1 << 16)
+#define FUZZ_MAX_ACTIVATIONS (1 << 16)
 #define FUZZ_BATCH 2
 
 static int64_t add_capped(int64_t a, int64_t b)
