@@ -39,21 +39,23 @@ void diag_reset(void)
  * the C1 range U+0080-U+009F, which some terminals obey) and bytes that are
  * not valid UTF-8 are written \xNN; valid UTF-8 text passes through. */
 
-/* The length of the valid UTF-8 sequence at p (n bytes left), or 0 when
- * p[0] starts none (a stray continuation byte, an overlong form, a
- * surrogate, a code point past U+10FFFF, a truncated sequence). */
-static size_t utf8_length(const unsigned char *p, size_t n)
+size_t utf8_decode(const char *s, size_t n, uint32_t *code)
 {
-    size_t len = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC2 ? 2 : 0;
-    if (p[0] > 0xF4 || len > n)
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC2 ? 2 : p[0] < 0x80;
+    if (n == 0 || p[0] > 0xF4 || len > n)
         return 0;
-    for (size_t i = 1; i < len; i++)
+    uint32_t c = len == 1 ? p[0] : p[0] & (0x7F >> len);
+    for (size_t i = 1; i < len; i++) {
         if ((p[i] & 0xC0) != 0x80)
             return 0;
-    /* second-byte ranges that exclude overlongs, surrogates and > U+10FFFF */
-    if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] > 0x9F) ||
-        (p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] > 0x8F))
+        c = c << 6 | (p[i] & 0x3F);
+    }
+    /* the shortest form only, no surrogates, nothing past U+10FFFF */
+    if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10FFFF)) ||
+        (c >= 0xD800 && c <= 0xDFFF))
         return 0;
+    *code = c;
     return len;
 }
 
@@ -61,11 +63,12 @@ static size_t utf8_length(const unsigned char *p, size_t n)
  * they are (returns false) or, for one byte, as \xNN (returns true). */
 static bool shown_escaped(const unsigned char *p, size_t n, bool keep_tab, size_t *take)
 {
+    uint32_t code;
     *take = 1;
     if (p[0] < 0x80)
         return (p[0] < 0x20 && !(keep_tab && p[0] == '\t')) || p[0] == 0x7F;
-    size_t len = utf8_length(p, n);
-    if (len == 0 || (p[0] == 0xC2 && p[1] < 0xA0)) /* invalid, or a C1 control */
+    size_t len = utf8_decode((const char *)p, n, &code);
+    if (len == 0 || code < 0xA0) /* invalid, or a C1 control */
         return true;
     *take = len;
     return false;
