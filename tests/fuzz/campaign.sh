@@ -12,7 +12,8 @@
 # than CPU_SECONDS). OUTDIR/<harness>/ keeps its corpus (a later campaign
 # goes on from it), its findings, log-N.txt per round and cpu.txt, one
 # line per round: user and system seconds, and libFuzzer's last status
-# line (executions, coverage, findings).
+# line (executions, coverage, findings). CORE=N pins it to CPU N, so that
+# it and another campaign (difffuzz.py) share one core.
 set -eu
 build=$(cd "$1" && pwd) out=$2 target=$3
 shift 3
@@ -29,7 +30,7 @@ for h in "$@"; do
         n=$(($(wc -l <"$out/$h/cpu.txt") + 1))
         log=$out/$h/log-$n.txt
         echo "$(date -u +%FT%TZ) $h round $n, $used of $target CPU seconds used" >&2
-        /usr/bin/time -o "$out/$h/time.txt" -f "%U %S" nice -n 19 \
+        ${CORE:+taskset -c "$CORE"} /usr/bin/time -o "$out/$h/time.txt" -f "%U %S" nice -n 19 \
             sh "$here/run_fuzz.sh" "$build/tests/fuzz/fuzz_$h" "$here/$dict.dict" "$out/$h" \
             "$round" "$build/tests/fuzz/seeds/$h" -- -fork=1 -ignore_crashes=1 \
             -ignore_ooms=1 -ignore_timeouts=1 >"$log" 2>&1 || true

@@ -119,9 +119,9 @@ class Gen:
         dims, c = len(shape) - 1, shape[0]
         case = {'op': 'conv', 'f': self.channels(), 'k': self.spatial(dims, 1, 5)}
         if self.maybe(0.3):
-            case['s'] = self.spatial(dims, 1, 3)
+            case['s'] = self.spatial(dims, 1, 4)
         if self.maybe(0.2):
-            case['d'] = self.spatial(dims, 1, 2)
+            case['d'] = self.spatial(dims, 1, 3)
         if self.maybe(0.6):
             case['p'] = self.padding(dims, 3)
         if self.maybe(0.3):
@@ -144,10 +144,10 @@ class Gen:
     def pool(self, shape):
         dims = len(shape) - 1
         op = self.r.choice(['maxpool', 'avgpool'])
-        k = self.spatial(dims, 1, 4)
+        k = self.spatial(dims, 1, 5)
         case = {'op': op, 'k': k}
         if self.maybe(0.4):
-            case['s'] = self.spatial(dims, 1, 3)
+            case['s'] = self.spatial(dims, 1, 4)
         kmin = min(k) if isinstance(k, tuple) else k
         if self.maybe(0.4) and kmin >= 2:
             case['p'] = self.padding(dims, kmin // 2, same=False)
@@ -184,10 +184,10 @@ class Gen:
         elif op == 'dropout' and self.maybe(0.5):
             case['rate'] = round(self.r.uniform(0, 0.9), 2)
         elif op in ('leaky_relu', 'elu') and self.maybe(0.5):
-            case['alpha'] = round(self.r.uniform(0.05, 2), 2)
+            case['alpha'] = round(self.r.uniform(-1, 2), 2)
         elif op == 'clip':
             lo = round(self.r.uniform(-2, 1), 2)
-            case['min'], case['max'] = lo, round(lo + self.r.uniform(0, 3), 2)
+            case['min'], case['max'] = lo, lo if self.maybe(0.1) else round(lo + self.r.uniform(0, 3), 2)
         return case
 
     def layer_case(self, shape):
@@ -698,7 +698,8 @@ def main():
         if index % 100 == 0:
             print(stats.summary(time.time() - start))
             sys.stdout.flush()
-    print(stats.summary(time.time() - start))
+    if index % 100:
+        print(stats.summary(time.time() - start))
     return 1 if bad else 0
 
 
