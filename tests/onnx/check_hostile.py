@@ -153,6 +153,27 @@ def cases():
          helper.make_node("Add", ["x", "c"], ["y"])],
         [numpy_helper.from_array(np.array([1 << 20, 1 << 20, 1 << 20], np.int64), "s")]), \
         "too many elements"
+    # 122 bytes asking for 2 GB (cnnc took 5 s and 2 GB before refusing the Add)
+    yield "constant_of_shape_amplified", model(
+        [helper.make_node("ConstantOfShape", ["s"], ["c"], name="cos"),
+         helper.make_node("Add", ["x", "c"], ["y"])],
+        [numpy_helper.from_array(np.array([1 << 14, 1 << 15], np.int64), "s")]), \
+        "node 'cos' (ConstantOfShape): the constant result would have 536870912 elements"
+    yield "broadcast_amplified", model(
+        [helper.make_node("ConstantOfShape", ["s1"], ["a"]),
+         helper.make_node("ConstantOfShape", ["s2"], ["b"]),
+         helper.make_node("Mul", ["a", "b"], ["c"], name="mul"),
+         helper.make_node("Add", ["x", "c"], ["y"])],
+        [numpy_helper.from_array(np.array([1 << 13, 1], np.int64), "s1"),
+         numpy_helper.from_array(np.array([1, 1 << 13], np.int64), "s2")]), \
+        "node 'mul' (Mul): the constant result would have 67108864 elements, from 16384"
+    yield "gather_amplified", model(
+        [helper.make_node("ConstantOfShape", ["s"], ["a"]),
+         helper.make_node("Gather", ["a", "i"], ["c"], name="ga", axis=0),
+         helper.make_node("Add", ["x", "c"], ["y"])],
+        [numpy_helper.from_array(np.array([4, 1 << 22], np.int64), "s"),
+         numpy_helper.from_array(np.zeros(64, np.int64), "i")]), \
+        "node 'ga' (Gather): the constant result would have 268435456 elements"
     yield "gather_out_of_range", model(
         [helper.make_node("Shape", ["x"], ["s"]),
          helper.make_node("Gather", ["s", "i"], ["g"], name="ga"),
