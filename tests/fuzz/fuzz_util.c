@@ -107,25 +107,36 @@ static int64_t add_capped(int64_t a, int64_t b)
     return a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
+/* The pipeline of the model at path run up to step `last`; NULL after an
+ * error (reported). */
+static Pipeline *run_to(const char *path, const LoadOptions *opt, const char *last)
+{
+    Pipeline *p = pipeline_new(path, opt);
+    if (pipeline_run(p, last))
+        return p;
+    pipeline_free(p);
+    return NULL;
+}
+
 /* Parses and shape-infers the model alone, to size it before anything
  * allocates its weights. False when it has errors or is over a budget. */
 static bool within_budgets(const char *path)
 {
-    size_t n = strlen(path);
-    bool dsl = n > 4 && strcmp(path + n - 4, ".cnn") == 0;
-    Graph *g = dsl ? dsl_load(path) : onnx_load(path);
-    int errors = diag_error_count();
-    bool ok = g && graph_toposort(g) && shape_infer(g) && diag_error_count() == errors;
+    LoadOptions opt = {0};
+    Pipeline *p = run_to(path, &opt, "shape");
+    if (!p)
+        return false;
+    const Graph *g = pipeline_graph(p);
     int64_t weights = 0, acts = 0;
-    for (int i = 0; ok && i < g->nt; i++) {
+    for (int i = 0; i < g->nt; i++) {
         const Tensor *t = &g->t[i];
         if (t->kind == T_ACT)
             acts = add_capped(acts, shape_numel(&t->shape));
         else if (!t->data)
             weights = add_capped(weights, shape_numel(&t->shape));
     }
-    graph_free(g);
-    return ok && weights <= FUZZ_MAX_WEIGHTS && acts <= FUZZ_MAX_ACTIVATIONS;
+    pipeline_free(p);
+    return weights <= FUZZ_MAX_WEIGHTS && acts <= FUZZ_MAX_ACTIVATIONS;
 }
 
 /* Two samples of the model's input, the same every run. */
@@ -141,6 +152,7 @@ static float *sample_input(const Graph *g)
     return x;
 }
 
+/* `cnnc run`'s path on the fused graph. */
 static void run_forward(Graph *g)
 {
     float *x = sample_input(g);
@@ -153,7 +165,8 @@ static void run_forward(Graph *g)
 static void run_backward(const char *path, const char *weights_dir)
 {
     LoadOptions opt = {.weights_dir = weights_dir};
-    Graph *g = model_load_opts(path, &opt);
+    Pipeline *p = run_to(path, &opt, "init");
+    Graph *g = p ? pipeline_graph(p) : NULL;
     if (g && loss_classes(g) > 0) {
         float *x = sample_input(g);
         int32_t labels[FUZZ_BATCH] = {0};
@@ -162,7 +175,7 @@ static void run_backward(const char *path, const char *weights_dir)
             grads_free(g, &gr);
         free(x);
     }
-    graph_free(g);
+    pipeline_free(p);
 }
 
 void fuzz_model(const char *path, const char *weights_dir, bool train)
@@ -170,16 +183,17 @@ void fuzz_model(const char *path, const char *weights_dir, bool train)
     if (!within_budgets(path))
         return;
     LoadOptions opt = {.weights_dir = weights_dir, .optimize = true, .train = train};
-    Graph *g = model_load_opts(path, &opt);
-    if (!g)
-        return;
-    char *out = strdup(fuzz_path("m.c"));
-    EmitOptions emit = {.out_c = out, .prefix = "m", .main = true, .train = train,
-                        .batch = FUZZ_BATCH};
-    emit_c(g, &emit);
-    free(out);
-    run_forward(g);
-    graph_free(g);
+    Pipeline *p = run_to(path, &opt, "fuse-residual");
+    if (p) {
+        char *out = strdup(fuzz_path("m.c"));
+        EmitOptions emit = {.out_c = out, .prefix = "m", .main = true, .train = train,
+                            .batch = FUZZ_BATCH};
+        run_forward(pipeline_graph(p));
+        pipeline_set_build(p, &emit);
+        pipeline_run(p, "emit");
+        free(out);
+    }
+    pipeline_free(p);
     if (train)
         run_backward(path, weights_dir);
 }

@@ -196,7 +196,8 @@ def main():
     if len(sys.argv) != 4:
         sys.exit("usage: make_seeds.py CNNC SOURCE_DIR OUTDIR")
     cnnc, src, outdir = (os.path.abspath(a) for a in sys.argv[1:])
-    for harness in ("dsl", "onnx", "npy", "weights", "program"):
+    harnesses = ("dsl", "onnx", "npy", "weights", "program")
+    for harness in harnesses:
         shutil.rmtree(os.path.join(outdir, harness), ignore_errors=True)
         os.makedirs(os.path.join(outdir, harness))
     dsl_seeds(src, os.path.join(outdir, "dsl"))
@@ -204,7 +205,7 @@ def main():
     npy_seeds(os.path.join(outdir, "npy"))
     weights_seeds(cnnc, src, os.path.join(outdir, "weights"))
     program_seeds(cnnc, src, os.path.join(outdir, "program"))
-    counts = {h: len(os.listdir(os.path.join(outdir, h))) for h in sorted(os.listdir(outdir))}
+    counts = {h: len(os.listdir(os.path.join(outdir, h))) for h in harnesses}
     print("seeds: " + ", ".join("%s %d" % kv for kv in counts.items()))
 
 
