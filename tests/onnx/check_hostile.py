@@ -174,6 +174,11 @@ def cases():
         [numpy_helper.from_array(np.array([4, 1 << 22], np.int64), "s"),
          numpy_helper.from_array(np.zeros(64, np.int64), "i")]), \
         "node 'ga' (Gather): the constant result would have 268435456 elements"
+    # found by fuzz_onnx: a failed fold freed an uninitialised Const (a double free)
+    yield "constant_without_value", model(
+        [helper.make_node("Constant", [], ["c"], name="k"),
+         helper.make_node("Add", ["x", "c"], ["y"])]), \
+        "node 'k' (Constant): needs exactly one value attribute"
     yield "gather_out_of_range", model(
         [helper.make_node("Shape", ["x"], ["s"]),
          helper.make_node("Gather", ["s", "i"], ["g"], name="ga"),
