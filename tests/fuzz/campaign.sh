@@ -13,7 +13,9 @@
 # goes on from it), its findings, log-N.txt per round and cpu.txt, one
 # line per round: user and system seconds, and libFuzzer's last status
 # line (executions, coverage, findings). CORE=N pins it to CPU N, so that
-# it and another campaign (difffuzz.py) share one core.
+# it and another campaign (difffuzz.py) share one core. An input counts as
+# hanging after 120 s here (20 s in CI): at nice 19 on a busy machine a
+# second of work can take that long.
 set -eu
 build=$(cd "$1" && pwd) out=$2 target=$3
 shift 3
@@ -33,7 +35,7 @@ for h in "$@"; do
         ${CORE:+taskset -c "$CORE"} /usr/bin/time -o "$out/$h/time.txt" -f "%U %S" nice -n 19 \
             sh "$here/run_fuzz.sh" "$build/tests/fuzz/fuzz_$h" "$here/$dict.dict" "$out/$h" \
             "$round" "$build/tests/fuzz/seeds/$h" -- -fork=1 -ignore_crashes=1 \
-            -ignore_ooms=1 -ignore_timeouts=1 >"$log" 2>&1 || true
+            -ignore_ooms=1 -ignore_timeouts=1 -timeout=120 >"$log" 2>&1 || true
         echo "$(cat "$out/$h/time.txt") $(grep '^#[0-9]' "$log" | tail -n 1)" >>"$out/$h/cpu.txt"
     done
     tail -n 1 "$out/$h/cpu.txt" >&2

@@ -39,8 +39,8 @@ void fuzz_clear(void);
  * into the folder, then runs the interpreter forward and, for a
  * classifier, backward on two samples. A model whose weights or
  * activations exceed the harness's budgets (fuzz_util.c) stops after shape
- * inference: building it would be slow, not wrong, and the fuzzer would
- * spend its time there. */
+ * inference, one with too many multiply-adds is not interpreted: running
+ * it would be slow, not wrong, and the fuzzer would spend its time there. */
 void fuzz_model(const char *path, const char *weights_dir, bool train);
 
 #endif

@@ -95,11 +95,14 @@ const char *fuzz_write(const char *name, const uint8_t *data, size_t size)
 
 /* ---- the model pipeline ---- */
 
-/* Budgets, in floats, that keep one input to milliseconds under ASan:
- * the weights the init pass would allocate, and every activation of a
- * sample (the interpreter holds them all). */
+/* Budgets that keep one input to milliseconds under ASan and coverage
+ * tracing: the floats of the weights the init pass would allocate and of
+ * every activation of a sample (the interpreter holds them all), and the
+ * multiply-adds of a sample, beyond which the interpreter is not run (its
+ * loops are most of the time a big model takes). */
 #define FUZZ_MAX_WEIGHTS (1 << 16)
 #define FUZZ_MAX_ACTIVATIONS (1 << 16)
+#define FUZZ_MAX_MACS (1 << 21)
 #define FUZZ_BATCH 2
 
 static int64_t add_capped(int64_t a, int64_t b)
@@ -119,15 +122,16 @@ static Pipeline *run_to(const char *path, const LoadOptions *opt, const char *la
 }
 
 /* Parses and shape-infers the model alone, to size it before anything
- * allocates its weights. False when it has errors or is over a budget. */
-static bool within_budgets(const char *path)
+ * allocates its weights. False when it has errors or is over a budget;
+ * *interp tells whether its multiply-adds are within FUZZ_MAX_MACS. */
+static bool within_budgets(const char *path, bool *interp)
 {
     LoadOptions opt = {0};
     Pipeline *p = run_to(path, &opt, "shape");
     if (!p)
         return false;
     const Graph *g = pipeline_graph(p);
-    int64_t weights = 0, acts = 0;
+    int64_t weights = 0, acts = 0, macs = 0;
     for (int i = 0; i < g->nt; i++) {
         const Tensor *t = &g->t[i];
         if (t->kind == T_ACT)
@@ -135,7 +139,12 @@ static bool within_budgets(const char *path)
         else if (!t->data)
             weights = add_capped(weights, shape_numel(&t->shape));
     }
+    for (int i = 0; i < g->nn; i++) {
+        const OpInfo *op = op_info(g->n[i].op);
+        macs = add_capped(macs, op->macs ? op->macs(g, &g->n[i]) : 0);
+    }
     pipeline_free(p);
+    *interp = macs <= FUZZ_MAX_MACS;
     return weights <= FUZZ_MAX_WEIGHTS && acts <= FUZZ_MAX_ACTIVATIONS;
 }
 
@@ -180,7 +189,8 @@ static void run_backward(const char *path, const char *weights_dir)
 
 void fuzz_model(const char *path, const char *weights_dir, bool train)
 {
-    if (!within_budgets(path))
+    bool interp;
+    if (!within_budgets(path, &interp))
         return;
     LoadOptions opt = {.weights_dir = weights_dir, .optimize = true, .train = train};
     Pipeline *p = run_to(path, &opt, "fuse-residual");
@@ -188,12 +198,13 @@ void fuzz_model(const char *path, const char *weights_dir, bool train)
         char *out = strdup(fuzz_path("m.c"));
         EmitOptions emit = {.out_c = out, .prefix = "m", .main = true, .train = train,
                             .batch = FUZZ_BATCH};
-        run_forward(pipeline_graph(p));
+        if (interp)
+            run_forward(pipeline_graph(p));
         pipeline_set_build(p, &emit);
         pipeline_run(p, "emit");
         free(out);
     }
     pipeline_free(p);
-    if (train)
+    if (train && interp)
         run_backward(path, weights_dir);
 }
