@@ -35,12 +35,14 @@ const char *fuzz_write(const char *name, const uint8_t *data, size_t size);
 void fuzz_clear(void);
 
 /* What cnnc does with a model file (.cnn or .onnx) at path: loads it (with
- * `--weights weights_dir` unless NULL) with the optimisation passes and emits `--main` C (with --train when train)
- * into the folder, then runs the interpreter forward and, for a
- * classifier, backward on two samples. A model whose weights or
- * activations exceed the harness's budgets (fuzz_util.c) stops after shape
- * inference, one with too many multiply-adds is not interpreted: running
- * it would be slow, not wrong, and the fuzzer would spend its time there. */
+ * `--weights weights_dir` unless NULL) with the optimisation passes, prints
+ * its info table, IR dump and Graphviz picture (to /dev/null), emits
+ * `--main` C (with --train when train) into the folder, then runs the
+ * interpreter forward and, for a classifier, backward on two samples. A
+ * model whose weights or activations exceed the harness's budgets
+ * (fuzz_util.c) stops after shape inference, one with too many
+ * multiply-adds is not interpreted: running it would be slow, not wrong,
+ * and the fuzzer would spend its time there. */
 void fuzz_model(const char *path, const char *weights_dir, bool train);
 
 #endif

@@ -161,6 +161,18 @@ static float *sample_input(const Graph *g)
     return x;
 }
 
+/* `cnnc info`'s table, --dump-ir's text and --dot's picture, thrown away:
+ * they print every name and attribute the model holds. */
+static void print_all(Graph *g)
+{
+    static FILE *null;
+    if (!null && !(null = fopen("/dev/null", "w")))
+        abort();
+    info_print(g, null);
+    graph_dump(g, null);
+    graph_dot(g, null);
+}
+
 /* `cnnc run`'s path on the fused graph. */
 static void run_forward(Graph *g)
 {
@@ -195,6 +207,7 @@ void fuzz_model(const char *path, const char *weights_dir, bool train)
     LoadOptions opt = {.weights_dir = weights_dir, .optimize = true, .train = train};
     Pipeline *p = run_to(path, &opt, "fuse-residual");
     if (p) {
+        print_all(pipeline_graph(p));
         char *out = strdup(fuzz_path("m.c"));
         EmitOptions emit = {.out_c = out, .prefix = "m", .main = true, .train = train,
                             .batch = FUZZ_BATCH};
