@@ -57,7 +57,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'torch'))
 sys.path.insert(0, os.path.join(HERE, '..', 'grad'))
 import gen_matrix as gm  # noqa: E402
 from check_grad import compare_dir, torch_grads  # noqa: E402
-from oracle import compare, escape_name, write_params  # noqa: E402
+from oracle import compare, write_params  # noqa: E402
 
 Pair, Sides = gm.Pair, gm.Sides
 MAX_NUMEL = 8192  # per tensor and sample: keeps a model to milliseconds

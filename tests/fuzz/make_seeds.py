@@ -61,7 +61,6 @@ def dsl_seeds(src, out):
 
 def helper_nodes():
     """Single-node models for what the exporter seldom writes."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 3, 3])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
