@@ -65,8 +65,10 @@ ACTS = ['relu', 'leaky_relu', 'leaky_relu(0.2)', 'sigmoid', 'tanh', 'elu', 'elu(
         'clip(-0.5,0.5)', 'clip(0,2)', 'softmax']
 SIMPLE = ['relu', 'sigmoid', 'tanh', 'relu6', 'softmax', 'dropout', 'leaky_relu', 'elu', 'clip']
 # How the programs are built: unoptimised (fast to build), optimised, for
-# this CPU's vectors, and the kernels' plain C99 path (no GNU vectors).
-CC_FLAGS = ['-O0', '-O0', '-O0', '-O2', '-O2 -march=native', '-O1 -DCNNC_NO_VECTOR_EXT']
+# this CPU's vectors, the kernels' plain C99 path (no GNU vectors), and
+# under ASan and UBSan (a kernel can read out of bounds and still be right).
+CC_FLAGS = ['-O0', '-O0', '-O0', '-O2', '-O2 -march=native', '-O1 -DCNNC_NO_VECTOR_EXT',
+            '-O1 -fsanitize=address,undefined -fno-sanitize-recover=all']
 KINDS = {'conv1d': 'conv', 'conv2d': 'conv', 'maxpool1d': 'maxpool', 'maxpool2d': 'maxpool',
          'avgpool1d': 'avgpool', 'avgpool2d': 'avgpool'}
 
