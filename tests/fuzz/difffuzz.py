@@ -505,6 +505,15 @@ def classes(case):
     return out[0] if trainable and all(d == 1 for d in out[1:]) else None
 
 
+def ends_in_softmax(net):
+    """Whether the loss takes the output as probabilities (contract section
+    2): the last layer is a softmax, or has activation=softmax. A softmax
+    followed by a dropout or a flatten does not count, by the contract's
+    letter: `cnnc grad` then takes the probabilities as logits."""
+    last = net[-1].case
+    return last['op'] == 'softmax' or last.get('act') == 'softmax'
+
+
 def check_grad(cnnc, case):
     """`cnnc grad` against torch autograd; the labels are case.labels."""
     k = classes(case)
@@ -521,7 +530,8 @@ def check_grad(cnnc, case):
             named[name] = getattr(case.module.mods[layer], suffix)
     # x needs a gradient too: a dead branch can leave the loss without one
     forward = lambda x: case.module(x.requires_grad_())  # noqa: E731
-    loss, grads = torch_grads(case.module, named, forward, case.x, case.labels)
+    loss, grads = torch_grads(case.module, named, forward, case.x, case.labels,
+                              ends_in_softmax(case.net))
     failures = compare_dir(case.path('grads'), loss, grads)
     return 'cnnc grad vs torch: ' + '; '.join(failures) if failures else ''
 
