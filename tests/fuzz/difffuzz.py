@@ -61,6 +61,7 @@ from oracle import compare, write_params  # noqa: E402
 
 Pair, Sides = gm.Pair, gm.Sides
 MAX_NUMEL = 8192  # per tensor and sample: keeps a model to milliseconds
+MAX_PARAMS = 20000  # per layer: weights are C text, and cc's time grows with them
 ACTS = ['relu', 'leaky_relu', 'leaky_relu(0.2)', 'sigmoid', 'tanh', 'elu', 'elu(0.7)', 'relu6',
         'clip(-0.5,0.5)', 'clip(0,2)', 'softmax']
 SIMPLE = ['relu', 'sigmoid', 'tanh', 'relu6', 'softmax', 'dropout', 'leaky_relu', 'elu', 'clip']
@@ -217,13 +218,16 @@ class Gen:
 
 
 def torch_shape(case, shape):
-    """The output shape torch gives the case on one sample, or None."""
+    """The output shape torch gives the case on one sample, or None (also
+    when the layer would be too large)."""
     case = dict(case, **{'in': tuple(shape)})
     try:
         layers, forward = gm.layer_torch(case)
         with torch.no_grad():
             y = forward(layers, torch.zeros(2, *shape))
     except (RuntimeError, ValueError, IndexError, ZeroDivisionError):
+        return None
+    if sum(p.numel() for m in layers.values() for p in m.parameters()) > MAX_PARAMS:
         return None
     out = tuple(y.shape[1:])
     if not out or min(out) < 1 or int(np.prod(out)) > MAX_NUMEL:
