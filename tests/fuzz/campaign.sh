@@ -6,7 +6,7 @@
 # Usage: campaign.sh FUZZ_BUILD OUTDIR CPU_SECONDS [HARNESS...]
 #
 # FUZZ_BUILD is a -DCNNC_FUZZ=ON build with `--target fuzzers` built;
-# HARNESS defaults to all five (dsl onnx npy weights program). Each runs in
+# HARNESS defaults to all six (dsl onnx npy image weights program). Each runs in
 # rounds of ROUND wall seconds (default 900) until its processes have used
 # CPU_SECONDS of CPU time (at nice 19 on a busy machine that takes longer
 # than CPU_SECONDS). OUTDIR/<harness>/ keeps its corpus (a later campaign
@@ -21,7 +21,7 @@ build=$(cd "$1" && pwd) out=$2 target=$3
 shift 3
 here=$(cd "$(dirname "$0")" && pwd)
 round=${ROUND:-900}
-[ $# -gt 0 ] || set -- dsl onnx npy weights program
+[ $# -gt 0 ] || set -- dsl onnx npy image weights program
 for h in "$@"; do
     case $h in weights) dict=npy ;; *) dict=$h ;; esac
     mkdir -p "$out/$h"

@@ -16,11 +16,13 @@ has, so that fuzzing starts from valid inputs and mutates its way out:
     npy/      float32, int32 and int64 arrays of ranks 0 to 4, formats
               1.0, 2.0 and 3.0, an empty array, big-endian and Fortran
               files (refused)
+    image/    binary PGM and PPM images, 8- and 16-bit, with header
+              comments, and broken ones (truncated, maxval 0, too large)
     weights/  tests/cli/bn.cnn's `cnnc weights` files joined by FUZZ_SEP in
               the order of their file names (fuzz_weights.c), one with a
               file missing, one with an extra file
-    program/  command lines for fuzz_program.c with their x.npy, y.npy and
-              the folder of tests/train/tiny.cnn's weights
+    program/  command lines for fuzz_program.c with their x.npy (one a PGM
+              image), y.npy and the folder of tests/train/tiny.cnn's weights
 """
 import io
 import os
@@ -122,6 +124,27 @@ def npy_seeds(out):
         write(out, "f32_v%d.npy" % version[0], npy_bytes(arrays["f32_4d"], version))
 
 
+def pnm(magic, width, height, maxval, samples, comment=b""):
+    """A binary netpbm image: header, then big-endian samples."""
+    head = b"%s\n%s%d %d\n%d\n" % (magic, comment, width, height, maxval)
+    return head + np.asarray(samples, ">u2" if maxval > 255 else "u1").tobytes()
+
+
+def image_seeds(out):
+    rng = np.random.default_rng(3)
+    images = {
+        "gray.pgm": pnm(b"P5", 4, 4, 255, rng.integers(0, 256, 16)),
+        "color16.ppm": pnm(b"P6", 3, 2, 65535, rng.integers(0, 65536, 18)),
+        "comment.pgm": pnm(b"P5", 2, 3, 15, rng.integers(0, 16, 6), b"# made by make_seeds\n"),
+        "truncated.ppm": pnm(b"P6", 4, 4, 255, rng.integers(0, 256, 40)),
+        "maxval0.pgm": pnm(b"P5", 1, 1, 0, [0]),
+        "huge.pgm": b"P5\n40000 40000\n255\n",
+    }
+    for name, data in images.items():
+        write(out, name, data)
+    return images["gray.pgm"]
+
+
 def weights_files(cnnc, model, work):
     """`cnnc weights MODEL` as {file name: bytes}."""
     subprocess.run([cnnc, "weights", model, "--outdir", work], check=True)
@@ -138,7 +161,7 @@ def weights_seeds(cnnc, src, out):
     write(out, "wrong_shape", SEP.join(chunks[1:] + chunks[:1]))
 
 
-def program_seeds(cnnc, src, out):
+def program_seeds(cnnc, src, out, image):
     rng = np.random.default_rng(2)
     x = npy_bytes(rng.standard_normal((6, 1, 4, 4)).astype("<f4"))
     y = npy_bytes(np.array([0, 1, 2, 0, 1, 2], "<i8"))
@@ -155,6 +178,7 @@ def program_seeds(cnnc, src, out):
                         b"--gamma 0.5", x, y],
         "train_resume": [b"train x.npy y.npy --epochs 1 --val-split 0.5 --resume w", x, y]
         + weights,
+        "infer_image": [b"infer x.npy out.npy", image],
         "usage": [b"frobnicate"],
     }
     for name, chunks in seeds.items():
@@ -165,15 +189,16 @@ def main():
     if len(sys.argv) != 4:
         sys.exit("usage: make_seeds.py CNNC SOURCE_DIR OUTDIR")
     cnnc, src, outdir = (os.path.abspath(a) for a in sys.argv[1:])
-    harnesses = ("dsl", "onnx", "npy", "weights", "program")
+    harnesses = ("dsl", "onnx", "npy", "image", "weights", "program")
     for harness in harnesses:
         shutil.rmtree(os.path.join(outdir, harness), ignore_errors=True)
         os.makedirs(os.path.join(outdir, harness))
     dsl_seeds(src, os.path.join(outdir, "dsl"))
     onnx_seeds(src, os.path.join(outdir, "onnx"))
     npy_seeds(os.path.join(outdir, "npy"))
+    image = image_seeds(os.path.join(outdir, "image"))
     weights_seeds(cnnc, src, os.path.join(outdir, "weights"))
-    program_seeds(cnnc, src, os.path.join(outdir, "program"))
+    program_seeds(cnnc, src, os.path.join(outdir, "program"), image)
     counts = {h: len(os.listdir(os.path.join(outdir, h))) for h in harnesses}
     print("seeds: " + ", ".join("%s %d" % kv for kv in counts.items()))
 
