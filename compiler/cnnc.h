@@ -77,6 +77,9 @@ void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void diag_verror(Loc loc, const char *fmt, va_list ap);
 int diag_error_count(void);
 void diag_reset(void);
+/* The valid UTF-8 character at s (n bytes left): its length, and its code
+ * point in *code; 0 when s starts none (diagnostics escape such bytes). */
+size_t utf8_decode(const char *s, size_t n, uint32_t *code);
 /* Stop reporting after this many errors (a cascade helps nobody). */
 #define DIAG_MAX_ERRORS 50
 
