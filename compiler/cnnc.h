@@ -242,12 +242,15 @@ typedef struct {
     int batch_hint; /* an ONNX input's static batch size, 0 if none */
     TrainCfg train;
     struct Backward *bw; /* the backward pass (passes/autodiff.c), NULL before it */
+    NameMap tensor_index; /* tensor name -> its first tensor (ir.c keeps it) */
 } Graph;
 
 Graph *graph_new(const char *file);
 void graph_free(Graph *g);
 int graph_add_tensor(Graph *g, const char *name, TensorKind kind, Loc loc);
 int graph_find_tensor(const Graph *g, const char *name);
+/* Rebuilds the name index after the tensor array was compacted. */
+void graph_reindex_tensors(Graph *g);
 /* Appends a node; `in` is copied. Creates its output activation tensor
  * (named like the node) and returns the node's index. */
 int graph_add_node(Graph *g, int op, const char *name, Loc loc, const int *in, int nin);

@@ -90,6 +90,7 @@ void fuse_prune(Graph *g)
         g->t[kept++] = g->t[t];
     }
     g->nt = kept;
+    graph_reindex_tensors(g);
     g->input = map[g->input];
     g->output = map[g->output];
     for (int i = 0; i < g->nn; i++) {
