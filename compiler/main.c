@@ -36,11 +36,14 @@ typedef struct {
     const char *target, *ram_budget, *flash_budget; /* report/target.c */
     /* --train's optimizer over the model's train section (docs/training.md) */
     const char *optimizer, *lr, *momentum, *weight_decay, *beta1, *beta2, *eps;
-    bool main, train, split_weights, o0, no_winograd;
+    /* int8 builds (docs/int8.md, contract section 7) */
+    const char *calib, *calib_method, *int8_skip;
+    bool main, train, split_weights, o0, no_winograd, int8;
 } Args;
 
 #define ON(c) (1u << (c))
 #define MODEL_CMDS (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_WEIGHTS) | ON(CMD_INFO))
+#define INT8_CMDS (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO))
 
 typedef struct {
     const char *name;
@@ -76,6 +79,10 @@ static const Option options[] = {
     {"--beta1", true, offsetof(Args, beta1), ON(CMD_COMPILE)},
     {"--beta2", true, offsetof(Args, beta2), ON(CMD_COMPILE)},
     {"--eps", true, offsetof(Args, eps), ON(CMD_COMPILE)},
+    {"--int8", false, offsetof(Args, int8), INT8_CMDS},
+    {"--calib", true, offsetof(Args, calib), INT8_CMDS},
+    {"--calib-method", true, offsetof(Args, calib_method), INT8_CMDS},
+    {"--int8-skip", true, offsetof(Args, int8_skip), INT8_CMDS},
 };
 
 static void print_help(FILE *out)
@@ -316,6 +323,34 @@ static TrainCfg train_hparams(const Args *a, const Graph *g)
     return c;
 }
 
+/* --int8 and its options (contract section 7). */
+static int check_int8(const Args *a)
+{
+    const char *flag = a->calib ? "--calib" : a->calib_method ? "--calib-method"
+                       : a->int8_skip ? "--int8-skip" : NULL;
+    if (flag && !a->int8)
+        return usage("%s belongs to an int8 build; add --int8", flag);
+    if (a->int8 && !a->calib)
+        return usage("--int8 needs --calib CALIB.npy, samples shaped like the input to choose "
+                     "the scales from (a pre-quantized ONNX model needs neither)");
+    if (a->int8 && a->train)
+        return usage("--int8 and --train exclude each other: training runs in float");
+    if (a->calib_method && strcmp(a->calib_method, "minmax") != 0 &&
+        strcmp(a->calib_method, "percentile") != 0 && strcmp(a->calib_method, "mse") != 0)
+        return usage("--calib-method takes minmax, percentile or mse, not '%s'", a->calib_method);
+    return 0;
+}
+
+/* --int8's calibration, for the pipeline. */
+static QuantOptions quant_options(const Args *a)
+{
+    const char *m = a->calib_method ? a->calib_method : "minmax";
+    return (QuantOptions){.calib = a->calib, .skip = a->int8_skip,
+                          .method = strcmp(m, "mse") == 0          ? CALIB_MSE
+                                    : strcmp(m, "percentile") == 0 ? CALIB_PERCENTILE
+                                                                   : CALIB_MINMAX};
+}
+
 /* The checks that need no file: required options, numbers, names. */
 static int check_args(const Args *a, int *batch)
 {
@@ -354,7 +389,7 @@ static int check_args(const Args *a, int *batch)
         return usage("--train and --weights-blob exclude each other: P_train_init copies the "
                      "initial weights from arrays compiled into OUT.c");
     int rc = check_hparams(a);
-    if (rc)
+    if (rc || (rc = check_int8(a)))
         return rc;
     *batch = 0;
     if (a->batch) {
@@ -379,12 +414,14 @@ static int check_args(const Args *a, int *batch)
 /* The pipeline of a command, run up to `last`; NULL after an error. */
 static Pipeline *load(const Args *a, bool optimize, const char *last)
 {
+    QuantOptions quant = quant_options(a);
     LoadOptions opt = {
         .weights_dir = a->weights,
         .dump_after = a->dump,
         .optimize = optimize && !a->o0,
         .train = a->train || a->cmd == CMD_GRAD,
         .no_winograd = a->no_winograd,
+        .quant = a->int8 ? &quant : NULL,
     };
     Pipeline *p = pipeline_new(a->model, &opt);
     if (pipeline_run(p, last))

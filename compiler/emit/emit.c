@@ -75,47 +75,56 @@ const char *emit_float(Emit *e, float v)
     return emit_keep(e, xstrdup(fmt_float(buf, v)));
 }
 
-/* Appends data's bytes (float32 little-endian) as a C string literal, 64
- * bytes a line: printable characters as themselves, the rest as octal
- * escapes, '?' too (no trigraphs), and an octal digit after an escape of
- * fewer than three digits escaped as well (it would extend that escape).
- * Formatted by hand: ~50 MB for resnet18, printf was most of cnnc's time. */
-static void put_float_bytes(StrBuf *b, const float *data, int64_t count)
+/* Appends bytes as a C string literal, 64 a line: printable characters as
+ * themselves, the rest as octal escapes, '?' too (no trigraphs), and an
+ * octal digit after an escape of fewer than three digits escaped as well
+ * (it would extend that escape). Formatted by hand: ~50 MB for resnet18,
+ * printf was most of cnnc's time. */
+void put_bytes_literal(StrBuf *b, const unsigned char *bytes, int64_t count)
 {
     char line[8 + 64 * 4];
     int n = 0;
     bool after_short_escape = false;
     for (int64_t i = 0; i < count; i++) {
-        uint32_t u;
-        memcpy(&u, &data[i], 4);
-        for (int k = 0; k < 4; k++) {
-            unsigned c = (u >> (8 * k)) & 0xff;
-            if (n == 0) {
-                memcpy(line, "    \"", 5);
-                n = 5;
-            }
-            bool odigit = c >= '0' && c <= '7';
-            if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"' && c != '?' &&
-                !(odigit && after_short_escape)) {
-                line[n++] = (char)c;
-                after_short_escape = false;
-            } else {
-                line[n++] = '\\';
-                if (c >= 0100)
-                    line[n++] = (char)('0' + (c >> 6));
-                if (c >= 010)
-                    line[n++] = (char)('0' + ((c >> 3) & 7));
-                line[n++] = (char)('0' + (c & 7));
-                after_short_escape = c < 0100;
-            }
-            if ((i * 4 + k) % 64 == 63 || (i + 1 == count && k == 3)) {
-                memcpy(line + n, "\"\n", 3);
-                sb_puts(b, line);
-                n = 0;
-                after_short_escape = false;
-            }
+        unsigned c = bytes[i];
+        if (n == 0) {
+            memcpy(line, "    \"", 5);
+            n = 5;
+        }
+        bool odigit = c >= '0' && c <= '7';
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"' && c != '?' &&
+            !(odigit && after_short_escape)) {
+            line[n++] = (char)c;
+            after_short_escape = false;
+        } else {
+            line[n++] = '\\';
+            if (c >= 0100)
+                line[n++] = (char)('0' + (c >> 6));
+            if (c >= 010)
+                line[n++] = (char)('0' + ((c >> 3) & 7));
+            line[n++] = (char)('0' + (c & 7));
+            after_short_escape = c < 0100;
+        }
+        if (i % 64 == 63 || i + 1 == count) {
+            memcpy(line + n, "\"\n", 3);
+            sb_puts(b, line);
+            n = 0;
+            after_short_escape = false;
         }
     }
+}
+
+/* data's bytes, float32 little-endian whatever the host. Caller frees. */
+static unsigned char *float_bytes(const float *data, int64_t count)
+{
+    unsigned char *bytes = xmalloc((size_t)count * 4 + 1);
+    for (int64_t i = 0; i < count; i++) {
+        uint32_t u;
+        memcpy(&u, &data[i], 4);
+        for (int k = 0; k < 4; k++)
+            bytes[i * 4 + k] = (unsigned char)(u >> (8 * k));
+    }
+    return bytes;
 }
 
 /* Appends data's bit patterns as uint32_t constants, eight a line. */
@@ -155,7 +164,8 @@ static bool reserved_ident(const char *s)
         "header_check", "NONSTRING", "WEIGHTS_AS_BYTES", "PROFILE_BEGIN", "PROFILE_END",
         "INPUT_SIZE", "OUTPUT_SIZE", "INPUT_RANK", "INPUT_SHAPE", "OUTPUT_RANK", "OUTPUT_SHAPE",
         "BATCH_MAX", "ARENA_BYTES", "ARENA_ALIGN", "PARAM_COUNT", "LAYER_COUNT",
-        "WEIGHTS_BYTES", "OPT_SGD", "OPT_ADAM", "H_INCLUDED"};
+        "WEIGHTS_BYTES", "OPT_SGD", "OPT_ADAM", "H_INCLUDED", "forward_i8", "INPUT_SCALE",
+        "INPUT_ZERO_POINT", "OUTPUT_SCALE", "OUTPUT_ZERO_POINT"};
     static const char *const prefixes[] = {"train", "TRAIN", "init", "AT_", "TA_"};
     for (size_t i = 0; i < sizeof words / sizeof *words; i++)
         if (strcmp(s, words[i]) == 0)
@@ -202,32 +212,47 @@ const char *emit_layer_fn(Emit *e, int i)
     return emit_keep(e, xasprintf("%s_%s", e->P, e->layer_ident[i]));
 }
 
-const char *emit_const(Emit *e, const char *what, const char *comment, const float *data,
-                       int64_t count)
+/* `nbytes` bytes (little-endian) into the blob at a 64-byte boundary;
+ * their offset in floats. The node's layer now reads the blob. */
+static int64_t blob_put(Emit *e, const unsigned char *bytes, int64_t nbytes)
 {
-    e->weight_floats += count;
+    int64_t at = plan_round_up(e->blob_floats), count = (nbytes + 3) / 4;
+    while (e->blob_cap < at + count) {
+        e->blob_cap = e->blob_cap ? 2 * e->blob_cap : 4096;
+        e->blob = xrealloc(e->blob, (size_t)e->blob_cap * sizeof *e->blob);
+    }
+    memset(e->blob + e->blob_floats, 0, (size_t)(at - e->blob_floats) * sizeof *e->blob);
+    for (int64_t i = 0; i < count; i++) { /* words whose bytes are little-endian */
+        uint32_t u = 0;
+        for (int k = 0; k < 4 && i * 4 + k < nbytes; k++)
+            u |= (uint32_t)bytes[i * 4 + k] << (8 * k);
+        memcpy(&e->blob[at + i], &u, 4);
+    }
+    e->blob_floats = at + count;
+    e->uses_blob[e->node] = true;
+    return at;
+}
+
+const char *emit_typed_const(Emit *e, const char *what, const char *comment,
+                             const ConstArray *c)
+{
+    e->weight_bytes += c->nbytes;
     if (e->mode == WEIGHTS_BLOB) {
-        int64_t at = plan_round_up(e->blob_floats);
-        while (e->blob_cap < at + count) {
-            e->blob_cap = e->blob_cap ? 2 * e->blob_cap : 4096;
-            e->blob = xrealloc(e->blob, (size_t)e->blob_cap * sizeof *e->blob);
-        }
-        memset(e->blob + e->blob_floats, 0, (size_t)(at - e->blob_floats) * sizeof *e->blob);
-        memcpy(e->blob + at, data, (size_t)count * sizeof *data);
-        e->blob_floats = at + count;
-        e->uses_blob[e->node] = true;
-        return emit_keep(e, xasprintf("(w + %lld) /* %s */", (long long)at, comment));
+        int64_t at = blob_put(e, c->bytes, c->nbytes);
+        if (strcmp(c->type, "float") == 0)
+            return emit_keep(e, xasprintf("(w + %lld) /* %s */", (long long)at, comment));
+        return emit_keep(e, xasprintf("((const %s *)(w + %lld)) /* %s */", c->type, (long long)at,
+                                      comment));
     }
     char *layer = c_ident(e->g->n[e->node].name);
     char *name = xasprintf("%s_w%d_%s_%s", e->P, e->node, layer, what);
     free(layer);
     /* A union (its tag the array's name) so that the bytes can be given
      * as a string: see put_weights_preamble. */
-    char *type = xasprintf("union %s { float f[%lld]; uint32_t u[%lld]; unsigned char b[%lld] "
-                           "%s_NONSTRING; }",
-                           name, (long long)count, (long long)count, (long long)count * 4, e->P);
+    char *type = xasprintf("union %s { %s unsigned char b[%lld] %s_NONSTRING; }", name, c->members,
+                           (long long)c->nbytes, e->P);
     StrBuf *b = &e->weights;
-    sb_printf(b, "/* %s: %lld floats */\n", comment, (long long)count);
+    sb_printf(b, "/* %s: %lld %s */\n", comment, (long long)c->count, c->noun);
     if (e->mode == WEIGHTS_SPLIT) {
         sb_printf(b, "const union %s %s = {\n", name, name);
         sb_printf(&e->weight_decls, "/* %s */\nextern const %s %s;\n", comment, type, name);
@@ -235,14 +260,33 @@ const char *emit_const(Emit *e, const char *what, const char *comment, const flo
         sb_printf(b, "static const %s %s = {\n", type, name);
     }
     sb_printf(b, "#if %s_WEIGHTS_AS_BYTES\n    .b =\n", e->P);
-    put_float_bytes(b, data, count);
-    sb_puts(b, "#else\n    .u = {\n");
-    put_float_bits(b, data, count);
+    put_bytes_literal(b, c->bytes, c->nbytes);
+    sb_printf(b, "#else\n    .%s = {\n", c->portable_member);
+    c->put_portable(b, c->data, c->count);
     sb_puts(b, "    }\n#endif\n};\n\n");
     free(type);
-    const char *f = emit_keep(e, xasprintf("%s.f", name));
+    const char *f = emit_keep(e, xasprintf("%s.%s", name, c->member));
     free(name);
     return f;
+}
+
+static void put_float_bits_of(StrBuf *b, const void *data, int64_t count)
+{
+    put_float_bits(b, data, count);
+}
+
+const char *emit_const(Emit *e, const char *what, const char *comment, const float *data,
+                       int64_t count)
+{
+    unsigned char *bytes = float_bytes(data, count);
+    char *members = xasprintf("float f[%lld]; uint32_t u[%lld];", (long long)count,
+                              (long long)count);
+    ConstArray c = {"float", "floats", members, "f", "u", bytes, count * 4, data, count,
+                    put_float_bits_of};
+    const char *name = emit_typed_const(e, what, comment, &c);
+    free(members);
+    free(bytes);
+    return name;
 }
 
 const char *emit_scratch(Emit *e, int64_t floats)
@@ -284,14 +328,17 @@ static void emit_layers(Emit *e)
         if (is_view(n))
             continue;
         const OpInfo *info = op_info(n->op);
-        if (!info->emit) {
+        void (*emit)(Emit *, const Node *) = info->emit;
+        if (node_quantized(e->g, n)) /* int8 builds: its integer form */
+            emit = info->quant ? info->quant->emit : NULL;
+        if (!emit) {
             emit_unsupported(e, n, "this operator yet");
             continue;
         }
         e->node = i;
         e->body = &e->bodies[i];
         e->depth = 0;
-        info->emit(e, n);
+        emit(e, n);
     }
 }
 
@@ -308,6 +355,7 @@ static void emit_setup(Emit *e, Graph *g, const EmitOptions *opt)
     e->uses_blob = xcalloc(nn, sizeof *e->uses_blob);
     plan_alias(g, &e->plan);
     name_layers(e);
+    emit_int8_setup(e);
 }
 
 static void emit_cleanup(Emit *e)
@@ -475,6 +523,7 @@ static void write_header(Emit *e, StrBuf *b, const char *guard)
         sb_printf(b, "/* One H x W x C uint8 image into one normalised C x H x W sample. */\n"
                      "void %s_image_to_input(const uint8_t *image, float *input);\n",
                   P);
+    emit_int8_header(e, b);
     if (e->train) /* traingen */
         emit_train_header(e, b);
     sb_printf(b, "\n#endif\n");
@@ -497,12 +546,15 @@ void put_c_string(StrBuf *b, const char *s)
     sb_putc(b, '"');
 }
 
-/* The arena expression of tensor t in the forward pass. */
+/* The arena expression of tensor t in the forward pass (in P_forward_i8,
+ * the entry quantize's output is the caller's input). */
 static char *tensor_ptr(const Emit *e, int t)
 {
     int r = e->plan.root[t];
-    if (r == e->g->input)
+    if (r == e->g->input || (e->i8_pass && t == e->g->n[e->i8_entry].out))
         return xstrdup("in");
+    if (tensor_dtype(&e->g->t[t]) == DT_I8)
+        return xasprintf("(int8_t *)(A + %s_AT_%s)", e->P, e->at_ident[r]);
     return xasprintf("A + %s_AT_%s", e->P, e->at_ident[r]);
 }
 
@@ -535,11 +587,12 @@ static void write_layer(Emit *e, StrBuf *b, int i)
     const char *R = writes_in_place(e, n) ? "" : "restrict ";
     put_layer_comment(e, b, n, "");
     sb_printf(b, "static void %s_%s(", e->P, e->layer_ident[i]);
+    const Tensor *t = e->g->t;
     for (int j = 0; j < n->nin; j++)
-        sb_printf(b, "const float *%sx%d, ", R, j);
-    sb_printf(b, "float *%sy", R);
+        sb_printf(b, "const %s *%sx%d, ", emit_c_type(tensor_dtype(&t[n->in[j]])), R, j);
+    sb_printf(b, "%s *%sy", emit_c_type(tensor_dtype(&t[n->out])), R);
     if (e->scratch[i] > 0)
-        sb_printf(b, ", float *restrict s");
+        sb_printf(b, ", %s *restrict s", node_quantized(e->g, n) ? "int8_t" : "float");
     if (e->uses_blob[i])
         sb_printf(b, ", const float *restrict w");
     sb_printf(b, ")\n{\n%s}\n\n", e->bodies[i].s ? e->bodies[i].s : "");
@@ -572,11 +625,41 @@ static void write_offsets(const Emit *e, StrBuf *b)
     sb_putc(b, '\n');
 }
 
+/* The call of layer i in the forward pass, with its profiling hooks. */
+static void write_call(Emit *e, StrBuf *b, int i)
+{
+    const Node *n = &e->g->n[i];
+    const char *P = e->P;
+    sb_printf(b, "        %s_PROFILE_BEGIN(%d, ", P, i);
+    put_c_string(b, n->name);
+    sb_printf(b, ");\n        %s_%s(", P, e->layer_ident[i]);
+    for (int j = 0; j < n->nin; j++) {
+        char *x = tensor_ptr(e, n->in[j]);
+        sb_printf(b, "%s, ", x);
+        free(x);
+    }
+    char *y = tensor_ptr(e, n->out);
+    sb_printf(b, "%s", y);
+    free(y);
+    if (e->scratch[i] > 0)
+        sb_printf(b, node_quantized(e->g, n) ? ", (int8_t *)(A + %s_AT_%s_scratch)"
+                                             : ", A + %s_AT_%s_scratch",
+                  P, e->layer_ident[i]);
+    if (e->uses_blob[i])
+        sb_puts(b, ", w");
+    sb_printf(b, ");\n        %s_PROFILE_END(%d, ", P, i);
+    put_c_string(b, n->name);
+    sb_puts(b, ");\n");
+}
+
+/* P_forward, or (e->i8_pass) P_forward_i8: the same layers without the
+ * entry quantize and the exit dequantize, on int8 samples. */
 static void write_forward(Emit *e, StrBuf *b)
 {
     Graph *g = e->g;
-    const char *P = e->P;
-    sb_printf(b, "void %s_forward(void *arena, const float *input, float *output, int n)\n{\n", P);
+    const char *P = e->P, *T = e->i8_pass ? "int8_t" : "float";
+    sb_printf(b, "void %s_forward%s(void *arena, const %s *input, %s *output, int n)\n{\n", P,
+              e->i8_pass ? "_i8" : "", T, T);
     bool blob = e->mode == WEIGHTS_BLOB;
     if (blob)
         sb_printf(b, "    float *A = (float *)((char *)arena + %d);\n"
@@ -589,36 +672,20 @@ static void write_forward(Emit *e, StrBuf *b)
     else
         sb_printf(b, "    int b;\n    (void)arena;\n");
     sb_printf(b, "    for (b = 0; b < n; b++) {\n"
-                 "        const float *in = input + (size_t)b * %s_INPUT_SIZE;\n",
-              P);
+                 "        const %s *in = input + (size_t)b * %s_INPUT_SIZE;\n",
+              T, P);
     for (int i = 0; i < g->nn; i++) {
         const Node *n = &g->n[i];
-        put_layer_comment(e, b, n, "        ");
-        if (is_view(n))
+        if (e->i8_pass && (i == e->i8_entry || i == e->i8_exit))
             continue;
-        sb_printf(b, "        %s_PROFILE_BEGIN(%d, ", P, i);
-        put_c_string(b, n->name);
-        sb_printf(b, ");\n        %s_%s(", P, e->layer_ident[i]);
-        for (int j = 0; j < n->nin; j++) {
-            char *x = tensor_ptr(e, n->in[j]);
-            sb_printf(b, "%s, ", x);
-            free(x);
-        }
-        char *y = tensor_ptr(e, n->out);
-        sb_printf(b, "%s", y);
-        free(y);
-        if (e->scratch[i] > 0)
-            sb_printf(b, ", A + %s_AT_%s_scratch", P, e->layer_ident[i]);
-        if (e->uses_blob[i])
-            sb_puts(b, ", w");
-        sb_printf(b, ");\n        %s_PROFILE_END(%d, ", P, i);
-        put_c_string(b, n->name);
-        sb_puts(b, ");\n");
+        put_layer_comment(e, b, n, "        ");
+        if (!is_view(n))
+            write_call(e, b, i);
     }
-    char *out = tensor_ptr(e, g->output);
-    sb_printf(b, "        memcpy(output + (size_t)b * %s_OUTPUT_SIZE, %s, sizeof(float) * %s_OUTPUT_SIZE);\n"
+    char *out = tensor_ptr(e, e->i8_pass ? g->n[e->i8_exit].in[0] : g->output);
+    sb_printf(b, "        memcpy(output + (size_t)b * %s_OUTPUT_SIZE, %s, sizeof(%s) * %s_OUTPUT_SIZE);\n"
                  "    }\n}\n\n",
-              P, out, P);
+              P, out, T, P);
     free(out);
 }
 
@@ -766,7 +833,7 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
                  " * repacked for the loops; %lld parameters.\n */\n",
               CNNC_VERSION, g->file ? g->file : "?", g->name ? g->name : "?",
               (long long)arena_bytes(e), (long long)e->plan.bound_floats * 4,
-              (long long)e->weight_floats * 4, (long long)param_count(g));
+              (long long)e->weight_bytes, (long long)param_count(g));
     if (e->opt->main) /* clock_gettime, for bench */
         sb_puts(b, "#if !defined(_POSIX_C_SOURCE) && !defined(_WIN32)\n"
                    "#define _POSIX_C_SOURCE 199309L\n#endif\n");
@@ -780,6 +847,7 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
               P, P, P, P);
     write_arena_checks(e, b);
     write_speed_preamble(b);
+    emit_int8_preamble(e, b);
     if (e->mode == WEIGHTS_INLINE && e->weights.s) {
         put_weights_preamble(e, b, true);
         sb_puts(b, e->weights.s);
@@ -794,6 +862,11 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
             write_layer(e, b, i);
     write_offsets(e, b);
     write_forward(e, b);
+    if (e->i8_entry >= 0) { /* int8 builds: P_forward_i8 */
+        e->i8_pass = true;
+        write_forward(e, b);
+        e->i8_pass = false;
+    }
     write_layer_names(e, b);
     if (e->mode == WEIGHTS_BLOB)
         write_set_weights(e, b);
@@ -898,18 +971,6 @@ static void write_weights_file(Emit *e, StrBuf *b)
     put_weights_end(e, b);
 }
 
-/* The blob's bytes: float32 little-endian whatever the host. */
-static unsigned char *blob_bytes(const Emit *e)
-{
-    unsigned char *bytes = xmalloc((size_t)e->blob_floats * 4 + 1);
-    for (int64_t i = 0; i < e->blob_floats; i++) {
-        uint32_t u;
-        memcpy(&u, &e->blob[i], 4);
-        for (int k = 0; k < 4; k++)
-            bytes[i * 4 + k] = (unsigned char)(u >> (8 * k));
-    }
-    return bytes;
-}
 
 Emit *emit_plan(Graph *g, const EmitOptions *opt)
 {
@@ -936,7 +997,7 @@ bool emit_write(Emit *e)
         write_weights_file(e, &w);
         files[nfiles++] = (OutFile){sibling(opt->out_c, "_weights.c"), NULL, w.s, w.len};
     } else if (e->mode == WEIGHTS_BLOB) {
-        blob = blob_bytes(e);
+        blob = float_bytes(e->blob, e->blob_floats);
         files[nfiles++] = (OutFile){xstrdup(opt->weights_blob), NULL, blob,
                                     (size_t)e->blob_floats * 4};
     }
@@ -971,7 +1032,7 @@ MemoryFigures emit_figures(const Emit *e)
 {
     return (MemoryFigures){.arena_bytes = arena_bytes(e),
                            .bound_bytes = e->plan.bound_floats * 4,
-                           .weights_bytes = e->weight_floats * 4};
+                           .weights_bytes = e->weight_bytes};
 }
 
 bool emit_memory(Graph *g, bool no_winograd, MemoryFigures *out)

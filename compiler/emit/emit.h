@@ -27,7 +27,7 @@ struct Emit {
     StrBuf weight_decls; /* split: the extern declarations OUT.c needs */
     float *blob;
     int64_t blob_floats, blob_cap;
-    int64_t weight_floats;
+    int64_t weight_bytes;
     /* Strings handed to emitters, freed with the Emit. */
     char **strs;
     int nstrs, strcap;
@@ -37,6 +37,10 @@ struct Emit {
      * tensor: of its arena offset macro (P_AT_<ident>); NULL where none. */
     char **layer_ident;
     char **at_ident;
+    /* int8 builds: the nodes P_forward_i8 skips (-1: no P_forward_i8),
+     * and whether write_forward is writing it. */
+    int i8_entry, i8_exit;
+    bool i8_pass;
 };
 
 /* The layer function of node i: "<P>_<layer>" (lenet_conv1). */
@@ -44,6 +48,37 @@ const char *emit_layer_fn(Emit *e, int i);
 /* The C identifier naming node i in generated symbols (unique in the
  * model, clear of the API's names): `conv1`, or `conv1_3` on a clash. */
 const char *emit_layer_ident(const Emit *e, int i);
+
+/* A constant array for emit_typed_const: its C element type, the noun
+ * counting its elements in comments, the union's members ("float f[N];
+ * uint32_t u[N];"), the member the code reads and the one the portable
+ * initializer fills, the little-endian bytes, and the elements (`count` at
+ * `data`) for put_portable, which writes that initializer's values. */
+typedef struct {
+    const char *type, *noun, *members, *member, *portable_member;
+    const unsigned char *bytes;
+    int64_t nbytes;
+    const void *data;
+    int64_t count;
+    void (*put_portable)(StrBuf *b, const void *data, int64_t count);
+} ConstArray;
+
+/* Declares a constant array a layer reads (inline, in OUT_weights.c or in
+ * the blob, as the build says); the C expression naming it in the layer. */
+const char *emit_typed_const(Emit *e, const char *what, const char *comment,
+                             const ConstArray *c);
+void put_bytes_literal(StrBuf *b, const unsigned char *bytes, int64_t count);
+
+/* ---- emit_int8.c: int8 builds (docs/int8.md) ---- */
+/* "float", "int8_t", "int32_t". */
+const char *emit_c_type(DType dt);
+/* The entry quantize and exit dequantize P_forward_i8 leaves out
+ * (e->i8_entry, e->i8_exit; -1 when the model has no such pair). */
+void emit_int8_setup(Emit *e);
+/* OUT.c: the integer arithmetic, when a layer computes in integers. */
+void emit_int8_preamble(const Emit *e, StrBuf *b);
+/* OUT.h: P_forward_i8 and the input and output scales and zero points. */
+void emit_int8_header(const Emit *e, StrBuf *b);
 
 /* emit_main.c: main() for `--main` (contract, section 3), with the runtime
  * it needs copied in as static functions. */

@@ -22,6 +22,7 @@ typedef struct {
     bool (*nonneg)(float a, float b); /* y >= 0 for every x */
     bool (*valid)(float a, float b);
     const char *c_y, *c_dydx, *c_vec; /* generated C ($x $y $s $a $b; $v $V $I) */
+    bool clamp; /* y = x clamped to [f(-inf), f(+inf)] */
 } ActInfo;
 
 /* A DSL keyword standing for an activation with fixed parameters. */
@@ -46,6 +47,9 @@ Act node_act(const Node *n);
 bool act_grad_from_output(Act act);
 /* y >= 0 whatever x (acts.def's nonneg). */
 bool act_nonnegative(Act act);
+/* y is x clamped to [act(-inf), act(+inf)] (acts.def's clamp), or no
+ * activation at all: integer kernels apply it as bounds. */
+bool act_is_clamp(Act act);
 /* Generated C (act_emit.c): the expression applying act to the float
  * expression v; d act / dx from expressions x and y = act(x); and `var =
  * act(var)` on a GNU vector variable of `lanes` floats (cnnc_v8, cnnc_v16),
@@ -87,6 +91,11 @@ Node *reshape_onnx_view(OnnxNode *l, OnnxValue *x, const Shape *s, const char *s
 /* Add(x, c) right after a dense layer without bias becomes its bias (the
  * node's output names x): true when it did (dense_front.c). */
 bool dense_onnx_take_bias(OnnxNode *l, OnnxValue *x, OnnxValue *c);
+
+/* ---- integer forms, <family>/<family>_int8.c (OpInfo.quant; docs/int8.md) ---- */
+extern const QuantOps conv_int8, dense_int8, maxpool_int8, avgpool_int8, global_maxpool_int8,
+    global_avgpool_int8, view_int8, elementwise_int8, concat_int8, act_int8, softmax_int8,
+    pad_int8, maxout_int8, batchnorm_int8;
 
 /* ---- traits: OP_TRAITS(CONV) is the ops.def row's traits, so that an
  * OpInfo's .traits and the table cannot disagree. ---- */
@@ -273,5 +282,9 @@ void pad_emit_grad(Emit *e, const Node *n);
  * planes, the border filled as `mode` says (pad = top, left, bottom, right). */
 void emit_pad_copy(Emit *e, const char *dst, const char *src, int64_t c, int64_t h, int64_t w,
                    const int pad[4], PadMode mode);
+/* The same for elements of C type `type` (float, int8_t), the zero border
+ * being bytes `fill` (an int8 tensor's zero point). */
+void emit_pad_copy_typed(Emit *e, const char *dst, const char *src, int64_t c, int64_t h,
+                         int64_t w, const int pad[4], PadMode mode, const char *type, int fill);
 
 #endif

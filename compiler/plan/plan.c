@@ -72,7 +72,8 @@ void plan_alias(const Graph *g, Plan *p)
              * the node; the input must die here (all its aliases too). */
             if (r == g->input || n->out == g->output)
                 continue;
-            if (shape_numel(&g->t[r].shape) != size)
+            if (shape_numel(&g->t[r].shape) != size ||
+                tensor_dtype(&g->t[r]) != tensor_dtype(&g->t[n->out]))
                 continue;
             if (root_last_read(g, p->root, last, r, g->nt) != i)
                 continue;
@@ -158,7 +159,7 @@ void plan_pack(const Graph *g, const int64_t *scratch, int64_t samples, Plan *p)
         int last = root_last_read(g, p->root, lastr, t, g->nt);
         if (last < first)
             last = first; /* written, never read: still needs its bytes */
-        bufs[nb++] = (Buf){t, plan_round_up(shape_numel(&g->t[t].shape) * samples), first, last, 0};
+        bufs[nb++] = (Buf){t, plan_round_up(tensor_floats(&g->t[t], samples)), first, last, 0};
     }
     for (int i = 0; scratch && i < g->nn; i++)
         if (scratch[i] > 0)
@@ -226,7 +227,7 @@ int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, boo
                 continue;
             int first = g->t[t].producer, last = root_last_read(g, p->root, lastr, t, g->nt);
             if (first <= s && s <= (last > first ? last : first))
-                sum += plan_round_up(shape_numel(&g->t[t].shape) * samples);
+                sum += plan_round_up(tensor_floats(&g->t[t], samples));
         }
         if (sum > best) {
             best = sum;

@@ -323,4 +323,5 @@ const OpInfo op_conv = {
     .emit_grad = conv_emit_grad,
     .dump = dump_conv,
     .absorb_pad = conv_absorb_pad,
+    .quant = &conv_int8,
 };

@@ -164,6 +164,7 @@ const OpInfo op_add = {
     .emit = add_emit,
     .emit_grad = add_emit_grad,
     .folds = add_folds,
+    .quant = &elementwise_int8,
 };
 
 const OpInfo op_mul = {
@@ -174,4 +175,5 @@ const OpInfo op_mul = {
     .grad = mul_grad,
     .emit = mul_emit,
     .emit_grad = mul_emit_grad,
+    .quant = &elementwise_int8,
 };

@@ -62,4 +62,5 @@ const OpInfo op_maxout = {
     .emit = maxout_emit,
     .emit_grad = maxout_emit_grad,
     .dump = dump_maxout,
+    .quant = &maxout_int8,
 };

@@ -95,6 +95,7 @@ const OpInfo op_flatten = {
     .infer = infer_flatten,
     .run = run_copy,
     .grad = view_grad,
+    .quant = &view_int8,
 };
 
 const OpInfo op_reshape = {
@@ -103,6 +104,7 @@ const OpInfo op_reshape = {
     .infer = infer_reshape,
     .run = run_copy,
     .grad = view_grad,
+    .quant = &view_int8,
 };
 
 static void dump_dropout(const Graph *g, const Node *n, FILE *out)
@@ -118,6 +120,7 @@ const OpInfo op_dropout = {
     .grad = view_grad,
     .emit_grad = dropout_emit_grad,
     .dump = dump_dropout,
+    .quant = &view_int8,
 };
 
 const OpInfo op_identity = {
@@ -126,6 +129,7 @@ const OpInfo op_identity = {
     .infer = infer_identity,
     .run = run_copy,
     .grad = view_grad,
+    .quant = &view_int8,
 };
 
 int graph_add_identity(Graph *g, int t, const char *name, Loc loc)
