@@ -567,6 +567,9 @@ Graph *model_load(const char *path);
 
 /* report/info.c: the `cnnc info` table and totals (contract, section 2). */
 void info_print(Graph *g, FILE *out);
+/* report/info_int8.c: `cnnc info --int8`: each layer's type and scales
+ * after "quantize", the build's weights_bytes against float32's. */
+void info_int8_print(const Graph *g, int64_t weights_bytes, FILE *out);
 
 /* Parameters and buffers as a folder of `<name>.npy` (contract, section 5):
  * names escaped with %XX outside [A-Za-z0-9._-]. */

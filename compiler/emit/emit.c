@@ -546,12 +546,11 @@ void put_c_string(StrBuf *b, const char *s)
     sb_putc(b, '"');
 }
 
-/* The arena expression of tensor t in the forward pass (in P_forward_i8,
- * the entry quantize's output is the caller's input). */
+/* The arena expression of tensor t in the forward pass. */
 static char *tensor_ptr(const Emit *e, int t)
 {
     int r = e->plan.root[t];
-    if (r == e->g->input || (e->i8_pass && t == e->g->n[e->i8_entry].out))
+    if (r == e->g->input)
         return xstrdup("in");
     if (tensor_dtype(&e->g->t[t]) == DT_I8)
         return xasprintf("(int8_t *)(A + %s_AT_%s)", e->P, e->at_ident[r]);
@@ -653,7 +652,8 @@ static void write_call(Emit *e, StrBuf *b, int i)
 }
 
 /* P_forward, or (e->i8_pass) P_forward_i8: the same layers without the
- * entry quantize and the exit dequantize, on int8 samples. */
+ * entry quantize and the exit dequantize, on int8 samples (copied into the
+ * entry's buffer, which the next layer may overwrite). */
 static void write_forward(Emit *e, StrBuf *b)
 {
     Graph *g = e->g;
@@ -674,6 +674,11 @@ static void write_forward(Emit *e, StrBuf *b)
     sb_printf(b, "    for (b = 0; b < n; b++) {\n"
                  "        const %s *in = input + (size_t)b * %s_INPUT_SIZE;\n",
               T, P);
+    if (e->i8_pass) {
+        char *entry = tensor_ptr(e, g->n[e->i8_entry].out);
+        sb_printf(b, "        memcpy(%s, in, %s_INPUT_SIZE);\n", entry, P);
+        free(entry);
+    }
     for (int i = 0; i < g->nn; i++) {
         const Node *n = &g->n[i];
         if (e->i8_pass && (i == e->i8_entry || i == e->i8_exit))

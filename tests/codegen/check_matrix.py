@@ -10,9 +10,11 @@ driver, so that the C compiler runs a few times, not hundreds (and many
 prefixes in one program show that generated files link together). The
 driver runs each case on its input batch (2 samples) and on its first
 sample alone; both must agree with `cnnc run` (the oracle) within
-max|a - b| <= 1e-4 * max|ref| (contract, section 6).
+max|a - b| <= 1e-4 * max|ref| (contract, section 6). With --int8 every
+case is quantized (`--int8 --calib NAME.input.npy`) and both must agree bit
+for bit (contract, section 7).
 
-usage: check_matrix.py CNNC SOURCE_DIR WORKDIR CC [--need-cpu FLAG] [-FLAG...] [REGEX]
+usage: check_matrix.py CNNC SOURCE_DIR WORKDIR CC [--int8] [--need-cpu FLAG] [-FLAG...] [REGEX]
 (-options go to the C compiler: -DCNNC_NO_VECTOR_EXT tests the plain C path,
 -march=native with --need-cpu avx512f the 16-float one, skipped with exit
 code 77 where /proc/cpuinfo lacks the flag)
@@ -117,7 +119,11 @@ int main(int argc, char **argv)
 """
 
 
-def build_group(cnnc, cc, defines, work, cases, first):
+def quant_options(int8, case_dir, name):
+    return ["--int8", "--calib", os.path.join(case_dir, name + ".input.npy")] if int8 else []
+
+
+def build_group(cnnc, cc, defines, int8, work, cases, first):
     includes, rows, sources = [], [], []
     for i, (name, case_dir) in enumerate(cases):
         p = "c%d" % (first + i)
@@ -125,7 +131,7 @@ def build_group(cnnc, cc, defines, work, cases, first):
         batch = "1" if (first + i) % 2 else "2"
         run([cnnc, os.path.join(case_dir, name + ".cnn"), "--weights",
              os.path.join(case_dir, name + ".weights"), "-o", out_c, "--name", p,
-             "--batch", batch])
+             "--batch", batch] + quant_options(int8, case_dir, name))
         includes.append('#include "%s.h"' % p)
         rows.append('    {"%s", %s_forward, %s_INPUT_SIZE, %s_OUTPUT_SIZE, %s_ARENA_BYTES, '
                     '%s_BATCH_MAX},\n' % (name, p, p, p, p, p))
@@ -138,11 +144,12 @@ def build_group(cnnc, cc, defines, work, cases, first):
     run([exe, work])
 
 
-def compare(cnnc, work, name, case_dir):
+def compare(cnnc, int8, work, name, case_dir):
     ref_path = os.path.join(work, name + ".ref.npy")
     run([cnnc, "run", os.path.join(case_dir, name + ".cnn"), "--weights",
          os.path.join(case_dir, name + ".weights"), "--input",
-         os.path.join(case_dir, name + ".input.npy"), "--output", ref_path])
+         os.path.join(case_dir, name + ".input.npy"), "--output", ref_path]
+        + quant_options(int8, case_dir, name))
     ref = np.load(ref_path)
     problems = []
     for suffix, want in ((".out.raw", ref), (".out1.raw", ref[:1])):
@@ -152,7 +159,10 @@ def compare(cnnc, work, name, case_dir):
             continue
         got = got.reshape(want.shape)
         err, scale = np.abs(got - want).max(), np.abs(want).max()
-        if np.isnan(got).any() or np.isnan(want).any() or err > 1e-4 * scale:
+        if int8 and not np.array_equal(got, want):
+            problems.append("batch %d: %d values differ (int8: bit for bit)"
+                            % (len(want), int((got != want).sum())))
+        elif np.isnan(got).any() or np.isnan(want).any() or err > 1e-4 * scale:
             problems.append("batch %d: max|a-b| = %g, max|ref| = %g" % (len(want), err, scale))
     return problems
 
@@ -160,6 +170,8 @@ def compare(cnnc, work, name, case_dir):
 def main():
     cnnc, src, work, cc = sys.argv[1:5]
     args = sys.argv[5:]
+    int8 = "--int8" in args
+    args = [a for a in args if a != "--int8"]
     skip_unless_cpu(args)
     defines = [a for a in args if a.startswith("-")]
     rest = [a for a in args if not a.startswith("-")]
@@ -181,12 +193,12 @@ def main():
     for first in range(0, len(names), GROUP):
         group = [(n, case_dir) for n in names[first:first + GROUP]]
         try:
-            build_group(cnnc, cc, defines, work, group, first)
+            build_group(cnnc, cc, defines, int8, work, group, first)
         except RuntimeError as e:
             failures.append("group at %s: %s" % (names[first], str(e)[:3000]))
             continue
         for name, _ in group:
-            for p in compare(cnnc, work, name, case_dir):
+            for p in compare(cnnc, int8, work, name, case_dir):
                 failures.append("%s: %s" % (name, p))
     for f in failures:
         print("FAIL:", f)
