@@ -94,8 +94,9 @@ void qmath_emit_helpers(StrBuf *b, bool (*used)(const void *ctx, const char *nam
                " * bits, rounded half up once, then the zero point and saturation;\n"
                " * quantize rounds x / scale half to even (ONNX QuantizeLinear). >> of a\n"
                " * negative value must be arithmetic: */\n"
+               "#ifndef CNNC_SHIFT_CHECKED\n#define CNNC_SHIFT_CHECKED\n"
                "typedef char cnnc_arithmetic_shift[(-2 >> 1) == -1 && ((int64_t)-2 >> 1) == -1 ? 1 "
-               ": -1];\n");
+               ": -1];\n#endif\n");
     for (size_t i = 0; i < sizeof helpers / sizeof *helpers; i++)
         if (used(ctx, helpers[i].name))
             sb_printf(b, "#ifndef %s\n#define %s\n%s#endif\n", helpers[i].guard, helpers[i].guard,
