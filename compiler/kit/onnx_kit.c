@@ -157,7 +157,19 @@ int onnx_make_param(Onnx *o, const char *name, TensorKind kind, const Shape *s,
 
 int onnx_const_param(Onnx *o, const OnnxValue *v, TensorKind kind)
 {
-    return onnx_make_param(o, v->name, v->c.init ? kind : T_CONST, &v->c.shape, v->c.f);
+    int t = onnx_make_param(o, v->name, v->c.init ? kind : T_CONST, &v->c.shape, v->c.f);
+    onnx_attach_quant(o, t, &v->c, 0, NULL);
+    return t;
+}
+
+void onnx_attach_quant(Onnx *o, int t, const Const *c, int axis0, const int64_t *perm)
+{
+    Tensor *x = &o->g->t[t];
+    if (!c->q || x->q || (c->q->n > 1 && c->qaxis != axis0))
+        return;
+    x->q = quant_copy(c->q, c->n);
+    for (int64_t k = 0; perm && k < c->n; k++)
+        x->q->values[k] = c->q->values[perm[k]];
 }
 
 void onnx_set_param(Node *n, int slot, int t)
@@ -205,7 +217,7 @@ void onnx_alias(OnnxNode *l, const OnnxValue *x)
 {
     OnnxValue *out = l->out;
     *out = (OnnxValue){.name = out->name, .kind = OV_ACT, .tensor = x->tensor, .shape = x->shape,
-                       .uses = out->uses};
+                       .uses = out->uses, .elem = x->elem};
 }
 
 /* ---- constants ---- */

@@ -67,9 +67,37 @@ void act_dsl_activation(DslArgs *c, Act *act);
 extern const DslKind conv_dsl[], pool_dsl[], dense_dsl[], batchnorm_dsl[], reshape_dsl[],
     softmax_dsl[], maxout_dsl[], elementwise_dsl[], concat_dsl[], pad_dsl[], act_dsl[];
 extern const OnnxKind conv_onnx[], pool_onnx[], dense_onnx[], batchnorm_onnx[], reshape_onnx[],
-    softmax_onnx[], elementwise_onnx[], concat_onnx[], pad_onnx[], act_onnx[], const_onnx[];
+    softmax_onnx[], elementwise_onnx[], concat_onnx[], pad_onnx[], act_onnx[], const_onnx[],
+    quant_onnx[];
 
 /* ---- what the families' ONNX lowerings share ---- */
+
+/* Quantized models (quant_front.c): the scales (input si) and zero points
+ * (input zi, optional: 0, uint8) of a tensor of full ONNX shape x, checked;
+ * per channel along *axis (attribute "axis", else dflt_axis) or per tensor
+ * (*axis -1); zero points as given (*elem: their ONNX type). NULL after an
+ * error. onnx_act_quant: an activation's (one scale; uint8 moved to int8). */
+Quant *onnx_quant_params(OnnxNode *l, int si, int zi, const Shape *x, int dflt_axis, int *elem,
+                         int *axis);
+Quant *onnx_act_quant(OnnxNode *l, int si, int zi, const OnnxValue *x);
+/* The QLinear operators (QLinearConv, QLinearMatMul): x (input 0, scale
+ * and zero point inputs 1, 2) dequantized, the float operator `lower` run on
+ * it and consts (dequantized weights, bias), its output quantized with
+ * inputs ysi, yzi into l's output; "quantize" makes them one integer layer.
+ * onnx_qlinear_bias: the int32 bias (input bi) at scale x scale (input xsi)
+ * times the weights' qw, m values, dequantized into out. */
+bool onnx_qlinear(OnnxNode *l, int ysi, int yzi, OnnxValue **consts, int nconst,
+                  bool (*lower)(OnnxNode *l));
+bool onnx_qlinear_bias(OnnxNode *l, int bi, int xsi, const Quant *qw, int64_t m, Const *out);
+/* Integer constant x dequantized into out, its integers alongside (out->q). */
+bool onnx_dequantize_const(OnnxNode *l, const OnnxValue *x, int si, int zi, int dflt_axis,
+                           Const *out);
+/* A quantize node from float activation x into value out, the int8 tensor
+ * taking q (owned now); a dequantize node from int8 activation x, whose
+ * Quant must be q. Nodes named after l's plus suffix; false after an error. */
+bool onnx_quantize_act(OnnxNode *l, OnnxValue *x, Quant *q, const char *suffix, OnnxValue *out);
+bool onnx_dequantize_act(OnnxNode *l, OnnxValue *x, const Quant *q, const char *suffix,
+                         OnnxValue *out);
 
 /* A conv or pool window over `ns` spatial dims from ONNX's attributes
  * (conv_front.c): kernel, strides, dilations, pads or auto_pad. */
