@@ -4,8 +4,9 @@
 # list is not proof (clang without libclang-rt-14-dev links no sanitizer).
 #
 #   deps.sh build          compiler, cmake, flex, bison, Check, protobuf-c, ONNX proto
-#   deps.sh test           build + the oracles (PyTorch, onnx, numpy), clang's
-#                          runtimes, QEMU and the Arm toolchain: what the tests use
+#   deps.sh test           build + the oracles (PyTorch, onnx, numpy; node and npm
+#                          for ONNX Runtime), clang's runtimes, QEMU and the Arm
+#                          toolchain: what the tests use
 #   deps.sh --check SET    install nothing; exit 1 naming each missing package
 set -euo pipefail
 
@@ -13,7 +14,8 @@ build_pkgs=(build-essential cmake flex bison check pkg-config
             libprotobuf-c-dev protobuf-c-compiler libonnx-dev)
 test_pkgs=(clang libclang-rt-14-dev
            python3-numpy python3-torch python3-torchvision python3-onnx python3-sklearn
-           gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
+           gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+           nodejs npm)
 
 check_only=0
 if [ "${1:-}" = --check ]; then check_only=1; shift; fi
@@ -73,6 +75,8 @@ check_test() {
   probe gcc-arm-none-eabi arm-none-eabi-gcc --version
   probe libnewlib-arm-none-eabi arm-none-eabi-gcc -mcpu=cortex-m4 --specs=nosys.specs "$tmp/t.c" -o "$tmp/t.elf"
   probe qemu-system-arm qemu-system-arm -machine help
+  probe nodejs node --version
+  probe npm npm --version
 }
 
 [ $check_only -eq 1 ] || install_missing

@@ -24,6 +24,20 @@ static int dequantized_from(const Graph *g, int t)
     return p >= 0 && g->n[p].op == OP_DEQUANTIZE ? g->n[p].in[0] : -1;
 }
 
+/* The quantize that alone reads tensor t, through views that alone read
+ * it (GlobalAveragePool -> Flatten -> QuantizeLinear), or -1. */
+static int quantize_reader(const Graph *g, int t)
+{
+    for (;;) {
+        int c = fuse_sole_consumer(g, t);
+        if (c < 0 || g->n[c].op == OP_QUANTIZE)
+            return c;
+        if (!(op_info(g->n[c].op)->traits & OPT_VIEW) || node_quantized(g, &g->n[c]))
+            return -1;
+        t = g->n[c].out;
+    }
+}
+
 /* Why node i cannot be lowered, NULL if it can; *qnode is the quantize
  * reading its output. A node not between dequantizes and a quantize gets
  * no reason (*quiet): it is a float layer by design. */
@@ -37,8 +51,8 @@ static const char *why_not(Graph *g, int i, int *qnode, bool *quiet)
     for (int j = 0; j < n->nin; j++)
         if (dequantized_from(g, n->in[j]) < 0)
             return "";
-    int c = fuse_sole_consumer(g, n->out);
-    if (c < 0 || g->n[c].op != OP_QUANTIZE)
+    int c = quantize_reader(g, n->out);
+    if (c < 0)
         return "";
     *quiet = false;
     *qnode = c;
@@ -60,16 +74,18 @@ static const char *why_not(Graph *g, int i, int *qnode, bool *quiet)
 }
 
 /* Node i reads the integer tensors and writes the quantize's output: its
- * own output tensor takes the integers' Quant and the quantize goes (its
- * readers read that tensor). */
+ * own output tensor takes the integers' Quant (and so do the views between
+ * it and the quantize), and the quantize goes (its readers read the last
+ * view's output). */
 static void lower(Graph *g, int i, int qnode)
 {
     Node *n = &g->n[i];
     for (int j = 0; j < n->nin; j++)
         n->in[j] = dequantized_from(g, n->in[j]);
-    Tensor *y = &g->t[n->out];
-    y->q = g->t[g->n[qnode].out].q;
-    g->t[g->n[qnode].out].q = NULL;
+    const Quant *q = g->t[g->n[qnode].out].q;
+    for (int t = n->out; t != g->n[qnode].in[0]; t = g->n[fuse_sole_consumer(g, t)].out)
+        g->t[t].q = quant_copy(q, 0);
+    g->t[g->n[qnode].in[0]].q = quant_copy(q, 0);
     fuse_bypass(g, qnode);
 }
 
