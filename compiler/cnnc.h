@@ -40,6 +40,18 @@ void sb_free(StrBuf *b);
 /* mkdir -p DIR: creates every missing folder on the way; reports errors. */
 bool make_dirs(const char *dir);
 
+/* Outputs written whole or not at all (contract, section 1): each file to
+ * a temporary beside it, then all renamed; false after an error naming the
+ * file, leaving no temporary and every earlier file as it was. */
+typedef struct {
+    char *path;
+    char *tmp; /* used by write_files */
+    const void *data;
+    size_t size;
+} OutFile;
+
+bool write_files(OutFile *files, int n);
+
 /* Multiplication of sizes that reports overflow instead of wrapping. */
 bool mul_overflows(int64_t a, int64_t b, int64_t *out);
 
@@ -298,6 +310,7 @@ enum {
 };
 
 typedef struct Emit Emit;
+struct OnnxExport;
 
 typedef struct {
     const char *name;
@@ -330,6 +343,9 @@ typedef struct {
     bool (*absorb_pad)(const Graph *g, Node *n, const Node *p);
     /* The integer form (ops/<family>/<family>_int8.c); NULL: float only. */
     const struct QuantOps *quant;
+    /* Writes the node as ONNX (<family>_front.c; kit/onnx_write.h), false
+     * after an error (reported); NULL: no ONNX form. */
+    bool (*onnx_write)(struct OnnxExport *x, const Node *n);
 } OpInfo;
 
 /* An operator's integer form. check says why node n, its activations
@@ -601,6 +617,9 @@ bool emit_write(Emit *e);
 void emit_free(Emit *e);
 /* emit_plan + emit_write. */
 bool emit_c(Graph *g, const EmitOptions *opt);
+/* emit/emit_onnx.c: g as an ONNX model at path (each operator's
+ * OpInfo.onnx_write), written atomically; false after an error. */
+bool onnx_export_graph(const Graph *g, const char *path);
 
 /* What a build needs, in bytes: the arena, the largest sum of buffers live
  * at once (its lower bound), the weights as repacked for the loops. */

@@ -22,11 +22,13 @@ enum { EXIT_MODEL = 1, EXIT_USAGE = 2 };
  * that batch * sample sizes stay far from overflow. */
 #define BATCH_LIMIT 1000000
 
-typedef enum { CMD_COMPILE, CMD_RUN, CMD_GRAD, CMD_WEIGHTS, CMD_INFO } Command;
+typedef enum { CMD_COMPILE, CMD_RUN, CMD_GRAD, CMD_WEIGHTS, CMD_INFO, CMD_QUANTIZE } Command;
 
-static const char *const command_names[] = {"compile", "run", "grad", "weights", "info"};
+static const char *const command_names[] = {"compile", "run", "grad", "weights", "info",
+                                            "quantize"};
 /* The last pipeline step each command runs (pipeline.c). */
-static const char *const last_step[] = {"emit", "fuse-residual", "split-act", "init", "plan"};
+static const char *const last_step[] = {"emit", "fuse-residual", "split-act", "init", "plan",
+                                        "calibrate"};
 
 typedef struct {
     Command cmd;
@@ -42,8 +44,10 @@ typedef struct {
 } Args;
 
 #define ON(c) (1u << (c))
-#define MODEL_CMDS (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_WEIGHTS) | ON(CMD_INFO))
+#define MODEL_CMDS (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_WEIGHTS) | ON(CMD_INFO) | \
+                    ON(CMD_QUANTIZE))
 #define INT8_CMDS (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO))
+#define CALIB_CMDS (INT8_CMDS | ON(CMD_QUANTIZE))
 
 typedef struct {
     const char *name;
@@ -53,17 +57,18 @@ typedef struct {
 } Option;
 
 static const Option options[] = {
-    {"-o", true, offsetof(Args, out), ON(CMD_COMPILE)},
+    {"-o", true, offsetof(Args, out), ON(CMD_COMPILE) | ON(CMD_QUANTIZE)},
     {"--name", true, offsetof(Args, name), ON(CMD_COMPILE)},
     {"--main", false, offsetof(Args, main), ON(CMD_COMPILE)},
     {"--train", false, offsetof(Args, train), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--batch", true, offsetof(Args, batch), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--split-weights", false, offsetof(Args, split_weights), ON(CMD_COMPILE)},
     {"--weights-blob", true, offsetof(Args, blob), ON(CMD_COMPILE)},
-    {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
+    {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO) | ON(CMD_QUANTIZE)},
     {"--no-winograd", false, offsetof(Args, no_winograd), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--dot", true, offsetof(Args, dot), ON(CMD_INFO)},
-    {"--dump-ir", true, offsetof(Args, dump), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
+    {"--dump-ir", true, offsetof(Args, dump),
+     ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO) | ON(CMD_QUANTIZE)},
     {"--weights", true, offsetof(Args, weights), MODEL_CMDS},
     {"--input", true, offsetof(Args, input), ON(CMD_RUN) | ON(CMD_GRAD)},
     {"--output", true, offsetof(Args, output), ON(CMD_RUN)},
@@ -80,9 +85,9 @@ static const Option options[] = {
     {"--beta2", true, offsetof(Args, beta2), ON(CMD_COMPILE)},
     {"--eps", true, offsetof(Args, eps), ON(CMD_COMPILE)},
     {"--int8", false, offsetof(Args, int8), INT8_CMDS},
-    {"--calib", true, offsetof(Args, calib), INT8_CMDS},
-    {"--calib-method", true, offsetof(Args, calib_method), INT8_CMDS},
-    {"--int8-skip", true, offsetof(Args, int8_skip), INT8_CMDS},
+    {"--calib", true, offsetof(Args, calib), CALIB_CMDS},
+    {"--calib-method", true, offsetof(Args, calib_method), CALIB_CMDS},
+    {"--int8-skip", true, offsetof(Args, int8_skip), CALIB_CMDS},
 };
 
 static void print_help(FILE *out)
@@ -92,6 +97,7 @@ static void print_help(FILE *out)
           "       cnnc grad MODEL --input IN.npy --labels LABELS.npy --outdir DIR [--weights DIR]\n"
           "       cnnc weights MODEL --outdir DIR [--weights DIR]\n"
           "       cnnc info MODEL [--weights DIR] [--target cortex-m4 [--train [--batch N]]]\n"
+          "       cnnc quantize MODEL --calib CALIB.npy -o OUT.onnx\n"
           "       cnnc --help | --version\n"
           "\n"
           "MODEL is a .cnn file (the network DSL) or an .onnx file.\n"
@@ -115,6 +121,13 @@ static void print_help(FILE *out)
           "  --ram-budget BYTES   fail if the arena needs more (K, M: KiB, MiB)\n"
           "  --flash-budget BYTES fail if the weights need more (over either budget, 3x3\n"
           "                       convs leave Winograd for the direct kernel if that fits)\n"
+          "  --int8               compile (run, info) the model in int8: weights per output\n"
+          "                       channel, activations per tensor, integer kernels (needs\n"
+          "                       --calib; a pre-quantized ONNX model needs neither)\n"
+          "  --calib CALIB.npy    the calibration set: float32 samples shaped like the input\n"
+          "  --calib-method M     how a tensor's range is chosen from CALIB: minmax (the\n"
+          "                       default), percentile (99.99 %) or mse (least error)\n"
+          "  --int8-skip L1,...   keep these layers float (their names after fusion)\n"
           "  --optimizer sgd|adam, --lr X, --momentum X, --weight-decay X, --beta1 X,\n"
           "  --beta2 X, --eps X   with --train: the optimizer P_train_init starts with,\n"
           "                       over the model's train section (default: its values,\n"
@@ -135,11 +148,14 @@ static void print_help(FILE *out)
           "  grad     mean softmax cross-entropy of a batch: DIR/loss.npy and, per\n"
           "           trainable parameter, DIR/<name>.npy holding dLoss/dParameter\n"
           "  weights  write every parameter and buffer as DIR/<name>.npy\n"
+          "  quantize write the QDQ ONNX model an --int8 build computes, calibrated on\n"
+          "           CALIB (ONNX Runtime runs it; cnnc compiles it to the same integers)\n"
           "  info     per-layer table: output shape, activation size, parameters, MACs\n"
           "           of the model as written; --dot FILE (- for stdout) also writes a\n"
           "           Graphviz picture of the graph after fusion, shapes on the edges;\n"
           "           with --target cortex-m4, flash and RAM of the cross-compiled code;\n"
-          "           with --train too, the training buffers of a --train build\n"
+          "           with --train too, the training buffers of a --train build;\n"
+          "           with --int8, each layer's scales and the weights' int8 bytes\n"
           "\n"
           "In file names, bytes outside [A-Za-z0-9._-] are written %XX.\n"
           "Exit status: 0 ok, 1 an error in the model or an input, 2 a usage error.\n",
@@ -181,7 +197,7 @@ static const Option *find_option(const char *arg, const char **value)
 static int parse_args(int argc, char **argv, Args *a)
 {
     int i = 1;
-    for (int c = CMD_RUN; c <= CMD_INFO; c++)
+    for (int c = CMD_RUN; c <= CMD_QUANTIZE; c++)
         if (strcmp(argv[1], command_names[c]) == 0) {
             a->cmd = (Command)c;
             i = 2;
@@ -323,13 +339,16 @@ static TrainCfg train_hparams(const Args *a, const Graph *g)
     return c;
 }
 
-/* --int8 and its options (contract section 7). */
+/* --int8 and its options (contract section 7); `quantize` implies --int8. */
 static int check_int8(const Args *a)
 {
     const char *flag = a->calib ? "--calib" : a->calib_method ? "--calib-method"
                        : a->int8_skip ? "--int8-skip" : NULL;
-    if (flag && !a->int8)
+    bool int8 = a->int8 || a->cmd == CMD_QUANTIZE;
+    if (flag && !int8)
         return usage("%s belongs to an int8 build; add --int8", flag);
+    if (a->cmd == CMD_QUANTIZE && !a->calib)
+        return usage("'cnnc quantize' needs --calib CALIB.npy, samples shaped like the input");
     if (a->int8 && !a->calib)
         return usage("--int8 needs --calib CALIB.npy, samples shaped like the input to choose "
                      "the scales from (a pre-quantized ONNX model needs neither)");
@@ -367,13 +386,15 @@ static int check_args(const Args *a, int *batch)
         missing = "--input IN.npy";
     if (a->cmd == CMD_COMPILE && !a->out)
         return usage("missing -o OUT.c, the file to write");
+    if (a->cmd == CMD_QUANTIZE && (!a->out || !has_suffix(a->out, ".onnx")))
+        return usage("'cnnc quantize' needs -o OUT.onnx, the QDQ model to write");
     if (missing)
         return usage("'cnnc %s' needs %s", command_names[a->cmd], missing);
-    if (a->out && !has_suffix(a->out, ".c"))
+    if (a->cmd == CMD_COMPILE && !has_suffix(a->out, ".c"))
         return usage("the output '%s' must be a .c file (OUT.h is written beside it)", a->out);
     if (a->name && !is_identifier(a->name))
         return usage("--name '%s' is not a C identifier", a->name);
-    if (a->out && !a->name) {
+    if (a->cmd == CMD_COMPILE && !a->name) {
         char *prefix = default_prefix(a->out);
         bool empty = !prefix[0];
         free(prefix);
@@ -421,7 +442,7 @@ static Pipeline *load(const Args *a, bool optimize, const char *last)
         .optimize = optimize && !a->o0,
         .train = a->train || a->cmd == CMD_GRAD,
         .no_winograd = a->no_winograd,
-        .quant = a->int8 ? &quant : NULL,
+        .quant = a->int8 || a->cmd == CMD_QUANTIZE ? &quant : NULL,
     };
     Pipeline *p = pipeline_new(a->model, &opt);
     if (pipeline_run(p, last))
@@ -653,6 +674,16 @@ static int cmd_info(const Args *a, int batch)
     return ok ? 0 : EXIT_MODEL;
 }
 
+/* `cnnc quantize`: the QDQ model "calibrate" makes, as ONNX (contract,
+ * section 7): what ONNX Runtime runs, to check accuracy in other tools. */
+static int cmd_quantize(const Args *a)
+{
+    Pipeline *p = load(a, true, "calibrate");
+    bool ok = p && onnx_export_graph(pipeline_graph(p), a->out);
+    pipeline_free(p);
+    return ok ? 0 : EXIT_MODEL;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -677,6 +708,7 @@ int main(int argc, char **argv)
     case CMD_GRAD: rc = cmd_grad(&a); break;
     case CMD_WEIGHTS: rc = cmd_weights(&a); break;
     case CMD_INFO: rc = cmd_info(&a, batch); break;
+    case CMD_QUANTIZE: rc = cmd_quantize(&a); break;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         diag_error((Loc){0}, "cannot write to the standard output");

@@ -8,15 +8,11 @@
  * the arena around them and writes the calls. The forward pass runs the
  * whole network on one sample at a time, so a sample's activations stay in
  * cache and the arena holds one sample (P_BATCH_MAX bounds n only). */
-#define _POSIX_C_SOURCE 200809L
 #include "emit.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define BLOB_HEADER_BYTES 64 /* the arena's first bytes hold the blob pointer */
 
@@ -881,60 +877,6 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
         emit_train_source(e, b);
     if (e->opt->main)
         emit_main(e, b);
-}
-
-/* ---- files, written whole or not at all ---- */
-
-typedef struct {
-    char *path;
-    char *tmp;
-    const void *data;
-    size_t size;
-} OutFile;
-
-static bool write_temp(OutFile *f)
-{
-    f->tmp = xasprintf("%s.tmp-XXXXXX", f->path);
-    int fd = mkstemp(f->tmp);
-    if (fd < 0) {
-        diag_error((Loc){f->path, 0, 0}, "cannot write: %s", strerror(errno));
-        free(f->tmp);
-        f->tmp = NULL;
-        return false;
-    }
-    /* mkstemp makes the file 0600; an output is an ordinary file (umask). */
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
-    FILE *fp = fdopen(fd, "wb");
-    bool ok = fp && fwrite(f->data, 1, f->size, fp) == f->size;
-    if (fp)
-        ok = (fclose(fp) == 0) && ok;
-    else
-        close(fd);
-    if (!ok)
-        diag_error((Loc){f->path, 0, 0}, "cannot write: %s", strerror(errno));
-    return ok;
-}
-
-/* Writes every file to a temporary beside it, then renames them all. */
-static bool write_files(OutFile *files, int n)
-{
-    bool ok = true;
-    for (int i = 0; i < n && ok; i++)
-        ok = write_temp(&files[i]);
-    for (int i = 0; i < n && ok; i++)
-        if (rename(files[i].tmp, files[i].path) != 0) {
-            diag_error((Loc){files[i].path, 0, 0}, "cannot write: %s", strerror(errno));
-            ok = false;
-        }
-    for (int i = 0; i < n; i++) {
-        if (files[i].tmp && !ok)
-            remove(files[i].tmp);
-        free(files[i].tmp);
-        files[i].tmp = NULL;
-    }
-    return ok;
 }
 
 /* OUT with its ".c" replaced by `suffix`. */

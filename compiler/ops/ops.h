@@ -6,6 +6,7 @@
 #include "../cnnc.h"
 #include "../kit/dsl_args.h"
 #include "../kit/onnx_kit.h"
+#include "../kit/onnx_write.h"
 
 /* ---- act/: the activation table (acts.def; act.c, act_emit.c) ---- */
 
@@ -58,6 +59,12 @@ bool act_is_clamp(Act act);
 const char *emit_act(Emit *e, Act act, const char *v);
 const char *emit_act_deriv(Emit *e, Act act, const char *x, const char *y);
 bool act_emit_vec(Emit *e, Act act, const char *var, int lanes);
+/* ONNX out (act_front.c): act from value in into value out; a node's fused
+ * epilogue from pre (onnx_export_pre) into its output (nothing without
+ * one); a standalone activation node (its OpInfo.onnx_write). */
+bool act_onnx_write(OnnxExport *x, Act act, const char *in, const char *out);
+bool act_onnx_epilogue(OnnxExport *x, const Node *n, const char *pre);
+bool act_write_onnx(OnnxExport *x, const Node *n);
 /* A layer's `activation=NAME(args)` (act_front.c): its fused Act, or, for
  * softmax, c->softmax (the front end adds a softmax layer). */
 void act_dsl_activation(DslArgs *c, Act *act);
@@ -68,7 +75,7 @@ extern const DslKind conv_dsl[], pool_dsl[], dense_dsl[], batchnorm_dsl[], resha
     softmax_dsl[], maxout_dsl[], elementwise_dsl[], concat_dsl[], pad_dsl[], act_dsl[];
 extern const OnnxKind conv_onnx[], pool_onnx[], dense_onnx[], batchnorm_onnx[], reshape_onnx[],
     softmax_onnx[], elementwise_onnx[], concat_onnx[], pad_onnx[], act_onnx[], const_onnx[],
-    quant_onnx[];
+    quant_onnx[], maxout_onnx[];
 
 /* ---- what the families' ONNX lowerings share ---- */
 
@@ -119,6 +126,21 @@ Node *reshape_onnx_view(OnnxNode *l, OnnxValue *x, const Shape *s, const char *s
 /* Add(x, c) right after a dense layer without bias becomes its bias (the
  * node's output names x): true when it did (dense_front.c). */
 bool dense_onnx_take_bias(OnnxNode *l, OnnxValue *x, OnnxValue *c);
+
+/* ---- ONNX out, <family>/<family>_front.c (OpInfo.onnx_write; kit/onnx_write.h) ---- */
+bool conv_write_onnx(OnnxExport *x, const Node *n);
+bool dense_write_onnx(OnnxExport *x, const Node *n);
+bool pool_write_onnx(OnnxExport *x, const Node *n); /* every pool */
+bool batchnorm_write_onnx(OnnxExport *x, const Node *n);
+bool view_write_onnx(OnnxExport *x, const Node *n); /* flatten, reshape, dropout, identity */
+bool softmax_write_onnx(OnnxExport *x, const Node *n);
+bool maxout_write_onnx(OnnxExport *x, const Node *n);
+bool elementwise_write_onnx(OnnxExport *x, const Node *n); /* add, mul */
+bool concat_write_onnx(OnnxExport *x, const Node *n);
+bool pad_write_onnx(OnnxExport *x, const Node *n);
+bool quant_write_onnx(OnnxExport *x, const Node *n); /* quantize, dequantize */
+/* A window's kernel_shape, strides, pads (and dilations) attributes. */
+void window_onnx_attrs(OnnxExport *x, Onnx__NodeProto *node, const Node *n, bool dilations);
 
 /* ---- integer forms, <family>/<family>_int8.c (OpInfo.quant; docs/int8.md) ---- */
 extern const QuantOps conv_int8, dense_int8, maxpool_int8, avgpool_int8, global_maxpool_int8,

@@ -227,6 +227,7 @@ static void dump_act(const Graph *g, const Node *n, FILE *out)
         .emit_grad = act_emit_grad,                                                             \
         .dump = dump_act,                                                                       \
         .quant = &act_int8,                                                                     \
+        .onnx_write = act_write_onnx,                                                           \
     };
 #define ACT_ALIAS(word, ID, a, b)
 #include "acts.def"

@@ -182,6 +182,38 @@ static bool onnx_act(OnnxNode *l)
     return true;
 }
 
+/* ---- ONNX out (kit/onnx_write.h): act from value x into value y ---- */
+
+bool act_onnx_write(OnnxExport *x, Act act, const char *in, const char *out)
+{
+    const ActInfo *ai = act_info(act.kind);
+    float v[2] = {act.a, act.b};
+    int nkeys = act_key_count(ai);
+    const char *ins[3] = {in};
+    char key[16];
+    bool as_inputs = ai->onnx_inputs_since && ONNX_EXPORT_OPSET >= ai->onnx_inputs_since;
+    for (int i = 0; as_inputs && i < nkeys; i++) {
+        ins[i + 1] = onnx_writer_fresh(x->w, act_key(ai, i, key, sizeof key));
+        onnx_writer_float(x->w, ins[i + 1], &(Shape){0}, &v[i]);
+    }
+    Onnx__NodeProto *node = onnx_writer_node(x->w, ai->onnx, ins, as_inputs ? 1 + nkeys : 1, out);
+    for (int i = 0; !as_inputs && i < nkeys; i++)
+        onnx_attr_float(x->w, node, act_key(ai, i, key, sizeof key), v[i]);
+    return true;
+}
+
+bool act_onnx_epilogue(OnnxExport *x, const Node *n, const char *pre)
+{
+    Act act = node_epilogue(n);
+    return !act_present(act) || act_onnx_write(x, act, pre, onnx_export_act(x, n->out));
+}
+
+bool act_write_onnx(OnnxExport *x, const Node *n)
+{
+    return act_onnx_write(x, node_act(n), onnx_export_act(x, n->in[0]),
+                          onnx_export_act(x, n->out));
+}
+
 const OnnxKind act_onnx[] = {
 #define ACT(ID, NAME, ONNX, ATTRS, ...) {ONNX, ATTRS, onnx_act, NULL, false},
 #define ACT_ALIAS(word, ID, a, b)

@@ -3,6 +3,8 @@
  * Concat node (ONNX, any axis but the batch); gives an OP_CONCAT node. */
 #include "../ops.h"
 
+#include <stdlib.h>
+
 static void dsl_concat(DslArgs *c, Node *n, const DslKind *k)
 {
     n->a.axis = 0; /* the channel axis of the per-sample shape */
@@ -80,6 +82,18 @@ static bool fold_concat(OnnxNode *l, Const *out)
             for (int64_t b = 0; b < len; b++)
                 const_copy_elem(out, k++, c, a * len + b);
         }
+    return true;
+}
+
+/* ONNX out: Concat along the axis after the batch. */
+bool concat_write_onnx(OnnxExport *x, const Node *n)
+{
+    const char **ins = xmalloc((size_t)n->nin * sizeof *ins);
+    for (int j = 0; j < n->nin; j++)
+        ins[j] = onnx_export_act(x, n->in[j]);
+    Onnx__NodeProto *node = onnx_writer_node(x->w, "Concat", ins, n->nin, onnx_export_act(x, n->out));
+    onnx_attr_int(x->w, node, "axis", n->a.axis + 1);
+    free(ins);
     return true;
 }
 

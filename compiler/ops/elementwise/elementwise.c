@@ -165,6 +165,7 @@ const OpInfo op_add = {
     .emit_grad = add_emit_grad,
     .folds = add_folds,
     .quant = &elementwise_int8,
+    .onnx_write = elementwise_write_onnx,
 };
 
 const OpInfo op_mul = {
@@ -176,4 +177,5 @@ const OpInfo op_mul = {
     .emit = mul_emit,
     .emit_grad = mul_emit_grad,
     .quant = &elementwise_int8,
+    .onnx_write = elementwise_write_onnx,
 };

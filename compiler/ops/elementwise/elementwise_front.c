@@ -142,6 +142,23 @@ static bool fold_arith(OnnxNode *l, Const *out)
     return true;
 }
 
+/* ONNX out: Add (Sum for three or more operands) or Mul, the constant
+ * operand B last; the add's epilogue after. */
+bool elementwise_write_onnx(OnnxExport *x, const Node *n)
+{
+    bool b = n->nparam > 0 && n->param[0] >= 0;
+    int count = n->nin + b;
+    const char **ins = xmalloc((size_t)count * sizeof *ins);
+    for (int j = 0; j < n->nin; j++)
+        ins[j] = onnx_export_act(x, n->in[j]);
+    if (b)
+        ins[n->nin] = onnx_export_param(x, n->param[0]);
+    const char *pre = onnx_export_pre(x, n);
+    onnx_writer_node(x->w, n->op == OP_MUL ? "Mul" : count > 2 ? "Sum" : "Add", ins, count, pre);
+    free(ins);
+    return act_onnx_epilogue(x, n, pre);
+}
+
 const OnnxKind elementwise_onnx[] = {
     {"Add", "", onnx_binary, fold_arith, false},
     {"Sum", "", onnx_binary, NULL, false},

@@ -85,6 +85,21 @@ static bool onnx_pad(OnnxNode *l)
     return true;
 }
 
+/* ONNX out: Pad on the spatial axes, the mode's name. */
+bool pad_write_onnx(OnnxExport *x, const Node *n)
+{
+    const int *p = n->a.pad;
+    bool two_d = x->g->t[n->in[0]].shape.rank == 3;
+    int64_t pads[8] = {0, 0, p[0], p[1], 0, 0, p[2], p[3]}, pads1[6] = {0, 0, p[1], 0, 0, p[3]};
+    const char *pv = onnx_export_i64(x, "pads", two_d ? pads : pads1, two_d ? 8 : 6);
+    Onnx__NodeProto *node = onnx_writer_node(
+        x->w, "Pad", (const char *[]){onnx_export_act(x, n->in[0]), pv}, 2, onnx_export_act(x, n->out));
+    onnx_attr_string(x->w, node, "mode", n->a.pad_mode == PAD_REFLECT     ? "reflect"
+                                         : n->a.pad_mode == PAD_REPLICATE ? "edge"
+                                                                          : "constant");
+    return true;
+}
+
 const OnnxKind pad_onnx[] = {
     {"Pad", "mode:s pads:is value:f", onnx_pad, NULL, false},
     {NULL},

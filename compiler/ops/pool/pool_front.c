@@ -98,6 +98,24 @@ static bool onnx_global_pool(OnnxNode *l)
     return true;
 }
 
+/* ONNX out: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool. */
+bool pool_write_onnx(OnnxExport *x, const Node *n)
+{
+    const char *type = n->op == OP_MAXPOOL          ? "MaxPool"
+                       : n->op == OP_AVGPOOL        ? "AveragePool"
+                       : n->op == OP_GLOBAL_AVGPOOL ? "GlobalAveragePool"
+                                                    : "GlobalMaxPool";
+    Onnx__NodeProto *node = onnx_writer_node(x->w, type, (const char *[]){onnx_export_act(x, n->in[0])},
+                                             1, onnx_export_act(x, n->out));
+    if (n->op == OP_GLOBAL_AVGPOOL || n->op == OP_GLOBAL_MAXPOOL)
+        return true;
+    window_onnx_attrs(x, node, n, n->op == OP_MAXPOOL);
+    onnx_attr_int(x->w, node, "ceil_mode", n->a.ceil_mode);
+    if (n->op == OP_AVGPOOL)
+        onnx_attr_int(x->w, node, "count_include_pad", n->a.count_include_pad);
+    return true;
+}
+
 const OnnxKind pool_onnx[] = {
     {"MaxPool", "auto_pad:s ceil_mode:i dilations:is kernel_shape:is pads:is storage_order:i "
                 "strides:is", onnx_pool, NULL, false},

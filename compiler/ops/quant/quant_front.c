@@ -281,6 +281,21 @@ bool onnx_qlinear(OnnxNode *l, int ysi, int yzi, OnnxValue **consts, int nconst,
     return qy && onnx_quantize_act(l, &yf, qy, "_quantize", l->out);
 }
 
+/* ONNX out: QuantizeLinear or DequantizeLinear with the int8 side's scale
+ * and zero point (int8 activations). */
+bool quant_write_onnx(OnnxExport *x, const Node *n)
+{
+    bool to_int = n->op == OP_QUANTIZE;
+    const Quant *q = x->g->t[to_int ? n->out : n->in[0]].q;
+    const char *scale, *zero;
+    onnx_export_quant(x, x->g->t[to_int ? n->out : n->in[0]].name, q,
+                      ONNX__TENSOR_PROTO__DATA_TYPE__INT8, &scale, &zero);
+    onnx_writer_node(x->w, to_int ? "QuantizeLinear" : "DequantizeLinear",
+                     (const char *[]){onnx_export_act(x, n->in[0]), scale, zero}, 3,
+                     onnx_export_act(x, n->out));
+    return true;
+}
+
 const OnnxKind quant_onnx[] = {
     {"QuantizeLinear", "axis:i", lower_quantize, fold_quantize, false},
     {"DequantizeLinear", "axis:i", lower_dequantize, fold_dequantize, false},

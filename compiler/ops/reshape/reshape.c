@@ -96,6 +96,7 @@ const OpInfo op_flatten = {
     .run = run_copy,
     .grad = view_grad,
     .quant = &view_int8,
+    .onnx_write = view_write_onnx,
 };
 
 const OpInfo op_reshape = {
@@ -105,6 +106,7 @@ const OpInfo op_reshape = {
     .run = run_copy,
     .grad = view_grad,
     .quant = &view_int8,
+    .onnx_write = view_write_onnx,
 };
 
 static void dump_dropout(const Graph *g, const Node *n, FILE *out)
@@ -121,6 +123,7 @@ const OpInfo op_dropout = {
     .emit_grad = dropout_emit_grad,
     .dump = dump_dropout,
     .quant = &view_int8,
+    .onnx_write = view_write_onnx,
 };
 
 const OpInfo op_identity = {
@@ -130,6 +133,7 @@ const OpInfo op_identity = {
     .run = run_copy,
     .grad = view_grad,
     .quant = &view_int8,
+    .onnx_write = view_write_onnx,
 };
 
 int graph_add_identity(Graph *g, int t, const char *name, Loc loc)

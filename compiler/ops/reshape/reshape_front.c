@@ -286,6 +286,26 @@ static bool fold_reshape(OnnxNode *l, Const *out)
     return const_reshaped(l, x, &s, out);
 }
 
+/* ONNX out: Flatten (axis 1), Reshape to [-1, target...] (the batch
+ * first), or Identity (dropout and identity at inference). */
+bool view_write_onnx(OnnxExport *x, const Node *n)
+{
+    const char *in = onnx_export_act(x, n->in[0]), *out = onnx_export_act(x, n->out);
+    if (n->op == OP_FLATTEN) {
+        onnx_attr_int(x->w, onnx_writer_node(x->w, "Flatten", &in, 1, out), "axis", 1);
+    } else if (n->op == OP_RESHAPE) {
+        const Shape *s = &x->g->t[n->out].shape;
+        int64_t dims[MAX_RANK + 1] = {-1};
+        memcpy(dims + 1, s->d, sizeof *dims * (size_t)s->rank);
+        onnx_writer_node(x->w, "Reshape",
+                         (const char *[]){in, onnx_export_i64(x, "shape", dims, s->rank + 1)}, 2,
+                         out);
+    } else {
+        onnx_writer_node(x->w, "Identity", &in, 1, out);
+    }
+    return true;
+}
+
 const OnnxKind reshape_onnx[] = {
     {"Flatten", "axis:i", onnx_flatten, NULL, false},
     {"Reshape", "allowzero:i", onnx_reshape, fold_reshape, false},
