@@ -5,6 +5,7 @@
  * grad, weights or info. Gives the exit status: 0 ok, 1 when the model or
  * an input file is at fault (diagnostics say which), 2 for a usage error. */
 #include "cnnc.h"
+#include "image.h"
 #include "npy.h"
 
 #include <errno.h>
@@ -22,30 +23,39 @@ enum { EXIT_MODEL = 1, EXIT_USAGE = 2 };
  * that batch * sample sizes stay far from overflow. */
 #define BATCH_LIMIT 1000000
 
-typedef enum { CMD_COMPILE, CMD_RUN, CMD_GRAD, CMD_WEIGHTS, CMD_INFO, CMD_QUANTIZE } Command;
+typedef enum {
+    CMD_COMPILE,
+    CMD_RUN,
+    CMD_GRAD,
+    CMD_WEIGHTS,
+    CMD_INFO,
+    CMD_EXPORT,
+    CMD_QUANTIZE
+} Command;
 
-static const char *const command_names[] = {"compile", "run", "grad", "weights", "info",
-                                            "quantize"};
+static const char *const command_names[] = {"compile", "run",    "grad",    "weights",
+                                            "info",    "export", "quantize"};
 /* The last pipeline step each command runs (pipeline.c). */
-static const char *const last_step[] = {"emit", "fuse-residual", "split-act", "init", "plan",
-                                        "calibrate"};
+static const char *const last_step[] = {"emit", "fuse-residual", "split-act", "init",
+                                        "plan", "init",          "calibrate"};
 
 typedef struct {
     Command cmd;
     const char *model, *out, *name, *batch, *weights, *blob, *dump;
     const char *input, *output, *labels, *outdir;
-    const char *dot; /* info --dot FILE: ir/dot.c */
-    const char *target, *ram_budget, *flash_budget; /* report/target.c */
+    const char *dot, *dot_format; /* info --dot FILE [--dot-format dot|svg]: ir/dot.c */
+    const char *target, *ram_budget, *flash_budget, *cflags; /* report/target.c */
     /* --train's optimizer over the model's train section (docs/training.md) */
     const char *optimizer, *lr, *momentum, *weight_decay, *beta1, *beta2, *eps;
     /* int8 builds (docs/int8.md, contract section 7) */
     const char *calib, *calib_method, *int8_skip;
-    bool main, train, split_weights, o0, no_winograd, int8;
+    bool main, train, split_weights, o0, no_winograd, weights_object, int8;
 } Args;
 
 #define ON(c) (1u << (c))
-#define MODEL_CMDS (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_WEIGHTS) | ON(CMD_INFO) | \
-                    ON(CMD_QUANTIZE))
+#define MODEL_CMDS                                                                          \
+    (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_WEIGHTS) | ON(CMD_INFO) | ON(CMD_EXPORT) | \
+     ON(CMD_QUANTIZE))
 #define INT8_CMDS (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO))
 #define CALIB_CMDS (INT8_CMDS | ON(CMD_QUANTIZE))
 
@@ -57,16 +67,18 @@ typedef struct {
 } Option;
 
 static const Option options[] = {
-    {"-o", true, offsetof(Args, out), ON(CMD_COMPILE) | ON(CMD_QUANTIZE)},
+    {"-o", true, offsetof(Args, out), ON(CMD_COMPILE) | ON(CMD_EXPORT) | ON(CMD_QUANTIZE)},
     {"--name", true, offsetof(Args, name), ON(CMD_COMPILE)},
     {"--main", false, offsetof(Args, main), ON(CMD_COMPILE)},
     {"--train", false, offsetof(Args, train), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--batch", true, offsetof(Args, batch), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--split-weights", false, offsetof(Args, split_weights), ON(CMD_COMPILE)},
     {"--weights-blob", true, offsetof(Args, blob), ON(CMD_COMPILE)},
+    {"--weights-object", false, offsetof(Args, weights_object), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO) | ON(CMD_QUANTIZE)},
     {"--no-winograd", false, offsetof(Args, no_winograd), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--dot", true, offsetof(Args, dot), ON(CMD_INFO)},
+    {"--dot-format", true, offsetof(Args, dot_format), ON(CMD_INFO)},
     {"--dump-ir", true, offsetof(Args, dump),
      ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO) | ON(CMD_QUANTIZE)},
     {"--weights", true, offsetof(Args, weights), MODEL_CMDS},
@@ -74,9 +86,10 @@ static const Option options[] = {
     {"--output", true, offsetof(Args, output), ON(CMD_RUN)},
     {"--labels", true, offsetof(Args, labels), ON(CMD_GRAD)},
     {"--outdir", true, offsetof(Args, outdir), ON(CMD_GRAD) | ON(CMD_WEIGHTS)},
-    {"--target", true, offsetof(Args, target), ON(CMD_INFO)},
-    {"--ram-budget", true, offsetof(Args, ram_budget), ON(CMD_COMPILE)},
-    {"--flash-budget", true, offsetof(Args, flash_budget), ON(CMD_COMPILE)},
+    {"--target", true, offsetof(Args, target), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--cflags", true, offsetof(Args, cflags), ON(CMD_INFO)},
+    {"--ram-budget", true, offsetof(Args, ram_budget), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--flash-budget", true, offsetof(Args, flash_budget), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--optimizer", true, offsetof(Args, optimizer), ON(CMD_COMPILE)},
     {"--lr", true, offsetof(Args, lr), ON(CMD_COMPILE)},
     {"--momentum", true, offsetof(Args, momentum), ON(CMD_COMPILE)},
@@ -93,11 +106,13 @@ static const Option options[] = {
 static void print_help(FILE *out)
 {
     fputs("usage: cnnc MODEL -o OUT.c [options]     compile MODEL to C: OUT.c and OUT.h\n"
-          "       cnnc run MODEL --input IN.npy --output OUT.npy [--weights DIR]\n"
+          "       cnnc run MODEL --input IN.npy|IMAGE|DIR --output OUT.npy [--weights DIR]\n"
           "       cnnc grad MODEL --input IN.npy --labels LABELS.npy --outdir DIR [--weights DIR]\n"
           "       cnnc weights MODEL --outdir DIR [--weights DIR]\n"
-          "       cnnc info MODEL [--weights DIR] [--target cortex-m4 [--train [--batch N]]]\n"
+          "       cnnc export MODEL -o OUT.onnx [--weights DIR]\n"
           "       cnnc quantize MODEL --calib CALIB.npy -o OUT.onnx\n"
+          "       cnnc info MODEL [--weights DIR] [--dot FILE [--dot-format dot|svg]]\n"
+          "                 [--target T [--train [--batch N]]]\n"
           "       cnnc --help | --version\n"
           "\n"
           "MODEL is a .cnn file (the network DSL) or an .onnx file.\n"
@@ -113,14 +128,23 @@ static void print_help(FILE *out)
           "  --weights DIR        take parameters and buffers from DIR/<name>.npy\n"
           "  --split-weights      put the weights in a C file of their own\n"
           "  --weights-blob FILE  put the weights in a binary FILE\n"
+          "  --weights-object     put the weights in OUT_weights.bin, linked in by\n"
+          "                       OUT_weights.S (.incbin: assemble it with -I set to its\n"
+          "                       folder); big models build in seconds (also for info)\n"
           "  -O0                  skip the optimisation (fusion) passes (also for run,\n"
           "                       and for the graph of info --dot)\n"
           "  --no-winograd        3x3 stride-1 convs by the direct kernel, not Winograd's\n"
           "                       F(2x2,3x3): slower, a smaller arena and weights (also\n"
           "                       for info)\n"
+          "  --target T           build for T: cortex-m0plus, cortex-m3, cortex-m4,\n"
+          "                       cortex-m7, cortex-m33, cortex-m55 or host (the default):\n"
+          "                       the kernels, Winograd and unrolling measured best there\n"
+          "                       (also for info, which compiles that build with T's\n"
+          "                       compiler and flags and measures it)\n"
           "  --ram-budget BYTES   fail if the arena needs more (K, M: KiB, MiB)\n"
           "  --flash-budget BYTES fail if the weights need more (over either budget, 3x3\n"
-          "                       convs leave Winograd for the direct kernel if that fits)\n"
+          "                       convs leave Winograd for the direct kernel if that fits;\n"
+          "                       info takes both and reports the build they give)\n"
           "  --int8               compile (run, info) the model in int8: weights per output\n"
           "                       channel, activations per tensor, integer kernels (needs\n"
           "                       --calib; a pre-quantized ONNX model needs neither)\n"
@@ -144,16 +168,23 @@ static void print_help(FILE *out)
           "\n"
           "Commands:\n"
           "  run      run the reference interpreter on IN.npy, shaped [N, <input shape>],\n"
-          "           and write the output [N, ...] to OUT.npy\n"
+          "           and write the output [N, ...] to OUT.npy; instead of IN.npy, a\n"
+          "           binary PGM/PPM image of the model's size, or a folder of them,\n"
+          "           scaled to [0, 1] and normalised with the model's mean and std\n"
           "  grad     mean softmax cross-entropy of a batch: DIR/loss.npy and, per\n"
           "           trainable parameter, DIR/<name>.npy holding dLoss/dParameter\n"
           "  weights  write every parameter and buffer as DIR/<name>.npy\n"
+          "  export   write the model as written (and its weights) as ONNX, opset 13 or\n"
+          "           the one an operator needs\n"
           "  quantize write the QDQ ONNX model an --int8 build computes, calibrated on\n"
           "           CALIB (ONNX Runtime runs it; cnnc compiles it to the same integers)\n"
           "  info     per-layer table: output shape, activation size, parameters, MACs\n"
           "           of the model as written; --dot FILE (- for stdout) also writes a\n"
-          "           Graphviz picture of the graph after fusion, shapes on the edges;\n"
-          "           with --target cortex-m4, flash and RAM of the cross-compiled code;\n"
+          "           Graphviz picture of the graph after fusion, shapes on the edges,\n"
+          "           as DOT text, or with --dot-format svg as SVG drawn by Graphviz's\n"
+          "           dot (which must be installed);\n"
+          "           with --target T, flash and RAM of the code built for T (--cflags\n"
+          "           FLAGS: extra flags for T's compiler, after the profile's);\n"
           "           with --train too, the training buffers of a --train build;\n"
           "           with --int8, each layer's scales and the weights' int8 bytes\n"
           "\n"
@@ -388,8 +419,12 @@ static int check_args(const Args *a, int *batch)
         return usage("missing -o OUT.c, the file to write");
     if (a->cmd == CMD_QUANTIZE && (!a->out || !has_suffix(a->out, ".onnx")))
         return usage("'cnnc quantize' needs -o OUT.onnx, the QDQ model to write");
+    if (a->cmd == CMD_EXPORT && !a->out)
+        missing = "-o OUT.onnx";
     if (missing)
         return usage("'cnnc %s' needs %s", command_names[a->cmd], missing);
+    if (a->cmd == CMD_EXPORT && !has_suffix(a->out, ".onnx"))
+        return usage("the output '%s' must be an .onnx file", a->out);
     if (a->cmd == CMD_COMPILE && !has_suffix(a->out, ".c"))
         return usage("the output '%s' must be a .c file (OUT.h is written beside it)", a->out);
     if (a->name && !is_identifier(a->name))
@@ -404,11 +439,21 @@ static int check_args(const Args *a, int *batch)
     if (a->cmd == CMD_INFO && (a->train || a->batch) && !(a->train && a->target))
         return usage("'cnnc info' takes --train and --batch with --target only (and --batch "
                      "with --train)");
-    if (a->split_weights && a->blob)
-        return usage("--split-weights and --weights-blob exclude each other");
-    if (a->train && a->blob)
-        return usage("--train and --weights-blob exclude each other: P_train_init copies the "
-                     "initial weights from arrays compiled into OUT.c");
+    if (a->dot_format && strcmp(a->dot_format, "dot") != 0 && strcmp(a->dot_format, "svg") != 0)
+        return usage("--dot-format takes dot or svg, not '%s'", a->dot_format);
+    if (a->dot_format && !a->dot)
+        return usage("--dot-format needs --dot FILE");
+    if (a->cmd == CMD_INFO && (a->ram_budget || a->flash_budget || a->cflags) && !a->target)
+        return usage("'cnnc info' takes --ram-budget, --flash-budget and --cflags with --target "
+                     "only");
+    if (a->split_weights + !!a->blob + a->weights_object > 1)
+        return usage("--split-weights, --weights-blob and --weights-object exclude each other");
+    if (a->train && (a->blob || a->weights_object))
+        return usage("--train and %s exclude each other: P_train_init copies the initial "
+                     "weights from arrays compiled into OUT.c",
+                     a->blob ? "--weights-blob" : "--weights-object");
+    if (a->cmd == CMD_INFO && a->weights_object && !a->target)
+        return usage("'cnnc info' takes --weights-object with --target only");
     int rc = check_hparams(a);
     if (rc || (rc = check_int8(a)))
         return rc;
@@ -462,12 +507,33 @@ static int build_batch(const Args *a, const Graph *g, int batch)
                         : 1;
 }
 
+/* --target T: the profile (NULL without one: the host's kernels) and, in
+ * *no_winograd, whether its build leaves Winograd out. False after an
+ * error. */
+static bool build_target(const Args *a, Graph *g, const TargetProfile **t, bool *no_winograd)
+{
+    *t = NULL;
+    *no_winograd = a->no_winograd;
+    if (!a->target)
+        return true;
+    if (!(*t = target_find(a->target, a->model)))
+        return false;
+    *no_winograd = *no_winograd || !target_winograd(g, *t);
+    return true;
+}
+
 static int cmd_compile(const Args *a, int batch)
 {
     Pipeline *p = load(a, true, "fuse-residual");
     if (!p)
         return EXIT_MODEL;
     Graph *g = pipeline_graph(p);
+    const TargetProfile *target;
+    bool no_winograd;
+    if (!build_target(a, g, &target, &no_winograd)) {
+        pipeline_free(p);
+        return EXIT_MODEL;
+    }
     TrainCfg hparams = train_hparams(a, g);
     char *prefix = a->name ? xstrdup(a->name) : default_prefix(a->out);
     EmitOptions opt = {
@@ -478,10 +544,12 @@ static int cmd_compile(const Args *a, int batch)
         .batch = build_batch(a, g, batch),
         .split_weights = a->split_weights,
         .weights_blob = a->blob,
-        .no_winograd = a->no_winograd,
+        .weights_object = a->weights_object,
+        .no_winograd = no_winograd,
+        .target = target,
         .hparams = a->train ? &hparams : NULL,
     };
-    bool ok = target_check_budgets(g, a->ram_budget, a->flash_budget, &opt.ram_budget,
+    bool ok = target_check_budgets(g, target, a->ram_budget, a->flash_budget, &opt.ram_budget,
                                    &opt.no_winograd);
     if (ok) {
         pipeline_set_build(p, &opt);
@@ -515,10 +583,44 @@ static bool check_input(const Graph *g, const CnncNpy *x, const char *path)
     return ok;
 }
 
-/* Reads IN.npy as float32 [N, <input shape>]; false after an error. */
+/* IMAGE or DIR (runtime/image.c) as float32 [N, C, H, W] in *x, scaled and
+ * normalised as the model declares; false after an error. */
+static bool read_images(const Graph *g, const char *path, CnncNpy *x)
+{
+    const Shape *s = &g->t[g->input].shape;
+    char err[CNNC_IMAGE_ERR_SIZE], where[4096];
+    float inv_std[3]; /* images have 1 or 3 channels */
+    if (s->rank != 3) {
+        diag_error((Loc){path, 0, 0},
+                   "the model's input is not an image (C x H x W); give a .npy file");
+        return false;
+    }
+    CnncImageSpec spec = {(int)s->d[0], (int)s->d[1], (int)s->d[2], NULL, NULL};
+    if (g->nnorm == s->d[0] && g->mean && g->std && g->nnorm <= 3) {
+        for (int c = 0; c < g->nnorm; c++)
+            inv_std[c] = 1.0f / g->std[c]; /* as P_image_to_input multiplies */
+        spec.mean = g->mean;
+        spec.inv_std = inv_std;
+    }
+    CnncImageSet set;
+    if (cnnc_image_set_load(path, &spec, &set, where, sizeof where, err, sizeof err) != 0) {
+        diag_error((Loc){where, 0, 0}, "%s", err);
+        return false;
+    }
+    *x = (CnncNpy){.type = CNNC_NPY_F32, .rank = 4, .shape = {set.n, s->d[0], s->d[1], s->d[2]},
+                   .count = (int64_t)set.n * shape_numel(s), .data = set.data};
+    set.data = NULL; /* now x's */
+    cnnc_image_set_free(&set);
+    return true;
+}
+
+/* Reads IN (a .npy file, else an image or a folder of images) as float32
+ * [N, <input shape>]; false after an error. */
 static bool read_input(const Graph *g, const char *path, CnncNpy *x)
 {
     char err[CNNC_NPY_ERR_SIZE];
+    if (cnnc_is_image_input(path))
+        return read_images(g, path, x);
     if (cnnc_npy_read_f32(path, x, err, sizeof err) < 0) {
         diag_error((Loc){path, 0, 0}, "%s", err);
         return false;
@@ -618,10 +720,23 @@ static int cmd_weights(const Args *a)
     return ok ? 0 : EXIT_MODEL;
 }
 
+/* export MODEL -o OUT.onnx: the model as written (contract section 9). */
+static int cmd_export(const Args *a)
+{
+    Pipeline *p = load(a, false, "init");
+    if (!p)
+        return EXIT_MODEL;
+    bool ok = onnx_export(pipeline_graph(p), a->out);
+    pipeline_free(p);
+    return ok ? 0 : EXIT_MODEL;
+}
+
 /* info --dot FILE: the graph code would be generated from (fused, unless
  * -O0), after the table of the model as written. */
 static bool write_dot(const Args *a, const Graph *g)
 {
+    if (a->dot_format && strcmp(a->dot_format, "svg") == 0)
+        return dot_write_svg(g, a->dot);
     bool to_stdout = strcmp(a->dot, "-") == 0;
     FILE *f = to_stdout ? stdout : fopen(a->dot, "w");
     if (!f) {
@@ -642,8 +757,16 @@ static bool info_target(const Args *a, Pipeline *p, int batch)
     if (!pipeline_run(p, "fuse-residual"))
         return false;
     Graph *g = pipeline_graph(p);
-    return target_report(g, a->target, a->train ? build_batch(a, g, batch) : 0, a->no_winograd,
-                         stdout);
+    const TargetProfile *target;
+    int64_t ram_budget;
+    bool no_winograd;
+    if (!build_target(a, g, &target, &no_winograd) ||
+        !target_check_budgets(g, target, a->ram_budget, a->flash_budget, &ram_budget,
+                              &no_winograd))
+        return false;
+    TargetBuild b = {target, a->train ? build_batch(a, g, batch) : 0, no_winograd, a->cflags,
+                     a->weights_object};
+    return target_report(g, &b, stdout);
 }
 
 /* The table shows the model as written; the memory lines and the picture,
@@ -679,7 +802,7 @@ static int cmd_info(const Args *a, int batch)
 static int cmd_quantize(const Args *a)
 {
     Pipeline *p = load(a, true, "calibrate");
-    bool ok = p && onnx_export_graph(pipeline_graph(p), a->out);
+    bool ok = p && onnx_export(pipeline_graph(p), a->out);
     pipeline_free(p);
     return ok ? 0 : EXIT_MODEL;
 }
@@ -708,6 +831,7 @@ int main(int argc, char **argv)
     case CMD_GRAD: rc = cmd_grad(&a); break;
     case CMD_WEIGHTS: rc = cmd_weights(&a); break;
     case CMD_INFO: rc = cmd_info(&a, batch); break;
+    case CMD_EXPORT: rc = cmd_export(&a); break;
     case CMD_QUANTIZE: rc = cmd_quantize(&a); break;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {

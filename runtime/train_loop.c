@@ -7,6 +7,7 @@
 #include "train_loop.h"
 
 #include "npy.h"
+#include "train_plot.h"
 #include "train_report.h"
 
 #include <limits.h>
@@ -133,6 +134,8 @@ CNNC_RT_API int cnnc_train_parse(CnncTrainOptions *o, const CnncTrainModel *m, c
             o->save_dir = arg;
         } else if (strcmp(opt, "--resume") == 0) {
             o->resume_dir = arg;
+        } else if (strcmp(opt, "--plot") == 0) {
+            o->plot_path = arg;
         } else {
             fprintf(err, "%s: error: unknown option '%s'\n", prog, opt);
             return -1;
@@ -255,6 +258,9 @@ typedef struct {
     float *scores;  /* (batch_max, classes) */
     int64_t *cm;    /* classes^2 */
     float *init, *best; /* state snapshots */
+    CnncEpochLog *logs; /* every epoch of the run, for --plot */
+    int *log_fold;      /* each one's fold, from 1 */
+    int nlogs, fold;    /* logged so far; the fold running */
 } TlRun;
 
 /* Accumulates the confusion matrix of the current weights on x[idx[0..n)]
@@ -338,6 +344,8 @@ static int tl_fold(TlRun *r, int32_t *train, int ntrain, const int32_t *val, int
             }
         }
         cnnc_print_epoch(r->out, &log);
+        r->logs[r->nlogs] = log;
+        r->log_fold[r->nlogs++] = r->fold;
     }
     if (nval > 0)
         tl_set_state(r->m, r->best);
@@ -358,6 +366,7 @@ static int tl_holdout(TlRun *r, int n, int32_t *idx, CnncTrainResult *res)
     int ntrain = cnnc_val_split(idx, n, r->o->val_split, r->o->seed), nval = n - ntrain, best;
     double acc;
     fprintf(r->out, "training on %d samples, validating on %d\n", ntrain, nval);
+    r->fold = 1;
     if (tl_fold(r, idx, ntrain, idx + ntrain, nval, "", &acc, &best) != 0)
         return 1;
     res->has_val = nval > 0;
@@ -392,6 +401,7 @@ static int tl_kfold(TlRun *r, int n, int32_t *order, CnncTrainResult *res)
         snprintf(tag, sizeof tag, "fold %d/%d, ", f + 1, k);
         fprintf(r->out, "fold %d/%d: training on %d samples, validating on %d\n", f + 1, k,
                 n - nval, nval);
+        r->fold = f + 1;
         m->restart(m->ctx); /* first: it may reset the weights too */
         tl_set_state(m, r->init);
         if (tl_fold(r, train, n - nval, val, nval, tag, &acc, &best) != 0)
@@ -416,12 +426,27 @@ done:
     return rc;
 }
 
+/* --plot: the curves of every epoch logged. Returns 0, or 1 after an error. */
+static int tl_plot(const TlRun *r)
+{
+    char msg[CNNC_NPY_ERR_SIZE];
+    if (!r->o->plot_path)
+        return 0;
+    if (cnnc_plot_curves(r->o->plot_path, r->logs, r->log_fold, r->nlogs, msg, sizeof msg) != 0) {
+        fprintf(r->err, "%s: error: %s\n", r->o->plot_path, msg);
+        return 1;
+    }
+    fprintf(r->out, "plotted %d epochs to %s\n", r->nlogs, r->o->plot_path);
+    return 0;
+}
+
 CNNC_RT_API int cnnc_train_run(const CnncTrainModel *m, const CnncTrainOptions *o,
                                const float *x, const int32_t *y, int n, const char *prog,
                                FILE *out, FILE *err, CnncTrainResult *res)
 {
-    TlRun r = {m, o, x, y, prog, out, err, NULL, NULL, NULL, NULL, NULL, NULL};
+    TlRun r;
     size_t state = tl_state_floats(m), k = (size_t)m->classes;
+    size_t nlogs = (size_t)o->epochs * (size_t)(o->kfold ? o->kfold : 1);
     int32_t *idx = malloc((size_t)n * sizeof *idx + 1);
     int rc = 1;
     res->accuracy = 0;
@@ -432,17 +457,29 @@ CNNC_RT_API int cnnc_train_run(const CnncTrainModel *m, const CnncTrainOptions *
         free(idx);
         return 1;
     }
+    memset(&r, 0, sizeof r);
+    r.m = m;
+    r.o = o;
+    r.x = x;
+    r.y = y;
+    r.prog = prog;
+    r.out = out;
+    r.err = err;
     r.bx = malloc((size_t)m->batch_max * m->input_size * sizeof *r.bx + 1);
     r.by = malloc((size_t)m->batch_max * sizeof *r.by + 1);
     r.scores = malloc((size_t)m->batch_max * k * sizeof *r.scores + 1);
     r.cm = calloc(k * k + 1, sizeof *r.cm);
     r.init = malloc(state * sizeof *r.init + 1);
     r.best = malloc(state * sizeof *r.best + 1);
-    if (!idx || !r.bx || !r.by || !r.scores || !r.cm || !r.init || !r.best)
+    r.logs = malloc(nlogs * sizeof *r.logs + 1);
+    r.log_fold = malloc(nlogs * sizeof *r.log_fold + 1);
+    if (!idx || !r.bx || !r.by || !r.scores || !r.cm || !r.init || !r.best || !r.logs ||
+        !r.log_fold)
         fprintf(err, "%s: error: out of memory\n", prog);
     else {
         tl_get_state(m, r.init);
         rc = o->kfold ? tl_kfold(&r, n, idx, res) : tl_holdout(&r, n, idx, res);
+        rc = rc ? rc : tl_plot(&r);
     }
     free(idx);
     free(r.bx);
@@ -451,6 +488,8 @@ CNNC_RT_API int cnnc_train_run(const CnncTrainModel *m, const CnncTrainOptions *
     free(r.cm);
     free(r.init);
     free(r.best);
+    free(r.logs);
+    free(r.log_fold);
     return rc;
 }
 
@@ -542,7 +581,7 @@ CNNC_RT_API int cnnc_train_main(const CnncTrainModel *m, const CnncTrainOptions 
         fprintf(stderr, "%s: error: usage: %s train DATA.npy LABELS.npy [--epochs N] [--batch N] "
                         "[--lr X] [--val-split F | --kfold K] [--seed S] [--schedule "
                         "const|step|cosine] [--step-size N] [--gamma X] [--save DIR] "
-                        "[--resume DIR]\n",
+                        "[--resume DIR] [--plot FILE.svg]\n",
                 prog, prog);
         return 1;
     }

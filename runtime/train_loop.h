@@ -71,6 +71,7 @@ typedef struct {
     CnncSchedule sched; /* t_max is set from epochs; step_size 0: epochs / 3 */
     const char *save_dir;   /* NULL: do not save */
     const char *resume_dir; /* NULL: start from the compiled-in weights */
+    const char *plot_path;  /* NULL: no plot; else the SVG of train_plot.h */
 } CnncTrainOptions;
 
 /* Parses the options after `train DATA LABELS` (argv[0..argc)) into *o,

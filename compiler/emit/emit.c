@@ -8,13 +8,18 @@
  * the arena around them and writes the calls. The forward pass runs the
  * whole network on one sample at a time, so a sample's activations stay in
  * cache and the arena holds one sample (P_BATCH_MAX bounds n only). */
+#define _POSIX_C_SOURCE 200809L
 #include "emit.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define BLOB_HEADER_BYTES 64 /* the arena's first bytes hold the blob pointer */
+#define HOST_UNROLL_TAPS 25  /* kernel windows up to 5x5 are unrolled */
 
 /* ---- helpers for operator emitters ---- */
 
@@ -76,7 +81,7 @@ const char *emit_float(Emit *e, float v)
  * octal digit after an escape of fewer than three digits escaped as well
  * (it would extend that escape). Formatted by hand: ~50 MB for resnet18,
  * printf was most of cnnc's time. */
-void put_bytes_literal(StrBuf *b, const unsigned char *bytes, int64_t count)
+static void put_bytes_literal(StrBuf *b, const unsigned char *bytes, int64_t count)
 {
     char line[8 + 64 * 4];
     int n = 0;
@@ -110,21 +115,20 @@ void put_bytes_literal(StrBuf *b, const unsigned char *bytes, int64_t count)
     }
 }
 
-/* data's bytes, float32 little-endian whatever the host. Caller frees. */
-static unsigned char *float_bytes(const float *data, int64_t count)
+/* count floats as their little-endian bytes, whatever the host. */
+static void float_le_bytes(unsigned char *bytes, const float *data, int64_t count)
 {
-    unsigned char *bytes = xmalloc((size_t)count * 4 + 1);
     for (int64_t i = 0; i < count; i++) {
         uint32_t u;
         memcpy(&u, &data[i], 4);
         for (int k = 0; k < 4; k++)
             bytes[i * 4 + k] = (unsigned char)(u >> (8 * k));
     }
-    return bytes;
 }
 
-/* Appends data's bit patterns as uint32_t constants, eight a line. */
-static void put_float_bits(StrBuf *b, const float *data, int64_t count)
+/* Appends data's bit patterns as uint32_t constants, eight a line, the
+ * last followed by a comma when `more` come after them. */
+static void put_float_bits(StrBuf *b, const float *data, int64_t count, bool more)
 {
     static const char hex[] = "0123456789abcdef";
     for (int64_t i = 0; i < count; i++) {
@@ -135,8 +139,37 @@ static void put_float_bits(StrBuf *b, const float *data, int64_t count)
             lit[2 + k] = hex[(u >> (28 - 4 * k)) & 15];
         sb_puts(b, i % 8 ? " " : "        ");
         sb_puts(b, lit);
-        sb_puts(b, i + 1 == count ? "\n" : i % 8 == 7 ? ",\n" : ",");
+        sb_puts(b, i + 1 == count && !more ? "\n" : i % 8 == 7 ? ",\n" : ",");
     }
+}
+
+/* An array's initialiser: its bytes as a string (#if) or its bit patterns
+ * (#else). Split weights go to their file (sink.c) in chunks, so cnnc
+ * never holds the whole text (resnet18's is 468 MB); the chunks are whole
+ * lines of both forms, so the text is the same as in one piece. */
+static void put_array_values(Emit *e, StrBuf *b, const float *data, int64_t count)
+{
+    enum { CHUNK = 1 << 14 }; /* floats: a multiple of 16 and of 8 */
+    bool stream = e->mode == WEIGHTS_SPLIT;
+    unsigned char *bytes = xmalloc(CHUNK * 4);
+    sb_printf(b, "#if %s_WEIGHTS_AS_BYTES\n    .b =\n", e->P);
+    for (int64_t i = 0; i < count; i += CHUNK) {
+        int64_t k = count - i < CHUNK ? count - i : CHUNK;
+        float_le_bytes(bytes, data + i, k);
+        put_bytes_literal(b, bytes, k * 4);
+        if (stream)
+            sink_write(e, b);
+    }
+    free(bytes);
+    sb_puts(b, "#else\n    .u = {\n");
+    for (int64_t i = 0; i < count; i += CHUNK) {
+        put_float_bits(b, data + i, count - i < CHUNK ? count - i : CHUNK, i + CHUNK < count);
+        if (stream)
+            sink_write(e, b);
+    }
+    sb_puts(b, "    }\n#endif\n};\n\n");
+    if (stream)
+        sink_write(e, b);
 }
 
 /* The layer's name as a C identifier fragment. */
@@ -169,33 +202,39 @@ static bool reserved_ident(const char *s)
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
         if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0)
             return true;
-    return s[0] == 'w' && s[1] >= '0' && s[1] <= '9'; /* the weight arrays */
+    /* the weight arrays w<N>_..., the training functions t<N>, g<N> */
+    return (s[0] == 'w' || s[0] == 't' || s[0] == 'g') && s[1] >= '0' && s[1] <= '9';
 }
 
-/* idents[k] for k < i hold the names taken; a clash gets "_<i>". */
-static char *unique_ident(const char *name, char *const *idents, int i)
+/* name as an identifier, taken in `taken` (which borrows it); a clash with
+ * a name taken before or with the API gets "_<i>". */
+static char *unique_ident(const char *name, NameMap *taken, int i)
 {
     char *id = c_ident(name);
-    bool clash = reserved_ident(id) || (id[0] >= '0' && id[0] <= '9');
-    for (int k = 0; k < i && !clash; k++)
-        clash = idents[k] && strcmp(idents[k], id) == 0;
-    if (!clash)
-        return id;
-    char *unique = xasprintf("%s_%d", id, i);
-    free(id);
-    return unique;
+    int prev;
+    if (reserved_ident(id) || (id[0] >= '0' && id[0] <= '9') ||
+        !name_map_add(taken, id, i, &prev)) {
+        char *unique = xasprintf("%s_%d", id, i);
+        free(id);
+        id = unique;
+        name_map_add(taken, id, i, &prev);
+    }
+    return id;
 }
 
 static void name_layers(Emit *e)
 {
     const Graph *g = e->g;
+    NameMap layers = {0}, tensors = {0};
     e->layer_ident = xcalloc((size_t)(g->nn ? g->nn : 1), sizeof *e->layer_ident);
     e->at_ident = xcalloc((size_t)(g->nt ? g->nt : 1), sizeof *e->at_ident);
     for (int i = 0; i < g->nn; i++)
-        e->layer_ident[i] = unique_ident(g->n[i].name, e->layer_ident, i);
+        e->layer_ident[i] = unique_ident(g->n[i].name, &layers, i);
     for (int t = 0; t < g->nt; t++)
         if (g->t[t].kind == T_ACT && t != g->input)
-            e->at_ident[t] = unique_ident(g->t[t].name, e->at_ident, t);
+            e->at_ident[t] = unique_ident(g->t[t].name, &tensors, t);
+    name_map_free(&layers);
+    name_map_free(&tensors);
 }
 
 const char *emit_layer_ident(const Emit *e, int i)
@@ -208,81 +247,82 @@ const char *emit_layer_fn(Emit *e, int i)
     return emit_keep(e, xasprintf("%s_%s", e->P, e->layer_ident[i]));
 }
 
-/* `nbytes` bytes (little-endian) into the blob at a 64-byte boundary;
- * their offset in floats. The node's layer now reads the blob. */
-static int64_t blob_put(Emit *e, const unsigned char *bytes, int64_t nbytes)
+const char *emit_const(Emit *e, const char *what, const char *comment, const float *data,
+                       int64_t count)
 {
-    int64_t at = plan_round_up(e->blob_floats), count = (nbytes + 3) / 4;
-    while (e->blob_cap < at + count) {
-        e->blob_cap = e->blob_cap ? 2 * e->blob_cap : 4096;
-        e->blob = xrealloc(e->blob, (size_t)e->blob_cap * sizeof *e->blob);
-    }
-    memset(e->blob + e->blob_floats, 0, (size_t)(at - e->blob_floats) * sizeof *e->blob);
-    for (int64_t i = 0; i < count; i++) { /* words whose bytes are little-endian */
-        uint32_t u = 0;
-        for (int k = 0; k < 4 && i * 4 + k < nbytes; k++)
-            u |= (uint32_t)bytes[i * 4 + k] << (8 * k);
-        memcpy(&e->blob[at + i], &u, 4);
-    }
-    e->blob_floats = at + count;
-    e->uses_blob[e->node] = true;
-    return at;
-}
-
-const char *emit_typed_const(Emit *e, const char *what, const char *comment,
-                             const ConstArray *c)
-{
-    e->weight_bytes += c->nbytes;
-    if (e->mode == WEIGHTS_BLOB) {
-        int64_t at = blob_put(e, c->bytes, c->nbytes);
-        if (strcmp(c->type, "float") == 0)
-            return emit_keep(e, xasprintf("(w + %lld) /* %s */", (long long)at, comment));
-        return emit_keep(e, xasprintf("((const %s *)(w + %lld)) /* %s */", c->type, (long long)at,
-                                      comment));
+    e->weight_bytes += count * 4;
+    if (e->mode == WEIGHTS_COUNT)
+        return "w";
+    if (e->mode == WEIGHTS_BLOB || e->mode == WEIGHTS_OBJECT) {
+        int64_t at = blob_append(e, data, count);
+        e->uses_blob[e->node] = true;
+        return emit_keep(e, xasprintf("(w + %lld) /* %s */", (long long)at, comment));
     }
     char *layer = c_ident(e->g->n[e->node].name);
     char *name = xasprintf("%s_w%d_%s_%s", e->P, e->node, layer, what);
     free(layer);
     /* A union (its tag the array's name) so that the bytes can be given
      * as a string: see put_weights_preamble. */
-    char *type = xasprintf("union %s { %s unsigned char b[%lld] %s_NONSTRING; }", name, c->members,
-                           (long long)c->nbytes, e->P);
+    char *type = xasprintf("union %s { float f[%lld]; uint32_t u[%lld]; unsigned char b[%lld] "
+                           "%s_NONSTRING; }",
+                           name, (long long)count, (long long)count, (long long)count * 4, e->P);
     StrBuf *b = &e->weights;
-    sb_printf(b, "/* %s: %lld %s */\n", comment, (long long)c->count, c->noun);
     if (e->mode == WEIGHTS_SPLIT) {
-        sb_printf(b, "const union %s %s = {\n", name, name);
-        sb_printf(&e->weight_decls, "/* %s */\nextern const %s %s;\n", comment, type, name);
+        char *decl = xasprintf("/* %s */\nextern const %s %s;\n", comment, type, name);
+        sb_puts(&e->weight_decls, decl);
+        sb_printf(b, "%s/* %s: %lld floats */\nconst union %s %s = {\n", decl, comment,
+                  (long long)count, name, name);
+        free(decl);
     } else {
-        sb_printf(b, "static const %s %s = {\n", type, name);
+        sb_printf(b, "/* %s: %lld floats */\nstatic const %s %s = {\n", comment,
+                  (long long)count, type, name);
     }
-    sb_printf(b, "#if %s_WEIGHTS_AS_BYTES\n    .b =\n", e->P);
-    put_bytes_literal(b, c->bytes, c->nbytes);
-    sb_printf(b, "#else\n    .%s = {\n", c->portable_member);
-    c->put_portable(b, c->data, c->count);
-    sb_puts(b, "    }\n#endif\n};\n\n");
+    put_array_values(e, b, data, count);
     free(type);
-    const char *f = emit_keep(e, xasprintf("%s.%s", name, c->member));
+    const char *f = emit_keep(e, xasprintf("%s.f", name));
     free(name);
     return f;
 }
 
-static void put_float_bits_of(StrBuf *b, const void *data, int64_t count)
+const char *emit_typed_const(Emit *e, const char *what, const char *comment,
+                             const ConstArray *c)
 {
-    put_float_bits(b, data, count);
-}
-
-const char *emit_const(Emit *e, const char *what, const char *comment, const float *data,
-                       int64_t count)
-{
-    unsigned char *bytes = float_bytes(data, count);
-    char *members = xasprintf("float f[%lld]; uint32_t u[%lld];", (long long)count,
-                              (long long)count);
-    ConstArray c = {"float", "floats", members, "f", "u", bytes, count * 4, data, count,
-                    put_float_bits_of};
-    const char *name = emit_typed_const(e, what, comment, &c);
-    free(members);
-    free(bytes);
-    return name;
+    e->weight_bytes += c->nbytes;
+    if (e->mode == WEIGHTS_COUNT)
+        return emit_keep(e, xasprintf("((const %s *)0)", c->type));
+    if (e->mode == WEIGHTS_BLOB || e->mode == WEIGHTS_OBJECT) {
+        int64_t at = blob_append_bytes(e, c->bytes, c->nbytes);
+        e->uses_blob[e->node] = true;
+        return emit_keep(e, xasprintf("((const %s *)(w + %lld)) /* %s */", c->type, (long long)at,
+                                      comment));
+    }
+    char *layer = c_ident(e->g->n[e->node].name);
+    char *name = xasprintf("%s_w%d_%s_%s", e->P, e->node, layer, what);
+    free(layer);
+    char *type = xasprintf("union %s { %s unsigned char b[%lld] %s_NONSTRING; }", name, c->members,
+                           (long long)c->nbytes, e->P);
+    StrBuf *b = &e->weights;
+    if (e->mode == WEIGHTS_SPLIT) {
+        char *decl = xasprintf("/* %s */\nextern const %s %s;\n", comment, type, name);
+        sb_puts(&e->weight_decls, decl);
+        sb_printf(b, "%s/* %s: %lld %s */\nconst union %s %s = {\n", decl, comment,
+                  (long long)c->count, c->noun, name, name);
+        free(decl);
+    } else {
+        sb_printf(b, "/* %s: %lld %s */\nstatic const %s %s = {\n", comment, (long long)c->count,
+                  c->noun, type, name);
+    }
+    sb_printf(b, "#if %s_WEIGHTS_AS_BYTES\n    .b =\n", e->P);
+    put_bytes_literal(b, c->bytes, c->nbytes);
+    sb_printf(b, "#else\n    .%s = {\n", c->member);
+    c->put_portable(b, c->data, c->count);
+    sb_puts(b, "    }\n#endif\n};\n\n");
+    if (e->mode == WEIGHTS_SPLIT)
+        sink_write(e, b);
+    free(type);
+    const char *f = emit_keep(e, xasprintf("%s.%s", name, c->member));
+    free(name);
+    return f;
 }
 
 const char *emit_scratch(Emit *e, int64_t floats)
@@ -307,6 +347,16 @@ Graph *emit_graph(Emit *e)
 const EmitOptions *emit_options(Emit *e)
 {
     return e->opt;
+}
+
+bool emit_scalar_kernels(Emit *e)
+{
+    return e->opt->target && !e->opt->target->vector_ext;
+}
+
+int emit_unroll_taps(Emit *e)
+{
+    return e->opt->target ? e->opt->target->unroll_taps : HOST_UNROLL_TAPS;
 }
 
 /* ---- the layers ---- */
@@ -344,7 +394,11 @@ static void emit_setup(Emit *e, Graph *g, const EmitOptions *opt)
     e->g = g;
     e->opt = opt;
     e->P = opt->prefix;
-    e->mode = opt->weights_blob ? WEIGHTS_BLOB : opt->split_weights ? WEIGHTS_SPLIT : WEIGHTS_INLINE;
+    e->mode = opt->weights_blob     ? WEIGHTS_BLOB
+              : opt->weights_object ? WEIGHTS_OBJECT
+              : opt->split_weights  ? WEIGHTS_SPLIT
+              : opt->count_weights  ? WEIGHTS_COUNT
+                                    : WEIGHTS_INLINE;
     size_t nn = (size_t)(g->nn ? g->nn : 1);
     e->bodies = xcalloc(nn, sizeof *e->bodies);
     e->scratch = xcalloc(nn, sizeof *e->scratch);
@@ -370,7 +424,7 @@ static void emit_cleanup(Emit *e)
     free(e->bodies);
     free(e->scratch);
     free(e->uses_blob);
-    free(e->blob);
+    sink_discard(e);
     sb_free(&e->weights);
     sb_free(&e->weight_decls);
     plan_free(&e->plan);
@@ -421,7 +475,7 @@ static int64_t arena_bytes(const Emit *e)
     return e->plan.arena_floats * 4 + (e->mode == WEIGHTS_BLOB ? BLOB_HEADER_BYTES : 0);
 }
 
-static bool image_input(const Graph *g)
+bool image_input(const Graph *g)
 {
     return g->t[g->input].shape.rank == 3;
 }
@@ -478,6 +532,13 @@ static void write_header(Emit *e, StrBuf *b, const char *guard)
                 " * reads them). Load it and call P_set_weights(arena, blob) once per arena\n"
                 " * before P_forward; the blob must stay valid, aligned to 4 bytes (64 is\n"
                 " * best). A big-endian host must swap the bytes first.\n");
+    if (e->mode == WEIGHTS_OBJECT)
+        put_doc(b, P,
+                " *\n"
+                " * Weights: P_weights, P_WEIGHTS_BYTES bytes of float32 little-endian in\n"
+                " * the order the code reads them, read-only (flash), linked in from the\n"
+                " * .bin file written with this model by the .S file beside it: build that\n"
+                " * with the model (cc -c -I<its folder> ..._weights.S). Nothing to load.\n");
     if (image_input(g))
         put_doc(b, P,
                 " *\n"
@@ -501,7 +562,7 @@ static void write_header(Emit *e, StrBuf *b, const char *guard)
     sb_printf(b, "#define %s_PARAM_COUNT %lld /* parameters of the compiled layers */\n", P,
               (long long)param_count(g));
     sb_printf(b, "#define %s_LAYER_COUNT %d\n", P, g->nn);
-    if (e->mode == WEIGHTS_BLOB)
+    if (e->mode == WEIGHTS_BLOB || e->mode == WEIGHTS_OBJECT)
         sb_printf(b, "#define %s_WEIGHTS_BYTES %lld /* the blob's size */\n", P,
                   (long long)e->blob_floats * 4);
     sb_printf(b, "\n/* Runs n samples: input holds n * %s_INPUT_SIZE floats, output receives\n"
@@ -663,6 +724,12 @@ static void write_forward(Emit *e, StrBuf *b)
                      "    int b;\n"
                      "    memcpy(&w, arena, sizeof w);\n",
                   BLOB_HEADER_BYTES);
+    else if (e->mode == WEIGHTS_OBJECT)
+        sb_printf(b, "    float *A = (float *)arena;\n"
+                     "    const float *w = %s_weights;\n"
+                     "    int b;\n"
+                     "    (void)A;\n",
+                  P);
     else if (e->plan.arena_floats > 0)
         sb_printf(b, "    float *A = (float *)arena;\n    int b;\n");
     else
@@ -712,22 +779,33 @@ static void write_set_weights(Emit *e, StrBuf *b)
               e->P);
 }
 
+/* The model's input normalisation as two static arrays, `mean` and
+ * `inv_std` (1/std as a float, as P_image_to_input and runtime/image.c
+ * multiply by it); false, writing nothing, when it declares none. */
+bool put_image_norm(Emit *e, StrBuf *b)
+{
+    Graph *g = e->g;
+    int64_t c, h, w;
+    shape_chw(&g->t[g->input].shape, &c, &h, &w);
+    if (!(g->nnorm == c && g->mean && g->std))
+        return false;
+    sb_printf(b, "    static const float mean[%lld] = {", (long long)c);
+    for (int64_t i = 0; i < c; i++)
+        sb_printf(b, "%s%s", i ? ", " : "", emit_float(e, g->mean[i]));
+    sb_printf(b, "};\n    static const float inv_std[%lld] = {", (long long)c);
+    for (int64_t i = 0; i < c; i++)
+        sb_printf(b, "%s%s", i ? ", " : "", emit_float(e, 1.0f / g->std[i]));
+    sb_puts(b, "};\n");
+    return true;
+}
+
 static void write_image_to_input(Emit *e, StrBuf *b)
 {
     Graph *g = e->g;
     int64_t c, h, w;
     shape_chw(&g->t[g->input].shape, &c, &h, &w);
-    bool norm = g->nnorm == c && g->mean && g->std;
     sb_printf(b, "void %s_image_to_input(const uint8_t *image, float *input)\n{\n", e->P);
-    if (norm) {
-        sb_printf(b, "    static const float mean[%lld] = {", (long long)c);
-        for (int64_t i = 0; i < c; i++)
-            sb_printf(b, "%s%s", i ? ", " : "", emit_float(e, g->mean[i]));
-        sb_printf(b, "};\n    static const float inv_std[%lld] = {", (long long)c);
-        for (int64_t i = 0; i < c; i++)
-            sb_printf(b, "%s%s", i ? ", " : "", emit_float(e, 1.0f / g->std[i]));
-        sb_puts(b, "};\n");
-    }
+    bool norm = put_image_norm(e, b);
     sb_printf(b, "    int c, p;\n"
                  "    for (c = 0; c < %lld; c++)\n"
                  "        for (p = 0; p < %lld; p++)\n",
@@ -763,9 +841,17 @@ static void write_arena_checks(const Emit *e, StrBuf *b)
  * the 16-float ones, where the target has AVX-512 (twice the FMA width of
  * AVX2 on the machines that run it at full width). -DCNNC_NO_VECTOR_EXT
  * keeps to plain C99 loops, -DCNNC_NO_V16 to 8 floats, -DCNNC_NO_FP_CONTRACT
- * to separate multiplies and adds. */
-static void write_speed_preamble(StrBuf *b)
+ * to separate multiplies and adds. A target profile without SIMD for the
+ * vector types (--target cortex-m4) makes the plain loops the default. */
+static void write_speed_preamble(const Emit *e, StrBuf *b)
 {
+    const TargetProfile *t = e->opt->target;
+    if (t && !t->vector_ext)
+        sb_printf(b, "/* %s: the plain loops, the GNU vector types having no SIMD registers\n"
+                     " * there (-DCNNC_VECTOR_EXT builds them all the same) */\n"
+                     "#if !defined(CNNC_VECTOR_EXT) && !defined(CNNC_NO_VECTOR_EXT)\n"
+                     "#define CNNC_NO_VECTOR_EXT\n#endif\n",
+                  t->name);
     sb_puts(b, "#if defined(__GNUC__) && !defined(__clang__) && !defined(CNNC_NO_FP_CONTRACT)\n"
                "#pragma GCC optimize(\"fp-contract=fast\")\n#endif\n"
                "#if defined(__GNUC__) && !defined(CNNC_NO_VECTOR_EXT) && !defined(CNNC_V8_DEFINED)\n"
@@ -847,7 +933,7 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
                  "#ifndef %s_PROFILE_END\n#define %s_PROFILE_END(layer, name) ((void)0)\n#endif\n\n",
               P, P, P, P);
     write_arena_checks(e, b);
-    write_speed_preamble(b);
+    write_speed_preamble(e, b);
     emit_int8_preamble(e, b);
     if (e->mode == WEIGHTS_INLINE && e->weights.s) {
         put_weights_preamble(e, b, true);
@@ -858,6 +944,12 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
         put_weights_preamble(e, b, false);
         sb_printf(b, "%s\n", e->weight_decls.s);
     }
+    if (e->mode == WEIGHTS_OBJECT)
+        sb_printf(b, "/* The weights, linked in by the _weights.S file written with this one. */\n"
+                     "#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__\n"
+                     "#error \"the weights file holds little-endian floats\"\n#endif\n"
+                     "extern const float %s_weights[];\n\n",
+                  P);
     for (int i = 0; i < g->nn; i++)
         if (!is_view(&g->n[i]))
             write_layer(e, b, i);
@@ -877,6 +969,61 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
         emit_train_source(e, b);
     if (e->opt->main)
         emit_main(e, b);
+}
+
+/* ---- files, written whole or not at all ---- */
+
+typedef struct {
+    char *path;
+    char *tmp;
+    const void *data;
+    size_t size;
+} OutFile;
+
+static bool write_temp(OutFile *f)
+{
+    f->tmp = xasprintf("%s.tmp-XXXXXX", f->path);
+    int fd = mkstemp(f->tmp);
+    if (fd < 0) {
+        diag_error((Loc){f->path, 0, 0}, "cannot write: %s", strerror(errno));
+        free(f->tmp);
+        f->tmp = NULL;
+        return false;
+    }
+    /* mkstemp makes the file 0600; an output is an ordinary file (umask). */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+    FILE *fp = fdopen(fd, "wb");
+    bool ok = fp && fwrite(f->data, 1, f->size, fp) == f->size;
+    if (fp)
+        ok = (fclose(fp) == 0) && ok;
+    else
+        close(fd);
+    if (!ok)
+        diag_error((Loc){f->path, 0, 0}, "cannot write: %s", strerror(errno));
+    return ok;
+}
+
+/* Writes every file to a temporary beside it (unless written already:
+ * tmp set), then renames them all. */
+static bool write_files(OutFile *files, int n)
+{
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++)
+        ok = files[i].tmp || write_temp(&files[i]);
+    for (int i = 0; i < n && ok; i++)
+        if (rename(files[i].tmp, files[i].path) != 0) {
+            diag_error((Loc){files[i].path, 0, 0}, "cannot write: %s", strerror(errno));
+            ok = false;
+        }
+    for (int i = 0; i < n; i++) {
+        if (files[i].tmp && !ok)
+            remove(files[i].tmp);
+        free(files[i].tmp);
+        files[i].tmp = NULL;
+    }
+    return ok;
 }
 
 /* OUT with its ".c" replaced by `suffix`. */
@@ -906,24 +1053,79 @@ static char *header_guard(const char *P)
     return g;
 }
 
-static void write_weights_file(Emit *e, StrBuf *b)
+/* The start of OUT_weights.c; the arrays follow as they are emitted. */
+static void write_weights_head(Emit *e)
 {
-    sb_printf(b, "/* Generated by cnnc %s from %s: the weights of the model '%s', repacked\n"
-                 " * in the order its code reads them. Do not edit. */\n\n"
-                 "#include <float.h>\n#include <stdint.h>\n\n",
+    StrBuf b = {0};
+    sb_printf(&b, "/* Generated by cnnc %s from %s: the weights of the model '%s', repacked\n"
+                  " * in the order its code reads them. Do not edit. */\n\n"
+                  "#include <float.h>\n#include <stdint.h>\n\n",
               CNNC_VERSION, e->g->file ? e->g->file : "?", e->g->name ? e->g->name : "?");
-    put_weights_preamble(e, b, true);
-    sb_printf(b, "%s\n%s", e->weight_decls.s ? e->weight_decls.s : "",
-              e->weights.s ? e->weights.s : "");
-    put_weights_end(e, b);
+    put_weights_preamble(e, &b, true);
+    sink_write(e, &b);
+    sb_free(&b);
 }
 
+static void write_weights_tail(Emit *e)
+{
+    StrBuf b = {0};
+    put_weights_end(e, &b);
+    sink_write(e, &b);
+    sb_free(&b);
+}
+
+/* The path of the weights' own file: OUT_weights.c beside OUT.c
+ * (--split-weights), --weights-blob's, or OUT_weights.bin
+ * (--weights-object); NULL when they are in OUT.c. */
+static char *sink_path(const Emit *e)
+{
+    return e->mode == WEIGHTS_SPLIT    ? sibling(e->opt->out_c, "_weights.c")
+           : e->mode == WEIGHTS_BLOB   ? xstrdup(e->opt->weights_blob)
+           : e->mode == WEIGHTS_OBJECT ? sibling(e->opt->out_c, "_weights.bin")
+                                       : NULL;
+}
+
+/* OUT.h, OUT.c and the weights' files, in files[]; their number. */
+static int write_outputs(Emit *e, OutFile *files, StrBuf *h, StrBuf *c, StrBuf *w)
+{
+    const EmitOptions *opt = e->opt;
+    char *h_path = sibling(opt->out_c, ".h"), *guard = header_guard(opt->prefix);
+    write_header(e, h, guard);
+    write_source(e, c, base_name(h_path));
+    free(guard);
+    int n = 0;
+    files[n++] = (OutFile){h_path, NULL, h->s, h->len};
+    files[n++] = (OutFile){xstrdup(opt->out_c), NULL, c->s, c->len};
+    if (e->mode == WEIGHTS_OBJECT) {
+        char *bin = sibling(base_name(opt->out_c), "_weights.bin");
+        blob_write_asm(e, w, bin);
+        free(bin);
+        files[n++] = (OutFile){sibling(opt->out_c, "_weights.S"), NULL, w->s, w->len};
+    }
+    return n;
+}
+
+/* Emits the model, its weights streamed to their own file if they have
+ * one (e->sink_tmp, for emit_write to rename into place). */
+static bool emit_streaming(Emit *e)
+{
+    char *sink = sink_path(e);
+    bool ok = !sink || sink_open(e, sink);
+    if (ok && e->mode == WEIGHTS_SPLIT)
+        write_weights_head(e);
+    ok = ok && emit_model(e);
+    if (ok && e->mode == WEIGHTS_SPLIT)
+        write_weights_tail(e);
+    ok = ok && (!sink || sink_close(e, sink));
+    free(sink);
+    return ok;
+}
 
 Emit *emit_plan(Graph *g, const EmitOptions *opt)
 {
     Emit *e = xmalloc(sizeof *e);
     emit_setup(e, g, opt);
-    if (emit_model(e))
+    if (emit_streaming(e))
         return e;
     emit_free(e);
     return NULL;
@@ -931,28 +1133,16 @@ Emit *emit_plan(Graph *g, const EmitOptions *opt)
 
 bool emit_write(Emit *e)
 {
-    const EmitOptions *opt = e->opt;
-    char *h_path = sibling(opt->out_c, ".h");
-    char *guard = header_guard(opt->prefix);
     StrBuf c = {0}, h = {0}, w = {0};
-    unsigned char *blob = NULL;
-    write_header(e, &h, guard);
-    write_source(e, &c, base_name(h_path));
-    OutFile files[3] = {{h_path, NULL, h.s, h.len}, {xstrdup(opt->out_c), NULL, c.s, c.len}};
-    int nfiles = 2;
-    if (e->mode == WEIGHTS_SPLIT) {
-        write_weights_file(e, &w);
-        files[nfiles++] = (OutFile){sibling(opt->out_c, "_weights.c"), NULL, w.s, w.len};
-    } else if (e->mode == WEIGHTS_BLOB) {
-        blob = float_bytes(e->blob, e->blob_floats);
-        files[nfiles++] = (OutFile){xstrdup(opt->weights_blob), NULL, blob,
-                                    (size_t)e->blob_floats * 4};
+    OutFile files[4];
+    int nfiles = write_outputs(e, files, &h, &c, &w);
+    if (e->sink_tmp) { /* write_files renames it, or removes it, and frees the name */
+        files[nfiles++] = (OutFile){sink_path(e), e->sink_tmp, NULL, 0};
+        e->sink_tmp = NULL;
     }
     bool ok = write_files(files, nfiles);
     for (int i = 0; i < nfiles; i++)
         free(files[i].path);
-    free(blob);
-    free(guard);
     sb_free(&c);
     sb_free(&h);
     sb_free(&w);
@@ -982,9 +1172,10 @@ MemoryFigures emit_figures(const Emit *e)
                            .weights_bytes = e->weight_bytes};
 }
 
-bool emit_memory(Graph *g, bool no_winograd, MemoryFigures *out)
+bool emit_memory(Graph *g, bool no_winograd, const TargetProfile *target, MemoryFigures *out)
 {
-    EmitOptions opt = {.out_c = "", .prefix = "m", .batch = 1, .no_winograd = no_winograd};
+    EmitOptions opt = {.out_c = "", .prefix = "m", .batch = 1, .no_winograd = no_winograd,
+                       .count_weights = true, .target = target};
     Emit *e = emit_plan(g, &opt);
     if (e)
         *out = emit_figures(e);

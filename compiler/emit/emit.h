@@ -5,7 +5,16 @@
 
 #include "../cnnc.h"
 
-typedef enum { WEIGHTS_INLINE, WEIGHTS_SPLIT, WEIGHTS_BLOB } WeightsMode;
+/* Where the weights go: static arrays in OUT.c, arrays in OUT_weights.c,
+ * a binary file the caller loads (blob), a binary file linked in by
+ * OUT_weights.S (object); or nowhere, counted only (cnnc info). */
+typedef enum {
+    WEIGHTS_INLINE,
+    WEIGHTS_SPLIT,
+    WEIGHTS_BLOB,
+    WEIGHTS_OBJECT,
+    WEIGHTS_COUNT
+} WeightsMode;
 
 struct Emit {
     Graph *g;
@@ -22,11 +31,14 @@ struct Emit {
     StrBuf *bodies;
     int64_t *scratch;
     bool *uses_blob;
-    /* Weights: C definitions (inline/split) or the blob's floats. */
+    /* Weights: C definitions (inline), the stream of their own file
+     * (split: C, blob and object: binary; sink.c), declarations (split). */
     StrBuf weights;
     StrBuf weight_decls; /* split: the extern declarations OUT.c needs */
-    float *blob;
-    int64_t blob_floats, blob_cap;
+    FILE *sink;
+    char *sink_tmp;
+    bool sink_failed;
+    int64_t blob_floats; /* blob, object: its floats, alignment included */
     int64_t weight_bytes;
     /* Strings handed to emitters, freed with the Emit. */
     char **strs;
@@ -50,12 +62,12 @@ const char *emit_layer_fn(Emit *e, int i);
 const char *emit_layer_ident(const Emit *e, int i);
 
 /* A constant array for emit_typed_const: its C element type, the noun
- * counting its elements in comments, the union's members ("float f[N];
- * uint32_t u[N];"), the member the code reads and the one the portable
- * initializer fills, the little-endian bytes, and the elements (`count` at
- * `data`) for put_portable, which writes that initializer's values. */
+ * counting its elements in comments, the union's members ("int8_t q[N];"),
+ * the member the code reads and the portable initializer fills, the
+ * little-endian bytes, and the elements (`count` at `data`) for
+ * put_portable, which writes that initializer's values. */
 typedef struct {
-    const char *type, *noun, *members, *member, *portable_member;
+    const char *type, *noun, *members, *member;
     const unsigned char *bytes;
     int64_t nbytes;
     const void *data;
@@ -63,11 +75,11 @@ typedef struct {
     void (*put_portable)(StrBuf *b, const void *data, int64_t count);
 } ConstArray;
 
-/* Declares a constant array a layer reads (inline, in OUT_weights.c or in
- * the blob, as the build says); the C expression naming it in the layer. */
+/* Declares an integer constant array a layer reads (inline, in
+ * OUT_weights.c or in the blob, as the build says; emit_const for floats);
+ * the C expression naming it in the layer. */
 const char *emit_typed_const(Emit *e, const char *what, const char *comment,
                              const ConstArray *c);
-void put_bytes_literal(StrBuf *b, const unsigned char *bytes, int64_t count);
 
 /* ---- emit_int8.c: int8 builds (docs/int8.md) ---- */
 /* "float", "int8_t", "int32_t". */
@@ -79,6 +91,21 @@ void emit_int8_setup(Emit *e);
 void emit_int8_preamble(const Emit *e, StrBuf *b);
 /* OUT.h: P_forward_i8 and the input and output scales and zero points. */
 void emit_int8_header(const Emit *e, StrBuf *b);
+
+/* sink.c: the weights' own file, streamed to a temporary file beside
+ * `path` as they are emitted (split, blob and object modes). sink_write
+ * appends and empties text; blob_append the floats as bytes, at a 64-byte
+ * boundary (returns their offset in floats); sink_close closes it
+ * (false after an error, reported), leaving its name in e->sink_tmp for
+ * emit_write; sink_discard removes it. blob_write_asm: OUT_weights.S,
+ * linking in `bin`. */
+bool sink_open(Emit *e, const char *path);
+void sink_write(Emit *e, StrBuf *text);
+int64_t blob_append(Emit *e, const float *data, int64_t count);
+int64_t blob_append_bytes(Emit *e, const unsigned char *bytes, int64_t nbytes);
+bool sink_close(Emit *e, const char *path);
+void sink_discard(Emit *e);
+void blob_write_asm(const Emit *e, StrBuf *b, const char *bin);
 
 /* emit_main.c: main() for `--main` (contract, section 3), with the runtime
  * it needs copied in as static functions. */
@@ -100,15 +127,23 @@ void put_c_string(StrBuf *b, const char *s);
 void put_doc(StrBuf *b, const char *P, const char *text);
 void put_runtime(StrBuf *b, const char *text);
 void put_runtime_uses(StrBuf *b, const char *header);
+/* emit.c: whether the input is one C x H x W image; the static arrays
+ * `mean` and `inv_std` of its normalisation (false: it declares none). */
+bool image_input(const Graph *g);
+bool put_image_norm(Emit *e, StrBuf *b);
 
 /* The runtime sources as C strings (generated from runtime/ by embed.cmake). */
 extern const char cnnc_rt_cnnc_rt_h[];
 extern const char cnnc_rt_npy_h[];
 extern const char cnnc_rt_npy_c[];
+extern const char cnnc_rt_image_h[];
+extern const char cnnc_rt_image_c[];
 extern const char cnnc_rt_train_h[];
 extern const char cnnc_rt_train_c[];
 extern const char cnnc_rt_train_report_h[];
 extern const char cnnc_rt_train_report_c[];
+extern const char cnnc_rt_train_plot_h[];
+extern const char cnnc_rt_train_plot_c[];
 extern const char cnnc_rt_train_loop_h[];
 extern const char cnnc_rt_train_loop_c[];
 

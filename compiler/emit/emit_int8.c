@@ -45,8 +45,8 @@ const char *emit_const_i8(Emit *e, const char *what, const char *comment, const 
                           int64_t count)
 {
     char *members = xasprintf("int8_t q[%lld];", (long long)count);
-    ConstArray c = {"int8_t", "int8", members, "q", "q", (const unsigned char *)data, count,
-                    data, count, put_i8};
+    ConstArray c = {"int8_t", "int8", members, "q", (const unsigned char *)data, count, data,
+                    count, put_i8};
     const char *name = emit_typed_const(e, what, comment, &c);
     free(members);
     return name;
@@ -60,8 +60,7 @@ const char *emit_const_i32(Emit *e, const char *what, const char *comment, const
         for (int k = 0; k < 4; k++)
             bytes[i * 4 + k] = (unsigned char)((uint32_t)data[i] >> (8 * k));
     char *members = xasprintf("int32_t i[%lld];", (long long)count);
-    ConstArray c = {"int32_t", "int32", members, "i", "i", bytes, count * 4, data, count,
-                    put_i32};
+    ConstArray c = {"int32_t", "int32", members, "i", bytes, count * 4, data, count, put_i32};
     const char *name = emit_typed_const(e, what, comment, &c);
     free(members);
     free(bytes);

@@ -1,8 +1,9 @@
 /* emit_main.c: the standalone program of `cnnc --main` (contract, section 3).
  * Takes the Emit of a compiled model; appends to OUT.c the runtime it needs
- * (runtime/npy.c, copied in with CNNC_RT_API defined as `static`, the way
- * SQLite ships as one file) and a main() that dispatches on a table of
- * commands: `infer IN.npy OUT.npy` and `bench IN.npy [ITERS]`. A new
+ * (runtime/npy.c and image.c, copied in with CNNC_RT_API defined as
+ * `static`, the way SQLite ships as one file) and a main() that dispatches
+ * on a table of commands: `infer IN OUT.npy` and `bench IN [ITERS]`, IN a
+ * .npy file or PGM/PPM images. A new
  * command (grad, train) is a function and a row in that table. */
 #include "emit.h"
 
@@ -146,53 +147,130 @@ static void put_setup(Emit *e, StrBuf *b, const char *fail)
         sb_printf(b, "    if (!arena) {\n        %s\n    }\n", fail);
 }
 
+/* main_load: IN as a .npy of samples, or as images (a PGM/PPM file or a
+ * folder of them) scaled and normalised by runtime/image.c the way `cnnc
+ * run` does it. Frees nothing of the caller's: main_unload does. */
+static void put_load(Emit *e, StrBuf *b)
+{
+    const Graph *g = e->g;
+    sb_puts(b, "/* Reads IN (samples of the model's input): a .npy file, or binary PGM/PPM\n"
+               " * images, one file or a folder of them, each becoming one sample. */\n"
+               "static int main_load(const char *path, CnncNpy *a, CnncImageSet *images)\n"
+               "{\n");
+    if (!image_input(g)) {
+        sb_puts(b, "    memset(images, 0, sizeof *images);\n"
+                   "    if (cnnc_is_image_input(path))\n"
+                   "        return main_error(path, \"the model's input is not an image (C x H x W); "
+                   "give a .npy file\");\n"
+                   "    return main_read_input(path, a);\n"
+                   "}\n\n");
+        return;
+    }
+    int64_t c, h, w;
+    shape_chw(&g->t[g->input].shape, &c, &h, &w);
+    bool norm = put_image_norm(e, b);
+    sb_printf(b, "    char err[CNNC_IMAGE_ERR_SIZE], where[4096];\n"
+                 "    CnncImageSpec spec;\n"
+                 "    memset(images, 0, sizeof *images);\n"
+                 "    memset(a, 0, sizeof *a);\n"
+                 "    if (!cnnc_is_image_input(path))\n"
+                 "        return main_read_input(path, a);\n"
+                 "    spec.channels = %lld;\n"
+                 "    spec.height = %lld;\n"
+                 "    spec.width = %lld;\n"
+                 "    spec.mean = %s;\n"
+                 "    spec.inv_std = %s;\n"
+                 "    if (cnnc_image_set_load(path, &spec, images, where, sizeof where, err, sizeof err) != 0)\n"
+                 "        return main_error(where, err);\n"
+                 "    a->shape[0] = images->n;\n"
+                 "    return 0;\n"
+                 "}\n\n",
+              (long long)c, (long long)h, (long long)w, norm ? "mean" : "NULL",
+              norm ? "inv_std" : "NULL");
+}
+
+/* The samples main_load read, from whichever holder has them. */
+static void put_samples_helpers(StrBuf *b)
+{
+    sb_puts(b, "static const float *main_samples(const CnncNpy *a, const CnncImageSet *images)\n"
+               "{\n"
+               "    return images->n ? images->data : (const float *)a->data;\n"
+               "}\n\n"
+               "static void main_unload(CnncNpy *a, CnncImageSet *images)\n"
+               "{\n"
+               "    if (images->n)\n"
+               "        cnnc_image_set_free(images);\n"
+               "    else\n"
+               "        cnnc_npy_free(a);\n"
+               "}\n\n");
+}
+
+/* For images, the top 5 classes of each (a classifier's output, one score
+ * per class: probabilities if the model ends in softmax, else logits). */
+static void put_top5(Emit *e, StrBuf *b)
+{
+    const Graph *g = e->g;
+    int p = g->t[g->output].producer;
+    if (g->t[g->output].shape.rank != 1)
+        return;
+    sb_printf(b, "    for (i = 0; i < images.n; i++)\n"
+                 "        cnnc_print_top(stdout, images.paths[i], out + i * %s_OUTPUT_SIZE, %s_OUTPUT_SIZE, 5, %d);\n",
+              e->P, e->P, p >= 0 && g->n[p].op == OP_SOFTMAX);
+}
+
 static void put_infer(Emit *e, StrBuf *b)
 {
     const char *P = e->P;
+    put_load(e, b);
+    put_samples_helpers(b);
     sb_printf(b,
-              "/* infer IN.npy OUT.npy: the model's output for every sample, in chunks of\n"
-              " * at most %s_BATCH_MAX. */\n"
+              "/* infer IN OUT.npy: the model's output for every sample, in chunks of at\n"
+              " * most %s_BATCH_MAX; for images, also each one's top classes. */\n"
               "static int main_infer(int argc, char **argv)\n"
               "{\n"
               "    static const int64_t oshape[] = %s_OUTPUT_SHAPE;\n"
               "    int64_t shape[CNNC_NPY_MAX_RANK];\n"
               "    char err[CNNC_NPY_ERR_SIZE];\n"
               "    CnncNpy in;\n"
+              "    CnncImageSet images;\n"
+              "    const float *x;\n"
               "    float *out, *weights = NULL;\n"
               "    void *raw = NULL, *arena;\n"
               "    int64_t n, i;\n"
               "    int rc = 0;\n"
               "    (void)weights;\n"
               "    if (argc != 4)\n"
-              "        return main_error(argv[0], \"usage: infer IN.npy OUT.npy\");\n"
-              "    if (main_read_input(argv[2], &in) != 0)\n"
+              "        return main_error(argv[0], \"usage: infer IN.npy|IMAGE|DIR OUT.npy\");\n"
+              "    if (main_load(argv[2], &in, &images) != 0)\n"
               "        return 1;\n"
+              "    x = main_samples(&in, &images);\n"
               "    n = in.shape[0];\n"
               "    out = malloc((size_t)n * %s_OUTPUT_SIZE * sizeof *out + 1);\n",
               P, P, P);
-    put_setup(e, b, "free(out);\n        cnnc_npy_free(&in);\n        return main_error(argv[0], \"out of memory\");");
+    put_setup(e, b, "free(out);\n        main_unload(&in, &images);\n        return main_error(argv[0], \"out of memory\");");
     sb_printf(b,
               "    if (!out) {\n"
               "        free(raw);\n"
-              "        cnnc_npy_free(&in);\n"
+              "        main_unload(&in, &images);\n"
               "        return main_error(argv[0], \"out of memory\");\n"
               "    }\n"
               "    for (i = 0; i < n; i += %s_BATCH_MAX) {\n"
               "        int64_t k = n - i < %s_BATCH_MAX ? n - i : %s_BATCH_MAX;\n"
-              "        %s_forward(arena, (const float *)in.data + i * %s_INPUT_SIZE, out + i * %s_OUTPUT_SIZE, (int)k);\n"
+              "        %s_forward(arena, x + i * %s_INPUT_SIZE, out + i * %s_OUTPUT_SIZE, (int)k);\n"
               "    }\n"
               "    shape[0] = n;\n"
               "    for (i = 0; i < %s_OUTPUT_RANK; i++)\n"
               "        shape[i + 1] = oshape[i];\n"
               "    if (cnnc_npy_write_f32(argv[3], out, %s_OUTPUT_RANK + 1, shape, err, sizeof err) != 0)\n"
-              "        rc = main_error(argv[3], err);\n"
-              "    free(out);\n"
-              "    free(raw);\n"
-              "    free(weights);\n"
-              "    cnnc_npy_free(&in);\n"
-              "    return rc;\n"
-              "}\n\n",
+              "        rc = main_error(argv[3], err);\n",
               P, P, P, P, P, P, P, P);
+    put_top5(e, b);
+    sb_puts(b, "    free(out);\n"
+               "    free(raw);\n"
+               "    free(weights);\n"
+               "    main_unload(&in, &images);\n"
+               "    return rc;\n"
+               "}\n\n");
 }
 
 static void put_bench(Emit *e, StrBuf *b)
@@ -214,7 +292,7 @@ static void put_bench(Emit *e, StrBuf *b)
               "    double x = *(const double *)a, y = *(const double *)b;\n"
               "    return (x > y) - (x < y);\n"
               "}\n\n"
-              "/* bench IN.npy [ITERS]: times the forward pass on IN's first sample. */\n"
+              "/* bench IN [ITERS]: times the forward pass on IN's first sample. */\n"
               "static int main_bench(int argc, char **argv)\n"
               "{\n"
               "    float out[%s_OUTPUT_SIZE], *weights = NULL;\n"
@@ -222,34 +300,35 @@ static void put_bench(Emit *e, StrBuf *b)
               "    void *raw = NULL, *arena;\n"
               "    long iters = 100, i;\n"
               "    CnncNpy in;\n"
+              "    CnncImageSet images;\n"
               "    (void)weights;\n"
               "    if (argc != 3 && argc != 4)\n"
-              "        return main_error(argv[0], \"usage: bench IN.npy [ITERS]\");\n"
+              "        return main_error(argv[0], \"usage: bench IN.npy|IMAGE|DIR [ITERS]\");\n"
               "    if (argc == 4) {\n"
               "        char *end;\n"
               "        iters = strtol(argv[3], &end, 10);\n"
               "        if (*end || end == argv[3] || iters < 1 || iters > 100000000L)\n"
               "            return main_error(argv[3], \"ITERS must be a positive integer\");\n"
               "    }\n"
-              "    if (main_read_input(argv[2], &in) != 0)\n"
+              "    if (main_load(argv[2], &in, &images) != 0)\n"
               "        return 1;\n"
               "    if (in.shape[0] < 1) {\n"
-              "        cnnc_npy_free(&in);\n"
+              "        main_unload(&in, &images);\n"
               "        return main_error(argv[2], \"no sample to run\");\n"
               "    }\n"
               "    ms = malloc((size_t)iters * sizeof *ms);\n",
               P);
-    put_setup(e, b, "free(ms);\n        cnnc_npy_free(&in);\n        return main_error(argv[0], \"out of memory\");");
+    put_setup(e, b, "free(ms);\n        main_unload(&in, &images);\n        return main_error(argv[0], \"out of memory\");");
     sb_printf(b,
               "    if (!ms) {\n"
               "        free(raw);\n"
-              "        cnnc_npy_free(&in);\n"
+              "        main_unload(&in, &images);\n"
               "        return main_error(argv[0], \"out of memory\");\n"
               "    }\n"
-              "    %s_forward(arena, (const float *)in.data, out, 1); /* warm the caches */\n"
+              "    %s_forward(arena, main_samples(&in, &images), out, 1); /* warm the caches */\n"
               "    for (i = 0; i < iters; i++) {\n"
               "        double t0 = main_now_ms();\n"
-              "        %s_forward(arena, (const float *)in.data, out, 1);\n"
+              "        %s_forward(arena, main_samples(&in, &images), out, 1);\n"
               "        ms[i] = main_now_ms() - t0;\n"
               "    }\n"
               "    qsort(ms, (size_t)iters, sizeof *ms, main_compare);\n"
@@ -257,7 +336,7 @@ static void put_bench(Emit *e, StrBuf *b)
               "    free(ms);\n"
               "    free(raw);\n"
               "    free(weights);\n"
-              "    cnnc_npy_free(&in);\n"
+              "    main_unload(&in, &images);\n"
               "    return 0;\n"
               "}\n\n",
               P, P);
@@ -269,19 +348,20 @@ static void put_main(Emit *e, StrBuf *b)
                "    const char *name, *usage;\n"
                "    int (*run)(int argc, char **argv);\n"
                "} main_commands[] = {\n"
-               "    {\"infer\", \"infer IN.npy OUT.npy\", main_infer},\n"
-               "    {\"bench\", \"bench IN.npy [ITERS]\", main_bench},\n");
+               "    {\"infer\", \"infer IN.npy|IMAGE|DIR OUT.npy\", main_infer},\n"
+               "    {\"bench\", \"bench IN.npy|IMAGE|DIR [ITERS]\", main_bench},\n");
     if (e->train) /* traingen */
         sb_puts(b, "    {\"grad\", \"grad IN.npy LABELS.npy DIR\", main_grad},\n");
     if (e->train) /* trainer */
         sb_puts(b, "    {\"train\", \"train DATA.npy LABELS.npy [--epochs N] [--batch N] [--lr X] "
                    "[--val-split F | --kfold K] [--seed S] [--schedule const|step|cosine] "
-                   "[--step-size N] [--gamma X] [--save DIR] [--resume DIR]\", main_train},\n");
+                   "[--step-size N] [--gamma X] [--save DIR] [--resume DIR] [--plot FILE.svg]\", main_train},\n");
     sb_puts(b, "};\n\n"
                "int main(int argc, char **argv)\n"
                "{\n"
                "    size_t i;\n");
     put_runtime_uses(b, cnnc_rt_npy_h);
+    put_runtime_uses(b, cnnc_rt_image_h);
     sb_puts(b, "    for (i = 0; argc >= 2 && i < sizeof main_commands / sizeof *main_commands; i++)\n"
                "        if (strcmp(argv[1], main_commands[i].name) == 0)\n"
                "            return main_commands[i].run(argc, argv);\n"
@@ -301,6 +381,8 @@ void emit_main(Emit *e, StrBuf *b)
     put_runtime(b, cnnc_rt_cnnc_rt_h);
     put_runtime(b, cnnc_rt_npy_h);
     put_runtime(b, cnnc_rt_npy_c);
+    put_runtime(b, cnnc_rt_image_h);
+    put_runtime(b, cnnc_rt_image_c);
     sb_puts(b, "\n");
     put_common(e, b);
     if (e->mode == WEIGHTS_BLOB)

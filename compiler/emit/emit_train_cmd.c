@@ -1,10 +1,10 @@
 /* emit_train_cmd.c: the `train DATA.npy LABELS.npy [options]` command of a
  * `--main --train` program (contract, section 3). Takes the Emit of a model
- * compiled with --train; appends runtime/train_report.c and
- * runtime/train_loop.c (static, like the rest of the pasted runtime) and a
+ * compiled with --train; appends runtime/train_report.c, train_plot.c and
+ * train_loop.c (static, like the rest of the pasted runtime) and a
  * main_train() that wraps the training API of docs/training.md in the
  * loop's CnncTrainModel interface. The loop itself (options, epochs,
- * split, k-fold, metrics, saving) is ordinary C in runtime/train_loop.c. */
+ * split, k-fold, metrics, saving, --plot) is ordinary C in runtime/. */
 #include "emit.h"
 
 /* The model's train section gives the defaults; the command line wins.
@@ -74,6 +74,8 @@ void emit_main_train(Emit *e, StrBuf *b)
     const char *P = e->P;
     put_runtime(b, cnnc_rt_train_report_h);
     put_runtime(b, cnnc_rt_train_report_c);
+    put_runtime(b, cnnc_rt_train_plot_h);
+    put_runtime(b, cnnc_rt_train_plot_c);
     put_runtime(b, cnnc_rt_train_loop_h);
     put_runtime(b, cnnc_rt_train_loop_c);
     sb_puts(b, "\n");
@@ -92,6 +94,7 @@ void emit_main_train(Emit *e, StrBuf *b)
               "    int i, rc;\n",
               P, P, P, P, P, P);
     put_runtime_uses(b, cnnc_rt_train_report_h);
+    put_runtime_uses(b, cnnc_rt_train_plot_h);
     put_runtime_uses(b, cnnc_rt_train_loop_h);
     sb_printf(b,
               "    if (!sraw || !araw) {\n"

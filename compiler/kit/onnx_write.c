@@ -1,344 +1,305 @@
-/* onnx_write.c: an ONNX ModelProto assembled from protobuf-c's generated
- * structs and packed (see onnx_write.h). Takes nodes, initializers and the
- * graph's input and output one by one; gives the serialized model. All
- * memory hangs off the writer: a list of blocks freed together. */
+/* onnx_write.c: an ONNX model built in memory and written whole (see
+ * onnx_write.h). Every allocation is kept in one list, so the messages can
+ * point at each other freely and go in one onnx_out_free. */
 #include "onnx_write.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-struct OnnxWriter {
+/* The IR version that goes with opsets up to 17 (ONNX 1.12). */
+#define IR_VERSION 8
+
+struct OnnxOut {
+    void **mem;
+    int nmem, memcap;
+    Onnx__ModelProto model;
     Onnx__GraphProto graph;
-    void **blocks; /* everything allocated for the model */
-    int nblocks, bcap;
-    char **names; /* the value names used */
-    int nnames, ncap;
-    int node_cap, init_cap, in_cap, out_cap;
+    Onnx__OperatorSetIdProto opset;
+    Onnx__OperatorSetIdProto *opsets[1];
+    Onnx__NodeProto **node;
+    int nnode, nodecap;
+    Onnx__TensorProto **init;
+    int ninit, initcap;
+    Onnx__ValueInfoProto *io[2]; /* input, output */
+    char **names;                /* every value name used, for onnx_out_fresh */
+    int nnames, namecap;
 };
 
-/* n zeroed bytes the writer owns. */
-static void *own(OnnxWriter *w, size_t n)
+/* Zeroed memory that lives until onnx_out_free. */
+static void *keep(OnnxOut *o, size_t n)
 {
     void *p = xcalloc(1, n ? n : 1);
-    grow_array(&w->blocks, &w->bcap, w->nblocks + 1, sizeof *w->blocks);
-    w->blocks[w->nblocks++] = p;
+    grow_array(&o->mem, &o->memcap, o->nmem + 1, sizeof *o->mem);
+    o->mem[o->nmem++] = p;
     return p;
 }
 
-static char *own_str(OnnxWriter *w, const char *s)
+static char *keep_str(OnnxOut *o, const char *s)
 {
-    char *c = own(w, strlen(s) + 1);
-    memcpy(c, s, strlen(s) + 1);
-    return c;
+    char *d = keep(o, strlen(s) + 1);
+    memcpy(d, s, strlen(s));
+    return d;
 }
 
-/* Appends item to a protobuf-c array (arr, n) whose capacity is cap. */
-#define APPEND(arr, n, cap, item)                                                            \
-    do {                                                                                     \
-        if ((int)(n) + 1 > (cap)) {                                                          \
-            (cap) = (cap) ? 2 * (cap) : 16;                                                  \
-            (arr) = xrealloc((arr), (size_t)(cap) * sizeof *(arr));                          \
-        }                                                                                    \
-        (arr)[(n)++] = (item);                                                               \
-    } while (0)
-
-OnnxWriter *onnx_writer_new(const char *graph_name)
+static bool name_used(const OnnxOut *o, const char *name)
 {
-    OnnxWriter *w = xcalloc(1, sizeof *w);
-    onnx__graph_proto__init(&w->graph);
-    w->graph.name = own_str(w, graph_name);
-    return w;
-}
-
-void onnx_writer_free(OnnxWriter *w)
-{
-    if (!w)
-        return;
-    for (int i = 0; i < w->nblocks; i++)
-        free(w->blocks[i]);
-    for (int i = 0; i < w->nnames; i++)
-        free(w->names[i]);
-    free(w->blocks);
-    free(w->names);
-    free(w->graph.node);
-    free(w->graph.initializer);
-    free(w->graph.input);
-    free(w->graph.output);
-    free(w);
-}
-
-static bool used(const OnnxWriter *w, const char *name)
-{
-    for (int i = 0; i < w->nnames; i++)
-        if (strcmp(w->names[i], name) == 0)
+    for (int i = 0; i < o->nnames; i++)
+        if (strcmp(o->names[i], name) == 0)
             return true;
     return false;
 }
 
-void onnx_writer_claim(OnnxWriter *w, const char *name)
+static char *use_name(OnnxOut *o, const char *name)
 {
-    if (used(w, name))
-        return;
-    grow_array(&w->names, &w->ncap, w->nnames + 1, sizeof *w->names);
-    w->names[w->nnames++] = xstrdup(name);
+    char *s = keep_str(o, name);
+    if (!name_used(o, name)) {
+        grow_array(&o->names, &o->namecap, o->nnames + 1, sizeof *o->names);
+        o->names[o->nnames++] = s;
+    }
+    return s;
 }
 
-const char *onnx_writer_fresh(OnnxWriter *w, const char *base)
+OnnxOut *onnx_out_new(const char *name, int opset)
+{
+    OnnxOut *o = xcalloc(1, sizeof *o);
+    onnx__model_proto__init(&o->model);
+    onnx__graph_proto__init(&o->graph);
+    onnx__operator_set_id_proto__init(&o->opset);
+    o->opset.domain = keep_str(o, "");
+    o->opset.has_version = true;
+    o->opset.version = opset;
+    o->opsets[0] = &o->opset;
+    o->model.has_ir_version = true;
+    o->model.ir_version = IR_VERSION;
+    o->model.n_opset_import = 1;
+    o->model.opset_import = o->opsets;
+    o->model.producer_name = keep_str(o, "cnnc");
+    o->model.producer_version = keep_str(o, CNNC_VERSION);
+    o->model.graph = &o->graph;
+    o->graph.name = keep_str(o, name);
+    return o;
+}
+
+void onnx_out_free(OnnxOut *o)
+{
+    if (!o)
+        return;
+    for (int i = 0; i < o->nmem; i++)
+        free(o->mem[i]);
+    free(o->mem);
+    free(o->node);
+    free(o->init);
+    free(o->names);
+    free(o);
+}
+
+void onnx_out_need_opset(OnnxOut *o, int opset)
+{
+    if (o->opset.version < opset)
+        o->opset.version = opset;
+}
+
+const char *onnx_out_fresh(OnnxOut *o, const char *base)
 {
     char *name = xstrdup(base);
-    for (int k = 2; used(w, name); k++) {
+    for (int k = 1; name_used(o, name); k++) {
         free(name);
         name = xasprintf("%s_%d", base, k);
     }
-    onnx_writer_claim(w, name);
-    const char *kept = own_str(w, name);
+    const char *kept = use_name(o, name);
     free(name);
     return kept;
 }
 
-static Onnx__TensorProto *tensor(OnnxWriter *w, const char *name, const Shape *s, int type)
+static Onnx__TensorShapeProto__Dimension *dim(OnnxOut *o, int64_t value)
 {
-    Onnx__TensorProto *t = own(w, sizeof *t);
-    onnx__tensor_proto__init(t);
-    t->name = own_str(w, name);
-    t->n_dims = (size_t)s->rank;
-    t->dims = own(w, sizeof *t->dims * (size_t)(s->rank ? s->rank : 1));
-    memcpy(t->dims, s->d, sizeof *t->dims * (size_t)s->rank);
-    t->has_data_type = true;
-    t->data_type = type;
-    onnx_writer_claim(w, name);
-    APPEND(w->graph.initializer, w->graph.n_initializer, w->init_cap, t);
-    return t;
-}
-
-void onnx_writer_float(OnnxWriter *w, const char *name, const Shape *s, const float *data)
-{
-    Onnx__TensorProto *t = tensor(w, name, s, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);
-    size_t n = (size_t)shape_numel(s);
-    t->has_raw_data = true;
-    t->raw_data.len = n * 4;
-    t->raw_data.data = own(w, n * 4);
-    for (size_t i = 0; i < n; i++) { /* little-endian whatever the host */
-        uint32_t u;
-        memcpy(&u, &data[i], 4);
-        for (int k = 0; k < 4; k++)
-            t->raw_data.data[i * 4 + k] = (uint8_t)(u >> (8 * k));
+    Onnx__TensorShapeProto__Dimension *d = keep(o, sizeof *d);
+    onnx__tensor_shape_proto__dimension__init(d);
+    if (value < 0) {
+        d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+        d->dim_param = keep_str(o, "N");
+    } else {
+        d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+        d->dim_value = value;
     }
+    return d;
 }
 
-void onnx_writer_ints(OnnxWriter *w, const char *name, const Shape *s, const int64_t *v,
-                      int elem)
+void onnx_out_io(OnnxOut *o, bool input, const char *name, const Shape *per_sample)
 {
-    Onnx__TensorProto *t = tensor(w, name, s, elem);
-    size_t n = (size_t)shape_numel(s);
-    int size = elem == ONNX__TENSOR_PROTO__DATA_TYPE__INT64   ? 8
-               : elem == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ? 4
-                                                              : 1;
+    Onnx__TensorShapeProto *shape = keep(o, sizeof *shape);
+    onnx__tensor_shape_proto__init(shape);
+    shape->n_dim = (size_t)per_sample->rank + 1;
+    shape->dim = keep(o, shape->n_dim * sizeof *shape->dim);
+    shape->dim[0] = dim(o, -1);
+    for (int i = 0; i < per_sample->rank; i++)
+        shape->dim[i + 1] = dim(o, per_sample->d[i]);
+    Onnx__TypeProto__Tensor *tensor = keep(o, sizeof *tensor);
+    onnx__type_proto__tensor__init(tensor);
+    tensor->has_elem_type = true;
+    tensor->elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    tensor->shape = shape;
+    Onnx__TypeProto *type = keep(o, sizeof *type);
+    onnx__type_proto__init(type);
+    type->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    type->tensor_type = tensor;
+    Onnx__ValueInfoProto *v = keep(o, sizeof *v);
+    onnx__value_info_proto__init(v);
+    v->name = use_name(o, name);
+    v->type = type;
+    o->io[input ? 0 : 1] = v;
+}
+
+/* An initializer's message: dims and little-endian raw data. */
+static void add_init(OnnxOut *o, const char *name, const Shape *s, int dtype, const void *data,
+                     size_t elem)
+{
+    Onnx__TensorProto *t = keep(o, sizeof *t);
+    onnx__tensor_proto__init(t);
+    t->name = use_name(o, name);
+    t->has_data_type = true;
+    t->data_type = dtype;
+    t->n_dims = (size_t)s->rank;
+    t->dims = keep(o, (size_t)s->rank * sizeof *t->dims);
+    memcpy(t->dims, s->d, (size_t)s->rank * sizeof *t->dims);
+    size_t bytes = (size_t)shape_numel(s) * elem;
+    unsigned char *raw = keep(o, bytes);
+    const unsigned char *src = data;
+    for (size_t i = 0; i < bytes; i += elem) { /* little-endian whatever the host */
+        uint64_t v;
+        uint32_t u;
+        if (elem == 1)
+            v = src[i];
+        else if (elem == 4)
+            memcpy(&u, src + i, 4), v = u;
+        else
+            memcpy(&v, src + i, 8);
+        for (size_t k = 0; k < elem; k++)
+            raw[i + k] = (unsigned char)(v >> (8 * k));
+    }
     t->has_raw_data = true;
-    t->raw_data.len = n * (size_t)size;
-    t->raw_data.data = own(w, t->raw_data.len);
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < size; k++)
-            t->raw_data.data[i * (size_t)size + (size_t)k] = (uint8_t)((uint64_t)v[i] >> (8 * k));
+    t->raw_data.len = bytes;
+    t->raw_data.data = raw;
+    grow_array(&o->init, &o->initcap, o->ninit + 1, sizeof *o->init);
+    o->init[o->ninit++] = t;
 }
 
-Onnx__NodeProto *onnx_writer_node(OnnxWriter *w, const char *op, const char *const *in, int nin,
-                                  const char *out)
+void onnx_out_init_f32(OnnxOut *o, const char *name, const Shape *s, const float *data)
 {
-    Onnx__NodeProto *n = own(w, sizeof *n);
+    add_init(o, name, s, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, data, sizeof *data);
+}
+
+void onnx_out_init_i64(OnnxOut *o, const char *name, const Shape *s, const int64_t *data)
+{
+    add_init(o, name, s, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, data, sizeof *data);
+}
+
+void onnx_out_init_int(OnnxOut *o, const char *name, const Shape *s, const int32_t *data,
+                       int dtype)
+{
+    if (dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT32) {
+        add_init(o, name, s, dtype, data, sizeof *data);
+        return;
+    }
+    int64_t n = shape_numel(s);
+    unsigned char *bytes = keep(o, (size_t)n);
+    for (int64_t i = 0; i < n; i++) /* two's complement, or uint8 as is */
+        bytes[i] = (unsigned char)(data[i] & 0xff);
+    add_init(o, name, s, dtype, bytes, 1);
+}
+
+void onnx_out_quant(OnnxOut *o, const char *base, const Quant *q, int dtype, const char **scale,
+                    const char **zero)
+{
+    Shape s = q->n > 1 ? shape_make(1, (int64_t[]){q->n}) : (Shape){0};
+    char *sb = xasprintf("%s_scale", base), *zb = xasprintf("%s_zero_point", base);
+    *scale = onnx_out_fresh(o, sb);
+    *zero = onnx_out_fresh(o, zb);
+    onnx_out_init_f32(o, *scale, &s, q->scale);
+    onnx_out_init_int(o, *zero, &s, q->zero_point, dtype);
+    free(sb);
+    free(zb);
+}
+
+Onnx__NodeProto *onnx_out_node(OnnxOut *o, const char *op_type, const char *name,
+                               const char *const *inputs, int ninputs, const char *output)
+{
+    Onnx__NodeProto *n = keep(o, sizeof *n);
     onnx__node_proto__init(n);
-    n->op_type = own_str(w, op);
-    n->name = own_str(w, out);
-    n->n_input = (size_t)nin;
-    n->input = own(w, sizeof *n->input * (size_t)(nin ? nin : 1));
-    for (int i = 0; i < nin; i++)
-        n->input[i] = own_str(w, in[i]);
+    n->op_type = keep_str(o, op_type);
+    n->name = keep_str(o, name);
+    n->n_input = (size_t)ninputs;
+    n->input = keep(o, (size_t)ninputs * sizeof *n->input);
+    for (int i = 0; i < ninputs; i++)
+        n->input[i] = keep_str(o, inputs[i] ? inputs[i] : "");
     n->n_output = 1;
-    n->output = own(w, sizeof *n->output);
-    n->output[0] = own_str(w, out);
-    onnx_writer_claim(w, out);
-    APPEND(w->graph.node, w->graph.n_node, w->node_cap, n);
+    n->output = keep(o, sizeof *n->output);
+    n->output[0] = use_name(o, output);
+    grow_array(&o->node, &o->nodecap, o->nnode + 1, sizeof *o->node);
+    o->node[o->nnode++] = n;
     return n;
 }
 
-static Onnx__AttributeProto *attr(OnnxWriter *w, Onnx__NodeProto *n, const char *name,
+static Onnx__AttributeProto *attr(OnnxOut *o, Onnx__NodeProto *n, const char *name,
                                   Onnx__AttributeProto__AttributeType type)
 {
-    Onnx__AttributeProto *a = own(w, sizeof *a);
+    Onnx__AttributeProto *a = keep(o, sizeof *a);
     onnx__attribute_proto__init(a);
-    a->name = own_str(w, name);
+    a->name = keep_str(o, name);
     a->has_type = true;
     a->type = type;
-    Onnx__AttributeProto **list = own(w, sizeof *list * (n->n_attribute + 1));
-    memcpy(list, n->attribute, sizeof *list * n->n_attribute);
+    Onnx__AttributeProto **list = keep(o, (n->n_attribute + 1) * sizeof *list);
+    if (n->n_attribute)
+        memcpy(list, n->attribute, n->n_attribute * sizeof *list);
     list[n->n_attribute++] = a;
     n->attribute = list;
     return a;
 }
 
-void onnx_attr_int(OnnxWriter *w, Onnx__NodeProto *n, const char *name, int64_t v)
+void onnx_attr_int(OnnxOut *o, Onnx__NodeProto *n, const char *name, int64_t v)
 {
-    Onnx__AttributeProto *a = attr(w, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+    Onnx__AttributeProto *a = attr(o, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
     a->has_i = true;
     a->i = v;
 }
 
-void onnx_attr_ints(OnnxWriter *w, Onnx__NodeProto *n, const char *name, const int64_t *v,
+void onnx_attr_ints(OnnxOut *o, Onnx__NodeProto *n, const char *name, const int64_t *v,
                     int count)
 {
-    Onnx__AttributeProto *a = attr(w, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    Onnx__AttributeProto *a = attr(o, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
     a->n_ints = (size_t)count;
-    a->ints = own(w, sizeof *a->ints * (size_t)(count ? count : 1));
-    memcpy(a->ints, v, sizeof *a->ints * (size_t)count);
+    a->ints = keep(o, (size_t)count * sizeof *a->ints);
+    memcpy(a->ints, v, (size_t)count * sizeof *a->ints);
 }
 
-void onnx_attr_float(OnnxWriter *w, Onnx__NodeProto *n, const char *name, float v)
+void onnx_attr_float(OnnxOut *o, Onnx__NodeProto *n, const char *name, float v)
 {
-    Onnx__AttributeProto *a = attr(w, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
+    Onnx__AttributeProto *a = attr(o, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
     a->has_f = true;
     a->f = v;
 }
 
-void onnx_attr_string(OnnxWriter *w, Onnx__NodeProto *n, const char *name, const char *v)
+void onnx_attr_string(OnnxOut *o, Onnx__NodeProto *n, const char *name, const char *v)
 {
-    Onnx__AttributeProto *a = attr(w, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    Onnx__AttributeProto *a = attr(o, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
     a->has_s = true;
     a->s.len = strlen(v);
-    a->s.data = (uint8_t *)own_str(w, v);
+    a->s.data = (uint8_t *)keep_str(o, v);
 }
 
-void onnx_writer_io(OnnxWriter *w, const char *name, const Shape *per_sample, bool output)
+bool onnx_out_write(OnnxOut *o, const char *path)
 {
-    Onnx__TensorShapeProto *shape = own(w, sizeof *shape);
-    onnx__tensor_shape_proto__init(shape);
-    shape->n_dim = (size_t)per_sample->rank + 1;
-    shape->dim = own(w, sizeof *shape->dim * shape->n_dim);
-    for (size_t i = 0; i < shape->n_dim; i++) {
-        Onnx__TensorShapeProto__Dimension *d = own(w, sizeof *d);
-        onnx__tensor_shape_proto__dimension__init(d);
-        if (i == 0) {
-            d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-            d->dim_param = own_str(w, "N");
-        } else {
-            d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-            d->dim_value = per_sample->d[i - 1];
-        }
-        shape->dim[i] = d;
-    }
-    Onnx__TypeProto__Tensor *tt = own(w, sizeof *tt);
-    onnx__type_proto__tensor__init(tt);
-    tt->has_elem_type = true;
-    tt->elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-    tt->shape = shape;
-    Onnx__TypeProto *type = own(w, sizeof *type);
-    onnx__type_proto__init(type);
-    type->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-    type->tensor_type = tt;
-    Onnx__ValueInfoProto *v = own(w, sizeof *v);
-    onnx__value_info_proto__init(v);
-    v->name = own_str(w, name);
-    v->type = type;
-    onnx_writer_claim(w, name);
-    if (output)
-        APPEND(w->graph.output, w->graph.n_output, w->out_cap, v);
-    else
-        APPEND(w->graph.input, w->graph.n_input, w->in_cap, v);
-}
-
-bool onnx_writer_save(OnnxWriter *w, const char *path, int opset)
-{
-    Onnx__OperatorSetIdProto set = ONNX__OPERATOR_SET_ID_PROTO__INIT;
-    Onnx__OperatorSetIdProto *sets[] = {&set};
-    Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
-    set.domain = "";
-    set.has_version = true;
-    set.version = opset;
-    m.has_ir_version = true;
-    m.ir_version = 8;
-    m.n_opset_import = 1;
-    m.opset_import = sets;
-    m.producer_name = "cnnc";
-    m.producer_version = CNNC_VERSION;
-    m.graph = &w->graph;
-    size_t size = onnx__model_proto__get_packed_size(&m);
+    o->graph.n_node = (size_t)o->nnode;
+    o->graph.node = o->node;
+    o->graph.n_initializer = (size_t)o->ninit;
+    o->graph.initializer = o->init;
+    o->graph.n_input = o->graph.n_output = 1;
+    o->graph.input = &o->io[0];
+    o->graph.output = &o->io[1];
+    size_t size = onnx__model_proto__get_packed_size(&o->model);
     uint8_t *buf = xmalloc(size ? size : 1);
-    onnx__model_proto__pack(&m, buf);
-    OutFile f = {xstrdup(path), NULL, buf, size};
-    bool ok = write_files(&f, 1);
-    free(f.path);
+    onnx__model_proto__pack(&o->model, buf);
+    bool ok = write_file_atomic(path, buf, size);
     free(buf);
     return ok;
-}
-
-/* ---- a Graph's values ---- */
-
-const char *onnx_export_act(OnnxExport *x, int t)
-{
-    onnx_writer_claim(x->w, x->g->t[t].name);
-    return x->g->t[t].name;
-}
-
-void onnx_export_quant(OnnxExport *x, const char *base, const Quant *q, int elem,
-                       const char **scale, const char **zero)
-{
-    Shape s = q->n > 1 ? shape_make(1, (int64_t[]){q->n}) : (Shape){0};
-    char *sb = xasprintf("%s_scale", base), *zb = xasprintf("%s_zero_point", base);
-    int64_t *z = xmalloc((size_t)q->n * sizeof *z);
-    for (int i = 0; i < q->n; i++)
-        z[i] = q->zero_point[i];
-    *scale = onnx_writer_fresh(x->w, sb);
-    *zero = onnx_writer_fresh(x->w, zb);
-    onnx_writer_float(x->w, *scale, &s, q->scale);
-    onnx_writer_ints(x->w, *zero, &s, z, elem);
-    free(z);
-    free(sb);
-    free(zb);
-}
-
-const char *onnx_export_param(OnnxExport *x, int t)
-{
-    const Tensor *p = &x->g->t[t];
-    if (x->param[t])
-        return x->param[t];
-    x->param[t] = xstrdup(p->name);
-    if (!p->q || !p->q->values) {
-        onnx_writer_float(x->w, p->name, &p->shape, p->data);
-        return x->param[t];
-    }
-    int elem = p->q->dtype == DT_I32 ? ONNX__TENSOR_PROTO__DATA_TYPE__INT32
-                                     : ONNX__TENSOR_PROTO__DATA_TYPE__INT8;
-    int64_t n = shape_numel(&p->shape);
-    int64_t *v = xmalloc((size_t)(n ? n : 1) * sizeof *v);
-    for (int64_t i = 0; i < n; i++)
-        v[i] = p->q->values[i];
-    char *base = xasprintf("%s_quantized", p->name);
-    const char *ints = onnx_writer_fresh(x->w, base), *scale, *zero;
-    onnx_writer_ints(x->w, ints, &p->shape, v, elem);
-    onnx_export_quant(x, p->name, p->q, elem, &scale, &zero);
-    Onnx__NodeProto *dq = onnx_writer_node(x->w, "DequantizeLinear",
-                                           (const char *[]){ints, scale, zero}, 3, p->name);
-    if (p->q->n > 1)
-        onnx_attr_int(x->w, dq, "axis", 0);
-    free(base);
-    free(v);
-    return x->param[t];
-}
-
-const char *onnx_export_pre(OnnxExport *x, const Node *n)
-{
-    const char *out = onnx_export_act(x, n->out);
-    if (!act_present(node_epilogue(n)))
-        return out;
-    char *base = xasprintf("%s_pre", out);
-    const char *pre = onnx_writer_fresh(x->w, base);
-    free(base);
-    return pre;
-}
-
-const char *onnx_export_i64(OnnxExport *x, const char *base, const int64_t *v, int count)
-{
-    const char *name = onnx_writer_fresh(x->w, base);
-    Shape s = shape_make(1, (int64_t[]){count});
-    onnx_writer_ints(x->w, name, &s, v, ONNX__TENSOR_PROTO__DATA_TYPE__INT64);
-    return name;
 }

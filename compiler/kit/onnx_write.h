@@ -1,78 +1,55 @@
-/* onnx_write.h: an ONNX model built in memory and written with protobuf-c's
- * pack (onnx_write.c), below the operator families: each family writes its
- * own nodes (OpInfo.onnx_write, in <family>_front.c beside the ONNX types
- * it reads), emit/emit_onnx.c walks the graph. `cnnc quantize` writes QDQ
- * models with it; `cnnc export` (issue 18) is meant to reuse it.
+/* onnx_write.h: building an ONNX model in memory and writing it out.
  *
- *   OnnxWriter *w = onnx_writer_new("model");
- *   onnx_writer_io(w, "x", &shape, false);           float32 [N, shape...]
- *   onnx_writer_float(w, "fc.weight", &ws, data);    an initializer
- *   Onnx__NodeProto *n = onnx_writer_node(w, "Gemm", (const char *[]){"x", "fc.weight"}, 2, "y");
- *   onnx_attr_int(w, n, "transB", 1);
- *   onnx_writer_io(w, "y", &ys, true);
- *   onnx_writer_save(w, "out.onnx", 13);             whole or not at all
- *
- * Every string and array is copied and owned by the writer. */
+ * Below the operator families: `cnnc export` (emit/onnx_export.c) walks the
+ * graph and each family writes its nodes through these functions
+ * (OpInfo.onnx_export); `cnnc quantize` writes its QDQ models the same way.
+ * The model is protobuf-c's ModelProto: the graph's one input and output
+ * have a symbolic batch dimension "N"; initializers are float32, int64 or
+ * (int8 models) int8, uint8 and int32, little-endian raw data. Every string and array lives until
+ * onnx_out_free. */
 #ifndef CNNC_ONNX_WRITE_H
 #define CNNC_ONNX_WRITE_H
 
 #include "../cnnc.h"
 #include "onnx/onnx.pb-c.h"
 
-typedef struct OnnxWriter OnnxWriter;
+typedef struct OnnxOut OnnxOut;
 
-OnnxWriter *onnx_writer_new(const char *graph_name);
-void onnx_writer_free(OnnxWriter *w);
-/* base, or base_2, base_3, ...: a value name not used yet; kept by w. */
-const char *onnx_writer_fresh(OnnxWriter *w, const char *base);
-/* Marks name as used (a value the caller names itself). */
-void onnx_writer_claim(OnnxWriter *w, const char *name);
+/* A model holding one graph named `name`, of the default domain's opset
+ * `opset` at least (onnx_out_need_opset raises it). */
+OnnxOut *onnx_out_new(const char *name, int opset);
+void onnx_out_free(OnnxOut *o);
+void onnx_out_need_opset(OnnxOut *o, int opset);
 
-/* Initializers: float32; integers (elem: ONNX int8, uint8, int32 or int64,
- * stored little-endian as raw data), shape s (rank 0: a scalar). */
-void onnx_writer_float(OnnxWriter *w, const char *name, const Shape *s, const float *data);
-void onnx_writer_ints(OnnxWriter *w, const char *name, const Shape *s, const int64_t *v,
-                      int elem);
-/* A node of the default domain reading in[0..nin) ("" for an absent
- * optional input), writing out; named after its output. */
-Onnx__NodeProto *onnx_writer_node(OnnxWriter *w, const char *op, const char *const *in, int nin,
-                                  const char *out);
-void onnx_attr_int(OnnxWriter *w, Onnx__NodeProto *n, const char *name, int64_t v);
-void onnx_attr_ints(OnnxWriter *w, Onnx__NodeProto *n, const char *name, const int64_t *v,
+/* The graph's input or output: float32 [N, <per-sample shape>]. */
+void onnx_out_io(OnnxOut *o, bool input, const char *name, const Shape *per_sample);
+/* An initializer of the given full shape (rank 0: a scalar). */
+void onnx_out_init_f32(OnnxOut *o, const char *name, const Shape *s, const float *data);
+void onnx_out_init_i64(OnnxOut *o, const char *name, const Shape *s, const int64_t *data);
+/* Integers as ONNX type dtype: ONNX__TENSOR_PROTO__DATA_TYPE__INT8, UINT8
+ * or INT32. */
+void onnx_out_init_int(OnnxOut *o, const char *name, const Shape *s, const int32_t *data,
+                       int dtype);
+/* q's scales (float32) and zero points (of ONNX type dtype) as two fresh
+ * initializers named after base: scalars, or 1-D, one per channel. */
+void onnx_out_quant(OnnxOut *o, const char *base, const Quant *q, int dtype, const char **scale,
+                    const char **zero);
+/* A value name made from `base`, used by nothing else in the model so far
+ * (for intermediate values and extra initializers). */
+const char *onnx_out_fresh(OnnxOut *o, const char *base);
+
+/* A node (name `name`) reading ninputs values (NULL or "" for an absent
+ * optional input) and writing one; attributes are added to what it returns. */
+Onnx__NodeProto *onnx_out_node(OnnxOut *o, const char *op_type, const char *name,
+                               const char *const *inputs, int ninputs, const char *output);
+void onnx_attr_int(OnnxOut *o, Onnx__NodeProto *n, const char *name, int64_t v);
+void onnx_attr_ints(OnnxOut *o, Onnx__NodeProto *n, const char *name, const int64_t *v,
                     int count);
-void onnx_attr_float(OnnxWriter *w, Onnx__NodeProto *n, const char *name, float v);
-void onnx_attr_string(OnnxWriter *w, Onnx__NodeProto *n, const char *name, const char *v);
-/* The graph's input or output: float32 [N, per_sample...], N symbolic. */
-void onnx_writer_io(OnnxWriter *w, const char *name, const Shape *per_sample, bool output);
-/* Packs the model (IR version 8, the default domain at `opset`) and writes
- * it to path atomically; false after an error (reported at path). */
-bool onnx_writer_save(OnnxWriter *w, const char *path, int opset);
+void onnx_attr_float(OnnxOut *o, Onnx__NodeProto *n, const char *name, float v);
+void onnx_attr_string(OnnxOut *o, Onnx__NodeProto *n, const char *name, const char *v);
 
-/* ---- a Graph's values, for the families' OpInfo.onnx_write ---- */
-
-#define ONNX_EXPORT_OPSET 13
-
-typedef struct OnnxExport {
-    OnnxWriter *w;
-    const Graph *g;
-    char **param; /* per tensor: a written parameter's value name, else NULL */
-} OnnxExport;
-
-/* Activation t's value: its IR name. */
-const char *onnx_export_act(OnnxExport *x, int t);
-/* Parameter t's value, its initializer written the first time: float32
- * under its own name, or integers (int8 weights, int32 bias) under
- * "<name>_quantized" and a DequantizeLinear (per channel along axis 0)
- * whose output has its name. */
-const char *onnx_export_param(OnnxExport *x, int t);
-/* q's scales and zero points (of ONNX type elem) as initializers named
- * after base: scalars, or 1-D per channel. */
-void onnx_export_quant(OnnxExport *x, const char *base, const Quant *q, int elem,
-                       const char **scale, const char **zero);
-/* Where node n's own result goes: its output's name, or, when n has a
- * fused epilogue, a fresh value the epilogue reads (act_onnx_epilogue). */
-const char *onnx_export_pre(OnnxExport *x, const Node *n);
-/* A scalar or 1-D int64 initializer of count values; its name. */
-const char *onnx_export_i64(OnnxExport *x, const char *base, const int64_t *v, int count);
+/* Serialises the model to `path`, whole or not at all; false after an
+ * error (reported at path). */
+bool onnx_out_write(OnnxOut *o, const char *path);
 
 #endif

@@ -15,6 +15,7 @@ typedef struct {
     ActKind kind;
     int op; /* the operator computing it alone */
     const char *name, *onnx, *keys;
+    int onnx_since;
     float dsl_default[2], onnx_default[2]; /* NAN: required */
     int onnx_inputs_since;
     float (*apply)(float x, float a, float b);
@@ -59,12 +60,6 @@ bool act_is_clamp(Act act);
 const char *emit_act(Emit *e, Act act, const char *v);
 const char *emit_act_deriv(Emit *e, Act act, const char *x, const char *y);
 bool act_emit_vec(Emit *e, Act act, const char *var, int lanes);
-/* ONNX out (act_front.c): act from value in into value out; a node's fused
- * epilogue from pre (onnx_export_pre) into its output (nothing without
- * one); a standalone activation node (its OpInfo.onnx_write). */
-bool act_onnx_write(OnnxExport *x, Act act, const char *in, const char *out);
-bool act_onnx_epilogue(OnnxExport *x, const Node *n, const char *pre);
-bool act_write_onnx(OnnxExport *x, const Node *n);
 /* A layer's `activation=NAME(args)` (act_front.c): its fused Act, or, for
  * softmax, c->softmax (the front end adds a softmax layer). */
 void act_dsl_activation(DslArgs *c, Act *act);
@@ -75,7 +70,7 @@ extern const DslKind conv_dsl[], pool_dsl[], dense_dsl[], batchnorm_dsl[], resha
     softmax_dsl[], maxout_dsl[], elementwise_dsl[], concat_dsl[], pad_dsl[], act_dsl[];
 extern const OnnxKind conv_onnx[], pool_onnx[], dense_onnx[], batchnorm_onnx[], reshape_onnx[],
     softmax_onnx[], elementwise_onnx[], concat_onnx[], pad_onnx[], act_onnx[], const_onnx[],
-    quant_onnx[], maxout_onnx[];
+    quant_onnx[];
 
 /* ---- what the families' ONNX lowerings share ---- */
 
@@ -123,24 +118,55 @@ void onnx_window_attrs(Node *n, const OnnxWindow *w);
  * (reshape_front.c); NULL after an error. */
 Node *reshape_onnx_view(OnnxNode *l, OnnxValue *x, const Shape *s, const char *suffix,
                         OnnxValue *out);
+/* ---- cnnc export: each family's OpInfo.onnx_export (<family>_front.c) ---- */
+bool act_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                     const char *out);
+bool batchnorm_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                           const char *out);
+bool concat_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                        const char *out);
+bool conv_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                      const char *out);
+bool dense_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                       const char *out);
+bool dropout_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                         const char *out);
+bool elementwise_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                             const char *out);
+bool flatten_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                         const char *out);
+bool global_pool_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                             const char *out);
+bool identity_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                          const char *out);
+bool maxout_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                        const char *out);
+bool pad_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                     const char *out);
+bool pool_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                      const char *out);
+bool reshape_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                         const char *out);
+bool softmax_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                         const char *out);
+/* cnnc quantize: quantize and dequantize nodes (quant_front.c). */
+bool quant_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                       const char *out);
+/* An activation as an ONNX node named `name` from value in to out
+ * (act_front.c); false where it has no ONNX form. */
+bool act_onnx_node(OnnxOut *o, Act act, const char *name, const char *in, const char *out);
+/* The window attributes of conv and the pools (conv_front.c), with
+ * dilations or not. */
+void onnx_export_window(OnnxOut *o, Onnx__NodeProto *x, const Graph *g, const Node *n,
+                        bool dilations);
+/* A Pad node of n's padding and mode over x writing `out` (NULL: a fresh
+ * "<node>_pad"); returns its output's name (pad_front.c). */
+const char *onnx_export_pad(OnnxOut *o, const Graph *g, const Node *n, const char *x,
+                            const char *out);
+
 /* Add(x, c) right after a dense layer without bias becomes its bias (the
  * node's output names x): true when it did (dense_front.c). */
 bool dense_onnx_take_bias(OnnxNode *l, OnnxValue *x, OnnxValue *c);
-
-/* ---- ONNX out, <family>/<family>_front.c (OpInfo.onnx_write; kit/onnx_write.h) ---- */
-bool conv_write_onnx(OnnxExport *x, const Node *n);
-bool dense_write_onnx(OnnxExport *x, const Node *n);
-bool pool_write_onnx(OnnxExport *x, const Node *n); /* every pool */
-bool batchnorm_write_onnx(OnnxExport *x, const Node *n);
-bool view_write_onnx(OnnxExport *x, const Node *n); /* flatten, reshape, dropout, identity */
-bool softmax_write_onnx(OnnxExport *x, const Node *n);
-bool maxout_write_onnx(OnnxExport *x, const Node *n);
-bool elementwise_write_onnx(OnnxExport *x, const Node *n); /* add, mul */
-bool concat_write_onnx(OnnxExport *x, const Node *n);
-bool pad_write_onnx(OnnxExport *x, const Node *n);
-bool quant_write_onnx(OnnxExport *x, const Node *n); /* quantize, dequantize */
-/* A window's kernel_shape, strides, pads (and dilations) attributes. */
-void window_onnx_attrs(OnnxExport *x, Onnx__NodeProto *node, const Node *n, bool dilations);
 
 /* ---- integer forms, <family>/<family>_int8.c (OpInfo.quant; docs/int8.md) ---- */
 extern const QuantOps conv_int8, dense_int8, maxpool_int8, avgpool_int8, global_maxpool_int8,
@@ -282,6 +308,9 @@ void softmax_emit(Emit *e, const Node *n);
 void concat_emit(Emit *e, const Node *n);
 void pad_emit(Emit *e, const Node *n);
 void maxout_emit(Emit *e, const Node *n);
+/* The microcontroller profiles' dense kernel (emit_scalar_kernels):
+ * ops/dense/dense_mcu_emit.c. */
+void dense_emit_mcu(Emit *e, const Node *n);
 /* ---- training emitters, ops/<family>_emit_grad.c (traingen; emit_train.c) ----
  * A backward body (OpInfo.emit_grad) sees, over n samples of the batch:
  * x0, x1, ... the inputs, y the output, dy dL/dy (float *, which it may

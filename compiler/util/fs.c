@@ -1,5 +1,4 @@
-/* fs.c: file-system helpers the commands share: folders made on the way,
- * outputs written whole or not at all. */
+/* fs.c: file-system helpers the commands share. */
 #define _POSIX_C_SOURCE 200809L
 #include "../cnnc.h"
 
@@ -34,46 +33,27 @@ bool make_dirs(const char *dir)
     return ok;
 }
 
-static bool write_temp(OutFile *f)
+bool write_file_atomic(const char *path, const void *data, size_t size)
 {
-    f->tmp = xasprintf("%s.tmp-XXXXXX", f->path);
-    int fd = mkstemp(f->tmp);
-    if (fd < 0) {
-        diag_error((Loc){f->path, 0, 0}, "cannot write: %s", strerror(errno));
-        free(f->tmp);
-        f->tmp = NULL;
-        return false;
-    }
-    /* mkstemp makes the file 0600; an output is an ordinary file (umask). */
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
-    FILE *fp = fdopen(fd, "wb");
-    bool ok = fp && fwrite(f->data, 1, f->size, fp) == f->size;
+    char *tmp = xasprintf("%s.tmp-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    FILE *fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    bool ok = fp && fwrite(data, 1, size, fp) == size;
     if (fp)
-        ok = (fclose(fp) == 0) && ok;
-    else
+        ok = fclose(fp) == 0 && ok;
+    else if (fd >= 0)
         close(fd);
-    if (!ok)
-        diag_error((Loc){f->path, 0, 0}, "cannot write: %s", strerror(errno));
-    return ok;
-}
-
-bool write_files(OutFile *files, int n)
-{
-    bool ok = true;
-    for (int i = 0; i < n && ok; i++)
-        ok = write_temp(&files[i]);
-    for (int i = 0; i < n && ok; i++)
-        if (rename(files[i].tmp, files[i].path) != 0) {
-            diag_error((Loc){files[i].path, 0, 0}, "cannot write: %s", strerror(errno));
-            ok = false;
-        }
-    for (int i = 0; i < n; i++) {
-        if (files[i].tmp && !ok)
-            remove(files[i].tmp);
-        free(files[i].tmp);
-        files[i].tmp = NULL;
+    if (fd >= 0) {
+        /* mkstemp makes the file 0600; an output is an ordinary file. */
+        mode_t mask = umask(0);
+        umask(mask);
+        ok = ok && chmod(tmp, 0666 & ~mask) == 0 && rename(tmp, path) == 0;
     }
+    if (!ok) {
+        diag_error((Loc){path, 0, 0}, "cannot write: %s", strerror(errno));
+        if (fd >= 0)
+            remove(tmp);
+    }
+    free(tmp);
     return ok;
 }

@@ -9,8 +9,10 @@ no NaN (contract, section 6). With --int8 both quantize the model with
 `--int8 --calib` (8 seeded samples) and must agree bit for bit (contract,
 section 7).
 
-usage: check_examples.py CNNC OUTDIR CC [--sanitize] [--int8] [--need-cpu FLAG] [-FLAG...] MODEL...
-(-DCNNC_NO_VECTOR_EXT tests the plain C path of the kernels; -march=native
+usage: check_examples.py CNNC OUTDIR CC [--sanitize] [--int8] [--need-cpu FLAG] [--cnnc=OPT...]
+       [-FLAG...] MODEL.cnn...
+(--cnnc=OPT goes to cnnc: --cnnc=--target=cortex-m4 tests the microcontroller
+profiles' scalar kernels; -DCNNC_NO_VECTOR_EXT the plain C path of the others; -march=native
 with --need-cpu avx512f the 16-float one, skipped with exit code 77 where
 /proc/cpuinfo lacks the flag; other -options go to CC as they are)
 """
@@ -73,10 +75,10 @@ def int8_options(cnnc, model, stem):
     return ["--int8", "--calib", calib]
 
 
-def check(cnnc, outdir, cc, sanitize, int8, defines, model):
+def check(cnnc, outdir, cc, sanitize, int8, defines, model, cnnc_flags=()):
     stem = os.path.join(outdir, os.path.splitext(os.path.basename(model))[0])
     quant = int8_options(cnnc, model, stem) if int8 else []
-    run([cnnc, model, "-o", stem + ".c", "--main", "--batch", "2"] + quant)
+    run([cnnc, model, "-o", stem + ".c", "--main", "--batch", "2"] + list(cnnc_flags) + quant)
     flags = STRICT + defines + (sanitize_flags(cc) if sanitize else ["-O2"])
     run([cc] + flags + [stem + ".c", "-o", stem, "-lm"])
     shape = input_shape(stem + ".h")
@@ -122,14 +124,15 @@ def main():
     int8 = "--int8" in sys.argv[4:]
     rest = [a for a in sys.argv[4:] if a not in ("--sanitize", "--int8")]
     skip_unless_cpu(rest)
+    cnnc_flags = [a[len("--cnnc="):] for a in rest if a.startswith("--cnnc=")]
     # C compiler flags, e.g. -DCNNC_NO_VECTOR_EXT or -march=native
-    defines = [a for a in rest if a.startswith("-")]
-    models = [m for m in rest if m not in defines]
+    defines = [a for a in rest if a.startswith("-") and not a.startswith("--cnnc=")]
+    models = [m for m in rest if not m.startswith("-")]
     os.makedirs(outdir, exist_ok=True)
     failures = []
     for model in models:
         try:
-            failures += check(cnnc, outdir, cc, sanitize, int8, defines, model)
+            failures += check(cnnc, outdir, cc, sanitize, int8, defines, model, cnnc_flags)
         except RuntimeError as e:
             failures.append("%s: %s" % (model, e))
         print("%s: %s" % (model, "FAIL" if failures and failures[-1].startswith(model) else "ok"))

@@ -32,8 +32,10 @@ import torch
 import torch.nn.functional as F
 from onnx import helper
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import ort  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "ort"))
+import ortlib  # noqa: E402
 from qdq import Builder  # noqa: E402
 
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O2"]
@@ -211,13 +213,13 @@ def check_program(cnnc, cc, model, x_path, ref_path, work, tag):
     return np.load(ref_path)
 
 
-def check_against_ort(cnnc, cc, work, ortdir, tag, model, step, x):
+def check_against_ort(cnnc, cc, work, tag, model, step, x):
     path = os.path.join(work, tag + ".onnx")
     onnx.save(model, path)
     np.save(os.path.join(work, tag + "_x.npy"), x)
     got = check_program(cnnc, cc, path, os.path.join(work, tag + "_x.npy"),
                         os.path.join(work, tag + "_y.npy"), work, tag)
-    ref = ort.run(ortdir, path, x, work)
+    ref = ortlib.run(path, x)
     within, worst = lsb_report(got, ref, step)
     expect(within >= 0.99 and worst <= 3 + 1e-3, "%s vs ONNX Runtime" % tag,
            "(%.2f %% within 1 step, worst %.2f steps)" % (100 * within, worst))
@@ -263,7 +265,7 @@ def check_errors(cnnc, work):
 def main():
     cnnc, work, cc = sys.argv[1:4]
     os.makedirs(work, exist_ok=True)
-    ortdir = ort.ensure(os.path.join(work, "ort"))
+    ortlib.require()
     rng = np.random.default_rng(3)
     net = Net(rng)
     calib = rng.standard_normal((32, 3, 16, 16)).astype(np.float32)
@@ -272,9 +274,9 @@ def main():
         for dtype, per_channel, tag in ((np.uint8, True, "qdq_u8"), (np.int8, True, "qdq_s8"),
                                         (np.uint8, False, "qdq_u8_per_tensor")):
             model, step = qdq_model(net, calib, dtype, per_channel)
-            check_against_ort(cnnc, cc, work, ortdir, tag, model, step, x)
+            check_against_ort(cnnc, cc, work, tag, model, step, x)
         model, step = qoperator_model(net, calib)
-        check_against_ort(cnnc, cc, work, ortdir, "qoperator", model, step, x)
+        check_against_ort(cnnc, cc, work, "qoperator", model, step, x)
         m, path, step = torch_model(work, rng)
         np.save(os.path.join(work, "torch_x.npy"), x)
         got = check_program(cnnc, cc, path, os.path.join(work, "torch_x.npy"),

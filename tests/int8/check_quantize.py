@@ -25,8 +25,10 @@ import numpy as np
 import onnx
 import onnx.numpy_helper
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import ort  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "ort"))
+import ortlib  # noqa: E402
 
 failures = []
 
@@ -58,7 +60,7 @@ def output_step(model):
     return float(onnx.numpy_helper.to_array(inits[last.input[1]]))
 
 
-def check(cnnc, work, ortdir, model):
+def check(cnnc, work, model):
     stem = os.path.join(work, os.path.splitext(os.path.basename(model))[0])
     shape = input_shape(cnnc, model, work)
     rng = np.random.default_rng(11)
@@ -74,7 +76,7 @@ def check(cnnc, work, ortdir, model):
     run([cnnc, "run", stem + ".onnx", "--input", x, "--output", stem + "_back.npy"])
     expect(np.array_equal(np.load(stem + "_back.npy"), ref),
            "%s: read back, the same integers (bit for bit)" % os.path.basename(model))
-    got = ort.run(ortdir, stem + ".onnx", xs, work).reshape(ref.shape)
+    got = ortlib.run(stem + ".onnx", xs).reshape(ref.shape)
     d = np.abs(got - ref) / output_step(m)
     within, worst = float((d <= 1 + 1e-3).mean()), float(d.max())
     expect(within >= 0.99 and worst <= 3 + 1e-3, "%s: ONNX Runtime runs it" % os.path.basename(model),
@@ -102,9 +104,9 @@ def main():
     models = sys.argv[3:]
     os.makedirs(work, exist_ok=True)
     try:
-        ortdir = ort.ensure(os.path.join(work, "ort"))
+        ortlib.require()
         for model in models:
-            check(cnnc, work, ortdir, model)
+            check(cnnc, work, model)
         check_errors(cnnc, work, [m for m in models if "digits" in m][0])
     except RuntimeError as e:
         failures.append(str(e)[:3000])

@@ -232,6 +232,7 @@ def activation(spec):
     kind, args = m.group(1), [float(v) for v in (m.group(2) or '').split(',') if v]
     table = {
         'relu': F.relu, 'sigmoid': torch.sigmoid, 'tanh': torch.tanh, 'relu6': F.relu6,
+        'hardswish': F.hardswish,
         'leaky_relu': lambda x: F.leaky_relu(x, *args),
         'elu': lambda x: F.elu(x, *args),
         'clip': lambda x: torch.clamp(x, *args),
@@ -375,6 +376,7 @@ def layer_torch(case):
         return {}, lambda L, x: x.amax(dim=tuple(range(2, x.dim())), keepdim=True)
     simple = {
         'relu': F.relu, 'sigmoid': torch.sigmoid, 'tanh': torch.tanh, 'relu6': F.relu6,
+        'hardswish': F.hardswish,
         'leaky_relu': lambda x: F.leaky_relu(x, case.get('alpha', 0.01)),
         'elu': lambda x: F.elu(x, case.get('alpha', 1.0)),
         'clip': lambda x: torch.clamp(x, case['min'], case['max']),

@@ -6,6 +6,8 @@
  * row of acts.def is a DSL keyword here, and every alias. */
 #include "../ops.h"
 
+#include <stdlib.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -51,7 +53,7 @@ static void dsl_act_alias(DslArgs *c, Node *n, const DslKind *k)
 }
 
 const DslKind act_dsl[] = {
-#define ACT(ID, NAME, onnx, attrs, KEYS, ...) {#NAME, #NAME, OP_##ID, 0, KEYS, KEYS, dsl_act, NULL},
+#define ACT(ID, NAME, onnx, since, attrs, KEYS, ...) {#NAME, #NAME, OP_##ID, 0, KEYS, KEYS, dsl_act, NULL},
 #define ACT_ALIAS(WORD, ID, a, b) {#WORD, #WORD, OP_##ID, 0, "", "", dsl_act_alias, NULL},
 #include "acts.def"
 #undef ACT
@@ -182,43 +184,43 @@ static bool onnx_act(OnnxNode *l)
     return true;
 }
 
-/* ---- ONNX out (kit/onnx_write.h): act from value x into value y ---- */
-
-bool act_onnx_write(OnnxExport *x, Act act, const char *in, const char *out)
-{
-    const ActInfo *ai = act_info(act.kind);
-    float v[2] = {act.a, act.b};
-    int nkeys = act_key_count(ai);
-    const char *ins[3] = {in};
-    char key[16];
-    bool as_inputs = ai->onnx_inputs_since && ONNX_EXPORT_OPSET >= ai->onnx_inputs_since;
-    for (int i = 0; as_inputs && i < nkeys; i++) {
-        ins[i + 1] = onnx_writer_fresh(x->w, act_key(ai, i, key, sizeof key));
-        onnx_writer_float(x->w, ins[i + 1], &(Shape){0}, &v[i]);
-    }
-    Onnx__NodeProto *node = onnx_writer_node(x->w, ai->onnx, ins, as_inputs ? 1 + nkeys : 1, out);
-    for (int i = 0; !as_inputs && i < nkeys; i++)
-        onnx_attr_float(x->w, node, act_key(ai, i, key, sizeof key), v[i]);
-    return true;
-}
-
-bool act_onnx_epilogue(OnnxExport *x, const Node *n, const char *pre)
-{
-    Act act = node_epilogue(n);
-    return !act_present(act) || act_onnx_write(x, act, pre, onnx_export_act(x, n->out));
-}
-
-bool act_write_onnx(OnnxExport *x, const Node *n)
-{
-    return act_onnx_write(x, node_act(n), onnx_export_act(x, n->in[0]),
-                          onnx_export_act(x, n->out));
-}
-
 const OnnxKind act_onnx[] = {
-#define ACT(ID, NAME, ONNX, ATTRS, ...) {ONNX, ATTRS, onnx_act, NULL, false},
+#define ACT(ID, NAME, ONNX, SINCE, ATTRS, ...) {ONNX, ATTRS, onnx_act, NULL, false},
 #define ACT_ALIAS(word, ID, a, b)
 #include "acts.def"
 #undef ACT
 #undef ACT_ALIAS
     {NULL},
 };
+
+/* ---- export: a node of the row's ONNX op type; Clip's bounds as inputs
+ * from opset 11 (the export's 13 or later) ---- */
+
+bool act_onnx_node(OnnxOut *o, Act act, const char *name, const char *in, const char *out)
+{
+    const ActInfo *ai = act_info(act.kind);
+    if (!*ai->onnx)
+        return false;
+    onnx_out_need_opset(o, ai->onnx_since);
+    const char *inputs[3] = {in};
+    int nin = 1, nk = act_key_count(ai);
+    char key[16];
+    if (ai->onnx_inputs_since)
+        for (int i = 0; i < nk; i++) {
+            char *base = xasprintf("%s_%s", name, act_key(ai, i, key, sizeof key));
+            inputs[nin++] = onnx_out_fresh(o, base);
+            free(base);
+            Shape scalar = {0};
+            onnx_out_init_f32(o, inputs[nin - 1], &scalar, i ? &act.b : &act.a);
+        }
+    Onnx__NodeProto *x = onnx_out_node(o, ai->onnx, name, inputs, nin, out);
+    for (int i = 0; !ai->onnx_inputs_since && i < nk; i++)
+        onnx_attr_float(o, x, act_key(ai, i, key, sizeof key), i ? act.b : act.a);
+    return true;
+}
+
+bool act_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                     const char *out)
+{
+    return act_onnx_node(o, node_act(n), n->name, in[0], out);
+}

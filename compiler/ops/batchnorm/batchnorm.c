@@ -109,5 +109,5 @@ const OpInfo op_batchnorm = {
     .dump = dump_batchnorm,
     .folds = batchnorm_folds,
     .quant = &batchnorm_int8,
-    .onnx_write = batchnorm_write_onnx,
+    .onnx_export = batchnorm_onnx_export,
 };

@@ -43,20 +43,22 @@ static bool onnx_batchnorm(OnnxNode *l)
     return true;
 }
 
-/* ONNX out: BatchNormalization (inference: the running statistics). */
-bool batchnorm_write_onnx(OnnxExport *x, const Node *n)
-{
-    const char *pre = onnx_export_pre(x, n);
-    const char *ins[5] = {onnx_export_act(x, n->in[0])};
-    for (int s = 0; s < 4; s++)
-        ins[s + 1] = onnx_export_param(x, n->param[s]);
-    Onnx__NodeProto *node = onnx_writer_node(x->w, "BatchNormalization", ins, 5, pre);
-    onnx_attr_float(x->w, node, "epsilon", n->a.eps);
-    return act_onnx_epilogue(x, n, pre);
-}
-
 const OnnxKind batchnorm_onnx[] = {
     {"BatchNormalization", "epsilon:f momentum:f spatial:i training_mode:i", onnx_batchnorm, NULL,
      false},
     {NULL},
 };
+
+/* ---- export: ONNX's momentum keeps the old statistics' share ---- */
+
+bool batchnorm_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                           const char *out)
+{
+    const char *inputs[5] = {in[0]};
+    for (int i = 0; i < 4; i++)
+        inputs[1 + i] = g->t[n->param[i]].name;
+    Onnx__NodeProto *x = onnx_out_node(o, "BatchNormalization", n->name, inputs, 5, out);
+    onnx_attr_float(o, x, "epsilon", n->a.eps);
+    onnx_attr_float(o, x, "momentum", 1 - n->a.momentum);
+    return true;
+}

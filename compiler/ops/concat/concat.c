@@ -73,5 +73,5 @@ const OpInfo op_concat = {
     .emit_grad = concat_emit_grad,
     .dump = dump_axis,
     .quant = &concat_int8,
-    .onnx_write = concat_write_onnx,
+    .onnx_export = concat_onnx_export,
 };

@@ -3,8 +3,6 @@
  * Concat node (ONNX, any axis but the batch); gives an OP_CONCAT node. */
 #include "../ops.h"
 
-#include <stdlib.h>
-
 static void dsl_concat(DslArgs *c, Node *n, const DslKind *k)
 {
     n->a.axis = 0; /* the channel axis of the per-sample shape */
@@ -85,19 +83,17 @@ static bool fold_concat(OnnxNode *l, Const *out)
     return true;
 }
 
-/* ONNX out: Concat along the axis after the batch. */
-bool concat_write_onnx(OnnxExport *x, const Node *n)
-{
-    const char **ins = xmalloc((size_t)n->nin * sizeof *ins);
-    for (int j = 0; j < n->nin; j++)
-        ins[j] = onnx_export_act(x, n->in[j]);
-    Onnx__NodeProto *node = onnx_writer_node(x->w, "Concat", ins, n->nin, onnx_export_act(x, n->out));
-    onnx_attr_int(x->w, node, "axis", n->a.axis + 1);
-    free(ins);
-    return true;
-}
-
 const OnnxKind concat_onnx[] = {
     {"Concat", "axis:i", onnx_concat, fold_concat, false},
     {NULL},
 };
+
+/* ---- export ---- */
+
+bool concat_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                        const char *out)
+{
+    onnx_attr_int(o, onnx_out_node(o, "Concat", n->name, in, n->nin, out), "axis",
+                  n->a.axis + 1);
+    return true;
+}

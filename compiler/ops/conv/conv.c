@@ -324,5 +324,5 @@ const OpInfo op_conv = {
     .dump = dump_conv,
     .absorb_pad = conv_absorb_pad,
     .quant = &conv_int8,
-    .onnx_write = conv_write_onnx,
+    .onnx_export = conv_onnx_export,
 };

@@ -170,68 +170,6 @@ static bool onnx_qlinear_conv(OnnxNode *l)
     return ok;
 }
 
-/* ---- ONNX out (kit/onnx_write.h) ---- */
-
-/* A window's attributes (conv, pools): per spatial axis, 2-D or 1-D. */
-void window_onnx_attrs(OnnxExport *x, Onnx__NodeProto *node, const Node *n, bool dilations)
-{
-    const Attrs *a = &n->a;
-    int ns = x->g->t[n->in[0]].shape.rank - 1, o = 2 - ns;
-    int64_t k[2], s[2], d[2], p[4];
-    for (int i = 0; i < ns; i++) {
-        k[i] = a->kernel[o + i];
-        s[i] = a->stride[o + i];
-        d[i] = a->dilation[o + i];
-        p[i] = a->pad[o + i];
-        p[ns + i] = a->pad[2 + o + i];
-    }
-    onnx_attr_ints(x->w, node, "kernel_shape", k, ns);
-    onnx_attr_ints(x->w, node, "strides", s, ns);
-    onnx_attr_ints(x->w, node, "pads", p, 2 * ns);
-    if (dilations)
-        onnx_attr_ints(x->w, node, "dilations", d, ns);
-}
-
-/* Reflect and replicate padding come first as a Pad node (ONNX's Conv
- * pads with zeros only); the value the Conv then reads. */
-static const char *mode_pad(OnnxExport *x, const Node *n, const char *in, Node *conv)
-{
-    if (n->a.pad_mode == PAD_ZEROS || window_unpadded(n))
-        return in;
-    const int *p = n->a.pad;
-    bool two_d = x->g->t[n->in[0]].shape.rank == 3;
-    int64_t pads[8] = {0, 0, p[0], p[1], 0, 0, p[2], p[3]};
-    int64_t pads1[6] = {0, 0, p[1], 0, 0, p[3]};
-    const char *pv = onnx_export_i64(x, "pads", two_d ? pads : pads1, two_d ? 8 : 6);
-    char *base = xasprintf("%s_padded", n->name);
-    const char *out = onnx_writer_fresh(x->w, base);
-    free(base);
-    Onnx__NodeProto *pad = onnx_writer_node(x->w, "Pad", (const char *[]){in, pv}, 2, out);
-    onnx_attr_string(x->w, pad, "mode", n->a.pad_mode == PAD_REFLECT ? "reflect" : "edge");
-    memset(conv->a.pad, 0, sizeof conv->a.pad);
-    return out;
-}
-
-bool conv_write_onnx(OnnxExport *x, const Node *n)
-{
-    Node c = *n;
-    const char *in = mode_pad(x, n, onnx_export_act(x, n->in[0]), &c);
-    const char *pre = onnx_export_pre(x, n), *y = pre;
-    if (n->nin > 1) { /* a fused residual: Conv, then the Add */
-        char *base = xasprintf("%s_conv", n->name);
-        y = onnx_writer_fresh(x->w, base);
-        free(base);
-    }
-    const char *ins[3] = {in, onnx_export_param(x, n->param[0]),
-                          n->a.bias ? onnx_export_param(x, n->param[1]) : ""};
-    Onnx__NodeProto *node = onnx_writer_node(x->w, "Conv", ins, n->a.bias ? 3 : 2, y);
-    window_onnx_attrs(x, node, &c, true);
-    onnx_attr_int(x->w, node, "group", n->a.groups);
-    if (n->nin > 1)
-        onnx_writer_node(x->w, "Add", (const char *[]){y, onnx_export_act(x, n->in[1])}, 2, pre);
-    return act_onnx_epilogue(x, n, pre);
-}
-
 #define CONV_ATTRS "auto_pad:s dilations:is group:i kernel_shape:is pads:is strides:is"
 
 const OnnxKind conv_onnx[] = {
@@ -239,3 +177,41 @@ const OnnxKind conv_onnx[] = {
     {"QLinearConv", CONV_ATTRS, onnx_qlinear_conv, NULL, false},
     {NULL},
 };
+
+/* ---- export (cnnc export): the window as ONNX attributes ---- */
+
+void onnx_export_window(OnnxOut *o, Onnx__NodeProto *x, const Graph *g, const Node *n,
+                        bool dilations)
+{
+    int ns = node_in_shape(g, n, 0)->rank - 1, off = 2 - ns;
+    int64_t k[2], s[2], d[2], pads[4];
+    for (int i = 0; i < ns; i++) {
+        k[i] = n->a.kernel[off + i];
+        s[i] = n->a.stride[off + i];
+        d[i] = n->a.dilation[off + i];
+        pads[i] = n->a.pad[off + i];
+        pads[ns + i] = n->a.pad[2 + off + i];
+    }
+    onnx_attr_ints(o, x, "kernel_shape", k, ns);
+    onnx_attr_ints(o, x, "strides", s, ns);
+    if (dilations)
+        onnx_attr_ints(o, x, "dilations", d, ns);
+    onnx_attr_ints(o, x, "pads", pads, 2 * ns);
+}
+
+/* Conv; reflect or replicate padding as a Pad node first. */
+bool conv_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                      const char *out)
+{
+    const char *x = in[0];
+    Node plain = *n;
+    if (n->a.pad_mode != PAD_ZEROS && !window_unpadded(n)) {
+        x = onnx_export_pad(o, g, n, x, NULL);
+        memset(plain.a.pad, 0, sizeof plain.a.pad);
+    }
+    const char *inputs[3] = {x, g->t[n->param[0]].name, n->a.bias ? g->t[n->param[1]].name : ""};
+    Onnx__NodeProto *c = onnx_out_node(o, "Conv", n->name, inputs, n->a.bias ? 3 : 2, out);
+    onnx_export_window(o, c, g, &plain, true);
+    onnx_attr_int(o, c, "group", n->a.groups);
+    return n->nin == 1;
+}

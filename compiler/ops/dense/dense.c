@@ -71,5 +71,5 @@ const OpInfo op_dense = {
     .emit_grad = dense_emit_grad,
     .dump = dump_dense,
     .quant = &dense_int8,
-    .onnx_write = dense_write_onnx,
+    .onnx_export = dense_onnx_export,
 };

@@ -175,20 +175,20 @@ static bool onnx_qlinear_matmul(OnnxNode *l)
     return ok;
 }
 
-/* ONNX out: Gemm with transB = 1 (the weight is PyTorch's [out, in]). */
-bool dense_write_onnx(OnnxExport *x, const Node *n)
-{
-    const char *pre = onnx_export_pre(x, n);
-    const char *ins[3] = {onnx_export_act(x, n->in[0]), onnx_export_param(x, n->param[0]),
-                          n->a.bias ? onnx_export_param(x, n->param[1]) : ""};
-    Onnx__NodeProto *node = onnx_writer_node(x->w, "Gemm", ins, n->a.bias ? 3 : 2, pre);
-    onnx_attr_int(x->w, node, "transB", 1);
-    return act_onnx_epilogue(x, n, pre);
-}
-
 const OnnxKind dense_onnx[] = {
     {"Gemm", "alpha:f beta:f transA:i transB:i broadcast:i", onnx_gemm, NULL, false},
     {"MatMul", "", onnx_matmul, NULL, false},
     {"QLinearMatMul", "", onnx_qlinear_matmul, NULL, false},
     {NULL},
 };
+
+/* ---- export: Gemm(x, W, b) with W as PyTorch's [out, in] (transB) ---- */
+
+bool dense_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                       const char *out)
+{
+    const char *inputs[3] = {in[0], g->t[n->param[0]].name, n->a.bias ? g->t[n->param[1]].name : ""};
+    Onnx__NodeProto *x = onnx_out_node(o, "Gemm", n->name, inputs, n->a.bias ? 3 : 2, out);
+    onnx_attr_int(o, x, "transB", 1);
+    return true;
+}

@@ -165,7 +165,7 @@ const OpInfo op_add = {
     .emit_grad = add_emit_grad,
     .folds = add_folds,
     .quant = &elementwise_int8,
-    .onnx_write = elementwise_write_onnx,
+    .onnx_export = elementwise_onnx_export,
 };
 
 const OpInfo op_mul = {
@@ -177,5 +177,5 @@ const OpInfo op_mul = {
     .emit = mul_emit,
     .emit_grad = mul_emit_grad,
     .quant = &elementwise_int8,
-    .onnx_write = elementwise_write_onnx,
+    .onnx_export = elementwise_onnx_export,
 };

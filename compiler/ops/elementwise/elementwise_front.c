@@ -142,23 +142,6 @@ static bool fold_arith(OnnxNode *l, Const *out)
     return true;
 }
 
-/* ONNX out: Add (Sum for three or more operands) or Mul, the constant
- * operand B last; the add's epilogue after. */
-bool elementwise_write_onnx(OnnxExport *x, const Node *n)
-{
-    bool b = n->nparam > 0 && n->param[0] >= 0;
-    int count = n->nin + b;
-    const char **ins = xmalloc((size_t)count * sizeof *ins);
-    for (int j = 0; j < n->nin; j++)
-        ins[j] = onnx_export_act(x, n->in[j]);
-    if (b)
-        ins[n->nin] = onnx_export_param(x, n->param[0]);
-    const char *pre = onnx_export_pre(x, n);
-    onnx_writer_node(x->w, n->op == OP_MUL ? "Mul" : count > 2 ? "Sum" : "Add", ins, count, pre);
-    free(ins);
-    return act_onnx_epilogue(x, n, pre);
-}
-
 const OnnxKind elementwise_onnx[] = {
     {"Add", "", onnx_binary, fold_arith, false},
     {"Sum", "", onnx_binary, NULL, false},
@@ -167,3 +150,20 @@ const OnnxKind elementwise_onnx[] = {
     {"Div", "", onnx_binary, fold_arith, false},
     {NULL},
 };
+
+/* ---- export: Add (Sum of three or more), Mul; a constant operand B as a
+ * second input ---- */
+
+bool elementwise_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                             const char *out)
+{
+    const char *inputs[ONNX_MAX_INPUTS];
+    int k = 0;
+    for (int j = 0; j < n->nin && k < ONNX_MAX_INPUTS - 1; j++)
+        inputs[k++] = in[j];
+    if (n->nparam > 0 && n->param[0] >= 0)
+        inputs[k++] = g->t[n->param[0]].name;
+    const char *op = n->op == OP_MUL ? "Mul" : k > 2 ? "Sum" : "Add";
+    onnx_out_node(o, op, n->name, inputs, k, out);
+    return true;
+}

@@ -63,5 +63,5 @@ const OpInfo op_maxout = {
     .emit_grad = maxout_emit_grad,
     .dump = dump_maxout,
     .quant = &maxout_int8,
-    .onnx_write = maxout_write_onnx,
+    .onnx_export = maxout_onnx_export,
 };

@@ -1,7 +1,5 @@
 /* maxout_front.c: how the DSL writes maxout: maxout(K), the maximum over
- * each group of K consecutive channels; and how ONNX does, which has no
- * maxout: ReduceMax over the axis after the channels of an activation
- * reshaped to [N, C/K, K, ...] (what cnnc writes for one). */
+ * each group of K consecutive channels. */
 #include "../ops.h"
 
 #include <stdlib.h>
@@ -17,58 +15,38 @@ const DslKind maxout_dsl[] = {
     {NULL},
 };
 
-/* ONNX out, which has no maxout: Reshape to [N, C/k, k, rest...], then
- * ReduceMax over the pieces. */
-bool maxout_write_onnx(OnnxExport *x, const Node *n)
+/* ---- export: maxout has no ONNX operator; as Reshape to [N, C/k, k, P]
+ * (P the other dims' product), a MaxPool of k x 1 windows, and Reshape
+ * back, which every runtime (cnnc's importer too) has ---- */
+
+static const char *export_reshape(OnnxOut *o, const char *name, const char *x,
+                                  const int64_t *target, int rank, const char *out)
 {
-    const Shape *s = &x->g->t[n->out].shape;
-    int64_t dims[MAX_RANK + 2] = {-1, s->d[0], n->a.k};
-    memcpy(dims + 3, s->d + 1, sizeof *dims * (size_t)(s->rank - 1));
-    char *base = xasprintf("%s_pieces", n->name);
-    const char *pieces = onnx_writer_fresh(x->w, base);
+    Shape ts = {1, {rank}};
+    const char *shape = onnx_out_fresh(o, "shape");
+    onnx_out_init_i64(o, shape, &ts, target);
+    const char *inputs[2] = {x, shape};
+    onnx_out_node(o, "Reshape", name, inputs, 2, out);
+    return out;
+}
+
+bool maxout_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                        const char *out)
+{
+    const Shape *s = node_in_shape(g, n, 0), *os = node_out_shape(g, n);
+    int64_t k = n->a.k, groups[4] = {0, s->d[0] / k, k, shape_numel(s) / s->d[0]};
+    char *base = xasprintf("%s_groups", n->name);
+    const char *grouped = onnx_out_fresh(o, base);
     free(base);
-    onnx_writer_node(x->w, "Reshape",
-                     (const char *[]){onnx_export_act(x, n->in[0]),
-                                      onnx_export_i64(x, "shape", dims, s->rank + 2)},
-                     2, pieces);
-    Onnx__NodeProto *node = onnx_writer_node(x->w, "ReduceMax", &pieces, 1,
-                                             onnx_export_act(x, n->out));
-    onnx_attr_ints(x->w, node, "axes", (int64_t[]){2}, 1);
-    onnx_attr_int(x->w, node, "keepdims", 0);
+    export_reshape(o, grouped, in[0], groups, 4, grouped);
+    base = xasprintf("%s_max", n->name);
+    const char *maxed = onnx_out_fresh(o, base);
+    free(base);
+    Onnx__NodeProto *p = onnx_out_node(o, "MaxPool", maxed, &grouped, 1, maxed);
+    int64_t kernel[2] = {k, 1};
+    onnx_attr_ints(o, p, "kernel_shape", kernel, 2);
+    int64_t back[MAX_RANK + 1] = {0};
+    memcpy(back + 1, os->d, (size_t)os->rank * sizeof *back);
+    export_reshape(o, n->name, maxed, back, os->rank + 1, out);
     return true;
 }
-
-/* ReduceMax(axes=[2], keepdims=0) on [N, A, K, rest...]: a view to
- * [A*K, rest...] and maxout(K), exactly (the pieces of unit a are channels
- * a*K .. a*K+K-1). Other reductions are not supported. */
-static bool onnx_reduce_max(OnnxNode *l)
-{
-    OnnxValue *x = onnx_act_in(l, 0);
-    const int64_t *axes = NULL;
-    if (!x)
-        return false;
-    int naxes = attr_ints(l->node, "axes", &axes);
-    if (naxes != 1 || (axes[0] != 2 && axes[0] != 2 - (x->shape.rank + 1)) ||
-        attr_int(l->node, "keepdims", 1) != 0 || x->shape.rank < 2)
-        return onnx_fail(l, "only a maximum over axis 2 without keepdims (a maxout) is supported");
-    Shape flat = x->shape;
-    flat.d[0] *= flat.d[1];
-    for (int i = 1; i + 1 < flat.rank; i++)
-        flat.d[i] = flat.d[i + 1];
-    flat.rank--;
-    OnnxValue pieces = {.name = "pieces"};
-    if (!reshape_onnx_view(l, x, &flat, "_pieces", &pieces))
-        return false;
-    OnnxValue *in = &pieces;
-    Shape y = flat;
-    y.d[0] = x->shape.d[0];
-    Node *n = onnx_add_node(l, OP_MAXOUT, "", &in, 1, l->out, &y);
-    if (n)
-        n->a.k = (int)x->shape.d[1];
-    return n != NULL;
-}
-
-const OnnxKind maxout_onnx[] = {
-    {"ReduceMax", "axes:is keepdims:i", onnx_reduce_max, NULL, false},
-    {NULL},
-};

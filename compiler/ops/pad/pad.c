@@ -99,5 +99,5 @@ const OpInfo op_pad = {
     .dump = dump_pad,
     .folds = pad_folds,
     .quant = &pad_int8,
-    .onnx_write = pad_write_onnx,
+    .onnx_export = pad_onnx_export,
 };

@@ -200,7 +200,7 @@ const OpInfo op_maxpool = {
     .dump = dump_pool,
     .absorb_pad = maxpool_absorb_pad,
     .quant = &maxpool_int8,
-    .onnx_write = pool_write_onnx,
+    .onnx_export = pool_onnx_export,
 };
 
 const OpInfo op_avgpool = {
@@ -215,7 +215,7 @@ const OpInfo op_avgpool = {
     .dump = dump_pool,
     .absorb_pad = avgpool_absorb_pad,
     .quant = &avgpool_int8,
-    .onnx_write = pool_write_onnx,
+    .onnx_export = pool_onnx_export,
 };
 
 const OpInfo op_global_avgpool = {
@@ -228,7 +228,7 @@ const OpInfo op_global_avgpool = {
     .emit = global_pool_emit,
     .emit_grad = global_pool_emit_grad,
     .quant = &global_avgpool_int8,
-    .onnx_write = pool_write_onnx,
+    .onnx_export = global_pool_onnx_export,
 };
 
 const OpInfo op_global_maxpool = {
@@ -241,5 +241,5 @@ const OpInfo op_global_maxpool = {
     .emit = global_pool_emit,
     .emit_grad = global_pool_emit_grad,
     .quant = &global_maxpool_int8,
-    .onnx_write = pool_write_onnx,
+    .onnx_export = global_pool_onnx_export,
 };

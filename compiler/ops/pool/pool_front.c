@@ -98,24 +98,6 @@ static bool onnx_global_pool(OnnxNode *l)
     return true;
 }
 
-/* ONNX out: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool. */
-bool pool_write_onnx(OnnxExport *x, const Node *n)
-{
-    const char *type = n->op == OP_MAXPOOL          ? "MaxPool"
-                       : n->op == OP_AVGPOOL        ? "AveragePool"
-                       : n->op == OP_GLOBAL_AVGPOOL ? "GlobalAveragePool"
-                                                    : "GlobalMaxPool";
-    Onnx__NodeProto *node = onnx_writer_node(x->w, type, (const char *[]){onnx_export_act(x, n->in[0])},
-                                             1, onnx_export_act(x, n->out));
-    if (n->op == OP_GLOBAL_AVGPOOL || n->op == OP_GLOBAL_MAXPOOL)
-        return true;
-    window_onnx_attrs(x, node, n, n->op == OP_MAXPOOL);
-    onnx_attr_int(x->w, node, "ceil_mode", n->a.ceil_mode);
-    if (n->op == OP_AVGPOOL)
-        onnx_attr_int(x->w, node, "count_include_pad", n->a.count_include_pad);
-    return true;
-}
-
 const OnnxKind pool_onnx[] = {
     {"MaxPool", "auto_pad:s ceil_mode:i dilations:is kernel_shape:is pads:is storage_order:i "
                 "strides:is", onnx_pool, NULL, false},
@@ -125,3 +107,25 @@ const OnnxKind pool_onnx[] = {
     {"GlobalMaxPool", "", onnx_global_pool, NULL, false},
     {NULL},
 };
+
+/* ---- export ---- */
+
+bool pool_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                      const char *out)
+{
+    bool max = n->op == OP_MAXPOOL;
+    Onnx__NodeProto *p = onnx_out_node(o, max ? "MaxPool" : "AveragePool", n->name, in, 1, out);
+    onnx_export_window(o, p, g, n, max);
+    onnx_attr_int(o, p, "ceil_mode", n->a.ceil_mode);
+    if (!max)
+        onnx_attr_int(o, p, "count_include_pad", n->a.count_include_pad);
+    return true;
+}
+
+bool global_pool_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                             const char *out)
+{
+    onnx_out_node(o, n->op == OP_GLOBAL_MAXPOOL ? "GlobalMaxPool" : "GlobalAveragePool", n->name,
+                  in, 1, out);
+    return true;
+}

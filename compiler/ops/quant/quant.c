@@ -66,7 +66,7 @@ const OpInfo op_quantize = {
     .traits = OP_TRAITS(QUANTIZE),
     .infer = infer_conversion,
     .quant = &quantize_int8,
-    .onnx_write = quant_write_onnx,
+    .onnx_export = quant_onnx_export,
 };
 
 const OpInfo op_dequantize = {
@@ -74,5 +74,5 @@ const OpInfo op_dequantize = {
     .traits = OP_TRAITS(DEQUANTIZE),
     .infer = infer_conversion,
     .quant = &dequantize_int8,
-    .onnx_write = quant_write_onnx,
+    .onnx_export = quant_onnx_export,
 };

@@ -281,18 +281,16 @@ bool onnx_qlinear(OnnxNode *l, int ysi, int yzi, OnnxValue **consts, int nconst,
     return qy && onnx_quantize_act(l, &yf, qy, "_quantize", l->out);
 }
 
-/* ONNX out: QuantizeLinear or DequantizeLinear with the int8 side's scale
- * and zero point (int8 activations). */
-bool quant_write_onnx(OnnxExport *x, const Node *n)
+/* cnnc quantize: QuantizeLinear or DequantizeLinear with the int8 side's
+ * scale and zero point (int8 activations). */
+bool quant_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                       const char *out)
 {
-    bool to_int = n->op == OP_QUANTIZE;
-    const Quant *q = x->g->t[to_int ? n->out : n->in[0]].q;
-    const char *scale, *zero;
-    onnx_export_quant(x, x->g->t[to_int ? n->out : n->in[0]].name, q,
-                      ONNX__TENSOR_PROTO__DATA_TYPE__INT8, &scale, &zero);
-    onnx_writer_node(x->w, to_int ? "QuantizeLinear" : "DequantizeLinear",
-                     (const char *[]){onnx_export_act(x, n->in[0]), scale, zero}, 3,
-                     onnx_export_act(x, n->out));
+    const Tensor *t = &g->t[n->op == OP_QUANTIZE ? n->out : n->in[0]];
+    const char *inputs[3] = {in[0]};
+    onnx_out_quant(o, t->name, t->q, ONNX__TENSOR_PROTO__DATA_TYPE__INT8, &inputs[1], &inputs[2]);
+    onnx_out_node(o, n->op == OP_QUANTIZE ? "QuantizeLinear" : "DequantizeLinear", n->name, inputs,
+                  3, out);
     return true;
 }
 

@@ -96,7 +96,7 @@ const OpInfo op_flatten = {
     .run = run_copy,
     .grad = view_grad,
     .quant = &view_int8,
-    .onnx_write = view_write_onnx,
+    .onnx_export = flatten_onnx_export,
 };
 
 const OpInfo op_reshape = {
@@ -106,7 +106,7 @@ const OpInfo op_reshape = {
     .run = run_copy,
     .grad = view_grad,
     .quant = &view_int8,
-    .onnx_write = view_write_onnx,
+    .onnx_export = reshape_onnx_export,
 };
 
 static void dump_dropout(const Graph *g, const Node *n, FILE *out)
@@ -123,7 +123,7 @@ const OpInfo op_dropout = {
     .emit_grad = dropout_emit_grad,
     .dump = dump_dropout,
     .quant = &view_int8,
-    .onnx_write = view_write_onnx,
+    .onnx_export = dropout_onnx_export,
 };
 
 const OpInfo op_identity = {
@@ -133,7 +133,7 @@ const OpInfo op_identity = {
     .run = run_copy,
     .grad = view_grad,
     .quant = &view_int8,
-    .onnx_write = view_write_onnx,
+    .onnx_export = identity_onnx_export,
 };
 
 int graph_add_identity(Graph *g, int t, const char *name, Loc loc)

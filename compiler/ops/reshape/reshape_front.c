@@ -286,26 +286,6 @@ static bool fold_reshape(OnnxNode *l, Const *out)
     return const_reshaped(l, x, &s, out);
 }
 
-/* ONNX out: Flatten (axis 1), Reshape to [-1, target...] (the batch
- * first), or Identity (dropout and identity at inference). */
-bool view_write_onnx(OnnxExport *x, const Node *n)
-{
-    const char *in = onnx_export_act(x, n->in[0]), *out = onnx_export_act(x, n->out);
-    if (n->op == OP_FLATTEN) {
-        onnx_attr_int(x->w, onnx_writer_node(x->w, "Flatten", &in, 1, out), "axis", 1);
-    } else if (n->op == OP_RESHAPE) {
-        const Shape *s = &x->g->t[n->out].shape;
-        int64_t dims[MAX_RANK + 1] = {-1};
-        memcpy(dims + 1, s->d, sizeof *dims * (size_t)s->rank);
-        onnx_writer_node(x->w, "Reshape",
-                         (const char *[]){in, onnx_export_i64(x, "shape", dims, s->rank + 1)}, 2,
-                         out);
-    } else {
-        onnx_writer_node(x->w, "Identity", &in, 1, out);
-    }
-    return true;
-}
-
 const OnnxKind reshape_onnx[] = {
     {"Flatten", "axis:i", onnx_flatten, NULL, false},
     {"Reshape", "allowzero:i", onnx_reshape, fold_reshape, false},
@@ -315,3 +295,44 @@ const OnnxKind reshape_onnx[] = {
     {"Identity", "", onnx_identity, fold_identity, false},
     {NULL},
 };
+
+/* ---- export: the views; Reshape's target keeps the batch (0: copy it) ---- */
+
+bool flatten_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                         const char *out)
+{
+    onnx_attr_int(o, onnx_out_node(o, "Flatten", n->name, in, 1, out), "axis", 1);
+    return true;
+}
+
+bool reshape_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                         const char *out)
+{
+    const Shape *s = node_out_shape(g, n);
+    int64_t target[MAX_RANK + 1] = {0};
+    memcpy(target + 1, s->d, (size_t)s->rank * sizeof *target);
+    Shape ts = {1, {s->rank + 1}};
+    const char *shape = onnx_out_fresh(o, "shape");
+    onnx_out_init_i64(o, shape, &ts, target);
+    const char *inputs[2] = {in[0], shape};
+    onnx_out_node(o, "Reshape", n->name, inputs, 2, out);
+    return true;
+}
+
+bool dropout_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                         const char *out)
+{
+    const char *ratio = onnx_out_fresh(o, "ratio");
+    Shape scalar = {0};
+    onnx_out_init_f32(o, ratio, &scalar, &n->a.rate);
+    const char *inputs[2] = {in[0], ratio};
+    onnx_out_node(o, "Dropout", n->name, inputs, 2, out);
+    return true;
+}
+
+bool identity_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                          const char *out)
+{
+    onnx_out_node(o, "Identity", n->name, in, 1, out);
+    return true;
+}

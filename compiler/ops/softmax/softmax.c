@@ -74,5 +74,5 @@ const OpInfo op_softmax = {
     .emit_grad = softmax_emit_grad,
     .dump = dump_axis,
     .quant = &softmax_int8,
-    .onnx_write = softmax_write_onnx,
+    .onnx_export = softmax_onnx_export,
 };

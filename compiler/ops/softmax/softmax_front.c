@@ -53,16 +53,16 @@ static bool onnx_softmax(OnnxNode *l)
     return reshape_onnx_view(l, p2, &x->shape, "", l->out) != NULL;
 }
 
-/* ONNX out: Softmax over one axis (opset 13's meaning), after the batch. */
-bool softmax_write_onnx(OnnxExport *x, const Node *n)
-{
-    const char *in = onnx_export_act(x, n->in[0]);
-    Onnx__NodeProto *node = onnx_writer_node(x->w, "Softmax", &in, 1, onnx_export_act(x, n->out));
-    onnx_attr_int(x->w, node, "axis", n->a.axis + 1);
-    return true;
-}
-
 const OnnxKind softmax_onnx[] = {
     {"Softmax", "axis:i", onnx_softmax, NULL, false},
     {NULL},
 };
+
+/* ---- export (opset 13's Softmax: over one axis) ---- */
+
+bool softmax_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                         const char *out)
+{
+    onnx_attr_int(o, onnx_out_node(o, "Softmax", n->name, in, 1, out), "axis", n->a.axis + 1);
+    return true;
+}
