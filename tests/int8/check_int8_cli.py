@@ -24,27 +24,14 @@ usage: check_int8_cli.py CNNC SOURCE_DIR WORKDIR CC
 """
 import os
 import re
-import subprocess
 import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from int8lib import expect, failures, finish, run  # noqa: E402
+
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O1"]
-failures = []
-
-
-def run(cmd, ok=True, cwd=None):
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=600)
-    if ok and r.returncode != 0:
-        raise RuntimeError("%s failed (%d):\n%s%s" % (" ".join(cmd), r.returncode, r.stdout,
-                                                       r.stderr))
-    return r
-
-
-def expect(cond, what, detail=""):
-    print("%s: %s" % ("ok" if cond else "FAIL", what))
-    if not cond:
-        failures.append("%s %s" % (what, detail))
 
 
 def header_value(header, name):
@@ -235,9 +222,7 @@ def main():
         test_errors(cnnc, digits, work, shape)
     except RuntimeError as e:
         failures.append(str(e)[:2000])
-    for f in failures:
-        print("FAIL:", f)
-    sys.exit(1 if failures else 0)
+    finish()
 
 
 if __name__ == "__main__":

@@ -22,38 +22,21 @@ PyTorch, and its own generated code.
 usage: check_qdq_models.py CNNC WORKDIR CC
 """
 import os
-import re
-import subprocess
 import sys
 
 import numpy as np
 import onnx
 import torch
 import torch.nn.functional as F
-from onnx import helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "ort"))
 import ortlib  # noqa: E402
+from int8lib import expect, failures, finish, run  # noqa: E402
 from qdq import Builder  # noqa: E402
 
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O2"]
-failures = []
-
-
-def run(cmd, ok=True):
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if ok and r.returncode != 0:
-        raise RuntimeError("%s failed (%d):\n%s%s" % (" ".join(cmd), r.returncode, r.stdout,
-                                                       r.stderr))
-    return r
-
-
-def expect(cond, what, detail=""):
-    print("%s: %s %s" % ("ok" if cond else "FAIL", what, detail))
-    if not cond:
-        failures.append(what)
 
 
 class Net:
@@ -287,9 +270,7 @@ def main():
         check_errors(cnnc, work)
     except RuntimeError as e:
         failures.append(str(e)[:3000])
-    for f in failures:
-        print("FAIL:", f)
-    sys.exit(1 if failures else 0)
+    finish()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ usage: check_quantize.py CNNC WORKDIR MODEL...
 """
 import os
 import re
-import subprocess
 import sys
 
 import numpy as np
@@ -29,22 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "ort"))
 import ortlib  # noqa: E402
+from int8lib import expect, failures, finish, run  # noqa: E402
 
-failures = []
-
-
-def run(cmd, ok=True):
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if ok and r.returncode != 0:
-        raise RuntimeError("%s failed (%d):\n%s%s" % (" ".join(cmd), r.returncode, r.stdout,
-                                                       r.stderr))
-    return r
-
-
-def expect(cond, what, detail=""):
-    print("%s: %s %s" % ("ok" if cond else "FAIL", what, detail))
-    if not cond:
-        failures.append(what)
 
 
 def input_shape(cnnc, model, work):
@@ -110,9 +95,7 @@ def main():
         check_errors(cnnc, work, [m for m in models if "digits" in m][0])
     except RuntimeError as e:
         failures.append(str(e)[:3000])
-    for f in failures:
-        print("FAIL:", f)
-    sys.exit(1 if failures or not models else 0)
+    finish(not models)
 
 
 if __name__ == "__main__":
