@@ -110,4 +110,6 @@ const OpInfo op_batchnorm = {
     .folds = batchnorm_folds,
     .quant = &batchnorm_int8,
     .onnx_export = batchnorm_onnx_export,
+    .grad_reads = batchnorm_grad_reads,
+    .emit_train = batchnorm_emit_train,
 };

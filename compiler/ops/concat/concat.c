@@ -74,4 +74,5 @@ const OpInfo op_concat = {
     .dump = dump_axis,
     .quant = &concat_int8,
     .onnx_export = concat_onnx_export,
+    .grad_reads = grad_reads_none,
 };

@@ -325,4 +325,6 @@ const OpInfo op_conv = {
     .absorb_pad = conv_absorb_pad,
     .quant = &conv_int8,
     .onnx_export = conv_onnx_export,
+    .grad_reads = conv_grad_reads,
+    .emit_train = conv_emit_train,
 };

@@ -72,4 +72,6 @@ const OpInfo op_dense = {
     .dump = dump_dense,
     .quant = &dense_int8,
     .onnx_export = dense_onnx_export,
+    .grad_reads = dense_grad_reads,
+    .emit_train = dense_emit_train,
 };

@@ -166,6 +166,8 @@ const OpInfo op_add = {
     .folds = add_folds,
     .quant = &elementwise_int8,
     .onnx_export = elementwise_onnx_export,
+    .grad_reads = add_grad_reads,
+    .emit_train = elementwise_emit_train, /* B may be trainable */
 };
 
 const OpInfo op_mul = {
@@ -178,4 +180,6 @@ const OpInfo op_mul = {
     .emit_grad = mul_emit_grad,
     .quant = &elementwise_int8,
     .onnx_export = elementwise_onnx_export,
+    .grad_reads = mul_grad_reads,
+    .emit_train = elementwise_emit_train, /* B may be trainable */
 };

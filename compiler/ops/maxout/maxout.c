@@ -64,4 +64,5 @@ const OpInfo op_maxout = {
     .dump = dump_maxout,
     .quant = &maxout_int8,
     .onnx_export = maxout_onnx_export,
+    .grad_reads = maxout_grad_reads,
 };

@@ -100,4 +100,5 @@ const OpInfo op_pad = {
     .folds = pad_folds,
     .quant = &pad_int8,
     .onnx_export = pad_onnx_export,
+    .grad_reads = grad_reads_none,
 };

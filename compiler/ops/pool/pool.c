@@ -201,6 +201,7 @@ const OpInfo op_maxpool = {
     .absorb_pad = maxpool_absorb_pad,
     .quant = &maxpool_int8,
     .onnx_export = pool_onnx_export,
+    .grad_reads = maxpool_grad_reads,
 };
 
 const OpInfo op_avgpool = {
@@ -216,6 +217,7 @@ const OpInfo op_avgpool = {
     .absorb_pad = avgpool_absorb_pad,
     .quant = &avgpool_int8,
     .onnx_export = pool_onnx_export,
+    .grad_reads = grad_reads_none,
 };
 
 const OpInfo op_global_avgpool = {
@@ -229,6 +231,7 @@ const OpInfo op_global_avgpool = {
     .emit_grad = global_pool_emit_grad,
     .quant = &global_avgpool_int8,
     .onnx_export = global_pool_onnx_export,
+    .grad_reads = grad_reads_none,
 };
 
 const OpInfo op_global_maxpool = {
@@ -242,4 +245,5 @@ const OpInfo op_global_maxpool = {
     .emit_grad = global_pool_emit_grad,
     .quant = &global_maxpool_int8,
     .onnx_export = global_pool_onnx_export,
+    .grad_reads = maxpool_grad_reads,
 };

@@ -124,6 +124,8 @@ const OpInfo op_dropout = {
     .dump = dump_dropout,
     .quant = &view_int8,
     .onnx_export = dropout_onnx_export,
+    .grad_reads = grad_reads_none,
+    .emit_train = dropout_emit_train,
 };
 
 const OpInfo op_identity = {
