@@ -83,6 +83,21 @@ static void emit_dot(Emit *e, const ConvQ *q, int nf)
     emit_line(e, "}");
 }
 
+/* A group's filters: body for pairs (f, f + 1), then for the last one if
+ * Fg is odd. */
+static void emit_filter_pairs(Emit *e, const ConvQ *q,
+                              void (*body)(Emit *e, const ConvQ *q, int nf))
+{
+    emit_line(e, "for (int f = 0; f + 1 < %lld; f += 2)", (long long)q->fg);
+    body(e, q, 2);
+    if (q->fg % 2) {
+        emit_line(e, "{");
+        emit_line(e, "const int f = %lld;", (long long)(q->fg - 1));
+        body(e, q, 1);
+        emit_line(e, "}");
+    }
+}
+
 static void emit_general(Emit *e, const ConvQ *q, const char *X, const char *col)
 {
     const ConvGeom *k = &q->k;
@@ -96,14 +111,7 @@ static void emit_general(Emit *e, const ConvQ *q, const char *X, const char *col
     emit_gather(e, q, "c1", "p + 1", hp, wp);
     emit_line(e, "else");
     emit_line(e, "    memcpy(c1, c0, %lld);", (long long)q->kdim);
-    emit_line(e, "for (int f = 0; f + 1 < %lld; f += 2)", (long long)q->fg);
-    emit_dot(e, q, 2);
-    if (q->fg % 2) {
-        emit_line(e, "{");
-        emit_line(e, "const int f = %lld;", (long long)(q->fg - 1));
-        emit_dot(e, q, 1);
-        emit_line(e, "}");
-    }
+    emit_filter_pairs(e, q, emit_dot);
     emit_line(e, "}");
     emit_line(e, "}");
 }
@@ -154,14 +162,7 @@ static void emit_pw_filters(Emit *e, const ConvQ *q, int nf)
 static void emit_pointwise(Emit *e, const ConvQ *q)
 {
     emit_line(e, "for (int g = 0; g < %d; g++) {", q->k.groups);
-    emit_line(e, "for (int f = 0; f + 1 < %lld; f += 2)", (long long)q->fg);
-    emit_pw_filters(e, q, 2);
-    if (q->fg % 2) {
-        emit_line(e, "{");
-        emit_line(e, "const int f = %lld;", (long long)(q->fg - 1));
-        emit_pw_filters(e, q, 1);
-        emit_line(e, "}");
-    }
+    emit_filter_pairs(e, q, emit_pw_filters);
     emit_line(e, "}");
 }
 
