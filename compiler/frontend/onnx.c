@@ -373,6 +373,12 @@ static bool set_output(Onnx *o, const Onnx__GraphProto *gp)
         int id = graph_add_identity(o->g, v->tensor, "identity", o->loc);
         o->g->t[o->g->n[id].out].shape = v->shape;
         o->g->output = o->g->n[id].out;
+    } else if (o->g->t[v->tensor].q) { /* a quantized output: the contract's is float */
+        char *name = xasprintf("%s_dequantize", gp->output[0]->name);
+        int id = graph_add_node(o->g, OP_DEQUANTIZE, name, o->loc, &v->tensor, 1);
+        free(name);
+        o->g->t[o->g->n[id].out].shape = v->shape;
+        o->g->output = o->g->n[id].out;
     } else {
         o->g->output = v->tensor;
     }

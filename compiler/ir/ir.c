@@ -89,6 +89,7 @@ void graph_free(Graph *g)
     for (int i = 0; i < g->nt; i++) {
         free(g->t[i].name);
         free(g->t[i].data);
+        quant_free(g->t[i].q);
     }
     for (int i = 0; i < g->nn; i++) {
         free(g->n[i].name);

@@ -157,7 +157,19 @@ int onnx_make_param(Onnx *o, const char *name, TensorKind kind, const Shape *s,
 
 int onnx_const_param(Onnx *o, const OnnxValue *v, TensorKind kind)
 {
-    return onnx_make_param(o, v->name, v->c.init ? kind : T_CONST, &v->c.shape, v->c.f);
+    int t = onnx_make_param(o, v->name, v->c.init ? kind : T_CONST, &v->c.shape, v->c.f);
+    onnx_attach_quant(o, t, &v->c, 0, NULL);
+    return t;
+}
+
+void onnx_attach_quant(Onnx *o, int t, const Const *c, int axis0, const int64_t *perm)
+{
+    Tensor *x = &o->g->t[t];
+    if (!c->q || x->q || (c->q->n > 1 && c->qaxis != axis0))
+        return;
+    x->q = quant_copy(c->q, c->n);
+    for (int64_t k = 0; perm && k < c->n; k++)
+        x->q->values[k] = c->q->values[perm[k]];
 }
 
 void onnx_set_param(Node *n, int slot, int t)
@@ -179,6 +191,28 @@ bool onnx_infer(OnnxNode *l, Node *n, OnnxValue *out)
     return true;
 }
 
+/* A node reading a quantized activation (QOperator models: MaxPool between
+ * two QLinearConv): one that moves values without computing new ones
+ * (QUANT_SAME_SCALE) passes the scale on; any other would read integers as
+ * reals. Dequantizes read them by design. */
+static bool quantized_inputs(OnnxNode *l, Node *n, OnnxValue **in, OnnxValue *out)
+{
+    Graph *g = l->o->g;
+    int j = 0;
+    while (j < n->nin && !g->t[n->in[j]].q)
+        j++;
+    if (j == n->nin || n->op == OP_DEQUANTIZE)
+        return true;
+    const QuantOps *qo = op_info(n->op)->quant;
+    if (!qo || !(qo->flags & QUANT_SAME_SCALE) || n->nin != 1)
+        return onnx_fail(l, "reads the quantized activation '%s', which only DequantizeLinear, "
+                         "QLinearConv, QLinearMatMul and operators that keep its scale "
+                         "(MaxPool, Reshape, Flatten, Pad) can", in[j]->name);
+    g->t[n->out].q = quant_copy(g->t[n->in[j]].q, 0);
+    out->elem = in[j]->elem;
+    return true;
+}
+
 Node *onnx_add_node(OnnxNode *l, int op, const char *suffix, OnnxValue **in, int nin,
                     OnnxValue *out, const Shape *s)
 {
@@ -193,19 +227,19 @@ Node *onnx_add_node(OnnxNode *l, int op, const char *suffix, OnnxValue **in, int
     free(base);
     Node *n = &o->g->n[id];
     if (!s)
-        return onnx_infer(l, n, out) ? n : NULL;
+        return onnx_infer(l, n, out) && quantized_inputs(l, n, in, out) ? n : NULL;
     o->g->t[n->out].shape = *s;
     out->kind = OV_ACT;
     out->tensor = n->out;
     out->shape = *s;
-    return n;
+    return quantized_inputs(l, n, in, out) ? n : NULL;
 }
 
 void onnx_alias(OnnxNode *l, const OnnxValue *x)
 {
     OnnxValue *out = l->out;
     *out = (OnnxValue){.name = out->name, .kind = OV_ACT, .tensor = x->tensor, .shape = x->shape,
-                       .uses = out->uses};
+                       .uses = out->uses, .elem = x->elem};
 }
 
 /* ---- constants ---- */

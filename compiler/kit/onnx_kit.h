@@ -37,6 +37,13 @@ typedef struct {
     /* The initializer this constant is the 2-D transpose of (PyTorch's
      * Linear without bias: Transpose(weight) + MatMul), or NULL. */
     const char *transpose_of;
+    /* int8 models: an integer constant's ONNX element type (int8, uint8,
+     * int32, int64); a float one dequantized from integers (or quantized
+     * by a QuantizeLinear fold) keeps them in q, its scales along ONNX axis
+     * qaxis (ops/quant/quant_front.c). */
+    int elem;
+    Quant *q;
+    int qaxis;
 } Const;
 
 typedef enum { OV_NONE, OV_CONST, OV_ACT } OnnxValueKind;
@@ -47,6 +54,7 @@ typedef struct {
     Const c;     /* OV_CONST */
     int tensor;  /* OV_ACT: the IR tensor */
     Shape shape; /* OV_ACT: its per-sample shape */
+    int elem;    /* OV_ACT: a quantized one's ONNX type (uint8, int8); 0: float */
     int uses;    /* how many node inputs name it */
 } OnnxValue;
 
@@ -88,8 +96,8 @@ typedef struct OnnxKind {
 /* ---- onnx_read.c: the file ---- */
 
 Onnx__ModelProto *onnx_read_model(const char *path);
-/* Decodes t (float32, or int64/int32 kept as int64) into c; `what` names it
- * in errors. c->init is left false. */
+/* Decodes t (float32, or int64/int32/int8/uint8 kept as int64, c->elem
+ * saying which) into c; `what` names it in errors. c->init is left false. */
 bool onnx_tensor_const(Onnx *o, const Onnx__TensorProto *t, const char *what, Const *c);
 void const_free(Const *c);
 /* Elements of a shape, or -1 (after an error naming `what`) when a
@@ -138,8 +146,14 @@ void onnx_set_param(Node *n, int slot, int t);
  * that name is free or already holds the same data (a shared weight). */
 int onnx_make_param(Onnx *o, const char *name, TensorKind kind, const Shape *s,
                     const float *data);
-/* A constant operand as an IR tensor: `kind` for initializers, else T_CONST. */
+/* A constant operand as an IR tensor: `kind` for initializers, else T_CONST;
+ * with its integers (v->c.q) when they are per tensor or along axis 0. */
 int onnx_const_param(Onnx *o, const OnnxValue *v, TensorKind kind);
+/* Tensor t (IR layout) takes c's integers: c's values transposed as the
+ * front end transposed its floats (perm[ir index] = ONNX index; NULL: the
+ * same order), when c's scales run along ONNX axis `axis0` (what becomes
+ * axis 0) or are one per tensor; else t stays float. */
+void onnx_attach_quant(Onnx *o, int t, const Const *c, int axis0, const int64_t *perm);
 /* The node's output is value x itself (Identity, inference Dropout, a
  * Concat of one input, ...): no IR node. */
 void onnx_alias(OnnxNode *l, const OnnxValue *x);

@@ -24,6 +24,7 @@ typedef struct {
     bool (*nonneg)(float a, float b); /* y >= 0 for every x */
     bool (*valid)(float a, float b);
     const char *c_y, *c_dydx, *c_vec; /* generated C ($x $y $s $a $b; $v $V $I) */
+    bool clamp; /* y = x clamped to [f(-inf), f(+inf)] */
 } ActInfo;
 
 /* A DSL keyword standing for an activation with fixed parameters. */
@@ -48,6 +49,9 @@ Act node_act(const Node *n);
 bool act_grad_from_output(Act act);
 /* y >= 0 whatever x (acts.def's nonneg). */
 bool act_nonnegative(Act act);
+/* y is x clamped to [act(-inf), act(+inf)] (acts.def's clamp), or no
+ * activation at all: integer kernels apply it as bounds. */
+bool act_is_clamp(Act act);
 /* Generated C (act_emit.c): the expression applying act to the float
  * expression v; d act / dx from expressions x and y = act(x); and `var =
  * act(var)` on a GNU vector variable of `lanes` floats (cnnc_v8, cnnc_v16),
@@ -65,9 +69,37 @@ void act_dsl_activation(DslArgs *c, Act *act);
 extern const DslKind conv_dsl[], pool_dsl[], dense_dsl[], batchnorm_dsl[], reshape_dsl[],
     softmax_dsl[], maxout_dsl[], elementwise_dsl[], concat_dsl[], pad_dsl[], act_dsl[];
 extern const OnnxKind conv_onnx[], pool_onnx[], dense_onnx[], batchnorm_onnx[], reshape_onnx[],
-    softmax_onnx[], elementwise_onnx[], concat_onnx[], pad_onnx[], act_onnx[], const_onnx[];
+    softmax_onnx[], elementwise_onnx[], concat_onnx[], pad_onnx[], act_onnx[], const_onnx[],
+    quant_onnx[];
 
 /* ---- what the families' ONNX lowerings share ---- */
+
+/* Quantized models (quant_front.c): the scales (input si) and zero points
+ * (input zi, optional: 0, uint8) of a tensor of full ONNX shape x, checked;
+ * per channel along *axis (attribute "axis", else dflt_axis) or per tensor
+ * (*axis -1); zero points as given (*elem: their ONNX type). NULL after an
+ * error. onnx_act_quant: an activation's (one scale; uint8 moved to int8). */
+Quant *onnx_quant_params(OnnxNode *l, int si, int zi, const Shape *x, int dflt_axis, int *elem,
+                         int *axis);
+Quant *onnx_act_quant(OnnxNode *l, int si, int zi, const OnnxValue *x);
+/* The QLinear operators (QLinearConv, QLinearMatMul): x (input 0, scale
+ * and zero point inputs 1, 2) dequantized, the float operator `lower` run on
+ * it and consts (dequantized weights, bias), its output quantized with
+ * inputs ysi, yzi into l's output; "quantize" makes them one integer layer.
+ * onnx_qlinear_bias: the int32 bias (input bi) at scale x scale (input xsi)
+ * times the weights' qw, m values, dequantized into out. */
+bool onnx_qlinear(OnnxNode *l, int ysi, int yzi, OnnxValue **consts, int nconst,
+                  bool (*lower)(OnnxNode *l));
+bool onnx_qlinear_bias(OnnxNode *l, int bi, int xsi, const Quant *qw, int64_t m, Const *out);
+/* Integer constant x dequantized into out, its integers alongside (out->q). */
+bool onnx_dequantize_const(OnnxNode *l, const OnnxValue *x, int si, int zi, int dflt_axis,
+                           Const *out);
+/* A quantize node from float activation x into value out, the int8 tensor
+ * taking q (owned now); a dequantize node from int8 activation x, whose
+ * Quant must be q. Nodes named after l's plus suffix; false after an error. */
+bool onnx_quantize_act(OnnxNode *l, OnnxValue *x, Quant *q, const char *suffix, OnnxValue *out);
+bool onnx_dequantize_act(OnnxNode *l, OnnxValue *x, const Quant *q, const char *suffix,
+                         OnnxValue *out);
 
 /* A conv or pool window over `ns` spatial dims from ONNX's attributes
  * (conv_front.c): kernel, strides, dilations, pads or auto_pad. */
@@ -117,6 +149,9 @@ bool reshape_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *
                          const char *out);
 bool softmax_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
                          const char *out);
+/* cnnc quantize: quantize and dequantize nodes (quant_front.c). */
+bool quant_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                       const char *out);
 /* An activation as an ONNX node named `name` from value in to out
  * (act_front.c); false where it has no ONNX form. */
 bool act_onnx_node(OnnxOut *o, Act act, const char *name, const char *in, const char *out);
@@ -132,6 +167,11 @@ const char *onnx_export_pad(OnnxOut *o, const Graph *g, const Node *n, const cha
 /* Add(x, c) right after a dense layer without bias becomes its bias (the
  * node's output names x): true when it did (dense_front.c). */
 bool dense_onnx_take_bias(OnnxNode *l, OnnxValue *x, OnnxValue *c);
+
+/* ---- integer forms, <family>/<family>_int8.c (OpInfo.quant; docs/int8.md) ---- */
+extern const QuantOps conv_int8, dense_int8, maxpool_int8, avgpool_int8, global_maxpool_int8,
+    global_avgpool_int8, view_int8, elementwise_int8, concat_int8, act_int8, softmax_int8,
+    pad_int8, maxout_int8, batchnorm_int8;
 
 /* ---- traits: OP_TRAITS(CONV) is the ops.def row's traits, so that an
  * OpInfo's .traits and the table cannot disagree. ---- */
@@ -329,5 +369,9 @@ void pad_emit_grad(Emit *e, const Node *n);
  * planes, the border filled as `mode` says (pad = top, left, bottom, right). */
 void emit_pad_copy(Emit *e, const char *dst, const char *src, int64_t c, int64_t h, int64_t w,
                    const int pad[4], PadMode mode);
+/* The same for elements of C type `type` (float, int8_t), the zero border
+ * being bytes `fill` (an int8 tensor's zero point). */
+void emit_pad_copy_typed(Emit *e, const char *dst, const char *src, int64_t c, int64_t h,
+                         int64_t w, const int pad[4], PadMode mode, const char *type, int fill);
 
 #endif

@@ -33,7 +33,7 @@ const DslKind *dsl_kind_find(const char *word)
 
 static const OnnxKind *const onnx_tables[] = {
     conv_onnx, pool_onnx, batchnorm_onnx, dense_onnx, elementwise_onnx, act_onnx,
-    softmax_onnx, reshape_onnx, concat_onnx, pad_onnx, const_onnx,
+    softmax_onnx, reshape_onnx, concat_onnx, pad_onnx, const_onnx, quant_onnx,
 };
 
 const OnnxKind *onnx_kind_find(const char *op_type)

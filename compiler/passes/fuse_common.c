@@ -83,6 +83,7 @@ void fuse_prune(Graph *g)
         if (!used[t]) {
             free(g->t[t].name);
             free(g->t[t].data);
+            quant_free(g->t[t].q);
             map[t] = -1;
             continue;
         }

@@ -26,7 +26,8 @@ bool fuse_fold(Graph *g, const char *pass, const LoadOptions *opt)
 {
     for (int i = 0; i < g->nn; i++) {
         const FoldRule *r = rule_for(&g->n[i], pass);
-        if (!r || !r->fold(g, i, opt))
+        /* The rules are float arithmetic: integer layers keep their form. */
+        if (!r || node_quantized(g, &g->n[i]) || !r->fold(g, i, opt))
             continue;
         fuse_bypass(g, i);
         i--;

@@ -91,7 +91,8 @@ void plan_alias(const Graph *g, Plan *p)
              * the node; the input must die here (all its aliases too). */
             if (r == g->input || n->out == g->output)
                 continue;
-            if (shape_numel(&g->t[r].shape) != size)
+            if (shape_numel(&g->t[r].shape) != size ||
+                tensor_dtype(&g->t[r]) != tensor_dtype(&g->t[n->out]))
                 continue;
             if (root_last[r] != i)
                 continue;
@@ -236,7 +237,7 @@ void plan_pack(const Graph *g, const int64_t *scratch, int64_t samples, Plan *p)
         int last = root_last[t];
         if (last < first)
             last = first; /* written, never read: still needs its bytes */
-        bufs[nb++] = (Buf){t, plan_round_up(shape_numel(&g->t[t].shape) * samples), first, last, 0};
+        bufs[nb++] = (Buf){t, plan_round_up(tensor_floats(&g->t[t], samples)), first, last, 0};
     }
     for (int i = 0; scratch && i < g->nn; i++)
         if (scratch[i] > 0)
@@ -369,7 +370,7 @@ int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, boo
     int first, last;
     for (int t = 0; t < g->nt; t++)
         if (peak_buffer(g, p, root_last, t, &first, &last)) {
-            int64_t size = plan_round_up(shape_numel(&g->t[t].shape) * samples);
+            int64_t size = plan_round_up(tensor_floats(&g->t[t], samples));
             delta[first + 1] += size;
             delta[last + 2] -= size;
         }

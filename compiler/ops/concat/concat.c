@@ -72,6 +72,7 @@ const OpInfo op_concat = {
     .emit = concat_emit,
     .emit_grad = concat_emit_grad,
     .dump = dump_axis,
+    .quant = &concat_int8,
     .onnx_export = concat_onnx_export,
     .grad_reads = grad_reads_none,
 };

@@ -184,11 +184,14 @@ static bool fold_cast(OnnxNode *l, Const *out)
     int dtype = to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT   ? CONST_F32
                 : to == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? CONST_I64
                 : to == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ? CONST_I64
+                : to == ONNX__TENSOR_PROTO__DATA_TYPE__INT8  ? CONST_I64 /* int8 models' */
+                : to == ONNX__TENSOR_PROTO__DATA_TYPE__UINT8 ? CONST_I64 /* zero points */
                                                              : -1;
     if (dtype < 0)
         return onnx_fail(l, "cast to data type %lld is not supported", (long long)to);
     if (!const_alloc(l, out, dtype, &x->shape))
         return false;
+    out->elem = dtype == CONST_I64 ? (int)to : 0;
     for (int64_t k = 0; k < x->n; k++) {
         if (x->dtype == CONST_I64 && x->i[k] == BATCH_DIM && dtype == CONST_F32)
             return onnx_fail(l, "input depends on the batch size");
@@ -200,6 +203,20 @@ static bool fold_cast(OnnxNode *l, Const *out)
             return onnx_fail(l, "value %g does not fit in an integer", x->f[k]); else
             out->i[k] = (int64_t)x->f[k];
     }
+    return true;
+}
+
+/* On an activation, only a Cast to its own type (PyTorch's exporter puts
+ * one between each QuantizeLinear and DequantizeLinear): nothing to do. */
+static bool lower_cast(OnnxNode *l)
+{
+    OnnxValue *x = onnx_act_in(l, 0);
+    if (!x)
+        return false;
+    int64_t to = attr_int(l->node, "to", 0);
+    if (to != (x->elem ? x->elem : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT))
+        return onnx_fail(l, "a cast that changes an activation's type is not supported");
+    onnx_alias(l, x);
     return true;
 }
 
@@ -228,6 +245,7 @@ static bool fold_constant_of_shape(OnnxNode *l, Const *out)
         v.f = &zero;
     }
     bool ok = const_alloc_grown(l, out, v.dtype, &s, shp->n);
+    out->elem = v.elem;
     for (int64_t k = 0; ok && k < out->n; k++)
         const_copy_elem(out, k, &v, 0);
     if (v.f != &zero)
@@ -279,7 +297,7 @@ const OnnxKind const_onnx[] = {
     {"Shape", "start:i end:i", NULL, fold_shape, true},
     {"Gather", "axis:i", NULL, fold_gather, false},
     {"Slice", "starts:is ends:is axes:is", NULL, fold_slice, false},
-    {"Cast", "to:i", NULL, fold_cast, false},
+    {"Cast", "to:i", lower_cast, fold_cast, false},
     {"ConstantOfShape", "value:t", NULL, fold_constant_of_shape, false},
     {"Transpose", "perm:is", NULL, fold_transpose, false},
     {NULL},

@@ -53,6 +53,25 @@ static float *vector_of(const Const *c, int64_t n, float scale)
     return v;
 }
 
+/* A quantized weight's integers (int8 models), into [out, in] order when
+ * the ONNX weight was [in, out] (transposed): its per-channel scales must
+ * run along the output features. */
+static void attach_weight_quant(OnnxNode *l, int t, const Const *c, bool transposed, int64_t in,
+                                int64_t outf)
+{
+    if (!c->q)
+        return;
+    int64_t *perm = NULL;
+    if (transposed) {
+        perm = xmalloc((size_t)(in * outf) * sizeof *perm);
+        for (int64_t i = 0; i < outf; i++)
+            for (int64_t j = 0; j < in; j++)
+                perm[i * in + j] = j * outf + i;
+    }
+    onnx_attach_quant(l->o, t, c, transposed ? 1 : 0, perm);
+    free(perm);
+}
+
 static bool onnx_gemm(OnnxNode *l)
 {
     OnnxValue *a = onnx_act_in(l, 0), *b = a ? onnx_float_in(l, 1, false) : NULL;
@@ -81,6 +100,8 @@ static bool onnx_gemm(OnnxNode *l)
     bool param = b->c.init || b->c.transpose_of;
     int wt = onnx_make_param(l->o, name, param ? T_PARAM : T_CONST, &ws, w);
     free(w);
+    if (alpha == 1)
+        attach_weight_quant(l, wt, &b->c, !tb, in, outf);
     Node *n = dense_node(l, a, wt, outf);
     if (c) {
         float *bias = vector_of(&c->c, outf, beta);
@@ -88,7 +109,10 @@ static bool onnx_gemm(OnnxNode *l)
             return onnx_fail(l, "bias '%s' must broadcast to [%lld] without the batch", c->name,
                         (long long)outf);
         Shape s = {1, {outf}};
-        onnx_set_param(n, 1, onnx_make_param(l->o, c->name, c->c.init ? T_PARAM : T_CONST, &s, bias));
+        int bt = onnx_make_param(l->o, c->name, c->c.init ? T_PARAM : T_CONST, &s, bias);
+        if (beta == 1 && c->c.n == outf)
+            onnx_attach_quant(l->o, bt, &c->c, c->c.shape.rank - 1, NULL);
+        onnx_set_param(n, 1, bt);
         n->a.bias = true;
         free(bias);
     }
@@ -112,6 +136,7 @@ static bool onnx_matmul(OnnxNode *l)
     bool param = b->c.init || b->c.transpose_of;
     int wt = onnx_make_param(l->o, name, param ? T_PARAM : T_CONST, &ws, w);
     free(w);
+    attach_weight_quant(l, wt, &b->c, true, in, outf);
     dense_node(l, a, wt, outf);
     return true;
 }
@@ -134,9 +159,26 @@ bool dense_onnx_take_bias(OnnxNode *l, OnnxValue *x, OnnxValue *c)
     return true;
 }
 
+/* QLinearMatMul (a, a_scale, a_zero_point, b, b_scale, b_zero_point,
+ * y_scale, y_zero_point): the same MatMul between a dequantize of a and a
+ * quantize into y, b's integers (per tensor or per output column) kept. */
+static bool onnx_qlinear_matmul(OnnxNode *l)
+{
+    if (!onnx_has_inputs(l, 8) || !onnx_need_const(l, 3))
+        return false;
+    OnnxValue b = {.name = l->in[3]->name, .kind = OV_CONST};
+    bool ok = onnx_dequantize_const(l, l->in[3], 4, 5, 1, &b.c);
+    b.c.init = l->in[3]->c.init;
+    OnnxValue *consts[1] = {&b};
+    ok = ok && onnx_qlinear(l, 6, 7, consts, 1, onnx_matmul);
+    const_free(&b.c);
+    return ok;
+}
+
 const OnnxKind dense_onnx[] = {
     {"Gemm", "alpha:f beta:f transA:i transB:i broadcast:i", onnx_gemm, NULL, false},
     {"MatMul", "", onnx_matmul, NULL, false},
+    {"QLinearMatMul", "", onnx_qlinear_matmul, NULL, false},
     {NULL},
 };
 

@@ -98,6 +98,7 @@ const OpInfo op_pad = {
     .emit_grad = pad_emit_grad,
     .dump = dump_pad,
     .folds = pad_folds,
+    .quant = &pad_int8,
     .onnx_export = pad_onnx_export,
     .grad_reads = grad_reads_none,
 };
