@@ -194,6 +194,15 @@ typedef struct {
     int axis;            /* softmax/concat axis in the per-sample shape */
     Shape target;        /* reshape: per-sample target shape */
     InitKind init;       /* how parameters without data are initialised */
+    /* Layout and normalisation operators (ops/transpose, slice, matmul, norm). */
+    int perm[MAX_RANK];  /* transpose: output axis i is input axis perm[i] */
+    /* slice, per axis: ONNX's (and Python's) start, end and step; a negative
+     * start or end counts from the end, one out of range is clamped */
+    int64_t start[MAX_RANK], end[MAX_RANK], step[MAX_RANK];
+    int naxes;           /* layernorm: normalises axes [axis, axis + naxes) */
+    float pad_value;     /* pad: the value of PAD_ZEROS padding (0 unless given) */
+    uint32_t const_at;   /* concat: operand i is the next constant parameter (bit i) */
+    bool const_left;     /* matmul: its constant operand (param 0) is the left one */
 } Attrs;
 
 typedef struct {
@@ -376,6 +385,7 @@ bool fuse_views(Graph *g, const struct LoadOptions *opt);     /* dropout, identi
 /* passes/split_act.c: an epilogue whose derivative needs its input becomes a
  * node of its own (training builds and cnnc grad). */
 bool split_act(Graph *g, const struct LoadOptions *opt);
+bool fuse_norm(Graph *g, const struct LoadOptions *opt);      /* GroupNorm export, affine folds */
 bool fuse_batchnorm(Graph *g, const struct LoadOptions *opt); /* BN into conv/dense */
 bool fuse_bias(Graph *g, const struct LoadOptions *opt);      /* add(x, B) into conv/dense bias */
 bool fuse_act(Graph *g, const struct LoadOptions *opt);       /* activation into n->act */

@@ -72,6 +72,7 @@ static bool step_init(Pipeline *p)
     }
 FUSION_STEP(step_split_act, split_act)
 FUSION_STEP(step_fuse_views, fuse_views)
+FUSION_STEP(step_fuse_norm, fuse_norm)
 FUSION_STEP(step_fuse_bn, fuse_batchnorm)
 FUSION_STEP(step_fuse_bias, fuse_bias)
 FUSION_STEP(step_fuse_act, fuse_act)
@@ -118,6 +119,7 @@ static const Step steps[] = {
      * gave the add into a conv the others are done with (they fold into
      * one-input convs). */
     {"fuse-views", step_fuse_views, OPTIMIZATION, GRAPH},
+    {"fuse-norm", step_fuse_norm, OPTIMIZATION, GRAPH},
     {"fuse-bn", step_fuse_bn, OPTIMIZATION, GRAPH},
     {"fuse-bias", step_fuse_bias, OPTIMIZATION, GRAPH},
     {"fuse-act", step_fuse_act, OPTIMIZATION, GRAPH},

@@ -274,6 +274,11 @@ static void (*train_forward_emitter(const Node *n))(Emit *, const Node *)
         return batchnorm_emit_train;
     case OP_DROPOUT:
         return dropout_emit_train;
+    case OP_LAYERNORM: /* gamma and beta are trainable */
+    case OP_GROUPNORM:
+        return norm_emit_train;
+    case OP_MATMUL: /* a constant operand and the bias may be */
+        return matmul_emit_train;
     default:
         return NULL;
     }

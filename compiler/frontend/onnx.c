@@ -164,7 +164,7 @@ static bool check_node(Onnx *o, const Onnx__NodeProto *node)
         node_error(o, node, "has no output");
         return false;
     }
-    for (size_t i = 1; i < node->n_output; i++) {
+    for (size_t i = 1; i < node->n_output && !(op->flags & ONNX_MULTI_OUTPUT); i++) {
         OnnxValue *v = value_get(o, node->output[i]);
         if (v && v->uses > 0) {
             node_error(o, node, "its output %zu ('%s') is used; only the first output is "
@@ -317,9 +317,15 @@ static bool lower_node(Onnx *o, const Onnx__GraphProto *gp, const Onnx__NodeProt
         node_error(o, node, "has %d inputs, more than %d", nin, ONNX_MAX_INPUTS);
         return false;
     }
-    OnnxValue *out = define(o, node, node->output[0]);
-    if (!out)
-        return false;
+    const OnnxKind *kind = onnx_kind_find(node->op_type);
+    int nout = kind->flags & ONNX_MULTI_OUTPUT ? (int)node->n_output : 1;
+    OnnxValue **outs = xcalloc((size_t)nout, sizeof *outs);
+    for (int i = 0; i < nout; i++)
+        if (node->output[i] && *node->output[i] && !(outs[i] = define(o, node, node->output[i]))) {
+            free(outs);
+            return false;
+        }
+    OnnxValue *out = outs[0];
     bool all_const = true;
     for (int i = 0; i < nin; i++) {
         const char *name = node->input[i];
@@ -328,32 +334,36 @@ static bool lower_node(Onnx *o, const Onnx__GraphProto *gp, const Onnx__NodeProt
             node_error(o, node, "input '%s' is not defined before it%s", name,
                        produced_later(gp, name) ? " (the graph has a cycle or is not in "
                                                   "topological order)" : "");
+            free(outs);
             return false;
         }
         all_const &= !in[i] || in[i]->kind == OV_CONST;
     }
-    const OnnxKind *kind = onnx_kind_find(node->op_type);
-    OnnxNode l = {o, node, in, nin, out};
-    if (kind->fold && (all_const || kind->fold_activations)) {
+    OnnxNode l = {o, node, in, nin, out, outs, nout};
+    bool ok;
+    if (kind->fold && (all_const || (kind->flags & ONNX_FOLD_ACTIVATIONS))) {
         Const c;
-        if (!kind->fold(&l, &c)) {
+        if ((ok = kind->fold(&l, &c))) {
+            out->kind = OV_CONST;
+            out->c = c;
+        } else {
             const_free(&c); /* what a failed fold allocated */
-            return false;
         }
-        out->kind = OV_CONST;
-        out->c = c;
-        return true;
-    }
-    if (!kind->lower) {
+    } else if (!kind->lower) {
         node_error(o, node, "supported only on constants; here its input depends on the "
                    "model's input");
-        return false;
-    }
-    bool ok = kind->lower(&l);
-    if (ok && out->kind == OV_ACT && checked_numel(o, &out->shape, node_label(node)) < 0)
         ok = false;
-    if (!ok)
-        out->kind = OV_NONE;
+    } else {
+        ok = kind->lower(&l);
+        for (int i = 0; i < nout; i++)
+            if (ok && outs[i] && outs[i]->kind == OV_ACT &&
+                checked_numel(o, &outs[i]->shape, node_label(node)) < 0)
+                ok = false;
+        for (int i = 0; i < nout && !ok; i++)
+            if (outs[i])
+                outs[i]->kind = OV_NONE;
+    }
+    free(outs);
     return ok;
 }
 

@@ -79,6 +79,10 @@ typedef enum { DSL_ANY, DSL_POSITIVE, DSL_NONNEG, DSL_UNIT_OPEN, DSL_UNIT_CLOSED
 /* Each reads `key` if given (required: else an error); true when a valid
  * value was stored. */
 bool dsl_get_int(DslArgs *c, const char *key, bool required, int min, int *out);
+/* An integer or a tuple of them (`(1, 2, 0)`), each in [lo, hi], into
+ * out[0..max): their count, or -1 when absent or after an error. */
+int dsl_get_int_list(DslArgs *c, const char *key, bool required, int lo, int hi, int *out,
+                     int max);
 /* K or KHxKW into [H, W]; a 1-D layer takes K only and gets [1, K]. */
 bool dsl_get_pair(DslArgs *c, const char *key, bool required, int min, int out[2]);
 bool dsl_get_float(DslArgs *c, const char *key, bool required, DslRange r, float *out);

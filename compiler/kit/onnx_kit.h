@@ -70,6 +70,8 @@ typedef struct {
     OnnxValue **in;
     int nin;
     OnnxValue *out;
+    OnnxValue **outs; /* every output, out first (a multi_output kind's), NULL if absent */
+    int nout;
 } OnnxNode;
 
 /* An ONNX op type an operator family handles (a row of its table). */
@@ -82,8 +84,13 @@ typedef struct OnnxKind {
     /* Evaluates the node on constant inputs into *out (NULL: it is never
      * evaluated at load time). */
     bool (*fold)(OnnxNode *l, Const *out);
-    bool fold_activations; /* folds whatever its input is (Shape) */
+    unsigned flags; /* ONNX_FOLD_ACTIVATIONS, ONNX_MULTI_OUTPUT (0 or false: none) */
 } OnnxKind;
+
+enum {
+    ONNX_FOLD_ACTIVATIONS = 1, /* folds whatever its input is (Shape): true */
+    ONNX_MULTI_OUTPUT = 2,     /* lowers every output it has (Split), not the first only */
+};
 
 /* ---- onnx_read.c: the file ---- */
 

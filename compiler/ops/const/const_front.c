@@ -2,8 +2,7 @@
  * constant inputs (Shape on an activation too: its per-sample shape, the
  * batch as BATCH_DIM), so that the shape arithmetic real exports carry
  * (Shape -> Gather -> Unsqueeze -> Concat -> Reshape, Clip bounds from
- * Constant nodes, Transpose of a weight) becomes plain constants before
- * lowering. Takes a node and its constant inputs; gives a Const. */
+ * Constant nodes) becomes plain constants before lowering. Takes a node and its constant inputs; gives a Const. */
 #include "../ops.h"
 
 #include <math.h>
@@ -116,65 +115,6 @@ static bool fold_gather(OnnxNode *l, Const *out)
     return true;
 }
 
-static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
-{
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
-static bool fold_slice(OnnxNode *l, Const *out)
-{
-    if (!onnx_has_inputs(l, 1))
-        return false;
-    const Const *x = &l->in[0]->c;
-    int r = x->shape.rank;
-    int64_t starts[MAX_RANK], ends[MAX_RANK], axes[MAX_RANK], steps[MAX_RANK];
-    int ns = onnx_int_list(l, 1, "starts", 10, starts);
-    int ne = onnx_int_list(l, 2, "ends", 10, ends);
-    int na = onnx_int_list(l, 3, "axes", 10, axes);
-    int nst = l->o->opset < 10 ? -1 : onnx_int_list(l, 4, "steps", 10, steps);
-    if (ns == -2 || ne == -2 || na == -2 || nst == -2)
-        return false;
-    if (ns < 0 || ns != ne || (na >= 0 && na != ns) || (nst >= 0 && nst != ns))
-        return onnx_fail(l, "starts, ends, axes and steps differ in length");
-    int64_t lo[MAX_RANK], step[MAX_RANK];
-    Shape s = x->shape;
-    for (int d = 0; d < r; d++)
-        lo[d] = 0, step[d] = 1;
-    for (int k = 0; k < ns; k++) {
-        int a;
-        if (!onnx_norm_axis(l, na >= 0 ? axes[k] : k, r, &a))
-            return false;
-        int64_t dim = x->shape.d[a], st = nst >= 0 ? steps[k] : 1;
-        if (st == 0)
-            return onnx_fail(l, "step 0");
-        int64_t b = starts[k] < 0 && starts[k] > INT64_MIN / 2 ? starts[k] + dim : starts[k];
-        int64_t e = ends[k] < 0 && ends[k] > INT64_MIN / 2 ? ends[k] + dim : ends[k];
-        int64_t len;
-        if (st > 0) {
-            b = clamp64(b, 0, dim);
-            e = clamp64(e, 0, dim);
-            len = e > b ? (e - b + st - 1) / st : 0;
-        } else {
-            b = clamp64(b, -1, dim - 1);
-            e = clamp64(e, -1, dim - 1);
-            len = b > e ? (b - e - st - 1) / -st : 0;
-        }
-        lo[a] = b, step[a] = st, s.d[a] = len;
-    }
-    if (!const_alloc(l, out, x->dtype, &s))
-        return false;
-    int64_t xs[MAX_RANK], idx[MAX_RANK];
-    const_strides(&x->shape, xs);
-    for (int64_t k = 0; k < out->n; k++) {
-        const_unravel(&s, k, idx);
-        int64_t at = 0;
-        for (int d = 0; d < r; d++)
-            at += (lo[d] + idx[d] * step[d]) * xs[d];
-        const_copy_elem(out, k, x, at);
-    }
-    return true;
-}
-
 static bool fold_cast(OnnxNode *l, Const *out)
 {
     if (!onnx_has_inputs(l, 1))
@@ -235,52 +175,12 @@ static bool fold_constant_of_shape(OnnxNode *l, Const *out)
     return ok;
 }
 
-static bool fold_transpose(OnnxNode *l, Const *out)
-{
-    if (!onnx_has_inputs(l, 1))
-        return false;
-    const OnnxValue *xv = l->in[0];
-    const Const *x = &xv->c;
-    int r = x->shape.rank;
-    const int64_t *perm;
-    int np = attr_ints(l->node, "perm", &perm);
-    int p[MAX_RANK];
-    bool seen[MAX_RANK] = {false};
-    if (np >= 0 && np != r)
-        return onnx_fail(l, "perm has %d entries for rank %d", np, r);
-    for (int d = 0; d < r; d++) {
-        p[d] = np >= 0 ? (int)perm[d] : r - 1 - d;
-        if (np >= 0 && (perm[d] < 0 || perm[d] >= r || seen[perm[d]]))
-            return onnx_fail(l, "perm is not a permutation");
-        seen[p[d]] = true;
-    }
-    Shape s = {r, {0}};
-    for (int d = 0; d < r; d++)
-        s.d[d] = x->shape.d[p[d]];
-    if (!const_alloc(l, out, x->dtype, &s))
-        return false;
-    int64_t xs[MAX_RANK], idx[MAX_RANK];
-    const_strides(&x->shape, xs);
-    for (int64_t k = 0; k < out->n; k++) {
-        const_unravel(&s, k, idx);
-        int64_t at = 0;
-        for (int d = 0; d < r; d++)
-            at += idx[d] * xs[p[d]];
-        const_copy_elem(out, k, x, at);
-    }
-    if (r == 2 && x->init && (np < 0 || p[0] == 1))
-        out->transpose_of = xv->name;
-    return true;
-}
-
 const OnnxKind const_onnx[] = {
     {"Constant", "value:t value_float:f value_floats:fs value_int:i value_ints:is", NULL,
      fold_constant, false},
     {"Shape", "start:i end:i", NULL, fold_shape, true},
     {"Gather", "axis:i", NULL, fold_gather, false},
-    {"Slice", "starts:is ends:is axes:is", NULL, fold_slice, false},
     {"Cast", "to:i", NULL, fold_cast, false},
     {"ConstantOfShape", "value:t", NULL, fold_constant_of_shape, false},
-    {"Transpose", "perm:is", NULL, fold_transpose, false},
     {NULL},
 };
