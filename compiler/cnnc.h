@@ -330,6 +330,11 @@ typedef struct {
     /* Takes pad node p's padding into its own (fuse-pad) where that gives
      * the same values; false (nothing changed) otherwise. */
     bool (*absorb_pad)(const Graph *g, Node *n, const Node *p);
+    /* fuse-transpose: node n's tensors are in the layout transpose(T,
+     * perm) of tensors T; whether n can compute in T's layout instead, and
+     * with apply, makes it so (attributes, parameters; the pass sets the
+     * shapes). NULL: only elementwise nodes without parameters can. */
+    bool (*unpermute)(Graph *g, Node *n, const int *perm, bool apply);
 } OpInfo;
 
 struct LoadOptions;
@@ -385,6 +390,7 @@ bool fuse_views(Graph *g, const struct LoadOptions *opt);     /* dropout, identi
 /* passes/split_act.c: an epilogue whose derivative needs its input becomes a
  * node of its own (training builds and cnnc grad). */
 bool split_act(Graph *g, const struct LoadOptions *opt);
+bool fuse_transpose(Graph *g, const struct LoadOptions *opt); /* transposes that cancel */
 bool fuse_norm(Graph *g, const struct LoadOptions *opt);      /* GroupNorm export, affine folds */
 bool fuse_batchnorm(Graph *g, const struct LoadOptions *opt); /* BN into conv/dense */
 bool fuse_bias(Graph *g, const struct LoadOptions *opt);      /* add(x, B) into conv/dense bias */
@@ -402,6 +408,9 @@ void fuse_bypass(Graph *g, int id);
 /* The pass named `pass`: offers every node to its operator's FoldRule for
  * that pass, and removes the nodes it folds (fuse_fold.c). */
 bool fuse_fold(Graph *g, const char *pass, const struct LoadOptions *opt);
+/* Removes the views nobody reads any more (a fold took their reader's
+ * input from further up), last to first. */
+void fuse_dead_views(Graph *g);
 /* A new T_CONST tensor "<base>.<suffix>" (made unique) of the given shape
  * holding a copy of `data`; returns its id. */
 int fuse_new_const(Graph *g, const char *base, const char *suffix, const Shape *shape,

@@ -279,6 +279,8 @@ static void (*train_forward_emitter(const Node *n))(Emit *, const Node *)
         return norm_emit_train;
     case OP_MATMUL: /* a constant operand and the bias may be */
         return matmul_emit_train;
+    case OP_CONCAT: /* a constant operand may be */
+        return concat_emit_train;
     default:
         return NULL;
     }

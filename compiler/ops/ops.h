@@ -69,6 +69,7 @@ extern const OnnxKind conv_onnx[], pool_onnx[], dense_onnx[], batchnorm_onnx[], 
 /* The layout and normalisation families (issue 13). */
 extern const DslKind transpose_dsl[], slice_dsl[], norm_dsl[], matmul_dsl[];
 extern const OnnxKind transpose_onnx[], slice_onnx[], norm_onnx[], matmul_onnx[];
+extern const OnnxPattern norm_patterns[];
 
 /* ---- what the families' ONNX lowerings share ---- */
 
@@ -347,6 +348,7 @@ void emit_strided(Emit *e, const Strided *s, const char *y, const char *x, bool 
 Strided transpose_strided(const Graph *g, const Node *n);
 void transpose_emit(Emit *e, const Node *n);
 void transpose_emit_grad(Emit *e, const Node *n);
+extern const FoldRule transpose_folds[];
 /* Slice along one axis of size d (slice.c): the first index read and the
  * count, from ONNX's start, end and step; false for step 0. */
 bool slice_axis(int64_t d, int64_t start, int64_t end, int64_t step, int64_t *first,
@@ -354,6 +356,13 @@ bool slice_axis(int64_t d, int64_t start, int64_t end, int64_t step, int64_t *fi
 Strided slice_strided(const Graph *g, const Node *n);
 void slice_emit(Emit *e, const Node *n);
 void slice_emit_grad(Emit *e, const Node *n);
+
+/* ---- concat/: its operands, inputs and constants (concat.c) ---- */
+int concat_operands(const Node *n);
+/* Whether operand i is a constant; *index: its param slot, or its input. */
+bool concat_operand(const Node *n, int i, int *index);
+const Shape *concat_shape(const Graph *g, const Node *n, int i);
+void concat_emit_train(Emit *e, const Node *n);
 
 /* ---- matmul/: products per sample ---- */
 typedef struct {
@@ -371,6 +380,9 @@ int64_t matmul_offset(const MatmulGeom *k, int64_t t, bool b_side);
 void matmul_emit(Emit *e, const Node *n);
 void matmul_emit_train(Emit *e, const Node *n);
 void matmul_emit_grad(Emit *e, const Node *n);
+/* fuse-transpose's hooks (OpInfo.unpermute): matmul_fuse.c, norm_fuse.c. */
+bool matmul_unpermute(Graph *g, Node *n, const int *perm, bool apply);
+bool norm_unpermute(Graph *g, Node *n, const int *perm, bool apply);
 
 /* ---- norm/: layernorm and groupnorm ----
  * Their groups: group (o, i) of a sample holds x[(o n + j) inner + i] for

@@ -46,3 +46,17 @@ const OnnxKind *onnx_kind_find(const char *op_type)
                 return k;
     return NULL;
 }
+
+/* The ONNX subgraphs a family lowers as one node (kit/onnx_kit.h). */
+static const OnnxPattern *const onnx_pattern_tables[] = {
+    norm_patterns,
+};
+
+const OnnxPattern *onnx_pattern_at(int i)
+{
+    for (size_t t = 0; t < sizeof onnx_pattern_tables / sizeof *onnx_pattern_tables; t++)
+        for (const OnnxPattern *p = onnx_pattern_tables[t]; p->first; p++)
+            if (i-- == 0)
+                return p;
+    return NULL;
+}

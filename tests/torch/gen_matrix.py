@@ -157,7 +157,7 @@ def layer_lines(case):
     if op in ('leaky_relu', 'elu', 'clip'):
         return ['a: ' + call(op, [], case, [('alpha', 'alpha'), ('min', 'min'), ('max', 'max')])]
     if op == 'pad':
-        return ['a: ' + call('pad', [], case, [('p', 'padding'), ('mode', 'mode')])]
+        return ['a: ' + call('pad', [], case, [('p', 'padding'), ('mode', 'mode'), ('value', 'value')])]
     if op == 'reshape':
         return ['a: ' + call('reshape', [case['shape']], case, [])]
     if op in ('add', 'concat'):
@@ -465,6 +465,8 @@ def layer_torch(case):
         return {}, lambda L, x: x.reshape(x.shape[0], *target)
     if op == 'pad':
         fp = fpad(side_pads(case['p'], dims, None, None, None, None))
+        if case.get('mode', 'zeros') == 'zeros':
+            return {}, lambda L, x: F.pad(x, fp, 'constant', case.get('value', 0))
         return {}, lambda L, x: F.pad(x, fp, PAD_MODE[case['mode']])
     if op == 'global_avgpool':
         return {}, lambda L, x: x.mean(dim=tuple(range(2, x.dim())), keepdim=True)

@@ -162,4 +162,5 @@ const OpInfo op_matmul = {
     .emit = matmul_emit,
     .emit_grad = matmul_emit_grad,
     .dump = dump_matmul,
+    .unpermute = matmul_unpermute,
 };

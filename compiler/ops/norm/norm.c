@@ -161,6 +161,7 @@ const OpInfo op_layernorm = {
     .emit_grad = norm_emit_grad,
     .dump = dump_layernorm,
     .folds = norm_folds,
+    .unpermute = norm_unpermute,
 };
 
 const OpInfo op_groupnorm = {
@@ -173,4 +174,5 @@ const OpInfo op_groupnorm = {
     .emit_grad = norm_emit_grad,
     .dump = dump_groupnorm,
     .folds = norm_folds,
+    .unpermute = norm_unpermute,
 };

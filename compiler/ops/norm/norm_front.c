@@ -86,9 +86,14 @@ static int affine_param(OnnxNode *l, OnnxValue *c, const Shape *s)
     return onnx_make_param(l->o, c->name, c->c.init ? T_PARAM : T_CONST, s, c->c.f);
 }
 
-/* The node's gamma (input 1) and beta (input 2, zeros when absent). */
+/* The node's gamma (input 1; none: no affine) and beta (input 2, zeros
+ * when absent). */
 static bool set_affine(OnnxNode *l, Node *n, const Shape *p)
 {
+    if (l->nin < 2 || !l->in[1]) {
+        n->a.bias = false;
+        return true;
+    }
     OnnxValue *gamma = onnx_float_in(l, 1, false), *beta = onnx_float_in(l, 2, true);
     if (!gamma || (!beta && l->nin > 2 && l->in[2]))
         return false;

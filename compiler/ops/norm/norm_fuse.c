@@ -171,3 +171,18 @@ const FoldRule norm_folds[] = {
     {"fuse-norm", norm_fold},
     {NULL, NULL},
 };
+
+/* fuse-transpose: layernorm's axes follow the permutation when they stay a
+ * run in order (so that gamma keeps its layout); groupnorm needs the
+ * channels to stay first (its groups and statistics ignore the rest). */
+bool norm_unpermute(Graph *g, Node *n, const int *perm, bool apply)
+{
+    if (n->op == OP_GROUPNORM)
+        return perm[0] == 0;
+    for (int k = 1; k < n->a.naxes; k++)
+        if (perm[n->a.axis + k] != perm[n->a.axis] + k)
+            return false;
+    if (apply)
+        n->a.axis = perm[n->a.axis];
+    return true;
+}

@@ -73,4 +73,5 @@ const OpInfo op_transpose = {
     .emit = transpose_emit,
     .emit_grad = transpose_emit_grad,
     .dump = dump_transpose,
+    .folds = transpose_folds,
 };
