@@ -157,7 +157,8 @@ def layer_lines(case):
     if op in ('leaky_relu', 'elu', 'clip'):
         return ['a: ' + call(op, [], case, [('alpha', 'alpha'), ('min', 'min'), ('max', 'max')])]
     if op == 'pad':
-        return ['a: ' + call('pad', [], case, [('p', 'padding'), ('mode', 'mode'), ('value', 'value')])]
+        keys = [('p', 'padding'), ('mode', 'mode'), ('value', 'value')]
+        return ['a: ' + call('pad', [], case, keys)]
     if op == 'reshape':
         return ['a: ' + call('reshape', [case['shape']], case, [])]
     if op in ('add', 'concat'):

@@ -33,9 +33,15 @@ static void dsl_layernorm(DslArgs *c, Node *n, const DslKind *k)
     n->a.naxes = 1;
     if (na < 1)
         return;
-    for (int i = 0; i < na; i++)
+    for (int i = 0; i < na; i++) {
+        if (c->rank && (axes[i] < -c->rank || axes[i] >= c->rank)) {
+            diag_error(dsl_get(c, "axes", false)->loc, "%s: axis %d is out of range for a "
+                       "rank-%d input", c->what, axes[i], c->rank);
+            return;
+        }
         if (axes[i] < 0 && c->rank)
             axes[i] += c->rank;
+    }
     for (int i = 1; i < na; i++)
         if (axes[i] != axes[i - 1] + 1) {
             diag_error(dsl_get(c, "axes", false)->loc, "%s: axes must be consecutive and in "
