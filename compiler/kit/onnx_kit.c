@@ -415,5 +415,8 @@ bool onnx_is_const(const Onnx *o, const char *value)
     for (size_t i = 0; i < gp->n_initializer; i++)
         if (same(gp->initializer[i]->name, value))
             return true;
-    return onnx_is(o, onnx_producer(o, value), "Constant");
+    int p = onnx_producer(o, value);
+    if (onnx_is(o, p, "Identity") && gp->node[p]->n_input == 1) /* torch's shared weights */
+        return onnx_is_const(o, gp->node[p]->input[0]);
+    return onnx_is(o, p, "Constant");
 }

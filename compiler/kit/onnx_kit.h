@@ -131,7 +131,8 @@ int onnx_producer(const Onnx *o, const char *value);
 int onnx_readers(const Onnx *o, const char *value, int *out, int max);
 bool onnx_is(const Onnx *o, int node, const char *type);
 bool onnx_const_scalar(const Onnx *o, const char *value, float *v);
-/* Whether `value` is an initializer or a Constant node's output. */
+/* Whether `value` is an initializer or a Constant node's output (through
+ * Identity nodes). */
 bool onnx_is_const(const Onnx *o, const char *value);
 
 /* ---- onnx_read.c: the file ---- */
