@@ -121,6 +121,16 @@ bool reshape_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *
                          const char *out);
 bool softmax_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
                          const char *out);
+bool transpose_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                           const char *out);
+bool slice_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                       const char *out);
+bool matmul_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                        const char *out);
+bool layernorm_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                           const char *out);
+bool groupnorm_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                           const char *out);
 /* An activation as an ONNX node named `name` from value in to out
  * (act_front.c); false where it has no ONNX form. */
 bool act_onnx_node(OnnxOut *o, Act act, const char *name, const char *in, const char *out);

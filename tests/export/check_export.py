@@ -5,7 +5,9 @@
 usage: check_export.py CNNC SOURCE_DIR WORK_DIR
 
 For every example .cnn (and tests/cli/bn.cnn: BatchNorm; a 1-D net, joins,
-branches and the rest are among the examples): export it, run onnx.checker
+branches and the rest are among the examples; and the single-layer matrix's
+cases of the layout and normalisation layers and pad, with their weights):
+export it, run onnx.checker
 with full shape inference, run the ONNX file in ONNX Runtime
 (onnxruntime-node, tests/ort) on a seeded batch and compare with `cnnc run`
 on the .cnn (rtol 1e-4 of the largest output, contract section 6), and load
@@ -74,6 +76,26 @@ def perturbed_weights(model):
     return wdir
 
 
+# The single-layer matrix's cases of the operators the examples lack.
+MATRIX = r"^\S+ (transpose|shuffle|slice|matmul|layernorm|groupnorm|instancenorm|pad) "
+
+
+def check_matrix_layers():
+    """Those cases exported with their weights (gen_matrix.py writes them):
+    the same checks as the examples. Returns the models checked."""
+    sys.path.insert(0, os.path.join(SRC, "tests", "torch"))
+    import gen_matrix
+    d = os.path.join(WORK, "matrix")
+    done = gen_matrix.generate(d, MATRIX)
+    for name, row in done:
+        try:
+            check_one(name, os.path.join(d, name + ".cnn"), os.path.join(d, name + ".weights"))
+        except Exception as e:  # noqa: BLE001
+            failures.append("%s (%s): %s" % (name, row, e))
+    print("ok %d matrix cases (%s)" % (len(done), ", ".join(sorted({r.split()[0] for _, r in done}))))
+    return [name for name, _ in done]
+
+
 def main():
     ortlib.require()
     os.makedirs(WORK, exist_ok=True)
@@ -86,6 +108,7 @@ def main():
             print("ok %s (opset %d, %d nodes)" % (name, m.opset_import[0].version, len(m.graph.node)))
         except Exception as e:  # noqa: BLE001 - every failure is listed
             failures.append("%s: %s" % (name, e))
+    models += check_matrix_layers()
     lenet = os.path.join(SRC, "examples", "lenet.cnn")
     try:
         m = check_one("lenet_trained", lenet, perturbed_weights(lenet))

@@ -4,6 +4,8 @@
  * activations); gives an OP_CONCAT node, its constants as parameters. */
 #include "../ops.h"
 
+#include <string.h>
+
 static void dsl_concat(DslArgs *c, Node *n, const DslKind *k)
 {
     n->a.axis = 0; /* the channel axis of the per-sample shape */
@@ -121,10 +123,40 @@ const OnnxKind concat_onnx[] = {
 
 /* ---- export ---- */
 
+/* Constant operand c as [N, c's shape]: a [1, ...] initializer expanded to
+ * the batch of x (Shape, Slice, Concat, Expand). */
+static const char *batched(OnnxOut *o, const Tensor *c, const char *x)
+{
+    Shape one = {c->shape.rank + 1, {1}}, v = {1, {1}};
+    memcpy(one.d + 1, c->shape.d, (size_t)c->shape.rank * sizeof *one.d);
+    const char *c1 = onnx_out_fresh(o, c->name);
+    onnx_out_init_f32(o, c1, &one, c->data);
+    const char *shape = onnx_out_fresh(o, "shape"), *first = onnx_out_fresh(o, "batch");
+    onnx_out_node(o, "Shape", onnx_out_fresh(o, "shape_of"), &x, 1, shape);
+    const char *bounds[3] = {shape, onnx_out_fresh(o, "zero"), onnx_out_fresh(o, "one")};
+    onnx_out_init_i64(o, bounds[1], &v, (int64_t[]){0});
+    onnx_out_init_i64(o, bounds[2], &v, (int64_t[]){1});
+    onnx_out_node(o, "Slice", onnx_out_fresh(o, "batch_of"), bounds, 3, first);
+    Shape rest = {1, {c->shape.rank}};
+    const char *dims[2] = {first, onnx_out_fresh(o, "dims")};
+    onnx_out_init_i64(o, dims[1], &rest, c->shape.d);
+    const char *to = onnx_out_fresh(o, "expand_to");
+    onnx_attr_int(o, onnx_out_node(o, "Concat", onnx_out_fresh(o, "cat"), dims, 2, to), "axis", 0);
+    const char *expand[2] = {c1, to}, *y = onnx_out_fresh(o, "expanded");
+    onnx_out_node(o, "Expand", onnx_out_fresh(o, "expand"), expand, 2, y);
+    return y;
+}
+
 bool concat_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
                         const char *out)
 {
-    onnx_attr_int(o, onnx_out_node(o, "Concat", n->name, in, n->nin, out), "axis",
+    int ops = concat_operands(n);
+    const char *inputs[32];
+    for (int i = 0; i < ops; i++) {
+        int k;
+        inputs[i] = concat_operand(n, i, &k) ? batched(o, &g->t[n->param[k]], in[0]) : in[k];
+    }
+    onnx_attr_int(o, onnx_out_node(o, "Concat", n->name, inputs, ops, out), "axis",
                   n->a.axis + 1);
     return true;
 }

@@ -162,5 +162,6 @@ const OpInfo op_matmul = {
     .emit = matmul_emit,
     .emit_grad = matmul_emit_grad,
     .dump = dump_matmul,
+    .onnx_export = matmul_onnx_export,
     .unpermute = matmul_unpermute,
 };

@@ -16,6 +16,8 @@
  *         outputs (each at least 2-D; leading axes broadcast). */
 #include "../ops.h"
 
+#include <stdlib.h>
+
 static void dsl_matmul(DslArgs *c, Node *n, const DslKind *k)
 {
     n->a.const_left = false;
@@ -87,3 +89,29 @@ const OnnxKind matmul_onnx[] = {
     {"MatMul", "", onnx_matmul, NULL, false},
     {NULL},
 };
+
+/* ---- export ---- */
+
+/* MatMul (the constant operand an initializer of its own shape, which
+ * broadcasts as the IR's does), then Add of the bias if any. */
+bool matmul_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                        const char *out)
+{
+    const char *ab[2] = {in[0], n->nin == 2 ? in[1] : g->t[n->param[0]].name};
+    if (n->nin == 1 && n->a.const_left) {
+        ab[0] = ab[1];
+        ab[1] = in[0];
+    }
+    bool bias = n->nparam > 1 && n->param[1] >= 0;
+    char *base = xasprintf("%s_product", n->name);
+    const char *product = bias ? onnx_out_fresh(o, base) : out;
+    free(base);
+    onnx_out_node(o, "MatMul", n->name, ab, 2, product);
+    if (bias) {
+        const char *add[2] = {product, g->t[n->param[1]].name};
+        char *name = xasprintf("%s_bias", n->name);
+        onnx_out_node(o, "Add", onnx_out_fresh(o, name), add, 2, out);
+        free(name);
+    }
+    return true;
+}

@@ -160,6 +160,7 @@ const OpInfo op_layernorm = {
     .emit = norm_emit,
     .emit_grad = norm_emit_grad,
     .dump = dump_layernorm,
+    .onnx_export = layernorm_onnx_export,
     .folds = norm_folds,
     .unpermute = norm_unpermute,
 };
@@ -173,6 +174,7 @@ const OpInfo op_groupnorm = {
     .emit = norm_emit,
     .emit_grad = norm_emit_grad,
     .dump = dump_groupnorm,
+    .onnx_export = groupnorm_onnx_export,
     .folds = norm_folds,
     .unpermute = norm_unpermute,
 };

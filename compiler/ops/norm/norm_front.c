@@ -15,6 +15,7 @@
 #include "../ops.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static void dsl_common(DslArgs *c, Node *n, bool affine)
 {
@@ -165,3 +166,134 @@ const OnnxKind norm_onnx[] = {
     {"InstanceNormalization", "epsilon:f consumed_inputs:is", onnx_instancenorm, NULL, false},
     {NULL},
 };
+
+/* ---- export ---- */
+
+/* A float32 initializer of shape s holding `data` (NULL: all `fill`). */
+static const char *init_named(OnnxOut *o, const char *base, const Shape *s, const float *data,
+                              float fill)
+{
+    const char *name = onnx_out_fresh(o, base);
+    int64_t count = shape_numel(s);
+    float *v = xmalloc((size_t)(count ? count : 1) * sizeof *v);
+    for (int64_t i = 0; i < count; i++)
+        v[i] = data ? data[i] : fill;
+    onnx_out_init_f32(o, name, s, v);
+    free(v);
+    return name;
+}
+
+static const char *fresh_for(OnnxOut *o, const Node *n, const char *what)
+{
+    char *base = xasprintf("%s_%s", n->name, what);
+    const char *name = onnx_out_fresh(o, base);
+    free(base);
+    return name;
+}
+
+static void transpose_node(OnnxOut *o, const Node *n, const char *what, const char *x,
+                           const int64_t *perm, int rank, const char *y)
+{
+    onnx_attr_ints(o, onnx_out_node(o, "Transpose", fresh_for(o, n, what), &x, 1, y), "perm",
+                   perm, rank);
+}
+
+/* LayerNormalization (opset 17) over the trailing axes; normalised axes
+ * elsewhere are moved last around it by two Transposes. */
+bool layernorm_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                           const char *out)
+{
+    onnx_out_need_opset(o, 17);
+    const Shape *s = node_in_shape(g, n, 0);
+    int r = s->rank + 1, a = n->a.axis + 1, k = n->a.naxes;
+    Shape ps = shape_make(k, s->d + n->a.axis);
+    const char *inputs[3] = {in[0], "", ""};
+    if (n->a.bias) {
+        inputs[1] = g->t[n->param[0]].name;
+        inputs[2] = g->t[n->param[1]].name;
+    } else {
+        inputs[1] = init_named(o, "ones", &ps, NULL, 1);
+    }
+    const char *y = out;
+    int64_t perm[MAX_RANK + 1], back[MAX_RANK + 1];
+    if (a + k != r) { /* [batch, the other axes, the normalised ones] */
+        int m = 0;
+        for (int d = 0; d < r; d++)
+            if (d < a || d >= a + k)
+                perm[m++] = d;
+        for (int d = a; d < a + k; d++)
+            perm[m++] = d;
+        for (int d = 0; d < r; d++)
+            back[perm[d]] = d;
+        inputs[0] = fresh_for(o, n, "last");
+        transpose_node(o, n, "to_last", in[0], perm, r, inputs[0]);
+        y = fresh_for(o, n, "normalised");
+        a = r - k;
+    }
+    Onnx__NodeProto *x = onnx_out_node(o, "LayerNormalization", n->name, inputs, 3, y);
+    onnx_attr_int(o, x, "axis", a);
+    onnx_attr_float(o, x, "epsilon", n->a.eps);
+    if (y != out)
+        transpose_node(o, n, "back", y, back, r, out);
+    return true;
+}
+
+/* [C] data as [C, 1, ...] of rank `rank` (per channel of [N, C, ...]). */
+static const char *per_channel(OnnxOut *o, const char *base, const float *data, int64_t c,
+                               int rank)
+{
+    Shape s = {rank, {c, 1, 1, 1, 1, 1}};
+    return init_named(o, base, &s, data, 0);
+}
+
+/* InstanceNormalization where the groups are the channels of a [C, S...]
+ * sample; else torch's form: Reshape to [N, G, -1], InstanceNormalization
+ * of unit scale, Reshape back, Mul by gamma and Add beta per channel. */
+bool groupnorm_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                           const char *out)
+{
+    const Shape *s = node_in_shape(g, n, 0);
+    int64_t c = s->d[0], groups = n->a.groups;
+    const float *gamma = node_param_data(g, n, 0), *beta = node_param_data(g, n, 1);
+    bool direct = groups == c && s->rank >= 2;
+    Shape gs = {1, {direct ? c : groups}};
+    const char *inputs[3] = {in[0], NULL, NULL};
+    if (direct && gamma) {
+        inputs[1] = g->t[n->param[0]].name;
+        inputs[2] = g->t[n->param[1]].name;
+    } else {
+        inputs[1] = init_named(o, "ones", &gs, NULL, 1);
+        inputs[2] = init_named(o, "zeros", &gs, NULL, 0);
+    }
+    if (!direct) {
+        int64_t to[3] = {0, groups, -1};
+        Shape ts = {1, {3}};
+        const char *shape = onnx_out_fresh(o, "shape");
+        onnx_out_init_i64(o, shape, &ts, to);
+        const char *rin[2] = {in[0], shape};
+        inputs[0] = fresh_for(o, n, "groups");
+        onnx_out_node(o, "Reshape", fresh_for(o, n, "to_groups"), rin, 2, inputs[0]);
+    }
+    bool tail = !direct;
+    const char *y = tail ? fresh_for(o, n, "normalised") : out;
+    onnx_attr_float(o, onnx_out_node(o, "InstanceNormalization", n->name, inputs, 3, y),
+                    "epsilon", n->a.eps);
+    if (!tail)
+        return true;
+    int64_t back[MAX_RANK + 1] = {0};
+    memcpy(back + 1, s->d, (size_t)s->rank * sizeof *back);
+    Shape bs = {1, {s->rank + 1}};
+    const char *shape = onnx_out_fresh(o, "shape");
+    onnx_out_init_i64(o, shape, &bs, back);
+    const char *rin[2] = {y, shape};
+    const char *z = gamma ? fresh_for(o, n, "plain") : out;
+    onnx_out_node(o, "Reshape", fresh_for(o, n, "back"), rin, 2, z);
+    if (!gamma)
+        return true;
+    const char *scaled = fresh_for(o, n, "scaled");
+    const char *mul[2] = {z, per_channel(o, "gamma", gamma, c, s->rank)};
+    onnx_out_node(o, "Mul", fresh_for(o, n, "mul"), mul, 2, scaled);
+    const char *add[2] = {scaled, per_channel(o, "beta", beta, c, s->rank)};
+    onnx_out_node(o, "Add", fresh_for(o, n, "add"), add, 2, out);
+    return true;
+}

@@ -5,7 +5,7 @@
  * the normalisation (so that the next rule sees it again, in order):
  *
  *   GroupNorm export: reshape(x -> [G, R]) -> groupnorm(groups = G, no
- *     affine or ones and zeros) -> reshape(-> shape of x), x [C, ...], G
+ *     affine or ones and zeros not trained) -> reshape(-> shape of x), x [C, ...], G
  *     dividing C. Legal because a group of G over [G, R] is the run of R
  *     consecutive values a groupnorm(G) of [C, ...] normalises, and the
  *     reshapes move no data. The second reshape becomes groupnorm(G) of x,
@@ -31,13 +31,14 @@ static void param_axes(const Node *n, int *lo, int *hi)
     *hi = n->op == OP_GROUPNORM ? 1 : n->a.axis + n->a.naxes;
 }
 
-/* Whether n's parameters are absent or constant ones and zeros. */
-static bool identity_affine(const Graph *g, const Node *n)
+/* Whether n's parameters are absent or ones and zeros that stay so (not
+ * trained: constants, or any parameter outside a --train build). */
+static bool identity_affine(const Graph *g, const Node *n, const LoadOptions *opt)
 {
     if (n->nparam < 2 || n->param[GAMMA] < 0)
         return true;
     const Tensor *gt = &g->t[n->param[GAMMA]], *bt = &g->t[n->param[BETA]];
-    if (gt->kind == T_PARAM || bt->kind == T_PARAM)
+    if (opt->train && (gt->kind == T_PARAM || bt->kind == T_PARAM))
         return false;
     for (int64_t i = 0; i < shape_numel(&gt->shape); i++)
         if (gt->data[i] != 1.0f || bt->data[i] != 0.0f)
@@ -73,12 +74,12 @@ static void become(Graph *g, int into, const Node *n, int gamma, int beta)
 }
 
 /* reshape -> instance norm of [G, R] -> reshape back. */
-static bool fold_group_export(Graph *g, int id)
+static bool fold_group_export(Graph *g, int id, const LoadOptions *opt)
 {
     Node *n = &g->n[id];
     int r1 = g->t[n->in[0]].producer, r2 = fuse_sole_consumer(g, n->out);
     if (n->op != OP_GROUPNORM || !is_reshape(g, r1) || !is_reshape(g, r2) ||
-        !identity_affine(g, n))
+        !identity_affine(g, n, opt))
         return false;
     const Shape *x = node_in_shape(g, &g->n[r1], 0), *y = node_out_shape(g, &g->n[r2]);
     int groups = (int)node_in_shape(g, n, 0)->d[0];
@@ -164,7 +165,7 @@ static bool fold_affine(Graph *g, int id, const LoadOptions *opt)
 
 static bool norm_fold(Graph *g, int id, const LoadOptions *opt)
 {
-    return fold_group_export(g, id) || fold_affine(g, id, opt);
+    return fold_group_export(g, id, opt) || fold_affine(g, id, opt);
 }
 
 const FoldRule norm_folds[] = {

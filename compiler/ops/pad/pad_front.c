@@ -151,10 +151,15 @@ const char *onnx_export_pad(OnnxOut *o, const Graph *g, const Node *n, const cha
     char *base = xasprintf("%s_pad", n->name);
     const char *name = out ? n->name : onnx_out_fresh(o, base);
     free(base);
-    const char *inputs[2] = {x, pads_name};
+    const char *inputs[3] = {x, pads_name, NULL};
+    if (n->a.pad_value != 0) { /* constant_value: a scalar */
+        Shape scalar = {0};
+        inputs[2] = onnx_out_fresh(o, "value");
+        onnx_out_init_f32(o, inputs[2], &scalar, &n->a.pad_value);
+    }
     static const char *const modes[] = {"constant", "reflect", "edge"};
-    onnx_attr_string(o, onnx_out_node(o, "Pad", name, inputs, 2, out ? out : name), "mode",
-                     modes[n->a.pad_mode]);
+    onnx_attr_string(o, onnx_out_node(o, "Pad", name, inputs, inputs[2] ? 3 : 2, out ? out : name),
+                     "mode", modes[n->a.pad_mode]);
     return out ? out : name;
 }
 

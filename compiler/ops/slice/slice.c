@@ -104,4 +104,5 @@ const OpInfo op_slice = {
     .emit = slice_emit,
     .emit_grad = slice_emit_grad,
     .dump = dump_slice,
+    .onnx_export = slice_onnx_export,
 };

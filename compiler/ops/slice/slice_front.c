@@ -227,3 +227,33 @@ const OnnxKind slice_onnx[] = {
     {"Split", "axis:i split:is", onnx_split, NULL, ONNX_MULTI_OUTPUT},
     {NULL},
 };
+
+/* ---- export ---- */
+
+/* Slice-13 with its four inputs: each per-sample axis's first index, the
+ * end one step past its last (INT64_MIN where a negative step runs past
+ * index 0: -1 would count from the end), and the step. */
+bool slice_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                       const char *out)
+{
+    const Shape *s = node_in_shape(g, n, 0);
+    int64_t v[4][MAX_RANK];
+    for (int k = 0; k < s->rank; k++) {
+        int64_t first, len;
+        slice_axis(s->d[k], n->a.start[k], n->a.end[k], n->a.step[k], &first, &len);
+        int64_t end = first + len * n->a.step[k];
+        v[0][k] = first;
+        v[1][k] = end < 0 ? INT64_MIN : end;
+        v[2][k] = k + 1;
+        v[3][k] = n->a.step[k];
+    }
+    static const char *const what[] = {"starts", "ends", "axes", "steps"};
+    const char *inputs[5] = {in[0]};
+    Shape vs = {1, {s->rank}};
+    for (int i = 0; i < 4; i++) {
+        inputs[1 + i] = onnx_out_fresh(o, what[i]);
+        onnx_out_init_i64(o, inputs[1 + i], &vs, v[i]);
+    }
+    onnx_out_node(o, "Slice", n->name, inputs, 5, out);
+    return true;
+}

@@ -73,5 +73,6 @@ const OpInfo op_transpose = {
     .emit = transpose_emit,
     .emit_grad = transpose_emit_grad,
     .dump = dump_transpose,
+    .onnx_export = transpose_onnx_export,
     .folds = transpose_folds,
 };

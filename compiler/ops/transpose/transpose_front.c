@@ -107,3 +107,16 @@ const OnnxKind transpose_onnx[] = {
     {"Transpose", "perm:is", onnx_transpose, fold_transpose, false},
     {NULL},
 };
+
+/* ---- export ---- */
+
+bool transpose_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                           const char *out)
+{
+    int rank = node_in_shape(g, n, 0)->rank;
+    int64_t perm[MAX_RANK + 1] = {0};
+    for (int k = 0; k < rank; k++)
+        perm[k + 1] = n->a.perm[k] + 1;
+    onnx_attr_ints(o, onnx_out_node(o, "Transpose", n->name, in, 1, out), "perm", perm, rank + 1);
+    return true;
+}
