@@ -96,6 +96,20 @@ def check_matrix_layers():
     return [name for name, _ in done]
 
 
+def concat_constant_model():
+    """An ONNX Concat of the input and a constant: exported, the constant is
+    expanded to the batch (the DSL has no constants to test this with)."""
+    from onnx import TensorProto, helper, numpy_helper
+    c = numpy_helper.from_array(np.linspace(-1, 1, 32, dtype="<f4").reshape(1, 2, 4, 4), "c")
+    node = helper.make_node("Concat", ["x", "c"], ["y"], name="cat", axis=1)
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                       ["N", 3, 4, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [c])
+    path = os.path.join(WORK, "concat_constant_src.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
 def main():
     ortlib.require()
     os.makedirs(WORK, exist_ok=True)
@@ -109,6 +123,11 @@ def main():
         except Exception as e:  # noqa: BLE001 - every failure is listed
             failures.append("%s: %s" % (name, e))
     models += check_matrix_layers()
+    try:
+        check_one("concat_constant", concat_constant_model())
+        print("ok concat of a constant")
+    except Exception as e:  # noqa: BLE001
+        failures.append("concat_constant: %s" % e)
     lenet = os.path.join(SRC, "examples", "lenet.cnn")
     try:
         m = check_one("lenet_trained", lenet, perturbed_weights(lenet))

@@ -232,6 +232,8 @@ def layout_cases():
         "normalises over the batch"
     yield "layernorm_scale", one("LayerNormalization", ["x", "g"], [const("g", np.ones(7), f)]), \
         "has shape 7, expected 8"
+    yield "expand_activation", one("Expand", ["x", "s"], [const("s", [1, 3, 8, 8])]), \
+        "(Expand): supported only on constants"
     ones6 = [const("g", np.ones(6), f), const("b", np.ones(6), f)]
     yield "instancenorm_flat", one("InstanceNormalization", ["x", "g", "b"], ones6, inp=flat), \
         "needs an input [N, C, D1, ...]"

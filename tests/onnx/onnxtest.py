@@ -213,6 +213,10 @@ def ops():
 STATIC_BATCH = ("concat_const", "gemm_matrix_bias", "gemm_column_bias")
 
 
+# A ViT's class token, Expanded to the batch and concatenated in front.
+CLS = torch.linspace(-1, 1, 8).reshape(1, 1, 8)
+
+
 def channel_shuffle(x, groups):
     """ShuffleNetV2's: reshape, transpose, reshape."""
     n, c, h, w = x.shape
@@ -251,6 +255,8 @@ def layout_ops():
         op("squeeze_axis", lambda x: x[:, :1].squeeze(1) + 1),
         # a static batch of 3 (STATIC_BATCH): the constants hold one copy per sample
         op("concat_const", lambda x: torch.cat([x, torch.full((3, 2, 8, 8), 0.5)], 1)),
+        op("class_token", lambda x: torch.cat([CLS.expand(x.shape[0], -1, -1), x], 1) * 2,
+           shape=(4, 8)),
         op("gemm_matrix_bias", lambda x: torch.addmm(torch.linspace(-1, 1, 4).repeat(3, 1), x,
                                                      torch.linspace(-1, 1, 24).reshape(6, 4)),
            shape=(6,)),
@@ -437,6 +443,9 @@ FOLD = {
     "Add": lambda n, i: i[0] + i[1],
     "Sub": lambda n, i: i[0] - i[1],
     "Mul": lambda n, i: i[0] * i[1],
+    "Equal": lambda n, i: np.equal(i[0], i[1]),
+    "Where": lambda n, i: np.where(i[0], i[1], i[2]),
+    "Expand": lambda n, i: i[0] * np.ones([int(d) for d in i[1]], i[0].dtype),
 }
 
 

@@ -4,6 +4,7 @@
  * activations); gives an OP_CONCAT node, its constants as parameters. */
 #include "../ops.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void dsl_concat(DslArgs *c, Node *n, const DslKind *k)
@@ -123,27 +124,37 @@ const OnnxKind concat_onnx[] = {
 
 /* ---- export ---- */
 
-/* Constant operand c as [N, c's shape]: a [1, ...] initializer expanded to
- * the batch of x (Shape, Slice, Concat, Expand). */
-static const char *batched(OnnxOut *o, const Tensor *c, const char *x)
+/* A name from "<node>_<what>" not yet used, for a helper node or value. */
+static const char *fresh(OnnxOut *o, const Node *n, const char *what)
+{
+    char *base = xasprintf("%s_%s", n->name, what);
+    const char *name = onnx_out_fresh(o, base);
+    free(base);
+    return name;
+}
+
+/* Constant operand c of node n as [N, c's shape]: a [1, ...] initializer
+ * expanded to the batch of x (Shape, Slice, Concat, Expand). */
+static const char *batched(OnnxOut *o, const Node *n, const Tensor *c, const char *x)
 {
     Shape one = {c->shape.rank + 1, {1}}, v = {1, {1}};
     memcpy(one.d + 1, c->shape.d, (size_t)c->shape.rank * sizeof *one.d);
     const char *c1 = onnx_out_fresh(o, c->name);
     onnx_out_init_f32(o, c1, &one, c->data);
-    const char *shape = onnx_out_fresh(o, "shape"), *first = onnx_out_fresh(o, "batch");
-    onnx_out_node(o, "Shape", onnx_out_fresh(o, "shape_of"), &x, 1, shape);
-    const char *bounds[3] = {shape, onnx_out_fresh(o, "zero"), onnx_out_fresh(o, "one")};
+    const char *shape = fresh(o, n, "shape"), *first = fresh(o, n, "batch");
+    onnx_out_node(o, "Shape", fresh(o, n, "shape_of"), &x, 1, shape);
+    const char *bounds[3] = {shape, fresh(o, n, "zero"), fresh(o, n, "one")};
     onnx_out_init_i64(o, bounds[1], &v, (int64_t[]){0});
     onnx_out_init_i64(o, bounds[2], &v, (int64_t[]){1});
-    onnx_out_node(o, "Slice", onnx_out_fresh(o, "batch_of"), bounds, 3, first);
+    onnx_out_node(o, "Slice", fresh(o, n, "batch_of"), bounds, 3, first);
     Shape rest = {1, {c->shape.rank}};
-    const char *dims[2] = {first, onnx_out_fresh(o, "dims")};
+    const char *dims[2] = {first, fresh(o, n, "dims")};
     onnx_out_init_i64(o, dims[1], &rest, c->shape.d);
-    const char *to = onnx_out_fresh(o, "expand_to");
-    onnx_attr_int(o, onnx_out_node(o, "Concat", onnx_out_fresh(o, "cat"), dims, 2, to), "axis", 0);
-    const char *expand[2] = {c1, to}, *y = onnx_out_fresh(o, "expanded");
-    onnx_out_node(o, "Expand", onnx_out_fresh(o, "expand"), expand, 2, y);
+    const char *to = fresh(o, n, "expand_to");
+    onnx_attr_int(o, onnx_out_node(o, "Concat", fresh(o, n, "expand_shape"), dims, 2, to),
+                  "axis", 0);
+    const char *expand[2] = {c1, to}, *y = fresh(o, n, "expanded");
+    onnx_out_node(o, "Expand", fresh(o, n, "expand"), expand, 2, y);
     return y;
 }
 
@@ -154,7 +165,7 @@ bool concat_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *c
     const char *inputs[32];
     for (int i = 0; i < ops; i++) {
         int k;
-        inputs[i] = concat_operand(n, i, &k) ? batched(o, &g->t[n->param[k]], in[0]) : in[k];
+        inputs[i] = concat_operand(n, i, &k) ? batched(o, n, &g->t[n->param[k]], in[0]) : in[k];
     }
     onnx_attr_int(o, onnx_out_node(o, "Concat", n->name, inputs, ops, out), "axis",
                   n->a.axis + 1);

@@ -2,7 +2,9 @@
  * constant inputs (Shape on an activation too: its per-sample shape, the
  * batch as BATCH_DIM), so that the shape arithmetic real exports carry
  * (Shape -> Gather -> Unsqueeze -> Concat -> Reshape, Clip bounds from
- * Constant nodes) becomes plain constants before lowering. Takes a node and its constant inputs; gives a Const. */
+ * Constant nodes, a class token Expanded to the batch) becomes plain
+ * constants before lowering. Takes a node and its constant inputs; gives a
+ * Const. */
 #include "../ops.h"
 
 #include <math.h>
@@ -175,6 +177,80 @@ static bool fold_constant_of_shape(OnnxNode *l, Const *out)
     return ok;
 }
 
+/* Expand (NumPy broadcasting both ways). A target whose first entry is
+ * the batch keeps that axis 1: a constant the same for every sample, which
+ * the operators taking constants (Concat, the binary ops) apply to each. */
+static bool fold_expand(OnnxNode *l, Const *out)
+{
+    if (!onnx_has_inputs(l, 2))
+        return false;
+    const Const *x = &l->in[0]->c, *t = &l->in[1]->c;
+    if (t->dtype != CONST_I64 || t->shape.rank != 1 || t->n > MAX_RANK)
+        return onnx_fail(l, "the shape must be an int64 vector of at most %d entries", MAX_RANK);
+    Shape want = {(int)t->n, {0}}, s;
+    for (int d = 0; d < want.rank; d++) {
+        bool batch = t->i[d] == BATCH_DIM;
+        if ((batch && d > 0) || (!batch && t->i[d] < 0))
+            return onnx_fail(l, "shape entry %d (%lld) is not supported", d, (long long)t->i[d]);
+        want.d[d] = batch ? 1 : t->i[d];
+    }
+    if (!shape_broadcast(&x->shape, &want, &s))
+        return onnx_fail(l, "cannot expand the input to the shape given");
+    if (t->n > 0 && t->i[0] == BATCH_DIM && (s.rank != want.rank || s.d[0] != 1))
+        return onnx_fail(l, "the batch axis must be 1 in the input");
+    if (!const_alloc(l, out, x->dtype, &s))
+        return false;
+    int64_t idx[MAX_RANK];
+    for (int64_t k = 0; k < out->n; k++) {
+        const_unravel(&s, k, idx);
+        const_copy_elem(out, k, x, shape_broadcast_index(&x->shape, &s, idx));
+    }
+    return true;
+}
+
+/* Equal of two constants (NumPy broadcasting), as int64 0 and 1. */
+static bool fold_equal(OnnxNode *l, Const *out)
+{
+    if (!onnx_has_inputs(l, 2))
+        return false;
+    const Const *a = &l->in[0]->c, *b = &l->in[1]->c;
+    Shape s;
+    if (a->dtype != b->dtype || !shape_broadcast(&a->shape, &b->shape, &s))
+        return onnx_fail(l, "operands of different types, or shapes that do not broadcast");
+    if (!const_alloc(l, out, CONST_I64, &s))
+        return false;
+    int64_t idx[MAX_RANK];
+    for (int64_t k = 0; k < out->n; k++) {
+        const_unravel(&s, k, idx);
+        int64_t ia = shape_broadcast_index(&a->shape, &s, idx);
+        int64_t ib = shape_broadcast_index(&b->shape, &s, idx);
+        out->i[k] = a->dtype == CONST_F32 ? a->f[ia] == b->f[ib] : a->i[ia] == b->i[ib];
+    }
+    return true;
+}
+
+/* Where(condition, x, y) of constants: x where the condition holds. */
+static bool fold_where(OnnxNode *l, Const *out)
+{
+    if (!onnx_has_inputs(l, 3))
+        return false;
+    const Const *c = &l->in[0]->c, *x = &l->in[1]->c, *y = &l->in[2]->c;
+    Shape s, t;
+    if (c->dtype != CONST_I64 || x->dtype != y->dtype || !shape_broadcast(&x->shape, &y->shape, &t) ||
+        !shape_broadcast(&c->shape, &t, &s))
+        return onnx_fail(l, "operands of the wrong types, or shapes that do not broadcast");
+    if (!const_alloc(l, out, x->dtype, &s))
+        return false;
+    int64_t idx[MAX_RANK];
+    for (int64_t k = 0; k < out->n; k++) {
+        const_unravel(&s, k, idx);
+        bool take_x = c->i[shape_broadcast_index(&c->shape, &s, idx)] != 0;
+        const Const *from = take_x ? x : y;
+        const_copy_elem(out, k, from, shape_broadcast_index(&from->shape, &s, idx));
+    }
+    return true;
+}
+
 const OnnxKind const_onnx[] = {
     {"Constant", "value:t value_float:f value_floats:fs value_int:i value_ints:is", NULL,
      fold_constant, false},
@@ -182,5 +258,8 @@ const OnnxKind const_onnx[] = {
     {"Gather", "axis:i", NULL, fold_gather, false},
     {"Cast", "to:i", NULL, fold_cast, false},
     {"ConstantOfShape", "value:t", NULL, fold_constant_of_shape, false},
+    {"Expand", "", NULL, fold_expand, false},
+    {"Equal", "", NULL, fold_equal, false},
+    {"Where", "", NULL, fold_where, false},
     {NULL},
 };

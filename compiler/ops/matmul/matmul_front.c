@@ -110,7 +110,7 @@ bool matmul_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *c
     if (bias) {
         const char *add[2] = {product, g->t[n->param[1]].name};
         char *name = xasprintf("%s_bias", n->name);
-        onnx_out_node(o, "Add", onnx_out_fresh(o, name), add, 2, out);
+        onnx_out_node(o, "Add", name, add, 2, out);
         free(name);
     }
     return true;
