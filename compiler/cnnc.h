@@ -199,6 +199,7 @@ typedef struct {
     /* slice, per axis: ONNX's (and Python's) start, end and step; a negative
      * start or end counts from the end, one out of range is clamped */
     int64_t start[MAX_RANK], end[MAX_RANK], step[MAX_RANK];
+    int part, parts;     /* slice of a DSL split: equal part `part` of `parts` along a.axis */
     int naxes;           /* layernorm: normalises axes [axis, axis + naxes) */
     float pad_value;     /* pad: the value of PAD_ZEROS padding (0 unless given) */
     uint32_t const_at;   /* concat: operand i is the next constant parameter (bit i) */

@@ -103,6 +103,13 @@ void dsl_args_init(DslArgs *c, Loc loc, const char *fmt, const char *a, const ch
     snprintf(c->what, sizeof c->what, fmt, a, b);
 }
 
+int dsl_part(DslArgs *c, int *nparts)
+{
+    c->parts_read = true;
+    *nparts = c->nparts;
+    return c->part;
+}
+
 /* Splits "a b c" into c->key; returns how many. */
 static int split_keys(DslArgs *c, const char *keys)
 {

@@ -48,6 +48,9 @@ typedef struct {
     int nkeys, npos;
     int rank;     /* input rank of a layer: 2 means 1-D; 0 unknown */
     bool softmax; /* activation=softmax: the front end adds a softmax layer */
+    int part, nparts; /* the layer is output `part` of a statement with nparts
+                         names (`a, b: split(...)`) */
+    bool parts_read;  /* the binder read them (dsl_part): else nparts must be 1 */
 } DslArgs;
 
 /* A DSL layer keyword (a row of an operator family's table). */
@@ -65,6 +68,9 @@ typedef struct DslKind {
     int (*out_rank)(const Arg *args, int in_rank);
 } DslKind;
 
+/* Which of the statement's outputs this layer is (its names, in order),
+ * and how many there are: for the kinds with several outputs. */
+int dsl_part(DslArgs *c, int *nparts);
 /* "%s '%s'"-style: how messages name the statement. */
 void dsl_args_init(DslArgs *c, Loc loc, const char *fmt, const char *a, const char *b);
 /* Binds args to the keys; `pos` names the positional ones in order (they

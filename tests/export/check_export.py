@@ -77,7 +77,7 @@ def perturbed_weights(model):
 
 
 # The single-layer matrix's cases of the operators the examples lack.
-MATRIX = r"^\S+ (transpose|shuffle|slice|matmul|layernorm|groupnorm|instancenorm|pad) "
+MATRIX = r"^\S+ (transpose|shuffle|slice|split|matmul|layernorm|groupnorm|instancenorm|pad) "
 
 
 def check_matrix_layers():

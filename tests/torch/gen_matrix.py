@@ -170,7 +170,7 @@ def layer_lines(case):
 
 # ---- layout and normalisation (issue 13): transpose, slice, matmul, norms ----
 
-LAYOUT_NORM = ('transpose', 'shuffle', 'slice', 'matmul', 'layernorm', 'groupnorm',
+LAYOUT_NORM = ('transpose', 'shuffle', 'slice', 'split', 'matmul', 'layernorm', 'groupnorm',
                'instancenorm')
 NORM_KEYS = [('eps', 'eps'), ('affine', 'affine')]
 
@@ -205,6 +205,10 @@ def layout_norm_lines(case):
                 't: transpose(%s)' % perm, 'a: reshape(%s)' % dims(shape)]
     if op == 'slice':
         return ['a: ' + call('slice', [], case, [(k, k) for k in ('axis', 'start', 'end', 'step')])]
+    if op == 'split':  # n parts, concatenated in reverse order (every part's place shows)
+        names = 'abcd'[:case['n']]
+        return ['%s: split(axis=%d)' % (', '.join(names), case['axis']),
+                'j: concat(%s)' % ', '.join(reversed(names))]
     if op == 'matmul':
         return matmul_lines(case)
     if op == 'layernorm':
@@ -412,6 +416,9 @@ def torch_layout_norm(case):
         axis = case.get('axis', 0) % len(shape) + 1
         sl = slice(case.get('start'), case.get('end'), case.get('step'))
         return {}, lambda L, x: x[(slice(None),) * axis + (sl,)]
+    if op == 'split':
+        axis = case['axis'] % len(shape) + 1
+        return {}, lambda L, x: torch.cat(torch.tensor_split(x, case['n'], axis)[::-1], 1)
     if op == 'matmul':
         rhs = case['rhs']
         if rhs == 't':

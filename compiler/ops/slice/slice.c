@@ -8,8 +8,11 @@
  * (a positive step) or [-1, d - 1] (a negative one); f is the clamped
  * start and the length is ceil((end - f) / step), at least 1.
  * Gradient: dL/dx is zero but at the elements read, where it is dL/dy.
+ * A DSL split (a.parts > 0) is part a.part of a.parts along a.axis (as
+ * torch.tensor_split), its window set here once the axis' size is known.
  * Shape rule: one input; every step nonzero; no axis may come out empty
- * (cnnc has no empty tensors). No MACs. */
+ * (cnnc has no empty tensors), so a split's axis holds at least as many
+ * elements as it has parts. No MACs. */
 #include "../ops.h"
 
 bool slice_axis(int64_t d, int64_t start, int64_t end, int64_t step, int64_t *first,
@@ -32,6 +35,26 @@ bool slice_axis(int64_t d, int64_t start, int64_t end, int64_t step, int64_t *fi
     return true;
 }
 
+/* A DSL split's part: its window on a.axis, now that the axis' size d is
+ * known: d / parts elements, one more for the first d % parts parts. */
+static bool split_part(const Shape *s, Node *n)
+{
+    char buf[128];
+    int axis = n->a.axis, parts = n->a.parts, part = n->a.part;
+    if (axis < 0 || axis >= s->rank)
+        internal_error("split '%s': axis %d of a rank-%d input", n->name, axis, s->rank);
+    int64_t d = s->d[axis], size = d / parts, rest = d % parts;
+    if (part >= d) {
+        diag_error(n->loc, "split '%s': part %d of %d is empty: axis %d of input %s has %lld "
+                   "elements", n->name, part + 1, parts, axis, shape_str(s, buf, sizeof buf),
+                   (long long)d);
+        return false;
+    }
+    n->a.start[axis] = part * size + (part < rest ? part : rest);
+    n->a.end[axis] = n->a.start[axis] + size + (part < rest);
+    return true;
+}
+
 static bool infer_slice(Graph *g, Node *n)
 {
     if (!check_arity(n, 1))
@@ -39,6 +62,8 @@ static bool infer_slice(Graph *g, Node *n)
     const Shape *s = node_in_shape(g, n, 0);
     Shape o = *s;
     char buf[128];
+    if (n->a.parts > 0 && !split_part(s, n))
+        return false;
     for (int k = 0; k < s->rank; k++) {
         int64_t first, len;
         const Attrs *a = &n->a;

@@ -6,7 +6,10 @@
  *
  *   DSL   slice(axis=0, start=0, end=<the end>, step=1): Python's
  *         x[..., start:end:step] on one per-sample axis (negative axis,
- *         start and end count from the end; step positive, as in PyTorch). */
+ *         start and end count from the end; step positive, as in PyTorch)
+ *         a, b, ...: split(axis=0): n parts along one per-sample axis, a
+ *         layer per name, the first d % n of them one longer
+ *         (torch.tensor_split(x, n, dim=axis + 1)) */
 #include "../ops.h"
 
 #include <limits.h>
@@ -22,18 +25,28 @@ static void slice_all(Attrs *a)
     }
 }
 
+/* The axis argument, checked against the input's rank (when known) and
+ * counted from the front; false when out of range. */
+static bool dsl_axis(DslArgs *c, int *axis)
+{
+    *axis = 0;
+    if (dsl_get_int_list(c, "axis", false, -MAX_RANK, MAX_RANK - 1, axis, 1) > 0 && c->rank &&
+        (*axis < -c->rank || *axis >= c->rank)) {
+        diag_error(dsl_get(c, "axis", false)->loc, "%s: axis %d is out of range for a rank-%d "
+                   "input", c->what, *axis, c->rank);
+        return false;
+    }
+    if (*axis < 0)
+        *axis += c->rank;
+    return *axis >= 0;
+}
+
 static void dsl_slice(DslArgs *c, Node *n, const DslKind *k)
 {
     slice_all(&n->a);
-    int axis = 0, start = 0, end = INT_MAX, step = 1;
-    if (dsl_get_int_list(c, "axis", false, -MAX_RANK, MAX_RANK - 1, &axis, 1) > 0 && c->rank &&
-        (axis < -c->rank || axis >= c->rank)) {
-        diag_error(dsl_get(c, "axis", false)->loc, "%s: axis %d is out of range for a rank-%d "
-                   "input", c->what, axis, c->rank);
+    int axis, start = 0, end = INT_MAX, step = 1;
+    if (!dsl_axis(c, &axis))
         return;
-    }
-    if (axis < 0)
-        axis += c->rank;
     dsl_get_int_list(c, "start", false, -INT_MAX, INT_MAX, &start, 1);
     bool has_end = dsl_get_int_list(c, "end", false, -INT_MAX, INT_MAX, &end, 1) > 0;
     dsl_get_int(c, "step", false, 1, &step);
@@ -42,8 +55,19 @@ static void dsl_slice(DslArgs *c, Node *n, const DslKind *k)
     n->a.step[axis] = step;
 }
 
+/* a, b, ...: split(axis=0): one part per name (torch.tensor_split). */
+static void dsl_split(DslArgs *c, Node *n, const DslKind *k)
+{
+    slice_all(&n->a);
+    n->a.part = dsl_part(c, &n->a.parts);
+    if (n->a.parts < 2)
+        diag_error(c->loc, "%s: name each part, like `a, b: split(axis=0)`", c->what);
+    dsl_axis(c, &n->a.axis);
+}
+
 const DslKind slice_dsl[] = {
     {"slice", "slice", OP_SLICE, 0, "axis start end step", "axis start end step", dsl_slice, NULL},
+    {"split", "split", OP_SLICE, 0, "axis", "axis", dsl_split, NULL},
     {NULL},
 };
 
