@@ -344,7 +344,7 @@ static bool lower_node(Onnx *o, const Onnx__GraphProto *gp, const Onnx__NodeProt
     OnnxNode l = {o, node, in, nin, out, outs, nout};
     bool ok;
     if (kind->fold && (all_const || (kind->flags & ONNX_FOLD_ACTIVATIONS))) {
-        Const c;
+        Const c = {0}; /* a fold may fail before touching it */
         if ((ok = kind->fold(&l, &c))) {
             out->kind = OV_CONST;
             out->c = c;
