@@ -282,8 +282,11 @@ GRAD_READS_FN(softmax);
 GRAD_READS_FN(maxout);
 GRAD_READS_FN(add);
 GRAD_READS_FN(mul);
+GRAD_READS_FN(norm);
+GRAD_READS_FN(matmul);
 #undef GRAD_READS_FN
-/* Reads nothing: avgpool, global_avgpool, concat, pad, dropout. */
+/* Reads nothing: avgpool, global_avgpool, concat, pad, dropout, transpose,
+ * slice. */
 void grad_reads_none(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out);
 /* OpInfo.fuses_with_loss of softmax: over the classes. */
 bool softmax_fuses_with_loss(const Graph *g, const Node *n);

@@ -103,4 +103,5 @@ const OpInfo op_concat = {
     .dump = dump_axis,
     .onnx_export = concat_onnx_export,
     .grad_reads = grad_reads_none,
+    .emit_train = concat_emit_train, /* a constant operand may be trainable */
 };

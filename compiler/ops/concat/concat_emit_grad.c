@@ -1,6 +1,48 @@
 /* concat_emit_grad.c: backward of concat (concat_grad.c, traingen): dy
- * cut along the axis into the operands' gradients. */
+ * cut along the axis into the operands' gradients (a trainable constant's
+ * through the emit kit, emit_pgrad_begin/end); the training forward. */
 #include "../ops.h"
+
+#include <stdlib.h>
+
+/* Where constant k's gradient block starts in scratch: after those
+ * before it, each rounded up. */
+static int64_t const_scratch_at(const Graph *g, const Node *n, int k)
+{
+    int64_t at = 0;
+    for (int j = 0; j < k; j++)
+        at += plan_round_up(shape_numel(&g->t[n->param[j]].shape));
+    return at;
+}
+
+/* The trainable constants' gradients gcK, one block of all its floats
+ * each, in scratch where this node steps them itself. */
+static void begin_pgrads(Emit *e, const Node *n)
+{
+    const Graph *g = emit_graph(e);
+    for (int k = 0; k < n->nparam; k++) {
+        if (!emit_grad_has_dp(e, k))
+            continue;
+        char *name = xasprintf("gc%d", k);
+        char *at = xasprintf("ws + %lld", (long long)const_scratch_at(g, n, k));
+        emit_train_scratch(e, const_scratch_at(g, n, k + 1));
+        emit_pgrad_begin(e, k, name, "0", "1", shape_numel(&g->t[n->param[k]].shape), at);
+        free(name);
+        free(at);
+    }
+}
+
+static void end_pgrads(Emit *e, const Node *n)
+{
+    const Graph *g = emit_graph(e);
+    for (int k = 0; k < n->nparam; k++) {
+        if (!emit_grad_has_dp(e, k))
+            continue;
+        char *name = xasprintf("gc%d", k);
+        emit_pgrad_end(e, k, name, "0", "1", shape_numel(&g->t[n->param[k]].shape));
+        free(name);
+    }
+}
 
 void concat_emit_grad(Emit *e, const Node *n)
 {
@@ -10,6 +52,7 @@ void concat_emit_grad(Emit *e, const Node *n)
     int64_t outer, inner;
     shape_split(s, axis, &outer, &inner);
     long long row = shape_numel(s) / outer, at = 0;
+    begin_pgrads(e, n);
     emit_line(e, "size_t o;");
     emit_line(e, "int j;");
     emit_line(e, "for (o = 0; o < (size_t)n * %lld; o++) {", (long long)outer);
@@ -20,7 +63,7 @@ void concat_emit_grad(Emit *e, const Node *n)
         if (c ? emit_grad_has_dp(e, k) : emit_grad_needs_dx(e, k)) {
             emit_line(e, "for (j = 0; j < %lld; j++)", chunk);
             if (c)
-                emit_line(e, "    dp%d[o %% %lld * %lld + j] += dy[o * %lld + %lld + j];", k,
+                emit_line(e, "    gc%d[o %% %lld * %lld + j] += dy[o * %lld + %lld + j];", k,
                           (long long)outer, chunk, row, at);
             else
                 emit_line(e, "    dx%d[o * %lld + j] += dy[o * %lld + %lld + j];", k, chunk, row,
@@ -30,6 +73,7 @@ void concat_emit_grad(Emit *e, const Node *n)
     }
     emit_line(e, "(void)j;");
     emit_line(e, "}");
+    end_pgrads(e, n);
 }
 
 /* The training forward: the inference copy over n samples, a constant

@@ -1,6 +1,7 @@
 /* matmul_emit_grad.c: the training code of matmul (traingen): a forward
  * reading a trainable constant operand and bias from the state (p0, p1),
- * and matmul_grad.c's backward, plain loops over the n samples. */
+ * and matmul_grad.c's backward, plain loops over the n samples, the
+ * parameters' gradients through the emit kit (emit_pgrad_begin/end). */
 #include "../ops.h"
 
 enum { CONST, BIAS };
@@ -41,13 +42,13 @@ static void product_ptrs(Emit *e, const Node *n, const MatmulGeom *k, bool grad)
     if (ia >= 0 && emit_grad_needs_dx(e, ia))
         emit_line(e, "float *da = dx0 + (size_t)s * %lld + oa;", asize);
     else if (left && emit_grad_has_dp(e, CONST))
-        emit_line(e, "float *da = dp0 + oa;");
+        emit_line(e, "float *da = gc + oa;");
     else
         emit_line(e, "float *da = 0;");
     if (ib >= 0 && emit_grad_needs_dx(e, ib))
         emit_line(e, "float *db = dx%d + (size_t)s * %lld + ob;", ib, bsize);
     else if (ib < 0 && emit_grad_has_dp(e, CONST))
-        emit_line(e, "float *db = dp0 + ob;");
+        emit_line(e, "float *db = gc + ob;");
     else
         emit_line(e, "float *db = 0;");
 }
@@ -69,16 +70,50 @@ void matmul_emit_train(Emit *e, const Node *n)
     emit_line(e, "}");
 }
 
+/* The floats of parameter slot, 0 when the node has none there. */
+static int64_t param_count(Emit *e, const Node *n, int slot)
+{
+    return n->nparam > slot && n->param[slot] >= 0
+               ? shape_numel(&emit_graph(e)->t[n->param[slot]].shape)
+               : 0;
+}
+
+/* The gradients of the constant operand (gc) and the bias (gbias), each
+ * one block of all its floats, in scratch where this node steps them. */
+static void begin_pgrads(Emit *e, const Node *n)
+{
+    int64_t nc = param_count(e, n, CONST), nb = param_count(e, n, BIAS);
+    bool dc = emit_grad_has_dp(e, CONST), db = emit_grad_has_dp(e, BIAS);
+    char bias_at[48];
+    snprintf(bias_at, sizeof bias_at, "ws + %lld", (long long)plan_round_up(nc));
+    if (dc || db)
+        emit_train_scratch(e, plan_round_up(nc) + nb);
+    if (dc)
+        emit_pgrad_begin(e, CONST, "gc", "0", "1", nc, "ws");
+    if (db)
+        emit_pgrad_begin(e, BIAS, "gbias", "0", "1", nb, bias_at);
+}
+
+static void end_pgrads(Emit *e, const Node *n)
+{
+    if (emit_grad_has_dp(e, CONST))
+        emit_pgrad_end(e, CONST, "gc", "0", "1", param_count(e, n, CONST));
+    if (emit_grad_has_dp(e, BIAS))
+        emit_pgrad_end(e, BIAS, "gbias", "0", "1", param_count(e, n, BIAS));
+}
+
+/* The operands as they were: the constant is stepped after the loops. */
 void matmul_emit_grad(Emit *e, const Node *n)
 {
     MatmulGeom k = matmul_geometry(emit_graph(e), n);
     emit_grad_epilogue(e, n, k.count * k.m * k.n);
+    begin_pgrads(e, n);
     product_ptrs(e, n, &k, true);
     emit_line(e, "for (int i = 0; i < %lld; i++)", (long long)k.m);
     emit_line(e, "for (int j = 0; j < %lld; j++) {", (long long)k.n);
     emit_line(e, "const float v = gt[i * %lld + j];", (long long)k.n);
     if (emit_grad_has_dp(e, BIAS))
-        emit_line(e, "dp1[j] += v;");
+        emit_line(e, "gbias[j] += v;");
     emit_line(e, "for (int q = 0; q < %lld; q++) {", (long long)k.k);
     emit_line(e, "if (da)");
     emit_line(e, "    da[i * %lld + q] += v * bt[q * %lld + j];", (long long)k.k, (long long)k.n);
@@ -87,4 +122,5 @@ void matmul_emit_grad(Emit *e, const Node *n)
     emit_line(e, "}");
     emit_line(e, "}");
     emit_line(e, "}");
+    end_pgrads(e, n);
 }

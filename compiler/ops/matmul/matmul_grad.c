@@ -46,3 +46,20 @@ void matmul_grad(const Graph *g, const Node *n, const float *const *in, const fl
     }
     free(tmp);
 }
+
+/* dA reads B and dB reads A (an operand's gradient is a constant's when
+ * it is one); the epilogue's derivative reads the output. */
+void matmul_grad_reads(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out)
+{
+    (void)g;
+    bool two = n->nin == 2, left = !two && n->a.const_left;
+    bool da = left ? gn->dp[CONST].t >= 0 : gn->dx[0].t >= 0;
+    bool db = two ? gn->dx[1].t >= 0 : left ? gn->dx[0].t >= 0 : gn->dp[CONST].t >= 0;
+    if (two) {
+        in[0] = db;
+        in[1] = da;
+    } else {
+        in[0] = left ? da : db;
+    }
+    *out = n->act.kind != ACT_NONE;
+}

@@ -1,7 +1,8 @@
 /* norm_emit_grad.c: the training code of layernorm and groupnorm
  * (traingen): a forward that reads gamma and beta from the state (p0, p1)
  * and the backward of norm_grad.c, both in double over each group of each
- * of the n samples, statistics recomputed from the input. */
+ * of the n samples, statistics recomputed from the input; gamma's and
+ * beta's gradients go through the emit kit (emit_pgrad_begin/end). */
 #include "../ops.h"
 
 /* Opens the loops over samples and groups; xg, gy, gx (when wanted) point
@@ -57,6 +58,35 @@ void norm_emit_train(Emit *e, const Node *n)
     emit_line(e, "}");
 }
 
+/* The floats of gamma (and of beta). */
+static int64_t param_count(Emit *e, const Node *n)
+{
+    return shape_numel(&emit_graph(e)->t[n->param[0]].shape);
+}
+
+/* The gradients of gamma and beta (slots 0 and 1), each one block of all
+ * its floats, in scratch where this node steps them itself. */
+static void begin_pgrads(Emit *e, const Node *n, bool dg, bool db)
+{
+    int64_t count = param_count(e, n);
+    char beta_at[48];
+    snprintf(beta_at, sizeof beta_at, "ws + %lld", (long long)plan_round_up(count));
+    if (dg || db)
+        emit_train_scratch(e, plan_round_up(count) + count);
+    if (dg)
+        emit_pgrad_begin(e, 0, "ggamma", "0", "1", count, "ws");
+    if (db)
+        emit_pgrad_begin(e, 1, "gbeta", "0", "1", count, beta_at);
+}
+
+static void end_pgrads(Emit *e, const Node *n, bool dg, bool db)
+{
+    if (dg)
+        emit_pgrad_end(e, 0, "ggamma", "0", "1", param_count(e, n));
+    if (db)
+        emit_pgrad_end(e, 1, "gbeta", "0", "1", param_count(e, n));
+}
+
 void norm_emit_grad(Emit *e, const Node *n)
 {
     NormGeom k = norm_geometry(emit_graph(e), n);
@@ -64,6 +94,8 @@ void norm_emit_grad(Emit *e, const Node *n)
     const char *p = param_index(e, &k);
     const char *gamma = affine(n) ? emit_keep(e, xasprintf("p0[%s]", p)) : "1.0f";
     bool dx = emit_grad_needs_dx(e, 0);
+    bool dg = affine(n) && emit_grad_has_dp(e, 0), db = affine(n) && emit_grad_has_dp(e, 1);
+    begin_pgrads(e, n, dg, db);
     open_group(e, n, &k, true);
     emit_line(e, "double sg = 0, sgx = 0;");
     emit_line(e, "for (int j = 0; j < %lld; j++) {", N);
@@ -73,15 +105,15 @@ void norm_emit_grad(Emit *e, const Node *n)
         emit_line(e, "sg += g;");
         emit_line(e, "sgx += g * xhat;");
     }
-    if (emit_grad_has_dp(e, 0))
-        emit_line(e, "dp0[%s] += (float)(gy[j * %lld] * xhat);", p, I);
-    if (emit_grad_has_dp(e, 1))
-        emit_line(e, "dp1[%s] += gy[j * %lld];", p, I);
+    if (dg)
+        emit_line(e, "ggamma[%s] += (float)(gy[j * %lld] * xhat);", p, I);
+    if (db)
+        emit_line(e, "gbeta[%s] += gy[j * %lld];", p, I);
     emit_line(e, "(void)xhat;");
     emit_line(e, "}");
     emit_line(e, "(void)sg;");
     emit_line(e, "(void)sgx;");
-    if (dx) {
+    if (dx) { /* gamma as it was: stepped after the loops */
         emit_line(e, "for (int j = 0; j < %lld; j++) {", N);
         emit_line(e, "const double xhat = (xg[j * %lld] - mean) * rstd, g = gy[j * %lld] * %s;",
                   I, I, gamma);
@@ -90,4 +122,5 @@ void norm_emit_grad(Emit *e, const Node *n)
         emit_line(e, "}");
     }
     emit_line(e, "}");
+    end_pgrads(e, n, dg, db);
 }

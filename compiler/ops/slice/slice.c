@@ -128,6 +128,7 @@ const OpInfo op_slice = {
     .grad = slice_grad,
     .emit = slice_emit,
     .emit_grad = slice_emit_grad,
+    .grad_reads = grad_reads_none,
     .dump = dump_slice,
     .onnx_export = slice_onnx_export,
 };

@@ -72,6 +72,7 @@ const OpInfo op_transpose = {
     .grad = transpose_grad,
     .emit = transpose_emit,
     .emit_grad = transpose_emit_grad,
+    .grad_reads = grad_reads_none,
     .dump = dump_transpose,
     .onnx_export = transpose_onnx_export,
     .folds = transpose_folds,
