@@ -217,6 +217,16 @@ typedef struct {
     int axis;            /* softmax/concat axis in the per-sample shape */
     Shape target;        /* reshape: per-sample target shape */
     InitKind init;       /* how parameters without data are initialised */
+    /* Layout and normalisation operators (ops/transpose, slice, matmul, norm). */
+    int perm[MAX_RANK];  /* transpose: output axis i is input axis perm[i] */
+    /* slice, per axis: ONNX's (and Python's) start, end and step; a negative
+     * start or end counts from the end, one out of range is clamped */
+    int64_t start[MAX_RANK], end[MAX_RANK], step[MAX_RANK];
+    int part, parts;     /* slice of a DSL split: equal part `part` of `parts` along a.axis */
+    int naxes;           /* layernorm: normalises axes [axis, axis + naxes) */
+    float pad_value;     /* pad: the value of PAD_ZEROS padding (0 unless given) */
+    uint32_t const_at;   /* concat: operand i is the next constant parameter (bit i) */
+    bool const_left;     /* matmul: its constant operand (param 0) is the left one */
 } Attrs;
 
 typedef struct {
@@ -426,6 +436,11 @@ typedef struct {
     bool (*absorb_pad)(const Graph *g, Node *n, const Node *p);
     /* The integer form (ops/<family>/<family>_int8.c); NULL: float only. */
     const struct QuantOps *quant;
+    /* fuse-transpose: node n's tensors are in the layout transpose(T,
+     * perm) of tensors T; whether n can compute in T's layout instead, and
+     * with apply, makes it so (attributes, parameters; the pass sets the
+     * shapes). NULL: only elementwise nodes without parameters can. */
+    bool (*unpermute)(Graph *g, Node *n, const int *perm, bool apply);
     void (*emit_train)(struct Emit *e, const Node *n);
 } OpInfo;
 
@@ -504,6 +519,8 @@ bool split_act(Graph *g, const struct LoadOptions *opt);
 /* Node id's epilogue becomes the node "<name>_<act>" after it (unsorted:
  * the caller sorts); also the int8 calibration's, for a non-clamp one. */
 void split_epilogue(Graph *g, int id);
+bool fuse_transpose(Graph *g, const struct LoadOptions *opt); /* transposes that cancel */
+bool fuse_norm(Graph *g, const struct LoadOptions *opt);      /* GroupNorm export, affine folds */
 bool fuse_batchnorm(Graph *g, const struct LoadOptions *opt); /* BN into conv/dense */
 bool fuse_bias(Graph *g, const struct LoadOptions *opt);      /* add(x, B) into conv/dense bias */
 bool fuse_act(Graph *g, const struct LoadOptions *opt);       /* activation into n->act */
@@ -520,6 +537,9 @@ void fuse_bypass(Graph *g, int id);
 /* The pass named `pass`: offers every node to its operator's FoldRule for
  * that pass, and removes the nodes it folds (fuse_fold.c). */
 bool fuse_fold(Graph *g, const char *pass, const struct LoadOptions *opt);
+/* Removes the views nobody reads any more (a fold took their reader's
+ * input from further up), last to first. */
+void fuse_dead_views(Graph *g);
 /* A new T_CONST tensor "<base>.<suffix>" (made unique) of the given shape
  * holding a copy of `data`; returns its id. */
 int fuse_new_const(Graph *g, const char *base, const char *suffix, const Shape *shape,

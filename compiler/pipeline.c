@@ -72,6 +72,8 @@ static bool step_init(Pipeline *p)
         return pass(p->g, &p->opt);                                                            \
     }
 FUSION_STEP(step_split_act, split_act)
+FUSION_STEP(step_fuse_norm, fuse_norm)
+FUSION_STEP(step_fuse_transpose, fuse_transpose)
 FUSION_STEP(step_fuse_views, fuse_views)
 FUSION_STEP(step_fuse_bn, fuse_batchnorm)
 FUSION_STEP(step_fuse_bias, fuse_bias)
@@ -121,11 +123,15 @@ static const Step steps[] = {
     {"weights", step_weights, ALWAYS, GRAPH},
     {"init", step_init, ALWAYS, GRAPH},
     {"split-act", step_split_act, TRAINING, GRAPH},
-    /* fusion: views first, so that BN and activations meet their producers;
+    /* fusion: norms first take their affine terms, so that the transposes
+     * around them cancel next, leaving views behind; views next, so that BN
+     * and activations meet their producers;
      * activations before pads, which ask whether a maxpool's input is
      * non-negative; residual joins last, carrying the activation fuse-act
      * gave the add into a conv the others are done with (they fold into
      * one-input convs). */
+    {"fuse-norm", step_fuse_norm, OPTIMIZATION, GRAPH},
+    {"fuse-transpose", step_fuse_transpose, OPTIMIZATION, GRAPH},
     {"fuse-views", step_fuse_views, OPTIMIZATION, GRAPH},
     {"fuse-bn", step_fuse_bn, OPTIMIZATION, GRAPH},
     {"fuse-bias", step_fuse_bias, OPTIMIZATION, GRAPH},

@@ -375,3 +375,97 @@ bool onnx_has_inputs(OnnxNode *l, int k)
             return onnx_fail(l, "missing input");
     return true;
 }
+
+/* ---- graph navigation for patterns ---- */
+
+static const Onnx__GraphProto *graph_of(const Onnx *o)
+{
+    return o->model->graph;
+}
+
+static bool same(const char *a, const char *b)
+{
+    return a && b && *a && strcmp(a, b) == 0;
+}
+
+int onnx_producer(const Onnx *o, const char *value)
+{
+    const Onnx__GraphProto *gp = graph_of(o);
+    for (size_t i = 0; i < gp->n_node; i++)
+        for (size_t j = 0; j < gp->node[i]->n_output; j++)
+            if (same(gp->node[i]->output[j], value))
+                return (int)i;
+    return -1;
+}
+
+int onnx_readers(const Onnx *o, const char *value, int *out, int max)
+{
+    const Onnx__GraphProto *gp = graph_of(o);
+    int k = 0;
+    for (size_t i = 0; i < gp->n_node; i++)
+        for (size_t j = 0; j < gp->node[i]->n_input; j++)
+            if (same(gp->node[i]->input[j], value)) {
+                if (k < max)
+                    out[k] = (int)i;
+                k++;
+            }
+    for (size_t i = 0; i < gp->n_output; i++)
+        k += same(gp->output[i]->name, value); /* read by the caller */
+    return k;
+}
+
+bool onnx_is(const Onnx *o, int node, const char *type)
+{
+    const Onnx__NodeProto *n = node >= 0 ? graph_of(o)->node[node] : NULL;
+    return n && n->op_type && strcmp(n->op_type, type) == 0;
+}
+
+/* A float32 tensor of one element: its value. */
+static bool scalar_of(const Onnx__TensorProto *t, float *v)
+{
+    int64_t count = 1;
+    for (size_t d = 0; d < t->n_dims; d++)
+        count *= t->dims[d];
+    if (t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT || count != 1)
+        return false;
+    if (t->n_float_data == 1) {
+        *v = t->float_data[0];
+        return true;
+    }
+    if (t->has_raw_data && t->raw_data.len == 4) {
+        memcpy(v, t->raw_data.data, 4); /* little-endian, as ONNX stores it */
+        return true;
+    }
+    return false;
+}
+
+bool onnx_const_scalar(const Onnx *o, const char *value, float *v)
+{
+    const Onnx__GraphProto *gp = graph_of(o);
+    for (size_t i = 0; i < gp->n_initializer; i++)
+        if (same(gp->initializer[i]->name, value))
+            return scalar_of(gp->initializer[i], v);
+    int p = onnx_producer(o, value);
+    if (!onnx_is(o, p, "Constant"))
+        return false;
+    const Onnx__NodeProto *n = gp->node[p];
+    const Onnx__AttributeProto *a = attr_find(n, "value");
+    if (a && a->t)
+        return scalar_of(a->t, v);
+    a = attr_find(n, "value_float");
+    if (a)
+        *v = a->f;
+    return a != NULL;
+}
+
+bool onnx_is_const(const Onnx *o, const char *value)
+{
+    const Onnx__GraphProto *gp = graph_of(o);
+    for (size_t i = 0; i < gp->n_initializer; i++)
+        if (same(gp->initializer[i]->name, value))
+            return true;
+    int p = onnx_producer(o, value);
+    if (onnx_is(o, p, "Identity") && gp->node[p]->n_input == 1) /* torch's shared weights */
+        return onnx_is_const(o, gp->node[p]->input[0]);
+    return onnx_is(o, p, "Constant");
+}

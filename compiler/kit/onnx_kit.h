@@ -78,6 +78,8 @@ typedef struct {
     OnnxValue **in;
     int nin;
     OnnxValue *out;
+    OnnxValue **outs; /* every output, out first (a multi_output kind's), NULL if absent */
+    int nout;
 } OnnxNode;
 
 /* An ONNX op type an operator family handles (a row of its table). */
@@ -90,8 +92,56 @@ typedef struct OnnxKind {
     /* Evaluates the node on constant inputs into *out (NULL: it is never
      * evaluated at load time). */
     bool (*fold)(OnnxNode *l, Const *out);
-    bool fold_activations; /* folds whatever its input is (Shape) */
+    unsigned flags; /* ONNX_FOLD_ACTIVATIONS, ONNX_MULTI_OUTPUT (0 or false: none) */
 } OnnxKind;
+
+enum {
+    ONNX_FOLD_ACTIVATIONS = 1, /* folds whatever its input is (Shape): true */
+    ONNX_MULTI_OUTPUT = 2,     /* lowers every output it has (Split), not the first only */
+};
+
+/* ---- patterns: ONNX subgraphs a family lowers as one node ----
+ * Torch writes some layers as several ONNX nodes (LayerNorm before opset
+ * 17: ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add). A
+ * pattern matches such a subgraph from its first node, before the nodes
+ * are checked, so that its op types need no rows of their own; every node
+ * it covers is then skipped but the last, where (its inputs all defined by
+ * then) the pattern lowers the whole. Each value it covers but the last's
+ * output must be read within the subgraph only. */
+#define ONNX_MATCH_NODES 16
+#define ONNX_MATCH_INPUTS 4
+
+typedef struct {
+    int node[ONNX_MATCH_NODES]; /* graph indices, the last the sink */
+    int nnode;
+    const char *input[ONNX_MATCH_INPUTS]; /* what the lowering reads, in its order; NULL: absent */
+    int ninput;
+    float f[2];            /* numbers the match read (LayerNorm: epsilon) */
+    int64_t i[MAX_RANK];   /* and integers (LayerNorm: the axes) */
+    int ni;
+} OnnxMatch;
+
+typedef struct OnnxPattern {
+    const char *first; /* the op type a match starts from; NULL ends a table */
+    bool (*match)(const Onnx *o, int first, OnnxMatch *m);
+    /* l is the sink node with the match's inputs (l->in[k] for input[k],
+     * NULL where absent); false after an error. */
+    bool (*lower)(OnnxNode *l, const OnnxMatch *m);
+} OnnxPattern;
+
+/* The registry's patterns (ops/registry.c): the i-th, NULL past the last. */
+const OnnxPattern *onnx_pattern_at(int i);
+/* For matchers: the node defining `value` (-1: none, or an initializer);
+ * the nodes reading it (written up to max; returns how many in all); a
+ * node's op type is `type`; a float32 constant of one element's value
+ * (an initializer or a Constant node's), false if it is not one. */
+int onnx_producer(const Onnx *o, const char *value);
+int onnx_readers(const Onnx *o, const char *value, int *out, int max);
+bool onnx_is(const Onnx *o, int node, const char *type);
+bool onnx_const_scalar(const Onnx *o, const char *value, float *v);
+/* Whether `value` is an initializer or a Constant node's output (through
+ * Identity nodes). */
+bool onnx_is_const(const Onnx *o, const char *value);
 
 /* ---- onnx_read.c: the file ---- */
 

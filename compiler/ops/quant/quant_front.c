@@ -274,7 +274,8 @@ bool onnx_qlinear(OnnxNode *l, int ysi, int yzi, OnnxValue **consts, int nconst,
     if (!ok)
         return false;
     OnnxValue *in[3] = {&xf, nconst > 0 ? consts[0] : NULL, nconst > 1 ? consts[1] : NULL};
-    OnnxNode inner = {l->o, l->node, in, 1 + nconst, &yf};
+    OnnxValue *outs[1] = {&yf};
+    OnnxNode inner = {l->o, l->node, in, 1 + nconst, &yf, outs, 1};
     if (!lower(&inner))
         return false;
     Quant *qy = onnx_act_quant(l, ysi, yzi, &yf);
