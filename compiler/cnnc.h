@@ -386,6 +386,8 @@ enum {
                                     scale and shift fold into them (fuse-bn, -bias) */
     OPT_STOCHASTIC = 1 << 6,  /* a view at inference only (dropout draws a mask in
                                  training) */
+    OPT_TO_INT8 = 1 << 7,     /* converts its float input to int8 (int8 builds) */
+    OPT_FROM_INT8 = 1 << 8,   /* converts its int8 input to float */
 };
 
 typedef struct Emit Emit;
@@ -490,6 +492,11 @@ void node_become_reshape(Node *n, const Shape *target);
 /* Adds a node whose output is tensor t's value (a model that is the
  * identity still has a layer); returns its index. */
 int graph_add_identity(Graph *g, int t, const char *name, Loc loc);
+/* ops/quant/quant.c: a node converting float tensor t to int8 (OPT_TO_INT8)
+ * whose output takes q (owned now), or int8 tensor t to float
+ * (OPT_FROM_INT8); the output has t's shape. Returns the node's index. */
+int graph_add_quantize(Graph *g, int t, Quant *q, const char *name, Loc loc);
+int graph_add_dequantize(Graph *g, int t, const char *name, Loc loc);
 /* The ONNX op type's row (kit/onnx_kit.h's OnnxKind), NULL if unsupported. */
 struct OnnxKind;
 const struct OnnxKind *onnx_kind_find(const char *op_type);

@@ -76,7 +76,8 @@ void emit_int8_setup(Emit *e)
     int entry = -1, p = g->output >= 0 ? g->t[g->output].producer : -1;
     if (g->input < 0 || graph_consumers(g, g->input, &entry, 1) != 1 || p < 0)
         return;
-    if (g->n[entry].op == OP_QUANTIZE && g->n[p].op == OP_DEQUANTIZE && entry != p) {
+    if ((op_info(g->n[entry].op)->traits & OPT_TO_INT8) &&
+        (op_info(g->n[p].op)->traits & OPT_FROM_INT8) && entry != p) {
         e->i8_entry = entry;
         e->i8_exit = p;
     }

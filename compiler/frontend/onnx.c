@@ -445,7 +445,7 @@ static bool set_output(Onnx *o, const Onnx__GraphProto *gp)
         o->g->output = o->g->n[id].out;
     } else if (o->g->t[v->tensor].q) { /* a quantized output: the contract's is float */
         char *name = xasprintf("%s_dequantize", gp->output[0]->name);
-        int id = graph_add_node(o->g, OP_DEQUANTIZE, name, o->loc, &v->tensor, 1);
+        int id = graph_add_dequantize(o->g, v->tensor, name, o->loc);
         free(name);
         o->g->t[o->g->n[id].out].shape = v->shape;
         o->g->output = o->g->n[id].out;

@@ -201,7 +201,7 @@ static bool quantized_inputs(OnnxNode *l, Node *n, OnnxValue **in, OnnxValue *ou
     int j = 0;
     while (j < n->nin && !g->t[n->in[j]].q)
         j++;
-    if (j == n->nin || n->op == OP_DEQUANTIZE)
+    if (j == n->nin || (op_info(n->op)->traits & OPT_FROM_INT8))
         return true;
     const QuantOps *qo = op_info(n->op)->quant;
     if (!qo || !(qo->flags & QUANT_SAME_SCALE) || n->nin != 1)

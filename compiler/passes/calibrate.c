@@ -183,13 +183,9 @@ static void insert_pair(Graph *g, int t, Quant *q, const bool *chosen, int nchos
     Loc loc = g->t[t].loc;
     char *qname = fresh_name(g, g->t[t].name, "quantize");
     char *dname = fresh_name(g, g->t[t].name, "dequantize");
-    int nq = graph_add_node(g, OP_QUANTIZE, qname, loc, &t, 1);
-    int tq = g->n[nq].out;
-    g->t[tq].shape = g->t[t].shape;
-    g->t[tq].q = q;
-    int nd = graph_add_node(g, OP_DEQUANTIZE, dname, loc, &tq, 1);
+    int nq = graph_add_quantize(g, t, q, qname, loc);
+    int nd = graph_add_dequantize(g, g->n[nq].out, dname, loc);
     int td = g->n[nd].out;
-    g->t[td].shape = g->t[t].shape;
     for (int i = 0; i < nq; i++) /* the nodes before the pair's */
         for (int j = 0; j < g->n[i].nin; j++)
             if (g->n[i].in[j] == t && (all || (i < nchosen && chosen[i])))
@@ -216,7 +212,7 @@ bool calibrate(Graph *g, const LoadOptions *opt)
 {
     const QuantOptions *qo = opt->quant;
     for (int i = 0; i < g->nn; i++)
-        if (g->n[i].op == OP_QUANTIZE || g->n[i].op == OP_DEQUANTIZE) {
+        if (op_info(g->n[i].op)->traits & (OPT_TO_INT8 | OPT_FROM_INT8)) {
             diag_error((Loc){g->file, 0, 0}, "the model is quantized already (it has "
                        "QuantizeLinear/DequantizeLinear nodes): compile it without --int8");
             return false;

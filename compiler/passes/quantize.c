@@ -21,7 +21,7 @@
 static int dequantized_from(const Graph *g, int t)
 {
     int p = g->t[t].producer;
-    return p >= 0 && g->n[p].op == OP_DEQUANTIZE ? g->n[p].in[0] : -1;
+    return p >= 0 && (op_info(g->n[p].op)->traits & OPT_FROM_INT8) ? g->n[p].in[0] : -1;
 }
 
 /* The quantize that alone reads tensor t, through views that alone read
@@ -30,7 +30,7 @@ static int quantize_reader(const Graph *g, int t)
 {
     for (;;) {
         int c = fuse_sole_consumer(g, t);
-        if (c < 0 || g->n[c].op == OP_QUANTIZE)
+        if (c < 0 || (op_info(g->n[c].op)->traits & OPT_TO_INT8))
             return c;
         if (!(op_info(g->n[c].op)->traits & OPT_VIEW) || node_quantized(g, &g->n[c]))
             return -1;
@@ -46,7 +46,7 @@ static const char *why_not(Graph *g, int i, int *qnode, bool *quiet)
     Node *n = &g->n[i];
     const OpInfo *op = op_info(n->op);
     *quiet = true;
-    if (n->op == OP_QUANTIZE || n->op == OP_DEQUANTIZE || node_quantized(g, n))
+    if ((op->traits & (OPT_TO_INT8 | OPT_FROM_INT8)) || node_quantized(g, n))
         return "";
     for (int j = 0; j < n->nin; j++)
         if (dequantized_from(g, n->in[j]) < 0)
@@ -94,7 +94,7 @@ static void drop_unread(Graph *g)
 {
     for (int i = g->nn - 1; i >= 0; i--) {
         int readers, t = g->n[i].out;
-        if (g->n[i].op != OP_DEQUANTIZE || t == g->output)
+        if (!(op_info(g->n[i].op)->traits & OPT_FROM_INT8) || t == g->output)
             continue;
         readers = graph_consumers(g, t, NULL, 0);
         if (readers == 0)
@@ -106,7 +106,7 @@ bool quantize(Graph *g, const LoadOptions *opt)
 {
     bool any = false;
     for (int i = 0; i < g->nn && !any; i++)
-        any = g->n[i].op == OP_QUANTIZE;
+        any = (op_info(g->n[i].op)->traits & OPT_TO_INT8) != 0;
     if (!any)
         return true;
     for (int i = 0; i < g->nn; i++) {

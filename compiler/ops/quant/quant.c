@@ -76,3 +76,18 @@ const OpInfo op_dequantize = {
     .quant = &dequantize_int8,
     .onnx_export = quant_onnx_export,
 };
+
+int graph_add_quantize(Graph *g, int t, Quant *q, const char *name, Loc loc)
+{
+    int id = graph_add_node(g, OP_QUANTIZE, name, loc, &t, 1);
+    g->t[g->n[id].out].shape = g->t[t].shape;
+    g->t[g->n[id].out].q = q;
+    return id;
+}
+
+int graph_add_dequantize(Graph *g, int t, const char *name, Loc loc)
+{
+    int id = graph_add_node(g, OP_DEQUANTIZE, name, loc, &t, 1);
+    g->t[g->n[id].out].shape = g->t[t].shape;
+    return id;
+}
