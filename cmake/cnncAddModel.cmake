@@ -1,21 +1,30 @@
 # cnncAddModel.cmake: cnnc_add_model(), the way protobuf_generate turns a
 # .proto into sources at build time.
 #
-#   cnnc_add_model(TARGET MODEL [NAME PREFIX] [TRAIN] [OPTIONS ...])
+#   cnnc_add_model(TARGET MODEL [NAME PREFIX] [TRAIN] [INT8 [CALIB FILE]]
+#                  [TARGET_PROFILE PROFILE] [OPTIONS ...])
 #
 # Adds the static library TARGET built from <NAME>.c and <NAME>.h, which
 # cnnc writes from MODEL (a .cnn or .onnx file) into the build tree.
 # NAME defaults to MODEL's file name without its extension; the header's
 # folder is a usage requirement, so `#include "<NAME>.h"` works in whatever
-# links TARGET. TRAIN adds --train (the training API). OPTIONS go to cnnc
+# links TARGET. TRAIN adds --train (the training API). INT8 compiles the
+# model in int8 (--int8), calibrated on CALIB (a .npy of input samples; a
+# pre-quantized ONNX model needs none). TARGET_PROFILE picks the kernels of
+# a target (--target: cortex-m0plus, cortex-m3, cortex-m4, cortex-m7,
+# cortex-m33, cortex-m55, host); the library is still built by the
+# project's compiler, so cross-compile the project for a Cortex-M. OPTIONS go to cnnc
 # as they are (--batch N, --weights DIR, --split-weights, --no-winograd,
 # --ram-budget ...), relative paths taken from the current source folder.
-# The code is generated again when MODEL changes, when
+# The code is generated again when MODEL or CALIB changes, when
 # a file of the --weights folder changes or appears, or when cnnc does.
 function(cnnc_add_model target model)
-  cmake_parse_arguments(PARSE_ARGV 2 arg "TRAIN" "NAME" "OPTIONS")
+  cmake_parse_arguments(PARSE_ARGV 2 arg "TRAIN;INT8" "NAME;CALIB;TARGET_PROFILE" "OPTIONS")
   if(arg_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "cnnc_add_model(${target}): unknown arguments: ${arg_UNPARSED_ARGUMENTS}")
+  endif()
+  if(arg_CALIB AND NOT arg_INT8)
+    message(FATAL_ERROR "cnnc_add_model(${target}): CALIB without INT8")
   endif()
   get_filename_component(model "${model}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
   set(name "${arg_NAME}")
@@ -28,6 +37,17 @@ function(cnnc_add_model target model)
   if(arg_TRAIN)
     list(APPEND cnnc_args --train)
   endif()
+  set(calib "")
+  if(arg_INT8)
+    list(APPEND cnnc_args --int8)
+    if(arg_CALIB)
+      get_filename_component(calib "${arg_CALIB}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+      list(APPEND cnnc_args --calib "${calib}")
+    endif()
+  endif()
+  if(arg_TARGET_PROFILE)
+    list(APPEND cnnc_args --target "${arg_TARGET_PROFILE}")
+  endif()
   set(dir "${CMAKE_CURRENT_BINARY_DIR}/cnnc/${target}")
   set(outputs "${dir}/${name}.c" "${dir}/${name}.h")
   if("--split-weights" IN_LIST arg_OPTIONS)
@@ -38,7 +58,7 @@ function(cnnc_add_model target model)
     OUTPUT ${outputs}
     COMMAND "${CMAKE_COMMAND}" -E make_directory "${dir}"
     COMMAND cnnc::cnnc "${model}" -o "${dir}/${name}.c" ${cnnc_args}
-    DEPENDS "${model}" ${weights} "$<TARGET_FILE:cnnc::cnnc>"
+    DEPENDS "${model}" ${calib} ${weights} "$<TARGET_FILE:cnnc::cnnc>"
     WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}"
     COMMENT "cnnc: compiling ${model} to ${name}.c"
     VERBATIM)

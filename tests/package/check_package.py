@@ -9,7 +9,9 @@ another prefix (the package must be relocatable), and checks:
   examples are under share/;
 - the outside project tests/package/project finds the package through
   CMAKE_PREFIX_PATH alone and builds three cnnc_add_model() targets (one
-  with --weights DIR, one with TRAIN) into one program, whose outputs agree
+  with --weights DIR, one with TRAIN, one with INT8 CALIB and
+  TARGET_PROFILE cortex-m4, whose outputs must equal `cnnc run --int8`'s
+  bit for bit) into one program, whose outputs agree
   with the installed `cnnc run` (rtol 1e-4) and whose training loss agrees
   with `cnnc grad`'s loss.npy;
 - the build generates the code again when a weights file, the model or
@@ -66,11 +68,11 @@ def write_weights(wdir, rng):
     np.save(os.path.join(wdir, "fc5.bias.npy"), rng.standard_normal(10).astype("<f4"))
 
 
-def configure(models, wdir):
+def configure(models, wdir, calib):
     build = os.path.join(WORK, "user_build")
     p = run("cmake", "-S", os.path.join(SRC, "tests/package/project"), "-B", build,
             f"-DCMAKE_PREFIX_PATH={PREFIX}", f"-DMODEL={models['lenet']}",
-            f"-DTUNED_MODEL={models['tuned']}", f"-DWEIGHTS={wdir}")
+            f"-DTUNED_MODEL={models['tuned']}", f"-DWEIGHTS={wdir}", f"-DCALIB={calib}")
     check(p.returncode == 0, "the outside project configures", p.stdout[-2000:] + p.stderr)
     return build
 
@@ -80,28 +82,30 @@ def build_user(build, want_generated, why):
     p = run("cmake", "--build", build, "-j2")
     if not check(p.returncode == 0, f"outside project builds ({why})", p.stdout[-3000:]):
         return False
-    got = sorted(name for name in ("lenet.c", "tuned.c", "lenet_t.c")
+    got = sorted(name for name in ("lenet.c", "tuned.c", "lenet_t.c", "lenet_q.c")
                  if f"to {name}" in p.stdout)
     return check(got == sorted(want_generated), f"regenerated after {why}",
                  f"cnnc compiled {got}, expected {sorted(want_generated)}")
 
 
-def agree(a, ref, tol=1e-4):
+def agree(a, ref, tol):
     return a.shape == ref.shape and not np.isnan(a).any() and \
         np.abs(a - ref).max() <= tol * np.abs(ref).max()
 
 
-def check_outputs(build, models, wdir, x_npy, x_raw, why):
+def check_outputs(build, models, wdir, calib, x_npy, x_raw, why):
     app = os.path.join(build, "app")
-    for which, extra in (("lenet", []), ("tuned", ["--weights", wdir])):
+    for which, model, extra, tol in (
+            ("lenet", models["lenet"], [], 1e-4), ("tuned", models["tuned"], ["--weights", wdir], 1e-4),
+            ("int8", models["lenet"], ["--int8", "--calib", calib], 0)):
         ref = os.path.join(WORK, f"ref_{which}.npy")
-        p = run(CNNC, "run", models[which], "--input", x_npy, "--output", ref, *extra)
+        p = run(CNNC, "run", model, "--input", x_npy, "--output", ref, *extra)
         check(p.returncode == 0, f"cnnc run {which}", p.stderr)
         out = os.path.join(WORK, f"out_{which}.f32")
         p = run(app, "forward", which, x_raw, out)
         if check(p.returncode == 0, f"app forward {which} ({why})", p.stderr):
             got = np.fromfile(out, "<f4").reshape(-1, 10)
-            check(agree(got, np.load(ref)), f"app {which} vs cnnc run ({why})",
+            check(agree(got, np.load(ref), tol), f"app {which} vs cnnc run ({why})",
                   f"{got[0]} vs {np.load(ref)[0]}")
     a, b = np.load(os.path.join(WORK, "ref_lenet.npy")), np.load(os.path.join(WORK, "ref_tuned.npy"))
     check(np.abs(a - b).max() > 1e-3, "the --weights folder changed the tuned model's outputs")
@@ -155,22 +159,27 @@ def main():
         x_npy, x_raw = os.path.join(WORK, "x.npy"), os.path.join(WORK, "x.f32")
         np.save(x_npy, x)
         x.tofile(x_raw)
-        build = configure(models, wdir)
-        if build_user(build, ["lenet.c", "tuned.c", "lenet_t.c"], "the first build"):
-            check_outputs(build, models, wdir, x_npy, x_raw, "first build")
+        calib = os.path.join(WORK, "calib.npy")
+        np.save(calib, rng.standard_normal((20, 3, 32, 32)).astype("<f4"))
+        build = configure(models, wdir, calib)
+        if build_user(build, ["lenet.c", "tuned.c", "lenet_t.c", "lenet_q.c"], "the first build"):
+            check_outputs(build, models, wdir, calib, x_npy, x_raw, "first build")
             check_loss(build, models, x_npy, x_raw, rng)
             build_user(build, [], "nothing changed")
             write_weights(wdir, rng)
             if build_user(build, ["tuned.c"], "a weights file changed"):
-                check_outputs(build, models, wdir, x_npy, x_raw, "new weights")
+                check_outputs(build, models, wdir, calib, x_npy, x_raw, "new weights")
+            np.save(calib, rng.standard_normal((20, 3, 32, 32)).astype("<f4") * 2)
+            if build_user(build, ["lenet_q.c"], "the calibration set changed"):
+                check_outputs(build, models, wdir, calib, x_npy, x_raw, "new calibration")
             with open(models["lenet"]) as f:
                 text = f.read()
             with open(models["lenet"], "w") as f:
                 f.write(text.replace("conv(8, kernel=5", "conv(6, kernel=5"))
-            if build_user(build, ["lenet.c", "lenet_t.c"], "the model changed"):
-                check_outputs(build, models, wdir, x_npy, x_raw, "edited model")
+            if build_user(build, ["lenet.c", "lenet_t.c", "lenet_q.c"], "the model changed"):
+                check_outputs(build, models, wdir, calib, x_npy, x_raw, "edited model")
             os.utime(CNNC)
-            build_user(build, ["lenet.c", "tuned.c", "lenet_t.c"], "cnnc changed")
+            build_user(build, ["lenet.c", "tuned.c", "lenet_t.c", "lenet_q.c"], "cnnc changed")
     check_deb()
     for f in failures:
         print("FAIL:", f)
