@@ -826,6 +826,9 @@ int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, boo
 /* Appends one line of code (indented by the current depth; a line ending
  * in '{' opens a block, one starting with '}' closes it). */
 void emit_line(Emit *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A line marking a local that some of a kernel's paths leave unread
+ * (P_UNUSED, the generated file's one such macro). */
+void emit_unused(Emit *e, const char *name);
 /* Declares a constant float array the code reads (weights repacked in the
  * order the loops read them) and returns the C expression naming it in the
  * layer body. `what` names it (a suffix of the layer's name), `comment`

@@ -30,6 +30,11 @@ const char *emit_keep(Emit *e, char *s)
     return s;
 }
 
+void emit_unused(Emit *e, const char *name)
+{
+    emit_line(e, "%s_UNUSED(%s);", e->P, name);
+}
+
 void emit_line(Emit *e, const char *fmt, ...)
 {
     va_list ap;
@@ -954,8 +959,10 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
     put_c_string(b, header_name);
     sb_puts(b, "\n\n");
     sb_printf(b, "#ifndef %s_PROFILE_BEGIN\n#define %s_PROFILE_BEGIN(layer, name) ((void)0)\n#endif\n"
-                 "#ifndef %s_PROFILE_END\n#define %s_PROFILE_END(layer, name) ((void)0)\n#endif\n\n",
-              P, P, P, P);
+                 "#ifndef %s_PROFILE_END\n#define %s_PROFILE_END(layer, name) ((void)0)\n#endif\n"
+                 "/* A name that some of a kernel's paths do not read. */\n"
+                 "#define %s_UNUSED(x) ((void)(x))\n\n",
+              P, P, P, P, P);
     write_arena_checks(e, b);
     write_speed_preamble(e, b);
     emit_int8_preamble(e, b);

@@ -242,8 +242,8 @@ void emit_mm_nn(Emit *e, const char *c, const char *a, const char *b, const char
 {
     emit_line(e, "{");
     emit_line(e, "int i0, j0, kk, t;");
-    emit_line(e, "(void)j0;");
-    emit_line(e, "(void)t;");
+    emit_unused(e, "j0");
+    emit_unused(e, "t");
     emit_line(e, "#if defined(CNNC_V16_DEFINED)");
     nn_all(e, 16, c, a, b, m, nc, k, ldc, sai, sak, ldb);
     emit_line(e, "#elif defined(CNNC_V8_DEFINED)");
@@ -339,7 +339,7 @@ void emit_mm_nt(Emit *e, const char *c, const char *a, const char *b, const char
 {
     emit_line(e, "{");
     emit_line(e, "int i0, j0, kk, t;");
-    emit_line(e, "(void)kk;");
+    emit_unused(e, "kk");
     emit_line(e, "#if defined(CNNC_V16_DEFINED)");
     nt_all(e, 16, c, a, b, m, nc, kc, ldc, lda, ldb);
     emit_line(e, "#elif defined(CNNC_V8_DEFINED)");

@@ -87,7 +87,7 @@ void batchnorm_emit_grad(Emit *e, const Node *n)
         emit_line(e, "        dx0[i] += (float)(p0[c] * inv_std * (dy[i] - gsum / m - xhat * gxhat / m));");
         emit_line(e, "    }");
     }
-    emit_line(e, "(void)m;");
+    emit_unused(e, "m");
     emit_line(e, "}");
     emit_line(e, "}");
     if (dg)

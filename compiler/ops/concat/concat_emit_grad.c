@@ -71,7 +71,7 @@ void concat_emit_grad(Emit *e, const Node *n)
         }
         at += chunk;
     }
-    emit_line(e, "(void)j;");
+    emit_unused(e, "j");
     emit_line(e, "}");
     end_pgrads(e, n);
 }

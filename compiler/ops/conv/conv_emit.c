@@ -779,7 +779,7 @@ void conv_emit(Emit *e, const Node *n)
     emit_line(e, "enum { VB = %d }; /* output channels per block */", p.vb);
     bool transposed = p.vb == 16 && conv_pw_transposed_fits(&p);
     if (transposed)
-        emit_line(e, "(void)s; /* scratch of the 8-float path only */");
+        emit_unused(e, "s"); /* scratch of the 8-float path only */
     if (p.vb == 16) {
         emit_line(e, "#if defined(CNNC_V16_DEFINED)");
         emit_v16_loops(e, &p, n, W, B);

@@ -121,12 +121,12 @@ static void emit_setup(Emit *e, const Node *n, const ConvDims *d)
     emit_taps(e, "ry", d->k.oh, d->k.kh, d->k.sh, d->k.dh, d->k.pt, d->k.h, n->a.pad_mode);
     if (d->edges) {
         emit_spans(e, "rx", d->k.ow, d->k.kw, d->k.sw, d->k.dw, d->k.pl, d->k.w);
-        emit_line(e, "(void)rx_lo;"); /* unused when im2row alone gathers */
-        emit_line(e, "(void)rx_hi;");
+        emit_unused(e, "rx_lo"); /* unused when im2row alone gathers */
+        emit_unused(e, "rx_hi");
         emit_taps(e, "rx", d->k.ow, d->k.kw, d->k.sw, d->k.dw, d->k.pl, d->k.w, n->a.pad_mode);
     }
     emit_line(e, "int b, g, f, c, ky, kx, oy, ox;");
-    emit_line(e, "(void)f;");
+    emit_unused(e, "f");
 }
 
 /* Chunks of output rows whose columns (K floats a position) fit in

@@ -77,8 +77,8 @@ void dense_emit_grad(Emit *e, const Node *n)
     int64_t rows = block_rows(e, units, in), full = units / rows * rows;
     emit_train_scratch(e, plan_round_up(rows * in) + rows);
     emit_line(e, "int r0, b, u;");
-    emit_line(e, "(void)b;");
-    emit_line(e, "(void)u;");
+    emit_unused(e, "b");
+    emit_unused(e, "u");
     emit_line(e, "for (r0 = 0; r0 < %lld; r0 += %lld) {", (long long)full, (long long)rows);
     emit_row_block(e, "r0", rows, in, units, dw, db);
     emit_line(e, "}");

@@ -56,7 +56,7 @@ static void emit_nest(Emit *e, const Shape *s, const Shape *b)
     }
     emit_line(e, "const size_t i = %s, at = %s;", idx.s, at.s);
     if (!b)
-        emit_line(e, "(void)at;");
+        emit_unused(e, "at");
     sb_free(&at);
     sb_free(&idx);
 }
@@ -112,7 +112,7 @@ void add_emit_grad(Emit *e, const Node *n)
             emit_line(e, "for (k = 0; k < (size_t)n * %lld; k++)", size);
             emit_line(e, "    dx%d[k] += dy[k];", j);
         }
-    emit_line(e, "(void)k;");
+    emit_unused(e, "k");
     if (emit_grad_has_dp(e, 0)) {
         char count[32];
         snprintf(count, sizeof count, "%lld", (long long)shape_numel(&operand(g, n)->shape));
@@ -144,7 +144,7 @@ void mul_emit_grad(Emit *e, const Node *n)
                 emit_line(e, "for (i = 0; i < (size_t)n * %lld; i++)", size);
                 emit_line(e, "    dx%d[i] += dy[i] * x%d[i];", j, 1 - j);
             }
-        emit_line(e, "(void)i;");
+        emit_unused(e, "i");
         return;
     }
     bool dx = emit_grad_needs_dx(e, 0), dp = emit_grad_has_dp(e, 0);

@@ -25,7 +25,7 @@ static void product_ptrs(Emit *e, const Node *n, const MatmulGeom *k, bool grad)
                   (long long)(k->bstride[d] * k->k * k->n));
         emit_line(e, "r /= %lld;", (long long)k->batch[d]);
     }
-    emit_line(e, "(void)r;");
+    emit_unused(e, "r");
     const char *a = left ? "p0" : emit_keep(e, xasprintf("x0 + (size_t)s * %lld", asize));
     const char *b = !two && !left ? "p0"
                                   : emit_keep(e, xasprintf("x%d + (size_t)s * %lld", two, bsize));

@@ -109,10 +109,10 @@ void norm_emit_grad(Emit *e, const Node *n)
         emit_line(e, "ggamma[%s] += (float)(gy[j * %lld] * xhat);", p, I);
     if (db)
         emit_line(e, "gbeta[%s] += gy[j * %lld];", p, I);
-    emit_line(e, "(void)xhat;");
+    emit_unused(e, "xhat");
     emit_line(e, "}");
-    emit_line(e, "(void)sg;");
-    emit_line(e, "(void)sgx;");
+    emit_unused(e, "sg");
+    emit_unused(e, "sgx");
     if (dx) { /* gamma as it was: stepped after the loops */
         emit_line(e, "for (int j = 0; j < %lld; j++) {", N);
         emit_line(e, "const double xhat = (xg[j * %lld] - mean) * rstd, g = gy[j * %lld] * %s;",

@@ -17,12 +17,12 @@ void pool_emit_grad(Emit *e, const Node *n)
                   (ow - 1) * k.sw + (long long)(k.kw - 1) * k.dw < w;
     emit_line(e, "size_t p;");
     emit_line(e, "int oy, ox, iy, ix;");
-    emit_line(e, "(void)iy;");
-    emit_line(e, "(void)ix;");
+    emit_unused(e, "iy");
+    emit_unused(e, "ix");
     emit_line(e, "for (p = 0; p < (size_t)n * %lld; p++) {", (long long)k.c);
     emit_line(e, "const float *x = x0 + p * %lld, *gy = dy + p * %lld;", h * w, oh * ow);
     emit_line(e, "float *dx = dx0 + p * %lld;", h * w);
-    emit_line(e, "(void)x;");
+    emit_unused(e, "x");
     emit_line(e, "for (oy = 0; oy < %lld; oy++)", oh);
     emit_line(e, "for (ox = 0; ox < %lld; ox++) {", ow);
     if (n->op == OP_MAXPOOL && inside) {
@@ -37,7 +37,7 @@ void pool_emit_grad(Emit *e, const Node *n)
                 emit_line(e, "at = %lld;", o);
                 emit_line(e, "}");
             }
-        emit_line(e, "(void)m;"); /* a 1x1 window compares nothing */
+        emit_unused(e, "m"); /* a 1x1 window compares nothing */
         emit_line(e, "dx[oy * %lld + ox * %d + at] += gy[oy * %lld + ox];", (long long)k.sh * w,
                   k.sw, ow);
     } else if (n->op == OP_MAXPOOL) {
