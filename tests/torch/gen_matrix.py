@@ -43,7 +43,8 @@ BATCH = 2
 
 
 class Pair(tuple):
-    """An AxB value: one number per spatial axis (H, W); AxBxC: dims."""
+    """An AxB value: one number per spatial axis (H, W); AxBxC: (D, H, W)
+    for a volume, else dims."""
 
 
 class Sides(tuple):
@@ -201,7 +202,7 @@ def to_cnn(name, case, row):
 def per_axis(v, dims):
     """An int or a Pair -> one value per spatial axis."""
     if isinstance(v, Pair):
-        return tuple(v) if dims == 2 else (v[1],)
+        return tuple(v) if len(v) == dims else (v[-1],)
     return (v,) * dims
 
 
@@ -215,8 +216,8 @@ def side_pads(p, dims, size, k, s, d):
             total = max((math.ceil(i / s_i) - 1) * s_i + (k_i - 1) * d_i + 1 - i, 0)
             pads.append((total // 2, total - total // 2))
         return pads
-    if isinstance(p, Sides):  # (top, bottom, left, right) or (left, right)
-        return [(p[0], p[1]), (p[2], p[3])] if dims == 2 else [(p[0], p[1])]
+    if isinstance(p, Sides):  # (front, back,) (top, bottom,) left, right: pairs per axis
+        return [(p[2 * i], p[2 * i + 1]) for i in range(len(p) // 2)]
     return [(v, v) for v in per_axis(p, dims)]
 
 
@@ -242,7 +243,7 @@ def activation(spec):
 
 
 PAD_MODE = {'zeros': 'constant', 'reflect': 'reflect', 'replicate': 'replicate'}
-CONV = {1: nn.Conv1d, 2: nn.Conv2d}
+CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
 def torch_conv(case):
@@ -275,8 +276,8 @@ def torch_pool(case):
     s = per_axis(case.get('s', case['k']), dims)
     p, ceil, cip = case.get('p', 0), case.get('ceil', False), case.get('cip', True)
     is_max = case['op'] == 'maxpool'
-    maxpool = F.max_pool1d if dims == 1 else F.max_pool2d
-    avgpool = F.avg_pool1d if dims == 1 else F.avg_pool2d
+    maxpool = [F.max_pool1d, F.max_pool2d, F.max_pool3d][dims - 1]
+    avgpool = [F.avg_pool1d, F.avg_pool2d, F.avg_pool3d][dims - 1]
     if not isinstance(p, Sides):
         pp = per_axis(p, dims)
         if is_max:
@@ -307,7 +308,7 @@ def torch_join(case):
         if flat:
             layers[name] = nn.Linear(c, w)
         elif w == 0:
-            pool = nn.MaxPool1d(3, 1, 1) if len(shape) == 2 else nn.MaxPool2d(3, 1, 1)
+            pool = [nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d][len(shape) - 2](3, 1, 1)
             branches.append(pool)
             continue
         elif i == 0:
@@ -360,7 +361,8 @@ def layer_torch(case):
         act = activation(case.get('act'))
         return {'a': lin}, lambda L, x: act(L['a'](x))
     if op == 'batchnorm':
-        bn = (nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d)(shape[0], case.get('eps', 1e-5))
+        bn = [nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d][max(dims, 1) - 1](shape[0],
+                                                                      case.get('eps', 1e-5))
         act = activation(case.get('act'))
         return {'a': bn}, lambda L, x: act(L['a'](x))
     if op == 'reshape':

@@ -60,6 +60,12 @@ void conv_emit_depthwise(Emit *e, const ConvPlan *p, const Node *n);
 bool conv_use_winograd(const ConvPlan *p, const Node *n, bool enabled);
 void conv_emit_winograd(Emit *e, const ConvPlan *p, const Node *n);
 
+/* conv3d_emit.c: a 3-D layer, the whole of it; and the padded copy of a
+ * volume (c channels of d x h x w as the geometry says) into dst. */
+void conv_emit_volume(Emit *e, const Node *n);
+void emit_pad_copy_3d(Emit *e, const char *dst, const char *src, const ConvGeom *k,
+                      PadMode mode);
+
 /* conv_mcu_emit.c: the microcontroller profiles' kernel (emit_scalar_kernels)
  * for every layer Winograd's does not take. */
 void conv_emit_mcu(Emit *e, const ConvPlan *p, const Node *n);
