@@ -66,6 +66,9 @@ extern const DslKind conv_dsl[], pool_dsl[], dense_dsl[], batchnorm_dsl[], resha
     softmax_dsl[], maxout_dsl[], elementwise_dsl[], concat_dsl[], pad_dsl[], act_dsl[];
 extern const OnnxKind conv_onnx[], pool_onnx[], dense_onnx[], batchnorm_onnx[], reshape_onnx[],
     softmax_onnx[], elementwise_onnx[], concat_onnx[], pad_onnx[], act_onnx[], const_onnx[];
+/* Up-sampling (issue 13): conv_transpose (conv/), resize (resize/). */
+extern const DslKind conv_transpose_dsl[];
+extern const OnnxKind conv_transpose_onnx[];
 
 /* ---- what the families' ONNX lowerings share ---- */
 
@@ -96,6 +99,8 @@ bool concat_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *c
                         const char *out);
 bool conv_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
                       const char *out);
+bool conv_transpose_onnx_export(OnnxOut *o, const Graph *g, const Node *n,
+                                const char *const *in, const char *out);
 bool dense_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
                        const char *out);
 bool dropout_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
@@ -216,6 +221,18 @@ Shape window_weight_shape(int64_t d0, int64_t d1, const Node *n, int ns);
 /* For 1-D operators (input C x L): H-axis attributes become neutral. */
 void window_make_1d(Attrs *a);
 
+/* conv_transpose (conv_transpose.c): per axis, the input cell output o
+ * reads with kernel tap t, map[t * out + o], -1 where none lands there
+ * (o + pad - t*dilation not a multiple of the stride, or outside); the
+ * three axes' maps of a geometry (free with conv_taps_free). */
+int64_t *conv_transpose_sources(int64_t out, int k, int stride, int dilation, int pad,
+                                int64_t in);
+typedef struct {
+    int64_t *z, *y, *x;
+} ConvTaps;
+ConvTaps conv_transpose_taps(const ConvGeom *k);
+void conv_taps_free(ConvTaps *t);
+
 /* The input cells [y0, y1) x [x0, x1) that avgpool's output (oy, ox)
  * averages, and its divisor, as PyTorch's avg_pool2d: the window clipped
  * to the padded input gives the count with padding (count_include_pad),
@@ -266,6 +283,7 @@ static inline int64_t pad_source(int64_t i, int64_t n, PadMode mode)
     void name##_grad(const Graph *g, const Node *n, const float *const *in, const float *out, \
                      const float *dout, float *const *din, float *const *dparam, int batch)
 GRAD_FN(conv);
+GRAD_FN(conv_transpose);
 GRAD_FN(maxpool);
 GRAD_FN(avgpool);
 GRAD_FN(global_avgpool);
@@ -291,6 +309,7 @@ float *epilogue_grad(const Node *n, const float *y, const float *dy, int64_t cou
  * Each writes one layer's function body through the emit_* helpers of
  * cnnc.h: inputs x0, x1, ..., output y, one sample, shapes as literals. */
 void conv_emit(Emit *e, const Node *n);
+void conv_transpose_emit(Emit *e, const Node *n);
 void pool_emit(Emit *e, const Node *n);        /* maxpool, avgpool */
 void pool_emit_volume(Emit *e, const Node *n); /* their 3-D form (pool3d_emit.c) */
 void global_pool_emit(Emit *e, const Node *n); /* global_avgpool, global_maxpool */

@@ -163,7 +163,23 @@ def layer_lines(case):
         return ['a: ' + call('reshape', [case['shape']], case, [])]
     if op in ('add', 'concat'):
         return join_lines(case, c)
+    if op in UPSAMPLING:
+        return upsampling_lines(case)
     return ['a: ' + op]  # relu, sigmoid, tanh, relu6, softmax, flatten, global pools
+
+
+# ---- up-sampling (issue 13): conv_transpose, upsample ----
+
+UPSAMPLING = ('conv_transpose', 'upsample')
+CONVT_KEYS = [('k', 'kernel'), ('s', 'stride'), ('p', 'padding'), ('opad', 'output_padding'),
+              ('d', 'dilation'), ('g', 'groups'), ('bias', 'bias'), ('act', 'activation')]
+UPSAMPLE_KEYS = [('mode', 'mode'), ('ac', 'align_corners')]
+
+
+def upsampling_lines(case):
+    if case['op'] == 'conv_transpose':
+        return ['a: ' + call(case.get('alias', 'conv_transpose'), [case['f']], case, CONVT_KEYS)]
+    return ['a: ' + call('upsample', [case['scale']], case, UPSAMPLE_KEYS)]
 
 
 def join_lines(case, c):
@@ -336,6 +352,41 @@ def torch_maxout(case):
     return {}, forward
 
 
+CONVT = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+
+
+def torch_conv_transpose(case):
+    """PyTorch pads symmetrically: per-side padding crops the unpadded output."""
+    shape = case['in']
+    dims, cin = len(shape) - 1, shape[0]
+    k = per_axis(case['k'], dims)
+    s = per_axis(case.get('s', 1), dims)
+    d = per_axis(case.get('d', 1), dims)
+    op = per_axis(case.get('opad', 0), dims)
+    pads = side_pads(case.get('p', 0), dims, None, None, None, None)
+    act = activation(case.get('act'))
+    conv = CONVT[dims](cin, case['f'], k, s, 0, op, case.get('g', 1), case.get('bias', True), d)
+
+    def forward(L, x):
+        y = L['a'](x)
+        crop = tuple(slice(b, y.shape[2 + i] - a) for i, (b, a) in enumerate(pads))
+        return act(y[(slice(None), slice(None)) + crop])
+    return {'a': conv}, forward
+
+
+def torch_upsample(case):
+    shape = case['in']
+    dims = len(shape) - 1
+    scale = case['scale']
+    scale = tuple(float(v) for v in scale) if isinstance(scale, Pair) else float(scale)
+    mode = case.get('mode', 'nearest')
+    if mode == 'linear':
+        mode = ['linear', 'bilinear', 'trilinear'][dims - 1]
+        ac = case.get('ac', False)
+        return {}, lambda L, x: F.interpolate(x, scale_factor=scale, mode=mode, align_corners=ac)
+    return {}, lambda L, x: F.interpolate(x, scale_factor=scale, mode=mode)
+
+
 def to_torch(case):
     """(named layers holding the parameters, forward(layers, x))."""
     layers, forward = layer_torch(case)
@@ -356,6 +407,10 @@ def layer_torch(case):
         return torch_join(case)
     if op == 'maxout':
         return torch_maxout(case)
+    if op == 'conv_transpose':
+        return torch_conv_transpose(case)
+    if op == 'upsample':
+        return torch_upsample(case)
     if op == 'dense':
         lin = nn.Linear(shape[0], case['u'], case.get('bias', True))
         act = activation(case.get('act'))

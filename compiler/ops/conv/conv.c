@@ -67,7 +67,7 @@ int window_attr_axis(int ns, int i)
 void window_make_1d(Attrs *a)
 {
     a->kernel[0] = a->stride[0] = a->dilation[0] = 1;
-    a->pad[0] = a->pad[2] = 0;
+    a->pad[0] = a->pad[2] = a->out_pad[0] = 0;
 }
 
 static bool resolve_same(Node *n, WindowAxis x, int64_t in, int64_t keff)
@@ -213,7 +213,7 @@ ConvGeom conv_geometry(const Graph *g, const Node *n)
     };
     shape_cdhw(node_in_shape(g, n, 0), &k.c, &k.d, &k.h, &k.w);
     shape_cdhw(node_out_shape(g, n), &k.f, &k.od, &k.oh, &k.ow);
-    k.groups = n->op == OP_CONV ? a->groups : (int)k.c;
+    k.groups = n->op == OP_CONV || n->op == OP_CONV_TRANSPOSE ? a->groups : (int)k.c;
     return k;
 }
 
