@@ -67,8 +67,8 @@ extern const DslKind conv_dsl[], pool_dsl[], dense_dsl[], batchnorm_dsl[], resha
 extern const OnnxKind conv_onnx[], pool_onnx[], dense_onnx[], batchnorm_onnx[], reshape_onnx[],
     softmax_onnx[], elementwise_onnx[], concat_onnx[], pad_onnx[], act_onnx[], const_onnx[];
 /* Up-sampling (issue 13): conv_transpose (conv/), resize (resize/). */
-extern const DslKind conv_transpose_dsl[];
-extern const OnnxKind conv_transpose_onnx[];
+extern const DslKind conv_transpose_dsl[], resize_dsl[];
+extern const OnnxKind conv_transpose_onnx[], resize_onnx[];
 
 /* ---- what the families' ONNX lowerings share ---- */
 
@@ -101,6 +101,8 @@ bool conv_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *con
                       const char *out);
 bool conv_transpose_onnx_export(OnnxOut *o, const Graph *g, const Node *n,
                                 const char *const *in, const char *out);
+bool resize_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                        const char *out);
 bool dense_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
                        const char *out);
 bool dropout_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
@@ -221,6 +223,46 @@ Shape window_weight_shape(int64_t d0, int64_t d1, const Node *n, int ns);
 /* For 1-D operators (input C x L): H-axis attributes become neutral. */
 void window_make_1d(Attrs *a);
 
+/* ---- resize/ (resize.c): the interpolation, one spatial axis at a time ---- */
+typedef enum { RESIZE_NEAREST, RESIZE_LINEAR } ResizeMode;
+typedef enum {
+    COORD_HALF_PIXEL,
+    COORD_PYTORCH_HALF_PIXEL,
+    COORD_ALIGN_CORNERS,
+    COORD_ASYMMETRIC,
+    COORD_TF_HALF_PIXEL_FOR_NN,
+} ResizeCoord;
+typedef enum {
+    NEAREST_ROUND_PREFER_FLOOR,
+    NEAREST_ROUND_PREFER_CEIL,
+    NEAREST_FLOOR,
+    NEAREST_CEIL,
+    NEAREST_SIMPLE, /* opsets below 11: floor up-sampling, ceil down-sampling */
+} ResizeNearest;
+const char *resize_coord_name(int coord);
+const char *resize_nearest_name(int mode);
+/* Output cell o of an axis reads input cells i0 and i1 with weights w0 and
+ * w1 (nearest: i0 alone). */
+typedef struct {
+    int64_t i0, i1;
+    float w0, w1;
+} ResizeTap;
+/* The taps of spatial axis `axis` (shape order) from `in` to `out` cells
+ * (caller frees); whether they copy the axis unchanged. */
+ResizeTap *resize_taps(const Node *n, int axis, int64_t in, int64_t out);
+bool resize_taps_identity(const ResizeTap *t, int64_t in, int64_t out);
+/* One axis' pass over a sample, the later axes already resized: a
+ * [outer][in][inner] array into [outer][out][inner]. */
+typedef struct {
+    int64_t outer, in, out, inner;
+    ResizeTap *taps; /* the caller frees */
+    bool nearest;
+} ResizePass;
+ResizePass resize_pass(const Graph *g, const Node *n, int axis);
+/* Cells of the largest array the passes go through: every axis at the
+ * larger of its two lengths. */
+int64_t resize_max_cells(const Graph *g, const Node *n);
+
 /* conv_transpose (conv_transpose.c): per axis, the input cell output o
  * reads with kernel tap t, map[t * out + o], -1 where none lands there
  * (o + pad - t*dilation not a multiple of the stride, or outside); the
@@ -284,6 +326,7 @@ static inline int64_t pad_source(int64_t i, int64_t n, PadMode mode)
                      const float *dout, float *const *din, float *const *dparam, int batch)
 GRAD_FN(conv);
 GRAD_FN(conv_transpose);
+GRAD_FN(resize);
 GRAD_FN(maxpool);
 GRAD_FN(avgpool);
 GRAD_FN(global_avgpool);
@@ -310,6 +353,7 @@ float *epilogue_grad(const Node *n, const float *y, const float *dy, int64_t cou
  * cnnc.h: inputs x0, x1, ..., output y, one sample, shapes as literals. */
 void conv_emit(Emit *e, const Node *n);
 void conv_transpose_emit(Emit *e, const Node *n);
+void resize_emit(Emit *e, const Node *n);
 void pool_emit(Emit *e, const Node *n);        /* maxpool, avgpool */
 void pool_emit_volume(Emit *e, const Node *n); /* their 3-D form (pool3d_emit.c) */
 void global_pool_emit(Emit *e, const Node *n); /* global_avgpool, global_maxpool */

@@ -378,7 +378,7 @@ def torch_upsample(case):
     shape = case['in']
     dims = len(shape) - 1
     scale = case['scale']
-    scale = tuple(float(v) for v in scale) if isinstance(scale, Pair) else float(scale)
+    scale = tuple(float(v) for v in scale) if isinstance(scale, tuple) else float(scale)
     mode = case.get('mode', 'nearest')
     if mode == 'linear':
         mode = ['linear', 'bilinear', 'trilinear'][dims - 1]
