@@ -156,7 +156,7 @@ static bool onnx_conv_transpose(OnnxNode *l)
     ConvtAttrs t;
     if (!read_attrs(l, ws, xs->rank - 1, &t) || !resolve_padding(l, xs, &t))
         return false;
-    Node *n = onnx_add_node(l, OP_CONV_TRANSPOSE, "", &x, 1, l->out, NULL);
+    Node *n = onnx_add_node(l, OP_CONV_TRANSPOSE, "", &x, 1, l->out, &x->shape);
     if (!n)
         return false;
     for (int i = 0; i < t.ns; i++) {

@@ -176,18 +176,23 @@ static bool const_scales(OnnxNode *l, int idx, int rank, float *s)
     return true;
 }
 
-/* Resize-11+'s sizes into the node's target and the scales they imply. */
+/* Resize-11+'s sizes into the node's target and the scales they imply;
+ * the batch's entry is any (PyTorch's export takes it from Shape). */
 static bool const_sizes(OnnxNode *l, const OnnxValue *x, float *s, Shape *target)
 {
-    if (!onnx_need_const(l, 3) || !onnx_need_i64(l, &l->in[3]->c, "sizes"))
+    if (!onnx_need_const(l, 3))
         return false;
     const Const *c = &l->in[3]->c;
+    if (c->dtype != CONST_I64)
+        return onnx_fail(l, "sizes must be int64");
     int rank = x->shape.rank + 1;
     if (c->n != rank)
         return onnx_fail(l, "sizes has %lld values, expected %d", (long long)c->n, rank);
     *target = x->shape;
     s[0] = 1;
     for (int i = 1; i < rank; i++) {
+        if (c->i[i] == BATCH_DIM)
+            return onnx_fail(l, "sizes[%d] depends on the batch size", i);
         if (c->i[i] < 1 || c->i[i] > INT32_MAX)
             return onnx_fail(l, "sizes[%d] is %lld", i, (long long)c->i[i]);
         target->d[i - 1] = c->i[i];
@@ -234,7 +239,7 @@ static bool onnx_resize(OnnxNode *l)
     if (s[0] != 1 || s[1] != 1)
         return onnx_fail(l, "scales the %s axis by %g; only the spatial axes can be resized",
                          s[0] != 1 ? "batch" : "channel", (double)(s[0] != 1 ? s[0] : s[1]));
-    Node *n = onnx_add_node(l, OP_RESIZE, "", &x, 1, l->out, NULL);
+    Node *n = onnx_add_node(l, OP_RESIZE, "", &x, 1, l->out, &x->shape);
     if (!n)
         return false;
     n->a.resize_mode = a.resize_mode;
