@@ -24,7 +24,8 @@ static void emit_source_table(Emit *e, const char *name, int64_t n, int pb, int 
     StrBuf b = {0};
     for (int64_t i = 0; i < n + pb + pe; i++)
         sb_printf(&b, "%s%lld", i ? ", " : "", (long long)pad_source(i - pb, n, mode));
-    emit_line(e, "static const int %s[%lld] = {%s};", name, (long long)(n + pb + pe), b.s);
+    emit_line(e, "static const int %s[%lld] = {%s};", name, (long long)(n + pb + pe),
+              b.s ? b.s : "");
     sb_free(&b);
 }
 
