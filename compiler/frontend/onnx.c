@@ -335,7 +335,7 @@ static bool lower_node(Onnx *o, const Onnx__GraphProto *gp, const Onnx__NodeProt
     const OnnxKind *kind = onnx_kind_find(node->op_type);
     OnnxNode l = {o, node, in, nin, out};
     if (kind->fold && (all_const || kind->fold_activations)) {
-        Const c;
+        Const c = {0}; /* a fold may fail before touching it */
         if (!kind->fold(&l, &c)) {
             const_free(&c); /* what a failed fold allocated */
             return false;

@@ -229,6 +229,21 @@ bool const_alloc(OnnxNode *l, Const *out, int dtype, const Shape *shape)
     return true;
 }
 
+bool const_alloc_grown(OnnxNode *l, Const *out, int dtype, const Shape *shape, int64_t inputs)
+{
+    int64_t n = 1;
+    bool counts = true; /* else (negative, overflowing, > ONNX_MAX_NUMEL): const_alloc says */
+    for (int i = 0; i < shape->rank && counts; i++)
+        counts = shape->d[i] >= 0 && !mul_overflows(n, shape->d[i], &n);
+    if (counts && n > CONST_GROWTH_MAX && n > inputs && n <= ONNX_MAX_NUMEL) {
+        memset(out, 0, sizeof *out);
+        return onnx_fail(l, "the constant result would have %lld elements, from %lld: more than "
+                         "cnnc makes at load time (%lld)", (long long)n, (long long)inputs,
+                         (long long)CONST_GROWTH_MAX);
+    }
+    return const_alloc(l, out, dtype, shape);
+}
+
 void const_copy_elem(Const *dst, int64_t di, const Const *src, int64_t si)
 {
     if (dst->dtype == CONST_F32)

@@ -148,6 +148,12 @@ void onnx_alias(OnnxNode *l, const OnnxValue *x);
 
 /* Allocates out's data for `shape`, of dtype. */
 bool const_alloc(OnnxNode *l, Const *out, int dtype, const Shape *shape);
+/* The same for a fold whose result can outgrow its `inputs` elements
+ * (ConstantOfShape, broadcasting, Gather): beyond CONST_GROWTH_MAX elements
+ * and its inputs, it is an error. Exporters fold shapes, bounds and small
+ * masks, nothing near this; a tiny file asking for gigabytes does. */
+#define CONST_GROWTH_MAX ((int64_t)1 << 24)
+bool const_alloc_grown(OnnxNode *l, Const *out, int dtype, const Shape *shape, int64_t inputs);
 void const_copy_elem(Const *dst, int64_t di, const Const *src, int64_t si);
 /* Row-major strides of s, and index k of s as a multi-index. */
 void const_strides(const Shape *s, int64_t *st);

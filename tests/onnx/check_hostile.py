@@ -95,6 +95,8 @@ def cases():
     yield "opset_too_new", model([helper.make_node("Relu", ["x"], ["y"])], opset=99), "opset"
     yield "unknown_op", model([helper.make_node("FooBar", ["x"], ["y"], name="f1")]), \
         "node 'f1' (FooBar): unsupported operator"
+    yield "name_with_escapes", model([helper.make_node("FooBar", ["x"], ["y"], name="r\x1b[2J\x9b")]), \
+        "node 'r\\x1B[2J\\xC2\\x9B' (FooBar): unsupported operator"
     yield "unknown_attribute", conv_model(foo=1), "node 'Conv_3' (Conv): unsupported attribute 'foo'"
     yield "attribute_wrong_type", conv_model(group=[1, 2]), "attribute 'group' has the wrong type"
     yield "missing_input", model([helper.make_node("Relu", ["nope"], ["y"], name="r")]), \
@@ -151,6 +153,32 @@ def cases():
          helper.make_node("Add", ["x", "c"], ["y"])],
         [numpy_helper.from_array(np.array([1 << 20, 1 << 20, 1 << 20], np.int64), "s")]), \
         "too many elements"
+    # 122 bytes asking for 2 GB (cnnc took 5 s and 2 GB before refusing the Add)
+    yield "constant_of_shape_amplified", model(
+        [helper.make_node("ConstantOfShape", ["s"], ["c"], name="cos"),
+         helper.make_node("Add", ["x", "c"], ["y"])],
+        [numpy_helper.from_array(np.array([1 << 14, 1 << 15], np.int64), "s")]), \
+        "node 'cos' (ConstantOfShape): the constant result would have 536870912 elements"
+    yield "broadcast_amplified", model(
+        [helper.make_node("ConstantOfShape", ["s1"], ["a"]),
+         helper.make_node("ConstantOfShape", ["s2"], ["b"]),
+         helper.make_node("Mul", ["a", "b"], ["c"], name="mul"),
+         helper.make_node("Add", ["x", "c"], ["y"])],
+        [numpy_helper.from_array(np.array([1 << 13, 1], np.int64), "s1"),
+         numpy_helper.from_array(np.array([1, 1 << 13], np.int64), "s2")]), \
+        "node 'mul' (Mul): the constant result would have 67108864 elements, from 16384"
+    yield "gather_amplified", model(
+        [helper.make_node("ConstantOfShape", ["s"], ["a"]),
+         helper.make_node("Gather", ["a", "i"], ["c"], name="ga", axis=0),
+         helper.make_node("Add", ["x", "c"], ["y"])],
+        [numpy_helper.from_array(np.array([4, 1 << 22], np.int64), "s"),
+         numpy_helper.from_array(np.zeros(64, np.int64), "i")]), \
+        "node 'ga' (Gather): the constant result would have 268435456 elements"
+    # found by fuzz_onnx: a failed fold freed an uninitialised Const (a double free)
+    yield "constant_without_value", model(
+        [helper.make_node("Constant", [], ["c"], name="k"),
+         helper.make_node("Add", ["x", "c"], ["y"])]), \
+        "node 'k' (Constant): needs exactly one value attribute"
     yield "gather_out_of_range", model(
         [helper.make_node("Shape", ["x"], ["s"]),
          helper.make_node("Gather", ["s", "i"], ["g"], name="ga"),
@@ -243,6 +271,8 @@ def main():
             problems.append("exit status %d" % r.returncode)
         if "Sanitizer" in err or "runtime error" in err or "internal error" in err:
             problems.append("crash report")
+        if re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", err):
+            problems.append("raw control characters in the diagnostics")
         if not err or not first.match(err.splitlines()[0]):
             problems.append("first line is not 'FILE: error: '")
         problems += ["no '%s'" % e for e in expects if e not in err]

@@ -223,6 +223,7 @@ static void dump_act(const Graph *g, const Node *n, FILE *out)
         .emit_grad = act_emit_grad,                                                             \
         .dump = dump_act,                                                                       \
         .onnx_export = act_onnx_export,                                                         \
+        .grad_reads = act_grad_reads,                                                           \
     };
 #define ACT_ALIAS(word, ID, a, b)
 #include "acts.def"

@@ -99,7 +99,7 @@ static bool fold_gather(OnnxNode *l, Const *out)
         s.d[s.rank++] = idx->shape.d[i];
     for (int i = axis + 1; i < r; i++)
         s.d[s.rank++] = data->shape.d[i];
-    if (!const_alloc(l, out, data->dtype, &s))
+    if (!const_alloc_grown(l, out, data->dtype, &s, data->n + idx->n))
         return false;
     int64_t inner, outer, dim = data->shape.d[axis];
     shape_split(&data->shape, axis, &outer, &inner);
@@ -227,7 +227,7 @@ static bool fold_constant_of_shape(OnnxNode *l, Const *out)
     } else {
         v.f = &zero;
     }
-    bool ok = const_alloc(l, out, v.dtype, &s);
+    bool ok = const_alloc_grown(l, out, v.dtype, &s, shp->n);
     for (int64_t k = 0; ok && k < out->n; k++)
         const_copy_elem(out, k, &v, 0);
     if (v.f != &zero)

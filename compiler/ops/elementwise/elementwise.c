@@ -165,6 +165,8 @@ const OpInfo op_add = {
     .emit_grad = add_emit_grad,
     .folds = add_folds,
     .onnx_export = elementwise_onnx_export,
+    .grad_reads = add_grad_reads,
+    .emit_train = elementwise_emit_train, /* B may be trainable */
 };
 
 const OpInfo op_mul = {
@@ -176,4 +178,6 @@ const OpInfo op_mul = {
     .emit = mul_emit,
     .emit_grad = mul_emit_grad,
     .onnx_export = elementwise_onnx_export,
+    .grad_reads = mul_grad_reads,
+    .emit_train = elementwise_emit_train, /* B may be trainable */
 };

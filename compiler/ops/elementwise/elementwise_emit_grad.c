@@ -15,6 +15,7 @@
  * elementwise.c. */
 #include "../ops.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* The node's operand B, or NULL. */
@@ -113,10 +114,17 @@ void add_emit_grad(Emit *e, const Node *n)
         }
     emit_line(e, "(void)k;");
     if (emit_grad_has_dp(e, 0)) {
+        char count[32];
+        snprintf(count, sizeof count, "%lld", (long long)shape_numel(&operand(g, n)->shape));
+        emit_train_scratch(e, shape_numel(&operand(g, n)->shape));
+        emit_line(e, "{");
+        emit_pgrad_begin(e, 0, "gB", "0", count, 1, "ws");
         emit_line(e, "{");
         emit_nest(e, node_out_shape(g, n), &operand(g, n)->shape);
-        emit_line(e, "dp0[at] += dy[i];");
+        emit_line(e, "gB[at] += dy[i];");
         emit_nest_end(e);
+        emit_line(e, "}");
+        emit_pgrad_end(e, 0, "gB", "0", count, 1);
         emit_line(e, "}");
     }
 }
@@ -143,10 +151,20 @@ void mul_emit_grad(Emit *e, const Node *n)
     if (!dx && !dp)
         return;
     const char *B = emit_operand_data(e, n);
+    char count[32];
+    snprintf(count, sizeof count, "%lld", (long long)shape_numel(&operand(g, n)->shape));
+    if (dp) { /* B as it was for dx: stepped after the whole batch */
+        emit_train_scratch(e, shape_numel(&operand(g, n)->shape));
+        emit_pgrad_begin(e, 0, "gB", "0", count, 1, "ws");
+    }
+    emit_line(e, "{");
     emit_nest(e, node_out_shape(g, n), &operand(g, n)->shape);
     if (dx)
         emit_line(e, "dx0[i] += dy[i] * %s[at];", B);
     if (dp)
-        emit_line(e, "dp0[at] += dy[i] * x0[i];");
+        emit_line(e, "gB[at] += dy[i] * x0[i];");
     emit_nest_end(e);
+    emit_line(e, "}");
+    if (dp)
+        emit_pgrad_end(e, 0, "gB", "0", count, 1);
 }

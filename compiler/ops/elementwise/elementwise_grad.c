@@ -72,3 +72,26 @@ void mul_grad(const Graph *g, const Node *n, const float *const *in, const float
             dparam[0][at] += dout[i] * in[0][i];
     }
 }
+
+/* add: only a fused activation's derivative reads (the output). */
+void add_grad_reads(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out)
+{
+    (void)g;
+    (void)gn;
+    for (int j = 0; j < n->nin; j++)
+        in[j] = false;
+    *out = n->act.kind != ACT_NONE;
+}
+
+/* mul: each operand's gradient reads the other; B's, the input. */
+void mul_grad_reads(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out)
+{
+    for (int j = 0; j < n->nin; j++)
+        in[j] = false;
+    if (operand_b(g, n))
+        in[0] = gn->dp[0].t >= 0;
+    else
+        for (int j = 0; j < 2 && j < n->nin; j++)
+            in[j] = gn->dx[1 - j].t >= 0;
+    *out = false;
+}

@@ -222,6 +222,7 @@ const OpInfo op_maxpool = {
     .dump = dump_pool,
     .absorb_pad = maxpool_absorb_pad,
     .onnx_export = pool_onnx_export,
+    .grad_reads = maxpool_grad_reads,
 };
 
 const OpInfo op_avgpool = {
@@ -236,6 +237,7 @@ const OpInfo op_avgpool = {
     .dump = dump_pool,
     .absorb_pad = avgpool_absorb_pad,
     .onnx_export = pool_onnx_export,
+    .grad_reads = grad_reads_none,
 };
 
 const OpInfo op_global_avgpool = {
@@ -248,6 +250,7 @@ const OpInfo op_global_avgpool = {
     .emit = global_pool_emit,
     .emit_grad = global_pool_emit_grad,
     .onnx_export = global_pool_onnx_export,
+    .grad_reads = grad_reads_none,
 };
 
 const OpInfo op_global_maxpool = {
@@ -260,4 +263,5 @@ const OpInfo op_global_maxpool = {
     .emit = global_pool_emit,
     .emit_grad = global_pool_emit_grad,
     .onnx_export = global_pool_onnx_export,
+    .grad_reads = maxpool_grad_reads,
 };
