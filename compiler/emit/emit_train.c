@@ -193,12 +193,26 @@ static void emit_step(Emit *e, int s, int node, const GradNode *gn,
     e->grad_node = NULL;
 }
 
+/* The first node reading a volume (C x D x H x W: the training kernels
+ * are planar), reported; false when there is none. */
+static bool refuse_volumes(Emit *e)
+{
+    for (int i = 0; i < e->g->nn; i++)
+        if (e->g->n[i].nin > 0 && node_in_shape(e->g, &e->g->n[i], 0)->rank > 3) {
+            emit_unsupported(e, &e->g->n[i], "training on volumes (C x D x H x W) yet");
+            return true;
+        }
+    return false;
+}
+
 /* Every step's body; false after an error (an operator the training code
  * does not support). */
 static bool emit_bodies(Emit *e)
 {
     Graph *g = e->g;
     const Backward *bw = g->bw;
+    if (refuse_volumes(e))
+        return false;
     for (int i = 0; i < g->nn; i++) {
         const Node *n = &g->n[i];
         if (autodiff_is_view(g, n))

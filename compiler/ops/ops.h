@@ -259,6 +259,9 @@ typedef struct {
     bool nearest;
 } ResizePass;
 ResizePass resize_pass(const Graph *g, const Node *n, int axis);
+/* The pass's taps as static tables in generated code: int i0[out] and,
+ * for linear, i1, and float w0, w1 (resize_emit.c). */
+void resize_emit_taps(Emit *e, const ResizePass *p);
 /* Cells of the largest array the passes go through: every axis at the
  * larger of its two lengths. */
 int64_t resize_max_cells(const Graph *g, const Node *n);
@@ -422,6 +425,10 @@ void mul_emit_grad(Emit *e, const Node *n);
 void concat_emit_grad(Emit *e, const Node *n);
 void maxout_emit_grad(Emit *e, const Node *n);
 void pad_emit_grad(Emit *e, const Node *n);
+/* Up-sampling (conv/conv_transpose_emit_grad.c, resize/resize_emit_grad.c). */
+void conv_transpose_emit_train(Emit *e, const Node *n);
+void conv_transpose_emit_grad(Emit *e, const Node *n);
+void resize_emit_grad(Emit *e, const Node *n);
 
 /* Copies c planes of h x w from src into dst as (h+pt+pb) x (w+pl+pr)
  * planes, the border filled as `mode` says (pad = top, left, bottom, right). */

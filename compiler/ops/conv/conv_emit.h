@@ -77,4 +77,13 @@ void conv_emit_out_ptrs(Emit *e, const ConvPlan *p, const char *off);
  * an output whose sum is `a` and whose offset from yb is `i`. Kept by e. */
 const char *conv_pre_act(Emit *e, const ConvPlan *p, const char *a, const char *i);
 
+/* conv_transpose_emit.c: the loops over a transposed convolution's taps
+ * and the input cells each reaches (bounds as tables, no test inside),
+ * declaring `yo` (where input cell (iz, iy, 0) of the tap lands in an
+ * output channel, the column ix adding ix * SW) and `xo` (the input row's
+ * offset in a channel), the ix loop left open for one body line; `close`
+ * ends them. The forward and the training emitters share them. */
+void conv_transpose_open_tap_rows(Emit *e, const ConvGeom *k);
+void conv_transpose_close_tap_rows(Emit *e);
+
 #endif

@@ -190,7 +190,10 @@ const OpInfo op_conv_transpose = {
     .macs = convt_macs,
     .run = convt_run,
     .grad = conv_transpose_grad,
+    .grad_reads = conv_grad_reads, /* x for dL/dW, y for the epilogue: a conv's needs */
     .emit = conv_transpose_emit,
+    .emit_grad = conv_transpose_emit_grad,
+    .emit_train = conv_transpose_emit_train,
     .dump = dump_convt,
     .onnx_export = conv_transpose_onnx_export,
 };

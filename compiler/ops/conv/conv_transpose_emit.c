@@ -53,11 +53,7 @@ static void emit_tap_bounds(Emit *e, const char *name, int k, int s, int d, int 
     sb_free(&hi);
 }
 
-/* Opens the loops over taps and the input cells each reaches, declaring
- * `yo` (where input cell (iz, iy, 0) of the tap lands in an output channel,
- * the column ix adding ix * SW) and `xo` (the input row's offset in a
- * channel), and leaves the ix loop open for the body. */
-static void open_tap_rows(Emit *e, const ConvGeom *k)
+void conv_transpose_open_tap_rows(Emit *e, const ConvGeom *k)
 {
     emit_tap_bounds(e, "z", k->kd, k->sd, k->dd, k->pf, k->d, k->od);
     emit_tap_bounds(e, "r", k->kh, k->sh, k->dh, k->pt, k->h, k->oh);
@@ -74,7 +70,7 @@ static void open_tap_rows(Emit *e, const ConvGeom *k)
     emit_line(e, "for (int ix = qlo[kx]; ix < qhi[kx]; ix++)");
 }
 
-static void close_tap_rows(Emit *e)
+void conv_transpose_close_tap_rows(Emit *e)
 {
     emit_line(e, "}");
 }
@@ -148,10 +144,10 @@ static void emit_gemm_col2im(Emit *e, const Node *n, const ConvGeom *k, const ch
     emit_line(e, "for (int f = 0; f < %lld; f++) {", (long long)k->f);
     emit_line(e, "float *yf = y + f * %lld;", (long long)(k->od * k->oh * k->ow));
     emit_line(e, "const float *cf = s + f * %lld;", (long long)(taps * stride));
-    open_tap_rows(e, k);
+    conv_transpose_open_tap_rows(e, k);
     emit_line(e, "    yf[yo + ix * %d] += cf[((kz * %d + ky) * %d + kx) * %lld + xo + ix];", k->sw,
               k->kh, k->kw, (long long)stride);
-    close_tap_rows(e);
+    conv_transpose_close_tap_rows(e);
     emit_line(e, "}");
 }
 
@@ -173,10 +169,10 @@ static void emit_direct(Emit *e, const Node *n, const ConvGeom *k, const char *B
     emit_line(e, "const float *xc = x0 + c * %lld;", (long long)cells);
     emit_line(e, "const float *wk = %s + (c * %lld + fl) * %lld;", W, (long long)fg,
               (long long)taps);
-    open_tap_rows(e, k);
+    conv_transpose_open_tap_rows(e, k);
     emit_line(e, "    yf[yo + ix * %d] += wk[(kz * %d + ky) * %d + kx] * xc[xo + ix];", k->sw,
               k->kh, k->kw);
-    close_tap_rows(e);
+    conv_transpose_close_tap_rows(e);
     emit_line(e, "}");
 }
 

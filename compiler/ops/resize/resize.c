@@ -229,7 +229,9 @@ const OpInfo op_resize = {
     .macs = resize_macs,
     .run = resize_run,
     .grad = resize_grad,
+    .grad_reads = grad_reads_none,
     .emit = resize_emit,
+    .emit_grad = resize_emit_grad,
     .dump = dump_resize,
     .onnx_export = resize_onnx_export,
 };

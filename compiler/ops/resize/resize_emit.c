@@ -1,4 +1,5 @@
-/* resize_emit.c: the forward emitter of resize (resize.c).
+/* resize_emit.c: the forward emitter of resize (resize.c), and the tap
+ * tables its training backward (resize_emit_grad.c) reuses.
  *
  * The taps (source cells and weights) are computed here by resize_taps, so
  * that the generated code reads exactly the cells the interpreter reads,
@@ -36,9 +37,11 @@ static void emit_weight_table(Emit *e, const char *name, const ResizeTap *t, int
     sb_free(&b);
 }
 
-static void resize_emit_taps(Emit *e, const ResizePass *p)
+void resize_emit_taps(Emit *e, const ResizePass *p)
 {
     emit_int_table(e, "i0", p->taps, p->out, false);
+    if (p->nearest)
+        return;
     emit_int_table(e, "i1", p->taps, p->out, true);
     emit_weight_table(e, "w0", p->taps, p->out, false);
     emit_weight_table(e, "w1", p->taps, p->out, true);
