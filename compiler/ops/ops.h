@@ -378,6 +378,7 @@ void conv_transpose_emit(Emit *e, const Node *n);
 void resize_emit(Emit *e, const Node *n);
 void pool_emit(Emit *e, const Node *n);        /* maxpool, avgpool */
 void pool_emit_volume(Emit *e, const Node *n); /* their 3-D form (pool3d_emit.c) */
+void pool_emit_volume_grad(Emit *e, const Node *n); /* and its backward */
 void global_pool_emit(Emit *e, const Node *n); /* global_avgpool, global_maxpool */
 void dense_emit(Emit *e, const Node *n);
 void batchnorm_emit(Emit *e, const Node *n);

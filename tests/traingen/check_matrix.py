@@ -14,8 +14,6 @@ and the linker runs a few times, not hundreds. Each case's `grad` output
 must agree with `cnnc grad` (the oracle) by traingen/check_grad.compare:
 every gradient max|a - b| <= 1e-3 * max|ref| (a gradient that is exactly
 zero against 1e-3 of the model's largest), the loss within 1e-4, no NaN.
-A volume case (C x D x H x W input) must instead be refused with a located
-error: the training kernels are planar.
 
 usage: check_matrix.py CNNC WORKDIR CC [REGEX]
 """
@@ -144,19 +142,6 @@ def check_case(cnnc, exe, name, d):
     return traingen.compare(got, ref)
 
 
-def check_refused(cnnc, d):
-    """A volume case (C x D x H x W): the training code is planar, so cnnc
-    must refuse it with a located error, writing nothing."""
-    out = os.path.join(d, "refused.c")
-    r = subprocess.run([cnnc, os.path.join(d, "m.cnn"), "--weights", os.path.join(d, "weights"),
-                        "-o", out, "--train"], capture_output=True, text=True, timeout=60)
-    want = "m.cnn:4:3: error: conv 'pre': the code generator does not support training on volumes"
-    if r.returncode != 1 or want not in r.stderr or os.path.exists(out):
-        return ["expected the refusal of training on volumes, got exit %d: %s"
-                % (r.returncode, r.stderr[:500])]
-    return []
-
-
 def main(argv):
     if len(argv) not in (4, 5):
         sys.exit(__doc__)
@@ -167,14 +152,7 @@ def main(argv):
     prepared = [(name, prepare(work, int(name.split("_")[0]), name, case, row))
                 for name, case, row in cases]
     rows = {name: row for name, _, row in cases}
-    volumes = {name for name, case, _ in cases if len(case["in"]) == 4}
     bad = 0
-    for name, d in prepared:
-        errors = check_refused(cnnc, d) if name in volumes else []
-        if errors:
-            bad += 1
-            print("FAIL %s: %s\n    %s" % (name, rows[name], errors[0]))
-    prepared = [(name, d) for name, d in prepared if name not in volumes]
     for first in range(0, len(prepared), GROUP):
         group = prepared[first:first + GROUP]
         try:
@@ -193,8 +171,7 @@ def main(argv):
                 print("FAIL %s: %s" % (name, rows[name]))
                 for e in errors:
                     print("    " + e)
-    print("%d of %d matrix cases failed (%d volumes, whose refusal was checked)"
-          % (bad, len(prepared) + len(volumes), len(volumes)))
+    print("%d of %d matrix cases failed" % (bad, len(prepared)))
     return 1 if bad or not prepared else 0
 
 

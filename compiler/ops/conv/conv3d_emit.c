@@ -16,9 +16,7 @@
 
 enum { FB = 4 }; /* filters per block: one input load feeds FB sums */
 
-/* Where the padded coordinate i of an axis of n cells reads from: a table
- * `static const int NAME[in + pb + pe]`, -1 for a zero. */
-static void emit_source_table(Emit *e, const char *name, int64_t n, int pb, int pe,
+void conv_emit_source_table(Emit *e, const char *name, int64_t n, int pb, int pe,
                               PadMode mode)
 {
     StrBuf b = {0};
@@ -34,9 +32,9 @@ void emit_pad_copy_3d(Emit *e, const char *dst, const char *src, const ConvGeom 
 {
     int64_t dp = k->d + k->pf + k->pbk, hp = k->h + k->pt + k->pb, wp = k->w + k->pl + k->pr;
     emit_line(e, "{");
-    emit_source_table(e, "zs", k->d, k->pf, k->pbk, mode);
-    emit_source_table(e, "ys", k->h, k->pt, k->pb, mode);
-    emit_source_table(e, "xs", k->w, k->pl, k->pr, mode);
+    conv_emit_source_table(e, "zs", k->d, k->pf, k->pbk, mode);
+    conv_emit_source_table(e, "ys", k->h, k->pt, k->pb, mode);
+    conv_emit_source_table(e, "xs", k->w, k->pl, k->pr, mode);
     emit_line(e, "for (int c = 0; c < %lld; c++)", (long long)k->c);
     emit_line(e, "for (int z = 0; z < %lld; z++)", (long long)dp);
     emit_line(e, "for (int r = 0; r < %lld; r++) {", (long long)hp);

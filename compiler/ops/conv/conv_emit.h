@@ -63,6 +63,12 @@ void conv_emit_winograd(Emit *e, const ConvPlan *p, const Node *n);
 /* conv3d_emit.c: a 3-D layer, the whole of it; and the padded copy of a
  * volume (c channels of d x h x w as the geometry says) into dst. */
 void conv_emit_volume(Emit *e, const Node *n);
+/* Where the padded coordinate i of an axis of n cells reads from: a table
+ * `static const int NAME[n + pb + pe]`, -1 for a zero (conv3d_emit.c). */
+void conv_emit_source_table(Emit *e, const char *name, int64_t n, int pb, int pe, PadMode mode);
+/* conv3d_emit_grad.c: a volume's training forward and backward. */
+void conv_emit_volume_train(Emit *e, const Node *n);
+void conv_emit_volume_grad(Emit *e, const Node *n);
 void emit_pad_copy_3d(Emit *e, const char *dst, const char *src, const ConvGeom *k,
                       PadMode mode);
 
