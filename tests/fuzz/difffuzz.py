@@ -9,9 +9,10 @@ and flat inputs of random shapes; convs with random kernels, strides,
 padding (valid, same, N, per axis, per side; zeros, reflect, replicate),
 dilation, groups, depthwise, bias and fused activations; max and average
 pools with ceil_mode and count_include_pad; global pools, dense, flatten,
-reshape, batchnorm, dropout, every activation, softmax, maxout, pad;
-transposed convs (stride, dilation, padding per side, output padding,
-groups) and upsample (nearest, linear, align_corners); branches
+reshape, batchnorm, dropout, every activation, softmax, maxout, pad,
+transpose, slice, layernorm, groupnorm, instancenorm; transposed convs
+(stride, dilation, padding per side, output padding, groups) and upsample
+(nearest, linear, align_corners); branches
 that read earlier layers (`from`) and add/concat joins; aliases (conv2d,
 maxpool1d, ...) and unnamed layers. Each layer is a case dict of the
 operator matrix (tests/torch/gen_matrix.py), so that the matrix's two
@@ -223,14 +224,46 @@ class Gen:
             case['min'], case['max'] = lo, lo if self.maybe(0.1) else round(lo + self.r.uniform(0, 3), 2)
         return case
 
+    def layout(self, shape):
+        """transpose, slice or a normalisation (issue 13's one-line kinds)."""
+        r = len(shape)
+        op = self.r.choice(['transpose', 'slice', 'layernorm', 'groupnorm', 'instancenorm']
+                           if r > 1 else ['slice', 'layernorm'])
+        if op == 'transpose':
+            perm = list(range(r))
+            self.r.shuffle(perm)
+            return {'op': op, 'perm': Sides(perm)}
+        if op == 'slice':
+            axis = self.r.randint(-r, r - 1)
+            d = shape[axis]
+            case = {'op': op, 'axis': axis, 'start': self.r.randint(-d, d - 1)}
+            if self.maybe(0.6):
+                case['end'] = self.r.randint(-d, d + 2)
+            if self.maybe(0.5):
+                case['step'] = self.r.randint(1, 3)
+            return case
+        case = {'op': op}
+        if op == 'layernorm':
+            first = self.r.randint(0, r - 1)
+            last = self.r.randint(first, r - 1)
+            case['axes'] = -1 if first == last == r - 1 else \
+                Sides(range(first, last + 1)) if last > first else first
+        elif op == 'groupnorm':
+            case['g'] = self.r.choice([d for d in range(1, shape[0] + 1) if shape[0] % d == 0])
+        if self.maybe(0.3):
+            case['eps'] = self.r.choice([1e-3, 0.1])
+        if self.maybe(0.5):
+            case['affine'] = self.maybe(0.5)
+        return case
+
     def layer_case(self, shape):
         """A single-input layer for an input of `shape`."""
         spatial = len(shape) > 1
-        choices = ['elementwise'] * 4 + ['reshape']
-        choices += ['conv'] * 5 + ['pool'] * 2 + ['up', 'pad', 'global', 'flatten'] if spatial \
-            else ['dense'] * 4
+        choices = ['elementwise'] * 4 + ['reshape', 'layout']
+        choices += ['conv'] * 5 + ['pool'] * 2 + ['up', 'pad', 'global', 'flatten'] if spatial else \
+            ['dense'] * 4
         what = self.r.choice(choices)
-        if what in ('conv', 'pool', 'up', 'reshape', 'elementwise'):
+        if what in ('conv', 'pool', 'up', 'reshape', 'elementwise', 'layout'):
             return getattr(self, what)(shape)
         if what == 'dense':
             case = {'op': 'dense', 'u': self.r.randint(1, 12)}

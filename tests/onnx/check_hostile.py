@@ -189,6 +189,7 @@ def cases():
          helper.make_node("Relu", ["a"], ["b"], name="r"),
          helper.make_node("Conv", ["b"], ["y"], name="second", bar=1)]), \
         ["node 'first' (FooBar): unsupported operator", "node 'second' (Conv): unsupported attribute 'bar'"]
+    yield from layout_cases()
     yield "external_escape", conv_external("../../etc/passwd"), "leaves the model's folder"
     yield "external_absolute", conv_external("/etc/passwd"), "leaves the model's folder"
     os.makedirs(os.path.join(WORK, "sub"), exist_ok=True)
@@ -248,6 +249,70 @@ def upsampling_cases():
         [helper.make_node("Upsample", ["x", "s"], ["y"], name="up")],
         [numpy_helper.from_array(np.array([2.0, 2.0, 2.0], np.float32), "s")], opset=9), \
         "scales 's' must be 4 float32 values"
+
+
+def const(name, value, dtype=np.int64):
+    return numpy_helper.from_array(np.array(value, dtype), name)
+
+
+def one(op, inputs, inits=(), inp=None, **attrs):
+    """A model of one node named n1 reading x (and the inits)."""
+    return model([helper.make_node(op, inputs, ["y"], name="n1", **attrs)], inits, inp=inp)
+
+
+def layout_cases():
+    """The layout and normalisation operators' refusals (issue 13)."""
+    f = np.float32
+    flat = [helper.make_tensor_value_info("x", F, ["N", 6])]
+    yield "transpose_batch", one("Transpose", ["x"], perm=[1, 0, 2, 3]), \
+        "node 'n1' (Transpose): perm moves the batch axis"
+    yield "transpose_not_perm", one("Transpose", ["x"], perm=[0, 1, 1, 2]), "not a permutation"
+    step0 = [const("s", [0]), const("e", [4]), const("a", [2]), const("p", [0])]
+    yield "slice_step_0", one("Slice", ["x", "s", "e", "a", "p"], step0), "the step on axis 2 is 0"
+    yield "slice_empty", one("Slice", ["x", "s", "e", "a"],
+                             [const("s", [5]), const("e", [2]), const("a", [3])]), "selects nothing"
+    yield "slice_batch", one("Slice", ["x", "s", "e", "a"],
+                             [const("s", [1]), const("e", [4]), const("a", [0])]), \
+        "slices the batch axis"
+    yield "slice_axis_twice", one("Slice", ["x", "s", "e", "a"],
+                                  [const("s", [1, 1]), const("e", [4, 4]), const("a", [2, -2])]), \
+        "axis 2 is sliced twice"
+    split = helper.make_node("Split", ["x", "s"], ["y", "z"], name="n1", axis=1)
+    yield "split_sizes", model([split], [const("s", [1, 1])]), "do not add up to 3"
+    yield "split_batch", model([helper.make_node("Split", ["x"], ["y", "z"], name="n1")]), \
+        "splits the batch axis"
+    yield "unsqueeze_twice", one("Unsqueeze", ["x", "a"], [const("a", [1, -5])]), \
+        "axis -5 is given twice"
+    yield "unsqueeze_batch", one("Unsqueeze", ["x", "a"], [const("a", [0])]), "axis 0 is the batch"
+    yield "squeeze_not_one", one("Squeeze", ["x", "a"], [const("a", [1])]), \
+        "cannot squeeze axis 1 of size 3"
+    varies = const("c", np.arange(256).reshape(2, 2, 8, 8), f)
+    yield "concat_varies", one("Concat", ["x", "c"], [varies], axis=1), \
+        "differs from sample to sample"
+    w64 = const("w", np.ones((6, 4)), f)
+    yield "gemm_bias_rows", one("Gemm", ["x", "w", "c"],
+                                [w64, const("c", [[1, 2, 3, 4], [4, 3, 2, 1]], f)], inp=flat), \
+        "differs from row to row"
+    yield "gemm_bias_shape", one("Gemm", ["x", "w", "c"], [w64, const("c", [1, 2, 3], f)],
+                                 inp=flat), "does not broadcast to [N, 4]"
+    yield "matmul_mismatch", one("MatMul", ["x", "w"], [const("w", np.ones((5, 4)), f)]), \
+        "the columns of the first operand are not the rows of the second"
+    yield "matmul_batch_mix", one("MatMul", ["x", "w"],
+                                  [const("w", np.ones((2, 1, 3, 8, 5)), f)]), "mix the samples"
+    yield "matmul_flat_right", one("MatMul", ["w", "x"], [const("w", np.ones((4, 5)), f)],
+                                   inp=flat), "mix the samples"
+    yield "pad_batch", one("Pad", ["x", "p"], [const("p", [1, 0, 0, 0, 0, 0, 0, 0])]), \
+        "pads the batch axis"
+    yield "layernorm_batch", one("LayerNormalization", ["x", "g"],
+                                 [const("g", np.ones((3, 8, 8)), f)], axis=0), \
+        "normalises over the batch"
+    yield "layernorm_scale", one("LayerNormalization", ["x", "g"], [const("g", np.ones(7), f)]), \
+        "has shape 7, expected 8"
+    yield "expand_activation", one("Expand", ["x", "s"], [const("s", [1, 3, 8, 8])]), \
+        "(Expand): supported only on constants"
+    ones6 = [const("g", np.ones(6), f), const("b", np.ones(6), f)]
+    yield "instancenorm_flat", one("InstanceNormalization", ["x", "g", "b"], ones6, inp=flat), \
+        "needs an input [N, C, D1, ...]"
 
 
 def main():

@@ -31,7 +31,7 @@ static float act_sigmoid(float x)
 
 /* Each row's formulas as functions; a row uses the names it needs. */
 #define ACT(ID, name, onnx, onnx_since, onnx_attrs, keys, dsl_a, dsl_b, onnx_a, onnx_b, since, valid, Y, DYDX, FROM_Y, \
-            NONNEG, c_y, c_dydx, c_vec)                                                         \
+            NONNEG, c_y, c_dydx, c_vec, clamp)                                                   \
     static float apply_##ID(float x, float a, float b)                                         \
     {                                                                                          \
         (void)a, (void)b;                                                                      \
@@ -66,13 +66,13 @@ static float act_sigmoid(float x)
 static const ActInfo table[ACT_COUNT] = {
     [ACT_NONE] = {.name = "none", .onnx = "", .keys = ""},
 #define ACT(ID, NAME, ONNX, ONNX_SINCE, ONNX_ATTRS, KEYS, DSL_A, DSL_B, ONNX_A, ONNX_B, SINCE, VALID_, Y_, DYDX_,      \
-            FROM_Y_, NONNEG_, C_Y, C_DYDX, C_VEC)                                               \
-    [ACT_##ID] = {.kind = ACT_##ID, .op = OP_##ID, .name = #NAME, .onnx = ONNX,            \
-                  .onnx_since = ONNX_SINCE, .keys = KEYS,   \
+            FROM_Y_, NONNEG_, C_Y, C_DYDX, C_VEC, CLAMP)                                        \
+    [ACT_##ID] = {.kind = ACT_##ID, .op = OP_##ID, .name = #NAME, .onnx = ONNX,                \
+                  .onnx_since = ONNX_SINCE, .keys = KEYS,                                       \
                   .dsl_default = {DSL_A, DSL_B}, .onnx_default = {ONNX_A, ONNX_B},              \
                   .onnx_inputs_since = SINCE, .apply = apply_##ID, .dydx = dydx_##ID,           \
                   .from_y = from_y_##ID, .nonneg = nonneg_##ID, .valid = valid_##ID,            \
-                  .c_y = C_Y, .c_dydx = C_DYDX, .c_vec = C_VEC},
+                  .c_y = C_Y, .c_dydx = C_DYDX, .c_vec = C_VEC, .clamp = CLAMP},
 #define ACT_ALIAS(word, ID, a, b)
 #include "acts.def"
 #undef ACT
@@ -151,6 +151,11 @@ float act_derivative(Act act, float x, float y)
     return act_info(act.kind)->dydx(x, y, act.a, act.b);
 }
 
+bool act_is_clamp(Act act)
+{
+    return act.kind == ACT_NONE || act_info(act.kind)->clamp;
+}
+
 bool act_nonnegative(Act act)
 {
     return act.kind != ACT_NONE && act_info(act.kind)->nonneg(act.a, act.b);
@@ -222,6 +227,7 @@ static void dump_act(const Graph *g, const Node *n, FILE *out)
         .emit = act_emit,                                                                       \
         .emit_grad = act_emit_grad,                                                             \
         .dump = dump_act,                                                                       \
+        .quant = &act_int8,                                                                     \
         .onnx_export = act_onnx_export,                                                         \
         .grad_reads = act_grad_reads,                                                           \
     };
