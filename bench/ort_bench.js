@@ -1,7 +1,9 @@
 // ort_bench.js: ONNX Runtime (onnxruntime-node) on one thread, batch 1.
 // usage: node ort_bench.js MODEL.onnx ITERS
 // Prints `median_ms: X` over ITERS runs after 3 warm-up runs; the input is
-// uniform in [-1, 1) (the timing does not depend on the values).
+// uniform in [-1, 1) (the timing does not depend on the values). With
+// ORT_PROFILE=PREFIX in the environment, ONNX Runtime's profiler also
+// writes every node's time per run to PREFIX_<date>.json.
 const ort = require('onnxruntime-node');
 
 async function main() {
@@ -12,6 +14,8 @@ async function main() {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
+        enableProfiling: !!process.env.ORT_PROFILE,
+        profileFilePrefix: process.env.ORT_PROFILE || 'onnxruntime_profile',
     });
     const name = session.inputNames[0];
     const dims = session.inputMetadata
@@ -29,6 +33,7 @@ async function main() {
         await session.run(feeds);
         times.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
+    if (process.env.ORT_PROFILE) session.endProfiling();
     times.sort((a, b) => a - b);
     const m = times.length >> 1;
     const median = times.length % 2 ? times[m] : (times[m - 1] + times[m]) / 2;

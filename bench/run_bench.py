@@ -5,7 +5,7 @@ weights everywhere.
 
 usage: /usr/bin/python3 bench/run_bench.py [--cnnc PATH] [--work DIR]
            [--iters N] [--core C] [--models a,b,...] [--no-layers]
-           [--compile-time]
+           [--ort-layers] [--compile-time]
 
 Per model:
 - the example networks (examples/*.cnn): `cnnc weights` dumps the weights,
@@ -20,7 +20,10 @@ warm-up. ONNX Runtime is npm's onnxruntime-node (installed here on first
 use), one intra-op and one inter-op thread, sequential; PyTorch is Debian's
 torch with set_num_threads(1) under inference_mode. The interpreter
 (`cnnc run`, one sample, process start and parsing included) is timed
-loosely. GFLOP/s counts 2 * MACs (`cnnc info`'s macs line); percent of peak
+loosely. --ort-layers adds ONNX Runtime's own per-node profile (its
+profiler, a separate run: the median time of each node over --iters runs,
+fused and layout-reordering nodes as ONNX Runtime names them) after the
+generated code's per-layer table. GFLOP/s counts 2 * MACs (`cnnc info`'s macs line); percent of peak
 is against bench/peak.c's widest vectors (16 floats where the machine has
 AVX-512, else 8), measured at the start of the run; both figures are shown. --compile-time
 also times gcc -O2 on resnet18's code with --split-weights.
@@ -38,7 +41,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'torch'))
 
 EXAMPLES = ['lenet', 'cifar_keras', 'pytorch_tutorial_net', 'resnet_small', 'signal1d',
-            'depthwise_separable', 'inception_mini', 'odd_ops']
+            'depthwise_separable', 'inception_mini', 'odd_ops', 'unet_small']
 TORCHVISION = ['resnet18', 'mobilenet_v2']
 ORT_VERSION = '1.30.0'
 
@@ -152,6 +155,36 @@ def time_ort(args, onnx_path):
     return median_ms(out)
 
 
+def ort_layers(args, onnx_path, work):
+    """[(node, op type, median ms)] from ONNX Runtime's profiler, in run order."""
+    import glob
+    import json
+    prefix = os.path.join(work, 'ort_profile')
+    for old in glob.glob(prefix + '*.json'):
+        os.remove(old)
+    env = dict(os.environ, ORT_PROFILE=prefix)
+    run(pinned(args, ['node', os.path.join(HERE, 'ort_bench.js'), onnx_path, str(args.iters)]),
+        env=env)
+    times, order = {}, []
+    for event in json.load(open(glob.glob(prefix + '*.json')[0])):
+        name = event.get('name', '')
+        if event.get('cat') != 'Node' or not name.endswith('_kernel_time'):
+            continue
+        key = (name[:-len('_kernel_time')], event.get('args', {}).get('op_name', '?'))
+        if key not in times:
+            order.append(key)
+        times.setdefault(key, []).append(event['dur'] / 1e3)
+    return [(k[0], k[1], statistics.median(times[k])) for k in order]
+
+
+def print_ort_layers(name, rows):
+    print('\n  per node, %s (ONNX Runtime, one thread, its profiler)' % name)
+    print('  %-48s %-16s %9s' % ('node', 'op', 'median ms'))
+    for node, op, ms in rows:
+        print('  %-48s %-16s %9.4f' % (node[-48:], op[:16], ms))
+    print('  %-48s %-16s %9.4f' % ('(sum)', '', sum(ms for _, _, ms in rows)))
+
+
 def time_torch(args, module, shape, work):
     import torch
     module.bench_shape = tuple(shape)
@@ -239,6 +272,8 @@ def bench_model(args, name, peak):
     row['mflop'] = 2 * total / 1e6 if total else None
     if not args.no_layers:
         print_layers(name, per_layer, macs, peak)
+    if args.ort_layers and row['ort']:
+        print_ort_layers(name, ort_layers(args, onnx_path, work))
     return row
 
 
@@ -277,6 +312,7 @@ def main():
     ap.add_argument('--core', type=int, default=0)
     ap.add_argument('--models', default=','.join(EXAMPLES + TORCHVISION))
     ap.add_argument('--no-layers', action='store_true')
+    ap.add_argument('--ort-layers', action='store_true')
     ap.add_argument('--compile-time', action='store_true')
     ap.add_argument('--peak', type=float, help='GFLOP/s for %%peak instead of peak.c\'s '
                     'figure (on a shared machine peak.c reads low)')

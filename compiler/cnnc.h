@@ -108,6 +108,9 @@ char *shape_str(const Shape *s, char *buf, size_t size);
 /* View an activation's per-sample shape as C x H x W: [C,H,W] as is,
  * [C,L] as C x 1 x L, [F] as F x 1 x 1. */
 void shape_chw(const Shape *s, int64_t *c, int64_t *h, int64_t *w);
+/* The same with a depth: [C,D,H,W] as is, the others with D = 1. (shape_chw
+ * folds every middle dimension into H: [C,D,H,W] is C x D*H x W.) */
+void shape_cdhw(const Shape *s, int64_t *c, int64_t *d, int64_t *h, int64_t *w);
 /* s seen around one axis: *outer is the product of the dimensions before
  * it, *inner of those after it, so that index (o, i, k) of s sits at
  * (o * s->d[axis] + i) * inner + k (softmax, concat, ONNX folds). */
@@ -202,9 +205,18 @@ const char *act_name(ActKind kind);
 
 /* Every operator's attributes; each operator reads the fields it needs.
  * Spatial arrays are [H, W]; a 1-D operator uses index 1 only (H is 1).
- * pad is [top, left, bottom, right] (ONNX's begin..., end... order). */
+ * pad is [top, left, bottom, right] (ONNX's begin..., end... order). A
+ * volume operator (C x D x H x W) keeps its depth axis apart, so that the
+ * 1-D and 2-D ones never see it: neutral (1, 1, 1, no padding) for them. */
 typedef struct {
     int kernel[2], stride[2], dilation[2], pad[4];
+    int kernel_d, stride_d, dilation_d, pad_d[2]; /* depth; pad_d is [front, back] */
+    int out_pad[2], out_pad_d; /* conv_transpose: output_padding, [H, W] and depth */
+    /* resize: ResizeMode, ResizeCoord, ResizeNearest (ops/resize/resize.c),
+     * and the scale each spatial axis maps coordinates by (in the shape's
+     * order); the output shape is `target` */
+    int resize_mode, coord_mode, nearest_mode;
+    float scale[3];
     int groups;
     int filters; /* conv: output channels; dense: output features */
     bool bias;

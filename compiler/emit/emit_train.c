@@ -720,7 +720,7 @@ static void write_tensor_table(Emit *e, StrBuf *b)
         }
         int kind = x->kind == T_BUFFER ? 1 : x->frozen ? 2 : 0;
         sb_printf(b, ".npy\", %d, %d, {", kind, x->shape.rank);
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 5; i++)
             sb_printf(b, "%s%lld", i ? ", " : "", (long long)(i < x->shape.rank ? x->shape.d[i] : 0));
         sb_printf(b, "}, %lld, %lld, %lld},\n", (long long)shape_numel(&x->shape),
                   (long long)tp->sofs[t] * 4, (long long)(tp->gofs[t] >= 0 ? tp->gofs[t] * 4 : 0));
@@ -966,7 +966,7 @@ void emit_train_header(Emit *e, StrBuf *b)
                  "    int kind;           /* 0: trainable parameter, 1: buffer (running statistics),\n"
                  "                           2: frozen parameter */\n"
                  "    int rank;\n"
-                 "    int64_t shape[4];   /* PyTorch's layout */\n"
+                 "    int64_t shape[5];   /* PyTorch's layout (a 3-D conv's weight has 5 dims) */\n"
                  "    size_t count;       /* floats */\n"
                  "    size_t offset;      /* bytes from the state's start */\n"
                  "    size_t grad_offset; /* trainable parameters: bytes from the start of\n"

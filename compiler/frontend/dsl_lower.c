@@ -117,10 +117,11 @@ static void lower_input(Lower *L, const Stmt *s)
     dsl_args_init(&c, s->loc, "%s%s", "input", "");
     dsl_bind(&c, "", "mean std", s->args);
     const Value *v = s->value;
-    int64_t d[3] = {0};
+    int64_t d[4] = {0};
     int rank = v->kind == V_INT ? 1 : v->kind == V_DIMS ? v->ndims : 0;
-    if (rank == 0 || rank > 3) {
-        dsl_bad_value(&c, "the input shape", v, "C x H x W, C x L or F (like 3x32x32)");
+    if (rank == 0 || rank > 4) {
+        dsl_bad_value(&c, "the input shape", v,
+                      "C x H x W, C x L, C x D x H x W or F (like 3x32x32)");
         return;
     }
     int64_t numel = 1;
@@ -520,14 +521,16 @@ static void check_rank(const Lower *L, const Layer *ly, int r)
     if (!r || !k->rank)
         return;
     if (k->rank == -1 && r == 1)
-        diag_error(ly->loc, "%s '%s': needs a C x L or C x H x W input, got a flat one", k->word,
-                   ly->name);
+        diag_error(ly->loc, "%s '%s': needs a C x L, C x H x W or C x D x H x W input, got a "
+                   "flat one", k->word, ly->name);
     else if (k->rank == 1 && r != 1)
         diag_error(ly->loc, "%s '%s': needs a flat input (add a flatten layer), got a rank-%d one",
                    k->word, ly->name, r);
     else if (k->rank > 1 && r != k->rank)
         diag_error(ly->loc, "%s '%s': needs a %s input, got a rank-%d one (use %s)", k->word,
-                   ly->name, k->rank == 2 ? "1-D (C x L)" : "2-D (C x H x W)", r, k->kind);
+                   ly->name, k->rank == 2 ? "1-D (C x L)" : k->rank == 3 ? "2-D (C x H x W)"
+                                                                         : "3-D (C x D x H x W)",
+                   r, k->kind);
 }
 
 /* A later part of a statement with several names: the first part's node

@@ -269,9 +269,9 @@ static bool add_input(Onnx *o, const Onnx__GraphProto *gp)
         diag_error(o->loc, "input '%s' must be a float32 tensor with a known shape", in->name);
         return false;
     }
-    if (sp->n_dim < 2 || sp->n_dim > 4) {
-        diag_error(o->loc, "input '%s' has rank %zu; expected [N, F], [N, C, L] or [N, C, H, W]",
-                   in->name, sp->n_dim);
+    if (sp->n_dim < 2 || sp->n_dim > 5) {
+        diag_error(o->loc, "input '%s' has rank %zu; expected [N, F], [N, C, L], [N, C, H, W] "
+                   "or [N, C, D, H, W]", in->name, sp->n_dim);
         return false;
     }
     Shape s = {(int)sp->n_dim - 1, {0}};

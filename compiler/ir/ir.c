@@ -70,8 +70,17 @@ char *shape_str(const Shape *s, char *buf, size_t size)
 void shape_chw(const Shape *s, int64_t *c, int64_t *h, int64_t *w)
 {
     *c = s->rank > 0 ? s->d[0] : 1;
-    *h = s->rank > 2 ? s->d[1] : 1;
-    *w = s->rank > 2 ? s->d[2] : s->rank > 1 ? s->d[1] : 1;
+    *w = s->rank > 1 ? s->d[s->rank - 1] : 1;
+    *h = 1;
+    for (int i = 1; i < s->rank - 1; i++)
+        *h *= s->d[i];
+}
+
+void shape_cdhw(const Shape *s, int64_t *c, int64_t *d, int64_t *h, int64_t *w)
+{
+    *d = s->rank > 3 ? s->d[1] : 1;
+    shape_chw(s, c, h, w);
+    *h /= *d;
 }
 
 Graph *graph_new(const char *file)
@@ -149,6 +158,7 @@ int graph_add_node(Graph *g, int op, const char *name, Loc loc, const int *in, i
     n->a.bias = true;
     for (int i = 0; i < 2; i++)
         n->a.kernel[i] = n->a.stride[i] = n->a.dilation[i] = 1;
+    n->a.kernel_d = n->a.stride_d = n->a.dilation_d = 1;
     for (int i = 0; i < 4; i++)
         n->param[i] = -1;
     n->out = graph_add_tensor(g, name, T_ACT, loc);

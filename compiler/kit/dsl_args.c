@@ -326,6 +326,41 @@ bool dsl_get_pair(DslArgs *c, const char *key, bool required, int min, int out[2
     return true;
 }
 
+/* One positive-or-min integer of a V_DIMS value. */
+static bool dims_part(DslArgs *c, const char *key, const Value *v, int i, int min, int *out)
+{
+    Value part = *v;
+    part.kind = V_INT;
+    part.i = v->dims[i];
+    return dsl_int_value(c, key, &part, min, out);
+}
+
+bool dsl_get_window(DslArgs *c, const char *key, bool required, int min, int hw[2], int *d)
+{
+    if (c->rank != 4)
+        return dsl_get_pair(c, key, required, min, hw);
+    const Value *v = dsl_get(c, key, required);
+    if (!v)
+        return false;
+    int k[3];
+    if (v->kind == V_INT) {
+        if (!dsl_int_value(c, key, v, min, &k[0]))
+            return false;
+        k[1] = k[2] = k[0];
+    } else if (v->kind == V_DIMS && v->ndims == 3) {
+        for (int i = 0; i < 3; i++)
+            if (!dims_part(c, key, v, i, min, &k[i]))
+                return false;
+    } else {
+        dsl_bad_value(c, key, v, "an integer or a DxHxW triple (the input is 3-D)");
+        return false;
+    }
+    *d = k[0];
+    hw[0] = k[1];
+    hw[1] = k[2];
+    return true;
+}
+
 static bool in_range(double x, DslRange r)
 {
     switch (r) {
@@ -401,6 +436,53 @@ void dsl_get_init(DslArgs *c, const char *key, InitKind *out)
         *out = kinds[i];
 }
 
+/* A 3-D layer's padding: P, PDxPHxPW or (front, back, top, bottom, left,
+ * right). */
+static void padding_3d(DslArgs *c, const char *key, const Value *v, Attrs *a)
+{
+    int p[6] = {0}; /* front, back, top, bottom, left, right */
+    if (v->kind == V_INT) {
+        if (!dsl_int_value(c, key, v, 0, &p[0]))
+            return;
+        for (int i = 1; i < 6; i++)
+            p[i] = p[0];
+    } else if (v->kind == V_DIMS && v->ndims == 3) {
+        for (int i = 0; i < 3; i++) {
+            if (!dims_part(c, key, v, i, 0, &p[2 * i]))
+                return;
+            p[2 * i + 1] = p[2 * i];
+        }
+    } else if (v->kind == V_TUPLE) {
+        int n = 0;
+        for (const Arg *e = v->items; e; e = e->next)
+            n++;
+        if (n != 6) {
+            diag_error(v->loc, "%s: %s needs (front, back, top, bottom, left, right) for a 3-D "
+                       "input, got %d value%s", c->what, key, n, n == 1 ? "" : "s");
+            return;
+        }
+        int i = 0;
+        for (const Arg *e = v->items; e; e = e->next, i++) {
+            if (e->key) {
+                diag_error(e->loc, "%s: %s takes plain values, not '%s='", c->what, key, e->key);
+                return;
+            }
+            if (!dsl_int_value(c, key, e->v, 0, &p[i]))
+                return;
+        }
+    } else {
+        dsl_bad_value(c, key, v, "valid, same, an integer, a PDxPHxPW triple or (front, back, "
+                                 "top, bottom, left, right)");
+        return;
+    }
+    a->pad_d[0] = p[0];
+    a->pad_d[1] = p[1];
+    a->pad[0] = p[2];
+    a->pad[1] = p[4];
+    a->pad[2] = p[3];
+    a->pad[3] = p[5];
+}
+
 /* padding: valid | same | P | PHxPW | (top, bottom, left, right), 1-D:
  * P | (left, right). Into a->pad = [top, left, bottom, right]. */
 void dsl_get_padding(DslArgs *c, const char *key, bool required, bool allow_same, Attrs *a)
@@ -417,6 +499,10 @@ void dsl_get_padding(DslArgs *c, const char *key, bool required, bool allow_same
             a->same_pad = true;
         else
             diag_error(v->loc, "%s: padding=same is only for conv", c->what);
+        return;
+    }
+    if (c->rank == 4) {
+        padding_3d(c, key, v, a);
         return;
     }
     if (v->kind == V_INT) {

@@ -46,7 +46,7 @@ typedef struct {
     const char *key[DSL_MAX_KEYS];
     const Arg *arg[DSL_MAX_KEYS];
     int nkeys, npos;
-    int rank;     /* input rank of a layer: 2 means 1-D; 0 unknown */
+    int rank;     /* input rank of a layer: 2 means 1-D, 4 3-D; 0 unknown */
     bool softmax; /* activation=softmax: the front end adds a softmax layer */
     int part, nparts; /* the layer is output `part` of a statement with nparts
                          names (`a, b: split(...)`) */
@@ -58,7 +58,7 @@ typedef struct DslKind {
     const char *word; /* as written in the source */
     const char *kind; /* canonical word: names unnamed layers (`conv_1`) */
     int op;
-    int rank;         /* input rank required: 0 any, -1 spatial (2 or 3), 1, 2, 3 */
+    int rank;         /* input rank required: 0 any, -1 spatial (2, 3 or 4), 1, 2, 3, 4 */
     const char *pos;  /* positional parameters in order; "*" = layer names (a join) */
     const char *keys; /* every parameter accepted */
     /* Fills n's attributes (n->a, n->act) from the bound arguments. */
@@ -91,14 +91,19 @@ int dsl_get_int_list(DslArgs *c, const char *key, bool required, int lo, int hi,
                      int max);
 /* K or KHxKW into [H, W]; a 1-D layer takes K only and gets [1, K]. */
 bool dsl_get_pair(DslArgs *c, const char *key, bool required, int min, int out[2]);
+/* A window's kernel, stride or dilation: dsl_get_pair, except that a 3-D
+ * layer (rank 4) takes K (every axis) or KDxKHxKW, the depth into *d (left
+ * alone below 3-D). */
+bool dsl_get_window(DslArgs *c, const char *key, bool required, int min, int hw[2], int *d);
 bool dsl_get_float(DslArgs *c, const char *key, bool required, DslRange r, float *out);
 /* One of the space-separated words; *out is its index. */
 bool dsl_get_word(DslArgs *c, const char *key, const char *words, int *out);
 void dsl_get_bool(DslArgs *c, const char *key, bool *out);
 void dsl_get_init(DslArgs *c, const char *key, InitKind *out);
 /* padding: valid | same | P | PHxPW | (top, bottom, left, right), 1-D:
- * P | (left, right). Into a->pad = [top, left, bottom, right]; `same` sets
- * a->same_pad where allowed. */
+ * P | (left, right), 3-D: P | PDxPHxPW | (front, back, top, bottom, left,
+ * right). Into a->pad = [top, left, bottom, right] and a->pad_d = [front,
+ * back]; `same` sets a->same_pad where allowed. */
 void dsl_get_padding(DslArgs *c, const char *key, bool required, bool allow_same, Attrs *a);
 
 /* The single-value readers, for values found otherwise (tuples, calls). */

@@ -75,6 +75,9 @@ extern const OnnxKind conv_onnx[], pool_onnx[], dense_onnx[], batchnorm_onnx[], 
 extern const DslKind transpose_dsl[], slice_dsl[], norm_dsl[], matmul_dsl[];
 extern const OnnxKind transpose_onnx[], slice_onnx[], norm_onnx[], matmul_onnx[];
 extern const OnnxPattern norm_patterns[];
+/* Up-sampling (issue 13): conv_transpose (conv/), resize (resize/). */
+extern const DslKind conv_transpose_dsl[], resize_dsl[];
+extern const OnnxKind conv_transpose_onnx[], resize_onnx[];
 
 /* ---- what the families' ONNX lowerings share ---- */
 
@@ -109,14 +112,15 @@ bool onnx_dequantize_act(OnnxNode *l, OnnxValue *x, const Quant *q, const char *
  * (conv_front.c): kernel, strides, dilations, pads or auto_pad. */
 typedef struct {
     int ns;
-    int64_t k[2], s[2], d[2], pb[2], pe[2];
+    int64_t k[3], s[3], d[3], pb[3], pe[3];
 } OnnxWindow;
 
 bool onnx_window(OnnxNode *l, const Shape *x, const int64_t *kernel, OnnxWindow *w);
 /* The output shape of window w over x (PyTorch's ceil mode rule). */
 bool onnx_window_out(OnnxNode *l, const OnnxWindow *w, const Shape *x, bool ceil_mode,
                      Shape *out);
-/* Window geometry into the IR's [H, W] arrays (1-D uses index 1). */
+/* Window geometry into the IR's [H, W] arrays (1-D uses index 1) and the
+ * depth fields (3-D). */
 void onnx_window_attrs(Node *n, const OnnxWindow *w);
 /* A per-sample view of x with shape s, a flatten when s is flat
  * (reshape_front.c); NULL after an error. */
@@ -131,6 +135,10 @@ bool concat_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *c
                         const char *out);
 bool conv_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
                       const char *out);
+bool conv_transpose_onnx_export(OnnxOut *o, const Graph *g, const Node *n,
+                                const char *const *in, const char *out);
+bool resize_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                        const char *out);
 bool dense_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
                        const char *out);
 bool dropout_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
@@ -210,21 +218,27 @@ static inline bool check_arity(const Node *n, int want)
     return false;
 }
 
-/* ---- sliding windows: conv.c (conv, and the pools in pool.c) ----
+/* ---- sliding windows: conv.c (conv, conv_transpose, the pools in pool.c) ----
  * A window operator's geometry after shape inference, for the interpreter
  * and the code generator alike. 1-D operators are 2-D ones with H = 1
  * (shape_chw; their infer sets kernel[0] = stride[0] = dilation[0] = 1 and
- * the top/bottom padding to 0). Output (oy, ox) reads input rows
- * oy*sh - pt + ky*dh for ky in [0, kh), columns likewise. */
+ * the top/bottom padding to 0), and 2-D ones 3-D ones with D = 1 (the depth
+ * attributes neutral). Output (oz, oy, ox) reads input rows
+ * oy*sh - pt + ky*dh for ky in [0, kh), columns and planes likewise. The
+ * tuned 2-D kernels never see a 3-D operator (window_is_3d). */
 typedef struct {
     int64_t c, h, w;   /* input channels, height, width */
     int64_t f, oh, ow; /* output channels, height, width */
     int kh, kw, sh, sw, dh, dw;
     int pt, pl, pb, pr; /* padding: top, left, bottom, right */
     int groups;         /* conv: resolved (never -1); pools: c */
+    int64_t d, od;      /* input and output depth (1 below 3-D) */
+    int kd, sd, dd, pf, pbk; /* depth: kernel, stride, dilation, padding front and back */
 } ConvGeom;
 
 ConvGeom conv_geometry(const Graph *g, const Node *n);
+/* Whether a window operator's input is C x D x H x W. */
+bool window_is_3d(const Graph *g, const Node *n);
 /* No padding on any side. */
 bool window_unpadded(const Node *n);
 /* fuse-pad (pad_fuse.c): the readers' OpInfo.absorb_pad. */
@@ -233,17 +247,93 @@ bool avgpool_absorb_pad(const Graph *g, Node *w, const Node *p);
 bool maxpool_absorb_pad(const Graph *g, Node *w, const Node *p);
 /* The fusion rules of pad, add and batchnorm (<family>_fuse.c). */
 extern const FoldRule pad_folds[], add_folds[], batchnorm_folds[];
-/* A window's kernel, stride and padding in an IR dump (conv and pools). */
-void window_dump(const Node *n, FILE *out);
+/* A window's kernel, stride and padding in an IR dump (conv and pools),
+ * and its dilation (KHxKW, or KDxKHxKW in 3-D). */
+void window_dump(const Graph *g, const Node *n, FILE *out);
+void window_dump_dilation(const Graph *g, const Node *n, FILE *out);
 
-/* The shape rule of one spatial axis (0 = H, 1 = W) shared by conv and
- * the pools: resolves 'same' padding (SAME_UPPER) into n->a.pad, checks
- * the attributes, computes the output size (PyTorch's floor, or ceil mode)
+/* The attributes of one spatial axis: 0 = H and 1 = W (the [H, W] arrays),
+ * WINDOW_D the depth; and the axis of spatial dimension i (in the shape's
+ * order) of an operator with ns spatial dimensions. */
+enum { WINDOW_D = 2 };
+typedef struct {
+    int *k, *s, *d, *pb, *pe, *op; /* kernel, stride, dilation, pads, output padding */
+} WindowAxis;
+WindowAxis window_axis_attrs(Attrs *a, int axis);
+int window_attr_axis(int ns, int i);
+
+/* The shape rule of one spatial axis shared by conv and the pools:
+ * resolves 'same' padding (SAME_UPPER) into its pads, checks the
+ * attributes, computes the output size (PyTorch's floor, or ceil mode)
  * into *out, warns about input rows never read and reports errors. */
 bool window_axis(Node *n, int axis, bool one_d, int64_t in, int64_t *out);
+/* conv_transpose's: O = (I - 1)*S + D*(K - 1) + 1 - P + output padding. */
+bool window_transposed_axis(Node *n, int axis, bool one_d, int64_t in, int64_t *out);
+/* Every spatial axis of x (C x L, C x H x W or C x D x H x W): the output's
+ * spatial dimensions into out (shape order); false after an error. */
+bool window_spatial(Node *n, const Shape *x, bool transposed, int64_t *out);
+/* x has one to three spatial dimensions; else an error. */
+bool window_check_input(const Node *n, const Shape *x);
+/* [d0, d1, K...] with n's kernel over ns spatial dimensions. */
+Shape window_weight_shape(int64_t d0, int64_t d1, const Node *n, int ns);
 
 /* For 1-D operators (input C x L): H-axis attributes become neutral. */
 void window_make_1d(Attrs *a);
+
+/* ---- resize/ (resize.c): the interpolation, one spatial axis at a time ---- */
+typedef enum { RESIZE_NEAREST, RESIZE_LINEAR } ResizeMode;
+typedef enum {
+    COORD_HALF_PIXEL,
+    COORD_PYTORCH_HALF_PIXEL,
+    COORD_ALIGN_CORNERS,
+    COORD_ASYMMETRIC,
+    COORD_TF_HALF_PIXEL_FOR_NN,
+} ResizeCoord;
+typedef enum {
+    NEAREST_ROUND_PREFER_FLOOR,
+    NEAREST_ROUND_PREFER_CEIL,
+    NEAREST_FLOOR,
+    NEAREST_CEIL,
+    NEAREST_SIMPLE, /* opsets below 11: floor up-sampling, ceil down-sampling */
+} ResizeNearest;
+const char *resize_coord_name(int coord);
+const char *resize_nearest_name(int mode);
+/* Output cell o of an axis reads input cells i0 and i1 with weights w0 and
+ * w1 (nearest: i0 alone). */
+typedef struct {
+    int64_t i0, i1;
+    float w0, w1;
+} ResizeTap;
+/* The taps of spatial axis `axis` (shape order) from `in` to `out` cells
+ * (caller frees); whether they copy the axis unchanged. */
+ResizeTap *resize_taps(const Node *n, int axis, int64_t in, int64_t out);
+bool resize_taps_identity(const ResizeTap *t, int64_t in, int64_t out);
+/* One axis' pass over a sample, the later axes already resized: a
+ * [outer][in][inner] array into [outer][out][inner]. */
+typedef struct {
+    int64_t outer, in, out, inner;
+    ResizeTap *taps; /* the caller frees */
+    bool nearest;
+} ResizePass;
+ResizePass resize_pass(const Graph *g, const Node *n, int axis);
+/* The pass's taps as static tables in generated code: int i0[out] and,
+ * for linear, i1, and float w0, w1 (resize_emit.c). */
+void resize_emit_taps(Emit *e, const ResizePass *p);
+/* Cells of the largest array the passes go through: every axis at the
+ * larger of its two lengths. */
+int64_t resize_max_cells(const Graph *g, const Node *n);
+
+/* conv_transpose (conv_transpose.c): per axis, the input cell output o
+ * reads with kernel tap t, map[t * out + o], -1 where none lands there
+ * (o + pad - t*dilation not a multiple of the stride, or outside); the
+ * three axes' maps of a geometry (free with conv_taps_free). */
+int64_t *conv_transpose_sources(int64_t out, int k, int stride, int dilation, int pad,
+                                int64_t in);
+typedef struct {
+    int64_t *z, *y, *x;
+} ConvTaps;
+ConvTaps conv_transpose_taps(const ConvGeom *k);
+void conv_taps_free(ConvTaps *t);
 
 /* The input cells [y0, y1) x [x0, x1) that avgpool's output (oy, ox)
  * averages, and its divisor, as PyTorch's avg_pool2d: the window clipped
@@ -253,9 +343,12 @@ void window_make_1d(Attrs *a);
 typedef struct {
     int64_t y0, x0, y1, x1;
     int64_t divisor; /* may be 0 for a window wholly in the padding */
+    int64_t z0, z1;  /* the planes: [0, 1) in 2-D */
 } AvgWindow;
 
 AvgWindow avg_window(const ConvGeom *k, bool include_pad, int64_t oy, int64_t ox);
+/* The 3-D window (oz, oy, ox): its planes [z0, z1) too. */
+AvgWindow avg_window_3d(const ConvGeom *k, bool include_pad, int64_t oz, int64_t oy, int64_t ox);
 
 /* Where the maximum of maxpool's window (oy, ox) over plane x sits: the
  * first cell, in row-major window order, above all before it (or a NaN,
@@ -263,6 +356,9 @@ AvgWindow avg_window(const ConvGeom *k, bool include_pad, int64_t oy, int64_t ox
  * holds no input cell. The backward (pool_grad.c) passes nan_wins false:
  * a NaN there gets no gradient unless it is the window's first cell. */
 int64_t pool_argmax(const ConvGeom *k, const float *x, int64_t oy, int64_t ox, bool nan_wins);
+/* The same over volume x (D x H x W), planes before rows. */
+int64_t pool_argmax_3d(const ConvGeom *k, const float *x, int64_t oz, int64_t oy, int64_t ox,
+                       bool nan_wins);
 
 /* Where padded coordinate i (possibly outside [0, n)) reads from an axis
  * of length n: -1 for a zero (PAD_ZEROS). Reflect assumes pad < n, which
@@ -289,6 +385,8 @@ static inline int64_t pad_source(int64_t i, int64_t n, PadMode mode)
     void name##_grad(const Graph *g, const Node *n, const float *const *in, const float *out, \
                      const float *dout, float *const *din, float *const *dparam, int batch)
 GRAD_FN(conv);
+GRAD_FN(conv_transpose);
+GRAD_FN(resize);
 GRAD_FN(maxpool);
 GRAD_FN(avgpool);
 GRAD_FN(global_avgpool);
@@ -340,7 +438,11 @@ float *epilogue_grad(const Node *n, const float *y, const float *dy, int64_t cou
  * Each writes one layer's function body through the emit_* helpers of
  * cnnc.h: inputs x0, x1, ..., output y, one sample, shapes as literals. */
 void conv_emit(Emit *e, const Node *n);
+void conv_transpose_emit(Emit *e, const Node *n);
+void resize_emit(Emit *e, const Node *n);
 void pool_emit(Emit *e, const Node *n);        /* maxpool, avgpool */
+void pool_emit_volume(Emit *e, const Node *n); /* their 3-D form (pool3d_emit.c) */
+void pool_emit_volume_grad(Emit *e, const Node *n); /* and its backward */
 void global_pool_emit(Emit *e, const Node *n); /* global_avgpool, global_maxpool */
 void dense_emit(Emit *e, const Node *n);
 void batchnorm_emit(Emit *e, const Node *n);
@@ -388,6 +490,10 @@ void mul_emit_grad(Emit *e, const Node *n);
 void concat_emit_grad(Emit *e, const Node *n);
 void maxout_emit_grad(Emit *e, const Node *n);
 void pad_emit_grad(Emit *e, const Node *n);
+/* Up-sampling (conv/conv_transpose_emit_grad.c, resize/resize_emit_grad.c). */
+void conv_transpose_emit_train(Emit *e, const Node *n);
+void conv_transpose_emit_grad(Emit *e, const Node *n);
+void resize_emit_grad(Emit *e, const Node *n);
 
 /* ---- strided.c (transpose/): the data movement of transpose and slice ----
  * A strided gather y[i] = x[base + sum_k i_k xs[k]], y contiguous with

@@ -40,8 +40,9 @@ static bool check_input(const Graph *g)
         internal_error("graph has no input");
     const Tensor *t = &g->t[g->input];
     char buf[128];
-    if (t->shape.rank < 1 || t->shape.rank > 3) {
-        diag_error(t->loc, "input '%s': shape %s is not C x H x W, C x L or F", t->name,
+    if (t->shape.rank < 1 || t->shape.rank > 4) {
+        diag_error(t->loc, "input '%s': shape %s is not C x H x W, C x L, C x D x H x W or F",
+                   t->name,
                    shape_str(&t->shape, buf, sizeof buf));
         return false;
     }

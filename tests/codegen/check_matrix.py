@@ -187,7 +187,7 @@ def main():
     with open(os.path.join(case_dir, "cases.txt")) as f:
         for line in f:
             name = line.split()[0]
-            if not regex or regex.search(name):
+            if not regex or regex.search(line):  # as gen_matrix: the name and the row
                 names.append(name)
     for name in names:
         x = np.load(os.path.join(case_dir, name + ".input.npy"))

@@ -10,7 +10,9 @@ padding (valid, same, N, per axis, per side; zeros, reflect, replicate),
 dilation, groups, depthwise, bias and fused activations; max and average
 pools with ceil_mode and count_include_pad; global pools, dense, flatten,
 reshape, batchnorm, dropout, every activation, softmax, maxout, pad,
-transpose, slice, layernorm, groupnorm, instancenorm; branches
+transpose, slice, layernorm, groupnorm, instancenorm; transposed convs
+(stride, dilation, padding per side, output padding, groups) and upsample
+(nearest, linear, align_corners); branches
 that read earlier layers (`from`) and add/concat joins; aliases (conv2d,
 maxpool1d, ...) and unnamed layers. Each layer is a case dict of the
 operator matrix (tests/torch/gen_matrix.py), so that the matrix's two
@@ -163,6 +165,34 @@ class Gen:
             case['alias'] = '%s%dd' % (op, dims)
         return case
 
+    def up(self, shape):
+        """Up-sampling: conv_transpose or upsample."""
+        dims = len(shape) - 1
+        if self.maybe(0.5):
+            case = {'op': 'upsample', 'scale': self.r.choice([2, 3, 1.5, 0.5]),
+                    'mode': self.r.choice(['nearest', 'linear'])}
+            if case['mode'] == 'linear' and self.maybe(0.3):
+                case['ac'] = True
+            return case
+        case = {'op': 'conv_transpose', 'f': self.channels(), 'k': self.spatial(dims, 1, 4)}
+        if self.maybe(0.6):
+            case['s'] = self.spatial(dims, 1, 3)
+        if self.maybe(0.2):
+            case['d'] = self.spatial(dims, 1, 2)
+        if self.maybe(0.4):
+            case['p'] = self.padding(dims, 2, same=False)
+        if self.maybe(0.3):
+            case['opad'] = 1  # torch refuses it where the stride and dilation are 1
+        if self.maybe(0.2):
+            c = shape[0]
+            g = self.r.choice([d for d in range(1, c + 1) if c % d == 0])
+            case['g'], case['f'] = g, g * self.r.randint(1, 3)
+        if self.maybe(0.2):
+            case['bias'] = False
+        if self.maybe(0.3):
+            case['act'] = self.r.choice(ACTS)
+        return case
+
     def reshape(self, shape):
         n = int(np.prod(shape))
         divisors = [d for d in range(1, n + 1) if n % d == 0]
@@ -230,10 +260,10 @@ class Gen:
         """A single-input layer for an input of `shape`."""
         spatial = len(shape) > 1
         choices = ['elementwise'] * 4 + ['reshape', 'layout']
-        choices += ['conv'] * 5 + ['pool'] * 2 + ['pad', 'global', 'flatten'] if spatial else \
+        choices += ['conv'] * 5 + ['pool'] * 2 + ['up', 'pad', 'global', 'flatten'] if spatial else \
             ['dense'] * 4
         what = self.r.choice(choices)
-        if what in ('conv', 'pool', 'reshape', 'elementwise', 'layout'):
+        if what in ('conv', 'pool', 'up', 'reshape', 'elementwise', 'layout'):
             return getattr(self, what)(shape)
         if what == 'dense':
             case = {'op': 'dense', 'u': self.r.randint(1, 12)}

@@ -201,6 +201,54 @@ def cases():
         f.write(b"\0" * 100)
     yield "external_short_file", conv_external("short.bin"), "do not fit in the file"
     yield "external_missing", conv_external("missing.bin"), "cannot open external data"
+    yield from upsampling_cases()
+
+
+def upsampling_cases():
+    """Issue 13: ConvTranspose and Resize asking for what no model computes."""
+    w = numpy_helper.from_array(np.ones((3, 2, 3, 3), np.float32), "w")
+
+    def convt(**kw):
+        return model([helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="ct", **kw)], [w])
+
+    def resize(inits, *inputs, **kw):
+        return model([helper.make_node("Resize", ["x", *inputs], ["y"], name="rs", **kw)],
+                     [numpy_helper.from_array(np.array(v, np.float32 if isinstance(v[0], float)
+                                                       else np.int64), k)
+                      for k, v in inits.items()])
+    yield "convt_output_shape_unreachable", convt(strides=[2, 2], output_shape=[40, 17]), \
+        "output_shape 40 on spatial axis 0: no padding gives it (the full output is 17 cells"
+    yield "convt_output_shape_zero", convt(output_shape=[10, 0]), \
+        "output_shape 0 on spatial axis 1: no padding gives it"
+    yield "convt_output_padding_past_stride", convt(strides=[2, 2], output_padding=[0, 2]), \
+        "output padding 2 of the width must be smaller than its stride (2) or its dilation (1)"
+    yield "convt_weight_mismatch", model(
+        [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="ct")],
+        [numpy_helper.from_array(np.ones((4, 2, 3, 3), np.float32), "w")]), "does not fit input"
+    yield "convt_auto_pad_unknown", convt(auto_pad="SOMETIMES"), "auto_pad 'SOMETIMES'"
+    scales = {"s": [1.0, 1.0, 2.0, 2.0]}
+    yield "resize_cubic", resize(scales, "", "s", mode="cubic"), \
+        "node 'rs' (Resize): mode 'cubic' is not supported (nearest and linear are)"
+    yield "resize_crop_and_resize", resize(scales, "", "s",
+                                           coordinate_transformation_mode="tf_crop_and_resize"), \
+        "coordinate_transformation_mode 'tf_crop_and_resize' is not supported"
+    yield "resize_nearest_mode_unknown", resize(scales, "", "s", nearest_mode="nearby"), \
+        "nearest_mode 'nearby' is not supported"
+    yield "resize_channels", resize({"s": [1.0, 2.0, 2.0, 2.0]}, "", "s"), \
+        "scales the channel axis by 2; only the spatial axes can be resized"
+    yield "resize_scales_and_sizes", resize({"s": [1.0, 1.0, 2.0, 2.0], "z": [1, 3, 9, 9]},
+                                            "", "s", "z"), "needs exactly one of scales and sizes"
+    yield "resize_scales_of_input", resize({}, "", "x"), "must be a constant"
+    yield "resize_zero_scale", resize({"s": [1.0, 1.0, 0.0, 2.0]}, "", "s"), \
+        "resize 'rs': scale 0 of spatial axis 0 must be positive"
+    yield "resize_huge_scale", resize({"s": [1.0, 1.0, 1e9, 1e9]}, "", "s"), \
+        "1 to 2^31 are supported"
+    yield "resize_sizes_channels", resize({"z": [1, 4, 9, 9]}, "", "", "z"), \
+        "sizes resizes the channel axis (3 to 4)"
+    yield "upsample_scales_count", model(
+        [helper.make_node("Upsample", ["x", "s"], ["y"], name="up")],
+        [numpy_helper.from_array(np.array([2.0, 2.0, 2.0], np.float32), "s")], opset=9), \
+        "scales 's' must be 4 float32 values"
 
 
 def const(name, value, dtype=np.int64):

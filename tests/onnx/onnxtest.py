@@ -41,7 +41,7 @@ from oracle import compare, report  # noqa: E402,F401  (for the scripts)
 def randomize_bn(m):
     """Non-trivial BatchNorm statistics, so that eval mode is tested."""
     for mod in m.modules():
-        if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
             nn.init.uniform_(mod.weight, 0.5, 1.5)
             nn.init.uniform_(mod.bias, -0.5, 0.5)
             mod.running_mean.uniform_(-0.5, 0.5)
@@ -137,8 +137,12 @@ def nets():
     ]
 
 
-def op(name, f, *mods, shape=(3, 8, 8)):
-    return (name, Lambda(f, *mods), shape)
+def op(name, f, *mods, shape=(3, 8, 8), min_opset=None):
+    """min_opset: below it torch's export computes something else (bilinear
+    at opset 9 is ONNX Upsample's asymmetric linear), so it is skipped."""
+    model = Lambda(f, *mods)
+    model.min_opset = min_opset
+    return (name, model, shape)
 
 
 def ops():
@@ -206,7 +210,38 @@ def ops():
         op("pad1d", lambda x: F.pad(x, (2, 1), mode="reflect"), shape=(3, 10)),
         op("dropout", lambda x, d: d(x), nn.Dropout(0.5)),
         op("identity", lambda x, i: i(x) + 0, nn.Identity()),
-    ] + layout_ops() + norm_ops()
+    ] + layout_ops() + norm_ops() + upsampling_and_volume_ops()
+
+
+def upsampling_and_volume_ops():
+    """Issue 13: transposed convolutions, resizes, 3-D layers."""
+    vol = (2, 4, 5, 6)
+    return [
+        op("conv_transpose", lambda x, c: c(x), nn.ConvTranspose2d(3, 4, 3, 2, 1, 1)),
+        op("conv_transpose_group_dil", lambda x, c: c(x),
+           nn.ConvTranspose2d(4, 6, (3, 2), (1, 2), (1, 0), (0, 1), 2, dilation=(2, 1)),
+           shape=(4, 5, 6)),
+        op("conv_transpose_output_size", lambda x, c: c(x, output_size=[16, 16]),
+           nn.ConvTranspose2d(3, 2, 3, 2, 1)),
+        op("conv_transpose1d", lambda x, c: c(x), nn.ConvTranspose1d(3, 4, 4, 2, 1), shape=(3, 9)),
+        op("conv_transpose3d", lambda x, c: c(x), nn.ConvTranspose3d(2, 3, 2, 2), shape=vol),
+        op("upsample_nearest", lambda x: F.interpolate(x, scale_factor=2)),
+        op("upsample_nearest_size", lambda x: F.interpolate(x, size=(12, 20))),
+        op("upsample_bilinear", lambda x: F.interpolate(x, scale_factor=2, mode="bilinear"),
+           min_opset=11),
+        op("upsample_bilinear_corners", lambda x: F.interpolate(
+            x, scale_factor=(1.5, 2), mode="bilinear", align_corners=True), min_opset=11),
+        op("upsample_linear1d", lambda x: F.interpolate(x, scale_factor=3, mode="linear"),
+           shape=(3, 7), min_opset=11),
+        op("upsample_trilinear", lambda x: F.interpolate(x, scale_factor=2, mode="trilinear"),
+           shape=vol, min_opset=11),
+        op("upsample_nearest3d", lambda x: F.interpolate(x, scale_factor=(1, 2, 3)), shape=vol),
+        op("conv3d", lambda x, c: c(x), nn.Conv3d(2, 4, 3, (1, 2, 2), 1), shape=vol),
+        op("maxpool3d", lambda x: F.max_pool3d(x, 2, ceil_mode=True), shape=vol),
+        op("avgpool3d", lambda x: F.avg_pool3d(x, 3, 2, 1, count_include_pad=False), shape=vol),
+        op("batchnorm3d", lambda x, b: b(x), randomize_bn(nn.BatchNorm3d(2)), shape=vol),
+        op("global_avgpool3d", lambda x: F.adaptive_avg_pool3d(x, 1), shape=vol),
+    ]
 
 
 # The models whose constants hold the batch of 3 they are exported with.
@@ -535,7 +570,7 @@ def _ceil_as_floor(g, shapes):
 
 # The operators whose output cnnc must always have under the node's name.
 MUST_COMPARE = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Gemm",
-                "MatMul"}
+                "MatMul", "ConvTranspose", "Resize", "Upsample"}
 
 
 def compare_shapes(model, folded, shapes, ir, output):
@@ -573,7 +608,8 @@ def compare_shapes(model, folded, shapes, ir, output):
 # Inputs that are not parameters: BatchNorm's running statistics (buffers),
 # and shapes, pads, axes, clip bounds.
 NOT_PARAMS = {"BatchNormalization": (3, 4), "Pad": (1, 2), "Clip": (1, 2), "Reshape": (1,),
-              "Slice": (1, 2, 3, 4), "Squeeze": (1,), "Unsqueeze": (1,)}
+              "Slice": (1, 2, 3, 4), "Squeeze": (1,), "Unsqueeze": (1,),
+              "Resize": (1, 2, 3), "Upsample": (1,)}
 
 
 def param_count(model):
@@ -592,12 +628,14 @@ def mac_count(folded, shapes):
     output element, the weight's size divided by the output channels."""
     macs = 0
     for node in folded.graph.node:
-        if node.op_type not in ("Conv", "Gemm", "MatMul"):
+        if node.op_type not in ("Conv", "ConvTranspose", "Gemm", "MatMul"):
             continue
         w = shapes[node.input[1]]
         out = shapes[node.output[0]][1:]
         if node.op_type == "Conv":  # out [C_out, spatial], w [C_out, C_in/groups, kernel]
             macs += int(np.prod(out)) * int(np.prod(w[1:]))
+        elif node.op_type == "ConvTranspose":  # each input cell through [C_out/groups, kernel]
+            macs += int(np.prod(shapes[node.input[0]][1:])) * int(np.prod(w[1:]))
         elif node.op_type == "MatMul":  # every output element: a dot product of A's rows
             macs += int(np.prod(out)) * shapes[node.input[0]][-1]
         else:

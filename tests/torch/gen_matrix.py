@@ -43,7 +43,8 @@ BATCH = 2
 
 
 class Pair(tuple):
-    """An AxB value: one number per spatial axis (H, W); AxBxC: dims."""
+    """An AxB value: one number per spatial axis (H, W); AxBxC: (D, H, W)
+    for a volume, else dims."""
 
 
 class Sides(tuple):
@@ -163,6 +164,8 @@ def layer_lines(case):
         return ['a: ' + call('reshape', [case['shape']], case, [])]
     if op in ('add', 'concat'):
         return join_lines(case, c)
+    if op in UPSAMPLING:
+        return upsampling_lines(case)
     if op in LAYOUT_NORM:
         return layout_norm_lines(case)
     return ['a: ' + op]  # relu, sigmoid, tanh, relu6, softmax, flatten, global pools
@@ -218,6 +221,21 @@ def layout_norm_lines(case):
     return ['a: ' + call('instancenorm', [], case, NORM_KEYS)]
 
 
+
+# ---- up-sampling (issue 13): conv_transpose, upsample ----
+
+UPSAMPLING = ('conv_transpose', 'upsample')
+CONVT_KEYS = [('k', 'kernel'), ('s', 'stride'), ('p', 'padding'), ('opad', 'output_padding'),
+              ('d', 'dilation'), ('g', 'groups'), ('bias', 'bias'), ('act', 'activation')]
+UPSAMPLE_KEYS = [('mode', 'mode'), ('ac', 'align_corners')]
+
+
+def upsampling_lines(case):
+    if case['op'] == 'conv_transpose':
+        return ['a: ' + call(case.get('alias', 'conv_transpose'), [case['f']], case, CONVT_KEYS)]
+    return ['a: ' + call('upsample', [case['scale']], case, UPSAMPLE_KEYS)]
+
+
 def join_lines(case, c):
     """n branches from the input joined by add or concat; concat's branches
     differ in width (channels, or features for a flat input)."""
@@ -254,7 +272,7 @@ def to_cnn(name, case, row):
 def per_axis(v, dims):
     """An int or a Pair -> one value per spatial axis."""
     if isinstance(v, Pair):
-        return tuple(v) if dims == 2 else (v[1],)
+        return tuple(v) if len(v) == dims else (v[-1],)
     return (v,) * dims
 
 
@@ -268,8 +286,8 @@ def side_pads(p, dims, size, k, s, d):
             total = max((math.ceil(i / s_i) - 1) * s_i + (k_i - 1) * d_i + 1 - i, 0)
             pads.append((total // 2, total - total // 2))
         return pads
-    if isinstance(p, Sides):  # (top, bottom, left, right) or (left, right)
-        return [(p[0], p[1]), (p[2], p[3])] if dims == 2 else [(p[0], p[1])]
+    if isinstance(p, Sides):  # (front, back,) (top, bottom,) left, right: pairs per axis
+        return [(p[2 * i], p[2 * i + 1]) for i in range(len(p) // 2)]
     return [(v, v) for v in per_axis(p, dims)]
 
 
@@ -295,7 +313,7 @@ def activation(spec):
 
 
 PAD_MODE = {'zeros': 'constant', 'reflect': 'reflect', 'replicate': 'replicate'}
-CONV = {1: nn.Conv1d, 2: nn.Conv2d}
+CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
 def torch_conv(case):
@@ -328,8 +346,8 @@ def torch_pool(case):
     s = per_axis(case.get('s', case['k']), dims)
     p, ceil, cip = case.get('p', 0), case.get('ceil', False), case.get('cip', True)
     is_max = case['op'] == 'maxpool'
-    maxpool = F.max_pool1d if dims == 1 else F.max_pool2d
-    avgpool = F.avg_pool1d if dims == 1 else F.avg_pool2d
+    maxpool = [F.max_pool1d, F.max_pool2d, F.max_pool3d][dims - 1]
+    avgpool = [F.avg_pool1d, F.avg_pool2d, F.avg_pool3d][dims - 1]
     if not isinstance(p, Sides):
         pp = per_axis(p, dims)
         if is_max:
@@ -360,7 +378,7 @@ def torch_join(case):
         if flat:
             layers[name] = nn.Linear(c, w)
         elif w == 0:
-            pool = nn.MaxPool1d(3, 1, 1) if len(shape) == 2 else nn.MaxPool2d(3, 1, 1)
+            pool = [nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d][len(shape) - 2](3, 1, 1)
             branches.append(pool)
             continue
         elif i == 0:
@@ -386,6 +404,41 @@ def torch_maxout(case):
         n, c = x.shape[:2]
         return x.reshape(n, c // k, k, *x.shape[2:]).amax(dim=2)
     return {}, forward
+
+
+CONVT = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+
+
+def torch_conv_transpose(case):
+    """PyTorch pads symmetrically: per-side padding crops the unpadded output."""
+    shape = case['in']
+    dims, cin = len(shape) - 1, shape[0]
+    k = per_axis(case['k'], dims)
+    s = per_axis(case.get('s', 1), dims)
+    d = per_axis(case.get('d', 1), dims)
+    op = per_axis(case.get('opad', 0), dims)
+    pads = side_pads(case.get('p', 0), dims, None, None, None, None)
+    act = activation(case.get('act'))
+    conv = CONVT[dims](cin, case['f'], k, s, 0, op, case.get('g', 1), case.get('bias', True), d)
+
+    def forward(L, x):
+        y = L['a'](x)
+        crop = tuple(slice(b, y.shape[2 + i] - a) for i, (b, a) in enumerate(pads))
+        return act(y[(slice(None), slice(None)) + crop])
+    return {'a': conv}, forward
+
+
+def torch_upsample(case):
+    shape = case['in']
+    dims = len(shape) - 1
+    scale = case['scale']
+    scale = tuple(float(v) for v in scale) if isinstance(scale, tuple) else float(scale)
+    mode = case.get('mode', 'nearest')
+    if mode == 'linear':
+        mode = ['linear', 'bilinear', 'trilinear'][dims - 1]
+        ac = case.get('ac', False)
+        return {}, lambda L, x: F.interpolate(x, scale_factor=scale, mode=mode, align_corners=ac)
+    return {}, lambda L, x: F.interpolate(x, scale_factor=scale, mode=mode)
 
 
 def torch_layernorm(case):
@@ -457,6 +510,10 @@ def layer_torch(case):
         return torch_join(case)
     if op == 'maxout':
         return torch_maxout(case)
+    if op == 'conv_transpose':
+        return torch_conv_transpose(case)
+    if op == 'upsample':
+        return torch_upsample(case)
     if op in LAYOUT_NORM:
         return torch_layout_norm(case)
     if op == 'dense':
@@ -464,7 +521,8 @@ def layer_torch(case):
         act = activation(case.get('act'))
         return {'a': lin}, lambda L, x: act(L['a'](x))
     if op == 'batchnorm':
-        bn = (nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d)(shape[0], case.get('eps', 1e-5))
+        bn = [nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d][max(dims, 1) - 1](shape[0],
+                                                                      case.get('eps', 1e-5))
         act = activation(case.get('act'))
         return {'a': bn}, lambda L, x: act(L['a'](x))
     if op == 'reshape':

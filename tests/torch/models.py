@@ -206,6 +206,32 @@ class OddOps(nn.Module):
         return self.fc2(x)
 
 
+class UNetSmall(nn.Module):
+    """A two-level U-Net (Ronneberger et al. 2015, shrunk): skip concats,
+    one transposed-conv and one bilinear up-sampling, class scores per pixel
+    averaged over the image."""
+
+    def __init__(self):
+        super().__init__()
+        self.e1 = nn.Conv2d(3, 16, 3, padding=1)
+        self.e2 = nn.Conv2d(16, 32, 3, padding=1, bias=False)
+        self.e2_bn = nn.BatchNorm2d(32)
+        self.mid = nn.Conv2d(32, 64, 3, padding=1)
+        self.up2 = nn.ConvTranspose2d(64, 32, 2, stride=2)
+        self.d2 = nn.Conv2d(64, 32, 3, padding=1)
+        self.d1 = nn.Conv2d(48, 16, 3, padding=1)
+        self.seg = nn.Conv2d(16, 10, 1)
+
+    def forward(self, x):
+        e1 = F.relu(self.e1(x))
+        e2 = F.relu(self.e2_bn(self.e2(F.max_pool2d(e1, 2))))
+        m = F.relu(self.mid(F.max_pool2d(e2, 2)))
+        d2 = F.relu(self.d2(torch.cat([self.up2(m), e2], 1)))
+        up1 = F.interpolate(d2, scale_factor=2, mode='bilinear', align_corners=False)
+        d1 = F.relu(self.d1(torch.cat([up1, e1], 1)))
+        return torch.flatten(F.adaptive_avg_pool2d(self.seg(d1), 1), 1)
+
+
 def _same(names):
     return {n: n for n in names}
 
@@ -233,4 +259,6 @@ EXAMPLES = {
     'inception_mini': (InceptionMini, (3, 24, 24), _same(
         ['stem', 'br1', 'br2a', 'br2b', 'br3b', 'br4a', 'br4b', 'bn', 'fc1', 'fc2'])),
     'odd_ops': (OddOps, (2, 13, 17), _same(['c1', 'g1', 'g2', 'g3', 'fc1', 'fc2'])),
+    'unet_small': (UNetSmall, (3, 32, 32), _same(
+        ['e1', 'e2', 'e2_bn', 'mid', 'up2', 'd2', 'd1', 'seg'])),
 }

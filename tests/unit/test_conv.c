@@ -301,14 +301,16 @@ START_TEST(bad_inputs_are_errors)
 {
     struct {
         int rank;
-        int64_t d[3];
+        int64_t d[4];
         int op;
         void (*set)(Attrs *a);
         const char *msg;
     } cases[] = {
-        {1, {120}, OP_CONV, NULL, "needs a C x H x W (2-D) or C x L (1-D) input, got 120"},
+        {1, {120}, OP_CONV, NULL,
+         "needs a C x H x W (2-D), C x L (1-D) or C x D x H x W (3-D) input, got 120"},
         {2, {1, 3}, OP_CONV, NULL, "reflect padding 3 must be below the input length 3"},
         {3, {16, 5, 5}, OP_DENSE, NULL, "needs a flat input, got 16x5x5; add `flatten`"},
+        {4, {1, 3, 5, 5}, OP_CONV, NULL, "reflect padding 3 must be below the input depth 3"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         Graph *g = graph_with_input(cases[i].rank, cases[i].d);
@@ -317,6 +319,10 @@ START_TEST(bad_inputs_are_errors)
         if (i == 1) {
             g->n[id].a.pad_mode = PAD_REFLECT;
             g->n[id].a.pad[1] = 3;
+        }
+        if (i == 3) {
+            g->n[id].a.pad_mode = PAD_REFLECT;
+            g->n[id].a.pad_d[1] = 3;
         }
         expect_infer_error(g, cases[i].msg);
     }

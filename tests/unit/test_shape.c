@@ -173,10 +173,11 @@ START_TEST(bad_graph_input)
 {
     static const struct {
         int rank;
-        int64_t d[4];
+        int64_t d[5];
         const char *msg;
     } cases[] = {
-        {4, {1, 2, 3, 4}, "input 'input': shape 1x2x3x4 is not C x H x W, C x L or F"},
+        {5, {1, 2, 3, 4, 5},
+         "input 'input': shape 1x2x3x4x5 is not C x H x W, C x L, C x D x H x W or F"},
         {3, {3, 0, 4}, "dimension 1 of shape 3x0x4 is below 1"},
         {1, {(int64_t)1 << 40}, "is too large"},
     };

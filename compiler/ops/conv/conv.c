@@ -1,17 +1,19 @@
-/* conv.c: convolution (1-D and 2-D, grouped, dilated, padded), and the
- * sliding-window geometry it shares with the pools.
+/* conv.c: convolution (1-D, 2-D and 3-D, grouped, dilated, padded), and
+ * the sliding-window geometry it shares with conv_transpose and the pools.
  *
  * Forward (cross-correlation, as PyTorch and ONNX; G groups, Cg = C/G
  * input channels and Fg = F/G filters per group, g = f / Fg):
  *   y[f,oy,ox] = act(b[f] + sum_{c<Cg, ky<KH, kx<KW}
  *                W[f,c,ky,kx] * xpad[g*Cg + c, oy*SH - PT + ky*DH, ox*SW - PL + kx*DW])
  * where xpad reads outside the input as zeros, a reflection or the nearest
- * edge cell (padding_mode).
+ * edge cell (padding_mode); a 3-D one sums over the depth taps kz too, at
+ * planes oz*SD - PF + kz*DD.
  *
  * Shape rule, per spatial axis (Keff = D*(K-1) + 1, P = begin + end pad):
  *   O = floor((I + P - Keff) / S) + 1, an error if O < 1.
- * Input C x H x W gives F x OH x OW; C x L gives F x OL. Weight is
- * [F, C/G, KH, KW] (1-D: [F, C/G, K]), bias [F]. groups = -1 means depthwise
+ * Input C x H x W gives F x OH x OW; C x L gives F x OL; C x D x H x W
+ * gives F x OD x OH x OW. Weight is [F, C/G, KH, KW] (1-D: [F, C/G, K],
+ * 3-D: [F, C/G, KD, KH, KW]), bias [F]. groups = -1 means depthwise
  * (G = C). 'same' padding is ONNX's SAME_UPPER: total = max((ceil(I/S)-1)*S
  * + Keff - I, 0), begin = total/2, the extra cell at the end.
  *
@@ -34,27 +36,43 @@ static int64_t ceil_div(int64_t a, int64_t b)
 
 static const char *axis_noun(int axis, bool one_d)
 {
-    return one_d ? "length" : axis ? "width" : "height";
+    return one_d ? "length" : axis == WINDOW_D ? "depth" : axis ? "width" : "height";
 }
 
 static const char *axis_cells(int axis, bool one_d, int64_t count)
 {
     if (one_d)
         return count == 1 ? "position" : "positions";
+    if (axis == WINDOW_D)
+        return count == 1 ? "plane" : "planes";
     if (axis)
         return count == 1 ? "column" : "columns";
     return count == 1 ? "row" : "rows";
 }
 
+WindowAxis window_axis_attrs(Attrs *a, int axis)
+{
+    if (axis == WINDOW_D)
+        return (WindowAxis){&a->kernel_d, &a->stride_d, &a->dilation_d, &a->pad_d[0],
+                            &a->pad_d[1], &a->out_pad_d};
+    return (WindowAxis){&a->kernel[axis], &a->stride[axis], &a->dilation[axis], &a->pad[axis],
+                        &a->pad[axis + 2], &a->out_pad[axis]};
+}
+
+int window_attr_axis(int ns, int i)
+{
+    return ns == 1 ? 1 : ns == 2 ? i : i == 0 ? WINDOW_D : i - 1;
+}
+
 void window_make_1d(Attrs *a)
 {
     a->kernel[0] = a->stride[0] = a->dilation[0] = 1;
-    a->pad[0] = a->pad[2] = 0;
+    a->pad[0] = a->pad[2] = a->out_pad[0] = 0;
 }
 
-static bool resolve_same(Node *n, int axis, int64_t in, int64_t keff)
+static bool resolve_same(Node *n, WindowAxis x, int64_t in, int64_t keff)
 {
-    int s = n->a.stride[axis];
+    int s = *x.s;
     int64_t total = (ceil_div(in, s) - 1) * s + keff - in;
     if (total < 0)
         total = 0;
@@ -63,8 +81,8 @@ static bool resolve_same(Node *n, int axis, int64_t in, int64_t keff)
                    n->name, (long long)total);
         return false;
     }
-    n->a.pad[axis] = (int)(total / 2);
-    n->a.pad[axis + 2] = (int)(total - total / 2);
+    *x.pb = (int)(total / 2);
+    *x.pe = (int)(total - total / 2);
     return true;
 }
 
@@ -74,8 +92,8 @@ static bool resolve_same(Node *n, int axis, int64_t in, int64_t keff)
 static void warn_unread(const Node *n, int axis, bool one_d, int64_t in, int64_t keff,
                         int64_t out)
 {
-    const Attrs *a = &n->a;
-    int pb = a->pad[axis], pe = a->pad[axis + 2], s = a->stride[axis];
+    WindowAxis x = window_axis_attrs((Attrs *)&n->a, axis);
+    int pb = *x.pb, pe = *x.pe, s = *x.s;
     int64_t span = in + pb + pe - keff;
     int64_t unread = span % s - pe;
     if (unread <= 0)
@@ -90,20 +108,31 @@ static void warn_unread(const Node *n, int axis, bool one_d, int64_t in, int64_t
                  (long long)out);
 }
 
+/* Kernel, stride and dilation of one axis are at least 1; its effective
+ * kernel D*(K-1) + 1 into *keff. */
+static bool window_axis_valid(const Node *n, WindowAxis x, int axis, bool one_d, int64_t *keff)
+{
+    int k = *x.k, s = *x.s, d = *x.d;
+    if (k < 1 || s < 1 || d < 1) {
+        diag_error(n->loc, "%s '%s': kernel %s, stride and dilation must be at least 1, got %d, %d, %d",
+                   op_info(n->op)->name, n->name, axis_noun(axis, one_d), k, s, d);
+        return false;
+    }
+    *keff = (int64_t)d * (k - 1) + 1;
+    return true;
+}
+
 bool window_axis(Node *n, int axis, bool one_d, int64_t in, int64_t *out)
 {
     Attrs *a = &n->a;
+    WindowAxis x = window_axis_attrs(a, axis);
     const char *op = op_info(n->op)->name;
-    int k = a->kernel[axis], s = a->stride[axis], d = a->dilation[axis];
-    if (k < 1 || s < 1 || d < 1) {
-        diag_error(n->loc, "%s '%s': kernel %s, stride and dilation must be at least 1, got %d, %d, %d",
-                   op, n->name, axis_noun(axis, one_d), k, s, d);
+    int64_t keff;
+    if (!window_axis_valid(n, x, axis, one_d, &keff))
         return false;
-    }
-    int64_t keff = (int64_t)d * (k - 1) + 1;
-    if (a->same_pad && !resolve_same(n, axis, in, keff))
+    if (a->same_pad && !resolve_same(n, x, in, keff))
         return false;
-    int pb = a->pad[axis], pe = a->pad[axis + 2];
+    int pb = *x.pb, pe = *x.pe, s = *x.s;
     if (pb < 0 || pe < 0) {
         diag_error(n->loc, "%s '%s': padding must not be negative, got %d and %d", op, n->name, pb, pe);
         return false;
@@ -126,6 +155,51 @@ bool window_axis(Node *n, int axis, bool one_d, int64_t in, int64_t *out)
     return true;
 }
 
+bool window_transposed_axis(Node *n, int axis, bool one_d, int64_t in, int64_t *out)
+{
+    WindowAxis x = window_axis_attrs(&n->a, axis);
+    const char *op = op_info(n->op)->name;
+    int64_t keff;
+    if (!window_axis_valid(n, x, axis, one_d, &keff))
+        return false;
+    int pb = *x.pb, pe = *x.pe, op_ = *x.op, s = *x.s, d = *x.d;
+    if (pb < 0 || pe < 0 || op_ < 0) {
+        diag_error(n->loc, "%s '%s': padding and output padding must not be negative, got %d, "
+                   "%d and %d", op, n->name, pb, pe, op_);
+        return false;
+    }
+    if (op_ >= s && op_ >= d) { /* PyTorch's rule: else a row of bias alone */
+        diag_error(n->loc, "%s '%s': output padding %d of the %s must be smaller than its "
+                   "stride (%d) or its dilation (%d)", op, n->name, op_, axis_noun(axis, one_d),
+                   s, d);
+        return false;
+    }
+    int64_t o = (in - 1) * s + keff - pb - pe + op_;
+    if (o < 1) {
+        diag_error(n->loc, "%s '%s': output %s (%lld - 1)*%d + %lld - %d + %d = %lld is below 1",
+                   op, n->name, axis_noun(axis, one_d), (long long)in, s, (long long)keff,
+                   pb + pe, op_, (long long)o);
+        return false;
+    }
+    *out = o;
+    return true;
+}
+
+bool window_spatial(Node *n, const Shape *x, bool transposed, int64_t *out)
+{
+    int ns = x->rank - 1;
+    if (ns == 1)
+        window_make_1d(&n->a);
+    bool ok = true;
+    for (int i = 0; i < ns; i++) {
+        int axis = window_attr_axis(ns, i);
+        ok &= transposed ? window_transposed_axis(n, axis, ns == 1, x->d[1 + i], &out[i])
+                         : window_axis(n, axis, ns == 1, x->d[1 + i], &out[i]);
+    }
+    n->a.same_pad = false;
+    return ok;
+}
+
 ConvGeom conv_geometry(const Graph *g, const Node *n)
 {
     const Attrs *a = &n->a;
@@ -134,10 +208,12 @@ ConvGeom conv_geometry(const Graph *g, const Node *n)
         .sh = a->stride[0], .sw = a->stride[1],
         .dh = a->dilation[0], .dw = a->dilation[1],
         .pt = a->pad[0], .pl = a->pad[1], .pb = a->pad[2], .pr = a->pad[3],
+        .kd = a->kernel_d, .sd = a->stride_d, .dd = a->dilation_d,
+        .pf = a->pad_d[0], .pbk = a->pad_d[1],
     };
-    shape_chw(node_in_shape(g, n, 0), &k.c, &k.h, &k.w);
-    shape_chw(node_out_shape(g, n), &k.f, &k.oh, &k.ow);
-    k.groups = n->op == OP_CONV ? a->groups : (int)k.c;
+    shape_cdhw(node_in_shape(g, n, 0), &k.c, &k.d, &k.h, &k.w);
+    shape_cdhw(node_out_shape(g, n), &k.f, &k.od, &k.oh, &k.ow);
+    k.groups = n->op == OP_CONV || n->op == OP_CONV_TRANSPOSE ? a->groups : (int)k.c;
     return k;
 }
 
@@ -167,18 +243,39 @@ static bool conv_groups(Node *n, int64_t c)
 }
 
 /* PyTorch's rule: a reflection cannot reach past the opposite edge. */
-static bool check_reflect(const Node *n, bool one_d, int64_t h, int64_t w)
+static bool check_reflect(Node *n, const Shape *x)
 {
-    const int *p = n->a.pad;
-    for (int i = 0; i < 4; i++) {
-        int64_t in = i % 2 ? w : h;
-        if (n->a.pad_mode == PAD_REFLECT && p[i] > 0 && p[i] >= in) {
+    int ns = x->rank - 1;
+    for (int i = 0; i < 2 * ns && n->a.pad_mode == PAD_REFLECT; i++) { /* begins, then ends */
+        int axis = window_attr_axis(ns, i % ns);
+        WindowAxis wa = window_axis_attrs(&n->a, axis);
+        int64_t in = x->d[1 + i % ns];
+        int p = i < ns ? *wa.pb : *wa.pe;
+        if (p > 0 && p >= in) {
             diag_error(n->loc, "conv '%s': reflect padding %d must be below the input %s %lld",
-                       n->name, p[i], axis_noun(i % 2, one_d), (long long)in);
+                       n->name, p, axis_noun(axis, ns == 1), (long long)in);
             return false;
         }
     }
     return true;
+}
+
+bool window_check_input(const Node *n, const Shape *x)
+{
+    char buf[64];
+    if (x->rank >= 2 && x->rank <= 4)
+        return true;
+    diag_error(n->loc, "%s '%s': needs a C x H x W (2-D), C x L (1-D) or C x D x H x W (3-D) "
+               "input, got %s", op_info(n->op)->name, n->name, shape_str(x, buf, sizeof buf));
+    return false;
+}
+
+Shape window_weight_shape(int64_t d0, int64_t d1, const Node *n, int ns)
+{
+    Shape s = {2 + ns, {d0, d1}};
+    for (int i = 0; i < ns; i++)
+        s.d[2 + i] = *window_axis_attrs((Attrs *)&n->a, window_attr_axis(ns, i)).k;
+    return s;
 }
 
 /* The residual x1 must be y cell for cell: the kernels read it at y's
@@ -199,38 +296,28 @@ static bool conv_infer(Graph *g, Node *n)
     if (n->nin != 2 && !check_arity(n, 1))
         return false;
     const Shape *x = node_in_shape(g, n, 0);
-    char buf[64];
-    if (x->rank != 2 && x->rank != 3) {
-        diag_error(n->loc, "conv '%s': needs a C x H x W (2-D) or C x L (1-D) input, got %s",
-                   n->name, shape_str(x, buf, sizeof buf));
+    if (!window_check_input(n, x))
         return false;
-    }
     if (n->a.filters < 1) {
         diag_error(n->loc, "conv '%s': needs at least 1 filter, got %d", n->name, n->a.filters);
         return false;
     }
-    bool one_d = x->rank == 2;
-    if (one_d)
-        window_make_1d(&n->a);
-    int64_t c, h, w, oh, ow;
-    shape_chw(x, &c, &h, &w);
+    int ns = x->rank - 1;
+    int64_t c = x->d[0];
+    Shape out = {x->rank, {n->a.filters}};
     bool ok = conv_groups(n, c);
-    ok &= window_axis(n, 0, one_d, h, &oh);
-    ok &= window_axis(n, 1, one_d, w, &ow);
-    n->a.same_pad = false;
-    if (!ok || !check_reflect(n, one_d, h, w))
+    ok &= window_spatial(n, x, false, out.d + 1);
+    if (!ok || !check_reflect(n, x))
         return false;
 
     const Attrs *a = &n->a;
-    Shape ws = one_d ? shape_make(3, (int64_t[]){a->filters, c / a->groups, a->kernel[1]})
-                     : shape_make(4, (int64_t[]){a->filters, c / a->groups, a->kernel[0], a->kernel[1]});
+    Shape ws = window_weight_shape(a->filters, c / a->groups, n, ns);
     Shape bs = shape_make(1, (int64_t[]){a->filters});
     if (!graph_param(g, n, 0, "weight", T_PARAM, &ws, a->init))
         return false;
     if (a->bias && !graph_param(g, n, 1, "bias", T_PARAM, &bs, a->init))
         return false;
-    g->t[n->out].shape = one_d ? shape_make(2, (int64_t[]){a->filters, ow})
-                               : shape_make(3, (int64_t[]){a->filters, oh, ow});
+    g->t[n->out].shape = out;
     return n->nin < 2 || check_residual(g, n);
 }
 
@@ -239,30 +326,37 @@ static bool conv_infer(Graph *g, Node *n)
 static int64_t conv_macs(const Graph *g, const Node *n)
 {
     ConvGeom k = conv_geometry(g, n);
-    int64_t out = k.oh * k.ow * k.f, per_output = (k.c / k.groups) * k.kh * k.kw, macs;
+    int64_t out = k.od * k.oh * k.ow * k.f, per_output = (k.c / k.groups) * k.kd * k.kh * k.kw;
+    int64_t macs;
     return mul_overflows(out, per_output, &macs) ? INT64_MAX : macs;
 }
 
 /* ---- interpreter ---- */
 
 /* One output cell before bias and epilogue: x is the group's first input
- * channel (Cg x H x W), wf the filter (Cg x KH x KW). */
+ * channel (Cg x D x H x W), wf the filter (Cg x KD x KH x KW). */
 static double conv_cell(const ConvGeom *k, PadMode mode, const float *x, const float *wf,
-                        int64_t oy, int64_t ox)
+                        int64_t oz, int64_t oy, int64_t ox)
 {
     double acc = 0;
     int64_t cg = k->c / k->groups;
     for (int64_t c = 0; c < cg; c++)
-        for (int ky = 0; ky < k->kh; ky++) {
-            int64_t iy = pad_source(oy * k->sh - k->pt + (int64_t)ky * k->dh, k->h, mode);
-            if (iy < 0)
+        for (int kz = 0; kz < k->kd; kz++) {
+            int64_t iz = pad_source(oz * k->sd - k->pf + (int64_t)kz * k->dd, k->d, mode);
+            if (iz < 0)
                 continue;
-            for (int kx = 0; kx < k->kw; kx++) {
-                int64_t ix = pad_source(ox * k->sw - k->pl + (int64_t)kx * k->dw, k->w, mode);
-                if (ix < 0)
+            const float *xp = x + (c * k->d + iz) * k->h * k->w;
+            const float *wp = wf + (c * k->kd + kz) * k->kh * k->kw;
+            for (int ky = 0; ky < k->kh; ky++) {
+                int64_t iy = pad_source(oy * k->sh - k->pt + (int64_t)ky * k->dh, k->h, mode);
+                if (iy < 0)
                     continue;
-                acc += (double)x[(c * k->h + iy) * k->w + ix] *
-                       wf[(c * k->kh + ky) * k->kw + kx];
+                for (int kx = 0; kx < k->kw; kx++) {
+                    int64_t ix = pad_source(ox * k->sw - k->pl + (int64_t)kx * k->dw, k->w, mode);
+                    if (ix < 0)
+                        continue;
+                    acc += (double)xp[iy * k->w + ix] * wp[ky * k->kw + kx];
+                }
             }
         }
     return acc;
@@ -275,41 +369,60 @@ static void conv_run(Graph *g, const Node *n, const float *const *in, float *out
     const float *wt = node_param_data(g, n, 0);
     const float *bias = n->a.bias ? node_param_data(g, n, 1) : NULL;
     int64_t cg = k.c / k.groups, fg = k.f / k.groups;
-    int64_t in_size = k.c * k.h * k.w, plane = k.oh * k.ow;
+    int64_t in_plane = k.d * k.h * k.w, in_size = k.c * in_plane, plane = k.od * k.oh * k.ow;
     for (int64_t b = 0; b < batch; b++)
         for (int64_t f = 0; f < k.f; f++) {
-            const float *x = in[0] + b * in_size + (f / fg) * cg * k.h * k.w;
-            const float *wf = wt + f * cg * k.kh * k.kw;
+            const float *x = in[0] + b * in_size + (f / fg) * cg * in_plane;
+            const float *wf = wt + f * cg * k.kd * k.kh * k.kw;
             float *y = out + (b * k.f + f) * plane;
             /* The residual in float after the conv's own rounding: what
              * the separate add computed, bit for bit. */
             const float *r = n->nin > 1 ? in[1] + (b * k.f + f) * plane : NULL;
-            for (int64_t i = 0, oy = 0; oy < k.oh; oy++)
-                for (int64_t ox = 0; ox < k.ow; ox++, i++) {
-                    double acc = conv_cell(&k, n->a.pad_mode, x, wf, oy, ox);
-                    if (bias)
-                        acc += bias[f];
-                    float v = (float)acc;
-                    if (r)
-                        v += r[i];
-                    y[i] = act_apply(n->act, v);
-                }
+            for (int64_t i = 0; i < plane; i++) {
+                double acc = conv_cell(&k, n->a.pad_mode, x, wf, i / (k.oh * k.ow),
+                                       i / k.ow % k.oh, i % k.ow);
+                if (bias)
+                    acc += bias[f];
+                float v = (float)acc;
+                if (r)
+                    v += r[i];
+                y[i] = act_apply(n->act, v);
+            }
         }
 }
 
-void window_dump(const Node *n, FILE *out)
+bool window_is_3d(const Graph *g, const Node *n)
+{
+    return node_in_shape(g, n, 0)->rank == 4;
+}
+
+void window_dump(const Graph *g, const Node *n, FILE *out)
 {
     const Attrs *a = &n->a;
+    if (window_is_3d(g, n)) {
+        fprintf(out, " kernel=%dx%dx%d stride=%dx%dx%d pad=%d,%d,%d,%d,%d,%d", a->kernel_d,
+                a->kernel[0], a->kernel[1], a->stride_d, a->stride[0], a->stride[1], a->pad_d[0],
+                a->pad[0], a->pad[1], a->pad_d[1], a->pad[2], a->pad[3]);
+        return;
+    }
     fprintf(out, " kernel=%dx%d stride=%dx%d pad=%d,%d,%d,%d", a->kernel[0], a->kernel[1],
             a->stride[0], a->stride[1], a->pad[0], a->pad[1], a->pad[2], a->pad[3]);
 }
 
-static void dump_conv(const Graph *g, const Node *n, FILE *out)
+void window_dump_dilation(const Graph *g, const Node *n, FILE *out)
 {
     const Attrs *a = &n->a;
-    window_dump(n, out);
-    fprintf(out, " dilation=%dx%d groups=%d mode=%d", a->dilation[0], a->dilation[1], a->groups,
-            (int)a->pad_mode);
+    if (window_is_3d(g, n))
+        fprintf(out, " dilation=%dx%dx%d", a->dilation_d, a->dilation[0], a->dilation[1]);
+    else
+        fprintf(out, " dilation=%dx%d", a->dilation[0], a->dilation[1]);
+}
+
+static void dump_conv(const Graph *g, const Node *n, FILE *out)
+{
+    window_dump(g, n, out);
+    window_dump_dilation(g, n, out);
+    fprintf(out, " groups=%d mode=%d", n->a.groups, (int)n->a.pad_mode);
 }
 
 const OpInfo op_conv = {

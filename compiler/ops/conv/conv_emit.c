@@ -735,6 +735,10 @@ static bool pointwise_to_general(const ConvPlan *p)
 void conv_emit(Emit *e, const Node *n)
 {
     Graph *g = emit_graph(e);
+    if (window_is_3d(g, n)) {
+        conv_emit_volume(e, n);
+        return;
+    }
     ConvPlan p = conv_plan(e, n);
     const ConvGeom *k = &p.k;
     bool winograd = conv_use_winograd(&p, n, !emit_options(e)->no_winograd);

@@ -60,6 +60,18 @@ void conv_emit_depthwise(Emit *e, const ConvPlan *p, const Node *n);
 bool conv_use_winograd(const ConvPlan *p, const Node *n, bool enabled);
 void conv_emit_winograd(Emit *e, const ConvPlan *p, const Node *n);
 
+/* conv3d_emit.c: a 3-D layer, the whole of it; and the padded copy of a
+ * volume (c channels of d x h x w as the geometry says) into dst. */
+void conv_emit_volume(Emit *e, const Node *n);
+/* Where the padded coordinate i of an axis of n cells reads from: a table
+ * `static const int NAME[n + pb + pe]`, -1 for a zero (conv3d_emit.c). */
+void conv_emit_source_table(Emit *e, const char *name, int64_t n, int pb, int pe, PadMode mode);
+/* conv3d_emit_grad.c: a volume's training forward and backward. */
+void conv_emit_volume_train(Emit *e, const Node *n);
+void conv_emit_volume_grad(Emit *e, const Node *n);
+void emit_pad_copy_3d(Emit *e, const char *dst, const char *src, const ConvGeom *k,
+                      PadMode mode);
+
 /* conv_mcu_emit.c: the microcontroller profiles' kernel (emit_scalar_kernels)
  * for every layer Winograd's does not take. */
 void conv_emit_mcu(Emit *e, const ConvPlan *p, const Node *n);
@@ -70,5 +82,14 @@ void conv_emit_out_ptrs(Emit *e, const ConvPlan *p, const char *off);
 /* "a" or, with a fused residual, "a + rb[i]": the pre-activation value of
  * an output whose sum is `a` and whose offset from yb is `i`. Kept by e. */
 const char *conv_pre_act(Emit *e, const ConvPlan *p, const char *a, const char *i);
+
+/* conv_transpose_emit.c: the loops over a transposed convolution's taps
+ * and the input cells each reaches (bounds as tables, no test inside),
+ * declaring `yo` (where input cell (iz, iy, 0) of the tap lands in an
+ * output channel, the column ix adding ix * SW) and `xo` (the input row's
+ * offset in a channel), the ix loop left open for one body line; `close`
+ * ends them. The forward and the training emitters share them. */
+void conv_transpose_open_tap_rows(Emit *e, const ConvGeom *k);
+void conv_transpose_close_tap_rows(Emit *e);
 
 #endif

@@ -19,7 +19,7 @@
  *                             summed over the batch and the chunks, then
  *                             stepped by the optimizer; the input is
  *                             unfolded again for each block. */
-#include "../ops.h"
+#include "conv_emit.h"
 
 #include <stdlib.h>
 
@@ -302,6 +302,10 @@ static void forward_chunk(Emit *e, const ConvDims *d, long long rows, const void
 
 void conv_emit_train(Emit *e, const Node *n)
 {
+    if (window_is_3d(emit_graph(e), n)) {
+        conv_emit_volume_train(e, n);
+        return;
+    }
     ConvDims d = conv_dims(e, n);
     Chunks ch = row_chunks(&d, emit_train_chunk(e));
     bool bias = n->nparam > 1 && n->param[1] >= 0;
@@ -498,6 +502,10 @@ static void emit_dw_phase(Emit *e, const ConvDims *d, bool dw, bool db)
 
 void conv_emit_grad(Emit *e, const Node *n)
 {
+    if (window_is_3d(emit_graph(e), n)) {
+        conv_emit_volume_grad(e, n);
+        return;
+    }
     ConvDims d = conv_dims(e, n);
     bool dx = emit_grad_needs_dx(e, 0), dw = emit_grad_has_dp(e, 0), db = emit_grad_has_dp(e, 1);
     emit_grad_epilogue(e, n, d.k.f * d.plane);

@@ -5,7 +5,8 @@
  *   DSL   conv(FILTERS, kernel=K|KHxKW, stride=1, padding=valid|same|P|(t, b, l, r),
  *              padding_mode=zeros|reflect|replicate, dilation=1, groups=1|depthwise,
  *              bias=true, activation=..., init=...)
- *         conv1d and conv2d insist on a 1-D or 2-D input. */
+ *         conv1d, conv2d and conv3d insist on a 1-D, 2-D or 3-D input (3-D:
+ *         kernel=K|KDxKHxKW, padding=P|PDxPHxPW|(f, bk, t, b, l, r)). */
 #include "../ops.h"
 
 #include <stdlib.h>
@@ -15,9 +16,9 @@ static void dsl_conv(DslArgs *c, Node *n, const DslKind *k)
 {
     Attrs *a = &n->a;
     dsl_get_int(c, "filters", true, 1, &a->filters);
-    dsl_get_pair(c, "kernel", true, 1, a->kernel);
-    dsl_get_pair(c, "stride", false, 1, a->stride);
-    dsl_get_pair(c, "dilation", false, 1, a->dilation);
+    dsl_get_window(c, "kernel", true, 1, a->kernel, &a->kernel_d);
+    dsl_get_window(c, "stride", false, 1, a->stride, &a->stride_d);
+    dsl_get_window(c, "dilation", false, 1, a->dilation, &a->dilation_d);
     dsl_get_padding(c, "padding", false, true, a);
     int mode;
     if (dsl_get_word(c, "padding_mode", "zeros reflect replicate", &mode))
@@ -39,18 +40,19 @@ const DslKind conv_dsl[] = {
     {"conv", "conv", OP_CONV, -1, "filters", CONV_KEYS, dsl_conv, NULL},
     {"conv1d", "conv", OP_CONV, 2, "filters", CONV_KEYS, dsl_conv, NULL},
     {"conv2d", "conv", OP_CONV, 3, "filters", CONV_KEYS, dsl_conv, NULL},
+    {"conv3d", "conv", OP_CONV, 4, "filters", CONV_KEYS, dsl_conv, NULL},
     {NULL},
 };
 
-/* ---- ONNX: Conv (1-D and 2-D, with groups), and the window attributes
+/* ---- ONNX: Conv (1-D, 2-D and 3-D, with groups), and the window attributes
  * the pools share (kernel, strides, dilations, pads, auto_pad) ---- */
 
 bool onnx_window(OnnxNode *l, const Shape *x, const int64_t *kernel, OnnxWindow *w)
 {
     w->ns = x->rank - 1;
-    if (w->ns < 1 || w->ns > 2)
-        return onnx_fail(l, "input has %d spatial dimensions; 1 or 2 are supported", w->ns);
-    int64_t pads[4];
+    if (w->ns < 1 || w->ns > 3)
+        return onnx_fail(l, "input has %d spatial dimensions; 1, 2 or 3 are supported", w->ns);
+    int64_t pads[6];
     if (!onnx_spatial_ints(l, "strides", 1, w->s, w->ns) ||
         !onnx_spatial_ints(l, "dilations", 1, w->d, w->ns) ||
         !onnx_spatial_ints(l, "pads", 0, pads, 2 * w->ns))
@@ -96,16 +98,17 @@ bool onnx_window_out(OnnxNode *l, const OnnxWindow *w, const Shape *x, bool ceil
     return true;
 }
 
-/* Window geometry into the IR's [H, W] arrays (1-D uses index 1). */
+/* Window geometry into the IR's [H, W] arrays (1-D uses index 1) and its
+ * depth fields. */
 void onnx_window_attrs(Node *n, const OnnxWindow *w)
 {
-    int off = 2 - w->ns;
     for (int i = 0; i < w->ns; i++) {
-        n->a.kernel[off + i] = (int)w->k[i];
-        n->a.stride[off + i] = (int)w->s[i];
-        n->a.dilation[off + i] = (int)w->d[i];
-        n->a.pad[off + i] = (int)w->pb[i];
-        n->a.pad[2 + off + i] = (int)w->pe[i];
+        WindowAxis x = window_axis_attrs(&n->a, window_attr_axis(w->ns, i));
+        *x.k = (int)w->k[i];
+        *x.s = (int)w->s[i];
+        *x.d = (int)w->d[i];
+        *x.pb = (int)w->pb[i];
+        *x.pe = (int)w->pe[i];
     }
 }
 
@@ -183,14 +186,15 @@ const OnnxKind conv_onnx[] = {
 void onnx_export_window(OnnxOut *o, Onnx__NodeProto *x, const Graph *g, const Node *n,
                         bool dilations)
 {
-    int ns = node_in_shape(g, n, 0)->rank - 1, off = 2 - ns;
-    int64_t k[2], s[2], d[2], pads[4];
+    int ns = node_in_shape(g, n, 0)->rank - 1;
+    int64_t k[3], s[3], d[3], pads[6];
     for (int i = 0; i < ns; i++) {
-        k[i] = n->a.kernel[off + i];
-        s[i] = n->a.stride[off + i];
-        d[i] = n->a.dilation[off + i];
-        pads[i] = n->a.pad[off + i];
-        pads[ns + i] = n->a.pad[2 + off + i];
+        WindowAxis w = window_axis_attrs((Attrs *)&n->a, window_attr_axis(ns, i));
+        k[i] = *w.k;
+        s[i] = *w.s;
+        d[i] = *w.d;
+        pads[i] = *w.pb;
+        pads[ns + i] = *w.pe;
     }
     onnx_attr_ints(o, x, "kernel_shape", k, ns);
     onnx_attr_ints(o, x, "strides", s, ns);
@@ -205,6 +209,8 @@ bool conv_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *con
 {
     const char *x = in[0];
     Node plain = *n;
+    if (n->a.pad_mode != PAD_ZEROS && !window_unpadded(n) && window_is_3d(g, n))
+        return false; /* the Pad layer is 1-D and 2-D */
     if (n->a.pad_mode != PAD_ZEROS && !window_unpadded(n)) {
         x = onnx_export_pad(o, g, n, x, NULL);
         memset(plain.a.pad, 0, sizeof plain.a.pad);

@@ -1,4 +1,5 @@
 /* conv_grad.c: backward of the convolution (conv.c), interpreter only.
+ * (Written for 2-D below; a 3-D one adds the depth taps kz alike.)
  *
  * With gy = dL/d(pre-activation) (the output gradient times the fused
  * epilogue's derivative) and xpad the padded input as in conv.c:
@@ -30,63 +31,74 @@ static int64_t *tap_sources(int64_t out, int k, int stride, int dilation, int pa
     return map;
 }
 
-/* One filter tap (f, c, ky, kx) over one sample: returns its dL/dW share and
- * scatters gy*w into dx (one input channel plane, NULL if not needed). */
-static double conv_tap(const ConvGeom *k, const int64_t *rows, const int64_t *cols,
-                       const float *gy, const float *x, float *dx, float w)
+/* One filter tap (f, c, kz, ky, kx) over one sample: returns its dL/dW
+ * share and scatters gy*w into dx (one input channel, NULL if not needed).
+ * planes, rows and cols are the tap's sources per output coordinate. */
+static double conv_tap(const ConvGeom *k, const int64_t *planes, const int64_t *rows,
+                       const int64_t *cols, const float *gy, const float *x, float *dx, float w)
 {
     double acc = 0;
-    for (int64_t oy = 0; oy < k->oh; oy++) {
-        if (rows[oy] < 0)
+    for (int64_t oz = 0; oz < k->od; oz++) {
+        if (planes[oz] < 0)
             continue;
-        const float *grow = gy + oy * k->ow;
-        const float *xrow = x + rows[oy] * k->w;
-        float *dxrow = dx ? dx + rows[oy] * k->w : NULL;
-        for (int64_t ox = 0; ox < k->ow; ox++) {
-            int64_t ix = cols[ox];
-            if (ix < 0)
+        for (int64_t oy = 0; oy < k->oh; oy++) {
+            if (rows[oy] < 0)
                 continue;
-            acc += (double)grow[ox] * xrow[ix];
-            if (dxrow)
-                dxrow[ix] += grow[ox] * w;
+            const float *grow = gy + (oz * k->oh + oy) * k->ow;
+            int64_t at = (planes[oz] * k->h + rows[oy]) * k->w;
+            for (int64_t ox = 0; ox < k->ow; ox++) {
+                int64_t ix = cols[ox];
+                if (ix < 0)
+                    continue;
+                acc += (double)grow[ox] * x[at + ix];
+                if (dx)
+                    dx[at + ix] += grow[ox] * w;
+            }
         }
     }
     return acc;
+}
+
+/* dL/db[f] += the sum of gy over its plane. */
+static void bias_grad(const float *gy, int64_t plane, float *db)
+{
+    double sum = 0;
+    for (int64_t p = 0; p < plane; p++)
+        sum += gy[p];
+    *db += (float)sum;
 }
 
 void conv_grad(const Graph *g, const Node *n, const float *const *in, const float *out,
                const float *dout, float *const *din, float *const *dparam, int batch)
 {
     ConvGeom k = conv_geometry(g, n);
-    int64_t plane = k.oh * k.ow, in_plane = k.h * k.w;
-    int64_t cg = k.c / k.groups, fg = k.f / k.groups;
+    int64_t plane = k.od * k.oh * k.ow, in_plane = k.d * k.h * k.w;
+    int64_t cg = k.c / k.groups, fg = k.f / k.groups, taps = (int64_t)k.kd * k.kh * k.kw;
     float *tmp = epilogue_grad(n, out, dout, batch * k.f * plane);
-    const float *dy = tmp ? tmp : dout; /* (N, F, OH, OW) */
+    const float *dy = tmp ? tmp : dout; /* (N, F, OD, OH, OW) */
     const float *wt = node_param_data(g, n, 0);
     float *dw = dparam[0], *db = dparam[1], *dx = din[0];
+    int64_t *planes = tap_sources(k.od, k.kd, k.sd, k.dd, k.pf, k.d, n->a.pad_mode);
     int64_t *rows = tap_sources(k.oh, k.kh, k.sh, k.dh, k.pt, k.h, n->a.pad_mode);
     int64_t *cols = tap_sources(k.ow, k.kw, k.sw, k.dw, k.pl, k.w, n->a.pad_mode);
     for (int64_t b = 0; b < batch; b++)
         for (int64_t f = 0; f < k.f; f++) {
             const float *gy = dy + (b * k.f + f) * plane;
-            if (db) {
-                double sum = 0;
-                for (int64_t p = 0; p < plane; p++)
-                    sum += gy[p];
-                db[f] += (float)sum;
-            }
-            int64_t first = b * k.c + (f / fg) * cg; /* the group's first input plane */
+            if (db)
+                bias_grad(gy, plane, &db[f]);
+            int64_t first = b * k.c + (f / fg) * cg; /* the group's first input channel */
             for (int64_t c = 0; c < cg; c++)
-                for (int ky = 0; ky < k.kh; ky++)
-                    for (int kx = 0; kx < k.kw; kx++) {
-                        int64_t wi = ((f * cg + c) * k.kh + ky) * k.kw + kx;
-                        double share = conv_tap(&k, rows + ky * k.oh, cols + kx * k.ow, gy,
-                                                in[0] + (first + c) * in_plane,
-                                                dx ? dx + (first + c) * in_plane : NULL, wt[wi]);
-                        if (dw)
-                            dw[wi] += (float)share;
-                    }
+                for (int64_t t = 0; t < taps; t++) {
+                    int64_t kz = t / (k.kh * k.kw), ky = t / k.kw % k.kh, kx = t % k.kw;
+                    int64_t wi = (f * cg + c) * taps + t;
+                    double share = conv_tap(&k, planes + kz * k.od, rows + ky * k.oh,
+                                            cols + kx * k.ow, gy, in[0] + (first + c) * in_plane,
+                                            dx ? dx + (first + c) * in_plane : NULL, wt[wi]);
+                    if (dw)
+                        dw[wi] += (float)share;
+                }
         }
+    free(planes);
     free(rows);
     free(cols);
     free(tmp);

@@ -33,7 +33,8 @@
 
 bool window_unpadded(const Node *n)
 {
-    return !n->a.pad[0] && !n->a.pad[1] && !n->a.pad[2] && !n->a.pad[3];
+    return !n->a.pad[0] && !n->a.pad[1] && !n->a.pad[2] && !n->a.pad[3] && !n->a.pad_d[0] &&
+           !n->a.pad_d[1];
 }
 
 /* Merged padding within PyTorch's pool rule (pad <= kernel / 2). */

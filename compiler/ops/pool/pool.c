@@ -1,4 +1,5 @@
-/* pool.c: max and average pooling (1-D and 2-D), and their global forms.
+/* pool.c: max and average pooling (1-D, 2-D and 3-D), and their global
+ * forms.
  *
  * Forward, per channel c, over the window of output (oy, ox) (rows
  * oy*SH - PT + ky*DH, columns likewise, as conv):
@@ -14,7 +15,9 @@
  * Shape rule, per spatial axis: O = floor((I + P - Keff)/S) + 1, or with
  * ceil_mode ceil(...) + 1, less one if the last window would start beyond
  * the input and its left padding. C x H x W gives C x OH x OW, C x L gives
- * C x OL; global pools give C x 1 x 1 (C x 1 for 1-D). Errors, as PyTorch:
+ * C x OL, C x D x H x W gives C x OD x OH x OW (the window also spans
+ * planes); global pools give C x 1 x 1 (C x 1 for 1-D, C x 1 x 1 x 1 for
+ * 3-D). Errors, as PyTorch:
  * kernel, stride < 1, a padding not below the kernel (ONNX's rule; the DSL
  * holds its own layers to PyTorch's stricter half-kernel rule), O < 1. avgpool has
  * no dilation. Pools have no parameters and count no MACs (comparisons and
@@ -25,28 +28,20 @@
 
 /* ---- shape rules ---- */
 
-static bool check_window_input(const Node *n, const Shape *x)
-{
-    char buf[64];
-    if (x->rank == 2 || x->rank == 3)
-        return true;
-    diag_error(n->loc, "%s '%s': needs a C x H x W (2-D) or C x L (1-D) input, got %s",
-               op_info(n->op)->name, n->name, shape_str(x, buf, sizeof buf));
-    return false;
-}
-
 /* ONNX: pads smaller than the kernel, so that every window reads the input.
  * (PyTorch's opset-9 export pads MaxPool k=3 by 2 at the end to mimic
  * ceil_mode.) */
-static bool check_pool_pad(const Node *n)
+static bool check_pool_pad(Node *n, int ns)
 {
-    const Attrs *a = &n->a;
-    for (int i = 0; i < 4; i++)
-        if (a->pad[i] >= a->kernel[i % 2]) {
+    for (int i = 0; i < 2 * ns; i++) { /* every begin, then every end */
+        WindowAxis x = window_axis_attrs(&n->a, window_attr_axis(ns, i % ns));
+        int p = i < ns ? *x.pb : *x.pe;
+        if (p >= *x.k) {
             diag_error(n->loc, "%s '%s': padding %d is not smaller than the kernel size %d",
-                       op_info(n->op)->name, n->name, a->pad[i], a->kernel[i % 2]);
+                       op_info(n->op)->name, n->name, p, *x.k);
             return false;
         }
+    }
     return true;
 }
 
@@ -55,23 +50,17 @@ static bool pool_infer(Graph *g, Node *n)
     if (!check_arity(n, 1))
         return false;
     const Shape *x = node_in_shape(g, n, 0);
-    if (!check_window_input(n, x))
+    if (!window_check_input(n, x))
         return false;
-    bool one_d = x->rank == 2;
-    if (one_d)
-        window_make_1d(&n->a);
-    if (n->op == OP_AVGPOOL && (n->a.dilation[0] != 1 || n->a.dilation[1] != 1)) {
+    if (n->op == OP_AVGPOOL &&
+        (n->a.dilation[0] != 1 || n->a.dilation[1] != 1 || n->a.dilation_d != 1)) {
         diag_error(n->loc, "avgpool '%s': average pooling has no dilation", n->name);
         return false;
     }
-    int64_t c, h, w, oh, ow;
-    shape_chw(x, &c, &h, &w);
-    bool ok = window_axis(n, 0, one_d, h, &oh);
-    ok &= window_axis(n, 1, one_d, w, &ow);
-    n->a.same_pad = false;
-    if (!ok || !check_pool_pad(n))
+    Shape out = {x->rank, {x->d[0]}};
+    if (!window_spatial(n, x, false, out.d + 1) || !check_pool_pad(n, x->rank - 1))
         return false;
-    g->t[n->out].shape = one_d ? shape_make(2, (int64_t[]){c, ow}) : shape_make(3, (int64_t[]){c, oh, ow});
+    g->t[n->out].shape = out;
     return true;
 }
 
@@ -80,10 +69,10 @@ static bool global_pool_infer(Graph *g, Node *n)
     if (!check_arity(n, 1))
         return false;
     const Shape *x = node_in_shape(g, n, 0);
-    if (!check_window_input(n, x))
+    if (!window_check_input(n, x))
         return false;
-    g->t[n->out].shape = x->rank == 2 ? shape_make(2, (int64_t[]){x->d[0], 1})
-                                      : shape_make(3, (int64_t[]){x->d[0], 1, 1});
+    Shape out = {x->rank, {x->d[0], 1, 1, 1}};
+    g->t[n->out].shape = out;
     return true;
 }
 
@@ -94,9 +83,10 @@ static int64_t no_macs(const Graph *g, const Node *n)
 
 /* ---- interpreter ---- */
 
-int64_t pool_argmax(const ConvGeom *k, const float *x, int64_t oy, int64_t ox, bool nan_wins)
+/* Folds the window cells of plane p (at offset `off` of x) into *at. */
+static void argmax_plane(const ConvGeom *k, const float *x, int64_t off, int64_t oy, int64_t ox,
+                         bool nan_wins, int64_t *at)
 {
-    int64_t at = -1;
     for (int ky = 0; ky < k->kh; ky++) {
         int64_t iy = oy * k->sh - k->pt + (int64_t)ky * k->dh;
         if (iy < 0 || iy >= k->h)
@@ -105,18 +95,30 @@ int64_t pool_argmax(const ConvGeom *k, const float *x, int64_t oy, int64_t ox, b
             int64_t ix = ox * k->sw - k->pl + (int64_t)kx * k->dw;
             if (ix < 0 || ix >= k->w)
                 continue;
-            float v = x[iy * k->w + ix];
-            if (at < 0 || v > x[at] || (nan_wins && isnan(v)))
-                at = iy * k->w + ix;
+            int64_t i = off + iy * k->w + ix;
+            if (*at < 0 || x[i] > x[*at] || (nan_wins && isnan(x[i])))
+                *at = i;
         }
     }
+}
+
+int64_t pool_argmax(const ConvGeom *k, const float *x, int64_t oy, int64_t ox, bool nan_wins)
+{
+    int64_t at = -1;
+    argmax_plane(k, x, 0, oy, ox, nan_wins, &at);
     return at;
 }
 
-static float max_cell(const ConvGeom *k, const float *x, int64_t oy, int64_t ox)
+int64_t pool_argmax_3d(const ConvGeom *k, const float *x, int64_t oz, int64_t oy, int64_t ox,
+                       bool nan_wins)
 {
-    int64_t at = pool_argmax(k, x, oy, ox, true);
-    return at >= 0 ? x[at] : -INFINITY;
+    int64_t at = -1;
+    for (int kz = 0; kz < k->kd; kz++) {
+        int64_t iz = oz * k->sd - k->pf + (int64_t)kz * k->dd;
+        if (iz >= 0 && iz < k->d)
+            argmax_plane(k, x, iz * k->h * k->w, oy, ox, nan_wins, &at);
+    }
+    return at;
 }
 
 AvgWindow avg_window(const ConvGeom *k, bool include_pad, int64_t oy, int64_t ox)
@@ -133,18 +135,34 @@ AvgWindow avg_window(const ConvGeom *k, bool include_pad, int64_t oy, int64_t ox
         .x0 = x0 < 0 ? 0 : x0,
         .y1 = y1 > k->h ? k->h : y1,
         .x1 = x1 > k->w ? k->w : x1,
+        .z0 = 0,
+        .z1 = 1,
     };
     a.divisor = include_pad ? padded : (a.y1 - a.y0) * (a.x1 - a.x0);
     return a;
 }
 
-static float avg_cell(const ConvGeom *k, bool include_pad, const float *x, int64_t oy, int64_t ox)
+AvgWindow avg_window_3d(const ConvGeom *k, bool include_pad, int64_t oz, int64_t oy, int64_t ox)
 {
     AvgWindow a = avg_window(k, include_pad, oy, ox);
+    int64_t z0 = oz * k->sd - k->pf, z1 = z0 + k->kd;
+    if (z1 > k->d + k->pbk)
+        z1 = k->d + k->pbk;
+    a.z0 = z0 < 0 ? 0 : z0;
+    a.z1 = z1 > k->d ? k->d : z1;
+    a.divisor *= include_pad ? z1 - z0 : a.z1 - a.z0;
+    return a;
+}
+
+static float avg_cell(const ConvGeom *k, bool include_pad, const float *x, int64_t oz,
+                      int64_t oy, int64_t ox)
+{
+    AvgWindow a = avg_window_3d(k, include_pad, oz, oy, ox);
     double sum = 0;
-    for (int64_t iy = a.y0; iy < a.y1; iy++)
-        for (int64_t ix = a.x0; ix < a.x1; ix++)
-            sum += x[iy * k->w + ix];
+    for (int64_t iz = a.z0; iz < a.z1; iz++)
+        for (int64_t iy = a.y0; iy < a.y1; iy++)
+            for (int64_t ix = a.x0; ix < a.x1; ix++)
+                sum += x[(iz * k->h + iy) * k->w + ix];
     return a.divisor > 0 ? (float)(sum / (double)a.divisor) : 0.0f;
 }
 
@@ -152,15 +170,19 @@ static void pool_run(Graph *g, const Node *n, const float *const *in, float *out
                      bool training)
 {
     ConvGeom k = conv_geometry(g, n);
-    int64_t planes = (int64_t)batch * k.c;
+    int64_t planes = (int64_t)batch * k.c, out_plane = k.oh * k.ow;
     for (int64_t p = 0; p < planes; p++) {
-        const float *x = in[0] + p * k.h * k.w;
-        float *y = out + p * k.oh * k.ow;
-        for (int64_t oy = 0; oy < k.oh; oy++)
-            for (int64_t ox = 0; ox < k.ow; ox++)
-                y[oy * k.ow + ox] = n->op == OP_MAXPOOL
-                                        ? max_cell(&k, x, oy, ox)
-                                        : avg_cell(&k, n->a.count_include_pad, x, oy, ox);
+        const float *x = in[0] + p * k.d * k.h * k.w;
+        float *y = out + p * k.od * out_plane;
+        for (int64_t i = 0; i < k.od * out_plane; i++) {
+            int64_t oz = i / out_plane, oy = i / k.ow % k.oh, ox = i % k.ow;
+            if (n->op == OP_MAXPOOL) {
+                int64_t at = pool_argmax_3d(&k, x, oz, oy, ox, true);
+                y[i] = at >= 0 ? x[at] : -INFINITY;
+            } else {
+                y[i] = avg_cell(&k, n->a.count_include_pad, x, oz, oy, ox);
+            }
+        }
     }
 }
 
@@ -184,7 +206,7 @@ static void global_pool_run(Graph *g, const Node *n, const float *const *in, flo
 
 static void dump_pool(const Graph *g, const Node *n, FILE *out)
 {
-    window_dump(n, out);
+    window_dump(g, n, out);
     fprintf(out, " ceil=%d include_pad=%d", n->a.ceil_mode, n->a.count_include_pad);
 }
 

@@ -277,6 +277,10 @@ static void emit_avgpool(Emit *e, const ConvGeom *k, bool include_pad, char *fas
 
 void pool_emit(Emit *e, const Node *n)
 {
+    if (window_is_3d(emit_graph(e), n)) {
+        pool_emit_volume(e, n);
+        return;
+    }
     ConvGeom k = conv_geometry(emit_graph(e), n);
     if (n->op == OP_MAXPOOL) {
         emit_line(e, "{");

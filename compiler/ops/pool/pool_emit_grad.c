@@ -9,6 +9,10 @@ void pool_emit_grad(Emit *e, const Node *n)
 {
     if (!emit_grad_needs_dx(e, 0))
         return;
+    if (window_is_3d(emit_graph(e), n)) {
+        pool_emit_volume_grad(e, n);
+        return;
+    }
     ConvGeom k = conv_geometry(emit_graph(e), n);
     long long h = k.h, w = k.w, oh = k.oh, ow = k.ow;
     /* every window inside the input: its taps are literal offsets, no

@@ -4,7 +4,8 @@
  *
  *   DSL   maxpool(SIZE, stride=SIZE, padding=0, ceil_mode=false)
  *         avgpool(SIZE, stride=SIZE, padding=0, ceil_mode=false, count_include_pad=true)
- *         (1d/2d variants insist on the input's rank), global_avgpool, global_maxpool */
+ *         (1d/2d/3d variants insist on the input's rank; 3-D: SIZE is K or
+ *         KDxKHxKW), global_avgpool, global_maxpool */
 #include "../ops.h"
 
 #include <string.h>
@@ -12,23 +13,26 @@
 static void dsl_pool(DslArgs *c, Node *n, const DslKind *k)
 {
     Attrs *a = &n->a;
-    if (!dsl_get_pair(c, "size", true, 1, a->kernel))
+    if (!dsl_get_window(c, "size", true, 1, a->kernel, &a->kernel_d))
         return;
-    if (!dsl_get_pair(c, "stride", false, 1, a->stride))
+    if (!dsl_get_window(c, "stride", false, 1, a->stride, &a->stride_d)) {
         memcpy(a->stride, a->kernel, sizeof a->stride);
+        a->stride_d = a->kernel_d;
+    }
     dsl_get_padding(c, "padding", false, false, a);
     dsl_get_bool(c, "ceil_mode", &a->ceil_mode);
     a->count_include_pad = true;
     if (n->op == OP_AVGPOOL)
         dsl_get_bool(c, "count_include_pad", &a->count_include_pad);
     /* PyTorch's rule: a window must see at least one real cell. */
-    for (int i = 0; i < 4; i++)
-        if (a->pad[i] > a->kernel[i % 2] / 2) {
+    for (int i = 0; i < 6; i++) {
+        int p = i < 4 ? a->pad[i] : a->pad_d[i - 4], k = i < 4 ? a->kernel[i % 2] : a->kernel_d;
+        if (p > k / 2) {
             diag_error(dsl_get(c, "padding", false)->loc,
-                       "%s: padding (%d) must be at most half the window (%d)", c->what, a->pad[i],
-                       a->kernel[i % 2]);
+                       "%s: padding (%d) must be at most half the window (%d)", c->what, p, k);
             break;
         }
+    }
 }
 
 #define MAXPOOL_KEYS "size stride padding ceil_mode"
@@ -38,9 +42,11 @@ const DslKind pool_dsl[] = {
     {"maxpool", "maxpool", OP_MAXPOOL, -1, "size", MAXPOOL_KEYS, dsl_pool, NULL},
     {"maxpool1d", "maxpool", OP_MAXPOOL, 2, "size", MAXPOOL_KEYS, dsl_pool, NULL},
     {"maxpool2d", "maxpool", OP_MAXPOOL, 3, "size", MAXPOOL_KEYS, dsl_pool, NULL},
+    {"maxpool3d", "maxpool", OP_MAXPOOL, 4, "size", MAXPOOL_KEYS, dsl_pool, NULL},
     {"avgpool", "avgpool", OP_AVGPOOL, -1, "size", AVGPOOL_KEYS, dsl_pool, NULL},
     {"avgpool1d", "avgpool", OP_AVGPOOL, 2, "size", AVGPOOL_KEYS, dsl_pool, NULL},
     {"avgpool2d", "avgpool", OP_AVGPOOL, 3, "size", AVGPOOL_KEYS, dsl_pool, NULL},
+    {"avgpool3d", "avgpool", OP_AVGPOOL, 4, "size", AVGPOOL_KEYS, dsl_pool, NULL},
     {"global_avgpool", "global_avgpool", OP_GLOBAL_AVGPOOL, -1, "", "", NULL, NULL},
     {"global_maxpool", "global_maxpool", OP_GLOBAL_MAXPOOL, -1, "", "", NULL, NULL},
     {NULL},

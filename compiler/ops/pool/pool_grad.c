@@ -10,17 +10,18 @@
  * Windows overlap when the stride is below the kernel: shares add up. */
 #include "../ops.h"
 
-/* Spreads gy over the window of (oy, ox), as the forward divides. */
-static void avg_spread(const ConvGeom *k, bool include_pad, float *dx, float gy, int64_t oy,
-                       int64_t ox)
+/* Spreads gy over the window of (oz, oy, ox), as the forward divides. */
+static void avg_spread(const ConvGeom *k, bool include_pad, float *dx, float gy, int64_t oz,
+                       int64_t oy, int64_t ox)
 {
-    AvgWindow a = avg_window(k, include_pad, oy, ox);
+    AvgWindow a = avg_window_3d(k, include_pad, oz, oy, ox);
     if (a.divisor <= 0)
         return;
     float share = (float)(gy / (double)a.divisor);
-    for (int64_t iy = a.y0; iy < a.y1; iy++)
-        for (int64_t ix = a.x0; ix < a.x1; ix++)
-            dx[iy * k->w + ix] += share;
+    for (int64_t iz = a.z0; iz < a.z1; iz++)
+        for (int64_t iy = a.y0; iy < a.y1; iy++)
+            for (int64_t ix = a.x0; ix < a.x1; ix++)
+                dx[(iz * k->h + iy) * k->w + ix] += share;
 }
 
 static void pool_grad(const Graph *g, const Node *n, const float *x_all, const float *dout,
@@ -29,22 +30,21 @@ static void pool_grad(const Graph *g, const Node *n, const float *x_all, const f
     if (!dx_all)
         return;
     ConvGeom k = conv_geometry(g, n);
-    int64_t planes = (int64_t)batch * k.c;
+    int64_t planes = (int64_t)batch * k.c, in_size = k.d * k.h * k.w, out_plane = k.oh * k.ow;
     for (int64_t p = 0; p < planes; p++) {
-        const float *x = x_all + p * k.h * k.w;
-        const float *gy = dout + p * k.oh * k.ow;
-        float *dx = dx_all + p * k.h * k.w;
-        for (int64_t oy = 0; oy < k.oh; oy++)
-            for (int64_t ox = 0; ox < k.ow; ox++) {
-                float gv = gy[oy * k.ow + ox];
-                if (n->op == OP_AVGPOOL) {
-                    avg_spread(&k, n->a.count_include_pad, dx, gv, oy, ox);
-                    continue;
-                }
-                int64_t at = pool_argmax(&k, x, oy, ox, false);
-                if (at >= 0)
-                    dx[at] += gv;
+        const float *x = x_all + p * in_size;
+        const float *gy = dout + p * k.od * out_plane;
+        float *dx = dx_all + p * in_size;
+        for (int64_t i = 0; i < k.od * out_plane; i++) {
+            int64_t oz = i / out_plane, oy = i / k.ow % k.oh, ox = i % k.ow;
+            if (n->op == OP_AVGPOOL) {
+                avg_spread(&k, n->a.count_include_pad, dx, gy[i], oz, oy, ox);
+                continue;
             }
+            int64_t at = pool_argmax_3d(&k, x, oz, oy, ox, false);
+            if (at >= 0)
+                dx[at] += gy[i];
+        }
     }
 }
 
