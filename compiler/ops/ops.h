@@ -21,6 +21,7 @@ typedef struct {
     bool (*from_y)(float a, float b); /* dydx reads y alone */
     bool (*nonneg)(float a, float b); /* y >= 0 for every x */
     bool (*valid)(float a, float b);
+    const char *invalid; /* why valid fails: a printf format given a and b */
     const char *c_y, *c_dydx, *c_vec; /* generated C ($x $y $s $a $b; $v $V $I) */
 } ActInfo;
 
@@ -34,6 +35,9 @@ const ActInfo *act_info(ActKind kind);
 /* By DSL/IR name, NULL if none. */
 const ActInfo *act_by_name(const char *name);
 const ActAlias *act_alias(const char *word);
+/* True when act's parameters are valid; else reports `<lead><why>` at loc
+ * (acts.def's invalid: "min (2) is above max (1)"). */
+bool act_check(Act act, Loc loc, const char *lead);
 /* The parameters' names: how many, and the i-th into buf. */
 int act_key_count(const ActInfo *ai);
 const char *act_key(const ActInfo *ai, int i, char *buf, size_t size);

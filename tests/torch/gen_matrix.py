@@ -132,6 +132,9 @@ POOL_KEYS = [('s', 'stride'), ('p', 'padding'), ('ceil', 'ceil_mode'),
              ('cip', 'count_include_pad')]
 
 
+ACT_KEYS = ['alpha', 'beta', 'min', 'max', 'threshold']
+
+
 def cnn_layers(case):
     """The model's layer lines: the layer under test, then the standalone
     activation of `then=` if any (which the fusion pass may fold in)."""
@@ -154,8 +157,8 @@ def layer_lines(case):
     if op in ('maxout', 'dropout'):
         key = 'k' if op == 'maxout' else 'rate'
         return ['a: ' + call(op, [case[key]] if key in case else [], case, [])]
-    if op in ('leaky_relu', 'elu', 'clip'):
-        return ['a: ' + call(op, [], case, [('alpha', 'alpha'), ('min', 'min'), ('max', 'max')])]
+    if op in ('leaky_relu', 'elu', 'clip', 'hardsigmoid', 'softplus'):
+        return ['a: ' + call(op, [], case, [(k, k) for k in ACT_KEYS])]
     if op == 'pad':
         return ['a: ' + call('pad', [], case, [('p', 'padding'), ('mode', 'mode')])]
     if op == 'reshape':
@@ -225,6 +228,20 @@ def fpad(pads):
     return [v for b, a in reversed(pads) for v in (b, a)]
 
 
+def hardsigmoid(x, alpha=None, beta=0.5):
+    """PyTorch's hardsigmoid, relu6(x + 3) / 6, or ONNX's with alpha, beta."""
+    if alpha is None:
+        return F.hardsigmoid(x)
+    return torch.clamp(alpha * x + beta, 0, 1)
+
+
+# The activations without parameters beyond PyTorch's own.
+UNARY = {
+    'silu': F.silu, 'gelu': F.gelu, 'gelu_tanh': lambda x: F.gelu(x, approximate='tanh'),
+    'erf': torch.erf, 'mish': F.mish,
+}
+
+
 def activation(spec):
     if spec is None:
         return lambda x: x
@@ -233,6 +250,9 @@ def activation(spec):
     table = {
         'relu': F.relu, 'sigmoid': torch.sigmoid, 'tanh': torch.tanh, 'relu6': F.relu6,
         'hardswish': F.hardswish,
+        'hardsigmoid': lambda x: hardsigmoid(x, *args),
+        'softplus': lambda x: F.softplus(x, *args),
+        **UNARY,
         'leaky_relu': lambda x: F.leaky_relu(x, *args),
         'elu': lambda x: F.elu(x, *args),
         'clip': lambda x: torch.clamp(x, *args),
@@ -377,6 +397,9 @@ def layer_torch(case):
     simple = {
         'relu': F.relu, 'sigmoid': torch.sigmoid, 'tanh': torch.tanh, 'relu6': F.relu6,
         'hardswish': F.hardswish,
+        'hardsigmoid': lambda x: hardsigmoid(x, *[case[k] for k in ('alpha', 'beta') if k in case]),
+        'softplus': lambda x: F.softplus(x, case.get('beta', 1), case.get('threshold', 20)),
+        **UNARY,
         'leaky_relu': lambda x: F.leaky_relu(x, case.get('alpha', 0.01)),
         'elu': lambda x: F.elu(x, case.get('alpha', 1.0)),
         'clip': lambda x: torch.clamp(x, case['min'], case['max']),

@@ -25,16 +25,13 @@ static bool read_params(DslArgs *c, const ActInfo *ai, Act *act)
     return ok;
 }
 
-/* Reports parameters the row's `valid` refuses (`min (2) is above max (1)`,
- * after `lead`) at loc; false then. */
-static bool check_params(const ActInfo *ai, Act act, Loc loc, const char *what, const char *lead)
+/* Reports parameters the row's `valid` refuses (`clip 'c': min (2) is above
+ * max (1)`; `lead` names the activation when it is an argument) at loc. */
+static bool check_params(Act act, Loc loc, const char *what, const char *lead)
 {
-    if (ai->valid(act.a, act.b))
-        return true;
-    char k0[16], k1[16];
-    diag_error(loc, "%s: %s%s (%g) is above %s (%g)", what, lead, act_key(ai, 0, k0, sizeof k0),
-               (double)act.a, act_key(ai, 1, k1, sizeof k1), (double)act.b);
-    return false;
+    char prefix[192];
+    snprintf(prefix, sizeof prefix, "%s: %s", what, lead);
+    return act_check(act, loc, prefix);
 }
 
 static void dsl_act(DslArgs *c, Node *n, const DslKind *k)
@@ -42,7 +39,7 @@ static void dsl_act(DslArgs *c, Node *n, const DslKind *k)
     const ActInfo *ai = act_info(node_act(n).kind);
     n->act.kind = ai->kind;
     if (read_params(c, ai, &n->act))
-        check_params(ai, n->act, c->loc, c->what, "");
+        check_params(n->act, c->loc, c->what, "");
 }
 
 static void dsl_act_alias(DslArgs *c, Node *n, const DslKind *k)
@@ -108,7 +105,7 @@ static void bind_activation(DslArgs *c, const Value *v, const ActInfo *ai, Act *
         return;
     }
     if (read_params(&sub, ai, act))
-        check_params(ai, *act, v->loc, c->what, lead);
+        check_params(*act, v->loc, c->what, lead);
 }
 
 void act_dsl_activation(DslArgs *c, Act *act)
