@@ -174,6 +174,7 @@ typedef struct {
     float rate;          /* dropout */
     int k;               /* maxout group size */
     int axis;            /* softmax/concat axis in the per-sample shape */
+    bool const_first;    /* sub, div: the constant operand is the left one (B - x) */
     Shape target;        /* reshape: per-sample target shape */
     InitKind init;       /* how parameters without data are initialised */
 } Attrs;
@@ -253,7 +254,8 @@ typedef enum {
 } OpKind;
 
 enum {
-    OPT_ELEMENTWISE = 1 << 0, /* out[i] depends on in[i] only */
+    OPT_ELEMENTWISE = 1 << 0, /* out[i] depends on in[i] only (an input with
+                                 fewer cells is broadcast) */
     OPT_ACTIVATION = 1 << 1,  /* a standalone activation, fusable as Act */
     OPT_HAS_ACT = 1 << 2,     /* accepts a fused activation epilogue */
     OPT_VIEW = 1 << 3,        /* output is the input, reinterpreted */

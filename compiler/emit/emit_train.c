@@ -264,7 +264,9 @@ static void (*train_forward_emitter(const Node *n))(Emit *, const Node *)
 {
     switch (n->op) {
     case OP_ADD: /* an operand B may be trainable */
+    case OP_SUB:
     case OP_MUL:
+    case OP_DIV:
         return elementwise_emit_train;
     case OP_CONV:
         return conv_emit_train;

@@ -92,6 +92,45 @@ Node *reshape_onnx_view(OnnxNode *l, OnnxValue *x, const Shape *s, const char *s
  * node's output names x): true when it did (dense_front.c). */
 bool dense_onnx_take_bias(OnnxNode *l, OnnxValue *x, OnnxValue *c);
 
+/* ---- elementwise/: the operands of add, sub, mul and div (elementwise.c) ----
+ * Operand k (0 <= k < elt_count) is activation input elt_input(n, k), or
+ * the constant B (param 0) where that is -1; elt_shape is its per-sample
+ * shape (B's without its batch dimension of 1), which broadcasts to the
+ * output's. */
+int elt_count(const Node *n);
+int elt_input(const Node *n, int k);
+Shape elt_shape(const Graph *g, const Node *n, int k);
+/* The strides of x broadcast into s (rank s->rank): x's own strides along
+ * the aligned dimensions, 0 where x has 1 or no dimension. */
+void elt_strides(const Shape *x, const Shape *s, int64_t *st);
+/* For each cell of one output sample, where operand k reads (caller
+ * frees). */
+int64_t *elt_index(const Graph *g, const Node *n, int k);
+/* Operand k's values in the interpreter (in[] as OpInfo.run gets them):
+ * its samples are *sample_stride floats apart (0: B, shared). */
+const float *elt_data(const Graph *g, const Node *n, const float *const *in, int k,
+                      int64_t *sample_stride);
+/* The loop nest of an elementwise node's generated code
+ * (elementwise_emit.c): the output's dimensions, those of 1 dropped and
+ * runs merged where every operand is contiguous across them; strides per
+ * operand k < count (0 along a broadcast axis), then y's (row count). Free
+ * with elt_nest_free. elt_nest_open emits the loops (i0, i1, ...; one
+ * block when none) and leaves one open for the body, elt_nest_close ends
+ * it; elt_nest_at is operand k's (or y's, k = count) offset in a sample. */
+typedef struct {
+    int count, rank;
+    int64_t dim[MAX_RANK];
+    int64_t *st;
+} EltNest;
+EltNest elt_nest(const Graph *g, const Node *n);
+void elt_nest_free(EltNest *nest);
+void elt_nest_open(Emit *e, const EltNest *nest);
+void elt_nest_close(Emit *e);
+const char *elt_nest_at(Emit *e, const EltNest *nest, int k);
+/* a op b for OP_ADD, OP_SUB, OP_MUL, OP_DIV; the operator as C. */
+float elt_apply(int op, float a, float b);
+const char *elt_symbol(const Node *n);
+
 /* ---- traits: OP_TRAITS(CONV) is the ops.def row's traits, so that an
  * OpInfo's .traits and the table cannot disagree. ---- */
 enum {
@@ -201,8 +240,7 @@ GRAD_FN(view); /* flatten, reshape, dropout (identity when differentiating), ide
 GRAD_FN(act);  /* every standalone activation (node_act) */
 GRAD_FN(softmax);
 GRAD_FN(maxout);
-GRAD_FN(add);
-GRAD_FN(mul);
+GRAD_FN(elementwise); /* add, sub, mul, div */
 GRAD_FN(concat);
 GRAD_FN(pad);
 #undef GRAD_FN
@@ -221,8 +259,7 @@ void global_pool_emit(Emit *e, const Node *n); /* global_avgpool, global_maxpool
 void dense_emit(Emit *e, const Node *n);
 void batchnorm_emit(Emit *e, const Node *n);
 void act_emit(Emit *e, const Node *n); /* every standalone activation */
-void add_emit(Emit *e, const Node *n);
-void mul_emit(Emit *e, const Node *n);
+void elementwise_emit(Emit *e, const Node *n); /* add, sub, mul, div */
 void softmax_emit(Emit *e, const Node *n);
 void concat_emit(Emit *e, const Node *n);
 void pad_emit(Emit *e, const Node *n);
@@ -245,7 +282,7 @@ void conv_emit_train(Emit *e, const Node *n);
 void dense_emit_train(Emit *e, const Node *n);
 void batchnorm_emit_train(Emit *e, const Node *n);
 void dropout_emit_train(Emit *e, const Node *n);
-void elementwise_emit_train(Emit *e, const Node *n); /* add, mul */
+void elementwise_emit_train(Emit *e, const Node *n); /* add, sub, mul, div */
 void conv_emit_grad(Emit *e, const Node *n);
 /* Floats of train-arena scratch a convolution's training functions use
  * (the `ws` argument they get): its im2col and column-gradient buffers. */
@@ -267,8 +304,7 @@ void pool_emit_grad(Emit *e, const Node *n);        /* maxpool, avgpool */
 void global_pool_emit_grad(Emit *e, const Node *n); /* global_avgpool, global_maxpool */
 void act_emit_grad(Emit *e, const Node *n);
 void softmax_emit_grad(Emit *e, const Node *n);
-void add_emit_grad(Emit *e, const Node *n);
-void mul_emit_grad(Emit *e, const Node *n);
+void elementwise_emit_grad(Emit *e, const Node *n); /* add, sub, mul, div */
 void concat_emit_grad(Emit *e, const Node *n);
 void maxout_emit_grad(Emit *e, const Node *n);
 void pad_emit_grad(Emit *e, const Node *n);

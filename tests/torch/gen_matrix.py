@@ -163,6 +163,8 @@ def layer_lines(case):
         return ['a: ' + call('pad', [], case, [('p', 'padding'), ('mode', 'mode')])]
     if op == 'reshape':
         return ['a: ' + call('reshape', [case['shape']], case, [])]
+    if 'b' in case:
+        return broadcast_lines(case)
     if op in ('add', 'concat'):
         return join_lines(case, c)
     return ['a: ' + op]  # relu, sigmoid, tanh, relu6, softmax, flatten, global pools
@@ -190,6 +192,43 @@ def join_lines(case, c):
         lines.append('%s: %s%s' % ('abc'[i], body, src))
     act = ', activation=' + fmt(case['act']) if 'act' in case else ''
     lines.append('j: %s(%s%s)' % (case['op'], ', '.join('abc'[:len(widths)]), act))
+    return lines
+
+
+def branch_shapes(case):
+    """The two operands' shapes of a broadcast case: a= (default: the
+    input's) and b=, as tuples."""
+    shape = lambda v: tuple(v) if isinstance(v, tuple) else (v,)  # noqa: E731
+    return shape(case.get('a', case['in'])), shape(case['b'])
+
+
+def pooled_from(shape, full):
+    """The avgpool window that takes full's spatial dims to shape's (each
+    1 or kept), or None when they are the same."""
+    k = tuple(f if s == 1 else 1 for s, f in zip(shape[1:], full[1:]))
+    return k if any(v > 1 for v in k) else None
+
+
+def broadcast_lines(case):
+    """op(a, b) (op(b, a) with swap=true) of two branches from the input of
+    shapes a= and b=: a 1x1 conv (dense when flat) to the channels, sigmoid
+    on the right operand (a divisor well away from 0), then an average pool
+    down to the spatial 1s."""
+    full = case['in']
+    lines, ends = [], []
+    right = 'a' if case.get('swap') else 'b'
+    for name, shape in zip('ab', branch_shapes(case)):
+        act = ', activation=sigmoid' if name == right else ''
+        layer = 'dense(%d%s)' if len(full) == 1 else 'conv(%d, kernel=1%s)'
+        lines.append('%s: %s from input' % (name, layer % (shape[0], act)))
+        k = pooled_from(shape, full)
+        if k:
+            lines.append('%s_pool: avgpool(%s)' % (name, 'x'.join(map(str, k))))
+        ends.append(name + '_pool' if k else name)
+    if case.get('swap'):
+        ends.reverse()
+    act = ', activation=' + fmt(case['act']) if 'act' in case else ''
+    lines.append('j: %s(%s%s)' % (case['op'], ', '.join(ends), act))
     return lines
 
 
@@ -346,6 +385,32 @@ def torch_join(case):
     return layers, forward
 
 
+def torch_broadcast(case):
+    """broadcast_lines' model."""
+    full = case['in']
+    dims = len(full) - 1
+    layers, pools = {}, {}
+    for name, shape in zip('ab', branch_shapes(case)):
+        layers[name] = nn.Linear(full[0], shape[0]) if dims == 0 else CONV[dims](full[0], shape[0], 1)
+        pools[name] = pooled_from(shape, full)
+    act = activation(case.get('act'))
+    op = {'add': torch.add, 'sub': torch.sub, 'mul': torch.mul, 'div': torch.div}[case['op']]
+    avgpool = F.avg_pool1d if dims == 1 else F.avg_pool2d
+
+    right = 'a' if case.get('swap') else 'b'
+
+    def forward(L, x):
+        outs = []
+        for name in 'ab':
+            v = L[name](x)
+            v = torch.sigmoid(v) if name == right else v
+            outs.append(avgpool(v, pools[name]) if pools[name] else v)
+        if case.get('swap'):
+            outs.reverse()
+        return act(op(*outs))
+    return layers, forward
+
+
 def torch_maxout(case):
     k = case['k']
 
@@ -371,6 +436,8 @@ def layer_torch(case):
         return torch_conv(case)
     if op in ('maxpool', 'avgpool'):
         return torch_pool(case)
+    if 'b' in case:
+        return torch_broadcast(case)
     if op in ('add', 'concat'):
         return torch_join(case)
     if op == 'maxout':
