@@ -132,7 +132,7 @@ POOL_KEYS = [('s', 'stride'), ('p', 'padding'), ('ceil', 'ceil_mode'),
              ('cip', 'count_include_pad')]
 
 
-ACT_KEYS = ['alpha', 'beta', 'min', 'max', 'threshold']
+ACT_KEYS = ['alpha', 'beta', 'min', 'max', 'threshold', 'exponent']
 
 
 def cnn_layers(case):
@@ -157,7 +157,7 @@ def layer_lines(case):
     if op in ('maxout', 'dropout'):
         key = 'k' if op == 'maxout' else 'rate'
         return ['a: ' + call(op, [case[key]] if key in case else [], case, [])]
-    if op in ('leaky_relu', 'elu', 'clip', 'hardsigmoid', 'softplus'):
+    if op in ('leaky_relu', 'elu', 'clip', 'hardsigmoid', 'softplus', 'pow'):
         return ['a: ' + call(op, [], case, [(k, k) for k in ACT_KEYS])]
     if op == 'pad':
         return ['a: ' + call('pad', [], case, [('p', 'padding'), ('mode', 'mode')])]
@@ -277,7 +277,8 @@ def hardsigmoid(x, alpha=None, beta=0.5):
 # The activations without parameters beyond PyTorch's own.
 UNARY = {
     'silu': F.silu, 'gelu': F.gelu, 'gelu_tanh': lambda x: F.gelu(x, approximate='tanh'),
-    'erf': torch.erf, 'mish': F.mish,
+    'erf': torch.erf, 'mish': F.mish, 'neg': torch.neg, 'abs': torch.abs, 'sqrt': torch.sqrt,
+    'exp': torch.exp, 'log': torch.log, 'reciprocal': torch.reciprocal,
 }
 
 
@@ -291,6 +292,7 @@ def activation(spec):
         'hardswish': F.hardswish,
         'hardsigmoid': lambda x: hardsigmoid(x, *args),
         'softplus': lambda x: F.softplus(x, *args),
+        'pow': lambda x: torch.pow(x, *args),
         **UNARY,
         'leaky_relu': lambda x: F.leaky_relu(x, *args),
         'elu': lambda x: F.elu(x, *args),
@@ -466,6 +468,7 @@ def layer_torch(case):
         'hardswish': F.hardswish,
         'hardsigmoid': lambda x: hardsigmoid(x, *[case[k] for k in ('alpha', 'beta') if k in case]),
         'softplus': lambda x: F.softplus(x, case.get('beta', 1), case.get('threshold', 20)),
+        'pow': lambda x: torch.pow(x, case['exponent']),
         **UNARY,
         'leaky_relu': lambda x: F.leaky_relu(x, case.get('alpha', 0.01)),
         'elu': lambda x: F.elu(x, case.get('alpha', 1.0)),

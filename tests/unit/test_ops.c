@@ -151,6 +151,8 @@ START_TEST(act_derivatives_match_finite_differences)
         {ACT_HARDSIGMOID, 0.2f, 0.5f}, {ACT_SILU, 0, 0},     {ACT_GELU, 0, 0},
         {ACT_GELU_TANH, 0, 0},   {ACT_ERF, 0, 0},            {ACT_SOFTPLUS, 1, 20},
         {ACT_SOFTPLUS, 2, 3},    {ACT_SOFTPLUS, -1, 20},     {ACT_MISH, 0, 0},
+        {ACT_NEG, 0, 0},         {ACT_ABS, 0, 0},            {ACT_EXP, 0, 0},
+        {ACT_POW, 2, 0},         {ACT_POW, 3, 0},
         {ACT_NONE, 0, 0},
     };
     static const float xs[] = {-3.1f, -1.7f, -0.4f, 0.3f, 0.9f, 1.6f, 2.6f, 5.2f};

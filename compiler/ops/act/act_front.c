@@ -144,7 +144,8 @@ static const ActInfo *act_by_onnx(const char *op_type)
     return NULL;
 }
 
-/* The parameters as optional scalar inputs 1 and 2 (Clip from opset 11). */
+/* The parameters as scalar inputs 1 and 2 (Clip from opset 11, optional;
+ * Pow's exponent). */
 static bool params_from_inputs(OnnxNode *l, float v[2])
 {
     for (int i = 1; i < 3; i++) {
@@ -152,7 +153,7 @@ static bool params_from_inputs(OnnxNode *l, float v[2])
         if (!b && i < l->nin && l->in[i])
             return false;
         if (b && b->c.n != 1)
-            return onnx_fail(l, "bound '%s' must be a scalar", b->name);
+            return onnx_fail(l, "input %d ('%s') must be a scalar", i, b->name);
         if (b)
             v[i - 1] = b->c.f[0];
     }
@@ -169,6 +170,11 @@ static bool onnx_act(OnnxNode *l)
     if (ai->onnx_inputs_since && l->o->opset >= ai->onnx_inputs_since) {
         if (!params_from_inputs(l, v))
             return false;
+        char key[16];
+        for (int i = 0; i < act_key_count(ai); i++)
+            if (isnan(v[i]))
+                return onnx_fail(l, "input %d (%s) is missing", i + 1,
+                                 act_key(ai, i, key, sizeof key));
     } else {
         char key[16];
         for (int i = 0; i < act_key_count(ai); i++)
