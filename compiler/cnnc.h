@@ -355,6 +355,7 @@ bool fuse_views(Graph *g, const struct LoadOptions *opt);     /* dropout, identi
  * node of its own (training builds and cnnc grad). */
 bool split_act(Graph *g, const struct LoadOptions *opt);
 bool fuse_batchnorm(Graph *g, const struct LoadOptions *opt); /* BN into conv/dense */
+bool fuse_math(Graph *g, const struct LoadOptions *opt);      /* x*sigmoid(x) -> silu, ... */
 bool fuse_bias(Graph *g, const struct LoadOptions *opt);      /* add(x, B) into conv/dense bias */
 bool fuse_act(Graph *g, const struct LoadOptions *opt);       /* activation into n->act */
 bool fuse_pad(Graph *g, const struct LoadOptions *opt);       /* pad into conv/pool padding */
@@ -367,6 +368,9 @@ int fuse_sole_consumer(const Graph *g, int t);
 /* Node `id` (one input) disappears: its readers (and the graph output)
  * read its input instead. */
 void fuse_bypass(Graph *g, int id);
+/* Node `id`, whose output nothing reads any more, disappears (the nodes
+ * after it move down one place). */
+void fuse_remove(Graph *g, int id);
 /* The pass named `pass`: offers every node to its operator's FoldRule for
  * that pass, and removes the nodes it folds (fuse_fold.c). */
 bool fuse_fold(Graph *g, const char *pass, const struct LoadOptions *opt);
@@ -460,7 +464,7 @@ Graph *dsl_load(const char *path);
 Graph *onnx_load(const char *path);
 
 /* ---- pipeline.c: the compiler's steps as one table ----
- * parse, sort, shape, weights, init, fuse-views, fuse-bn, fuse-bias,
+ * parse, sort, shape, weights, init, fuse-views, fuse-bn, fuse-math, fuse-bias,
  * fuse-act, fuse-pad, fuse-residual, plan, emit; a command runs them up to
  * the one it needs, graph_verify between them. */
 struct EmitOptions;

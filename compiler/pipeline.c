@@ -73,6 +73,7 @@ static bool step_init(Pipeline *p)
 FUSION_STEP(step_split_act, split_act)
 FUSION_STEP(step_fuse_views, fuse_views)
 FUSION_STEP(step_fuse_bn, fuse_batchnorm)
+FUSION_STEP(step_fuse_math, fuse_math)
 FUSION_STEP(step_fuse_bias, fuse_bias)
 FUSION_STEP(step_fuse_act, fuse_act)
 FUSION_STEP(step_fuse_pad, fuse_pad)
@@ -113,12 +114,14 @@ static const Step steps[] = {
     {"init", step_init, ALWAYS, GRAPH},
     {"split-act", step_split_act, TRAINING, GRAPH},
     /* fusion: views first, so that BN and activations meet their producers;
+     * arithmetic patterns that are one activation before fuse-act moves it;
      * activations before pads, which ask whether a maxpool's input is
      * non-negative; residual joins last, carrying the activation fuse-act
      * gave the add into a conv the others are done with (they fold into
      * one-input convs). */
     {"fuse-views", step_fuse_views, OPTIMIZATION, GRAPH},
     {"fuse-bn", step_fuse_bn, OPTIMIZATION, GRAPH},
+    {"fuse-math", step_fuse_math, OPTIMIZATION, GRAPH},
     {"fuse-bias", step_fuse_bias, OPTIMIZATION, GRAPH},
     {"fuse-act", step_fuse_act, OPTIMIZATION, GRAPH},
     {"fuse-pad", step_fuse_pad, OPTIMIZATION, GRAPH},

@@ -172,8 +172,10 @@ bool window_unpadded(const Node *n);
 bool conv_absorb_pad(const Graph *g, Node *w, const Node *p);
 bool avgpool_absorb_pad(const Graph *g, Node *w, const Node *p);
 bool maxpool_absorb_pad(const Graph *g, Node *w, const Node *p);
-/* The fusion rules of pad, add and batchnorm (<family>_fuse.c). */
-extern const FoldRule pad_folds[], add_folds[], batchnorm_folds[];
+/* The fusion rules of pad, add and batchnorm (<family>_fuse.c), and the
+ * patterns that are activations, from their first node (act_fuse.c: an
+ * activation's, mul's). */
+extern const FoldRule pad_folds[], add_folds[], batchnorm_folds[], act_folds[], mul_folds[];
 /* A window's kernel, stride and padding in an IR dump (conv and pools). */
 void window_dump(const Node *n, FILE *out);
 

@@ -24,7 +24,7 @@ int fuse_sole_consumer(const Graph *g, int t)
     return reads == 1 ? found : -1;
 }
 
-static void remove_node(Graph *g, int id)
+void fuse_remove(Graph *g, int id)
 {
     free(g->n[id].name);
     free(g->n[id].in);
@@ -44,7 +44,7 @@ void fuse_bypass(Graph *g, int id)
     if (g->output == y)
         g->output = x;
     g->t[y].producer = -1;
-    remove_node(g, id);
+    fuse_remove(g, id);
 }
 
 int fuse_new_const(Graph *g, const char *base, const char *suffix, const Shape *shape,

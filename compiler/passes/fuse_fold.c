@@ -1,5 +1,5 @@
 /* fuse_fold.c: the fusion passes that fold one node into a neighbour
- * (fuse-bn, fuse-bias, fuse-pad, fuse-residual). Takes a Graph; gives it
+ * (fuse-bn, fuse-math, fuse-bias, fuse-pad, fuse-residual). Takes a Graph; gives it
  * with every foldable node folded away.
  *
  * The pass knows no operator: each operator declares the passes its nodes
@@ -38,6 +38,11 @@ bool fuse_fold(Graph *g, const char *pass, const LoadOptions *opt)
 bool fuse_batchnorm(Graph *g, const LoadOptions *opt)
 {
     return fuse_fold(g, "fuse-bn", opt);
+}
+
+bool fuse_math(Graph *g, const LoadOptions *opt)
+{
+    return fuse_fold(g, "fuse-math", opt);
 }
 
 bool fuse_bias(Graph *g, const LoadOptions *opt)

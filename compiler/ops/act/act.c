@@ -257,6 +257,7 @@ static void dump_act(const Graph *g, const Node *n, FILE *out)
         .emit = act_emit,                                                                       \
         .emit_grad = act_emit_grad,                                                             \
         .dump = dump_act,                                                                       \
+        .folds = act_folds,                                                                     \
     };
 #define ACT_ALIAS(word, ID, a, b)
 #include "acts.def"

@@ -240,5 +240,5 @@ static void dump_elementwise(const Graph *g, const Node *n, FILE *out)
 
 ELEMENTWISE_OP(ADD, add, add_folds);
 ELEMENTWISE_OP(SUB, sub, NULL);
-ELEMENTWISE_OP(MUL, mul, NULL);
+ELEMENTWISE_OP(MUL, mul, mul_folds);
 ELEMENTWISE_OP(DIV, div, NULL);
