@@ -175,6 +175,8 @@ typedef struct {
     int k;               /* maxout group size */
     int axis;            /* softmax/concat axis in the per-sample shape */
     bool const_first;    /* sub, div: the constant operand is the left one (B - x) */
+    unsigned reduce_axes; /* reduce: bit i set for each per-sample axis i reduced */
+    bool keepdims;        /* reduce: the reduced axes stay, of size 1 */
     Shape target;        /* reshape: per-sample target shape */
     InitKind init;       /* how parameters without data are initialised */
 } Attrs;

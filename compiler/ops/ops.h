@@ -65,9 +65,11 @@ void act_dsl_activation(DslArgs *c, Act *act);
 /* ---- each family's DSL keywords and ONNX op types (<family>_front.c),
  * for registry.c ---- */
 extern const DslKind conv_dsl[], pool_dsl[], dense_dsl[], batchnorm_dsl[], reshape_dsl[],
-    softmax_dsl[], maxout_dsl[], elementwise_dsl[], concat_dsl[], pad_dsl[], act_dsl[];
+    softmax_dsl[], maxout_dsl[], elementwise_dsl[], concat_dsl[], pad_dsl[], act_dsl[],
+    reduce_dsl[];
 extern const OnnxKind conv_onnx[], pool_onnx[], dense_onnx[], batchnorm_onnx[], reshape_onnx[],
-    softmax_onnx[], elementwise_onnx[], concat_onnx[], pad_onnx[], act_onnx[], const_onnx[];
+    softmax_onnx[], elementwise_onnx[], concat_onnx[], pad_onnx[], act_onnx[], const_onnx[],
+    reduce_onnx[];
 
 /* ---- what the families' ONNX lowerings share ---- */
 
@@ -130,6 +132,23 @@ const char *elt_nest_at(Emit *e, const EltNest *nest, int k);
 /* a op b for OP_ADD, OP_SUB, OP_MUL, OP_DIV; the operator as C. */
 float elt_apply(int op, float a, float b);
 const char *elt_symbol(const Node *n);
+
+/* ---- reduce/: a reduction's loops (reduce.c) ----
+ * x's dimensions, those of 1 dropped and runs of reduced or of kept ones
+ * merged: dimension i has size dim[i], x's stride xst[i] and y's yst[i]
+ * (0 where reduced); count cells go into each output. */
+typedef struct {
+    int rank;
+    int64_t dim[MAX_RANK], xst[MAX_RANK], yst[MAX_RANK];
+    bool reduced[MAX_RANK];
+    int64_t count;
+} ReduceGeom;
+ReduceGeom reduce_geometry(const Graph *g, const Node *n);
+/* For each of x's xn cells (one sample), its output cell (caller frees). */
+int64_t *reduce_offsets(const ReduceGeom *k, int64_t xn);
+/* In generated code (reduce_emit.c): x's offset (y's, with y) for loop
+ * indices i0, i1, ... over the merged dimensions, as C. */
+const char *reduce_offset(Emit *e, const ReduceGeom *k, bool y);
 
 /* ---- traits: OP_TRAITS(CONV) is the ops.def row's traits, so that an
  * OpInfo's .traits and the table cannot disagree. ---- */
@@ -243,6 +262,7 @@ GRAD_FN(act);  /* every standalone activation (node_act) */
 GRAD_FN(softmax);
 GRAD_FN(maxout);
 GRAD_FN(elementwise); /* add, sub, mul, div */
+GRAD_FN(reduce);      /* reduce_mean, reduce_max, reduce_sum, reduce_l2 */
 GRAD_FN(concat);
 GRAD_FN(pad);
 #undef GRAD_FN
@@ -262,6 +282,7 @@ void dense_emit(Emit *e, const Node *n);
 void batchnorm_emit(Emit *e, const Node *n);
 void act_emit(Emit *e, const Node *n); /* every standalone activation */
 void elementwise_emit(Emit *e, const Node *n); /* add, sub, mul, div */
+void reduce_emit(Emit *e, const Node *n);      /* the reductions */
 void softmax_emit(Emit *e, const Node *n);
 void concat_emit(Emit *e, const Node *n);
 void pad_emit(Emit *e, const Node *n);
@@ -307,6 +328,7 @@ void global_pool_emit_grad(Emit *e, const Node *n); /* global_avgpool, global_ma
 void act_emit_grad(Emit *e, const Node *n);
 void softmax_emit_grad(Emit *e, const Node *n);
 void elementwise_emit_grad(Emit *e, const Node *n); /* add, sub, mul, div */
+void reduce_emit_grad(Emit *e, const Node *n);
 void concat_emit_grad(Emit *e, const Node *n);
 void maxout_emit_grad(Emit *e, const Node *n);
 void pad_emit_grad(Emit *e, const Node *n);

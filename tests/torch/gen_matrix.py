@@ -163,6 +163,8 @@ def layer_lines(case):
         return ['a: ' + call('pad', [], case, [('p', 'padding'), ('mode', 'mode')])]
     if op == 'reshape':
         return ['a: ' + call('reshape', [case['shape']], case, [])]
+    if op.startswith('reduce_'):
+        return ['a: ' + call(op, [], case, [('axes', 'axes'), ('keepdims', 'keepdims')])]
     if 'b' in case:
         return broadcast_lines(case)
     if op in ('add', 'concat'):
@@ -413,6 +415,17 @@ def torch_broadcast(case):
     return layers, forward
 
 
+def torch_reduce(case):
+    """The reduction over the axes of the sample (batch first in torch)."""
+    axes = case.get('axes', tuple(range(len(case['in']))))
+    axes = tuple(axes) if isinstance(axes, tuple) else (axes,)
+    dims = tuple(a + 1 if a >= 0 else a for a in axes)
+    keep = case.get('keepdims', False)
+    f = {'reduce_mean': torch.mean, 'reduce_max': torch.amax, 'reduce_sum': torch.sum,
+         'reduce_l2': lambda x, d, keepdim: torch.linalg.vector_norm(x, 2, d, keepdim)}
+    return {}, lambda L, x: f[case['op']](x, dims, keepdim=keep)
+
+
 def torch_maxout(case):
     k = case['k']
 
@@ -438,6 +451,8 @@ def layer_torch(case):
         return torch_conv(case)
     if op in ('maxpool', 'avgpool'):
         return torch_pool(case)
+    if op.startswith('reduce_'):
+        return torch_reduce(case)
     if 'b' in case:
         return torch_broadcast(case)
     if op in ('add', 'concat'):

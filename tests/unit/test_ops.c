@@ -534,6 +534,67 @@ START_TEST(mul_forms)
 }
 END_TEST
 
+/* ---- reduce.c ---- */
+
+START_TEST(reduce_shapes_and_values)
+{
+    int64_t d[] = {2, 2, 3};
+    Graph *g = graph_with_input(3, d);
+    Node *n = add_node(g, OP_REDUCE_MEAN, &g->input, 1);
+    n->a.reduce_axes = 1u << 0 | 1u << 2; /* channels and width */
+    ck_assert(infer(g, n));
+    int64_t want_shape[] = {2};
+    assert_shape(g, n, 1, want_shape);
+    float x[12] = {1, 2, 3, 4, 5, 6, /* channel 1 */ 7, 8, 9, 10, 11, 12};
+    float y[2];
+    const float *in[] = {x};
+    run(g, n, in, y, 1, false);
+    double want[2] = {(1 + 2 + 3 + 7 + 8 + 9) / 6.0, (4 + 5 + 6 + 10 + 11 + 12) / 6.0};
+    assert_close(y, want, 2, 1e-6);
+    n = add_node(g, OP_REDUCE_L2, &g->input, 1);
+    n->a.reduce_axes = 1u << 1;
+    n->a.keepdims = true;
+    ck_assert(infer(g, n));
+    int64_t keep_shape[] = {2, 1, 3};
+    assert_shape(g, n, 3, keep_shape);
+    float l2[6];
+    run(g, n, in, l2, 1, false);
+    double want_l2[6] = {sqrt(17), sqrt(29), sqrt(45), sqrt(149), sqrt(185), sqrt(225)};
+    assert_close(l2, want_l2, 6, 1e-5);
+    n = add_node(g, OP_REDUCE_SUM, &g->input, 1);
+    n->a.reduce_axes = 1u << 3; /* no such axis */
+    ck_assert(!infer(g, n));
+    n = add_node(g, OP_REDUCE_SUM, &g->input, 1);
+    n->a.reduce_axes = 7; /* all, without keepdims: a scalar per sample */
+    ck_assert(!infer(g, n));
+    ck_assert_int_eq(diag_error_count(), 2);
+    graph_free(g);
+}
+END_TEST
+
+/* Ties share the gradient (PyTorch's amax); a NaN wins the maximum. */
+START_TEST(reduce_max_ties_and_nan)
+{
+    int64_t d[] = {4};
+    Graph *g = graph_with_input(1, d);
+    Node *n = add_node(g, OP_REDUCE_MAX, &g->input, 1);
+    n->a.reduce_axes = 1;
+    n->a.keepdims = true;
+    ck_assert(infer(g, n));
+    float x[8] = {1, 3, 3, 2, /* sample 2 */ 0, NAN, 5, 1}, y[2], dy[2] = {1, 1};
+    float dx[8] = {0};
+    const float *in[] = {x};
+    run(g, n, in, y, 2, false);
+    ck_assert_float_eq(y[0], 3);
+    ck_assert(isnan(y[1]));
+    float *din[] = {dx};
+    op_info(n->op)->grad(g, n, in, y, dy, din, NULL, 1);
+    double want[4] = {0, 0.5, 0.5, 0};
+    assert_close(dx, want, 4, 0);
+    graph_free(g);
+}
+END_TEST
+
 /* ---- concat.c ---- */
 
 START_TEST(concat_channels)
@@ -887,6 +948,8 @@ static Suite *ops_suite(void)
         {"elementwise", broadcast_between_activations},
         {"elementwise", constant_first},
         {"elementwise", broadcast_errors},
+        {"reduce", reduce_shapes_and_values},
+        {"reduce", reduce_max_ties_and_nan},
         {"concat", concat_channels},
         {"concat", concat_last_axis_and_errors},
         {"pad", pad_course_1d},
