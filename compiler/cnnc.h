@@ -177,6 +177,8 @@ typedef struct {
     bool const_first;    /* sub, div: the constant operand is the left one (B - x) */
     unsigned reduce_axes; /* reduce: bit i set for each per-sample axis i reduced */
     bool keepdims;        /* reduce: the reduced axes stay, of size 1 */
+    float prelu_slope;    /* prelu: a new slope parameter's value (PyTorch: 0.25) */
+    bool prelu_shared;    /* prelu: one slope for every channel, else one each */
     Shape target;        /* reshape: per-sample target shape */
     InitKind init;       /* how parameters without data are initialised */
 } Attrs;

@@ -276,6 +276,8 @@ static void (*train_forward_emitter(const Node *n))(Emit *, const Node *)
         return batchnorm_emit_train;
     case OP_DROPOUT:
         return dropout_emit_train;
+    case OP_PRELU: /* the slope is trainable */
+        return prelu_emit_train;
     default:
         return NULL;
     }

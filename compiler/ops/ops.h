@@ -66,10 +66,10 @@ void act_dsl_activation(DslArgs *c, Act *act);
  * for registry.c ---- */
 extern const DslKind conv_dsl[], pool_dsl[], dense_dsl[], batchnorm_dsl[], reshape_dsl[],
     softmax_dsl[], maxout_dsl[], elementwise_dsl[], concat_dsl[], pad_dsl[], act_dsl[],
-    reduce_dsl[];
+    reduce_dsl[], prelu_dsl[];
 extern const OnnxKind conv_onnx[], pool_onnx[], dense_onnx[], batchnorm_onnx[], reshape_onnx[],
     softmax_onnx[], elementwise_onnx[], concat_onnx[], pad_onnx[], act_onnx[], const_onnx[],
-    reduce_onnx[];
+    reduce_onnx[], prelu_onnx[];
 
 /* ---- what the families' ONNX lowerings share ---- */
 
@@ -105,26 +105,28 @@ Shape elt_shape(const Graph *g, const Node *n, int k);
 /* The strides of x broadcast into s (rank s->rank): x's own strides along
  * the aligned dimensions, 0 where x has 1 or no dimension. */
 void elt_strides(const Shape *x, const Shape *s, int64_t *st);
-/* For each cell of one output sample, where operand k reads (caller
+/* For each cell of shape s, where x broadcast into s reads (caller
  * frees). */
-int64_t *elt_index(const Graph *g, const Node *n, int k);
+int64_t *elt_index(const Shape *x, const Shape *s);
 /* Operand k's values in the interpreter (in[] as OpInfo.run gets them):
  * its samples are *sample_stride floats apart (0: B, shared). */
 const float *elt_data(const Graph *g, const Node *n, const float *const *in, int k,
                       int64_t *sample_stride);
-/* The loop nest of an elementwise node's generated code
- * (elementwise_emit.c): the output's dimensions, those of 1 dropped and
- * runs merged where every operand is contiguous across them; strides per
- * operand k < count (0 along a broadcast axis), then y's (row count). Free
- * with elt_nest_free. elt_nest_open emits the loops (i0, i1, ...; one
- * block when none) and leaves one open for the body, elt_nest_close ends
- * it; elt_nest_at is operand k's (or y's, k = count) offset in a sample. */
+/* The loop nest of broadcast operands in generated code
+ * (elementwise_emit.c): output shape s's dimensions, those of 1 dropped
+ * and runs merged where every operand is contiguous across them; strides
+ * per operand k < count (shape ops[k], 0 along a broadcast axis), then y's
+ * (row count). elt_node_nest: an elementwise node's operands. Free with
+ * elt_nest_free. elt_nest_open emits the loops (i0, i1, ...; one block
+ * when none) and leaves one open for the body, elt_nest_close ends it;
+ * elt_nest_at is operand k's (or y's, k = count) offset in a sample. */
 typedef struct {
     int count, rank;
     int64_t dim[MAX_RANK];
     int64_t *st;
 } EltNest;
-EltNest elt_nest(const Graph *g, const Node *n);
+EltNest elt_nest(const Shape *s, const Shape *ops, int count);
+EltNest elt_node_nest(const Graph *g, const Node *n);
 void elt_nest_free(EltNest *nest);
 void elt_nest_open(Emit *e, const EltNest *nest);
 void elt_nest_close(Emit *e);
@@ -149,6 +151,11 @@ int64_t *reduce_offsets(const ReduceGeom *k, int64_t xn);
 /* In generated code (reduce_emit.c): x's offset (y's, with y) for loop
  * indices i0, i1, ... over the merged dimensions, as C. */
 const char *reduce_offset(Emit *e, const ReduceGeom *k, bool y);
+
+/* ---- prelu/ (prelu.c): the slope's shape a as it broadcasts over the
+ * sample's x ([C] along the channels, else NumPy-style); false when it
+ * does not without growing x. */
+bool prelu_view(const Shape *a, const Shape *x, Shape *view);
 
 /* ---- traits: OP_TRAITS(CONV) is the ops.def row's traits, so that an
  * OpInfo's .traits and the table cannot disagree. ---- */
@@ -263,6 +270,7 @@ GRAD_FN(softmax);
 GRAD_FN(maxout);
 GRAD_FN(elementwise); /* add, sub, mul, div */
 GRAD_FN(reduce);      /* reduce_mean, reduce_max, reduce_sum, reduce_l2 */
+GRAD_FN(prelu);
 GRAD_FN(concat);
 GRAD_FN(pad);
 #undef GRAD_FN
@@ -283,6 +291,7 @@ void batchnorm_emit(Emit *e, const Node *n);
 void act_emit(Emit *e, const Node *n); /* every standalone activation */
 void elementwise_emit(Emit *e, const Node *n); /* add, sub, mul, div */
 void reduce_emit(Emit *e, const Node *n);      /* the reductions */
+void prelu_emit(Emit *e, const Node *n);
 void softmax_emit(Emit *e, const Node *n);
 void concat_emit(Emit *e, const Node *n);
 void pad_emit(Emit *e, const Node *n);
@@ -329,6 +338,8 @@ void act_emit_grad(Emit *e, const Node *n);
 void softmax_emit_grad(Emit *e, const Node *n);
 void elementwise_emit_grad(Emit *e, const Node *n); /* add, sub, mul, div */
 void reduce_emit_grad(Emit *e, const Node *n);
+void prelu_emit_train(Emit *e, const Node *n);
+void prelu_emit_grad(Emit *e, const Node *n);
 void concat_emit_grad(Emit *e, const Node *n);
 void maxout_emit_grad(Emit *e, const Node *n);
 void pad_emit_grad(Emit *e, const Node *n);

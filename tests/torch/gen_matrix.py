@@ -165,6 +165,8 @@ def layer_lines(case):
         return ['a: ' + call('reshape', [case['shape']], case, [])]
     if op.startswith('reduce_'):
         return ['a: ' + call(op, [], case, [('axes', 'axes'), ('keepdims', 'keepdims')])]
+    if op == 'prelu':
+        return ['a: ' + call(op, [], case, [('slope', 'slope'), ('shared', 'shared')])]
     if 'b' in case:
         return broadcast_lines(case)
     if op in ('add', 'concat'):
@@ -453,6 +455,9 @@ def layer_torch(case):
         return torch_pool(case)
     if op.startswith('reduce_'):
         return torch_reduce(case)
+    if op == 'prelu':
+        prelu = nn.PReLU(1 if case.get('shared') else shape[0], case.get('slope', 0.25))
+        return {'a': prelu}, lambda L, x: L['a'](x)
     if 'b' in case:
         return torch_broadcast(case)
     if op in ('add', 'concat'):
@@ -499,7 +504,7 @@ def layer_torch(case):
 # ---- writing a case ----
 
 def case_params(layers, rng):
-    """{cnnc name: array}; BatchNorm state made non-trivial."""
+    """{cnnc name: array}; BatchNorm state and PReLU slopes made non-trivial."""
     params = {}
     for lname, mod in layers.items():
         if isinstance(mod, nn.modules.batchnorm._BatchNorm):
@@ -508,6 +513,8 @@ def case_params(layers, rng):
             mod.running_var.copy_(torch.from_numpy(rng.uniform(0.3, 2.0, c)))
             mod.weight.data.copy_(torch.from_numpy(rng.uniform(0.5, 1.5, c)))
             mod.bias.data.copy_(torch.from_numpy(rng.normal(0, 0.3, c)))
+        if isinstance(mod, nn.PReLU):  # slopes of both signs, not all 0.25
+            mod.weight.data.copy_(torch.from_numpy(rng.uniform(-0.5, 0.8, mod.weight.shape)))
         for key, v in mod.state_dict().items():
             if not key.endswith('num_batches_tracked'):
                 params['%s.%s' % (lname, key)] = v.detach().float().numpy()

@@ -152,13 +152,11 @@ static bool infer_elementwise(Graph *g, Node *n)
     return true;
 }
 
-int64_t *elt_index(const Graph *g, const Node *n, int k)
+int64_t *elt_index(const Shape *x, const Shape *s)
 {
-    const Shape *s = node_out_shape(g, n);
-    Shape x = elt_shape(g, n, k);
     int64_t numel = shape_numel(s), st[MAX_RANK], idx[MAX_RANK] = {0};
     int64_t *at = xmalloc((size_t)(numel ? numel : 1) * sizeof *at);
-    elt_strides(&x, s, st);
+    elt_strides(x, s, st);
     for (int64_t e = 0; e < numel; e++) {
         int64_t a = 0;
         for (int i = 0; i < s->rank; i++)
@@ -203,7 +201,8 @@ static void run_elementwise(Graph *g, const Node *n, const float *const *in, flo
     int64_t numel = shape_numel(s);
     int count = elt_count(n);
     for (int k = 0; k < count; k++) {
-        int64_t *at = elt_index(g, n, k), stride;
+        Shape x = elt_shape(g, n, k);
+        int64_t *at = elt_index(&x, s), stride;
         const float *v = elt_data(g, n, in, k, &stride);
         for (int b = 0; b < batch; b++)
             for (int64_t i = 0; i < numel; i++) {

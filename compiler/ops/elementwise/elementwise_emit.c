@@ -13,10 +13,8 @@
 
 #include <stdlib.h>
 
-EltNest elt_nest(const Graph *g, const Node *n)
+EltNest elt_nest(const Shape *s, const Shape *ops, int count)
 {
-    const Shape *s = node_out_shape(g, n);
-    int count = elt_count(n);
     EltNest nest = {.count = count, .st = xcalloc((size_t)(count + 1) * MAX_RANK, sizeof(int64_t))};
     int64_t st[MAX_RANK], stride = 1;
     for (int i = s->rank - 1; i >= 0; i--) {
@@ -24,8 +22,7 @@ EltNest elt_nest(const Graph *g, const Node *n)
         stride *= s->d[i];
     }
     for (int k = 0; k < count; k++) {
-        Shape x = elt_shape(g, n, k);
-        elt_strides(&x, s, st);
+        elt_strides(&ops[k], s, st);
         for (int i = 0; i < s->rank; i++)
             nest.st[k * MAX_RANK + i] = st[i];
     }
@@ -44,6 +41,17 @@ EltNest elt_nest(const Graph *g, const Node *n)
         for (int k = 0; k <= count; k++)
             nest.st[k * MAX_RANK + r] = nest.st[k * MAX_RANK + i];
     }
+    return nest;
+}
+
+EltNest elt_node_nest(const Graph *g, const Node *n)
+{
+    int count = elt_count(n);
+    Shape *ops = xmalloc((size_t)count * sizeof *ops);
+    for (int k = 0; k < count; k++)
+        ops[k] = elt_shape(g, n, k);
+    EltNest nest = elt_nest(node_out_shape(g, n), ops, count);
+    free(ops);
     return nest;
 }
 
@@ -94,7 +102,7 @@ static const char *operand_array(Emit *e, const Node *n, int k)
 
 void elementwise_emit(Emit *e, const Node *n)
 {
-    EltNest nest = elt_nest(emit_graph(e), n);
+    EltNest nest = elt_node_nest(emit_graph(e), n);
     const char **arr = xmalloc((size_t)nest.count * sizeof *arr);
     for (int k = 0; k < nest.count; k++)
         arr[k] = operand_array(e, n, k);

@@ -61,7 +61,7 @@ static void close_loops(Emit *e)
 void elementwise_emit_train(Emit *e, const Node *n)
 {
     const Graph *g = emit_graph(e);
-    EltNest nest = elt_nest(g, n);
+    EltNest nest = elt_node_nest(g, n);
     const char **arr = operand_arrays(e, n, nest.count);
     int64_t size = shape_numel(node_out_shape(g, n));
     open_loops(e, &nest);
@@ -100,7 +100,7 @@ void elementwise_emit_grad(Emit *e, const Node *n)
     const Graph *g = emit_graph(e);
     int64_t size = shape_numel(node_out_shape(g, n));
     emit_grad_epilogue(e, n, size);
-    EltNest nest = elt_nest(g, n);
+    EltNest nest = elt_node_nest(g, n);
     bool any = false;
     for (int k = 0; k < nest.count; k++) {
         int j = elt_input(n, k);

@@ -42,7 +42,8 @@ void elementwise_grad(const Graph *g, const Node *n, const float *const *in, con
     float *v = xmalloc((size_t)count * sizeof *v);
     for (int k = 0; k < count; k++) {
         data[k] = elt_data(g, n, in, k, &stride[k]);
-        at[k] = elt_index(g, n, k);
+        Shape x = elt_shape(g, n, k);
+        at[k] = elt_index(&x, s);
     }
     for (int b = 0; b < batch; b++)
         for (int64_t e = 0; e < numel; e++) {
