@@ -151,6 +151,11 @@ int64_t *reduce_offsets(const ReduceGeom *k, int64_t xn);
 /* In generated code (reduce_emit.c): x's offset (y's, with y) for loop
  * indices i0, i1, ... over the merged dimensions, as C. */
 const char *reduce_offset(Emit *e, const ReduceGeom *k, bool y);
+/* Code that takes the declared float r over x[0..count) (x a C pointer
+ * expression): a sum (op OP_REDUCE_SUM or _MEAN, r added to), a sum of
+ * squares (_L2) or the maximum (_MAX, NaN winning); with GNU vectors in
+ * 4 x 8 partial results where count allows (global pools use it too). */
+void reduce_emit_row(Emit *e, int op, const char *r, const char *x, int64_t count);
 
 /* ---- prelu/ (prelu.c): the slope's shape a as it broadcasts over the
  * sample's x ([C] along the channels, else NumPy-style); false when it
