@@ -37,8 +37,26 @@ void sb_puts(StrBuf *b, const char *s);
 void sb_printf(StrBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_free(StrBuf *b);
 
+/* A map from names to ints (open addressing). The keys are borrowed: they
+ * must outlive the map. */
+typedef struct {
+    const char **key;
+    int *val;
+    int n, cap;
+} NameMap;
+
+/* The slot holding key (then m->val[slot] is its value), or -1. */
+int name_map_slot(const NameMap *m, const char *key);
+/* Adds key -> val; if key is already there, leaves it and returns its value
+ * through *prev and false. */
+bool name_map_add(NameMap *m, const char *key, int val, int *prev);
+void name_map_free(NameMap *m);
+
 /* mkdir -p DIR: creates every missing folder on the way; reports errors. */
 bool make_dirs(const char *dir);
+/* Writes size bytes to path through a temporary beside it and a rename: the
+ * file appears whole or not at all; reports errors at path. */
+bool write_file_atomic(const char *path, const void *data, size_t size);
 
 /* Multiplication of sizes that reports overflow instead of wrapping. */
 bool mul_overflows(int64_t a, int64_t b, int64_t *out);
@@ -273,6 +291,7 @@ enum {
 };
 
 typedef struct Emit Emit;
+struct OnnxOut;
 
 typedef struct {
     const char *name;
@@ -300,6 +319,11 @@ typedef struct {
      * in, each with a hook that folds node `id` into a neighbour where that
      * is exact and returns true (the pass then removes the node). */
     const struct FoldRule *folds;
+    /* cnnc export: writes the node as ONNX nodes reading the values named
+     * in[] and writing `out` (the driver adds the fused epilogue after it);
+     * false where there is no ONNX form. */
+    bool (*onnx_export)(struct OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                        const char *out);
     /* Takes pad node p's padding into its own (fuse-pad) where that gives
      * the same values; false (nothing changed) otherwise. */
     bool (*absorb_pad)(const Graph *g, Node *n, const Node *p);
@@ -510,6 +534,20 @@ bool weights_save_dir(const Graph *g, const char *dir);
 
 /* ---- emit/: code generation ---- */
 
+/* What a build is for (--target T; report/target.c holds the table). The
+ * generated code is C99 for any compiler whatever the profile; the profile
+ * picks, among the kernels' forms, the ones measured best on that core. */
+typedef struct TargetProfile {
+    const char *name;         /* "cortex-m4", ..., "host" */
+    const char *cc, *size;    /* the cross tools, found on PATH */
+    const char *flags[8];     /* the code-generation flags, NULL-terminated */
+    bool vector_ext;          /* the desktop kernels (GNU vector types) pay here; else
+                                 the scalar register-blocked kernels */
+    bool winograd;            /* Winograd's larger arena and weights are affordable */
+    int unroll_taps;          /* kernel windows of up to this many taps are unrolled */
+    int64_t part_ram, part_flash; /* a typical part: the `fits` line (0: no such line) */
+} TargetProfile;
+
 typedef struct EmitOptions {
     const char *out_c;        /* OUT.c; OUT.h beside it */
     const char *prefix;       /* C symbol prefix */
@@ -518,8 +556,11 @@ typedef struct EmitOptions {
     int batch;                /* P_BATCH_MAX */
     bool split_weights;       /* weights in OUT_weights.c */
     const char *weights_blob; /* weights in this binary file instead */
+    bool weights_object;      /* weights in OUT_weights.bin, linked by OUT_weights.S */
+    bool count_weights;       /* write no weights, count them (emit_memory) */
     int64_t ram_budget;       /* > 0: OUT.c fails to compile if the arena exceeds it */
     bool no_winograd;         /* 3x3 stride-1 convs direct, never Winograd (less scratch) */
+    const TargetProfile *target; /* --target: the kernels' forms (NULL: the host's) */
     const TrainCfg *hparams;  /* --train: cnnc's --optimizer/--lr/... over the train
                                  section (NULL: the section, else the defaults) */
 } EmitOptions;
@@ -542,12 +583,16 @@ typedef struct {
 
 MemoryFigures emit_figures(const Emit *e);
 /* The figures of a build of g with default options (one sample; with or
- * without Winograd convs); false after an error (reported). */
-bool emit_memory(Graph *g, bool no_winograd, MemoryFigures *out);
+ * without Winograd convs; for a target, NULL: the host, whose kernels set
+ * the arena); false after an error (reported). */
+bool emit_memory(Graph *g, bool no_winograd, const TargetProfile *target, MemoryFigures *out);
 /* --dump-ir=plan: each activation's shape and arena offset (and the tensor
  * whose storage it shares), each layer's scratch; --dump-ir=emit: OUT.h. */
 void emit_dump_plan(const Emit *e, FILE *out);
 void emit_dump_api(Emit *e, FILE *out);
+/* cnnc export (emit/onnx_export.c): g as written, as an ONNX model at path
+ * (contract section 9); false after an error (reported). */
+bool onnx_export(const Graph *g, const char *path);
 /* The optimizer settings a --train build starts from: the model's train
  * section, else SGD, lr 0.01 (docs/training.md). emit/emit_train.c. */
 TrainCfg train_defaults(const Graph *g);
@@ -611,27 +656,51 @@ const char *emit_keep(Emit *e, char *s);
 void emit_unsupported(Emit *e, const Node *n, const char *why);
 Graph *emit_graph(Emit *e);
 const EmitOptions *emit_options(Emit *e);
+/* Whether the target's kernels are the scalar register-blocked ones
+ * (ops/<family>/<family>_mcu_emit.c): a profile without SIMD for the GNU
+ * vector types (--target cortex-m*). */
+bool emit_scalar_kernels(Emit *e);
+/* The most taps of a kernel window (KH * KW) to unroll: the target's bound
+ * (flash), 25 on the host. */
+int emit_unroll_taps(Emit *e);
 
 
 /* ---- report/target.c: microcontroller figures (engineer target) ---- */
 
-/* `cnnc info MODEL --target T` (T: cortex-m4): emits the model's C into a
- * temporary folder, cross-compiles it (arm-none-eabi-gcc) and prints flash
- * (code, weights) and RAM (arena, data, deepest stack) in bytes, measured
- * with arm-none-eabi-size and gcc's call graph, beside the compiler's
- * prediction. train_batch > 0 (info --train): the --train build of that
- * batch, and its state block, train arena and train-step stack too. False
- * after an error (reported). no_winograd: the code of a --no-winograd build. */
-bool target_report(Graph *g, const char *target, int train_batch, bool no_winograd, FILE *out);
+/* The profile named `name` (cortex-m0plus, cortex-m3, cortex-m4, cortex-m7,
+ * cortex-m33, cortex-m55, host); NULL if there is none. target_find also
+ * reports an unknown name as an error at `file`, listing the known ones. */
+const TargetProfile *target_profile(const char *name);
+const TargetProfile *target_find(const char *name, const char *file);
+/* Whether a build for t takes Winograd's kernels for its 3x3 convs: where
+ * the profile affords them and, for a part, the arena they need fits its
+ * RAM. */
+bool target_winograd(Graph *g, const TargetProfile *t);
+/* What `cnnc info --target` builds and measures. */
+typedef struct {
+    const TargetProfile *t;
+    int train_batch;    /* > 0: the --train build of that batch */
+    bool no_winograd;   /* the code of a --no-winograd build */
+    const char *cflags; /* extra flags for t's compiler, after its own (NULL: none) */
+    bool weights_object; /* the weights by OUT_weights.S (--weights-object), not C */
+} TargetBuild;
+/* `cnnc info MODEL --target T`: emits the model's C for profile b->t into a
+ * temporary folder, compiles it with the profile's compiler and flags and
+ * prints flash (code, weights) and RAM (arena, data, deepest stack) in
+ * bytes, measured with `size -A` and gcc's call graph, beside the
+ * compiler's prediction; for a --train build also its state block, train
+ * arena and train-step stack. False after an error (reported). */
+bool target_report(Graph *g, const TargetBuild *b, FILE *out);
 /* --ram-budget / --flash-budget BYTES (a number, optionally with K or M for
  * KiB/MiB; NULL: no budget). False after an error: the arena over the RAM
  * budget (naming the largest live set and the layer where it peaks), the
  * weights over the flash budget, or a malformed number. *ram_bytes gets the
  * RAM budget (0: none), for the generated code's own compile-time check.
+ * t: the build's target (NULL: the host), whose kernels set the arena.
  * Where the build with Winograd convs (!*no_winograd) is over a budget and
  * the one without them is not, sets *no_winograd (with a note). */
-bool target_check_budgets(Graph *g, const char *ram_budget, const char *flash_budget,
-                          int64_t *ram_bytes, bool *no_winograd);
+bool target_check_budgets(Graph *g, const TargetProfile *t, const char *ram_budget,
+                          const char *flash_budget, int64_t *ram_bytes, bool *no_winograd);
 
 /* ---- runtime/npy.h (the .npy reader/writer) is shared with generated programs ---- */
 

@@ -23,25 +23,27 @@ enum { EXIT_MODEL = 1, EXIT_USAGE = 2 };
  * that batch * sample sizes stay far from overflow. */
 #define BATCH_LIMIT 1000000
 
-typedef enum { CMD_COMPILE, CMD_RUN, CMD_GRAD, CMD_WEIGHTS, CMD_INFO } Command;
+typedef enum { CMD_COMPILE, CMD_RUN, CMD_GRAD, CMD_WEIGHTS, CMD_INFO, CMD_EXPORT } Command;
 
-static const char *const command_names[] = {"compile", "run", "grad", "weights", "info"};
+static const char *const command_names[] = {"compile", "run", "grad", "weights", "info", "export"};
 /* The last pipeline step each command runs (pipeline.c). */
-static const char *const last_step[] = {"emit", "fuse-residual", "split-act", "init", "plan"};
+static const char *const last_step[] = {"emit", "fuse-residual", "split-act", "init", "plan",
+                                         "init"};
 
 typedef struct {
     Command cmd;
     const char *model, *out, *name, *batch, *weights, *blob, *dump;
     const char *input, *output, *labels, *outdir;
     const char *dot, *dot_format; /* info --dot FILE [--dot-format dot|svg]: ir/dot.c */
-    const char *target, *ram_budget, *flash_budget; /* report/target.c */
+    const char *target, *ram_budget, *flash_budget, *cflags; /* report/target.c */
     /* --train's optimizer over the model's train section (docs/training.md) */
     const char *optimizer, *lr, *momentum, *weight_decay, *beta1, *beta2, *eps;
-    bool main, train, split_weights, o0, no_winograd;
+    bool main, train, split_weights, o0, no_winograd, weights_object;
 } Args;
 
 #define ON(c) (1u << (c))
-#define MODEL_CMDS (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_WEIGHTS) | ON(CMD_INFO))
+#define MODEL_CMDS \
+    (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_WEIGHTS) | ON(CMD_INFO) | ON(CMD_EXPORT))
 
 typedef struct {
     const char *name;
@@ -51,13 +53,14 @@ typedef struct {
 } Option;
 
 static const Option options[] = {
-    {"-o", true, offsetof(Args, out), ON(CMD_COMPILE)},
+    {"-o", true, offsetof(Args, out), ON(CMD_COMPILE) | ON(CMD_EXPORT)},
     {"--name", true, offsetof(Args, name), ON(CMD_COMPILE)},
     {"--main", false, offsetof(Args, main), ON(CMD_COMPILE)},
     {"--train", false, offsetof(Args, train), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--batch", true, offsetof(Args, batch), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--split-weights", false, offsetof(Args, split_weights), ON(CMD_COMPILE)},
     {"--weights-blob", true, offsetof(Args, blob), ON(CMD_COMPILE)},
+    {"--weights-object", false, offsetof(Args, weights_object), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
     {"--no-winograd", false, offsetof(Args, no_winograd), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--dot", true, offsetof(Args, dot), ON(CMD_INFO)},
@@ -68,9 +71,10 @@ static const Option options[] = {
     {"--output", true, offsetof(Args, output), ON(CMD_RUN)},
     {"--labels", true, offsetof(Args, labels), ON(CMD_GRAD)},
     {"--outdir", true, offsetof(Args, outdir), ON(CMD_GRAD) | ON(CMD_WEIGHTS)},
-    {"--target", true, offsetof(Args, target), ON(CMD_INFO)},
-    {"--ram-budget", true, offsetof(Args, ram_budget), ON(CMD_COMPILE)},
-    {"--flash-budget", true, offsetof(Args, flash_budget), ON(CMD_COMPILE)},
+    {"--target", true, offsetof(Args, target), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--cflags", true, offsetof(Args, cflags), ON(CMD_INFO)},
+    {"--ram-budget", true, offsetof(Args, ram_budget), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--flash-budget", true, offsetof(Args, flash_budget), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--optimizer", true, offsetof(Args, optimizer), ON(CMD_COMPILE)},
     {"--lr", true, offsetof(Args, lr), ON(CMD_COMPILE)},
     {"--momentum", true, offsetof(Args, momentum), ON(CMD_COMPILE)},
@@ -86,8 +90,9 @@ static void print_help(FILE *out)
           "       cnnc run MODEL --input IN.npy|IMAGE|DIR --output OUT.npy [--weights DIR]\n"
           "       cnnc grad MODEL --input IN.npy --labels LABELS.npy --outdir DIR [--weights DIR]\n"
           "       cnnc weights MODEL --outdir DIR [--weights DIR]\n"
+          "       cnnc export MODEL -o OUT.onnx [--weights DIR]\n"
           "       cnnc info MODEL [--weights DIR] [--dot FILE [--dot-format dot|svg]]\n"
-          "                 [--target cortex-m4 [--train [--batch N]]]\n"
+          "                 [--target T [--train [--batch N]]]\n"
           "       cnnc --help | --version\n"
           "\n"
           "MODEL is a .cnn file (the network DSL) or an .onnx file.\n"
@@ -103,14 +108,23 @@ static void print_help(FILE *out)
           "  --weights DIR        take parameters and buffers from DIR/<name>.npy\n"
           "  --split-weights      put the weights in a C file of their own\n"
           "  --weights-blob FILE  put the weights in a binary FILE\n"
+          "  --weights-object     put the weights in OUT_weights.bin, linked in by\n"
+          "                       OUT_weights.S (.incbin: assemble it with -I set to its\n"
+          "                       folder); big models build in seconds (also for info)\n"
           "  -O0                  skip the optimisation (fusion) passes (also for run,\n"
           "                       and for the graph of info --dot)\n"
           "  --no-winograd        3x3 stride-1 convs by the direct kernel, not Winograd's\n"
           "                       F(2x2,3x3): slower, a smaller arena and weights (also\n"
           "                       for info)\n"
+          "  --target T           build for T: cortex-m0plus, cortex-m3, cortex-m4,\n"
+          "                       cortex-m7, cortex-m33, cortex-m55 or host (the default):\n"
+          "                       the kernels, Winograd and unrolling measured best there\n"
+          "                       (also for info, which compiles that build with T's\n"
+          "                       compiler and flags and measures it)\n"
           "  --ram-budget BYTES   fail if the arena needs more (K, M: KiB, MiB)\n"
           "  --flash-budget BYTES fail if the weights need more (over either budget, 3x3\n"
-          "                       convs leave Winograd for the direct kernel if that fits)\n"
+          "                       convs leave Winograd for the direct kernel if that fits;\n"
+          "                       info takes both and reports the build they give)\n"
           "  --optimizer sgd|adam, --lr X, --momentum X, --weight-decay X, --beta1 X,\n"
           "  --beta2 X, --eps X   with --train: the optimizer P_train_init starts with,\n"
           "                       over the model's train section (default: its values,\n"
@@ -133,12 +147,15 @@ static void print_help(FILE *out)
           "  grad     mean softmax cross-entropy of a batch: DIR/loss.npy and, per\n"
           "           trainable parameter, DIR/<name>.npy holding dLoss/dParameter\n"
           "  weights  write every parameter and buffer as DIR/<name>.npy\n"
+          "  export   write the model as written (and its weights) as ONNX, opset 13 or\n"
+          "           the one an operator needs\n"
           "  info     per-layer table: output shape, activation size, parameters, MACs\n"
           "           of the model as written; --dot FILE (- for stdout) also writes a\n"
           "           Graphviz picture of the graph after fusion, shapes on the edges,\n"
           "           as DOT text, or with --dot-format svg as SVG drawn by Graphviz's\n"
           "           dot (which must be installed);\n"
-          "           with --target cortex-m4, flash and RAM of the cross-compiled code;\n"
+          "           with --target T, flash and RAM of the code built for T (--cflags\n"
+          "           FLAGS: extra flags for T's compiler, after the profile's);\n"
           "           with --train too, the training buffers of a --train build\n"
           "\n"
           "In file names, bytes outside [A-Za-z0-9._-] are written %XX.\n"
@@ -181,7 +198,7 @@ static const Option *find_option(const char *arg, const char **value)
 static int parse_args(int argc, char **argv, Args *a)
 {
     int i = 1;
-    for (int c = CMD_RUN; c <= CMD_INFO; c++)
+    for (int c = CMD_RUN; c <= CMD_EXPORT; c++)
         if (strcmp(argv[1], command_names[c]) == 0) {
             a->cmd = (Command)c;
             i = 2;
@@ -339,13 +356,17 @@ static int check_args(const Args *a, int *batch)
         missing = "--input IN.npy";
     if (a->cmd == CMD_COMPILE && !a->out)
         return usage("missing -o OUT.c, the file to write");
+    if (a->cmd == CMD_EXPORT && !a->out)
+        missing = "-o OUT.onnx";
     if (missing)
         return usage("'cnnc %s' needs %s", command_names[a->cmd], missing);
-    if (a->out && !has_suffix(a->out, ".c"))
+    if (a->cmd == CMD_EXPORT && !has_suffix(a->out, ".onnx"))
+        return usage("the output '%s' must be an .onnx file", a->out);
+    if (a->cmd == CMD_COMPILE && !has_suffix(a->out, ".c"))
         return usage("the output '%s' must be a .c file (OUT.h is written beside it)", a->out);
     if (a->name && !is_identifier(a->name))
         return usage("--name '%s' is not a C identifier", a->name);
-    if (a->out && !a->name) {
+    if (a->cmd == CMD_COMPILE && !a->name) {
         char *prefix = default_prefix(a->out);
         bool empty = !prefix[0];
         free(prefix);
@@ -359,11 +380,17 @@ static int check_args(const Args *a, int *batch)
         return usage("--dot-format takes dot or svg, not '%s'", a->dot_format);
     if (a->dot_format && !a->dot)
         return usage("--dot-format needs --dot FILE");
-    if (a->split_weights && a->blob)
-        return usage("--split-weights and --weights-blob exclude each other");
-    if (a->train && a->blob)
-        return usage("--train and --weights-blob exclude each other: P_train_init copies the "
-                     "initial weights from arrays compiled into OUT.c");
+    if (a->cmd == CMD_INFO && (a->ram_budget || a->flash_budget || a->cflags) && !a->target)
+        return usage("'cnnc info' takes --ram-budget, --flash-budget and --cflags with --target "
+                     "only");
+    if (a->split_weights + !!a->blob + a->weights_object > 1)
+        return usage("--split-weights, --weights-blob and --weights-object exclude each other");
+    if (a->train && (a->blob || a->weights_object))
+        return usage("--train and %s exclude each other: P_train_init copies the initial "
+                     "weights from arrays compiled into OUT.c",
+                     a->blob ? "--weights-blob" : "--weights-object");
+    if (a->cmd == CMD_INFO && a->weights_object && !a->target)
+        return usage("'cnnc info' takes --weights-object with --target only");
     int rc = check_hparams(a);
     if (rc)
         return rc;
@@ -415,12 +442,33 @@ static int build_batch(const Args *a, const Graph *g, int batch)
                         : 1;
 }
 
+/* --target T: the profile (NULL without one: the host's kernels) and, in
+ * *no_winograd, whether its build leaves Winograd out. False after an
+ * error. */
+static bool build_target(const Args *a, Graph *g, const TargetProfile **t, bool *no_winograd)
+{
+    *t = NULL;
+    *no_winograd = a->no_winograd;
+    if (!a->target)
+        return true;
+    if (!(*t = target_find(a->target, a->model)))
+        return false;
+    *no_winograd = *no_winograd || !target_winograd(g, *t);
+    return true;
+}
+
 static int cmd_compile(const Args *a, int batch)
 {
     Pipeline *p = load(a, true, "fuse-residual");
     if (!p)
         return EXIT_MODEL;
     Graph *g = pipeline_graph(p);
+    const TargetProfile *target;
+    bool no_winograd;
+    if (!build_target(a, g, &target, &no_winograd)) {
+        pipeline_free(p);
+        return EXIT_MODEL;
+    }
     TrainCfg hparams = train_hparams(a, g);
     char *prefix = a->name ? xstrdup(a->name) : default_prefix(a->out);
     EmitOptions opt = {
@@ -431,10 +479,12 @@ static int cmd_compile(const Args *a, int batch)
         .batch = build_batch(a, g, batch),
         .split_weights = a->split_weights,
         .weights_blob = a->blob,
-        .no_winograd = a->no_winograd,
+        .weights_object = a->weights_object,
+        .no_winograd = no_winograd,
+        .target = target,
         .hparams = a->train ? &hparams : NULL,
     };
-    bool ok = target_check_budgets(g, a->ram_budget, a->flash_budget, &opt.ram_budget,
+    bool ok = target_check_budgets(g, target, a->ram_budget, a->flash_budget, &opt.ram_budget,
                                    &opt.no_winograd);
     if (ok) {
         pipeline_set_build(p, &opt);
@@ -605,6 +655,17 @@ static int cmd_weights(const Args *a)
     return ok ? 0 : EXIT_MODEL;
 }
 
+/* export MODEL -o OUT.onnx: the model as written (contract section 9). */
+static int cmd_export(const Args *a)
+{
+    Pipeline *p = load(a, false, "init");
+    if (!p)
+        return EXIT_MODEL;
+    bool ok = onnx_export(pipeline_graph(p), a->out);
+    pipeline_free(p);
+    return ok ? 0 : EXIT_MODEL;
+}
+
 /* info --dot FILE: the graph code would be generated from (fused, unless
  * -O0), after the table of the model as written. */
 static bool write_dot(const Args *a, const Graph *g)
@@ -631,8 +692,16 @@ static bool info_target(const Args *a, Pipeline *p, int batch)
     if (!pipeline_run(p, "fuse-residual"))
         return false;
     Graph *g = pipeline_graph(p);
-    return target_report(g, a->target, a->train ? build_batch(a, g, batch) : 0, a->no_winograd,
-                         stdout);
+    const TargetProfile *target;
+    int64_t ram_budget;
+    bool no_winograd;
+    if (!build_target(a, g, &target, &no_winograd) ||
+        !target_check_budgets(g, target, a->ram_budget, a->flash_budget, &ram_budget,
+                              &no_winograd))
+        return false;
+    TargetBuild b = {target, a->train ? build_batch(a, g, batch) : 0, no_winograd, a->cflags,
+                     a->weights_object};
+    return target_report(g, &b, stdout);
 }
 
 /* The table shows the model as written; the memory lines and the picture,
@@ -685,6 +754,7 @@ int main(int argc, char **argv)
     case CMD_GRAD: rc = cmd_grad(&a); break;
     case CMD_WEIGHTS: rc = cmd_weights(&a); break;
     case CMD_INFO: rc = cmd_info(&a, batch); break;
+    case CMD_EXPORT: rc = cmd_export(&a); break;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         diag_error((Loc){0}, "cannot write to the standard output");

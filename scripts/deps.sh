@@ -5,9 +5,11 @@
 #
 #   deps.sh build          a C compiler and make, cmake, flex, bison, Check, protobuf-c,
 #                          ONNX proto: what building cnnc and compiling its output need
-#   deps.sh test           build + the oracles (PyTorch, onnx, numpy), clang's
-#                          runtimes, QEMU and the Arm toolchain, man and Graphviz:
-#                          what the tests use
+#   deps.sh test           build + the oracles (PyTorch, onnx, numpy, and ONNX
+#                          Runtime: npm's onnxruntime-node into build/ort, with
+#                          Debian's nodejs and npm where no npm is installed),
+#                          clang's runtimes, QEMU and the Arm toolchain, man and
+#                          Graphviz: what the tests use
 #   deps.sh --check SET    install nothing; exit 1 naming each missing package
 set -euo pipefail
 
@@ -18,12 +20,18 @@ test_pkgs=(build-essential clang libclang-rt-14-dev
            gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
            man-db graphviz)
 
+ORT_VERSION=1.30.0
+root=$(cd "$(dirname "$0")/.." && pwd)
+ort_dir=$root/build/ort
+
 check_only=0
 if [ "${1:-}" = --check ]; then check_only=1; shift; fi
 set_name=${1:-test}
 case "$set_name" in
   build) pkgs=("${build_pkgs[@]}") ;;
-  test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+  test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}")
+        # A node.js that came with its own npm (NodeSource) needs neither package.
+        command -v npm >/dev/null || pkgs+=(nodejs npm) ;;
   *) echo "deps.sh: error: unknown set '$set_name' (build or test)" >&2; exit 2 ;;
 esac
 
@@ -38,6 +46,15 @@ install_missing() {
   [ "$(id -u)" -ne 0 ] && sudo=sudo
   $sudo apt-get update -q -o Acquire::Languages=none
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# onnxruntime-node, for the tests that check exported and quantized models
+# against ONNX Runtime (npm's registry; its binaries ship inside the package).
+install_ort() {
+  [ -d "$ort_dir/node_modules/onnxruntime-node" ] && return
+  mkdir -p "$ort_dir"
+  npm install --prefix "$ort_dir" --no-audit --no-fund --ignore-scripts \
+    "onnxruntime-node@$ORT_VERSION" >/dev/null
 }
 
 # Each probe: PACKAGE and a command that succeeds only when what it provides works.
@@ -79,15 +96,21 @@ check_test() {
   probe qemu-system-arm qemu-system-arm -machine help
   probe man-db man --version
   probe graphviz dot -V
+  probe nodejs node --version
+  probe onnxruntime-node env NODE_PATH="$ort_dir/node_modules" node -e 'require("onnxruntime-node")'
 }
 
-[ $check_only -eq 1 ] || install_missing
+if [ $check_only -eq 0 ]; then
+  install_missing
+  if [ "$set_name" = test ] && command -v npm >/dev/null; then install_ort; fi
+fi
 check_build
 [ "$set_name" = test ] && check_test
 if [ ${#failed[@]} -gt 0 ]; then
   # The same package can fail more than one probe: name it once.
   names=$(printf '%s\n' "${failed[@]}" | sort -u | tr '\n' ' ')
-  echo "deps.sh: error: missing or broken after install: ${names% } (apt-get install ${names% })" >&2
+  echo "deps.sh: error: missing or broken after install: ${names% } (apt-get install the" \
+       "Debian packages; npm install --prefix build/ort onnxruntime-node@$ORT_VERSION)" >&2
   exit 1
 fi
 echo "deps.sh: every package of the '$set_name' set works"

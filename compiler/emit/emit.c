@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #define BLOB_HEADER_BYTES 64 /* the arena's first bytes hold the blob pointer */
+#define HOST_UNROLL_TAPS 25  /* kernel windows up to 5x5 are unrolled */
 
 /* ---- helpers for operator emitters ---- */
 
@@ -118,8 +119,9 @@ static void put_float_bytes(StrBuf *b, const float *data, int64_t count)
     }
 }
 
-/* Appends data's bit patterns as uint32_t constants, eight a line. */
-static void put_float_bits(StrBuf *b, const float *data, int64_t count)
+/* Appends data's bit patterns as uint32_t constants, eight a line, the
+ * last followed by a comma when `more` come after them. */
+static void put_float_bits(StrBuf *b, const float *data, int64_t count, bool more)
 {
     static const char hex[] = "0123456789abcdef";
     for (int64_t i = 0; i < count; i++) {
@@ -130,8 +132,33 @@ static void put_float_bits(StrBuf *b, const float *data, int64_t count)
             lit[2 + k] = hex[(u >> (28 - 4 * k)) & 15];
         sb_puts(b, i % 8 ? " " : "        ");
         sb_puts(b, lit);
-        sb_puts(b, i + 1 == count ? "\n" : i % 8 == 7 ? ",\n" : ",");
+        sb_puts(b, i + 1 == count && !more ? "\n" : i % 8 == 7 ? ",\n" : ",");
     }
+}
+
+/* An array's initialiser: its bytes as a string (#if) or its bit patterns
+ * (#else). Split weights go to their file (sink.c) in chunks, so cnnc
+ * never holds the whole text (resnet18's is 468 MB); the chunks are whole
+ * lines of both forms, so the text is the same as in one piece. */
+static void put_array_values(Emit *e, StrBuf *b, const float *data, int64_t count)
+{
+    enum { CHUNK = 1 << 14 }; /* floats: a multiple of 16 and of 8 */
+    bool stream = e->mode == WEIGHTS_SPLIT;
+    sb_printf(b, "#if %s_WEIGHTS_AS_BYTES\n    .b =\n", e->P);
+    for (int64_t i = 0; i < count; i += CHUNK) {
+        put_float_bytes(b, data + i, count - i < CHUNK ? count - i : CHUNK);
+        if (stream)
+            sink_write(e, b);
+    }
+    sb_puts(b, "#else\n    .u = {\n");
+    for (int64_t i = 0; i < count; i += CHUNK) {
+        put_float_bits(b, data + i, count - i < CHUNK ? count - i : CHUNK, i + CHUNK < count);
+        if (stream)
+            sink_write(e, b);
+    }
+    sb_puts(b, "    }\n#endif\n};\n\n");
+    if (stream)
+        sink_write(e, b);
 }
 
 /* The layer's name as a C identifier fragment. */
@@ -163,33 +190,39 @@ static bool reserved_ident(const char *s)
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
         if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0)
             return true;
-    return s[0] == 'w' && s[1] >= '0' && s[1] <= '9'; /* the weight arrays */
+    /* the weight arrays w<N>_..., the training functions t<N>, g<N> */
+    return (s[0] == 'w' || s[0] == 't' || s[0] == 'g') && s[1] >= '0' && s[1] <= '9';
 }
 
-/* idents[k] for k < i hold the names taken; a clash gets "_<i>". */
-static char *unique_ident(const char *name, char *const *idents, int i)
+/* name as an identifier, taken in `taken` (which borrows it); a clash with
+ * a name taken before or with the API gets "_<i>". */
+static char *unique_ident(const char *name, NameMap *taken, int i)
 {
     char *id = c_ident(name);
-    bool clash = reserved_ident(id) || (id[0] >= '0' && id[0] <= '9');
-    for (int k = 0; k < i && !clash; k++)
-        clash = idents[k] && strcmp(idents[k], id) == 0;
-    if (!clash)
-        return id;
-    char *unique = xasprintf("%s_%d", id, i);
-    free(id);
-    return unique;
+    int prev;
+    if (reserved_ident(id) || (id[0] >= '0' && id[0] <= '9') ||
+        !name_map_add(taken, id, i, &prev)) {
+        char *unique = xasprintf("%s_%d", id, i);
+        free(id);
+        id = unique;
+        name_map_add(taken, id, i, &prev);
+    }
+    return id;
 }
 
 static void name_layers(Emit *e)
 {
     const Graph *g = e->g;
+    NameMap layers = {0}, tensors = {0};
     e->layer_ident = xcalloc((size_t)(g->nn ? g->nn : 1), sizeof *e->layer_ident);
     e->at_ident = xcalloc((size_t)(g->nt ? g->nt : 1), sizeof *e->at_ident);
     for (int i = 0; i < g->nn; i++)
-        e->layer_ident[i] = unique_ident(g->n[i].name, e->layer_ident, i);
+        e->layer_ident[i] = unique_ident(g->n[i].name, &layers, i);
     for (int t = 0; t < g->nt; t++)
         if (g->t[t].kind == T_ACT && t != g->input)
-            e->at_ident[t] = unique_ident(g->t[t].name, e->at_ident, t);
+            e->at_ident[t] = unique_ident(g->t[t].name, &tensors, t);
+    name_map_free(&layers);
+    name_map_free(&tensors);
 }
 
 const char *emit_layer_ident(const Emit *e, int i)
@@ -206,15 +239,10 @@ const char *emit_const(Emit *e, const char *what, const char *comment, const flo
                        int64_t count)
 {
     e->weight_floats += count;
-    if (e->mode == WEIGHTS_BLOB) {
-        int64_t at = plan_round_up(e->blob_floats);
-        while (e->blob_cap < at + count) {
-            e->blob_cap = e->blob_cap ? 2 * e->blob_cap : 4096;
-            e->blob = xrealloc(e->blob, (size_t)e->blob_cap * sizeof *e->blob);
-        }
-        memset(e->blob + e->blob_floats, 0, (size_t)(at - e->blob_floats) * sizeof *e->blob);
-        memcpy(e->blob + at, data, (size_t)count * sizeof *data);
-        e->blob_floats = at + count;
+    if (e->mode == WEIGHTS_COUNT)
+        return "w";
+    if (e->mode == WEIGHTS_BLOB || e->mode == WEIGHTS_OBJECT) {
+        int64_t at = blob_append(e, data, count);
         e->uses_blob[e->node] = true;
         return emit_keep(e, xasprintf("(w + %lld) /* %s */", (long long)at, comment));
     }
@@ -227,18 +255,17 @@ const char *emit_const(Emit *e, const char *what, const char *comment, const flo
                            "%s_NONSTRING; }",
                            name, (long long)count, (long long)count, (long long)count * 4, e->P);
     StrBuf *b = &e->weights;
-    sb_printf(b, "/* %s: %lld floats */\n", comment, (long long)count);
     if (e->mode == WEIGHTS_SPLIT) {
-        sb_printf(b, "const union %s %s = {\n", name, name);
-        sb_printf(&e->weight_decls, "/* %s */\nextern const %s %s;\n", comment, type, name);
+        char *decl = xasprintf("/* %s */\nextern const %s %s;\n", comment, type, name);
+        sb_puts(&e->weight_decls, decl);
+        sb_printf(b, "%s/* %s: %lld floats */\nconst union %s %s = {\n", decl, comment,
+                  (long long)count, name, name);
+        free(decl);
     } else {
-        sb_printf(b, "static const %s %s = {\n", type, name);
+        sb_printf(b, "/* %s: %lld floats */\nstatic const %s %s = {\n", comment,
+                  (long long)count, type, name);
     }
-    sb_printf(b, "#if %s_WEIGHTS_AS_BYTES\n    .b =\n", e->P);
-    put_float_bytes(b, data, count);
-    sb_puts(b, "#else\n    .u = {\n");
-    put_float_bits(b, data, count);
-    sb_puts(b, "    }\n#endif\n};\n\n");
+    put_array_values(e, b, data, count);
     free(type);
     const char *f = emit_keep(e, xasprintf("%s.f", name));
     free(name);
@@ -267,6 +294,16 @@ Graph *emit_graph(Emit *e)
 const EmitOptions *emit_options(Emit *e)
 {
     return e->opt;
+}
+
+bool emit_scalar_kernels(Emit *e)
+{
+    return e->opt->target && !e->opt->target->vector_ext;
+}
+
+int emit_unroll_taps(Emit *e)
+{
+    return e->opt->target ? e->opt->target->unroll_taps : HOST_UNROLL_TAPS;
 }
 
 /* ---- the layers ---- */
@@ -301,7 +338,11 @@ static void emit_setup(Emit *e, Graph *g, const EmitOptions *opt)
     e->g = g;
     e->opt = opt;
     e->P = opt->prefix;
-    e->mode = opt->weights_blob ? WEIGHTS_BLOB : opt->split_weights ? WEIGHTS_SPLIT : WEIGHTS_INLINE;
+    e->mode = opt->weights_blob     ? WEIGHTS_BLOB
+              : opt->weights_object ? WEIGHTS_OBJECT
+              : opt->split_weights  ? WEIGHTS_SPLIT
+              : opt->count_weights  ? WEIGHTS_COUNT
+                                    : WEIGHTS_INLINE;
     size_t nn = (size_t)(g->nn ? g->nn : 1);
     e->bodies = xcalloc(nn, sizeof *e->bodies);
     e->scratch = xcalloc(nn, sizeof *e->scratch);
@@ -326,7 +367,7 @@ static void emit_cleanup(Emit *e)
     free(e->bodies);
     free(e->scratch);
     free(e->uses_blob);
-    free(e->blob);
+    sink_discard(e);
     sb_free(&e->weights);
     sb_free(&e->weight_decls);
     plan_free(&e->plan);
@@ -434,6 +475,13 @@ static void write_header(Emit *e, StrBuf *b, const char *guard)
                 " * reads them). Load it and call P_set_weights(arena, blob) once per arena\n"
                 " * before P_forward; the blob must stay valid, aligned to 4 bytes (64 is\n"
                 " * best). A big-endian host must swap the bytes first.\n");
+    if (e->mode == WEIGHTS_OBJECT)
+        put_doc(b, P,
+                " *\n"
+                " * Weights: P_weights, P_WEIGHTS_BYTES bytes of float32 little-endian in\n"
+                " * the order the code reads them, read-only (flash), linked in from the\n"
+                " * .bin file written with this model by the .S file beside it: build that\n"
+                " * with the model (cc -c -I<its folder> ..._weights.S). Nothing to load.\n");
     if (image_input(g))
         put_doc(b, P,
                 " *\n"
@@ -457,7 +505,7 @@ static void write_header(Emit *e, StrBuf *b, const char *guard)
     sb_printf(b, "#define %s_PARAM_COUNT %lld /* parameters of the compiled layers */\n", P,
               (long long)param_count(g));
     sb_printf(b, "#define %s_LAYER_COUNT %d\n", P, g->nn);
-    if (e->mode == WEIGHTS_BLOB)
+    if (e->mode == WEIGHTS_BLOB || e->mode == WEIGHTS_OBJECT)
         sb_printf(b, "#define %s_WEIGHTS_BYTES %lld /* the blob's size */\n", P,
                   (long long)e->blob_floats * 4);
     sb_printf(b, "\n/* Runs n samples: input holds n * %s_INPUT_SIZE floats, output receives\n"
@@ -584,6 +632,12 @@ static void write_forward(Emit *e, StrBuf *b)
                      "    int b;\n"
                      "    memcpy(&w, arena, sizeof w);\n",
                   BLOB_HEADER_BYTES);
+    else if (e->mode == WEIGHTS_OBJECT)
+        sb_printf(b, "    float *A = (float *)arena;\n"
+                     "    const float *w = %s_weights;\n"
+                     "    int b;\n"
+                     "    (void)A;\n",
+                  P);
     else if (e->plan.arena_floats > 0)
         sb_printf(b, "    float *A = (float *)arena;\n    int b;\n");
     else
@@ -706,9 +760,17 @@ static void write_arena_checks(const Emit *e, StrBuf *b)
  * the 16-float ones, where the target has AVX-512 (twice the FMA width of
  * AVX2 on the machines that run it at full width). -DCNNC_NO_VECTOR_EXT
  * keeps to plain C99 loops, -DCNNC_NO_V16 to 8 floats, -DCNNC_NO_FP_CONTRACT
- * to separate multiplies and adds. */
-static void write_speed_preamble(StrBuf *b)
+ * to separate multiplies and adds. A target profile without SIMD for the
+ * vector types (--target cortex-m4) makes the plain loops the default. */
+static void write_speed_preamble(const Emit *e, StrBuf *b)
 {
+    const TargetProfile *t = e->opt->target;
+    if (t && !t->vector_ext)
+        sb_printf(b, "/* %s: the plain loops, the GNU vector types having no SIMD registers\n"
+                     " * there (-DCNNC_VECTOR_EXT builds them all the same) */\n"
+                     "#if !defined(CNNC_VECTOR_EXT) && !defined(CNNC_NO_VECTOR_EXT)\n"
+                     "#define CNNC_NO_VECTOR_EXT\n#endif\n",
+                  t->name);
     sb_puts(b, "#if defined(__GNUC__) && !defined(__clang__) && !defined(CNNC_NO_FP_CONTRACT)\n"
                "#pragma GCC optimize(\"fp-contract=fast\")\n#endif\n"
                "#if defined(__GNUC__) && !defined(CNNC_NO_VECTOR_EXT) && !defined(CNNC_V8_DEFINED)\n"
@@ -790,7 +852,7 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
                  "#ifndef %s_PROFILE_END\n#define %s_PROFILE_END(layer, name) ((void)0)\n#endif\n\n",
               P, P, P, P);
     write_arena_checks(e, b);
-    write_speed_preamble(b);
+    write_speed_preamble(e, b);
     if (e->mode == WEIGHTS_INLINE && e->weights.s) {
         put_weights_preamble(e, b, true);
         sb_puts(b, e->weights.s);
@@ -800,6 +862,12 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
         put_weights_preamble(e, b, false);
         sb_printf(b, "%s\n", e->weight_decls.s);
     }
+    if (e->mode == WEIGHTS_OBJECT)
+        sb_printf(b, "/* The weights, linked in by the _weights.S file written with this one. */\n"
+                     "#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__\n"
+                     "#error \"the weights file holds little-endian floats\"\n#endif\n"
+                     "extern const float %s_weights[];\n\n",
+                  P);
     for (int i = 0; i < g->nn; i++)
         if (!is_view(&g->n[i]))
             write_layer(e, b, i);
@@ -850,12 +918,13 @@ static bool write_temp(OutFile *f)
     return ok;
 }
 
-/* Writes every file to a temporary beside it, then renames them all. */
+/* Writes every file to a temporary beside it (unless written already:
+ * tmp set), then renames them all. */
 static bool write_files(OutFile *files, int n)
 {
     bool ok = true;
     for (int i = 0; i < n && ok; i++)
-        ok = write_temp(&files[i]);
+        ok = files[i].tmp || write_temp(&files[i]);
     for (int i = 0; i < n && ok; i++)
         if (rename(files[i].tmp, files[i].path) != 0) {
             diag_error((Loc){files[i].path, 0, 0}, "cannot write: %s", strerror(errno));
@@ -897,36 +966,79 @@ static char *header_guard(const char *P)
     return g;
 }
 
-static void write_weights_file(Emit *e, StrBuf *b)
+/* The start of OUT_weights.c; the arrays follow as they are emitted. */
+static void write_weights_head(Emit *e)
 {
-    sb_printf(b, "/* Generated by cnnc %s from %s: the weights of the model '%s', repacked\n"
-                 " * in the order its code reads them. Do not edit. */\n\n"
-                 "#include <float.h>\n#include <stdint.h>\n\n",
+    StrBuf b = {0};
+    sb_printf(&b, "/* Generated by cnnc %s from %s: the weights of the model '%s', repacked\n"
+                  " * in the order its code reads them. Do not edit. */\n\n"
+                  "#include <float.h>\n#include <stdint.h>\n\n",
               CNNC_VERSION, e->g->file ? e->g->file : "?", e->g->name ? e->g->name : "?");
-    put_weights_preamble(e, b, true);
-    sb_printf(b, "%s\n%s", e->weight_decls.s ? e->weight_decls.s : "",
-              e->weights.s ? e->weights.s : "");
-    put_weights_end(e, b);
+    put_weights_preamble(e, &b, true);
+    sink_write(e, &b);
+    sb_free(&b);
 }
 
-/* The blob's bytes: float32 little-endian whatever the host. */
-static unsigned char *blob_bytes(const Emit *e)
+static void write_weights_tail(Emit *e)
 {
-    unsigned char *bytes = xmalloc((size_t)e->blob_floats * 4 + 1);
-    for (int64_t i = 0; i < e->blob_floats; i++) {
-        uint32_t u;
-        memcpy(&u, &e->blob[i], 4);
-        for (int k = 0; k < 4; k++)
-            bytes[i * 4 + k] = (unsigned char)(u >> (8 * k));
+    StrBuf b = {0};
+    put_weights_end(e, &b);
+    sink_write(e, &b);
+    sb_free(&b);
+}
+
+/* The path of the weights' own file: OUT_weights.c beside OUT.c
+ * (--split-weights), --weights-blob's, or OUT_weights.bin
+ * (--weights-object); NULL when they are in OUT.c. */
+static char *sink_path(const Emit *e)
+{
+    return e->mode == WEIGHTS_SPLIT    ? sibling(e->opt->out_c, "_weights.c")
+           : e->mode == WEIGHTS_BLOB   ? xstrdup(e->opt->weights_blob)
+           : e->mode == WEIGHTS_OBJECT ? sibling(e->opt->out_c, "_weights.bin")
+                                       : NULL;
+}
+
+/* OUT.h, OUT.c and the weights' files, in files[]; their number. */
+static int write_outputs(Emit *e, OutFile *files, StrBuf *h, StrBuf *c, StrBuf *w)
+{
+    const EmitOptions *opt = e->opt;
+    char *h_path = sibling(opt->out_c, ".h"), *guard = header_guard(opt->prefix);
+    write_header(e, h, guard);
+    write_source(e, c, base_name(h_path));
+    free(guard);
+    int n = 0;
+    files[n++] = (OutFile){h_path, NULL, h->s, h->len};
+    files[n++] = (OutFile){xstrdup(opt->out_c), NULL, c->s, c->len};
+    if (e->mode == WEIGHTS_OBJECT) {
+        char *bin = sibling(base_name(opt->out_c), "_weights.bin");
+        blob_write_asm(e, w, bin);
+        free(bin);
+        files[n++] = (OutFile){sibling(opt->out_c, "_weights.S"), NULL, w->s, w->len};
     }
-    return bytes;
+    return n;
+}
+
+/* Emits the model, its weights streamed to their own file if they have
+ * one (e->sink_tmp, for emit_write to rename into place). */
+static bool emit_streaming(Emit *e)
+{
+    char *sink = sink_path(e);
+    bool ok = !sink || sink_open(e, sink);
+    if (ok && e->mode == WEIGHTS_SPLIT)
+        write_weights_head(e);
+    ok = ok && emit_model(e);
+    if (ok && e->mode == WEIGHTS_SPLIT)
+        write_weights_tail(e);
+    ok = ok && (!sink || sink_close(e, sink));
+    free(sink);
+    return ok;
 }
 
 Emit *emit_plan(Graph *g, const EmitOptions *opt)
 {
     Emit *e = xmalloc(sizeof *e);
     emit_setup(e, g, opt);
-    if (emit_model(e))
+    if (emit_streaming(e))
         return e;
     emit_free(e);
     return NULL;
@@ -934,28 +1046,16 @@ Emit *emit_plan(Graph *g, const EmitOptions *opt)
 
 bool emit_write(Emit *e)
 {
-    const EmitOptions *opt = e->opt;
-    char *h_path = sibling(opt->out_c, ".h");
-    char *guard = header_guard(opt->prefix);
     StrBuf c = {0}, h = {0}, w = {0};
-    unsigned char *blob = NULL;
-    write_header(e, &h, guard);
-    write_source(e, &c, base_name(h_path));
-    OutFile files[3] = {{h_path, NULL, h.s, h.len}, {xstrdup(opt->out_c), NULL, c.s, c.len}};
-    int nfiles = 2;
-    if (e->mode == WEIGHTS_SPLIT) {
-        write_weights_file(e, &w);
-        files[nfiles++] = (OutFile){sibling(opt->out_c, "_weights.c"), NULL, w.s, w.len};
-    } else if (e->mode == WEIGHTS_BLOB) {
-        blob = blob_bytes(e);
-        files[nfiles++] = (OutFile){xstrdup(opt->weights_blob), NULL, blob,
-                                    (size_t)e->blob_floats * 4};
+    OutFile files[4];
+    int nfiles = write_outputs(e, files, &h, &c, &w);
+    if (e->sink_tmp) { /* write_files renames it, or removes it, and frees the name */
+        files[nfiles++] = (OutFile){sink_path(e), e->sink_tmp, NULL, 0};
+        e->sink_tmp = NULL;
     }
     bool ok = write_files(files, nfiles);
     for (int i = 0; i < nfiles; i++)
         free(files[i].path);
-    free(blob);
-    free(guard);
     sb_free(&c);
     sb_free(&h);
     sb_free(&w);
@@ -985,9 +1085,10 @@ MemoryFigures emit_figures(const Emit *e)
                            .weights_bytes = e->weight_floats * 4};
 }
 
-bool emit_memory(Graph *g, bool no_winograd, MemoryFigures *out)
+bool emit_memory(Graph *g, bool no_winograd, const TargetProfile *target, MemoryFigures *out)
 {
-    EmitOptions opt = {.out_c = "", .prefix = "m", .batch = 1, .no_winograd = no_winograd};
+    EmitOptions opt = {.out_c = "", .prefix = "m", .batch = 1, .no_winograd = no_winograd,
+                       .count_weights = true, .target = target};
     Emit *e = emit_plan(g, &opt);
     if (e)
         *out = emit_figures(e);

@@ -5,7 +5,16 @@
 
 #include "../cnnc.h"
 
-typedef enum { WEIGHTS_INLINE, WEIGHTS_SPLIT, WEIGHTS_BLOB } WeightsMode;
+/* Where the weights go: static arrays in OUT.c, arrays in OUT_weights.c,
+ * a binary file the caller loads (blob), a binary file linked in by
+ * OUT_weights.S (object); or nowhere, counted only (cnnc info). */
+typedef enum {
+    WEIGHTS_INLINE,
+    WEIGHTS_SPLIT,
+    WEIGHTS_BLOB,
+    WEIGHTS_OBJECT,
+    WEIGHTS_COUNT
+} WeightsMode;
 
 struct Emit {
     Graph *g;
@@ -22,11 +31,14 @@ struct Emit {
     StrBuf *bodies;
     int64_t *scratch;
     bool *uses_blob;
-    /* Weights: C definitions (inline/split) or the blob's floats. */
+    /* Weights: C definitions (inline), the stream of their own file
+     * (split: C, blob and object: binary; sink.c), declarations (split). */
     StrBuf weights;
     StrBuf weight_decls; /* split: the extern declarations OUT.c needs */
-    float *blob;
-    int64_t blob_floats, blob_cap;
+    FILE *sink;
+    char *sink_tmp;
+    bool sink_failed;
+    int64_t blob_floats; /* blob, object: its floats, alignment included */
     int64_t weight_floats;
     /* Strings handed to emitters, freed with the Emit. */
     char **strs;
@@ -44,6 +56,20 @@ const char *emit_layer_fn(Emit *e, int i);
 /* The C identifier naming node i in generated symbols (unique in the
  * model, clear of the API's names): `conv1`, or `conv1_3` on a clash. */
 const char *emit_layer_ident(const Emit *e, int i);
+
+/* sink.c: the weights' own file, streamed to a temporary file beside
+ * `path` as they are emitted (split, blob and object modes). sink_write
+ * appends and empties text; blob_append the floats as bytes, at a 64-byte
+ * boundary (returns their offset in floats); sink_close closes it
+ * (false after an error, reported), leaving its name in e->sink_tmp for
+ * emit_write; sink_discard removes it. blob_write_asm: OUT_weights.S,
+ * linking in `bin`. */
+bool sink_open(Emit *e, const char *path);
+void sink_write(Emit *e, StrBuf *text);
+int64_t blob_append(Emit *e, const float *data, int64_t count);
+bool sink_close(Emit *e, const char *path);
+void sink_discard(Emit *e);
+void blob_write_asm(const Emit *e, StrBuf *b, const char *bin);
 
 /* emit_main.c: main() for `--main` (contract, section 3), with the runtime
  * it needs copied in as static functions. */

@@ -17,81 +17,11 @@
 
 #include "cnn.tab.h"
 
-/* ---- names: a small open-addressing map from a name to a layer index ---- */
+/* ---- names: a map from a name to a layer index (util.c's NameMap) ---- */
 
 #define THE_INPUT (-1)  /* a reference to the model input */
 #define UNRESOLVED (-2) /* a reference that names nothing */
 
-typedef struct {
-    const char **key;
-    int *val;
-    int n, cap;
-} Map;
-
-static unsigned hash(const char *s)
-{
-    unsigned h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
-static int map_find(const Map *m, const char *key)
-{
-    if (!m->cap)
-        return -1;
-    for (unsigned i = hash(key) & (unsigned)(m->cap - 1);; i = (i + 1) & (unsigned)(m->cap - 1)) {
-        if (!m->key[i])
-            return -1;
-        if (strcmp(m->key[i], key) == 0)
-            return (int)i;
-    }
-}
-
-static void map_grow(Map *m)
-{
-    Map old = *m;
-    m->cap = old.cap ? old.cap * 2 : 64;
-    m->key = xcalloc((size_t)m->cap, sizeof *m->key);
-    m->val = xcalloc((size_t)m->cap, sizeof *m->val);
-    for (int i = 0; i < old.cap; i++) {
-        if (!old.key[i])
-            continue;
-        unsigned j = hash(old.key[i]) & (unsigned)(m->cap - 1);
-        while (m->key[j])
-            j = (j + 1) & (unsigned)(m->cap - 1);
-        m->key[j] = old.key[i];
-        m->val[j] = old.val[i];
-    }
-    free(old.key);
-    free(old.val);
-}
-
-/* Adds key -> val; if key is already there, leaves it and returns its value
- * through *prev and false. */
-static bool map_add(Map *m, const char *key, int val, int *prev)
-{
-    int i = map_find(m, key);
-    if (i >= 0) {
-        *prev = m->val[i];
-        return false;
-    }
-    if (2 * (m->n + 1) > m->cap)
-        map_grow(m);
-    unsigned j = hash(key) & (unsigned)(m->cap - 1);
-    while (m->key[j])
-        j = (j + 1) & (unsigned)(m->cap - 1);
-    m->key[j] = key;
-    m->val[j] = val;
-    m->n++;
-    return true;
-}
-
-static void map_free(Map *m)
-{
-    free(m->key);
-    free(m->val);
-}
 
 /* ---- layer kinds ---- */
 
@@ -112,7 +42,7 @@ typedef struct {
     Graph *g;
     Layer *layer;
     int nlayer, cap;
-    Map names;
+    NameMap names;
     const Stmt *input, *train, *seed;
     Loc input_loc;
     int input_rank;
@@ -166,7 +96,7 @@ typedef enum { GIVEN, GENERATED, SOFTMAX_NODE } NameOrigin;
 static void declare_name(Lower *L, const char *name, int ref, Loc loc, NameOrigin origin)
 {
     int prev;
-    if (map_add(&L->names, name, ref, &prev))
+    if (name_map_add(&L->names, name, ref, &prev))
         return;
     if (origin == GENERATED)
         diag_error(loc, "the name '%.60s' given to this unnamed layer is already taken", name);
@@ -454,7 +384,7 @@ static void collect(Lower *L, const Stmt *model)
 
 static int resolve_name(Lower *L, const Layer *ly, const char *name, Loc loc)
 {
-    int i = map_find(&L->names, name);
+    int i = name_map_slot(&L->names, name);
     if (i >= 0)
         return L->names.val[i];
     if (L->cross_checks) {
@@ -612,7 +542,7 @@ static void lower_free(Lower *L)
     for (int i = 0; i < L->nlayer; i++)
         free(L->layer[i].in);
     free(L->layer);
-    map_free(&L->names);
+    name_map_free(&L->names);
 }
 
 Graph *dsl_lower(DslParse *p)

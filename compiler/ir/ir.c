@@ -232,36 +232,80 @@ const float *node_param_data(const Graph *g, const Node *n, int slot)
 }
 
 /* Kahn's algorithm, stable: among ready nodes, source order wins. */
+/* A min-heap of node indices: Kahn's algorithm taking the lowest-index
+ * ready node first keeps the source order wherever the edges allow. */
+typedef struct {
+    int *v, n;
+} Heap;
+
+static void heap_push(Heap *h, int x)
+{
+    int i = h->n++;
+    for (; i > 0 && h->v[(i - 1) / 2] > x; i = (i - 1) / 2)
+        h->v[i] = h->v[(i - 1) / 2];
+    h->v[i] = x;
+}
+
+static int heap_pop(Heap *h)
+{
+    int top = h->v[0], x = h->v[--h->n], i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && h->v[c + 1] < h->v[c])
+            c++;
+        if (x <= h->v[c])
+            break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n)
+        h->v[i] = x;
+    return top;
+}
+
+/* The readers of each tensor as one array: readers[first[t] .. first[t+1]). */
+static int *reader_lists(const Graph *g, int **first_out)
+{
+    int *first = xcalloc((size_t)g->nt + 2, sizeof *first);
+    for (int i = 0; i < g->nn; i++)
+        for (int j = 0; j < g->n[i].nin; j++)
+            first[g->n[i].in[j] + 2]++;
+    for (int t = 0; t < g->nt; t++)
+        first[t + 2] += first[t + 1];
+    int *readers = xmalloc(((size_t)first[g->nt + 1] + 1) * sizeof *readers);
+    for (int i = 0; i < g->nn; i++)
+        for (int j = 0; j < g->n[i].nin; j++)
+            readers[first[g->n[i].in[j] + 1]++] = i;
+    *first_out = first; /* first[t] now starts tensor t's readers */
+    return readers;
+}
+
 bool graph_toposort(Graph *g)
 {
-    int *state = xcalloc((size_t)g->nn + 1, sizeof *state); /* 1 = placed */
-    bool *ready_t = xcalloc((size_t)g->nt + 1, sizeof *ready_t);
+    int *first, *readers = reader_lists(g, &first);
+    int *waiting = xcalloc((size_t)g->nn + 1, sizeof *waiting); /* unready inputs */
+    Heap ready = {xmalloc(((size_t)g->nn + 1) * sizeof(int)), 0};
     Node *sorted = xmalloc(((size_t)g->nn + 1) * sizeof *sorted);
     int placed = 0;
-    for (int i = 0; i < g->nt; i++)
-        ready_t[i] = g->t[i].producer < 0;
-    bool progress = true;
-    while (placed < g->nn && progress) {
-        progress = false;
-        for (int i = 0; i < g->nn; i++) {
-            if (state[i])
-                continue;
-            bool ok = true;
-            for (int j = 0; j < g->n[i].nin && ok; j++)
-                ok = ready_t[g->n[i].in[j]];
-            if (!ok)
-                continue;
-            state[i] = 1;
-            ready_t[g->n[i].out] = true;
-            sorted[placed++] = g->n[i];
-            progress = true;
-            break; /* restart so that source order wins */
-        }
+    for (int i = 0; i < g->nn; i++) {
+        for (int j = 0; j < g->n[i].nin; j++)
+            waiting[i] += g->t[g->n[i].in[j]].producer >= 0;
+        if (!waiting[i])
+            heap_push(&ready, i);
+    }
+    while (ready.n) {
+        int i = heap_pop(&ready), out = g->n[i].out;
+        sorted[placed++] = g->n[i];
+        for (int k = first[out]; k < first[out + 1]; k++)
+            if (--waiting[readers[k]] == 0)
+                heap_push(&ready, readers[k]);
     }
     bool ok = placed == g->nn;
     if (!ok) {
         for (int i = 0; i < g->nn; i++)
-            if (!state[i]) {
+            if (waiting[i]) {
                 diag_error(g->n[i].loc, "layer '%s' is part of a cycle", g->n[i].name);
                 break;
             }
@@ -271,8 +315,10 @@ bool graph_toposort(Graph *g)
             g->t[g->n[i].out].producer = i;
     }
     free(sorted);
-    free(ready_t);
-    free(state);
+    free(ready.v);
+    free(waiting);
+    free(readers);
+    free(first);
     return ok;
 }
 

@@ -6,6 +6,7 @@
 #include "../cnnc.h"
 #include "../kit/dsl_args.h"
 #include "../kit/onnx_kit.h"
+#include "../kit/onnx_write.h"
 
 /* ---- act/: the activation table (acts.def; act.c, act_emit.c) ---- */
 
@@ -14,6 +15,8 @@ typedef struct {
     ActKind kind;
     int op; /* the operator computing it alone */
     const char *name, *onnx, *keys;
+    const char *onnx_attrs; /* "name:type ..." */
+    int onnx_since;
     float dsl_default[2], onnx_default[2]; /* NAN: required */
     int onnx_inputs_since;
     float (*apply)(float x, float a, float b);
@@ -90,6 +93,49 @@ void onnx_window_attrs(Node *n, const OnnxWindow *w);
  * (reshape_front.c); NULL after an error. */
 Node *reshape_onnx_view(OnnxNode *l, OnnxValue *x, const Shape *s, const char *suffix,
                         OnnxValue *out);
+/* ---- cnnc export: each family's OpInfo.onnx_export (<family>_front.c) ---- */
+bool act_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                     const char *out);
+bool batchnorm_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                           const char *out);
+bool concat_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                        const char *out);
+bool conv_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                      const char *out);
+bool dense_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                       const char *out);
+bool dropout_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                         const char *out);
+bool elementwise_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                             const char *out);
+bool flatten_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                         const char *out);
+bool global_pool_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                             const char *out);
+bool identity_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                          const char *out);
+bool maxout_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                        const char *out);
+bool pad_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                     const char *out);
+bool pool_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                      const char *out);
+bool reshape_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                         const char *out);
+bool softmax_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                         const char *out);
+/* An activation as an ONNX node named `name` from value in to out
+ * (act_front.c); false where it has no ONNX form. */
+bool act_onnx_node(OnnxOut *o, Act act, const char *name, const char *in, const char *out);
+/* The window attributes of conv and the pools (conv_front.c), with
+ * dilations or not. */
+void onnx_export_window(OnnxOut *o, Onnx__NodeProto *x, const Graph *g, const Node *n,
+                        bool dilations);
+/* A Pad node of n's padding and mode over x writing `out` (NULL: a fresh
+ * "<node>_pad"); returns its output's name (pad_front.c). */
+const char *onnx_export_pad(OnnxOut *o, const Graph *g, const Node *n, const char *x,
+                            const char *out);
+
 /* Add(x, c) right after a dense layer without bias becomes its bias (the
  * node's output names x): true when it did (dense_front.c). */
 bool dense_onnx_take_bias(OnnxNode *l, OnnxValue *x, OnnxValue *c);
@@ -301,6 +347,9 @@ void softmax_emit(Emit *e, const Node *n);
 void concat_emit(Emit *e, const Node *n);
 void pad_emit(Emit *e, const Node *n);
 void maxout_emit(Emit *e, const Node *n);
+/* The microcontroller profiles' dense kernel (emit_scalar_kernels):
+ * ops/dense/dense_mcu_emit.c. */
+void dense_emit_mcu(Emit *e, const Node *n);
 /* ---- training emitters, ops/<family>_emit_grad.c (traingen; emit_train.c) ----
  * A backward body (OpInfo.emit_grad) sees, over n samples of the batch:
  * x0, x1, ... the inputs, y the output, dy dL/dy (float *, which it may

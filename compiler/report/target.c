@@ -25,34 +25,90 @@
 
 extern char **environ;
 
-typedef struct {
-    const char *name;
-    const char *cc, *size;  /* the tools, found on PATH */
-    const char *flags[8];   /* the code-generation flags, NULL-terminated */
-} Target;
-
-static const Target targets[] = {
+/* The profiles. Each choice was measured in QEMU (instructions per
+ * inference by -icount, the proxy for cycles) and by size, on the examples
+ * and the MLPerf Tiny networks (docs/firmware.md, "Target profiles"):
+ * - vector_ext false: the scalar register-blocked kernels (conv, dense) and
+ *   the plain loops elsewhere. Without SIMD registers for them gcc lowers
+ *   the GNU vector types to scalar code that keeps the vectors on the
+ *   stack: on the M4, ResNet-8 20.0 M instructions, 14 KB of code and a
+ *   288-byte stack against 42.2 M, 175 KB and 5.4 KB; the M55's MVE does
+ *   no better with them (MobileNetV1 VWW 15.4 against 37.5 M);
+ * - winograd false: its tiles double a ResNet's arena and, on these cores,
+ *   cost instructions too (ResNet-8 on the M4: 29.2 M, 535 KB of RAM);
+ * - unroll_taps: 25 (5x5 windows unrolled: LeNet 1.53 M instructions
+ *   against 2.01 M for 6 KB more code); 9 on the soft-float cores, where a
+ *   multiply-add is two library calls (LeNet on the M3: 25 KB of code for
+ *   2.4 % fewer instructions);
+ * - -Os: -O2 runs more instructions on the M4 and M7 (ResNet-8 21.5 M) and
+ *   the M55 (23.2 M, its auto-vectorised loops), with more code.
+ * The part sizes are a typical part's, for the `fits` line. The host keeps
+ * the desktop kernels (the default build). */
+#define M_FLAGS(cpu) "-mcpu=" cpu, "-mthumb"
+static const TargetProfile profiles[] = {
+    {"cortex-m0plus", "arm-none-eabi-gcc", "arm-none-eabi-size",
+     {M_FLAGS("cortex-m0plus"), "-mfloat-abi=soft", "-Os", NULL},
+     false, false, 9, 32 * 1024, 256 * 1024},
+    {"cortex-m3", "arm-none-eabi-gcc", "arm-none-eabi-size",
+     {M_FLAGS("cortex-m3"), "-mfloat-abi=soft", "-Os", NULL},
+     false, false, 9, 64 * 1024, 512 * 1024},
     {"cortex-m4", "arm-none-eabi-gcc", "arm-none-eabi-size",
-     {"-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os", NULL}},
+     {M_FLAGS("cortex-m4"), "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os", NULL},
+     false, false, 25, 256 * 1024, 1024 * 1024},
+    {"cortex-m7", "arm-none-eabi-gcc", "arm-none-eabi-size",
+     {M_FLAGS("cortex-m7"), "-mfloat-abi=hard", "-mfpu=fpv5-d16", "-Os", NULL},
+     false, false, 25, 512 * 1024, 2048 * 1024},
+    {"cortex-m33", "arm-none-eabi-gcc", "arm-none-eabi-size",
+     {M_FLAGS("cortex-m33"), "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16", "-Os", NULL},
+     false, false, 25, 256 * 1024, 1024 * 1024},
+    {"cortex-m55", "arm-none-eabi-gcc", "arm-none-eabi-size",
+     {M_FLAGS("cortex-m55"), "-mfloat-abi=hard", "-Os", NULL},
+     false, false, 25, 512 * 1024, 2048 * 1024},
+    {"host", "cc", "size", {"-O2", "-march=native", NULL}, true, true, 25, 0, 0},
 };
 
-/* A typical part, for the `fits` line. */
-#define PART_RAM_BYTES (256 * 1024)
-#define PART_FLASH_BYTES (1024 * 1024)
+const TargetProfile *target_profile(const char *name)
+{
+    for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
+        if (strcmp(profiles[i].name, name) == 0)
+            return &profiles[i];
+    return NULL;
+}
+
+const TargetProfile *target_find(const char *name, const char *file)
+{
+    const TargetProfile *t = target_profile(name);
+    if (!t) {
+        StrBuf known = {0};
+        for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
+            sb_printf(&known, "%s%s", i ? ", " : "", profiles[i].name);
+        diag_error((Loc){file, 0, 0}, "unknown target '%s' (known: %s)", name, known.s);
+        sb_free(&known);
+    }
+    return t;
+}
 
 /* What the code generator predicts. */
 typedef struct {
     int64_t arena, weights;
 } Prediction;
 
-static bool predict(Graph *g, bool no_winograd, Prediction *p)
+static bool predict(Graph *g, bool no_winograd, const TargetProfile *t, Prediction *p)
 {
     MemoryFigures m;
-    if (!emit_memory(g, no_winograd, &m))
+    if (!emit_memory(g, no_winograd, t, &m))
         return false; /* reported */
     p->arena = m.arena_bytes;
     p->weights = m.weights_bytes;
     return true;
+}
+
+bool target_winograd(Graph *g, const TargetProfile *t)
+{
+    if (!t->winograd || t->part_ram <= 0)
+        return t->winograd;
+    Prediction p;
+    return predict(g, false, t, &p) && p.arena <= t->part_ram;
 }
 
 /* ---- budgets ---- */
@@ -114,8 +170,8 @@ static bool fits(const Prediction *p, int64_t ram, int64_t flash)
     return (ram < 0 || p->arena <= ram) && (flash < 0 || p->weights <= flash);
 }
 
-bool target_check_budgets(Graph *g, const char *ram_budget, const char *flash_budget,
-                          int64_t *ram_bytes, bool *no_winograd)
+bool target_check_budgets(Graph *g, const TargetProfile *t, const char *ram_budget,
+                          const char *flash_budget, int64_t *ram_bytes, bool *no_winograd)
 {
     int64_t ram = -1, flash = -1;
     *ram_bytes = 0;
@@ -135,12 +191,12 @@ bool target_check_budgets(Graph *g, const char *ram_budget, const char *flash_bu
     if (ram < 0 && flash < 0)
         return true;
     Prediction p, wino;
-    if (!predict(g, *no_winograd, &p))
+    if (!predict(g, *no_winograd, t, &p))
         return false;
     bool switched = false;
     if (!fits(&p, ram, flash) && !*no_winograd) {
         wino = p;
-        if (!predict(g, true, &p))
+        if (!predict(g, true, t, &p))
             return false;
         switched = p.arena < wino.arena || p.weights < wino.weights;
         if (!switched)
@@ -204,6 +260,7 @@ typedef struct {
     int64_t stack;                      /* the deepest call chain from model_forward */
     int64_t train_stack;                /* ... from model_train_step (--train) */
     int64_t train_state, train_arena;   /* model.h's <P>_TRAIN_STATE_BYTES, _ARENA_BYTES */
+    int64_t blob;                       /* model.h's <P>_WEIGHTS_BYTES (--weights-object) */
     bool stack_dynamic;                 /* some frame's size is not static */
 } Measure;
 
@@ -358,23 +415,26 @@ static bool read_stack(const char *path, bool train, Measure *m)
     return ok;
 }
 
-/* The training blocks' sizes, as the generated header states them. */
-static bool read_train_sizes(const char *path, Measure *m)
+/* What the generated header states: the training blocks' sizes (train),
+ * the weights blob's (blob). */
+static bool read_header(const char *path, bool train, bool blob, Measure *m)
 {
     FILE *f = fopen(path, "r");
     if (!f)
         return false;
     char line[1024];
     long long v;
-    m->train_state = m->train_arena = -1;
+    m->train_state = m->train_arena = m->blob = -1;
     while (fgets(line, sizeof line, f)) {
         if (sscanf(line, "#define model_TRAIN_STATE_BYTES %lld", &v) == 1)
             m->train_state = v;
         if (sscanf(line, "#define model_TRAIN_ARENA_BYTES %lld", &v) == 1)
             m->train_arena = v;
+        if (sscanf(line, "#define model_WEIGHTS_BYTES %lld", &v) == 1)
+            m->blob = v;
     }
     fclose(f);
-    return m->train_state >= 0 && m->train_arena >= 0;
+    return (!train || (m->train_state >= 0 && m->train_arena >= 0)) && (!blob || m->blob >= 0);
 }
 
 static void remove_dir(const char *dir)
@@ -393,46 +453,66 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
-/* The compiler command for one file: cc, the target's flags, ours. */
-static void cc_argv(const Target *t, const char *src, const char *obj, char **argv)
+/* The compiler command for one file: cc, the profile's flags, the extra
+ * ones (words of b->cflags, copied into *words), ours (dir for includes:
+ * the .incbin of --weights-object). Caller frees the result and *words. */
+static char **cc_argv(const TargetBuild *b, const char *dir, const char *src, const char *obj,
+                      char **words)
 {
-    int n = 0;
-    argv[n++] = (char *)t->cc;
-    for (int i = 0; t->flags[i]; i++)
-        argv[n++] = (char *)t->flags[i];
     const char *common[] = {"-std=c99", "-ffunction-sections", "-fdata-sections",
-                            "-fcallgraph-info=su", "-c"};
+                            "-fcallgraph-info=su", "-I", dir, "-c"};
+    *words = xstrdup(b->cflags ? b->cflags : "");
+    /* cc, its flags, at most one word per two bytes of cflags, ours, src -o obj NULL */
+    size_t n = 0, cap = 1 + sizeof b->t->flags / sizeof b->t->flags[0] + strlen(*words) / 2 + 1 +
+                         sizeof common / sizeof common[0] + 4;
+    char **argv = xmalloc(sizeof *argv * cap);
+    argv[n++] = (char *)b->t->cc;
+    for (int i = 0; b->t->flags[i]; i++)
+        argv[n++] = (char *)b->t->flags[i];
+    for (char *w = strtok(*words, " \t"); w; w = strtok(NULL, " \t"))
+        argv[n++] = w;
     for (size_t i = 0; i < sizeof common / sizeof common[0]; i++)
         argv[n++] = (char *)common[i];
     argv[n++] = (char *)src;
     argv[n++] = "-o";
     argv[n++] = (char *)obj;
     argv[n] = NULL;
+    return argv;
+}
+
+/* Compiles src into obj with b's command; true if that worked. */
+static bool compile(const TargetBuild *b, const char *dir, const char *src, const char *obj)
+{
+    char *words, **argv = cc_argv(b, dir, src, obj, &words);
+    bool ok = run_tool(argv, NULL);
+    free(argv);
+    free(words);
+    return ok;
 }
 
 /* Emits the model in dir (with --train code when train_batch > 0), its
  * weights in a translation unit of their own (--split-weights, as
  * docs/firmware.md builds it: the code cannot fold a small table into
- * instructions, so the weights' bytes are exactly the prediction),
- * cross-compiles both and fills *m. */
-static bool measure(Graph *g, const Target *t, int train_batch, bool no_winograd,
-                    const char *dir, Measure *m)
+ * instructions, so the weights' bytes are exactly the prediction; or the
+ * assembler file of --weights-object), compiles both and fills *m. */
+static bool measure(Graph *g, const TargetBuild *b, const char *dir, Measure *m)
 {
+    const TargetProfile *t = b->t;
     char *c = xasprintf("%s/model.c", dir), *o = xasprintf("%s/model.o", dir);
     char *h = xasprintf("%s/model.h", dir);
-    char *wc = xasprintf("%s/model_weights.c", dir), *wo = xasprintf("%s/model_weights.o", dir);
+    char *wc = xasprintf("%s/model_weights.%s", dir, b->weights_object ? "S" : "c");
+    char *wo = xasprintf("%s/model_weights.o", dir);
     char *ci = xasprintf("%s/model.ci", dir), *sizes = xasprintf("%s/model.size", dir);
+    int train_batch = b->train_batch;
     EmitOptions opt = {.out_c = c, .prefix = "model", .batch = train_batch ? train_batch : 1,
-                       .train = train_batch > 0, .split_weights = true,
-                       .no_winograd = no_winograd};
-    char *cc[24], *wcc[24];
-    cc_argv(t, c, o, cc);
-    cc_argv(t, wc, wo, wcc);
+                       .train = train_batch > 0, .split_weights = !b->weights_object,
+                       .weights_object = b->weights_object, .no_winograd = b->no_winograd,
+                       .target = t};
     char *size[] = {(char *)t->size, "-A", o, wo, NULL};
-    bool ok = emit_c(g, &opt) && run_tool(cc, NULL) && run_tool(wcc, NULL) &&
+    bool ok = emit_c(g, &opt) && compile(b, dir, c, o) && compile(b, dir, wc, wo) &&
               run_tool(size, sizes);
     if (ok && !(read_sizes(sizes, m) && read_stack(ci, train_batch > 0, m) &&
-                (!train_batch || read_train_sizes(h, m)))) {
+                read_header(h, train_batch > 0, b->weights_object, m))) {
         diag_error((Loc){0}, "cannot read the sizes of the cross-compiled model");
         ok = false;
     }
@@ -446,17 +526,26 @@ static bool measure(Graph *g, const Target *t, int train_batch, bool no_winograd
     return ok;
 }
 
-static const char *yes_no(int64_t ram, int64_t flash)
+/* The line saying whether ram and flash fit the profile's typical part. */
+static void print_fits(const TargetProfile *t, const char *what, int64_t ram, int64_t flash,
+                       FILE *out)
 {
-    return ram <= PART_RAM_BYTES && flash <= PART_FLASH_BYTES ? "yes" : "no";
+    if (t->part_ram > 0)
+        fprintf(out, "%sfits %lld KiB RAM, %lld KiB flash: %s\n", what,
+                (long long)t->part_ram / 1024, (long long)t->part_flash / 1024,
+                ram <= t->part_ram && flash <= t->part_flash ? "yes" : "no");
 }
 
-static void print_report(const Target *t, int train_batch, const Prediction *p,
-                         const Measure *m, FILE *out)
+static void print_report(const TargetBuild *b, const Prediction *p, const Measure *m,
+                         FILE *out)
 {
+    const TargetProfile *t = b->t;
+    int train_batch = b->train_batch;
     fprintf(out, "target: %s (%s", t->name, t->cc);
     for (int i = 0; t->flags[i]; i++)
         fprintf(out, " %s", t->flags[i]);
+    if (b->cflags && *b->cflags)
+        fprintf(out, " %s", b->cflags);
     int64_t flash = m->code + m->weights + m->other, ram = p->arena + m->data + m->stack;
     fprintf(out, ")\n"
                  "flash_code_bytes: %lld\n"
@@ -468,20 +557,21 @@ static void print_report(const Target *t, int train_batch, const Prediction *p,
                  "ram_data_bytes: %lld\n"
                  "ram_stack_bytes: %lld\n"
                  "ram_bytes: %lld\n",
-            (long long)m->code, (long long)m->weights, (long long)p->weights,
+            (long long)m->code, (long long)m->weights,
+            (long long)(b->weights_object ? m->blob : p->weights),
             (long long)m->other, (long long)flash, (long long)p->arena, (long long)m->data,
             (long long)m->stack, (long long)ram);
-    fprintf(out, "fits 256 KiB RAM, 1 MiB flash: %s\n", yes_no(ram, flash));
+    print_fits(t, "", ram, flash, out);
     if (train_batch) {
         int64_t train_ram = m->train_state + m->train_arena + m->data + m->train_stack;
         fprintf(out, "train_batch: %d\n"
                      "ram_train_state_bytes: %lld\n"
                      "ram_train_arena_bytes: %lld\n"
                      "ram_train_stack_bytes: %lld\n"
-                     "ram_train_bytes: %lld\n"
-                     "training fits 256 KiB RAM, 1 MiB flash: %s\n",
+                     "ram_train_bytes: %lld\n",
                 train_batch, (long long)m->train_state, (long long)m->train_arena,
-                (long long)m->train_stack, (long long)train_ram, yes_no(train_ram, flash));
+                (long long)m->train_stack, (long long)train_ram);
+        print_fits(t, "training ", train_ram, flash, out);
     }
     fputs("# flash: code (.text, measured) + weights (.rodata, measured; predicted by cnnc)\n"
           "# + other constants (layer names); libm and the C library not counted. The\n"
@@ -502,18 +592,10 @@ static void print_report(const Target *t, int train_batch, const Prediction *p,
         fputs("# note: some frame has a dynamic size; the stack figure is a lower bound\n", out);
 }
 
-bool target_report(Graph *g, const char *target, int train_batch, bool no_winograd, FILE *out)
+bool target_report(Graph *g, const TargetBuild *b, FILE *out)
 {
-    const Target *t = NULL;
-    for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
-        if (strcmp(targets[i].name, target) == 0)
-            t = &targets[i];
-    if (!t) {
-        diag_error((Loc){g->file, 0, 0}, "unknown target '%s' (known: cortex-m4)", target);
-        return false;
-    }
     Prediction p;
-    if (!predict(g, no_winograd, &p))
+    if (!predict(g, b->no_winograd, b->t, &p))
         return false;
     const char *tmp = getenv("TMPDIR");
     char *dir = xasprintf("%s/cnnc-target-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -523,9 +605,9 @@ bool target_report(Graph *g, const char *target, int train_batch, bool no_winogr
         return false;
     }
     Measure m = {0};
-    bool ok = measure(g, t, train_batch, no_winograd, dir, &m);
+    bool ok = measure(g, b, dir, &m);
     if (ok)
-        print_report(t, train_batch, &p, &m, out);
+        print_report(b, &p, &m, out);
     remove_dir(dir);
     free(dir);
     return ok;

@@ -121,3 +121,68 @@ bool mul_overflows(int64_t a, int64_t b, int64_t *out)
 {
     return __builtin_mul_overflow(a, b, out);
 }
+
+/* ---- NameMap: open addressing, FNV-1a ---- */
+
+static unsigned name_hash(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+int name_map_slot(const NameMap *m, const char *key)
+{
+    if (!m->cap)
+        return -1;
+    for (unsigned i = name_hash(key) & (unsigned)(m->cap - 1);; i = (i + 1) & (unsigned)(m->cap - 1)) {
+        if (!m->key[i])
+            return -1;
+        if (strcmp(m->key[i], key) == 0)
+            return (int)i;
+    }
+}
+
+static void name_map_grow(NameMap *m)
+{
+    NameMap old = *m;
+    m->cap = old.cap ? old.cap * 2 : 64;
+    m->key = xcalloc((size_t)m->cap, sizeof *m->key);
+    m->val = xcalloc((size_t)m->cap, sizeof *m->val);
+    for (int i = 0; i < old.cap; i++) {
+        if (!old.key[i])
+            continue;
+        unsigned j = name_hash(old.key[i]) & (unsigned)(m->cap - 1);
+        while (m->key[j])
+            j = (j + 1) & (unsigned)(m->cap - 1);
+        m->key[j] = old.key[i];
+        m->val[j] = old.val[i];
+    }
+    free(old.key);
+    free(old.val);
+}
+
+bool name_map_add(NameMap *m, const char *key, int val, int *prev)
+{
+    int i = name_map_slot(m, key);
+    if (i >= 0) {
+        *prev = m->val[i];
+        return false;
+    }
+    if (2 * (m->n + 1) > m->cap)
+        name_map_grow(m);
+    unsigned j = name_hash(key) & (unsigned)(m->cap - 1);
+    while (m->key[j])
+        j = (j + 1) & (unsigned)(m->cap - 1);
+    m->key[j] = key;
+    m->val[j] = val;
+    m->n++;
+    return true;
+}
+
+void name_map_free(NameMap *m)
+{
+    free(m->key);
+    free(m->val);
+}

@@ -7,8 +7,10 @@ and batch 5 (more than --batch: the program runs in chunks) must agree with
 `cnnc run` (the interpreter, the oracle): max|a - b| <= 1e-4 * max|ref|,
 no NaN (contract, section 6).
 
-usage: check_examples.py CNNC OUTDIR CC [--sanitize] [--need-cpu FLAG] [-FLAG...] MODEL.cnn...
-(-DCNNC_NO_VECTOR_EXT tests the plain C path of the kernels; -march=native
+usage: check_examples.py CNNC OUTDIR CC [--sanitize] [--need-cpu FLAG] [--cnnc=OPT...]
+       [-FLAG...] MODEL.cnn...
+(--cnnc=OPT goes to cnnc: --cnnc=--target=cortex-m4 tests the microcontroller
+profiles' scalar kernels; -DCNNC_NO_VECTOR_EXT the plain C path of the others; -march=native
 with --need-cpu avx512f the 16-float one, skipped with exit code 77 where
 /proc/cpuinfo lacks the flag; other -options go to CC as they are)
 """
@@ -59,9 +61,9 @@ def agree(got, ref):
     return None
 
 
-def check(cnnc, outdir, cc, sanitize, defines, model):
+def check(cnnc, outdir, cc, sanitize, defines, model, cnnc_flags=()):
     stem = os.path.join(outdir, os.path.basename(model)[:-4])
-    run([cnnc, model, "-o", stem + ".c", "--main", "--batch", "2"])
+    run([cnnc, model, "-o", stem + ".c", "--main", "--batch", "2"] + list(cnnc_flags))
     flags = STRICT + defines + (sanitize_flags(cc) if sanitize else ["-O2"])
     run([cc] + flags + [stem + ".c", "-o", stem, "-lm"])
     shape = input_shape(stem + ".h")
@@ -105,14 +107,16 @@ def main():
     sanitize = "--sanitize" in sys.argv[4:]
     rest = sys.argv[4:]
     skip_unless_cpu(rest)
+    cnnc_flags = [a[len("--cnnc="):] for a in rest if a.startswith("--cnnc=")]
     # C compiler flags, e.g. -DCNNC_NO_VECTOR_EXT or -march=native
-    defines = [a for a in rest if a.startswith("-") and a != "--sanitize"]
-    models = [m for m in rest if m != "--sanitize" and m not in defines]
+    defines = [a for a in rest if a.startswith("-") and a != "--sanitize" and
+               not a.startswith("--cnnc=")]
+    models = [m for m in rest if not m.startswith("-")]
     os.makedirs(outdir, exist_ok=True)
     failures = []
     for model in models:
         try:
-            failures += check(cnnc, outdir, cc, sanitize, defines, model)
+            failures += check(cnnc, outdir, cc, sanitize, defines, model, cnnc_flags)
         except RuntimeError as e:
             failures.append("%s: %s" % (model, e))
         print("%s: %s" % (model, "FAIL" if failures and failures[-1].startswith(model) else "ok"))

@@ -12,8 +12,10 @@ driver runs each case on its input batch (2 samples) and on its first
 sample alone; both must agree with `cnnc run` (the oracle) within
 max|a - b| <= 1e-4 * max|ref| (contract, section 6).
 
-usage: check_matrix.py CNNC SOURCE_DIR WORKDIR CC [--need-cpu FLAG] [-FLAG...] [REGEX]
-(-options go to the C compiler: -DCNNC_NO_VECTOR_EXT tests the plain C path,
+usage: check_matrix.py CNNC SOURCE_DIR WORKDIR CC [--need-cpu FLAG] [--cnnc=OPT...] [-FLAG...]
+       [REGEX]
+(--cnnc=OPT goes to cnnc, e.g. --cnnc=--target=cortex-m4 for the scalar kernels of
+the microcontroller profiles; other -options go to the C compiler: -DCNNC_NO_VECTOR_EXT tests the plain C path,
 -march=native with --need-cpu avx512f the 16-float one, skipped with exit
 code 77 where /proc/cpuinfo lacks the flag)
 """
@@ -117,7 +119,7 @@ int main(int argc, char **argv)
 """
 
 
-def build_group(cnnc, cc, defines, work, cases, first):
+def build_group(cnnc, cc, defines, work, cases, first, cnnc_flags):
     includes, rows, sources = [], [], []
     for i, (name, case_dir) in enumerate(cases):
         p = "c%d" % (first + i)
@@ -125,7 +127,7 @@ def build_group(cnnc, cc, defines, work, cases, first):
         batch = "1" if (first + i) % 2 else "2"
         run([cnnc, os.path.join(case_dir, name + ".cnn"), "--weights",
              os.path.join(case_dir, name + ".weights"), "-o", out_c, "--name", p,
-             "--batch", batch])
+             "--batch", batch] + cnnc_flags)
         includes.append('#include "%s.h"' % p)
         rows.append('    {"%s", %s_forward, %s_INPUT_SIZE, %s_OUTPUT_SIZE, %s_ARENA_BYTES, '
                     '%s_BATCH_MAX},\n' % (name, p, p, p, p, p))
@@ -161,7 +163,8 @@ def main():
     cnnc, src, work, cc = sys.argv[1:5]
     args = sys.argv[5:]
     skip_unless_cpu(args)
-    defines = [a for a in args if a.startswith("-")]
+    cnnc_flags = [a[len("--cnnc="):] for a in args if a.startswith("--cnnc=")]
+    defines = [a for a in args if a.startswith("-") and not a.startswith("--cnnc=")]
     rest = [a for a in args if not a.startswith("-")]
     regex = re.compile(rest[0]) if rest else None
     case_dir = os.path.join(work, "cases")
@@ -181,7 +184,7 @@ def main():
     for first in range(0, len(names), GROUP):
         group = [(n, case_dir) for n in names[first:first + GROUP]]
         try:
-            build_group(cnnc, cc, defines, work, group, first)
+            build_group(cnnc, cc, defines, work, group, first, cnnc_flags)
         except RuntimeError as e:
             failures.append("group at %s: %s" % (names[first], str(e)[:3000]))
             continue

@@ -1,8 +1,8 @@
-/* harness.c: runs a generated model on the emulated Cortex-M4F.
- * Takes the model (model.h, prefix `model`) and the test inputs baked into
- * inputs.h by run_target.py; gives, by semihosting, one line per sample of
- * outputs as the hex bits of each float (exact, no printf), the timer
- * ticks of one forward call and the deepest stack that call used. */
+/* harness.c: runs a generated model on an emulated Cortex-M.
+ * Takes the model (model.h, prefix `model`) and the inputs baked into
+ * inputs.h by scripts/target-bench; gives, by semihosting, one line per
+ * sample of outputs as the hex bits of each float (exact, no printf), the
+ * SysTick ticks of one forward call and the deepest stack that call used. */
 #include <stdint.h>
 
 #include "inputs.h"
@@ -11,7 +11,7 @@
 #include "probe.h"
 
 #ifndef TARGET_RAM_BYTES
-#define TARGET_RAM_BYTES (4u << 20) /* mps2-an386's SSRAM2&3 */
+#define TARGET_RAM_BYTES (4u << 20) /* the RAM of every board in boards/ */
 #endif
 
 /* The firmware's own guard: a plan that outgrows the RAM stops the build

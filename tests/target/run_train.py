@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """run_train.py: one generated training step (--train) on the emulated
-Cortex-M4F (QEMU mps2-an386), checked against the host.
+Cortex-M4F (QEMU mps2-an386, the board of scripts/target-bench), checked
+against the host.
 
 Takes: CNNC SOURCE_DIR WORK_DIR [MODEL.cnn ...] (default: every example).
-For each model: compiles it with `--train --batch 2` (prefix `model`,
+For each model: compiles it with `--train --batch 2 --target cortex-m4` (prefix `model`,
 weights in model_weights.c), bakes a seeded batch and labels into
 inputs.h, runs train_harness.c (one SGD step with momentum and weight
 decay, then one Adam step, each from the baked weights) in QEMU and,
@@ -32,10 +33,20 @@ import zlib
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run_target import (CFLAGS, HERE, INSNS_PER_TICK, PART_FLASH, PART_RAM, QEMU,  # noqa: E402
-                        QEMU_SECONDS, RTOL, header_macros, parse_args, run, section_sizes)
+from importlib.machinery import SourceFileLoader
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from run_target import parse_args  # noqa: E402
+
+# The board and toolchain facts, and the helpers, of scripts/target-bench.
+tb = SourceFileLoader("target_bench", os.path.join(HERE, "..", "..", "scripts",
+                                                   "target-bench")).load_module()
+run, header_macros, section_sizes = tb.run, tb.header_macros, tb.section_sizes
+TARGET = "cortex-m4"
+MACHINE, BOARD, INSNS_PER_TICK = tb.BOARDS[TARGET]
+PART_RAM, PART_FLASH = 256 * 1024, 1024 * 1024  # the cortex-m4 profile's part
+RTOL = 1e-4
 BATCH = 2
 BOARD_RAM = 4 << 20
 STACK_BYTES = 64 << 10
@@ -125,8 +136,10 @@ def interp_reference(cnnc, model, d, x, y):
 
 
 def info_train(cnnc, model):
-    out = run([cnnc, "info", model, "--target", "cortex-m4", "--train", "--batch", str(BATCH)])
-    return {m[0]: int(m[1]) for m in re.findall(r"^(\w+): (\d+)$", out, re.M)}
+    """`cnnc info --target --train`: {label: bytes} and the compiler command."""
+    out = run([cnnc, "info", model, "--target", TARGET, "--train", "--batch", str(BATCH)])
+    cc = re.search(r"^target: \S+ \((.*)\)$", out, re.M).group(1).split()
+    return {m[0]: int(m[1]) for m in re.findall(r"^(\w+): (\d+)$", out, re.M)}, cc
 
 
 def symbol_sizes(elf):
@@ -144,7 +157,7 @@ def check_model(cnnc, model, work):
     os.makedirs(d, exist_ok=True)
     c = os.path.join(d, "model.c")
     run([cnnc, model, "-o", c, "--name", "model", "--split-weights", "--train",
-         "--batch", str(BATCH)])
+         "--batch", str(BATCH), "--target", TARGET])
     macros, shape = header_macros(os.path.join(d, "model.h"))
     state_b, arena_b = macros["TRAIN_STATE_BYTES"], macros["TRAIN_ARENA_BYTES"]
     if state_b + arena_b > BOARD_RAM - STACK_BYTES:
@@ -155,7 +168,8 @@ def check_model(cnnc, model, work):
     y = rng.integers(0, macros["OUTPUT_SIZE"], BATCH).astype(np.int32)
     write_inputs(os.path.join(d, "inputs.h"), x, y)
 
-    cc = ["arm-none-eabi-gcc"] + CFLAGS
+    info, cc = info_train(cnnc, model)
+    cc = cc + tb.WARN
     obj = {n: os.path.join(d, n + ".o")
            for n in ("model", "model_weights", "train_harness", "startup")}
     run(cc + ["-c", c, "-o", obj["model"]])
@@ -164,11 +178,12 @@ def check_model(cnnc, model, work):
               obj["train_harness"]])
     run(cc + ["-I", HERE, "-c", os.path.join(HERE, "startup.c"), "-o", obj["startup"]])
     elf = os.path.join(d, "train.elf")
-    run(cc + ["-nostartfiles", "--specs=nano.specs", "-T", os.path.join(HERE, "link.ld"),
+    run(cc + ["-nostartfiles", "--specs=nano.specs", "-L", HERE,
+              "-T", os.path.join(HERE, "boards", BOARD + ".ld"),
               "-Wl,--gc-sections", obj["startup"], obj["train_harness"], obj["model"],
               obj["model_weights"], "-lm", "-o", elf])
-    p = subprocess.run(["timeout", str(QEMU_SECONDS)] + QEMU + ["-kernel", elf],
-                       capture_output=True, text=True)
+    p = subprocess.run(["timeout", str(tb.QEMU_SECONDS), "qemu-system-arm", "-M", MACHINE] +
+                       tb.QEMU_ARGS + ["-kernel", elf], capture_output=True, text=True)
     text = p.stdout + p.stderr
     if p.returncode != 0:
         raise RuntimeError("QEMU exit %d (124: timeout)\n%s" % (p.returncode, text[-2000:]))
@@ -211,9 +226,7 @@ def check_model(cnnc, model, work):
                 errors.append("%s: %s differs from the interpreter's step (rel. err %.2g)"
                               % (opt, name, rel))
 
-    sizes = section_sizes(obj["model"])
-    for k, v in section_sizes(obj["model_weights"]).items():
-        sizes[k] = sizes.get(k, 0) + v
+    sizes = section_sizes("arm-none-eabi-size", [obj["model"], obj["model_weights"]])
     code = sum(v for k, v in sizes.items() if k.startswith(".text"))
     rodata = sum(v for k, v in sizes.items() if k.startswith(".rodata"))
     data_bss = sum(v for k, v in sizes.items() if k.startswith((".data", ".bss")))
@@ -223,7 +236,6 @@ def check_model(cnnc, model, work):
     if sym.get("state") != state_b or sym.get("arena") != max(arena_b, 1):
         errors.append("image: state %s, arena %s bytes; model.h: %d, %d"
                       % (sym.get("state"), sym.get("arena"), state_b, arena_b))
-    info = info_train(cnnc, model)
     for key, mine in (("ram_train_state_bytes", state_b), ("ram_train_arena_bytes", arena_b),
                       ("flash_code_bytes", code), ("flash_bytes", code + rodata),
                       ("train_batch", BATCH)):
@@ -233,8 +245,8 @@ def check_model(cnnc, model, work):
     stack = max(target["sgd"]["stack"], target["adam"]["stack"])
     row = {"model": stem, "flash": code + rodata, "state": state_b, "arena": arena_b,
            "stack": max(stack, info.get("ram_train_stack_bytes", 0)),
-           "sgd": target["sgd"]["ticks"] * INSNS_PER_TICK,
-           "adam": target["adam"]["ticks"] * INSNS_PER_TICK,
+           "sgd": round(target["sgd"]["ticks"] * INSNS_PER_TICK),
+           "adam": round(target["adam"]["ticks"] * INSNS_PER_TICK),
            "oracle": "host" if interp is None else "host+interp"}
     return row, errors
 
@@ -257,12 +269,12 @@ def print_table(rows):
 
 
 def main():
-    cnnc, src, work, models = parse_args("run_train.py")
+    cnnc, src, work, _, _, _, models = parse_args("run_train.py")
     rows, failed, ran = [], 0, 0
     for m in models:
         try:
             row, errors = check_model(cnnc, m, work)
-        except (RuntimeError, KeyError, AttributeError, ValueError) as e:
+        except (RuntimeError, tb.Failure, KeyError, AttributeError, ValueError) as e:
             row, errors = None, [str(e)]
         if row is None and errors and errors[0].startswith("not run"):
             print("NOTE %s: %s" % (os.path.basename(m), errors[0]))

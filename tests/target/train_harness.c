@@ -24,7 +24,7 @@ static unsigned char arena[model_TRAIN_ARENA_BYTES ? model_TRAIN_ARENA_BYTES : 1
 #ifdef __arm__
 #include "probe.h"
 
-extern uint32_t __flash_end[], __data_start[], __bss_end[];
+extern uint32_t __flash_start[], __flash_end[], __data_start[], __bss_end[];
 
 /* FNV-1a over the words of [from, to), skipping [skip0, skip0 + n0) and
  * [skip1, skip1 + n1). */
@@ -46,7 +46,7 @@ static uint32_t hash_words(const uint32_t *from, const uint32_t *to, const void 
  * two blocks: the harness's own variables do not change during a step. */
 static void snapshot(uint32_t *flash, uint32_t *ram)
 {
-    *flash = hash_words((const uint32_t *)0, __flash_end, 0, 0, 0, 0);
+    *flash = hash_words(__flash_start, __flash_end, 0, 0, 0, 0);
     *ram = hash_words(__data_start, __bss_end, state, sizeof state, arena, sizeof arena);
 }
 #endif

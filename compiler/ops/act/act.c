@@ -59,8 +59,8 @@ static float act_mish_dydx(float x)
 }
 
 /* Each row's formulas as functions; a row uses the names it needs. */
-#define ACT(ID, name, onnx, onnx_attrs, keys, dsl_a, dsl_b, onnx_a, onnx_b, since, valid, invalid, Y, \
-            DYDX, FROM_Y, NONNEG, c_y, c_dydx, c_vec)                                           \
+#define ACT(ID, name, onnx, onnx_since, onnx_attrs, keys, dsl_a, dsl_b, onnx_a, onnx_b, since, valid, \
+            invalid, Y, DYDX, FROM_Y, NONNEG, c_y, c_dydx, c_vec)                               \
     static float apply_##ID(float x, float a, float b)                                         \
     {                                                                                          \
         (void)a, (void)b;                                                                      \
@@ -94,9 +94,10 @@ static float act_mish_dydx(float x)
 
 static const ActInfo table[ACT_COUNT] = {
     [ACT_NONE] = {.name = "none", .onnx = "", .keys = ""},
-#define ACT(ID, NAME, ONNX, ONNX_ATTRS, KEYS, DSL_A, DSL_B, ONNX_A, ONNX_B, SINCE, VALID_, INVALID,  \
-            Y_, DYDX_, FROM_Y_, NONNEG_, C_Y, C_DYDX, C_VEC)                                    \
-    [ACT_##ID] = {.kind = ACT_##ID, .op = OP_##ID, .name = #NAME, .onnx = ONNX, .keys = KEYS,   \
+#define ACT(ID, NAME, ONNX, ONNX_SINCE, ONNX_ATTRS, KEYS, DSL_A, DSL_B, ONNX_A, ONNX_B, SINCE, VALID_, \
+            INVALID, Y_, DYDX_, FROM_Y_, NONNEG_, C_Y, C_DYDX, C_VEC)                           \
+    [ACT_##ID] = {.kind = ACT_##ID, .op = OP_##ID, .name = #NAME, .onnx = ONNX,                 \
+                  .onnx_since = ONNX_SINCE, .onnx_attrs = ONNX_ATTRS, .keys = KEYS,             \
                   .dsl_default = {DSL_A, DSL_B}, .onnx_default = {ONNX_A, ONNX_B},              \
                   .onnx_inputs_since = SINCE, .apply = apply_##ID, .dydx = dydx_##ID,           \
                   .from_y = from_y_##ID, .nonneg = nonneg_##ID, .valid = valid_##ID,            \
@@ -258,6 +259,7 @@ static void dump_act(const Graph *g, const Node *n, FILE *out)
         .emit_grad = act_emit_grad,                                                             \
         .dump = dump_act,                                                                       \
         .folds = act_folds,                                                                     \
+        .onnx_export = act_onnx_export,                                                         \
     };
 #define ACT_ALIAS(word, ID, a, b)
 #include "acts.def"

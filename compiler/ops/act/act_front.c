@@ -6,6 +6,8 @@
  * row of acts.def is a DSL keyword here, and every alias. */
 #include "../ops.h"
 
+#include <stdlib.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -48,7 +50,7 @@ static void dsl_act_alias(DslArgs *c, Node *n, const DslKind *k)
 }
 
 const DslKind act_dsl[] = {
-#define ACT(ID, NAME, onnx, attrs, KEYS, ...) {#NAME, #NAME, OP_##ID, 0, KEYS, KEYS, dsl_act, NULL},
+#define ACT(ID, NAME, onnx, since, attrs, KEYS, ...) {#NAME, #NAME, OP_##ID, 0, KEYS, KEYS, dsl_act, NULL},
 #define ACT_ALIAS(WORD, ID, a, b) {#WORD, #WORD, OP_##ID, 0, "", "", dsl_act_alias, NULL},
 #include "acts.def"
 #undef ACT
@@ -186,10 +188,67 @@ static bool onnx_act(OnnxNode *l)
 }
 
 const OnnxKind act_onnx[] = {
-#define ACT(ID, NAME, ONNX, ATTRS, ...) {ONNX, ATTRS, onnx_act, NULL, false},
+#define ACT(ID, NAME, ONNX, SINCE, ATTRS, ...) {ONNX, ATTRS, onnx_act, NULL, false},
 #define ACT_ALIAS(word, ID, a, b)
 #include "acts.def"
 #undef ACT
 #undef ACT_ALIAS
     {NULL},
 };
+
+/* ---- export: a node of the row's ONNX op type; Clip's bounds as inputs
+ * from opset 11 (the export's 13 or later) ---- */
+
+/* Whether `key` is among the row's ONNX attributes ("name:type ..."). */
+static bool onnx_attr_listed(const ActInfo *ai, const char *key)
+{
+    size_t len = strlen(key);
+    for (const char *p = ai->onnx_attrs; (p = strstr(p, key)); p += len)
+        if ((p == ai->onnx_attrs || p[-1] == ' ') && p[len] == ':')
+            return true;
+    return false;
+}
+
+/* Whether the parameters survive the trip: those that are neither ONNX
+ * attributes nor inputs (softplus's beta and threshold) must hold ONNX's
+ * values. */
+static bool onnx_carries(const ActInfo *ai, Act act)
+{
+    char key[16];
+    const float v[2] = {act.a, act.b};
+    for (int i = 0; i < act_key_count(ai); i++)
+        if (!ai->onnx_inputs_since && !onnx_attr_listed(ai, act_key(ai, i, key, sizeof key)) &&
+            v[i] != ai->onnx_default[i])
+            return false;
+    return true;
+}
+
+bool act_onnx_node(OnnxOut *o, Act act, const char *name, const char *in, const char *out)
+{
+    const ActInfo *ai = act_info(act.kind);
+    if (!*ai->onnx || !onnx_carries(ai, act))
+        return false;
+    onnx_out_need_opset(o, ai->onnx_since);
+    const char *inputs[3] = {in};
+    int nin = 1, nk = act_key_count(ai);
+    char key[16];
+    if (ai->onnx_inputs_since)
+        for (int i = 0; i < nk; i++) {
+            char *base = xasprintf("%s_%s", name, act_key(ai, i, key, sizeof key));
+            inputs[nin++] = onnx_out_fresh(o, base);
+            free(base);
+            Shape scalar = {0};
+            onnx_out_init_f32(o, inputs[nin - 1], &scalar, i ? &act.b : &act.a);
+        }
+    Onnx__NodeProto *x = onnx_out_node(o, ai->onnx, name, inputs, nin, out);
+    for (int i = 0; !ai->onnx_inputs_since && i < nk; i++)
+        if (onnx_attr_listed(ai, act_key(ai, i, key, sizeof key)))
+            onnx_attr_float(o, x, key, i ? act.b : act.a);
+    return true;
+}
+
+bool act_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                     const char *out)
+{
+    return act_onnx_node(o, node_act(n), n->name, in[0], out);
+}

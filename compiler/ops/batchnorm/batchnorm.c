@@ -108,4 +108,5 @@ const OpInfo op_batchnorm = {
     .emit_grad = batchnorm_emit_grad,
     .dump = dump_batchnorm,
     .folds = batchnorm_folds,
+    .onnx_export = batchnorm_onnx_export,
 };

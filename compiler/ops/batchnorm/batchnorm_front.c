@@ -48,3 +48,17 @@ const OnnxKind batchnorm_onnx[] = {
      false},
     {NULL},
 };
+
+/* ---- export: ONNX's momentum keeps the old statistics' share ---- */
+
+bool batchnorm_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                           const char *out)
+{
+    const char *inputs[5] = {in[0]};
+    for (int i = 0; i < 4; i++)
+        inputs[1 + i] = g->t[n->param[i]].name;
+    Onnx__NodeProto *x = onnx_out_node(o, "BatchNormalization", n->name, inputs, 5, out);
+    onnx_attr_float(o, x, "epsilon", n->a.eps);
+    onnx_attr_float(o, x, "momentum", 1 - n->a.momentum);
+    return true;
+}

@@ -72,4 +72,5 @@ const OpInfo op_concat = {
     .emit = concat_emit,
     .emit_grad = concat_emit_grad,
     .dump = dump_axis,
+    .onnx_export = concat_onnx_export,
 };

@@ -87,3 +87,13 @@ const OnnxKind concat_onnx[] = {
     {"Concat", "axis:i", onnx_concat, fold_concat, false},
     {NULL},
 };
+
+/* ---- export ---- */
+
+bool concat_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                        const char *out)
+{
+    onnx_attr_int(o, onnx_out_node(o, "Concat", n->name, in, n->nin, out), "axis",
+                  n->a.axis + 1);
+    return true;
+}

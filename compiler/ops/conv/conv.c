@@ -323,4 +323,5 @@ const OpInfo op_conv = {
     .emit_grad = conv_emit_grad,
     .dump = dump_conv,
     .absorb_pad = conv_absorb_pad,
+    .onnx_export = conv_onnx_export,
 };

@@ -24,7 +24,6 @@
 
 enum {
     DL = 16,          /* the domain and the planes' slack: multiples of 16 floats */
-    MAX_UNROLL = 25,  /* up to 5x5 taps are unrolled */
     V16_BLOCK = 8,    /* vectors per block: 8 sums of 16, 9 weights: 17 of 32 registers */
     V8_BLOCK = 6,     /* 6 sums of 8 and 9 weights in 16 registers */
     BATCH_FLOATS = 4096 /* phase planes copied before the first is read: 16 KB */
@@ -195,7 +194,7 @@ static void emit_dw_taps(Emit *e, const DwPlan *d, int lanes, int nv, int sets)
     emit_line(e, "const float *wc = wg + c * %d;", taps);
     emit_line(e, "const float *xc = sg + c * %lld + t;", (long long)(d->nph * d->ps));
     char xo[160], wo[48];
-    if (taps <= MAX_UNROLL) {
+    if (taps <= emit_unroll_taps(e)) {
         for (int ky = 0; ky < k->kh; ky++)
             for (int kx = 0; kx < k->kw; kx++) {
                 tap_offset(d, ky, kx, xo, sizeof xo);
@@ -218,7 +217,7 @@ static void emit_dw_taps(Emit *e, const DwPlan *d, int lanes, int nv, int sets)
 static void emit_vec_block(Emit *e, const DwPlan *d, const Node *n, int lanes, int nv, bool *done)
 {
     int sets = nv < V16_BLOCK && d->p->k.kh * d->p->k.kw > 1 &&
-                       d->p->k.kh * d->p->k.kw <= MAX_UNROLL && lanes == 16
+                       d->p->k.kh * d->p->k.kw <= emit_unroll_taps(e) && lanes == 16
                    ? 2
                    : 1;
     emit_line(e, "{");

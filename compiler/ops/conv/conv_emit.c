@@ -30,8 +30,7 @@
 #include <string.h>
 
 enum {
-    MAX_ACC = 64,        /* plain path, VB < 8: XB * VB sums */
-    MAX_UNROLL_TAPS = 25 /* KH*KW up to 5x5 is unrolled */
+    MAX_ACC = 64 /* plain path, VB < 8: XB * VB sums */
 };
 
 void emit_pad_copy(Emit *e, const char *dst, const char *src, int64_t c, int64_t h, int64_t w,
@@ -118,7 +117,7 @@ void conv_emit_consts(Emit *e, const Node *n, char *wcomment, const float *w, in
 }
 
 /* Calls tap(e, p, arg, xoff, woff) for every kernel tap: unrolled (literal
- * offsets) up to MAX_UNROLL_TAPS, else inside ky/kx loops. arg is what the
+ * offsets) up to emit_unroll_taps, else inside ky/kx loops. arg is what the
  * tap needs of its block: the pixel count (int) for the 8-float and plain
  * kernels, the V16Block for the 16-float one. */
 typedef void TapFn(Emit *e, const ConvPlan *p, const void *arg, const char *xoff,
@@ -127,7 +126,7 @@ typedef void TapFn(Emit *e, const ConvPlan *p, const void *arg, const char *xoff
 static void emit_taps(Emit *e, const ConvPlan *p, const void *arg, TapFn *tap)
 {
     const ConvGeom *k = &p->k;
-    if (k->kh * k->kw <= MAX_UNROLL_TAPS) {
+    if (k->kh * k->kw <= emit_unroll_taps(e)) {
         for (int ky = 0; ky < k->kh; ky++)
             for (int kx = 0; kx < k->kw; kx++) {
                 char xo[32], wo[32];
@@ -732,6 +731,11 @@ void conv_emit(Emit *e, const Node *n)
     Graph *g = emit_graph(e);
     ConvPlan p = conv_plan(e, n);
     const ConvGeom *k = &p.k;
+    bool winograd = conv_use_winograd(&p, n, !emit_options(e)->no_winograd);
+    if (emit_scalar_kernels(e) && !winograd) {
+        conv_emit_mcu(e, &p, n);
+        return;
+    }
     if (conv_is_pointwise(&p) && !pointwise_to_general(&p)) {
         conv_emit_pointwise(e, &p, n);
         return;
@@ -740,7 +744,7 @@ void conv_emit(Emit *e, const Node *n)
         conv_emit_depthwise(e, &p, n);
         return;
     }
-    if (conv_use_winograd(&p, n, !emit_options(e)->no_winograd)) {
+    if (winograd) {
         conv_emit_winograd(e, &p, n);
         return;
     }

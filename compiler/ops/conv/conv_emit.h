@@ -60,6 +60,10 @@ void conv_emit_depthwise(Emit *e, const ConvPlan *p, const Node *n);
 bool conv_use_winograd(const ConvPlan *p, const Node *n, bool enabled);
 void conv_emit_winograd(Emit *e, const ConvPlan *p, const Node *n);
 
+/* conv_mcu_emit.c: the microcontroller profiles' kernel (emit_scalar_kernels)
+ * for every layer Winograd's does not take. */
+void conv_emit_mcu(Emit *e, const ConvPlan *p, const Node *n);
+
 /* The output pointer yb = y + off and, with a fused residual, the
  * residual's rb = x1 + off (same layout as y). */
 void conv_emit_out_ptrs(Emit *e, const ConvPlan *p, const char *off);

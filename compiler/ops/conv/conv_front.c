@@ -150,3 +150,41 @@ const OnnxKind conv_onnx[] = {
      NULL, false},
     {NULL},
 };
+
+/* ---- export (cnnc export): the window as ONNX attributes ---- */
+
+void onnx_export_window(OnnxOut *o, Onnx__NodeProto *x, const Graph *g, const Node *n,
+                        bool dilations)
+{
+    int ns = node_in_shape(g, n, 0)->rank - 1, off = 2 - ns;
+    int64_t k[2], s[2], d[2], pads[4];
+    for (int i = 0; i < ns; i++) {
+        k[i] = n->a.kernel[off + i];
+        s[i] = n->a.stride[off + i];
+        d[i] = n->a.dilation[off + i];
+        pads[i] = n->a.pad[off + i];
+        pads[ns + i] = n->a.pad[2 + off + i];
+    }
+    onnx_attr_ints(o, x, "kernel_shape", k, ns);
+    onnx_attr_ints(o, x, "strides", s, ns);
+    if (dilations)
+        onnx_attr_ints(o, x, "dilations", d, ns);
+    onnx_attr_ints(o, x, "pads", pads, 2 * ns);
+}
+
+/* Conv; reflect or replicate padding as a Pad node first. */
+bool conv_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                      const char *out)
+{
+    const char *x = in[0];
+    Node plain = *n;
+    if (n->a.pad_mode != PAD_ZEROS && !window_unpadded(n)) {
+        x = onnx_export_pad(o, g, n, x, NULL);
+        memset(plain.a.pad, 0, sizeof plain.a.pad);
+    }
+    const char *inputs[3] = {x, g->t[n->param[0]].name, n->a.bias ? g->t[n->param[1]].name : ""};
+    Onnx__NodeProto *c = onnx_out_node(o, "Conv", n->name, inputs, n->a.bias ? 3 : 2, out);
+    onnx_export_window(o, c, g, &plain, true);
+    onnx_attr_int(o, c, "group", n->a.groups);
+    return n->nin == 1;
+}

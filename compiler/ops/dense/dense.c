@@ -70,4 +70,5 @@ const OpInfo op_dense = {
     .emit = dense_emit,
     .emit_grad = dense_emit_grad,
     .dump = dump_dense,
+    .onnx_export = dense_onnx_export,
 };

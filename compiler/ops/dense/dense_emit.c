@@ -44,6 +44,10 @@ static void emit_vec_sums(Emit *e, const char *B, int64_t in, int64_t ob, int la
 
 void dense_emit(Emit *e, const Node *n)
 {
+    if (emit_scalar_kernels(e)) {
+        dense_emit_mcu(e, n);
+        return;
+    }
     Graph *g = emit_graph(e);
     int64_t in = shape_numel(node_in_shape(g, n, 0)), out = shape_numel(node_out_shape(g, n));
     int64_t ob = out < MAX_OB ? (out + 15) / 16 * 16 : MAX_OB, nob = (out + ob - 1) / ob;

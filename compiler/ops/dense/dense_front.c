@@ -139,3 +139,14 @@ const OnnxKind dense_onnx[] = {
     {"MatMul", "", onnx_matmul, NULL, false},
     {NULL},
 };
+
+/* ---- export: Gemm(x, W, b) with W as PyTorch's [out, in] (transB) ---- */
+
+bool dense_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                       const char *out)
+{
+    const char *inputs[3] = {in[0], g->t[n->param[0]].name, n->a.bias ? g->t[n->param[1]].name : ""};
+    Onnx__NodeProto *x = onnx_out_node(o, "Gemm", n->name, inputs, n->a.bias ? 3 : 2, out);
+    onnx_attr_int(o, x, "transB", 1);
+    return true;
+}

@@ -235,6 +235,7 @@ static void dump_elementwise(const Graph *g, const Node *n, FILE *out)
         .emit_grad = elementwise_emit_grad,                                                    \
         .dump = dump_elementwise,                                                              \
         .folds = FOLDS,                                                                        \
+        .onnx_export = elementwise_onnx_export,                                                \
     }
 
 ELEMENTWISE_OP(ADD, add, add_folds);

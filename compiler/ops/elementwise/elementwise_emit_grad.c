@@ -107,7 +107,9 @@ void elementwise_emit_grad(Emit *e, const Node *n)
         any |= j >= 0 ? emit_grad_needs_dx(e, j) : emit_grad_has_dp(e, 0);
     }
     if (any) {
-        const char **arr = operand_arrays(e, n, nest.count);
+        /* add's and sub's partials read no operand: no table of B either */
+        bool reads = n->op == OP_MUL || n->op == OP_DIV;
+        const char **arr = reads ? operand_arrays(e, n, nest.count) : NULL;
         open_loops(e, &nest);
         emit_line(e, "const float g = dy[b * %lld + %s];", (long long)size,
                   elt_nest_at(e, &nest, nest.count));

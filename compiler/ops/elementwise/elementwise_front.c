@@ -156,3 +156,24 @@ const OnnxKind elementwise_onnx[] = {
     {"Div", "", onnx_binary, fold_arith, false},
     {NULL},
 };
+
+/* ---- export: Add (Sum of three or more), Sub, Mul, Div; a constant operand
+ * B as an input in its place (first for B - x and B / x) ---- */
+
+bool elementwise_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                             const char *out)
+{
+    static const char *const names[] = {[OP_ADD] = "Add", [OP_SUB] = "Sub", [OP_MUL] = "Mul",
+                                        [OP_DIV] = "Div"};
+    const char *inputs[ONNX_MAX_INPUTS];
+    int count = elt_count(n);
+    if (count > ONNX_MAX_INPUTS)
+        return false;
+    for (int k = 0; k < count; k++) {
+        int j = elt_input(n, k);
+        inputs[k] = j >= 0 ? in[j] : g->t[n->param[0]].name;
+    }
+    const char *op = n->op == OP_ADD && count > 2 ? "Sum" : names[n->op];
+    onnx_out_node(o, op, n->name, inputs, count, out);
+    return true;
+}

@@ -62,4 +62,5 @@ const OpInfo op_maxout = {
     .emit = maxout_emit,
     .emit_grad = maxout_emit_grad,
     .dump = dump_maxout,
+    .onnx_export = maxout_onnx_export,
 };

@@ -98,4 +98,5 @@ const OpInfo op_pad = {
     .emit_grad = pad_emit_grad,
     .dump = dump_pad,
     .folds = pad_folds,
+    .onnx_export = pad_onnx_export,
 };

@@ -4,6 +4,8 @@
  * that is exact). */
 #include "../ops.h"
 
+#include <stdlib.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -89,3 +91,36 @@ const OnnxKind pad_onnx[] = {
     {"Pad", "mode:s pads:is value:f", onnx_pad, NULL, false},
     {NULL},
 };
+
+/* ---- export ---- */
+
+/* A Pad node of n's padding and mode over x writing `out` (NULL: a fresh
+ * "<node>_pad", for conv's reflect and replicate modes); returns its output. */
+const char *onnx_export_pad(OnnxOut *o, const Graph *g, const Node *n, const char *x,
+                            const char *out)
+{
+    int rank = node_in_shape(g, n, 0)->rank + 1, off = 4 - rank;
+    int64_t pads[2 * (MAX_RANK + 1)] = {0};
+    for (int i = 2; i < rank; i++) {
+        pads[i] = n->a.pad[off + i - 2];
+        pads[rank + i] = n->a.pad[2 + off + i - 2];
+    }
+    Shape ps = {1, {2 * rank}};
+    const char *pads_name = onnx_out_fresh(o, "pads");
+    onnx_out_init_i64(o, pads_name, &ps, pads);
+    char *base = xasprintf("%s_pad", n->name);
+    const char *name = out ? n->name : onnx_out_fresh(o, base);
+    free(base);
+    const char *inputs[2] = {x, pads_name};
+    static const char *const modes[] = {"constant", "reflect", "edge"};
+    onnx_attr_string(o, onnx_out_node(o, "Pad", name, inputs, 2, out ? out : name), "mode",
+                     modes[n->a.pad_mode]);
+    return out ? out : name;
+}
+
+bool pad_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                     const char *out)
+{
+    onnx_export_pad(o, g, n, in[0], out);
+    return true;
+}

@@ -199,6 +199,7 @@ const OpInfo op_maxpool = {
     .emit_grad = pool_emit_grad,
     .dump = dump_pool,
     .absorb_pad = maxpool_absorb_pad,
+    .onnx_export = pool_onnx_export,
 };
 
 const OpInfo op_avgpool = {
@@ -212,6 +213,7 @@ const OpInfo op_avgpool = {
     .emit_grad = pool_emit_grad,
     .dump = dump_pool,
     .absorb_pad = avgpool_absorb_pad,
+    .onnx_export = pool_onnx_export,
 };
 
 const OpInfo op_global_avgpool = {
@@ -223,6 +225,7 @@ const OpInfo op_global_avgpool = {
     .grad = global_avgpool_grad,
     .emit = global_pool_emit,
     .emit_grad = global_pool_emit_grad,
+    .onnx_export = global_pool_onnx_export,
 };
 
 const OpInfo op_global_maxpool = {
@@ -234,4 +237,5 @@ const OpInfo op_global_maxpool = {
     .grad = global_maxpool_grad,
     .emit = global_pool_emit,
     .emit_grad = global_pool_emit_grad,
+    .onnx_export = global_pool_onnx_export,
 };

@@ -107,3 +107,25 @@ const OnnxKind pool_onnx[] = {
     {"GlobalMaxPool", "", onnx_global_pool, NULL, false},
     {NULL},
 };
+
+/* ---- export ---- */
+
+bool pool_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                      const char *out)
+{
+    bool max = n->op == OP_MAXPOOL;
+    Onnx__NodeProto *p = onnx_out_node(o, max ? "MaxPool" : "AveragePool", n->name, in, 1, out);
+    onnx_export_window(o, p, g, n, max);
+    onnx_attr_int(o, p, "ceil_mode", n->a.ceil_mode);
+    if (!max)
+        onnx_attr_int(o, p, "count_include_pad", n->a.count_include_pad);
+    return true;
+}
+
+bool global_pool_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                             const char *out)
+{
+    onnx_out_node(o, n->op == OP_GLOBAL_MAXPOOL ? "GlobalMaxPool" : "GlobalAveragePool", n->name,
+                  in, 1, out);
+    return true;
+}

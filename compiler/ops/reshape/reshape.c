@@ -95,6 +95,7 @@ const OpInfo op_flatten = {
     .infer = infer_flatten,
     .run = run_copy,
     .grad = view_grad,
+    .onnx_export = flatten_onnx_export,
 };
 
 const OpInfo op_reshape = {
@@ -103,6 +104,7 @@ const OpInfo op_reshape = {
     .infer = infer_reshape,
     .run = run_copy,
     .grad = view_grad,
+    .onnx_export = reshape_onnx_export,
 };
 
 static void dump_dropout(const Graph *g, const Node *n, FILE *out)
@@ -118,6 +120,7 @@ const OpInfo op_dropout = {
     .grad = view_grad,
     .emit_grad = dropout_emit_grad,
     .dump = dump_dropout,
+    .onnx_export = dropout_onnx_export,
 };
 
 const OpInfo op_identity = {
@@ -126,6 +129,7 @@ const OpInfo op_identity = {
     .infer = infer_identity,
     .run = run_copy,
     .grad = view_grad,
+    .onnx_export = identity_onnx_export,
 };
 
 int graph_add_identity(Graph *g, int t, const char *name, Loc loc)

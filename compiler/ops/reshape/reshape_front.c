@@ -295,3 +295,44 @@ const OnnxKind reshape_onnx[] = {
     {"Identity", "", onnx_identity, fold_identity, false},
     {NULL},
 };
+
+/* ---- export: the views; Reshape's target keeps the batch (0: copy it) ---- */
+
+bool flatten_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                         const char *out)
+{
+    onnx_attr_int(o, onnx_out_node(o, "Flatten", n->name, in, 1, out), "axis", 1);
+    return true;
+}
+
+bool reshape_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                         const char *out)
+{
+    const Shape *s = node_out_shape(g, n);
+    int64_t target[MAX_RANK + 1] = {0};
+    memcpy(target + 1, s->d, (size_t)s->rank * sizeof *target);
+    Shape ts = {1, {s->rank + 1}};
+    const char *shape = onnx_out_fresh(o, "shape");
+    onnx_out_init_i64(o, shape, &ts, target);
+    const char *inputs[2] = {in[0], shape};
+    onnx_out_node(o, "Reshape", n->name, inputs, 2, out);
+    return true;
+}
+
+bool dropout_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                         const char *out)
+{
+    const char *ratio = onnx_out_fresh(o, "ratio");
+    Shape scalar = {0};
+    onnx_out_init_f32(o, ratio, &scalar, &n->a.rate);
+    const char *inputs[2] = {in[0], ratio};
+    onnx_out_node(o, "Dropout", n->name, inputs, 2, out);
+    return true;
+}
+
+bool identity_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                          const char *out)
+{
+    onnx_out_node(o, "Identity", n->name, in, 1, out);
+    return true;
+}

@@ -73,4 +73,5 @@ const OpInfo op_softmax = {
     .emit = softmax_emit,
     .emit_grad = softmax_emit_grad,
     .dump = dump_axis,
+    .onnx_export = softmax_onnx_export,
 };

@@ -57,3 +57,12 @@ const OnnxKind softmax_onnx[] = {
     {"Softmax", "axis:i", onnx_softmax, NULL, false},
     {NULL},
 };
+
+/* ---- export (opset 13's Softmax: over one axis) ---- */
+
+bool softmax_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                         const char *out)
+{
+    onnx_attr_int(o, onnx_out_node(o, "Softmax", n->name, in, 1, out), "axis", n->a.axis + 1);
+    return true;
+}
