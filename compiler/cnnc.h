@@ -128,6 +128,7 @@ typedef enum {
     T_PARAM,  /* trainable parameter */
     T_BUFFER, /* non-trainable state: BatchNorm running statistics */
     T_CONST,  /* a constant operand that is not trained (ONNX) */
+    T_GRAD,   /* dLoss/d(another tensor): made by the autodiff pass */
 } TensorKind;
 
 typedef enum {
@@ -146,6 +147,8 @@ typedef struct {
     int producer; /* index of the producing node, -1 if none */
     InitKind init;
     Loc loc;
+    bool frozen;  /* T_PARAM: not trained (no gradient, unchanged by a step) */
+    int grad_of;  /* T_GRAD: the tensor whose gradient it holds */
 } Tensor;
 
 typedef enum { PAD_ZEROS, PAD_REFLECT, PAD_REPLICATE } PadMode;
@@ -240,6 +243,7 @@ typedef struct {
     uint64_t seed; /* weight initialisation seed */
     int batch_hint; /* an ONNX input's static batch size, 0 if none */
     TrainCfg train;
+    struct Backward *bw; /* the backward pass (passes/autodiff.c), NULL before it */
 } Graph;
 
 Graph *graph_new(const char *file);
@@ -265,6 +269,59 @@ bool graph_toposort(Graph *g);
 void graph_verify(const Graph *g);
 /* Stable text dump (for --dump-ir and golden tests). */
 void graph_dump(const Graph *g, FILE *out);
+
+/* ---- passes/autodiff.c: the backward pass as IR ----
+ * For a training build or `cnnc grad` the Graph is extended once with the
+ * backward: a loss node (mean softmax cross-entropy over the batch on the
+ * logits, fused with a final softmax over the classes) and backward nodes,
+ * one per forward node whose output's gradient reaches the loss and
+ * depends on a trainable parameter, in the order they run (reverse
+ * topological). Gradients are T_GRAD tensors: one per activation storage
+ * (a view shares its input's), per-sample shape, and one per trainable,
+ * not frozen, parameter, its full shape. Every write says whether it is the
+ * tensor's first (which zeroes it, or overwrites) or adds to earlier ones,
+ * and whether it is the last (after which a parameter takes its optimizer
+ * step; a parameter with one writer is updated by that node as it goes). */
+
+typedef struct {
+    int t;      /* the gradient tensor written, -1: none needed */
+    bool first; /* the first writer of t: zeroes it before adding */
+    bool last;  /* the last writer of t */
+} GradWrite;
+
+typedef struct {
+    int node;      /* the forward node it differentiates */
+    int dy;        /* the gradient it reads: dLoss/d(the node's output) */
+    GradWrite *dx; /* per input of the node */
+    GradWrite dp[4]; /* per parameter slot */
+    int *saved, nsaved; /* the forward tensors it reads (the node's inputs, output) */
+} GradNode;
+
+typedef struct Backward {
+    int logits;      /* the tensor the loss reads */
+    int fused;       /* the final softmax the loss absorbs, -1 if none */
+    int64_t classes; /* K, the scores per sample */
+    GradWrite dlogits; /* the loss writes dLoss/d(logits) (overwrites it) */
+    GradNode *node;  /* in execution order */
+    int nnode;
+    int nfwd_tensors; /* tensors [0, nfwd_tensors) are the forward's */
+    int *grad;       /* per forward tensor: its gradient tensor, -1 if none */
+} Backward;
+
+/* Builds g->bw once (a second call does nothing); false after an error
+ * (reported): an output that is not one score per class, an operator
+ * without a backward rule. */
+bool autodiff(Graph *g);
+/* The number of classes the loss sees, or -1 after an error (reported). */
+int64_t loss_classes(const Graph *g);
+/* Whether node n is a view in training: no code, no backward node; its
+ * output's gradient is its input's. */
+bool autodiff_is_view(const Graph *g, const Node *n);
+/* Checks the backward's invariants (graph_verify calls it). */
+void autodiff_verify(const Graph *g);
+/* The backward part of --dump-ir (graph_dump calls it). */
+void autodiff_dump(const Graph *g, FILE *out);
+void autodiff_free(Backward *bw);
 
 /* ---- ops/: operator facts ---- */
 
@@ -310,7 +367,16 @@ typedef struct {
      * input needs no gradient) and into dparam[slot] (NULL if not trainable). */
     void (*grad)(const Graph *g, const Node *n, const float *const *in, const float *out,
                  const float *dout, float *const *din, float *const *dparam, int batch);
-    /* Code generation: forward and backward of one node. */
+    /* Training: which forward tensors the backward of gn reads (given the
+     * gradients it writes): in[j] for input j, *out for the output. NULL:
+     * all of them. */
+    void (*grad_reads)(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out);
+    /* Training: true when the loss may absorb this node, the model's last
+     * (a softmax over the classes): the loss then reads its input. */
+    bool (*fuses_with_loss)(const Graph *g, const Node *n);
+    /* Code generation: forward and backward of one node, and the training
+     * forward of an operator that reads the state or draws a mask (NULL:
+     * the inference function runs sample by sample). */
     void (*emit)(struct Emit *e, const Node *n);
     void (*emit_grad)(struct Emit *e, const Node *n);
     /* The attributes in IR dumps (` kernel=3x3 stride=1x1 ...`); NULL: none. */
@@ -327,6 +393,7 @@ typedef struct {
     /* Takes pad node p's padding into its own (fuse-pad) where that gives
      * the same values; false (nothing changed) otherwise. */
     bool (*absorb_pad)(const Graph *g, Node *n, const Node *p);
+    void (*emit_train)(struct Emit *e, const Node *n);
 } OpInfo;
 
 struct LoadOptions;
@@ -440,6 +507,8 @@ Activations interp_forward(Graph *g, const float *input, int batch, bool trainin
 void interp_free(const Graph *g, Activations *a);
 
 /* ---- interp/grad.c: the reference backward pass (contract, `cnnc grad`) ----
+ * Runs the Graph extended by autodiff (which it runs first if need be):
+ * the forward nodes in training mode, the loss node, the backward nodes.
  * The loss is the mean softmax cross-entropy over the batch, of the model's
  * output as logits or, when the model ends in a softmax over its classes,
  * fused with it (log-sum-exp of the softmax's input). The output must be
@@ -447,11 +516,9 @@ void interp_free(const Graph *g, Activations *a);
 
 typedef struct {
     double loss;    /* mean over the batch */
-    float **dparam; /* per tensor: dLoss/dParameter for T_PARAM tensors, else NULL */
+    float **dparam; /* per tensor: dLoss/dParameter for trainable T_PARAM tensors, else NULL */
 } Grads;
 
-/* The number of classes the loss sees, or -1 after an error (reported). */
-int64_t loss_classes(const Graph *g);
 /* Forward in training mode (BatchNorm with the batch's statistics, Dropout
  * the identity), loss against labels[0..batch) and backward into *out
  * (free with grads_free). The forward's running-statistics update is
@@ -476,6 +543,7 @@ bool grads_save_dir(const Graph *g, const Grads *gr, const char *dir);
 
 typedef struct {
     float **m, **v; /* per tensor, T_PARAM only: momentum buffer / Adam moments */
+    int nt;         /* entries of m and v (the tensors at optim_init) */
     int64_t step;   /* steps taken */
 } OptimState;
 
@@ -492,9 +560,10 @@ Graph *dsl_load(const char *path);
 Graph *onnx_load(const char *path);
 
 /* ---- pipeline.c: the compiler's steps as one table ----
- * parse, sort, shape, weights, init, fuse-views, fuse-bn, fuse-math, fuse-bias,
- * fuse-act, fuse-pad, fuse-residual, plan, emit; a command runs them up to
- * the one it needs, graph_verify between them. */
+ * parse, sort, shape, weights, init, split-act, fuse-views, fuse-bn,
+ * fuse-math, fuse-bias, fuse-act, fuse-pad, fuse-residual, autodiff, plan,
+ * emit; a command runs them up to the one it needs, graph_verify between
+ * them. */
 struct EmitOptions;
 typedef struct LoadOptions {
     const char *weights_dir; /* --weights DIR: parameters from DIR/<name>.npy */
@@ -623,6 +692,19 @@ void plan_alias(const Graph *g, Plan *p);
 /* Packs the buffers; scratch[i] is the floats node i needs for itself
  * during its run (NULL: none). Call after plan_alias. */
 void plan_pack(const Graph *g, const int64_t *scratch, int64_t samples, Plan *p);
+/* The training plan (emit/emit_train.c): one arena for the step that
+ * autodiff's graph describes. Steps: forward node i is step i, the loss
+ * step g->nn, backward node k step g->nn + 1 + k; scratch[s] the floats
+ * step s needs for itself. Every buffer lives from the step that first
+ * writes it to the last that reads it: an activation until its last
+ * backward reader (autodiff's saved tensors, so what backward does not
+ * read dies in the forward), an activation's gradient from its first
+ * write to its backward reader, a parameter's gradient only when several
+ * nodes add to it (one writer steps the parameter row by row instead).
+ * Activations and their gradients count `batch` samples; the input is
+ * the caller's; views share their input's storage. scratch_offset is per
+ * step. */
+void plan_train(const Graph *g, const int64_t *scratch, int64_t batch, Plan *p);
 void plan_free(Plan *p);
 /* The step where the activations live at once take the most floats
  * (`samples` samples each, node scratch not counted): *step is a node index,
@@ -654,6 +736,40 @@ const char *emit_float(Emit *e, float v);
 const char *emit_keep(Emit *e, char *s);
 /* Reports that this node cannot be compiled (an error at the node). */
 void emit_unsupported(Emit *e, const Node *n, const char *why);
+
+/* ---- emit/emit_kit.c: what the training emitters call (ops.h says what a
+ * training body sees) ---- */
+/* Whether the backward node being emitted writes dL/d(input j), and a
+ * gradient of parameter slot. */
+bool emit_grad_needs_dx(Emit *e, int j);
+bool emit_grad_has_dp(Emit *e, int slot);
+/* Asks for `floats` floats of train-arena scratch for this layer function;
+ * returns "ws". */
+const char *emit_train_scratch(Emit *e, int64_t floats);
+/* The floats a layer's scratch should stay within (its chunks' size):
+ * the largest activation of the batch, and at least 4096. */
+int64_t emit_train_chunk(Emit *e);
+/* Parameter `slot`'s gradient, rows [row, row + rows) of its
+ * [rows][row_floats] view (row and rows are C expressions): declares
+ * `float *NAME` where they go (P_train_grad's buffer, an accumulator when
+ * several nodes add to the parameter, else the `scratch` expression: a
+ * block of rows * row_floats floats), zeroed when this node writes the
+ * gradient first; the body adds into NAME. _end then steps those rows of
+ * the parameter (SGD, momentum, Adam) when this node is its only writer
+ * and this is a training step. */
+void emit_pgrad_begin(Emit *e, int slot, const char *name, const char *row, const char *rows,
+                      int64_t row_floats, const char *scratch);
+void emit_pgrad_end(Emit *e, int slot, const char *name, const char *row, const char *rows,
+                    int64_t row_floats);
+/* Register-blocked matrix products as inline C blocks, with literal
+ * leading dimensions; m and k are C expressions (the batch n or a literal).
+ * emit_mm_nn: c[i*ldc + j] += sum_k a[i*sai + k*sak] * b[k*ldb + j], j < nc.
+ * emit_mm_nt: c[i*ldc + j] += sum_k a[i*lda + k] * b[j*ldb + k], j < nc,
+ * k < kc (a literal): dot products over contiguous rows. */
+void emit_mm_nn(Emit *e, const char *c, const char *a, const char *b, const char *m, int64_t nc,
+                const char *k, int64_t ldc, int64_t sai, int64_t sak, int64_t ldb);
+void emit_mm_nt(Emit *e, const char *c, const char *a, const char *b, const char *m, int64_t nc,
+                int64_t kc, int64_t ldc, int64_t lda, int64_t ldb);
 Graph *emit_graph(Emit *e);
 const EmitOptions *emit_options(Emit *e);
 /* Whether the target's kernels are the scalar register-blocked ones
@@ -683,6 +799,8 @@ typedef struct {
     bool no_winograd;   /* the code of a --no-winograd build */
     const char *cflags; /* extra flags for t's compiler, after its own (NULL: none) */
     bool weights_object; /* the weights by OUT_weights.S (--weights-object), not C */
+    const TrainCfg *hparams; /* a --train build's optimizer (NULL: the model's): the
+                              * state holds its moments only */
 } TargetBuild;
 /* `cnnc info MODEL --target T`: emits the model's C for profile b->t into a
  * temporary folder, compiles it with the profile's compiler and flags and

@@ -27,7 +27,7 @@ typedef enum { CMD_COMPILE, CMD_RUN, CMD_GRAD, CMD_WEIGHTS, CMD_INFO, CMD_EXPORT
 
 static const char *const command_names[] = {"compile", "run", "grad", "weights", "info", "export"};
 /* The last pipeline step each command runs (pipeline.c). */
-static const char *const last_step[] = {"emit", "fuse-residual", "split-act", "init", "plan",
+static const char *const last_step[] = {"emit", "fuse-residual", "autodiff", "init", "plan",
                                          "init"};
 
 typedef struct {
@@ -65,7 +65,8 @@ static const Option options[] = {
     {"--no-winograd", false, offsetof(Args, no_winograd), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--dot", true, offsetof(Args, dot), ON(CMD_INFO)},
     {"--dot-format", true, offsetof(Args, dot_format), ON(CMD_INFO)},
-    {"--dump-ir", true, offsetof(Args, dump), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
+    {"--dump-ir", true, offsetof(Args, dump),
+     ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_INFO)},
     {"--weights", true, offsetof(Args, weights), MODEL_CMDS},
     {"--input", true, offsetof(Args, input), ON(CMD_RUN) | ON(CMD_GRAD)},
     {"--output", true, offsetof(Args, output), ON(CMD_RUN)},
@@ -75,13 +76,13 @@ static const Option options[] = {
     {"--cflags", true, offsetof(Args, cflags), ON(CMD_INFO)},
     {"--ram-budget", true, offsetof(Args, ram_budget), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--flash-budget", true, offsetof(Args, flash_budget), ON(CMD_COMPILE) | ON(CMD_INFO)},
-    {"--optimizer", true, offsetof(Args, optimizer), ON(CMD_COMPILE)},
-    {"--lr", true, offsetof(Args, lr), ON(CMD_COMPILE)},
-    {"--momentum", true, offsetof(Args, momentum), ON(CMD_COMPILE)},
-    {"--weight-decay", true, offsetof(Args, weight_decay), ON(CMD_COMPILE)},
-    {"--beta1", true, offsetof(Args, beta1), ON(CMD_COMPILE)},
-    {"--beta2", true, offsetof(Args, beta2), ON(CMD_COMPILE)},
-    {"--eps", true, offsetof(Args, eps), ON(CMD_COMPILE)},
+    {"--optimizer", true, offsetof(Args, optimizer), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--lr", true, offsetof(Args, lr), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--momentum", true, offsetof(Args, momentum), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--weight-decay", true, offsetof(Args, weight_decay), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--beta1", true, offsetof(Args, beta1), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--beta2", true, offsetof(Args, beta2), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--eps", true, offsetof(Args, eps), ON(CMD_COMPILE) | ON(CMD_INFO)},
 };
 
 static void print_help(FILE *out)
@@ -92,7 +93,7 @@ static void print_help(FILE *out)
           "       cnnc weights MODEL --outdir DIR [--weights DIR]\n"
           "       cnnc export MODEL -o OUT.onnx [--weights DIR]\n"
           "       cnnc info MODEL [--weights DIR] [--dot FILE [--dot-format dot|svg]]\n"
-          "                 [--target T [--train [--batch N]]]\n"
+          "                 [--target T [--train [--batch N] [--optimizer sgd|adam ...]]]\n"
           "       cnnc --help | --version\n"
           "\n"
           "MODEL is a .cnn file (the network DSL) or an .onnx file.\n"
@@ -129,11 +130,13 @@ static void print_help(FILE *out)
           "  --beta2 X, --eps X   with --train: the optimizer P_train_init starts with,\n"
           "                       over the model's train section (default: its values,\n"
           "                       else sgd, lr 0.01, momentum 0, weight decay 0, betas\n"
-          "                       0.9 and 0.999, eps 1e-8)\n"
+          "                       0.9 and 0.999, eps 1e-8); it is fixed in the build, whose\n"
+          "                       state keeps its moments only (also for info --train)\n"
           "  --dump-ir=PASS       print the IR after PASS, a step of the pipeline (after\n"
           "                       plan: the memory plan; after emit: OUT.h), also for run\n"
-          "                       (up to fuse-residual), grad (split-act), weights (init) and\n"
-          "                       info (up to plan); the steps:",
+          "                       (up to fuse-residual), grad (autodiff), weights (init) and\n"
+          "                       info (up to plan); autodiff: the backward, under --train\n"
+          "                       and grad; the steps:",
           out);
     for (int i = 0; pipeline_step_name(i); i++)
         fprintf(out, " %s", pipeline_step_name(i));
@@ -623,10 +626,10 @@ static int32_t *read_labels(const char *path, int64_t n, int64_t classes)
 
 static int cmd_grad(const Args *a)
 {
-    Pipeline *p = load(a, false, "split-act");
+    Pipeline *p = load(a, false, "autodiff");
     Graph *g = p ? pipeline_graph(p) : NULL;
     CnncNpy x;
-    int64_t classes = g ? loss_classes(g) : -1;
+    int64_t classes = g ? g->bw->classes : -1;
     if (classes < 0 || !read_input(g, a->input, &x)) {
         pipeline_free(p);
         return EXIT_MODEL;
@@ -689,7 +692,7 @@ static bool write_dot(const Args *a, const Graph *g)
 /* --target: the graph compile emits, cross-compiled (report/target.c). */
 static bool info_target(const Args *a, Pipeline *p, int batch)
 {
-    if (!pipeline_run(p, "fuse-residual"))
+    if (!pipeline_run(p, "autodiff"))
         return false;
     Graph *g = pipeline_graph(p);
     const TargetProfile *target;
@@ -699,8 +702,9 @@ static bool info_target(const Args *a, Pipeline *p, int batch)
         !target_check_budgets(g, target, a->ram_budget, a->flash_budget, &ram_budget,
                               &no_winograd))
         return false;
+    TrainCfg hparams = train_hparams(a, g);
     TargetBuild b = {target, a->train ? build_batch(a, g, batch) : 0, no_winograd, a->cflags,
-                     a->weights_object};
+                     a->weights_object, a->train ? &hparams : NULL};
     return target_report(g, &b, stdout);
 }
 

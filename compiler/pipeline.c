@@ -6,7 +6,7 @@
  * weights and fuse; "plan" generates every layer's code into memory and
  * lays the arena out around it; "emit" writes OUT.c and OUT.h. A command
  * runs the table up to the step it needs (`cnnc run` stops after the
- * fusion, `cnnc grad` after "init", a compile goes to "emit"), and may run
+ * fusion, `cnnc grad` after "autodiff", a compile goes to "emit"), and may run
  * it further later (`cnnc info` prints the model as written, then plans
  * it). graph_verify runs after every step; --dump-ir=STEP prints the graph
  * after STEP (after "plan", the memory plan; after "emit", OUT.h). QBE's
@@ -90,6 +90,12 @@ static bool step_plan(Pipeline *p)
     return p->e != NULL;
 }
 
+/* The backward pass as IR (passes/autodiff.c), for --train and cnnc grad. */
+static bool step_autodiff(Pipeline *p)
+{
+    return autodiff(p->g);
+}
+
 static bool step_emit(Pipeline *p)
 {
     return emit_write(p->e);
@@ -126,6 +132,7 @@ static const Step steps[] = {
     {"fuse-act", step_fuse_act, OPTIMIZATION, GRAPH},
     {"fuse-pad", step_fuse_pad, OPTIMIZATION, GRAPH},
     {"fuse-residual", step_fuse_residual, OPTIMIZATION, GRAPH},
+    {"autodiff", step_autodiff, TRAINING, GRAPH},
     {"plan", step_plan, ALWAYS, PLAN},
     {"emit", step_emit, ALWAYS, FILES},
 };

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """run_train_bench.py: cnnc's generated training step against PyTorch's, in
-one run, on one core, at batch 1 and 32, the same networks and weights.
+one run, on one core, at batch 1 and 32, the same networks and weights; or,
+with --old-cnnc, against the training step another cnnc generates.
 
 usage: /usr/bin/python3 bench/train/run_train_bench.py [--cnnc PATH]
            [--work DIR] [--iters N] [--core C] [--models a,b,...]
+           [--old-cnnc PATH [--rounds R] [--no-torch]]
 
 Per model (examples/*.cnn; default lenet, pytorch_tutorial_net,
 cifar_keras): `cnnc weights` dumps the weights, which PyTorch's twin
@@ -17,6 +19,13 @@ OpenBLAS (.../openblas-pthread, from Debian's libopenblas0-pthread, which
 this does not install); the libraries each run mapped are printed.
 GFLOP/s counts 6 x MACs per sample (forward 2, backward 4: `cnnc info`'s
 macs line), so cnnc's first layer, which skips dx, is flattered a little.
+
+--old-cnnc PATH (a cnnc built from another commit, e.g. in a temporary
+worktree) compiles the same models with it too; the two programs run
+alternately, R rounds (default 3), and each figure is the best of its R
+medians, so that a burst of load on the shared machine does not land on
+one side only. The table then gives old, new and new/old; --no-torch
+skips PyTorch.
 """
 import argparse
 import os
@@ -47,19 +56,43 @@ def macs(cnnc, model):
     return int(re.search(r'^macs: (\d+)', run([cnnc, 'info', model]), re.M).group(1))
 
 
+def build(cnnc, model, work, tag):
+    """The training program of `model` as `cnnc` generates it: SGD with
+    momentum compiled in (train_main.c sets it), gcc -O3 -march=native."""
+    src, prog = os.path.join(work, tag + '.c'), os.path.join(work, tag)
+    run([cnnc, model, '-o', src, '--train', '--name', 'm', '--batch', str(max(BATCHES)),
+         '--optimizer', 'sgd', '--momentum', '0.9'])
+    run(['gcc', '-O3', '-march=native', '-DMODEL_C="%s"' % src,
+         os.path.join(HERE, 'train_main.c'), '-o', prog, '-lm'])
+    return prog
+
+
+def time_programs(args, progs):
+    """{tag: {batch: ms}}: the best median of each program over the rounds,
+    the programs taking turns."""
+    taskset = ['taskset', '-c', str(args.core)]
+    best = {}
+    for _ in range(args.rounds if len(progs) > 1 else 1):
+        for tag, prog in progs:
+            got = medians(run(taskset + [prog] + [str(n) for n in BATCHES] + [str(args.iters)]))
+            old = best.setdefault(tag, got)
+            for n in got:
+                old[n] = min(old[n], got[n])
+    return best
+
+
 def bench_model(args, name):
     model = os.path.join(ROOT, 'examples', name + '.cnn')
     work = os.path.join(args.work, name)
     os.makedirs(work, exist_ok=True)
     wdir = os.path.join(work, 'weights')
     run([args.cnnc, 'weights', model, '--outdir', wdir])
-    src, prog = os.path.join(work, 'm.c'), os.path.join(work, 'train')
-    run([args.cnnc, model, '-o', src, '--train', '--name', 'm', '--batch', str(max(BATCHES))])
-    run(['gcc', '-O3', '-march=native', '-DMODEL_C="%s"' % src,
-         os.path.join(HERE, 'train_main.c'), '-o', prog, '-lm'])
+    progs = [('cnnc', build(args.cnnc, model, work, 'train'))]
+    if args.old_cnnc:
+        progs.insert(0, ('old', build(args.old_cnnc, model, work, 'train_old')))
+    res = time_programs(args, progs)
     taskset = ['taskset', '-c', str(args.core)]
-    res = {'cnnc': medians(run(taskset + [prog] + [str(n) for n in BATCHES] + [str(args.iters)]))}
-    for tag, path in BLAS:
+    for tag, path in BLAS if not args.no_torch else ():
         # One BLAS thread too: OpenBLAS starts its own threads otherwise.
         env = dict(os.environ, LD_LIBRARY_PATH=path, OPENBLAS_NUM_THREADS='1')
         out = run(taskset + [sys.executable, os.path.join(HERE, 'torch_train.py'), name, wdir,
@@ -69,6 +102,21 @@ def bench_model(args, name):
     return res, macs(args.cnnc, model)
 
 
+def compare(args):
+    """The old cnnc's step against this one's: new/old per model and batch."""
+    rows = []
+    for name in args.models.split(','):
+        res, _ = bench_model(args, name)
+        for n in BATCHES:
+            rows.append((name, n, res['old'][n], res['cnnc'][n], res['cnnc'][n] / res['old'][n]))
+    print('\ntraining step (forward + backward + SGD), one thread, best of %d medians, ms'
+          % args.rounds)
+    print('%-22s %5s %9s %9s %9s' % ('model', 'batch', 'old', 'new', 'new/old'))
+    for r in rows:
+        print('%-22s %5d %9.3f %9.3f %9.3f' % r)
+    print('worst new/old: %.3f' % max(r[4] for r in rows))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--cnnc', default=os.path.join(ROOT, 'build', 'cnnc'))
@@ -76,7 +124,13 @@ def main():
     ap.add_argument('--iters', type=int, default=30)
     ap.add_argument('--core', type=int, default=0)
     ap.add_argument('--models', default='lenet,pytorch_tutorial_net,cifar_keras')
+    ap.add_argument('--old-cnnc', help='also time the step this cnnc generates')
+    ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--no-torch', action='store_true')
     args = ap.parse_args()
+    if args.old_cnnc:
+        compare(args)
+        return
     rows = []
     for name in args.models.split(','):
         res, m = bench_model(args, name)

@@ -1,6 +1,7 @@
 /* train_main.c: times the generated training step (bench/train).
- * Built with the generated MODEL.c (cnnc --train --name m), which it
- * includes so that one translation unit is compiled at -O3. Takes N1 N2
+ * Built with the generated MODEL.c (cnnc --train --name m --optimizer sgd
+ * --momentum 0.9: the optimizer it sets), which it includes so that one
+ * translation unit is compiled at -O3. Takes N1 N2
  * ITERS: times ITERS calls of m_train_step at batch N1, then at N2 (random
  * inputs in [-1, 1), labels cycling over the classes) and prints
  * `median_ms N: X` for each, after 3 warm-up steps. The hyperparameters are

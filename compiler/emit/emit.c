@@ -235,9 +235,35 @@ const char *emit_layer_fn(Emit *e, int i)
     return emit_keep(e, xasprintf("%s_%s", e->P, e->layer_ident[i]));
 }
 
+/* The name of the array emit_const defines for layer e->node's `what`. */
+static char *const_name(const Emit *e, const char *what)
+{
+    char *layer = c_ident(e->g->n[e->node].name);
+    char *name = xasprintf("%s_w%d_%s_%s", e->P, e->node, layer, what);
+    free(layer);
+    return name;
+}
+
+/* While the training code probes a layer (emit_train_init.c): the array's
+ * expression and contents, recorded instead of defined. */
+static const char *probe_const(Emit *e, const char *what, const float *data, int64_t count)
+{
+    grow_array(&e->probed, &e->probecap, e->nprobed + 1, sizeof *e->probed);
+    char *name = const_name(e, what);
+    ProbedConst *p = &e->probed[e->nprobed++];
+    p->expr = emit_keep(e, xasprintf("%s.f", name));
+    p->data = xmalloc((size_t)(count ? count : 1) * sizeof *p->data);
+    memcpy(p->data, data, (size_t)count * sizeof *data);
+    p->count = count;
+    free(name);
+    return p->expr;
+}
+
 const char *emit_const(Emit *e, const char *what, const char *comment, const float *data,
                        int64_t count)
 {
+    if (e->probing)
+        return probe_const(e, what, data, count);
     e->weight_floats += count;
     if (e->mode == WEIGHTS_COUNT)
         return "w";
@@ -246,9 +272,7 @@ const char *emit_const(Emit *e, const char *what, const char *comment, const flo
         e->uses_blob[e->node] = true;
         return emit_keep(e, xasprintf("(w + %lld) /* %s */", (long long)at, comment));
     }
-    char *layer = c_ident(e->g->n[e->node].name);
-    char *name = xasprintf("%s_w%d_%s_%s", e->P, e->node, layer, what);
-    free(layer);
+    char *name = const_name(e, what);
     /* A union (its tag the array's name) so that the bytes can be given
      * as a string: see put_weights_preamble. */
     char *type = xasprintf("union %s { float f[%lld]; uint32_t u[%lld]; unsigned char b[%lld] "

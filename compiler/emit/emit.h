@@ -16,6 +16,13 @@ typedef enum {
     WEIGHTS_COUNT
 } WeightsMode;
 
+/* An array emit_const would define, recorded while probing. */
+typedef struct {
+    const char *expr; /* how the layer's code names it ("P_w0_conv1_weight.f") */
+    float *data;
+    int64_t count;
+} ProbedConst;
+
 struct Emit {
     Graph *g;
     const EmitOptions *opt;
@@ -49,6 +56,17 @@ struct Emit {
      * tensor: of its arena offset macro (P_AT_<ident>); NULL where none. */
     char **layer_ident;
     char **at_ident;
+    /* --train, the layer being emitted (emit_kit.c): its backward node
+     * (NULL for a training forward), the train-arena scratch it asked for,
+     * the chunk size that bounds that scratch. */
+    const GradNode *grad_node;
+    int64_t train_scratch;
+    int64_t train_chunk;
+    /* --train probing a layer's emitter (emit_train_init.c): emit_const
+     * records into probed instead of defining arrays. */
+    bool probing;
+    ProbedConst *probed;
+    int nprobed, probecap;
 };
 
 /* The layer function of node i: "<P>_<layer>" (lenet_conv1). */
@@ -84,6 +102,18 @@ void emit_train_header(Emit *e, StrBuf *b);
 void emit_train_free(Emit *e);
 /* `grad IN.npy LABELS.npy DIR` of the --main program. */
 void emit_train_main_grad(Emit *e, StrBuf *b);
+/* emit_train_init.c: where the inference code's const arrays hold a state
+ * tensor's initial values, element j at
+ * array[base + sum_k ((j / (count_0 ... count_{k-1})) % count_k) * stride_k]. */
+#define INIT_LEVELS 8
+typedef struct {
+    char *array; /* the array's expression; NULL: no array holds a copy */
+    int nlev;
+    int64_t count[INIT_LEVELS], stride[INIT_LEVELS], base;
+} InitSource;
+/* src[t] for every tensor t of the graph (array NULL but for parameters
+ * and buffers that have a source); free the arrays' strings. */
+void emit_train_init_sources(Emit *e, InitSource *src);
 /* emit_train_cmd.c: `train DATA.npy LABELS.npy [options]` (trainer). */
 void emit_main_train(Emit *e, StrBuf *b);
 /* emit.c / emit_main.c helpers shared with emit_train.c. */

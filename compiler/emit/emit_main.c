@@ -206,16 +206,19 @@ static void put_samples_helpers(StrBuf *b)
 }
 
 /* For images, the top 5 classes of each (a classifier's output, one score
- * per class: probabilities if the model ends in softmax, else logits). */
+ * per class: probabilities if the model ends in a softmax over the classes,
+ * the node the loss would absorb, else logits). */
 static void put_top5(Emit *e, StrBuf *b)
 {
     const Graph *g = e->g;
     int p = g->t[g->output].producer;
     if (g->t[g->output].shape.rank != 1)
         return;
+    const OpInfo *op = p >= 0 ? op_info(g->n[p].op) : NULL;
+    bool probabilities = op && op->fuses_with_loss && op->fuses_with_loss(g, &g->n[p]);
     sb_printf(b, "    for (i = 0; i < images.n; i++)\n"
                  "        cnnc_print_top(stdout, images.paths[i], out + i * %s_OUTPUT_SIZE, %s_OUTPUT_SIZE, 5, %d);\n",
-              e->P, e->P, p >= 0 && g->n[p].op == OP_SOFTMAX);
+              e->P, e->P, probabilities);
 }
 
 static void put_infer(Emit *e, StrBuf *b)

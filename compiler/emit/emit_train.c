@@ -1,534 +1,698 @@
 /* emit_train.c: the training half of `cnnc --train` (docs/training.md).
  * Takes the Emit of a compiled model (its forward layers already written)
- * and gives OUT.c the training step as specialised C: a forward pass in
- * training mode over the whole batch, the fused softmax cross-entropy, the
- * backward pass (each operator's OpInfo.emit_grad, ops/<family>_emit_grad.c)
- * and the optimizer update (runtime/train.c, pasted in as static
- * functions); OUT.h gets the documented API.
+ * whose Graph autodiff extended with its backward (passes/autodiff.c);
+ * gives OUT.c the training step as specialised C and OUT.h its API.
+ *
+ * It prints the extended graph in order: each forward node's training
+ * function (OpInfo.emit_train where the operator reads the state or draws
+ * a mask, else the inference function sample by sample), the loss
+ * (runtime/train.c's cnnc_softmax_xent, pasted in with the optimizers),
+ * each backward node's function (its forward node's OpInfo.emit_grad).
+ * What is differentiated, which write zeroes a gradient and which steps a
+ * parameter are the IR's; the ops' bodies call the emit kit (emit_kit.c)
+ * for them. Every function takes the step's context (P_ctx) and binds the
+ * names its body uses to literal offsets: `P_TA_<tensor>` in the train
+ * arena, `P_TS_` / `P_TM_` / `P_TV_` in the state (values, moments),
+ * `P_TG_` in P_train_grad's gradients.
  *
  * Why layer by layer over the batch (the inference pass runs sample by
  * sample): BatchNorm normalises with the batch's statistics, so no layer
- * after it can run before every sample went through it. The train arena
- * therefore keeps every activation of up to P_BATCH_MAX samples.
+ * after it can run before every sample went through it.
  *
  * Memory. The state block (persistent): a header (hyperparameters, step,
  * dropout seed), each trainable parameter and buffer in PyTorch's layout,
- * then the optimizer's m and v per parameter. The train arena (scratch
- * between calls): the activations (views alias their input; Dropout gets
- * its own buffer, its mask differs from the identity), the activation
- * gradients packed by lifetime (the gradient of tensor t lives from the
- * backward of its last reader to that of its producer), the parameter
- * gradients, and the forward layers' scratch. */
+ * then the optimizer's moments: none for plain SGD, one for momentum, two
+ * for Adam (the optimizer is fixed when compiling). The train arena
+ * (scratch between calls) is plan/plan.c's plan_train: activations kept
+ * until their last backward reader, gradients from first write to last
+ * read, layers' scratch, packed by lifetime over the whole step. A
+ * parameter's gradient exists whole only in P_train_grad's buffer (the
+ * caller's) or when several nodes add to it; otherwise its node steps it
+ * block of rows by block of rows. */
 #include "emit.h"
-#include "../ops/ops.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define HEADER_BYTES 64
-#define ALIGN_BYTES (PLAN_ALIGN_FLOATS * 4)
 
 struct TrainPlan {
-    int *root;        /* per tensor: the tensor whose value storage it uses */
-    int64_t *val;     /* per root: arena float offset of its batch of values; -1: the input */
-    bool *needs;      /* per tensor: depends on a trainable parameter */
-    bool *active;     /* per node: its backward runs */
-    int64_t *grad;    /* per root: arena float offset of its gradient; -1 none */
-    int *zero_at;     /* per root: the node before whose backward its gradient is cleared */
-    int64_t *pgrad;   /* per T_PARAM tensor: arena float offset of its gradient */
-    int64_t *sofs;    /* per parameter/buffer: state float offset; -1 not in the state */
-    int64_t *mofs, *vofs;
-    int64_t scratch;  /* arena float offset of the forward layers' scratch */
-    int64_t arena_floats, state_floats, act_floats, grad_floats, pgrad_floats;
-    int64_t state_tensor_floats, moment_floats;
-    int logits, last; /* the logits' tensor; the last node the backward visits */
-    int64_t classes;
+    Plan arena;       /* plan_train's: per tensor and per step */
+    int nsteps;       /* forward nodes, the loss, backward nodes */
+    StrBuf *body;     /* per step: its function's body (empty: none) */
+    int64_t *scratch; /* per step: floats of train-arena scratch */
+    char **tensor;    /* per tensor: a unique C identifier of its name */
+    int64_t *sofs, *mofs, *vofs; /* per tensor: state float offsets, -1 none */
+    int64_t *gofs;    /* per tensor: float offset in P_train_grad's buffer, -1 none */
+    int64_t state_floats, state_tensor_floats, moment_floats, grad_floats;
+    int moments;      /* optimizer moments per trainable parameter: 0, 1, 2 */
     int ntensors;     /* entries of the state's tensor table */
+    TrainCfg cfg;     /* what P_train_init starts with */
+    InitSource *init; /* per tensor: where its initial values already are */
 };
-
-static bool is_view(const Node *n)
-{
-    return (op_info(n->op)->traits & OPT_VIEW) && n->op != OP_DROPOUT;
-}
 
 static bool in_state(const Tensor *t)
 {
     return t->kind == T_PARAM || t->kind == T_BUFFER;
 }
 
-/* ---- helpers for the operator emitters ---- */
-
-bool emit_grad_needs_dx(Emit *e, int j)
+static bool trainable(const Tensor *t)
 {
-    return e->train->needs[e->g->n[e->node].in[j]];
+    return t->kind == T_PARAM && !t->frozen;
 }
 
-bool emit_grad_has_dp(Emit *e, int slot)
+TrainCfg train_defaults(const Graph *g)
 {
-    const Node *n = &e->g->n[e->node];
-    return slot < n->nparam && n->param[slot] >= 0 && e->g->t[n->param[slot]].kind == T_PARAM;
+    if (g->train.present)
+        return g->train;
+    return (TrainCfg){.optim = OPT_SGD, .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
 }
 
-void emit_grad_epilogue(Emit *e, const Node *n, int64_t per_sample)
+/* ---- names ---- */
+
+/* s as a C identifier: other characters become '_', a leading digit gets
+ * one before it. */
+static char *c_name(const char *s)
 {
-    if (n->act.kind == ACT_NONE)
-        return;
-    emit_line(e, "{");
-    emit_line(e, "int i;");
-    emit_line(e, "for (i = 0; i < n * %lld; i++)", (long long)per_sample);
-    emit_line(e, "    dy[i] *= %s;", emit_act_deriv(e, n->act, "y[i]", "y[i]"));
-    emit_line(e, "}");
+    char *r = xasprintf("%s%s", *s >= '0' && *s <= '9' ? "_" : "", s);
+    for (char *p = r; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            *p = '_';
+    return r;
 }
 
-/* ---- the plan ---- */
-
-/* The node whose input holds the logits when the model ends in softmax over
- * the class axis (the loss is fused with it), else -1; as interp/grad.c. */
-static int fused_softmax(const Graph *g)
+/* names[i] = c_name(raw(i)), made unique by appending _<i> to a repeat. */
+static char **unique_names(int n, const char *(*raw)(const Graph *, int), const Graph *g)
 {
-    int p = g->t[g->output].producer;
-    if (p < 0 || g->n[p].op != OP_SOFTMAX || g->n[p].a.axis != 0)
-        return -1;
-    return p;
-}
-
-/* Views alias their input's storage (Dropout is no view here: its mask). */
-static void plan_values(const Graph *g, TrainPlan *tp)
-{
-    for (int t = 0; t < g->nt; t++)
-        tp->root[t] = t;
-    for (int i = 0; i < g->nn; i++)
-        if (is_view(&g->n[i]) && g->n[i].nin == 1)
-            tp->root[g->n[i].out] = tp->root[g->n[i].in[0]];
-}
-
-/* Which nodes run backward and which tensors get a gradient. */
-static void plan_backward_nodes(const Graph *g, TrainPlan *tp)
-{
-    for (int i = 0; i < g->nn; i++) {
-        const Node *n = &g->n[i];
-        bool any = false;
-        for (int s = 0; s < n->nparam; s++)
-            any |= n->param[s] >= 0 && g->t[n->param[s]].kind == T_PARAM;
-        for (int j = 0; j < n->nin; j++)
-            any |= tp->needs[n->in[j]];
-        tp->needs[n->out] = any;
-    }
-    bool *has = xcalloc((size_t)g->nt, sizeof *has);
-    has[tp->root[tp->logits]] = true;
-    for (int t = 0; t < g->nt; t++)
-        tp->zero_at[t] = -1;
-    for (int i = tp->last; i >= 0; i--) {
-        const Node *n = &g->n[i];
-        if (is_view(n) || !tp->needs[n->out] || !has[tp->root[n->out]])
-            continue;
-        tp->active[i] = true;
-        for (int j = 0; j < n->nin; j++) {
-            int r = tp->root[n->in[j]];
-            if (!tp->needs[n->in[j]] || has[r])
-                continue;
-            has[r] = true;
-            tp->zero_at[r] = i;
-        }
-    }
-    for (int t = 0; t < g->nt; t++)
-        if (!has[t])
-            tp->needs[t] = tp->needs[t] && has[tp->root[t]];
-    free(has);
-}
-
-/* The activation gradients, packed by lifetime: root r's gradient lives
- * over nodes [producer, zero_at] (the logits' from the loss on). */
-static int64_t plan_grads(const Graph *g, TrainPlan *tp, int64_t base, int batch)
-{
-    int64_t *first = xmalloc((size_t)g->nt * sizeof *first), *last = xmalloc((size_t)g->nt * sizeof *last);
-    int64_t end = base;
-    for (int t = 0; t < g->nt; t++) {
-        tp->grad[t] = -1;
-        if (tp->root[t] != t || g->t[t].kind != T_ACT || t == g->input)
-            continue;
-        bool lg = t == tp->root[tp->logits];
-        if (!lg && tp->zero_at[t] < 0)
-            continue;
-        first[t] = g->t[t].producer;
-        last[t] = lg ? g->nn : tp->zero_at[t];
-        int64_t size = plan_round_up(shape_numel(&g->t[t].shape) * batch);
-        /* lowest offset clear of every placed, overlapping gradient */
-        int64_t at = base;
-        for (bool moved = true; moved;) {
-            moved = false;
-            for (int u = 0; u < t; u++) {
-                if (tp->grad[u] < 0 || last[u] < first[t] || last[t] < first[u])
-                    continue;
-                int64_t usize = plan_round_up(shape_numel(&g->t[u].shape) * batch);
-                if (at < tp->grad[u] + usize && tp->grad[u] < at + size) {
-                    at = tp->grad[u] + usize;
-                    moved = true;
-                }
+    char **names = xcalloc((size_t)(n ? n : 1), sizeof *names);
+    for (int i = 0; i < n; i++) {
+        names[i] = c_name(raw(g, i));
+        for (int j = 0; j < i; j++)
+            if (strcmp(names[i], names[j]) == 0) {
+                char *u = xasprintf("%s_%d", names[i], i);
+                free(names[i]);
+                names[i] = u;
+                break;
             }
-        }
-        tp->grad[t] = at;
-        if (at + size > end)
-            end = at + size;
     }
-    free(first);
-    free(last);
-    return end;
+    return names;
 }
 
-static bool plan_train(Emit *e)
+static const char *tensor_name(const Graph *g, int t)
 {
-    Graph *g = e->g;
-    TrainPlan *tp = e->train;
-    int batch = e->opt->batch > 0 ? e->opt->batch : 1;
-    size_t nt = (size_t)(g->nt ? g->nt : 1), nn = (size_t)(g->nn ? g->nn : 1);
-    tp->root = xcalloc(nt, sizeof *tp->root);
-    tp->val = xcalloc(nt, sizeof *tp->val);
-    tp->needs = xcalloc(nt, sizeof *tp->needs);
-    tp->active = xcalloc(nn, sizeof *tp->active);
-    tp->grad = xcalloc(nt, sizeof *tp->grad);
-    tp->zero_at = xcalloc(nt, sizeof *tp->zero_at);
-    tp->pgrad = xcalloc(nt, sizeof *tp->pgrad);
-    tp->sofs = xcalloc(nt, sizeof *tp->sofs);
-    tp->mofs = xcalloc(nt, sizeof *tp->mofs);
-    tp->vofs = xcalloc(nt, sizeof *tp->vofs);
-    tp->classes = loss_classes(g);
-    if (tp->classes < 0)
-        return false;
-    int sm = fused_softmax(g);
-    tp->logits = sm >= 0 ? g->n[sm].in[0] : g->output;
-    tp->last = g->t[tp->logits].producer;
-    if (tp->last < 0) {
-        diag_error((Loc){g->file, 0, 0}, "--train: the model has no layer to train");
-        return false;
-    }
-    plan_values(g, tp);
-    int64_t at = 0;
+    return g->t[t].name;
+}
+
+/* ---- the state and the gradients' buffer ---- */
+
+static int moments_of(const TrainCfg *c)
+{
+    return c->optim == OPT_ADAM ? 2 : c->momentum != 0 ? 1 : 0;
+}
+
+/* Offsets of the state's tensors, moments, and of P_train_grad's buffer. */
+static void plan_state(const Graph *g, TrainPlan *tp)
+{
+    int64_t s = HEADER_BYTES / 4, gr = 0;
     for (int t = 0; t < g->nt; t++) {
-        tp->val[t] = -1;
-        if (g->t[t].kind != T_ACT || tp->root[t] != t || t == g->input)
-            continue;
-        tp->val[t] = at;
-        at += plan_round_up(shape_numel(&g->t[t].shape) * batch);
-    }
-    tp->act_floats = at;
-    plan_backward_nodes(g, tp);
-    int64_t end = plan_grads(g, tp, at, batch);
-    tp->grad_floats = end - at;
-    at = end;
-    int64_t s = HEADER_BYTES / 4;
-    for (int t = 0; t < g->nt; t++) {
-        tp->pgrad[t] = tp->sofs[t] = tp->mofs[t] = tp->vofs[t] = -1;
+        tp->sofs[t] = tp->mofs[t] = tp->vofs[t] = tp->gofs[t] = -1;
         if (!in_state(&g->t[t]))
             continue;
         tp->ntensors++;
         tp->sofs[t] = s;
         s += plan_round_up(shape_numel(&g->t[t].shape));
-        if (g->t[t].kind != T_PARAM)
-            continue;
-        tp->pgrad[t] = at;
-        at += plan_round_up(shape_numel(&g->t[t].shape));
+        if (trainable(&g->t[t])) {
+            tp->gofs[t] = gr;
+            gr += plan_round_up(shape_numel(&g->t[t].shape));
+        }
     }
-    tp->pgrad_floats = at - end;
     tp->state_tensor_floats = s - HEADER_BYTES / 4;
     int64_t m0 = s;
-    for (int t = 0; t < g->nt; t++)
-        if (g->t[t].kind == T_PARAM) {
-            tp->mofs[t] = s;
-            s += plan_round_up(shape_numel(&g->t[t].shape));
-            tp->vofs[t] = s;
-            s += plan_round_up(shape_numel(&g->t[t].shape));
-        }
+    for (int t = 0; t < g->nt; t++) {
+        if (!trainable(&g->t[t]))
+            continue;
+        if (tp->moments >= 1)
+            tp->mofs[t] = s, s += plan_round_up(shape_numel(&g->t[t].shape));
+        if (tp->moments >= 2)
+            tp->vofs[t] = s, s += plan_round_up(shape_numel(&g->t[t].shape));
+    }
     tp->moment_floats = s - m0;
     tp->state_floats = s;
-    int64_t scratch = 0;
-    for (int i = 0; i < g->nn; i++) {
-        if (e->scratch[i] > scratch)
-            scratch = e->scratch[i];
-        if (g->n[i].op == OP_CONV && conv_train_scratch(g, &g->n[i]) > scratch)
-            scratch = conv_train_scratch(g, &g->n[i]);
-    }
-    tp->scratch = at;
-    tp->arena_floats = at + plan_round_up(scratch);
-    if (tp->ntensors == 0) {
-        diag_error((Loc){g->file, 0, 0}, "--train: the model has no trainable parameter");
-        return false;
-    }
-    return true;
+    tp->grad_floats = gr;
 }
 
-/* ---- the layers ---- */
+/* ---- the layers' bodies ---- */
 
-/* Ops whose training forward is their own (they read the state). */
-static void (*train_forward_emitter(const Node *n))(Emit *, const Node *)
+/* The chunk size the layers' scratch stays within: the largest activation
+ * of the batch, so that scratch never dominates the arena, and 4096
+ * floats at least, so that the products keep long rows. */
+static int64_t chunk_floats(const Graph *g, int batch)
 {
-    switch (n->op) {
-    case OP_ADD: /* an operand B may be trainable */
-    case OP_SUB:
-    case OP_MUL:
-    case OP_DIV:
-        return elementwise_emit_train;
-    case OP_CONV:
-        return conv_emit_train;
-    case OP_DENSE:
-        return dense_emit_train;
-    case OP_BATCHNORM:
-        return batchnorm_emit_train;
-    case OP_DROPOUT:
-        return dropout_emit_train;
-    case OP_PRELU: /* the slope is trainable */
-        return prelu_emit_train;
-    default:
-        return NULL;
-    }
+    int64_t most = 4096;
+    for (int t = 0; t < g->nt; t++)
+        if (g->t[t].kind == T_ACT && g->t[t].producer >= 0 &&
+            shape_numel(&g->t[t].shape) * batch > most)
+            most = shape_numel(&g->t[t].shape) * batch;
+    return most;
 }
 
-/* The layers whose training functions get the arena's scratch (ws). */
-static bool takes_scratch(const Node *n)
-{
-    return n->op == OP_CONV;
-}
-
-static void put_arg_uses(StrBuf *b, const Emit *e, const Node *n, bool grad)
-{
-    for (int j = 0; j < n->nin; j++)
-        sb_printf(b, "    (void)x%d;\n", j);
-    sb_puts(b, "    (void)y;\n");
-    if (grad) {
-        sb_puts(b, "    (void)dy;\n");
-        for (int j = 0; j < n->nin; j++)
-            if (e->train->needs[n->in[j]])
-                sb_printf(b, "    (void)dx%d;\n", j);
-    }
-    for (int s = 0; s < n->nparam; s++)
-        if (n->param[s] >= 0) {
-            sb_printf(b, "    (void)p%d;\n", s);
-            if (grad && e->g->t[n->param[s]].kind == T_PARAM)
-                sb_printf(b, "    (void)dp%d;\n", s);
-        }
-    sb_puts(b, "    (void)n;\n    (void)mode;\n    (void)key;\n");
-    if (takes_scratch(n))
-        sb_puts(b, "    (void)ws;\n");
-}
-
-/* A parameter as an argument type: buffers (running statistics) are written. */
-static const char *param_type(const Graph *g, int t)
-{
-    return g->t[t].kind == T_BUFFER ? "float *" : "const float *";
-}
-
-static void write_train_layer(Emit *e, StrBuf *b, int i, bool grad, StrBuf *body)
+/* A forward layer without a training emitter: its inference function on
+ * each sample, x0.. and y the batch's. */
+static void emit_per_sample(Emit *e, const Node *n, int i)
 {
     const Graph *g = e->g;
-    const Node *n = &g->n[i];
-    sb_printf(b, "static void %s_%c%d(", e->P, grad ? 'g' : 't', i);
+    const char *fn = emit_layer_fn(e, i);
+    StrBuf call = {0};
     for (int j = 0; j < n->nin; j++)
-        sb_printf(b, "const float *x%d, ", j);
-    sb_printf(b, grad ? "const float *y, float *dy, " : "float *y, ");
-    if (grad)
-        for (int j = 0; j < n->nin; j++)
-            if (e->train->needs[n->in[j]])
-                sb_printf(b, "float *dx%d, ", j);
-    for (int s = 0; s < n->nparam; s++)
-        if (n->param[s] >= 0) {
-            sb_printf(b, "%sp%d, ", param_type(g, n->param[s]), s);
-            if (grad && g->t[n->param[s]].kind == T_PARAM)
-                sb_printf(b, "float *dp%d, ", s);
-        }
-    sb_puts(b, takes_scratch(n) ? "int n, int mode, uint64_t key, float *ws)\n{\n"
-                                : "int n, int mode, uint64_t key)\n{\n");
-    put_arg_uses(b, e, n, grad);
-    sb_printf(b, "%s}\n\n", body->s ? body->s : "");
+        sb_printf(&call, "x%d + (size_t)b * %lld, ", j,
+                  (long long)shape_numel(&g->t[n->in[j]].shape));
+    sb_printf(&call, "y + (size_t)b * %lld", (long long)shape_numel(&g->t[n->out].shape));
+    if (e->scratch[i] > 0)
+        sb_printf(&call, ", %s", emit_train_scratch(e, e->scratch[i]));
+    emit_line(e, "int b;");
+    emit_line(e, "for (b = 0; b < n; b++)");
+    emit_line(e, "    %s(%s);", fn, call.s);
+    sb_free(&call);
 }
 
-/* Emits every layer's training functions into b; false after an error. */
-static bool emit_train_layers(Emit *e, StrBuf *b)
+/* Runs `emitter` into step s's body, recording its scratch. */
+static void emit_step(Emit *e, int s, int node, const GradNode *gn,
+                      void (*emitter)(Emit *, const Node *))
+{
+    TrainPlan *tp = e->train;
+    e->node = node;
+    e->body = &tp->body[s];
+    e->depth = 0;
+    e->grad_node = gn;
+    e->train_scratch = 0;
+    if (emitter)
+        emitter(e, &e->g->n[node]);
+    else
+        emit_per_sample(e, &e->g->n[node], node);
+    tp->scratch[s] = e->train_scratch;
+    e->grad_node = NULL;
+}
+
+/* Every step's body; false after an error (an operator the training code
+ * does not support). */
+static bool emit_bodies(Emit *e)
 {
     Graph *g = e->g;
+    const Backward *bw = g->bw;
     for (int i = 0; i < g->nn; i++) {
         const Node *n = &g->n[i];
-        if (is_view(n))
+        if (autodiff_is_view(g, n))
             continue;
-        bool own = train_forward_emitter(n) != NULL;
-        for (int s = 0; s < n->nparam && !own; s++)
+        const OpInfo *op = op_info(n->op);
+        for (int s = 0; s < n->nparam && !op->emit_train; s++)
             if (n->param[s] >= 0 && in_state(&g->t[n->param[s]]))
                 emit_unsupported(e, n, "training a parameter of this operator");
-        StrBuf body = {0};
-        e->node = i;
-        e->body = &body;
-        e->depth = 0;
-        if (own) {
-            train_forward_emitter(n)(e, n);
-            write_train_layer(e, b, i, false, &body);
-        }
-        sb_free(&body);
-        if (!e->train->active[i])
-            continue;
-        const OpInfo *info = op_info(n->op);
-        if (!info->emit_grad) {
+        emit_step(e, i, i, NULL, op->emit_train);
+    }
+    for (int k = 0; k < bw->nnode; k++) {
+        const Node *n = &g->n[bw->node[k].node];
+        if (!op_info(n->op)->emit_grad) {
             emit_unsupported(e, n, "the backward pass of this operator yet");
             continue;
         }
-        memset(&body, 0, sizeof body);
-        e->body = &body;
-        e->depth = 0;
-        info->emit_grad(e, n);
-        write_train_layer(e, b, i, true, &body);
-        sb_free(&body);
+        emit_step(e, g->nn + 1 + k, bw->node[k].node, &bw->node[k], op_info(n->op)->emit_grad);
     }
     return !e->failed;
 }
 
-/* ---- the runtime and the --main command ---- */
-
-/* runtime/train.c (loss, optimizers) as static functions in the model
- * part: it includes only what model code may include. */
-static void put_train_runtime(StrBuf *b)
+static bool plan_training(Emit *e)
 {
-    sb_puts(b, "#ifndef CNNC_RT_API\n#define CNNC_RT_API static\n#endif\n");
-    put_runtime(b, cnnc_rt_cnnc_rt_h);
-    put_runtime(b, cnnc_rt_train_h);
-    put_runtime(b, cnnc_rt_train_c);
+    Graph *g = e->g;
+    TrainPlan *tp = e->train;
+    int batch = e->opt->batch > 0 ? e->opt->batch : 1;
+    size_t nt = (size_t)(g->nt ? g->nt : 1);
+    if (!autodiff(g))
+        return false;
+    if (g->bw->dlogits.t < 0) {
+        diag_error((Loc){g->file, 0, 0}, "--train: the model has no trainable parameter");
+        return false;
+    }
+    tp->cfg = e->opt->hparams ? *e->opt->hparams : train_defaults(g);
+    tp->moments = moments_of(&tp->cfg);
+    tp->nsteps = g->nn + 1 + g->bw->nnode;
+    tp->body = xcalloc((size_t)tp->nsteps, sizeof *tp->body);
+    tp->scratch = xcalloc((size_t)tp->nsteps, sizeof *tp->scratch);
+    tp->tensor = unique_names(g->nt, tensor_name, g);
+    tp->sofs = xmalloc(nt * sizeof *tp->sofs);
+    tp->mofs = xmalloc(nt * sizeof *tp->mofs);
+    tp->vofs = xmalloc(nt * sizeof *tp->vofs);
+    tp->gofs = xmalloc(nt * sizeof *tp->gofs);
+    plan_state(g, tp);
+    tp->init = xcalloc(nt, sizeof *tp->init);
+    emit_train_init_sources(e, tp->init);
+    e->train_chunk = chunk_floats(g, batch);
+    if (!emit_bodies(e))
+        return false;
+    plan_train(g, tp->scratch, batch, &tp->arena);
+    return true;
+}
+
+/* ---- names and comments in OUT.c ---- */
+
+/* "8x28x28" for an activation (per sample), "[8,3,5,5]" for the rest. */
+static char *shape_text(const Graph *g, int t)
+{
+    char buf[128];
+    const Tensor *x = &g->t[t];
+    bool act = x->kind == T_ACT || (x->kind == T_GRAD && g->t[x->grad_of].kind == T_ACT);
+    if (act)
+        return xasprintf("n x %s", shape_str(&x->shape, buf, sizeof buf));
+    StrBuf s = {0};
+    sb_putc(&s, '[');
+    for (int i = 0; i < x->shape.rank; i++)
+        sb_printf(&s, "%s%lld", i ? "," : "", (long long)x->shape.d[i]);
+    sb_putc(&s, ']');
+    return s.s;
+}
+
+/* "conv1 (conv 3x32x32 -> 8x28x28, then relu)" */
+static char *layer_text(const Graph *g, const Node *n)
+{
+    char s0[128];
+    StrBuf b = {0};
+    sb_printf(&b, "%s (%s ", n->name, op_info(n->op)->name);
+    for (int j = 0; j < n->nin; j++)
+        sb_printf(&b, "%s%s", j ? ", " : "", shape_str(&g->t[n->in[j]].shape, s0, sizeof s0));
+    sb_printf(&b, " -> %s", shape_str(&g->t[n->out].shape, s0, sizeof s0));
+    if (n->act.kind != ACT_NONE)
+        sb_printf(&b, ", then %s", act_name(n->act.kind));
+    sb_putc(&b, ')');
+    return b.s;
+}
+
+/* The arena expression of forward tensor t's batch. */
+static char *value_ptr(const Emit *e, int t)
+{
+    int r = e->train->arena.root[t];
+    if (r == e->g->input)
+        return xstrdup("ctx->input");
+    return xasprintf("ctx->A + %s_TA_%s", e->P, e->train->tensor[r]);
+}
+
+/* "train" or "backward": what step s's function is called after its layer. */
+static const char *step_role(const Graph *g, int s)
+{
+    return s < g->nn ? "train" : "backward";
+}
+
+static int step_node(const Graph *g, int s)
+{
+    return s < g->nn ? s : g->bw->node[s - g->nn - 1].node;
+}
+
+/* The train arena's and the state's offsets as macros, each with the
+ * tensor and its shape. */
+static void write_offsets(Emit *e, StrBuf *b)
+{
+    const Graph *g = e->g;
+    const TrainPlan *tp = e->train;
+    const char *P = e->P;
+    sb_printf(b, "/* The train arena, in floats (activations and their gradients hold n\n"
+                 " * samples, n <= %s_BATCH_MAX): %lld floats. */\n",
+              P, (long long)tp->arena.arena_floats);
+    for (int t = 0; t < g->nt; t++) {
+        if (tp->arena.root[t] != t || tp->arena.offset[t] < 0)
+            continue;
+        char *shape = shape_text(g, t);
+        if (g->t[t].kind == T_GRAD)
+            sb_printf(b, "#define %s_TA_%s %lld /* dL/d %s: %s */\n", P, tp->tensor[t],
+                      (long long)tp->arena.offset[t], g->t[g->t[t].grad_of].name, shape);
+        else
+            sb_printf(b, "#define %s_TA_%s %lld /* %s: %s */\n", P, tp->tensor[t],
+                      (long long)tp->arena.offset[t], g->t[t].name, shape);
+        free(shape);
+    }
+    for (int s = 0; s < tp->nsteps; s++)
+        if (tp->arena.scratch_offset[s] >= 0)
+            sb_printf(b, "#define %s_TA_%s_%s_ws %lld /* scratch of %s's %s: %lld floats */\n", P,
+                      emit_layer_ident(e, step_node(g, s)), step_role(g, s),
+                      (long long)tp->arena.scratch_offset[s], g->n[step_node(g, s)].name,
+                      s < g->nn ? "training forward" : "backward", (long long)tp->scratch[s]);
+    sb_printf(b, "\n/* The state, in floats: the values (TS), the optimizer's moments (TM\n"
+                 " * momentum or Adam's first, TV Adam's second); and the gradients\n"
+                 " * P_train_grad writes (TG). */\n");
+    for (int t = 0; t < g->nt; t++) {
+        if (tp->sofs[t] < 0)
+            continue;
+        char *shape = shape_text(g, t);
+        sb_printf(b, "#define %s_TS_%s %lld /* %s %s */\n", P, tp->tensor[t], (long long)tp->sofs[t],
+                  g->t[t].name, shape);
+        if (tp->mofs[t] >= 0)
+            sb_printf(b, "#define %s_TM_%s %lld\n", P, tp->tensor[t], (long long)tp->mofs[t]);
+        if (tp->vofs[t] >= 0)
+            sb_printf(b, "#define %s_TV_%s %lld\n", P, tp->tensor[t], (long long)tp->vofs[t]);
+        if (tp->gofs[t] >= 0)
+            sb_printf(b, "#define %s_TG_%s %lld\n", P, tp->tensor[t], (long long)tp->gofs[t]);
+        free(shape);
+    }
     sb_puts(b, "\n");
 }
 
-/* Inside P_train_init: the runtime's functions the model does not call
- * are used once, so that their static copies raise no warning. */
-static void put_train_runtime_uses(StrBuf *b)
+/* The context every training function takes, and the optimizer step the
+ * backward functions call on each block of final rows. */
+static void write_context(Emit *e, StrBuf *b)
 {
-    put_runtime_uses(b, cnnc_rt_train_h);
-}
-
-/* ---- the driver ---- */
-
-static void put_val(const Emit *e, StrBuf *b, int t)
-{
-    int r = e->train->root[t];
-    if (r == e->g->input)
-        sb_puts(b, "input");
-    else
-        sb_printf(b, "A + %lld", (long long)e->train->val[r]);
-}
-
-static void put_state_ptr(const Emit *e, StrBuf *b, int t)
-{
-    sb_printf(b, "S + %lld", (long long)e->train->sofs[t]);
-}
-
-static void write_train_forward_pass(Emit *e, StrBuf *b)
-{
-    Graph *g = e->g;
     const char *P = e->P;
-    sb_printf(b, "/* The forward pass over n samples, layer by layer; mode 0: inference\n"
-                 " * (running statistics, no dropout), 1: grad (batch statistics left out of\n"
-                 " * the running ones, no dropout), 2: a training step. */\n"
-                 "static void %s_train_fwd(float *S, float *A, const float *input, int n, int mode, uint64_t key)\n{\n"
-                 "    int b;\n    (void)S;\n    (void)b;\n",
-              P);
+    int moments = e->train->moments;
+    sb_printf(b, "/* One call's context: what every training function reads. */\n"
+                 "typedef struct {\n"
+                 "    float *S;           /* the state (%s_TS_, %s_TM_, %s_TV_) */\n"
+                 "    float *A;           /* the train arena (%s_TA_) */\n"
+                 "    float *G;           /* %s_train_grad's gradients (%s_TG_); NULL in a step */\n"
+                 "    const float *input; /* the batch */\n"
+                 "    int n;              /* its samples */\n"
+                 "    int mode;           /* 0 inference, 1 gradients, 2 a training step */\n"
+                 "    uint64_t key;       /* this step's dropout key */\n"
+                 "    CnncOptim o;        /* a step's optimizer */\n"
+                 "    int64_t step;       /* a step's number, from 1 */\n"
+                 "} %s_ctx;\n\n",
+              P, P, P, P, P, P, P);
+    sb_printf(b, "/* The optimizer step (runtime/train.c: PyTorch's SGD or Adam) on count\n"
+                 " * floats of a parameter p from float `at`, from their gradient g: m and v\n"
+                 " * are its moments (NULL where the optimizer keeps none). */\n"
+                 "static void %s_update(const %s_ctx *ctx, float *p, float *m, float *v, const float *g,\n"
+                 "                      size_t at, size_t count)\n"
+                 "{\n"
+                 "    CnncOptim o = ctx->o;\n",
+              P, P);
+    if (moments < 2) /* what the step let through: the compiler then sees no other path */
+        sb_printf(b, "    o.kind = CNNC_SGD; /* %s_train_run refused Adam%s */\n%s", P,
+                  moments ? "" : " and momentum", moments ? "" : "    o.momentum = 0;\n");
+    sb_puts(b, "    cnnc_optim_step(&o, ctx->step, p + at, g, m ? m + at : NULL, v ? v + at : NULL, count);\n"
+               "}\n\n");
+}
+
+/* ---- the layer functions ---- */
+
+/* The names a layer function may bind, each with its declaration; the
+ * function declares those its body uses. */
+typedef struct {
+    char *name[48], *decl[48];
+    int n;
+} Bindings;
+
+static void bind(Bindings *bs, char *name, char *decl)
+{
+    if (bs->n == 48)
+        internal_error("too many names for one training function");
+    bs->name[bs->n] = name;
+    bs->decl[bs->n++] = decl;
+}
+
+static void bindings_free(Bindings *bs)
+{
+    for (int i = 0; i < bs->n; i++) {
+        free(bs->name[i]);
+        free(bs->decl[i]);
+    }
+}
+
+static bool ident_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Whether identifier `name` occurs in text as a whole token. */
+static bool uses(const char *text, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = strstr(text, name); p; p = strstr(p + 1, name))
+        if ((p == text || !ident_char(p[-1])) && !ident_char(p[len]))
+            return true;
+    return false;
+}
+
+/* The names every function may use: n, mode, key, its scratch. */
+static void bind_common(const Emit *e, Bindings *bs, int step)
+{
+    const TrainPlan *tp = e->train;
+    bind(bs, xstrdup("n"), xstrdup("const int n = ctx->n;"));
+    bind(bs, xstrdup("mode"), xstrdup("const int mode = ctx->mode;"));
+    bind(bs, xstrdup("key"), xstrdup("const uint64_t key = ctx->key;"));
+    if (tp->arena.scratch_offset[step] >= 0)
+        bind(bs, xstrdup("ws"), xasprintf("float *ws = ctx->A + %s_TA_%s_%s_ws;", e->P,
+                                          emit_layer_ident(e, step_node(e->g, step)),
+                                          step_role(e->g, step)));
+}
+
+/* x0.., y and p0.. of node n: the batch's values and the state's copies. */
+static void bind_node(const Emit *e, Bindings *bs, const Node *n, bool grad)
+{
+    const Graph *g = e->g;
+    for (int j = 0; j < n->nin; j++) {
+        char *v = value_ptr(e, n->in[j]);
+        bind(bs, xasprintf("x%d", j), xasprintf("const float *x%d = %s; /* %s */", j, v,
+                                                g->t[n->in[j]].name));
+        free(v);
+    }
+    char *y = value_ptr(e, n->out);
+    bind(bs, xstrdup("y"), xasprintf("%sfloat *y = %s; /* %s */", grad ? "const " : "", y,
+                                     g->t[n->out].name));
+    free(y);
+    for (int s = 0; s < n->nparam; s++) {
+        int t = n->param[s];
+        if (t < 0)
+            continue;
+        const char *q = grad || g->t[t].kind == T_BUFFER ? "" : "const ";
+        if (e->train->sofs[t] >= 0)
+            bind(bs, xasprintf("p%d", s), xasprintf("%sfloat *p%d = ctx->S + %s_TS_%s;", q, s, e->P,
+                                                    e->train->tensor[t]));
+        else
+            bind(bs, xasprintf("p%d", s),
+                 xasprintf("const float *p%d = NULL; /* %s: constant */", s, g->t[t].name));
+    }
+}
+
+/* The gradients backward node gn reads and writes: dy, dx0.., and per
+ * trainable parameter its destination g (P_train_grad's buffer; in a step,
+ * NULL where the node steps it itself, else the shared accumulator) and
+ * moments m, v. */
+static void bind_grads(const Emit *e, Bindings *bs, const GradNode *gn)
+{
+    const Graph *g = e->g;
+    const TrainPlan *tp = e->train;
+    const Node *n = &g->n[gn->node];
+    const char *P = e->P;
+    bind(bs, xstrdup("dy"), xasprintf("float *dy = ctx->A + %s_TA_%s;", P, tp->tensor[gn->dy]));
+    for (int j = 0; j < n->nin; j++)
+        if (gn->dx[j].t >= 0)
+            bind(bs, xasprintf("dx%d", j),
+                 xasprintf("float *dx%d = ctx->A + %s_TA_%s;", j, P, tp->tensor[gn->dx[j].t]));
+    for (int s = 0; s < 4; s++) {
+        const GradWrite *w = &gn->dp[s];
+        if (w->t < 0)
+            continue;
+        const char *x = tp->tensor[n->param[s]];
+        char *other = w->first && w->last ? xstrdup("NULL")
+                                          : xasprintf("ctx->A + %s_TA_%s", P, tp->tensor[w->t]);
+        bind(bs, xasprintf("g%d", s),
+             xasprintf("float *g%d = ctx->G ? ctx->G + %s_TG_%s : %s;", s, P, x, other));
+        free(other);
+        bind(bs, xasprintf("m%d", s),
+             tp->moments >= 1 ? xasprintf("float *m%d = ctx->S + %s_TM_%s;", s, P, x)
+                              : xasprintf("float *m%d = NULL;", s));
+        bind(bs, xasprintf("v%d", s),
+             tp->moments >= 2 ? xasprintf("float *v%d = ctx->S + %s_TV_%s;", s, P, x)
+                              : xasprintf("float *v%d = NULL;", s));
+    }
+}
+
+/* The dL/dx this node writes first: zeroed before it adds. */
+static void zero_first_writes(const Graph *g, const GradNode *gn, StrBuf *pre)
+{
+    const Node *n = &g->n[gn->node];
+    for (int j = 0; j < n->nin; j++) {
+        bool again = false;
+        for (int k = 0; k < j; k++)
+            again |= gn->dx[k].t == gn->dx[j].t;
+        if (gn->dx[j].t >= 0 && gn->dx[j].first && !again)
+            sb_printf(pre, "    memset(dx%d, 0, sizeof(float) * (size_t)n * %lld);\n", j,
+                      (long long)shape_numel(&g->t[gn->dx[j].t].shape));
+    }
+}
+
+/* static void FN(const P_ctx *ctx): the comment, the bindings the body
+ * uses, then the body. */
+static void write_function(const Emit *e, StrBuf *b, const char *comment, const char *fn,
+                           Bindings *bs, const char *pre, const char *body)
+{
+    StrBuf all = {0};
+    sb_printf(&all, "%s%s", pre ? pre : "", body ? body : "");
+    sb_printf(b, "/* %s */\nstatic void %s(const %s_ctx *ctx)\n{\n", comment, fn, e->P);
+    for (int i = 0; i < bs->n; i++)
+        if (uses(all.s ? all.s : "", bs->name[i]))
+            sb_printf(b, "    %s\n", bs->decl[i]);
+    sb_printf(b, "%s}\n\n", all.s ? all.s : "");
+    sb_free(&all);
+}
+
+/* "dL/d a, b" of the tensors gn writes (inputs, or parameters). */
+static void list_writes(const Graph *g, const GradNode *gn, bool params, StrBuf *out)
+{
+    const Node *n = &g->n[gn->node];
+    int count = 0;
+    for (int j = 0; !params && j < n->nin; j++)
+        if (gn->dx[j].t >= 0)
+            sb_printf(out, "%s%s", count++ ? ", " : "dL/d ", g->t[n->in[j]].name);
+    for (int s = 0; params && s < 4; s++)
+        if (gn->dp[s].t >= 0)
+            sb_printf(out, "%s%s", count++ ? ", " : "dL/d ", g->t[n->param[s]].name);
+}
+
+/* What a backward function does, for its comment. */
+static char *backward_text(const Graph *g, const GradNode *gn)
+{
+    StrBuf dx = {0}, dp = {0}, b = {0};
+    list_writes(g, gn, false, &dx);
+    list_writes(g, gn, true, &dp);
+    bool sole = true;
+    for (int s = 0; s < 4; s++)
+        sole &= gn->dp[s].t < 0 || (gn->dp[s].first && gn->dp[s].last);
+    sb_puts(&b, "backward: ");
+    if (dx.s)
+        sb_printf(&b, "%s%s", dx.s, dp.s ? " from the old weights, then " : "");
+    if (dp.s)
+        sb_printf(&b, "%s %s", dp.s,
+                  sole ? "block of rows by block of rows, each stepped by the optimizer"
+                       : "(added to a gradient other layers share)");
+    sb_free(&dx);
+    sb_free(&dp);
+    return b.s;
+}
+
+/* The training functions of forward node i: its forward, then its
+ * backward if it has one (side by side, as they are written in ops/). */
+static void write_layer_functions(Emit *e, StrBuf *b, int i)
+{
+    const Graph *g = e->g;
+    const TrainPlan *tp = e->train;
+    const Node *n = &g->n[i];
+    char *what = layer_text(g, n);
+    char *fn = xasprintf("%s_%s_train", e->P, emit_layer_ident(e, i));
+    char *comment = xasprintf("%s, training forward%s", what,
+                              op_info(n->op)->emit_train ? ""
+                                                          : ": its inference function, sample by sample");
+    Bindings bs = {0};
+    bind_common(e, &bs, i);
+    bind_node(e, &bs, n, false);
+    write_function(e, b, comment, fn, &bs, NULL, tp->body[i].s);
+    bindings_free(&bs);
+    free(fn);
+    free(comment);
+    for (int k = 0; k < g->bw->nnode; k++) {
+        const GradNode *gn = &g->bw->node[k];
+        if (gn->node != i)
+            continue;
+        StrBuf pre = {0};
+        Bindings gb = {0};
+        char *how = backward_text(g, gn);
+        comment = xasprintf("%s, %s", what, how);
+        fn = xasprintf("%s_%s_backward", e->P, emit_layer_ident(e, i));
+        bind_common(e, &gb, g->nn + 1 + k);
+        bind_node(e, &gb, n, true);
+        bind_grads(e, &gb, gn);
+        zero_first_writes(g, gn, &pre);
+        write_function(e, b, comment, fn, &gb, pre.s, tp->body[g->nn + 1 + k].s);
+        bindings_free(&gb);
+        sb_free(&pre);
+        free(how);
+        free(comment);
+        free(fn);
+    }
+    free(what);
+}
+
+/* ---- the drivers ---- */
+
+static void write_forward_pass(Emit *e, StrBuf *b)
+{
+    const Graph *g = e->g;
+    sb_printf(b, "/* The forward pass over ctx->n samples, layer by layer; mode 0: inference\n"
+                 " * (running statistics, no dropout), 1: gradients (the batch's statistics,\n"
+                 " * left out of the running ones, no dropout), 2: a training step. */\n"
+                 "static void %s_train_fwd(const %s_ctx *ctx)\n{\n",
+              e->P, e->P);
     for (int i = 0; i < g->nn; i++) {
         const Node *n = &g->n[i];
-        if (is_view(n))
-            continue;
-        int64_t osz = shape_numel(&g->t[n->out].shape);
-        if (train_forward_emitter(n)) {
-            sb_printf(b, "    %s_t%d(", P, i);
-            for (int j = 0; j < n->nin; j++) {
-                put_val(e, b, n->in[j]);
-                sb_puts(b, ", ");
-            }
-            put_val(e, b, n->out);
-            for (int s = 0; s < n->nparam; s++)
-                if (n->param[s] >= 0) {
-                    sb_puts(b, ", ");
-                    if (in_state(&g->t[n->param[s]]))
-                        put_state_ptr(e, b, n->param[s]);
-                    else
-                        sb_puts(b, "NULL");
-                }
-            sb_puts(b, ", n, mode, key");
-            if (takes_scratch(n))
-                sb_printf(b, ", A + %lld", (long long)e->train->scratch);
-            sb_puts(b, ");\n");
-            continue;
-        }
-        sb_printf(b, "    for (b = 0; b < n; b++)\n        %s(", emit_layer_fn(e, i));
-        for (int j = 0; j < n->nin; j++) {
-            put_val(e, b, n->in[j]);
-            sb_printf(b, " + (size_t)b * %lld, ", (long long)shape_numel(&g->t[n->in[j]].shape));
-        }
-        put_val(e, b, n->out);
-        sb_printf(b, " + (size_t)b * %lld", (long long)osz);
-        if (e->scratch[i] > 0)
-            sb_printf(b, ", A + %lld", (long long)e->train->scratch);
-        sb_puts(b, ");\n");
+        if (autodiff_is_view(g, n))
+            sb_printf(b, "    /* %s: a view of %s */\n", n->name, g->t[n->in[0]].name);
+        else
+            sb_printf(b, "    %s_%s_train(ctx);\n", e->P, emit_layer_ident(e, i));
     }
     sb_puts(b, "}\n\n");
+}
+
+/* A parameter several nodes add to: stepped after the last one, on the
+ * whole accumulated gradient. */
+static void write_shared_step(Emit *e, StrBuf *b, const GradNode *gn)
+{
+    const Graph *g = e->g;
+    const TrainPlan *tp = e->train;
+    const char *P = e->P;
+    for (int s = 0; s < 4; s++) {
+        const GradWrite *w = &gn->dp[s];
+        if (w->t < 0 || !w->last || w->first)
+            continue;
+        const char *x = tp->tensor[g->n[gn->node].param[s]];
+        sb_printf(b, "    if (!ctx->G) /* %s: its last layer is done */\n"
+                     "        %s_update(ctx, ctx->S + %s_TS_%s, ", g->t[g->t[w->t].grad_of].name, P, P, x);
+        if (tp->moments >= 1)
+            sb_printf(b, "ctx->S + %s_TM_%s, ", P, x);
+        else
+            sb_puts(b, "NULL, ");
+        if (tp->moments >= 2)
+            sb_printf(b, "ctx->S + %s_TV_%s, ", P, x);
+        else
+            sb_puts(b, "NULL, ");
+        sb_printf(b, "ctx->A + %s_TA_%s, 0, %lld);\n", P, tp->tensor[w->t],
+                  (long long)shape_numel(&g->t[w->t].shape));
+    }
 }
 
 static void write_backward_pass(Emit *e, StrBuf *b)
 {
-    Graph *g = e->g;
-    TrainPlan *tp = e->train;
+    const Graph *g = e->g;
+    const Backward *bw = g->bw;
+    const TrainPlan *tp = e->train;
     const char *P = e->P;
-    sb_printf(b, "static void %s_train_bwd(float *S, float *A, const float *input, int n, int mode, uint64_t key)\n{\n"
-                 "    (void)S;\n    (void)input;\n    (void)mode;\n    (void)key;\n"
-                 "    if (n < 1 || n > %s_BATCH_MAX) /* the plan's bound (and gcc's range) */\n        return;\n"
-                 "    memset(A + %lld, 0, sizeof(float) * %lld); /* the parameters' gradients */\n",
-              P, P, (long long)(tp->act_floats + tp->grad_floats),
-              (long long)tp->pgrad_floats);
-    for (int i = tp->last; i >= 0; i--) {
-        const Node *n = &g->n[i];
-        if (!tp->active[i])
-            continue;
-        for (int j = 0; j < n->nin; j++) {
-            int r = tp->root[n->in[j]];
-            bool first = true;
-            for (int k = 0; k < j; k++)
-                first &= tp->root[n->in[k]] != r;
-            if (first && tp->needs[n->in[j]] && tp->zero_at[r] == i)
-                sb_printf(b, "    memset(A + %lld, 0, sizeof(float) * %lld * (size_t)n);\n",
-                          (long long)tp->grad[r], (long long)shape_numel(&g->t[r].shape));
-        }
-        sb_printf(b, "    %s_g%d(", P, i);
-        for (int j = 0; j < n->nin; j++) {
-            put_val(e, b, n->in[j]);
-            sb_puts(b, ", ");
-        }
-        put_val(e, b, n->out);
-        sb_printf(b, ", A + %lld, ", (long long)tp->grad[tp->root[n->out]]);
-        for (int j = 0; j < n->nin; j++)
-            if (tp->needs[n->in[j]])
-                sb_printf(b, "A + %lld, ", (long long)tp->grad[tp->root[n->in[j]]]);
-        for (int s = 0; s < n->nparam; s++) {
-            int t = n->param[s];
-            if (t < 0)
-                continue;
-            if (in_state(&g->t[t]))
-                put_state_ptr(e, b, t);
-            else
-                sb_puts(b, "NULL");
-            sb_puts(b, ", ");
-            if (g->t[t].kind == T_PARAM)
-                sb_printf(b, "A + %lld, ", (long long)tp->pgrad[t]);
-        }
-        sb_puts(b, "n, mode, key");
-        if (takes_scratch(n))
-            sb_printf(b, ", A + %lld", (long long)tp->scratch);
-        sb_puts(b, ");\n");
+    sb_printf(b, "/* The loss on the logits (%s): mean softmax cross-entropy%s, and\n"
+                 " * dL/dlogits when the backward follows. */\n"
+                 "static double %s_train_loss(const %s_ctx *ctx, const int32_t *labels, int backward)\n"
+                 "{\n    return cnnc_softmax_xent(",
+              g->t[bw->logits].name, bw->fused >= 0 ? ", absorbing the final softmax" : "", P, P);
+    char *logits = value_ptr(e, bw->logits);
+    sb_printf(b, "%s, labels, ctx->n, %lld, backward ? ctx->A + %s_TA_%s : NULL);\n}\n\n", logits,
+              (long long)bw->classes, P, tp->tensor[bw->dlogits.t]);
+    free(logits);
+    sb_printf(b, "/* The backward pass, layer by layer in reverse; in a step each layer\n"
+                 " * steps its parameters as their gradients become final. */\n"
+                 "static void %s_train_bwd(const %s_ctx *ctx)\n{\n",
+              P, P);
+    for (int k = 0; k < bw->nnode; k++) {
+        sb_printf(b, "    %s_%s_backward(ctx);\n", P, emit_layer_ident(e, bw->node[k].node));
+        write_shared_step(e, b, &bw->node[k]);
     }
     sb_puts(b, "}\n\n");
 }
 
-/* The baked initial values of the state's tensors, PyTorch's layout. */
+/* ---- the API ---- */
+
+/* The initial values of the state's tensors that the inference code's
+ * constants do not hold already, in PyTorch's layout. */
 static void write_initial_values(Emit *e, StrBuf *b)
 {
     Graph *g = e->g;
     for (int t = 0; t < g->nt; t++) {
-        if (!in_state(&g->t[t]))
+        if (!in_state(&g->t[t]) || e->train->init[t].array)
             continue;
         int64_t count = shape_numel(&g->t[t].shape);
-        sb_printf(b, "/* %s */\nstatic const float %s_init%d[%lld] = {\n", g->t[t].name, e->P, t,
-                  (long long)count);
+        sb_printf(b, "/* %s */\nstatic const float %s_init_%s[%lld] = {\n", g->t[t].name, e->P,
+                  e->train->tensor[t], (long long)count);
         for (int64_t i = 0; i < count; i++)
             sb_printf(b, "%s%s%s", i % 8 ? " " : "    ", emit_float(e, g->t[t].data[i]),
                       i + 1 < count ? (i % 8 == 7 ? ",\n" : ",") : "\n");
@@ -554,45 +718,76 @@ static void write_tensor_table(Emit *e, StrBuf *b)
                          (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-';
             sb_printf(b, plain ? "%c" : "%%%02X", *p);
         }
-        sb_printf(b, ".npy\", %d, %d, {", x->kind == T_PARAM ? 0 : 1, x->shape.rank);
+        int kind = x->kind == T_BUFFER ? 1 : x->frozen ? 2 : 0;
+        sb_printf(b, ".npy\", %d, %d, {", kind, x->shape.rank);
         for (int i = 0; i < 4; i++)
             sb_printf(b, "%s%lld", i ? ", " : "", (long long)(i < x->shape.rank ? x->shape.d[i] : 0));
         sb_printf(b, "}, %lld, %lld, %lld},\n", (long long)shape_numel(&x->shape),
-                  (long long)tp->sofs[t] * 4, (long long)(x->kind == T_PARAM ? tp->pgrad[t] * 4 : 0));
+                  (long long)tp->sofs[t] * 4, (long long)(tp->gofs[t] >= 0 ? tp->gofs[t] * 4 : 0));
     }
     sb_puts(b, "};\n\n");
 }
 
-TrainCfg train_defaults(const Graph *g)
+/* src's index of element j, "j / 75 % 8 * 16 + j % 75" (emit_train_init.c). */
+static char *source_index(const InitSource *src)
 {
-    if (g->train.present)
-        return g->train;
-    return (TrainCfg){.optim = OPT_SGD, .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    StrBuf b = {0};
+    int64_t below = 1;
+    for (int k = 0; k < src->nlev; below *= src->count[k], k++) {
+        if (src->stride[k] == 0)
+            continue;
+        sb_puts(&b, b.len ? " + " : "");
+        bool top = k + 1 == src->nlev;
+        if (below > 1)
+            sb_printf(&b, "j / %lld", (long long)below);
+        else
+            sb_puts(&b, "j");
+        if (!top)
+            sb_printf(&b, " %% %lld", (long long)src->count[k]);
+        if (src->stride[k] != 1)
+            sb_printf(&b, " * %s%lld%s", src->stride[k] < 0 ? "(" : "", (long long)src->stride[k],
+                      src->stride[k] < 0 ? ")" : "");
+    }
+    if (src->base || !b.len)
+        sb_printf(&b, "%s%lld", b.len ? " + " : "", (long long)src->base);
+    return b.s;
 }
 
-static void write_api(Emit *e, StrBuf *b)
+/* Tensor t's initial values into the state: from the inference code's
+ * array that holds them (its repacking undone), else from its own. */
+static void write_init_copy(Emit *e, StrBuf *b, int t)
 {
-    Graph *g = e->g;
-    TrainPlan *tp = e->train;
+    const InitSource *src = &e->train->init[t];
+    const char *P = e->P, *x = e->train->tensor[t];
+    int64_t count = shape_numel(&e->g->t[t].shape);
+    if (!src->array) {
+        sb_printf(b, "    memcpy(S + %s_TS_%s, %s_init_%s, sizeof %s_init_%s);\n", P, x, P, x, P, x);
+        return;
+    }
+    if (src->nlev <= 1 && (src->nlev == 0 || src->stride[0] == 1)) {
+        sb_printf(b, "    memcpy(S + %s_TS_%s, %s", P, x, src->array);
+        if (src->base)
+            sb_printf(b, " + %lld", (long long)src->base);
+        sb_printf(b, ", sizeof(float) * %lld); /* %s */\n", (long long)count, e->g->t[t].name);
+        return;
+    }
+    char *index = source_index(src);
+    sb_printf(b, "    for (j = 0; j < %lld; j++) /* %s, repacked back */\n"
+                 "        S[%s_TS_%s + j] = %s[%s];\n",
+              (long long)count, e->g->t[t].name, P, x, src->array, index);
+    free(index);
+}
+
+static void write_init(Emit *e, StrBuf *b)
+{
+    const Graph *g = e->g;
+    const TrainCfg *c = &e->train->cfg;
     const char *P = e->P;
-    TrainCfg c0 = e->opt->hparams ? *e->opt->hparams : train_defaults(g);
-    const TrainCfg *c = &c0;
-    sb_printf(b, "typedef struct {\n    %s_hparams h;\n    int64_t step;\n    uint64_t seed;\n} %s_train_header;\n"
-                 "typedef char %s_header_check[sizeof(%s_train_header) <= %d ? 1 : -1];\n"
-                 "typedef char %s_train_arena_check[(%s_TRAIN_ARENA_BYTES >= %lld) ? 1 : -1];\n\n",
-              P, P, P, P, HEADER_BYTES, P, P, (long long)tp->arena_floats * 4);
-    sb_printf(b, "static uint64_t %s_mix(uint64_t z)\n{\n"
-                 "    z += 0x9E3779B97F4A7C15u;\n"
-                 "    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;\n"
-                 "    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;\n"
-                 "    return z ^ (z >> 31);\n}\n\n",
-              P);
-    write_tensor_table(e, b);
     sb_printf(b, "void %s_train_init(void *state)\n{\n"
                  "    %s_train_header *hd = (%s_train_header *)state;\n"
                  "    float *S = (float *)state;\n",
               P, P, P);
-    put_train_runtime_uses(b);
+    put_runtime_uses(b, cnnc_rt_train_h);
     sb_printf(b, "    memset(state, 0, %s_TRAIN_STATE_BYTES);\n"
                  "    hd->h.optimizer = %d;\n    hd->h.lr = %s;\n    hd->h.momentum = %s;\n"
                  "    hd->h.weight_decay = %s;\n    hd->h.beta1 = %s;\n    hd->h.beta2 = %s;\n"
@@ -600,59 +795,106 @@ static void write_api(Emit *e, StrBuf *b)
               P, c->optim == OPT_ADAM ? 1 : 0, emit_float(e, c->lr), emit_float(e, c->momentum),
               emit_float(e, c->weight_decay), emit_float(e, c->beta1), emit_float(e, c->beta2),
               emit_float(e, c->eps), (unsigned long long)c->seed);
+    StrBuf copies = {0};
     for (int t = 0; t < g->nt; t++)
         if (in_state(&g->t[t]))
-            sb_printf(b, "    memcpy(S + %lld, %s_init%d, sizeof %s_init%d);\n",
-                      (long long)tp->sofs[t], P, t, P, t);
+            write_init_copy(e, &copies, t);
+    if (uses(copies.s, "j")) /* a repacking undone */
+        sb_puts(b, "    int64_t j;\n");
+    sb_puts(b, copies.s);
+    sb_free(&copies);
     sb_puts(b, "}\n\n");
+}
+
+/* The condition under which a step refuses the state's hyperparameters:
+ * an optimizer that needs moments the state has no room for. */
+static const char *refusal(const TrainPlan *tp)
+{
+    return tp->moments == 0   ? "hd->h.optimizer == 1 || hd->h.momentum != 0"
+           : tp->moments == 1 ? "hd->h.optimizer == 1"
+                              : NULL;
+}
+
+static void write_run(Emit *e, StrBuf *b)
+{
+    const Graph *g = e->g;
+    const TrainPlan *tp = e->train;
+    const char *P = e->P;
+    sb_printf(b, "/* mode 2: a training step; 1: the loss and, into grads unless NULL, the\n"
+                 " * gradients. */\n"
+                 "static double %s_train_run(void *state, void *arena, const float *input, const int32_t *labels, int n, int mode, float *grads)\n{\n"
+                 "    %s_train_header *hd = (%s_train_header *)state;\n"
+                 "    %s_ctx ctx;\n"
+                 "    double loss;\n"
+                 "    int backward = mode == 2 || grads != NULL;\n"
+                 "    if (n < 1 || n > %s_BATCH_MAX) /* the plan's bound */\n"
+                 "        return NAN;\n",
+              P, P, P, P, P);
+    if (refusal(tp))
+        sb_printf(b, "    if (mode == 2 && (%s)) /* moments the state lacks */\n"
+                     "        return NAN;\n",
+                  refusal(tp));
+    sb_printf(b, "    ctx.S = (float *)state;\n    ctx.A = (float *)arena;\n    ctx.G = grads;\n"
+                 "    ctx.input = input;\n    ctx.n = n;\n    ctx.mode = mode;\n"
+                 "    ctx.key = mode == 2 ? %s_mix(hd->seed ^ %s_mix((uint64_t)hd->step)) : 0;\n"
+                 "    ctx.o.kind = hd->h.optimizer == 1 ? CNNC_ADAM : CNNC_SGD;\n"
+                 "    ctx.o.lr = hd->h.lr;\n    ctx.o.momentum = hd->h.momentum;\n"
+                 "    ctx.o.weight_decay = hd->h.weight_decay;\n    ctx.o.beta1 = hd->h.beta1;\n"
+                 "    ctx.o.beta2 = hd->h.beta2;\n    ctx.o.eps = hd->h.eps;\n"
+                 "    ctx.step = mode == 2 ? ++hd->step : hd->step;\n"
+                 "    %s_train_fwd(&ctx);\n"
+                 "    loss = %s_train_loss(&ctx, labels, backward);\n"
+                 "    if (!backward)\n        return loss;\n",
+              P, P, P, P);
+    for (int t = 0; t < g->bw->nfwd_tensors; t++)
+        if (tp->gofs[t] >= 0 && g->bw->grad[t] < 0)
+            sb_printf(b, "    if (grads) /* %s: no gradient reaches it */\n"
+                         "        memset(grads + %s_TG_%s, 0, sizeof(float) * %lld);\n",
+                      g->t[t].name, P, tp->tensor[t], (long long)shape_numel(&g->t[t].shape));
+    sb_printf(b, "    %s_train_bwd(&ctx);\n    return loss;\n}\n\n", P);
+}
+
+static void write_api(Emit *e, StrBuf *b)
+{
+    TrainPlan *tp = e->train;
+    const char *P = e->P;
+    sb_printf(b, "typedef struct {\n    %s_hparams h;\n    int64_t step;\n    uint64_t seed;\n} %s_train_header;\n"
+                 "typedef char %s_header_check[sizeof(%s_train_header) <= %d ? 1 : -1];\n"
+                 "typedef char %s_train_arena_check[(%s_TRAIN_ARENA_BYTES >= %lld) ? 1 : -1];\n\n",
+              P, P, P, P, HEADER_BYTES, P, P, (long long)tp->arena.arena_floats * 4);
+    sb_printf(b, "static uint64_t %s_mix(uint64_t z)\n{\n"
+                 "    z += 0x9E3779B97F4A7C15u;\n"
+                 "    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;\n"
+                 "    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;\n"
+                 "    return z ^ (z >> 31);\n}\n\n",
+              P);
+    write_tensor_table(e, b);
+    write_init(e, b);
     sb_printf(b, "%s_hparams *%s_train_hparams(void *state)\n{\n    return &((%s_train_header *)state)->h;\n}\n\n"
                  "int64_t %s_train_steps(const void *state)\n{\n    return ((const %s_train_header *)state)->step;\n}\n\n"
                  "const %s_tensor *%s_train_tensor(int i)\n{\n    return i >= 0 && i < %d ? &%s_tensors[i] : NULL;\n}\n\n"
                  "float *%s_train_data(void *state, int i)\n{\n"
                  "    return i >= 0 && i < %d ? (float *)((char *)state + %s_tensors[i].offset) : NULL;\n}\n\n"
-                 "const float *%s_train_gradient(const void *arena, int i)\n{\n"
+                 "const float *%s_train_gradient(const float *grads, int i)\n{\n"
                  "    if (i < 0 || i >= %d || %s_tensors[i].kind != 0)\n        return NULL;\n"
-                 "    return (const float *)((const char *)arena + %s_tensors[i].grad_offset);\n}\n\n",
+                 "    return (const float *)((const char *)grads + %s_tensors[i].grad_offset);\n}\n\n",
               P, P, P, P, P, P, P, tp->ntensors, P, P, tp->ntensors, P, P, tp->ntensors, P, P);
-    /* the forward from the state */
     sb_printf(b, "void %s_train_forward(const void *state, void *arena, const float *input, float *output, int n)\n{\n"
-                 "    float *A = (float *)arena;\n"
-                 "    %s_train_fwd((float *)(uintptr_t)state, A, input, n, 0, 0);\n"
+                 "    %s_ctx ctx;\n"
+                 "    if (n < 1 || n > %s_BATCH_MAX) /* the plan's bound */\n        return;\n"
+                 "    memset(&ctx, 0, sizeof ctx);\n"
+                 "    ctx.S = (float *)(uintptr_t)state;\n    ctx.A = (float *)arena;\n"
+                 "    ctx.input = input;\n    ctx.n = n;\n"
+                 "    %s_train_fwd(&ctx);\n"
                  "    memcpy(output, ",
-              P, P);
-    put_val(e, b, g->output);
-    sb_printf(b, ", sizeof(float) * %s_OUTPUT_SIZE * (size_t)n);\n}\n\n", P);
-    /* loss, backward, update */
-    sb_printf(b, "static double %s_train_run(void *state, void *arena, const float *input, const int32_t *labels, int n, int mode)\n{\n"
-                 "    %s_train_header *hd = (%s_train_header *)state;\n"
-                 "    float *S = (float *)state, *A = (float *)arena;\n"
-                 "    uint64_t key = mode == 2 ? %s_mix(hd->seed ^ %s_mix((uint64_t)hd->step)) : 0;\n"
-                 "    double loss;\n"
-                 "    %s_train_fwd(S, A, input, n, mode, key);\n"
-                 "    loss = cnnc_softmax_xent(",
-              P, P, P, P, P, P);
-    put_val(e, b, tp->logits);
-    sb_printf(b, ", labels, n, %lld, A + %lld);\n", (long long)tp->classes,
-              (long long)tp->grad[tp->root[tp->logits]]);
-    sb_printf(b, "    %s_train_bwd(S, A, input, n, mode, key);\n"
-                 "    if (mode == 2) {\n"
-                 "        CnncOptim o;\n"
-                 "        o.kind = hd->h.optimizer == 1 ? CNNC_ADAM : CNNC_SGD;\n"
-                 "        o.lr = hd->h.lr;\n        o.momentum = hd->h.momentum;\n"
-                 "        o.weight_decay = hd->h.weight_decay;\n        o.beta1 = hd->h.beta1;\n"
-                 "        o.beta2 = hd->h.beta2;\n        o.eps = hd->h.eps;\n"
-                 "        hd->step++;\n",
-              P);
-    for (int t = 0; t < g->nt; t++)
-        if (g->t[t].kind == T_PARAM)
-            sb_printf(b, "        cnnc_optim_step(&o, hd->step, S + %lld, A + %lld, S + %lld, S + %lld, %lld);\n",
-                      (long long)tp->sofs[t], (long long)tp->pgrad[t], (long long)tp->mofs[t],
-                      (long long)tp->vofs[t], (long long)shape_numel(&g->t[t].shape));
-    sb_puts(b, "    }\n    return loss;\n}\n\n");
+              P, P, P, P);
+    sb_printf(b, "ctx.A + %s_TA_%s, sizeof(float) * %s_OUTPUT_SIZE * (size_t)n);\n}\n\n", P,
+              tp->tensor[tp->arena.root[e->g->output]], P);
+    write_run(e, b);
     sb_printf(b, "double %s_train_step(void *state, void *arena, const float *input, const int32_t *labels, int n)\n{\n"
-                 "    return %s_train_run(state, arena, input, labels, n, 2);\n}\n\n"
-                 "double %s_train_grad(void *state, void *arena, const float *input, const int32_t *labels, int n)\n{\n"
-                 "    return %s_train_run(state, arena, input, labels, n, 1);\n}\n\n",
+                 "    return %s_train_run(state, arena, input, labels, n, 2, NULL);\n}\n\n"
+                 "double %s_train_grad(void *state, void *arena, const float *input, const int32_t *labels, int n, float *grads)\n{\n"
+                 "    return %s_train_run(state, arena, input, labels, n, 1, grads);\n}\n\n",
               P, P, P, P);
 }
 
@@ -665,21 +907,24 @@ bool emit_train_prepare(Emit *e)
         diag_error((Loc){e->g->file, 0, 0}, "--train does not support --weights-blob yet");
         return false;
     }
-    if (!plan_train(e))
-        return false;
-    StrBuf probe = {0};
-    bool ok = emit_train_layers(e, &probe);
-    sb_free(&probe);
-    return ok;
+    return plan_training(e);
 }
 
 void emit_train_source(Emit *e, StrBuf *b)
 {
     sb_puts(b, "/* ---- training (cnnc --train; docs/training.md) ---- */\n");
-    put_train_runtime(b);
+    sb_puts(b, "#ifndef CNNC_RT_API\n#define CNNC_RT_API static\n#endif\n");
+    put_runtime(b, cnnc_rt_cnnc_rt_h);
+    put_runtime(b, cnnc_rt_train_h);
+    put_runtime(b, cnnc_rt_train_c);
+    sb_puts(b, "\n");
     write_initial_values(e, b);
-    emit_train_layers(e, b);
-    write_train_forward_pass(e, b);
+    write_offsets(e, b);
+    write_context(e, b);
+    for (int i = 0; i < e->g->nn; i++)
+        if (!autodiff_is_view(e->g, &e->g->n[i]))
+            write_layer_functions(e, b, i);
+    write_forward_pass(e, b);
     write_backward_pass(e, b);
     write_api(e, b);
 }
@@ -688,20 +933,27 @@ void emit_train_header(Emit *e, StrBuf *b)
 {
     TrainPlan *tp = e->train;
     const char *P = e->P;
+    static const char *const optimizers[] = {"plain SGD (no moment)",
+                                             "SGD with momentum (one moment)",
+                                             "Adam (two moments)"};
     sb_printf(b, "\n/* ---- training (--train): see docs/training.md ----\n"
                  " * Memory: the state (persistent) holds the parameters, buffers and the\n"
-                 " * optimizer's moments; the train arena (scratch) the batch's activations\n"
-                 " * (%lld bytes), their gradients (%lld bytes, packed by lifetime), the\n"
-                 " * parameters' gradients (%lld bytes) and scratch. Both aligned to\n"
-                 " * %s_ARENA_ALIGN. */\n",
-              (long long)tp->act_floats * 4, (long long)tp->grad_floats * 4,
-              (long long)tp->pgrad_floats * 4, P);
+                 " * optimizer's moments; the train arena (scratch of one call) the batch's\n"
+                 " * activations while backward needs them, their gradients and the layers'\n"
+                 " * scratch, packed by lifetime over the step (%lld bytes; the largest set\n"
+                 " * live at once is %lld). Both aligned to %s_ARENA_ALIGN.\n"
+                 " * The optimizer is fixed here: the state has room for %s. */\n",
+              (long long)tp->arena.arena_floats * 4, (long long)tp->arena.bound_floats * 4, P,
+              optimizers[tp->moments]);
     sb_printf(b, "#define %s_TRAIN_STATE_BYTES %lld /* header %d, tensors %lld, optimizer %lld */\n"
                  "#define %s_TRAIN_ARENA_BYTES %lld\n"
+                 "#define %s_TRAIN_GRAD_BYTES %lld /* the gradients %s_train_grad writes */\n"
                  "#define %s_TRAIN_TENSOR_COUNT %d\n"
+                 "#define %s_TRAIN_MOMENTS %d /* optimizer moments per parameter in the state */\n"
                  "#define %s_OPT_SGD 0\n#define %s_OPT_ADAM 1\n\n",
               P, (long long)tp->state_floats * 4, HEADER_BYTES, (long long)tp->state_tensor_floats * 4,
-              (long long)tp->moment_floats * 4, P, (long long)tp->arena_floats * 4, P, tp->ntensors, P, P);
+              (long long)tp->moment_floats * 4, P, (long long)tp->arena.arena_floats * 4, P,
+              (long long)tp->grad_floats * 4, P, P, tp->ntensors, P, tp->moments, P, P);
     sb_printf(b, "/* The optimizer's hyperparameters, read at every step (PyTorch 1.13's SGD\n"
                  " * with momentum and L2 weight decay, or Adam). */\n"
                  "typedef struct {\n    int optimizer; /* %s_OPT_SGD or %s_OPT_ADAM */\n"
@@ -711,20 +963,26 @@ void emit_train_header(Emit *e, StrBuf *b)
                  "typedef struct {\n"
                  "    const char *name;   /* as cnnc names it (contract, section 5) */\n"
                  "    const char *file;   /* \"<name>.npy\", escaped with %%XX */\n"
-                 "    int kind;           /* 0: trainable parameter, 1: buffer (running statistics) */\n"
+                 "    int kind;           /* 0: trainable parameter, 1: buffer (running statistics),\n"
+                 "                           2: frozen parameter */\n"
                  "    int rank;\n"
                  "    int64_t shape[4];   /* PyTorch's layout */\n"
                  "    size_t count;       /* floats */\n"
                  "    size_t offset;      /* bytes from the state's start */\n"
-                 "    size_t grad_offset; /* parameters: bytes from the train arena's start */\n"
+                 "    size_t grad_offset; /* trainable parameters: bytes from the start of\n"
+                 "                           %s_train_grad's gradients */\n"
                  "} %s_tensor;\n\n",
-              P);
+              P, P);
     put_doc(b, P,
                  "/* Fills the state (P_TRAIN_STATE_BYTES, aligned to P_ARENA_ALIGN): the baked\n"
                  " * weights and buffers, zero optimizer state, step 0, the hyperparameters and\n"
                  " * dropout seed of the model's train section (or cnnc's command line). */\n"
                  "void P_train_init(void *state);\n"
-                 "/* The hyperparameters in the state: change them between steps (schedules). */\n"
+                 "/* The hyperparameters in the state: change them between steps (schedules).\n"
+                 " * The optimizer is the one compiled in: P_TRAIN_MOMENTS says how many\n"
+                 " * moments the state keeps (0 plain SGD, 1 SGD with momentum, 2 Adam, which\n"
+                 " * may also run SGD with momentum); a step asked for an optimizer that needs\n"
+                 " * more refuses: it returns NaN and changes nothing. */\n"
                  "P_hparams *P_train_hparams(void *state);\n"
                  "/* Optimizer steps taken. */\n"
                  "int64_t P_train_steps(const void *state);\n"
@@ -732,18 +990,20 @@ void emit_train_header(Emit *e, StrBuf *b)
                  "const P_tensor *P_train_tensor(int i);\n"
                  "/* Tensor i's floats in the state (read them to save, write them to restore). */\n"
                  "float *P_train_data(void *state, int i);\n"
-                 "/* dLoss/dParameter of tensor i after P_train_step or P_train_grad on this\n"
-                 " * arena (until its next use); NULL for a buffer. */\n"
-                 "const float *P_train_gradient(const void *arena, int i);\n"
+                 "/* dLoss/dParameter of tensor i in the gradients P_train_grad wrote to grads;\n"
+                 " * NULL for a buffer or a frozen parameter. */\n"
+                 "const float *P_train_gradient(const float *grads, int i);\n"
                  "/* One training step on n samples (1 <= n <= P_BATCH_MAX, labels in\n"
                  " * [0, classes)): forward in training mode (BatchNorm batch statistics,\n"
                  " * running statistics updated; Dropout with its seeded mask), mean softmax\n"
-                 " * cross-entropy, backward, optimizer update. Returns the loss before the\n"
+                 " * cross-entropy, backward, each parameter stepped by the optimizer as its\n"
+                 " * gradient is complete (no gradient is kept). Returns the loss before the\n"
                  " * update. The train arena holds P_TRAIN_ARENA_BYTES. */\n"
                  "double P_train_step(void *state, void *arena, const float *input, const int32_t *labels, int n);\n"
-                 "/* The loss and gradients alone (cnnc grad): Dropout the identity, the state\n"
-                 " * left unchanged. */\n"
-                 "double P_train_grad(void *state, void *arena, const float *input, const int32_t *labels, int n);\n"
+                 "/* The loss and, into grads (P_TRAIN_GRAD_BYTES, aligned to 4; NULL: the loss\n"
+                 " * alone), dLoss/dParameter of every trainable parameter (cnnc grad): Dropout\n"
+                 " * the identity, the state left unchanged. */\n"
+                 "double P_train_grad(void *state, void *arena, const float *input, const int32_t *labels, int n, float *grads);\n"
                  "/* Inference with the state's weights (running statistics, no dropout) on\n"
                  " * n <= P_BATCH_MAX samples, in the train arena. */\n"
                  "void P_train_forward(const void *state, void *arena, const float *input, float *output, int n);\n");
@@ -754,20 +1014,24 @@ void emit_train_free(Emit *e)
     TrainPlan *tp = e->train;
     if (!tp)
         return;
-    free(tp->root);
-    free(tp->val);
-    free(tp->needs);
-    free(tp->active);
-    free(tp->grad);
-    free(tp->zero_at);
-    free(tp->pgrad);
+    for (int s = 0; tp->body && s < tp->nsteps; s++)
+        sb_free(&tp->body[s]);
+    for (int t = 0; tp->tensor && t < e->g->nt; t++)
+        free(tp->tensor[t]);
+    free(tp->body);
+    free(tp->scratch);
+    free(tp->tensor);
     free(tp->sofs);
     free(tp->mofs);
     free(tp->vofs);
+    free(tp->gofs);
+    for (int t = 0; tp->init && t < e->g->nt; t++)
+        free(tp->init[t].array);
+    free(tp->init);
+    plan_free(&tp->arena);
     free(tp);
     e->train = NULL;
 }
-
 void emit_train_main_grad(Emit *e, StrBuf *b)
 {
     const char *P = e->P;
@@ -781,6 +1045,7 @@ void emit_train_main_grad(Emit *e, StrBuf *b)
               "    CnncNpy in, lab;\n"
               "    int32_t *labels = NULL;\n"
               "    void *sraw = NULL, *araw = NULL, *state, *arena;\n"
+              "    float *grads = NULL;\n"
               "    float loss;\n"
               "    int64_t n;\n"
               "    int i, rc = 0;\n"
@@ -807,14 +1072,15 @@ void emit_train_main_grad(Emit *e, StrBuf *b)
               "    }\n"
               "    sraw = malloc((size_t)%s_TRAIN_STATE_BYTES + %s_ARENA_ALIGN);\n"
               "    araw = malloc((size_t)%s_TRAIN_ARENA_BYTES + %s_ARENA_ALIGN);\n"
-              "    if (!sraw || !araw) {\n"
+              "    grads = malloc((size_t)%s_TRAIN_GRAD_BYTES + 4);\n"
+              "    if (!sraw || !araw || !grads) {\n"
               "        rc = main_error(argv[0], \"out of memory\");\n"
               "        goto done;\n"
               "    }\n"
               "    state = (void *)(((uintptr_t)sraw + %s_ARENA_ALIGN - 1) & ~(uintptr_t)(%s_ARENA_ALIGN - 1));\n"
               "    arena = (void *)(((uintptr_t)araw + %s_ARENA_ALIGN - 1) & ~(uintptr_t)(%s_ARENA_ALIGN - 1));\n"
               "    %s_train_init(state);\n"
-              "    loss = (float)%s_train_grad(state, arena, (const float *)in.data, labels, (int)n);\n"
+              "    loss = (float)%s_train_grad(state, arena, (const float *)in.data, labels, (int)n, grads);\n"
               "    snprintf(msg, sizeof msg, \"%%s/loss.npy\", argv[4]);\n"
               "    if (cnnc_npy_write_f32(msg, &loss, 0, no_shape, err, sizeof err) != 0) {\n"
               "        rc = main_error(msg, err);\n"
@@ -825,7 +1091,7 @@ void emit_train_main_grad(Emit *e, StrBuf *b)
               "        if (t->kind != 0)\n"
               "            continue;\n"
               "        snprintf(msg, sizeof msg, \"%%s/%%s\", argv[4], t->file);\n"
-              "        if (cnnc_npy_write_f32(msg, %s_train_gradient(arena, i), t->rank, t->shape, err, sizeof err) != 0) {\n"
+              "        if (cnnc_npy_write_f32(msg, %s_train_gradient(grads, i), t->rank, t->shape, err, sizeof err) != 0) {\n"
               "            rc = main_error(msg, err);\n"
               "            goto done;\n"
               "        }\n"
@@ -834,9 +1100,10 @@ void emit_train_main_grad(Emit *e, StrBuf *b)
               "    free(labels);\n"
               "    free(sraw);\n"
               "    free(araw);\n"
+              "    free(grads);\n"
               "    cnnc_npy_free(&lab);\n"
               "    cnnc_npy_free(&in);\n"
               "    return rc;\n"
               "}\n\n",
-              P, P, P, (long long)e->train->classes, P, P, P, P, P, P, P, P, P, P, P, P, P, P);
+              P, P, P, (long long)e->g->bw->classes, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P);
 }

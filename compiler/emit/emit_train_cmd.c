@@ -50,11 +50,11 @@ static void put_adapters(Emit *e, StrBuf *b)
               "    %s_train_forward(t->state, t->arena, x, logits, n);\n"
               "    %s_train_hparams(t->state)->lr = (float)lr;\n"
               "    *loss = %s_train_step(t->state, t->arena, x, y, n);\n"
-              "    for (i = 0; i < %s_TRAIN_TENSOR_COUNT; i++) {\n"
-              "        const float *g = %s_train_gradient(t->arena, i);\n"
-              "        if (g && cnnc_find_nonfinite(g, %s_train_tensor(i)->count) >= 0)\n"
+              "    /* The step keeps no gradient: a non-finite one left its parameter so. */\n"
+              "    for (i = 0; i < %s_TRAIN_TENSOR_COUNT; i++)\n"
+              "        if (%s_train_tensor(i)->kind == 0 &&\n"
+              "            cnnc_find_nonfinite(%s_train_data(t->state, i), %s_train_tensor(i)->count) >= 0)\n"
               "            return -1;\n"
-              "    }\n"
               "    return 0;\n"
               "}\n\n"
               "static void main_train_eval(void *ctx, const float *x, int n, float *scores)\n"
@@ -66,7 +66,7 @@ static void put_adapters(Emit *e, StrBuf *b)
               "{\n"
               "    %s_train_init(((MainTrain *)ctx)->state);\n"
               "}\n\n",
-              P, P, P, P, P, P, P, P, P);
+              P, P, P, P, P, P, P, P, P, P);
 }
 
 void emit_main_train(Emit *e, StrBuf *b)

@@ -1,20 +1,15 @@
 /* grad.c: the reference backward pass. Takes a shaped Graph with data, a
  * batch of inputs and class labels; gives the mean softmax cross-entropy
- * and dLoss/dParameter for every trainable parameter (T_PARAM), the oracle
- * the generated training code is checked against (contract, `cnnc grad`).
+ * and dLoss/dParameter for every trainable parameter, the oracle the
+ * generated training code is checked against (contract, `cnnc grad`).
  *
- * Reverse mode over the node list: interp_forward (training mode) keeps
- * every activation; the loss seeds dL/d(logits); nodes are then visited
- * last to first, each OpInfo.grad adding into the gradients of its inputs
- * and parameters. A tensor read by several nodes thus sums their
- * contributions before its producer runs (topological order guarantees
- * every consumer comes later in the list). Only activations downstream of
- * a parameter get a gradient buffer: the input's gradient is never needed.
- *
- * A model ending in softmax over its classes is differentiated fused with
- * the loss: loss = logsumexp(z) - z[y] on the softmax's input z, and
- * dL/dz = (softmax(z) - onehot(y)) / N, which stays exact where the
- * probabilities underflow. */
+ * It runs the Graph as autodiff (passes/autodiff.c) extended it, in order:
+ * the forward nodes in training mode (interp_forward keeps every
+ * activation), the loss node, then the backward nodes, each calling its
+ * forward node's OpInfo.grad. Which gradients exist, which write comes
+ * first (and zeroes the tensor) and which input the loss reads are the
+ * IR's, not decided here. Plain rather than frugal: every gradient has its
+ * own buffer for the whole run. */
 #include "../cnnc.h"
 #include "npy.h"
 #include "train.h"
@@ -22,33 +17,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The node whose input holds the logits when the model ends in a softmax
- * over the class axis, else -1. */
-static int fused_softmax(const Graph *g)
-{
-    int p = g->t[g->output].producer;
-    if (p < 0 || g->n[p].op != OP_SOFTMAX || g->n[p].a.axis != 0)
-        return -1;
-    return p;
-}
-
-int64_t loss_classes(const Graph *g)
-{
-    const Shape *s = &g->t[g->output].shape;
-    char buf[64];
-    int64_t rest = 1;
-    for (int i = 1; i < s->rank; i++)
-        rest *= s->d[i];
-    if (s->rank < 1 || rest != 1) {
-        diag_error((Loc){g->file, 0, 0},
-                   "the cross-entropy loss needs one score per class, but the model's output "
-                   "'%s' has shape %s (add flatten/dense or a global pool)",
-                   g->t[g->output].name, shape_str(s, buf, sizeof buf));
-        return -1;
-    }
-    return s->d[0];
-}
 
 static bool check_labels(const int32_t *labels, int batch, int64_t classes, Loc where)
 {
@@ -85,120 +53,104 @@ static void restore_buffers(Graph *g, float **saved, bool restore)
     free(saved);
 }
 
-/* The forward, the logits and the loss: fills *a and returns the logits'
- * tensor id, or -1 after an error. */
-static int forward_loss(Graph *g, const float *input, const int32_t *labels, int batch,
-                        bool keep_stats, Loc labels_loc, Activations *a, double *loss, float **dz)
+/* The forward and the loss: fills *a and returns true, or false after an
+ * error. dlogits (if not NULL) receives dLoss/dlogits. */
+static bool forward_loss(Graph *g, const float *input, const int32_t *labels, int batch,
+                         bool keep_stats, Loc labels_loc, Activations *a, double *loss,
+                         float *dlogits)
 {
-    int64_t k = loss_classes(g);
-    if (k < 0 || !check_labels(labels, batch, k, labels_loc))
-        return -1;
+    if (!autodiff(g) || !check_labels(labels, batch, g->bw->classes, labels_loc))
+        return false;
     float **saved = save_buffers(g);
     *a = interp_forward(g, input, batch, true);
     restore_buffers(g, saved, !keep_stats);
     if (!a->val)
-        return -1;
-    int sm = fused_softmax(g);
-    int logits = sm >= 0 ? g->n[sm].in[0] : g->output;
-    if (dz)
-        *dz = xmalloc((size_t)(batch * k) * sizeof **dz);
+        return false;
     /* The runtime's loss, so that the generated training code and this
      * reference compute it with the same expressions. */
-    *loss = cnnc_softmax_xent(a->val[logits], labels, batch, (int)k, dz ? *dz : NULL);
-    return logits;
+    *loss = cnnc_softmax_xent(a->val[g->bw->logits], labels, batch, (int)g->bw->classes, dlogits);
+    return true;
 }
 
 bool interp_loss(Graph *g, const float *input, const int32_t *labels, int batch,
                  Loc labels_loc, double *loss)
 {
     Activations a = {0};
-    int logits = forward_loss(g, input, labels, batch, false, labels_loc, &a, loss, NULL);
+    bool ok = forward_loss(g, input, labels, batch, false, labels_loc, &a, loss, NULL);
     interp_free(g, &a);
-    return logits >= 0;
+    return ok;
 }
 
-/* needs[t]: tensor t depends on a trainable parameter, so its gradient
- * flows somewhere useful. */
-static bool *needs_grad(const Graph *g)
+/* Floats of gradient tensor t: a batch of an activation's, or a
+ * parameter's. */
+static int64_t grad_floats(const Graph *g, int t, int batch)
 {
-    bool *needs = xcalloc((size_t)g->nt, sizeof *needs);
-    for (int i = 0; i < g->nn; i++) {
-        const Node *n = &g->n[i];
-        bool any = false;
-        for (int s = 0; s < n->nparam; s++)
-            any |= n->param[s] >= 0 && g->t[n->param[s]].kind == T_PARAM;
-        for (int j = 0; j < n->nin; j++)
-            any |= needs[n->in[j]];
-        needs[n->out] = any;
-    }
-    return needs;
+    int of = g->t[t].grad_of;
+    int64_t n = shape_numel(&g->t[t].shape);
+    return g->t[of].kind == T_ACT ? n * batch : n;
 }
 
-static bool backward_node(const Graph *g, const Node *n, const Activations *a, float **dt,
-                          float **dparam)
+/* The buffer of gradient tensor w->t, zeroed at its first write. */
+static float *written(const Graph *g, float **gv, const GradWrite *w, int batch)
 {
-    const OpInfo *op = op_info(n->op);
-    if (!op->grad) {
-        diag_error(n->loc, "%s '%s': this operator has no backward pass yet", op->name, n->name);
-        return false;
+    if (w->t < 0)
+        return NULL;
+    if (w->first) {
+        free(gv[w->t]);
+        gv[w->t] = xcalloc((size_t)grad_floats(g, w->t, batch), sizeof(float));
     }
-    const float **in = xmalloc((size_t)n->nin * sizeof *in);
-    float **din = xmalloc((size_t)n->nin * sizeof *din);
-    float *dp[4] = {NULL, NULL, NULL, NULL};
+    return gv[w->t];
+}
+
+/* One backward node: its forward node's OpInfo.grad adds into the
+ * gradients the node writes. */
+static void run_backward_node(const Graph *g, const GradNode *gn, const Activations *a, float **gv)
+{
+    const Node *n = &g->n[gn->node];
+    const float **in = xmalloc((size_t)(n->nin ? n->nin : 1) * sizeof *in);
+    float **din = xmalloc((size_t)(n->nin ? n->nin : 1) * sizeof *din);
+    float *dp[4];
     for (int j = 0; j < n->nin; j++) {
         in[j] = a->val[n->in[j]];
-        din[j] = dt[n->in[j]];
+        din[j] = written(g, gv, &gn->dx[j], a->batch);
     }
-    for (int s = 0; s < n->nparam && s < 4; s++)
-        if (n->param[s] >= 0)
-            dp[s] = dparam[n->param[s]];
-    op->grad(g, n, in, a->val[n->out], dt[n->out], din, dp, a->batch);
+    for (int s = 0; s < 4; s++)
+        dp[s] = written(g, gv, &gn->dp[s], a->batch);
+    op_info(n->op)->grad(g, n, in, a->val[n->out], gv[gn->dy], din, dp, a->batch);
     free(in);
     free(din);
-    return true;
-}
-
-/* Visits nodes last to first from dL/d(logits); the fused softmax, if
- * any, is already accounted for by the loss. */
-static bool backward(const Graph *g, const Activations *a, int logits, float *dz, float **dparam)
-{
-    bool *needs = needs_grad(g);
-    float **dt = xcalloc((size_t)g->nt, sizeof *dt);
-    for (int t = 0; t < g->nt; t++)
-        if (needs[t] && t != logits)
-            dt[t] = xcalloc((size_t)(a->batch * shape_numel(&g->t[t].shape)), sizeof(float));
-    dt[logits] = dz;
-    int last = g->t[logits].producer;
-    bool ok = true;
-    for (int i = last; i >= 0 && ok; i--)
-        if (needs[g->n[i].out])
-            ok = backward_node(g, &g->n[i], a, dt, dparam);
-    for (int t = 0; t < g->nt; t++)
-        free(dt[t]);
-    free(dt);
-    free(needs);
-    return ok;
 }
 
 bool interp_grad(Graph *g, const float *input, const int32_t *labels, int batch,
                  bool keep_stats, Loc labels_loc, Grads *out)
 {
     out->loss = 0;
-    out->dparam = xcalloc((size_t)g->nt, sizeof *out->dparam);
-    for (int t = 0; t < g->nt; t++)
-        if (g->t[t].kind == T_PARAM)
-            out->dparam[t] = xcalloc((size_t)shape_numel(&g->t[t].shape), sizeof(float));
+    out->dparam = NULL;
+    if (!autodiff(g))
+        return false;
+    const Backward *bw = g->bw;
+    float **gv = xcalloc((size_t)g->nt, sizeof *gv);
     Activations a = {0};
-    float *dz = NULL;
-    int logits = forward_loss(g, input, labels, batch, keep_stats, labels_loc, &a, &out->loss, &dz);
-    bool ok = logits >= 0;
-    if (ok && g->t[logits].producer >= 0)
-        ok = backward(g, &a, logits, dz, out->dparam);
-    else
-        free(dz);
+    float *dlogits = written(g, gv, &bw->dlogits, batch);
+    bool ok = forward_loss(g, input, labels, batch, keep_stats, labels_loc, &a, &out->loss,
+                           dlogits);
+    for (int k = 0; ok && k < bw->nnode; k++)
+        run_backward_node(g, &bw->node[k], &a, gv);
     interp_free(g, &a);
-    if (!ok)
-        grads_free(g, out);
+    if (ok) {
+        out->dparam = xcalloc((size_t)g->nt, sizeof *out->dparam);
+        for (int t = 0; t < bw->nfwd_tensors; t++) {
+            if (g->t[t].kind != T_PARAM || g->t[t].frozen)
+                continue;
+            if (bw->grad[t] < 0) /* trainable, but no gradient reaches it: zero */
+                out->dparam[t] = xcalloc((size_t)shape_numel(&g->t[t].shape), sizeof(float));
+            else
+                out->dparam[t] = gv[bw->grad[t]], gv[bw->grad[t]] = NULL;
+        }
+    }
+    for (int t = 0; t < g->nt; t++)
+        free(gv[t]);
+    free(gv);
     return ok;
 }
 

@@ -19,6 +19,7 @@
 
 void optim_init(OptimState *s, const Graph *g)
 {
+    s->nt = g->nt;
     s->m = xcalloc((size_t)g->nt, sizeof *s->m);
     s->v = xcalloc((size_t)g->nt, sizeof *s->v);
     s->step = 0;
@@ -47,7 +48,7 @@ void optim_step(Graph *g, const TrainCfg *cfg, OptimState *s, float *const *dpar
 {
     CnncOptim o = runtime_optim(cfg);
     s->step++;
-    for (int t = 0; t < g->nt; t++) {
+    for (int t = 0; t < s->nt; t++) {
         Tensor *x = &g->t[t];
         if (x->kind != T_PARAM || !dparam[t] || !x->data)
             continue;
@@ -58,7 +59,8 @@ void optim_step(Graph *g, const TrainCfg *cfg, OptimState *s, float *const *dpar
 
 void optim_free(const Graph *g, OptimState *s)
 {
-    for (int t = 0; t < g->nt; t++) {
+    (void)g;
+    for (int t = 0; t < s->nt; t++) {
         free(s->m[t]);
         free(s->v[t]);
     }

@@ -96,6 +96,7 @@ void graph_free(Graph *g)
     }
     free(g->t);
     free(g->n);
+    autodiff_free(g->bw);
     free(g->name);
     free(g->mean);
     free(g->std);
@@ -338,4 +339,6 @@ void graph_verify(const Graph *g)
                 internal_error("node '%s': not in topological order", n->name);
         }
     }
+    if (g->bw)
+        autodiff_verify(g);
 }

@@ -326,6 +326,26 @@ GRAD_FN(concat);
 GRAD_FN(pad);
 #undef GRAD_FN
 
+/* OpInfo.grad_reads (see cnnc.h): which forward tensors each backward reads. */
+#define GRAD_READS_FN(name)                                                                 \
+    void name##_grad_reads(const Graph *g, const Node *n, const GradNode *gn, bool *in,  \
+                           bool *out)
+GRAD_READS_FN(conv);
+GRAD_READS_FN(dense);
+GRAD_READS_FN(batchnorm);
+GRAD_READS_FN(maxpool); /* and global_maxpool */
+GRAD_READS_FN(act);
+GRAD_READS_FN(softmax);
+GRAD_READS_FN(maxout);
+GRAD_READS_FN(elementwise); /* add, sub, mul, div */
+GRAD_READS_FN(reduce);
+GRAD_READS_FN(prelu);
+#undef GRAD_READS_FN
+/* Reads nothing: avgpool, global_avgpool, concat, pad, dropout. */
+void grad_reads_none(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out);
+/* OpInfo.fuses_with_loss of softmax: over the classes. */
+bool softmax_fuses_with_loss(const Graph *g, const Node *n);
+
 /* dLoss/d(pre-activation) of a node with a fused epilogue n->act, from its
  * output y and dLoss/dy (count floats): a new buffer the caller frees, or
  * NULL when n->act is ACT_NONE (then dout itself is the answer). */
@@ -350,18 +370,20 @@ void maxout_emit(Emit *e, const Node *n);
 /* The microcontroller profiles' dense kernel (emit_scalar_kernels):
  * ops/dense/dense_mcu_emit.c. */
 void dense_emit_mcu(Emit *e, const Node *n);
-/* ---- training emitters, ops/<family>_emit_grad.c (traingen; emit_train.c) ----
+/* ---- training emitters, the ops' _emit_grad.c files (traingen) ----
  * A backward body (OpInfo.emit_grad) sees, over n samples of the batch:
  * x0, x1, ... the inputs, y the output, dy dL/dy (float *, which it may
  * overwrite: nobody reads it afterwards), dxJ for each input J that needs a
- * gradient (emit_grad_needs_dx; the body *adds* into it), pS the node's
- * parameter S (the state's copy), dpS for each trainable one
- * (emit_grad_has_dp; adds), `mode` (0 inference, 1 grad, 2 step) and `key`
- * (dropout's per-step key). A training forward body (*_emit_train, for the
+ * gradient (emit_grad_needs_dx; the body *adds* into it: the driver zeroes
+ * it first where this node is its first writer), pS the node's parameter S
+ * (the state's copy), and each trainable one's gradient through
+ * emit_pgrad_begin/end (cnnc.h, emit/emit_kit.c), in blocks of rows each
+ * stepped by the optimizer as soon as it is final; `mode` (0 inference, 1
+ * grad, 2 step), `key` (dropout's per-step key), `ws` (scratch,
+ * emit_train_scratch). A training forward body (OpInfo.emit_train, for the
  * operators that read the state or draw a mask) sees x0.., y, pS, n, mode,
- * key. Shapes are literals; n is the batch. */
-bool emit_grad_needs_dx(Emit *e, int j);
-bool emit_grad_has_dp(Emit *e, int slot);
+ * key, ws. Shapes are literals; n is the batch. The weights a backward
+ * reads are the old ones: dL/dx comes before any row of W is stepped. */
 /* dy *= act'(y) over n * per_sample floats: the fused epilogue's share. */
 void emit_grad_epilogue(Emit *e, const Node *n, int64_t per_sample);
 void conv_emit_train(Emit *e, const Node *n);
@@ -369,20 +391,11 @@ void dense_emit_train(Emit *e, const Node *n);
 void batchnorm_emit_train(Emit *e, const Node *n);
 void dropout_emit_train(Emit *e, const Node *n);
 void elementwise_emit_train(Emit *e, const Node *n); /* add, sub, mul, div */
+/* Parameter slot 0 as the training code reads it: the state's p0, or a
+ * constant (not in the state) as a table `static const float NAME[]` of
+ * the body; returns the array's name. */
+const char *emit_train_param0(Emit *e, const Node *n, const char *name);
 void conv_emit_grad(Emit *e, const Node *n);
-/* Floats of train-arena scratch a convolution's training functions use
- * (the `ws` argument they get): its im2col and column-gradient buffers. */
-int64_t conv_train_scratch(const Graph *g, const Node *n);
-/* Register-blocked matrix products as inline C blocks (conv_emit_grad.c),
- * with literal leading dimensions; m and k are C expressions (the batch n
- * or a literal).
- * emit_mm_nn: c[i*ldc + j] += sum_k a[i*sai + k*sak] * b[k*ldb + j], j < nc.
- * emit_mm_nt: c[i*ldc + j] += sum_k a[i*lda + k] * b[j*ldb + k], j < nc,
- * k < kc (a literal): dot products over contiguous rows. */
-void emit_mm_nn(Emit *e, const char *c, const char *a, const char *b, const char *m, int64_t nc,
-                const char *k, int64_t ldc, int64_t sai, int64_t sak, int64_t ldb);
-void emit_mm_nt(Emit *e, const char *c, const char *a, const char *b, const char *m, int64_t nc,
-                int64_t kc, int64_t ldc, int64_t lda, int64_t ldb);
 void dense_emit_grad(Emit *e, const Node *n);
 void batchnorm_emit_grad(Emit *e, const Node *n);
 void dropout_emit_grad(Emit *e, const Node *n);

@@ -10,6 +10,7 @@
  * step -1 and the output is read at step nn (the copy-out). */
 #include "../cnnc.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,6 +147,58 @@ static int64_t lower_bound(const Buf *bufs, int nb, int steps)
     return best;
 }
 
+/* Places bufs (lowest offset first, several orders, the smallest arena
+ * kept: the first one on a tie); returns the arena's floats and leaves
+ * the winning offsets in bufs. */
+static int64_t pack(Buf *bufs, int nb)
+{
+    /* Greedy placement is not optimal for every order; try a few and keep
+     * the smallest arena (the first one on a tie: deterministic). */
+    static int (*const orders[])(const void *, const void *) = {by_size_desc, by_area_desc,
+                                                                 by_first_use};
+    Buf **tmp = xmalloc((size_t)(nb + 1) * sizeof *tmp);
+    Buf *best = xmalloc((size_t)(nb + 1) * sizeof *best);
+    int64_t arena = -1;
+    for (size_t k = 0; k < sizeof orders / sizeof *orders; k++) {
+        qsort(bufs, (size_t)nb, sizeof *bufs, orders[k]);
+        int64_t size = 0;
+        for (int i = 0; i < nb; i++) {
+            bufs[i].offset = place(&bufs[i], bufs, i, tmp);
+            if (bufs[i].offset + bufs[i].size > size)
+                size = bufs[i].offset + bufs[i].size;
+        }
+        if (arena < 0 || size < arena) {
+            arena = size;
+            memcpy(best, bufs, (size_t)nb * sizeof *bufs);
+        }
+    }
+    memcpy(bufs, best, (size_t)nb * sizeof *bufs);
+    free(best);
+    free(tmp);
+    return arena;
+}
+
+/* Offsets from the placed buffers: tensors (ids >= 0) and per-step
+ * scratch (ids -(step + 1)); aliases take their root's. */
+static void set_offsets(const Graph *g, const Buf *bufs, int nb, int nsteps, Plan *p)
+{
+    p->offset = xmalloc((size_t)(g->nt ? g->nt : 1) * sizeof *p->offset);
+    p->scratch_offset = xmalloc((size_t)(nsteps ? nsteps : 1) * sizeof *p->scratch_offset);
+    for (int t = 0; t < g->nt; t++)
+        p->offset[t] = -1;
+    for (int i = 0; i < nsteps; i++)
+        p->scratch_offset[i] = -1;
+    for (int i = 0; i < nb; i++) {
+        if (bufs[i].id >= 0)
+            p->offset[bufs[i].id] = bufs[i].offset;
+        else
+            p->scratch_offset[-bufs[i].id - 1] = bufs[i].offset;
+    }
+    for (int t = 0; t < g->nt; t++)
+        if (p->root[t] != t)
+            p->offset[t] = p->offset[p->root[t]];
+}
+
 void plan_pack(const Graph *g, const int64_t *scratch, int64_t samples, Plan *p)
 {
     int *lastr = last_reads(g);
@@ -163,47 +216,104 @@ void plan_pack(const Graph *g, const int64_t *scratch, int64_t samples, Plan *p)
     for (int i = 0; scratch && i < g->nn; i++)
         if (scratch[i] > 0)
             bufs[nb++] = (Buf){-(i + 1), plan_round_up(scratch[i]), i, i, 0};
-    /* Greedy placement is not optimal for every order; try a few and keep
-     * the smallest arena (the first one on a tie: deterministic). */
-    static int (*const orders[])(const void *, const void *) = {by_size_desc, by_area_desc,
-                                                                 by_first_use};
-    Buf **tmp = xmalloc((size_t)(nb + 1) * sizeof *tmp);
-    Buf *best = xmalloc((size_t)(nb + 1) * sizeof *best);
-    p->arena_floats = -1;
-    for (size_t k = 0; k < sizeof orders / sizeof *orders; k++) {
-        qsort(bufs, (size_t)nb, sizeof *bufs, orders[k]);
-        int64_t size = 0;
-        for (int i = 0; i < nb; i++) {
-            bufs[i].offset = place(&bufs[i], bufs, i, tmp);
-            if (bufs[i].offset + bufs[i].size > size)
-                size = bufs[i].offset + bufs[i].size;
-        }
-        if (p->arena_floats < 0 || size < p->arena_floats) {
-            p->arena_floats = size;
-            memcpy(best, bufs, (size_t)nb * sizeof *bufs);
-        }
-    }
-    memcpy(bufs, best, (size_t)nb * sizeof *bufs);
-    free(best);
+    p->arena_floats = pack(bufs, nb);
     p->bound_floats = lower_bound(bufs, nb, g->nn);
-    p->offset = xmalloc((size_t)(g->nt ? g->nt : 1) * sizeof *p->offset);
-    p->scratch_offset = xmalloc((size_t)(g->nn ? g->nn : 1) * sizeof *p->scratch_offset);
-    for (int t = 0; t < g->nt; t++)
-        p->offset[t] = -1;
-    for (int i = 0; i < g->nn; i++)
-        p->scratch_offset[i] = -1;
-    for (int i = 0; i < nb; i++) {
-        if (bufs[i].id >= 0)
-            p->offset[bufs[i].id] = bufs[i].offset;
-        else
-            p->scratch_offset[-bufs[i].id - 1] = bufs[i].offset;
-    }
-    for (int t = 0; t < g->nt; t++)
-        if (g->t[t].kind == T_ACT)
-            p->offset[t] = p->offset[p->root[t]];
-    free(tmp);
+    set_offsets(g, bufs, nb, g->nn, p);
     free(bufs);
     free(lastr);
+}
+
+/* ---- the training plan: forward, loss and backward over one arena ---- */
+
+/* Extends b's lifetime to step s. */
+static void live_at(Buf *b, int s)
+{
+    if (b->first > s)
+        b->first = s;
+    if (b->last < s)
+        b->last = s;
+}
+
+/* A parameter's gradient written by one node only: that node steps the
+ * parameter as it goes and keeps no full gradient in the arena. */
+static bool sole_writer(const Graph *g, int t)
+{
+    const Backward *bw = g->bw;
+    for (int k = 0; k < bw->nnode; k++)
+        for (int s = 0; s < 4; s++)
+            if (bw->node[k].dp[s].t == t)
+                return bw->node[k].dp[s].first && bw->node[k].dp[s].last;
+    return true;
+}
+
+/* The bytes of each storage root, and when it is live: the forward writes
+ * and reads, the loss (logits, the graph output for P_train_forward's copy,
+ * dL/dlogits), and each backward node's dy, saved tensors and writes. */
+static void train_lifetimes(const Graph *g, const int *root, int64_t batch, Buf *by_root)
+{
+    const Backward *bw = g->bw;
+    int loss = g->nn;
+    for (int t = 0; t < g->nt; t++)
+        by_root[t] = (Buf){t, 0, INT32_MAX, -1, 0};
+    for (int i = 0; i < g->nn; i++) {
+        for (int j = 0; j < g->n[i].nin; j++)
+            live_at(&by_root[root[g->n[i].in[j]]], i);
+        live_at(&by_root[root[g->n[i].out]], i);
+    }
+    live_at(&by_root[root[g->output]], loss);
+    live_at(&by_root[root[bw->logits]], loss);
+    if (bw->dlogits.t >= 0)
+        live_at(&by_root[bw->dlogits.t], loss);
+    for (int k = 0; k < bw->nnode; k++) {
+        const GradNode *gn = &bw->node[k];
+        const Node *n = &g->n[gn->node];
+        int step = loss + 1 + k;
+        live_at(&by_root[gn->dy], step);
+        for (int i = 0; i < gn->nsaved; i++)
+            live_at(&by_root[root[gn->saved[i]]], step);
+        for (int j = 0; j < n->nin; j++)
+            if (gn->dx[j].t >= 0)
+                live_at(&by_root[gn->dx[j].t], step);
+        for (int s = 0; s < 4; s++)
+            if (gn->dp[s].t >= 0)
+                live_at(&by_root[gn->dp[s].t], step);
+    }
+    for (int t = 0; t < g->nt; t++) {
+        const Tensor *x = &g->t[t];
+        bool act = x->kind == T_ACT || (x->kind == T_GRAD && g->t[x->grad_of].kind == T_ACT);
+        if (root[t] != t || t == g->input || by_root[t].last < 0)
+            by_root[t].size = 0;
+        else if (act)
+            by_root[t].size = plan_round_up(shape_numel(&x->shape) * batch);
+        else if (x->kind == T_GRAD && !sole_writer(g, t))
+            by_root[t].size = plan_round_up(shape_numel(&x->shape));
+    }
+}
+
+void plan_train(const Graph *g, const int64_t *scratch, int64_t batch, Plan *p)
+{
+    int nsteps = g->nn + 1 + g->bw->nnode;
+    p->root = xmalloc((size_t)(g->nt ? g->nt : 1) * sizeof *p->root);
+    for (int t = 0; t < g->nt; t++)
+        p->root[t] = t;
+    for (int i = 0; i < g->nn; i++)
+        if (autodiff_is_view(g, &g->n[i]))
+            p->root[g->n[i].out] = p->root[g->n[i].in[0]];
+    Buf *by_root = xmalloc((size_t)(g->nt ? g->nt : 1) * sizeof *by_root);
+    Buf *bufs = xmalloc((size_t)(g->nt + nsteps + 1) * sizeof *bufs);
+    int nb = 0;
+    train_lifetimes(g, p->root, batch, by_root);
+    for (int t = 0; t < g->nt; t++)
+        if (by_root[t].size > 0)
+            bufs[nb++] = by_root[t];
+    for (int i = 0; i < nsteps; i++)
+        if (scratch[i] > 0)
+            bufs[nb++] = (Buf){-(i + 1), plan_round_up(scratch[i]), i, i, 0};
+    p->arena_floats = pack(bufs, nb);
+    p->bound_floats = lower_bound(bufs, nb, nsteps);
+    set_offsets(g, bufs, nb, nsteps, p);
+    free(bufs);
+    free(by_root);
 }
 
 void plan_free(Plan *p)

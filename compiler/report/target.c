@@ -507,7 +507,7 @@ static bool measure(Graph *g, const TargetBuild *b, const char *dir, Measure *m)
     EmitOptions opt = {.out_c = c, .prefix = "model", .batch = train_batch ? train_batch : 1,
                        .train = train_batch > 0, .split_weights = !b->weights_object,
                        .weights_object = b->weights_object, .no_winograd = b->no_winograd,
-                       .target = t};
+                       .target = t, .hparams = b->hparams};
     char *size[] = {(char *)t->size, "-A", o, wo, NULL};
     bool ok = emit_c(g, &opt) && compile(b, dir, c, o) && compile(b, dir, wc, wo) &&
               run_tool(size, sizes);

@@ -14,7 +14,14 @@ BatchNorm folded by the exporter): the IR before and after fuse-residual
 and of a --train build, against tests/ir/onnx_<model>.ir. The names in
 them are the exporter's (torch 1.13).
 
-usage: run_ir.py CNNC SOURCE_DIR [--onnx] [--update]
+With --autodiff, the backward pass (passes/autodiff.c) of a --train build
+of examples/lenet.cnn (a chain ending in a softmax the loss absorbs) and
+examples/resnet_small.cnn (residual joins: gradients that two backward
+nodes add to), against tests/ir/autodiff_<model>.ir: the loss node, each
+backward node with what it reads and writes, first writes and
+accumulations, the parameters' steps.
+
+usage: run_ir.py CNNC SOURCE_DIR [--onnx | --autodiff] [--update]
 (--update rewrites the goldens)"""
 import difflib
 import glob
@@ -27,6 +34,7 @@ PASSES = ["init", "fuse-views", "fuse-bn", "fuse-bias", "fuse-act", "fuse-pad",
           "fuse-residual"]
 VARIANTS = [([], p) for p in PASSES] + [(["--train"], "fuse-residual")]
 ONNX_VARIANTS = [([], "fuse-pad"), ([], "fuse-residual"), (["--train"], "fuse-residual")]
+AUTODIFF_MODELS = ["lenet", "resnet_small"]
 
 
 def dump(cnnc, model, flags, pass_name, tmp):
@@ -59,10 +67,14 @@ def main():
     cnnc, src = sys.argv[1], sys.argv[2]
     update = "--update" in sys.argv[3:]
     onnx = "--onnx" in sys.argv[3:]
+    autodiff = "--autodiff" in sys.argv[3:]
     failed = []
     with tempfile.TemporaryDirectory() as tmp:
         if onnx:
             models, variants = export_onnx(src, tmp), ONNX_VARIANTS
+        elif autodiff:
+            models = [os.path.join(src, "examples", m + ".cnn") for m in AUTODIFF_MODELS]
+            variants = [(["--train"], "autodiff")]
         else:
             models = sorted(glob.glob(os.path.join(src, "examples", "*.cnn")))
             models += sorted(glob.glob(os.path.join(src, "tests", "fusion", "*.cnn")))
@@ -72,7 +84,7 @@ def main():
             for flags, p in variants:
                 text += "## --dump-ir=%s %s\n" % (p, " ".join(flags))
                 text += dump(cnnc, model, flags, p, tmp)
-            stem = os.path.splitext(os.path.basename(model))[0]
+            stem = ("autodiff_" if autodiff else "") + os.path.splitext(os.path.basename(model))[0]
             golden = os.path.join(src, "tests", "ir", stem + ".ir")
             if update:
                 with open(golden, "w") as f:

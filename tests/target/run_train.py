@@ -4,11 +4,13 @@ Cortex-M4F (QEMU mps2-an386, the board of scripts/target-bench), checked
 against the host.
 
 Takes: CNNC SOURCE_DIR WORK_DIR [MODEL.cnn ...] (default: every example).
-For each model: compiles it with `--train --batch 2 --target cortex-m4` (prefix `model`,
-weights in model_weights.c), bakes a seeded batch and labels into
-inputs.h, runs train_harness.c (one SGD step with momentum and weight
-decay, then one Adam step, each from the baked weights) in QEMU and,
-compiled natively, on the host, and checks:
+For each model: compiles it with `--train --batch 2 --target cortex-m4
+--optimizer adam`
+(prefix `model`, weights in model_weights.c; Adam's state keeps both
+moments), bakes a seeded batch and labels into inputs.h, runs
+train_harness.c (one SGD step with momentum and weight decay, then one
+Adam step, each from the baked weights) in QEMU and, compiled natively, on
+the host, and checks:
 - every tensor of the state (parameters, BatchNorm running statistics)
   after each step equals the host build's: max|a-b| <= 1e-4 * max|ref|
   per tensor;
@@ -48,6 +50,9 @@ MACHINE, BOARD, INSNS_PER_TICK = tb.BOARDS[TARGET]
 PART_RAM, PART_FLASH = 256 * 1024, 1024 * 1024  # the cortex-m4 profile's part
 RTOL = 1e-4
 BATCH = 2
+# The harness runs an SGD and an Adam step on one build: Adam's state keeps
+# both moments (SGD with momentum uses the first).
+OPTIMIZER = ["--optimizer", "adam"]
 BOARD_RAM = 4 << 20
 STACK_BYTES = 64 << 10
 # train_harness.c's hyperparameters.
@@ -137,7 +142,8 @@ def interp_reference(cnnc, model, d, x, y):
 
 def info_train(cnnc, model):
     """`cnnc info --target --train`: {label: bytes} and the compiler command."""
-    out = run([cnnc, "info", model, "--target", TARGET, "--train", "--batch", str(BATCH)])
+    out = run([cnnc, "info", model, "--target", TARGET, "--train", "--batch", str(BATCH)]
+              + OPTIMIZER)
     cc = re.search(r"^target: \S+ \((.*)\)$", out, re.M).group(1).split()
     return {m[0]: int(m[1]) for m in re.findall(r"^(\w+): (\d+)$", out, re.M)}, cc
 
@@ -157,7 +163,7 @@ def check_model(cnnc, model, work):
     os.makedirs(d, exist_ok=True)
     c = os.path.join(d, "model.c")
     run([cnnc, model, "-o", c, "--name", "model", "--split-weights", "--train",
-         "--batch", str(BATCH), "--target", TARGET])
+         "--batch", str(BATCH), "--target", TARGET] + OPTIMIZER)
     macros, shape = header_macros(os.path.join(d, "model.h"))
     state_b, arena_b = macros["TRAIN_STATE_BYTES"], macros["TRAIN_ARENA_BYTES"]
     if state_b + arena_b > BOARD_RAM - STACK_BYTES:

@@ -15,6 +15,13 @@ input's gradients are exercised:
       -> Div(d[3,6,6]) -> Mul(T[1,3,1,6]) -> Add(E[1]) -> Flatten -> Gemm
 
 check_grad.py then compares `./prog grad` with `cnnc grad` on it.
+
+Also OUTDIR/shared.onnx, whose parameters several nodes read (a
+convolution's weight and bias used twice, an operand multiplied in
+twice), so that their gradients accumulate over several backward nodes
+and the step follows the last one:
+
+    x -> Conv(W, b) -> Relu -> Conv(W, b) -> Mul(S) -> Mul(S) -> Flatten -> Gemm
 """
 import os
 import sys
@@ -62,11 +69,42 @@ def build():
     return model
 
 
+def build_shared():
+    rng = np.random.default_rng(4)
+    f32 = np.float32
+    inits = {
+        "W": rng.normal(0, 0.4, (2, 2, 3, 3)).astype(f32),
+        "b": rng.normal(0, 0.1, 2).astype(f32),
+        "S": rng.uniform(0.5, 1.5, (2, 1, 1)).astype(f32),
+        "fc.w": rng.normal(0, 0.2, (4, 72)).astype(f32),
+        "fc.b": rng.normal(0, 0.1, 4).astype(f32),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "W", "b"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu"),
+        helper.make_node("Conv", ["r1", "W", "b"], ["c2"], pads=[1, 1, 1, 1], name="conv2"),
+        helper.make_node("Mul", ["c2", "S"], ["m1"], name="scale1"),
+        helper.make_node("Mul", ["m1", "S"], ["m2"], name="scale2"),
+        helper.make_node("Flatten", ["m2"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fc.w", "fc.b"], ["y"], transB=1, name="fc"),
+    ]
+    graph = helper.make_graph(
+        nodes, "shared",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
 def main(argv):
     if len(argv) != 2:
         sys.exit(__doc__)
     os.makedirs(argv[1], exist_ok=True)
     onnx.save(build(), os.path.join(argv[1], "operands.onnx"))
+    onnx.save(build_shared(), os.path.join(argv[1], "shared.onnx"))
     return 0
 
 

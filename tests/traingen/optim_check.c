@@ -5,7 +5,9 @@
  * interp_grad + optim_step (compiler/interp/optim.c, PyTorch's semantics)
  * must leave the same parameters and BatchNorm running statistics
  * (max|a-b| <= 1e-4 * max|ref|), and the same losses. Run for SGD with
- * momentum and weight decay, and for Adam with weight decay.
+ * momentum and weight decay, and for Adam with weight decay: the model is
+ * compiled with --optimizer adam, whose state keeps both moments, so that
+ * one build runs both (P_TRAIN_MOMENTS).
  *
  * usage: optim_check MODEL.cnn */
 #include MODEL_C

@@ -260,6 +260,7 @@ static void dump_act(const Graph *g, const Node *n, FILE *out)
         .dump = dump_act,                                                                       \
         .folds = act_folds,                                                                     \
         .onnx_export = act_onnx_export,                                                         \
+        .grad_reads = act_grad_reads,                                                           \
     };
 #define ACT_ALIAS(word, ID, a, b)
 #include "acts.def"

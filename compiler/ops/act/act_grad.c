@@ -34,3 +34,24 @@ float *epilogue_grad(const Node *n, const float *y, const float *dy, int64_t cou
         d[i] = dy[i] * act_derivative(n->act, y[i], y[i]);
     return d;
 }
+
+/* act' from the output, or from the input where the output's sign does
+ * not give the input's (act_grad_from_output). */
+void act_grad_reads(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out)
+{
+    (void)g;
+    (void)gn;
+    in[0] = !act_grad_from_output(node_act(n));
+    *out = true;
+}
+
+/* For the operators whose backward reads no forward tensor (average
+ * pooling, concat, pad, dropout). */
+void grad_reads_none(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out)
+{
+    (void)g;
+    (void)gn;
+    for (int j = 0; j < n->nin; j++)
+        in[j] = false;
+    *out = false;
+}

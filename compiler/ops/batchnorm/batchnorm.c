@@ -109,4 +109,6 @@ const OpInfo op_batchnorm = {
     .dump = dump_batchnorm,
     .folds = batchnorm_folds,
     .onnx_export = batchnorm_onnx_export,
+    .grad_reads = batchnorm_grad_reads,
+    .emit_train = batchnorm_emit_train,
 };

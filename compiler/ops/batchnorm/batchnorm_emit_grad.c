@@ -54,7 +54,17 @@ void batchnorm_emit_grad(Emit *e, const Node *n)
 {
     const Shape *s = node_out_shape(emit_graph(e), n);
     long long ch = s->d[0], plane = shape_numel(s) / ch;
+    bool dg = emit_grad_has_dp(e, 0), db = emit_grad_has_dp(e, 1);
+    char chs[32], beta_at[48];
+    snprintf(chs, sizeof chs, "%lld", ch);
+    snprintf(beta_at, sizeof beta_at, "ws + %lld", (long long)plan_round_up(ch));
     emit_grad_epilogue(e, n, ch * plane);
+    if (dg || db)
+        emit_train_scratch(e, plan_round_up(ch) + ch);
+    if (dg)
+        emit_pgrad_begin(e, 0, "ggamma", "0", chs, 1, "ws");
+    if (db)
+        emit_pgrad_begin(e, 1, "gbeta", "0", chs, 1, beta_at);
     emit_stats(e, ch, plane);
     emit_line(e, "{");
     emit_line(e, "double m = (double)n * %lld, inv_std = 1 / sqrt(var + %s), gsum = 0, gxhat = 0;",
@@ -65,11 +75,11 @@ void batchnorm_emit_grad(Emit *e, const Node *n)
     emit_line(e, "        gsum += dy[i];");
     emit_line(e, "        gxhat += dy[i] * (x0[i] - mean) * inv_std;");
     emit_line(e, "    }");
-    if (emit_grad_has_dp(e, 0))
-        emit_line(e, "dp0[c] += (float)gxhat;");
-    if (emit_grad_has_dp(e, 1))
-        emit_line(e, "dp1[c] += (float)gsum;");
-    if (emit_grad_needs_dx(e, 0)) {
+    if (dg)
+        emit_line(e, "ggamma[c] += (float)gxhat;");
+    if (db)
+        emit_line(e, "gbeta[c] += (float)gsum;");
+    if (emit_grad_needs_dx(e, 0)) { /* gamma as it was: stepped after the loop */
         emit_line(e, "for (b = 0; b < n; b++)");
         emit_line(e, "    for (p = 0; p < %lld; p++) {", plane);
         emit_line(e, "        size_t i = ((size_t)b * %lld + c) * %lld + p;", ch, plane);
@@ -80,4 +90,8 @@ void batchnorm_emit_grad(Emit *e, const Node *n)
     emit_line(e, "(void)m;");
     emit_line(e, "}");
     emit_line(e, "}");
+    if (dg)
+        emit_pgrad_end(e, 0, "ggamma", "0", chs, 1);
+    if (db)
+        emit_pgrad_end(e, 1, "gbeta", "0", chs, 1);
 }

@@ -73,4 +73,5 @@ const OpInfo op_concat = {
     .emit_grad = concat_emit_grad,
     .dump = dump_axis,
     .onnx_export = concat_onnx_export,
+    .grad_reads = grad_reads_none,
 };

@@ -324,4 +324,6 @@ const OpInfo op_conv = {
     .dump = dump_conv,
     .absorb_pad = conv_absorb_pad,
     .onnx_export = conv_onnx_export,
+    .grad_reads = conv_grad_reads,
+    .emit_train = conv_emit_train,
 };

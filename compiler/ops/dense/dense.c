@@ -71,4 +71,6 @@ const OpInfo op_dense = {
     .emit_grad = dense_emit_grad,
     .dump = dump_dense,
     .onnx_export = dense_onnx_export,
+    .grad_reads = dense_grad_reads,
+    .emit_train = dense_emit_train,
 };

@@ -33,3 +33,11 @@ void dense_grad(const Graph *g, const Node *n, const float *const *in, const flo
     }
     free(tmp);
 }
+
+/* dL/dW needs the input; a fused activation's derivative, the output. */
+void dense_grad_reads(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out)
+{
+    (void)g;
+    in[0] = gn->dp[0].t >= 0;
+    *out = n->act.kind != ACT_NONE;
+}

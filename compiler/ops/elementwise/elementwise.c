@@ -236,6 +236,8 @@ static void dump_elementwise(const Graph *g, const Node *n, FILE *out)
         .dump = dump_elementwise,                                                              \
         .folds = FOLDS,                                                                        \
         .onnx_export = elementwise_onnx_export,                                                \
+        .grad_reads = elementwise_grad_reads,                                                  \
+        .emit_train = elementwise_emit_train, /* B may be trainable */                         \
     }
 
 ELEMENTWISE_OP(ADD, add, add_folds);

@@ -12,6 +12,7 @@
  * Both walk elt_nest's loops inside a loop over the n samples. */
 #include "../ops.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* Operand k's array for sample b: x<j> + b * its size, the state's p0, or
@@ -23,16 +24,22 @@ static const char *operand_array(Emit *e, const Node *n, int k)
     if (j >= 0)
         return emit_keep(e, xasprintf("(x%d + b * %lld)", j,
                                       (long long)shape_numel(node_in_shape(g, n, j))));
-    const Tensor *bt = &g->t[n->param[0]];
-    if (bt->kind == T_PARAM)
+    return emit_train_param0(e, n, "B");
+}
+
+const char *emit_train_param0(Emit *e, const Node *n, const char *name)
+{
+    const Tensor *t = &emit_graph(e)->t[n->param[0]];
+    if (t->kind == T_PARAM || t->kind == T_BUFFER)
         return "p0";
-    int64_t count = shape_numel(&bt->shape);
+    int64_t count = shape_numel(&t->shape);
     StrBuf v = {0};
     for (int64_t i = 0; i < count; i++)
-        sb_printf(&v, "%s%s", i ? ", " : "", emit_float(e, bt->data[i]));
-    emit_line(e, "static const float B[%lld] = {%s}; /* %s */", (long long)count, v.s, bt->name);
+        sb_printf(&v, "%s%s", i ? ", " : "", emit_float(e, t->data[i]));
+    emit_line(e, "static const float %s[%lld] = {%s}; /* %s */", name, (long long)count, v.s,
+              t->name);
     sb_free(&v);
-    return "B";
+    return name;
 }
 
 /* Each operand's array (the caller frees the list). */
@@ -78,6 +85,22 @@ void elementwise_emit_train(Emit *e, const Node *n)
     elt_nest_free(&nest);
 }
 
+/* B's gradient as one block of its cells (emit_pgrad_begin), gB, in a
+ * scope that pgrad_end closes after stepping it; rows gets their count. */
+static void pgrad_begin(Emit *e, const Node *n, char *rows, size_t size)
+{
+    int64_t cells = shape_numel(&emit_graph(e)->t[n->param[0]].shape);
+    snprintf(rows, size, "%lld", (long long)cells);
+    emit_line(e, "{");
+    emit_pgrad_begin(e, 0, "gB", "0", rows, 1, emit_train_scratch(e, cells));
+}
+
+static void pgrad_end(Emit *e, const char *rows)
+{
+    emit_pgrad_end(e, 0, "gB", "0", rows, 1);
+    emit_line(e, "}");
+}
+
 /* g * dy/dx_k as C, the operands read through arr at their offsets. */
 static const char *emit_partial(Emit *e, const Node *n, const EltNest *nest, const char **arr,
                                 int k)
@@ -110,6 +133,10 @@ void elementwise_emit_grad(Emit *e, const Node *n)
         /* add's and sub's partials read no operand: no table of B either */
         bool reads = n->op == OP_MUL || n->op == OP_DIV;
         const char **arr = reads ? operand_arrays(e, n, nest.count) : NULL;
+        bool dp = emit_grad_has_dp(e, 0);
+        char rows[32];
+        if (dp) /* B as it was for dx: stepped after the whole batch */
+            pgrad_begin(e, n, rows, sizeof rows);
         open_loops(e, &nest);
         emit_line(e, "const float g = dy[b * %lld + %s];", (long long)size,
                   elt_nest_at(e, &nest, nest.count));
@@ -119,10 +146,12 @@ void elementwise_emit_grad(Emit *e, const Node *n)
             if (j >= 0 && emit_grad_needs_dx(e, j))
                 emit_line(e, "dx%d[b * %lld + %s] += %s;", j,
                           (long long)shape_numel(node_in_shape(g, n, j)), at, d);
-            else if (j < 0 && emit_grad_has_dp(e, 0))
-                emit_line(e, "dp0[%s] += %s;", at, d);
+            else if (j < 0 && dp)
+                emit_line(e, "gB[%s] += %s;", at, d);
         }
         close_loops(e);
+        if (dp)
+            pgrad_end(e, rows);
         free(arr);
     }
     elt_nest_free(&nest);

@@ -63,3 +63,29 @@ void elementwise_grad(const Graph *g, const Node *n, const float *const *in, con
     free(at);
     free(tmp);
 }
+
+/* What each operand's partial reads (partial above): mul the other
+ * operand, div's x_0 the divisor and its x_1 both; add and sub nothing
+ * but a fused activation's output. */
+void elementwise_grad_reads(const Graph *g, const Node *n, const GradNode *gn, bool *in,
+                            bool *out)
+{
+    (void)g;
+    int count = elt_count(n);
+    bool reads[2] = {false, false};
+    for (int k = 0; k < count && k < 2; k++) {
+        int j = elt_input(n, k);
+        if (!(j >= 0 ? gn->dx[j].t >= 0 : gn->dp[0].t >= 0))
+            continue;
+        if (n->op == OP_MUL)
+            reads[1 - k] = true;
+        else if (n->op == OP_DIV)
+            reads[1] = true, reads[0] |= k == 1;
+    }
+    for (int j = 0; j < n->nin; j++)
+        in[j] = false;
+    for (int k = 0; k < count && k < 2; k++)
+        if (reads[k] && elt_input(n, k) >= 0)
+            in[elt_input(n, k)] = true;
+    *out = n->act.kind != ACT_NONE;
+}

@@ -63,4 +63,5 @@ const OpInfo op_maxout = {
     .emit_grad = maxout_emit_grad,
     .dump = dump_maxout,
     .onnx_export = maxout_onnx_export,
+    .grad_reads = maxout_grad_reads,
 };

@@ -99,4 +99,5 @@ const OpInfo op_pad = {
     .dump = dump_pad,
     .folds = pad_folds,
     .onnx_export = pad_onnx_export,
+    .grad_reads = grad_reads_none,
 };

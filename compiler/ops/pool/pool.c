@@ -200,6 +200,7 @@ const OpInfo op_maxpool = {
     .dump = dump_pool,
     .absorb_pad = maxpool_absorb_pad,
     .onnx_export = pool_onnx_export,
+    .grad_reads = maxpool_grad_reads,
 };
 
 const OpInfo op_avgpool = {
@@ -214,6 +215,7 @@ const OpInfo op_avgpool = {
     .dump = dump_pool,
     .absorb_pad = avgpool_absorb_pad,
     .onnx_export = pool_onnx_export,
+    .grad_reads = grad_reads_none,
 };
 
 const OpInfo op_global_avgpool = {
@@ -226,6 +228,7 @@ const OpInfo op_global_avgpool = {
     .emit = global_pool_emit,
     .emit_grad = global_pool_emit_grad,
     .onnx_export = global_pool_onnx_export,
+    .grad_reads = grad_reads_none,
 };
 
 const OpInfo op_global_maxpool = {
@@ -238,4 +241,5 @@ const OpInfo op_global_maxpool = {
     .emit = global_pool_emit,
     .emit_grad = global_pool_emit_grad,
     .onnx_export = global_pool_onnx_export,
+    .grad_reads = maxpool_grad_reads,
 };

@@ -98,3 +98,13 @@ void global_maxpool_grad(const Graph *g, const Node *n, const float *const *in,
 {
     global_pool_grad(g, n, in[0], dout, din[0], batch);
 }
+
+/* Max pooling finds each window's maximum again in its input. */
+void maxpool_grad_reads(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out)
+{
+    (void)g;
+    (void)n;
+    (void)gn;
+    in[0] = true;
+    *out = false;
+}

@@ -99,4 +99,6 @@ const OpInfo op_prelu = {
     .grad = prelu_grad,
     .emit = prelu_emit,
     .emit_grad = prelu_emit_grad,
+    .grad_reads = prelu_grad_reads,
+    .emit_train = prelu_emit_train, /* the slope is trainable */
 };

@@ -23,3 +23,13 @@ void prelu_grad(const Graph *g, const Node *n, const float *const *in, const flo
         }
     free(at);
 }
+
+/* Both gradients read x's sign (and dL/da x itself). */
+void prelu_grad_reads(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out)
+{
+    (void)g;
+    (void)n;
+    (void)gn;
+    in[0] = true;
+    *out = false;
+}

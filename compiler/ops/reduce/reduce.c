@@ -143,6 +143,7 @@ static void run_reduce(Graph *g, const Node *n, const float *const *in, float *o
         .emit = reduce_emit,                                                                   \
         .emit_grad = reduce_emit_grad,                                                         \
         .dump = dump_reduce,                                                                   \
+        .grad_reads = reduce_grad_reads,                                                       \
     }
 
 REDUCE_OP(REDUCE_MEAN, reduce_mean);

@@ -42,15 +42,17 @@ void reduce_emit_grad(Emit *e, const Node *n)
     ReduceGeom k = reduce_geometry(g, n);
     long long xn = shape_numel(node_in_shape(g, n, 0)), yn = shape_numel(node_out_shape(g, n));
     const char *xo = reduce_offset(e, &k, false), *yo = reduce_offset(e, &k, true);
+    bool reads = n->op == OP_REDUCE_MAX || n->op == OP_REDUCE_L2; /* reduce_grad_reads */
     emit_line(e, "size_t b;");
     emit_line(e, "for (b = 0; b < (size_t)n; b++) {");
-    emit_line(e, "const float *xb = x0 + b * %lld, *yb = y + b * %lld, *gb = dy + b * %lld;", xn,
-              yn, yn);
+    if (reads)
+        emit_line(e, "const float *xb = x0 + b * %lld, *yb = y + b * %lld;", xn, yn);
+    emit_line(e, "const float *gb = dy + b * %lld;", yn);
     emit_line(e, "float *db = dx0 + b * %lld;", xn);
-    emit_line(e, "(void)xb;");
     loops(e, &k, false, false);
-    emit_line(e, "const float yo = yb[%s], go = gb[%s];", yo, yo);
-    emit_line(e, "(void)yo;");
+    emit_line(e, "const float go = gb[%s];", yo);
+    if (reads)
+        emit_line(e, "const float yo = yb[%s];", yo);
     if (n->op == OP_REDUCE_MAX) {
         emit_line(e, "float ties = 0.0f;");
         loops(e, &k, true, false);

@@ -42,3 +42,11 @@ void reduce_grad(const Graph *g, const Node *n, const float *const *in, const fl
     }
     free(at);
 }
+
+/* reduce_max and reduce_l2 read x and y; the sum and the mean, nothing. */
+void reduce_grad_reads(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out)
+{
+    (void)g;
+    (void)gn;
+    in[0] = *out = n->op == OP_REDUCE_MAX || n->op == OP_REDUCE_L2;
+}

@@ -121,6 +121,8 @@ const OpInfo op_dropout = {
     .emit_grad = dropout_emit_grad,
     .dump = dump_dropout,
     .onnx_export = dropout_onnx_export,
+    .grad_reads = grad_reads_none,
+    .emit_train = dropout_emit_train,
 };
 
 const OpInfo op_identity = {

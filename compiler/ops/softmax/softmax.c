@@ -74,4 +74,6 @@ const OpInfo op_softmax = {
     .emit_grad = softmax_emit_grad,
     .dump = dump_axis,
     .onnx_export = softmax_onnx_export,
+    .grad_reads = softmax_grad_reads,
+    .fuses_with_loss = softmax_fuses_with_loss,
 };

@@ -26,3 +26,20 @@ void softmax_grad(const Graph *g, const Node *n, const float *const *in, const f
                 dx[i * inner] += (float)(y[i * inner] * (gy[i * inner] - dot));
         }
 }
+
+void softmax_grad_reads(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out)
+{
+    (void)g;
+    (void)n;
+    (void)gn;
+    in[0] = false;
+    *out = true;
+}
+
+/* A softmax over the classes (axis 0 of a [K] or [K,1,...] output) is the
+ * one the loss absorbs. */
+bool softmax_fuses_with_loss(const Graph *g, const Node *n)
+{
+    (void)g;
+    return n->a.axis == 0;
+}
