@@ -207,6 +207,8 @@ void reduce_emit_row(Emit *e, int op, const char *r, const char *x, int64_t coun
  * sample's x ([C] along the channels, else NumPy-style); false when it
  * does not without growing x. */
 bool prelu_view(const Shape *a, const Shape *x, Shape *view);
+/* Per cell of node n's sample, the offset of the slope it reads (free it). */
+int64_t *prelu_slope_index(const Graph *g, const Node *n);
 
 /* ---- traits: OP_TRAITS(CONV) is the ops.def row's traits, so that an
  * OpInfo's .traits and the table cannot disagree. ---- */

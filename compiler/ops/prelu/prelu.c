@@ -75,14 +75,19 @@ static bool infer_prelu(Graph *g, Node *n)
     return true;
 }
 
+int64_t *prelu_slope_index(const Graph *g, const Node *n)
+{
+    const Shape *x = node_in_shape(g, n, 0);
+    Shape view;
+    prelu_view(&g->t[n->param[0]].shape, x, &view);
+    return elt_index(&view, x);
+}
+
 static void run_prelu(Graph *g, const Node *n, const float *const *in, float *out, int batch,
                       bool training)
 {
-    const Shape *x = node_in_shape(g, n, 0);
     const Tensor *a = &g->t[n->param[0]];
-    Shape view;
-    prelu_view(&a->shape, x, &view);
-    int64_t numel = shape_numel(x), *at = elt_index(&view, x);
+    int64_t numel = shape_numel(node_in_shape(g, n, 0)), *at = prelu_slope_index(g, n);
     for (int b = 0; b < batch; b++)
         for (int64_t i = 0; i < numel; i++) {
             float v = in[0][b * numel + i];

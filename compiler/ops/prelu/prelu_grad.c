@@ -8,11 +8,8 @@
 void prelu_grad(const Graph *g, const Node *n, const float *const *in, const float *out,
                 const float *dout, float *const *din, float *const *dparam, int batch)
 {
-    const Shape *x = node_in_shape(g, n, 0);
     const Tensor *a = &g->t[n->param[0]];
-    Shape view;
-    prelu_view(&a->shape, x, &view);
-    int64_t numel = shape_numel(x), *at = elt_index(&view, x);
+    int64_t numel = shape_numel(node_in_shape(g, n, 0)), *at = prelu_slope_index(g, n);
     for (int b = 0; b < batch; b++)
         for (int64_t i = 0; i < numel; i++) {
             float v = in[0][b * numel + i], dy = dout[b * numel + i];
