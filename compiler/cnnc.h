@@ -77,6 +77,9 @@ void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void diag_verror(Loc loc, const char *fmt, va_list ap);
 int diag_error_count(void);
 void diag_reset(void);
+/* The valid UTF-8 character at s (n bytes left): its length, and its code
+ * point in *code; 0 when s starts none (diagnostics escape such bytes). */
+size_t utf8_decode(const char *s, size_t n, uint32_t *code);
 /* Stop reporting after this many errors (a cascade helps nobody). */
 #define DIAG_MAX_ERRORS 50
 
@@ -139,6 +142,22 @@ typedef enum {
     INIT_ONES,
 } InitKind;
 
+/* A tensor's integer form (int8 builds, docs/int8.md): the real value of
+ * integer q is scale[c] * (q - zero_point[c]), c the index along axis 0 for
+ * per-channel parameters (n > 1), else 0. Activations are int8 (ONNX's
+ * uint8 ones are read as int8 with the zero point moved by -128: the same
+ * reals), biases int32. A parameter keeps its float data too, the
+ * dequantized values, so that float code computes what the integers mean. */
+typedef enum { DT_F32, DT_I8, DT_I32 } DType;
+
+typedef struct {
+    DType dtype;
+    int n;               /* scales and zero points: 1, or one per channel of axis 0 */
+    float *scale;
+    int32_t *zero_point;
+    int32_t *values;     /* a parameter's integers (all its elements); NULL otherwise */
+} Quant;
+
 typedef struct {
     char *name;
     TensorKind kind;
@@ -147,6 +166,7 @@ typedef struct {
     int producer; /* index of the producing node, -1 if none */
     InitKind init;
     Loc loc;
+    Quant *q;     /* NULL: float32; an activation with q holds integers */
     bool frozen;  /* T_PARAM: not trained (no gradient, unchanged by a step) */
     int grad_of;  /* T_GRAD: the tensor whose gradient it holds */
 } Tensor;
@@ -202,6 +222,16 @@ typedef struct {
     bool prelu_shared;    /* prelu: one slope for every channel, else one each */
     Shape target;        /* reshape: per-sample target shape */
     InitKind init;       /* how parameters without data are initialised */
+    /* Layout and normalisation operators (ops/transpose, slice, matmul, norm). */
+    int perm[MAX_RANK];  /* transpose: output axis i is input axis perm[i] */
+    /* slice, per axis: ONNX's (and Python's) start, end and step; a negative
+     * start or end counts from the end, one out of range is clamped */
+    int64_t start[MAX_RANK], end[MAX_RANK], step[MAX_RANK];
+    int part, parts;     /* slice of a DSL split: equal part `part` of `parts` along a.axis */
+    int naxes;           /* layernorm: normalises axes [axis, axis + naxes) */
+    float pad_value;     /* pad: the value of PAD_ZEROS padding (0 unless given) */
+    uint32_t const_at;   /* concat: operand i is the next constant parameter (bit i) */
+    bool const_left;     /* matmul: its constant operand (param 0) is the left one */
 } Attrs;
 
 typedef struct {
@@ -244,12 +274,15 @@ typedef struct {
     int batch_hint; /* an ONNX input's static batch size, 0 if none */
     TrainCfg train;
     struct Backward *bw; /* the backward pass (passes/autodiff.c), NULL before it */
+    NameMap tensor_index; /* tensor name -> its first tensor (ir.c keeps it) */
 } Graph;
 
 Graph *graph_new(const char *file);
 void graph_free(Graph *g);
 int graph_add_tensor(Graph *g, const char *name, TensorKind kind, Loc loc);
 int graph_find_tensor(const Graph *g, const char *name);
+/* Rebuilds the name index after the tensor array was compacted. */
+void graph_reindex_tensors(Graph *g);
 /* Appends a node; `in` is copied. Creates its output activation tensor
  * (named like the node) and returns the node's index. */
 int graph_add_node(Graph *g, int op, const char *name, Loc loc, const int *in, int nin);
@@ -269,6 +302,20 @@ bool graph_toposort(Graph *g);
 void graph_verify(const Graph *g);
 /* Stable text dump (for --dump-ir and golden tests). */
 void graph_dump(const Graph *g, FILE *out);
+
+/* ir/quant.c: integer tensors. quant_new gives n zeroed scales and zero
+ * points; quant_copy copies values too (numel of them). */
+Quant *quant_new(DType dtype, int n);
+Quant *quant_copy(const Quant *q, int64_t numel);
+void quant_free(Quant *q);
+/* What an activation holds per element: int8, int32 or float32. */
+DType tensor_dtype(const Tensor *t);
+int dtype_bytes(DType dt);
+/* Floats of arena a tensor's `samples` samples take (int8 packs four). */
+int64_t tensor_floats(const Tensor *t, int64_t samples);
+/* Whether node n reads or writes an integer activation: it then runs its
+ * operator's integer form (OpInfo.quant). */
+bool node_quantized(const Graph *g, const Node *n);
 
 /* ---- passes/autodiff.c: the backward pass as IR ----
  * For a training build or `cnnc grad` the Graph is extended once with the
@@ -393,8 +440,34 @@ typedef struct {
     /* Takes pad node p's padding into its own (fuse-pad) where that gives
      * the same values; false (nothing changed) otherwise. */
     bool (*absorb_pad)(const Graph *g, Node *n, const Node *p);
+    /* The integer form (ops/<family>/<family>_int8.c); NULL: float only. */
+    const struct QuantOps *quant;
+    /* fuse-transpose: node n's tensors are in the layout transpose(T,
+     * perm) of tensors T; whether n can compute in T's layout instead, and
+     * with apply, makes it so (attributes, parameters; the pass sets the
+     * shapes). NULL: only elementwise nodes without parameters can. */
+    bool (*unpermute)(Graph *g, Node *n, const int *perm, bool apply);
     void (*emit_train)(struct Emit *e, const Node *n);
 } OpInfo;
+
+/* An operator's integer form. check says why node n, its activations
+ * rewired to integer tensors, cannot compute in integers with their scales
+ * (NULL: it can); run and emit are its interpreter kernel (in[j] and out
+ * hold the tensors' dtypes, batch samples) and its layer body (x0.. and y
+ * typed likewise, s int8 scratch). */
+typedef struct QuantOps {
+    unsigned flags;
+    const char *(*check)(const Graph *g, const Node *n);
+    void (*run)(const Graph *g, const Node *n, const void *const *in, void *out, int batch);
+    void (*emit)(struct Emit *e, const Node *n);
+} QuantOps;
+
+enum {
+    QUANT_SAME_SCALE = 1 << 0, /* the output keeps the input's scale and zero point
+                                  (views, max pools, pads): calibration gives it them */
+    QUANT_WEIGHTS = 1 << 1,    /* params 0 and 1 (OPT_CHANNEL_AFFINE) are quantized:
+                                  int8 weights per output channel, an int32 bias */
+};
 
 struct LoadOptions;
 typedef struct FoldRule {
@@ -449,6 +522,11 @@ bool fuse_views(Graph *g, const struct LoadOptions *opt);     /* dropout, identi
 /* passes/split_act.c: an epilogue whose derivative needs its input becomes a
  * node of its own (training builds and cnnc grad). */
 bool split_act(Graph *g, const struct LoadOptions *opt);
+/* Node id's epilogue becomes the node "<name>_<act>" after it (unsorted:
+ * the caller sorts); also the int8 calibration's, for a non-clamp one. */
+void split_epilogue(Graph *g, int id);
+bool fuse_transpose(Graph *g, const struct LoadOptions *opt); /* transposes that cancel */
+bool fuse_norm(Graph *g, const struct LoadOptions *opt);      /* GroupNorm export, affine folds */
 bool fuse_batchnorm(Graph *g, const struct LoadOptions *opt); /* BN into conv/dense */
 bool fuse_math(Graph *g, const struct LoadOptions *opt);      /* x*sigmoid(x) -> silu, ... */
 bool fuse_bias(Graph *g, const struct LoadOptions *opt);      /* add(x, B) into conv/dense bias */
@@ -469,6 +547,9 @@ void fuse_remove(Graph *g, int id);
 /* The pass named `pass`: offers every node to its operator's FoldRule for
  * that pass, and removes the nodes it folds (fuse_fold.c). */
 bool fuse_fold(Graph *g, const char *pass, const struct LoadOptions *opt);
+/* Removes the views nobody reads any more (a fold took their reader's
+ * input from further up), last to first. */
+void fuse_dead_views(Graph *g);
 /* A new T_CONST tensor "<base>.<suffix>" (made unique) of the given shape
  * holding a copy of `data`; returns its id. */
 int fuse_new_const(Graph *g, const char *base, const char *suffix, const Shape *shape,
@@ -476,6 +557,27 @@ int fuse_new_const(Graph *g, const char *base, const char *suffix, const Shape *
 /* Drops tensors no node and neither the input nor output refer to,
  * renumbering the rest (a planner would give a dead tensor bytes). */
 void fuse_prune(Graph *g);
+/* passes/calibrate.c and passes/quantize.c: int8 builds (docs/int8.md).
+ * "calibrate" (--int8 --calib) runs the float graph over the calibration
+ * set, gives every activation a scale and zero point by `method`, and
+ * inserts a quantize-dequantize pair after each tensor a layer with an
+ * integer form reads or writes, quantizing its weights (int8 per output
+ * channel) and bias (int32): the QDQ model ONNX Runtime's quantizer writes,
+ * and what a pre-quantized ONNX model is once loaded. "quantize" turns each
+ * layer between dequantized inputs and a quantized output into its integer
+ * form where the operator has one and its scales allow (else it stays float,
+ * with a note naming it), and drops the pairs that become identities. */
+typedef enum { CALIB_MINMAX, CALIB_PERCENTILE, CALIB_MSE } CalibMethod;
+
+typedef struct QuantOptions {
+    const char *calib; /* CALIB.npy: float32 samples shaped like the input */
+    CalibMethod method;
+    const char *skip;  /* --int8-skip: layer names, comma-separated (NULL: none) */
+} QuantOptions;
+
+bool calibrate(Graph *g, const struct LoadOptions *opt);
+bool quantize(Graph *g, const struct LoadOptions *opt);
+
 /* ir/dot.c: a Graphviz picture of g, shapes on the edges, fused
  * epilogues and folded parameters in the node labels. */
 void graph_dot(const Graph *g, FILE *out);
@@ -496,7 +598,8 @@ float rng_uniform(Rng *r);
 /* ---- interp/: the reference interpreter ---- */
 
 typedef struct {
-    float **val; /* per tensor: batch samples (activations) or NULL */
+    float **val; /* per tensor: batch samples (activations) or NULL; an integer
+                    tensor's (int8 builds) hold its dtype, cast to float * */
     int batch;
 } Activations;
 
@@ -560,10 +663,10 @@ Graph *dsl_load(const char *path);
 Graph *onnx_load(const char *path);
 
 /* ---- pipeline.c: the compiler's steps as one table ----
- * parse, sort, shape, weights, init, split-act, fuse-views, fuse-bn,
- * fuse-math, fuse-bias, fuse-act, fuse-pad, fuse-residual, autodiff, plan,
- * emit; a command runs them up to the one it needs, graph_verify between
- * them. */
+ * parse, sort, shape, weights, init, split-act, fuse-norm, fuse-transpose,
+ * fuse-views, fuse-bn, fuse-math, fuse-bias, fuse-act, fuse-pad, calibrate,
+ * quantize, fuse-residual, autodiff, plan, emit; a command runs them up to
+ * the one it needs, graph_verify between them. */
 struct EmitOptions;
 typedef struct LoadOptions {
     const char *weights_dir; /* --weights DIR: parameters from DIR/<name>.npy */
@@ -572,6 +675,7 @@ typedef struct LoadOptions {
     bool train;              /* a --train build: keep BatchNorm and Dropout */
     bool no_winograd;        /* "plan" without emit options (cnnc info) */
     const struct EmitOptions *emit; /* "plan" and "emit": the build */
+    const QuantOptions *quant; /* --int8: "calibrate" runs (NULL: it does not) */
 } LoadOptions;
 
 typedef struct Pipeline Pipeline;
@@ -595,6 +699,9 @@ Graph *model_load(const char *path);
 
 /* report/info.c: the `cnnc info` table and totals (contract, section 2). */
 void info_print(Graph *g, FILE *out);
+/* report/info_int8.c: `cnnc info --int8`: each layer's type and scales
+ * after "quantize", the build's weights_bytes against float32's. */
+void info_int8_print(const Graph *g, int64_t weights_bytes, FILE *out);
 
 /* Parameters and buffers as a folder of `<name>.npy` (contract, section 5):
  * names escaped with %XX outside [A-Za-z0-9._-]. */
@@ -667,9 +774,10 @@ bool onnx_export(const Graph *g, const char *path);
 TrainCfg train_defaults(const Graph *g);
 
 /* ---- plan/plan.c: the static memory plan (engineer codegen) ----
- * Every activation lives in one arena of floats. Views (OPT_VIEW) alias
- * their input; an elementwise node (OPT_ELEMENTWISE) whose input dies at
- * that node writes over it. The rest are packed by lifetime: a buffer is
+ * Every activation lives in one arena of floats (an int8 one in a quarter
+ * of its elements' count). Views (OPT_VIEW) alias their input; an
+ * elementwise node (OPT_ELEMENTWISE) whose input dies at that node writes
+ * over it when both hold the same type. The rest are packed by lifetime: a buffer is
  * live from its producer to its last reader (the graph output to the end),
  * and buffers whose lifetimes overlap never share bytes. The graph input
  * is the caller's memory and not in the arena. Sizes count `samples`
@@ -728,7 +836,14 @@ void emit_line(Emit *e, const char *fmt, ...) __attribute__((format(printf, 2, 3
  * lives as long as e. */
 const char *emit_const(Emit *e, const char *what, const char *comment, const float *data,
                        int64_t count);
-/* Asks for `floats` floats of scratch for this layer; returns "s". */
+/* int8 layers (ops/<family>/<family>_int8.c, emit/emit_int8.c): constant
+ * arrays of int8 (one byte each in flash) and int32. */
+const char *emit_const_i8(Emit *e, const char *what, const char *comment, const int8_t *data,
+                          int64_t count);
+const char *emit_const_i32(Emit *e, const char *what, const char *comment, const int32_t *data,
+                           int64_t count);
+/* Asks for `floats` floats of scratch for this layer; returns "s" (an
+ * int8_t * in an integer layer: 4 bytes a float). */
 const char *emit_scratch(Emit *e, int64_t floats);
 /* A float literal that reads back as exactly v (hex, or INFINITY/NAN). */
 const char *emit_float(Emit *e, float v);

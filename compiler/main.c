@@ -23,12 +23,21 @@ enum { EXIT_MODEL = 1, EXIT_USAGE = 2 };
  * that batch * sample sizes stay far from overflow. */
 #define BATCH_LIMIT 1000000
 
-typedef enum { CMD_COMPILE, CMD_RUN, CMD_GRAD, CMD_WEIGHTS, CMD_INFO, CMD_EXPORT } Command;
+typedef enum {
+    CMD_COMPILE,
+    CMD_RUN,
+    CMD_GRAD,
+    CMD_WEIGHTS,
+    CMD_INFO,
+    CMD_EXPORT,
+    CMD_QUANTIZE
+} Command;
 
-static const char *const command_names[] = {"compile", "run", "grad", "weights", "info", "export"};
+static const char *const command_names[] = {"compile", "run",    "grad",    "weights",
+                                            "info",    "export", "quantize"};
 /* The last pipeline step each command runs (pipeline.c). */
-static const char *const last_step[] = {"emit", "fuse-residual", "autodiff", "init", "plan",
-                                         "init"};
+static const char *const last_step[] = {"emit", "fuse-residual", "autodiff", "init",
+                                        "plan", "init",          "calibrate"};
 
 typedef struct {
     Command cmd;
@@ -38,12 +47,17 @@ typedef struct {
     const char *target, *ram_budget, *flash_budget, *cflags; /* report/target.c */
     /* --train's optimizer over the model's train section (docs/training.md) */
     const char *optimizer, *lr, *momentum, *weight_decay, *beta1, *beta2, *eps;
-    bool main, train, split_weights, o0, no_winograd, weights_object;
+    /* int8 builds (docs/int8.md, contract section 7) */
+    const char *calib, *calib_method, *int8_skip;
+    bool main, train, split_weights, o0, no_winograd, weights_object, int8;
 } Args;
 
 #define ON(c) (1u << (c))
-#define MODEL_CMDS \
-    (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_WEIGHTS) | ON(CMD_INFO) | ON(CMD_EXPORT))
+#define MODEL_CMDS                                                                          \
+    (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_WEIGHTS) | ON(CMD_INFO) | ON(CMD_EXPORT) | \
+     ON(CMD_QUANTIZE))
+#define INT8_CMDS (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO))
+#define CALIB_CMDS (INT8_CMDS | ON(CMD_QUANTIZE))
 
 typedef struct {
     const char *name;
@@ -53,7 +67,7 @@ typedef struct {
 } Option;
 
 static const Option options[] = {
-    {"-o", true, offsetof(Args, out), ON(CMD_COMPILE) | ON(CMD_EXPORT)},
+    {"-o", true, offsetof(Args, out), ON(CMD_COMPILE) | ON(CMD_EXPORT) | ON(CMD_QUANTIZE)},
     {"--name", true, offsetof(Args, name), ON(CMD_COMPILE)},
     {"--main", false, offsetof(Args, main), ON(CMD_COMPILE)},
     {"--train", false, offsetof(Args, train), ON(CMD_COMPILE) | ON(CMD_INFO)},
@@ -61,12 +75,12 @@ static const Option options[] = {
     {"--split-weights", false, offsetof(Args, split_weights), ON(CMD_COMPILE)},
     {"--weights-blob", true, offsetof(Args, blob), ON(CMD_COMPILE)},
     {"--weights-object", false, offsetof(Args, weights_object), ON(CMD_COMPILE) | ON(CMD_INFO)},
-    {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO)},
+    {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO) | ON(CMD_QUANTIZE)},
     {"--no-winograd", false, offsetof(Args, no_winograd), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--dot", true, offsetof(Args, dot), ON(CMD_INFO)},
     {"--dot-format", true, offsetof(Args, dot_format), ON(CMD_INFO)},
     {"--dump-ir", true, offsetof(Args, dump),
-     ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_INFO)},
+     ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_INFO) | ON(CMD_QUANTIZE)},
     {"--weights", true, offsetof(Args, weights), MODEL_CMDS},
     {"--input", true, offsetof(Args, input), ON(CMD_RUN) | ON(CMD_GRAD)},
     {"--output", true, offsetof(Args, output), ON(CMD_RUN)},
@@ -83,6 +97,10 @@ static const Option options[] = {
     {"--beta1", true, offsetof(Args, beta1), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--beta2", true, offsetof(Args, beta2), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--eps", true, offsetof(Args, eps), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--int8", false, offsetof(Args, int8), INT8_CMDS},
+    {"--calib", true, offsetof(Args, calib), CALIB_CMDS},
+    {"--calib-method", true, offsetof(Args, calib_method), CALIB_CMDS},
+    {"--int8-skip", true, offsetof(Args, int8_skip), CALIB_CMDS},
 };
 
 static void print_help(FILE *out)
@@ -92,6 +110,7 @@ static void print_help(FILE *out)
           "       cnnc grad MODEL --input IN.npy --labels LABELS.npy --outdir DIR [--weights DIR]\n"
           "       cnnc weights MODEL --outdir DIR [--weights DIR]\n"
           "       cnnc export MODEL -o OUT.onnx [--weights DIR]\n"
+          "       cnnc quantize MODEL --calib CALIB.npy -o OUT.onnx\n"
           "       cnnc info MODEL [--weights DIR] [--dot FILE [--dot-format dot|svg]]\n"
           "                 [--target T [--train [--batch N] [--optimizer sgd|adam ...]]]\n"
           "       cnnc --help | --version\n"
@@ -126,6 +145,13 @@ static void print_help(FILE *out)
           "  --flash-budget BYTES fail if the weights need more (over either budget, 3x3\n"
           "                       convs leave Winograd for the direct kernel if that fits;\n"
           "                       info takes both and reports the build they give)\n"
+          "  --int8               compile (run, info) the model in int8: weights per output\n"
+          "                       channel, activations per tensor, integer kernels (needs\n"
+          "                       --calib; a pre-quantized ONNX model needs neither)\n"
+          "  --calib CALIB.npy    the calibration set: float32 samples shaped like the input\n"
+          "  --calib-method M     how a tensor's range is chosen from CALIB: minmax (the\n"
+          "                       default), percentile (99.99 %) or mse (least error)\n"
+          "  --int8-skip L1,...   keep these layers float (their names after fusion)\n"
           "  --optimizer sgd|adam, --lr X, --momentum X, --weight-decay X, --beta1 X,\n"
           "  --beta2 X, --eps X   with --train: the optimizer P_train_init starts with,\n"
           "                       over the model's train section (default: its values,\n"
@@ -152,6 +178,8 @@ static void print_help(FILE *out)
           "  weights  write every parameter and buffer as DIR/<name>.npy\n"
           "  export   write the model as written (and its weights) as ONNX, opset 13 or\n"
           "           the one an operator needs\n"
+          "  quantize write the QDQ ONNX model an --int8 build computes, calibrated on\n"
+          "           CALIB (ONNX Runtime runs it; cnnc compiles it to the same integers)\n"
           "  info     per-layer table: output shape, activation size, parameters, MACs\n"
           "           of the model as written; --dot FILE (- for stdout) also writes a\n"
           "           Graphviz picture of the graph after fusion, shapes on the edges,\n"
@@ -159,7 +187,8 @@ static void print_help(FILE *out)
           "           dot (which must be installed);\n"
           "           with --target T, flash and RAM of the code built for T (--cflags\n"
           "           FLAGS: extra flags for T's compiler, after the profile's);\n"
-          "           with --train too, the training buffers of a --train build\n"
+          "           with --train too, the training buffers of a --train build;\n"
+          "           with --int8, each layer's scales and the weights' int8 bytes\n"
           "\n"
           "In file names, bytes outside [A-Za-z0-9._-] are written %XX.\n"
           "Exit status: 0 ok, 1 an error in the model or an input, 2 a usage error.\n",
@@ -201,7 +230,7 @@ static const Option *find_option(const char *arg, const char **value)
 static int parse_args(int argc, char **argv, Args *a)
 {
     int i = 1;
-    for (int c = CMD_RUN; c <= CMD_EXPORT; c++)
+    for (int c = CMD_RUN; c <= CMD_QUANTIZE; c++)
         if (strcmp(argv[1], command_names[c]) == 0) {
             a->cmd = (Command)c;
             i = 2;
@@ -343,6 +372,37 @@ static TrainCfg train_hparams(const Args *a, const Graph *g)
     return c;
 }
 
+/* --int8 and its options (contract section 7); `quantize` implies --int8. */
+static int check_int8(const Args *a)
+{
+    const char *flag = a->calib ? "--calib" : a->calib_method ? "--calib-method"
+                       : a->int8_skip ? "--int8-skip" : NULL;
+    bool int8 = a->int8 || a->cmd == CMD_QUANTIZE;
+    if (flag && !int8)
+        return usage("%s belongs to an int8 build; add --int8", flag);
+    if (a->cmd == CMD_QUANTIZE && !a->calib)
+        return usage("'cnnc quantize' needs --calib CALIB.npy, samples shaped like the input");
+    if (a->int8 && !a->calib)
+        return usage("--int8 needs --calib CALIB.npy, samples shaped like the input to choose "
+                     "the scales from (a pre-quantized ONNX model needs neither)");
+    if (a->int8 && a->train)
+        return usage("--int8 and --train exclude each other: training runs in float");
+    if (a->calib_method && strcmp(a->calib_method, "minmax") != 0 &&
+        strcmp(a->calib_method, "percentile") != 0 && strcmp(a->calib_method, "mse") != 0)
+        return usage("--calib-method takes minmax, percentile or mse, not '%s'", a->calib_method);
+    return 0;
+}
+
+/* --int8's calibration, for the pipeline. */
+static QuantOptions quant_options(const Args *a)
+{
+    const char *m = a->calib_method ? a->calib_method : "minmax";
+    return (QuantOptions){.calib = a->calib, .skip = a->int8_skip,
+                          .method = strcmp(m, "mse") == 0          ? CALIB_MSE
+                                    : strcmp(m, "percentile") == 0 ? CALIB_PERCENTILE
+                                                                   : CALIB_MINMAX};
+}
+
 /* The checks that need no file: required options, numbers, names. */
 static int check_args(const Args *a, int *batch)
 {
@@ -359,6 +419,8 @@ static int check_args(const Args *a, int *batch)
         missing = "--input IN.npy";
     if (a->cmd == CMD_COMPILE && !a->out)
         return usage("missing -o OUT.c, the file to write");
+    if (a->cmd == CMD_QUANTIZE && (!a->out || !has_suffix(a->out, ".onnx")))
+        return usage("'cnnc quantize' needs -o OUT.onnx, the QDQ model to write");
     if (a->cmd == CMD_EXPORT && !a->out)
         missing = "-o OUT.onnx";
     if (missing)
@@ -395,7 +457,7 @@ static int check_args(const Args *a, int *batch)
     if (a->cmd == CMD_INFO && a->weights_object && !a->target)
         return usage("'cnnc info' takes --weights-object with --target only");
     int rc = check_hparams(a);
-    if (rc)
+    if (rc || (rc = check_int8(a)))
         return rc;
     *batch = 0;
     if (a->batch) {
@@ -420,12 +482,14 @@ static int check_args(const Args *a, int *batch)
 /* The pipeline of a command, run up to `last`; NULL after an error. */
 static Pipeline *load(const Args *a, bool optimize, const char *last)
 {
+    QuantOptions quant = quant_options(a);
     LoadOptions opt = {
         .weights_dir = a->weights,
         .dump_after = a->dump,
         .optimize = optimize && !a->o0,
         .train = a->train || a->cmd == CMD_GRAD,
         .no_winograd = a->no_winograd,
+        .quant = a->int8 || a->cmd == CMD_QUANTIZE ? &quant : NULL,
     };
     Pipeline *p = pipeline_new(a->model, &opt);
     if (pipeline_run(p, last))
@@ -719,6 +783,8 @@ static bool info_table(const Args *a, Pipeline *p)
     printf("generated code (after fusion, one sample at a time):\n"
            "arena_bytes: %lld\narena_lower_bound_bytes: %lld\nweights_bytes: %lld\n",
            (long long)m.arena_bytes, (long long)m.bound_bytes, (long long)m.weights_bytes);
+    if (a->int8)
+        info_int8_print(pipeline_graph(p), m.weights_bytes, stdout);
     return true;
 }
 
@@ -730,6 +796,16 @@ static int cmd_info(const Args *a, int batch)
     bool ok = a->target ? info_target(a, p, batch) : info_table(a, p);
     if (ok && a->dot)
         ok = write_dot(a, pipeline_graph(p));
+    pipeline_free(p);
+    return ok ? 0 : EXIT_MODEL;
+}
+
+/* `cnnc quantize`: the QDQ model "calibrate" makes, as ONNX (contract,
+ * section 7): what ONNX Runtime runs, to check accuracy in other tools. */
+static int cmd_quantize(const Args *a)
+{
+    Pipeline *p = load(a, true, "calibrate");
+    bool ok = p && onnx_export(pipeline_graph(p), a->out);
     pipeline_free(p);
     return ok ? 0 : EXIT_MODEL;
 }
@@ -759,6 +835,7 @@ int main(int argc, char **argv)
     case CMD_WEIGHTS: rc = cmd_weights(&a); break;
     case CMD_INFO: rc = cmd_info(&a, batch); break;
     case CMD_EXPORT: rc = cmd_export(&a); break;
+    case CMD_QUANTIZE: rc = cmd_quantize(&a); break;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         diag_error((Loc){0}, "cannot write to the standard output");

@@ -20,6 +20,7 @@
 struct Pipeline {
     const char *path;
     LoadOptions opt;
+    QuantOptions quant; /* what opt.quant points to */
     Graph *g;
     Emit *e;
     int next; /* the next step to run */
@@ -71,6 +72,8 @@ static bool step_init(Pipeline *p)
         return pass(p->g, &p->opt);                                                            \
     }
 FUSION_STEP(step_split_act, split_act)
+FUSION_STEP(step_fuse_norm, fuse_norm)
+FUSION_STEP(step_fuse_transpose, fuse_transpose)
 FUSION_STEP(step_fuse_views, fuse_views)
 FUSION_STEP(step_fuse_bn, fuse_batchnorm)
 FUSION_STEP(step_fuse_math, fuse_math)
@@ -78,6 +81,8 @@ FUSION_STEP(step_fuse_bias, fuse_bias)
 FUSION_STEP(step_fuse_act, fuse_act)
 FUSION_STEP(step_fuse_pad, fuse_pad)
 FUSION_STEP(step_fuse_residual, fuse_residual)
+FUSION_STEP(step_calibrate, calibrate)
+FUSION_STEP(step_quantize, quantize)
 #undef FUSION_STEP
 
 /* Without emit options (cnnc info), a one-sample build as `cnnc info`
@@ -103,12 +108,12 @@ static bool step_emit(Pipeline *p)
 
 typedef enum { GRAPH, PLAN, FILES } Dump;
 
-typedef enum { ALWAYS, OPTIMIZATION, TRAINING } When;
+typedef enum { ALWAYS, OPTIMIZATION, TRAINING, INT8 } When;
 
 typedef struct {
     const char *name;
     bool (*run)(Pipeline *p);
-    When when; /* OPTIMIZATION: unless -O0; TRAINING: --train and cnnc grad */
+    When when; /* OPTIMIZATION: unless -O0; TRAINING: --train and cnnc grad; INT8: --int8 */
     Dump dump; /* what --dump-ir=name prints */
 } Step;
 
@@ -119,18 +124,28 @@ static const Step steps[] = {
     {"weights", step_weights, ALWAYS, GRAPH},
     {"init", step_init, ALWAYS, GRAPH},
     {"split-act", step_split_act, TRAINING, GRAPH},
-    /* fusion: views first, so that BN and activations meet their producers;
-     * arithmetic patterns that are one activation before fuse-act moves it;
+    /* fusion: norms first take their affine terms, so that the transposes
+     * around them cancel next, leaving views behind; views next, so that BN
+     * and activations meet their producers; arithmetic patterns that are
+     * one activation before fuse-act moves it;
      * activations before pads, which ask whether a maxpool's input is
      * non-negative; residual joins last, carrying the activation fuse-act
      * gave the add into a conv the others are done with (they fold into
      * one-input convs). */
+    {"fuse-norm", step_fuse_norm, OPTIMIZATION, GRAPH},
+    {"fuse-transpose", step_fuse_transpose, OPTIMIZATION, GRAPH},
     {"fuse-views", step_fuse_views, OPTIMIZATION, GRAPH},
     {"fuse-bn", step_fuse_bn, OPTIMIZATION, GRAPH},
     {"fuse-math", step_fuse_math, OPTIMIZATION, GRAPH},
     {"fuse-bias", step_fuse_bias, OPTIMIZATION, GRAPH},
     {"fuse-act", step_fuse_act, OPTIMIZATION, GRAPH},
     {"fuse-pad", step_fuse_pad, OPTIMIZATION, GRAPH},
+    /* int8 (docs/int8.md): after the fusions, so that conv + BN + relu is one
+     * layer with one output scale; before fuse-residual, whose joins the
+     * integer kernels keep as adds (each input rescaled). "quantize" lowers
+     * a pre-quantized ONNX model without --int8 too. */
+    {"calibrate", step_calibrate, INT8, GRAPH},
+    {"quantize", step_quantize, ALWAYS, GRAPH},
     {"fuse-residual", step_fuse_residual, OPTIMIZATION, GRAPH},
     {"autodiff", step_autodiff, TRAINING, GRAPH},
     {"plan", step_plan, ALWAYS, PLAN},
@@ -170,6 +185,10 @@ Pipeline *pipeline_new(const char *path, const LoadOptions *opt)
     Pipeline *p = xcalloc(1, sizeof *p);
     p->path = path;
     p->opt = *opt;
+    if (opt->quant) { /* the caller's may not outlive the pipeline */
+        p->quant = *opt->quant;
+        p->opt.quant = &p->quant;
+    }
     return p;
 }
 
@@ -183,7 +202,7 @@ bool pipeline_run(Pipeline *p, const char *last)
         /* A skipped step still dumps (the graph unchanged), so that -O0
          * and the optimised dumps of one step compare. */
         bool skip = (s->when == OPTIMIZATION && !p->opt.optimize) ||
-                    (s->when == TRAINING && !p->opt.train);
+                    (s->when == TRAINING && !p->opt.train) || (s->when == INT8 && !p->opt.quant);
         if (!skip && (!s->run(p) || diag_error_count() > errors))
             return false;
         graph_verify(p->g);

@@ -34,7 +34,7 @@ typedef enum {
     S_MODEL, /* model NAME { body } */
     S_INPUT, /* input [name:] value kwargs */
     S_INIT,  /* init word kwargs */
-    S_LAYER, /* [name:] word [(args)] [from ref] */
+    S_LAYER, /* [name[, name...]:] word [(args)] [from ref] */
     S_TRAIN, /* train { body of S_SET } */
     S_SET,   /* name = value */
 } StmtKind;
@@ -51,6 +51,8 @@ struct Stmt {
     Arg *args;              /* layer arguments, input/init keywords */
     const char *from;       /* layer `from` reference, or NULL */
     Loc from_loc;
+    Arg *names;             /* a layer's several names, `a, b: split(...)` (values
+                               V_IDENT, in order; name is the first), or NULL */
     Stmt *body;             /* S_MODEL, S_TRAIN */
 };
 
@@ -131,6 +133,14 @@ static Arg *new_arg(DslParse *p, const char *key, CNN_LTYPE l, Value *v)
     return a;
 }
 
+/* One of a layer's names, as a positional argument holding an identifier. */
+static Arg *name_arg(DslParse *p, const char *name, CNN_LTYPE l)
+{
+    Value *v = new_value(p, V_IDENT, l);
+    v->s = name;
+    return new_arg(p, NULL, l, v);
+}
+
 static ArgList args_add(ArgList l, Arg *a)
 {
     if (l.tail)
@@ -171,7 +181,7 @@ static StmtList stmts_add(StmtList l, Stmt *s)
 %type <stmts> top stmts sets
 %type <stmt> model stmt_opt stmt layer set_opt
 %type <value> value tuple
-%type <args> args args_opt kwargs kwargs_opt
+%type <args> args args_opt kwargs kwargs_opt names
 %type <arg> arg kwarg
 %type <str> key ref
 
@@ -218,7 +228,7 @@ stmt: INPUT value kwargs_opt
       { $$ = new_stmt(p, S_TRAIN, @1); $$->body = $3.head; }
     ;
 
-/* [NAME:] KIND[(ARGS)] [from NAME] */
+/* [NAME[, NAME...]:] KIND[(ARGS)] [from NAME] */
 layer: IDENT args_opt
        { $$ = new_stmt(p, S_LAYER, @1); $$->word = $1; $$->word_loc = at(p, @1);
          $$->args = $2.head; }
@@ -232,6 +242,20 @@ layer: IDENT args_opt
        { $$ = new_stmt(p, S_LAYER, @1); $$->name = $1; $$->name_loc = at(p, @1);
          $$->word = $3; $$->word_loc = at(p, @3); $$->args = $4.head;
          $$->from = $6; $$->from_loc = at(p, @6); }
+     | names ':' IDENT args_opt
+       { $$ = new_stmt(p, S_LAYER, @1); $$->names = $1.head; $$->name = $1.head->v->s;
+         $$->name_loc = $1.head->loc; $$->word = $3; $$->word_loc = at(p, @3);
+         $$->args = $4.head; }
+     | names ':' IDENT args_opt FROM ref
+       { $$ = new_stmt(p, S_LAYER, @1); $$->names = $1.head; $$->name = $1.head->v->s;
+         $$->name_loc = $1.head->loc; $$->word = $3; $$->word_loc = at(p, @3);
+         $$->args = $4.head; $$->from = $6; $$->from_loc = at(p, @6); }
+     ;
+
+/* NAME, NAME, ...: a layer with several outputs (split) */
+names: IDENT ',' IDENT
+       { $$ = args_add(args_add((ArgList){0}, name_arg(p, $1, @1)), name_arg(p, $3, @3)); }
+     | names ',' IDENT { $$ = args_add($1, name_arg(p, $3, @3)); }
      ;
 
 ref: IDENT | INPUT { $$ = "input"; } ;

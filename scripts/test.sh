@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds with -Werror, runs every
 # test, then rebuilds under AddressSanitizer + UndefinedBehaviorSanitizer and
-# runs the unit, diagnostic and small-model tests again.
+# runs the unit, diagnostic and small-model tests again, and last builds the
+# libFuzzer harnesses with clang and runs each for a minute (tests/fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
@@ -15,3 +16,7 @@ cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCNNC_WERROR=ON -DCNNC_SANITI
 cmake --build build/asan -j"$jobs"
 (cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
    ctest --output-on-failure -j"$jobs" -L small)
+
+cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNC_FUZZ=ON
+cmake --build build/fuzz -j"$jobs" --target fuzzers
+(cd build/fuzz && ctest --output-on-failure -j"$jobs" -L fuzz)

@@ -76,46 +76,53 @@ const char *emit_float(Emit *e, float v)
     return emit_keep(e, xstrdup(fmt_float(buf, v)));
 }
 
-/* Appends data's bytes (float32 little-endian) as a C string literal, 64
- * bytes a line: printable characters as themselves, the rest as octal
- * escapes, '?' too (no trigraphs), and an octal digit after an escape of
- * fewer than three digits escaped as well (it would extend that escape).
- * Formatted by hand: ~50 MB for resnet18, printf was most of cnnc's time. */
-static void put_float_bytes(StrBuf *b, const float *data, int64_t count)
+/* Appends bytes as a C string literal, 64 a line: printable characters as
+ * themselves, the rest as octal escapes, '?' too (no trigraphs), and an
+ * octal digit after an escape of fewer than three digits escaped as well
+ * (it would extend that escape). Formatted by hand: ~50 MB for resnet18,
+ * printf was most of cnnc's time. */
+static void put_bytes_literal(StrBuf *b, const unsigned char *bytes, int64_t count)
 {
     char line[8 + 64 * 4];
     int n = 0;
     bool after_short_escape = false;
     for (int64_t i = 0; i < count; i++) {
+        unsigned c = bytes[i];
+        if (n == 0) {
+            memcpy(line, "    \"", 5);
+            n = 5;
+        }
+        bool odigit = c >= '0' && c <= '7';
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"' && c != '?' &&
+            !(odigit && after_short_escape)) {
+            line[n++] = (char)c;
+            after_short_escape = false;
+        } else {
+            line[n++] = '\\';
+            if (c >= 0100)
+                line[n++] = (char)('0' + (c >> 6));
+            if (c >= 010)
+                line[n++] = (char)('0' + ((c >> 3) & 7));
+            line[n++] = (char)('0' + (c & 7));
+            after_short_escape = c < 0100;
+        }
+        if (i % 64 == 63 || i + 1 == count) {
+            memcpy(line + n, "\"\n", 3);
+            sb_puts(b, line);
+            n = 0;
+            after_short_escape = false;
+        }
+    }
+}
+
+/* count floats as their little-endian bytes, whatever the host. */
+static void float_le_bytes(unsigned char *bytes, const float *data, int64_t count)
+{
+    for (int64_t i = 0; i < count; i++) {
         uint32_t u;
         memcpy(&u, &data[i], 4);
-        for (int k = 0; k < 4; k++) {
-            unsigned c = (u >> (8 * k)) & 0xff;
-            if (n == 0) {
-                memcpy(line, "    \"", 5);
-                n = 5;
-            }
-            bool odigit = c >= '0' && c <= '7';
-            if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"' && c != '?' &&
-                !(odigit && after_short_escape)) {
-                line[n++] = (char)c;
-                after_short_escape = false;
-            } else {
-                line[n++] = '\\';
-                if (c >= 0100)
-                    line[n++] = (char)('0' + (c >> 6));
-                if (c >= 010)
-                    line[n++] = (char)('0' + ((c >> 3) & 7));
-                line[n++] = (char)('0' + (c & 7));
-                after_short_escape = c < 0100;
-            }
-            if ((i * 4 + k) % 64 == 63 || (i + 1 == count && k == 3)) {
-                memcpy(line + n, "\"\n", 3);
-                sb_puts(b, line);
-                n = 0;
-                after_short_escape = false;
-            }
-        }
+        for (int k = 0; k < 4; k++)
+            bytes[i * 4 + k] = (unsigned char)(u >> (8 * k));
     }
 }
 
@@ -144,12 +151,16 @@ static void put_array_values(Emit *e, StrBuf *b, const float *data, int64_t coun
 {
     enum { CHUNK = 1 << 14 }; /* floats: a multiple of 16 and of 8 */
     bool stream = e->mode == WEIGHTS_SPLIT;
+    unsigned char *bytes = xmalloc(CHUNK * 4);
     sb_printf(b, "#if %s_WEIGHTS_AS_BYTES\n    .b =\n", e->P);
     for (int64_t i = 0; i < count; i += CHUNK) {
-        put_float_bytes(b, data + i, count - i < CHUNK ? count - i : CHUNK);
+        int64_t k = count - i < CHUNK ? count - i : CHUNK;
+        float_le_bytes(bytes, data + i, k);
+        put_bytes_literal(b, bytes, k * 4);
         if (stream)
             sink_write(e, b);
     }
+    free(bytes);
     sb_puts(b, "#else\n    .u = {\n");
     for (int64_t i = 0; i < count; i += CHUNK) {
         put_float_bits(b, data + i, count - i < CHUNK ? count - i : CHUNK, i + CHUNK < count);
@@ -182,7 +193,8 @@ static bool reserved_ident(const char *s)
         "header_check", "NONSTRING", "WEIGHTS_AS_BYTES", "PROFILE_BEGIN", "PROFILE_END",
         "INPUT_SIZE", "OUTPUT_SIZE", "INPUT_RANK", "INPUT_SHAPE", "OUTPUT_RANK", "OUTPUT_SHAPE",
         "BATCH_MAX", "ARENA_BYTES", "ARENA_ALIGN", "PARAM_COUNT", "LAYER_COUNT",
-        "WEIGHTS_BYTES", "OPT_SGD", "OPT_ADAM", "H_INCLUDED"};
+        "WEIGHTS_BYTES", "OPT_SGD", "OPT_ADAM", "H_INCLUDED", "forward_i8", "INPUT_SCALE",
+        "INPUT_ZERO_POINT", "OUTPUT_SCALE", "OUTPUT_ZERO_POINT"};
     static const char *const prefixes[] = {"train", "TRAIN", "init", "AT_", "TA_"};
     for (size_t i = 0; i < sizeof words / sizeof *words; i++)
         if (strcmp(s, words[i]) == 0)
@@ -264,7 +276,7 @@ const char *emit_const(Emit *e, const char *what, const char *comment, const flo
 {
     if (e->probing)
         return probe_const(e, what, data, count);
-    e->weight_floats += count;
+    e->weight_bytes += count * 4;
     if (e->mode == WEIGHTS_COUNT)
         return "w";
     if (e->mode == WEIGHTS_BLOB || e->mode == WEIGHTS_OBJECT) {
@@ -292,6 +304,47 @@ const char *emit_const(Emit *e, const char *what, const char *comment, const flo
     put_array_values(e, b, data, count);
     free(type);
     const char *f = emit_keep(e, xasprintf("%s.f", name));
+    free(name);
+    return f;
+}
+
+const char *emit_typed_const(Emit *e, const char *what, const char *comment,
+                             const ConstArray *c)
+{
+    e->weight_bytes += c->nbytes;
+    if (e->mode == WEIGHTS_COUNT)
+        return emit_keep(e, xasprintf("((const %s *)0)", c->type));
+    if (e->mode == WEIGHTS_BLOB || e->mode == WEIGHTS_OBJECT) {
+        int64_t at = blob_append_bytes(e, c->bytes, c->nbytes);
+        e->uses_blob[e->node] = true;
+        return emit_keep(e, xasprintf("((const %s *)(w + %lld)) /* %s */", c->type, (long long)at,
+                                      comment));
+    }
+    char *layer = c_ident(e->g->n[e->node].name);
+    char *name = xasprintf("%s_w%d_%s_%s", e->P, e->node, layer, what);
+    free(layer);
+    char *type = xasprintf("union %s { %s unsigned char b[%lld] %s_NONSTRING; }", name, c->members,
+                           (long long)c->nbytes, e->P);
+    StrBuf *b = &e->weights;
+    if (e->mode == WEIGHTS_SPLIT) {
+        char *decl = xasprintf("/* %s */\nextern const %s %s;\n", comment, type, name);
+        sb_puts(&e->weight_decls, decl);
+        sb_printf(b, "%s/* %s: %lld %s */\nconst union %s %s = {\n", decl, comment,
+                  (long long)c->count, c->noun, name, name);
+        free(decl);
+    } else {
+        sb_printf(b, "/* %s: %lld %s */\nstatic const %s %s = {\n", comment, (long long)c->count,
+                  c->noun, type, name);
+    }
+    sb_printf(b, "#if %s_WEIGHTS_AS_BYTES\n    .b =\n", e->P);
+    put_bytes_literal(b, c->bytes, c->nbytes);
+    sb_printf(b, "#else\n    .%s = {\n", c->member);
+    c->put_portable(b, c->data, c->count);
+    sb_puts(b, "    }\n#endif\n};\n\n");
+    if (e->mode == WEIGHTS_SPLIT)
+        sink_write(e, b);
+    free(type);
+    const char *f = emit_keep(e, xasprintf("%s.%s", name, c->member));
     free(name);
     return f;
 }
@@ -345,14 +398,17 @@ static void emit_layers(Emit *e)
         if (is_view(n))
             continue;
         const OpInfo *info = op_info(n->op);
-        if (!info->emit) {
+        void (*emit)(Emit *, const Node *) = info->emit;
+        if (node_quantized(e->g, n)) /* int8 builds: its integer form */
+            emit = info->quant ? info->quant->emit : NULL;
+        if (!emit) {
             emit_unsupported(e, n, "this operator yet");
             continue;
         }
         e->node = i;
         e->body = &e->bodies[i];
         e->depth = 0;
-        info->emit(e, n);
+        emit(e, n);
     }
 }
 
@@ -373,6 +429,7 @@ static void emit_setup(Emit *e, Graph *g, const EmitOptions *opt)
     e->uses_blob = xcalloc(nn, sizeof *e->uses_blob);
     plan_alias(g, &e->plan);
     name_layers(e);
+    emit_int8_setup(e);
 }
 
 static void emit_cleanup(Emit *e)
@@ -547,6 +604,7 @@ static void write_header(Emit *e, StrBuf *b, const char *guard)
         sb_printf(b, "/* One H x W x C uint8 image into one normalised C x H x W sample. */\n"
                      "void %s_image_to_input(const uint8_t *image, float *input);\n",
                   P);
+    emit_int8_header(e, b);
     if (e->train) /* traingen */
         emit_train_header(e, b);
     sb_printf(b, "\n#endif\n");
@@ -575,6 +633,8 @@ static char *tensor_ptr(const Emit *e, int t)
     int r = e->plan.root[t];
     if (r == e->g->input)
         return xstrdup("in");
+    if (tensor_dtype(&e->g->t[t]) == DT_I8)
+        return xasprintf("(int8_t *)(A + %s_AT_%s)", e->P, e->at_ident[r]);
     return xasprintf("A + %s_AT_%s", e->P, e->at_ident[r]);
 }
 
@@ -607,11 +667,12 @@ static void write_layer(Emit *e, StrBuf *b, int i)
     const char *R = writes_in_place(e, n) ? "" : "restrict ";
     put_layer_comment(e, b, n, "");
     sb_printf(b, "static void %s_%s(", e->P, e->layer_ident[i]);
+    const Tensor *t = e->g->t;
     for (int j = 0; j < n->nin; j++)
-        sb_printf(b, "const float *%sx%d, ", R, j);
-    sb_printf(b, "float *%sy", R);
+        sb_printf(b, "const %s *%sx%d, ", emit_c_type(tensor_dtype(&t[n->in[j]])), R, j);
+    sb_printf(b, "%s *%sy", emit_c_type(tensor_dtype(&t[n->out])), R);
     if (e->scratch[i] > 0)
-        sb_printf(b, ", float *restrict s");
+        sb_printf(b, ", %s *restrict s", node_quantized(e->g, n) ? "int8_t" : "float");
     if (e->uses_blob[i])
         sb_printf(b, ", const float *restrict w");
     sb_printf(b, ")\n{\n%s}\n\n", e->bodies[i].s ? e->bodies[i].s : "");
@@ -644,11 +705,42 @@ static void write_offsets(const Emit *e, StrBuf *b)
     sb_putc(b, '\n');
 }
 
+/* The call of layer i in the forward pass, with its profiling hooks. */
+static void write_call(Emit *e, StrBuf *b, int i)
+{
+    const Node *n = &e->g->n[i];
+    const char *P = e->P;
+    sb_printf(b, "        %s_PROFILE_BEGIN(%d, ", P, i);
+    put_c_string(b, n->name);
+    sb_printf(b, ");\n        %s_%s(", P, e->layer_ident[i]);
+    for (int j = 0; j < n->nin; j++) {
+        char *x = tensor_ptr(e, n->in[j]);
+        sb_printf(b, "%s, ", x);
+        free(x);
+    }
+    char *y = tensor_ptr(e, n->out);
+    sb_printf(b, "%s", y);
+    free(y);
+    if (e->scratch[i] > 0)
+        sb_printf(b, node_quantized(e->g, n) ? ", (int8_t *)(A + %s_AT_%s_scratch)"
+                                             : ", A + %s_AT_%s_scratch",
+                  P, e->layer_ident[i]);
+    if (e->uses_blob[i])
+        sb_puts(b, ", w");
+    sb_printf(b, ");\n        %s_PROFILE_END(%d, ", P, i);
+    put_c_string(b, n->name);
+    sb_puts(b, ");\n");
+}
+
+/* P_forward, or (e->i8_pass) P_forward_i8: the same layers without the
+ * entry quantize and the exit dequantize, on int8 samples (copied into the
+ * entry's buffer, which the next layer may overwrite). */
 static void write_forward(Emit *e, StrBuf *b)
 {
     Graph *g = e->g;
-    const char *P = e->P;
-    sb_printf(b, "void %s_forward(void *arena, const float *input, float *output, int n)\n{\n", P);
+    const char *P = e->P, *T = e->i8_pass ? "int8_t" : "float";
+    sb_printf(b, "void %s_forward%s(void *arena, const %s *input, %s *output, int n)\n{\n", P,
+              e->i8_pass ? "_i8" : "", T, T);
     bool blob = e->mode == WEIGHTS_BLOB;
     if (blob)
         sb_printf(b, "    float *A = (float *)((char *)arena + %d);\n"
@@ -667,36 +759,25 @@ static void write_forward(Emit *e, StrBuf *b)
     else
         sb_printf(b, "    int b;\n    (void)arena;\n");
     sb_printf(b, "    for (b = 0; b < n; b++) {\n"
-                 "        const float *in = input + (size_t)b * %s_INPUT_SIZE;\n",
-              P);
+                 "        const %s *in = input + (size_t)b * %s_INPUT_SIZE;\n",
+              T, P);
+    if (e->i8_pass) {
+        char *entry = tensor_ptr(e, g->n[e->i8_entry].out);
+        sb_printf(b, "        memcpy(%s, in, %s_INPUT_SIZE);\n", entry, P);
+        free(entry);
+    }
     for (int i = 0; i < g->nn; i++) {
         const Node *n = &g->n[i];
-        put_layer_comment(e, b, n, "        ");
-        if (is_view(n))
+        if (e->i8_pass && (i == e->i8_entry || i == e->i8_exit))
             continue;
-        sb_printf(b, "        %s_PROFILE_BEGIN(%d, ", P, i);
-        put_c_string(b, n->name);
-        sb_printf(b, ");\n        %s_%s(", P, e->layer_ident[i]);
-        for (int j = 0; j < n->nin; j++) {
-            char *x = tensor_ptr(e, n->in[j]);
-            sb_printf(b, "%s, ", x);
-            free(x);
-        }
-        char *y = tensor_ptr(e, n->out);
-        sb_printf(b, "%s", y);
-        free(y);
-        if (e->scratch[i] > 0)
-            sb_printf(b, ", A + %s_AT_%s_scratch", P, e->layer_ident[i]);
-        if (e->uses_blob[i])
-            sb_puts(b, ", w");
-        sb_printf(b, ");\n        %s_PROFILE_END(%d, ", P, i);
-        put_c_string(b, n->name);
-        sb_puts(b, ");\n");
+        put_layer_comment(e, b, n, "        ");
+        if (!is_view(n))
+            write_call(e, b, i);
     }
-    char *out = tensor_ptr(e, g->output);
-    sb_printf(b, "        memcpy(output + (size_t)b * %s_OUTPUT_SIZE, %s, sizeof(float) * %s_OUTPUT_SIZE);\n"
+    char *out = tensor_ptr(e, e->i8_pass ? g->n[e->i8_exit].in[0] : g->output);
+    sb_printf(b, "        memcpy(output + (size_t)b * %s_OUTPUT_SIZE, %s, sizeof(%s) * %s_OUTPUT_SIZE);\n"
                  "    }\n}\n\n",
-              P, out, P);
+              P, out, T, P);
     free(out);
 }
 
@@ -863,7 +944,7 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
                  " * repacked for the loops; %lld parameters.\n */\n",
               CNNC_VERSION, g->file ? g->file : "?", g->name ? g->name : "?",
               (long long)arena_bytes(e), (long long)e->plan.bound_floats * 4,
-              (long long)e->weight_floats * 4, (long long)param_count(g));
+              (long long)e->weight_bytes, (long long)param_count(g));
     if (e->opt->main) /* clock_gettime, for bench */
         sb_puts(b, "#if !defined(_POSIX_C_SOURCE) && !defined(_WIN32)\n"
                    "#define _POSIX_C_SOURCE 199309L\n#endif\n");
@@ -877,6 +958,7 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
               P, P, P, P);
     write_arena_checks(e, b);
     write_speed_preamble(e, b);
+    emit_int8_preamble(e, b);
     if (e->mode == WEIGHTS_INLINE && e->weights.s) {
         put_weights_preamble(e, b, true);
         sb_puts(b, e->weights.s);
@@ -897,6 +979,11 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
             write_layer(e, b, i);
     write_offsets(e, b);
     write_forward(e, b);
+    if (e->i8_entry >= 0) { /* int8 builds: P_forward_i8 */
+        e->i8_pass = true;
+        write_forward(e, b);
+        e->i8_pass = false;
+    }
     write_layer_names(e, b);
     if (e->mode == WEIGHTS_BLOB)
         write_set_weights(e, b);
@@ -1106,7 +1193,7 @@ MemoryFigures emit_figures(const Emit *e)
 {
     return (MemoryFigures){.arena_bytes = arena_bytes(e),
                            .bound_bytes = e->plan.bound_floats * 4,
-                           .weights_bytes = e->weight_floats * 4};
+                           .weights_bytes = e->weight_bytes};
 }
 
 bool emit_memory(Graph *g, bool no_winograd, const TargetProfile *target, MemoryFigures *out)

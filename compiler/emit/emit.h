@@ -46,7 +46,7 @@ struct Emit {
     char *sink_tmp;
     bool sink_failed;
     int64_t blob_floats; /* blob, object: its floats, alignment included */
-    int64_t weight_floats;
+    int64_t weight_bytes;
     /* Strings handed to emitters, freed with the Emit. */
     char **strs;
     int nstrs, strcap;
@@ -56,6 +56,10 @@ struct Emit {
      * tensor: of its arena offset macro (P_AT_<ident>); NULL where none. */
     char **layer_ident;
     char **at_ident;
+    /* int8 builds: the nodes P_forward_i8 skips (-1: no P_forward_i8),
+     * and whether write_forward is writing it. */
+    int i8_entry, i8_exit;
+    bool i8_pass;
     /* --train, the layer being emitted (emit_kit.c): its backward node
      * (NULL for a training forward), the train-arena scratch it asked for,
      * the chunk size that bounds that scratch. */
@@ -75,6 +79,37 @@ const char *emit_layer_fn(Emit *e, int i);
  * model, clear of the API's names): `conv1`, or `conv1_3` on a clash. */
 const char *emit_layer_ident(const Emit *e, int i);
 
+/* A constant array for emit_typed_const: its C element type, the noun
+ * counting its elements in comments, the union's members ("int8_t q[N];"),
+ * the member the code reads and the portable initializer fills, the
+ * little-endian bytes, and the elements (`count` at `data`) for
+ * put_portable, which writes that initializer's values. */
+typedef struct {
+    const char *type, *noun, *members, *member;
+    const unsigned char *bytes;
+    int64_t nbytes;
+    const void *data;
+    int64_t count;
+    void (*put_portable)(StrBuf *b, const void *data, int64_t count);
+} ConstArray;
+
+/* Declares an integer constant array a layer reads (inline, in
+ * OUT_weights.c or in the blob, as the build says; emit_const for floats);
+ * the C expression naming it in the layer. */
+const char *emit_typed_const(Emit *e, const char *what, const char *comment,
+                             const ConstArray *c);
+
+/* ---- emit_int8.c: int8 builds (docs/int8.md) ---- */
+/* "float", "int8_t", "int32_t". */
+const char *emit_c_type(DType dt);
+/* The entry quantize and exit dequantize P_forward_i8 leaves out
+ * (e->i8_entry, e->i8_exit; -1 when the model has no such pair). */
+void emit_int8_setup(Emit *e);
+/* OUT.c: the integer arithmetic, when a layer computes in integers. */
+void emit_int8_preamble(const Emit *e, StrBuf *b);
+/* OUT.h: P_forward_i8 and the input and output scales and zero points. */
+void emit_int8_header(const Emit *e, StrBuf *b);
+
 /* sink.c: the weights' own file, streamed to a temporary file beside
  * `path` as they are emitted (split, blob and object modes). sink_write
  * appends and empties text; blob_append the floats as bytes, at a 64-byte
@@ -85,6 +120,7 @@ const char *emit_layer_ident(const Emit *e, int i);
 bool sink_open(Emit *e, const char *path);
 void sink_write(Emit *e, StrBuf *text);
 int64_t blob_append(Emit *e, const float *data, int64_t count);
+int64_t blob_append_bytes(Emit *e, const unsigned char *bytes, int64_t nbytes);
 bool sink_close(Emit *e, const char *path);
 void sink_discard(Emit *e);
 void blob_write_asm(const Emit *e, StrBuf *b, const char *bin);

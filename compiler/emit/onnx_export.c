@@ -6,7 +6,14 @@
  * 5, so a viewer shows the DSL's names), each node written by its
  * operator's OpInfo.onnx_export and followed, when it has a fused
  * activation, by that activation's node. Opset 13 unless an operator needs
- * a later one. */
+ * a later one.
+ *
+ * `cnnc quantize` writes its QDQ graph (after "calibrate") the same way:
+ * the quantize and dequantize nodes are the quant family's, and a
+ * quantized parameter (int8 weights per output channel, an int32 bias) is
+ * its integers as an initializer "<name>_quantized" behind a
+ * DequantizeLinear whose output has the parameter's name, as ONNX
+ * Runtime's quantizer writes them. */
 #include "../cnnc.h"
 #include "../ops/ops.h"
 
@@ -14,11 +21,29 @@
 
 #define EXPORT_OPSET 13
 
+/* Parameter x's integers and their DequantizeLinear into x's name. */
+static void add_quantized(OnnxOut *o, const Tensor *x)
+{
+    int dtype = x->q->dtype == DT_I32 ? ONNX__TENSOR_PROTO__DATA_TYPE__INT32
+                                      : ONNX__TENSOR_PROTO__DATA_TYPE__INT8;
+    char *base = xasprintf("%s_quantized", x->name);
+    const char *ints = onnx_out_fresh(o, base), *scale, *zero;
+    onnx_out_init_int(o, ints, &x->shape, x->q->values, dtype);
+    onnx_out_quant(o, x->name, x->q, dtype, &scale, &zero);
+    const char *in[3] = {ints, scale, zero};
+    Onnx__NodeProto *dq = onnx_out_node(o, "DequantizeLinear", base, in, 3, x->name);
+    if (x->q->n > 1)
+        onnx_attr_int(o, dq, "axis", 0);
+    free(base);
+}
+
 static void add_initializers(OnnxOut *o, const Graph *g)
 {
     for (int t = 0; t < g->nt; t++) {
         const Tensor *x = &g->t[t];
-        if (x->kind != T_ACT && x->data)
+        if (x->kind != T_ACT && x->q && x->q->values)
+            add_quantized(o, x);
+        else if (x->kind != T_ACT && x->data)
             onnx_out_init_f32(o, x->name, &x->shape, x->data);
     }
 }

@@ -82,6 +82,23 @@ int64_t blob_append(Emit *e, const float *data, int64_t count)
     return at;
 }
 
+/* nbytes bytes (an integer array's, already little-endian) at the blob's
+ * next 64-byte boundary, padded to whole floats: their offset, in floats. */
+int64_t blob_append_bytes(Emit *e, const unsigned char *bytes, int64_t nbytes)
+{
+    static const float zeros[PLAN_ALIGN_FLOATS];
+    static const unsigned char pad[4];
+    int64_t at = plan_round_up(e->blob_floats), count = (nbytes + 3) / 4;
+    if (e->sink) {
+        put_floats(e, zeros, at - e->blob_floats);
+        if (fwrite(bytes, 1, (size_t)nbytes, e->sink) != (size_t)nbytes ||
+            fwrite(pad, 1, (size_t)(count * 4 - nbytes), e->sink) != (size_t)(count * 4 - nbytes))
+            e->sink_failed = true;
+    }
+    e->blob_floats = at + count;
+    return at;
+}
+
 /* Closes it, keeping its name (e->sink_tmp) for emit_write to rename;
  * false after a write error (reported; the file removed). */
 bool sink_close(Emit *e, const char *path)

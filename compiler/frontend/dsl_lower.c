@@ -35,6 +35,7 @@ typedef struct {
     int *in, nin;  /* resolved references: layer indices or THE_INPUT */
     int rank;      /* output rank; 0 when unknown */
     int node, out; /* its node and its output tensor (after any softmax) */
+    int part, nparts; /* output `part` of a statement with nparts names (split) */
 } Layer;
 
 typedef struct {
@@ -336,6 +337,30 @@ static void collect_layer(Lower *L, const Stmt *s, int *count)
     }
 }
 
+/* A statement with several names (a, b: split(...)): a layer per name,
+ * located at its name, each reading what the statement reads; the next
+ * statement's default input is the last. Only the first part is resolved
+ * and bound (so that a mistake is reported once); the others copy it. */
+static void collect_parts(Lower *L, const Stmt *s, int *count)
+{
+    int nparts = 0, prev = L->nlayer - 1;
+    for (const Arg *a = s->names; a; a = a->next)
+        nparts++;
+    int part = 0;
+    for (const Arg *a = s->names; a; a = a->next, part++) {
+        Stmt *one = dsl_alloc(L->p, sizeof *one);
+        *one = *s;
+        one->name = a->v->s;
+        one->loc = one->name_loc = a->loc;
+        int id = L->nlayer;
+        collect_layer(L, one, count);
+        Layer *ly = &L->layer[id];
+        ly->prev = prev >= 0 ? prev : THE_INPUT;
+        ly->part = part;
+        ly->nparts = nparts;
+    }
+}
+
 /* Walks the model's statements in order. */
 static void collect(Lower *L, const Stmt *model)
 {
@@ -362,7 +387,10 @@ static void collect(Lower *L, const Stmt *model)
         case S_LAYER:
             if (!first_layer)
                 first_layer = s;
-            collect_layer(L, s, count);
+            if (s->names)
+                collect_parts(L, s, count);
+            else
+                collect_layer(L, s, count);
             break;
         case S_TRAIN:
             if (L->train) {
@@ -403,6 +431,13 @@ static int resolve_name(Lower *L, const Layer *ly, const char *name, Loc loc)
 static void resolve(Lower *L, Layer *ly)
 {
     const Stmt *s = ly->st;
+    if (ly->part > 0) {
+        const Layer *first = ly - ly->part;
+        ly->nin = first->nin;
+        ly->in = xmalloc((size_t)ly->nin * sizeof *ly->in);
+        memcpy(ly->in, first->in, (size_t)ly->nin * sizeof *ly->in);
+        return;
+    }
     if (strcmp(ly->k->pos, "*") != 0) {
         ly->nin = 1;
         ly->in = xmalloc(sizeof *ly->in);
@@ -495,15 +530,34 @@ static void check_rank(const Lower *L, const Layer *ly, int r)
                    ly->name, k->rank == 2 ? "1-D (C x L)" : "2-D (C x H x W)", r, k->kind);
 }
 
+/* A later part of a statement with several names: the first part's node
+ * (bound already) with its own part index. */
+static void build_part(Lower *L, Layer *ly)
+{
+    int *zero = xcalloc((size_t)ly->nin, sizeof *zero);
+    ly->node = graph_add_node(L->g, ly->k->op, ly->name, ly->loc, zero, ly->nin);
+    free(zero);
+    Node *n = &L->g->n[ly->node];
+    n->a = L->g->n[(ly - ly->part)->node].a;
+    n->a.part = ly->part;
+    ly->out = n->out;
+}
+
 /* Creates the layer's node (and its softmax node) with placeholder inputs. */
 static void build_layer(Lower *L, Layer *ly)
 {
     const DslKind *k = ly->k;
+    if (ly->part > 0) {
+        build_part(L, ly);
+        return;
+    }
     int r = ly->nin ? rank_of(L, ly->in[0]) : 0;
     check_rank(L, ly, r);
     DslArgs c;
     dsl_args_init(&c, ly->loc, "%s '%s'", k->word, ly->name);
     c.rank = r;
+    c.part = ly->part;
+    c.nparts = ly->nparts ? ly->nparts : 1;
     dsl_bind(&c, k->pos, k->keys, ly->st->args);
     int *zero = xcalloc((size_t)ly->nin, sizeof *zero);
     ly->node = graph_add_node(L->g, k->op, ly->name, ly->loc, zero, ly->nin);
@@ -512,6 +566,8 @@ static void build_layer(Lower *L, Layer *ly)
     n->a.init = ly->init;
     if (k->bind)
         k->bind(&c, n, k);
+    if (c.nparts > 1 && !c.parts_read)
+        diag_error(ly->loc, "%s '%s' has one output: give it one name", k->word, ly->name);
     ly->out = n->out;
     if (c.softmax) {
         char *name = xasprintf("%s_softmax", ly->name);

@@ -5,7 +5,9 @@
  * model's float32 initializers, under their own names. First every node is
  * checked against the op types and attributes the operator families declare
  * (OnnxKind rows, ops/registry.c), so that all unsupported nodes are
- * reported at once; then nodes are handed in order to their rows: those
+ * reported at once, but for the subgraphs a family's pattern lowers as one
+ * (torch's decomposed LayerNorm); then nodes are handed in order to their
+ * rows (a pattern's at its last node): those
  * whose inputs are all constant are folded (the row's `fold`), the rest
  * lowered into IR nodes. This file knows no operator: it keeps the table of
  * named values and walks the graph. Errors read `model.onnx: error: node
@@ -164,7 +166,7 @@ static bool check_node(Onnx *o, const Onnx__NodeProto *node)
         node_error(o, node, "has no output");
         return false;
     }
-    for (size_t i = 1; i < node->n_output; i++) {
+    for (size_t i = 1; i < node->n_output && !(op->flags & ONNX_MULTI_OUTPUT); i++) {
         OnnxValue *v = value_get(o, node->output[i]);
         if (v && v->uses > 0) {
             node_error(o, node, "its output %zu ('%s') is used; only the first output is "
@@ -317,9 +319,15 @@ static bool lower_node(Onnx *o, const Onnx__GraphProto *gp, const Onnx__NodeProt
         node_error(o, node, "has %d inputs, more than %d", nin, ONNX_MAX_INPUTS);
         return false;
     }
-    OnnxValue *out = define(o, node, node->output[0]);
-    if (!out)
-        return false;
+    const OnnxKind *kind = onnx_kind_find(node->op_type);
+    int nout = kind->flags & ONNX_MULTI_OUTPUT ? (int)node->n_output : 1;
+    OnnxValue **outs = xcalloc((size_t)nout, sizeof *outs);
+    for (int i = 0; i < nout; i++)
+        if (node->output[i] && *node->output[i] && !(outs[i] = define(o, node, node->output[i]))) {
+            free(outs);
+            return false;
+        }
+    OnnxValue *out = outs[0];
     bool all_const = true;
     for (int i = 0; i < nin; i++) {
         const char *name = node->input[i];
@@ -328,30 +336,92 @@ static bool lower_node(Onnx *o, const Onnx__GraphProto *gp, const Onnx__NodeProt
             node_error(o, node, "input '%s' is not defined before it%s", name,
                        produced_later(gp, name) ? " (the graph has a cycle or is not in "
                                                   "topological order)" : "");
+            free(outs);
             return false;
         }
         all_const &= !in[i] || in[i]->kind == OV_CONST;
     }
-    const OnnxKind *kind = onnx_kind_find(node->op_type);
-    OnnxNode l = {o, node, in, nin, out};
-    if (kind->fold && (all_const || kind->fold_activations)) {
-        Const c;
-        if (!kind->fold(&l, &c)) {
+    OnnxNode l = {o, node, in, nin, out, outs, nout};
+    bool ok;
+    if (kind->fold && (all_const || (kind->flags & ONNX_FOLD_ACTIVATIONS))) {
+        Const c = {0}; /* a fold may fail before touching it */
+        if ((ok = kind->fold(&l, &c))) {
+            out->kind = OV_CONST;
+            out->c = c;
+        } else {
             const_free(&c); /* what a failed fold allocated */
-            return false;
         }
-        out->kind = OV_CONST;
-        out->c = c;
-        return true;
-    }
-    if (!kind->lower) {
+    } else if (!kind->lower) {
         node_error(o, node, "supported only on constants; here its input depends on the "
                    "model's input");
-        return false;
-    }
-    bool ok = kind->lower(&l);
-    if (ok && out->kind == OV_ACT && checked_numel(o, &out->shape, node_label(node)) < 0)
         ok = false;
+    } else {
+        ok = kind->lower(&l);
+        for (int i = 0; i < nout; i++)
+            if (ok && outs[i] && outs[i]->kind == OV_ACT &&
+                checked_numel(o, &outs[i]->shape, node_label(node)) < 0)
+                ok = false;
+        for (int i = 0; i < nout && !ok; i++)
+            if (outs[i])
+                outs[i]->kind = OV_NONE;
+    }
+    free(outs);
+    return ok;
+}
+
+/* ---- patterns (kit/onnx_kit.h): subgraphs lowered as one ---- */
+
+typedef struct {
+    const OnnxPattern *p;
+    OnnxMatch m;
+} Found;
+
+typedef struct {
+    Found *f;
+    int n, cap;
+    int *at; /* per graph node: the match covering it, or -1 */
+} Matches;
+
+/* Matches every pattern from every node not yet covered, in order. */
+static void find_patterns(Onnx *o, const Onnx__GraphProto *gp, Matches *ms)
+{
+    ms->at = xmalloc((gp->n_node ? gp->n_node : 1) * sizeof *ms->at);
+    for (size_t i = 0; i < gp->n_node; i++)
+        ms->at[i] = -1;
+    const OnnxPattern *p;
+    for (size_t i = 0; i < gp->n_node; i++)
+        for (int k = 0; ms->at[i] < 0 && gp->node[i]->op_type && (p = onnx_pattern_at(k)); k++) {
+            Found f = {p, {.nnode = 0}};
+            if (strcmp(p->first, gp->node[i]->op_type) != 0 || !p->match(o, (int)i, &f.m))
+                continue;
+            bool free_nodes = true;
+            for (int j = 0; j < f.m.nnode; j++)
+                free_nodes &= ms->at[f.m.node[j]] < 0;
+            if (!free_nodes)
+                continue;
+            grow_array(&ms->f, &ms->cap, ms->n + 1, sizeof *ms->f);
+            for (int j = 0; j < f.m.nnode; j++)
+                ms->at[f.m.node[j]] = ms->n;
+            ms->f[ms->n++] = f;
+        }
+}
+
+/* The match's sink: the pattern lowers the whole subgraph. */
+static bool lower_match(Onnx *o, const Onnx__NodeProto *node, const Found *f)
+{
+    OnnxValue *in[ONNX_MATCH_INPUTS] = {NULL}, *out = define(o, node, node->output[0]);
+    if (!out)
+        return false;
+    for (int k = 0; k < f->m.ninput; k++) {
+        const char *name = f->m.input[k];
+        if (name && (!(in[k] = value_get(o, name)) || in[k]->kind == OV_NONE)) {
+            node_error(o, node, "input '%s' is not defined before it", name);
+            return false;
+        }
+    }
+    OnnxNode l = {o, node, in, f->m.ninput, out, &out, 1};
+    bool ok = f->p->lower(&l, &f->m) &&
+              (out->kind != OV_ACT || checked_numel(o, &out->shape, node_label(node)) >= 0);
     if (!ok)
         out->kind = OV_NONE;
     return ok;
@@ -371,6 +441,12 @@ static bool set_output(Onnx *o, const Onnx__GraphProto *gp)
     }
     if (v->tensor == o->g->input) { /* the model is the identity */
         int id = graph_add_identity(o->g, v->tensor, "identity", o->loc);
+        o->g->t[o->g->n[id].out].shape = v->shape;
+        o->g->output = o->g->n[id].out;
+    } else if (o->g->t[v->tensor].q) { /* a quantized output: the contract's is float */
+        char *name = xasprintf("%s_dequantize", gp->output[0]->name);
+        int id = graph_add_node(o->g, OP_DEQUANTIZE, name, o->loc, &v->tensor, 1);
+        free(name);
         o->g->t[o->g->n[id].out].shape = v->shape;
         o->g->output = o->g->n[id].out;
     } else {
@@ -394,15 +470,22 @@ static bool load_graph(Onnx *o, const Onnx__ModelProto *m)
     const Onnx__GraphProto *gp = m->graph;
     o->g->name = xstrdup(gp->name && *gp->name ? gp->name : "model");
     count_uses(o, gp);
+    Matches ms = {0};
+    find_patterns(o, gp, &ms);
     bool ok = true;
     for (size_t i = 0; i < gp->n_node; i++)
-        ok &= check_node(o, gp->node[i]);
-    if (!ok || !add_initializers(o, gp) || !add_input(o, gp))
-        return false;
-    for (size_t i = 0; i < gp->n_node; i++)
-        if (!lower_node(o, gp, gp->node[i]))
-            return false;
-    return set_output(o, gp);
+        ok &= ms.at[i] >= 0 || check_node(o, gp->node[i]);
+    ok = ok && add_initializers(o, gp) && add_input(o, gp);
+    for (size_t i = 0; i < gp->n_node && ok; i++) {
+        const Found *f = ms.at[i] >= 0 ? &ms.f[ms.at[i]] : NULL;
+        if (!f)
+            ok = lower_node(o, gp, gp->node[i]);
+        else if (f->m.node[f->m.nnode - 1] == (int)i)
+            ok = lower_match(o, gp->node[i], f);
+    }
+    free(ms.f);
+    free(ms.at);
+    return ok && set_output(o, gp);
 }
 
 Graph *onnx_load(const char *path)

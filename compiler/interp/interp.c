@@ -9,12 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* batch * numel floats, or NULL (after an error) if that overflows. */
+/* batch * numel elements (floats, or the integers of an int8 build), or
+ * NULL (after an error) if that overflows. */
 static float *alloc_activation(const Graph *g, const Tensor *t, int batch)
 {
     int64_t count, bytes;
     if (mul_overflows(shape_numel(&t->shape), batch, &count) ||
-        mul_overflows(count, (int64_t)sizeof(float), &bytes) || (uint64_t)bytes > SIZE_MAX) {
+        mul_overflows(count, dtype_bytes(tensor_dtype(t)), &bytes) || (uint64_t)bytes > SIZE_MAX) {
         diag_error((Loc){g->file, 0, 0}, "tensor '%s': %d samples of %lld floats do not fit in memory",
                    t->name, batch, (long long)shape_numel(&t->shape));
         return NULL;
@@ -29,7 +30,8 @@ static bool check_ready(const Graph *g)
     for (int i = 0; i < g->nn; i++) {
         const Node *n = &g->n[i];
         const OpInfo *op = op_info(n->op);
-        if (!op->run) {
+        bool quantized = node_quantized(g, n);
+        if (quantized ? !op->quant || !op->quant->run : !op->run) {
             diag_error(n->loc, "internal error: operator '%s' (layer '%s') cannot be interpreted",
                        op->name, n->name);
             return false;
@@ -65,7 +67,10 @@ static void run_node(Graph *g, const Node *n, Activations *a, bool training)
     const float **in = xmalloc((size_t)n->nin * sizeof *in);
     for (int j = 0; j < n->nin; j++)
         in[j] = a->val[n->in[j]];
-    op_info(n->op)->run(g, n, in, a->val[n->out], a->batch, training);
+    if (node_quantized(g, n)) /* int8 builds: the integer kernel, on the tensors' types */
+        op_info(n->op)->quant->run(g, n, (const void *const *)in, a->val[n->out], a->batch);
+    else
+        op_info(n->op)->run(g, n, in, a->val[n->out], a->batch, training);
     free(in);
 }
 

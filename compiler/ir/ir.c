@@ -89,6 +89,7 @@ void graph_free(Graph *g)
     for (int i = 0; i < g->nt; i++) {
         free(g->t[i].name);
         free(g->t[i].data);
+        quant_free(g->t[i].q);
     }
     for (int i = 0; i < g->nn; i++) {
         free(g->n[i].name);
@@ -96,6 +97,7 @@ void graph_free(Graph *g)
     }
     free(g->t);
     free(g->n);
+    name_map_free(&g->tensor_index);
     autodiff_free(g->bw);
     free(g->name);
     free(g->mean);
@@ -112,15 +114,23 @@ int graph_add_tensor(Graph *g, const char *name, TensorKind kind, Loc loc)
     t->kind = kind;
     t->producer = -1;
     t->loc = loc;
+    int first;
+    name_map_add(&g->tensor_index, t->name, g->nt, &first);
     return g->nt++;
 }
 
 int graph_find_tensor(const Graph *g, const char *name)
 {
-    for (int i = 0; i < g->nt; i++)
-        if (strcmp(g->t[i].name, name) == 0)
-            return i;
-    return -1;
+    int slot = name_map_slot(&g->tensor_index, name);
+    return slot < 0 ? -1 : g->tensor_index.val[slot];
+}
+
+void graph_reindex_tensors(Graph *g)
+{
+    name_map_free(&g->tensor_index);
+    int first;
+    for (int t = 0; t < g->nt; t++)
+        name_map_add(&g->tensor_index, g->t[t].name, t, &first);
 }
 
 int graph_add_node(Graph *g, int op, const char *name, Loc loc, const int *in, int nin)

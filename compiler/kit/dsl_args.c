@@ -103,6 +103,13 @@ void dsl_args_init(DslArgs *c, Loc loc, const char *fmt, const char *a, const ch
     snprintf(c->what, sizeof c->what, fmt, a, b);
 }
 
+int dsl_part(DslArgs *c, int *nparts)
+{
+    c->parts_read = true;
+    *nparts = c->nparts;
+    return c->part;
+}
+
 /* Splits "a b c" into c->key; returns how many. */
 static int split_keys(DslArgs *c, const char *keys)
 {
@@ -246,6 +253,46 @@ bool dsl_get_int(DslArgs *c, const char *key, bool required, int min, int *out)
 {
     const Value *v = dsl_get(c, key, required);
     return v && dsl_int_value(c, key, v, min, out);
+}
+
+/* One integer of a list, in [lo, hi]. */
+static bool list_int(DslArgs *c, const char *key, const Value *v, int lo, int hi, int *out)
+{
+    if (v->kind != V_INT) {
+        dsl_bad_value(c, key, v, "an integer");
+        return false;
+    }
+    if (v->overflow || v->i < lo || v->i > hi) {
+        diag_error(v->loc, "%s: %s holds %s%lld, outside [%d, %d]", c->what, key,
+                   v->overflow ? "the too large " : "", (long long)v->i, lo, hi);
+        return false;
+    }
+    *out = (int)v->i;
+    return true;
+}
+
+int dsl_get_int_list(DslArgs *c, const char *key, bool required, int lo, int hi, int *out,
+                     int max)
+{
+    const Value *v = dsl_get(c, key, required);
+    if (!v)
+        return -1;
+    if (v->kind != V_TUPLE)
+        return list_int(c, key, v, lo, hi, out) ? 1 : -1;
+    int n = 0;
+    for (const Arg *e = v->items; e; e = e->next, n++) {
+        if (e->key) {
+            diag_error(e->loc, "%s: %s takes plain values, not '%s='", c->what, key, e->key);
+            return -1;
+        }
+        if (n == max) {
+            diag_error(v->loc, "%s: %s holds more than %d values", c->what, key, max);
+            return -1;
+        }
+        if (!list_int(c, key, e->v, lo, hi, &out[n]))
+            return -1;
+    }
+    return n;
 }
 
 /* K or KHxKW into [H, W]; a 1-D layer takes K only and gets [1, K]. */

@@ -48,6 +48,9 @@ typedef struct {
     int nkeys, npos;
     int rank;     /* input rank of a layer: 2 means 1-D; 0 unknown */
     bool softmax; /* activation=softmax: the front end adds a softmax layer */
+    int part, nparts; /* the layer is output `part` of a statement with nparts
+                         names (`a, b: split(...)`) */
+    bool parts_read;  /* the binder read them (dsl_part): else nparts must be 1 */
 } DslArgs;
 
 /* A DSL layer keyword (a row of an operator family's table). */
@@ -65,6 +68,9 @@ typedef struct DslKind {
     int (*out_rank)(const Arg *args, int in_rank);
 } DslKind;
 
+/* Which of the statement's outputs this layer is (its names, in order),
+ * and how many there are: for the kinds with several outputs. */
+int dsl_part(DslArgs *c, int *nparts);
 /* "%s '%s'"-style: how messages name the statement. */
 void dsl_args_init(DslArgs *c, Loc loc, const char *fmt, const char *a, const char *b);
 /* Binds args to the keys; `pos` names the positional ones in order (they
@@ -79,6 +85,10 @@ typedef enum { DSL_ANY, DSL_POSITIVE, DSL_NONNEG, DSL_UNIT_OPEN, DSL_UNIT_CLOSED
 /* Each reads `key` if given (required: else an error); true when a valid
  * value was stored. */
 bool dsl_get_int(DslArgs *c, const char *key, bool required, int min, int *out);
+/* An integer or a tuple of them (`(1, 2, 0)`), each in [lo, hi], into
+ * out[0..max): their count, or -1 when absent or after an error. */
+int dsl_get_int_list(DslArgs *c, const char *key, bool required, int lo, int hi, int *out,
+                     int max);
 /* K or KHxKW into [H, W]; a 1-D layer takes K only and gets [1, K]. */
 bool dsl_get_pair(DslArgs *c, const char *key, bool required, int min, int out[2]);
 bool dsl_get_float(DslArgs *c, const char *key, bool required, DslRange r, float *out);

@@ -157,7 +157,19 @@ int onnx_make_param(Onnx *o, const char *name, TensorKind kind, const Shape *s,
 
 int onnx_const_param(Onnx *o, const OnnxValue *v, TensorKind kind)
 {
-    return onnx_make_param(o, v->name, v->c.init ? kind : T_CONST, &v->c.shape, v->c.f);
+    int t = onnx_make_param(o, v->name, v->c.init ? kind : T_CONST, &v->c.shape, v->c.f);
+    onnx_attach_quant(o, t, &v->c, 0, NULL);
+    return t;
+}
+
+void onnx_attach_quant(Onnx *o, int t, const Const *c, int axis0, const int64_t *perm)
+{
+    Tensor *x = &o->g->t[t];
+    if (!c->q || x->q || (c->q->n > 1 && c->qaxis != axis0))
+        return;
+    x->q = quant_copy(c->q, c->n);
+    for (int64_t k = 0; perm && k < c->n; k++)
+        x->q->values[k] = c->q->values[perm[k]];
 }
 
 void onnx_set_param(Node *n, int slot, int t)
@@ -179,6 +191,28 @@ bool onnx_infer(OnnxNode *l, Node *n, OnnxValue *out)
     return true;
 }
 
+/* A node reading a quantized activation (QOperator models: MaxPool between
+ * two QLinearConv): one that moves values without computing new ones
+ * (QUANT_SAME_SCALE) passes the scale on; any other would read integers as
+ * reals. Dequantizes read them by design. */
+static bool quantized_inputs(OnnxNode *l, Node *n, OnnxValue **in, OnnxValue *out)
+{
+    Graph *g = l->o->g;
+    int j = 0;
+    while (j < n->nin && !g->t[n->in[j]].q)
+        j++;
+    if (j == n->nin || n->op == OP_DEQUANTIZE)
+        return true;
+    const QuantOps *qo = op_info(n->op)->quant;
+    if (!qo || !(qo->flags & QUANT_SAME_SCALE) || n->nin != 1)
+        return onnx_fail(l, "reads the quantized activation '%s', which only DequantizeLinear, "
+                         "QLinearConv, QLinearMatMul and operators that keep its scale "
+                         "(MaxPool, Reshape, Flatten, Pad) can", in[j]->name);
+    g->t[n->out].q = quant_copy(g->t[n->in[j]].q, 0);
+    out->elem = in[j]->elem;
+    return true;
+}
+
 Node *onnx_add_node(OnnxNode *l, int op, const char *suffix, OnnxValue **in, int nin,
                     OnnxValue *out, const Shape *s)
 {
@@ -193,19 +227,19 @@ Node *onnx_add_node(OnnxNode *l, int op, const char *suffix, OnnxValue **in, int
     free(base);
     Node *n = &o->g->n[id];
     if (!s)
-        return onnx_infer(l, n, out) ? n : NULL;
+        return onnx_infer(l, n, out) && quantized_inputs(l, n, in, out) ? n : NULL;
     o->g->t[n->out].shape = *s;
     out->kind = OV_ACT;
     out->tensor = n->out;
     out->shape = *s;
-    return n;
+    return quantized_inputs(l, n, in, out) ? n : NULL;
 }
 
 void onnx_alias(OnnxNode *l, const OnnxValue *x)
 {
     OnnxValue *out = l->out;
     *out = (OnnxValue){.name = out->name, .kind = OV_ACT, .tensor = x->tensor, .shape = x->shape,
-                       .uses = out->uses};
+                       .uses = out->uses, .elem = x->elem};
 }
 
 /* ---- constants ---- */
@@ -227,6 +261,21 @@ bool const_alloc(OnnxNode *l, Const *out, int dtype, const Shape *shape)
     else
         out->i = xcalloc((size_t)out->n, sizeof *out->i);
     return true;
+}
+
+bool const_alloc_grown(OnnxNode *l, Const *out, int dtype, const Shape *shape, int64_t inputs)
+{
+    int64_t n = 1;
+    bool counts = true; /* else (negative, overflowing, > ONNX_MAX_NUMEL): const_alloc says */
+    for (int i = 0; i < shape->rank && counts; i++)
+        counts = shape->d[i] >= 0 && !mul_overflows(n, shape->d[i], &n);
+    if (counts && n > CONST_GROWTH_MAX && n > inputs && n <= ONNX_MAX_NUMEL) {
+        memset(out, 0, sizeof *out);
+        return onnx_fail(l, "the constant result would have %lld elements, from %lld: more than "
+                         "cnnc makes at load time (%lld)", (long long)n, (long long)inputs,
+                         (long long)CONST_GROWTH_MAX);
+    }
+    return const_alloc(l, out, dtype, shape);
 }
 
 void const_copy_elem(Const *dst, int64_t di, const Const *src, int64_t si)
@@ -325,4 +374,98 @@ bool onnx_has_inputs(OnnxNode *l, int k)
         if (i >= l->nin || !l->in[i])
             return onnx_fail(l, "missing input");
     return true;
+}
+
+/* ---- graph navigation for patterns ---- */
+
+static const Onnx__GraphProto *graph_of(const Onnx *o)
+{
+    return o->model->graph;
+}
+
+static bool same(const char *a, const char *b)
+{
+    return a && b && *a && strcmp(a, b) == 0;
+}
+
+int onnx_producer(const Onnx *o, const char *value)
+{
+    const Onnx__GraphProto *gp = graph_of(o);
+    for (size_t i = 0; i < gp->n_node; i++)
+        for (size_t j = 0; j < gp->node[i]->n_output; j++)
+            if (same(gp->node[i]->output[j], value))
+                return (int)i;
+    return -1;
+}
+
+int onnx_readers(const Onnx *o, const char *value, int *out, int max)
+{
+    const Onnx__GraphProto *gp = graph_of(o);
+    int k = 0;
+    for (size_t i = 0; i < gp->n_node; i++)
+        for (size_t j = 0; j < gp->node[i]->n_input; j++)
+            if (same(gp->node[i]->input[j], value)) {
+                if (k < max)
+                    out[k] = (int)i;
+                k++;
+            }
+    for (size_t i = 0; i < gp->n_output; i++)
+        k += same(gp->output[i]->name, value); /* read by the caller */
+    return k;
+}
+
+bool onnx_is(const Onnx *o, int node, const char *type)
+{
+    const Onnx__NodeProto *n = node >= 0 ? graph_of(o)->node[node] : NULL;
+    return n && n->op_type && strcmp(n->op_type, type) == 0;
+}
+
+/* A float32 tensor of one element: its value. */
+static bool scalar_of(const Onnx__TensorProto *t, float *v)
+{
+    int64_t count = 1;
+    for (size_t d = 0; d < t->n_dims; d++)
+        count *= t->dims[d];
+    if (t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT || count != 1)
+        return false;
+    if (t->n_float_data == 1) {
+        *v = t->float_data[0];
+        return true;
+    }
+    if (t->has_raw_data && t->raw_data.len == 4) {
+        memcpy(v, t->raw_data.data, 4); /* little-endian, as ONNX stores it */
+        return true;
+    }
+    return false;
+}
+
+bool onnx_const_scalar(const Onnx *o, const char *value, float *v)
+{
+    const Onnx__GraphProto *gp = graph_of(o);
+    for (size_t i = 0; i < gp->n_initializer; i++)
+        if (same(gp->initializer[i]->name, value))
+            return scalar_of(gp->initializer[i], v);
+    int p = onnx_producer(o, value);
+    if (!onnx_is(o, p, "Constant"))
+        return false;
+    const Onnx__NodeProto *n = gp->node[p];
+    const Onnx__AttributeProto *a = attr_find(n, "value");
+    if (a && a->t)
+        return scalar_of(a->t, v);
+    a = attr_find(n, "value_float");
+    if (a)
+        *v = a->f;
+    return a != NULL;
+}
+
+bool onnx_is_const(const Onnx *o, const char *value)
+{
+    const Onnx__GraphProto *gp = graph_of(o);
+    for (size_t i = 0; i < gp->n_initializer; i++)
+        if (same(gp->initializer[i]->name, value))
+            return true;
+    int p = onnx_producer(o, value);
+    if (onnx_is(o, p, "Identity") && gp->node[p]->n_input == 1) /* torch's shared weights */
+        return onnx_is_const(o, gp->node[p]->input[0]);
+    return onnx_is(o, p, "Constant");
 }

@@ -37,6 +37,13 @@ typedef struct {
     /* The initializer this constant is the 2-D transpose of (PyTorch's
      * Linear without bias: Transpose(weight) + MatMul), or NULL. */
     const char *transpose_of;
+    /* int8 models: an integer constant's ONNX element type (int8, uint8,
+     * int32, int64); a float one dequantized from integers (or quantized
+     * by a QuantizeLinear fold) keeps them in q, its scales along ONNX axis
+     * qaxis (ops/quant/quant_front.c). */
+    int elem;
+    Quant *q;
+    int qaxis;
 } Const;
 
 typedef enum { OV_NONE, OV_CONST, OV_ACT } OnnxValueKind;
@@ -47,6 +54,7 @@ typedef struct {
     Const c;     /* OV_CONST */
     int tensor;  /* OV_ACT: the IR tensor */
     Shape shape; /* OV_ACT: its per-sample shape */
+    int elem;    /* OV_ACT: a quantized one's ONNX type (uint8, int8); 0: float */
     int uses;    /* how many node inputs name it */
 } OnnxValue;
 
@@ -70,6 +78,8 @@ typedef struct {
     OnnxValue **in;
     int nin;
     OnnxValue *out;
+    OnnxValue **outs; /* every output, out first (a multi_output kind's), NULL if absent */
+    int nout;
 } OnnxNode;
 
 /* An ONNX op type an operator family handles (a row of its table). */
@@ -82,14 +92,62 @@ typedef struct OnnxKind {
     /* Evaluates the node on constant inputs into *out (NULL: it is never
      * evaluated at load time). */
     bool (*fold)(OnnxNode *l, Const *out);
-    bool fold_activations; /* folds whatever its input is (Shape) */
+    unsigned flags; /* ONNX_FOLD_ACTIVATIONS, ONNX_MULTI_OUTPUT (0 or false: none) */
 } OnnxKind;
+
+enum {
+    ONNX_FOLD_ACTIVATIONS = 1, /* folds whatever its input is (Shape): true */
+    ONNX_MULTI_OUTPUT = 2,     /* lowers every output it has (Split), not the first only */
+};
+
+/* ---- patterns: ONNX subgraphs a family lowers as one node ----
+ * Torch writes some layers as several ONNX nodes (LayerNorm before opset
+ * 17: ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add). A
+ * pattern matches such a subgraph from its first node, before the nodes
+ * are checked, so that its op types need no rows of their own; every node
+ * it covers is then skipped but the last, where (its inputs all defined by
+ * then) the pattern lowers the whole. Each value it covers but the last's
+ * output must be read within the subgraph only. */
+#define ONNX_MATCH_NODES 16
+#define ONNX_MATCH_INPUTS 4
+
+typedef struct {
+    int node[ONNX_MATCH_NODES]; /* graph indices, the last the sink */
+    int nnode;
+    const char *input[ONNX_MATCH_INPUTS]; /* what the lowering reads, in its order; NULL: absent */
+    int ninput;
+    float f[2];            /* numbers the match read (LayerNorm: epsilon) */
+    int64_t i[MAX_RANK];   /* and integers (LayerNorm: the axes) */
+    int ni;
+} OnnxMatch;
+
+typedef struct OnnxPattern {
+    const char *first; /* the op type a match starts from; NULL ends a table */
+    bool (*match)(const Onnx *o, int first, OnnxMatch *m);
+    /* l is the sink node with the match's inputs (l->in[k] for input[k],
+     * NULL where absent); false after an error. */
+    bool (*lower)(OnnxNode *l, const OnnxMatch *m);
+} OnnxPattern;
+
+/* The registry's patterns (ops/registry.c): the i-th, NULL past the last. */
+const OnnxPattern *onnx_pattern_at(int i);
+/* For matchers: the node defining `value` (-1: none, or an initializer);
+ * the nodes reading it (written up to max; returns how many in all); a
+ * node's op type is `type`; a float32 constant of one element's value
+ * (an initializer or a Constant node's), false if it is not one. */
+int onnx_producer(const Onnx *o, const char *value);
+int onnx_readers(const Onnx *o, const char *value, int *out, int max);
+bool onnx_is(const Onnx *o, int node, const char *type);
+bool onnx_const_scalar(const Onnx *o, const char *value, float *v);
+/* Whether `value` is an initializer or a Constant node's output (through
+ * Identity nodes). */
+bool onnx_is_const(const Onnx *o, const char *value);
 
 /* ---- onnx_read.c: the file ---- */
 
 Onnx__ModelProto *onnx_read_model(const char *path);
-/* Decodes t (float32, or int64/int32 kept as int64) into c; `what` names it
- * in errors. c->init is left false. */
+/* Decodes t (float32, or int64/int32/int8/uint8 kept as int64, c->elem
+ * saying which) into c; `what` names it in errors. c->init is left false. */
 bool onnx_tensor_const(Onnx *o, const Onnx__TensorProto *t, const char *what, Const *c);
 void const_free(Const *c);
 /* Elements of a shape, or -1 (after an error naming `what`) when a
@@ -138,8 +196,14 @@ void onnx_set_param(Node *n, int slot, int t);
  * that name is free or already holds the same data (a shared weight). */
 int onnx_make_param(Onnx *o, const char *name, TensorKind kind, const Shape *s,
                     const float *data);
-/* A constant operand as an IR tensor: `kind` for initializers, else T_CONST. */
+/* A constant operand as an IR tensor: `kind` for initializers, else T_CONST;
+ * with its integers (v->c.q) when they are per tensor or along axis 0. */
 int onnx_const_param(Onnx *o, const OnnxValue *v, TensorKind kind);
+/* Tensor t (IR layout) takes c's integers: c's values transposed as the
+ * front end transposed its floats (perm[ir index] = ONNX index; NULL: the
+ * same order), when c's scales run along ONNX axis `axis0` (what becomes
+ * axis 0) or are one per tensor; else t stays float. */
+void onnx_attach_quant(Onnx *o, int t, const Const *c, int axis0, const int64_t *perm);
 /* The node's output is value x itself (Identity, inference Dropout, a
  * Concat of one input, ...): no IR node. */
 void onnx_alias(OnnxNode *l, const OnnxValue *x);
@@ -148,6 +212,12 @@ void onnx_alias(OnnxNode *l, const OnnxValue *x);
 
 /* Allocates out's data for `shape`, of dtype. */
 bool const_alloc(OnnxNode *l, Const *out, int dtype, const Shape *shape);
+/* The same for a fold whose result can outgrow its `inputs` elements
+ * (ConstantOfShape, broadcasting, Gather): beyond CONST_GROWTH_MAX elements
+ * and its inputs, it is an error. Exporters fold shapes, bounds and small
+ * masks, nothing near this; a tiny file asking for gigabytes does. */
+#define CONST_GROWTH_MAX ((int64_t)1 << 24)
+bool const_alloc_grown(OnnxNode *l, Const *out, int dtype, const Shape *shape, int64_t inputs);
 void const_copy_elem(Const *dst, int64_t di, const Const *src, int64_t si);
 /* Row-major strides of s, and index k of s as a multi-index. */
 void const_strides(const Shape *s, int64_t *st);

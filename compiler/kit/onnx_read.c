@@ -153,8 +153,10 @@ void const_free(Const *c)
 {
     free(c->f);
     free(c->i);
+    quant_free(c->q);
     c->f = NULL;
     c->i = NULL;
+    c->q = NULL;
 }
 
 static const char *dtype_name(int t)
@@ -245,12 +247,21 @@ static bool read_external(Onnx *o, const Onnx__TensorProto *t, const char *what,
     return ok;
 }
 
+/* Bytes per element of the types cnnc reads. */
+static size_t elem_size(int type)
+{
+    switch (type) {
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: return 1;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return 8;
+    default: return 4;
+    }
+}
+
 static bool decode_raw(Onnx *o, const Onnx__TensorProto *t, const char *what, const uint8_t *raw,
                        size_t len, Const *c)
 {
-    size_t esize = t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ? 4
-                   : c->dtype == CONST_F32                               ? 4
-                                                                         : 8;
+    size_t esize = elem_size(t->data_type);
     if (len != (size_t)c->n * esize) {
         diag_error(o->loc, "%s: raw_data holds %zu bytes, its shape needs %lld", what, len,
                    (long long)c->n * (long long)esize);
@@ -261,6 +272,9 @@ static bool decode_raw(Onnx *o, const Onnx__TensorProto *t, const char *what, co
         memcpy(c->f, raw, len);
     else if (esize == 8)
         memcpy(c->i, raw, len);
+    else if (esize == 1)
+        for (int64_t k = 0; k < c->n; k++)
+            c->i[k] = t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 ? (int8_t)raw[k] : raw[k];
     else
         for (int64_t k = 0; k < c->n; k++) {
             int32_t v;
@@ -280,6 +294,11 @@ static bool decode_typed(Onnx *o, const Onnx__TensorProto *t, const char *what, 
                    (long long)c->n);
         return false;
     }
+    int64_t lo = INT32_MIN, hi = INT32_MAX; /* int8 and uint8 ride in int32_data */
+    if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT8)
+        lo = -128, hi = 127;
+    else if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__UINT8)
+        lo = 0, hi = 255;
     for (int64_t k = 0; k < c->n; k++) {
         if (c->dtype == CONST_F32)
             c->f[k] = t->float_data[k];
@@ -287,6 +306,12 @@ static bool decode_typed(Onnx *o, const Onnx__TensorProto *t, const char *what, 
             c->i[k] = t->int64_data[k];
         else
             c->i[k] = t->int32_data[k];
+        if (c->dtype != CONST_F32 && t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__INT64 &&
+            (c->i[k] < lo || c->i[k] > hi)) {
+            diag_error(o->loc, "%s: value %lld is out of range for %s", what, (long long)c->i[k],
+                       dtype_name(t->data_type));
+            return false;
+        }
     }
     return true;
 }
@@ -296,9 +321,10 @@ bool onnx_tensor_const(Onnx *o, const Onnx__TensorProto *t, const char *what, Co
     memset(c, 0, sizeof *c);
     int dt = t->data_type;
     if (dt != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && dt != ONNX__TENSOR_PROTO__DATA_TYPE__INT64 &&
-        dt != ONNX__TENSOR_PROTO__DATA_TYPE__INT32) {
-        diag_error(o->loc, "%s: data type %s is not supported (float32 only, int64/int32 for "
-                   "shapes and axes)", what, dtype_name(dt));
+        dt != ONNX__TENSOR_PROTO__DATA_TYPE__INT32 && dt != ONNX__TENSOR_PROTO__DATA_TYPE__INT8 &&
+        dt != ONNX__TENSOR_PROTO__DATA_TYPE__UINT8) {
+        diag_error(o->loc, "%s: data type %s is not supported (float32; int64/int32 for shapes "
+                   "and axes; int8/uint8/int32 for quantized models)", what, dtype_name(dt));
         return false;
     }
     if (t->segment) {
@@ -310,6 +336,7 @@ bool onnx_tensor_const(Onnx *o, const Onnx__TensorProto *t, const char *what, Co
         return false;
     }
     c->dtype = dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ? CONST_F32 : CONST_I64;
+    c->elem = dt;
     c->shape = shape_make((int)t->n_dims, t->dims);
     c->n = checked_numel(o, &c->shape, what);
     if (c->n < 0)
@@ -321,7 +348,7 @@ bool onnx_tensor_const(Onnx *o, const Onnx__TensorProto *t, const char *what, Co
     bool ok;
     if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
         uint8_t *data = NULL;
-        int64_t esize = dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? 8 : 4;
+        int64_t esize = (int64_t)elem_size(dt);
         ok = read_external(o, t, what, c->n * esize, &data) &&
              decode_raw(o, t, what, data, (size_t)(c->n * esize), c);
         free(data);

@@ -168,7 +168,9 @@ static void add_init(OnnxOut *o, const char *name, const Shape *s, int dtype, co
     for (size_t i = 0; i < bytes; i += elem) { /* little-endian whatever the host */
         uint64_t v;
         uint32_t u;
-        if (elem == 4)
+        if (elem == 1)
+            v = src[i];
+        else if (elem == 4)
             memcpy(&u, src + i, 4), v = u;
         else
             memcpy(&v, src + i, 8);
@@ -190,6 +192,33 @@ void onnx_out_init_f32(OnnxOut *o, const char *name, const Shape *s, const float
 void onnx_out_init_i64(OnnxOut *o, const char *name, const Shape *s, const int64_t *data)
 {
     add_init(o, name, s, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, data, sizeof *data);
+}
+
+void onnx_out_init_int(OnnxOut *o, const char *name, const Shape *s, const int32_t *data,
+                       int dtype)
+{
+    if (dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT32) {
+        add_init(o, name, s, dtype, data, sizeof *data);
+        return;
+    }
+    int64_t n = shape_numel(s);
+    unsigned char *bytes = keep(o, (size_t)n);
+    for (int64_t i = 0; i < n; i++) /* two's complement, or uint8 as is */
+        bytes[i] = (unsigned char)(data[i] & 0xff);
+    add_init(o, name, s, dtype, bytes, 1);
+}
+
+void onnx_out_quant(OnnxOut *o, const char *base, const Quant *q, int dtype, const char **scale,
+                    const char **zero)
+{
+    Shape s = q->n > 1 ? shape_make(1, (int64_t[]){q->n}) : (Shape){0};
+    char *sb = xasprintf("%s_scale", base), *zb = xasprintf("%s_zero_point", base);
+    *scale = onnx_out_fresh(o, sb);
+    *zero = onnx_out_fresh(o, zb);
+    onnx_out_init_f32(o, *scale, &s, q->scale);
+    onnx_out_init_int(o, *zero, &s, q->zero_point, dtype);
+    free(sb);
+    free(zb);
 }
 
 Onnx__NodeProto *onnx_out_node(OnnxOut *o, const char *op_type, const char *name,

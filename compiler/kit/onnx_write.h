@@ -4,8 +4,8 @@
  * graph and each family writes its nodes through these functions
  * (OpInfo.onnx_export); `cnnc quantize` writes its QDQ models the same way.
  * The model is protobuf-c's ModelProto: the graph's one input and output
- * have a symbolic batch dimension "N"; initializers are float32 or int64,
- * little-endian raw data. Every string and array lives until
+ * have a symbolic batch dimension "N"; initializers are float32, int64 or
+ * (int8 models) int8, uint8 and int32, little-endian raw data. Every string and array lives until
  * onnx_out_free. */
 #ifndef CNNC_ONNX_WRITE_H
 #define CNNC_ONNX_WRITE_H
@@ -26,6 +26,14 @@ void onnx_out_io(OnnxOut *o, bool input, const char *name, const Shape *per_samp
 /* An initializer of the given full shape (rank 0: a scalar). */
 void onnx_out_init_f32(OnnxOut *o, const char *name, const Shape *s, const float *data);
 void onnx_out_init_i64(OnnxOut *o, const char *name, const Shape *s, const int64_t *data);
+/* Integers as ONNX type dtype: ONNX__TENSOR_PROTO__DATA_TYPE__INT8, UINT8
+ * or INT32. */
+void onnx_out_init_int(OnnxOut *o, const char *name, const Shape *s, const int32_t *data,
+                       int dtype);
+/* q's scales (float32) and zero points (of ONNX type dtype) as two fresh
+ * initializers named after base: scalars, or 1-D, one per channel. */
+void onnx_out_quant(OnnxOut *o, const char *base, const Quant *q, int dtype, const char **scale,
+                    const char **zero);
 /* A value name made from `base`, used by nothing else in the model so far
  * (for intermediate values and extra initializers). */
 const char *onnx_out_fresh(OnnxOut *o, const char *base);

@@ -26,6 +26,7 @@ typedef struct {
     bool (*valid)(float a, float b);
     const char *invalid; /* why valid fails: a printf format given a and b */
     const char *c_y, *c_dydx, *c_vec; /* generated C ($x $y $s $a $b; $v $V $I) */
+    bool clamp; /* y = x clamped to [f(-inf), f(+inf)] */
 } ActInfo;
 
 /* A DSL keyword standing for an activation with fixed parameters. */
@@ -53,6 +54,9 @@ Act node_act(const Node *n);
 bool act_grad_from_output(Act act);
 /* y >= 0 whatever x (acts.def's nonneg). */
 bool act_nonnegative(Act act);
+/* y is x clamped to [act(-inf), act(+inf)] (acts.def's clamp), or no
+ * activation at all: integer kernels apply it as bounds. */
+bool act_is_clamp(Act act);
 /* Generated C (act_emit.c): the expression applying act to the float
  * expression v; d act / dx from expressions x and y = act(x); and `var =
  * act(var)` on a GNU vector variable of `lanes` floats (cnnc_v8, cnnc_v16),
@@ -72,9 +76,40 @@ extern const DslKind conv_dsl[], pool_dsl[], dense_dsl[], batchnorm_dsl[], resha
     reduce_dsl[], prelu_dsl[];
 extern const OnnxKind conv_onnx[], pool_onnx[], dense_onnx[], batchnorm_onnx[], reshape_onnx[],
     softmax_onnx[], elementwise_onnx[], concat_onnx[], pad_onnx[], act_onnx[], const_onnx[],
-    reduce_onnx[], prelu_onnx[];
+    reduce_onnx[], prelu_onnx[], quant_onnx[];
+/* The layout and normalisation families (issue 13). */
+extern const DslKind transpose_dsl[], slice_dsl[], norm_dsl[], matmul_dsl[];
+extern const OnnxKind transpose_onnx[], slice_onnx[], norm_onnx[], matmul_onnx[];
+extern const OnnxPattern norm_patterns[];
 
 /* ---- what the families' ONNX lowerings share ---- */
+
+/* Quantized models (quant_front.c): the scales (input si) and zero points
+ * (input zi, optional: 0, uint8) of a tensor of full ONNX shape x, checked;
+ * per channel along *axis (attribute "axis", else dflt_axis) or per tensor
+ * (*axis -1); zero points as given (*elem: their ONNX type). NULL after an
+ * error. onnx_act_quant: an activation's (one scale; uint8 moved to int8). */
+Quant *onnx_quant_params(OnnxNode *l, int si, int zi, const Shape *x, int dflt_axis, int *elem,
+                         int *axis);
+Quant *onnx_act_quant(OnnxNode *l, int si, int zi, const OnnxValue *x);
+/* The QLinear operators (QLinearConv, QLinearMatMul): x (input 0, scale
+ * and zero point inputs 1, 2) dequantized, the float operator `lower` run on
+ * it and consts (dequantized weights, bias), its output quantized with
+ * inputs ysi, yzi into l's output; "quantize" makes them one integer layer.
+ * onnx_qlinear_bias: the int32 bias (input bi) at scale x scale (input xsi)
+ * times the weights' qw, m values, dequantized into out. */
+bool onnx_qlinear(OnnxNode *l, int ysi, int yzi, OnnxValue **consts, int nconst,
+                  bool (*lower)(OnnxNode *l));
+bool onnx_qlinear_bias(OnnxNode *l, int bi, int xsi, const Quant *qw, int64_t m, Const *out);
+/* Integer constant x dequantized into out, its integers alongside (out->q). */
+bool onnx_dequantize_const(OnnxNode *l, const OnnxValue *x, int si, int zi, int dflt_axis,
+                           Const *out);
+/* A quantize node from float activation x into value out, the int8 tensor
+ * taking q (owned now); a dequantize node from int8 activation x, whose
+ * Quant must be q. Nodes named after l's plus suffix; false after an error. */
+bool onnx_quantize_act(OnnxNode *l, OnnxValue *x, Quant *q, const char *suffix, OnnxValue *out);
+bool onnx_dequantize_act(OnnxNode *l, OnnxValue *x, const Quant *q, const char *suffix,
+                         OnnxValue *out);
 
 /* A conv or pool window over `ns` spatial dims from ONNX's attributes
  * (conv_front.c): kernel, strides, dilations, pads or auto_pad. */
@@ -124,6 +159,19 @@ bool reshape_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *
                          const char *out);
 bool softmax_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
                          const char *out);
+/* cnnc quantize: quantize and dequantize nodes (quant_front.c). */
+bool quant_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                       const char *out);
+bool transpose_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                           const char *out);
+bool slice_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                       const char *out);
+bool matmul_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                        const char *out);
+bool layernorm_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                           const char *out);
+bool groupnorm_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                           const char *out);
 /* An activation as an ONNX node named `name` from value in to out
  * (act_front.c); false where it has no ONNX form. */
 bool act_onnx_node(OnnxOut *o, Act act, const char *name, const char *in, const char *out);
@@ -136,9 +184,17 @@ void onnx_export_window(OnnxOut *o, Onnx__NodeProto *x, const Graph *g, const No
 const char *onnx_export_pad(OnnxOut *o, const Graph *g, const Node *n, const char *x,
                             const char *out);
 
-/* Add(x, c) right after a dense layer without bias becomes its bias (the
- * node's output names x): true when it did (dense_front.c). */
+/* Add(x, c) right after a dense layer without bias, or a matmul by a
+ * constant on the right, becomes its bias (the node's output names x):
+ * true when it did (dense_front.c). */
 bool dense_onnx_take_bias(OnnxNode *l, OnnxValue *x, OnnxValue *c);
+/* MatMul of flat activation a by constant b [in, out]: a dense layer. */
+bool dense_onnx_matmul(OnnxNode *l, OnnxValue *a, OnnxValue *b);
+
+/* ---- integer forms, <family>/<family>_int8.c (OpInfo.quant; docs/int8.md) ---- */
+extern const QuantOps conv_int8, dense_int8, maxpool_int8, avgpool_int8, global_maxpool_int8,
+    global_avgpool_int8, view_int8, elementwise_int8, concat_int8, act_int8, softmax_int8,
+    pad_int8, maxout_int8, batchnorm_int8;
 
 /* ---- elementwise/: the operands of add, sub, mul and div (elementwise.c) ----
  * Operand k (0 <= k < elt_count) is activation input elt_input(n, k), or
@@ -326,6 +382,10 @@ GRAD_FN(reduce);      /* reduce_mean, reduce_max, reduce_sum, reduce_l2 */
 GRAD_FN(prelu);
 GRAD_FN(concat);
 GRAD_FN(pad);
+GRAD_FN(transpose);
+GRAD_FN(slice);
+GRAD_FN(norm); /* layernorm, groupnorm */
+GRAD_FN(matmul);
 #undef GRAD_FN
 
 /* OpInfo.grad_reads (see cnnc.h): which forward tensors each backward reads. */
@@ -342,8 +402,11 @@ GRAD_READS_FN(maxout);
 GRAD_READS_FN(elementwise); /* add, sub, mul, div */
 GRAD_READS_FN(reduce);
 GRAD_READS_FN(prelu);
+GRAD_READS_FN(norm);
+GRAD_READS_FN(matmul);
 #undef GRAD_READS_FN
-/* Reads nothing: avgpool, global_avgpool, concat, pad, dropout. */
+/* Reads nothing: avgpool, global_avgpool, concat, pad, dropout, transpose,
+ * slice. */
 void grad_reads_none(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out);
 /* OpInfo.fuses_with_loss of softmax: over the classes. */
 bool softmax_fuses_with_loss(const Graph *g, const Node *n);
@@ -413,9 +476,94 @@ void concat_emit_grad(Emit *e, const Node *n);
 void maxout_emit_grad(Emit *e, const Node *n);
 void pad_emit_grad(Emit *e, const Node *n);
 
+/* ---- strided.c (transpose/): the data movement of transpose and slice ----
+ * A strided gather y[i] = x[base + sum_k i_k xs[k]], y contiguous with
+ * dimensions d[0..rank). */
+typedef struct {
+    int rank;
+    int64_t base;
+    int64_t d[MAX_RANK], xs[MAX_RANK];
+} Strided;
+
+/* Drops size-1 axes and merges neighbours that stay neighbours in x. */
+void strided_simplify(Strided *s);
+/* One sample: y = the gather of x; dx += dy scattered back. */
+void strided_gather(const Strided *s, const float *x, float *y);
+void strided_scatter_add(const Strided *s, const float *dy, float *dx);
+/* The loop nest as C over arrays y and x (scatter: x[...] += y[...]). */
+void emit_strided(Emit *e, const Strided *s, const char *y, const char *x, bool scatter);
+/* Node n's gather, simplified (transpose.c). */
+Strided transpose_strided(const Graph *g, const Node *n);
+void transpose_emit(Emit *e, const Node *n);
+void transpose_emit_grad(Emit *e, const Node *n);
+extern const FoldRule transpose_folds[];
+/* Slice along one axis of size d (slice.c): the first index read and the
+ * count, from ONNX's start, end and step; false for step 0. */
+bool slice_axis(int64_t d, int64_t start, int64_t end, int64_t step, int64_t *first,
+                int64_t *len);
+Strided slice_strided(const Graph *g, const Node *n);
+void slice_emit(Emit *e, const Node *n);
+void slice_emit_grad(Emit *e, const Node *n);
+
+/* ---- concat/: its operands, inputs and constants (concat.c) ---- */
+int concat_operands(const Node *n);
+/* Whether operand i is a constant; *index: its param slot, or its input. */
+bool concat_operand(const Node *n, int i, int *index);
+const Shape *concat_shape(const Graph *g, const Node *n, int i);
+void concat_emit_train(Emit *e, const Node *n);
+
+/* ---- matmul/: products per sample ---- */
+typedef struct {
+    int64_t m, k, n; /* one product: [m, k] x [k, n] */
+    int nbatch;      /* leading axes of the output */
+    int64_t batch[MAX_RANK];            /* their sizes */
+    int64_t astride[MAX_RANK], bstride[MAX_RANK]; /* in matrices; 0 where broadcast */
+    int64_t count;   /* products per sample */
+    bool a_rows, b_cols; /* the output keeps A's rows axis, B's columns axis */
+} MatmulGeom;
+
+MatmulGeom matmul_geometry(const Graph *g, const Node *n);
+/* Offset in floats of product t's operand A (or B, b_side) in its operand. */
+int64_t matmul_offset(const MatmulGeom *k, int64_t t, bool b_side);
+void matmul_emit(Emit *e, const Node *n);
+void matmul_emit_train(Emit *e, const Node *n);
+void matmul_emit_grad(Emit *e, const Node *n);
+/* fuse-transpose's hooks (OpInfo.unpermute): matmul_fuse.c, norm_fuse.c. */
+bool matmul_unpermute(Graph *g, Node *n, const int *perm, bool apply);
+bool norm_unpermute(Graph *g, Node *n, const int *perm, bool apply);
+
+/* ---- norm/: layernorm and groupnorm ----
+ * Their groups: group (o, i) of a sample holds x[(o n + j) inner + i] for
+ * j < n; value j of group o uses gamma and beta at norm_param_index. */
+typedef struct {
+    int64_t outer, n, inner;
+    int64_t span;   /* consecutive values sharing a gamma and beta (groupnorm: S) */
+    bool per_group; /* groupnorm: the parameter index runs on across the groups */
+} NormGeom;
+
+NormGeom norm_geometry(const Graph *g, const Node *n);
+static inline int64_t norm_param_index(const NormGeom *k, int64_t o, int64_t j)
+{
+    return ((k->per_group ? o * k->n : 0) + j) / k->span;
+}
+/* Mean and 1/sqrt(var + eps) of group (o, i) of one sample, in double. */
+void norm_stats(const NormGeom *k, const float *x, int64_t o, int64_t i, double eps,
+                double *mean, double *rstd);
+void norm_emit(Emit *e, const Node *n);
+void norm_emit_train(Emit *e, const Node *n);
+void norm_emit_grad(Emit *e, const Node *n);
+extern const FoldRule norm_folds[];
+/* A LayerNormalization over full-shape axes [axis, rank) of x, gamma and
+ * beta from the node's inputs 1 and 2 (norm_front.c; norm_pattern.c). */
+Node *norm_onnx_layernorm(OnnxNode *l, OnnxValue *x, int axis, float eps);
+
 /* Copies c planes of h x w from src into dst as (h+pt+pb) x (w+pl+pr)
  * planes, the border filled as `mode` says (pad = top, left, bottom, right). */
 void emit_pad_copy(Emit *e, const char *dst, const char *src, int64_t c, int64_t h, int64_t w,
                    const int pad[4], PadMode mode);
+/* The same for elements of C type `type` (float, int8_t), the zero border
+ * being bytes `fill` (an int8 tensor's zero point). */
+void emit_pad_copy_typed(Emit *e, const char *dst, const char *src, int64_t c, int64_t h,
+                         int64_t w, const int pad[4], PadMode mode, const char *type, int fill);
 
 #endif

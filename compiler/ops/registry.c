@@ -11,6 +11,7 @@
 static const DslKind *const dsl_tables[] = {
     conv_dsl, pool_dsl, dense_dsl, batchnorm_dsl, reshape_dsl, act_dsl,
     softmax_dsl, maxout_dsl, elementwise_dsl, concat_dsl, pad_dsl, reduce_dsl, prelu_dsl,
+    transpose_dsl, slice_dsl, norm_dsl, matmul_dsl,
 };
 
 const DslKind *dsl_kind_at(int i)
@@ -34,6 +35,7 @@ const DslKind *dsl_kind_find(const char *word)
 static const OnnxKind *const onnx_tables[] = {
     conv_onnx, pool_onnx, batchnorm_onnx, dense_onnx, elementwise_onnx, act_onnx,
     softmax_onnx, reshape_onnx, concat_onnx, pad_onnx, const_onnx, reduce_onnx, prelu_onnx,
+    quant_onnx, transpose_onnx, slice_onnx, norm_onnx, matmul_onnx,
 };
 
 const OnnxKind *onnx_kind_find(const char *op_type)
@@ -42,5 +44,19 @@ const OnnxKind *onnx_kind_find(const char *op_type)
         for (const OnnxKind *k = onnx_tables[t]; k->op_type; k++)
             if (*k->op_type && strcmp(k->op_type, op_type) == 0)
                 return k;
+    return NULL;
+}
+
+/* The ONNX subgraphs a family lowers as one node (kit/onnx_kit.h). */
+static const OnnxPattern *const onnx_pattern_tables[] = {
+    norm_patterns,
+};
+
+const OnnxPattern *onnx_pattern_at(int i)
+{
+    for (size_t t = 0; t < sizeof onnx_pattern_tables / sizeof *onnx_pattern_tables; t++)
+        for (const OnnxPattern *p = onnx_pattern_tables[t]; p->first; p++)
+            if (i-- == 0)
+                return p;
     return NULL;
 }

@@ -47,6 +47,16 @@ void fuse_bypass(Graph *g, int id)
     fuse_remove(g, id);
 }
 
+void fuse_dead_views(Graph *g)
+{
+    for (int i = g->nn - 1; i >= 0; i--) {
+        const Node *n = &g->n[i];
+        if ((op_info(n->op)->traits & OPT_VIEW) && n->out != g->output &&
+            graph_consumers(g, n->out, NULL, 0) == 0)
+            fuse_remove(g, i);
+    }
+}
+
 int fuse_new_const(Graph *g, const char *base, const char *suffix, const Shape *shape,
                    const float *data, Loc loc)
 {
@@ -83,6 +93,7 @@ void fuse_prune(Graph *g)
         if (!used[t]) {
             free(g->t[t].name);
             free(g->t[t].data);
+            quant_free(g->t[t].q);
             map[t] = -1;
             continue;
         }
@@ -90,6 +101,7 @@ void fuse_prune(Graph *g)
         g->t[kept++] = g->t[t];
     }
     g->nt = kept;
+    graph_reindex_tensors(g);
     g->input = map[g->input];
     g->output = map[g->output];
     for (int i = 0; i < g->nn; i++) {

@@ -1,5 +1,6 @@
 /* fuse_fold.c: the fusion passes that fold one node into a neighbour
- * (fuse-bn, fuse-math, fuse-bias, fuse-pad, fuse-residual). Takes a Graph; gives it
+ * (fuse-transpose, fuse-norm, fuse-bn, fuse-math, fuse-bias, fuse-pad,
+ * fuse-residual). Takes a Graph; gives it
  * with every foldable node folded away.
  *
  * The pass knows no operator: each operator declares the passes its nodes
@@ -26,13 +27,28 @@ bool fuse_fold(Graph *g, const char *pass, const LoadOptions *opt)
 {
     for (int i = 0; i < g->nn; i++) {
         const FoldRule *r = rule_for(&g->n[i], pass);
-        if (!r || !r->fold(g, i, opt))
+        /* The rules are float arithmetic: integer layers keep their form. */
+        if (!r || node_quantized(g, &g->n[i]) || !r->fold(g, i, opt))
             continue;
         fuse_bypass(g, i);
         i--;
     }
     fuse_prune(g);
     return true;
+}
+
+bool fuse_transpose(Graph *g, const LoadOptions *opt)
+{
+    return fuse_fold(g, "fuse-transpose", opt);
+}
+
+/* A folded GroupNorm export leaves its first reshape unread. */
+bool fuse_norm(Graph *g, const LoadOptions *opt)
+{
+    bool ok = fuse_fold(g, "fuse-norm", opt);
+    fuse_dead_views(g);
+    fuse_prune(g);
+    return ok;
 }
 
 bool fuse_batchnorm(Graph *g, const LoadOptions *opt)

@@ -25,7 +25,7 @@ static char *free_name(const Graph *g, const char *base)
     return name;
 }
 
-static void split(Graph *g, int id)
+void split_epilogue(Graph *g, int id)
 {
     Act act = g->n[id].act;
     int z = g->n[id].out;
@@ -52,7 +52,7 @@ bool split_act(Graph *g, const LoadOptions *opt)
     for (int i = 0; i < nn; i++) {
         Act act = node_epilogue(&g->n[i]);
         if (act_present(act) && !act_grad_from_output(act))
-            split(g, i);
+            split_epilogue(g, i);
     }
     return g->nn == nn || graph_toposort(g);
 }

@@ -40,28 +40,46 @@ static int *last_reads(const Graph *g)
     return last;
 }
 
-/* The last step at which the storage of root r is read, through any of the
- * tensors [0, upto) that alias it. */
-static int root_last_read(const Graph *g, const int *root, const int *last, int r, int upto)
+/* Per root tensor, the last step at which its storage is read through
+ * any activation aliased to it (-1 if never). Caller frees. */
+static int *root_last_reads(const Graph *g, const int *root, const int *last)
 {
-    int l = -1;
-    for (int t = 0; t < upto; t++)
-        if (g->t[t].kind == T_ACT && root[t] == r && last[t] > l)
-            l = last[t];
-    return l;
+    int *rl = xmalloc((size_t)(g->nt ? g->nt : 1) * sizeof *rl);
+    for (int t = 0; t < g->nt; t++)
+        rl[t] = -1;
+    for (int t = 0; t < g->nt; t++)
+        if (g->t[t].kind == T_ACT && last[t] > rl[root[t]])
+            rl[root[t]] = last[t];
+    return rl;
 }
 
+/* Merges tensor t into the storage of root r: r is then read until the
+ * later of its own last read and t's (activations only; t is an output
+ * nothing has aliased yet, so its own last read is all it brings). */
+static void alias_to(const Graph *g, Plan *p, int *root_last, const int *last, int t, int r)
+{
+    p->root[t] = r;
+    if (g->t[t].kind == T_ACT && last[t] > root_last[r])
+        root_last[r] = last[t];
+}
+
+/* One pass in node order, each node's aliasing decided from what the
+ * nodes before it aliased: root_last[r] is the last step at which root
+ * r's storage is read through any tensor aliased to it so far. */
 void plan_alias(const Graph *g, Plan *p)
 {
     int *last = last_reads(g);
+    int *root_last = xmalloc((size_t)(g->nt ? g->nt : 1) * sizeof *root_last);
     p->root = xmalloc((size_t)(g->nt ? g->nt : 1) * sizeof *p->root);
-    for (int t = 0; t < g->nt; t++)
+    for (int t = 0; t < g->nt; t++) {
         p->root[t] = t;
+        root_last[t] = g->t[t].kind == T_ACT ? last[t] : -1;
+    }
     for (int i = 0; i < g->nn; i++) {
         const Node *n = &g->n[i];
         unsigned traits = op_info(n->op)->traits;
         if ((traits & OPT_VIEW) && n->nin == 1) {
-            p->root[n->out] = p->root[n->in[0]];
+            alias_to(g, p, root_last, last, n->out, p->root[n->in[0]]);
             continue;
         }
         if (!(traits & OPT_ELEMENTWISE))
@@ -73,14 +91,16 @@ void plan_alias(const Graph *g, Plan *p)
              * the node; the input must die here (all its aliases too). */
             if (r == g->input || n->out == g->output)
                 continue;
-            if (shape_numel(&g->t[r].shape) != size)
+            if (shape_numel(&g->t[r].shape) != size ||
+                tensor_dtype(&g->t[r]) != tensor_dtype(&g->t[n->out]))
                 continue;
-            if (root_last_read(g, p->root, last, r, g->nt) != i)
+            if (root_last[r] != i)
                 continue;
-            p->root[n->out] = r;
+            alias_to(g, p, root_last, last, n->out, r);
             break;
         }
     }
+    free(root_last);
     free(last);
 }
 
@@ -133,17 +153,23 @@ static int64_t place(Buf *b, Buf *placed, int nplaced, Buf **tmp)
     return at;
 }
 
+/* The most floats live at once over steps [-1, steps]: a sweep over the
+ * steps, each buffer adding its size where it starts and taking it off
+ * after its last step. */
 static int64_t lower_bound(const Buf *bufs, int nb, int steps)
 {
-    int64_t best = 0;
-    for (int s = -1; s <= steps; s++) {
-        int64_t sum = 0;
-        for (int i = 0; i < nb; i++)
-            if (bufs[i].first <= s && s <= bufs[i].last)
-                sum += bufs[i].size;
+    int64_t *delta = xcalloc((size_t)steps + 3, sizeof *delta);
+    for (int i = 0; i < nb; i++) {
+        delta[bufs[i].first + 1] += bufs[i].size;
+        delta[bufs[i].last + 2] -= bufs[i].size;
+    }
+    int64_t best = 0, sum = 0;
+    for (int s = 0; s <= steps + 1; s++) {
+        sum += delta[s];
         if (sum > best)
             best = sum;
     }
+    free(delta);
     return best;
 }
 
@@ -201,17 +227,17 @@ static void set_offsets(const Graph *g, const Buf *bufs, int nb, int nsteps, Pla
 
 void plan_pack(const Graph *g, const int64_t *scratch, int64_t samples, Plan *p)
 {
-    int *lastr = last_reads(g);
+    int *lastr = last_reads(g), *root_last = root_last_reads(g, p->root, lastr);
     Buf *bufs = xmalloc((size_t)(g->nt + g->nn + 1) * sizeof *bufs);
     int nb = 0;
     for (int t = 0; t < g->nt; t++) {
         if (g->t[t].kind != T_ACT || p->root[t] != t || t == g->input)
             continue;
         int first = g->t[t].producer;
-        int last = root_last_read(g, p->root, lastr, t, g->nt);
+        int last = root_last[t];
         if (last < first)
             last = first; /* written, never read: still needs its bytes */
-        bufs[nb++] = (Buf){t, plan_round_up(shape_numel(&g->t[t].shape) * samples), first, last, 0};
+        bufs[nb++] = (Buf){t, plan_round_up(tensor_floats(&g->t[t], samples)), first, last, 0};
     }
     for (int i = 0; scratch && i < g->nn; i++)
         if (scratch[i] > 0)
@@ -220,6 +246,7 @@ void plan_pack(const Graph *g, const int64_t *scratch, int64_t samples, Plan *p)
     p->bound_floats = lower_bound(bufs, nb, g->nn);
     set_offsets(g, bufs, nb, g->nn, p);
     free(bufs);
+    free(root_last);
     free(lastr);
 }
 
@@ -324,30 +351,43 @@ void plan_free(Plan *p)
     memset(p, 0, sizeof *p);
 }
 
+/* Whether root tensor t has storage of its own in the inference arena, and
+ * its live steps [*first, *last]. */
+static bool peak_buffer(const Graph *g, const Plan *p, const int *root_last, int t, int *first,
+                        int *last)
+{
+    if (g->t[t].kind != T_ACT || p->root[t] != t || t == g->input)
+        return false;
+    *first = g->t[t].producer;
+    *last = root_last[t] > *first ? root_last[t] : *first;
+    return true;
+}
+
 int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, bool *live)
 {
-    int *lastr = last_reads(g);
-    int64_t best = -1;
+    int *lastr = last_reads(g), *root_last = root_last_reads(g, p->root, lastr);
+    int64_t *delta = xcalloc((size_t)g->nn + 3, sizeof *delta);
+    int first, last;
+    for (int t = 0; t < g->nt; t++)
+        if (peak_buffer(g, p, root_last, t, &first, &last)) {
+            int64_t size = plan_round_up(tensor_floats(&g->t[t], samples));
+            delta[first + 1] += size;
+            delta[last + 2] -= size;
+        }
+    int64_t best = -1, sum = 0;
     *step = -1;
     for (int s = -1; s <= g->nn; s++) {
-        int64_t sum = 0;
-        for (int t = 0; t < g->nt; t++) {
-            if (g->t[t].kind != T_ACT || p->root[t] != t || t == g->input)
-                continue;
-            int first = g->t[t].producer, last = root_last_read(g, p->root, lastr, t, g->nt);
-            if (first <= s && s <= (last > first ? last : first))
-                sum += plan_round_up(shape_numel(&g->t[t].shape) * samples);
-        }
+        sum += delta[s + 1];
         if (sum > best) {
             best = sum;
             *step = s;
         }
     }
-    for (int t = 0; t < g->nt; t++) {
-        int first = g->t[t].producer, last = root_last_read(g, p->root, lastr, t, g->nt);
-        live[t] = g->t[t].kind == T_ACT && p->root[t] == t && t != g->input && first <= *step &&
-                  *step <= (last > first ? last : first);
-    }
+    for (int t = 0; t < g->nt; t++)
+        live[t] = peak_buffer(g, p, root_last, t, &first, &last) && first <= *step &&
+                  *step <= last;
+    free(delta);
+    free(root_last);
     free(lastr);
     return best;
 }

@@ -185,4 +185,5 @@ void name_map_free(NameMap *m)
 {
     free(m->key);
     free(m->val);
+    memset(m, 0, sizeof *m);
 }

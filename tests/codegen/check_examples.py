@@ -5,9 +5,11 @@ For each MODEL.cnn: `cnnc MODEL -o M.c --main --batch 2`, compiled with CC
 and strict C99 flags (-Werror), then `./M infer` on random inputs of batch 1
 and batch 5 (more than --batch: the program runs in chunks) must agree with
 `cnnc run` (the interpreter, the oracle): max|a - b| <= 1e-4 * max|ref|,
-no NaN (contract, section 6).
+no NaN (contract, section 6). With --int8 both quantize the model with
+`--int8 --calib` (8 seeded samples) and must agree bit for bit (contract,
+section 7).
 
-usage: check_examples.py CNNC OUTDIR CC [--sanitize] [--need-cpu FLAG] [--cnnc=OPT...]
+usage: check_examples.py CNNC OUTDIR CC [--sanitize] [--int8] [--need-cpu FLAG] [--cnnc=OPT...]
        [-FLAG...] MODEL.cnn...
 (--cnnc=OPT goes to cnnc: --cnnc=--target=cortex-m4 tests the microcontroller
 profiles' scalar kernels; -DCNNC_NO_VECTOR_EXT the plain C path of the others; -march=native
@@ -50,20 +52,33 @@ def input_shape(header):
     return tuple(int(v) for v in m.group(1).split(","))
 
 
-def agree(got, ref):
+def agree(got, ref, exact=False):
     if got.shape != ref.shape:
         return "shape %s, expected %s" % (got.shape, ref.shape)
     if np.isnan(got).any() or np.isnan(ref).any():
         return "NaN in output"
+    if exact:
+        diff = int((got != ref).sum())
+        return "%d of %d values differ (int8: bit for bit)" % (diff, got.size) if diff else None
     err, scale = np.abs(got - ref).max(), np.abs(ref).max()
     if err > 1e-4 * scale:
         return "max|a-b| = %g > 1e-4 * %g" % (err, scale)
     return None
 
 
-def check(cnnc, outdir, cc, sanitize, defines, model, cnnc_flags=()):
-    stem = os.path.join(outdir, os.path.basename(model)[:-4])
-    run([cnnc, model, "-o", stem + ".c", "--main", "--batch", "2"] + list(cnnc_flags))
+def int8_options(cnnc, model, stem):
+    """--int8 --calib CALIB for model: 8 seeded N(0, 1) samples of its input."""
+    run([cnnc, model, "-o", stem + "_shape.c"])
+    calib = stem + "_calib.npy"
+    rng = np.random.default_rng(1000 + len(model))
+    np.save(calib, rng.standard_normal((8,) + input_shape(stem + "_shape.h")).astype(np.float32))
+    return ["--int8", "--calib", calib]
+
+
+def check(cnnc, outdir, cc, sanitize, int8, defines, model, cnnc_flags=()):
+    stem = os.path.join(outdir, os.path.splitext(os.path.basename(model))[0])
+    quant = int8_options(cnnc, model, stem) if int8 else []
+    run([cnnc, model, "-o", stem + ".c", "--main", "--batch", "2"] + list(cnnc_flags) + quant)
     flags = STRICT + defines + (sanitize_flags(cc) if sanitize else ["-O2"])
     run([cc] + flags + [stem + ".c", "-o", stem, "-lm"])
     shape = input_shape(stem + ".h")
@@ -72,9 +87,10 @@ def check(cnnc, outdir, cc, sanitize, defines, model, cnnc_flags=()):
     for n in (1, 5):
         x = rng.standard_normal((n,) + shape).astype(np.float32)
         np.save(stem + "_in.npy", x)
-        run([cnnc, "run", model, "--input", stem + "_in.npy", "--output", stem + "_ref.npy"])
+        run([cnnc, "run", model, "--input", stem + "_in.npy", "--output", stem + "_ref.npy"]
+            + quant)
         run([stem, "infer", stem + "_in.npy", stem + "_out.npy"])
-        why = agree(np.load(stem + "_out.npy"), np.load(stem + "_ref.npy"))
+        why = agree(np.load(stem + "_out.npy"), np.load(stem + "_ref.npy"), int8)
         if why:
             failures.append("%s (batch %d): %s" % (model, n, why))
     return failures
@@ -105,18 +121,18 @@ def skip_unless_cpu(args):
 def main():
     cnnc, outdir, cc = sys.argv[1:4]
     sanitize = "--sanitize" in sys.argv[4:]
-    rest = sys.argv[4:]
+    int8 = "--int8" in sys.argv[4:]
+    rest = [a for a in sys.argv[4:] if a not in ("--sanitize", "--int8")]
     skip_unless_cpu(rest)
     cnnc_flags = [a[len("--cnnc="):] for a in rest if a.startswith("--cnnc=")]
     # C compiler flags, e.g. -DCNNC_NO_VECTOR_EXT or -march=native
-    defines = [a for a in rest if a.startswith("-") and a != "--sanitize" and
-               not a.startswith("--cnnc=")]
+    defines = [a for a in rest if a.startswith("-") and not a.startswith("--cnnc=")]
     models = [m for m in rest if not m.startswith("-")]
     os.makedirs(outdir, exist_ok=True)
     failures = []
     for model in models:
         try:
-            failures += check(cnnc, outdir, cc, sanitize, defines, model, cnnc_flags)
+            failures += check(cnnc, outdir, cc, sanitize, int8, defines, model, cnnc_flags)
         except RuntimeError as e:
             failures.append("%s: %s" % (model, e))
         print("%s: %s" % (model, "FAIL" if failures and failures[-1].startswith(model) else "ok"))

@@ -10,10 +10,12 @@ driver, so that the C compiler runs a few times, not hundreds (and many
 prefixes in one program show that generated files link together). The
 driver runs each case on its input batch (2 samples) and on its first
 sample alone; both must agree with `cnnc run` (the oracle) within
-max|a - b| <= 1e-4 * max|ref| (contract, section 6).
+max|a - b| <= 1e-4 * max|ref| (contract, section 6). With --int8 every
+case is quantized (`--int8 --calib NAME.input.npy`) and both must agree bit
+for bit (contract, section 7).
 
-usage: check_matrix.py CNNC SOURCE_DIR WORKDIR CC [--need-cpu FLAG] [--cnnc=OPT...] [-FLAG...]
-       [REGEX]
+usage: check_matrix.py CNNC SOURCE_DIR WORKDIR CC [--int8] [--need-cpu FLAG] [--cnnc=OPT...]
+       [-FLAG...] [REGEX]
 (--cnnc=OPT goes to cnnc, e.g. --cnnc=--target=cortex-m4 for the scalar kernels of
 the microcontroller profiles; other -options go to the C compiler: -DCNNC_NO_VECTOR_EXT tests the plain C path,
 -march=native with --need-cpu avx512f the 16-float one, skipped with exit
@@ -119,7 +121,11 @@ int main(int argc, char **argv)
 """
 
 
-def build_group(cnnc, cc, defines, work, cases, first, cnnc_flags):
+def quant_options(int8, case_dir, name):
+    return ["--int8", "--calib", os.path.join(case_dir, name + ".input.npy")] if int8 else []
+
+
+def build_group(cnnc, cc, defines, int8, work, cases, first, cnnc_flags):
     includes, rows, sources = [], [], []
     for i, (name, case_dir) in enumerate(cases):
         p = "c%d" % (first + i)
@@ -127,7 +133,7 @@ def build_group(cnnc, cc, defines, work, cases, first, cnnc_flags):
         batch = "1" if (first + i) % 2 else "2"
         run([cnnc, os.path.join(case_dir, name + ".cnn"), "--weights",
              os.path.join(case_dir, name + ".weights"), "-o", out_c, "--name", p,
-             "--batch", batch] + cnnc_flags)
+             "--batch", batch] + cnnc_flags + quant_options(int8, case_dir, name))
         includes.append('#include "%s.h"' % p)
         rows.append('    {"%s", %s_forward, %s_INPUT_SIZE, %s_OUTPUT_SIZE, %s_ARENA_BYTES, '
                     '%s_BATCH_MAX},\n' % (name, p, p, p, p, p))
@@ -140,11 +146,12 @@ def build_group(cnnc, cc, defines, work, cases, first, cnnc_flags):
     run([exe, work])
 
 
-def compare(cnnc, work, name, case_dir):
+def compare(cnnc, int8, work, name, case_dir):
     ref_path = os.path.join(work, name + ".ref.npy")
     run([cnnc, "run", os.path.join(case_dir, name + ".cnn"), "--weights",
          os.path.join(case_dir, name + ".weights"), "--input",
-         os.path.join(case_dir, name + ".input.npy"), "--output", ref_path])
+         os.path.join(case_dir, name + ".input.npy"), "--output", ref_path]
+        + quant_options(int8, case_dir, name))
     ref = np.load(ref_path)
     problems = []
     for suffix, want in ((".out.raw", ref), (".out1.raw", ref[:1])):
@@ -154,7 +161,10 @@ def compare(cnnc, work, name, case_dir):
             continue
         got = got.reshape(want.shape)
         err, scale = np.abs(got - want).max(), np.abs(want).max()
-        if np.isnan(got).any() or np.isnan(want).any() or err > 1e-4 * scale:
+        if int8 and not np.array_equal(got, want):
+            problems.append("batch %d: %d values differ (int8: bit for bit)"
+                            % (len(want), int((got != want).sum())))
+        elif np.isnan(got).any() or np.isnan(want).any() or err > 1e-4 * scale:
             problems.append("batch %d: max|a-b| = %g, max|ref| = %g" % (len(want), err, scale))
     return problems
 
@@ -162,6 +172,8 @@ def compare(cnnc, work, name, case_dir):
 def main():
     cnnc, src, work, cc = sys.argv[1:5]
     args = sys.argv[5:]
+    int8 = "--int8" in args
+    args = [a for a in args if a != "--int8"]
     skip_unless_cpu(args)
     cnnc_flags = [a[len("--cnnc="):] for a in args if a.startswith("--cnnc=")]
     defines = [a for a in args if a.startswith("-") and not a.startswith("--cnnc=")]
@@ -184,12 +196,12 @@ def main():
     for first in range(0, len(names), GROUP):
         group = [(n, case_dir) for n in names[first:first + GROUP]]
         try:
-            build_group(cnnc, cc, defines, work, group, first, cnnc_flags)
+            build_group(cnnc, cc, defines, int8, work, group, first, cnnc_flags)
         except RuntimeError as e:
             failures.append("group at %s: %s" % (names[first], str(e)[:3000]))
             continue
         for name, _ in group:
-            for p in compare(cnnc, work, name, case_dir):
+            for p in compare(cnnc, int8, work, name, case_dir):
                 failures.append("%s: %s" % (name, p))
     for f in failures:
         print("FAIL:", f)

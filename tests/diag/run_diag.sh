@@ -4,8 +4,10 @@
 # Usage: run_diag.sh CNNC [DIR]   (DIR defaults to this script's directory)
 #
 # Every DIR/NAME.err holds the exact first line `cnnc info NAME.cnn` must
-# print on stderr. NAME.cnn is DIR's file or, for the inputs that are too
-# large or too binary to commit, made here by gen_case. For each case: the
+# print on stderr, or its first lines when it has several (the source line
+# and the caret, where their bytes are the point: escaping). NAME.cnn is
+# DIR's file or, for the inputs that are too large or too binary to commit,
+# made here by gen_case. For each case: the
 # exit status is non-zero and below 128 (no signal), no sanitizer spoke, the
 # first line is `NAME.cnn:LINE:COL: error: ...` and equals the golden one.
 # `run_diag.sh CNNC --update` rewrites the goldens (review the diff!).
@@ -44,6 +46,12 @@ gen_case() {
         printf 'model m {\n  input 3x8\0003\n  relu\n}\n' >"$work/$1.cnn" ;;
     not_utf8) # Latin-1 e-acute in a layer name
         printf 'model m {\n  input 16\n  caf\351: dense(4)\n}\n' >"$work/$1.cnn" ;;
+    control_byte) # a terminal escape sequence (ESC [ 3 1 m) after a layer
+        printf 'model m {\n  input 16\n  relu \033[31m\n}\n' >"$work/$1.cnn" ;;
+    invalid_utf8_message) # a stray run echoed in the message: '@', a C1 control, 0xFF
+        printf 'model m {\n  input 16\n  relu @\302\233\377 # caf\303\251\n}\n' >"$work/$1.cnn" ;;
+    utf8_kept) # valid UTF-8 and a tab before the error columns: kept, carets aligned
+        printf 'model m {\n  input 16\n\t\316\273\342\234\223 @\n}\n' >"$work/$1.cnn" ;;
     empty)
         : >"$work/$1.cnn" ;;
     *)
@@ -64,9 +72,11 @@ for golden in "$dir"/*.err; do
     fi
     (cd "$work" && "$cnnc" info "$name.cnn" >/dev/null 2>"$name.stderr")
     status=$?
+    lines=$(wc -l <"$golden")
     first=$(head -n 1 "$work/$name.stderr")
+    got=$(head -n "$lines" "$work/$name.stderr")
     if [ $update = 1 ]; then
-        printf '%s\n' "$first" >"$golden"
+        printf '%s\n' "$got" >"$golden"
     fi
     expected=$(cat "$golden")
     why=
@@ -78,13 +88,13 @@ for golden in "$dir"/*.err; do
         why="a sanitizer reported a problem"
     elif ! printf '%s\n' "$first" | grep -q "^$name\.cnn:[0-9][0-9]*:[0-9][0-9]*: error: "; then
         why="first line is not FILE:LINE:COL: error:"
-    elif [ "$first" != "$expected" ]; then
-        why="first line differs"
+    elif [ "$got" != "$expected" ]; then
+        why="first lines differ"
     fi
     if [ -n "$why" ]; then
         echo "FAIL $name: $why"
         echo "  expected: $expected"
-        echo "  got:      $(printf '%s' "$first" | cut -c1-300)"
+        echo "  got:      $(printf '%s' "$got" | cut -c1-300)"
         fail=$((fail + 1))
     else
         pass=$((pass + 1))

@@ -6,7 +6,9 @@ usage: check_export.py CNNC SOURCE_DIR WORK_DIR
 
 For every example .cnn (and tests/cli/bn.cnn: BatchNorm; tests/export/ops.cnn:
 the newer activations and sub, mul, div; a 1-D net, joins, branches and the
-rest are among the examples): export it, run onnx.checker
+rest are among the examples; and the single-layer matrix's cases of the
+layout and normalisation layers and pad, with their weights):
+export it, run onnx.checker
 with full shape inference, run the ONNX file in ONNX Runtime
 (onnxruntime-node, tests/ort) on a seeded batch and compare with `cnnc run`
 on the .cnn (rtol 1e-4 of the largest output, contract section 6), and load
@@ -86,6 +88,40 @@ def refuse_softplus_beta():
         failures.append("export softplus(beta=2): rc %d, %s" % (p.returncode, p.stderr.strip()))
 
 
+# The single-layer matrix's cases of the operators the examples lack.
+MATRIX = r"^\S+ (transpose|shuffle|slice|split|matmul|layernorm|groupnorm|instancenorm|pad) "
+
+
+def check_matrix_layers():
+    """Those cases exported with their weights (gen_matrix.py writes them):
+    the same checks as the examples. Returns the models checked."""
+    sys.path.insert(0, os.path.join(SRC, "tests", "torch"))
+    import gen_matrix
+    d = os.path.join(WORK, "matrix")
+    done = gen_matrix.generate(d, MATRIX)
+    for name, row in done:
+        try:
+            check_one(name, os.path.join(d, name + ".cnn"), os.path.join(d, name + ".weights"))
+        except Exception as e:  # noqa: BLE001
+            failures.append("%s (%s): %s" % (name, row, e))
+    print("ok %d matrix cases (%s)" % (len(done), ", ".join(sorted({r.split()[0] for _, r in done}))))
+    return [name for name, _ in done]
+
+
+def concat_constant_model():
+    """An ONNX Concat of the input and a constant: exported, the constant is
+    expanded to the batch (the DSL has no constants to test this with)."""
+    from onnx import TensorProto, helper, numpy_helper
+    c = numpy_helper.from_array(np.linspace(-1, 1, 32, dtype="<f4").reshape(1, 2, 4, 4), "c")
+    node = helper.make_node("Concat", ["x", "c"], ["y"], name="cat", axis=1)
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                       ["N", 3, 4, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [c])
+    path = os.path.join(WORK, "concat_constant_src.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
 def main():
     ortlib.require()
     os.makedirs(WORK, exist_ok=True)
@@ -99,6 +135,12 @@ def main():
             print("ok %s (opset %d, %d nodes)" % (name, m.opset_import[0].version, len(m.graph.node)))
         except Exception as e:  # noqa: BLE001 - every failure is listed
             failures.append("%s: %s" % (name, e))
+    models += check_matrix_layers()
+    try:
+        check_one("concat_constant", concat_constant_model())
+        print("ok concat of a constant")
+    except Exception as e:  # noqa: BLE001
+        failures.append("concat_constant: %s" % e)
     lenet = os.path.join(SRC, "examples", "lenet.cnn")
     try:
         m = check_one("lenet_trained", lenet, perturbed_weights(lenet))

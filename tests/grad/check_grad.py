@@ -59,27 +59,28 @@ def identity_dropout(x, p=0.5, training=True, inplace=False):
     return x
 
 
-def torch_loss(out, labels):
+def torch_loss(out, labels, probs=None):
     """Cross-entropy of logits, or NLL of probabilities when the model ends
-    in softmax."""
+    in softmax (probs; None: when the outputs look like probabilities)."""
     out = out.reshape(out.shape[0], -1)
-    probs = bool((out >= 0).all()) and bool(torch.allclose(
-        out.sum(1), torch.ones(out.shape[0], dtype=out.dtype), atol=1e-9))
+    if probs is None:
+        probs = bool((out >= 0).all()) and bool(torch.allclose(
+            out.sum(1), torch.ones(out.shape[0], dtype=out.dtype), atol=1e-9))
     if probs:
         return F.nll_loss(torch.log(out), labels)
     return F.cross_entropy(out, labels)
 
 
-def torch_grads(module, named, forward, x, labels):
+def torch_grads(module, named, forward, x, labels, probs=None):
     """(loss, {cnnc name: gradient}) in float64, training mode, Dropout
-    the identity. named: cnnc name -> torch Parameter."""
+    the identity. named: cnnc name -> torch Parameter; probs: torch_loss's."""
     module.double().train()
     for p in module.parameters():
         p.grad = None
     F.dropout = identity_dropout
     try:
         out = forward(torch.from_numpy(x).double())
-        loss = torch_loss(out, torch.from_numpy(labels).long())
+        loss = torch_loss(out, torch.from_numpy(labels).long(), probs)
         loss.backward()
     finally:
         F.dropout = _dropout

@@ -78,7 +78,7 @@ def deep_nesting(depth):
     return b"\x08\x08" + b"".join(reversed(headers))
 
 
-def const(name, shape, dtype=np.float32):
+def ones(name, shape, dtype=np.float32):
     return numpy_helper.from_array(np.ones(shape, dtype), name)
 
 
@@ -86,7 +86,7 @@ def broadcast_and_reduce_cases():
     """Shapes that do not broadcast, axes that do not exist or mix samples."""
     w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
     yield "mul_no_broadcast", model([helper.make_node("Mul", ["x", "c"], ["y"], name="m")],
-                                    [const("c", (4, 1, 1))]), "its dimension 0 is 4"
+                                    [ones("c", (4, 1, 1))]), "its dimension 0 is 4"
     yield "add_acts_no_broadcast", model(
         [helper.make_node("Conv", ["x", "w"], ["c"]),
          helper.make_node("Add", ["x", "c"], ["y"], name="a")], [w]), "does not broadcast"
@@ -94,7 +94,7 @@ def broadcast_and_reduce_cases():
         [helper.make_node("Flatten", ["x"], ["f"]),
          helper.make_node("Mul", ["x", "f"], ["y"], name="m")]), "have ranks 3 and 1"
     yield "sub_const_batch", model([helper.make_node("Sub", ["c", "x"], ["y"], name="s")],
-                                   [const("c", (2, 3, 8, 8))]), "batch dimension of 1 only"
+                                   [ones("c", (2, 3, 8, 8))]), "batch dimension of 1 only"
     yield "reduce_axis_out_of_range", model(
         [helper.make_node("ReduceMean", ["x"], ["y"], name="r", axes=[4])]), \
         "axis 4 is out of range for rank 4"
@@ -110,7 +110,7 @@ def broadcast_and_reduce_cases():
         [helper.make_node("ReduceMean", ["x"], ["y"], name="r", axes=[1, 2, 3], keepdims=0)]), \
         "scalar per sample"
     yield "prelu_slope_mismatch", model(
-        [helper.make_node("PRelu", ["x", "s"], ["y"], name="p")], [const("s", (5,))]), \
+        [helper.make_node("PRelu", ["x", "s"], ["y"], name="p")], [ones("s", (5,))]), \
         "does not broadcast"
     yield "pow_no_exponent", model([helper.make_node("Pow", ["x"], ["y"], name="p")]), \
         "input 1 (exponent) is missing"
@@ -133,6 +133,8 @@ def cases():
     yield "opset_too_new", model([helper.make_node("Relu", ["x"], ["y"])], opset=99), "opset"
     yield "unknown_op", model([helper.make_node("FooBar", ["x"], ["y"], name="f1")]), \
         "node 'f1' (FooBar): unsupported operator"
+    yield "name_with_escapes", model([helper.make_node("FooBar", ["x"], ["y"], name="r\x1b[2J\x9b")]), \
+        "node 'r\\x1B[2J\\xC2\\x9B' (FooBar): unsupported operator"
     yield "unknown_attribute", conv_model(foo=1), "node 'Conv_3' (Conv): unsupported attribute 'foo'"
     yield "attribute_wrong_type", conv_model(group=[1, 2]), "attribute 'group' has the wrong type"
     yield "missing_input", model([helper.make_node("Relu", ["nope"], ["y"], name="r")]), \
@@ -189,6 +191,32 @@ def cases():
          helper.make_node("Add", ["x", "c"], ["y"])],
         [numpy_helper.from_array(np.array([1 << 20, 1 << 20, 1 << 20], np.int64), "s")]), \
         "too many elements"
+    # 122 bytes asking for 2 GB (cnnc took 5 s and 2 GB before refusing the Add)
+    yield "constant_of_shape_amplified", model(
+        [helper.make_node("ConstantOfShape", ["s"], ["c"], name="cos"),
+         helper.make_node("Add", ["x", "c"], ["y"])],
+        [numpy_helper.from_array(np.array([1 << 14, 1 << 15], np.int64), "s")]), \
+        "node 'cos' (ConstantOfShape): the constant result would have 536870912 elements"
+    yield "broadcast_amplified", model(
+        [helper.make_node("ConstantOfShape", ["s1"], ["a"]),
+         helper.make_node("ConstantOfShape", ["s2"], ["b"]),
+         helper.make_node("Mul", ["a", "b"], ["c"], name="mul"),
+         helper.make_node("Add", ["x", "c"], ["y"])],
+        [numpy_helper.from_array(np.array([1 << 13, 1], np.int64), "s1"),
+         numpy_helper.from_array(np.array([1, 1 << 13], np.int64), "s2")]), \
+        "node 'mul' (Mul): the constant result would have 67108864 elements, from 16384"
+    yield "gather_amplified", model(
+        [helper.make_node("ConstantOfShape", ["s"], ["a"]),
+         helper.make_node("Gather", ["a", "i"], ["c"], name="ga", axis=0),
+         helper.make_node("Add", ["x", "c"], ["y"])],
+        [numpy_helper.from_array(np.array([4, 1 << 22], np.int64), "s"),
+         numpy_helper.from_array(np.zeros(64, np.int64), "i")]), \
+        "node 'ga' (Gather): the constant result would have 268435456 elements"
+    # found by fuzz_onnx: a failed fold freed an uninitialised Const (a double free)
+    yield "constant_without_value", model(
+        [helper.make_node("Constant", [], ["c"], name="k"),
+         helper.make_node("Add", ["x", "c"], ["y"])]), \
+        "node 'k' (Constant): needs exactly one value attribute"
     yield "gather_out_of_range", model(
         [helper.make_node("Shape", ["x"], ["s"]),
          helper.make_node("Gather", ["s", "i"], ["g"], name="ga"),
@@ -200,6 +228,7 @@ def cases():
          helper.make_node("Conv", ["b"], ["y"], name="second", bar=1)]), \
         ["node 'first' (FooBar): unsupported operator", "node 'second' (Conv): unsupported attribute 'bar'"]
     yield from broadcast_and_reduce_cases()
+    yield from layout_cases()
     yield "external_escape", conv_external("../../etc/passwd"), "leaves the model's folder"
     yield "external_absolute", conv_external("/etc/passwd"), "leaves the model's folder"
     os.makedirs(os.path.join(WORK, "sub"), exist_ok=True)
@@ -211,6 +240,70 @@ def cases():
         f.write(b"\0" * 100)
     yield "external_short_file", conv_external("short.bin"), "do not fit in the file"
     yield "external_missing", conv_external("missing.bin"), "cannot open external data"
+
+
+def const(name, value, dtype=np.int64):
+    return numpy_helper.from_array(np.array(value, dtype), name)
+
+
+def one(op, inputs, inits=(), inp=None, **attrs):
+    """A model of one node named n1 reading x (and the inits)."""
+    return model([helper.make_node(op, inputs, ["y"], name="n1", **attrs)], inits, inp=inp)
+
+
+def layout_cases():
+    """The layout and normalisation operators' refusals (issue 13)."""
+    f = np.float32
+    flat = [helper.make_tensor_value_info("x", F, ["N", 6])]
+    yield "transpose_batch", one("Transpose", ["x"], perm=[1, 0, 2, 3]), \
+        "node 'n1' (Transpose): perm moves the batch axis"
+    yield "transpose_not_perm", one("Transpose", ["x"], perm=[0, 1, 1, 2]), "not a permutation"
+    step0 = [const("s", [0]), const("e", [4]), const("a", [2]), const("p", [0])]
+    yield "slice_step_0", one("Slice", ["x", "s", "e", "a", "p"], step0), "the step on axis 2 is 0"
+    yield "slice_empty", one("Slice", ["x", "s", "e", "a"],
+                             [const("s", [5]), const("e", [2]), const("a", [3])]), "selects nothing"
+    yield "slice_batch", one("Slice", ["x", "s", "e", "a"],
+                             [const("s", [1]), const("e", [4]), const("a", [0])]), \
+        "slices the batch axis"
+    yield "slice_axis_twice", one("Slice", ["x", "s", "e", "a"],
+                                  [const("s", [1, 1]), const("e", [4, 4]), const("a", [2, -2])]), \
+        "axis 2 is sliced twice"
+    split = helper.make_node("Split", ["x", "s"], ["y", "z"], name="n1", axis=1)
+    yield "split_sizes", model([split], [const("s", [1, 1])]), "do not add up to 3"
+    yield "split_batch", model([helper.make_node("Split", ["x"], ["y", "z"], name="n1")]), \
+        "splits the batch axis"
+    yield "unsqueeze_twice", one("Unsqueeze", ["x", "a"], [const("a", [1, -5])]), \
+        "axis -5 is given twice"
+    yield "unsqueeze_batch", one("Unsqueeze", ["x", "a"], [const("a", [0])]), "axis 0 is the batch"
+    yield "squeeze_not_one", one("Squeeze", ["x", "a"], [const("a", [1])]), \
+        "cannot squeeze axis 1 of size 3"
+    varies = const("c", np.arange(256).reshape(2, 2, 8, 8), f)
+    yield "concat_varies", one("Concat", ["x", "c"], [varies], axis=1), \
+        "differs from sample to sample"
+    w64 = const("w", np.ones((6, 4)), f)
+    yield "gemm_bias_rows", one("Gemm", ["x", "w", "c"],
+                                [w64, const("c", [[1, 2, 3, 4], [4, 3, 2, 1]], f)], inp=flat), \
+        "differs from row to row"
+    yield "gemm_bias_shape", one("Gemm", ["x", "w", "c"], [w64, const("c", [1, 2, 3], f)],
+                                 inp=flat), "does not broadcast to [N, 4]"
+    yield "matmul_mismatch", one("MatMul", ["x", "w"], [const("w", np.ones((5, 4)), f)]), \
+        "the columns of the first operand are not the rows of the second"
+    yield "matmul_batch_mix", one("MatMul", ["x", "w"],
+                                  [const("w", np.ones((2, 1, 3, 8, 5)), f)]), "mix the samples"
+    yield "matmul_flat_right", one("MatMul", ["w", "x"], [const("w", np.ones((4, 5)), f)],
+                                   inp=flat), "mix the samples"
+    yield "pad_batch", one("Pad", ["x", "p"], [const("p", [1, 0, 0, 0, 0, 0, 0, 0])]), \
+        "pads the batch axis"
+    yield "layernorm_batch", one("LayerNormalization", ["x", "g"],
+                                 [const("g", np.ones((3, 8, 8)), f)], axis=0), \
+        "normalises over the batch"
+    yield "layernorm_scale", one("LayerNormalization", ["x", "g"], [const("g", np.ones(7), f)]), \
+        "has shape 7, expected 8"
+    yield "expand_activation", one("Expand", ["x", "s"], [const("s", [1, 3, 8, 8])]), \
+        "(Expand): supported only on constants"
+    ones6 = [const("g", np.ones(6), f), const("b", np.ones(6), f)]
+    yield "instancenorm_flat", one("InstanceNormalization", ["x", "g", "b"], ones6, inp=flat), \
+        "needs an input [N, C, D1, ...]"
 
 
 def main():
@@ -234,6 +327,8 @@ def main():
             problems.append("exit status %d" % r.returncode)
         if "Sanitizer" in err or "runtime error" in err or "internal error" in err:
             problems.append("crash report")
+        if re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", err):
+            problems.append("raw control characters in the diagnostics")
         if not err or not first.match(err.splitlines()[0]):
             problems.append("first line is not 'FILE: error: '")
         problems += ["no '%s'" % e for e in expects if e not in err]

@@ -264,7 +264,99 @@ def ops():
         op("reduce_1d", lambda x: x.mean(2), shape=(3, 10)),
         op("dropout", lambda x, d: d(x), nn.Dropout(0.5)),
         op("identity", lambda x, i: i(x) + 0, nn.Identity()),
+    ] + layout_ops() + norm_ops()
+
+
+# The models whose constants hold the batch of 3 they are exported with.
+STATIC_BATCH = ("concat_const", "gemm_matrix_bias", "gemm_column_bias")
+
+
+# A ViT's class token, Expanded to the batch and concatenated in front.
+CLS = torch.linspace(-1, 1, 8).reshape(1, 1, 8)
+
+
+def channel_shuffle(x, groups):
+    """ShuffleNetV2's: reshape, transpose, reshape."""
+    n, c, h, w = x.shape
+    return x.reshape(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """ConvNeXt's: over the channels of NCHW, through channels-last."""
+
+    def forward(self, x):
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def cat_split(x, sizes):
+    parts = torch.split(x, sizes, 1)
+    return torch.cat([parts[-1], parts[0] * 2], 1)
+
+
+def layout_ops():
+    """Transpose, Split and Slice, Squeeze and Unsqueeze, Concat with a
+    constant, Gemm's bias broadcasts, MatMul of any rank, Pad's value."""
+    w85 = torch.linspace(-1, 1, 40).reshape(8, 5)
+    return [
+        op("transpose_nhwc", lambda x: torch.relu(x.permute(0, 2, 3, 1))),
+        op("transpose_3d", lambda x: x.permute(0, 3, 1, 2) * 2, shape=(4, 5, 6)),
+        op("transpose_1d", lambda x: x.transpose(1, 2), shape=(3, 10)),
+        op("channel_shuffle", lambda x: channel_shuffle(x, 3), shape=(6, 4, 5)),
+        op("chunk_split", lambda x: cat_split(x, 2), shape=(4, 5, 5)),
+        op("split_sizes", lambda x: cat_split(x, [1, 3]), shape=(4, 5, 5)),
+        op("split_unused", lambda x: torch.split(x, [2, 1], 1)[0] * 2),
+        op("slice_steps", lambda x: x[:, 1:, 1:7:2, ::3]),
+        # (reshaped: onnx 1.12 infers no shape for Slice-1's negative starts)
+        op("slice_negative", lambda x: x[:, :, -5:-1].reshape(-1, 3, 4, 8)),
+        op("narrow", lambda x: x.narrow(3, 2, 4)),
+        op("unsqueeze_two", lambda x: x.unsqueeze(1).unsqueeze(-2) + 1),
+        op("squeeze_axis", lambda x: x[:, :1].squeeze(1) + 1),
+        # a static batch of 3 (STATIC_BATCH): the constants hold one copy per sample
+        op("concat_const", lambda x: torch.cat([x, torch.full((3, 2, 8, 8), 0.5)], 1)),
+        op("class_token", lambda x: torch.cat([CLS.expand(x.shape[0], -1, -1), x], 1) * 2,
+           shape=(4, 8)),
+        op("gemm_matrix_bias", lambda x: torch.addmm(torch.linspace(-1, 1, 4).repeat(3, 1), x,
+                                                     torch.linspace(-1, 1, 24).reshape(6, 4)),
+           shape=(6,)),
+        op("gemm_column_bias", lambda x: torch.addmm(torch.full((3, 1), 0.5), x,
+                                                     torch.linspace(-1, 1, 24).reshape(6, 4)),
+           shape=(6,)),
+        op("matmul_4d", lambda x: x @ x.transpose(-1, -2)),
+        op("matmul_3d", lambda x: torch.relu(x @ x.transpose(1, 2)), shape=(5, 7)),
+        op("matmul_const_right", lambda x: x @ w85),
+        op("matmul_const_left", lambda x: w85.t() @ x),
+        op("matmul_const_batched", lambda x: x @ torch.linspace(-1, 1, 120).reshape(3, 8, 5)),
+        op("linear_4d", lambda x, l: l(x), nn.Linear(8, 5)),
+        op("linear_channels_last",
+           lambda x, a, b: b(torch.relu(a(x.permute(0, 2, 3, 1)))).permute(0, 3, 1, 2),
+           nn.Linear(3, 12), nn.Linear(12, 3)),
+        op("pad_value", lambda x: F.pad(x, (1, 2, 0, 1), value=0.5)),
+        op("pad_crop", lambda x: F.pad(x, (-1, 2, 0, -2))),
     ]
+
+
+def norm_ops():
+    """LayerNormalization (opset 17; torch's decomposed form before),
+    InstanceNormalization, and GroupNorm as torch exports it."""
+    return [
+        op("layernorm", lambda x, n: n(x), randomize_norm(nn.LayerNorm(8))),
+        op("layernorm_chw", lambda x, n: n(x), randomize_norm(nn.LayerNorm([3, 8, 8]))),
+        op("layernorm_noaffine", lambda x, n: n(x), nn.LayerNorm(8, elementwise_affine=False)),
+        op("layernorm2d", lambda x, n: n(x), randomize_norm(LayerNorm2d(3, eps=1e-6))),
+        op("groupnorm", lambda x, n: n(x), randomize_norm(nn.GroupNorm(3, 6)), shape=(6, 4, 5)),
+        op("groupnorm_1d", lambda x, n: n(x), randomize_norm(nn.GroupNorm(2, 4)),
+           shape=(4, 9)),
+        op("instancenorm", lambda x, n: n(x), randomize_norm(nn.InstanceNorm2d(3, affine=True))),
+        op("instancenorm_plain", lambda x, n: n(x), nn.InstanceNorm1d(3), shape=(3, 10)),
+    ]
+
+
+def randomize_norm(m):
+    """Affine terms away from 1 and 0, so that they are tested."""
+    with torch.no_grad():
+        m.weight.uniform_(0.5, 1.5)
+        m.bias.uniform_(-0.5, 0.5)
+    return m
 
 
 BIG = ["resnet18", "mobilenet_v2", "squeezenet1_1"]
@@ -409,6 +501,9 @@ FOLD = {
     "Add": lambda n, i: i[0] + i[1],
     "Sub": lambda n, i: i[0] - i[1],
     "Mul": lambda n, i: i[0] * i[1],
+    "Equal": lambda n, i: np.equal(i[0], i[1]),
+    "Where": lambda n, i: np.where(i[0], i[1], i[2]),
+    "Expand": lambda n, i: i[0] * np.ones([int(d) for d in i[1]], i[0].dtype),
 }
 
 
@@ -561,6 +656,8 @@ def mac_count(folded, shapes):
         out = shapes[node.output[0]][1:]
         if node.op_type == "Conv":  # out [C_out, spatial], w [C_out, C_in/groups, kernel]
             macs += int(np.prod(out)) * int(np.prod(w[1:]))
+        elif node.op_type == "MatMul":  # every output element: a dot product of A's rows
+            macs += int(np.prod(out)) * shapes[node.input[0]][-1]
         else:
             macs += int(np.prod(w))
     return macs

@@ -160,7 +160,8 @@ def layer_lines(case):
     if op in ('leaky_relu', 'elu', 'clip', 'hardsigmoid', 'softplus', 'pow'):
         return ['a: ' + call(op, [], case, [(k, k) for k in ACT_KEYS])]
     if op == 'pad':
-        return ['a: ' + call('pad', [], case, [('p', 'padding'), ('mode', 'mode')])]
+        keys = [('p', 'padding'), ('mode', 'mode'), ('value', 'value')]
+        return ['a: ' + call('pad', [], case, keys)]
     if op == 'reshape':
         return ['a: ' + call('reshape', [case['shape']], case, [])]
     if op.startswith('reduce_'):
@@ -171,7 +172,59 @@ def layer_lines(case):
         return broadcast_lines(case)
     if op in ('add', 'concat'):
         return join_lines(case, c)
+    if op in LAYOUT_NORM:
+        return layout_norm_lines(case)
     return ['a: ' + op]  # relu, sigmoid, tanh, relu6, softmax, flatten, global pools
+
+
+# ---- layout and normalisation (issue 13): transpose, slice, matmul, norms ----
+
+LAYOUT_NORM = ('transpose', 'shuffle', 'slice', 'split', 'matmul', 'layernorm', 'groupnorm',
+               'instancenorm')
+NORM_KEYS = [('eps', 'eps'), ('affine', 'affine')]
+
+
+def dims(shape):
+    return 'x'.join(map(str, shape))
+
+
+def matmul_lines(case):
+    """Operands from the input: rhs=t x @ x^T (last two axes), rhs=bt x @
+    (x[0:1])^T (the right one broadcast), rhs=lb (x[0:1]) @ x^T (the left)."""
+    shape, rhs = case['in'], case['rhs']
+    swap = '(1, 0)' if len(shape) == 2 else '(0, 2, 1)'
+    if rhs == 't':
+        return ['l: reshape(%s)' % dims(shape), 'r: transpose(%s) from input' % swap,
+                'a: matmul(l, r)']
+    first = 's: slice(axis=0, end=1) from input'
+    if rhs == 'bt':
+        return ['l: reshape(%s)' % dims(shape), first, 'r: transpose(%s) from s' % swap,
+                'a: matmul(l, r)']
+    return [first, 'r: transpose(%s) from input' % swap, 'a: matmul(s, r)']
+
+
+def layout_norm_lines(case):
+    op, shape = case['op'], case['in']
+    if op == 'transpose':
+        return ['a: transpose(%s)' % fmt(case['perm'])]
+    if op == 'shuffle':  # ShuffleNetV2's channel shuffle: reshape, transpose, reshape
+        g = case['g']
+        perm = '(1, 0, 2, 3)' if len(shape) == 3 else '(1, 0, 2)'
+        return ['r: reshape(%s)' % dims((g, shape[0] // g) + tuple(shape[1:])),
+                't: transpose(%s)' % perm, 'a: reshape(%s)' % dims(shape)]
+    if op == 'slice':
+        return ['a: ' + call('slice', [], case, [(k, k) for k in ('axis', 'start', 'end', 'step')])]
+    if op == 'split':  # n parts, concatenated in reverse order (every part's place shows)
+        names = 'abcd'[:case['n']]
+        return ['%s: split(axis=%d)' % (', '.join(names), case['axis']),
+                'j: concat(%s)' % ', '.join(reversed(names))]
+    if op == 'matmul':
+        return matmul_lines(case)
+    if op == 'layernorm':
+        return ['a: ' + call('layernorm', [], case, [('axes', 'axes')] + NORM_KEYS)]
+    if op == 'groupnorm':
+        return ['a: ' + call('groupnorm', [case['g']], case, NORM_KEYS)]
+    return ['a: ' + call('instancenorm', [], case, NORM_KEYS)]
 
 
 def join_lines(case, c):
@@ -437,6 +490,55 @@ def torch_maxout(case):
     return {}, forward
 
 
+def torch_layernorm(case):
+    shape = case['in']
+    axes = case.get('axes', -1)
+    axes = [a % len(shape) for a in (axes if isinstance(axes, tuple) else (axes,))]
+    ln = nn.LayerNorm([shape[a] for a in axes], case.get('eps', 1e-5),
+                      elementwise_affine=case.get('affine', True))
+    if axes[-1] == len(shape) - 1:
+        return {'a': ln}, lambda L, x: L['a'](x)
+    # normalised axes not trailing: move them last, normalise, move them back
+    rest = [d + 1 for d in range(len(shape)) if d not in axes]
+    perm = [0] + rest + [a + 1 for a in axes]
+    back = [perm.index(d) for d in range(len(perm))]
+    return {'a': ln}, lambda L, x: L['a'](x.permute(*perm)).permute(*back)
+
+
+def torch_layout_norm(case):
+    op, shape = case['op'], case['in']
+    if op == 'transpose':
+        perm = [0] + [p + 1 for p in case['perm']]
+        return {}, lambda L, x: x.permute(*perm)
+    if op == 'shuffle':
+        g = case['g']
+        return {}, lambda L, x: x.reshape(x.shape[0], g, -1, *x.shape[2:]).transpose(1, 2) \
+            .reshape(x.shape)
+    if op == 'slice':
+        axis = case.get('axis', 0) % len(shape) + 1
+        sl = slice(case.get('start'), case.get('end'), case.get('step'))
+        return {}, lambda L, x: x[(slice(None),) * axis + (sl,)]
+    if op == 'split':
+        axis = case['axis'] % len(shape) + 1
+        return {}, lambda L, x: torch.cat(torch.tensor_split(x, case['n'], axis)[::-1], 1)
+    if op == 'matmul':
+        rhs = case['rhs']
+        if rhs == 't':
+            return {}, lambda L, x: torch.matmul(x, x.transpose(-1, -2))
+        if rhs == 'bt':
+            return {}, lambda L, x: torch.matmul(x, x[:, 0:1].transpose(-1, -2))
+        return {}, lambda L, x: torch.matmul(x[:, 0:1], x.transpose(-1, -2))
+    if op == 'layernorm':
+        return torch_layernorm(case)
+    eps, affine = case.get('eps', 1e-5), case.get('affine', op == 'groupnorm')
+    if op == 'groupnorm':
+        norm = nn.GroupNorm(case['g'], shape[0], eps, affine=affine)
+    else:
+        norm = (nn.InstanceNorm1d if len(shape) == 2 else nn.InstanceNorm2d)(shape[0], eps,
+                                                                            affine=affine)
+    return {'a': norm}, lambda L, x: L['a'](x)
+
+
 def to_torch(case):
     """(named layers holding the parameters, forward(layers, x))."""
     layers, forward = layer_torch(case)
@@ -464,6 +566,8 @@ def layer_torch(case):
         return torch_join(case)
     if op == 'maxout':
         return torch_maxout(case)
+    if op in LAYOUT_NORM:
+        return torch_layout_norm(case)
     if op == 'dense':
         lin = nn.Linear(shape[0], case['u'], case.get('bias', True))
         act = activation(case.get('act'))
@@ -478,6 +582,8 @@ def layer_torch(case):
         return {}, lambda L, x: x.reshape(x.shape[0], *target)
     if op == 'pad':
         fp = fpad(side_pads(case['p'], dims, None, None, None, None))
+        if case.get('mode', 'zeros') == 'zeros':
+            return {}, lambda L, x: F.pad(x, fp, 'constant', case.get('value', 0))
         return {}, lambda L, x: F.pad(x, fp, PAD_MODE[case['mode']])
     if op == 'global_avgpool':
         return {}, lambda L, x: x.mean(dim=tuple(range(2, x.dim())), keepdim=True)
@@ -515,6 +621,10 @@ def case_params(layers, rng):
             mod.bias.data.copy_(torch.from_numpy(rng.normal(0, 0.3, c)))
         if isinstance(mod, nn.PReLU):  # slopes of both signs, not all 0.25
             mod.weight.data.copy_(torch.from_numpy(rng.uniform(-0.5, 0.8, mod.weight.shape)))
+        if isinstance(mod, (nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm)) \
+                and mod.weight is not None:  # a non-trivial affine
+            mod.weight.data.copy_(torch.from_numpy(rng.uniform(0.5, 1.5, mod.weight.shape)))
+            mod.bias.data.copy_(torch.from_numpy(rng.normal(0, 0.3, mod.bias.shape)))
         for key, v in mod.state_dict().items():
             if not key.endswith('num_batches_tracked'):
                 params['%s.%s' % (lname, key)] = v.detach().float().numpy()

@@ -23,6 +23,9 @@ twice), so that their gradients accumulate over several backward nodes
 and the step follows the last one:
 
     x -> Conv(W, b) -> Relu -> Conv(W, b) -> Mul(S) -> Mul(S) -> Flatten -> Gemm
+
+And OUTDIR/layout.onnx, the trainable operands of the layout and
+normalisation operators (build_layout).
 """
 import os
 import sys
@@ -30,6 +33,18 @@ import sys
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+
+def make_model(nodes, name, x_shape, y_shape, inits, opset):
+    """The checked model of nodes from input x to output y."""
+    graph = helper.make_graph(
+        nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
 
 
 def build():
@@ -64,15 +79,7 @@ def build():
         helper.make_node("Flatten", ["p2"], ["f"], name="flatten"),
         helper.make_node("Gemm", ["f", "fc.w", "fc.b"], ["y"], transB=1, name="fc"),
     ]
-    graph = helper.make_graph(
-        nodes, "operands",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
-        [numpy_helper.from_array(v, k) for k, v in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return make_model(nodes, "operands", [1, 2, 6, 6], [1, 5], inits, 13)
 
 
 def build_shared():
@@ -94,15 +101,45 @@ def build_shared():
         helper.make_node("Flatten", ["m2"], ["f"], name="flatten"),
         helper.make_node("Gemm", ["f", "fc.w", "fc.b"], ["y"], transB=1, name="fc"),
     ]
-    graph = helper.make_graph(
-        nodes, "shared",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
-        [numpy_helper.from_array(v, k) for k, v in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return make_model(nodes, "shared", [1, 2, 6, 6], [1, 4], inits, 13)
+
+
+def build_layout():
+    """Trainable operands of the layout and normalisation operators: a
+    Concat's constant, MatMuls by a constant on the right (with the bias
+    Add) and on the left, LayerNormalization's and InstanceNormalization's
+    affine terms, and a Transpose and a Slice between them."""
+    rng = np.random.default_rng(5)
+    f32 = np.float32
+    inits = {
+        "C": rng.normal(0, 0.5, (1, 1, 4, 4)).astype(f32),
+        "M": rng.normal(0, 0.5, (4, 5)).astype(f32),
+        "bias": rng.normal(0, 0.1, 5).astype(f32),
+        "L": rng.normal(0, 0.5, (4, 4)).astype(f32),
+        "gamma": rng.uniform(0.5, 1.5, 5).astype(f32),
+        "beta": rng.normal(0, 0.3, 5).astype(f32),
+        "scale": rng.uniform(0.5, 1.5, 3).astype(f32),
+        "shift": rng.normal(0, 0.3, 3).astype(f32),
+        "starts": np.array([1], np.int64),
+        "ends": np.array([5], np.int64),
+        "axes": np.array([2], np.int64),
+        "fc.w": rng.normal(0, 0.2, (4, 48)).astype(f32),
+        "fc.b": rng.normal(0, 0.1, 4).astype(f32),
+    }
+    nodes = [
+        helper.make_node("Concat", ["x", "C"], ["c1"], axis=1, name="cat"),
+        helper.make_node("MatMul", ["c1", "M"], ["m1"], name="right"),
+        helper.make_node("Add", ["m1", "bias"], ["a1"], name="right_bias"),
+        helper.make_node("MatMul", ["L", "a1"], ["m2"], name="left"),
+        helper.make_node("LayerNormalization", ["m2", "gamma", "beta"], ["n1"], axis=-1,
+                         name="ln"),
+        helper.make_node("Transpose", ["n1"], ["t1"], perm=[0, 1, 3, 2], name="swap"),
+        helper.make_node("InstanceNormalization", ["t1", "scale", "shift"], ["n2"], name="inorm"),
+        helper.make_node("Slice", ["n2", "starts", "ends", "axes"], ["s1"], name="rows"),
+        helper.make_node("Flatten", ["s1"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fc.w", "fc.b"], ["y"], transB=1, name="fc"),
+    ]
+    return make_model(nodes, "layout", [1, 2, 4, 4], [1, 4], inits, 17)
 
 
 def main(argv):
@@ -111,6 +148,7 @@ def main(argv):
     os.makedirs(argv[1], exist_ok=True)
     onnx.save(build(), os.path.join(argv[1], "operands.onnx"))
     onnx.save(build_shared(), os.path.join(argv[1], "shared.onnx"))
+    onnx.save(build_layout(), os.path.join(argv[1], "layout.onnx"))
     return 0
 
 

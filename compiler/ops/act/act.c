@@ -60,7 +60,7 @@ static float act_mish_dydx(float x)
 
 /* Each row's formulas as functions; a row uses the names it needs. */
 #define ACT(ID, name, onnx, onnx_since, onnx_attrs, keys, dsl_a, dsl_b, onnx_a, onnx_b, since, valid, \
-            invalid, Y, DYDX, FROM_Y, NONNEG, c_y, c_dydx, c_vec)                               \
+            invalid, Y, DYDX, FROM_Y, NONNEG, c_y, c_dydx, c_vec, clamp)                        \
     static float apply_##ID(float x, float a, float b)                                         \
     {                                                                                          \
         (void)a, (void)b;                                                                      \
@@ -95,13 +95,14 @@ static float act_mish_dydx(float x)
 static const ActInfo table[ACT_COUNT] = {
     [ACT_NONE] = {.name = "none", .onnx = "", .keys = ""},
 #define ACT(ID, NAME, ONNX, ONNX_SINCE, ONNX_ATTRS, KEYS, DSL_A, DSL_B, ONNX_A, ONNX_B, SINCE, VALID_, \
-            INVALID, Y_, DYDX_, FROM_Y_, NONNEG_, C_Y, C_DYDX, C_VEC)                           \
+            INVALID, Y_, DYDX_, FROM_Y_, NONNEG_, C_Y, C_DYDX, C_VEC, CLAMP)                    \
     [ACT_##ID] = {.kind = ACT_##ID, .op = OP_##ID, .name = #NAME, .onnx = ONNX,                 \
                   .onnx_since = ONNX_SINCE, .onnx_attrs = ONNX_ATTRS, .keys = KEYS,             \
                   .dsl_default = {DSL_A, DSL_B}, .onnx_default = {ONNX_A, ONNX_B},              \
                   .onnx_inputs_since = SINCE, .apply = apply_##ID, .dydx = dydx_##ID,           \
                   .from_y = from_y_##ID, .nonneg = nonneg_##ID, .valid = valid_##ID,            \
-                  .invalid = INVALID, .c_y = C_Y, .c_dydx = C_DYDX, .c_vec = C_VEC},
+                  .invalid = INVALID, .c_y = C_Y, .c_dydx = C_DYDX, .c_vec = C_VEC,             \
+                  .clamp = CLAMP},
 #define ACT_ALIAS(word, ID, a, b)
 #include "acts.def"
 #undef ACT
@@ -178,6 +179,11 @@ float act_derivative(Act act, float x, float y)
     if (act.kind == ACT_NONE)
         return 1.0f;
     return act_info(act.kind)->dydx(x, y, act.a, act.b);
+}
+
+bool act_is_clamp(Act act)
+{
+    return act.kind == ACT_NONE || act_info(act.kind)->clamp;
 }
 
 bool act_nonnegative(Act act)
@@ -259,6 +265,7 @@ static void dump_act(const Graph *g, const Node *n, FILE *out)
         .emit_grad = act_emit_grad,                                                             \
         .dump = dump_act,                                                                       \
         .folds = act_folds,                                                                     \
+        .quant = &act_int8,                                                                     \
         .onnx_export = act_onnx_export,                                                         \
         .grad_reads = act_grad_reads,                                                           \
     };

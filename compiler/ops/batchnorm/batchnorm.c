@@ -108,6 +108,7 @@ const OpInfo op_batchnorm = {
     .emit_grad = batchnorm_emit_grad,
     .dump = dump_batchnorm,
     .folds = batchnorm_folds,
+    .quant = &batchnorm_int8,
     .onnx_export = batchnorm_onnx_export,
     .grad_reads = batchnorm_grad_reads,
     .emit_train = batchnorm_emit_train,

@@ -2,8 +2,9 @@
  * constant inputs (Shape on an activation too: its per-sample shape, the
  * batch as BATCH_DIM), so that the shape arithmetic real exports carry
  * (Shape -> Gather -> Unsqueeze -> Concat -> Reshape, Clip bounds from
- * Constant nodes, Transpose of a weight) becomes plain constants before
- * lowering. Takes a node and its constant inputs; gives a Const. */
+ * Constant nodes, a class token Expanded to the batch) becomes plain
+ * constants before lowering. Takes a node and its constant inputs; gives a
+ * Const. */
 #include "../ops.h"
 
 #include <math.h>
@@ -99,7 +100,7 @@ static bool fold_gather(OnnxNode *l, Const *out)
         s.d[s.rank++] = idx->shape.d[i];
     for (int i = axis + 1; i < r; i++)
         s.d[s.rank++] = data->shape.d[i];
-    if (!const_alloc(l, out, data->dtype, &s))
+    if (!const_alloc_grown(l, out, data->dtype, &s, data->n + idx->n))
         return false;
     int64_t inner, outer, dim = data->shape.d[axis];
     shape_split(&data->shape, axis, &outer, &inner);
@@ -116,65 +117,6 @@ static bool fold_gather(OnnxNode *l, Const *out)
     return true;
 }
 
-static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
-{
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
-static bool fold_slice(OnnxNode *l, Const *out)
-{
-    if (!onnx_has_inputs(l, 1))
-        return false;
-    const Const *x = &l->in[0]->c;
-    int r = x->shape.rank;
-    int64_t starts[MAX_RANK], ends[MAX_RANK], axes[MAX_RANK], steps[MAX_RANK];
-    int ns = onnx_int_list(l, 1, "starts", 10, starts);
-    int ne = onnx_int_list(l, 2, "ends", 10, ends);
-    int na = onnx_int_list(l, 3, "axes", 10, axes);
-    int nst = l->o->opset < 10 ? -1 : onnx_int_list(l, 4, "steps", 10, steps);
-    if (ns == -2 || ne == -2 || na == -2 || nst == -2)
-        return false;
-    if (ns < 0 || ns != ne || (na >= 0 && na != ns) || (nst >= 0 && nst != ns))
-        return onnx_fail(l, "starts, ends, axes and steps differ in length");
-    int64_t lo[MAX_RANK], step[MAX_RANK];
-    Shape s = x->shape;
-    for (int d = 0; d < r; d++)
-        lo[d] = 0, step[d] = 1;
-    for (int k = 0; k < ns; k++) {
-        int a;
-        if (!onnx_norm_axis(l, na >= 0 ? axes[k] : k, r, &a))
-            return false;
-        int64_t dim = x->shape.d[a], st = nst >= 0 ? steps[k] : 1;
-        if (st == 0)
-            return onnx_fail(l, "step 0");
-        int64_t b = starts[k] < 0 && starts[k] > INT64_MIN / 2 ? starts[k] + dim : starts[k];
-        int64_t e = ends[k] < 0 && ends[k] > INT64_MIN / 2 ? ends[k] + dim : ends[k];
-        int64_t len;
-        if (st > 0) {
-            b = clamp64(b, 0, dim);
-            e = clamp64(e, 0, dim);
-            len = e > b ? (e - b + st - 1) / st : 0;
-        } else {
-            b = clamp64(b, -1, dim - 1);
-            e = clamp64(e, -1, dim - 1);
-            len = b > e ? (b - e - st - 1) / -st : 0;
-        }
-        lo[a] = b, step[a] = st, s.d[a] = len;
-    }
-    if (!const_alloc(l, out, x->dtype, &s))
-        return false;
-    int64_t xs[MAX_RANK], idx[MAX_RANK];
-    const_strides(&x->shape, xs);
-    for (int64_t k = 0; k < out->n; k++) {
-        const_unravel(&s, k, idx);
-        int64_t at = 0;
-        for (int d = 0; d < r; d++)
-            at += (lo[d] + idx[d] * step[d]) * xs[d];
-        const_copy_elem(out, k, x, at);
-    }
-    return true;
-}
-
 static bool fold_cast(OnnxNode *l, Const *out)
 {
     if (!onnx_has_inputs(l, 1))
@@ -184,11 +126,14 @@ static bool fold_cast(OnnxNode *l, Const *out)
     int dtype = to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT   ? CONST_F32
                 : to == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? CONST_I64
                 : to == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ? CONST_I64
+                : to == ONNX__TENSOR_PROTO__DATA_TYPE__INT8  ? CONST_I64 /* int8 models' */
+                : to == ONNX__TENSOR_PROTO__DATA_TYPE__UINT8 ? CONST_I64 /* zero points */
                                                              : -1;
     if (dtype < 0)
         return onnx_fail(l, "cast to data type %lld is not supported", (long long)to);
     if (!const_alloc(l, out, dtype, &x->shape))
         return false;
+    out->elem = dtype == CONST_I64 ? (int)to : 0;
     for (int64_t k = 0; k < x->n; k++) {
         if (x->dtype == CONST_I64 && x->i[k] == BATCH_DIM && dtype == CONST_F32)
             return onnx_fail(l, "input depends on the batch size");
@@ -200,6 +145,20 @@ static bool fold_cast(OnnxNode *l, Const *out)
             return onnx_fail(l, "value %g does not fit in an integer", x->f[k]); else
             out->i[k] = (int64_t)x->f[k];
     }
+    return true;
+}
+
+/* On an activation, only a Cast to its own type (PyTorch's exporter puts
+ * one between each QuantizeLinear and DequantizeLinear): nothing to do. */
+static bool lower_cast(OnnxNode *l)
+{
+    OnnxValue *x = onnx_act_in(l, 0);
+    if (!x)
+        return false;
+    int64_t to = attr_int(l->node, "to", 0);
+    if (to != (x->elem ? x->elem : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT))
+        return onnx_fail(l, "a cast that changes an activation's type is not supported");
+    onnx_alias(l, x);
     return true;
 }
 
@@ -227,7 +186,8 @@ static bool fold_constant_of_shape(OnnxNode *l, Const *out)
     } else {
         v.f = &zero;
     }
-    bool ok = const_alloc(l, out, v.dtype, &s);
+    bool ok = const_alloc_grown(l, out, v.dtype, &s, shp->n);
+    out->elem = v.elem;
     for (int64_t k = 0; ok && k < out->n; k++)
         const_copy_elem(out, k, &v, 0);
     if (v.f != &zero)
@@ -235,41 +195,77 @@ static bool fold_constant_of_shape(OnnxNode *l, Const *out)
     return ok;
 }
 
-static bool fold_transpose(OnnxNode *l, Const *out)
+/* Expand (NumPy broadcasting both ways). A target whose first entry is
+ * the batch keeps that axis 1: a constant the same for every sample, which
+ * the operators taking constants (Concat, the binary ops) apply to each. */
+static bool fold_expand(OnnxNode *l, Const *out)
 {
-    if (!onnx_has_inputs(l, 1))
+    if (!onnx_has_inputs(l, 2))
         return false;
-    const OnnxValue *xv = l->in[0];
-    const Const *x = &xv->c;
-    int r = x->shape.rank;
-    const int64_t *perm;
-    int np = attr_ints(l->node, "perm", &perm);
-    int p[MAX_RANK];
-    bool seen[MAX_RANK] = {false};
-    if (np >= 0 && np != r)
-        return onnx_fail(l, "perm has %d entries for rank %d", np, r);
-    for (int d = 0; d < r; d++) {
-        p[d] = np >= 0 ? (int)perm[d] : r - 1 - d;
-        if (np >= 0 && (perm[d] < 0 || perm[d] >= r || seen[perm[d]]))
-            return onnx_fail(l, "perm is not a permutation");
-        seen[p[d]] = true;
+    const Const *x = &l->in[0]->c, *t = &l->in[1]->c;
+    if (t->dtype != CONST_I64 || t->shape.rank != 1 || t->n > MAX_RANK)
+        return onnx_fail(l, "the shape must be an int64 vector of at most %d entries", MAX_RANK);
+    Shape want = {(int)t->n, {0}}, s;
+    for (int d = 0; d < want.rank; d++) {
+        bool batch = t->i[d] == BATCH_DIM;
+        if ((batch && d > 0) || (!batch && t->i[d] < 0))
+            return onnx_fail(l, "shape entry %d (%lld) is not supported", d, (long long)t->i[d]);
+        want.d[d] = batch ? 1 : t->i[d];
     }
-    Shape s = {r, {0}};
-    for (int d = 0; d < r; d++)
-        s.d[d] = x->shape.d[p[d]];
+    if (!shape_broadcast(&x->shape, &want, &s))
+        return onnx_fail(l, "cannot expand the input to the shape given");
+    if (t->n > 0 && t->i[0] == BATCH_DIM && (s.rank != want.rank || s.d[0] != 1))
+        return onnx_fail(l, "the batch axis must be 1 in the input");
     if (!const_alloc(l, out, x->dtype, &s))
         return false;
-    int64_t xs[MAX_RANK], idx[MAX_RANK];
-    const_strides(&x->shape, xs);
+    int64_t idx[MAX_RANK];
     for (int64_t k = 0; k < out->n; k++) {
         const_unravel(&s, k, idx);
-        int64_t at = 0;
-        for (int d = 0; d < r; d++)
-            at += idx[d] * xs[p[d]];
-        const_copy_elem(out, k, x, at);
+        const_copy_elem(out, k, x, shape_broadcast_index(&x->shape, &s, idx));
     }
-    if (r == 2 && x->init && (np < 0 || p[0] == 1))
-        out->transpose_of = xv->name;
+    return true;
+}
+
+/* Equal of two constants (NumPy broadcasting), as int64 0 and 1. */
+static bool fold_equal(OnnxNode *l, Const *out)
+{
+    if (!onnx_has_inputs(l, 2))
+        return false;
+    const Const *a = &l->in[0]->c, *b = &l->in[1]->c;
+    Shape s;
+    if (a->dtype != b->dtype || !shape_broadcast(&a->shape, &b->shape, &s))
+        return onnx_fail(l, "operands of different types, or shapes that do not broadcast");
+    if (!const_alloc(l, out, CONST_I64, &s))
+        return false;
+    int64_t idx[MAX_RANK];
+    for (int64_t k = 0; k < out->n; k++) {
+        const_unravel(&s, k, idx);
+        int64_t ia = shape_broadcast_index(&a->shape, &s, idx);
+        int64_t ib = shape_broadcast_index(&b->shape, &s, idx);
+        out->i[k] = a->dtype == CONST_F32 ? a->f[ia] == b->f[ib] : a->i[ia] == b->i[ib];
+    }
+    return true;
+}
+
+/* Where(condition, x, y) of constants: x where the condition holds. */
+static bool fold_where(OnnxNode *l, Const *out)
+{
+    if (!onnx_has_inputs(l, 3))
+        return false;
+    const Const *c = &l->in[0]->c, *x = &l->in[1]->c, *y = &l->in[2]->c;
+    Shape s, t;
+    if (c->dtype != CONST_I64 || x->dtype != y->dtype || !shape_broadcast(&x->shape, &y->shape, &t) ||
+        !shape_broadcast(&c->shape, &t, &s))
+        return onnx_fail(l, "operands of the wrong types, or shapes that do not broadcast");
+    if (!const_alloc(l, out, x->dtype, &s))
+        return false;
+    int64_t idx[MAX_RANK];
+    for (int64_t k = 0; k < out->n; k++) {
+        const_unravel(&s, k, idx);
+        bool take_x = c->i[shape_broadcast_index(&c->shape, &s, idx)] != 0;
+        const Const *from = take_x ? x : y;
+        const_copy_elem(out, k, from, shape_broadcast_index(&from->shape, &s, idx));
+    }
     return true;
 }
 
@@ -278,9 +274,10 @@ const OnnxKind const_onnx[] = {
      fold_constant, false},
     {"Shape", "start:i end:i", NULL, fold_shape, true},
     {"Gather", "axis:i", NULL, fold_gather, false},
-    {"Slice", "starts:is ends:is axes:is", NULL, fold_slice, false},
-    {"Cast", "to:i", NULL, fold_cast, false},
+    {"Cast", "to:i", lower_cast, fold_cast, false},
     {"ConstantOfShape", "value:t", NULL, fold_constant_of_shape, false},
-    {"Transpose", "perm:is", NULL, fold_transpose, false},
+    {"Expand", "", NULL, fold_expand, false},
+    {"Equal", "", NULL, fold_equal, false},
+    {"Where", "", NULL, fold_where, false},
     {NULL},
 };

@@ -323,6 +323,7 @@ const OpInfo op_conv = {
     .emit_grad = conv_emit_grad,
     .dump = dump_conv,
     .absorb_pad = conv_absorb_pad,
+    .quant = &conv_int8,
     .onnx_export = conv_onnx_export,
     .grad_reads = conv_grad_reads,
     .emit_train = conv_emit_train,

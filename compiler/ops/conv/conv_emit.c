@@ -33,23 +33,24 @@ enum {
     MAX_ACC = 64 /* plain path, VB < 8: XB * VB sums */
 };
 
-void emit_pad_copy(Emit *e, const char *dst, const char *src, int64_t c, int64_t h, int64_t w,
-                   const int pad[4], PadMode mode)
+void emit_pad_copy_typed(Emit *e, const char *dst, const char *src, int64_t c, int64_t h,
+                         int64_t w, const int pad[4], PadMode mode, const char *type, int fill)
 {
     int pt = pad[0], pl = pad[1], pb = pad[2], pr = pad[3];
     int64_t hp = h + pt + pb, wp = w + pl + pr;
     emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)c);
-    emit_line(e, "const float *xc = %s + c * %lld;", src, (long long)(h * w));
-    emit_line(e, "float *pc = %s + c * %lld;", dst, (long long)(hp * wp));
+    emit_line(e, "const %s *xc = %s + c * %lld;", type, src, (long long)(h * w));
+    emit_line(e, "%s *pc = %s + c * %lld;", type, dst, (long long)(hp * wp));
     emit_line(e, "for (int r = 0; r < %lld; r++) {", (long long)h);
-    emit_line(e, "float *d = pc + (r + %d) * %lld;", pt, (long long)wp);
-    emit_line(e, "memcpy(d + %d, xc + r * %lld, %lld * sizeof(float));", pl, (long long)w,
-              (long long)w);
+    emit_line(e, "%s *d = pc + (r + %d) * %lld;", type, pt, (long long)wp);
+    emit_line(e, "memcpy(d + %d, xc + r * %lld, %lld * sizeof(%s));", pl, (long long)w,
+              (long long)w, type);
     if (mode == PAD_ZEROS) {
         if (pl)
-            emit_line(e, "memset(d, 0, %d * sizeof(float));", pl);
+            emit_line(e, "memset(d, %d, %d * sizeof(%s));", fill, pl, type);
         if (pr)
-            emit_line(e, "memset(d + %lld, 0, %d * sizeof(float));", (long long)(pl + w), pr);
+            emit_line(e, "memset(d + %lld, %d, %d * sizeof(%s));", (long long)(pl + w), fill, pr,
+                      type);
     } else {
         for (int j = 0; j < pl; j++)
             emit_line(e, "d[%d] = d[%lld];", j, (long long)(pl + pad_source(j - pl, w, mode)));
@@ -60,21 +61,26 @@ void emit_pad_copy(Emit *e, const char *dst, const char *src, int64_t c, int64_t
     emit_line(e, "}");
     if (mode == PAD_ZEROS) {
         if (pt)
-            emit_line(e, "memset(pc, 0, %lld * sizeof(float));", (long long)(pt * wp));
+            emit_line(e, "memset(pc, %d, %lld * sizeof(%s));", fill, (long long)(pt * wp), type);
         if (pb)
-            emit_line(e, "memset(pc + %lld, 0, %lld * sizeof(float));",
-                      (long long)((pt + h) * wp), (long long)(pb * wp));
+            emit_line(e, "memset(pc + %lld, %d, %lld * sizeof(%s));", (long long)((pt + h) * wp),
+                      fill, (long long)(pb * wp), type);
     } else {
         for (int i = 0; i < pt; i++)
-            emit_line(e, "memcpy(pc + %lld, pc + %lld, %lld * sizeof(float));",
-                      (long long)(i * wp), (long long)((pt + pad_source(i - pt, h, mode)) * wp),
-                      (long long)wp);
+            emit_line(e, "memcpy(pc + %lld, pc + %lld, %lld * sizeof(%s));", (long long)(i * wp),
+                      (long long)((pt + pad_source(i - pt, h, mode)) * wp), (long long)wp, type);
         for (int i = 0; i < pb; i++)
-            emit_line(e, "memcpy(pc + %lld, pc + %lld, %lld * sizeof(float));",
+            emit_line(e, "memcpy(pc + %lld, pc + %lld, %lld * sizeof(%s));",
                       (long long)((pt + h + i) * wp),
-                      (long long)((pt + pad_source(h + i, h, mode)) * wp), (long long)wp);
+                      (long long)((pt + pad_source(h + i, h, mode)) * wp), (long long)wp, type);
     }
     emit_line(e, "}");
+}
+
+void emit_pad_copy(Emit *e, const char *dst, const char *src, int64_t c, int64_t h, int64_t w,
+                   const int pad[4], PadMode mode)
+{
+    emit_pad_copy_typed(e, dst, src, c, h, w, pad, mode, "float", 0);
 }
 
 /* [G][Fg/VB][Cg][KH][KW][VB] from PyTorch's [F][Cg][KH][KW]. Caller frees. */

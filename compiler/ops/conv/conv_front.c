@@ -8,6 +8,7 @@
  *         conv1d and conv2d insist on a 1-D or 2-D input. */
 #include "../ops.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void dsl_conv(DslArgs *c, Node *n, const DslKind *k)
@@ -145,9 +146,35 @@ static bool onnx_conv(OnnxNode *l)
     return true;
 }
 
+/* QLinearConv (x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale,
+ * y_zero_point, B): the same Conv between a dequantize of x and a quantize
+ * into y, its int8/uint8 weights (per tensor or per output channel) and
+ * int32 bias (at x_scale * w_scale) dequantized with their integers kept,
+ * which the step "quantize" turns back into one integer layer. */
+static bool onnx_qlinear_conv(OnnxNode *l)
+{
+    if (!onnx_has_inputs(l, 8) || !onnx_need_const(l, 3))
+        return false;
+    OnnxValue w = {.name = l->in[3]->name, .kind = OV_CONST}, b = {.kind = OV_CONST};
+    bool ok = onnx_dequantize_const(l, l->in[3], 4, 5, 0, &w.c);
+    w.c.init = l->in[3]->c.init;
+    bool bias = ok && l->nin > 8 && l->in[8];
+    if (bias) {
+        b.name = l->in[8]->name;
+        ok = onnx_qlinear_bias(l, 8, 1, w.c.q, w.c.shape.d[0], &b.c);
+    }
+    OnnxValue *consts[2] = {&w, &b};
+    ok = ok && onnx_qlinear(l, 6, 7, consts, bias ? 2 : 1, onnx_conv);
+    const_free(&w.c);
+    const_free(&b.c);
+    return ok;
+}
+
+#define CONV_ATTRS "auto_pad:s dilations:is group:i kernel_shape:is pads:is strides:is"
+
 const OnnxKind conv_onnx[] = {
-    {"Conv", "auto_pad:s dilations:is group:i kernel_shape:is pads:is strides:is", onnx_conv,
-     NULL, false},
+    {"Conv", CONV_ATTRS, onnx_conv, NULL, false},
+    {"QLinearConv", CONV_ATTRS, onnx_qlinear_conv, NULL, false},
     {NULL},
 };
 

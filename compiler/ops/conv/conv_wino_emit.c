@@ -259,7 +259,7 @@ static void emit_chunk(Emit *e, const Wino *w, int64_t rows, const char *U)
     emit_input_transform(e, w, rows);
     ConvPlan g = gemm_plan(w, rows);
     emit_line(e, "/* M[e] = U[e] V[e], e = 0..15 */");
-    conv_emit_gemm(e, &g, (Act){ACT_NONE}, U, NULL);
+    conv_emit_gemm(e, &g, (Act){.kind = ACT_NONE}, U, NULL);
     emit_output_transform(e, w, rows);
 }
 

@@ -70,6 +70,7 @@ const OpInfo op_dense = {
     .emit = dense_emit,
     .emit_grad = dense_emit_grad,
     .dump = dump_dense,
+    .quant = &dense_int8,
     .onnx_export = dense_onnx_export,
     .grad_reads = dense_grad_reads,
     .emit_train = dense_emit_train,

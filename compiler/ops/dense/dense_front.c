@@ -1,7 +1,7 @@
 /* dense_front.c: how the front ends write a dense (fully connected) layer.
- * Takes a layer statement (DSL) or a Gemm/MatMul node (ONNX); gives an
- * OP_DENSE node with its attributes and, from ONNX, its weight as
- * PyTorch's [out, in].
+ * Takes a layer statement (DSL), a Gemm node or a MatMul of a flat input by
+ * a constant matrix (ONNX, through matmul_front.c); gives an OP_DENSE node
+ * with its attributes and, from ONNX, its weight as PyTorch's [out, in].
  *
  *   DSL   dense(UNITS, bias=true, activation=..., init=...): a flat input. */
 #include "../ops.h"
@@ -26,7 +26,7 @@ const DslKind dense_dsl[] = {
     {NULL},
 };
 
-/* ---- ONNX: Gemm and MatMul of a flat input by a constant matrix ---- */
+/* ---- ONNX: Gemm, and MatMul of a flat input by a constant matrix ---- */
 
 /* A dense layer y = W x (+ bias) with W [out, in] given. */
 static Node *dense_node(OnnxNode *l, OnnxValue *x, int weight, int64_t out_features)
@@ -39,17 +39,70 @@ static Node *dense_node(OnnxNode *l, OnnxValue *x, int weight, int64_t out_featu
     return n;
 }
 
-/* Broadcasts constant c (scalar, [n] or [1, n]) to n floats times scale;
- * NULL if its shape does not fit. */
-static float *vector_of(const Const *c, int64_t n, float scale)
+/* Constant c as n floats times scale, when it is one value per feature:
+ * a scalar, or (of rank at most max_rank) 1 on every axis but the last,
+ * which is n; NULL otherwise. */
+static float *vector_of(const Const *c, int64_t n, float scale, int max_rank)
 {
-    bool fits = c->n == 1 || (c->n == n && (c->shape.rank == 1 ||
-                                            (c->shape.rank == 2 && c->shape.d[0] == 1)));
+    bool fits = c->n == 1 && c->shape.rank <= max_rank;
+    if (c->n == n && c->shape.rank >= 1 && c->shape.rank <= max_rank) {
+        fits = true;
+        for (int d = 0; d + 1 < c->shape.rank; d++)
+            fits &= c->shape.d[d] == 1;
+    }
     if (!fits)
         return NULL;
     float *v = xmalloc((size_t)n * sizeof *v);
     for (int64_t i = 0; i < n; i++)
         v[i] = scale * c->f[c->n == 1 ? 0 : i];
+    return v;
+}
+
+/* A quantized weight's integers (int8 models), into [out, in] order when
+ * the ONNX weight was [in, out] (transposed): its per-channel scales must
+ * run along the output features. */
+static void attach_weight_quant(OnnxNode *l, int t, const Const *c, bool transposed, int64_t in,
+                                int64_t outf)
+{
+    if (!c->q)
+        return;
+    int64_t *perm = NULL;
+    if (transposed) {
+        perm = xmalloc((size_t)(in * outf) * sizeof *perm);
+        for (int64_t i = 0; i < outf; i++)
+            for (int64_t j = 0; j < in; j++)
+                perm[i * in + j] = j * outf + i;
+    }
+    onnx_attach_quant(l->o, t, c, transposed ? 1 : 0, perm);
+    free(perm);
+}
+
+/* Gemm's C (of [M, N] broadcast, M the batch) as N floats times beta: a
+ * per-feature vector, or [M, N] or [M, 1] with every row the same (a
+ * static batch's copy of one bias); NULL after an error. */
+static float *gemm_bias(OnnxNode *l, const OnnxValue *c, int64_t outf, float beta)
+{
+    const Const *k = &c->c;
+    float *v = vector_of(k, outf, beta, 2);
+    if (v)
+        return v;
+    char buf[64];
+    if (k->shape.rank != 2 || (k->shape.d[1] != outf && k->shape.d[1] != 1)) {
+        onnx_fail(l, "bias '%s' of shape %s does not broadcast to [N, %lld]", c->name,
+                  shape_str(&k->shape, buf, sizeof buf), (long long)outf);
+        return NULL;
+    }
+    int64_t cols = k->shape.d[1];
+    for (int64_t i = cols; i < k->n; i++)
+        if (k->f[i] != k->f[i % cols]) {
+            onnx_fail(l, "bias '%s' of shape %s differs from row to row: each sample would "
+                      "get its own bias, and cnnc computes every sample alike", c->name,
+                      shape_str(&k->shape, buf, sizeof buf));
+            return NULL;
+        }
+    v = xmalloc((size_t)outf * sizeof *v);
+    for (int64_t i = 0; i < outf; i++)
+        v[i] = beta * k->f[cols == 1 ? 0 : i];
     return v;
 }
 
@@ -81,27 +134,26 @@ static bool onnx_gemm(OnnxNode *l)
     bool param = b->c.init || b->c.transpose_of;
     int wt = onnx_make_param(l->o, name, param ? T_PARAM : T_CONST, &ws, w);
     free(w);
+    if (alpha == 1)
+        attach_weight_quant(l, wt, &b->c, !tb, in, outf);
     Node *n = dense_node(l, a, wt, outf);
     if (c) {
-        float *bias = vector_of(&c->c, outf, beta);
+        float *bias = gemm_bias(l, c, outf, beta);
         if (!bias)
-            return onnx_fail(l, "bias '%s' must broadcast to [%lld] without the batch", c->name,
-                        (long long)outf);
+            return false;
         Shape s = {1, {outf}};
-        onnx_set_param(n, 1, onnx_make_param(l->o, c->name, c->c.init ? T_PARAM : T_CONST, &s, bias));
+        int bt = onnx_make_param(l->o, c->name, c->c.init ? T_PARAM : T_CONST, &s, bias);
+        if (beta == 1 && c->c.n == outf)
+            onnx_attach_quant(l->o, bt, &c->c, c->c.shape.rank - 1, NULL);
+        onnx_set_param(n, 1, bt);
         n->a.bias = true;
         free(bias);
     }
     return true;
 }
 
-static bool onnx_matmul(OnnxNode *l)
+bool dense_onnx_matmul(OnnxNode *l, OnnxValue *a, OnnxValue *b)
 {
-    OnnxValue *a = onnx_act_in(l, 0), *b = a ? onnx_float_in(l, 1, false) : NULL;
-    if (!b)
-        return false;
-    if (a->shape.rank != 1 || b->c.shape.rank != 2 || b->c.shape.d[0] != a->shape.d[0])
-        return onnx_fail(l, "only a flat input times a constant [in, out] matrix is supported");
     int64_t in = b->c.shape.d[0], outf = b->c.shape.d[1];
     Shape ws = {2, {outf, in}};
     float *w = xmalloc((size_t)(outf * in) * sizeof *w);
@@ -112,6 +164,7 @@ static bool onnx_matmul(OnnxNode *l)
     bool param = b->c.init || b->c.transpose_of;
     int wt = onnx_make_param(l->o, name, param ? T_PARAM : T_CONST, &ws, w);
     free(w);
+    attach_weight_quant(l, wt, &b->c, true, in, outf);
     dense_node(l, a, wt, outf);
     return true;
 }
@@ -120,13 +173,19 @@ bool dense_onnx_take_bias(OnnxNode *l, OnnxValue *x, OnnxValue *c)
 {
     Graph *g = l->o->g;
     int p = g->t[x->tensor].producer;
-    if (p < 0 || x->uses != 1 || g->n[p].op != OP_DENSE || g->n[p].a.bias)
+    if (p < 0 || x->uses != 1)
         return false;
     Node *n = &g->n[p];
-    float *bias = vector_of(&c->c, n->a.filters, 1);
+    bool dense = n->op == OP_DENSE && !n->a.bias;
+    bool matmul = n->op == OP_MATMUL && n->nin == 1 && !n->a.const_left &&
+                  (n->nparam < 2 || n->param[1] < 0);
+    if (!dense && !matmul)
+        return false;
+    int64_t units = x->shape.d[x->shape.rank - 1];
+    float *bias = vector_of(&c->c, units, 1, x->shape.rank + 1);
     if (!bias)
         return false;
-    Shape s = {1, {n->a.filters}};
+    Shape s = {1, {units}};
     onnx_set_param(n, 1, onnx_make_param(l->o, c->name, c->c.init ? T_PARAM : T_CONST, &s, bias));
     n->a.bias = true;
     free(bias);
@@ -134,9 +193,37 @@ bool dense_onnx_take_bias(OnnxNode *l, OnnxValue *x, OnnxValue *c)
     return true;
 }
 
+/* A QLinearMatMul's MatMul, between its dequantized operands: a flat
+ * input times a constant [in, out] matrix. */
+static bool flat_matmul(OnnxNode *l)
+{
+    OnnxValue *a = onnx_act_in(l, 0), *b = a ? onnx_float_in(l, 1, false) : NULL;
+    if (!b)
+        return false;
+    if (a->shape.rank != 1 || b->c.shape.rank != 2 || b->c.shape.d[0] != a->shape.d[0])
+        return onnx_fail(l, "only a flat input times a constant [in, out] matrix is supported");
+    return dense_onnx_matmul(l, a, b);
+}
+
+/* QLinearMatMul (a, a_scale, a_zero_point, b, b_scale, b_zero_point,
+ * y_scale, y_zero_point): the same MatMul between a dequantize of a and a
+ * quantize into y, b's integers (per tensor or per output column) kept. */
+static bool onnx_qlinear_matmul(OnnxNode *l)
+{
+    if (!onnx_has_inputs(l, 8) || !onnx_need_const(l, 3))
+        return false;
+    OnnxValue b = {.name = l->in[3]->name, .kind = OV_CONST};
+    bool ok = onnx_dequantize_const(l, l->in[3], 4, 5, 1, &b.c);
+    b.c.init = l->in[3]->c.init;
+    OnnxValue *consts[1] = {&b};
+    ok = ok && onnx_qlinear(l, 6, 7, consts, 1, flat_matmul);
+    const_free(&b.c);
+    return ok;
+}
+
 const OnnxKind dense_onnx[] = {
     {"Gemm", "alpha:f beta:f transA:i transB:i broadcast:i", onnx_gemm, NULL, false},
-    {"MatMul", "", onnx_matmul, NULL, false},
+    {"QLinearMatMul", "", onnx_qlinear_matmul, NULL, false},
     {NULL},
 };
 

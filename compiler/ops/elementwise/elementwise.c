@@ -224,7 +224,7 @@ static void dump_elementwise(const Graph *g, const Node *n, FILE *out)
         fprintf(out, " const_first");
 }
 
-#define ELEMENTWISE_OP(ID, NAME, FOLDS)                                                          \
+#define ELEMENTWISE_OP(ID, NAME, FOLDS, QUANT)                                                      \
     const OpInfo op_##NAME = {                                                                 \
         .name = #NAME,                                                                         \
         .traits = OP_TRAITS(ID),                                                               \
@@ -235,12 +235,13 @@ static void dump_elementwise(const Graph *g, const Node *n, FILE *out)
         .emit_grad = elementwise_emit_grad,                                                    \
         .dump = dump_elementwise,                                                              \
         .folds = FOLDS,                                                                        \
+        .quant = QUANT,                                                                        \
         .onnx_export = elementwise_onnx_export,                                                \
         .grad_reads = elementwise_grad_reads,                                                  \
         .emit_train = elementwise_emit_train, /* B may be trainable */                         \
     }
 
-ELEMENTWISE_OP(ADD, add, add_folds);
-ELEMENTWISE_OP(SUB, sub, NULL);
-ELEMENTWISE_OP(MUL, mul, mul_folds);
-ELEMENTWISE_OP(DIV, div, NULL);
+ELEMENTWISE_OP(ADD, add, add_folds, &elementwise_int8);
+ELEMENTWISE_OP(SUB, sub, NULL, NULL);
+ELEMENTWISE_OP(MUL, mul, mul_folds, &elementwise_int8);
+ELEMENTWISE_OP(DIV, div, NULL, NULL);

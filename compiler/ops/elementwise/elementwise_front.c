@@ -111,7 +111,7 @@ static bool const_alloc_broadcast(OnnxNode *l, Const *out, const Const *a, const
 {
     if (!shape_broadcast(&a->shape, &b->shape, s))
         return onnx_fail(l, "shapes do not broadcast");
-    return const_alloc(l, out, a->dtype, s);
+    return const_alloc_grown(l, out, a->dtype, s, a->n + b->n);
 }
 
 static bool fold_arith(OnnxNode *l, Const *out)

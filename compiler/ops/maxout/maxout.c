@@ -62,6 +62,7 @@ const OpInfo op_maxout = {
     .emit = maxout_emit,
     .emit_grad = maxout_emit_grad,
     .dump = dump_maxout,
+    .quant = &maxout_int8,
     .onnx_export = maxout_onnx_export,
     .grad_reads = maxout_grad_reads,
 };

@@ -3,8 +3,8 @@
  *
  *   y[c, i, j] = x[c, ri(i - top), rj(j - left)]
  *
- * where r maps an index outside [0, size) back inside: zeros reads 0
- * there, reflect mirrors about the edge without repeating it (-1 -> 1),
+ * where r maps an index outside [0, size) back inside: zeros reads
+ * a.pad_value there (0 unless given: nn.ConstantPad2d's value), reflect mirrors about the edge without repeating it (-1 -> 1),
  * replicate clamps to the edge (-1 -> 0).
  *
  * Shape rule: one input [C,H,W] or [C,L]; a.pad is [top, left, bottom,
@@ -75,7 +75,7 @@ static void run_pad(Graph *g, const Node *n, const float *const *in, float *out,
             int64_t si = pad_source(i - top, h, n->a.pad_mode);
             for (int64_t j = 0; j < ow; j++) {
                 int64_t sj = pad_source(j - left, w, n->a.pad_mode);
-                y[i * ow + j] = si < 0 || sj < 0 ? 0.0f : x[si * w + sj];
+                y[i * ow + j] = si < 0 || sj < 0 ? n->a.pad_value : x[si * w + sj];
             }
         }
     }
@@ -86,6 +86,8 @@ static void dump_pad(const Graph *g, const Node *n, FILE *out)
     const Attrs *a = &n->a;
     fprintf(out, " pad=%d,%d,%d,%d mode=%d", a->pad[0], a->pad[1], a->pad[2], a->pad[3],
             (int)a->pad_mode);
+    if (a->pad_value != 0)
+        fprintf(out, " value=%g", (double)a->pad_value);
 }
 
 const OpInfo op_pad = {
@@ -98,6 +100,7 @@ const OpInfo op_pad = {
     .emit_grad = pad_emit_grad,
     .dump = dump_pad,
     .folds = pad_folds,
+    .quant = &pad_int8,
     .onnx_export = pad_onnx_export,
     .grad_reads = grad_reads_none,
 };

@@ -24,7 +24,8 @@
  *     window also holds the mirrored cell (2 * pad <= kernel - 1). All need
  *     dilation 1, no ceil mode, the merged padding within kernel/2, and for
  *     reflect/replicate no padding of the pool's own.
- * Refuses: everything else -- a pad read by two layers or being the graph
+ * Refuses: everything else -- constant padding with a value other than 0,
+ * a pad read by two layers or being the graph
  * output, reflect/replicate into a padded conv, any pad into a maxpool of
  * a possibly negative input, ceil-mode pools (the output size rule differs
  * once the cells are padding rather than input), other readers. */
@@ -112,6 +113,8 @@ bool maxpool_absorb_pad(const Graph *g, Node *w, const Node *p)
 static bool pad_fold(Graph *g, int id, const LoadOptions *opt)
 {
     const Node *p = &g->n[id];
+    if (p->a.pad_value != 0) /* no conv or pool pads with another constant */
+        return false;
     int w = p->nin == 1 ? fuse_sole_consumer(g, p->out) : -1;
     if (w < 0 || g->n[w].nin != 1 || !op_info(g->n[w].op)->absorb_pad)
         return false;

@@ -199,6 +199,7 @@ const OpInfo op_maxpool = {
     .emit_grad = pool_emit_grad,
     .dump = dump_pool,
     .absorb_pad = maxpool_absorb_pad,
+    .quant = &maxpool_int8,
     .onnx_export = pool_onnx_export,
     .grad_reads = maxpool_grad_reads,
 };
@@ -214,6 +215,7 @@ const OpInfo op_avgpool = {
     .emit_grad = pool_emit_grad,
     .dump = dump_pool,
     .absorb_pad = avgpool_absorb_pad,
+    .quant = &avgpool_int8,
     .onnx_export = pool_onnx_export,
     .grad_reads = grad_reads_none,
 };
@@ -227,6 +229,7 @@ const OpInfo op_global_avgpool = {
     .grad = global_avgpool_grad,
     .emit = global_pool_emit,
     .emit_grad = global_pool_emit_grad,
+    .quant = &global_avgpool_int8,
     .onnx_export = global_pool_onnx_export,
     .grad_reads = grad_reads_none,
 };
@@ -240,6 +243,7 @@ const OpInfo op_global_maxpool = {
     .grad = global_maxpool_grad,
     .emit = global_pool_emit,
     .emit_grad = global_pool_emit_grad,
+    .quant = &global_maxpool_int8,
     .onnx_export = global_pool_onnx_export,
     .grad_reads = maxpool_grad_reads,
 };

@@ -95,6 +95,7 @@ const OpInfo op_flatten = {
     .infer = infer_flatten,
     .run = run_copy,
     .grad = view_grad,
+    .quant = &view_int8,
     .onnx_export = flatten_onnx_export,
 };
 
@@ -104,6 +105,7 @@ const OpInfo op_reshape = {
     .infer = infer_reshape,
     .run = run_copy,
     .grad = view_grad,
+    .quant = &view_int8,
     .onnx_export = reshape_onnx_export,
 };
 
@@ -120,6 +122,7 @@ const OpInfo op_dropout = {
     .grad = view_grad,
     .emit_grad = dropout_emit_grad,
     .dump = dump_dropout,
+    .quant = &view_int8,
     .onnx_export = dropout_onnx_export,
     .grad_reads = grad_reads_none,
     .emit_train = dropout_emit_train,
@@ -131,6 +134,7 @@ const OpInfo op_identity = {
     .infer = infer_identity,
     .run = run_copy,
     .grad = view_grad,
+    .quant = &view_int8,
     .onnx_export = identity_onnx_export,
 };
 

@@ -140,36 +140,48 @@ static bool onnx_reshape(OnnxNode *l)
     return reshape_onnx_view(l, x, &s, "", l->out) != NULL;
 }
 
+/* Squeeze's or Unsqueeze's axes (attribute before opset 13, input from
+ * then on) over rank `rank` (Unsqueeze: the output's), normalised and
+ * checked, as marks; their count, -1 when absent (Squeeze: every 1), -2
+ * after an error. */
+static int squeeze_axes(OnnxNode *l, int rank, bool *mark)
+{
+    int64_t axes[MAX_RANK];
+    int na = onnx_int_list(l, 1, "axes", 13, axes);
+    for (int k = 0; k < na; k++) {
+        int a;
+        if (!onnx_norm_axis(l, axes[k], rank, &a))
+            return -2;
+        if (mark[a]) {
+            onnx_fail(l, "axis %lld is given twice", (long long)axes[k]);
+            return -2;
+        }
+        mark[a] = true;
+    }
+    return na;
+}
+
 /* Squeeze/Unsqueeze of an activation: a reshape that keeps the batch. */
 static bool onnx_squeeze(OnnxNode *l)
 {
     OnnxValue *x = onnx_act_in(l, 0);
     if (!x)
         return false;
-    bool un = l->node->op_type[0] == 'U';
-    const int64_t *axes = NULL;
-    int na;
-    if (l->o->opset < 13) {
-        na = attr_ints(l->node, "axes", &axes);
-    } else if (l->nin > 1 && l->in[1]) {
-        if (l->in[1]->kind != OV_CONST || l->in[1]->c.dtype != CONST_I64)
-            return onnx_fail(l, "axes must be a constant int64 tensor");
-        axes = l->in[1]->c.i;
-        na = (int)(l->in[1]->c.n > 8 ? 8 : l->in[1]->c.n);
-    } else {
-        na = -1;
+    bool un = l->node->op_type[0] == 'U', mark[MAX_RANK + 1] = {false};
+    int rank = x->shape.rank + 1, na = -1;
+    if (un) {
+        int64_t axes[MAX_RANK];
+        na = onnx_int_list(l, 1, "axes", 13, axes); /* its count gives the output's rank */
+        if (na == -1)
+            return onnx_fail(l, "needs axes");
+        if (na >= 0 && rank + na > MAX_RANK)
+            return onnx_fail(l, "the result has rank %d, more than %d", rank + na, MAX_RANK);
     }
-    int rank = x->shape.rank + 1, out_rank = un ? rank + (na > 0 ? na : 0) : rank;
-    if ((un && na <= 0) || out_rank > MAX_RANK)
-        return onnx_fail(l, un ? "needs axes" : "result rank too large");
-    bool mark[2 * MAX_RANK] = {false};
-    for (int i = 0; i < na; i++) {
-        int64_t a = axes[i] < 0 ? axes[i] + out_rank : axes[i];
-        if (a <= 0 || a >= out_rank)
-            return onnx_fail(l, "axis %lld is not supported (the batch stays first)",
-                        (long long)axes[i]);
-        mark[a] = true;
-    }
+    int out_rank = un ? rank + (na > 0 ? na : 0) : rank;
+    if (na == -2 || (na = squeeze_axes(l, out_rank, mark)) == -2)
+        return false;
+    if (mark[0])
+        return onnx_fail(l, "axis 0 is the batch: cnnc keeps it first, as it is");
     Shape s = {0};
     for (int i = 1, j = 0; i < out_rank; i++) {
         if (un) {
@@ -179,10 +191,10 @@ static bool onnx_squeeze(OnnxNode *l)
         int64_t d = x->shape.d[i - 1];
         if (mark[i] && d != 1)
             return onnx_fail(l, "cannot squeeze axis %d of size %lld", i, (long long)d);
-        if (!(na > 0 ? mark[i] : d == 1))
+        if (!(na >= 0 ? mark[i] : d == 1))
             s.d[s.rank++] = d;
     }
-    if (s.rank == 0)
+    if (s.rank == 0) /* one value per sample: [N] in ONNX, kept as [N, 1] */
         s.d[s.rank++] = 1;
     return reshape_onnx_view(l, x, &s, "", l->out) != NULL;
 }

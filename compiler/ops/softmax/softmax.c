@@ -73,6 +73,7 @@ const OpInfo op_softmax = {
     .emit = softmax_emit,
     .emit_grad = softmax_emit_grad,
     .dump = dump_axis,
+    .quant = &softmax_int8,
     .onnx_export = softmax_onnx_export,
     .grad_reads = softmax_grad_reads,
     .fuses_with_loss = softmax_fuses_with_loss,

@@ -1,0 +1,241 @@
+/* conv_int8_emit.c: the integer conv's generated kernels (see conv_int8.c
+ * for the arithmetic), plain C99 with every shape a literal and the
+ * weights packed at compile time in the order the loops read them:
+ *
+ * - general: per group, output pixels two at a time, each one's receptive
+ *   field gathered (im2col) into Cg*KH*KW contiguous bytes of scratch, then
+ *   dotted with two filters' weight rows at a time ([F][Cg*KH*KW]):
+ *   four int32 sums a k-loop updates from two loads of each operand;
+ * - pointwise (1x1, stride 1, unpadded; dense layers too): no gather, the
+ *   weight rows [F][Cg] times the input's planes [Cg][H*W], two filters by
+ *   four pixels;
+ * - depthwise (one input and one output channel per group): each channel's
+ *   KH*KW weights [C][KH*KW] over its plane, the taps unrolled.
+ *
+ * Padding never reaches the loops: the input is first copied into scratch
+ * with a border of the input's zero point (or reflected, replicated). The
+ * k- and c-loops are the seams for fast paths (Arm DSP's SMLAD on int16
+ * pairs, Helium, AVX2's vpmaddwd, AVX-512 VNNI): each would sit behind its
+ * feature macro beside these loops, read its own repacking of the same
+ * weights and sum the same integers, so that it equals them bit for bit. */
+#include "conv_int8.h"
+
+#include <stdlib.h>
+
+/* The requantization of output channel `f` (a C expression) of sum a. */
+static const char *rq(Emit *e, const ConvQ *q, const char *a, const char *f)
+{
+    return emit_keep(e, xasprintf("cnnc_rq8(%s, MS[2 * (%s)], MS[2 * (%s) + 1], %ld, %ld, %ld)",
+                                  a, f, f, (long)q->zy, (long)q->lo, (long)q->hi));
+}
+
+static bool padded(const ConvGeom *k)
+{
+    return k->pt || k->pl || k->pb || k->pr;
+}
+
+/* Copies pixel `p`'s receptive field from the group's planes xg into dst. */
+static void emit_gather(Emit *e, const ConvQ *q, const char *dst, const char *p, int64_t hp,
+                        int64_t wp)
+{
+    const ConvGeom *k = &q->k;
+    emit_line(e, "{");
+    emit_line(e, "const int8_t *xb = xg + (%s) / %lld * %lld + (%s) %% %lld * %d;", p,
+              (long long)k->ow, (long long)(k->sh * wp), p, (long long)k->ow, k->sw);
+    emit_line(e, "for (int c = 0; c < %lld; c++)", (long long)q->cg);
+    emit_line(e, "for (int ky = 0; ky < %d; ky++)", k->kh);
+    if (k->dw == 1) {
+        emit_line(e, "    memcpy(%s + (c * %d + ky) * %d, xb + c * %lld + ky * %lld, %d);", dst,
+                  k->kh, k->kw, (long long)(hp * wp), (long long)(k->dh * wp), k->kw);
+    } else {
+        emit_line(e, "for (int kx = 0; kx < %d; kx++)", k->kw);
+        emit_line(e, "    %s[(c * %d + ky) * %d + kx] = xb[c * %lld + ky * %lld + kx * %d];", dst,
+                  k->kh, k->kw, (long long)(hp * wp), (long long)(k->dh * wp), k->dw);
+    }
+    emit_line(e, "}");
+}
+
+/* nf (1 or 2) filters from f times the pixels gathered in c0, c1. */
+static void emit_dot(Emit *e, const ConvQ *q, int nf)
+{
+    int64_t np = q->k.oh * q->k.ow;
+    emit_line(e, "{");
+    emit_line(e, "const int fo = g * %lld + f;", (long long)q->fg);
+    emit_line(e, "const int8_t *w0 = W + fo * %lld%s;", (long long)q->kdim,
+              nf > 1 ? emit_keep(e, xasprintf(", *w1 = w0 + %lld", (long long)q->kdim)) : "");
+    emit_line(e, "int32_t a00 = B[fo], a01 = a00%s;", nf > 1 ? ", a10 = B[fo + 1], a11 = a10" : "");
+    emit_line(e, "for (int k = 0; k < %lld; k++) {", (long long)q->kdim);
+    emit_line(e, "const int32_t v0 = c0[k], v1 = c1[k];");
+    emit_line(e, "a00 += v0 * w0[k];");
+    emit_line(e, "a01 += v1 * w0[k];");
+    if (nf > 1) {
+        emit_line(e, "a10 += v0 * w1[k];");
+        emit_line(e, "a11 += v1 * w1[k];");
+    }
+    emit_line(e, "}");
+    for (int i = 0; i < nf; i++) {
+        const char *f = i ? "fo + 1" : "fo";
+        emit_line(e, "y[(%s) * %lld + p] = %s;", f, (long long)np, rq(e, q, i ? "a10" : "a00", f));
+        emit_line(e, "if (p + 1 < %lld)", (long long)np);
+        emit_line(e, "    y[(%s) * %lld + p + 1] = %s;", f, (long long)np,
+                  rq(e, q, i ? "a11" : "a01", f));
+    }
+    emit_line(e, "}");
+}
+
+/* A group's filters: body for pairs (f, f + 1), then for the last one if
+ * Fg is odd. */
+static void emit_filter_pairs(Emit *e, const ConvQ *q,
+                              void (*body)(Emit *e, const ConvQ *q, int nf))
+{
+    emit_line(e, "for (int f = 0; f + 1 < %lld; f += 2)", (long long)q->fg);
+    body(e, q, 2);
+    if (q->fg % 2) {
+        emit_line(e, "{");
+        emit_line(e, "const int f = %lld;", (long long)(q->fg - 1));
+        body(e, q, 1);
+        emit_line(e, "}");
+    }
+}
+
+static void emit_general(Emit *e, const ConvQ *q, const char *X, const char *col)
+{
+    const ConvGeom *k = &q->k;
+    int64_t hp = k->h + k->pt + k->pb, wp = k->w + k->pl + k->pr, np = k->oh * k->ow;
+    emit_line(e, "for (int g = 0; g < %d; g++) {", k->groups);
+    emit_line(e, "const int8_t *xg = %s + g * %lld;", X, (long long)(q->cg * hp * wp));
+    emit_line(e, "for (int p = 0; p < %lld; p += 2) {", (long long)np);
+    emit_line(e, "int8_t *c0 = %s, *c1 = %s + %lld;", col, col, (long long)q->kdim);
+    emit_gather(e, q, "c0", "p", hp, wp);
+    emit_line(e, "if (p + 1 < %lld)", (long long)np);
+    emit_gather(e, q, "c1", "p + 1", hp, wp);
+    emit_line(e, "else");
+    emit_line(e, "    memcpy(c1, c0, %lld);", (long long)q->kdim);
+    emit_filter_pairs(e, q, emit_dot);
+    emit_line(e, "}");
+    emit_line(e, "}");
+}
+
+/* nf filters (from f) times four pixels (from p), or one (four 0). */
+static void emit_pw_block(Emit *e, const ConvQ *q, int nf, bool four)
+{
+    int64_t np = q->k.oh * q->k.ow;
+    int lanes = four ? 4 : 1;
+    emit_line(e, "{");
+    emit_line(e, "const int fo = g * %lld + f;", (long long)q->fg);
+    emit_line(e, "int32_t a[%d][%d];", nf, lanes);
+    emit_line(e, "for (int i = 0; i < %d; i++)", nf);
+    emit_line(e, "for (int j = 0; j < %d; j++)", lanes);
+    emit_line(e, "    a[i][j] = B[fo + i];");
+    emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)q->cg);
+    emit_line(e, "const int8_t *xc = x0 + (g * %lld + c) * %lld + p;", (long long)q->cg,
+              (long long)np);
+    emit_line(e, "for (int i = 0; i < %d; i++) {", nf);
+    emit_line(e, "const int32_t u = W[(fo + i) * %lld + c];", (long long)q->cg);
+    emit_line(e, "for (int j = 0; j < %d; j++)", lanes);
+    emit_line(e, "    a[i][j] += xc[j] * u;");
+    emit_line(e, "}");
+    emit_line(e, "}");
+    emit_line(e, "for (int i = 0; i < %d; i++)", nf);
+    emit_line(e, "for (int j = 0; j < %d; j++)", lanes);
+    emit_line(e, "    y[(fo + i) * %lld + p + j] = %s;", (long long)np, rq(e, q, "a[i][j]", "fo + i"));
+    emit_line(e, "}");
+}
+
+/* The filters of each group: pairs, then a last one if Fg is odd. */
+static void emit_pw_filters(Emit *e, const ConvQ *q, int nf)
+{
+    int64_t np = q->k.oh * q->k.ow;
+    emit_line(e, "{");
+    emit_line(e, "int p = 0;");
+    if (np >= 4) {
+        emit_line(e, "for (; p + 4 <= %lld; p += 4)", (long long)np);
+        emit_pw_block(e, q, nf, true);
+    }
+    if (np % 4) {
+        emit_line(e, "for (; p < %lld; p++)", (long long)np);
+        emit_pw_block(e, q, nf, false);
+    }
+    emit_line(e, "}");
+}
+
+static void emit_pointwise(Emit *e, const ConvQ *q)
+{
+    emit_line(e, "for (int g = 0; g < %d; g++) {", q->k.groups);
+    emit_filter_pairs(e, q, emit_pw_filters);
+    emit_line(e, "}");
+}
+
+static void emit_depthwise(Emit *e, const ConvQ *q, const char *X)
+{
+    const ConvGeom *k = &q->k;
+    int64_t hp = k->h + k->pt + k->pb, wp = k->w + k->pl + k->pr;
+    emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)k->c);
+    emit_line(e, "const int8_t *xc = %s + c * %lld, *wc = W + c * %lld;", X,
+              (long long)(hp * wp), (long long)q->taps);
+    emit_line(e, "const int32_t b = B[c], m = MS[2 * c], sh = MS[2 * c + 1];");
+    emit_line(e, "int8_t *yc = y + c * %lld;", (long long)(k->oh * k->ow));
+    emit_line(e, "for (int oy = 0; oy < %lld; oy++)", (long long)k->oh);
+    emit_line(e, "for (int ox = 0; ox < %lld; ox++) {", (long long)k->ow);
+    emit_line(e, "const int8_t *xp = xc + oy * %lld + ox * %d;", (long long)(k->sh * wp), k->sw);
+    emit_line(e, "int32_t acc = b;");
+    if (q->taps <= 25) {
+        for (int ky = 0; ky < k->kh; ky++)
+            for (int kx = 0; kx < k->kw; kx++)
+                emit_line(e, "acc += xp[%lld] * wc[%d];", (long long)(ky * k->dh * wp + kx * k->dw),
+                          ky * k->kw + kx);
+    } else {
+        emit_line(e, "for (int ky = 0; ky < %d; ky++)", k->kh);
+        emit_line(e, "for (int kx = 0; kx < %d; kx++)", k->kw);
+        emit_line(e, "    acc += xp[ky * %lld + kx * %d] * wc[ky * %d + kx];",
+                  (long long)(k->dh * wp), k->dw, k->kw);
+    }
+    emit_line(e, "yc[oy * %lld + ox] = cnnc_rq8(acc, m, sh, %ld, %ld, %ld);", (long long)k->ow,
+              (long)q->zy, (long)q->lo, (long)q->hi);
+    emit_line(e, "}");
+    emit_line(e, "}");
+}
+
+static void emit_consts(Emit *e, const Node *n, const ConvQ *q)
+{
+    int64_t f = q->k.f;
+    char *wc = xasprintf("%s.weight: int8 [%lld][%lld], zero point removed", n->name,
+                         (long long)f, (long long)q->kdim);
+    char *bc = xasprintf("%s: int32 bias minus the input's zero point times the weights", n->name);
+    char *mc = xasprintf("%s: per output channel (m, s), x * M = (x * m + 2^(s-1)) >> s", n->name);
+    emit_line(e, "const int8_t *W = %s;", emit_const_i8(e, "weight", wc, q->w, f * q->kdim));
+    emit_line(e, "const int32_t *B = %s;", emit_const_i32(e, "bias", bc, q->b, f));
+    emit_line(e, "const int32_t *MS = %s;", emit_const_i32(e, "requant", mc, q->ms, 2 * f));
+    free(wc);
+    free(bc);
+    free(mc);
+}
+
+void conv_q_emit(Emit *e, const Node *n, const ConvQ *q)
+{
+    const ConvGeom *k = &q->k;
+    bool depthwise = q->cg == 1 && q->fg == 1;
+    bool pointwise = q->taps == 1 && k->sh == 1 && k->sw == 1 && !padded(k);
+    int64_t pad_bytes = 0;
+    emit_consts(e, n, q);
+    const char *X = "x0";
+    if (padded(k) && !pointwise) {
+        int64_t hp = k->h + k->pt + k->pb, wp = k->w + k->pl + k->pr;
+        pad_bytes = (k->c * hp * wp + 3) / 4 * 4;
+        X = "s";
+        emit_pad_copy_typed(e, "s", "x0", k->c, k->h, k->w, (int[]){k->pt, k->pl, k->pb, k->pr},
+                            q->mode, "int8_t", (int)q->zx);
+    }
+    if (pointwise) {
+        emit_pointwise(e, q);
+    } else if (depthwise) {
+        emit_depthwise(e, q, X);
+    } else {
+        char col[32];
+        snprintf(col, sizeof col, "s + %lld", (long long)pad_bytes);
+        emit_general(e, q, X, col);
+        pad_bytes += 2 * q->kdim;
+    }
+    if (pad_bytes)
+        emit_scratch(e, (pad_bytes + 3) / 4);
+}

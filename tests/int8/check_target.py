@@ -1,0 +1,64 @@
+#!/usr/bin/python3
+"""int8 on the Cortex-M4 in QEMU (contract section 7, docs/int8.md).
+
+For digits and depthwise_separable (its depthwise and pointwise kernels):
+scripts/target-bench --target cortex-m4 --int8 --calib CALIB (8 seeded
+N(0, 1) samples), 3 samples: the program on the emulated M4 must give
+`cnnc run --int8`'s outputs bit for bit (max_rel_error 0), and the sizes
+target-bench checks against `cnnc info --target` hold. For digits, the
+weights in flash (flash_weights_bytes) must be at most 0.30x the float
+build's (issue 14's figure): one byte per weight.
+
+usage: check_target.py CNNC SOURCE_DIR WORKDIR
+"""
+import os
+import re
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from int8lib import expect, failures, finish, run  # noqa: E402
+
+
+def target_bench(src, model, work, extra):
+    """target-bench's numeric figures (it runs the cnnc of $CNNC)."""
+    out = run([os.path.join(src, "scripts", "target-bench"), model, "--target", "cortex-m4",
+               "--samples", "3", "--workdir", work] + extra).stdout
+    return {k: float(v) for k, v in re.findall(r"^(\w+): (\S+)$", out, re.M)
+            if re.match(r"^[0-9.e+-]+$", v)}
+
+
+def main():
+    cnnc, src, work = sys.argv[1:4]
+    os.makedirs(work, exist_ok=True)
+    os.environ["CNNC"] = cnnc
+    models = {"digits": (os.path.join(src, "examples", "digits", "digits.cnn"), (1, 8, 8)),
+              "depthwise_separable": (os.path.join(src, "examples", "depthwise_separable.cnn"),
+                                      None)}
+    try:
+        for name, (model, shape) in models.items():
+            if shape is None:
+                h = os.path.join(work, name + "_shape")
+                run([cnnc, model, "-o", h + ".c"])
+                m = re.search(r"_INPUT_SHAPE \{([0-9, ]*)\}", open(h + ".h").read())
+                shape = tuple(int(v) for v in m.group(1).split(","))
+            calib = os.path.join(work, name + "_calib.npy")
+            np.save(calib, np.random.default_rng(7).standard_normal((8,) + shape).astype(np.float32))
+            q = target_bench(src, model, os.path.join(work, name + "_int8"),
+                             ["--int8", "--calib", calib])
+            expect(q.get("max_rel_error") == 0.0, "%s: M4 int8 = cnnc run --int8, bit for bit" % name,
+                   "(max_rel_error %s)" % q.get("max_rel_error"))
+            if name == "digits":
+                f = target_bench(src, model, os.path.join(work, name + "_float"), [])
+                ratio = q["flash_weights_bytes"] / f["flash_weights_bytes"]
+                expect(ratio <= 0.30, "digits: int8 weights in flash <= 0.30x float's",
+                       "(%d / %d = %.3f)" % (q["flash_weights_bytes"], f["flash_weights_bytes"],
+                                             ratio))
+    except RuntimeError as e:
+        failures.append(str(e)[:3000])
+    finish()
+
+
+if __name__ == "__main__":
+    main()
