@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.join(ROOT, 'tests', 'torch'))
 
 EXAMPLES = ['lenet', 'cifar_keras', 'pytorch_tutorial_net', 'resnet_small', 'signal1d',
             'depthwise_separable', 'inception_mini', 'odd_ops', 'unet_small']
-TORCHVISION = ['resnet18', 'mobilenet_v2']
+TORCHVISION = ['resnet18', 'mobilenet_v2', 'mobilenet_v3_large', 'efficientnet_b0']
 ORT_VERSION = '1.30.0'
 
 

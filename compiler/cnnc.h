@@ -227,6 +227,11 @@ typedef struct {
     float rate;          /* dropout */
     int k;               /* maxout group size */
     int axis;            /* softmax/concat axis in the per-sample shape */
+    bool const_first;    /* sub, div: the constant operand is the left one (B - x) */
+    unsigned reduce_axes; /* reduce: bit i set for each per-sample axis i reduced */
+    bool keepdims;        /* reduce: the reduced axes stay, of size 1 */
+    float prelu_slope;    /* prelu: a new slope parameter's value (PyTorch: 0.25) */
+    bool prelu_shared;    /* prelu: one slope for every channel, else one each */
     Shape target;        /* reshape: per-sample target shape */
     InitKind init;       /* how parameters without data are initialised */
     /* Layout and normalisation operators (ops/transpose, slice, matmul, norm). */
@@ -387,7 +392,8 @@ typedef enum {
 } OpKind;
 
 enum {
-    OPT_ELEMENTWISE = 1 << 0, /* out[i] depends on in[i] only */
+    OPT_ELEMENTWISE = 1 << 0, /* out[i] depends on in[i] only (an input with
+                                 fewer cells is broadcast) */
     OPT_ACTIVATION = 1 << 1,  /* a standalone activation, fusable as Act */
     OPT_HAS_ACT = 1 << 2,     /* accepts a fused activation epilogue */
     OPT_VIEW = 1 << 3,        /* output is the input, reinterpreted */
@@ -541,6 +547,7 @@ void split_epilogue(Graph *g, int id);
 bool fuse_transpose(Graph *g, const struct LoadOptions *opt); /* transposes that cancel */
 bool fuse_norm(Graph *g, const struct LoadOptions *opt);      /* GroupNorm export, affine folds */
 bool fuse_batchnorm(Graph *g, const struct LoadOptions *opt); /* BN into conv/dense */
+bool fuse_math(Graph *g, const struct LoadOptions *opt);      /* x*sigmoid(x) -> silu, ... */
 bool fuse_bias(Graph *g, const struct LoadOptions *opt);      /* add(x, B) into conv/dense bias */
 bool fuse_act(Graph *g, const struct LoadOptions *opt);       /* activation into n->act */
 bool fuse_pad(Graph *g, const struct LoadOptions *opt);       /* pad into conv/pool padding */
@@ -553,6 +560,9 @@ int fuse_sole_consumer(const Graph *g, int t);
 /* Node `id` (one input) disappears: its readers (and the graph output)
  * read its input instead. */
 void fuse_bypass(Graph *g, int id);
+/* Node `id`, whose output nothing reads any more, disappears (the nodes
+ * after it move down one place). */
+void fuse_remove(Graph *g, int id);
 /* The pass named `pass`: offers every node to its operator's FoldRule for
  * that pass, and removes the nodes it folds (fuse_fold.c). */
 bool fuse_fold(Graph *g, const char *pass, const struct LoadOptions *opt);
@@ -672,10 +682,10 @@ Graph *dsl_load(const char *path);
 Graph *onnx_load(const char *path);
 
 /* ---- pipeline.c: the compiler's steps as one table ----
- * parse, sort, shape, weights, init, split-act, fuse-views, fuse-bn,
- * fuse-bias, fuse-act, fuse-pad, calibrate, quantize, fuse-residual,
- * autodiff, plan, emit; a
- * command runs them up to the one it needs, graph_verify between them. */
+ * parse, sort, shape, weights, init, split-act, fuse-norm, fuse-transpose,
+ * fuse-views, fuse-bn, fuse-math, fuse-bias, fuse-act, fuse-pad, calibrate,
+ * quantize, fuse-residual, autodiff, plan, emit; a command runs them up to
+ * the one it needs, graph_verify between them. */
 struct EmitOptions;
 typedef struct LoadOptions {
     const char *weights_dir; /* --weights DIR: parameters from DIR/<name>.npy */

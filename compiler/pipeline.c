@@ -76,6 +76,7 @@ FUSION_STEP(step_fuse_norm, fuse_norm)
 FUSION_STEP(step_fuse_transpose, fuse_transpose)
 FUSION_STEP(step_fuse_views, fuse_views)
 FUSION_STEP(step_fuse_bn, fuse_batchnorm)
+FUSION_STEP(step_fuse_math, fuse_math)
 FUSION_STEP(step_fuse_bias, fuse_bias)
 FUSION_STEP(step_fuse_act, fuse_act)
 FUSION_STEP(step_fuse_pad, fuse_pad)
@@ -125,7 +126,8 @@ static const Step steps[] = {
     {"split-act", step_split_act, TRAINING, GRAPH},
     /* fusion: norms first take their affine terms, so that the transposes
      * around them cancel next, leaving views behind; views next, so that BN
-     * and activations meet their producers;
+     * and activations meet their producers; arithmetic patterns that are
+     * one activation before fuse-act moves it;
      * activations before pads, which ask whether a maxpool's input is
      * non-negative; residual joins last, carrying the activation fuse-act
      * gave the add into a conv the others are done with (they fold into
@@ -134,6 +136,7 @@ static const Step steps[] = {
     {"fuse-transpose", step_fuse_transpose, OPTIMIZATION, GRAPH},
     {"fuse-views", step_fuse_views, OPTIMIZATION, GRAPH},
     {"fuse-bn", step_fuse_bn, OPTIMIZATION, GRAPH},
+    {"fuse-math", step_fuse_math, OPTIMIZATION, GRAPH},
     {"fuse-bias", step_fuse_bias, OPTIMIZATION, GRAPH},
     {"fuse-act", step_fuse_act, OPTIMIZATION, GRAPH},
     {"fuse-pad", step_fuse_pad, OPTIMIZATION, GRAPH},

@@ -15,6 +15,7 @@ typedef struct {
     ActKind kind;
     int op; /* the operator computing it alone */
     const char *name, *onnx, *keys;
+    const char *onnx_attrs; /* "name:type ..." */
     int onnx_since;
     float dsl_default[2], onnx_default[2]; /* NAN: required */
     int onnx_inputs_since;
@@ -23,6 +24,7 @@ typedef struct {
     bool (*from_y)(float a, float b); /* dydx reads y alone */
     bool (*nonneg)(float a, float b); /* y >= 0 for every x */
     bool (*valid)(float a, float b);
+    const char *invalid; /* why valid fails: a printf format given a and b */
     const char *c_y, *c_dydx, *c_vec; /* generated C ($x $y $s $a $b; $v $V $I) */
     bool clamp; /* y = x clamped to [f(-inf), f(+inf)] */
 } ActInfo;
@@ -37,6 +39,9 @@ const ActInfo *act_info(ActKind kind);
 /* By DSL/IR name, NULL if none. */
 const ActInfo *act_by_name(const char *name);
 const ActAlias *act_alias(const char *word);
+/* True when act's parameters are valid; else reports `<lead><why>` at loc
+ * (acts.def's invalid: "min (2) is above max (1)"). */
+bool act_check(Act act, Loc loc, const char *lead);
 /* The parameters' names: how many, and the i-th into buf. */
 int act_key_count(const ActInfo *ai);
 const char *act_key(const ActInfo *ai, int i, char *buf, size_t size);
@@ -67,10 +72,11 @@ void act_dsl_activation(DslArgs *c, Act *act);
 /* ---- each family's DSL keywords and ONNX op types (<family>_front.c),
  * for registry.c ---- */
 extern const DslKind conv_dsl[], pool_dsl[], dense_dsl[], batchnorm_dsl[], reshape_dsl[],
-    softmax_dsl[], maxout_dsl[], elementwise_dsl[], concat_dsl[], pad_dsl[], act_dsl[];
+    softmax_dsl[], maxout_dsl[], elementwise_dsl[], concat_dsl[], pad_dsl[], act_dsl[],
+    reduce_dsl[], prelu_dsl[];
 extern const OnnxKind conv_onnx[], pool_onnx[], dense_onnx[], batchnorm_onnx[], reshape_onnx[],
     softmax_onnx[], elementwise_onnx[], concat_onnx[], pad_onnx[], act_onnx[], const_onnx[],
-    quant_onnx[];
+    reduce_onnx[], prelu_onnx[], quant_onnx[];
 /* The layout and normalisation families (issue 13). */
 extern const DslKind transpose_dsl[], slice_dsl[], norm_dsl[], matmul_dsl[];
 extern const OnnxKind transpose_onnx[], slice_onnx[], norm_onnx[], matmul_onnx[];
@@ -198,6 +204,76 @@ extern const QuantOps conv_int8, dense_int8, maxpool_int8, avgpool_int8, global_
     global_avgpool_int8, view_int8, elementwise_int8, concat_int8, act_int8, softmax_int8,
     pad_int8, maxout_int8, batchnorm_int8;
 
+/* ---- elementwise/: the operands of add, sub, mul and div (elementwise.c) ----
+ * Operand k (0 <= k < elt_count) is activation input elt_input(n, k), or
+ * the constant B (param 0) where that is -1; elt_shape is its per-sample
+ * shape (B's without its batch dimension of 1), which broadcasts to the
+ * output's. */
+int elt_count(const Node *n);
+int elt_input(const Node *n, int k);
+Shape elt_shape(const Graph *g, const Node *n, int k);
+/* The strides of x broadcast into s (rank s->rank): x's own strides along
+ * the aligned dimensions, 0 where x has 1 or no dimension. */
+void elt_strides(const Shape *x, const Shape *s, int64_t *st);
+/* For each cell of shape s, where x broadcast into s reads (caller
+ * frees). */
+int64_t *elt_index(const Shape *x, const Shape *s);
+/* Operand k's values in the interpreter (in[] as OpInfo.run gets them):
+ * its samples are *sample_stride floats apart (0: B, shared). */
+const float *elt_data(const Graph *g, const Node *n, const float *const *in, int k,
+                      int64_t *sample_stride);
+/* The loop nest of broadcast operands in generated code
+ * (elementwise_emit.c): output shape s's dimensions, those of 1 dropped
+ * and runs merged where every operand is contiguous across them; strides
+ * per operand k < count (shape ops[k], 0 along a broadcast axis), then y's
+ * (row count). elt_node_nest: an elementwise node's operands. Free with
+ * elt_nest_free. elt_nest_open emits the loops (i0, i1, ...; one block
+ * when none) and leaves one open for the body, elt_nest_close ends it;
+ * elt_nest_at is operand k's (or y's, k = count) offset in a sample. */
+typedef struct {
+    int count, rank;
+    int64_t dim[MAX_RANK];
+    int64_t *st;
+} EltNest;
+EltNest elt_nest(const Shape *s, const Shape *ops, int count);
+EltNest elt_node_nest(const Graph *g, const Node *n);
+void elt_nest_free(EltNest *nest);
+void elt_nest_open(Emit *e, const EltNest *nest);
+void elt_nest_close(Emit *e);
+const char *elt_nest_at(Emit *e, const EltNest *nest, int k);
+/* a op b for OP_ADD, OP_SUB, OP_MUL, OP_DIV; the operator as C. */
+float elt_apply(int op, float a, float b);
+const char *elt_symbol(const Node *n);
+
+/* ---- reduce/: a reduction's loops (reduce.c) ----
+ * x's dimensions, those of 1 dropped and runs of reduced or of kept ones
+ * merged: dimension i has size dim[i], x's stride xst[i] and y's yst[i]
+ * (0 where reduced); count cells go into each output. */
+typedef struct {
+    int rank;
+    int64_t dim[MAX_RANK], xst[MAX_RANK], yst[MAX_RANK];
+    bool reduced[MAX_RANK];
+    int64_t count;
+} ReduceGeom;
+ReduceGeom reduce_geometry(const Graph *g, const Node *n);
+/* For each of x's xn cells (one sample), its output cell (caller frees). */
+int64_t *reduce_offsets(const ReduceGeom *k, int64_t xn);
+/* In generated code (reduce_emit.c): x's offset (y's, with y) for loop
+ * indices i0, i1, ... over the merged dimensions, as C. */
+const char *reduce_offset(Emit *e, const ReduceGeom *k, bool y);
+/* Code that takes the declared float r over x[0..count) (x a C pointer
+ * expression): a sum (op OP_REDUCE_SUM or _MEAN, r added to), a sum of
+ * squares (_L2) or the maximum (_MAX, NaN winning); with GNU vectors in
+ * 4 x 8 partial results where count allows (global pools use it too). */
+void reduce_emit_row(Emit *e, int op, const char *r, const char *x, int64_t count);
+
+/* ---- prelu/ (prelu.c): the slope's shape a as it broadcasts over the
+ * sample's x ([C] along the channels, else NumPy-style); false when it
+ * does not without growing x. */
+bool prelu_view(const Shape *a, const Shape *x, Shape *view);
+/* Per cell of node n's sample, the offset of the slope it reads (free it). */
+int64_t *prelu_slope_index(const Graph *g, const Node *n);
+
 /* ---- traits: OP_TRAITS(CONV) is the ops.def row's traits, so that an
  * OpInfo's .traits and the table cannot disagree. ---- */
 enum {
@@ -245,8 +321,10 @@ bool window_unpadded(const Node *n);
 bool conv_absorb_pad(const Graph *g, Node *w, const Node *p);
 bool avgpool_absorb_pad(const Graph *g, Node *w, const Node *p);
 bool maxpool_absorb_pad(const Graph *g, Node *w, const Node *p);
-/* The fusion rules of pad, add and batchnorm (<family>_fuse.c). */
-extern const FoldRule pad_folds[], add_folds[], batchnorm_folds[];
+/* The fusion rules of pad, add and batchnorm (<family>_fuse.c), and the
+ * patterns that are activations, from their first node (act_fuse.c: an
+ * activation's, mul's). */
+extern const FoldRule pad_folds[], add_folds[], batchnorm_folds[], act_folds[], mul_folds[];
 /* A window's kernel, stride and padding in an IR dump (conv and pools),
  * and its dilation (KHxKW, or KDxKHxKW in 3-D). */
 void window_dump(const Graph *g, const Node *n, FILE *out);
@@ -397,8 +475,9 @@ GRAD_FN(view); /* flatten, reshape, dropout (identity when differentiating), ide
 GRAD_FN(act);  /* every standalone activation (node_act) */
 GRAD_FN(softmax);
 GRAD_FN(maxout);
-GRAD_FN(add);
-GRAD_FN(mul);
+GRAD_FN(elementwise); /* add, sub, mul, div */
+GRAD_FN(reduce);      /* reduce_mean, reduce_max, reduce_sum, reduce_l2 */
+GRAD_FN(prelu);
 GRAD_FN(concat);
 GRAD_FN(pad);
 GRAD_FN(transpose);
@@ -418,8 +497,9 @@ GRAD_READS_FN(maxpool); /* and global_maxpool */
 GRAD_READS_FN(act);
 GRAD_READS_FN(softmax);
 GRAD_READS_FN(maxout);
-GRAD_READS_FN(add);
-GRAD_READS_FN(mul);
+GRAD_READS_FN(elementwise); /* add, sub, mul, div */
+GRAD_READS_FN(reduce);
+GRAD_READS_FN(prelu);
 GRAD_READS_FN(norm);
 GRAD_READS_FN(matmul);
 #undef GRAD_READS_FN
@@ -447,8 +527,9 @@ void global_pool_emit(Emit *e, const Node *n); /* global_avgpool, global_maxpool
 void dense_emit(Emit *e, const Node *n);
 void batchnorm_emit(Emit *e, const Node *n);
 void act_emit(Emit *e, const Node *n); /* every standalone activation */
-void add_emit(Emit *e, const Node *n);
-void mul_emit(Emit *e, const Node *n);
+void elementwise_emit(Emit *e, const Node *n); /* add, sub, mul, div */
+void reduce_emit(Emit *e, const Node *n);      /* the reductions */
+void prelu_emit(Emit *e, const Node *n);
 void softmax_emit(Emit *e, const Node *n);
 void concat_emit(Emit *e, const Node *n);
 void pad_emit(Emit *e, const Node *n);
@@ -476,7 +557,11 @@ void conv_emit_train(Emit *e, const Node *n);
 void dense_emit_train(Emit *e, const Node *n);
 void batchnorm_emit_train(Emit *e, const Node *n);
 void dropout_emit_train(Emit *e, const Node *n);
-void elementwise_emit_train(Emit *e, const Node *n); /* add, mul */
+void elementwise_emit_train(Emit *e, const Node *n); /* add, sub, mul, div */
+/* Parameter slot 0 as the training code reads it: the state's p0, or a
+ * constant (not in the state) as a table `static const float NAME[]` of
+ * the body; returns the array's name. */
+const char *emit_train_param0(Emit *e, const Node *n, const char *name);
 void conv_emit_grad(Emit *e, const Node *n);
 void dense_emit_grad(Emit *e, const Node *n);
 void batchnorm_emit_grad(Emit *e, const Node *n);
@@ -485,8 +570,10 @@ void pool_emit_grad(Emit *e, const Node *n);        /* maxpool, avgpool */
 void global_pool_emit_grad(Emit *e, const Node *n); /* global_avgpool, global_maxpool */
 void act_emit_grad(Emit *e, const Node *n);
 void softmax_emit_grad(Emit *e, const Node *n);
-void add_emit_grad(Emit *e, const Node *n);
-void mul_emit_grad(Emit *e, const Node *n);
+void elementwise_emit_grad(Emit *e, const Node *n); /* add, sub, mul, div */
+void reduce_emit_grad(Emit *e, const Node *n);
+void prelu_emit_train(Emit *e, const Node *n);
+void prelu_emit_grad(Emit *e, const Node *n);
 void concat_emit_grad(Emit *e, const Node *n);
 void maxout_emit_grad(Emit *e, const Node *n);
 void pad_emit_grad(Emit *e, const Node *n);

@@ -10,7 +10,7 @@
 
 static const DslKind *const dsl_tables[] = {
     conv_dsl, pool_dsl, dense_dsl, batchnorm_dsl, reshape_dsl, act_dsl,
-    softmax_dsl, maxout_dsl, elementwise_dsl, concat_dsl, pad_dsl,
+    softmax_dsl, maxout_dsl, elementwise_dsl, concat_dsl, pad_dsl, reduce_dsl, prelu_dsl,
     conv_transpose_dsl, resize_dsl, /* issue 13: up-sampling */
     transpose_dsl, slice_dsl, norm_dsl, matmul_dsl,
 };
@@ -35,8 +35,8 @@ const DslKind *dsl_kind_find(const char *word)
 
 static const OnnxKind *const onnx_tables[] = {
     conv_onnx, pool_onnx, batchnorm_onnx, dense_onnx, elementwise_onnx, act_onnx,
-    softmax_onnx, reshape_onnx, concat_onnx, pad_onnx, const_onnx, quant_onnx,
-    transpose_onnx, slice_onnx, norm_onnx, matmul_onnx,
+    softmax_onnx, reshape_onnx, concat_onnx, pad_onnx, const_onnx, reduce_onnx, prelu_onnx,
+    quant_onnx, transpose_onnx, slice_onnx, norm_onnx, matmul_onnx,
     conv_transpose_onnx, resize_onnx, /* issue 13: up-sampling */
 };
 

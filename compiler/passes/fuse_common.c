@@ -24,7 +24,7 @@ int fuse_sole_consumer(const Graph *g, int t)
     return reads == 1 ? found : -1;
 }
 
-static void remove_node(Graph *g, int id)
+void fuse_remove(Graph *g, int id)
 {
     free(g->n[id].name);
     free(g->n[id].in);
@@ -44,7 +44,7 @@ void fuse_bypass(Graph *g, int id)
     if (g->output == y)
         g->output = x;
     g->t[y].producer = -1;
-    remove_node(g, id);
+    fuse_remove(g, id);
 }
 
 void fuse_dead_views(Graph *g)
@@ -53,7 +53,7 @@ void fuse_dead_views(Graph *g)
         const Node *n = &g->n[i];
         if ((op_info(n->op)->traits & OPT_VIEW) && n->out != g->output &&
             graph_consumers(g, n->out, NULL, 0) == 0)
-            remove_node(g, i);
+            fuse_remove(g, i);
     }
 }
 

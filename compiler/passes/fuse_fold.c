@@ -1,5 +1,6 @@
 /* fuse_fold.c: the fusion passes that fold one node into a neighbour
- * (fuse-transpose, fuse-norm, fuse-bn, fuse-bias, fuse-pad, fuse-residual). Takes a Graph; gives it
+ * (fuse-transpose, fuse-norm, fuse-bn, fuse-math, fuse-bias, fuse-pad,
+ * fuse-residual). Takes a Graph; gives it
  * with every foldable node folded away.
  *
  * The pass knows no operator: each operator declares the passes its nodes
@@ -53,6 +54,11 @@ bool fuse_norm(Graph *g, const LoadOptions *opt)
 bool fuse_batchnorm(Graph *g, const LoadOptions *opt)
 {
     return fuse_fold(g, "fuse-bn", opt);
+}
+
+bool fuse_math(Graph *g, const LoadOptions *opt)
+{
+    return fuse_fold(g, "fuse-math", opt);
 }
 
 bool fuse_bias(Graph *g, const LoadOptions *opt)

@@ -78,6 +78,44 @@ def deep_nesting(depth):
     return b"\x08\x08" + b"".join(reversed(headers))
 
 
+def ones(name, shape, dtype=np.float32):
+    return numpy_helper.from_array(np.ones(shape, dtype), name)
+
+
+def broadcast_and_reduce_cases():
+    """Shapes that do not broadcast, axes that do not exist or mix samples."""
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    yield "mul_no_broadcast", model([helper.make_node("Mul", ["x", "c"], ["y"], name="m")],
+                                    [ones("c", (4, 1, 1))]), "its dimension 0 is 4"
+    yield "add_acts_no_broadcast", model(
+        [helper.make_node("Conv", ["x", "w"], ["c"]),
+         helper.make_node("Add", ["x", "c"], ["y"], name="a")], [w]), "does not broadcast"
+    yield "mul_ranks_differ", model(
+        [helper.make_node("Flatten", ["x"], ["f"]),
+         helper.make_node("Mul", ["x", "f"], ["y"], name="m")]), "have ranks 3 and 1"
+    yield "sub_const_batch", model([helper.make_node("Sub", ["c", "x"], ["y"], name="s")],
+                                   [ones("c", (2, 3, 8, 8))]), "batch dimension of 1 only"
+    yield "reduce_axis_out_of_range", model(
+        [helper.make_node("ReduceMean", ["x"], ["y"], name="r", axes=[4])]), \
+        "axis 4 is out of range for rank 4"
+    yield "reduce_batch_axis", model(
+        [helper.make_node("ReduceSum", ["x", "a"], ["y"], name="r")],
+        [numpy_helper.from_array(np.array([0, 2], np.int64), "a")]), "axis 0, the batch"
+    yield "reduce_no_axes", model([helper.make_node("ReduceMax", ["x"], ["y"], name="r")]), \
+        "no axes"
+    yield "reduce_axis_twice", model(
+        [helper.make_node("ReduceL2", ["x"], ["y"], name="r", axes=[1, -3])]), \
+        "axis 1 is given twice"
+    yield "reduce_to_scalar", model(
+        [helper.make_node("ReduceMean", ["x"], ["y"], name="r", axes=[1, 2, 3], keepdims=0)]), \
+        "scalar per sample"
+    yield "prelu_slope_mismatch", model(
+        [helper.make_node("PRelu", ["x", "s"], ["y"], name="p")], [ones("s", (5,))]), \
+        "does not broadcast"
+    yield "pow_no_exponent", model([helper.make_node("Pow", ["x"], ["y"], name="p")]), \
+        "input 1 (exponent) is missing"
+
+
 def cases():
     good = relu_model()
     rng = random.Random(1)
@@ -189,6 +227,7 @@ def cases():
          helper.make_node("Relu", ["a"], ["b"], name="r"),
          helper.make_node("Conv", ["b"], ["y"], name="second", bar=1)]), \
         ["node 'first' (FooBar): unsupported operator", "node 'second' (Conv): unsupported attribute 'bar'"]
+    yield from broadcast_and_reduce_cases()
     yield from layout_cases()
     yield "external_escape", conv_external("../../etc/passwd"), "leaves the model's folder"
     yield "external_absolute", conv_external("/etc/passwd"), "leaves the model's folder"

@@ -39,8 +39,12 @@ from oracle import compare, report  # noqa: E402,F401  (for the scripts)
 
 
 def randomize_bn(m):
-    """Non-trivial BatchNorm statistics, so that eval mode is tested."""
+    """Non-trivial BatchNorm statistics, so that eval mode is tested (and
+    PReLU slopes of both signs)."""
     for mod in m.modules():
+        if isinstance(mod, nn.PReLU):
+            with torch.no_grad():
+                mod.weight.uniform_(-0.5, 0.8)
         if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
             nn.init.uniform_(mod.weight, 0.5, 1.5)
             nn.init.uniform_(mod.bias, -0.5, 0.5)
@@ -126,6 +130,32 @@ class Inception(nn.Module):
         return self.fc(x.reshape(-1, 12 * 4 * 4)) * 0.5 + 1.0
 
 
+class MobileBlocks(nn.Module):
+    """MobileNetV3's and EfficientNet's blocks in small: hardswish and SiLU
+    (exported as HardSigmoid * x and Sigmoid * x below opset 14),
+    squeeze-and-excitation (global pool, 1x1 convs, a C x 1 x 1 scale times
+    the C x H x W activation), PReLU, a mean over H and W (ReduceMean) and a
+    GELU head."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.Hardswish())
+        self.dw = nn.Sequential(nn.Conv2d(16, 16, 3, 1, 1, groups=16), nn.BatchNorm2d(16),
+                                nn.SiLU())
+        self.se1 = nn.Sequential(nn.Conv2d(16, 8, 1), nn.ReLU(), nn.Conv2d(8, 16, 1),
+                                 nn.Hardsigmoid())
+        self.pw = nn.Sequential(nn.Conv2d(16, 24, 1), nn.BatchNorm2d(24), nn.PReLU(24))
+        self.se2 = nn.Sequential(nn.Conv2d(24, 6, 1), nn.SiLU(), nn.Conv2d(6, 24, 1))
+        self.fc = nn.Linear(24, 10)
+
+    def forward(self, x):
+        x = self.dw(self.stem(x))
+        x = x * self.se1(F.adaptive_avg_pool2d(x, 1))
+        x = self.pw(x)
+        x = torch.sigmoid(self.se2(F.adaptive_avg_pool2d(x, 1))) * x + x
+        return F.gelu(self.fc(x.mean((2, 3))))
+
+
 def nets():
     """(name, model, per-sample input shape), weights seeded."""
     torch.manual_seed(0)
@@ -134,6 +164,7 @@ def nets():
         ("resnet_small", randomize_bn(SmallResNet()), (3, 16, 16)),
         ("net1d", randomize_bn(Net1d()), (2, 32)),
         ("inception", Inception(), (3, 12, 12)),
+        ("mobile_blocks", randomize_bn(MobileBlocks()), (3, 16, 16)),
     ]
 
 
@@ -208,6 +239,33 @@ def ops():
         op("pad_reflect", lambda x: F.pad(x, (1, 2, 2, 1), mode="reflect")),
         op("pad_edge", lambda x: F.pad(x, (2, 0, 1, 1), mode="replicate")),
         op("pad1d", lambda x: F.pad(x, (2, 1), mode="reflect"), shape=(3, 10)),
+        op("hardsigmoid", lambda x: F.hardsigmoid(x * 4)),
+        op("hardswish", lambda x: F.hardswish(x * 4)),
+        op("silu", lambda x: F.silu(x * 3)),
+        op("gelu", lambda x: F.gelu(x * 2)),
+        op("gelu_tanh", lambda x: F.gelu(x * 2, approximate="tanh")),
+        op("erf", lambda x: torch.erf(x)),
+        op("softplus", lambda x: F.softplus(x * 4)),
+        op("softplus_beta", lambda x: F.softplus(x * 4, beta=2)),
+        op("mish", lambda x: F.mish(x * 3)),
+        op("prelu", lambda x, p: p(x), nn.PReLU(3, 0.1)),
+        op("prelu_shared", lambda x, p: p(x), nn.PReLU(1, -0.2)),
+        op("prelu_flat", lambda x, p: p(x), nn.PReLU(6, 0.3), shape=(6,)),
+        op("unary_math", lambda x: torch.sqrt(x * x + 1) - torch.exp(-x.abs()) + torch.log(
+            x.pow(2) + 0.5) + 1.5 / (x * x + 1)),
+        op("mul_se", lambda x: x * torch.sigmoid(F.adaptive_avg_pool2d(x, 1))),
+        op("mul_se_first", lambda x: F.adaptive_avg_pool2d(x, 1) * x),
+        op("sub_mean_rows", lambda x: x - x.mean(2, keepdim=True)),
+        op("div_max_channels", lambda x: x / (1 + x.abs().amax(1, keepdim=True))),
+        op("broadcast_both", lambda x: x.mean(3, keepdim=True) + x.amax(2, keepdim=True)),
+        op("rsub_rdiv", lambda x: (1 - x) + 2 / (x * x + 1)),
+        op("reduce_mean_hw", lambda x: x.mean((2, 3))),
+        op("reduce_mean_c_keep", lambda x: x.mean(1, keepdim=True)),
+        op("reduce_sum", lambda x: x.sum((1, 3))),
+        op("reduce_sum_keep", lambda x: x.sum(-1, keepdim=True)),
+        op("reduce_max", lambda x: x.amax(1)),
+        op("reduce_l2", lambda x: x.norm(dim=2)),
+        op("reduce_1d", lambda x: x.mean(2), shape=(3, 10)),
         op("dropout", lambda x, d: d(x), nn.Dropout(0.5)),
         op("identity", lambda x, i: i(x) + 0, nn.Identity()),
     ] + layout_ops() + norm_ops() + upsampling_and_volume_ops()

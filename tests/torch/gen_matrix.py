@@ -133,6 +133,9 @@ POOL_KEYS = [('s', 'stride'), ('p', 'padding'), ('ceil', 'ceil_mode'),
              ('cip', 'count_include_pad')]
 
 
+ACT_KEYS = ['alpha', 'beta', 'min', 'max', 'threshold', 'exponent']
+
+
 def cnn_layers(case):
     """The model's layer lines: the layer under test, then the standalone
     activation of `then=` if any (which the fusion pass may fold in)."""
@@ -155,13 +158,19 @@ def layer_lines(case):
     if op in ('maxout', 'dropout'):
         key = 'k' if op == 'maxout' else 'rate'
         return ['a: ' + call(op, [case[key]] if key in case else [], case, [])]
-    if op in ('leaky_relu', 'elu', 'clip'):
-        return ['a: ' + call(op, [], case, [('alpha', 'alpha'), ('min', 'min'), ('max', 'max')])]
+    if op in ('leaky_relu', 'elu', 'clip', 'hardsigmoid', 'softplus', 'pow'):
+        return ['a: ' + call(op, [], case, [(k, k) for k in ACT_KEYS])]
     if op == 'pad':
         keys = [('p', 'padding'), ('mode', 'mode'), ('value', 'value')]
         return ['a: ' + call('pad', [], case, keys)]
     if op == 'reshape':
         return ['a: ' + call('reshape', [case['shape']], case, [])]
+    if op.startswith('reduce_'):
+        return ['a: ' + call(op, [], case, [('axes', 'axes'), ('keepdims', 'keepdims')])]
+    if op == 'prelu':
+        return ['a: ' + call(op, [], case, [('slope', 'slope'), ('shared', 'shared')])]
+    if 'b' in case:
+        return broadcast_lines(case)
     if op in ('add', 'concat'):
         return join_lines(case, c)
     if op in UPSAMPLING:
@@ -261,6 +270,43 @@ def join_lines(case, c):
     return lines
 
 
+def branch_shapes(case):
+    """The two operands' shapes of a broadcast case: a= (default: the
+    input's) and b=, as tuples."""
+    shape = lambda v: tuple(v) if isinstance(v, tuple) else (v,)  # noqa: E731
+    return shape(case.get('a', case['in'])), shape(case['b'])
+
+
+def pooled_from(shape, full):
+    """The avgpool window that takes full's spatial dims to shape's (each
+    1 or kept), or None when they are the same."""
+    k = tuple(f if s == 1 else 1 for s, f in zip(shape[1:], full[1:]))
+    return k if any(v > 1 for v in k) else None
+
+
+def broadcast_lines(case):
+    """op(a, b) (op(b, a) with swap=true) of two branches from the input of
+    shapes a= and b=: a 1x1 conv (dense when flat) to the channels, sigmoid
+    on the right operand (a divisor well away from 0), then an average pool
+    down to the spatial 1s."""
+    full = case['in']
+    lines, ends = [], []
+    right = 'a' if case.get('swap') else 'b'
+    for name, shape in zip('ab', branch_shapes(case)):
+        act = ', activation=sigmoid' if name == right else ''
+        layer = 'dense(%d%s)' if len(full) == 1 else 'conv(%d, kernel=1%s)'
+        lines.append('%s: %s from input' % (name, layer % (shape[0], act)))
+        k = pooled_from(shape, full)
+        if k:
+            lines.append('%s_pool: avgpool(%s)' % (name, 'x'.join(map(str, k))))
+        ends.append(name + '_pool' if k else name)
+    if case.get('swap'):
+        ends.reverse()
+    act = ', activation=' + fmt(case['act']) if 'act' in case else ''
+    lines.append('j: %s(%s%s)' % (case['op'], ', '.join(ends), act))
+    return lines
+
+
 def to_cnn(name, case, row):
     body = ['  input ' + 'x'.join(map(str, case['in']))]
     body += ['  ' + line for line in cnn_layers(case)]
@@ -296,6 +342,21 @@ def fpad(pads):
     return [v for b, a in reversed(pads) for v in (b, a)]
 
 
+def hardsigmoid(x, alpha=None, beta=0.5):
+    """PyTorch's hardsigmoid, relu6(x + 3) / 6, or ONNX's with alpha, beta."""
+    if alpha is None:
+        return F.hardsigmoid(x)
+    return torch.clamp(alpha * x + beta, 0, 1)
+
+
+# The activations without parameters beyond PyTorch's own.
+UNARY = {
+    'silu': F.silu, 'gelu': F.gelu, 'gelu_tanh': lambda x: F.gelu(x, approximate='tanh'),
+    'erf': torch.erf, 'mish': F.mish, 'neg': torch.neg, 'abs': torch.abs, 'sqrt': torch.sqrt,
+    'exp': torch.exp, 'log': torch.log, 'reciprocal': torch.reciprocal,
+}
+
+
 def activation(spec):
     if spec is None:
         return lambda x: x
@@ -304,6 +365,10 @@ def activation(spec):
     table = {
         'relu': F.relu, 'sigmoid': torch.sigmoid, 'tanh': torch.tanh, 'relu6': F.relu6,
         'hardswish': F.hardswish,
+        'hardsigmoid': lambda x: hardsigmoid(x, *args),
+        'softplus': lambda x: F.softplus(x, *args),
+        'pow': lambda x: torch.pow(x, *args),
+        **UNARY,
         'leaky_relu': lambda x: F.leaky_relu(x, *args),
         'elu': lambda x: F.elu(x, *args),
         'clip': lambda x: torch.clamp(x, *args),
@@ -395,6 +460,43 @@ def torch_join(case):
             return act(sum(outs[1:], outs[0]))
         return torch.cat(outs, dim=1)
     return layers, forward
+
+
+def torch_broadcast(case):
+    """broadcast_lines' model."""
+    full = case['in']
+    dims = len(full) - 1
+    layers, pools = {}, {}
+    for name, shape in zip('ab', branch_shapes(case)):
+        layers[name] = nn.Linear(full[0], shape[0]) if dims == 0 else CONV[dims](full[0], shape[0], 1)
+        pools[name] = pooled_from(shape, full)
+    act = activation(case.get('act'))
+    op = {'add': torch.add, 'sub': torch.sub, 'mul': torch.mul, 'div': torch.div}[case['op']]
+    avgpool = F.avg_pool1d if dims == 1 else F.avg_pool2d
+
+    right = 'a' if case.get('swap') else 'b'
+
+    def forward(L, x):
+        outs = []
+        for name in 'ab':
+            v = L[name](x)
+            v = torch.sigmoid(v) if name == right else v
+            outs.append(avgpool(v, pools[name]) if pools[name] else v)
+        if case.get('swap'):
+            outs.reverse()
+        return act(op(*outs))
+    return layers, forward
+
+
+def torch_reduce(case):
+    """The reduction over the axes of the sample (batch first in torch)."""
+    axes = case.get('axes', tuple(range(len(case['in']))))
+    axes = tuple(axes) if isinstance(axes, tuple) else (axes,)
+    dims = tuple(a + 1 if a >= 0 else a for a in axes)
+    keep = case.get('keepdims', False)
+    f = {'reduce_mean': torch.mean, 'reduce_max': torch.amax, 'reduce_sum': torch.sum,
+         'reduce_l2': lambda x, d, keepdim: torch.linalg.vector_norm(x, 2, d, keepdim)}
+    return {}, lambda L, x: f[case['op']](x, dims, keepdim=keep)
 
 
 def torch_maxout(case):
@@ -506,6 +608,13 @@ def layer_torch(case):
         return torch_conv(case)
     if op in ('maxpool', 'avgpool'):
         return torch_pool(case)
+    if op.startswith('reduce_'):
+        return torch_reduce(case)
+    if op == 'prelu':
+        prelu = nn.PReLU(1 if case.get('shared') else shape[0], case.get('slope', 0.25))
+        return {'a': prelu}, lambda L, x: L['a'](x)
+    if 'b' in case:
+        return torch_broadcast(case)
     if op in ('add', 'concat'):
         return torch_join(case)
     if op == 'maxout':
@@ -541,6 +650,10 @@ def layer_torch(case):
     simple = {
         'relu': F.relu, 'sigmoid': torch.sigmoid, 'tanh': torch.tanh, 'relu6': F.relu6,
         'hardswish': F.hardswish,
+        'hardsigmoid': lambda x: hardsigmoid(x, *[case[k] for k in ('alpha', 'beta') if k in case]),
+        'softplus': lambda x: F.softplus(x, case.get('beta', 1), case.get('threshold', 20)),
+        'pow': lambda x: torch.pow(x, case['exponent']),
+        **UNARY,
         'leaky_relu': lambda x: F.leaky_relu(x, case.get('alpha', 0.01)),
         'elu': lambda x: F.elu(x, case.get('alpha', 1.0)),
         'clip': lambda x: torch.clamp(x, case['min'], case['max']),
@@ -555,7 +668,7 @@ def layer_torch(case):
 # ---- writing a case ----
 
 def case_params(layers, rng):
-    """{cnnc name: array}; BatchNorm state made non-trivial."""
+    """{cnnc name: array}; BatchNorm state and PReLU slopes made non-trivial."""
     params = {}
     for lname, mod in layers.items():
         if isinstance(mod, nn.modules.batchnorm._BatchNorm):
@@ -564,6 +677,8 @@ def case_params(layers, rng):
             mod.running_var.copy_(torch.from_numpy(rng.uniform(0.3, 2.0, c)))
             mod.weight.data.copy_(torch.from_numpy(rng.uniform(0.5, 1.5, c)))
             mod.bias.data.copy_(torch.from_numpy(rng.normal(0, 0.3, c)))
+        if isinstance(mod, nn.PReLU):  # slopes of both signs, not all 0.25
+            mod.weight.data.copy_(torch.from_numpy(rng.uniform(-0.5, 0.8, mod.weight.shape)))
         if isinstance(mod, (nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm)) \
                 and mod.weight is not None:  # a non-trivial affine
             mod.weight.data.copy_(torch.from_numpy(rng.uniform(0.5, 1.5, mod.weight.shape)))

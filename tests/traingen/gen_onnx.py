@@ -12,7 +12,8 @@ tensor), between a Conv and a Gemm so that both the operand's and the
 input's gradients are exercised:
 
     x -> Conv -> Relu -> Add(B[3,1,1]) -> Mul(S[6,6]) -> Sub(c[1])
-      -> Div(d[3,6,6]) -> Mul(T[1,3,1,6]) -> Add(E[1]) -> Flatten -> Gemm
+      -> Div(d[3,6,6]) -> Mul(T[1,3,1,6]) -> Add(E[1]) -> PRelu(slope[3,1,1])
+      -> PRelu(a Constant node's slope: not trained) -> Flatten -> Gemm
 
 check_grad.py then compares `./prog grad` with `cnnc grad` on it.
 
@@ -58,6 +59,7 @@ def build():
         "d": rng.uniform(0.5, 2.0, (3, 6, 6)).astype(f32),
         "T": rng.uniform(-1.5, 1.5, (1, 3, 1, 6)).astype(f32),
         "E": np.array([0.2], f32),
+        "slope": rng.uniform(0.1, 0.4, (3, 1, 1)).astype(f32),
         "fc.w": rng.normal(0, 0.2, (5, 108)).astype(f32),
         "fc.b": rng.normal(0, 0.1, 5).astype(f32),
     }
@@ -70,7 +72,11 @@ def build():
         helper.make_node("Div", ["s1", "d"], ["d1"], name="div_full"),
         helper.make_node("Mul", ["d1", "T"], ["m2"], name="mul_channel_column"),
         helper.make_node("Add", ["E", "m2"], ["a2"], name="add_scalar_first"),
-        helper.make_node("Flatten", ["a2"], ["f"], name="flatten"),
+        helper.make_node("PRelu", ["a2", "slope"], ["p1"], name="prelu_trained"),
+        helper.make_node("Constant", [], ["k"], name="k", value=numpy_helper.from_array(
+            rng.uniform(0.1, 0.4, (3, 1, 1)).astype(f32))),
+        helper.make_node("PRelu", ["p1", "k"], ["p2"], name="prelu_constant"),
+        helper.make_node("Flatten", ["p2"], ["f"], name="flatten"),
         helper.make_node("Gemm", ["f", "fc.w", "fc.b"], ["y"], transB=1, name="fc"),
     ]
     return make_model(nodes, "operands", [1, 2, 6, 6], [1, 5], inits, 13)

@@ -117,19 +117,43 @@ START_TEST(act_values)
     ck_assert_float_eq(act_apply(relu6, 4.0f), 4.0f);
     ck_assert_float_eq(act_apply(relu6, 7.0f), 6.0f);
     ck_assert_float_eq(act_apply((Act){ACT_NONE, 0, 0}, -7.0f), -7.0f);
+    Act hs_torch = {ACT_HARDSIGMOID, 1.0f / 6, 0.5f}, hs_onnx = {ACT_HARDSIGMOID, 0.2f, 0.5f};
+    ck_assert_float_eq_tol(act_apply(hs_torch, 1.5f), 0.75f, 1e-7);
+    ck_assert_float_eq(act_apply(hs_torch, -4.0f), 0.0f);
+    ck_assert_float_eq(act_apply(hs_torch, 4.0f), 1.0f);
+    ck_assert_float_eq_tol(act_apply(hs_onnx, 1.0f), 0.7f, 1e-7);
+    ck_assert_float_eq_tol(act_apply((Act){ACT_SILU, 0, 0}, 1.0f), 0.7310585786, 1e-7);
+    ck_assert_float_eq(act_apply((Act){ACT_SILU, 0, 0}, -1000.0f), 0.0f);
+    ck_assert_float_eq_tol(act_apply((Act){ACT_GELU, 0, 0}, 1.0f), 0.8413447461, 1e-7);
+    ck_assert_float_eq_tol(act_apply((Act){ACT_GELU_TANH, 0, 0}, 1.0f), 0.8411919906, 1e-7);
+    ck_assert_float_eq_tol(act_apply((Act){ACT_ERF, 0, 0}, 0.5f), 0.5204998778, 1e-7);
+    ck_assert_float_eq_tol(act_apply((Act){ACT_MISH, 0, 0}, 1.0f), 0.8650983883, 1e-7);
+    Act sp_onnx = {ACT_SOFTPLUS, 1, INFINITY};
+    ck_assert_float_eq_tol(act_apply(sp_onnx, 0.0f), 0.6931471806, 1e-7);
+    ck_assert_float_eq(act_apply(sp_onnx, 1000.0f), 1000.0f); /* e^1000 never formed */
+    ck_assert_float_eq(act_apply(sp_onnx, -1000.0f), 0.0f);
+    ck_assert_float_eq(act_apply((Act){ACT_SOFTPLUS, 2, 3}, 1.6f), 1.6f); /* threshold */
+    ck_assert_float_eq_tol(act_apply((Act){ACT_SOFTPLUS, 2, 3}, 1.0f), 1.0634640055, 1e-6);
     ck_assert_str_eq(act_name(ACT_LEAKY_RELU), "leaky_relu");
     ck_assert_str_eq(act_name(ACT_CLIP), "clip");
     ck_assert_str_eq(act_name(ACT_NONE), "none");
 }
 END_TEST
 
-/* Central differences in double around points away from the kinks. */
+/* Central differences in double around points away from the kinks (relative
+ * to the slope where it is steep: e^x). */
 START_TEST(act_derivatives_match_finite_differences)
 {
     static const Act acts[] = {
         {ACT_RELU, 0, 0},        {ACT_LEAKY_RELU, 0.01f, 0}, {ACT_LEAKY_RELU, -0.5f, 0},
         {ACT_SIGMOID, 0, 0},     {ACT_TANH, 0, 0},           {ACT_ELU, 1.0f, 0},
         {ACT_ELU, 0.3f, 0},      {ACT_ELU, -0.5f, 0},        {ACT_CLIP, -1.0f, 2.0f},
+        {ACT_HARDSWISH, 0, 0},   {ACT_HARDSIGMOID, 1.0f / 6, 0.5f},
+        {ACT_HARDSIGMOID, 0.2f, 0.5f}, {ACT_SILU, 0, 0},     {ACT_GELU, 0, 0},
+        {ACT_GELU_TANH, 0, 0},   {ACT_ERF, 0, 0},            {ACT_SOFTPLUS, 1, 20},
+        {ACT_SOFTPLUS, 2, 3},    {ACT_SOFTPLUS, -1, 20},     {ACT_MISH, 0, 0},
+        {ACT_NEG, 0, 0},         {ACT_ABS, 0, 0},            {ACT_EXP, 0, 0},
+        {ACT_POW, 2, 0},         {ACT_POW, 3, 0},
         {ACT_NONE, 0, 0},
     };
     static const float xs[] = {-3.1f, -1.7f, -0.4f, 0.3f, 0.9f, 1.6f, 2.6f, 5.2f};
@@ -140,7 +164,7 @@ START_TEST(act_derivatives_match_finite_differences)
             float x = xs[i], y = act_apply(act, x);
             double fd = ((double)act_apply(act, x + h) - act_apply(act, x - h)) / (2.0 * h);
             float d = act_derivative(act, x, y);
-            ck_assert_msg(fabs(d - fd) <= 2e-3, "%s(a=%g) at %g: %g, finite differences %g",
+            ck_assert_msg(fabs(d - fd) <= 2e-3 * fmax(1.0, fabs(fd)), "%s(a=%g) at %g: %g, finite differences %g",
                           act_name(act.kind), (double)act.a, (double)x, (double)d, fd);
             if (act_grad_from_output(act))
                 ck_assert_float_eq(act_derivative(act, y, y), d);
@@ -378,7 +402,7 @@ END_TEST
 
 START_TEST(add_errors)
 {
-    int64_t d[] = {2, 1, 2}, e[] = {2, 2, 1}, bd[] = {3};
+    int64_t d[] = {2, 1, 2}, e[] = {3, 2, 1}, bd[] = {3};
     Graph *g = graph_with_input(3, d);
     int in[] = {g->input, activation(g, "y", 3, e)};
     Node *n = add_node(g, OP_ADD, in, 2);
@@ -393,6 +417,89 @@ START_TEST(add_errors)
     constant(g, n, 0, 4, big, (const float[]){1, 2, 3, 4, 5, 6, 7, 8});
     ck_assert(!infer(g, n));
     ck_assert_int_eq(diag_error_count(), 4);
+    graph_free(g);
+}
+END_TEST
+
+/* [C,1,1] x [C,H,W] (squeeze-and-excitation), and two operands that both
+ * grow: [1,2] - [3,1] is [3,2]. */
+START_TEST(broadcast_between_activations)
+{
+    int64_t d[] = {2, 1, 1}, e[] = {2, 1, 3};
+    Graph *g = graph_with_input(3, d);
+    int in[] = {g->input, activation(g, "y", 3, e)};
+    Node *n = add_node(g, OP_MUL, in, 2);
+    ck_assert(infer(g, n));
+    assert_shape(g, n, 3, e);
+    float s[4] = {2, -1, /* sample 2 */ 0.5f, 10};
+    float x[12] = {1, 2, 3, 4, 5, 6, /* sample 2 */ 7, 8, 9, 1, 1, 1};
+    float y[12];
+    const float *ins[] = {s, x};
+    run(g, n, ins, y, 2, false);
+    double want[12] = {2, 4, 6, -4, -5, -6, 3.5, 4, 4.5, 10, 10, 10};
+    assert_close(y, want, 12, 0);
+
+    int64_t r[] = {1, 2}, c[] = {3, 1};
+    Graph *h = graph_with_input(2, r);
+    int in2[] = {h->input, activation(h, "col", 2, c)};
+    n = add_node(h, OP_SUB, in2, 2);
+    ck_assert(infer(h, n));
+    int64_t want_shape[] = {3, 2};
+    assert_shape(h, n, 2, want_shape);
+    float a[2] = {10, 20}, b[3] = {1, 2, 3};
+    const float *ins2[] = {a, b};
+    run(h, n, ins2, y, 1, false);
+    double want_sub[6] = {9, 19, 8, 18, 7, 17};
+    assert_close(y, want_sub, 6, 0);
+    graph_free(h);
+    graph_free(g);
+}
+END_TEST
+
+/* B - x and B / x: the constant first (ONNX Sub(c, x), Div(c, x)). */
+START_TEST(constant_first)
+{
+    int64_t d[] = {2, 2}, bd[] = {2, 1};
+    Graph *g = graph_with_input(2, d);
+    Node *n = add_node(g, OP_SUB, &g->input, 1);
+    constant(g, n, 0, 2, bd, (const float[]){10, 100});
+    n->a.const_first = true;
+    ck_assert(infer(g, n));
+    float x[4] = {1, 2, 4, 5}, y[4];
+    const float *in[] = {x};
+    run(g, n, in, y, 1, false);
+    double want_sub[4] = {9, 8, 96, 95};
+    assert_close(y, want_sub, 4, 0);
+    n = add_node(g, OP_DIV, &g->input, 1);
+    constant(g, n, 0, 2, bd, (const float[]){10, 100});
+    n->a.const_first = true;
+    ck_assert(infer(g, n));
+    run(g, n, in, y, 1, false);
+    double want_div[4] = {10, 5, 25, 20};
+    assert_close(y, want_div, 4, 0);
+    n = add_node(g, OP_DIV, &g->input, 1); /* x / B */
+    constant(g, n, 0, 2, bd, (const float[]){2, 4});
+    ck_assert(infer(g, n));
+    run(g, n, in, y, 1, false);
+    double want_x_div[4] = {0.5, 1, 1, 1.25};
+    assert_close(y, want_x_div, 4, 0);
+    graph_free(g);
+}
+END_TEST
+
+/* Activations of different ranks (their batch dimensions would not align)
+ * and a constant of two more dimensions are errors. */
+START_TEST(broadcast_errors)
+{
+    int64_t d[] = {2, 3}, e[] = {3}, big[] = {1, 1, 2, 3};
+    Graph *g = graph_with_input(2, d);
+    int in[] = {g->input, activation(g, "flat", 1, e)};
+    Node *n = add_node(g, OP_MUL, in, 2);
+    ck_assert(!infer(g, n));
+    n = add_node(g, OP_DIV, &g->input, 1);
+    constant(g, n, 0, 4, big, (const float[]){1, 2, 3, 4, 5, 6});
+    ck_assert(!infer(g, n));
+    ck_assert_int_eq(diag_error_count(), 2);
     graph_free(g);
 }
 END_TEST
@@ -423,6 +530,67 @@ START_TEST(mul_forms)
     n = add_node(g, OP_MUL, three, 3);
     ck_assert(!infer(g, n));
     ck_assert_int_eq(diag_error_count(), 1);
+    graph_free(g);
+}
+END_TEST
+
+/* ---- reduce.c ---- */
+
+START_TEST(reduce_shapes_and_values)
+{
+    int64_t d[] = {2, 2, 3};
+    Graph *g = graph_with_input(3, d);
+    Node *n = add_node(g, OP_REDUCE_MEAN, &g->input, 1);
+    n->a.reduce_axes = 1u << 0 | 1u << 2; /* channels and width */
+    ck_assert(infer(g, n));
+    int64_t want_shape[] = {2};
+    assert_shape(g, n, 1, want_shape);
+    float x[12] = {1, 2, 3, 4, 5, 6, /* channel 1 */ 7, 8, 9, 10, 11, 12};
+    float y[2];
+    const float *in[] = {x};
+    run(g, n, in, y, 1, false);
+    double want[2] = {(1 + 2 + 3 + 7 + 8 + 9) / 6.0, (4 + 5 + 6 + 10 + 11 + 12) / 6.0};
+    assert_close(y, want, 2, 1e-6);
+    n = add_node(g, OP_REDUCE_L2, &g->input, 1);
+    n->a.reduce_axes = 1u << 1;
+    n->a.keepdims = true;
+    ck_assert(infer(g, n));
+    int64_t keep_shape[] = {2, 1, 3};
+    assert_shape(g, n, 3, keep_shape);
+    float l2[6];
+    run(g, n, in, l2, 1, false);
+    double want_l2[6] = {sqrt(17), sqrt(29), sqrt(45), sqrt(149), sqrt(185), sqrt(225)};
+    assert_close(l2, want_l2, 6, 1e-5);
+    n = add_node(g, OP_REDUCE_SUM, &g->input, 1);
+    n->a.reduce_axes = 1u << 3; /* no such axis */
+    ck_assert(!infer(g, n));
+    n = add_node(g, OP_REDUCE_SUM, &g->input, 1);
+    n->a.reduce_axes = 7; /* all, without keepdims: a scalar per sample */
+    ck_assert(!infer(g, n));
+    ck_assert_int_eq(diag_error_count(), 2);
+    graph_free(g);
+}
+END_TEST
+
+/* Ties share the gradient (PyTorch's amax); a NaN wins the maximum. */
+START_TEST(reduce_max_ties_and_nan)
+{
+    int64_t d[] = {4};
+    Graph *g = graph_with_input(1, d);
+    Node *n = add_node(g, OP_REDUCE_MAX, &g->input, 1);
+    n->a.reduce_axes = 1;
+    n->a.keepdims = true;
+    ck_assert(infer(g, n));
+    float x[8] = {1, 3, 3, 2, /* sample 2 */ 0, NAN, 5, 1}, y[2], dy[2] = {1, 1};
+    float dx[8] = {0};
+    const float *in[] = {x};
+    run(g, n, in, y, 2, false);
+    ck_assert_float_eq(y[0], 3);
+    ck_assert(isnan(y[1]));
+    float *din[] = {dx};
+    op_info(n->op)->grad(g, n, in, y, dy, din, NULL, 1);
+    double want[4] = {0, 0.5, 0.5, 0};
+    assert_close(dx, want, 4, 0);
     graph_free(g);
 }
 END_TEST
@@ -777,6 +945,11 @@ static Suite *ops_suite(void)
         {"elementwise", add_broadcast_trailing},
         {"elementwise", add_errors},
         {"elementwise", mul_forms},
+        {"elementwise", broadcast_between_activations},
+        {"elementwise", constant_first},
+        {"elementwise", broadcast_errors},
+        {"reduce", reduce_shapes_and_values},
+        {"reduce", reduce_max_ties_and_nan},
         {"concat", concat_channels},
         {"concat", concat_last_axis_and_errors},
         {"pad", pad_course_1d},

@@ -29,9 +29,38 @@ static float act_sigmoid(float x)
     return e / (1.0f + e);
 }
 
+static float act_clip01(float t)
+{
+    return t < 0 ? 0.0f : t > 1 ? 1.0f : t;
+}
+
+/* log(1 + e^z) / beta as max(z, 0) + log1p(e^-|z|): no overflow. */
+static float act_softplus(float x, float beta, float threshold)
+{
+    float z = x * beta;
+    if (z > threshold)
+        return x;
+    return (z > 0 ? z + log1pf(expf(-z)) : log1pf(expf(z))) / beta;
+}
+
+/* PyTorch's gelu_backward, approximate='tanh'. */
+static float act_gelu_tanh_dydx(float x)
+{
+    const float beta = 0.79788456080286536f, kappa = 0.044715f;
+    float t = tanhf(beta * (x + kappa * x * x * x));
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * beta * (1.0f + 3.0f * kappa * x * x);
+}
+
+/* PyTorch's mish_backward. */
+static float act_mish_dydx(float x)
+{
+    float t = tanhf(log1pf(expf(x)));
+    return t + x * act_sigmoid(x) * (1.0f - t * t);
+}
+
 /* Each row's formulas as functions; a row uses the names it needs. */
-#define ACT(ID, name, onnx, onnx_since, onnx_attrs, keys, dsl_a, dsl_b, onnx_a, onnx_b, since, valid, Y, DYDX, FROM_Y, \
-            NONNEG, c_y, c_dydx, c_vec, clamp)                                                   \
+#define ACT(ID, name, onnx, onnx_since, onnx_attrs, keys, dsl_a, dsl_b, onnx_a, onnx_b, since, valid, \
+            invalid, Y, DYDX, FROM_Y, NONNEG, c_y, c_dydx, c_vec, clamp)                        \
     static float apply_##ID(float x, float a, float b)                                         \
     {                                                                                          \
         (void)a, (void)b;                                                                      \
@@ -65,14 +94,15 @@ static float act_sigmoid(float x)
 
 static const ActInfo table[ACT_COUNT] = {
     [ACT_NONE] = {.name = "none", .onnx = "", .keys = ""},
-#define ACT(ID, NAME, ONNX, ONNX_SINCE, ONNX_ATTRS, KEYS, DSL_A, DSL_B, ONNX_A, ONNX_B, SINCE, VALID_, Y_, DYDX_,      \
-            FROM_Y_, NONNEG_, C_Y, C_DYDX, C_VEC, CLAMP)                                        \
-    [ACT_##ID] = {.kind = ACT_##ID, .op = OP_##ID, .name = #NAME, .onnx = ONNX,                \
-                  .onnx_since = ONNX_SINCE, .keys = KEYS,                                       \
+#define ACT(ID, NAME, ONNX, ONNX_SINCE, ONNX_ATTRS, KEYS, DSL_A, DSL_B, ONNX_A, ONNX_B, SINCE, VALID_, \
+            INVALID, Y_, DYDX_, FROM_Y_, NONNEG_, C_Y, C_DYDX, C_VEC, CLAMP)                    \
+    [ACT_##ID] = {.kind = ACT_##ID, .op = OP_##ID, .name = #NAME, .onnx = ONNX,                 \
+                  .onnx_since = ONNX_SINCE, .onnx_attrs = ONNX_ATTRS, .keys = KEYS,             \
                   .dsl_default = {DSL_A, DSL_B}, .onnx_default = {ONNX_A, ONNX_B},              \
                   .onnx_inputs_since = SINCE, .apply = apply_##ID, .dydx = dydx_##ID,           \
                   .from_y = from_y_##ID, .nonneg = nonneg_##ID, .valid = valid_##ID,            \
-                  .c_y = C_Y, .c_dydx = C_DYDX, .c_vec = C_VEC, .clamp = CLAMP},
+                  .invalid = INVALID, .c_y = C_Y, .c_dydx = C_DYDX, .c_vec = C_VEC,             \
+                  .clamp = CLAMP},
 #define ACT_ALIAS(word, ID, a, b)
 #include "acts.def"
 #undef ACT
@@ -181,19 +211,26 @@ Act node_act(const Node *n)
     return kind == ACT_NONE ? (Act){ACT_NONE, 0, 0} : (Act){kind, n->act.a, n->act.b};
 }
 
+bool act_check(Act act, Loc loc, const char *lead)
+{
+    const ActInfo *ai = act_info(act.kind);
+    if (ai->valid(act.a, act.b))
+        return true;
+    char why[128];
+    snprintf(why, sizeof why, ai->invalid, (double)act.a, (double)act.b);
+    diag_error(loc, "%s%s", lead, why);
+    return false;
+}
+
 static bool infer_act(Graph *g, Node *n)
 {
     if (!check_arity(n, 1))
         return false;
     Act act = node_act(n);
-    const ActInfo *ai = act_info(act.kind);
-    if (!ai->valid(act.a, act.b)) {
-        char k0[16], k1[16];
-        diag_error(n->loc, "%s '%s': %s %g is greater than %s %g", ai->name, n->name,
-                   act_key(ai, 0, k0, sizeof k0), (double)act.a, act_key(ai, 1, k1, sizeof k1),
-                   (double)act.b);
+    char lead[160];
+    snprintf(lead, sizeof lead, "%s '%s': ", act_name(act.kind), n->name);
+    if (!act_check(act, n->loc, lead))
         return false;
-    }
     g->t[n->out].shape = *node_in_shape(g, n, 0);
     return true;
 }
@@ -227,6 +264,7 @@ static void dump_act(const Graph *g, const Node *n, FILE *out)
         .emit = act_emit,                                                                       \
         .emit_grad = act_emit_grad,                                                             \
         .dump = dump_act,                                                                       \
+        .folds = act_folds,                                                                     \
         .quant = &act_int8,                                                                     \
         .onnx_export = act_onnx_export,                                                         \
         .grad_reads = act_grad_reads,                                                           \

@@ -27,16 +27,13 @@ static bool read_params(DslArgs *c, const ActInfo *ai, Act *act)
     return ok;
 }
 
-/* Reports parameters the row's `valid` refuses (`min (2) is above max (1)`,
- * after `lead`) at loc; false then. */
-static bool check_params(const ActInfo *ai, Act act, Loc loc, const char *what, const char *lead)
+/* Reports parameters the row's `valid` refuses (`clip 'c': min (2) is above
+ * max (1)`; `lead` names the activation when it is an argument) at loc. */
+static bool check_params(Act act, Loc loc, const char *what, const char *lead)
 {
-    if (ai->valid(act.a, act.b))
-        return true;
-    char k0[16], k1[16];
-    diag_error(loc, "%s: %s%s (%g) is above %s (%g)", what, lead, act_key(ai, 0, k0, sizeof k0),
-               (double)act.a, act_key(ai, 1, k1, sizeof k1), (double)act.b);
-    return false;
+    char prefix[192];
+    snprintf(prefix, sizeof prefix, "%s: %s", what, lead);
+    return act_check(act, loc, prefix);
 }
 
 static void dsl_act(DslArgs *c, Node *n, const DslKind *k)
@@ -44,7 +41,7 @@ static void dsl_act(DslArgs *c, Node *n, const DslKind *k)
     const ActInfo *ai = act_info(node_act(n).kind);
     n->act.kind = ai->kind;
     if (read_params(c, ai, &n->act))
-        check_params(ai, n->act, c->loc, c->what, "");
+        check_params(n->act, c->loc, c->what, "");
 }
 
 static void dsl_act_alias(DslArgs *c, Node *n, const DslKind *k)
@@ -110,7 +107,7 @@ static void bind_activation(DslArgs *c, const Value *v, const ActInfo *ai, Act *
         return;
     }
     if (read_params(&sub, ai, act))
-        check_params(ai, *act, v->loc, c->what, lead);
+        check_params(*act, v->loc, c->what, lead);
 }
 
 void act_dsl_activation(DslArgs *c, Act *act)
@@ -149,7 +146,8 @@ static const ActInfo *act_by_onnx(const char *op_type)
     return NULL;
 }
 
-/* The parameters as optional scalar inputs 1 and 2 (Clip from opset 11). */
+/* The parameters as scalar inputs 1 and 2 (Clip from opset 11, optional;
+ * Pow's exponent). */
 static bool params_from_inputs(OnnxNode *l, float v[2])
 {
     for (int i = 1; i < 3; i++) {
@@ -157,7 +155,7 @@ static bool params_from_inputs(OnnxNode *l, float v[2])
         if (!b && i < l->nin && l->in[i])
             return false;
         if (b && b->c.n != 1)
-            return onnx_fail(l, "bound '%s' must be a scalar", b->name);
+            return onnx_fail(l, "input %d ('%s') must be a scalar", i, b->name);
         if (b)
             v[i - 1] = b->c.f[0];
     }
@@ -174,6 +172,11 @@ static bool onnx_act(OnnxNode *l)
     if (ai->onnx_inputs_since && l->o->opset >= ai->onnx_inputs_since) {
         if (!params_from_inputs(l, v))
             return false;
+        char key[16];
+        for (int i = 0; i < act_key_count(ai); i++)
+            if (isnan(v[i]))
+                return onnx_fail(l, "input %d (%s) is missing", i + 1,
+                                 act_key(ai, i, key, sizeof key));
     } else {
         char key[16];
         for (int i = 0; i < act_key_count(ai); i++)
@@ -196,10 +199,34 @@ const OnnxKind act_onnx[] = {
 /* ---- export: a node of the row's ONNX op type; Clip's bounds as inputs
  * from opset 11 (the export's 13 or later) ---- */
 
+/* Whether `key` is among the row's ONNX attributes ("name:type ..."). */
+static bool onnx_attr_listed(const ActInfo *ai, const char *key)
+{
+    size_t len = strlen(key);
+    for (const char *p = ai->onnx_attrs; (p = strstr(p, key)); p += len)
+        if ((p == ai->onnx_attrs || p[-1] == ' ') && p[len] == ':')
+            return true;
+    return false;
+}
+
+/* Whether the parameters survive the trip: those that are neither ONNX
+ * attributes nor inputs (softplus's beta and threshold) must hold ONNX's
+ * values. */
+static bool onnx_carries(const ActInfo *ai, Act act)
+{
+    char key[16];
+    const float v[2] = {act.a, act.b};
+    for (int i = 0; i < act_key_count(ai); i++)
+        if (!ai->onnx_inputs_since && !onnx_attr_listed(ai, act_key(ai, i, key, sizeof key)) &&
+            v[i] != ai->onnx_default[i])
+            return false;
+    return true;
+}
+
 bool act_onnx_node(OnnxOut *o, Act act, const char *name, const char *in, const char *out)
 {
     const ActInfo *ai = act_info(act.kind);
-    if (!*ai->onnx)
+    if (!*ai->onnx || !onnx_carries(ai, act))
         return false;
     onnx_out_need_opset(o, ai->onnx_since);
     const char *inputs[3] = {in};
@@ -215,7 +242,8 @@ bool act_onnx_node(OnnxOut *o, Act act, const char *name, const char *in, const 
         }
     Onnx__NodeProto *x = onnx_out_node(o, ai->onnx, name, inputs, nin, out);
     for (int i = 0; !ai->onnx_inputs_since && i < nk; i++)
-        onnx_attr_float(o, x, act_key(ai, i, key, sizeof key), i ? act.b : act.a);
+        if (onnx_attr_listed(ai, act_key(ai, i, key, sizeof key)))
+            onnx_attr_float(o, x, key, i ? act.b : act.a);
     return true;
 }
 

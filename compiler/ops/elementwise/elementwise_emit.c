@@ -1,112 +1,120 @@
-/* elementwise_emit.c: forward emitters of add and mul (see elementwise.c).
- * Elementwise, so the plan may run them in place: each cell is read before
- * it is written. A constant operand B that varies along one run of
- * consecutive dimensions (a per-channel bias, a scalar, a full tensor) is
- * read as B[k] in a loop nest outer x len x inner; any other broadcast is
- * expanded to the sample's shape at compile time. */
+/* elementwise_emit.c: forward emitters of add, sub, mul and div (see
+ * elementwise.c), and the loop nest their training code shares.
+ *
+ * One loop per run of dimensions along which every operand and the output
+ * are contiguous, each operand read at its own literal strides (0 along a
+ * broadcast axis): [C,H,W] * [C,1,1] is a loop over C around a loop over
+ * H*W that reads the channel's one value, which the C compiler
+ * vectorises; operands of one shape make one flat loop. A constant B is a
+ * table of its own values, never expanded. Elementwise, so the plan may run
+ * them in place over an input of the output's size: each cell is read
+ * before it is written. */
 #include "../ops.h"
 
 #include <stdlib.h>
 
-/* B's broadcast as outer x len x inner (B[k] for the middle index); false
- * when B varies along non-adjacent dimensions. */
-static bool broadcast_run(const Shape *b, const Shape *s, int64_t *outer, int64_t *len,
-                          int64_t *inner)
+EltNest elt_nest(const Shape *s, const Shape *ops, int count)
 {
-    int extra = b->rank - s->rank, first = -1, last = -1;
+    EltNest nest = {.count = count, .st = xcalloc((size_t)(count + 1) * MAX_RANK, sizeof(int64_t))};
+    int64_t st[MAX_RANK], stride = 1;
+    for (int i = s->rank - 1; i >= 0; i--) {
+        nest.st[count * MAX_RANK + i] = stride; /* y's own */
+        stride *= s->d[i];
+    }
+    for (int k = 0; k < count; k++) {
+        elt_strides(&ops[k], s, st);
+        for (int i = 0; i < s->rank; i++)
+            nest.st[k * MAX_RANK + i] = st[i];
+    }
+    /* Merge each dimension into the one kept before it where every
+     * operand steps across both as across one; drop dimensions of 1. */
     for (int i = 0; i < s->rank; i++) {
-        int bi = i + extra;
-        if (bi >= 0 && b->d[bi] != 1) {
-            if (first < 0)
-                first = i;
-            else if (last != i - 1)
-                return false;
-            last = i;
-        }
+        if (s->d[i] == 1)
+            continue;
+        int r = nest.rank - 1;
+        bool merge = r >= 0;
+        for (int k = 0; k <= count && merge; k++)
+            merge = nest.st[k * MAX_RANK + r] == nest.st[k * MAX_RANK + i] * s->d[i];
+        if (!merge)
+            r = nest.rank++;
+        nest.dim[r] = merge ? nest.dim[r] * s->d[i] : s->d[i];
+        for (int k = 0; k <= count; k++)
+            nest.st[k * MAX_RANK + r] = nest.st[k * MAX_RANK + i];
     }
-    *outer = *len = *inner = 1;
-    for (int i = 0; i < s->rank; i++) {
-        if (first < 0 || i > last)
-            *inner *= s->d[i];
-        else if (i < first)
-            *outer *= s->d[i];
-        else
-            *len *= s->d[i];
-    }
-    if (first < 0) { /* a scalar */
-        *outer = *inner;
-        *inner = 1;
-    }
-    return true;
+    return nest;
 }
 
-/* The constant operand, B[k] over a loop nest (o, k, j); writes the nest's
- * sizes. */
-static const char *emit_operand(Emit *e, const Node *n, int64_t *outer, int64_t *len,
-                                int64_t *inner)
+EltNest elt_node_nest(const Graph *g, const Node *n)
 {
-    Graph *g = emit_graph(e);
-    const Tensor *bt = &g->t[n->param[0]];
-    const Shape *s = node_out_shape(g, n);
-    char *what = xasprintf("%s, broadcast", bt->name);
-    const char *name;
-    if (broadcast_run(&bt->shape, s, outer, len, inner)) {
-        name = emit_const(e, "operand", what, bt->data, *len);
-    } else { /* expanded: element e of the sample reads B at its own index */
-        int64_t numel = shape_numel(s);
-        float *full = xmalloc((size_t)numel * sizeof *full);
-        int extra = bt->shape.rank - s->rank;
-        for (int64_t i = 0; i < numel; i++) {
-            int64_t rest = i, at = 0, stride = 1;
-            for (int d = s->rank - 1; d >= 0; d--) {
-                int bd = d + extra;
-                int64_t coord = rest % s->d[d];
-                rest /= s->d[d];
-                if (bd >= 0 && bt->shape.d[bd] != 1) {
-                    at += coord * stride;
-                    stride *= bt->shape.d[bd];
-                }
-            }
-            full[i] = bt->data[at];
-        }
-        name = emit_const(e, "operand", what, full, numel);
-        free(full);
-        *outer = 1;
-        *len = numel;
-        *inner = 1;
+    int count = elt_count(n);
+    Shape *ops = xmalloc((size_t)count * sizeof *ops);
+    for (int k = 0; k < count; k++)
+        ops[k] = elt_shape(g, n, k);
+    EltNest nest = elt_nest(node_out_shape(g, n), ops, count);
+    free(ops);
+    return nest;
+}
+
+void elt_nest_free(EltNest *nest)
+{
+    free(nest->st);
+}
+
+void elt_nest_open(Emit *e, const EltNest *nest)
+{
+    for (int i = 0; i < nest->rank; i++)
+        emit_line(e, "for (int i%d = 0; i%d < %lld; i%d++)%s", i, i, (long long)nest->dim[i], i,
+                  i + 1 == nest->rank ? " {" : "");
+    if (nest->rank == 0)
+        emit_line(e, "{");
+}
+
+void elt_nest_close(Emit *e)
+{
+    emit_line(e, "}");
+}
+
+const char *elt_nest_at(Emit *e, const EltNest *nest, int k)
+{
+    StrBuf b = {0};
+    for (int i = 0; i < nest->rank; i++) {
+        int64_t st = nest->st[k * MAX_RANK + i];
+        if (st == 1)
+            sb_printf(&b, "%si%d", b.len ? " + " : "", i);
+        else if (st)
+            sb_printf(&b, "%si%d * %lld", b.len ? " + " : "", i, (long long)st);
     }
+    return emit_keep(e, b.s ? b.s : xstrdup("0"));
+}
+
+/* Operand k as the C name of its array: x<j>, or B's table. */
+static const char *operand_array(Emit *e, const Node *n, int k)
+{
+    int j = elt_input(n, k);
+    if (j >= 0)
+        return emit_keep(e, xasprintf("x%d", j));
+    const Tensor *b = &emit_graph(e)->t[n->param[0]];
+    char *what = xasprintf("%s, broadcast", b->name);
+    const char *name = emit_const(e, "operand", what, b->data, shape_numel(&b->shape));
     free(what);
     return name;
 }
 
-static void emit_binary(Emit *e, const Node *n, bool add)
+void elementwise_emit(Emit *e, const Node *n)
 {
-    Graph *g = emit_graph(e);
-    bool has_b = n->nparam > 0 && n->param[0] >= 0;
-    int64_t outer = 1, len = shape_numel(node_out_shape(g, n)), inner = 1;
-    const char *B = has_b ? emit_operand(e, n, &outer, &len, &inner) : NULL;
-    emit_line(e, "for (int o = 0; o < %lld; o++)", (long long)outer);
-    emit_line(e, "for (int k = 0; k < %lld; k++)", (long long)len);
-    emit_line(e, "for (int j = 0; j < %lld; j++) {", (long long)inner);
-    emit_line(e, "int i = (o * %lld + k) * %lld + j;", (long long)len, (long long)inner);
-    StrBuf sum = {0};
-    sb_puts(&sum, "x0[i]");
-    for (int j = 1; j < n->nin; j++)
-        sb_printf(&sum, " %c x%d[i]", add ? '+' : '*', j);
-    if (B)
-        sb_printf(&sum, " %c %s[k]", add ? '+' : '*', B);
-    emit_line(e, "float t = %s;", sum.s);
-    sb_free(&sum);
-    emit_line(e, "y[i] = %s;", emit_act(e, n->act, "t"));
-    emit_line(e, "}");
-}
-
-void add_emit(Emit *e, const Node *n)
-{
-    emit_binary(e, n, true);
-}
-
-void mul_emit(Emit *e, const Node *n)
-{
-    emit_binary(e, n, false);
+    EltNest nest = elt_node_nest(emit_graph(e), n);
+    const char **arr = xmalloc((size_t)nest.count * sizeof *arr);
+    for (int k = 0; k < nest.count; k++)
+        arr[k] = operand_array(e, n, k);
+    elt_nest_open(e, &nest);
+    StrBuf t = {0};
+    for (int k = 0; k < nest.count; k++)
+        sb_printf(&t, "%s%s%s%s[%s]", k ? " " : "", k ? elt_symbol(n) : "", k ? " " : "", arr[k],
+                  elt_nest_at(e, &nest, k));
+    emit_line(e, "const float t = %s;", t.s);
+    emit_line(e, "y[%s] = %s;", elt_nest_at(e, &nest, nest.count), emit_act(e, n->act, "t"));
+    elt_nest_close(e);
+    sb_free(&t);
+    free(arr);
+    elt_nest_free(&nest);
 }

@@ -1,170 +1,158 @@
-/* elementwise_emit_grad.c: training code of add and mul (elementwise_grad.c,
- * traingen).
+/* elementwise_emit_grad.c: training code of add, sub, mul and div
+ * (elementwise_grad.c, traingen).
  *
- *   add: every operand receives gy = dL/d(pre-activation) (the fused
- *        epilogue undone first); a broadcast operand B (ONNX Add(x, B))
- *        sums gy over the cells that read each of its cells.
- *   mul: dL/dx0 = dL/dy * x1 and dL/dx1 = dL/dy * x0; with B, dL/dx0 =
- *        dL/dy * B and dL/dB sums dL/dy * x0 over the cells that read B.
+ * With g = dL/dy (for add, the fused epilogue undone first), operand k
+ * receives g * dy/dx_k: add 1; sub 1, -1; mul the other operand; div 1/b
+ * and -a/b^2, added into each cell it was read from, so that a broadcast
+ * operand sums over the axes it was broadcast along (and B over the batch).
  *
  * Their training forward is their own (elementwise_emit_train): with a
  * trainable B (T_PARAM) it must read the state's copy, not the baked one
  * the inference function reads; a constant B is a table of the body.
- * B is read through a loop nest over the sample's dimensions with B's
- * strides as literals (0 along a broadcast axis), numpy's alignment as in
- * elementwise.c. */
+ * Both walk elt_nest's loops inside a loop over the n samples. */
 #include "../ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-/* The node's operand B, or NULL. */
-static const Tensor *operand(const Graph *g, const Node *n)
-{
-    return n->nparam > 0 && n->param[0] >= 0 ? &g->t[n->param[0]] : NULL;
-}
-
-/* Opens a loop nest over n samples and the sample's dimensions that
- * defines i (the element in the batch) and at (where it reads B; 0 without
- * B); the caller writes the body and closes it with emit_nest_end. */
-static void emit_nest(Emit *e, const Shape *s, const Shape *b)
-{
-    int extra = b ? b->rank - s->rank : 0;
-    int64_t stride[MAX_RANK], bstride = 1;
-    for (int d = s->rank - 1; d >= 0; d--) {
-        int bd = d + extra;
-        stride[d] = 0;
-        if (b && bd >= 0 && b->d[bd] != 1) {
-            stride[d] = bstride;
-            bstride *= b->d[bd];
-        }
-    }
-    StrBuf at = {0}, idx = {0};
-    sb_puts(&at, "0");
-    sb_puts(&idx, "b");
-    emit_line(e, "size_t b;");
-    emit_line(e, "for (b = 0; b < (size_t)n; b++)");
-    for (int d = 0; d < s->rank; d++) {
-        emit_line(e, "for (size_t c%d = 0; c%d < %lld; c%d++)%s", d, d, (long long)s->d[d], d,
-                  d + 1 == s->rank ? " {" : "");
-        char *next = xasprintf("(%s) * %lld + c%d", idx.s, (long long)s->d[d], d);
-        sb_free(&idx);
-        sb_puts(&idx, next);
-        free(next);
-        if (stride[d])
-            sb_printf(&at, " + c%d * %lld", d, (long long)stride[d]);
-    }
-    emit_line(e, "const size_t i = %s, at = %s;", idx.s, at.s);
-    if (!b)
-        emit_unused(e, "at");
-    sb_free(&at);
-    sb_free(&idx);
-}
-
-static void emit_nest_end(Emit *e)
-{
-    emit_line(e, "}");
-}
-
-/* B as a C expression: the state's copy (p0), or a constant of the body. */
-static const char *emit_operand_data(Emit *e, const Node *n)
+/* Operand k's array for sample b: x<j> + b * its size, the state's p0, or
+ * B's table. */
+static const char *operand_array(Emit *e, const Node *n, int k)
 {
     const Graph *g = emit_graph(e);
-    const Tensor *b = operand(g, n);
-    if (b->kind == T_PARAM)
+    int j = elt_input(n, k);
+    if (j >= 0)
+        return emit_keep(e, xasprintf("(x%d + b * %lld)", j,
+                                      (long long)shape_numel(node_in_shape(g, n, j))));
+    return emit_train_param0(e, n, "B");
+}
+
+const char *emit_train_param0(Emit *e, const Node *n, const char *name)
+{
+    const Tensor *t = &emit_graph(e)->t[n->param[0]];
+    if (t->kind == T_PARAM || t->kind == T_BUFFER)
         return "p0";
-    int64_t count = shape_numel(&b->shape);
+    int64_t count = shape_numel(&t->shape);
     StrBuf v = {0};
     for (int64_t i = 0; i < count; i++)
-        sb_printf(&v, "%s%s", i ? ", " : "", emit_float(e, b->data[i]));
-    emit_line(e, "static const float B[%lld] = {%s}; /* %s */", (long long)count, v.s, b->name);
+        sb_printf(&v, "%s%s", i ? ", " : "", emit_float(e, t->data[i]));
+    emit_line(e, "static const float %s[%lld] = {%s}; /* %s */", name, (long long)count, v.s,
+              t->name);
     sb_free(&v);
-    return "B";
+    return name;
+}
+
+/* Each operand's array (the caller frees the list). */
+static const char **operand_arrays(Emit *e, const Node *n, int count)
+{
+    const char **arr = xmalloc((size_t)count * sizeof *arr);
+    for (int k = 0; k < count; k++)
+        arr[k] = operand_array(e, n, k);
+    return arr;
+}
+
+/* Opens the loop over the samples around elt_nest's loops. */
+static void open_loops(Emit *e, const EltNest *nest)
+{
+    emit_line(e, "size_t b;");
+    emit_line(e, "for (b = 0; b < (size_t)n; b++) {");
+    elt_nest_open(e, nest);
+}
+
+static void close_loops(Emit *e)
+{
+    elt_nest_close(e);
+    emit_line(e, "}");
 }
 
 void elementwise_emit_train(Emit *e, const Node *n)
 {
     const Graph *g = emit_graph(e);
-    const Tensor *b = operand(g, n);
-    char op = n->op == OP_ADD ? '+' : '*';
-    const char *B = b ? emit_operand_data(e, n) : NULL;
-    emit_nest(e, node_out_shape(g, n), b ? &b->shape : NULL);
+    EltNest nest = elt_node_nest(g, n);
+    const char **arr = operand_arrays(e, n, nest.count);
+    int64_t size = shape_numel(node_out_shape(g, n));
+    open_loops(e, &nest);
     StrBuf t = {0};
-    sb_puts(&t, "x0[i]");
-    for (int j = 1; j < n->nin; j++)
-        sb_printf(&t, " %c x%d[i]", op, j);
-    if (B)
-        sb_printf(&t, " %c %s[at]", op, B);
+    for (int k = 0; k < nest.count; k++)
+        sb_printf(&t, "%s%s%s%s[%s]", k ? " " : "", k ? elt_symbol(n) : "", k ? " " : "", arr[k],
+                  elt_nest_at(e, &nest, k));
     emit_line(e, "const float t = %s;", t.s);
+    emit_line(e, "y[b * %lld + %s] = %s;", (long long)size, elt_nest_at(e, &nest, nest.count),
+              emit_act(e, n->act, "t"));
+    close_loops(e);
     sb_free(&t);
-    emit_line(e, "y[i] = %s;", emit_act(e, n->act, "t"));
-    emit_nest_end(e);
+    free(arr);
+    elt_nest_free(&nest);
 }
 
-void add_emit_grad(Emit *e, const Node *n)
+/* B's gradient as one block of its cells (emit_pgrad_begin), gB, in a
+ * scope that pgrad_end closes after stepping it; rows gets their count. */
+static void pgrad_begin(Emit *e, const Node *n, char *rows, size_t size)
 {
-    const Graph *g = emit_graph(e);
-    long long size = shape_numel(node_out_shape(g, n));
-    emit_grad_epilogue(e, n, size);
-    emit_line(e, "size_t k;");
-    for (int j = 0; j < n->nin; j++)
-        if (emit_grad_needs_dx(e, j)) {
-            emit_line(e, "for (k = 0; k < (size_t)n * %lld; k++)", size);
-            emit_line(e, "    dx%d[k] += dy[k];", j);
-        }
-    emit_unused(e, "k");
-    if (emit_grad_has_dp(e, 0)) {
-        char count[32];
-        snprintf(count, sizeof count, "%lld", (long long)shape_numel(&operand(g, n)->shape));
-        emit_train_scratch(e, shape_numel(&operand(g, n)->shape));
-        emit_line(e, "{");
-        emit_pgrad_begin(e, 0, "gB", "0", count, 1, "ws");
-        emit_line(e, "{");
-        emit_nest(e, node_out_shape(g, n), &operand(g, n)->shape);
-        emit_line(e, "gB[at] += dy[i];");
-        emit_nest_end(e);
-        emit_line(e, "}");
-        emit_pgrad_end(e, 0, "gB", "0", count, 1);
-        emit_line(e, "}");
-    }
-}
-
-void mul_emit_grad(Emit *e, const Node *n)
-{
-    const Graph *g = emit_graph(e);
-    long long size = shape_numel(node_out_shape(g, n));
-    if (!operand(g, n) && n->nin != 2) {
-        emit_unsupported(e, n, "the backward pass of this form of mul yet");
-        return;
-    }
-    if (!operand(g, n)) {
-        emit_line(e, "size_t i;");
-        for (int j = 0; j < 2; j++)
-            if (emit_grad_needs_dx(e, j)) {
-                emit_line(e, "for (i = 0; i < (size_t)n * %lld; i++)", size);
-                emit_line(e, "    dx%d[i] += dy[i] * x%d[i];", j, 1 - j);
-            }
-        emit_unused(e, "i");
-        return;
-    }
-    bool dx = emit_grad_needs_dx(e, 0), dp = emit_grad_has_dp(e, 0);
-    if (!dx && !dp)
-        return;
-    const char *B = emit_operand_data(e, n);
-    char count[32];
-    snprintf(count, sizeof count, "%lld", (long long)shape_numel(&operand(g, n)->shape));
-    if (dp) { /* B as it was for dx: stepped after the whole batch */
-        emit_train_scratch(e, shape_numel(&operand(g, n)->shape));
-        emit_pgrad_begin(e, 0, "gB", "0", count, 1, "ws");
-    }
+    int64_t cells = shape_numel(&emit_graph(e)->t[n->param[0]].shape);
+    snprintf(rows, size, "%lld", (long long)cells);
     emit_line(e, "{");
-    emit_nest(e, node_out_shape(g, n), &operand(g, n)->shape);
-    if (dx)
-        emit_line(e, "dx0[i] += dy[i] * %s[at];", B);
-    if (dp)
-        emit_line(e, "gB[at] += dy[i] * x0[i];");
-    emit_nest_end(e);
+    emit_pgrad_begin(e, 0, "gB", "0", rows, 1, emit_train_scratch(e, cells));
+}
+
+static void pgrad_end(Emit *e, const char *rows)
+{
+    emit_pgrad_end(e, 0, "gB", "0", rows, 1);
     emit_line(e, "}");
-    if (dp)
-        emit_pgrad_end(e, 0, "gB", "0", count, 1);
+}
+
+/* g * dy/dx_k as C, the operands read through arr at their offsets. */
+static const char *emit_partial(Emit *e, const Node *n, const EltNest *nest, const char **arr,
+                                int k)
+{
+    if (n->op == OP_ADD || (n->op == OP_SUB && k == 0))
+        return "g";
+    if (n->op == OP_SUB)
+        return "-g";
+    const char *a = emit_keep(e, xasprintf("%s[%s]", arr[0], elt_nest_at(e, nest, 0)));
+    const char *b = emit_keep(e, xasprintf("%s[%s]", arr[1], elt_nest_at(e, nest, 1)));
+    if (n->op == OP_MUL)
+        return emit_keep(e, xasprintf("g * %s", k == 0 ? b : a));
+    if (k == 0)
+        return emit_keep(e, xasprintf("g / %s", b));
+    return emit_keep(e, xasprintf("-g * %s / (%s * %s)", a, b, b));
+}
+
+void elementwise_emit_grad(Emit *e, const Node *n)
+{
+    const Graph *g = emit_graph(e);
+    int64_t size = shape_numel(node_out_shape(g, n));
+    emit_grad_epilogue(e, n, size);
+    EltNest nest = elt_node_nest(g, n);
+    bool any = false;
+    for (int k = 0; k < nest.count; k++) {
+        int j = elt_input(n, k);
+        any |= j >= 0 ? emit_grad_needs_dx(e, j) : emit_grad_has_dp(e, 0);
+    }
+    if (any) {
+        /* add's and sub's partials read no operand: no table of B either */
+        bool reads = n->op == OP_MUL || n->op == OP_DIV;
+        const char **arr = reads ? operand_arrays(e, n, nest.count) : NULL;
+        bool dp = emit_grad_has_dp(e, 0);
+        char rows[32];
+        if (dp) /* B as it was for dx: stepped after the whole batch */
+            pgrad_begin(e, n, rows, sizeof rows);
+        open_loops(e, &nest);
+        emit_line(e, "const float g = dy[b * %lld + %s];", (long long)size,
+                  elt_nest_at(e, &nest, nest.count));
+        for (int k = 0; k < nest.count; k++) {
+            int j = elt_input(n, k);
+            const char *at = elt_nest_at(e, &nest, k), *d = emit_partial(e, n, &nest, arr, k);
+            if (j >= 0 && emit_grad_needs_dx(e, j))
+                emit_line(e, "dx%d[b * %lld + %s] += %s;", j,
+                          (long long)shape_numel(node_in_shape(g, n, j)), at, d);
+            else if (j < 0 && dp)
+                emit_line(e, "gB[%s] += %s;", at, d);
+        }
+        close_loops(e);
+        if (dp)
+            pgrad_end(e, rows);
+        free(arr);
+    }
+    elt_nest_free(&nest);
 }

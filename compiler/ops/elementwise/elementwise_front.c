@@ -1,7 +1,9 @@
-/* elementwise_front.c: how the front ends write add and mul. Takes a layer
- * statement (DSL: add(a, b, ..., activation=...) of named layers) or an
- * Add, Sum, Sub, Mul or Div node (ONNX); gives an OP_ADD or OP_MUL node,
- * a constant operand as its parameter. */
+/* elementwise_front.c: how the front ends write add, sub, mul and div.
+ * Takes a layer statement (DSL: add(a, b, ..., activation=...), sub(a, b),
+ * mul(a, b), div(a, b) of named layers, broadcast NumPy-style) or an Add,
+ * Sum, Sub, Mul or Div node (ONNX); gives an OP_ADD, OP_SUB, OP_MUL or
+ * OP_DIV node, a constant operand as its parameter (x - c and x / c as
+ * add(x, -c) and mul(x, 1/c), so that the bias and scale folds see them). */
 #include "../ops.h"
 
 #include <stdlib.h>
@@ -12,27 +14,19 @@ static void dsl_add(DslArgs *c, Node *n, const DslKind *k)
     act_dsl_activation(c, &n->act);
 }
 
+static void dsl_binary(DslArgs *c, Node *n, const DslKind *k)
+{
+}
+
 const DslKind elementwise_dsl[] = {
     {"add", "add", OP_ADD, 0, "*", "activation", dsl_add, NULL},
+    {"sub", "sub", OP_SUB, 0, "*", "", dsl_binary, NULL},
+    {"mul", "mul", OP_MUL, 0, "*", "", dsl_binary, NULL},
+    {"div", "div", OP_DIV, 0, "*", "", dsl_binary, NULL},
     {NULL},
 };
 
 /* ---- ONNX ---- */
-
-/* Does constant shape c broadcast onto per-sample shape s (with an
- * optional leading batch dimension of 1)? */
-static bool const_broadcasts(const Shape *c, const Shape *s)
-{
-    int extra = c->rank - s->rank;
-    if (extra > 1 || (extra == 1 && c->d[0] != 1))
-        return false;
-    for (int i = 0; i < s->rank; i++) {
-        int ci = i + extra;
-        if (ci >= 0 && c->d[ci] != 1 && c->d[ci] != s->d[i])
-            return false;
-    }
-    return true;
-}
 
 /* A constant operand of an elementwise node, made from c with
  * each value v turned into f(v) (Sub: -v, Div: 1/v). */
@@ -50,54 +44,66 @@ static int operand_param(OnnxNode *l, OnnxValue *c, char how)
     return t;
 }
 
-/* Add, Sum, Sub, Mul, Div: activations of one shape, at most one constant. */
-static bool onnx_binary(OnnxNode *l)
+/* The node's operands: its activations (at most 64) and at most one
+ * float32 constant, *c_first when that comes first. False after an error. */
+static bool split_operands(OnnxNode *l, OnnxValue **acts, int *na, OnnxValue **c, bool *c_first)
 {
-    const char *op = l->node->op_type;
-    bool mul = strcmp(op, "Mul") == 0 || strcmp(op, "Div") == 0;
-    char how = strcmp(op, "Sub") == 0 ? '-' : strcmp(op, "Div") == 0 ? '/' : 0;
-    OnnxValue *acts[64], *c = NULL;
-    int na = 0;
-    if (l->nin > 64)
+    *na = 0;
+    *c = NULL;
+    if (l->nin > ONNX_MAX_INPUTS)
         return onnx_fail(l, "too many inputs");
     for (int i = 0; i < l->nin; i++) {
         OnnxValue *v = l->in[i];
         if (!v)
             return onnx_fail(l, "input %d is missing", i);
         if (v->kind == OV_ACT) {
-            if (how && i > 0)
-                return onnx_fail(l, "only a constant second operand is supported");
-            acts[na++] = v;
-        } else if (c || v->c.dtype != CONST_F32 || (how && i == 0)) {
-            return onnx_fail(l, "constant operand '%s' is not supported here (one float32 constant, "
-                        "second for Sub/Div)", v->name);
-        } else {
-            c = v;
+            acts[(*na)++] = v;
+            continue;
         }
+        if (*c || v->c.dtype != CONST_F32)
+            return onnx_fail(l, "constant operand '%s' is not supported here (at most one "
+                             "float32 constant)", v->name);
+        *c = v;
+        *c_first = i == 0;
     }
-    char s1[64], s2[64];
-    for (int i = 1; i < na; i++)
-        if (!shape_eq(&acts[i]->shape, &acts[0]->shape))
-            return onnx_fail(l, "inputs of shapes %s and %s: broadcasting between activations is "
-                        "not supported", shape_str(&acts[0]->shape, s1, sizeof s1),
-                        shape_str(&acts[i]->shape, s2, sizeof s2));
-    if (c && !const_broadcasts(&c->c.shape, &acts[0]->shape))
-        return onnx_fail(l, "constant '%s' of shape %s does not broadcast to %s without growing it",
-                    c->name, shape_str(&c->c.shape, s1, sizeof s1),
-                    shape_str(&acts[0]->shape, s2, sizeof s2));
-    if (na == 1 && !c) { /* Sum of one input */
+    return true;
+}
+
+/* Add, Sum, Sub, Mul, Div: activations and at most one constant, NumPy
+ * broadcasting between them all (the shape rule checks it). */
+static bool onnx_binary(OnnxNode *l)
+{
+    const char *op = l->node->op_type;
+    bool sub = strcmp(op, "Sub") == 0, div = strcmp(op, "Div") == 0;
+    bool sum = strcmp(op, "Sum") == 0 || strcmp(op, "Add") == 0;
+    OnnxValue *acts[ONNX_MAX_INPUTS], *c;
+    int na;
+    bool c_first = false;
+    if (!split_operands(l, acts, &na, &c, &c_first))
+        return false;
+    if (na == 1 && !c && sum) { /* Sum of one input */
         onnx_alias(l, acts[0]);
         return true;
     }
-    if (mul && na + (c != NULL) != 2)
+    if (!sum && na + (c != NULL) != 2)
         return onnx_fail(l, "takes exactly two operands");
-    if (!mul && c && how != '-' && na == 1 && dense_onnx_take_bias(l, acts[0], c))
+    /* x - c and x / c: an add of -c, a product with 1/c; c - x and c / x
+     * keep the constant first. */
+    char how = c && !c_first ? (sub ? '-' : div ? '/' : 0) : 0;
+    int kind = OP_MUL;
+    if (sum || how == '-')
+        kind = OP_ADD;
+    else if (sub || (div && how != '/'))
+        kind = sub ? OP_SUB : OP_DIV;
+    if (kind == OP_ADD && c && na == 1 && dense_onnx_take_bias(l, acts[0], c))
         return true;
-    Node *n = onnx_add_node(l, mul ? OP_MUL : OP_ADD, "", acts, na, l->out,
-                       &acts[0]->shape);
+    Node *n = onnx_add_node(l, kind, "", acts, na, l->out, &acts[0]->shape);
+    if (!n)
+        return false;
+    n->a.const_first = c && c_first && (kind == OP_SUB || kind == OP_DIV);
     if (c)
         onnx_set_param(n, 0, operand_param(l, c, how));
-    return true;
+    return onnx_infer(l, n, l->out);
 }
 
 /* The NumPy broadcast of a and b, allocated in out. */
@@ -151,19 +157,23 @@ const OnnxKind elementwise_onnx[] = {
     {NULL},
 };
 
-/* ---- export: Add (Sum of three or more), Mul; a constant operand B as a
- * second input ---- */
+/* ---- export: Add (Sum of three or more), Sub, Mul, Div; a constant operand
+ * B as an input in its place (first for B - x and B / x) ---- */
 
 bool elementwise_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
                              const char *out)
 {
+    static const char *const names[] = {[OP_ADD] = "Add", [OP_SUB] = "Sub", [OP_MUL] = "Mul",
+                                        [OP_DIV] = "Div"};
     const char *inputs[ONNX_MAX_INPUTS];
-    int k = 0;
-    for (int j = 0; j < n->nin && k < ONNX_MAX_INPUTS - 1; j++)
-        inputs[k++] = in[j];
-    if (n->nparam > 0 && n->param[0] >= 0)
-        inputs[k++] = g->t[n->param[0]].name;
-    const char *op = n->op == OP_MUL ? "Mul" : k > 2 ? "Sum" : "Add";
-    onnx_out_node(o, op, n->name, inputs, k, out);
+    int count = elt_count(n);
+    if (count > ONNX_MAX_INPUTS)
+        return false;
+    for (int k = 0; k < count; k++) {
+        int j = elt_input(n, k);
+        inputs[k] = j >= 0 ? in[j] : g->t[n->param[0]].name;
+    }
+    const char *op = n->op == OP_ADD && count > 2 ? "Sum" : names[n->op];
+    onnx_out_node(o, op, n->name, inputs, count, out);
     return true;
 }

@@ -15,7 +15,8 @@
  * every cell of channel f, and addition is associative (up to float
  * rounding, well within the tests' 1e-4 relative tolerance).
  * Refuses: a --train build (the folded bias is a constant: training would
- * no longer update p's bias or a trainable B); B varying along a spatial
+ * no longer update p's bias or a trainable B); B growing the tensor
+ * (broadcasting it to more cells than p computes); B varying along a spatial
  * axis (a bias has one value per channel); p with an epilogue (act(z) + B is not z + B'); p's output read
  * elsewhere or being the graph output; adds of two or more activations
  * (residual joins: the conv would need a second input).
@@ -69,7 +70,8 @@ static bool channel_stride(const Shape *b, const Shape *s, int64_t *stride)
 static int foldable_producer(const Graph *g, int id, int64_t *stride)
 {
     const Node *add = &g->n[id];
-    if (add->nin != 1 || add->nparam < 1 || add->param[0] < 0)
+    if (add->nin != 1 || add->nparam < 1 || add->param[0] < 0 ||
+        !shape_eq(node_out_shape(g, add), node_in_shape(g, add, 0)))
         return -1;
     int p = g->t[add->in[0]].producer;
     if (p < 0)

@@ -1,97 +1,91 @@
-/* elementwise_grad.c: backward of add and mul (elementwise.c).
+/* elementwise_grad.c: backward of add, sub, mul and div (elementwise.c).
  *
- *   add: every operand receives gy = dL/d(pre-activation) (the fused
- *        epilogue undone first); a broadcast operand B sums gy over the
- *        elements that read each of its cells.
- *   mul: dL/dx0 = dL/dy * x1 and dL/dx1 = dL/dy * x0; with B, dL/dx0 =
- *        dL/dy * B and dL/dB sums dL/dy * x0 over the cells that read B. */
+ * With g = dL/dy (for add, dL/d(pre-activation): the fused epilogue undone
+ * first), operand k receives g * dy/dx_k:
+ *   add 1;  sub 1 for the left operand, -1 for the right;
+ *   mul the other operand;  div 1/b for the left operand a, -a/b^2 for b
+ *   (PyTorch's div backward),
+ * added into each cell it was read from: summed over the broadcast axes
+ * (and, for B, over the batch). */
 #include "../ops.h"
 
 #include <stdlib.h>
 
-/* For element e of one sample of shape s, where it reads B (numpy
- * broadcasting, as elementwise.c aligns it): B's strides along the aligned
- * dimensions, 0 where B's dimension is 1. */
-static int64_t broadcast_at(const Shape *b, const Shape *s, int64_t e)
+/* dy/dx_k at one cell, from the operands' values v[] there. */
+static float partial(int op, int k, const float *v)
 {
-    int extra = b->rank - s->rank;
-    int64_t at = 0, stride = 1;
-    for (int i = s->rank - 1; i >= 0; i--) {
-        int bi = i + extra;
-        int64_t coord = e % s->d[i];
-        e /= s->d[i];
-        if (bi >= 0 && b->d[bi] != 1) {
-            at += coord * stride;
-            stride *= b->d[bi];
-        }
+    switch (op) {
+    case OP_ADD: return 1.0f;
+    case OP_SUB: return k == 0 ? 1.0f : -1.0f;
+    case OP_MUL: return v[1 - k];
+    default: return k == 0 ? 1.0f / v[1] : -v[0] / (v[1] * v[1]);
     }
-    return at;
 }
 
-static const Tensor *operand_b(const Graph *g, const Node *n)
+/* Where each operand's gradient goes: din[j], dparam[0] for B, or NULL. */
+static float *grad_dest(const Node *n, int k, float *const *din, float *const *dparam)
 {
-    return n->nparam > 0 && n->param[0] >= 0 ? &g->t[n->param[0]] : NULL;
+    int j = elt_input(n, k);
+    return j >= 0 ? din[j] : dparam[0];
 }
 
-void add_grad(const Graph *g, const Node *n, const float *const *in, const float *out,
-              const float *dout, float *const *din, float *const *dparam, int batch)
+void elementwise_grad(const Graph *g, const Node *n, const float *const *in, const float *out,
+                      const float *dout, float *const *din, float *const *dparam, int batch)
 {
     const Shape *s = node_out_shape(g, n);
-    int64_t numel = shape_numel(s), count = batch * numel;
-    float *tmp = epilogue_grad(n, out, dout, count);
+    int64_t numel = shape_numel(s), count = elt_count(n);
+    float *tmp = epilogue_grad(n, out, dout, batch * numel);
     const float *dy = tmp ? tmp : dout;
-    for (int j = 0; j < n->nin; j++)
-        if (din[j])
-            for (int64_t i = 0; i < count; i++)
-                din[j][i] += dy[i];
-    const Tensor *b = operand_b(g, n);
-    if (b && dparam[0])
-        for (int64_t i = 0; i < count; i++)
-            dparam[0][broadcast_at(&b->shape, s, i % numel)] += dy[i];
+    int64_t **at = xmalloc((size_t)count * sizeof *at);
+    int64_t *stride = xmalloc((size_t)count * sizeof *stride);
+    const float **data = xmalloc((size_t)count * sizeof *data);
+    float *v = xmalloc((size_t)count * sizeof *v);
+    for (int k = 0; k < count; k++) {
+        data[k] = elt_data(g, n, in, k, &stride[k]);
+        Shape x = elt_shape(g, n, k);
+        at[k] = elt_index(&x, s);
+    }
+    for (int b = 0; b < batch; b++)
+        for (int64_t e = 0; e < numel; e++) {
+            for (int k = 0; k < count; k++)
+                v[k] = data[k][b * stride[k] + at[k][e]];
+            for (int k = 0; k < count; k++) {
+                float *d = grad_dest(n, k, din, dparam);
+                if (d)
+                    d[b * stride[k] + at[k][e]] += dy[b * numel + e] * partial(n->op, k, v);
+            }
+        }
+    for (int k = 0; k < count; k++)
+        free(at[k]);
+    free(v);
+    free(data);
+    free(stride);
+    free(at);
     free(tmp);
 }
 
-void mul_grad(const Graph *g, const Node *n, const float *const *in, const float *out,
-              const float *dout, float *const *din, float *const *dparam, int batch)
-{
-    const Shape *s = node_out_shape(g, n);
-    int64_t numel = shape_numel(s), count = batch * numel;
-    const Tensor *b = operand_b(g, n);
-    if (!b) {
-        for (int j = 0; j < 2; j++)
-            if (din[j])
-                for (int64_t i = 0; i < count; i++)
-                    din[j][i] += dout[i] * in[1 - j][i];
-        return;
-    }
-    for (int64_t i = 0; i < count; i++) {
-        int64_t at = broadcast_at(&b->shape, s, i % numel);
-        if (din[0])
-            din[0][i] += dout[i] * b->data[at];
-        if (dparam[0])
-            dparam[0][at] += dout[i] * in[0][i];
-    }
-}
-
-/* add: only a fused activation's derivative reads (the output). */
-void add_grad_reads(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out)
+/* What each operand's partial reads (partial above): mul the other
+ * operand, div's x_0 the divisor and its x_1 both; add and sub nothing
+ * but a fused activation's output. */
+void elementwise_grad_reads(const Graph *g, const Node *n, const GradNode *gn, bool *in,
+                            bool *out)
 {
     (void)g;
-    (void)gn;
+    int count = elt_count(n);
+    bool reads[2] = {false, false};
+    for (int k = 0; k < count && k < 2; k++) {
+        int j = elt_input(n, k);
+        if (!(j >= 0 ? gn->dx[j].t >= 0 : gn->dp[0].t >= 0))
+            continue;
+        if (n->op == OP_MUL)
+            reads[1 - k] = true;
+        else if (n->op == OP_DIV)
+            reads[1] = true, reads[0] |= k == 1;
+    }
     for (int j = 0; j < n->nin; j++)
         in[j] = false;
+    for (int k = 0; k < count && k < 2; k++)
+        if (reads[k] && elt_input(n, k) >= 0)
+            in[elt_input(n, k)] = true;
     *out = n->act.kind != ACT_NONE;
-}
-
-/* mul: each operand's gradient reads the other; B's, the input. */
-void mul_grad_reads(const Graph *g, const Node *n, const GradNode *gn, bool *in, bool *out)
-{
-    for (int j = 0; j < n->nin; j++)
-        in[j] = false;
-    if (operand_b(g, n))
-        in[0] = gn->dp[0].t >= 0;
-    else
-        for (int j = 0; j < 2 && j < n->nin; j++)
-            in[j] = gn->dx[1 - j].t >= 0;
-    *out = false;
 }

@@ -15,10 +15,11 @@
 
 #include <string.h>
 
-/* The node index of the only reader of `value`, if it is of `type`; -1. */
+/* The node index of the only reader of `value`, if it is of `type`; -1.
+ * A graph output counts as a reader but leaves r as it was. */
 static int sole(const Onnx *o, const char *value, const char *type)
 {
-    int r;
+    int r = -1;
     return onnx_readers(o, value, &r, 1) == 1 && onnx_is(o, r, type) ? r : -1;
 }
 

@@ -308,11 +308,7 @@ void global_pool_emit(Emit *e, const Node *n)
     emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)c);
     emit_line(e, "const float *xc = x0 + c * %lld;", (long long)(h * w));
     emit_line(e, "float r = %s;", max ? "-INFINITY" : "0.0f");
-    emit_line(e, "for (int i = 0; i < %lld; i++)", (long long)(h * w));
-    if (max)
-        emit_line(e, "    r = xc[i] > r || xc[i] != xc[i] ? xc[i] : r;");
-    else
-        emit_line(e, "    r += xc[i];");
+    reduce_emit_row(e, max ? OP_REDUCE_MAX : OP_REDUCE_SUM, "r", "xc", h * w);
     if (max)
         emit_line(e, "y[c] = r;");
     else

@@ -1,0 +1,44 @@
+/* prelu_front.c: how the front ends write prelu. Takes a layer statement
+ * (DSL: prelu(slope=0.25, shared=false), one slope per channel unless
+ * shared, each starting at `slope`, PyTorch's nn.PReLU) or a PRelu node
+ * (ONNX: its slope a constant input, trainable when an initializer);
+ * gives the node, the slope as its parameter. ONNX aligns a slope with the
+ * input's last dimensions: a one-dimensional slope of several values on an
+ * input of two or more dimensions per sample is the last axis's, so it is
+ * given its aligned shape here ([1, ..., K]; prelu.c reads [K] as the
+ * channels'). */
+#include "../ops.h"
+
+static void dsl_prelu(DslArgs *c, Node *n, const DslKind *k)
+{
+    n->a.prelu_slope = 0.25f;
+    dsl_get_float(c, "slope", false, DSL_ANY, &n->a.prelu_slope);
+    dsl_get_bool(c, "shared", &n->a.prelu_shared);
+}
+
+const DslKind prelu_dsl[] = {
+    {"prelu", "prelu", OP_PRELU, 0, "", "slope shared", dsl_prelu, NULL},
+    {NULL},
+};
+
+static bool onnx_prelu(OnnxNode *l)
+{
+    OnnxValue *x = onnx_act_in(l, 0), *a = x ? onnx_float_in(l, 1, false) : NULL;
+    if (!a)
+        return false;
+    Shape s = a->c.shape;
+    if (s.rank == 1 && s.d[0] > 1 && x->shape.rank > 1) {
+        s.rank = x->shape.rank;
+        for (int i = 0; i < s.rank; i++)
+            s.d[i] = i + 1 < s.rank ? 1 : a->c.shape.d[0];
+    }
+    Node *n = onnx_add_node(l, OP_PRELU, "", &x, 1, l->out, &x->shape);
+    onnx_set_param(n, 0, onnx_make_param(l->o, a->name, a->c.init ? T_PARAM : T_CONST, &s,
+                                         a->c.f));
+    return onnx_infer(l, n, l->out);
+}
+
+const OnnxKind prelu_onnx[] = {
+    {"PRelu", "", onnx_prelu, NULL, false},
+    {NULL},
+};
