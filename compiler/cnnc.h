@@ -695,7 +695,13 @@ typedef struct LoadOptions {
     bool no_winograd;        /* "plan" without emit options (cnnc info) */
     const struct EmitOptions *emit; /* "plan" and "emit": the build */
     const QuantOptions *quant; /* --int8: "calibrate" runs (NULL: it does not) */
+    int64_t max_layers;        /* --max-layers: more nodes is an error after parse */
+    int64_t max_params;        /* --max-params: more is an error before the weights */
 } LoadOptions;
+/* The limits' defaults: a chain of 10^6 layers compiles in about 15 s of
+ * CPU; 2^30 parameters are 4 GiB of float32. */
+#define MAX_LAYERS_DEFAULT 2000000
+#define MAX_PARAMS_DEFAULT (INT64_C(1) << 30)
 
 typedef struct Pipeline Pipeline;
 

@@ -49,6 +49,7 @@ typedef struct {
     const char *optimizer, *lr, *momentum, *weight_decay, *beta1, *beta2, *eps;
     /* int8 builds (docs/int8.md, contract section 7) */
     const char *calib, *calib_method, *int8_skip;
+    const char *max_layers, *max_params; /* the limits a model must keep to */
     bool main, train, split_weights, o0, no_winograd, weights_object, int8;
 } Args;
 
@@ -101,6 +102,8 @@ static const Option options[] = {
     {"--calib", true, offsetof(Args, calib), CALIB_CMDS},
     {"--calib-method", true, offsetof(Args, calib_method), CALIB_CMDS},
     {"--int8-skip", true, offsetof(Args, int8_skip), CALIB_CMDS},
+    {"--max-layers", true, offsetof(Args, max_layers), MODEL_CMDS},
+    {"--max-params", true, offsetof(Args, max_params), MODEL_CMDS},
 };
 
 static void print_help(FILE *out)
@@ -158,6 +161,11 @@ static void print_help(FILE *out)
           "                       else sgd, lr 0.01, momentum 0, weight decay 0, betas\n"
           "                       0.9 and 0.999, eps 1e-8); it is fixed in the build, whose\n"
           "                       state keeps its moments only (also for info --train)\n"
+          "  --max-layers N       refuse a model of more than N layers (nodes) before\n"
+          "                       planning it (default: 2000000; also for every command)\n"
+          "  --max-params N       refuse a model of more than N parameters before\n"
+          "                       allocating its weights (default: 1073741824, 4 GiB of\n"
+          "                       float32; also for every command)\n"
           "  --dump-ir=PASS       print the IR after PASS, a step of the pipeline (after\n"
           "                       plan: the memory plan; after emit: OUT.h), also for run\n"
           "                       (up to fuse-residual), grad (autodiff), weights (init) and\n"
@@ -403,6 +411,21 @@ static QuantOptions quant_options(const Args *a)
                                                                    : CALIB_MINMAX};
 }
 
+/* --max-layers / --max-params: a whole number from 1, or the default. */
+static int parse_limit(const char *opt, const char *text, int64_t fallback, int64_t *limit)
+{
+    *limit = fallback;
+    if (!text)
+        return 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || *end || errno || v < 1)
+        return usage("%s needs a whole number from 1, not '%s'", opt, text);
+    *limit = v;
+    return 0;
+}
+
 /* The checks that need no file: required options, numbers, names. */
 static int check_args(const Args *a, int *batch)
 {
@@ -456,8 +479,11 @@ static int check_args(const Args *a, int *batch)
                      a->blob ? "--weights-blob" : "--weights-object");
     if (a->cmd == CMD_INFO && a->weights_object && !a->target)
         return usage("'cnnc info' takes --weights-object with --target only");
+    int64_t limit;
     int rc = check_hparams(a);
-    if (rc || (rc = check_int8(a)))
+    if (rc || (rc = check_int8(a)) ||
+        (rc = parse_limit("--max-layers", a->max_layers, MAX_LAYERS_DEFAULT, &limit)) ||
+        (rc = parse_limit("--max-params", a->max_params, MAX_PARAMS_DEFAULT, &limit)))
         return rc;
     *batch = 0;
     if (a->batch) {
@@ -483,8 +509,13 @@ static int check_args(const Args *a, int *batch)
 static Pipeline *load(const Args *a, bool optimize, const char *last)
 {
     QuantOptions quant = quant_options(a);
+    int64_t max_layers, max_params;
+    parse_limit("--max-layers", a->max_layers, MAX_LAYERS_DEFAULT, &max_layers);
+    parse_limit("--max-params", a->max_params, MAX_PARAMS_DEFAULT, &max_params);
     LoadOptions opt = {
         .weights_dir = a->weights,
+        .max_layers = max_layers,
+        .max_params = max_params,
         .dump_after = a->dump,
         .optimize = optimize && !a->o0,
         .train = a->train || a->cmd == CMD_GRAD,

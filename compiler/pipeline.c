@@ -40,7 +40,28 @@ static bool step_parse(Pipeline *p)
         p->g = onnx_load(p->path);
     else
         diag_error((Loc){p->path, 0, 0}, "unknown model format: expected a .cnn or an .onnx file");
+    if (p->g && p->opt.max_layers > 0 && p->g->nn > p->opt.max_layers) {
+        diag_error((Loc){p->path, 0, 0}, "the model has %d layers, more than --max-layers %lld",
+                   p->g->nn, (long long)p->opt.max_layers);
+        return false;
+    }
     return p->g != NULL;
+}
+
+/* Before any weight is allocated (an ONNX file's initializers are its own). */
+static bool check_params(Pipeline *p)
+{
+    int64_t params = 0;
+    for (int t = 0; t < p->g->nt; t++)
+        if (p->g->t[t].kind == T_PARAM)
+            params += shape_numel(&p->g->t[t].shape);
+    if (p->opt.max_params > 0 && params > p->opt.max_params) {
+        diag_error((Loc){p->path, 0, 0},
+                   "the model has %lld parameters, more than --max-params %lld",
+                   (long long)params, (long long)p->opt.max_params);
+        return false;
+    }
+    return true;
 }
 
 static bool step_sort(Pipeline *p)
@@ -56,7 +77,7 @@ static bool step_shape(Pipeline *p)
 /* Before init, so that the seeded initialisation skips what DIR gives. */
 static bool step_weights(Pipeline *p)
 {
-    return !p->opt.weights_dir || weights_load_dir(p->g, p->opt.weights_dir);
+    return check_params(p) && (!p->opt.weights_dir || weights_load_dir(p->g, p->opt.weights_dir));
 }
 
 static bool step_init(Pipeline *p)

@@ -159,6 +159,28 @@ def test_dump_every_step(tmp):
             check("void d_forward(void *arena" in out, "--dump-ir=emit prints OUT.h", out[:300])
 
 
+def test_limits(tmp):
+    """--max-layers / --max-params refuse a model over them, writing nothing;
+    lenet.cnn has 10 layers (nodes) and 62958 parameters (its docstring)."""
+    for opt in ("--max-layers", "--max-params"):
+        for bad in ("0", "-1", "x", ""):
+            expect_usage_error([LENET, "-o", "x.c", opt, bad], f"{opt} needs a whole number")
+    out = os.path.join(tmp, "limited.c")
+    expect_file_error([LENET, "-o", out, "--max-params", "62957"], LENET,
+                      "has 62958 parameters, more than --max-params 62957", tmp)
+    check(not os.path.exists(out), "nothing written over --max-params")
+    rc, _, err = cnnc("info", LENET, "--max-params", "62958")
+    check(rc == 0, "a model at --max-params passes", err)
+    rc, text, _ = cnnc("info", LENET, "--dump-ir=parse")
+    check(rc == 0 and "conv1 = conv(input)" in text, "dump after parse", text[:200])
+    layers = sum(1 for line in text.splitlines() if re.match(r"\S+ = ", line))
+    expect_file_error(["run", LENET, "--input", "x.npy", "--output", "y.npy", "--max-layers",
+                       str(layers - 1)], LENET,
+                      f"has {layers} layers, more than --max-layers {layers - 1}", tmp)
+    rc, _, err = cnnc("info", LENET, "--max-layers", str(layers))
+    check(rc == 0, "a model at --max-layers passes", err)
+
+
 def test_model_errors(tmp):
     expect_file_error(["info", "nosuch.cnn"], "nosuch.cnn", "", tmp)
     with open(os.path.join(tmp, "model.txt"), "w") as f:
@@ -409,6 +431,8 @@ def main():
     test_dump_ir()
     with tempfile.TemporaryDirectory() as tmp:
         test_model_errors(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        test_limits(tmp)
     with tempfile.TemporaryDirectory() as tmp:
         test_run_and_weights(tmp)
     with tempfile.TemporaryDirectory() as tmp:
