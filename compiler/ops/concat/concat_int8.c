@@ -24,6 +24,8 @@ static bool input_mul(const Graph *g, const Node *n, int i, QMul *m)
 static const char *concat_int8_check(const Graph *g, const Node *n)
 {
     QMul m;
+    if (g->t[n->out].shape.rank > 3)
+        return "its output is a volume (C x D x H x W): the int8 kernel is 2-d";
     for (int i = 0; i < n->nin; i++)
         if (!copies(g, n, i) && !input_mul(g, n, i, &m))
             return "the ratio of its scales cannot be represented";

@@ -159,6 +159,8 @@ void conv_q_run(const ConvQ *q, const int8_t *x, int8_t *y, int batch)
 
 static const char *conv_int8_check(const Graph *g, const Node *n)
 {
+    if (g->t[n->in[0]].shape.rank > 3)
+        return "its input is a volume (C x D x H x W): the int8 kernels are 2-d";
     ConvGeom k = conv_geometry(g, n);
     ConvQ q;
     const char *why = conv_q_make(g, n, &k, &q);

@@ -65,6 +65,9 @@ static const char *elementwise_int8_check(const Graph *g, const Node *n)
 {
     AddQ a;
     QMul m;
+    for (int i = 0; i < n->nin; i++)
+        if (!shape_eq(&g->t[n->in[i]].shape, node_out_shape(g, n)))
+            return "it broadcasts: the int8 kernel takes operands of the output's shape";
     return n->op == OP_ADD ? add_make(g, n, &a) : mul_make(g, n, &m);
 }
 

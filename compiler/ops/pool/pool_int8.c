@@ -28,6 +28,8 @@ static bool same_quant(const Quant *a, const Quant *b)
 
 static const char *max_check(const Graph *g, const Node *n)
 {
+    if (g->t[n->in[0]].shape.rank > 3)
+        return "its input is a volume (C x D x H x W): the int8 kernels are 2-d";
     return same_quant(g->t[n->in[0]].q, g->t[n->out].q)
                ? NULL
                : "its input and output scales differ (a max keeps the scale)";
@@ -64,6 +66,8 @@ static int64_t max_divisor(const Graph *g, const Node *n)
 
 static const char *avg_check(const Graph *g, const Node *n)
 {
+    if (g->t[n->in[0]].shape.rank > 3)
+        return "its input is a volume (C x D x H x W): the int8 kernels are 2-d";
     int32_t *ms = divisor_muls(g, n, max_divisor(g, n));
     free(ms);
     return ms ? NULL : "the ratio of its scales cannot be represented";
