@@ -13,7 +13,8 @@ case's own generated `grad` command), so that many prefixes link together
 and the linker runs a few times, not hundreds. Each case's `grad` output
 must agree with `cnnc grad` (the oracle) by traingen/check_grad.compare:
 every gradient max|a - b| <= 1e-3 * max|ref| (a gradient that is exactly
-zero against 1e-3 of the model's largest), the loss within 1e-4, no NaN.
+zero against 1e-3 of the model's largest, times the case's input scale
+xs), the loss within 1e-4, no NaN.
 
 usage: check_matrix.py CNNC WORKDIR CC [REGEX]
 """
@@ -134,12 +135,12 @@ def build_group(cnnc, cc, work, group, first):
     return failed, exe
 
 
-def check_case(cnnc, exe, name, d):
+def check_case(cnnc, exe, name, d, input_scale):
     ref = oracle(cnnc, d)
     got = os.path.join(d, "got")
     os.makedirs(got, exist_ok=True)
     traingen.run([exe, name, "grad", os.path.join(d, "x.npy"), os.path.join(d, "y.npy"), got])
-    return traingen.compare(got, ref)
+    return traingen.compare(got, ref, input_scale)
 
 
 def main(argv):
@@ -152,6 +153,7 @@ def main(argv):
     prepared = [(name, prepare(work, int(name.split("_")[0]), name, case, row))
                 for name, case, row in cases]
     rows = {name: row for name, _, row in cases}
+    input_scales = {name: case.get("xs", 1) for name, case, _ in cases}
     bad = 0
     for first in range(0, len(prepared), GROUP):
         group = prepared[first:first + GROUP]
@@ -163,7 +165,7 @@ def main(argv):
             errors = [failed[name]] if name in failed else []
             if not errors:
                 try:
-                    errors = check_case(cnnc, exe, name, d)
+                    errors = check_case(cnnc, exe, name, d, input_scales[name])
                 except RuntimeError as e:
                     errors = [str(e)[:3000]]
             if errors:
