@@ -1,7 +1,9 @@
 /* norm_emit.c: the forward emitter of layernorm and groupnorm (norm.c), in
  * float: per group the mean, then the variance about it (two passes, as
  * stable as the interpreter's double for the group sizes networks use),
- * then y = x a + b with a = gamma / sigma and b = beta - mean a.
+ * then y = (x - mean) a + beta with a = gamma / sigma (not x a + (beta -
+ * mean a): when sigma is tiny, a group of one value, a is large and the
+ * two products cancel to rounding noise).
  *
  * Groups of consecutive values (nn.LayerNorm over the trailing axes, every
  * groupnorm) are three loops over a contiguous run. A layernorm over the
@@ -62,9 +64,9 @@ static void emit_runs(Emit *e, const Node *n, const NormGeom *k)
         long long per = k->n / k->span, span = k->span, channels = k->outer * per;
         emit_line(e, "for (int c = 0; c < %lld; c++) {", per);
         emit_line(e, "const float a = %s[o * %lld + c] * r;", GB, per);
-        emit_line(e, "const float b = %s[%lld + o * %lld + c] - m * a;", GB, channels, per);
+        emit_line(e, "const float b = %s[%lld + o * %lld + c];", GB, channels, per);
         emit_line(e, "for (int j = c * %lld; j < (c + 1) * %lld; j++)", span, span);
-        emit_line(e, "    yg[j] = xg[j] * a + b;");
+        emit_line(e, "    yg[j] = (xg[j] - m) * a + b;");
         emit_line(e, "}");
     } else {
         emit_line(e, "for (int j = 0; j < %lld; j++)", (long long)k->n);

@@ -68,11 +68,12 @@ static int64_t param_count(Emit *e, const Node *n)
  * its floats, in scratch where this node steps them itself. */
 static void begin_pgrads(Emit *e, const Node *n, bool dg, bool db)
 {
+    if (!dg && !db) /* nothing trainable (no affine: no parameters at all) */
+        return;
     int64_t count = param_count(e, n);
     char beta_at[48];
     snprintf(beta_at, sizeof beta_at, "ws + %lld", (long long)plan_round_up(count));
-    if (dg || db)
-        emit_train_scratch(e, plan_round_up(count) + count);
+    emit_train_scratch(e, plan_round_up(count) + count);
     if (dg)
         emit_pgrad_begin(e, 0, "ggamma", "0", "1", count, "ws");
     if (db)
