@@ -153,24 +153,49 @@ static int64_t place(Buf *b, Buf *placed, int nplaced, Buf **tmp)
     return at;
 }
 
-/* The most floats live at once over steps [-1, steps]: a sweep over the
- * steps, each buffer adding its size where it starts and taking it off
- * after its last step. */
-static int64_t lower_bound(const Buf *bufs, int nb, int steps)
+/* The most floats live at once over steps [-1, steps], and the first step
+ * where that many are (into *at, if given): a sweep over the steps, each
+ * buffer adding its size where it starts and taking it off after its last
+ * step. */
+static int64_t live_peak(const Buf *bufs, int nb, int steps, int *at)
 {
     int64_t *delta = xcalloc((size_t)steps + 3, sizeof *delta);
     for (int i = 0; i < nb; i++) {
         delta[bufs[i].first + 1] += bufs[i].size;
         delta[bufs[i].last + 2] -= bufs[i].size;
     }
-    int64_t best = 0, sum = 0;
-    for (int s = 0; s <= steps + 1; s++) {
-        sum += delta[s];
-        if (sum > best)
+    int64_t best = -1, sum = 0;
+    for (int s = -1; s <= steps; s++) {
+        sum += delta[s + 1];
+        if (sum > best) {
             best = sum;
+            if (at)
+                *at = s;
+        }
     }
     free(delta);
     return best;
+}
+
+/* The buffers of the inference arena's root activations (the graph input
+ * is the caller's), each live from its producer to its last read through
+ * any alias; returns how many. */
+static int activation_bufs(const Graph *g, const Plan *p, int64_t samples, Buf *bufs)
+{
+    int *lastr = last_reads(g), *root_last = root_last_reads(g, p->root, lastr);
+    int nb = 0;
+    for (int t = 0; t < g->nt; t++) {
+        if (g->t[t].kind != T_ACT || p->root[t] != t || t == g->input)
+            continue;
+        int first = g->t[t].producer;
+        int last = root_last[t];
+        if (last < first)
+            last = first; /* written, never read: still needs its bytes */
+        bufs[nb++] = (Buf){t, plan_round_up(tensor_floats(&g->t[t], samples)), first, last, 0};
+    }
+    free(root_last);
+    free(lastr);
+    return nb;
 }
 
 /* Places bufs (lowest offset first, several orders, the smallest arena
@@ -227,27 +252,15 @@ static void set_offsets(const Graph *g, const Buf *bufs, int nb, int nsteps, Pla
 
 void plan_pack(const Graph *g, const int64_t *scratch, int64_t samples, Plan *p)
 {
-    int *lastr = last_reads(g), *root_last = root_last_reads(g, p->root, lastr);
     Buf *bufs = xmalloc((size_t)(g->nt + g->nn + 1) * sizeof *bufs);
-    int nb = 0;
-    for (int t = 0; t < g->nt; t++) {
-        if (g->t[t].kind != T_ACT || p->root[t] != t || t == g->input)
-            continue;
-        int first = g->t[t].producer;
-        int last = root_last[t];
-        if (last < first)
-            last = first; /* written, never read: still needs its bytes */
-        bufs[nb++] = (Buf){t, plan_round_up(tensor_floats(&g->t[t], samples)), first, last, 0};
-    }
+    int nb = activation_bufs(g, p, samples, bufs);
     for (int i = 0; scratch && i < g->nn; i++)
         if (scratch[i] > 0)
             bufs[nb++] = (Buf){-(i + 1), plan_round_up(scratch[i]), i, i, 0};
     p->arena_floats = pack(bufs, nb);
-    p->bound_floats = lower_bound(bufs, nb, g->nn);
+    p->bound_floats = live_peak(bufs, nb, g->nn, NULL);
     set_offsets(g, bufs, nb, g->nn, p);
     free(bufs);
-    free(root_last);
-    free(lastr);
 }
 
 /* ---- the training plan: forward, loss and backward over one arena ---- */
@@ -337,7 +350,7 @@ void plan_train(const Graph *g, const int64_t *scratch, int64_t batch, Plan *p)
         if (scratch[i] > 0)
             bufs[nb++] = (Buf){-(i + 1), plan_round_up(scratch[i]), i, i, 0};
     p->arena_floats = pack(bufs, nb);
-    p->bound_floats = lower_bound(bufs, nb, nsteps);
+    p->bound_floats = live_peak(bufs, nb, nsteps, NULL);
     set_offsets(g, bufs, nb, nsteps, p);
     free(bufs);
     free(by_root);
@@ -351,43 +364,15 @@ void plan_free(Plan *p)
     memset(p, 0, sizeof *p);
 }
 
-/* Whether root tensor t has storage of its own in the inference arena, and
- * its live steps [*first, *last]. */
-static bool peak_buffer(const Graph *g, const Plan *p, const int *root_last, int t, int *first,
-                        int *last)
-{
-    if (g->t[t].kind != T_ACT || p->root[t] != t || t == g->input)
-        return false;
-    *first = g->t[t].producer;
-    *last = root_last[t] > *first ? root_last[t] : *first;
-    return true;
-}
-
 int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, bool *live)
 {
-    int *lastr = last_reads(g), *root_last = root_last_reads(g, p->root, lastr);
-    int64_t *delta = xcalloc((size_t)g->nn + 3, sizeof *delta);
-    int first, last;
+    Buf *bufs = xmalloc((size_t)(g->nt + 1) * sizeof *bufs);
+    int nb = activation_bufs(g, p, samples, bufs);
+    int64_t best = live_peak(bufs, nb, g->nn, step);
     for (int t = 0; t < g->nt; t++)
-        if (peak_buffer(g, p, root_last, t, &first, &last)) {
-            int64_t size = plan_round_up(tensor_floats(&g->t[t], samples));
-            delta[first + 1] += size;
-            delta[last + 2] -= size;
-        }
-    int64_t best = -1, sum = 0;
-    *step = -1;
-    for (int s = -1; s <= g->nn; s++) {
-        sum += delta[s + 1];
-        if (sum > best) {
-            best = sum;
-            *step = s;
-        }
-    }
-    for (int t = 0; t < g->nt; t++)
-        live[t] = peak_buffer(g, p, root_last, t, &first, &last) && first <= *step &&
-                  *step <= last;
-    free(delta);
-    free(root_last);
-    free(lastr);
+        live[t] = false;
+    for (int i = 0; i < nb; i++)
+        live[bufs[i].id] = bufs[i].first <= *step && *step <= bufs[i].last;
+    free(bufs);
     return best;
 }
