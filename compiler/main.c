@@ -50,6 +50,7 @@ typedef struct {
     /* int8 builds (docs/int8.md, contract section 7) */
     const char *calib, *calib_method, *int8_skip;
     const char *max_layers, *max_params; /* the limits a model must keep to */
+    int64_t layer_limit, param_limit;    /* ... as numbers (check_limits) */
     bool main, train, split_weights, o0, no_winograd, weights_object, int8;
 } Args;
 
@@ -426,6 +427,13 @@ static int parse_limit(const char *opt, const char *text, int64_t fallback, int6
     return 0;
 }
 
+/* The limits' numbers into a->layer_limit and a->param_limit. */
+static int check_limits(Args *a)
+{
+    int rc = parse_limit("--max-layers", a->max_layers, MAX_LAYERS_DEFAULT, &a->layer_limit);
+    return rc ? rc : parse_limit("--max-params", a->max_params, MAX_PARAMS_DEFAULT, &a->param_limit);
+}
+
 /* The checks that need no file: required options, numbers, names. */
 static int check_args(const Args *a, int *batch)
 {
@@ -479,11 +487,8 @@ static int check_args(const Args *a, int *batch)
                      a->blob ? "--weights-blob" : "--weights-object");
     if (a->cmd == CMD_INFO && a->weights_object && !a->target)
         return usage("'cnnc info' takes --weights-object with --target only");
-    int64_t limit;
     int rc = check_hparams(a);
-    if (rc || (rc = check_int8(a)) ||
-        (rc = parse_limit("--max-layers", a->max_layers, MAX_LAYERS_DEFAULT, &limit)) ||
-        (rc = parse_limit("--max-params", a->max_params, MAX_PARAMS_DEFAULT, &limit)))
+    if (rc || (rc = check_int8(a)))
         return rc;
     *batch = 0;
     if (a->batch) {
@@ -509,13 +514,10 @@ static int check_args(const Args *a, int *batch)
 static Pipeline *load(const Args *a, bool optimize, const char *last)
 {
     QuantOptions quant = quant_options(a);
-    int64_t max_layers, max_params;
-    parse_limit("--max-layers", a->max_layers, MAX_LAYERS_DEFAULT, &max_layers);
-    parse_limit("--max-params", a->max_params, MAX_PARAMS_DEFAULT, &max_params);
     LoadOptions opt = {
         .weights_dir = a->weights,
-        .max_layers = max_layers,
-        .max_params = max_params,
+        .max_layers = a->layer_limit,
+        .max_params = a->param_limit,
         .dump_after = a->dump,
         .optimize = optimize && !a->o0,
         .train = a->train || a->cmd == CMD_GRAD,
@@ -857,7 +859,7 @@ int main(int argc, char **argv)
         }
     Args a = {0};
     int batch = 0, rc = parse_args(argc, argv, &a);
-    if (rc || (rc = check_args(&a, &batch)))
+    if (rc || (rc = check_args(&a, &batch)) || (rc = check_limits(&a)))
         return rc;
     switch (a.cmd) {
     case CMD_COMPILE: rc = cmd_compile(&a, batch); break;
