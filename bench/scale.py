@@ -7,7 +7,9 @@ of cnnc alone: the machine may be shared) and peak RSS of `cnnc MODEL -o
 OUT.c` and of `cnnc info MODEL` on a chain of relu layers (issue 17's
 model: every layer aliases one buffer, so the planner, toposort, naming
 and emission are what is timed), and the CPU time per layer: flat when
-the passes are linear.
+the passes are linear. `--layer dense` chains dense(8) layers instead:
+each has its own output buffer and weights, so the packer places one
+buffer per layer and every weight is initialised and emitted.
 """
 import argparse
 import os
@@ -16,11 +18,11 @@ import subprocess
 import time
 
 
-def write_chain(path, layers):
+def write_chain(path, layers, layer):
     with open(path, "w") as f:
         f.write("model chain {\n  input 8\n")
         for i in range(layers):
-            f.write(f"  r{i}: relu\n")
+            f.write(f"  l{i}: {layer}\n")
         f.write("}\n")
 
 
@@ -40,13 +42,14 @@ def main():
     ap.add_argument("--cnnc", required=True)
     ap.add_argument("--sizes", default="1000,10000,100000,1000000")
     ap.add_argument("--work", default="/tmp/cnnc_scale")
+    ap.add_argument("--layer", choices=("relu", "dense"), default="relu")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     print(f"{'layers':>8} {'compile wall':>12} {'cpu':>7} {'cpu/layer us':>12} "
           f"{'info cpu':>8} {'peak MiB':>8}")
     for n in (int(s) for s in a.sizes.split(",")):
         model = os.path.join(a.work, f"chain{n}.cnn")
-        write_chain(model, n)
+        write_chain(model, n, "relu" if a.layer == "relu" else "dense(8)")
         wall, cpu, _ = timed([a.cnnc, model, "-o", os.path.join(a.work, "out.c")])
         _, icpu, rss = timed([a.cnnc, "info", model])
         print(f"{n:>8} {wall:>12.2f} {cpu:>7.2f} {cpu / n * 1e6:>12.1f} {icpu:>8.2f} {rss:>8.0f}",

@@ -690,6 +690,17 @@ static void write_offsets(const Emit *e, StrBuf *b)
 {
     const Graph *g = e->g;
     char shape[128];
+    /* Each root's aliases, in tensor order: aliases[t] is t's first,
+     * next_alias[u] the one after u (-1 ends a list). */
+    int *aliases = xmalloc((size_t)(g->nt ? g->nt : 1) * 2 * sizeof *aliases);
+    int *next_alias = aliases + (g->nt ? g->nt : 1);
+    for (int t = 0; t < g->nt; t++)
+        aliases[t] = -1;
+    for (int u = g->nt - 1; u >= 0; u--)
+        if (e->at_ident[u] && e->plan.root[u] != u) {
+            next_alias[u] = aliases[e->plan.root[u]];
+            aliases[e->plan.root[u]] = u;
+        }
     sb_puts(b, "/* Arena offsets, in floats from A (one sample's activations). */\n");
     for (int t = 0; t < g->nt; t++) {
         if (!e->at_ident[t] || e->plan.root[t] != t || e->plan.offset[t] < 0)
@@ -697,11 +708,11 @@ static void write_offsets(const Emit *e, StrBuf *b)
         sb_printf(b, "#define %s_AT_%s %lld /* %s: %s", e->P, e->at_ident[t],
                   (long long)e->plan.offset[t], g->t[t].name,
                   shape_str(&g->t[t].shape, shape, sizeof shape));
-        for (int u = 0; u < g->nt; u++)
-            if (u != t && e->at_ident[u] && e->plan.root[u] == t)
-                sb_printf(b, "; %s too", g->t[u].name);
+        for (int u = aliases[t]; u >= 0; u = next_alias[u])
+            sb_printf(b, "; %s too", g->t[u].name);
         sb_puts(b, " */\n");
     }
+    free(aliases);
     for (int i = 0; i < g->nn; i++)
         if (e->scratch[i] > 0)
             sb_printf(b, "#define %s_AT_%s_scratch %lld /* %s's scratch: %lld floats */\n", e->P,

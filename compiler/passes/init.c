@@ -28,6 +28,7 @@
 #include "../cnnc.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #define GOLDEN 0x9E3779B97F4A7C15ull
 
@@ -65,16 +66,22 @@ float rng_uniform(Rng *r)
     return (float)(rng_u32(r) >> 8) * 0x1p-24f;
 }
 
-/* The node holding tensor t in a param slot, and that slot; -1 if none. */
-static int owner_of(const Graph *g, int t, int *slot)
+/* Per tensor, the node holding it in a param slot (-1 if none) and that
+ * slot: one sweep, so that initialisation stays linear in the layers. */
+typedef struct {
+    int node, slot;
+} Owner;
+
+static Owner *owners(const Graph *g)
 {
-    for (int i = 0; i < g->nn; i++)
-        for (int s = 0; s < g->n[i].nparam; s++)
-            if (g->n[i].param[s] == t) {
-                *slot = s;
-                return i;
-            }
-    return -1;
+    Owner *own = xmalloc((size_t)(g->nt ? g->nt : 1) * sizeof *own);
+    for (int t = 0; t < g->nt; t++)
+        own[t] = (Owner){-1, 0};
+    for (int i = g->nn - 1; i >= 0; i--) /* the first holder wins, as a scan would find it */
+        for (int s = g->n[i].nparam - 1; s >= 0; s--)
+            if (g->n[i].param[s] >= 0)
+                own[g->n[i].param[s]] = (Owner){i, s};
+    return own;
 }
 
 /* Fans of a weight of the given shape; false if it has no fan (rank < 2). */
@@ -91,10 +98,10 @@ static bool fans(const Shape *w, double *fan_in, double *fan_out)
 }
 
 /* The half-width of tensor t's uniform distribution; 0 for zeros. */
-static double bound_of(const Graph *g, int t)
+static double bound_of(const Graph *g, int t, Owner own)
 {
     const Tensor *ten = &g->t[t];
-    int slot = 0, owner = owner_of(g, t, &slot);
+    int slot = own.slot, owner = own.node;
     const Shape *w = owner >= 0 ? &g->t[g->n[owner].param[0]].shape : &ten->shape;
     double fan_in, fan_out;
     if (!fans(w, &fan_in, &fan_out))
@@ -114,7 +121,7 @@ static double bound_of(const Graph *g, int t)
     return 0;
 }
 
-static void init_tensor(const Graph *g, int t, float *data, int64_t numel)
+static void init_tensor(const Graph *g, int t, Owner own, float *data, int64_t numel)
 {
     const Tensor *ten = &g->t[t];
     if (ten->init == INIT_ONES) {
@@ -122,7 +129,7 @@ static void init_tensor(const Graph *g, int t, float *data, int64_t numel)
             data[i] = 1.0f;
         return;
     }
-    double b = bound_of(g, t);
+    double b = bound_of(g, t, own);
     if (b == 0)
         return; /* data is already zeroed */
     Rng r = rng_seeded(g->seed, ten->name);
@@ -134,12 +141,14 @@ static void init_tensor(const Graph *g, int t, float *data, int64_t numel)
 
 void init_weights(Graph *g)
 {
+    Owner *own = owners(g);
     for (int t = 0; t < g->nt; t++) {
         Tensor *ten = &g->t[t];
         if ((ten->kind != T_PARAM && ten->kind != T_BUFFER) || ten->data)
             continue;
         int64_t numel = shape_numel(&ten->shape);
         ten->data = xcalloc((size_t)numel, sizeof *ten->data);
-        init_tensor(g, t, ten->data, numel);
+        init_tensor(g, t, own[t], ten->data, numel);
     }
+    free(own);
 }

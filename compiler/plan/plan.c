@@ -135,13 +135,73 @@ static int by_offset(const void *a, const void *b)
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* The lowest offset where b fits between the placed buffers live with it. */
-static int64_t place(Buf *b, Buf *placed, int nplaced, Buf **tmp)
+/* The placed buffers, indexed by time so that a buffer meets only those
+ * near it: a short-lived one (at most SHORT_SPAN steps) in a list per
+ * first step, a long-lived one in a list scanned for every buffer. A chain
+ * of layers then packs in linear time; what stays quadratic is a graph
+ * where most buffers live long (training keeps activations for backward),
+ * whose buffers really do overlap each other. */
+enum { SHORT_SPAN = 64 };
+
+typedef struct {
+    int lo;              /* the earliest step of any buffer */
+    int *head;           /* per step: the last placed short buffer starting there, or -1 */
+    int *next;           /* per buffer: the next short buffer of its step, or -1 */
+    int *longs, nlong;   /* the placed long-lived buffers */
+} PlacedIndex;
+
+static PlacedIndex index_new(const Buf *bufs, int nb)
+{
+    int lo = 0, hi = 0;
+    for (int i = 0; i < nb; i++) {
+        lo = bufs[i].first < lo ? bufs[i].first : lo;
+        hi = bufs[i].last > hi ? bufs[i].last : hi;
+    }
+    PlacedIndex x = {lo, xmalloc((size_t)(hi - lo + 1) * sizeof(int)),
+                     xmalloc((size_t)(nb + 1) * sizeof(int)),
+                     xmalloc((size_t)(nb + 1) * sizeof(int)), 0};
+    for (int s = 0; s <= hi - lo; s++)
+        x.head[s] = -1;
+    return x;
+}
+
+static void index_free(PlacedIndex *x)
+{
+    free(x->head);
+    free(x->next);
+    free(x->longs);
+}
+
+static void index_add(PlacedIndex *x, const Buf *bufs, int i)
+{
+    if (bufs[i].last - bufs[i].first >= SHORT_SPAN) {
+        x->longs[x->nlong++] = i;
+        return;
+    }
+    x->next[i] = x->head[bufs[i].first - x->lo];
+    x->head[bufs[i].first - x->lo] = i;
+}
+
+/* The placed buffers live at some step of b's lifetime, into tmp; how many. */
+static int overlapping(const Buf *b, Buf *placed, const PlacedIndex *x, Buf **tmp)
 {
     int k = 0;
-    for (int i = 0; i < nplaced; i++)
-        if (placed[i].first <= b->last && b->first <= placed[i].last)
-            tmp[k++] = &placed[i];
+    for (int j = 0; j < x->nlong; j++)
+        if (placed[x->longs[j]].first <= b->last && b->first <= placed[x->longs[j]].last)
+            tmp[k++] = &placed[x->longs[j]];
+    int from = b->first - SHORT_SPAN + 1 > x->lo ? b->first - SHORT_SPAN + 1 : x->lo;
+    for (int s = from; s <= b->last; s++)
+        for (int j = x->head[s - x->lo]; j >= 0; j = x->next[j])
+            if (b->first <= placed[j].last)
+                tmp[k++] = &placed[j];
+    return k;
+}
+
+/* The lowest offset where b fits between the placed buffers live with it
+ * (the order of equal offsets in tmp does not change the answer). */
+static int64_t place(Buf *b, Buf *placed, const PlacedIndex *x, Buf **tmp)
+{
+    int k = overlapping(b, placed, x, tmp);
     qsort(tmp, (size_t)k, sizeof *tmp, by_offset);
     int64_t at = 0;
     for (int i = 0; i < k; i++) {
@@ -213,11 +273,14 @@ static int64_t pack(Buf *bufs, int nb)
     for (size_t k = 0; k < sizeof orders / sizeof *orders; k++) {
         qsort(bufs, (size_t)nb, sizeof *bufs, orders[k]);
         int64_t size = 0;
+        PlacedIndex placed = index_new(bufs, nb);
         for (int i = 0; i < nb; i++) {
-            bufs[i].offset = place(&bufs[i], bufs, i, tmp);
+            bufs[i].offset = place(&bufs[i], bufs, &placed, tmp);
+            index_add(&placed, bufs, i);
             if (bufs[i].offset + bufs[i].size > size)
                 size = bufs[i].offset + bufs[i].size;
         }
+        index_free(&placed);
         if (arena < 0 || size < arena) {
             arena = size;
             memcpy(best, bufs, (size_t)nb * sizeof *bufs);

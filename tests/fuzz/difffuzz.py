@@ -59,8 +59,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'torch'))
 sys.path.insert(0, os.path.join(HERE, '..', 'grad'))
 import gen_matrix as gm  # noqa: E402
-from check_grad import compare_dir, torch_grads  # noqa: E402
-from oracle import compare, write_params  # noqa: E402
+from check_grad import compare_dir, summand_sizes, torch_grads  # noqa: E402
+from oracle import compare, escape_name, write_params  # noqa: E402
 
 Pair, Sides = gm.Pair, gm.Sides
 MAX_NUMEL = 8192  # per tensor and sample: keeps a model to milliseconds
@@ -599,7 +599,9 @@ def check_grad(cnnc, case):
     forward = lambda x: case.module(x.requires_grad_())  # noqa: E731
     loss, grads = torch_grads(case.module, named, forward, case.x, case.labels,
                               ends_in_softmax(case.net))
-    failures = compare_dir(case.path('grads'), loss, grads)
+    case.sizes = summand_sizes(case.module, named, forward, case.x, case.labels,
+                               ends_in_softmax(case.net))
+    failures = compare_dir(case.path('grads'), loss, grads, case.sizes)
     return 'cnnc grad vs torch: ' + '; '.join(failures) if failures else ''
 
 
@@ -621,10 +623,12 @@ def check_traingen(cnnc, case, cc):
     refs = {f: np.load(os.path.join(case.path('grads'), f)).astype(np.float64)
             for f in os.listdir(case.path('grads'))}
     floor = 1e-2 * max((float(np.max(np.abs(g))) for g in refs.values() if g.size), default=0)
+    sizes = {escape_name(n) + '.npy': 1e-2 * v for n, v in (case.sizes or {}).items()}
     failures = []
     for f, ref in sorted(refs.items()):
         got = os.path.join(case.path('tgrads'), f)
-        why = compare(np.load(got), ref, 1e-3, floor) if os.path.exists(got) else 'missing'
+        why = (compare(np.load(got), ref, 1e-3, max(floor, sizes.get(f, 0)))
+               if os.path.exists(got) else 'missing')
         if why:
             failures.append('%s: %s' % (f, why))
     return 'generated grad vs cnnc grad: ' + '; '.join(failures) if failures else ''
@@ -761,6 +765,9 @@ def main():
     p.add_argument('--seconds', type=float, default=None)
     p.add_argument('--cc', default='gcc')
     p.add_argument('--keep-all', action='store_true', help='keep every model, not only failures')
+    p.add_argument('--first', type=int, default=1,
+                   help='check models from this index on (the earlier ones are generated, '
+                   'unchecked, so that a failure of a long run reruns alone)')
     args = p.parse_args()
     args.cnnc = os.path.abspath(args.cnnc)
     if args.seed is None:
@@ -773,6 +780,9 @@ def main():
     while ((args.models is None or index < args.models) and
            (args.seconds is None or time.time() - start < args.seconds)):
         index += 1
+        if index < args.first:
+            generate(gen)
+            continue
         bad += one_model(args, gen, index, stats)
         if index % 100 == 0:
             print(stats.summary(time.time() - start))
