@@ -256,6 +256,8 @@ typedef struct {
     Attrs a;
     Act act; /* an OPT_HAS_ACT node's fused epilogue; an activation node's
                 parameters (act.a, act.b: node_act) */
+    bool frozen; /* the DSL's `freeze`: the parameters its shape rule declares
+                    are frozen (graph_param) */
 } Node;
 
 typedef enum { LOSS_CROSS_ENTROPY } LossKind;
