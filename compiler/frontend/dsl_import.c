@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cnn.tab.h"
@@ -52,10 +53,14 @@ static const char *string_arg(DslArgs *c, const char *key, bool required)
     return v ? v->s : NULL;
 }
 
-/* The imported file, checked before it is read: present, a model file, not
- * one of the files being imported already. */
-static bool check_file(DslArgs *c, const Value *v, const char *path, const Value *weights)
+/* The imported file, checked before it is read: present, a model file (with
+ * a folder of weights, a .cnn file only), not one of the files being
+ * imported already. */
+static bool check_file(DslArgs *c, const Value *v, const char *path, const Value *weights,
+                       const char *dir)
 {
+    struct stat st;
+    errno = 0;
     bool onnx = ends_with(path, ".onnx");
     if (!onnx && !ends_with(path, ".cnn"))
         diag_error(v->loc, "%s: \"%.200s\" is not a model file (expected .cnn or .onnx)", c->what,
@@ -68,6 +73,9 @@ static bool check_file(DslArgs *c, const Value *v, const char *path, const Value
     else if (onnx && weights)
         diag_error(weights->loc, "%s: an ONNX file holds its weights; weights= is for a .cnn file",
                    c->what);
+    else if (weights && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        diag_error(weights->loc, "%s: \"%.200s\" is not a folder of weights%s%s", c->what,
+                   weights->s, errno ? ": " : "", errno ? strerror(errno) : "");
     else
         return true;
     return false;
@@ -146,7 +154,7 @@ DslImport *dsl_import_load(DslParse *p, const Stmt *s, const char *name)
     char *weights = dir ? beside(p->path, dir) : NULL;
     DslImport *im = NULL;
     Graph *g = NULL;
-    if (check_file(&c, dsl_get(&c, "path", false), path, dsl_get(&c, "weights", false))
+    if (check_file(&c, dsl_get(&c, "path", false), path, dsl_get(&c, "weights", false), weights)
         && (g = load_network(&c, s, path, weights))) {
         int cut = until ? find_cut(&c, g, dsl_get(&c, "until", false)) : g->output;
         if (cut >= 0) {
