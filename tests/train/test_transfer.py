@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+"""test_transfer.py: the DSL's import and freeze, and the transfer example
+(examples/transfer) end to end, against PyTorch.
+
+    test_transfer.py CNNC SOURCE_DIR WORKDIR
+
+1. The cut: a model holding only `import("backbone.cnn", weights=...,
+   until="pool")`, and one importing the same network exported to ONNX
+   (`cnnc export`), give under `cnnc run` what a PyTorch twin of the
+   backbone computes up to its pool from the committed weights.
+2. The gradients: `cnnc grad transfer.cnn` (the imported block frozen, the
+   head's initial weights from `cnnc weights`) equal torch autograd's with
+   requires_grad=False on the backbone's parameters, in float64; no file
+   for a frozen parameter.
+3. The example: make_data.py, then the generated trainer
+   (`cnnc transfer.cnn --train --main`) on the digits 5-9 reaches >= 95%
+   validation accuracy, and the saved backbone parameters are the
+   committed ones, bit for bit."""
+import os
+import shutil
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import trainlib as tl  # noqa: E402
+
+GRAD_RTOL = 1e-4
+BACKBONE = ('conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias')
+
+
+class Twin(nn.Module):
+    """backbone.cnn up to `pool`, then transfer.cnn's head."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 16, 3)
+        self.fc1 = nn.Linear(144, 32)
+        self.fc2 = nn.Linear(32, 5)
+
+    def features(self, x):
+        return F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(self.features(x).flatten(1))))
+
+
+def load(twin, folder, prefix=''):
+    with torch.no_grad():
+        for name, p in twin.named_parameters():
+            path = os.path.join(folder, prefix + name + '.npy')
+            if os.path.exists(path):
+                p.copy_(torch.from_numpy(np.load(path)).double())
+
+
+def write_model(path, body):
+    with open(path, 'w') as f:
+        f.write('model cut {\n  input 1x8x8\n  %s\n}\n' % body)
+
+
+def check_cut(fail, cnnc, ex, work, x):
+    twin = Twin().double()
+    load(twin, os.path.join(ex, 'backbone_weights'))
+    want = twin.features(torch.from_numpy(x).double()).detach().numpy()
+    onnx = os.path.join(work, 'backbone.onnx')
+    tl.run(cnnc, 'export', os.path.join(ex, 'backbone.cnn'), '--weights',
+           os.path.join(ex, 'backbone_weights'), '-o', onnx)
+    cases = {'cnn': 'f: import("%s", weights="%s", until="pool")'
+                    % (os.path.join(ex, 'backbone.cnn'), os.path.join(ex, 'backbone_weights')),
+             'onnx': 'f: import("backbone.onnx", until="pool")'}
+    x_path = os.path.join(work, 'x.npy')
+    np.save(x_path, x)
+    for tag, body in cases.items():
+        model, out = os.path.join(work, 'cut_%s.cnn' % tag), os.path.join(work, 'cut_%s.npy' % tag)
+        write_model(model, body)
+        tl.run(cnnc, 'run', model, '--input', x_path, '--output', out)
+        got = np.load(out)
+        err = np.abs(got - want).max() / np.abs(want).max()
+        print('cut (%s): relative difference to torch %.2g' % (tag, err))
+        fail.check(got.shape == want.shape and err <= 1e-5, 'cut (%s): %g off torch' % (tag, err))
+
+
+def check_grad(fail, cnnc, ex, work, x, y):
+    model = os.path.join(ex, 'transfer.cnn')
+    init, grads = os.path.join(work, 'init'), os.path.join(work, 'grads')
+    tl.run(cnnc, 'weights', model, '--outdir', init)
+    x_path, y_path = os.path.join(work, 'gx.npy'), os.path.join(work, 'gy.npy')
+    np.save(x_path, x)
+    np.save(y_path, y)
+    tl.run(cnnc, 'grad', model, '--input', x_path, '--labels', y_path, '--outdir', grads)
+    twin = Twin().double()
+    load(twin, init, 'features.')
+    load(twin, init)
+    for name in BACKBONE:
+        getattr(twin, name.split('.')[0]).get_parameter(name.split('.')[1]).requires_grad_(False)
+    loss = F.cross_entropy(twin(torch.from_numpy(x).double()), torch.from_numpy(y))
+    loss.backward()
+    got_loss = float(np.load(os.path.join(grads, 'loss.npy')))
+    fail.check(abs(got_loss - loss.item()) <= 1e-5 * abs(loss.item()),
+               'loss %g, torch %g' % (got_loss, loss.item()))
+    files = sorted(f for f in os.listdir(grads) if f != 'loss.npy')
+    want_files = sorted(n + '.npy' for n, p in twin.named_parameters() if p.requires_grad)
+    fail.check(files == want_files, 'gradient files %s, expected %s' % (files, want_files))
+    for name, p in twin.named_parameters():
+        path = os.path.join(grads, name + '.npy')
+        if not p.requires_grad or not os.path.exists(path):
+            continue
+        ref = p.grad.numpy()
+        err = np.abs(np.load(path) - ref).max() / max(np.abs(ref).max(), 1e-12)
+        print('grad %-10s relative difference to torch %.2g' % (name, err))
+        fail.check(err <= GRAD_RTOL, 'grad %s: %g off torch' % (name, err))
+
+
+def check_training(fail, cnnc, ex, work):
+    tl.run('/usr/bin/python3', os.path.join(ex, 'make_data.py'), work)
+    prog = tl.build(cnnc, os.path.join(ex, 'transfer.cnn'), work, 'transfer', '--train', '--main')
+    saved = os.path.join(work, 'trained')
+    os.makedirs(saved)
+    _, out, _ = tl.run(prog, 'train', os.path.join(work, 'digits59_x.npy'),
+                       os.path.join(work, 'digits59_y.npy'), '--val-split', '0.2', '--save', saved)
+    acc = tl.last_value(out, 'val_accuracy')
+    print('digits 5-9 with the frozen backbone: val_accuracy %s' % acc)
+    fail.check(acc is not None and acc >= 0.95, 'val_accuracy %s < 0.95' % acc)
+    for name in BACKBONE:
+        a = np.load(os.path.join(saved, 'features.' + name + '.npy'))
+        b = np.load(os.path.join(ex, 'backbone_weights', name + '.npy'))
+        fail.check(np.array_equal(a, b), 'frozen %s changed by training' % name)
+
+
+def main():
+    cnnc, src, work = sys.argv[1:4]
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    ex = os.path.abspath(os.path.join(src, 'examples', 'transfer'))
+    rng = np.random.default_rng(1)
+    fail = tl.Failures()
+    check_cut(fail, cnnc, ex, work, rng.random((4, 1, 8, 8), dtype=np.float32))
+    check_grad(fail, cnnc, ex, work, rng.random((3, 1, 8, 8), dtype=np.float32),
+               np.array([0, 3, 4], dtype=np.int64))
+    check_training(fail, cnnc, ex, work)
+    fail.exit()
+
+
+if __name__ == '__main__':
+    main()
