@@ -84,9 +84,10 @@ def build_board(work, host):
          '-Wl,--gc-sections', '-lm', '-o', elf])
     size = run(['arm-none-eabi-size', '-A', elf])
     sec = {m[0]: int(m[1]) for m in re.findall(r'^(\.\S+)\s+(\d+)', size, re.M)}
-    print('image: flash %d bytes (.text %d, .rodata %d), RAM %d bytes (.bss)'
-          % (sec.get('.text', 0) + sec.get('.rodata', 0), sec.get('.text', 0),
-             sec.get('.rodata', 0), sec.get('.bss', 0)), flush=True)
+    print('image: flash %d bytes (the samples included), RAM %d bytes (.bss: the state, '
+          'the train arena, the batch)' % (sec.get('.text', 0) + sec.get('.rodata', 0)
+                                           + sec.get('.data', 0), sec.get('.bss', 0)),
+          flush=True)
     return ['qemu-system-arm', '-M', MACHINE] + QEMU + ['-kernel', elf]
 
 
