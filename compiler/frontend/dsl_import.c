@@ -12,6 +12,7 @@
  * network's input read the block's input once dsl_lower.c links it. */
 #include "cnnc.h"
 #include "kit/dsl_args.h"
+#include "kit/onnx_kit.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -101,10 +102,28 @@ static Graph *load_network(DslArgs *c, const Stmt *s, const char *path, const ch
     return g;
 }
 
+/* An ONNX value's tensor: the graph names a node's output after the node
+ * (kit/onnx_kit.c), so `until` may name either. -1: no node writes it. */
+static int onnx_value_tensor(const Graph *g, const char *path, const char *value)
+{
+    Onnx__ModelProto *m = onnx_read_model(path);
+    int t = -1;
+    for (size_t i = 0; m && m->graph && i < m->graph->n_node && t < 0; i++) {
+        const Onnx__NodeProto *node = m->graph->node[i];
+        if (node->n_output > 0 && node->output[0] && strcmp(node->output[0], value) == 0)
+            t = graph_find_tensor(g, node_label(node));
+    }
+    if (m)
+        onnx__model_proto__free_unpacked(m, NULL);
+    return t;
+}
+
 /* The activation `until` names, or -1 (reported, with a suggestion). */
-static int find_cut(DslArgs *c, const Graph *g, const Value *v)
+static int find_cut(DslArgs *c, const Graph *g, const char *path, const Value *v)
 {
     int t = graph_find_tensor(g, v->s);
+    if (t < 0 && ends_with(path, ".onnx"))
+        t = onnx_value_tensor(g, path, v->s);
     if (t >= 0 && g->t[t].kind == T_ACT && t != g->input)
         return t;
     if (t == g->input) {
@@ -156,7 +175,7 @@ DslImport *dsl_import_load(DslParse *p, const Stmt *s, const char *name)
     Graph *g = NULL;
     if (check_file(&c, dsl_get(&c, "path", false), path, dsl_get(&c, "weights", false), weights)
         && (g = load_network(&c, s, path, weights))) {
-        int cut = until ? find_cut(&c, g, dsl_get(&c, "until", false)) : g->output;
+        int cut = until ? find_cut(&c, g, path, dsl_get(&c, "until", false)) : g->output;
         if (cut >= 0) {
             im = xcalloc(1, sizeof *im);
             *im = (DslImport){g, depended_on(g, cut), cut};

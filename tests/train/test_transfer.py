@@ -5,9 +5,11 @@
     test_transfer.py CNNC SOURCE_DIR WORKDIR
 
 1. The cut: a model holding only `import("backbone.cnn", weights=...,
-   until="pool")`, and one importing the same network exported to ONNX
-   (`cnnc export`), give under `cnnc run` what a PyTorch twin of the
-   backbone computes up to its pool from the committed weights.
+   until="pool")`, one importing the same network exported to ONNX by
+   `cnnc export` (cut at the node "pool") and one exported by PyTorch (cut
+   at the value "/MaxPool_output_0") give under `cnnc run` what a PyTorch
+   twin of the backbone computes up to its pool from the committed
+   weights.
 2. The gradients: `cnnc grad transfer.cnn` (the imported block frozen, the
    head's initial weights from `cnnc weights`) equal torch autograd's with
    requires_grad=False on the backbone's parameters, in float64; no file
@@ -69,13 +71,17 @@ def check_cut(fail, cnnc, ex, work, x):
     onnx = os.path.join(work, 'backbone.onnx')
     tl.run(cnnc, 'export', os.path.join(ex, 'backbone.cnn'), '--weights',
            os.path.join(ex, 'backbone_weights'), '-o', onnx)
+    # PyTorch's export names values apart from nodes: the cut by value name.
+    torch.onnx.export(twin.float(), torch.zeros(1, 1, 8, 8), os.path.join(work, 'torch.onnx'))
     cases = {'cnn': 'f: import("%s", weights="%s", until="pool")'
                     % (os.path.join(ex, 'backbone.cnn'), os.path.join(ex, 'backbone_weights')),
-             'onnx': 'f: import("backbone.onnx", until="pool")'}
+             'onnx': 'f: import("backbone.onnx", until="pool")',
+             'torch onnx': 'f: import("torch.onnx", until="/MaxPool_output_0")'}
     x_path = os.path.join(work, 'x.npy')
     np.save(x_path, x)
     for tag, body in cases.items():
-        model, out = os.path.join(work, 'cut_%s.cnn' % tag), os.path.join(work, 'cut_%s.npy' % tag)
+        stem = os.path.join(work, 'cut_' + tag.replace(' ', '_'))
+        model, out = stem + '.cnn', stem + '.npy'
         write_model(model, body)
         tl.run(cnnc, 'run', model, '--input', x_path, '--output', out)
         got = np.load(out)
