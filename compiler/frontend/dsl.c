@@ -3,7 +3,9 @@
  * Takes a path; reads the file whole (any bytes), hands it to the scanner
  * (grammar/cnn.l) and parser (grammar/cnn.y), which build a syntax tree in
  * an arena, then lowers the tree into a Graph (dsl_lower.c). Gives the
- * Graph, or NULL after reporting every error found. */
+ * Graph, or NULL after reporting every error found. Re-entered for the
+ * files a model imports (dsl_import.c): it keeps the stack of the files
+ * being read, which finds import cycles, and quotes each file's own lines. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "cnnc.h"
 

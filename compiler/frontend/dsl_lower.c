@@ -4,9 +4,11 @@
  * and train statements); gives a Graph whose nodes carry their attributes
  * (shapes are left to the shape rules), or NULL after reporting every error
  * it found. The layers are first gathered into a list, so that `from` may
- * name a later layer; names are resolved, input ranks propagated (they
- * decide whether `kernel=3` means 3 or 3x3), nodes created, and the graph
- * sorted, which reports cycles. docs/dsl.md is the reference. */
+ * name a later layer (an `import` reads its network then: dsl_import.c);
+ * `freeze` marks the layers it names; names are resolved, input ranks
+ * propagated (they decide whether `kernel=3` means 3 or 3x3), nodes
+ * created, and the graph sorted, which reports cycles. docs/dsl.md is the
+ * reference. */
 #include "cnnc.h"
 #include "kit/dsl_args.h"
 
@@ -442,19 +444,25 @@ static void collect(Lower *L, const Stmt *model)
 
 /* ---- references and ranks ---- */
 
+/* The declared name closest to a misspelt one, or NULL. */
+static const char *suggest_name(const Lower *L, const char *name)
+{
+    DslSuggest s = {0};
+    for (int j = 0; j < L->names.cap; j++)
+        if (L->names.key[j])
+            dsl_suggest_offer(&s, name, L->names.key[j]);
+    return s.word;
+}
+
 static int resolve_name(Lower *L, const Layer *ly, const char *name, Loc loc)
 {
     int i = name_map_slot(&L->names, name);
     if (i >= 0)
         return L->names.val[i];
     if (L->cross_checks) {
-        DslSuggest s = {0};
-        for (int j = 0; j < L->names.cap; j++)
-            if (L->names.key[j])
-                dsl_suggest_offer(&s, name, L->names.key[j]);
         char hint[96];
         diag_error(loc, "%s '%s': no layer named '%.60s'%s", ly->st->word, ly->name, name,
-                   dsl_did_you_mean(hint, sizeof hint, s.word));
+                   dsl_did_you_mean(hint, sizeof hint, suggest_name(L, name)));
     }
     return UNRESOLVED;
 }
@@ -654,13 +662,9 @@ static void apply_freeze(Lower *L, const Stmt *model)
                 diag_error(a->loc, "freeze: '%.60s' is the input, which has no parameters",
                            a->v->s);
             } else if (L->cross_checks) {
-                DslSuggest sg = {0};
-                for (int j = 0; j < L->names.cap; j++)
-                    if (L->names.key[j])
-                        dsl_suggest_offer(&sg, a->v->s, L->names.key[j]);
                 char hint[96];
                 diag_error(a->loc, "freeze: no layer named '%.60s'%s", a->v->s,
-                           dsl_did_you_mean(hint, sizeof hint, sg.word));
+                           dsl_did_you_mean(hint, sizeof hint, suggest_name(L, a->v->s)));
             }
         }
     }
