@@ -78,6 +78,7 @@ static const char *suggest_kind(const char *word)
     const DslKind *k;
     for (int i = 0; (k = dsl_kind_at(i)); i++)
         dsl_suggest_offer(&s, word, k->word);
+    dsl_suggest_offer(&s, word, "import");
     return s.word;
 }
 
