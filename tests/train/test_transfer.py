@@ -13,7 +13,8 @@
 2. The gradients: `cnnc grad transfer.cnn` (the imported block frozen, the
    head's initial weights from `cnnc weights`) equal torch autograd's with
    requires_grad=False on the backbone's parameters, in float64; no file
-   for a frozen parameter.
+   for a frozen parameter. The same for the twin's layers written in one
+   file with `freeze conv2`: conv1, before it, still has its gradient.
 3. The example: make_data.py, then the generated trainer
    (`cnnc transfer.cnn --train --main`) on the digits 5-9 reaches >= 95%
    validation accuracy, and the saved backbone parameters are the
@@ -90,9 +91,26 @@ def check_cut(fail, cnnc, ex, work, x):
         fail.check(got.shape == want.shape and err <= 1e-5, 'cut (%s): %g off torch' % (tag, err))
 
 
-def check_grad(fail, cnnc, ex, work, x, y):
-    model = os.path.join(ex, 'transfer.cnn')
-    init, grads = os.path.join(work, 'init'), os.path.join(work, 'grads')
+# The twin's layers in one .cnn file, conv2 frozen in the middle: conv1
+# still learns through it.
+LOCAL = """model local {
+  input 1x8x8
+  conv1: conv(8, kernel=3, padding=same, activation=relu)
+  conv2: conv(16, kernel=3, activation=relu)
+  pool: maxpool(2)
+  flatten
+  fc1: dense(32, activation=relu)
+  fc2: dense(5)
+  freeze conv2
+}
+"""
+
+
+def check_grad(fail, cnnc, model, frozen, work, x, y):
+    """cnnc grad of model (the twin's layers, `frozen` ones frozen) against
+    autograd with requires_grad=False on those."""
+    tag = os.path.splitext(os.path.basename(model))[0]
+    init, grads = os.path.join(work, tag + '_init'), os.path.join(work, tag + '_grads')
     tl.run(cnnc, 'weights', model, '--outdir', init)
     x_path, y_path = os.path.join(work, 'gx.npy'), os.path.join(work, 'gy.npy')
     np.save(x_path, x)
@@ -101,7 +119,7 @@ def check_grad(fail, cnnc, ex, work, x, y):
     twin = Twin().double()
     load(twin, init, 'features.')
     load(twin, init)
-    for name in BACKBONE:
+    for name in frozen:
         getattr(twin, name.split('.')[0]).get_parameter(name.split('.')[1]).requires_grad_(False)
     loss = F.cross_entropy(twin(torch.from_numpy(x).double()), torch.from_numpy(y))
     loss.backward()
@@ -117,8 +135,8 @@ def check_grad(fail, cnnc, ex, work, x, y):
             continue
         ref = p.grad.numpy()
         err = np.abs(np.load(path) - ref).max() / max(np.abs(ref).max(), 1e-12)
-        print('grad %-10s relative difference to torch %.2g' % (name, err))
-        fail.check(err <= GRAD_RTOL, 'grad %s: %g off torch' % (name, err))
+        print('grad %s %-12s relative difference to torch %.2g' % (tag, name, err))
+        fail.check(err <= GRAD_RTOL, 'grad %s %s: %g off torch' % (tag, name, err))
 
 
 def check_training(fail, cnnc, ex, work):
@@ -145,8 +163,12 @@ def main():
     rng = np.random.default_rng(1)
     fail = tl.Failures()
     check_cut(fail, cnnc, ex, work, rng.random((4, 1, 8, 8), dtype=np.float32))
-    check_grad(fail, cnnc, ex, work, rng.random((3, 1, 8, 8), dtype=np.float32),
-               np.array([0, 3, 4], dtype=np.int64))
+    x, y = rng.random((3, 1, 8, 8), dtype=np.float32), np.array([0, 3, 4], dtype=np.int64)
+    check_grad(fail, cnnc, os.path.join(ex, 'transfer.cnn'), BACKBONE, work, x, y)
+    local = os.path.join(work, 'local.cnn')
+    with open(local, 'w') as f:
+        f.write(LOCAL)
+    check_grad(fail, cnnc, local, ('conv2.weight', 'conv2.bias'), work, x, y)
     check_training(fail, cnnc, ex, work)
     fail.exit()
 
