@@ -85,8 +85,12 @@ Value *dsl_dims(DslParse *p, const char *text, Loc loc);
 Value *dsl_string(DslParse *p, const char *text, size_t len, Loc loc);
 /* In dsl_lower.c: checks the tree and builds the Graph; NULL on error. */
 Graph *dsl_lower(DslParse *p);
-/* In dsl.c: whether `path` is one of the files being read (an import cycle). */
+/* In dsl.c: whether `path` is one of the files being read (an import
+ * cycle), and whether one more file may be (imports nest at most
+ * MAX_IMPORT_DEPTH files deep). */
+#define MAX_IMPORT_DEPTH 16
 bool dsl_loading(const char *path);
+bool dsl_import_room(void);
 
 /* In dsl_import.c: `NAME: import(...)`. The network statement s names, read
  * and cut (NULL after reporting an error); its output rank and input shape;

@@ -157,7 +157,6 @@ static char *source;
 
 /* The files being read, outermost first (their real paths): an import of
  * one of them is a cycle. */
-#define MAX_IMPORT_DEPTH 16
 typedef struct {
     char *real;
     const char *path, *text;
@@ -165,6 +164,11 @@ typedef struct {
 } Loading;
 static Loading loading[MAX_IMPORT_DEPTH];
 static int depth;
+
+bool dsl_import_room(void)
+{
+    return depth < MAX_IMPORT_DEPTH;
+}
 
 bool dsl_loading(const char *path)
 {

@@ -71,6 +71,8 @@ static bool check_file(DslArgs *c, const Value *v, const char *path, const Value
     else if (dsl_loading(path))
         diag_error(v->loc, "%s: \"%.200s\" is being imported already: an import cycle", c->what,
                    v->s);
+    else if (!onnx && !dsl_import_room())
+        diag_error(v->loc, "%s: imports nest more than %d files deep", c->what, MAX_IMPORT_DEPTH);
     else if (onnx && weights)
         diag_error(weights->loc, "%s: an ONNX file holds its weights; weights= is for a .cnn file",
                    c->what);
