@@ -250,6 +250,7 @@ int dsl_import_build(Graph *g, const DslImport *im, const char *block, Loc loc, 
         Node *copy = &g->n[id];
         copy->a = n->a;
         copy->act = n->act;
+        copy->frozen = frozen; /* also what its shape rule may declare anew */
         copy->nparam = n->nparam;
         for (int s = 0; s < n->nparam; s++) {
             int t = n->param[s];
