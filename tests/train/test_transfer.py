@@ -15,11 +15,15 @@
    requires_grad=False on the backbone's parameters, in float64; no file
    for a frozen parameter. The same for the twin's layers written in one
    file with `freeze conv2`: conv1, before it, still has its gradient.
-3. The example: make_data.py, then the generated trainer
+3. Every examples/*.cnn imported whole (.cnn + weights, and ONNX) runs
+   bit for bit as the example does under `cnnc run`.
+4. The example: make_data.py, then the generated trainer
    (`cnnc transfer.cnn --train --main`) on the digits 5-9 reaches >= 95%
    validation accuracy, and the saved backbone parameters are the
    committed ones, bit for bit."""
+import glob
 import os
+import re
 import shutil
 import sys
 
@@ -139,6 +143,34 @@ def check_grad(fail, cnnc, model, frozen, work, x, y):
         fail.check(err <= GRAD_RTOL, 'grad %s %s: %g off torch' % (tag, name, err))
 
 
+def check_whole(fail, cnnc, src, work):
+    """Every examples/*.cnn imported whole, from the .cnn file and its
+    `cnnc weights` folder and from its `cnnc export`, runs under `cnnc run`
+    exactly as the example itself: the copy keeps every operator's
+    attributes and every parameter."""
+    rng = np.random.default_rng(2)
+    for path in sorted(glob.glob(os.path.join(os.path.abspath(src), 'examples', '*.cnn'))):
+        name = os.path.splitext(os.path.basename(path))[0]
+        d = os.path.join(work, 'whole_' + name)
+        os.makedirs(d)
+        shape = re.search(r'^\s*input\s+(?:\w+:\s*)?([0-9x]+)', open(path).read(), re.M).group(1)
+        x_path = os.path.join(d, 'x.npy')
+        np.save(x_path, rng.random([2] + [int(v) for v in shape.split('x')], dtype=np.float32))
+        tl.run(cnnc, 'weights', path, '--outdir', os.path.join(d, 'w'))
+        tl.run(cnnc, 'export', path, '-o', os.path.join(d, 'm.onnx'))
+        tl.run(cnnc, 'run', path, '--input', x_path, '--output', os.path.join(d, 'ref.npy'))
+        ref = np.load(os.path.join(d, 'ref.npy'))
+        for tag, args in (('cnn', '"%s", weights="w"' % path), ('onnx', '"m.onnx"')):
+            model = os.path.join(d, tag + '.cnn')
+            with open(model, 'w') as f:
+                f.write('model w {\n  input %s\n  a: import(%s)\n}\n' % (shape, args))
+            out = os.path.join(d, tag + '.npy')
+            tl.run(cnnc, 'run', model, '--input', x_path, '--output', out)
+            fail.check(np.array_equal(np.load(out), ref),
+                       '%s imported whole (%s) runs differently' % (name, tag))
+    print('every example imported whole runs as itself')
+
+
 def check_training(fail, cnnc, ex, work):
     tl.run('/usr/bin/python3', os.path.join(ex, 'make_data.py'), work)
     prog = tl.build(cnnc, os.path.join(ex, 'transfer.cnn'), work, 'transfer', '--train', '--main')
@@ -169,6 +201,7 @@ def main():
     with open(local, 'w') as f:
         f.write(LOCAL)
     check_grad(fail, cnnc, local, ('conv2.weight', 'conv2.bias'), work, x, y)
+    check_whole(fail, cnnc, src, work)
     check_training(fail, cnnc, ex, work)
     fail.exit()
 
