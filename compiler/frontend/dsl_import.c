@@ -8,7 +8,8 @@
  * into the importing graph: nodes "NAME.<node>", parameters
  * "NAME.<parameter>" (contract section 5's names, prefixed so that they
  * cannot clash: a DSL name has no '.') with their loaded values, frozen
- * when the model says `freeze NAME`. The nodes that read the imported
+ * when the model says `freeze NAME`; the node computing `until` is named
+ * NAME, the name later layers read. The nodes that read the imported
  * network's input read the block's input once dsl_lower.c links it. */
 #include "cnnc.h"
 #include "kit/dsl_args.h"
@@ -243,7 +244,9 @@ int dsl_import_build(Graph *g, const DslImport *im, const char *block, Loc loc, 
         int *in = xmalloc((size_t)(n->nin ? n->nin : 1) * sizeof *in);
         for (int j = 0; j < n->nin; j++)
             in[j] = map[n->in[j]];
-        char *name = xasprintf("%s.%s", block, n->name);
+        /* The cut's node is the block: its output is named as the DSL
+         * reads it (`--freeze-until NAME` finds it too). */
+        char *name = n->out == im->until ? xstrdup(block) : xasprintf("%s.%s", block, n->name);
         int id = graph_add_node(g, n->op, name, loc, in, n->nin);
         free(name);
         free(in);
