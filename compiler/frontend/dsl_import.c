@@ -24,6 +24,7 @@
 #include "cnn.tab.h"
 
 struct DslImport {
+    char *path; /* the file, as g's locations name it */
     Graph *g;   /* the imported network, shapes inferred, weights loaded */
     bool *keep; /* per node of g: `until` depends on it */
     int until;  /* the block's output, a tensor of g */
@@ -181,8 +182,9 @@ DslImport *dsl_import_load(DslParse *p, const Stmt *s, const char *name)
         int cut = until ? find_cut(&c, g, path, dsl_get(&c, "until", false)) : g->output;
         if (cut >= 0) {
             im = xcalloc(1, sizeof *im);
-            *im = (DslImport){g, depended_on(g, cut), cut};
+            *im = (DslImport){path, g, depended_on(g, cut), cut};
             g = NULL;
+            path = NULL;
         }
     }
     graph_free(g);
@@ -281,6 +283,7 @@ void dsl_import_free(DslImport *im)
     if (!im)
         return;
     graph_free(im->g);
+    free(im->path);
     free(im->keep);
     free(im);
 }
