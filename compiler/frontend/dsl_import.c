@@ -91,7 +91,10 @@ static Graph *load_network(DslArgs *c, const Stmt *s, const char *path, const ch
 {
     bool onnx = ends_with(path, ".onnx");
     Graph *g = onnx ? onnx_load(path) : dsl_load(path);
-    bool ok = g && graph_toposort(g) && shape_infer(g) && (!weights || weights_load_dir(g, weights));
+    bool quiet = diag_quiet_warnings(true);
+    bool ok = g && graph_toposort(g) && shape_infer(g);
+    diag_quiet_warnings(quiet);
+    ok = ok && (!weights || weights_load_dir(g, weights));
     for (int t = 0; ok && t < g->nt; t++)
         if (g->t[t].q) {
             diag_error(s->loc, "%s: \"%.200s\" is an int8 network; import its float form",
