@@ -74,6 +74,10 @@ void diag_set_source(const char *file, const char *text, size_t len);
 void diag_error(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_warning(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Drops warnings (or no longer); returns the previous setting. The DSL's
+ * import shapes the imported network quietly: the importing model's shape
+ * inference says the same of its copy. */
+bool diag_quiet_warnings(bool quiet);
 void diag_verror(Loc loc, const char *fmt, va_list ap);
 int diag_error_count(void);
 void diag_reset(void);
@@ -256,6 +260,8 @@ typedef struct {
     Attrs a;
     Act act; /* an OPT_HAS_ACT node's fused epilogue; an activation node's
                 parameters (act.a, act.b: node_act) */
+    bool frozen; /* the DSL's `freeze`: the parameters its shape rule declares
+                    are frozen (graph_param) */
 } Node;
 
 typedef enum { LOSS_CROSS_ENTROPY } LossKind;

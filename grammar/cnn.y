@@ -37,6 +37,7 @@ typedef enum {
     S_LAYER, /* [name[, name...]:] word [(args)] [from ref] */
     S_TRAIN, /* train { body of S_SET } */
     S_SET,   /* name = value */
+    S_FREEZE, /* freeze name[, name...] */
 } StmtKind;
 
 struct Stmt {
@@ -52,7 +53,8 @@ struct Stmt {
     const char *from;       /* layer `from` reference, or NULL */
     Loc from_loc;
     Arg *names;             /* a layer's several names, `a, b: split(...)` (values
-                               V_IDENT, in order; name is the first), or NULL */
+                               V_IDENT, in order; name is the first), or NULL;
+                               S_FREEZE: the layers it names */
     Stmt *body;             /* S_MODEL, S_TRAIN */
 };
 
@@ -79,8 +81,33 @@ void *dsl_alloc(DslParse *p, size_t n);
 char *dsl_strndup(DslParse *p, const char *s, size_t n);
 Value *dsl_number(DslParse *p, const char *text, Loc loc);
 Value *dsl_dims(DslParse *p, const char *text, Loc loc);
+/* "text" with its quotes; a NUL byte inside is an error. */
+Value *dsl_string(DslParse *p, const char *text, size_t len, Loc loc);
 /* In dsl_lower.c: checks the tree and builds the Graph; NULL on error. */
 Graph *dsl_lower(DslParse *p);
+/* In dsl.c: whether `path` is one of the files being read (an import
+ * cycle), and whether one more file may be (imports nest at most
+ * MAX_IMPORT_DEPTH files deep). */
+#define MAX_IMPORT_DEPTH 16
+bool dsl_loading(const char *path);
+bool dsl_import_room(void);
+
+/* In dsl_import.c: `NAME: import(...)`. The network statement s names, read
+ * and cut (NULL after reporting an error); its output rank and input shape;
+ * whether the part kept has parameters; the part copied into g as block
+ * NAME (its output tensor; *first: its first node), its nodes reading the
+ * network's input reading DSL_IMPORT_SOURCE until dsl_import_link gives
+ * them the block's input. */
+#define DSL_IMPORT_SOURCE (-3)
+typedef struct DslImport DslImport;
+DslImport *dsl_import_load(DslParse *p, const Stmt *s, const char *name);
+int dsl_import_rank(const DslImport *im);
+const Shape *dsl_import_input(const DslImport *im);
+bool dsl_import_has_params(const DslImport *im);
+int dsl_import_build(Graph *g, const DslImport *im, const char *block, Loc loc, bool frozen,
+                     int *first);
+void dsl_import_link(Graph *g, int first, int last, int source);
+void dsl_import_free(DslImport *im);
 }
 
 %code provides {
@@ -174,14 +201,15 @@ static StmtList stmts_add(StmtList l, Stmt *s)
 }
 
 %token MODEL "'model'" INPUT "'input'" INIT "'init'" TRAIN "'train'" FROM "'from'"
+%token FREEZE "'freeze'"
 %token EOL "end of line"
 %token <str> IDENT "identifier"
-%token <value> NUMBER "number" DIMS "dimensions"
+%token <value> NUMBER "number" DIMS "dimensions" STRING "string"
 
 %type <stmts> top stmts sets
 %type <stmt> model stmt_opt stmt layer set_opt
 %type <value> value tuple
-%type <args> args args_opt kwargs kwargs_opt names
+%type <args> args args_opt kwargs kwargs_opt names refs
 %type <arg> arg kwarg
 %type <str> key ref
 
@@ -226,6 +254,13 @@ stmt: INPUT value kwargs_opt
     | layer
     | TRAIN '{' sets '}'
       { $$ = new_stmt(p, S_TRAIN, @1); $$->body = $3.head; }
+    | FREEZE refs
+      { $$ = new_stmt(p, S_FREEZE, @1); $$->names = $2.head; }
+    ;
+
+/* freeze NAME, NAME, ...: the layers (or imported blocks) not trained */
+refs: ref { $$ = args_add((ArgList){0}, name_arg(p, $1, @1)); }
+    | refs ',' ref { $$ = args_add($1, name_arg(p, $3, @3)); }
     ;
 
 /* [NAME[, NAME...]:] KIND[(ARGS)] [from NAME] */
@@ -301,6 +336,7 @@ kwargs: kwarg { $$ = args_add((ArgList){0}, $1); }
 
 value: NUMBER
      | DIMS
+     | STRING
      | IDENT { $$ = new_value(p, V_IDENT, @1); $$->s = $1; }
      | INPUT { $$ = new_value(p, V_IDENT, @1); $$->s = "input"; }
      | IDENT tuple { $$ = $2; $$->kind = V_CALL; $$->s = $1; $$->loc = at(p, @1); }

@@ -3,7 +3,10 @@
  * Takes a path; reads the file whole (any bytes), hands it to the scanner
  * (grammar/cnn.l) and parser (grammar/cnn.y), which build a syntax tree in
  * an arena, then lowers the tree into a Graph (dsl_lower.c). Gives the
- * Graph, or NULL after reporting every error found. */
+ * Graph, or NULL after reporting every error found. Re-entered for the
+ * files a model imports (dsl_import.c): it keeps the stack of the files
+ * being read, which finds import cycles, and quotes each file's own lines. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "cnnc.h"
 
 #include <errno.h>
@@ -98,6 +101,20 @@ Value *dsl_dims(DslParse *p, const char *text, Loc loc)
     return v;
 }
 
+/* "text": the bytes between the quotes. */
+Value *dsl_string(DslParse *p, const char *text, size_t len, Loc loc)
+{
+    Value *v = dsl_alloc(p, sizeof *v);
+    v->kind = V_STRING;
+    v->loc = loc;
+    v->s = dsl_strndup(p, text + 1, len - 2);
+    if (memchr(text, '\0', len)) {
+        p->syntax_errors++;
+        diag_error(loc, "a string cannot hold a NUL byte");
+    }
+    return v;
+}
+
 /* ---- reading and parsing ---- */
 
 static char *read_source(const char *path, size_t *len)
@@ -134,20 +151,37 @@ static char *read_source(const char *path, size_t *len)
     return text;
 }
 
-/* The last source read: diagnostics of later passes (shape rules) quote
+/* The top-level source: diagnostics of later passes (shape rules) quote
  * its lines, so it lives until the next load. */
 static char *source;
 
-Graph *dsl_load(const char *path)
-{
+/* The files being read, outermost first (their real paths): an import of
+ * one of them is a cycle. */
+typedef struct {
+    char *real;
+    const char *path, *text;
     size_t len;
-    char *text = read_source(path, &len);
-    if (!text)
-        return NULL;
-    free(source);
-    source = text;
-    diag_set_source(path, text, len);
+} Loading;
+static Loading loading[MAX_IMPORT_DEPTH];
+static int depth;
 
+bool dsl_import_room(void)
+{
+    return depth < MAX_IMPORT_DEPTH;
+}
+
+bool dsl_loading(const char *path)
+{
+    char *real = realpath(path, NULL);
+    bool found = false;
+    for (int i = 0; i < depth && real && !found; i++)
+        found = strcmp(loading[i].real, real) == 0;
+    free(real);
+    return found;
+}
+
+static Graph *parse(const char *path, const char *text, size_t len)
+{
     DslParse p = {.path = path, .line = 1, .col = 1};
     yyscan_t scanner;
     if (cnn_lex_init_extra(&p, &scanner) != 0)
@@ -161,5 +195,31 @@ Graph *dsl_load(const char *path)
      * the tree is incomplete: checking it would only invent errors. */
     Graph *g = status == 0 ? dsl_lower(&p) : NULL;
     arena_free(&p);
+    return g;
+}
+
+/* An imported file (depth > 0) is read, lowered and dropped; the importing
+ * file's source is quoted again afterwards. */
+Graph *dsl_load(const char *path)
+{
+    if (depth == MAX_IMPORT_DEPTH)
+        internal_error("imports nested deeper than %d", MAX_IMPORT_DEPTH);
+    size_t len;
+    char *text = read_source(path, &len);
+    if (!text)
+        return NULL;
+    if (depth == 0) {
+        free(source);
+        source = text;
+    }
+    diag_set_source(path, text, len);
+    char *real = realpath(path, NULL);
+    loading[depth++] = (Loading){real ? real : xstrdup(path), path, text, len};
+    Graph *g = parse(path, text, len);
+    free(loading[--depth].real);
+    if (depth > 0) {
+        free(text);
+        diag_set_source(loading[depth - 1].path, loading[depth - 1].text, loading[depth - 1].len);
+    }
     return g;
 }

@@ -4,9 +4,11 @@
  * and train statements); gives a Graph whose nodes carry their attributes
  * (shapes are left to the shape rules), or NULL after reporting every error
  * it found. The layers are first gathered into a list, so that `from` may
- * name a later layer; names are resolved, input ranks propagated (they
- * decide whether `kernel=3` means 3 or 3x3), nodes created, and the graph
- * sorted, which reports cycles. docs/dsl.md is the reference. */
+ * name a later layer (an `import` reads its network then: dsl_import.c);
+ * `freeze` marks the layers it names; names are resolved, input ranks
+ * propagated (they decide whether `kernel=3` means 3 or 3x3), nodes
+ * created, and the graph sorted, which reports cycles. docs/dsl.md is the
+ * reference. */
 #include "cnnc.h"
 #include "kit/dsl_args.h"
 
@@ -36,6 +38,9 @@ typedef struct {
     int rank;      /* output rank; 0 when unknown */
     int node, out; /* its node and its output tensor (after any softmax) */
     int part, nparts; /* output `part` of a statement with nparts names (split) */
+    DslImport *imp;   /* an import statement's network (NULL: none, or failed) */
+    int first;        /* an import's first node (its last is `node`) */
+    bool frozen;      /* named by a `freeze` statement */
 } Layer;
 
 typedef struct {
@@ -73,6 +78,7 @@ static const char *suggest_kind(const char *word)
     const DslKind *k;
     for (int i = 0; (k = dsl_kind_at(i)); i++)
         dsl_suggest_offer(&s, word, k->word);
+    dsl_suggest_offer(&s, word, "import");
     return s.word;
 }
 
@@ -301,10 +307,36 @@ static void lower_train(Lower *L, const Stmt *s)
     free(args);
 }
 
+/* `import` is no operator: a pseudo-kind, so that its input resolves as a
+ * layer's does (`from NAME`, else the layer before). */
+static const DslKind import_kind = {"import", "import", -1, 0, "path", "path weights until",
+                                    NULL, NULL};
+
+/* NAME: import("FILE", ...): the network is read now (dsl_import.c). */
+static void collect_import(Lower *L, const Stmt *s)
+{
+    grow_array(&L->layer, &L->cap, L->nlayer + 1, sizeof *L->layer);
+    int id = L->nlayer++;
+    Layer *ly = &L->layer[id];
+    *ly = (Layer){.st = s, .k = &import_kind, .name = s->name, .loc = s->loc,
+                  .prev = id ? id - 1 : THE_INPUT, .node = -1, .out = -1};
+    if (!s->name || s->names) {
+        diag_error(s->loc, "import: needs one name, like `backbone: import(\"backbone.cnn\")`");
+        ly->name = "import";
+        return;
+    }
+    declare_name(L, s->name, id, s->loc, GIVEN);
+    ly->imp = dsl_import_load(L->p, s, s->name);
+}
+
 /* A layer statement joins the list; names are given and declared. */
 static void collect_layer(Lower *L, const Stmt *s, int *count)
 {
     char hint[96];
+    if (strcmp(s->word, "import") == 0) {
+        collect_import(L, s);
+        return;
+    }
     const DslKind *k = dsl_kind_find(s->word);
     if (!k)
         diag_error(s->word_loc, "unknown layer kind '%.60s'%s", s->word,
@@ -393,6 +425,8 @@ static void collect(Lower *L, const Stmt *model)
             else
                 collect_layer(L, s, count);
             break;
+        case S_FREEZE:
+            break; /* once every name is known: apply_freeze */
         case S_TRAIN:
             if (L->train) {
                 diag_error(s->loc, "model '%.60s' has a second train section", model->name);
@@ -411,19 +445,25 @@ static void collect(Lower *L, const Stmt *model)
 
 /* ---- references and ranks ---- */
 
+/* The declared name closest to a misspelt one, or NULL. */
+static const char *suggest_name(const Lower *L, const char *name)
+{
+    DslSuggest s = {0};
+    for (int j = 0; j < L->names.cap; j++)
+        if (L->names.key[j])
+            dsl_suggest_offer(&s, name, L->names.key[j]);
+    return s.word;
+}
+
 static int resolve_name(Lower *L, const Layer *ly, const char *name, Loc loc)
 {
     int i = name_map_slot(&L->names, name);
     if (i >= 0)
         return L->names.val[i];
     if (L->cross_checks) {
-        DslSuggest s = {0};
-        for (int j = 0; j < L->names.cap; j++)
-            if (L->names.key[j])
-                dsl_suggest_offer(&s, name, L->names.key[j]);
         char hint[96];
         diag_error(loc, "%s '%s': no layer named '%.60s'%s", ly->st->word, ly->name, name,
-                   dsl_did_you_mean(hint, sizeof hint, s.word));
+                   dsl_did_you_mean(hint, sizeof hint, suggest_name(L, name)));
     }
     return UNRESOLVED;
 }
@@ -475,6 +515,8 @@ static int rank_of(const Lower *L, int ref)
 
 static int out_rank(const Layer *ly, int in_rank)
 {
+    if (ly->k == &import_kind)
+        return ly->imp ? dsl_import_rank(ly->imp) : 0;
     if (!ly->k)
         return 0;
     return ly->k->out_rank ? ly->k->out_rank(ly->st->args, in_rank) : in_rank;
@@ -546,10 +588,32 @@ static void build_part(Lower *L, Layer *ly)
     ly->out = n->out;
 }
 
+/* An import's nodes; an input it reads directly must have the shape the
+ * imported network takes (a layer's shape is checked by the shape rules). */
+static void build_import(Lower *L, Layer *ly)
+{
+    Graph *g = L->g;
+    const Shape *want = dsl_import_input(ly->imp);
+    char have[64], need[64];
+    if (ly->in[0] == THE_INPUT && g->input >= 0 && !shape_eq(&g->t[g->input].shape, want)) {
+        diag_error(ly->loc, "import '%s': the imported network takes a %s input, '%s' is %s",
+                   ly->name, shape_str(want, need, sizeof need), g->t[g->input].name,
+                   shape_str(&g->t[g->input].shape, have, sizeof have));
+        return;
+    }
+    ly->out = dsl_import_build(g, ly->imp, ly->name, ly->loc, ly->frozen, &ly->first);
+    ly->node = g->nn - 1;
+}
+
 /* Creates the layer's node (and its softmax node) with placeholder inputs. */
 static void build_layer(Lower *L, Layer *ly)
 {
     const DslKind *k = ly->k;
+    if (k == &import_kind) {
+        if (ly->imp)
+            build_import(L, ly);
+        return;
+    }
     if (ly->part > 0) {
         build_part(L, ly);
         return;
@@ -567,6 +631,7 @@ static void build_layer(Lower *L, Layer *ly)
     free(zero);
     Node *n = &L->g->n[ly->node];
     n->a.init = ly->init;
+    n->frozen = ly->frozen;
     if (k->bind)
         k->bind(&c, n, k);
     if (c.nparts > 1 && !c.parts_read)
@@ -584,12 +649,76 @@ static void build_layer(Lower *L, Layer *ly)
     }
 }
 
+/* freeze NAME, ...: the named layers' (and imported blocks') parameters are
+ * not trained. */
+static void apply_freeze(Lower *L, const Stmt *model)
+{
+    for (const Stmt *s = model->body; s; s = s->next) {
+        for (const Arg *a = s->kind == S_FREEZE ? s->names : NULL; a; a = a->next) {
+            int slot = name_map_slot(&L->names, a->v->s);
+            int ref = slot >= 0 ? L->names.val[slot] : UNRESOLVED;
+            if (ref >= 0) {
+                L->layer[ref].frozen = true;
+            } else if (ref == THE_INPUT) {
+                diag_error(a->loc, "freeze: '%.60s' is the input, which has no parameters",
+                           a->v->s);
+            } else if (L->cross_checks) {
+                char hint[96];
+                diag_error(a->loc, "freeze: no layer named '%.60s'%s", a->v->s,
+                           dsl_did_you_mean(hint, sizeof hint, suggest_name(L, a->v->s)));
+            }
+        }
+    }
+}
+
+/* Whether the shape rule of DSL-built node n declares a trainable
+ * parameter (ops/<family>/: conv, dense, batchnorm, prelu always; the
+ * norms when affine; a DSL matmul has no bias). */
+static bool declares_params(const Node *n)
+{
+    switch (n->op) {
+    case OP_CONV: case OP_CONV_TRANSPOSE: case OP_DENSE: case OP_BATCHNORM: case OP_PRELU:
+        return true;
+    case OP_LAYERNORM: case OP_GROUPNORM:
+        return n->a.bias;
+    default:
+        return false;
+    }
+}
+
+/* A train section with `freeze` needs something left to train. */
+static void check_trainable(const Lower *L, const Stmt *model)
+{
+    const Stmt *freeze = NULL;
+    for (const Stmt *s = model->body; s; s = s->next)
+        if (s->kind == S_FREEZE)
+            freeze = s;
+    if (!L->train || !freeze)
+        return;
+    for (int i = 0; i < L->nlayer; i++) {
+        const Layer *ly = &L->layer[i];
+        if (ly->frozen)
+            continue;
+        if (ly->imp ? dsl_import_has_params(ly->imp)
+                    : ly->node >= 0 && declares_params(&L->g->n[ly->node]))
+            return;
+    }
+    diag_error(freeze->loc, "freeze: nothing is left to train: every layer with parameters is "
+               "frozen");
+    diag_note(L->train->loc, "the train section is here");
+}
+
 /* References become tensor ids: each layer's output or the input. */
 static void link_inputs(Lower *L)
 {
     for (int i = 0; i < L->nlayer; i++) {
         Layer *ly = &L->layer[i];
         Node *n = &L->g->n[ly->node];
+        if (ly->k == &import_kind) {
+            dsl_import_link(L->g, ly->first, ly->node,
+                            ly->in[0] == THE_INPUT ? L->g->input : L->layer[ly->in[0]].out);
+            continue;
+        }
         for (int j = 0; j < ly->nin; j++)
             n->in[j] = ly->in[j] == THE_INPUT ? L->g->input : L->layer[ly->in[j]].out;
     }
@@ -598,8 +727,10 @@ static void link_inputs(Lower *L)
 
 static void lower_free(Lower *L)
 {
-    for (int i = 0; i < L->nlayer; i++)
+    for (int i = 0; i < L->nlayer; i++) {
         free(L->layer[i].in);
+        dsl_import_free(L->layer[i].imp);
+    }
     free(L->layer);
     name_map_free(&L->names);
 }
@@ -626,6 +757,7 @@ Graph *dsl_lower(DslParse *p)
     if (L.cross_checks && L.nlayer == 0)
         diag_error(model->loc, "model '%.60s' has no layers", model->name);
 
+    apply_freeze(&L, model);
     for (int i = 0; i < L.nlayer; i++)
         if (L.layer[i].k)
             resolve(&L, &L.layer[i]);
@@ -634,6 +766,7 @@ Graph *dsl_lower(DslParse *p)
         if (L.layer[i].k)
             build_layer(&L, &L.layer[i]);
 
+    check_trainable(&L, model);
     if (diag_error_count() == errors && L.cross_checks && L.nlayer > 0 && L.input) {
         link_inputs(&L);
         graph_toposort(g);

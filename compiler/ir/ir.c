@@ -185,6 +185,7 @@ bool graph_param(Graph *g, Node *n, int slot, const char *suffix, TensorKind kin
     free(name);
     g->t[id].shape = *shape;
     g->t[id].init = init;
+    g->t[id].frozen = n->frozen && kind == T_PARAM;
     n->param[slot] = id;
     if (n->nparam <= slot)
         n->nparam = slot + 1;

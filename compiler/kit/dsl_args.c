@@ -207,6 +207,9 @@ const char *dsl_show(const Value *v, char *buf, size_t size)
     case V_TUPLE:
         snprintf(buf, size, "a tuple");
         break;
+    case V_STRING:
+        snprintf(buf, size, "\"%.40s\"", v->s);
+        break;
     case V_DIMS: {
         size_t used = 0;
         buf[0] = '\0';

@@ -14,16 +14,17 @@
 typedef struct Value Value;
 typedef struct Arg Arg;
 
-typedef enum { V_INT, V_FLOAT, V_IDENT, V_DIMS, V_TUPLE, V_CALL } ValueKind;
+typedef enum { V_INT, V_FLOAT, V_IDENT, V_DIMS, V_TUPLE, V_CALL, V_STRING } ValueKind;
 
-/* A literal or compound value: 3, 1e-3, relu, 3x5, (1, 2), leaky_relu(0.2). */
+/* A literal or compound value: 3, 1e-3, relu, 3x5, (1, 2), leaky_relu(0.2),
+ * "backbone.cnn". */
 struct Value {
     ValueKind kind;
     Loc loc;
     bool overflow; /* a literal too large to represent */
     int64_t i;     /* V_INT */
     double f;      /* V_FLOAT */
-    const char *s; /* V_IDENT, V_CALL: the name */
+    const char *s; /* V_IDENT, V_CALL: the name; V_STRING: the text between the quotes */
     int64_t *dims; /* V_DIMS */
     int ndims;
     Arg *items; /* V_TUPLE, V_CALL: the elements / arguments */

@@ -12,6 +12,7 @@ static struct {
     const char *file, *text;
     size_t len;
     int errors;
+    bool quiet; /* warnings dropped (diag_quiet_warnings) */
 } diag;
 
 void diag_set_source(const char *file, const char *text, size_t len)
@@ -195,8 +196,17 @@ void diag_error(Loc loc, const char *fmt, ...)
     va_end(ap);
 }
 
+bool diag_quiet_warnings(bool quiet)
+{
+    bool was = diag.quiet;
+    diag.quiet = quiet;
+    return was;
+}
+
 void diag_warning(Loc loc, const char *fmt, ...)
 {
+    if (diag.quiet)
+        return;
     va_list ap;
     va_start(ap, fmt);
     vreport("warning", loc, fmt, ap);

@@ -7,7 +7,8 @@
 # print on stderr, or its first lines when it has several (the source line
 # and the caret, where their bytes are the point: escaping). NAME.cnn is
 # DIR's file or, for the inputs that are too large or too binary to commit,
-# made here by gen_case. For each case: the
+# made here by gen_case; the files in DIR/NAME.d/, if any, are copied
+# beside it (the networks it imports). For each case: the
 # exit status is non-zero and below 128 (no signal), no sanitizer spoke, the
 # first line is `NAME.cnn:LINE:COL: error: ...` and equals the golden one.
 # `run_diag.sh CNNC --update` rewrites the goldens (review the diff!).
@@ -70,6 +71,9 @@ for golden in "$dir"/*.err; do
         fail=$((fail + 1))
         continue
     fi
+    if [ -d "$dir/$name.d" ]; then
+        cp -R "$dir/$name.d/." "$work/"
+    fi
     (cd "$work" && "$cnnc" info "$name.cnn" >/dev/null 2>"$name.stderr")
     status=$?
     lines=$(wc -l <"$golden")
@@ -99,7 +103,7 @@ for golden in "$dir"/*.err; do
     else
         pass=$((pass + 1))
     fi
-    rm -f "$work/$name.cnn" "$work/$name.stderr"
+    rm -rf "$work"/* "$work"/.[!.]*
 done
 echo "diag: $pass passed, $fail failed"
 [ $fail = 0 ] && [ $pass -gt 0 ]

@@ -19,7 +19,9 @@ of examples/lenet.cnn (a chain ending in a softmax the loss absorbs) and
 examples/resnet_small.cnn (residual joins: gradients that two backward
 nodes add to), against tests/ir/autodiff_<model>.ir: the loss node, each
 backward node with what it reads and writes, first writes and
-accumulations, the parameters' steps.
+accumulations, the parameters' steps; and of examples/transfer/transfer.cnn
+(an imported block, frozen: its parameters listed as frozen, no backward
+node for it).
 
 usage: run_ir.py CNNC SOURCE_DIR [--onnx | --autodiff] [--update]
 (--update rewrites the goldens)"""
@@ -34,7 +36,7 @@ PASSES = ["init", "fuse-views", "fuse-bn", "fuse-bias", "fuse-act", "fuse-pad",
           "fuse-residual"]
 VARIANTS = [([], p) for p in PASSES] + [(["--train"], "fuse-residual")]
 ONNX_VARIANTS = [([], "fuse-pad"), ([], "fuse-residual"), (["--train"], "fuse-residual")]
-AUTODIFF_MODELS = ["lenet", "resnet_small"]
+AUTODIFF_MODELS = ["lenet", "resnet_small", "transfer/transfer"]
 
 
 def dump(cnnc, model, flags, pass_name, tmp):
