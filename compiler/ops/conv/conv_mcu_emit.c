@@ -201,17 +201,17 @@ void conv_emit_mcu(Emit *e, const ConvPlan *p0, const Node *n)
     conv_emit_consts(e, n, wcomment, w, nw, "", n->a.bias ? node_param_data(g, n, 1) : NULL,
                      nb, &W, &B);
     free(w);
-    emit_line(e, "const float *weight = %s, *bias = %s;", W, B);
     /* In place, y is x0's storage: a group's input is read whole before
      * its output (at or below it) is written. */
-    bool copy = k->pt || k->pl || k->pb || k->pr || emit_in_place(e);
+    bool in_place = emit_in_place(e), copy = k->pt || k->pl || k->pb || k->pr || in_place;
+    emit_line(e, "const float *weight = %s, *bias = %s;", W, B);
     if (copy)
         p.x = emit_scratch(e, p.cg * p.hp * p.wp);
     emit_line(e, "for (int gi = 0; gi < %d; gi++) {", k->groups);
     if (copy) {
         char *src = xasprintf("(x0 + gi * %lld)", (long long)(p.cg * k->h * k->w));
         emit_line(e, "/* the group's input with its padding: windows need no bounds checks%s */",
-                  emit_in_place(e) ? "; y writes over x0" : "");
+                  in_place ? "; y writes over x0" : "");
         emit_pad_copy(e, p.x, src, p.cg, k->h, k->w, (int[]){k->pt, k->pl, k->pb, k->pr},
                       n->a.pad_mode);
         free(src);
