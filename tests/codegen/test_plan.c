@@ -244,7 +244,7 @@ START_TEST(test_inplace_models)
         free(path);
     }
     closedir(d);
-    ck_assert_int_ge(layers, 12);
+    ck_assert_int_eq(layers, 13);
 }
 END_TEST
 
