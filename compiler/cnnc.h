@@ -468,6 +468,13 @@ typedef struct {
      * shapes). NULL: only elementwise nodes without parameters can. */
     bool (*unpermute)(Graph *g, Node *n, const int *perm, bool apply);
     void (*emit_train)(struct Emit *e, const Node *n);
+    /* In place (plan/plan.c): whether node n's output may take input 0's
+     * storage when input 0 dies at n. True only when every kernel that can
+     * be chosen for n reads each group of input 0 into scratch (one group's
+     * worth) before writing that group's output, and group g's output ends
+     * at or before group g + 1's input begins, so nothing unread is
+     * overwritten. NULL: never (elementwise nodes have a rule of their own). */
+    bool (*writes_over_input)(const Graph *g, const Node *n);
 } OpInfo;
 
 /* An operator's integer form. check says why node n, its activations
@@ -808,7 +815,9 @@ TrainCfg train_defaults(const Graph *g);
  * Every activation lives in one arena of floats (an int8 one in a quarter
  * of its elements' count). Views (OPT_VIEW) alias their input; an
  * elementwise node (OPT_ELEMENTWISE) whose input dies at that node writes
- * over it when both hold the same type. The rest are packed by lifetime: a buffer is
+ * over it when both hold the same type, and so does a node whose operator
+ * says it may write over its input 0 (OpInfo.writes_over_input: float
+ * depthwise convs). The rest are packed by lifetime: a buffer is
  * live from its producer to its last reader (the graph output to the end),
  * and buffers whose lifetimes overlap never share bytes. The graph input
  * is the caller's memory and not in the arena. Sizes count `samples`
@@ -928,7 +937,10 @@ bool emit_scalar_kernels(Emit *e);
 /* The most taps of a kernel window (KH * KW) to unroll: the target's bound
  * (flash), 25 on the host. */
 int emit_unroll_taps(Emit *e);
-
+/* Whether the layer being emitted writes its output over one of its
+ * inputs' storage (the plan aliased them): its kernel must not read an
+ * input where it has already written. */
+bool emit_in_place(Emit *e);
 
 /* ---- report/target.c: microcontroller figures (engineer target) ---- */
 

@@ -651,6 +651,11 @@ static bool writes_in_place(const Emit *e, const Node *n)
     return false;
 }
 
+bool emit_in_place(Emit *e)
+{
+    return writes_in_place(e, &e->g->n[e->node]);
+}
+
 static void put_layer_comment(const Emit *e, StrBuf *b, const Node *n, const char *indent)
 {
     char s0[128], s1[128];

@@ -2,7 +2,9 @@
  * activation an offset in one arena (see cnnc.h for the rules).
  *
  * Aliasing first: a view's output is its input's storage, and an
- * elementwise node may write over an input that nobody reads afterwards.
+ * elementwise node, or one whose operator says its kernels allow it (a
+ * float depthwise conv), may write over an input that nobody reads
+ * afterwards.
  * Then packing, greedy by size (largest first, as TFLite's planner): each
  * buffer takes the lowest offset that no already placed buffer with an
  * overlapping lifetime covers. Time is the node index: node i reads its
@@ -63,6 +65,47 @@ static void alias_to(const Graph *g, Plan *p, int *root_last, const int *last, i
         root_last[r] = last[t];
 }
 
+/* Whether node i's output may take root r's storage: the caller's input
+ * is read-only, the graph output keeps storage of its own, r must die at
+ * node i (through all its aliases) and hold the output's type. */
+static bool may_take(const Graph *g, const int *root_last, int i, int r)
+{
+    const Node *n = &g->n[i];
+    return r != g->input && n->out != g->output && root_last[r] == i &&
+           tensor_dtype(&g->t[r]) == tensor_dtype(&g->t[n->out]);
+}
+
+/* The root an elementwise node i writes over: the first input of the
+ * output's size (not a broadcast one) that may be taken; -1 if none. */
+static int elementwise_target(const Graph *g, const Plan *p, const int *root_last, int i)
+{
+    const Node *n = &g->n[i];
+    int64_t size = shape_numel(node_out_shape(g, n));
+    for (int j = 0; j < n->nin; j++)
+        if (shape_numel(&g->t[n->in[j]].shape) == size &&
+            may_take(g, root_last, i, p->root[n->in[j]]))
+            return p->root[n->in[j]];
+    return -1;
+}
+
+/* The root node i's operator writes over (OpInfo.writes_over_input):
+ * input 0's, when it may be taken, holds the whole output and no other
+ * input reads the same storage; -1 if none. */
+static int operator_target(const Graph *g, const Plan *p, const int *root_last, int i)
+{
+    const Node *n = &g->n[i];
+    const OpInfo *info = op_info(n->op);
+    if (!info->writes_over_input || n->nin < 1 || !info->writes_over_input(g, n))
+        return -1;
+    int r = p->root[n->in[0]];
+    for (int j = 1; j < n->nin; j++)
+        if (p->root[n->in[j]] == r)
+            return -1;
+    if (shape_numel(node_out_shape(g, n)) > shape_numel(&g->t[r].shape))
+        return -1;
+    return may_take(g, root_last, i, r) ? r : -1;
+}
+
 /* One pass in node order, each node's aliasing decided from what the
  * nodes before it aliased: root_last[r] is the last step at which root
  * r's storage is read through any tensor aliased to it so far. */
@@ -78,27 +121,11 @@ void plan_alias(const Graph *g, Plan *p)
     for (int i = 0; i < g->nn; i++) {
         const Node *n = &g->n[i];
         unsigned traits = op_info(n->op)->traits;
-        if ((traits & OPT_VIEW) && n->nin == 1) {
-            alias_to(g, p, root_last, last, n->out, p->root[n->in[0]]);
-            continue;
-        }
-        if (!(traits & OPT_ELEMENTWISE))
-            continue;
-        int64_t size = shape_numel(node_out_shape(g, n));
-        for (int j = 0; j < n->nin; j++) {
-            int r = p->root[n->in[j]];
-            /* The caller's input is read-only; the output must outlive
-             * the node; the input must die here (all its aliases too). */
-            if (r == g->input || n->out == g->output)
-                continue;
-            if (shape_numel(&g->t[r].shape) != size ||
-                tensor_dtype(&g->t[r]) != tensor_dtype(&g->t[n->out]))
-                continue;
-            if (root_last[r] != i)
-                continue;
+        int r = (traits & OPT_VIEW) && n->nin == 1 ? p->root[n->in[0]]
+                : traits & OPT_ELEMENTWISE         ? elementwise_target(g, p, root_last, i)
+                                                   : operator_target(g, p, root_last, i);
+        if (r >= 0)
             alias_to(g, p, root_last, last, n->out, r);
-            break;
-        }
     }
     free(root_last);
     free(last);

@@ -1,10 +1,11 @@
 /* test_plan.c: the static memory plan (plan/plan.c) on hand-built graphs
  * and on every example model. The oracle is the definition of a correct
  * plan, checked independently of how plan.c builds it: buffers that are
- * live at the same step never share a byte, views and in-place elementwise
- * nodes use their input's storage only when that input dies there, the
- * caller's input is never written, and the arena is no smaller than the
- * largest sum of live buffers (and, for these models, no larger). */
+ * live at the same step never share a byte, views, in-place elementwise
+ * nodes and depthwise convs use their input's storage only when that
+ * input dies there, the caller's input is never written, and the arena is
+ * no smaller than the largest sum of live buffers (and, for these models,
+ * no larger). */
 #include "fixture.h"
 #include "check_run.h"
 
@@ -13,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *examples_dir;
+static const char *examples_dir, *models_dir;
 
 /* The tensor a new layer writes (the plan speaks of tensors, not nodes). */
 static int layer_out(Graph *g, int op, const char *name, const int *in, int nin)
@@ -130,6 +131,123 @@ START_TEST(test_no_inplace_when_read_later)
 }
 END_TEST
 
+/* A conv layer reading `in`: f filters, a k x k window, stride s, padding
+ * pad on every side, `groups` groups (-1: depthwise). Returns its node. */
+static int conv_layer(Graph *g, const char *name, int in, int f, int k, int s, int pad,
+                      int groups)
+{
+    int id = add_layer(g, OP_CONV, name, in);
+    Attrs *a = &g->n[id].a;
+    a->filters = f;
+    a->kernel[0] = a->kernel[1] = k;
+    a->stride[0] = a->stride[1] = s;
+    a->pad[0] = a->pad[1] = a->pad[2] = a->pad[3] = pad;
+    a->groups = groups;
+    return id;
+}
+
+/* Depthwise convs write over an input that dies at them (OpInfo
+ * .writes_over_input): 3x3 'same' at stride 1, stride 2, and one filter
+ * per group of two channels. */
+START_TEST(test_depthwise_in_place)
+{
+    Graph *g = graph_with_input(3, (int64_t[]){3, 8, 8});
+    int stem = conv_layer(g, "stem", g->input, 6, 3, 1, 1, 1);
+    int dw = conv_layer(g, "dw", g->n[stem].out, 6, 3, 1, 1, -1);
+    int dw2 = conv_layer(g, "dw2", g->n[dw].out, 6, 3, 2, 1, -1);
+    int g2 = conv_layer(g, "g2", g->n[dw2].out, 3, 3, 1, 1, 3);
+    int head = conv_layer(g, "head", g->n[g2].out, 4, 1, 1, 0, 1);
+    ck_assert(shape_infer(g));
+    Plan p;
+    plan_alias(g, &p);
+    int s = g->n[stem].out;
+    ck_assert_int_eq(p.root[g->n[dw].out], s);
+    ck_assert_int_eq(p.root[g->n[dw2].out], s);
+    ck_assert_int_eq(p.root[g->n[g2].out], s);
+    ck_assert_int_eq(p.root[g->n[head].out], g->n[head].out);
+    plan_pack(g, NULL, 1, &p);
+    check_plan(g, &p);
+    /* One 6x8x8 buffer for the stem and the three convs over it, the head's
+     * 4x4x4 beside it: 384 + 64 (not 384 + 384 at dw). */
+    ck_assert_int_eq(p.bound_floats, 384 + 64);
+    ck_assert_int_eq(p.arena_floats, 384 + 64);
+    plan_free(&p);
+    graph_free(g);
+}
+END_TEST
+
+/* Where a depthwise conv may not write over its input: the caller's input,
+ * an input read again later, the graph output, an int8 layer, a layer whose
+ * one-group copy is no smaller than its output (one group), a 1x1 stride-1
+ * one (the pointwise GEMM reads it in place), several filters per group. */
+START_TEST(test_depthwise_not_in_place)
+{
+    Graph *g = graph_with_input(3, (int64_t[]){4, 8, 8});
+    int on_input = conv_layer(g, "on_input", g->input, 4, 3, 1, 1, -1);
+    int x = g->n[on_input].out;
+    int read_later = conv_layer(g, "read_later", x, 4, 3, 1, 1, -1);
+    int j[2] = {g->n[read_later].out, x};
+    int sum = layer_out(g, OP_ADD, "sum", j, 2);
+    int one_group = conv_layer(g, "one_group", sum, 1, 3, 1, 1, 1);
+    int c = conv_layer(g, "c", g->n[one_group].out, 4, 3, 1, 1, 1);
+    int pw = conv_layer(g, "pw", g->n[c].out, 4, 1, 1, 0, -1);
+    int mult = conv_layer(g, "mult", g->n[pw].out, 8, 3, 1, 1, 4);
+    int q = conv_layer(g, "q", g->n[mult].out, 8, 3, 1, 1, -1);
+    int last = conv_layer(g, "last", g->n[q].out, 8, 3, 1, 1, -1);
+    ck_assert(shape_infer(g));
+    Quant *qa = xcalloc(1, sizeof *qa), *qb = xcalloc(1, sizeof *qb);
+    qa->dtype = qb->dtype = DT_I8;
+    g->t[g->n[mult].out].q = qa; /* q computes in int8 */
+    g->t[g->n[q].out].q = qb;
+    Plan p = {0};
+    plan_alias(g, &p);
+    int ids[] = {on_input, read_later, one_group, pw, mult, q, last};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+        ck_assert_msg(p.root[g->n[ids[i]].out] == g->n[ids[i]].out, "%s in place",
+                      g->n[ids[i]].name);
+    ck_assert_int_eq(p.root[sum], g->n[read_later].out); /* add still may */
+    plan_free(&p);
+    graph_free(g);
+}
+END_TEST
+
+/* The codegen tests' in-place models (tests/codegen/models/inplace_*.cnn)
+ * compiled as the code generator sees them (fused): every conv named dw*
+ * writes over its input, so that those tests run the in-place kernels. */
+START_TEST(test_inplace_models)
+{
+    DIR *d = opendir(models_dir);
+    ck_assert_ptr_nonnull(d);
+    int layers = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (strncmp(de->d_name, "inplace_", 8) != 0)
+            continue;
+        char *path = xasprintf("%s/%s", models_dir, de->d_name);
+        diag_reset();
+        LoadOptions opt = {.optimize = true, .max_layers = MAX_LAYERS_DEFAULT,
+                           .max_params = MAX_PARAMS_DEFAULT};
+        Pipeline *pl = pipeline_new(path, &opt);
+        ck_assert_msg(pipeline_run(pl, "autodiff"), "%s does not load", path);
+        Graph *g = pipeline_graph(pl);
+        Plan p = {0};
+        plan_alias(g, &p);
+        for (int i = 0; i < g->nn; i++) {
+            const Node *n = &g->n[i];
+            if (n->op != OP_CONV || strncmp(n->name, "dw", 2) != 0)
+                continue;
+            ck_assert_msg(p.root[n->out] == p.root[n->in[0]], "%s: %s not in place", path,
+                          n->name);
+            layers++;
+        }
+        plan_free(&p);
+        pipeline_free(pl);
+        free(path);
+    }
+    closedir(d);
+    ck_assert_int_eq(layers, 13);
+}
+END_TEST
+
 START_TEST(test_examples)
 {
     DIR *d = opendir(examples_dir);
@@ -162,10 +280,14 @@ END_TEST
 int main(int argc, char **argv)
 {
     examples_dir = argc > 1 ? argv[1] : "examples";
+    models_dir = argc > 2 ? argv[2] : "tests/codegen/models";
     Suite *s = suite_create("plan");
     TCase *tc = tcase_create("plan");
     tcase_add_test(tc, test_inplace_chain);
     tcase_add_test(tc, test_no_inplace_when_read_later);
+    tcase_add_test(tc, test_depthwise_in_place);
+    tcase_add_test(tc, test_depthwise_not_in_place);
+    tcase_add_test(tc, test_inplace_models);
     tcase_add_test(tc, test_examples);
     suite_add_tcase(s, tc);
     return run_suite(s);

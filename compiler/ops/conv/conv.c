@@ -440,4 +440,5 @@ const OpInfo op_conv = {
     .onnx_export = conv_onnx_export,
     .grad_reads = conv_grad_reads,
     .emit_train = conv_emit_train,
+    .writes_over_input = conv_writes_over_input,
 };

@@ -17,7 +17,11 @@
  * buffer, from which each output row is copied (the residual and the
  * activation there when the registers could not take them). The copy is
  * per group, so the planes stay in L1/L2. Weights stay in PyTorch's layout
- * [F][Cg][KH][KW]. */
+ * [F][Cg][KH][KW].
+ *
+ * Both kernels here read x0 only to copy a group into scratch, and write a
+ * group's output only after its input is copied: y may be x0's storage
+ * (conv_writes_over_input), group g's output lying at or below its input. */
 #include "conv_emit.h"
 
 #include <stdlib.h>

@@ -698,9 +698,9 @@ static bool conv_emit_subsampled(Emit *e, const ConvPlan *p, const Node *n)
     return true;
 }
 
-static ConvPlan conv_plan(Emit *e, const Node *n)
+static ConvPlan conv_plan(const Graph *g, const Node *n)
 {
-    ConvPlan p = {.k = conv_geometry(emit_graph(e), n)};
+    ConvPlan p = {.k = conv_geometry(g, n)};
     p.cg = p.k.c / p.k.groups;
     p.fg = p.k.f / p.k.groups;
     p.vb = p.fg >= 16 ? 16 : p.fg >= 8 ? 8 : (int)p.fg;
@@ -732,6 +732,27 @@ static bool pointwise_to_general(const ConvPlan *p)
     return p->np < 256 && (p->cg >= 256 || p->np <= 64) && p->fg >= 16;
 }
 
+/* In place (OpInfo.writes_over_input): a float 2-D layer with one filter
+ * per group, which every profile sends to a kernel that copies a group's
+ * input channels into scratch before writing its output (the phase planes
+ * and the padded rows of conv_dw_emit.c; conv_mcu_emit.c's padded copy,
+ * made for an unpadded layer too when it runs in place), except 1x1
+ * stride-1 unpadded ones, which the pointwise GEMM reads in place. Group
+ * g's output (Oh x Ow) must end before group g + 1's input (Cg x H x W)
+ * begins, and the copy of one group must be smaller than the output it
+ * saves, so that the arena never grows where the copy is extra. */
+bool conv_writes_over_input(const Graph *g, const Node *n)
+{
+    if (window_is_3d(g, n) || node_quantized(g, n))
+        return false;
+    ConvPlan p = conv_plan(g, n);
+    const ConvGeom *k = &p.k;
+    bool pointwise = k->kh == 1 && k->kw == 1 && k->sh == 1 && k->sw == 1 && !k->pt && !k->pl &&
+                     !k->pb && !k->pr;
+    int64_t group_in = p.cg * k->h * k->w;
+    return p.fg == 1 && !pointwise && p.np <= group_in && group_in < k->f * p.np;
+}
+
 void conv_emit(Emit *e, const Node *n)
 {
     Graph *g = emit_graph(e);
@@ -739,7 +760,7 @@ void conv_emit(Emit *e, const Node *n)
         conv_emit_volume(e, n);
         return;
     }
-    ConvPlan p = conv_plan(e, n);
+    ConvPlan p = conv_plan(g, n);
     const ConvGeom *k = &p.k;
     bool winograd = conv_use_winograd(&p, n, !emit_options(e)->no_winograd);
     if (emit_scalar_kernels(e) && !winograd) {

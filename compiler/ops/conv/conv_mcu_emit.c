@@ -16,8 +16,9 @@
  * back to end at the row's end (it writes the same values twice), unless
  * a residual is added in place. A group's input is copied into scratch
  * with its padding first (a depthwise layer's scratch is one channel, not
- * the layer's input). Weights per group: [Fg/FB blocks][Cg][KH][KW][FB],
- * the last block only Fg % FB wide. */
+ * the layer's input), and so is an unpadded group's when the layer writes
+ * over its input (conv_writes_over_input). Weights per group: [Fg/FB
+ * blocks][Cg][KH][KW][FB], the last block only Fg % FB wide. */
 #include "conv_emit.h"
 
 #include <stdlib.h>
@@ -200,14 +201,17 @@ void conv_emit_mcu(Emit *e, const ConvPlan *p0, const Node *n)
     conv_emit_consts(e, n, wcomment, w, nw, "", n->a.bias ? node_param_data(g, n, 1) : NULL,
                      nb, &W, &B);
     free(w);
+    /* In place, y is x0's storage: a group's input is read whole before
+     * its output (at or below it) is written. */
+    bool in_place = emit_in_place(e), copy = k->pt || k->pl || k->pb || k->pr || in_place;
     emit_line(e, "const float *weight = %s, *bias = %s;", W, B);
-    bool padded = k->pt || k->pl || k->pb || k->pr;
-    if (padded)
+    if (copy)
         p.x = emit_scratch(e, p.cg * p.hp * p.wp);
     emit_line(e, "for (int gi = 0; gi < %d; gi++) {", k->groups);
-    if (padded) {
+    if (copy) {
         char *src = xasprintf("(x0 + gi * %lld)", (long long)(p.cg * k->h * k->w));
-        emit_line(e, "/* the group's input with its padding: windows need no bounds checks */");
+        emit_line(e, "/* the group's input with its padding: windows need no bounds checks%s */",
+                  in_place ? "; y writes over x0" : "");
         emit_pad_copy(e, p.x, src, p.cg, k->h, k->w, (int[]){k->pt, k->pl, k->pb, k->pr},
                       n->a.pad_mode);
         free(src);
