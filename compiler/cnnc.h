@@ -175,6 +175,10 @@ typedef struct {
     Loc loc;
     Quant *q;     /* NULL: float32; an activation with q holds integers */
     bool frozen;  /* T_PARAM: not trained (no gradient, unchanged by a step) */
+    bool bias;    /* a layer's additive term, declared "<layer>.bias" (graph_param):
+                     what --train-bias-only trains */
+    bool keep;    /* its value must survive fusion, as the graph output's does
+                     (the --freeze-until cut: fusion never crosses it) */
     int grad_of;  /* T_GRAD: the tensor whose gradient it holds */
 } Tensor;
 
@@ -314,6 +318,13 @@ int graph_consumers(const Graph *g, int t, int *out, int max);
 /* Parameter count of a node (all its parameter and buffer elements that
  * are trainable or BatchNorm weights: the course's count, bias included). */
 int64_t node_param_count(const Graph *g, const Node *n);
+/* Whether a --train build keeps tensor t in its state (persistent, in RAM):
+ * a trainable parameter that is not frozen, or a buffer. A frozen parameter
+ * stays a constant of the code (flash). */
+static inline bool tensor_in_train_state(const Tensor *t)
+{
+    return (t->kind == T_PARAM && !t->frozen) || t->kind == T_BUFFER;
+}
 /* Topologically sorts nodes; reports a cycle and returns false. */
 bool graph_toposort(Graph *g);
 /* Checks the invariants every pass relies on; internal errors abort. */
@@ -551,6 +562,13 @@ void init_weights(Graph *g);
  * "<layer>+<folded layer>.weight" / ".bias". A --train build (opt->train)
  * keeps BatchNorm and Dropout. Each pass returns false after an error. */
 bool fuse_views(Graph *g, const struct LoadOptions *opt);     /* dropout, identity, view chains */
+/* passes/freeze.c (pass "freeze", contract section 8): --freeze-until
+ * TENSOR freezes every parameter of every node TENSOR depends on and marks
+ * the cut kept; --train-bias-only freezes every weight but the biases.
+ * Runs on the model as written, before fusion. False after an error
+ * (reported): an unknown cut, the output as the cut, nothing left to
+ * train, no bias to train. */
+bool freeze(Graph *g, const struct LoadOptions *opt);
 /* passes/split_act.c: an epilogue whose derivative needs its input becomes a
  * node of its own (training builds and cnnc grad). */
 bool split_act(Graph *g, const struct LoadOptions *opt);
@@ -567,11 +585,16 @@ bool fuse_pad(Graph *g, const struct LoadOptions *opt);       /* pad into conv/p
 bool fuse_residual(Graph *g, const struct LoadOptions *opt);  /* add(conv, r) into the conv */
 
 /* passes/fuse_common.c: what the fusion passes share. */
-/* The one node reading tensor t (once), or -1: none, several, or t is the
- * graph output (whose value must survive). */
+/* Whether tensor t's value must survive fusion: the graph output, or a
+ * tensor marked keep (the --freeze-until cut). No fusion hides it inside
+ * a fused layer. */
+bool fuse_kept(const Graph *g, int t);
+/* The one node reading tensor t (once), or -1: none, several, or t is kept
+ * (fuse_kept: its value must survive). */
 int fuse_sole_consumer(const Graph *g, int t);
 /* Node `id` (one input) disappears: its readers (and the graph output)
- * read its input instead. */
+ * read its input instead, which now holds its value (and keeps it, if its
+ * output was kept). */
 void fuse_bypass(Graph *g, int id);
 /* Node `id`, whose output nothing reads any more, disappears (the nodes
  * after it move down one place). */
@@ -695,7 +718,7 @@ Graph *dsl_load(const char *path);
 Graph *onnx_load(const char *path);
 
 /* ---- pipeline.c: the compiler's steps as one table ----
- * parse, sort, shape, weights, init, split-act, fuse-norm, fuse-transpose,
+ * parse, sort, shape, weights, init, freeze, split-act, fuse-norm, fuse-transpose,
  * fuse-views, fuse-bn, fuse-math, fuse-bias, fuse-act, fuse-pad, calibrate,
  * quantize, fuse-residual, autodiff, plan, emit; a command runs them up to
  * the one it needs, graph_verify between them. */
@@ -710,6 +733,8 @@ typedef struct LoadOptions {
     const QuantOptions *quant; /* --int8: "calibrate" runs (NULL: it does not) */
     int64_t max_layers;        /* --max-layers: more nodes is an error after parse */
     int64_t max_params;        /* --max-params: more is an error before the weights */
+    const char *freeze_until;  /* --freeze-until TENSOR: train only what follows it */
+    bool train_bias_only;      /* --train-bias-only: train the biases alone (TinyTL) */
 } LoadOptions;
 /* The limits' defaults: a chain of 10^6 layers compiles in about 15 s of
  * CPU; 2^30 parameters are 4 GiB of float32. */

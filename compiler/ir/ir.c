@@ -172,6 +172,7 @@ bool graph_param(Graph *g, Node *n, int slot, const char *suffix, TensorKind kin
     char want[128], have[128];
     if (n->param[slot] >= 0) {
         Tensor *t = &g->t[n->param[slot]];
+        t->bias = strcmp(suffix, "bias") == 0;
         if (!shape_eq(&t->shape, shape)) {
             diag_error(n->loc, "%s '%s': %s '%s' has shape %s, expected %s", op_info(n->op)->name,
                        n->name, suffix, t->name, shape_str(&t->shape, have, sizeof have),
@@ -186,6 +187,7 @@ bool graph_param(Graph *g, Node *n, int slot, const char *suffix, TensorKind kin
     g->t[id].shape = *shape;
     g->t[id].init = init;
     g->t[id].frozen = n->frozen && kind == T_PARAM;
+    g->t[id].bias = strcmp(suffix, "bias") == 0;
     n->param[slot] = id;
     if (n->nparam <= slot)
         n->nparam = slot + 1;
