@@ -297,12 +297,21 @@ typedef struct {
     TrainCfg train;
     struct Backward *bw; /* the backward pass (passes/autodiff.c), NULL before it */
     NameMap tensor_index; /* tensor name -> its first tensor (ir.c keeps it) */
+    /* Other names the model file gives activations (an ONNX value's name,
+     * where the IR tensor is named after its node): alias[i] names tensor
+     * alias_of[i] (-1 once fusion removed it). */
+    char **alias;
+    int *alias_of, nalias;
 } Graph;
 
 Graph *graph_new(const char *file);
 void graph_free(Graph *g);
 int graph_add_tensor(Graph *g, const char *name, TensorKind kind, Loc loc);
 int graph_find_tensor(const Graph *g, const char *name);
+/* An activation by a name of the model file: its tensor's, else an alias;
+ * -1 if none. */
+int graph_find_activation(const Graph *g, const char *name);
+void graph_add_alias(Graph *g, const char *name, int t);
 /* Rebuilds the name index after the tensor array was compacted. */
 void graph_reindex_tensors(Graph *g);
 /* Appends a node; `in` is copied. Creates its output activation tensor

@@ -107,6 +107,10 @@ void graph_free(Graph *g)
     free(g->t);
     free(g->n);
     name_map_free(&g->tensor_index);
+    for (int i = 0; i < g->nalias; i++)
+        free(g->alias[i]);
+    free(g->alias);
+    free(g->alias_of);
     autodiff_free(g->bw);
     free(g->name);
     free(g->mean);
@@ -126,6 +130,25 @@ int graph_add_tensor(Graph *g, const char *name, TensorKind kind, Loc loc)
     int first;
     name_map_add(&g->tensor_index, t->name, g->nt, &first);
     return g->nt++;
+}
+
+void graph_add_alias(Graph *g, const char *name, int t)
+{
+    g->alias = xrealloc(g->alias, (size_t)(g->nalias + 1) * sizeof *g->alias);
+    g->alias_of = xrealloc(g->alias_of, (size_t)(g->nalias + 1) * sizeof *g->alias_of);
+    g->alias[g->nalias] = xstrdup(name);
+    g->alias_of[g->nalias++] = t;
+}
+
+int graph_find_activation(const Graph *g, const char *name)
+{
+    int t = graph_find_tensor(g, name);
+    if (t >= 0 && g->t[t].kind == T_ACT)
+        return t;
+    for (int i = 0; i < g->nalias; i++)
+        if (g->alias_of[i] >= 0 && strcmp(g->alias[i], name) == 0)
+            return g->alias_of[i];
+    return -1;
 }
 
 int graph_find_tensor(const Graph *g, const char *name)

@@ -113,6 +113,9 @@ void fuse_prune(Graph *g)
     graph_reindex_tensors(g);
     g->input = map[g->input];
     g->output = map[g->output];
+    for (int i = 0; i < g->nalias; i++)
+        if (g->alias_of[i] >= 0)
+            g->alias_of[i] = map[g->alias_of[i]];
     for (int i = 0; i < g->nn; i++) {
         Node *n = &g->n[i];
         n->out = map[n->out];
