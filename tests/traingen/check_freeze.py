@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""Generated training code with --freeze-until (tests/traingen, contract
-section 8).
+"""Generated training code with --freeze-until and --train-bias-only
+(tests/traingen, contract section 8).
 
-For each MODEL and cut T: `cnnc MODEL -o M.c --train --main --batch 4
---freeze-until T` builds with CC and the strict C99 flags (-Werror), and
-`./M grad` must agree with `cnnc grad --freeze-until T` (check_grad.py's
+For each MODEL and OPTIONS (a cut T, bias-only): `cnnc MODEL -o M.c --train
+--main --batch 4 OPTIONS` builds with CC and the strict C99 flags (-Werror),
+and `./M grad` must agree with `cnnc grad OPTIONS` (check_grad.py's
 rule; the folders must hold the same files: no frozen parameter's). Then:
 - the state's tensor table (P_tensors in M.c) names no frozen parameter;
 - compiled to an object (-O1), every symbol holding a frozen parameter
@@ -24,14 +24,17 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from check_grad import check, run  # noqa: E402
 
-# (model under SOURCE_DIR, cut, its frozen weights (those with data in
+# (model under SOURCE_DIR, options, its frozen weights (those with data in
 # flash), the layer reading the cut in the fused graph, as --dump-ir prints it)
 CASES = [
-    ("examples/lenet.cnn", "fc4", ["conv1.weight", "conv2.weight", "fc3.weight", "fc4.weight"],
-     r"fc5 = dense\(fc4\)"),
-    ("tests/traingen/cut.cnn", "c1", ["c1.weight", "c1.bias"], r"r1 = relu\(c1\)"),
-    ("tests/traingen/cut.cnn", "bn1", ["c1.weight", "bn1.weight", "bn1.bias"],
+    ("examples/lenet.cnn", ["--freeze-until", "fc4"],
+     ["conv1.weight", "conv2.weight", "fc3.weight", "fc4.weight"], r"fc5 = dense\(fc4\)"),
+    ("tests/traingen/cut.cnn", ["--freeze-until", "c1"], ["c1.weight", "c1.bias"],
+     r"r1 = relu\(c1\)"),
+    ("tests/traingen/cut.cnn", ["--freeze-until", "bn1"], ["c1.weight", "bn1.weight", "bn1.bias"],
      r"c2 = conv\(bn1\)"),
+    ("tests/traingen/cut.cnn", ["--train-bias-only"],
+     ["c1.weight", "bn1.weight", "c2.weight", "fc.weight"], None),
 ]
 
 
@@ -72,6 +75,8 @@ def check_flash(cc, stem, frozen):
 
 def check_cut_survives(cnnc, stem, model, cut, reader):
     """The graph after fusion: the cut is a layer's output, read as such."""
+    if reader is None:
+        return []
     out = run([cnnc, model, "-o", stem + "_dump.c", "--train", "--freeze-until", cut,
                "--dump-ir=fuse-residual"]).stdout
     if not re.search(r"^%s = " % re.escape(cut), out, re.M) or not re.search("^" + reader, out,
@@ -84,15 +89,16 @@ def main(argv):
     cnnc, outdir, cc, src = argv[1:5]
     os.makedirs(outdir, exist_ok=True)
     failed = 0
-    for model, cut, frozen, reader in CASES:
+    for model, options, frozen, reader in CASES:
         path = os.path.join(src, model)
         stem = os.path.join(outdir, os.path.basename(model).rsplit(".", 1)[0])
         try:
-            errors = check(cnnc, outdir, cc, False, path, extra=["--freeze-until", cut])
-            errors += check_flash(cc, stem, frozen) + check_cut_survives(cnnc, stem, path, cut, reader)
+            errors = check(cnnc, outdir, cc, False, path, extra=options)
+            errors += check_flash(cc, stem, frozen)
+            errors += check_cut_survives(cnnc, stem, path, options[-1], reader)
         except RuntimeError as e:
             errors = [str(e)]
-        print("%s --freeze-until %s: %s" % (model, cut, "ok" if not errors else "FAIL"))
+        print("%s %s: %s" % (model, " ".join(options), "ok" if not errors else "FAIL"))
         for e in errors:
             print("    " + e)
         failed += bool(errors)

@@ -8,14 +8,14 @@
  * momentum and weight decay, and for Adam with weight decay: the model is
  * compiled with --optimizer adam, whose state keeps both moments, so that
  * one build runs both (P_TRAIN_MOMENTS).
- * With a cut (the build's --freeze-until T, given again here), the
- * interpreter's graph is frozen the same way (passes/freeze.c): the
+ * With the build's --freeze-until T and --train-bias-only given again
+ * here, the interpreter's graph is frozen the same way (passes/freeze.c): the
  * state's table must hold exactly its trainable parameters and buffers (a
  * frozen one is a constant of the code, in flash), the interpreter's
  * frozen parameters must come out of the steps bit-identical, and the
  * others must match as above.
  *
- * usage: optim_check MODEL.cnn [--freeze-until T] */
+ * usage: optim_check MODEL.cnn [--freeze-until T] [--train-bias-only] */
 #include MODEL_C
 
 #include "cnnc.h"
@@ -79,11 +79,10 @@ static int check_frozen(const Graph *g, float **copy)
     return bad;
 }
 
-static int check_one(const char *path, const char *cut, OptimKind kind)
+static int check_one(const char *path, const LoadOptions *freezing, OptimKind kind)
 {
     Graph *g = model_load(path);
-    LoadOptions freezing = {.train = true, .freeze_until = cut};
-    if (!g || !freeze(g, &freezing))
+    if (!g || !freeze(g, freezing))
         return 1;
     float **frozen = frozen_copies(g);
     int n = m_BATCH_MAX, k = m_OUTPUT_SIZE;
@@ -148,12 +147,20 @@ static int check_one(const char *path, const char *cut, OptimKind kind)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 && !(argc == 4 && strcmp(argv[2], "--freeze-until") == 0)) {
-        fprintf(stderr, "usage: optim_check MODEL.cnn [--freeze-until T]\n");
+    LoadOptions freezing = {.train = true};
+    int i = 2;
+    for (; i < argc; i++)
+        if (strcmp(argv[i], "--freeze-until") == 0 && i + 1 < argc)
+            freezing.freeze_until = argv[++i];
+        else if (strcmp(argv[i], "--train-bias-only") == 0)
+            freezing.train_bias_only = true;
+        else
+            break;
+    if (argc < 2 || i < argc) {
+        fprintf(stderr, "usage: optim_check MODEL.cnn [--freeze-until T] [--train-bias-only]\n");
         return 2;
     }
-    const char *cut = argc == 4 ? argv[3] : NULL;
-    int bad = check_one(argv[1], cut, OPT_SGD) + check_one(argv[1], cut, OPT_ADAM);
+    int bad = check_one(argv[1], &freezing, OPT_SGD) + check_one(argv[1], &freezing, OPT_ADAM);
     printf("%s\n", bad ? "FAIL" : "ok");
     return bad != 0;
 }
