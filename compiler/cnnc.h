@@ -769,6 +769,13 @@ int pipeline_step_index(const char *name);
  * (the steps up to "init"); NULL after an error. */
 Graph *model_load(const char *path);
 
+/* report/train_variants.c: `cnnc info --train --target`'s table of what
+ * training part of the model costs (full, bias-only, last-k cuts): state,
+ * arena, total, each planned as a build of the model at path with the load
+ * options `base` and the --train build `build` would be. False after an
+ * error (reported). */
+bool train_variants_print(const char *path, const LoadOptions *base,
+                          const struct EmitOptions *build, FILE *out);
 /* report/info.c: the `cnnc info` table and totals (contract, section 2). */
 void info_print(Graph *g, FILE *out);
 /* report/info_int8.c: `cnnc info --int8`: each layer's type and scales
@@ -830,6 +837,9 @@ typedef struct {
 } MemoryFigures;
 
 MemoryFigures emit_figures(const Emit *e);
+/* A --train build's <P>_TRAIN_STATE_BYTES and _ARENA_BYTES; false for
+ * another build. */
+bool emit_train_figures(const Emit *e, int64_t *state_bytes, int64_t *arena_bytes);
 /* The figures of a build of g with default options (one sample; with or
  * without Winograd convs; for a target, NULL: the host, whose kernels set
  * the arena); false after an error (reported). */

@@ -524,11 +524,11 @@ static int check_args(const Args *a, int *batch)
     return 0;
 }
 
-/* The pipeline of a command, run up to `last`; NULL after an error. */
-static Pipeline *load(const Args *a, bool optimize, const char *last)
+/* The pipeline options of a command (quant: where --int8's go). */
+static LoadOptions load_options(const Args *a, bool optimize, QuantOptions *quant)
 {
-    QuantOptions quant = quant_options(a);
-    LoadOptions opt = {
+    *quant = quant_options(a);
+    return (LoadOptions){
         .weights_dir = a->weights,
         .max_layers = a->layer_limit,
         .max_params = a->param_limit,
@@ -536,10 +536,17 @@ static Pipeline *load(const Args *a, bool optimize, const char *last)
         .optimize = optimize && !a->o0,
         .train = a->train || a->cmd == CMD_GRAD,
         .no_winograd = a->no_winograd,
-        .quant = a->int8 || a->cmd == CMD_QUANTIZE ? &quant : NULL,
+        .quant = a->int8 || a->cmd == CMD_QUANTIZE ? quant : NULL,
         .freeze_until = a->freeze_until,
         .train_bias_only = a->train_bias_only,
     };
+}
+
+/* The pipeline of a command, run up to `last`; NULL after an error. */
+static Pipeline *load(const Args *a, bool optimize, const char *last)
+{
+    QuantOptions quant;
+    LoadOptions opt = load_options(a, optimize, &quant);
     Pipeline *p = pipeline_new(a->model, &opt);
     if (pipeline_run(p, last))
         return p;
@@ -802,6 +809,18 @@ static bool write_dot(const Args *a, const Graph *g)
     return true;
 }
 
+/* info --train --target: the table of training variants beside the
+ * measured build (report/train_variants.c), each planned as that build. */
+static bool info_variants(const Args *a, const TargetBuild *b)
+{
+    QuantOptions quant;
+    LoadOptions opt = load_options(a, true, &quant);
+    EmitOptions build = {.out_c = "", .prefix = "model", .batch = b->train_batch, .train = true,
+                         .count_weights = true, .no_winograd = b->no_winograd, .target = b->t,
+                         .hparams = b->hparams};
+    return train_variants_print(a->model, &opt, &build, stdout);
+}
+
 /* --target: the graph compile emits, cross-compiled (report/target.c). */
 static bool info_target(const Args *a, Pipeline *p, int batch)
 {
@@ -818,7 +837,7 @@ static bool info_target(const Args *a, Pipeline *p, int batch)
     TrainCfg hparams = train_hparams(a, g);
     TargetBuild b = {target, a->train ? build_batch(a, g, batch) : 0, no_winograd, a->cflags,
                      a->weights_object, a->train ? &hparams : NULL};
-    return target_report(g, &b, stdout);
+    return target_report(g, &b, stdout) && (!a->train || info_variants(a, &b));
 }
 
 /* The table shows the model as written; the memory lines and the picture,

@@ -952,6 +952,15 @@ static void write_api(Emit *e, StrBuf *b)
 
 /* ---- entry points (emit.c, emit_main.c) ---- */
 
+bool emit_train_figures(const Emit *e, int64_t *state_bytes, int64_t *arena_bytes)
+{
+    if (!e->train)
+        return false;
+    *state_bytes = e->train->state_floats * 4;
+    *arena_bytes = e->train->arena.arena_floats * 4;
+    return true;
+}
+
 bool emit_train_prepare(Emit *e)
 {
     e->train = xcalloc(1, sizeof *e->train);
