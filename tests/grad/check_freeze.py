@@ -31,8 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'torch'))
 import check_grad  # noqa: E402
-import models  # noqa: E402
-from oracle import cnnc, load_into, read_params, write_params  # noqa: E402
+from oracle import cnnc  # noqa: E402
 
 BATCH = 3
 
@@ -53,34 +52,6 @@ BIAS_CASES = [
     ('lenet', ['--train-bias-only', '--freeze-until', 'pool2'], ['conv1', 'conv2']),
     ('cifar_keras', ['--train-bias-only'], []),
 ]
-
-
-def example_setup(binary, name, src, work):
-    """(module, params, layer_map, weights dir, x, labels) for an example."""
-    factory, shape, layer_map = models.EXAMPLES[name]
-    torch.manual_seed(0)
-    module = factory()
-    wdir = os.path.join(work, name + '_weights')
-    ok, msg = cnnc(binary, 'weights', os.path.join(src, 'examples', name + '.cnn'),
-                   '--outdir', wdir)
-    if not ok:
-        raise RuntimeError('cnnc weights failed: ' + msg)
-    params = read_params(wdir)
-    rng = np.random.default_rng(7)
-    for p in list(params):  # BatchNorm affine terms away from 1 and 0
-        if p.endswith('.running_mean'):
-            layer, c = p[:-len('.running_mean')], params[p].shape
-            params[layer + '.weight'] = rng.uniform(0.5, 1.5, c).astype('<f4')
-            params[layer + '.bias'] = rng.normal(0, 0.3, c).astype('<f4')
-    write_params(wdir, params)
-    errors = load_into(module, params, layer_map)
-    if errors:
-        raise RuntimeError('; '.join(errors))
-    x = rng.standard_normal((BATCH, *shape)).astype('<f4')
-    with torch.no_grad():
-        k = module.double().eval()(torch.from_numpy(x[:1]).double()).numel()
-    labels = rng.integers(0, k, BATCH).astype('<i8')
-    return module, params, layer_map, wdir, x, labels
 
 
 def run_grad(binary, model, work, x, labels, options, wdir=None):
@@ -107,11 +78,12 @@ def trained(named, frozen_layers, bias_only):
 
 
 def check_example_case(binary, src, work, name, options, frozen_layers):
-    module, params, layer_map, wdir, x, labels = example_setup(binary, name, src, work)
+    path = os.path.join(src, 'examples', name + '.cnn')
+    work = tempfile.mkdtemp(dir=work)  # a weights folder of its own
+    module, params, layer_map, wdir, x, labels = check_grad.example_setup(binary, path, work)
     named = check_grad.named_params(module, params, layer_map)
     keep = trained(named, frozen_layers, '--train-bias-only' in options)
-    out, err = run_grad(binary, os.path.join(src, 'examples', name + '.cnn'), work, x, labels,
-                        options, wdir)
+    out, err = run_grad(binary, path, work, x, labels, options, wdir)
     if err:
         return [err]
     loss, grads = check_grad.torch_grads(module, keep, module, x, labels)
