@@ -311,6 +311,8 @@ int graph_find_tensor(const Graph *g, const char *name);
 /* An activation by a name of the model file: its tensor's, else an alias;
  * -1 if none. */
 int graph_find_activation(const Graph *g, const char *name);
+/* Activation t by the model file's name for it: an alias, else its own. */
+const char *graph_activation_name(const Graph *g, int t);
 void graph_add_alias(Graph *g, const char *name, int t);
 /* Rebuilds the name index after the tensor array was compacted. */
 void graph_reindex_tensors(Graph *g);

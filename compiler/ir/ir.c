@@ -151,6 +151,14 @@ int graph_find_activation(const Graph *g, const char *name)
     return -1;
 }
 
+const char *graph_activation_name(const Graph *g, int t)
+{
+    for (int i = 0; i < g->nalias; i++)
+        if (g->alias_of[i] == t)
+            return g->alias[i];
+    return g->t[t].name;
+}
+
 int graph_find_tensor(const Graph *g, const char *name)
 {
     int slot = name_map_slot(&g->tensor_index, name);

@@ -29,15 +29,6 @@ static int view_root(const Graph *g, int t)
     return t;
 }
 
-/* Tensor t by the model file's name for it (an ONNX value's). */
-static const char *file_name(const Graph *g, int t)
-{
-    for (int i = 0; i < g->nalias; i++)
-        if (g->alias_of[i] == t)
-            return g->alias[i];
-    return g->t[t].name;
-}
-
 /* A note naming the tensors a cut may be (the layers' outputs). */
 static void note_candidates(const Graph *g)
 {
@@ -45,7 +36,7 @@ static void note_candidates(const Graph *g)
     int shown = 0;
     for (int i = 0; i < g->nn && shown < 12; i++)
         if (!autodiff_is_view(g, &g->n[i]) && g->n[i].out != g->output)
-            sb_printf(&b, "%s'%s'", shown++ ? ", " : "", file_name(g, g->n[i].out));
+            sb_printf(&b, "%s'%s'", shown++ ? ", " : "", graph_activation_name(g, g->n[i].out));
     if (shown)
         diag_note((Loc){g->file, 0, 0}, "the model's tensors include %s%s", b.s,
                   shown == 12 ? ", ..." : "");

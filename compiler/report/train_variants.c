@@ -33,7 +33,7 @@ static int natural_cuts(const Graph *g, Variant *v, int n)
         bool take = (node->op == OP_DENSE && dense++ < 3) || (node->op == OP_CONV && !conv++);
         if (!take || node->in[0] == g->input)
             continue;
-        const char *cut = g->t[node->in[0]].name; /* g outlives v */
+        const char *cut = graph_activation_name(g, node->in[0]); /* g outlives v */
         bool seen = false;
         for (int k = 0; k < n; k++)
             seen |= v[k].cut && strcmp(v[k].cut, cut) == 0;
