@@ -175,6 +175,10 @@ typedef struct {
     Loc loc;
     Quant *q;     /* NULL: float32; an activation with q holds integers */
     bool frozen;  /* T_PARAM: not trained (no gradient, unchanged by a step) */
+    bool bias;    /* a layer's additive term, declared "<layer>.bias" (graph_param):
+                     what --train-bias-only trains */
+    bool keep;    /* its value must survive fusion, as the graph output's does
+                     (the --freeze-until cut: fusion never crosses it) */
     int grad_of;  /* T_GRAD: the tensor whose gradient it holds */
 } Tensor;
 
@@ -293,12 +297,23 @@ typedef struct {
     TrainCfg train;
     struct Backward *bw; /* the backward pass (passes/autodiff.c), NULL before it */
     NameMap tensor_index; /* tensor name -> its first tensor (ir.c keeps it) */
+    /* Other names the model file gives activations (an ONNX value's name,
+     * where the IR tensor is named after its node): alias[i] names tensor
+     * alias_of[i] (-1 once fusion removed it). */
+    char **alias;
+    int *alias_of, nalias;
 } Graph;
 
 Graph *graph_new(const char *file);
 void graph_free(Graph *g);
 int graph_add_tensor(Graph *g, const char *name, TensorKind kind, Loc loc);
 int graph_find_tensor(const Graph *g, const char *name);
+/* An activation by a name of the model file: its tensor's, else an alias;
+ * -1 if none. */
+int graph_find_activation(const Graph *g, const char *name);
+/* Activation t by the model file's name for it: an alias, else its own. */
+const char *graph_activation_name(const Graph *g, int t);
+void graph_add_alias(Graph *g, const char *name, int t);
 /* Rebuilds the name index after the tensor array was compacted. */
 void graph_reindex_tensors(Graph *g);
 /* Appends a node; `in` is copied. Creates its output activation tensor
@@ -314,6 +329,13 @@ int graph_consumers(const Graph *g, int t, int *out, int max);
 /* Parameter count of a node (all its parameter and buffer elements that
  * are trainable or BatchNorm weights: the course's count, bias included). */
 int64_t node_param_count(const Graph *g, const Node *n);
+/* Whether a --train build keeps tensor t in its state (persistent, in RAM):
+ * a trainable parameter that is not frozen, or a buffer. A frozen parameter
+ * stays a constant of the code (flash). */
+static inline bool tensor_in_train_state(const Tensor *t)
+{
+    return (t->kind == T_PARAM && !t->frozen) || t->kind == T_BUFFER;
+}
 /* Topologically sorts nodes; reports a cycle and returns false. */
 bool graph_toposort(Graph *g);
 /* Checks the invariants every pass relies on; internal errors abort. */
@@ -551,6 +573,13 @@ void init_weights(Graph *g);
  * "<layer>+<folded layer>.weight" / ".bias". A --train build (opt->train)
  * keeps BatchNorm and Dropout. Each pass returns false after an error. */
 bool fuse_views(Graph *g, const struct LoadOptions *opt);     /* dropout, identity, view chains */
+/* passes/freeze.c (pass "freeze", contract section 8): --freeze-until
+ * TENSOR freezes every parameter of every node TENSOR depends on and marks
+ * the cut kept; --train-bias-only freezes every weight but the biases.
+ * Runs on the model as written, before fusion. False after an error
+ * (reported): an unknown cut, the output as the cut, nothing left to
+ * train, no bias to train. */
+bool freeze(Graph *g, const struct LoadOptions *opt);
 /* passes/split_act.c: an epilogue whose derivative needs its input becomes a
  * node of its own (training builds and cnnc grad). */
 bool split_act(Graph *g, const struct LoadOptions *opt);
@@ -567,11 +596,16 @@ bool fuse_pad(Graph *g, const struct LoadOptions *opt);       /* pad into conv/p
 bool fuse_residual(Graph *g, const struct LoadOptions *opt);  /* add(conv, r) into the conv */
 
 /* passes/fuse_common.c: what the fusion passes share. */
-/* The one node reading tensor t (once), or -1: none, several, or t is the
- * graph output (whose value must survive). */
+/* Whether tensor t's value must survive fusion: the graph output, or a
+ * tensor marked keep (the --freeze-until cut). No fusion hides it inside
+ * a fused layer. */
+bool fuse_kept(const Graph *g, int t);
+/* The one node reading tensor t (once), or -1: none, several, or t is kept
+ * (fuse_kept: its value must survive). */
 int fuse_sole_consumer(const Graph *g, int t);
 /* Node `id` (one input) disappears: its readers (and the graph output)
- * read its input instead. */
+ * read its input instead, which now holds its value (and keeps it, if its
+ * output was kept). */
 void fuse_bypass(Graph *g, int id);
 /* Node `id`, whose output nothing reads any more, disappears (the nodes
  * after it move down one place). */
@@ -695,7 +729,7 @@ Graph *dsl_load(const char *path);
 Graph *onnx_load(const char *path);
 
 /* ---- pipeline.c: the compiler's steps as one table ----
- * parse, sort, shape, weights, init, split-act, fuse-norm, fuse-transpose,
+ * parse, sort, shape, weights, init, freeze, split-act, fuse-norm, fuse-transpose,
  * fuse-views, fuse-bn, fuse-math, fuse-bias, fuse-act, fuse-pad, calibrate,
  * quantize, fuse-residual, autodiff, plan, emit; a command runs them up to
  * the one it needs, graph_verify between them. */
@@ -710,6 +744,8 @@ typedef struct LoadOptions {
     const QuantOptions *quant; /* --int8: "calibrate" runs (NULL: it does not) */
     int64_t max_layers;        /* --max-layers: more nodes is an error after parse */
     int64_t max_params;        /* --max-params: more is an error before the weights */
+    const char *freeze_until;  /* --freeze-until TENSOR: train only what follows it */
+    bool train_bias_only;      /* --train-bias-only: train the biases alone (TinyTL) */
 } LoadOptions;
 /* The limits' defaults: a chain of 10^6 layers compiles in about 15 s of
  * CPU; 2^30 parameters are 4 GiB of float32. */
@@ -735,6 +771,13 @@ int pipeline_step_index(const char *name);
  * (the steps up to "init"); NULL after an error. */
 Graph *model_load(const char *path);
 
+/* report/train_variants.c: `cnnc info --train --target`'s table of what
+ * training part of the model costs (full, bias-only, last-k cuts): state,
+ * arena, total, each planned as a build of the model at path with the load
+ * options `base` and the --train build `build` would be. False after an
+ * error (reported). */
+bool train_variants_print(const char *path, const LoadOptions *base,
+                          const struct EmitOptions *build, FILE *out);
 /* report/info.c: the `cnnc info` table and totals (contract, section 2). */
 void info_print(Graph *g, FILE *out);
 /* report/info_int8.c: `cnnc info --int8`: each layer's type and scales
@@ -796,6 +839,9 @@ typedef struct {
 } MemoryFigures;
 
 MemoryFigures emit_figures(const Emit *e);
+/* A --train build's <P>_TRAIN_STATE_BYTES and _ARENA_BYTES; false for
+ * another build. */
+bool emit_train_figures(const Emit *e, int64_t *state_bytes, int64_t *arena_bytes);
 /* The figures of a build of g with default options (one sample; with or
  * without Winograd convs; for a target, NULL: the host, whose kernels set
  * the arena); false after an error (reported). */

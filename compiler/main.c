@@ -50,6 +50,8 @@ typedef struct {
     /* int8 builds (docs/int8.md, contract section 7) */
     const char *calib, *calib_method, *int8_skip;
     const char *max_layers, *max_params; /* the limits a model must keep to */
+    const char *freeze_until; /* training part of a network (contract section 8) */
+    bool train_bias_only;
     int64_t layer_limit, param_limit;    /* ... as numbers (check_limits) */
     bool main, train, split_weights, o0, no_winograd, weights_object, int8;
 } Args;
@@ -60,6 +62,7 @@ typedef struct {
      ON(CMD_QUANTIZE))
 #define INT8_CMDS (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO))
 #define CALIB_CMDS (INT8_CMDS | ON(CMD_QUANTIZE))
+#define FREEZE_CMDS (ON(CMD_COMPILE) | ON(CMD_GRAD) | ON(CMD_INFO))
 
 typedef struct {
     const char *name;
@@ -103,6 +106,8 @@ static const Option options[] = {
     {"--calib", true, offsetof(Args, calib), CALIB_CMDS},
     {"--calib-method", true, offsetof(Args, calib_method), CALIB_CMDS},
     {"--int8-skip", true, offsetof(Args, int8_skip), CALIB_CMDS},
+    {"--freeze-until", true, offsetof(Args, freeze_until), FREEZE_CMDS},
+    {"--train-bias-only", false, offsetof(Args, train_bias_only), FREEZE_CMDS},
     {"--max-layers", true, offsetof(Args, max_layers), MODEL_CMDS},
     {"--max-params", true, offsetof(Args, max_params), MODEL_CMDS},
 };
@@ -112,6 +117,7 @@ static void print_help(FILE *out)
     fputs("usage: cnnc MODEL -o OUT.c [options]     compile MODEL to C: OUT.c and OUT.h\n"
           "       cnnc run MODEL --input IN.npy|IMAGE|DIR --output OUT.npy [--weights DIR]\n"
           "       cnnc grad MODEL --input IN.npy --labels LABELS.npy --outdir DIR [--weights DIR]\n"
+          "                 [--freeze-until T] [--train-bias-only]\n"
           "       cnnc weights MODEL --outdir DIR [--weights DIR]\n"
           "       cnnc export MODEL -o OUT.onnx [--weights DIR]\n"
           "       cnnc quantize MODEL --calib CALIB.npy -o OUT.onnx\n"
@@ -162,6 +168,11 @@ static void print_help(FILE *out)
           "                       else sgd, lr 0.01, momentum 0, weight decay 0, betas\n"
           "                       0.9 and 0.999, eps 1e-8); it is fixed in the build, whose\n"
           "                       state keeps its moments only (also for info --train)\n"
+          "  --freeze-until T     with --train (also for grad and info --train): train only\n"
+          "                       what follows tensor T (an ONNX tensor or a DSL layer):\n"
+          "                       every parameter T depends on stays constant, in flash\n"
+          "  --train-bias-only    with --train (also grad, info): train the biases alone\n"
+          "                       (TinyTL); with --freeze-until, those after the cut\n"
           "  --max-layers N       refuse a model of more than N layers (nodes) before\n"
           "                       planning it (default: 2000000; also for every command)\n"
           "  --max-params N       refuse a model of more than N parameters before\n"
@@ -472,6 +483,9 @@ static int check_args(const Args *a, int *batch)
     if (a->cmd == CMD_INFO && (a->train || a->batch) && !(a->train && a->target))
         return usage("'cnnc info' takes --train and --batch with --target only (and --batch "
                      "with --train)");
+    if ((a->freeze_until || a->train_bias_only) && a->cmd != CMD_GRAD && !a->train)
+        return usage("%s needs --train: it says which parameters training changes",
+                     a->freeze_until ? "--freeze-until" : "--train-bias-only");
     if (a->dot_format && strcmp(a->dot_format, "dot") != 0 && strcmp(a->dot_format, "svg") != 0)
         return usage("--dot-format takes dot or svg, not '%s'", a->dot_format);
     if (a->dot_format && !a->dot)
@@ -510,11 +524,11 @@ static int check_args(const Args *a, int *batch)
     return 0;
 }
 
-/* The pipeline of a command, run up to `last`; NULL after an error. */
-static Pipeline *load(const Args *a, bool optimize, const char *last)
+/* The pipeline options of a command (quant: where --int8's go). */
+static LoadOptions load_options(const Args *a, bool optimize, QuantOptions *quant)
 {
-    QuantOptions quant = quant_options(a);
-    LoadOptions opt = {
+    *quant = quant_options(a);
+    return (LoadOptions){
         .weights_dir = a->weights,
         .max_layers = a->layer_limit,
         .max_params = a->param_limit,
@@ -522,8 +536,17 @@ static Pipeline *load(const Args *a, bool optimize, const char *last)
         .optimize = optimize && !a->o0,
         .train = a->train || a->cmd == CMD_GRAD,
         .no_winograd = a->no_winograd,
-        .quant = a->int8 || a->cmd == CMD_QUANTIZE ? &quant : NULL,
+        .quant = a->int8 || a->cmd == CMD_QUANTIZE ? quant : NULL,
+        .freeze_until = a->freeze_until,
+        .train_bias_only = a->train_bias_only,
     };
+}
+
+/* The pipeline of a command, run up to `last`; NULL after an error. */
+static Pipeline *load(const Args *a, bool optimize, const char *last)
+{
+    QuantOptions quant;
+    LoadOptions opt = load_options(a, optimize, &quant);
     Pipeline *p = pipeline_new(a->model, &opt);
     if (pipeline_run(p, last))
         return p;
@@ -786,6 +809,18 @@ static bool write_dot(const Args *a, const Graph *g)
     return true;
 }
 
+/* info --train --target: the table of training variants beside the
+ * measured build (report/train_variants.c), each planned as that build. */
+static bool info_variants(const Args *a, const TargetBuild *b)
+{
+    QuantOptions quant;
+    LoadOptions opt = load_options(a, true, &quant);
+    EmitOptions build = {.out_c = "", .prefix = "model", .batch = b->train_batch, .train = true,
+                         .count_weights = true, .no_winograd = b->no_winograd, .target = b->t,
+                         .hparams = b->hparams};
+    return train_variants_print(a->model, &opt, &build, stdout);
+}
+
 /* --target: the graph compile emits, cross-compiled (report/target.c). */
 static bool info_target(const Args *a, Pipeline *p, int batch)
 {
@@ -802,7 +837,7 @@ static bool info_target(const Args *a, Pipeline *p, int batch)
     TrainCfg hparams = train_hparams(a, g);
     TargetBuild b = {target, a->train ? build_batch(a, g, batch) : 0, no_winograd, a->cflags,
                      a->weights_object, a->train ? &hparams : NULL};
-    return target_report(g, &b, stdout);
+    return target_report(g, &b, stdout) && (!a->train || info_variants(a, &b));
 }
 
 /* The table shows the model as written; the memory lines and the picture,

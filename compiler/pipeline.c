@@ -86,6 +86,13 @@ static bool step_init(Pipeline *p)
     return true;
 }
 
+/* --freeze-until, --train-bias-only (passes/freeze.c): on the model as
+ * written, before any fusion. */
+static bool step_freeze(Pipeline *p)
+{
+    return freeze(p->g, &p->opt);
+}
+
 /* The fusion passes (passes/fuse_*.c). */
 #define FUSION_STEP(name, pass)                                                                \
     static bool name(Pipeline *p)                                                              \
@@ -144,6 +151,7 @@ static const Step steps[] = {
     {"shape", step_shape, ALWAYS, GRAPH},
     {"weights", step_weights, ALWAYS, GRAPH},
     {"init", step_init, ALWAYS, GRAPH},
+    {"freeze", step_freeze, TRAINING, GRAPH},
     {"split-act", step_split_act, TRAINING, GRAPH},
     /* fusion: norms first take their affine terms, so that the transposes
      * around them cancel next, leaving views behind; views next, so that BN

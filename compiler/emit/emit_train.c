@@ -53,7 +53,28 @@ struct TrainPlan {
 
 static bool in_state(const Tensor *t)
 {
-    return t->kind == T_PARAM || t->kind == T_BUFFER;
+    return tensor_in_train_state(t);
+}
+
+static bool frozen(const Tensor *t)
+{
+    return t->kind == T_PARAM && t->frozen;
+}
+
+/* Whether forward node n trains through its operator's training forward
+ * (OpInfo.emit_train) rather than its inference function sample by
+ * sample: when it has one, unless its parameters are all frozen (a layer
+ * before a --freeze-until cut runs as it does in inference, on its flash
+ * weights). */
+static bool own_train_forward(const Graph *g, const Node *n)
+{
+    bool any_frozen = false, any_state = false;
+    for (int s = 0; s < n->nparam; s++)
+        if (n->param[s] >= 0) {
+            any_frozen |= frozen(&g->t[n->param[s]]);
+            any_state |= in_state(&g->t[n->param[s]]);
+        }
+    return op_info(n->op)->emit_train && !(any_frozen && !any_state);
 }
 
 static bool trainable(const Tensor *t)
@@ -203,11 +224,11 @@ static bool emit_bodies(Emit *e)
         const Node *n = &g->n[i];
         if (autodiff_is_view(g, n))
             continue;
-        const OpInfo *op = op_info(n->op);
-        for (int s = 0; s < n->nparam && !op->emit_train; s++)
+        bool own = own_train_forward(g, n);
+        for (int s = 0; s < n->nparam && !own; s++)
             if (n->param[s] >= 0 && in_state(&g->t[n->param[s]]))
                 emit_unsupported(e, n, "training a parameter of this operator");
-        emit_step(e, i, i, NULL, op->emit_train);
+        emit_step(e, i, i, NULL, own ? op_info(n->op)->emit_train : NULL);
     }
     for (int k = 0; k < bw->nnode; k++) {
         const Node *n = &g->n[bw->node[k].node];
@@ -462,6 +483,10 @@ static void bind_node(const Emit *e, Bindings *bs, const Node *n, bool grad)
         if (e->train->sofs[t] >= 0)
             bind(bs, xasprintf("p%d", s), xasprintf("%sfloat *p%d = ctx->S + %s_TS_%s;", q, s, e->P,
                                                     e->train->tensor[t]));
+        else if (frozen(&g->t[t]))
+            bind(bs, xasprintf("p%d", s),
+                 xasprintf("const float *p%d = %s_frozen_%s; /* %s: frozen, in flash */", s, e->P,
+                           e->train->tensor[t], g->t[t].name));
         else
             bind(bs, xasprintf("p%d", s),
                  xasprintf("const float *p%d = NULL; /* %s: constant */", s, g->t[t].name));
@@ -575,8 +600,8 @@ static void write_layer_functions(Emit *e, StrBuf *b, int i)
     char *what = layer_text(g, n);
     char *fn = xasprintf("%s_%s_train", e->P, emit_layer_ident(e, i));
     char *comment = xasprintf("%s, training forward%s", what,
-                              op_info(n->op)->emit_train ? ""
-                                                          : ": its inference function, sample by sample");
+                              own_train_forward(g, n) ? ""
+                                                      : ": its inference function, sample by sample");
     Bindings bs = {0};
     bind_common(e, &bs, i);
     bind_node(e, &bs, n, false);
@@ -682,21 +707,48 @@ static void write_backward_pass(Emit *e, StrBuf *b)
 
 /* ---- the API ---- */
 
+/* `static const float P_<what>_<tensor>[]` holding tensor t in PyTorch's
+ * layout. */
+static void write_values(Emit *e, StrBuf *b, const char *what, int t)
+{
+    const Graph *g = e->g;
+    int64_t count = shape_numel(&g->t[t].shape);
+    sb_printf(b, "/* %s */\nstatic const float %s_%s_%s[%lld] = {\n", g->t[t].name, e->P, what,
+              e->train->tensor[t], (long long)count);
+    for (int64_t i = 0; i < count; i++)
+        sb_printf(b, "%s%s%s", i % 8 ? " " : "    ", emit_float(e, g->t[t].data[i]),
+                  i + 1 < count ? (i % 8 == 7 ? ",\n" : ",") : "\n");
+    sb_puts(b, "};\n\n");
+}
+
 /* The initial values of the state's tensors that the inference code's
  * constants do not hold already, in PyTorch's layout. */
 static void write_initial_values(Emit *e, StrBuf *b)
 {
     Graph *g = e->g;
+    for (int t = 0; t < g->nt; t++)
+        if (in_state(&g->t[t]) && !e->train->init[t].array)
+            write_values(e, b, "init", t);
+}
+
+/* The frozen parameters the training functions (`code`) read, P_frozen_<x>
+ * in PyTorch's layout: the inference code's array where it holds them in
+ * that order (no second copy in flash), else an array of their own. */
+static void write_frozen_values(Emit *e, StrBuf *b, const char *code)
+{
+    const Graph *g = e->g;
     for (int t = 0; t < g->nt; t++) {
-        if (!in_state(&g->t[t]) || e->train->init[t].array)
+        if (!frozen(&g->t[t]))
             continue;
-        int64_t count = shape_numel(&g->t[t].shape);
-        sb_printf(b, "/* %s */\nstatic const float %s_init_%s[%lld] = {\n", g->t[t].name, e->P,
-                  e->train->tensor[t], (long long)count);
-        for (int64_t i = 0; i < count; i++)
-            sb_printf(b, "%s%s%s", i % 8 ? " " : "    ", emit_float(e, g->t[t].data[i]),
-                      i + 1 < count ? (i % 8 == 7 ? ",\n" : ",") : "\n");
-        sb_puts(b, "};\n\n");
+        char *name = xasprintf("%s_frozen_%s", e->P, e->train->tensor[t]);
+        const InitSource *src = &e->train->init[t];
+        bool in_order = src->array && (src->nlev == 0 || (src->nlev == 1 && src->stride[0] == 1));
+        if (uses(code, name) && in_order)
+            sb_printf(b, "/* %s, frozen */\nstatic const float *const %s = %s + %lld;\n\n",
+                      g->t[t].name, name, src->array, (long long)src->base);
+        else if (uses(code, name))
+            write_values(e, b, "frozen", t);
+        free(name);
     }
 }
 
@@ -718,7 +770,7 @@ static void write_tensor_table(Emit *e, StrBuf *b)
                          (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-';
             sb_printf(b, plain ? "%c" : "%%%02X", *p);
         }
-        int kind = x->kind == T_BUFFER ? 1 : x->frozen ? 2 : 0;
+        int kind = x->kind == T_BUFFER ? 1 : 0;
         sb_printf(b, ".npy\", %d, %d, {", kind, x->shape.rank);
         for (int i = 0; i < 5; i++)
             sb_printf(b, "%s%lld", i ? ", " : "", (long long)(i < x->shape.rank ? x->shape.d[i] : 0));
@@ -900,6 +952,15 @@ static void write_api(Emit *e, StrBuf *b)
 
 /* ---- entry points (emit.c, emit_main.c) ---- */
 
+bool emit_train_figures(const Emit *e, int64_t *state_bytes, int64_t *arena_bytes)
+{
+    if (!e->train)
+        return false;
+    *state_bytes = e->train->state_floats * 4;
+    *arena_bytes = e->train->arena.arena_floats * 4;
+    return true;
+}
+
 bool emit_train_prepare(Emit *e)
 {
     e->train = xcalloc(1, sizeof *e->train);
@@ -921,9 +982,13 @@ void emit_train_source(Emit *e, StrBuf *b)
     write_initial_values(e, b);
     write_offsets(e, b);
     write_context(e, b);
+    StrBuf layers = {0};
     for (int i = 0; i < e->g->nn; i++)
         if (!autodiff_is_view(e->g, &e->g->n[i]))
-            write_layer_functions(e, b, i);
+            write_layer_functions(e, &layers, i);
+    write_frozen_values(e, b, layers.s ? layers.s : "");
+    sb_puts(b, layers.s ? layers.s : "");
+    sb_free(&layers);
     write_forward_pass(e, b);
     write_backward_pass(e, b);
     write_api(e, b);
@@ -959,12 +1024,14 @@ void emit_train_header(Emit *e, StrBuf *b)
                  "typedef struct {\n    int optimizer; /* %s_OPT_SGD or %s_OPT_ADAM */\n"
                  "    float lr, momentum, weight_decay, beta1, beta2, eps;\n} %s_hparams;\n\n",
               P, P, P);
-    sb_printf(b, "/* One entry per parameter and buffer in the state. */\n"
+    sb_printf(b, "/* One entry per parameter and buffer in the state. A frozen parameter\n"
+                 " * (--freeze-until, --train-bias-only) has none: it is not in the state\n"
+                 " * but a constant of this code, in flash, as the model gave it; training\n"
+                 " * never changes it, so saving the state saves what training changed. */\n"
                  "typedef struct {\n"
                  "    const char *name;   /* as cnnc names it (contract, section 5) */\n"
                  "    const char *file;   /* \"<name>.npy\", escaped with %%XX */\n"
-                 "    int kind;           /* 0: trainable parameter, 1: buffer (running statistics),\n"
-                 "                           2: frozen parameter */\n"
+                 "    int kind;           /* 0: trainable parameter, 1: buffer (running statistics) */\n"
                  "    int rank;\n"
                  "    int64_t shape[5];   /* PyTorch's layout (a 3-D conv's weight has 5 dims) */\n"
                  "    size_t count;       /* floats */\n"
@@ -991,7 +1058,7 @@ void emit_train_header(Emit *e, StrBuf *b)
                  "/* Tensor i's floats in the state (read them to save, write them to restore). */\n"
                  "float *P_train_data(void *state, int i);\n"
                  "/* dLoss/dParameter of tensor i in the gradients P_train_grad wrote to grads;\n"
-                 " * NULL for a buffer or a frozen parameter. */\n"
+                 " * NULL for a buffer. */\n"
                  "const float *P_train_gradient(const float *grads, int i);\n"
                  "/* One training step on n samples (1 <= n <= P_BATCH_MAX, labels in\n"
                  " * [0, classes)): forward in training mode (BatchNorm batch statistics,\n"

@@ -488,6 +488,17 @@ static bool load_graph(Onnx *o, const Onnx__ModelProto *m)
     return ok && set_output(o, gp);
 }
 
+/* The ONNX names of activations whose IR tensor is named otherwise (after
+ * its node), so that a user can name them (--freeze-until). */
+static void record_aliases(Onnx *o)
+{
+    for (int i = 0; i < o->nv; i++) {
+        const OnnxValue *v = &o->v[i];
+        if (v->kind == OV_ACT && v->tensor >= 0 && strcmp(v->name, o->g->t[v->tensor].name) != 0)
+            graph_add_alias(o->g, v->name, v->tensor);
+    }
+}
+
 Graph *onnx_load(const char *path)
 {
     Onnx o = {.path = path, .loc = {path, 0, 0}};
@@ -498,6 +509,8 @@ Graph *onnx_load(const char *path)
     o.model = m;
     o.g = graph_new(path);
     bool ok = check_header(&o, m) && load_graph(&o, m);
+    if (ok)
+        record_aliases(&o);
     onnx_free(&o);
     onnx__model_proto__free_unpacked(m, NULL);
     if (!ok || diag_error_count() > errors) {

@@ -107,6 +107,10 @@ void graph_free(Graph *g)
     free(g->t);
     free(g->n);
     name_map_free(&g->tensor_index);
+    for (int i = 0; i < g->nalias; i++)
+        free(g->alias[i]);
+    free(g->alias);
+    free(g->alias_of);
     autodiff_free(g->bw);
     free(g->name);
     free(g->mean);
@@ -126,6 +130,33 @@ int graph_add_tensor(Graph *g, const char *name, TensorKind kind, Loc loc)
     int first;
     name_map_add(&g->tensor_index, t->name, g->nt, &first);
     return g->nt++;
+}
+
+void graph_add_alias(Graph *g, const char *name, int t)
+{
+    g->alias = xrealloc(g->alias, (size_t)(g->nalias + 1) * sizeof *g->alias);
+    g->alias_of = xrealloc(g->alias_of, (size_t)(g->nalias + 1) * sizeof *g->alias_of);
+    g->alias[g->nalias] = xstrdup(name);
+    g->alias_of[g->nalias++] = t;
+}
+
+int graph_find_activation(const Graph *g, const char *name)
+{
+    int t = graph_find_tensor(g, name);
+    if (t >= 0 && g->t[t].kind == T_ACT)
+        return t;
+    for (int i = 0; i < g->nalias; i++)
+        if (g->alias_of[i] >= 0 && strcmp(g->alias[i], name) == 0)
+            return g->alias_of[i];
+    return -1;
+}
+
+const char *graph_activation_name(const Graph *g, int t)
+{
+    for (int i = 0; i < g->nalias; i++)
+        if (g->alias_of[i] == t)
+            return g->alias[i];
+    return g->t[t].name;
 }
 
 int graph_find_tensor(const Graph *g, const char *name)
@@ -172,6 +203,7 @@ bool graph_param(Graph *g, Node *n, int slot, const char *suffix, TensorKind kin
     char want[128], have[128];
     if (n->param[slot] >= 0) {
         Tensor *t = &g->t[n->param[slot]];
+        t->bias = strcmp(suffix, "bias") == 0;
         if (!shape_eq(&t->shape, shape)) {
             diag_error(n->loc, "%s '%s': %s '%s' has shape %s, expected %s", op_info(n->op)->name,
                        n->name, suffix, t->name, shape_str(&t->shape, have, sizeof have),
@@ -186,6 +218,7 @@ bool graph_param(Graph *g, Node *n, int slot, const char *suffix, TensorKind kin
     g->t[id].shape = *shape;
     g->t[id].init = init;
     g->t[id].frozen = n->frozen && kind == T_PARAM;
+    g->t[id].bias = strcmp(suffix, "bias") == 0;
     n->param[slot] = id;
     if (n->nparam <= slot)
         n->nparam = slot + 1;

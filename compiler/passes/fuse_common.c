@@ -4,15 +4,23 @@
  * output": the pass rewrites p (attributes, epilogue, new folded constants)
  * and then bypasses c, so c's readers read p's output. Tensors left without
  * a user are pruned at the end of each pass, so that the dump, the planner
- * and the weight emitter never see them. */
+ * and the weight emitter never see them. A kept tensor (fuse_kept: the
+ * graph output, a --freeze-until cut) is never the middle of a fusion:
+ * fuse_sole_consumer finds no reader for it, so nothing downstream merges
+ * with what made it. */
 #include "../cnnc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+bool fuse_kept(const Graph *g, int t)
+{
+    return t == g->output || g->t[t].keep;
+}
+
 int fuse_sole_consumer(const Graph *g, int t)
 {
-    if (t == g->output)
+    if (fuse_kept(g, t))
         return -1;
     int found = -1, reads = 0;
     for (int i = 0; i < g->nn; i++)
@@ -43,6 +51,7 @@ void fuse_bypass(Graph *g, int id)
                 g->n[i].in[j] = x;
     if (g->output == y)
         g->output = x;
+    g->t[x].keep |= g->t[y].keep;
     g->t[y].producer = -1;
     fuse_remove(g, id);
 }
@@ -51,7 +60,7 @@ void fuse_dead_views(Graph *g)
 {
     for (int i = g->nn - 1; i >= 0; i--) {
         const Node *n = &g->n[i];
-        if ((op_info(n->op)->traits & OPT_VIEW) && n->out != g->output &&
+        if ((op_info(n->op)->traits & OPT_VIEW) && !fuse_kept(g, n->out) &&
             graph_consumers(g, n->out, NULL, 0) == 0)
             fuse_remove(g, i);
     }
@@ -104,6 +113,9 @@ void fuse_prune(Graph *g)
     graph_reindex_tensors(g);
     g->input = map[g->input];
     g->output = map[g->output];
+    for (int i = 0; i < g->nalias; i++)
+        if (g->alias_of[i] >= 0)
+            g->alias_of[i] = map[g->alias_of[i]];
     for (int i = 0; i < g->nn; i++) {
         Node *n = &g->n[i];
         n->out = map[n->out];

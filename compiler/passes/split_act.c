@@ -44,6 +44,8 @@ void split_epilogue(Graph *g, int id)
                 g->n[i].in[j] = y;
     if (g->output == z)
         g->output = y;
+    g->t[y].keep = g->t[z].keep; /* the value it names is y now */
+    g->t[z].keep = false;
 }
 
 bool split_act(Graph *g, const LoadOptions *opt)

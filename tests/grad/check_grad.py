@@ -158,7 +158,11 @@ def named_params(module, params, layer_map):
 
 # ---- examples ----
 
-def check_example(binary, path, work):
+def example_setup(binary, path, work):
+    """The torch twin of example `path` holding cnnc's weights (also
+    written to a folder for --weights), a seeded batch and its labels:
+    (module, params, layer_map, weights dir, x, labels). Raises
+    RuntimeError."""
     name = os.path.basename(path)[:-4]
     factory, shape, layer_map = models.EXAMPLES[name]
     torch.manual_seed(0)
@@ -166,7 +170,7 @@ def check_example(binary, path, work):
     wdir = os.path.join(work, 'weights')
     ok, msg = cnnc(binary, 'weights', path, '--outdir', wdir)
     if not ok:
-        return ['cnnc weights failed: ' + msg]
+        raise RuntimeError('cnnc weights failed: ' + msg)
     params = read_params(wdir)
     rng = np.random.default_rng(7)
     for p in params:  # BatchNorm affine terms away from 1 and 0
@@ -178,11 +182,19 @@ def check_example(binary, path, work):
     write_params(wdir, params)
     errors = load_into(module, params, layer_map)
     if errors:
-        return errors
+        raise RuntimeError('; '.join(errors))
     x = rng.standard_normal((BATCH, *shape)).astype('<f4')
     with torch.no_grad():
         k = module.double().eval()(torch.from_numpy(x[:1]).double()).numel()
     labels = rng.integers(0, k, BATCH).astype('<i8')
+    return module, params, layer_map, wdir, x, labels
+
+
+def check_example(binary, path, work):
+    try:
+        module, params, layer_map, wdir, x, labels = example_setup(binary, path, work)
+    except RuntimeError as e:
+        return [str(e)]
     out, err = run_grad(binary, path, work, x, labels, wdir)
     if err:
         return [err]

@@ -8,8 +8,14 @@
  * momentum and weight decay, and for Adam with weight decay: the model is
  * compiled with --optimizer adam, whose state keeps both moments, so that
  * one build runs both (P_TRAIN_MOMENTS).
+ * With the build's --freeze-until T and --train-bias-only given again
+ * here, the interpreter's graph is frozen the same way (passes/freeze.c): the
+ * state's table must hold exactly its trainable parameters and buffers (a
+ * frozen one is a constant of the code, in flash), the interpreter's
+ * frozen parameters must come out of the steps bit-identical, and the
+ * others must match as above.
  *
- * usage: optim_check MODEL.cnn */
+ * usage: optim_check MODEL.cnn [--freeze-until T] [--train-bias-only] */
 #include MODEL_C
 
 #include "cnnc.h"
@@ -17,17 +23,68 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define STEPS 3
 
 static _Alignas(64) unsigned char state[m_TRAIN_STATE_BYTES];
 static _Alignas(64) unsigned char arena[m_TRAIN_ARENA_BYTES];
 
-static int check_one(const char *path, OptimKind kind)
+/* The state's table against g: exactly the tensors a build keeps there. */
+static int check_table(const Graph *g)
+{
+    int want = 0, bad = 0;
+    for (int t = 0; t < g->nt; t++)
+        want += tensor_in_train_state(&g->t[t]);
+    for (int i = 0; i < m_TRAIN_TENSOR_COUNT; i++) {
+        int id = graph_find_tensor(g, m_train_tensor(i)->name);
+        if (id < 0 || !tensor_in_train_state(&g->t[id])) {
+            printf("%s: in the state, but frozen\n", m_train_tensor(i)->name);
+            bad++;
+        }
+    }
+    if (want != m_TRAIN_TENSOR_COUNT) {
+        printf("the state holds %d tensors, expected %d\n", m_TRAIN_TENSOR_COUNT, want);
+        bad++;
+    }
+    return bad;
+}
+
+/* Copies of the frozen parameters' values (per tensor, NULL: not frozen). */
+static float **frozen_copies(const Graph *g)
+{
+    float **copy = xcalloc((size_t)g->nt, sizeof *copy);
+    for (int t = 0; t < g->nt; t++)
+        if (g->t[t].kind == T_PARAM && g->t[t].frozen) {
+            size_t bytes = sizeof(float) * (size_t)shape_numel(&g->t[t].shape);
+            copy[t] = xmalloc(bytes);
+            memcpy(copy[t], g->t[t].data, bytes);
+        }
+    return copy;
+}
+
+/* After the steps: g's first tensors are the forward's, those copied. */
+static int check_frozen(const Graph *g, float **copy)
+{
+    int bad = 0;
+    for (int t = 0; t < g->bw->nfwd_tensors; t++) {
+        if (copy[t] && memcmp(copy[t], g->t[t].data,
+                              sizeof(float) * (size_t)shape_numel(&g->t[t].shape)) != 0) {
+            printf("%s: frozen, but changed by the steps\n", g->t[t].name);
+            bad++;
+        }
+        free(copy[t]);
+    }
+    free(copy);
+    return bad;
+}
+
+static int check_one(const char *path, const LoadOptions *freezing, OptimKind kind)
 {
     Graph *g = model_load(path);
-    if (!g)
+    if (!g || !freeze(g, freezing))
         return 1;
+    float **frozen = frozen_copies(g);
     int n = m_BATCH_MAX, k = m_OUTPUT_SIZE;
     float *x = xmalloc(sizeof(float) * m_INPUT_SIZE * (size_t)n);
     int32_t *y = xmalloc(sizeof(int32_t) * (size_t)n);
@@ -80,6 +137,7 @@ static int check_one(const char *path, OptimKind kind)
     }
     if (m_train_steps(state) != STEPS)
         bad++;
+    bad += check_table(g) + check_frozen(g, frozen);
     optim_free(g, &os);
     graph_free(g);
     free(x);
@@ -89,11 +147,20 @@ static int check_one(const char *path, OptimKind kind)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: optim_check MODEL.cnn\n");
+    LoadOptions freezing = {.train = true};
+    int i = 2;
+    for (; i < argc; i++)
+        if (strcmp(argv[i], "--freeze-until") == 0 && i + 1 < argc)
+            freezing.freeze_until = argv[++i];
+        else if (strcmp(argv[i], "--train-bias-only") == 0)
+            freezing.train_bias_only = true;
+        else
+            break;
+    if (argc < 2 || i < argc) {
+        fprintf(stderr, "usage: optim_check MODEL.cnn [--freeze-until T] [--train-bias-only]\n");
         return 2;
     }
-    int bad = check_one(argv[1], OPT_SGD) + check_one(argv[1], OPT_ADAM);
+    int bad = check_one(argv[1], &freezing, OPT_SGD) + check_one(argv[1], &freezing, OPT_ADAM);
     printf("%s\n", bad ? "FAIL" : "ok");
     return bad != 0;
 }

@@ -509,7 +509,10 @@ void conv_emit_grad(Emit *e, const Node *n)
     ConvDims d = conv_dims(e, n);
     bool dx = emit_grad_needs_dx(e, 0), dw = emit_grad_has_dp(e, 0), db = emit_grad_has_dp(e, 1);
     emit_grad_epilogue(e, n, d.k.f * d.plane);
-    emit_setup(e, n, &d);
+    if (dx || dw)
+        emit_setup(e, n, &d);
+    else /* the bias alone (--train-bias-only): no taps to walk */
+        emit_line(e, "int b, g, f, oy;");
     if (dx)
         emit_dx_phase(e, &d);
     if (dw || db) {

@@ -58,7 +58,7 @@ static bool infer_prelu(Graph *g, Node *n)
 {
     if (!check_arity(n, 1))
         return false;
-    const Shape *x = node_in_shape(g, n, 0);
+    Shape xs = *node_in_shape(g, n, 0), *x = &xs; /* a copy: declare_slope grows g->t */
     if ((n->nparam < 1 || n->param[0] < 0) && !declare_slope(g, n, x))
         return false;
     const Tensor *a = &g->t[n->param[0]];

@@ -72,7 +72,7 @@ static bool find_region(Graph *g, const Node *t, Region *r)
     tensors[nt++] = t->out;
     r->nnode = r->nexit = 0;
     for (int k = 0; k < nt; k++) { /* the region grows as its tensors are read */
-        if (tensors[k] == g->output)
+        if (fuse_kept(g, tensors[k]))
             return false;
         for (int i = 0; i < g->nn; i++) {
             Node *n = &g->n[i];
