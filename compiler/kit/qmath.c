@@ -50,6 +50,83 @@ void q_bounds(Act act, const Quant *q, int32_t *lo, int32_t *hi)
     *hi = q_quantize(act_apply(act, INFINITY), q->scale[0], q->zero_point[0]);
 }
 
+/* a[0..3] += filters w (a pair, packed by ops/conv/conv_int8_blocked.c)
+ * times two pixels' columns c (int16 pairs, interleaved two words at a
+ * time), kq groups of four k: sums a00 a01 a10 a11 (filter, pixel). Arm's
+ * DSP extension does two products an SMLAD; the plain C takes the same
+ * words apart. No sum can overflow (conv_int8.c's bound), so both give the
+ * same integers. Two groups a pass, the loop's own cost halved. */
+#define DOT22_X(X0, X1, X2, X3) \
+    "        x0 = c[" X0 "];\n" \
+    "        x1 = c[" X1 "];\n" \
+    "        x2 = c[" X2 "];\n" \
+    "        x3 = c[" X3 "];\n"
+#define DOT22_DSP(F, A0, A1) \
+    "        wr = w[" F "];\n" \
+    "        wl = __sxtb16(wr);\n" \
+    "        wh = cnnc_sxtb16_hi(wr);\n" \
+    "        " A0 " = __smlad(wl, x0, " A0 ");\n" \
+    "        " A0 " = __smlad(wh, x1, " A0 ");\n" \
+    "        " A1 " = __smlad(wl, x2, " A1 ");\n" \
+    "        " A1 " = __smlad(wh, x3, " A1 ");\n"
+#define DOT22_PLAIN(F, A0, A1) \
+    "        wr = w[" F "];\n" \
+    "        w0 = (int32_t)((uint32_t)wr << 24) >> 24;\n" \
+    "        w1 = (int32_t)((uint32_t)wr << 8) >> 24;\n" \
+    "        w2 = (int32_t)((uint32_t)wr << 16) >> 24;\n" \
+    "        w3 = wr >> 24;\n" \
+    "        " A0 " += w0 * cnnc_lo16(x0) + w1 * (x0 >> 16) + w2 * cnnc_lo16(x1) + w3 * (x1 >> 16);\n" \
+    "        " A1 " += w0 * cnnc_lo16(x2) + w1 * (x2 >> 16) + w2 * cnnc_lo16(x3) + w3 * (x3 >> 16);\n"
+/* One group of four k (words F0, F1 of w, X0.. of c), for both filters. */
+#define DOT22_GROUP(STEP, F0, F1, X0, X1, X2, X3) \
+    DOT22_X(X0, X1, X2, X3) STEP(F0, "a00", "a01") STEP(F1, "a10", "a11")
+#define DOT22_LOOP(STEP) \
+    "    if (kq & 1) {\n" DOT22_GROUP(STEP, "0", "1", "0", "1", "2", "3") \
+    "        w += 2;\n" \
+    "        c += 4;\n" \
+    "    }\n" \
+    "    if (w != end)\n" \
+    "    do {\n" DOT22_GROUP(STEP, "0", "1", "0", "1", "2", "3") \
+    DOT22_GROUP(STEP, "2", "3", "4", "5", "6", "7") \
+    "        w += 4;\n" \
+    "        c += 8;\n" \
+    "    } while (w != end);\n"
+static const char DOT22[] =
+    "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n"
+    "#include <arm_acle.h>\n"
+    "#if defined(__GNUC__)\n"
+    "static inline int32_t cnnc_sxtb16_hi(int32_t w)\n"
+    "{\n"
+    "    int32_t r;\n"
+    "    __asm__(\"sxtb16 %0, %1, ror #8\" : \"=r\"(r) : \"r\"(w));\n"
+    "    return r;\n"
+    "}\n"
+    "#else\n"
+    "#define cnnc_sxtb16_hi(w) __sxtb16(__ror((uint32_t)(w), 8))\n"
+    "#endif\n"
+    "#else\n"
+    "static inline int32_t cnnc_lo16(int32_t x)\n"
+    "{\n"
+    "    return (int32_t)((uint32_t)x << 16) >> 16;\n"
+    "}\n"
+    "#endif\n"
+    "static void cnnc_dot22(const int32_t *w, const int32_t *c, int kq, int32_t *a)\n"
+    "{\n"
+    "    int32_t a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];\n"
+    "    const int32_t *end = w + 2 * kq;\n"
+    "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n"
+    "    int32_t x0, x1, x2, x3, wr, wl, wh;\n"
+    DOT22_LOOP(DOT22_DSP)
+    "#else\n"
+    "    int32_t x0, x1, x2, x3, wr, w0, w1, w2, w3;\n"
+    DOT22_LOOP(DOT22_PLAIN)
+    "#endif\n"
+    "    a[0] = a00;\n"
+    "    a[1] = a01;\n"
+    "    a[2] = a10;\n"
+    "    a[3] = a11;\n"
+    "}\n";
+
 /* The generated twins of the functions above, each defined once per
  * translation unit (its CNNC_<NAME>_DEFINED guard), so that models
  * compiled into one file share them. */
@@ -68,6 +145,18 @@ static const struct {
      "{\n"
      "    return (int32_t)(((int64_t)x * m + ((int64_t)1 << (s - 1))) >> s);\n"
      "}\n"},
+    {"cnnc_pk16", "CNNC_PK16_DEFINED",
+     "static inline int32_t cnnc_pk16(int32_t lo, int32_t hi)\n"
+     "{\n"
+     "#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)\n"
+     "    int32_t r;\n"
+     "    __asm__(\"pkhbt %0, %1, %2, lsl #16\" : \"=r\"(r) : \"r\"(lo), \"r\"(hi));\n"
+     "    return r;\n"
+     "#else\n"
+     "    return (int32_t)(((uint32_t)lo & 0xffffu) | (uint32_t)hi << 16);\n"
+     "#endif\n"
+     "}\n"},
+    {"cnnc_dot22", "CNNC_DOT22_DEFINED", DOT22},
     {"cnnc_q8", "CNNC_Q8_DEFINED",
      "static inline int8_t cnnc_q8(float x, float scale, int32_t zp)\n"
      "{\n"

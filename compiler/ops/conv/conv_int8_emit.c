@@ -217,6 +217,10 @@ void conv_q_emit(Emit *e, const Node *n, const ConvQ *q)
     bool depthwise = q->cg == 1 && q->fg == 1;
     bool pointwise = q->taps == 1 && k->sh == 1 && k->sw == 1 && !padded(k);
     int64_t pad_bytes = 0;
+    if (conv_q_blocked_fits(e, q)) {
+        conv_q_emit_blocked(e, n, q);
+        return;
+    }
     emit_consts(e, n, q);
     const char *X = "x0";
     if (padded(k) && !pointwise) {

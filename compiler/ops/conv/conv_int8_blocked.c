@@ -1,0 +1,219 @@
+/* conv_int8_blocked.c: the integer conv's blocked kernel for the
+ * microcontroller profiles (emit_scalar_kernels): general and pointwise
+ * convolutions with at least two output pixels. Takes a ConvQ (conv_int8.c
+ * holds the arithmetic); gives a layer body whose inner loop is
+ * cnnc_dot22 (kit/qmath.c): two filters by two output pixels, four int32
+ * sums held in registers, four k at a time.
+ *
+ * - The weights are packed at compile time as the loop reads them: per
+ *   group, per pair of filters, per four k, one int32 word for each filter
+ *   holding the bytes w[k], w[k+2], w[k+1], w[k+3] (K padded to a multiple
+ *   of 4 with zeros; an odd last filter paired with a zero one). Arm's
+ *   SXTB16 of such a word gives the int16 lanes (w[k], w[k+1]), of the word
+ *   rotated by 8 (w[k+2], w[k+3]).
+ * - Each output pixel's receptive field is gathered (im2col) as int16
+ *   pairs (x[k], x[k+1]) in int32 words, so that SMLAD takes two products a
+ *   word; the padded input comes from the same scratch copy as the other
+ *   kernels make.
+ * - On a core with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4, M7,
+ *   M33) cnnc_dot22 runs SXTB16 and SMLAD; elsewhere the same words are
+ *   taken apart in plain C. Both sum the same products, which cannot
+ *   overflow (conv_int8.c checks the bound), so they agree bit for bit. */
+#include "conv_int8.h"
+
+#include <stdlib.h>
+
+/* Receptive-field units of more elements than this are not unrolled: such
+ * layers (kernels over 5x5) keep the portable kernel. */
+enum { MAX_UNIT = 100 };
+
+static int64_t padded_k(const ConvQ *q)
+{
+    return (q->kdim + 3) / 4 * 4;
+}
+
+static bool has_pad(const ConvGeom *k)
+{
+    return k->pt || k->pl || k->pb || k->pr;
+}
+
+/* Channels per gathered unit: enough that a unit fills whole groups of
+ * four k (two words of each pixel). */
+static int64_t unit_channels(const ConvQ *q)
+{
+    return q->taps % 4 == 0 ? 1 : q->taps % 2 == 0 ? 2 : 4;
+}
+
+bool conv_q_blocked_fits(Emit *e, const ConvQ *q)
+{
+    bool depthwise = q->cg == 1 && q->fg == 1;
+    return emit_scalar_kernels(e) && !depthwise && q->k.oh * q->k.ow >= 2 &&
+           unit_channels(q) * q->taps <= MAX_UNIT;
+}
+
+/* Filter f's weight k (zero beyond the layer's filters and K). */
+static int32_t weight_at(const ConvQ *q, int64_t g, int64_t f, int64_t k)
+{
+    if (f >= q->fg || k >= q->kdim)
+        return 0;
+    return q->w[(g * q->fg + f) * q->kdim + k];
+}
+
+/* [G][ceil(Fg/2)][Kp/4][2] words, each w[k], w[k+2], w[k+1], w[k+3] from
+ * its low byte up. Caller frees. */
+static int32_t *pack_weights(const ConvQ *q, int64_t *count)
+{
+    static const int order[4] = {0, 2, 1, 3};
+    int64_t pairs = (q->fg + 1) / 2, kq = padded_k(q) / 4;
+    *count = q->k.groups * pairs * kq * 2;
+    int32_t *r = xmalloc((size_t)*count * sizeof *r);
+    int32_t *o = r;
+    for (int64_t g = 0; g < q->k.groups; g++)
+        for (int64_t j = 0; j < pairs; j++)
+            for (int64_t kk = 0; kk < kq; kk++)
+                for (int f = 0; f < 2; f++) {
+                    uint32_t word = 0;
+                    for (int b = 0; b < 4; b++)
+                        word |= (uint32_t)(uint8_t)weight_at(q, g, 2 * j + f, 4 * kk + order[b])
+                                << (8 * b);
+                    *o++ = (int32_t)word;
+                }
+    return r;
+}
+
+/* Element i of a unit: its offset from the unit's first input element. */
+static int64_t unit_offset(const ConvQ *q, int64_t i, int64_t wp, int64_t plane)
+{
+    const ConvGeom *k = &q->k;
+    int64_t c = i / q->taps, t = i % q->taps;
+    return c * plane + (t / k->kw) * k->dh * wp + (t % k->kw) * k->dw;
+}
+
+/* Word i of a pixel's column, from a group boundary: the two pixels'
+ * columns are interleaved two words at a time. */
+static int64_t word_slot(int64_t i)
+{
+    return i / 2 * 4 + i % 2;
+}
+
+/* The words of elements [0, n) of a unit at xb, as int16 pairs from d (an
+ * odd last element paired with 0). */
+static void emit_words(Emit *e, const ConvQ *q, int64_t n, int64_t wp, int64_t plane)
+{
+    for (int64_t i = 0; i < n; i += 2) {
+        long long a = unit_offset(q, i, wp, plane), at = word_slot(i / 2);
+        if (i + 1 < n)
+            emit_line(e, "d[%lld] = cnnc_pk16(xb[%lld], xb[%lld]);", at, a,
+                      (long long)unit_offset(q, i + 1, wp, plane));
+        else
+            emit_line(e, "d[%lld] = cnnc_pk16(xb[%lld], 0);", at, a);
+    }
+}
+
+/* Gathers pixel `p`'s receptive field from the group's planes xg into its
+ * slots of the columns at c (pixel `pix` of the pair). */
+static void emit_gather(Emit *e, const ConvQ *q, int pix, const char *p, int64_t hp, int64_t wp)
+{
+    const ConvGeom *k = &q->k;
+    int64_t plane = hp * wp, uc = unit_channels(q), unit = uc * q->taps;
+    int64_t units = q->cg / uc, rest = q->cg % uc * q->taps;
+    emit_line(e, "{");
+    emit_line(e, "const int8_t *xb = xg + (%s) / %lld * %lld + (%s) %% %lld * %d;", p,
+              (long long)k->ow, (long long)(k->sh * wp), p, (long long)k->ow, k->sw);
+    emit_line(e, "int32_t *d = c + %d;", 2 * pix);
+    if (units) {
+        emit_line(e, "for (int u = 0; u < %lld; u++, xb += %lld, d += %lld) {",
+                  (long long)units, (long long)(uc * plane), (long long)unit);
+        emit_words(e, q, unit, wp, plane);
+        emit_line(e, "}");
+    }
+    emit_words(e, q, rest, wp, plane); /* the last channels, fewer than a unit */
+    for (int64_t i = (rest + 1) / 2; i < (padded_k(q) - units * unit) / 2; i++)
+        emit_line(e, "d[%lld] = 0;", (long long)word_slot(i));
+    emit_line(e, "}");
+}
+
+/* Stores sums a[i], a[i + 1] of filter `f` at pixels p, p + 1. */
+static void emit_store(Emit *e, const ConvQ *q, int i, const char *f)
+{
+    int64_t np = q->k.oh * q->k.ow;
+    for (int j = 0; j < 2; j++) {
+        char *sum = xasprintf("a[%d]", i + j);
+        if (j)
+            emit_line(e, "if (p + 1 < %lld)", (long long)np);
+        emit_line(e, "%sy[(%s) * %lld + p + %d] = cnnc_rq8(%s, MS[2 * (%s)], MS[2 * (%s) + 1], "
+                     "%ld, %ld, %ld);",
+                  j ? "    " : "", f, (long long)np, j, sum, f, f, (long)q->zy, (long)q->lo,
+                  (long)q->hi);
+        free(sum);
+    }
+}
+
+/* Every filter pair of group g times the columns at c. */
+static void emit_pairs_loop(Emit *e, const ConvQ *q)
+{
+    int64_t pairs = (q->fg + 1) / 2, kq = padded_k(q) / 4;
+    emit_line(e, "for (int j = 0; j < %lld; j++) {", (long long)pairs);
+    emit_line(e, "const int fo = g * %lld + 2 * j;", (long long)q->fg);
+    emit_line(e, "int32_t a[4];");
+    emit_line(e, "a[0] = a[1] = B[fo];");
+    if (q->fg % 2)
+        emit_line(e, "a[2] = a[3] = 2 * j + 1 < %lld ? B[fo + 1] : 0;", (long long)q->fg);
+    else
+        emit_line(e, "a[2] = a[3] = B[fo + 1];");
+    emit_line(e, "cnnc_dot22(W + (g * %lld + j) * %lld, c, %lld, a);", (long long)pairs,
+              (long long)(2 * kq), (long long)kq);
+    emit_store(e, q, 0, "fo");
+    if (q->fg % 2)
+        emit_line(e, "if (2 * j + 1 < %lld) {", (long long)q->fg);
+    emit_store(e, q, 2, "fo + 1");
+    if (q->fg % 2)
+        emit_line(e, "}");
+    emit_line(e, "}");
+}
+
+static void emit_consts(Emit *e, const Node *n, const ConvQ *q)
+{
+    int64_t count;
+    int32_t *w = pack_weights(q, &count);
+    char *wc = xasprintf("%s.weight: int8, zero point removed, four a word: per group, filter "
+                         "pair and four k, each filter's w[k], w[k+2], w[k+1], w[k+3]",
+                         n->name);
+    char *bc = xasprintf("%s: int32 bias minus the input's zero point times the weights", n->name);
+    char *mc = xasprintf("%s: per output channel (m, s), x * M = (x * m + 2^(s-1)) >> s", n->name);
+    emit_line(e, "const int32_t *W = %s;", emit_const_i32(e, "weight", wc, w, count));
+    emit_line(e, "const int32_t *B = %s;", emit_const_i32(e, "bias", bc, q->b, q->k.f));
+    emit_line(e, "const int32_t *MS = %s;", emit_const_i32(e, "requant", mc, q->ms, 2 * q->k.f));
+    free(w);
+    free(wc);
+    free(bc);
+    free(mc);
+}
+
+void conv_q_emit_blocked(Emit *e, const Node *n, const ConvQ *q)
+{
+    const ConvGeom *k = &q->k;
+    int64_t hp = k->h + k->pt + k->pb, wp = k->w + k->pl + k->pr, np = k->oh * k->ow;
+    int64_t pad_bytes = 0, words = padded_k(q) / 2;
+    emit_consts(e, n, q);
+    const char *X = "x0";
+    if (has_pad(k)) {
+        pad_bytes = (k->c * hp * wp + 3) / 4 * 4;
+        X = "s";
+        emit_pad_copy_typed(e, "s", "x0", k->c, k->h, k->w, (int[]){k->pt, k->pl, k->pb, k->pr},
+                            q->mode, "int8_t", (int)q->zx);
+    }
+    emit_line(e, "int32_t *c = (int32_t *)(void *)(s + %lld);", (long long)pad_bytes);
+    emit_line(e, "for (int g = 0; g < %d; g++) {", k->groups);
+    emit_line(e, "const int8_t *xg = %s + g * %lld;", X, (long long)(q->cg * hp * wp));
+    emit_line(e, "for (int p = 0; p < %lld; p += 2) {", (long long)np);
+    emit_gather(e, q, 0, "p", hp, wp);
+    /* without a second pixel, the pair's second slots keep the previous
+     * pixel's values (np >= 2): in range, and their sums are not stored */
+    emit_line(e, "if (p + 1 < %lld)", (long long)np);
+    emit_gather(e, q, 1, "p + 1", hp, wp);
+    emit_pairs_loop(e, q);
+    emit_line(e, "}");
+    emit_line(e, "}");
+    emit_scratch(e, pad_bytes / 4 + 2 * words);
+}
