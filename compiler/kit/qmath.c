@@ -127,6 +127,24 @@ static const char DOT22[] =
     "    a[3] = a11;\n"
     "}\n";
 
+/* (x * m + 2^(s-1)) >> s for s >= 32 from the product's high word h alone:
+ * the floor of a floor, (h + 2^(s-33)) >> (s-32), and at s = 32 the carry
+ * of 2^31 into h, the low word's top bit. A 32-bit multiply-high and a shift
+ * where a core has no 64-bit shifter (Cortex-M). No sum overflows: |h| <
+ * 2^30. */
+#define RQHI \
+    "#ifndef CNNC_RQHI_DEFINED\n" \
+    "#define CNNC_RQHI_DEFINED\n" \
+    "static inline int32_t cnnc_rqhi(int32_t x, int32_t m, int s)\n" \
+    "{\n" \
+    "    int64_t p = (int64_t)x * m;\n" \
+    "    int32_t h = (int32_t)(p >> 32);\n" \
+    "    if (s == 32)\n" \
+    "        return h + (int32_t)((uint32_t)p >> 31);\n" \
+    "    return (h + ((int32_t)1 << (s - 33))) >> (s - 32);\n" \
+    "}\n" \
+    "#endif\n"
+
 /* The generated twins of the functions above, each defined once per
  * translation unit (its CNNC_<NAME>_DEFINED guard), so that models
  * compiled into one file share them. */
@@ -134,15 +152,31 @@ static const struct {
     const char *name, *guard, *text;
 } helpers[] = {
     {"cnnc_rq8", "CNNC_RQ8_DEFINED",
-     "static inline int8_t cnnc_rq8(int32_t acc, int32_t m, int s, int32_t zp, int32_t lo,\n"
-     "                              int32_t hi)\n"
+     RQHI
+     "#if defined(__GNUC__)\n"
+     "__attribute__((noinline))\n"
+     "#endif\n"
+     "static int8_t cnnc_rq8_wide(int32_t acc, int32_t m, int s, int32_t zp, int32_t lo,\n"
+     "                            int32_t hi)\n"
      "{\n"
      "    int64_t v = (((int64_t)acc * m + ((int64_t)1 << (s - 1))) >> s) + zp;\n"
      "    return (int8_t)(v < lo ? lo : v > hi ? hi : v);\n"
+     "}\n"
+     "static inline int8_t cnnc_rq8(int32_t acc, int32_t m, int s, int32_t zp, int32_t lo,\n"
+     "                              int32_t hi)\n"
+     "{\n"
+     "    int32_t v;\n"
+     "    if (s < 32) /* a multiplier of 2^-31 or more: rare, 64 bits */\n"
+     "        return cnnc_rq8_wide(acc, m, s, zp, lo, hi);\n"
+     "    v = cnnc_rqhi(acc, m, s) + zp;\n"
+     "    return (int8_t)(v < lo ? lo : v > hi ? hi : v);\n"
      "}\n"},
     {"cnnc_rq32", "CNNC_RQ32_DEFINED",
+     RQHI
      "static inline int32_t cnnc_rq32(int32_t x, int32_t m, int s)\n"
      "{\n"
+     "    if (s >= 32)\n"
+     "        return cnnc_rqhi(x, m, s);\n"
      "    return (int32_t)(((int64_t)x * m + ((int64_t)1 << (s - 1))) >> s);\n"
      "}\n"},
     {"cnnc_pk16", "CNNC_PK16_DEFINED",

@@ -133,42 +133,62 @@ static void emit_gather(Emit *e, const ConvQ *q, int pix, const char *p, int64_t
     emit_line(e, "}");
 }
 
-/* Stores sums a[i], a[i + 1] of filter `f` at pixels p, p + 1. */
-static void emit_store(Emit *e, const ConvQ *q, int i, const char *f)
+/* Whether every output channel's shift is above 32: then the requantization
+ * needs only the high word of acc * m (cnnc_rqhi in kit/qmath.c). */
+static bool shifts_above_32(const ConvQ *q)
 {
-    int64_t np = q->k.oh * q->k.ow;
-    for (int j = 0; j < 2; j++) {
-        char *sum = xasprintf("a[%d]", i + j);
-        if (j)
-            emit_line(e, "if (p + 1 < %lld)", (long long)np);
-        emit_line(e, "%sy[(%s) * %lld + p + %d] = cnnc_rq8(%s, MS[2 * (%s)], MS[2 * (%s) + 1], "
-                     "%ld, %ld, %ld);",
-                  j ? "    " : "", f, (long long)np, j, sum, f, f, (long)q->zy, (long)q->lo,
-                  (long)q->hi);
-        free(sum);
-    }
+    for (int64_t f = 0; f < q->k.f; f++)
+        if (q->ms[2 * f + 1] <= 32)
+            return false;
+    return true;
 }
 
-/* Every filter pair of group g times the columns at c. */
-static void emit_pairs_loop(Emit *e, const ConvQ *q)
+/* y[fo][p + j] from the sum at `sum`: inline where the shifts allow, as
+ * qmath's rule reads (round(acc * M) + zy, saturated), else cnnc_rq8. */
+static void emit_requant(Emit *e, const ConvQ *q, bool hi_word, const char *sum, int j)
 {
-    int64_t pairs = (q->fg + 1) / 2, kq = padded_k(q) / 4;
+    int64_t np = q->k.oh * q->k.ow;
+    if (!hi_word) {
+        emit_line(e, "y[fo * %lld + p + %d] = cnnc_rq8(%s, MS[2 * fo], MS[2 * fo + 1], %ld, %ld, "
+                     "%ld);",
+                  (long long)np, j, sum, (long)q->zy, (long)q->lo, (long)q->hi);
+        return;
+    }
+    emit_line(e, "{");
+    emit_line(e, "int32_t v = ((int32_t)(((int64_t)%s * m) >> 32) + half) >> sh;", sum);
+    emit_line(e, "v += %ld;", (long)q->zy);
+    emit_line(e, "y[fo * %lld + p + %d] = (int8_t)(v < %ld ? %ld : v > %ld ? %ld : v);",
+              (long long)np, j, (long)q->lo, (long)q->lo, (long)q->hi, (long)q->hi);
+    emit_line(e, "}");
+}
+
+/* Every filter pair of group g times the columns at c, the sums into a
+ * ([pair][filter][pixel]), then each filter's two outputs. */
+static void emit_filters(Emit *e, const ConvQ *q)
+{
+    int64_t pairs = (q->fg + 1) / 2, kq = padded_k(q) / 4, np = q->k.oh * q->k.ow;
+    bool hi_word = shifts_above_32(q);
     emit_line(e, "for (int j = 0; j < %lld; j++) {", (long long)pairs);
-    emit_line(e, "const int fo = g * %lld + 2 * j;", (long long)q->fg);
-    emit_line(e, "int32_t a[4];");
-    emit_line(e, "a[0] = a[1] = B[fo];");
+    emit_line(e, "int32_t *aj = a + 4 * j;");
+    emit_line(e, "aj[0] = aj[1] = B[g * %lld + 2 * j];", (long long)q->fg);
     if (q->fg % 2)
-        emit_line(e, "a[2] = a[3] = 2 * j + 1 < %lld ? B[fo + 1] : 0;", (long long)q->fg);
+        emit_line(e, "aj[2] = aj[3] = 2 * j + 1 < %lld ? B[g * %lld + 2 * j + 1] : 0;",
+                  (long long)q->fg, (long long)q->fg);
     else
-        emit_line(e, "a[2] = a[3] = B[fo + 1];");
-    emit_line(e, "cnnc_dot22(W + (g * %lld + j) * %lld, c, %lld, a);", (long long)pairs,
+        emit_line(e, "aj[2] = aj[3] = B[g * %lld + 2 * j + 1];", (long long)q->fg);
+    emit_line(e, "cnnc_dot22(W + (g * %lld + j) * %lld, c, %lld, aj);", (long long)pairs,
               (long long)(2 * kq), (long long)kq);
-    emit_store(e, q, 0, "fo");
-    if (q->fg % 2)
-        emit_line(e, "if (2 * j + 1 < %lld) {", (long long)q->fg);
-    emit_store(e, q, 2, "fo + 1");
-    if (q->fg % 2)
-        emit_line(e, "}");
+    emit_line(e, "}");
+    emit_line(e, "for (int f = 0; f < %lld; f++) {", (long long)q->fg);
+    emit_line(e, "const int fo = g * %lld + f;", (long long)q->fg);
+    emit_line(e, "const int32_t *af = a + f / 2 * 4 + f %% 2 * 2;");
+    if (hi_word) {
+        emit_line(e, "const int32_t m = MS[2 * fo], sh = MS[2 * fo + 1] - 32;");
+        emit_line(e, "const int32_t half = (int32_t)1 << (sh - 1);");
+    }
+    emit_requant(e, q, hi_word, "af[0]", 0);
+    emit_line(e, "if (p + 1 < %lld)", (long long)np);
+    emit_requant(e, q, hi_word, "af[1]", 1);
     emit_line(e, "}");
 }
 
@@ -203,7 +223,8 @@ void conv_q_emit_blocked(Emit *e, const Node *n, const ConvQ *q)
         emit_pad_copy_typed(e, "s", "x0", k->c, k->h, k->w, (int[]){k->pt, k->pl, k->pb, k->pr},
                             q->mode, "int8_t", (int)q->zx);
     }
-    emit_line(e, "int32_t *c = (int32_t *)(void *)(s + %lld);", (long long)pad_bytes);
+    emit_line(e, "int32_t *c = (int32_t *)(void *)(s + %lld), *a = c + %lld;", (long long)pad_bytes,
+              (long long)(2 * words));
     emit_line(e, "for (int g = 0; g < %d; g++) {", k->groups);
     emit_line(e, "const int8_t *xg = %s + g * %lld;", X, (long long)(q->cg * hp * wp));
     emit_line(e, "for (int p = 0; p < %lld; p += 2) {", (long long)np);
@@ -212,8 +233,8 @@ void conv_q_emit_blocked(Emit *e, const Node *n, const ConvQ *q)
      * pixel's values (np >= 2): in range, and their sums are not stored */
     emit_line(e, "if (p + 1 < %lld)", (long long)np);
     emit_gather(e, q, 1, "p + 1", hp, wp);
-    emit_pairs_loop(e, q);
+    emit_filters(e, q);
     emit_line(e, "}");
     emit_line(e, "}");
-    emit_scratch(e, pad_bytes / 4 + 2 * words);
+    emit_scratch(e, pad_bytes / 4 + 2 * words + 4 * ((q->fg + 1) / 2));
 }
