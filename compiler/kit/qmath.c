@@ -50,48 +50,53 @@ void q_bounds(Act act, const Quant *q, int32_t *lo, int32_t *hi)
     *hi = q_quantize(act_apply(act, INFINITY), q->scale[0], q->zero_point[0]);
 }
 
-/* a[0..3] += filters w (a pair, packed by ops/conv/conv_int8_blocked.c)
- * times two pixels' columns c (int16 pairs, interleaved two words at a
- * time), kq groups of four k: sums a00 a01 a10 a11 (filter, pixel). Arm's
- * DSP extension does two products an SMLAD; the plain C takes the same
+/* a[0..3] += filter w (packed by ops/conv/conv_int8_blocked.c) times four
+ * pixels' columns c (int16 pairs, interleaved two words at a time), kq
+ * groups of four k. Arm's DSP extension does two products an SMLAD, each
+ * weight word widened once for the four pixels; the plain C takes the same
  * words apart. No sum can overflow (conv_int8.c's bound), so both give the
- * same integers. Two groups a pass, the loop's own cost halved. */
-#define DOT22_X(X0, X1, X2, X3) \
-    "        x0 = c[" X0 "];\n" \
-    "        x1 = c[" X1 "];\n" \
-    "        x2 = c[" X2 "];\n" \
-    "        x3 = c[" X3 "];\n"
-#define DOT22_DSP(F, A0, A1) \
+ * same integers. Four groups a pass: the loop's own cost a quarter. */
+#define DOT14_DSP(F, C0, C1, C2, C3, C4, C5, C6, C7) \
     "        wr = w[" F "];\n" \
     "        wl = __sxtb16(wr);\n" \
     "        wh = cnnc_sxtb16_hi(wr);\n" \
-    "        " A0 " = __smlad(wl, x0, " A0 ");\n" \
-    "        " A0 " = __smlad(wh, x1, " A0 ");\n" \
-    "        " A1 " = __smlad(wl, x2, " A1 ");\n" \
-    "        " A1 " = __smlad(wh, x3, " A1 ");\n"
-#define DOT22_PLAIN(F, A0, A1) \
+    DOT14_DSP_PIXEL("a0", C0, C1) DOT14_DSP_PIXEL("a1", C2, C3) \
+    DOT14_DSP_PIXEL("a2", C4, C5) DOT14_DSP_PIXEL("a3", C6, C7)
+#define DOT14_DSP_PIXEL(A, X0, X1) \
+    "        x0 = c[" X0 "];\n" \
+    "        x1 = c[" X1 "];\n" \
+    "        " A " = __smlad(wl, x0, " A ");\n" \
+    "        " A " = __smlad(wh, x1, " A ");\n"
+#define DOT14_PLAIN(F, C0, C1, C2, C3, C4, C5, C6, C7) \
     "        wr = w[" F "];\n" \
     "        w0 = (int32_t)((uint32_t)wr << 24) >> 24;\n" \
     "        w1 = (int32_t)((uint32_t)wr << 8) >> 24;\n" \
     "        w2 = (int32_t)((uint32_t)wr << 16) >> 24;\n" \
     "        w3 = wr >> 24;\n" \
-    "        " A0 " += w0 * cnnc_lo16(x0) + w1 * (x0 >> 16) + w2 * cnnc_lo16(x1) + w3 * (x1 >> 16);\n" \
-    "        " A1 " += w0 * cnnc_lo16(x2) + w1 * (x2 >> 16) + w2 * cnnc_lo16(x3) + w3 * (x3 >> 16);\n"
-/* One group of four k (words F0, F1 of w, X0.. of c), for both filters. */
-#define DOT22_GROUP(STEP, F0, F1, X0, X1, X2, X3) \
-    DOT22_X(X0, X1, X2, X3) STEP(F0, "a00", "a01") STEP(F1, "a10", "a11")
-#define DOT22_LOOP(STEP) \
-    "    if (kq & 1) {\n" DOT22_GROUP(STEP, "0", "1", "0", "1", "2", "3") \
-    "        w += 2;\n" \
-    "        c += 4;\n" \
-    "    }\n" \
-    "    if (w != end)\n" \
-    "    do {\n" DOT22_GROUP(STEP, "0", "1", "0", "1", "2", "3") \
-    DOT22_GROUP(STEP, "2", "3", "4", "5", "6", "7") \
-    "        w += 4;\n" \
+    DOT14_PLAIN_PIXEL("a0", C0, C1) DOT14_PLAIN_PIXEL("a1", C2, C3) \
+    DOT14_PLAIN_PIXEL("a2", C4, C5) DOT14_PLAIN_PIXEL("a3", C6, C7)
+#define DOT14_PLAIN_PIXEL(A, X0, X1) \
+    "        x0 = c[" X0 "];\n" \
+    "        x1 = c[" X1 "];\n" \
+    "        " A " += w0 * cnnc_lo16(x0) + w1 * (x0 >> 16) + w2 * cnnc_lo16(x1) + w3 * (x1 >> 16);\n"
+#define DOT14_G0(STEP) STEP("0", "0", "1", "2", "3", "4", "5", "6", "7")
+#define DOT14_G1(STEP) STEP("1", "8", "9", "10", "11", "12", "13", "14", "15")
+#define DOT14_G2(STEP) STEP("2", "16", "17", "18", "19", "20", "21", "22", "23")
+#define DOT14_G3(STEP) STEP("3", "24", "25", "26", "27", "28", "29", "30", "31")
+#define DOT14_LOOP(STEP) \
+    "    if (kq & 1) {\n" DOT14_G0(STEP) \
+    "        w += 1;\n" \
     "        c += 8;\n" \
-    "    } while (w != end);\n"
-static const char DOT22[] =
+    "    }\n" \
+    "    if (kq & 2) {\n" DOT14_G0(STEP) DOT14_G1(STEP) \
+    "        w += 2;\n" \
+    "        c += 16;\n" \
+    "    }\n" \
+    "    while (w != end) {\n" DOT14_G0(STEP) DOT14_G1(STEP) DOT14_G2(STEP) DOT14_G3(STEP) \
+    "        w += 4;\n" \
+    "        c += 32;\n" \
+    "    }\n"
+static const char DOT14[] =
     "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n"
     "#include <arm_acle.h>\n"
     "#if defined(__GNUC__)\n"
@@ -110,21 +115,21 @@ static const char DOT22[] =
     "    return (int32_t)((uint32_t)x << 16) >> 16;\n"
     "}\n"
     "#endif\n"
-    "static void cnnc_dot22(const int32_t *w, const int32_t *c, int kq, int32_t *a)\n"
+    "static void cnnc_dot14(const int32_t *w, const int32_t *c, int kq, int32_t *a)\n"
     "{\n"
-    "    int32_t a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];\n"
-    "    const int32_t *end = w + 2 * kq;\n"
+    "    int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], x0, x1, wr;\n"
+    "    const int32_t *end = w + kq;\n"
     "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n"
-    "    int32_t x0, x1, x2, x3, wr, wl, wh;\n"
-    DOT22_LOOP(DOT22_DSP)
+    "    int32_t wl, wh;\n"
+    DOT14_LOOP(DOT14_DSP)
     "#else\n"
-    "    int32_t x0, x1, x2, x3, wr, w0, w1, w2, w3;\n"
-    DOT22_LOOP(DOT22_PLAIN)
+    "    int32_t w0, w1, w2, w3;\n"
+    DOT14_LOOP(DOT14_PLAIN)
     "#endif\n"
-    "    a[0] = a00;\n"
-    "    a[1] = a01;\n"
-    "    a[2] = a10;\n"
-    "    a[3] = a11;\n"
+    "    a[0] = a0;\n"
+    "    a[1] = a1;\n"
+    "    a[2] = a2;\n"
+    "    a[3] = a3;\n"
     "}\n";
 
 /* (x * m + 2^(s-1)) >> s for s >= 32 from the product's high word h alone:
@@ -190,7 +195,7 @@ static const struct {
      "    return (int32_t)(((uint32_t)lo & 0xffffu) | (uint32_t)hi << 16);\n"
      "#endif\n"
      "}\n"},
-    {"cnnc_dot22", "CNNC_DOT22_DEFINED", DOT22},
+    {"cnnc_dot14", "CNNC_DOT14_DEFINED", DOT14},
     {"cnnc_q8", "CNNC_Q8_DEFINED",
      "static inline int8_t cnnc_q8(float x, float scale, int32_t zp)\n"
      "{\n"

@@ -51,33 +51,27 @@ bool conv_q_blocked_fits(Emit *e, const ConvQ *q)
            unit_channels(q) * q->taps <= MAX_UNIT;
 }
 
-/* Filter f's weight k (zero beyond the layer's filters and K). */
-static int32_t weight_at(const ConvQ *q, int64_t g, int64_t f, int64_t k)
+/* Filter f's weight k (zero beyond K). */
+static int32_t weight_at(const ConvQ *q, int64_t f, int64_t k)
 {
-    if (f >= q->fg || k >= q->kdim)
-        return 0;
-    return q->w[(g * q->fg + f) * q->kdim + k];
+    return k < q->kdim ? q->w[f * q->kdim + k] : 0;
 }
 
-/* [G][ceil(Fg/2)][Kp/4][2] words, each w[k], w[k+2], w[k+1], w[k+3] from
- * its low byte up. Caller frees. */
+/* [F][Kp/4] words, each w[k], w[k+2], w[k+1], w[k+3] from its low byte
+ * up. Caller frees. */
 static int32_t *pack_weights(const ConvQ *q, int64_t *count)
 {
     static const int order[4] = {0, 2, 1, 3};
-    int64_t pairs = (q->fg + 1) / 2, kq = padded_k(q) / 4;
-    *count = q->k.groups * pairs * kq * 2;
+    int64_t kq = padded_k(q) / 4;
+    *count = q->k.f * kq;
     int32_t *r = xmalloc((size_t)*count * sizeof *r);
-    int32_t *o = r;
-    for (int64_t g = 0; g < q->k.groups; g++)
-        for (int64_t j = 0; j < pairs; j++)
-            for (int64_t kk = 0; kk < kq; kk++)
-                for (int f = 0; f < 2; f++) {
-                    uint32_t word = 0;
-                    for (int b = 0; b < 4; b++)
-                        word |= (uint32_t)(uint8_t)weight_at(q, g, 2 * j + f, 4 * kk + order[b])
-                                << (8 * b);
-                    *o++ = (int32_t)word;
-                }
+    for (int64_t f = 0; f < q->k.f; f++)
+        for (int64_t kk = 0; kk < kq; kk++) {
+            uint32_t word = 0;
+            for (int b = 0; b < 4; b++)
+                word |= (uint32_t)(uint8_t)weight_at(q, f, 4 * kk + order[b]) << (8 * b);
+            r[f * kq + kk] = (int32_t)word;
+        }
     return r;
 }
 
@@ -89,11 +83,11 @@ static int64_t unit_offset(const ConvQ *q, int64_t i, int64_t wp, int64_t plane)
     return c * plane + (t / k->kw) * k->dh * wp + (t % k->kw) * k->dw;
 }
 
-/* Word i of a pixel's column, from a group boundary: the two pixels'
- * columns are interleaved two words at a time. */
+/* Word i of a pixel's column, from a group boundary: the four pixels'
+ * columns are interleaved two words (four k) at a time. */
 static int64_t word_slot(int64_t i)
 {
-    return i / 2 * 4 + i % 2;
+    return i / 2 * 8 + i % 2;
 }
 
 /* The words of elements [0, n) of a unit at xb, as int16 pairs from d (an
@@ -111,7 +105,7 @@ static void emit_words(Emit *e, const ConvQ *q, int64_t n, int64_t wp, int64_t p
 }
 
 /* Gathers pixel `p`'s receptive field from the group's planes xg into its
- * slots of the columns at c (pixel `pix` of the pair). */
+ * slots of the columns at c (pixel `pix` of the four). */
 static void emit_gather(Emit *e, const ConvQ *q, int pix, const char *p, int64_t hp, int64_t wp)
 {
     const ConvGeom *k = &q->k;
@@ -123,7 +117,7 @@ static void emit_gather(Emit *e, const ConvQ *q, int pix, const char *p, int64_t
     emit_line(e, "int32_t *d = c + %d;", 2 * pix);
     if (units) {
         emit_line(e, "for (int u = 0; u < %lld; u++, xb += %lld, d += %lld) {",
-                  (long long)units, (long long)(uc * plane), (long long)unit);
+                  (long long)units, (long long)(uc * plane), (long long)(2 * unit));
         emit_words(e, q, unit, wp, plane);
         emit_line(e, "}");
     }
@@ -143,52 +137,47 @@ static bool shifts_above_32(const ConvQ *q)
     return true;
 }
 
-/* y[fo][p + j] from the sum at `sum`: inline where the shifts allow, as
+/* y[fo][p + j] from the sum a[j]: inline where the shifts allow, as
  * qmath's rule reads (round(acc * M) + zy, saturated), else cnnc_rq8. */
-static void emit_requant(Emit *e, const ConvQ *q, bool hi_word, const char *sum, int j)
+static void emit_requant(Emit *e, const ConvQ *q, bool hi_word, int j)
 {
     int64_t np = q->k.oh * q->k.ow;
     if (!hi_word) {
-        emit_line(e, "y[fo * %lld + p + %d] = cnnc_rq8(%s, MS[2 * fo], MS[2 * fo + 1], %ld, %ld, "
-                     "%ld);",
-                  (long long)np, j, sum, (long)q->zy, (long)q->lo, (long)q->hi);
+        emit_line(e, "y[fo * %lld + p + %d] = cnnc_rq8(a[%d], MS[2 * fo], MS[2 * fo + 1], %ld, "
+                     "%ld, %ld);",
+                  (long long)np, j, j, (long)q->zy, (long)q->lo, (long)q->hi);
         return;
     }
     emit_line(e, "{");
-    emit_line(e, "int32_t v = ((int32_t)(((int64_t)%s * m) >> 32) + half) >> sh;", sum);
+    emit_line(e, "int32_t v = ((int32_t)(((int64_t)a[%d] * m) >> 32) + half) >> sh;", j);
     emit_line(e, "v += %ld;", (long)q->zy);
     emit_line(e, "y[fo * %lld + p + %d] = (int8_t)(v < %ld ? %ld : v > %ld ? %ld : v);",
               (long long)np, j, (long)q->lo, (long)q->lo, (long)q->hi, (long)q->hi);
     emit_line(e, "}");
 }
 
-/* Every filter pair of group g times the columns at c, the sums into a
- * ([pair][filter][pixel]), then each filter's two outputs. */
+/* Every filter of group g times the four columns at c, then its outputs. */
 static void emit_filters(Emit *e, const ConvQ *q)
 {
-    int64_t pairs = (q->fg + 1) / 2, kq = padded_k(q) / 4, np = q->k.oh * q->k.ow;
+    int64_t kq = padded_k(q) / 4, np = q->k.oh * q->k.ow;
     bool hi_word = shifts_above_32(q);
-    emit_line(e, "for (int j = 0; j < %lld; j++) {", (long long)pairs);
-    emit_line(e, "int32_t *aj = a + 4 * j;");
-    emit_line(e, "aj[0] = aj[1] = B[g * %lld + 2 * j];", (long long)q->fg);
-    if (q->fg % 2)
-        emit_line(e, "aj[2] = aj[3] = 2 * j + 1 < %lld ? B[g * %lld + 2 * j + 1] : 0;",
-                  (long long)q->fg, (long long)q->fg);
-    else
-        emit_line(e, "aj[2] = aj[3] = B[g * %lld + 2 * j + 1];", (long long)q->fg);
-    emit_line(e, "cnnc_dot22(W + (g * %lld + j) * %lld, c, %lld, aj);", (long long)pairs,
-              (long long)(2 * kq), (long long)kq);
-    emit_line(e, "}");
     emit_line(e, "for (int f = 0; f < %lld; f++) {", (long long)q->fg);
     emit_line(e, "const int fo = g * %lld + f;", (long long)q->fg);
-    emit_line(e, "const int32_t *af = a + f / 2 * 4 + f %% 2 * 2;");
+    emit_line(e, "int32_t a[4];");
+    emit_line(e, "a[0] = a[1] = a[2] = a[3] = B[fo];");
+    emit_line(e, "cnnc_dot14(W + fo * %lld, c, %lld, a);", (long long)kq, (long long)kq);
     if (hi_word) {
+        emit_line(e, "{");
         emit_line(e, "const int32_t m = MS[2 * fo], sh = MS[2 * fo + 1] - 32;");
         emit_line(e, "const int32_t half = (int32_t)1 << (sh - 1);");
     }
-    emit_requant(e, q, hi_word, "af[0]", 0);
-    emit_line(e, "if (p + 1 < %lld)", (long long)np);
-    emit_requant(e, q, hi_word, "af[1]", 1);
+    for (int j = 0; j < 4; j++) {
+        if (j)
+            emit_line(e, "if (p + %d < %lld)", j, (long long)np);
+        emit_requant(e, q, hi_word, j);
+    }
+    if (hi_word)
+        emit_line(e, "}");
     emit_line(e, "}");
 }
 
@@ -223,18 +212,20 @@ void conv_q_emit_blocked(Emit *e, const Node *n, const ConvQ *q)
         emit_pad_copy_typed(e, "s", "x0", k->c, k->h, k->w, (int[]){k->pt, k->pl, k->pb, k->pr},
                             q->mode, "int8_t", (int)q->zx);
     }
-    emit_line(e, "int32_t *c = (int32_t *)(void *)(s + %lld), *a = c + %lld;", (long long)pad_bytes,
-              (long long)(2 * words));
+    emit_line(e, "int32_t *c = (int32_t *)(void *)(s + %lld);", (long long)pad_bytes);
     emit_line(e, "for (int g = 0; g < %d; g++) {", k->groups);
     emit_line(e, "const int8_t *xg = %s + g * %lld;", X, (long long)(q->cg * hp * wp));
-    emit_line(e, "for (int p = 0; p < %lld; p += 2) {", (long long)np);
-    emit_gather(e, q, 0, "p", hp, wp);
-    /* without a second pixel, the pair's second slots keep the previous
-     * pixel's values (np >= 2): in range, and their sums are not stored */
-    emit_line(e, "if (p + 1 < %lld)", (long long)np);
-    emit_gather(e, q, 1, "p + 1", hp, wp);
+    emit_line(e, "for (int p = 0; p < %lld; p += 4) {", (long long)np);
+    /* past the last pixel, a slot repeats it: in range, its sums not stored */
+    for (int j = 0; j < 4; j++) {
+        char *pj = j ? xasprintf("p + %d < %lld ? p + %d : %lld", j, (long long)np, j,
+                                 (long long)(np - 1))
+                     : xasprintf("p");
+        emit_gather(e, q, j, pj, hp, wp);
+        free(pj);
+    }
     emit_filters(e, q);
     emit_line(e, "}");
     emit_line(e, "}");
-    emit_scratch(e, pad_bytes / 4 + 2 * words + 4 * ((q->fg + 1) / 2));
+    emit_scratch(e, pad_bytes / 4 + 4 * words);
 }
