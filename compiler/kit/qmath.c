@@ -50,9 +50,10 @@ void q_bounds(Act act, const Quant *q, int32_t *lo, int32_t *hi)
     *hi = q_quantize(act_apply(act, INFINITY), q->scale[0], q->zero_point[0]);
 }
 
-/* a[0..3] += filter w (packed by ops/conv/conv_int8_blocked.c) times four
- * pixels' columns c (int16 pairs, interleaved two words at a time), kq
- * groups of four k. Arm's DSP extension does two products an SMLAD, each
+/* For each of nf filters w (packed by ops/conv/conv_int8_blocked.c, kq
+ * words each): a[4f + j] = b[f] + filter f times pixel j's column, the four
+ * pixels' columns c int16 pairs interleaved two words at a time, kq groups
+ * of four k. Arm's DSP extension does two products an SMLAD, each
  * weight word widened once for the four pixels; the plain C takes the same
  * words apart. No sum can overflow (conv_int8.c's bound), so both give the
  * same integers. Four groups a pass: the loop's own cost a quarter. */
@@ -92,10 +93,11 @@ void q_bounds(Act act, const Quant *q, int32_t *lo, int32_t *hi)
     "        w += 2;\n" \
     "        c += 16;\n" \
     "    }\n" \
-    "    while (w != end) {\n" DOT14_G0(STEP) DOT14_G1(STEP) DOT14_G2(STEP) DOT14_G3(STEP) \
+    "    if (w != end)\n" \
+    "    do {\n" DOT14_G0(STEP) DOT14_G1(STEP) DOT14_G2(STEP) DOT14_G3(STEP) \
     "        w += 4;\n" \
     "        c += 32;\n" \
-    "    }\n"
+    "    } while (w != end);\n"
 static const char DOT14[] =
     "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n"
     "#include <arm_acle.h>\n"
@@ -115,9 +117,12 @@ static const char DOT14[] =
     "    return (int32_t)((uint32_t)x << 16) >> 16;\n"
     "}\n"
     "#endif\n"
-    "static void cnnc_dot14(const int32_t *w, const int32_t *c, int kq, int32_t *a)\n"
+    "static void cnnc_dot14(const int32_t *w, const int32_t *c, int kq, int nf, const int32_t *b,\n"
+    "                       int32_t *a)\n"
     "{\n"
-    "    int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], x0, x1, wr;\n"
+    "    const int32_t *c0 = c;\n"
+    "    for (; nf > 0; nf--, b++, a += 4) {\n"
+    "    int32_t a0 = *b, a1 = *b, a2 = *b, a3 = *b, x0, x1, wr;\n"
     "    const int32_t *end = w + kq;\n"
     "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n"
     "    int32_t wl, wh;\n"
@@ -130,6 +135,8 @@ static const char DOT14[] =
     "    a[1] = a1;\n"
     "    a[2] = a2;\n"
     "    a[3] = a3;\n"
+    "    c = c0;\n"
+    "    }\n"
     "}\n";
 
 /* (x * m + 2^(s-1)) >> s for s >= 32 from the product's high word h alone:

@@ -156,16 +156,17 @@ static void emit_requant(Emit *e, const ConvQ *q, bool hi_word, int j)
     emit_line(e, "}");
 }
 
-/* Every filter of group g times the four columns at c, then its outputs. */
+/* Every filter of group g times the four columns at c, the sums into acc
+ * ([filter][pixel]), then each filter's outputs. */
 static void emit_filters(Emit *e, const ConvQ *q)
 {
     int64_t kq = padded_k(q) / 4, np = q->k.oh * q->k.ow;
     bool hi_word = shifts_above_32(q);
+    emit_line(e, "cnnc_dot14(W + g * %lld, c, %lld, %lld, B + g * %lld, acc);",
+              (long long)(q->fg * kq), (long long)kq, (long long)q->fg, (long long)q->fg);
     emit_line(e, "for (int f = 0; f < %lld; f++) {", (long long)q->fg);
     emit_line(e, "const int fo = g * %lld + f;", (long long)q->fg);
-    emit_line(e, "int32_t a[4];");
-    emit_line(e, "a[0] = a[1] = a[2] = a[3] = B[fo];");
-    emit_line(e, "cnnc_dot14(W + fo * %lld, c, %lld, a);", (long long)kq, (long long)kq);
+    emit_line(e, "const int32_t *a = acc + 4 * f;");
     if (hi_word) {
         emit_line(e, "{");
         emit_line(e, "const int32_t m = MS[2 * fo], sh = MS[2 * fo + 1] - 32;");
@@ -212,7 +213,8 @@ void conv_q_emit_blocked(Emit *e, const Node *n, const ConvQ *q)
         emit_pad_copy_typed(e, "s", "x0", k->c, k->h, k->w, (int[]){k->pt, k->pl, k->pb, k->pr},
                             q->mode, "int8_t", (int)q->zx);
     }
-    emit_line(e, "int32_t *c = (int32_t *)(void *)(s + %lld);", (long long)pad_bytes);
+    emit_line(e, "int32_t *c = (int32_t *)(void *)(s + %lld), *acc = c + %lld;",
+              (long long)pad_bytes, (long long)(4 * words));
     emit_line(e, "for (int g = 0; g < %d; g++) {", k->groups);
     emit_line(e, "const int8_t *xg = %s + g * %lld;", X, (long long)(q->cg * hp * wp));
     emit_line(e, "for (int p = 0; p < %lld; p += 4) {", (long long)np);
@@ -227,5 +229,5 @@ void conv_q_emit_blocked(Emit *e, const Node *n, const ConvQ *q)
     emit_filters(e, q);
     emit_line(e, "}");
     emit_line(e, "}");
-    emit_scratch(e, pad_bytes / 4 + 4 * words);
+    emit_scratch(e, pad_bytes / 4 + 4 * words + 4 * q->fg);
 }
