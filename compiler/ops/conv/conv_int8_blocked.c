@@ -142,17 +142,20 @@ static bool shifts_above_32(const ConvQ *q)
 static void emit_requant(Emit *e, const ConvQ *q, bool hi_word, int j)
 {
     int64_t np = q->k.oh * q->k.ow;
-    if (!hi_word) {
+    if (j && np % 4) /* four at a time, the last pass short */
+        emit_line(e, "if (p + %d < %lld) {", j, (long long)np);
+    else
+        emit_line(e, "{");
+    if (hi_word) {
+        emit_line(e, "int32_t v = ((int32_t)(((int64_t)a[%d] * m) >> 32) + half) >> sh;", j);
+        emit_line(e, "v += %ld;", (long)q->zy);
+        emit_line(e, "y[fo * %lld + p + %d] = (int8_t)(v < %ld ? %ld : v > %ld ? %ld : v);",
+                  (long long)np, j, (long)q->lo, (long)q->lo, (long)q->hi, (long)q->hi);
+    } else {
         emit_line(e, "y[fo * %lld + p + %d] = cnnc_rq8(a[%d], MS[2 * fo], MS[2 * fo + 1], %ld, "
                      "%ld, %ld);",
                   (long long)np, j, j, (long)q->zy, (long)q->lo, (long)q->hi);
-        return;
     }
-    emit_line(e, "{");
-    emit_line(e, "int32_t v = ((int32_t)(((int64_t)a[%d] * m) >> 32) + half) >> sh;", j);
-    emit_line(e, "v += %ld;", (long)q->zy);
-    emit_line(e, "y[fo * %lld + p + %d] = (int8_t)(v < %ld ? %ld : v > %ld ? %ld : v);",
-              (long long)np, j, (long)q->lo, (long)q->lo, (long)q->hi, (long)q->hi);
     emit_line(e, "}");
 }
 
@@ -160,7 +163,7 @@ static void emit_requant(Emit *e, const ConvQ *q, bool hi_word, int j)
  * ([filter][pixel]), then each filter's outputs. */
 static void emit_filters(Emit *e, const ConvQ *q)
 {
-    int64_t kq = padded_k(q) / 4, np = q->k.oh * q->k.ow;
+    int64_t kq = padded_k(q) / 4;
     bool hi_word = shifts_above_32(q);
     emit_line(e, "cnnc_dot14(W + g * %lld, c, %lld, %lld, B + g * %lld, acc);",
               (long long)(q->fg * kq), (long long)kq, (long long)q->fg, (long long)q->fg);
@@ -168,17 +171,11 @@ static void emit_filters(Emit *e, const ConvQ *q)
     emit_line(e, "const int fo = g * %lld + f;", (long long)q->fg);
     emit_line(e, "const int32_t *a = acc + 4 * f;");
     if (hi_word) {
-        emit_line(e, "{");
         emit_line(e, "const int32_t m = MS[2 * fo], sh = MS[2 * fo + 1] - 32;");
         emit_line(e, "const int32_t half = (int32_t)1 << (sh - 1);");
     }
-    for (int j = 0; j < 4; j++) {
-        if (j)
-            emit_line(e, "if (p + %d < %lld)", j, (long long)np);
+    for (int j = 0; j < 4; j++)
         emit_requant(e, q, hi_word, j);
-    }
-    if (hi_word)
-        emit_line(e, "}");
     emit_line(e, "}");
 }
 
@@ -220,9 +217,10 @@ void conv_q_emit_blocked(Emit *e, const Node *n, const ConvQ *q)
     emit_line(e, "for (int p = 0; p < %lld; p += 4) {", (long long)np);
     /* past the last pixel, a slot repeats it: in range, its sums not stored */
     for (int j = 0; j < 4; j++) {
-        char *pj = j ? xasprintf("p + %d < %lld ? p + %d : %lld", j, (long long)np, j,
-                                 (long long)(np - 1))
-                     : xasprintf("p");
+        char *pj = !j ? xasprintf("p")
+                   : np % 4 ? xasprintf("p + %d < %lld ? p + %d : %lld", j, (long long)np, j,
+                                        (long long)(np - 1))
+                            : xasprintf("p + %d", j);
         emit_gather(e, q, j, pj, hp, wp);
         free(pj);
     }
