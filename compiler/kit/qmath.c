@@ -57,29 +57,30 @@ void q_bounds(Act act, const Quant *q, int32_t *lo, int32_t *hi)
  * weight word widened once for the four pixels; the plain C takes the same
  * words apart. No sum can overflow (conv_int8.c's bound), so both give the
  * same integers. Four groups a pass: the loop's own cost a quarter. */
-#define DOT14_DSP(F, C0, C1, C2, C3, C4, C5, C6, C7) \
-    "        wr = w[" F "];\n" \
+/* One group of four k: weight word F widened by WIDEN, then PIXEL for each
+ * pixel's two words C0 C1, ..., C6 C7. */
+#define DOT14_STEP(WIDEN, PIXEL, F, C0, C1, C2, C3, C4, C5, C6, C7) \
+    "        wr = w[" F "];\n" WIDEN PIXEL("a0", C0, C1) PIXEL("a1", C2, C3) \
+    PIXEL("a2", C4, C5) PIXEL("a3", C6, C7)
+#define DOT14_DSP_WIDEN \
     "        wl = __sxtb16(wr);\n" \
-    "        wh = cnnc_sxtb16_hi(wr);\n" \
-    DOT14_DSP_PIXEL("a0", C0, C1) DOT14_DSP_PIXEL("a1", C2, C3) \
-    DOT14_DSP_PIXEL("a2", C4, C5) DOT14_DSP_PIXEL("a3", C6, C7)
+    "        wh = cnnc_sxtb16_hi(wr);\n"
 #define DOT14_DSP_PIXEL(A, X0, X1) \
     "        x0 = c[" X0 "];\n" \
     "        x1 = c[" X1 "];\n" \
     "        " A " = __smlad(wl, x0, " A ");\n" \
     "        " A " = __smlad(wh, x1, " A ");\n"
-#define DOT14_PLAIN(F, C0, C1, C2, C3, C4, C5, C6, C7) \
-    "        wr = w[" F "];\n" \
+#define DOT14_PLAIN_WIDEN \
     "        w0 = (int32_t)((uint32_t)wr << 24) >> 24;\n" \
     "        w1 = (int32_t)((uint32_t)wr << 8) >> 24;\n" \
     "        w2 = (int32_t)((uint32_t)wr << 16) >> 24;\n" \
-    "        w3 = wr >> 24;\n" \
-    DOT14_PLAIN_PIXEL("a0", C0, C1) DOT14_PLAIN_PIXEL("a1", C2, C3) \
-    DOT14_PLAIN_PIXEL("a2", C4, C5) DOT14_PLAIN_PIXEL("a3", C6, C7)
+    "        w3 = wr >> 24;\n"
 #define DOT14_PLAIN_PIXEL(A, X0, X1) \
     "        x0 = c[" X0 "];\n" \
     "        x1 = c[" X1 "];\n" \
     "        " A " += w0 * cnnc_lo16(x0) + w1 * (x0 >> 16) + w2 * cnnc_lo16(x1) + w3 * (x1 >> 16);\n"
+#define DOT14_DSP(...) DOT14_STEP(DOT14_DSP_WIDEN, DOT14_DSP_PIXEL, __VA_ARGS__)
+#define DOT14_PLAIN(...) DOT14_STEP(DOT14_PLAIN_WIDEN, DOT14_PLAIN_PIXEL, __VA_ARGS__)
 #define DOT14_G0(STEP) STEP("0", "0", "1", "2", "3", "4", "5", "6", "7")
 #define DOT14_G1(STEP) STEP("1", "8", "9", "10", "11", "12", "13", "14", "15")
 #define DOT14_G2(STEP) STEP("2", "16", "17", "18", "19", "20", "21", "22", "23")
