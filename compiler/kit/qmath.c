@@ -99,25 +99,31 @@ void q_bounds(Act act, const Quant *q, int32_t *lo, int32_t *hi)
     "        w += 4;\n" \
     "        c += 32;\n" \
     "    } while (w != end);\n"
+/* What both dot products need: the DSP intrinsics, or the plain lane. */
+#define DOT_PRELUDE \
+    "#ifndef CNNC_DOT_PRELUDE\n" \
+    "#define CNNC_DOT_PRELUDE\n" \
+    "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n" \
+    "#include <arm_acle.h>\n" \
+    "#if defined(__GNUC__)\n" \
+    "static inline int32_t cnnc_sxtb16_hi(int32_t w)\n" \
+    "{\n" \
+    "    int32_t r;\n" \
+    "    __asm__(\"sxtb16 %0, %1, ror #8\" : \"=r\"(r) : \"r\"(w));\n" \
+    "    return r;\n" \
+    "}\n" \
+    "#else\n" \
+    "#define cnnc_sxtb16_hi(w) __sxtb16(__ror((uint32_t)(w), 8))\n" \
+    "#endif\n" \
+    "#else\n" \
+    "static inline int32_t cnnc_lo16(int32_t x)\n" \
+    "{\n" \
+    "    return (int32_t)((uint32_t)x << 16) >> 16;\n" \
+    "}\n" \
+    "#endif\n" \
+    "#endif\n"
 static const char DOT14[] =
-    "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n"
-    "#include <arm_acle.h>\n"
-    "#if defined(__GNUC__)\n"
-    "static inline int32_t cnnc_sxtb16_hi(int32_t w)\n"
-    "{\n"
-    "    int32_t r;\n"
-    "    __asm__(\"sxtb16 %0, %1, ror #8\" : \"=r\"(r) : \"r\"(w));\n"
-    "    return r;\n"
-    "}\n"
-    "#else\n"
-    "#define cnnc_sxtb16_hi(w) __sxtb16(__ror((uint32_t)(w), 8))\n"
-    "#endif\n"
-    "#else\n"
-    "static inline int32_t cnnc_lo16(int32_t x)\n"
-    "{\n"
-    "    return (int32_t)((uint32_t)x << 16) >> 16;\n"
-    "}\n"
-    "#endif\n"
+    DOT_PRELUDE
     "static void cnnc_dot4(const int32_t *w, const int32_t *c, int kq, int32_t b, int32_t *a)\n"
     "{\n"
     "    int32_t a0 = b, a1 = b, a2 = b, a3 = b, x0, x1, wr;\n"
@@ -139,6 +145,37 @@ static const char DOT14[] =
     "{\n"
     "    for (; nf > 0; nf--, w += kq, b++, a += 4)\n"
     "        cnnc_dot4(w, c, kq, *b, a);\n"
+    "}\n";
+
+/* acc + filter w (kq packed words) times one column c (int16 pairs): a
+ * dense layer's unit, the same words and both paths as cnnc_dot14. */
+static const char DOT1[] =
+    DOT_PRELUDE
+    "static int32_t cnnc_dot1(const int32_t *w, const int32_t *c, int kq, int32_t acc)\n"
+    "{\n"
+    "    const int32_t *end = w + kq;\n"
+    "    int32_t wr, x0, x1;\n"
+    "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n"
+    "    int32_t wl, wh;\n"
+    "    do {\n"
+    "        wr = *w++;\n" DOT14_DSP_WIDEN
+    "        x0 = c[0];\n"
+    "        x1 = c[1];\n"
+    "        c += 2;\n"
+    "        acc = __smlad(wl, x0, acc);\n"
+    "        acc = __smlad(wh, x1, acc);\n"
+    "    } while (w != end);\n"
+    "#else\n"
+    "    int32_t w0, w1, w2, w3;\n"
+    "    do {\n"
+    "        wr = *w++;\n" DOT14_PLAIN_WIDEN
+    "        x0 = c[0];\n"
+    "        x1 = c[1];\n"
+    "        c += 2;\n"
+    "        acc += w0 * cnnc_lo16(x0) + w1 * (x0 >> 16) + w2 * cnnc_lo16(x1) + w3 * (x1 >> 16);\n"
+    "    } while (w != end);\n"
+    "#endif\n"
+    "    return acc;\n"
     "}\n";
 
 /* (x * m + 2^(s-1)) >> s for s >= 32 from the product's high word h alone:
@@ -205,6 +242,7 @@ static const struct {
      "#endif\n"
      "}\n"},
     {"cnnc_dot14", "CNNC_DOT14_DEFINED", DOT14},
+    {"cnnc_dot1", "CNNC_DOT1_DEFINED", DOT1},
     {"cnnc_q8", "CNNC_Q8_DEFINED",
      "static inline int8_t cnnc_q8(float x, float scale, int32_t zp)\n"
      "{\n"

@@ -44,11 +44,18 @@ static int64_t unit_channels(const ConvQ *q)
     return q->taps % 4 == 0 ? 1 : q->taps % 2 == 0 ? 2 : 4;
 }
 
+/* A dense layer (a 1x1 conv over C x 1 x 1): one column, cnnc_dot1. */
+static bool is_vector(const ConvQ *q)
+{
+    const ConvGeom *k = &q->k;
+    return k->groups == 1 && k->h == 1 && k->w == 1 && q->taps == 1 && !has_pad(k);
+}
+
 bool conv_q_blocked_fits(Emit *e, const ConvQ *q)
 {
     bool depthwise = q->cg == 1 && q->fg == 1;
-    return emit_scalar_kernels(e) && !depthwise && q->k.oh * q->k.ow >= 2 &&
-           unit_channels(q) * q->taps <= MAX_UNIT;
+    bool pixels = q->k.oh * q->k.ow >= 2 && unit_channels(q) * q->taps <= MAX_UNIT;
+    return emit_scalar_kernels(e) && !depthwise && (pixels || is_vector(q));
 }
 
 /* Filter f's weight k (zero beyond K). */
@@ -137,26 +144,30 @@ static bool shifts_above_32(const ConvQ *q)
     return true;
 }
 
-/* y[fo][p + j] from the sum a[j]: inline where the shifts allow, as
- * qmath's rule reads (round(acc * M) + zy, saturated), else cnnc_rq8. */
-static void emit_requant(Emit *e, const ConvQ *q, bool hi_word, int j)
+/* dst = the sum requantized: inline where the shifts allow (m, half, sh
+ * in scope), as qmath's rule reads (round(acc * M) + zy, saturated), else
+ * cnnc_rq8 (fo in scope). */
+static void emit_requant(Emit *e, const ConvQ *q, bool hi_word, const char *sum,
+                         const char *dst)
 {
-    int64_t np = q->k.oh * q->k.ow;
-    if (j && np % 4) /* four at a time, the last pass short */
-        emit_line(e, "if (p + %d < %lld) {", j, (long long)np);
-    else
-        emit_line(e, "{");
     if (hi_word) {
-        emit_line(e, "int32_t v = ((int32_t)(((int64_t)a[%d] * m) >> 32) + half) >> sh;", j);
+        emit_line(e, "int32_t v = ((int32_t)(((int64_t)%s * m) >> 32) + half) >> sh;", sum);
         emit_line(e, "v += %ld;", (long)q->zy);
-        emit_line(e, "y[fo * %lld + p + %d] = (int8_t)(v < %ld ? %ld : v > %ld ? %ld : v);",
-                  (long long)np, j, (long)q->lo, (long)q->lo, (long)q->hi, (long)q->hi);
+        emit_line(e, "%s = (int8_t)(v < %ld ? %ld : v > %ld ? %ld : v);", dst, (long)q->lo,
+                  (long)q->lo, (long)q->hi, (long)q->hi);
     } else {
-        emit_line(e, "y[fo * %lld + p + %d] = cnnc_rq8(a[%d], MS[2 * fo], MS[2 * fo + 1], %ld, "
-                     "%ld, %ld);",
-                  (long long)np, j, j, (long)q->zy, (long)q->lo, (long)q->hi);
+        emit_line(e, "%s = cnnc_rq8(%s, MS[2 * fo], MS[2 * fo + 1], %ld, %ld, %ld);", dst, sum,
+                  (long)q->zy, (long)q->lo, (long)q->hi);
     }
-    emit_line(e, "}");
+}
+
+/* m, sh and half of output channel fo, for emit_requant. */
+static void emit_requant_constants(Emit *e, bool hi_word)
+{
+    if (hi_word) {
+        emit_line(e, "const int32_t m = MS[2 * fo], sh = MS[2 * fo + 1] - 32;");
+        emit_line(e, "const int32_t half = (int32_t)1 << (sh - 1);");
+    }
 }
 
 /* Every filter of group g times the four columns at c, the sums into acc
@@ -164,18 +175,25 @@ static void emit_requant(Emit *e, const ConvQ *q, bool hi_word, int j)
 static void emit_filters(Emit *e, const ConvQ *q)
 {
     int64_t kq = padded_k(q) / 4;
+    long long np = q->k.oh * q->k.ow;
     bool hi_word = shifts_above_32(q);
     emit_line(e, "cnnc_dot14(W + g * %lld, c, %lld, %lld, B + g * %lld, acc);",
               (long long)(q->fg * kq), (long long)kq, (long long)q->fg, (long long)q->fg);
     emit_line(e, "for (int f = 0; f < %lld; f++) {", (long long)q->fg);
     emit_line(e, "const int fo = g * %lld + f;", (long long)q->fg);
     emit_line(e, "const int32_t *a = acc + 4 * f;");
-    if (hi_word) {
-        emit_line(e, "const int32_t m = MS[2 * fo], sh = MS[2 * fo + 1] - 32;");
-        emit_line(e, "const int32_t half = (int32_t)1 << (sh - 1);");
+    emit_requant_constants(e, hi_word);
+    for (int j = 0; j < 4; j++) {
+        char *sum = xasprintf("a[%d]", j), *dst = xasprintf("y[fo * %lld + p + %d]", np, j);
+        if (j && np % 4) /* four at a time, the last pass short */
+            emit_line(e, "if (p + %d < %lld) {", j, np);
+        else
+            emit_line(e, "{");
+        emit_requant(e, q, hi_word, sum, dst);
+        emit_line(e, "}");
+        free(sum);
+        free(dst);
     }
-    for (int j = 0; j < 4; j++)
-        emit_requant(e, q, hi_word, j);
     emit_line(e, "}");
 }
 
@@ -197,9 +215,36 @@ static void emit_consts(Emit *e, const Node *n, const ConvQ *q)
     free(mc);
 }
 
+/* A dense layer: its input widened once into int16 pairs, then each unit's
+ * sum by cnnc_dot1 and requantized. */
+static void emit_vector(Emit *e, const ConvQ *q)
+{
+    int64_t c = q->k.c, kq = padded_k(q) / 4;
+    bool hi_word = shifts_above_32(q);
+    emit_line(e, "int32_t *c = (int32_t *)(void *)s;");
+    emit_line(e, "for (int i = 0; i < %lld; i++)", (long long)(c / 2));
+    emit_line(e, "    c[i] = cnnc_pk16(x0[2 * i], x0[2 * i + 1]);");
+    if (c % 2)
+        emit_line(e, "c[%lld] = cnnc_pk16(x0[%lld], 0);", (long long)(c / 2), (long long)(c - 1));
+    for (int64_t i = (c + 1) / 2; i < 2 * kq; i++)
+        emit_line(e, "c[%lld] = 0;", (long long)i);
+    emit_line(e, "for (int fo = 0; fo < %lld; fo++) {", (long long)q->k.f);
+    emit_line(e, "const int32_t acc = cnnc_dot1(W + fo * %lld, c, %lld, B[fo]);", (long long)kq,
+              (long long)kq);
+    emit_requant_constants(e, hi_word);
+    emit_requant(e, q, hi_word, "acc", "y[fo]");
+    emit_line(e, "}");
+    emit_scratch(e, 2 * kq);
+}
+
 void conv_q_emit_blocked(Emit *e, const Node *n, const ConvQ *q)
 {
     const ConvGeom *k = &q->k;
+    if (is_vector(q)) {
+        emit_consts(e, n, q);
+        emit_vector(e, q);
+        return;
+    }
     int64_t hp = k->h + k->pt + k->pb, wp = k->w + k->pl + k->pr, np = k->oh * k->ow;
     int64_t pad_bytes = 0, words = padded_k(q) / 2;
     emit_consts(e, n, q);
