@@ -1,23 +1,24 @@
-/* conv_int8_blocked.c: the integer conv's blocked kernel for the
+/* conv_int8_blocked.c: the integer conv's blocked kernels for the
  * microcontroller profiles (emit_scalar_kernels): general and pointwise
- * convolutions with at least two output pixels. Takes a ConvQ (conv_int8.c
- * holds the arithmetic); gives a layer body whose inner loop is
- * cnnc_dot22 (kit/qmath.c): two filters by two output pixels, four int32
- * sums held in registers, four k at a time.
+ * convolutions with at least two output pixels, and dense layers (a 1x1
+ * conv over C x 1 x 1; ops/dense/dense_int8.c). Takes a ConvQ (conv_int8.c
+ * holds the arithmetic); gives a layer body whose inner loop is cnnc_dot14
+ * (kit/qmath.c): one filter by four output pixels, four int32 sums held in
+ * registers, four k a step (cnnc_dot1 for a dense layer's one column).
  *
  * - The weights are packed at compile time as the loop reads them: per
- *   group, per pair of filters, per four k, one int32 word for each filter
- *   holding the bytes w[k], w[k+2], w[k+1], w[k+3] (K padded to a multiple
- *   of 4 with zeros; an odd last filter paired with a zero one). Arm's
- *   SXTB16 of such a word gives the int16 lanes (w[k], w[k+1]), of the word
+ *   filter, per four k, one int32 word holding the bytes w[k], w[k+2],
+ *   w[k+1], w[k+3] (K padded to a multiple of 4 with zeros). Arm's SXTB16
+ *   of such a word gives the int16 lanes (w[k], w[k+1]), of the word
  *   rotated by 8 (w[k+2], w[k+3]).
- * - Each output pixel's receptive field is gathered (im2col) as int16
+ * - Each output pixel's receptive field is gathered (im2col) once as int16
  *   pairs (x[k], x[k+1]) in int32 words, so that SMLAD takes two products a
- *   word; the padded input comes from the same scratch copy as the other
- *   kernels make.
+ *   word; the four pixels' words are interleaved two at a time, the order
+ *   the loop reads them (LDRD); the padded input comes from the same
+ *   scratch copy as the portable kernels make.
  * - On a core with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4, M7,
- *   M33) cnnc_dot22 runs SXTB16 and SMLAD; elsewhere the same words are
- *   taken apart in plain C. Both sum the same products, which cannot
+ *   M33) the dot products run SXTB16 and SMLAD; elsewhere the same words
+ *   are taken apart in plain C. Both sum the same products, which cannot
  *   overflow (conv_int8.c checks the bound), so they agree bit for bit. */
 #include "conv_int8.h"
 
