@@ -5,7 +5,7 @@ weights everywhere.
 
 usage: /usr/bin/python3 bench/run_bench.py [--cnnc PATH] [--work DIR]
            [--iters N] [--core C] [--models a,b,...] [--no-layers]
-           [--ort-layers] [--compile-time]
+           [--ort-layers] [--compile-time] [--int8]
 
 Per model:
 - the example networks (examples/*.cnn): `cnnc weights` dumps the weights,
@@ -26,7 +26,10 @@ fused and layout-reordering nodes as ONNX Runtime names them) after the
 generated code's per-layer table. GFLOP/s counts 2 * MACs (`cnnc info`'s macs line); percent of peak
 is against bench/peak.c's widest vectors (16 floats where the machine has
 AVX-512, else 8), measured at the start of the run; both figures are shown. --compile-time
-also times gcc -O2 on resnet18's code with --split-weights.
+also times gcc -O2 on resnet18's code with --split-weights. --int8 prints
+issue 14's int8 table instead (bench/int8_host.py): int8 generated code
+against ONNX Runtime on the QDQ model and against our float code on the
+host, and Cortex-M4 instructions (QEMU) int8 against float, per example.
 """
 import argparse
 import os
@@ -304,6 +307,15 @@ def peak_text(p):
         p['peak'], p['v8'], '%.1f' % p['v16'] if 'v16' in p else 'n/a: no AVX-512')
 
 
+def int8_table(args):
+    """bench/int8_host.py's table, the examples by default, Cortex-M4 columns."""
+    import int8_host
+    if args.models == ','.join(EXAMPLES + TORCHVISION):
+        args.models = ','.join(EXAMPLES + ['digits'])
+    args.target = 'cortex-m4'
+    int8_host.table(args)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--cnnc', default=os.path.join(ROOT, 'build', 'cnnc'))
@@ -316,9 +328,13 @@ def main():
     ap.add_argument('--compile-time', action='store_true')
     ap.add_argument('--peak', type=float, help='GFLOP/s for %%peak instead of peak.c\'s '
                     'figure (on a shared machine peak.c reads low)')
+    ap.add_argument('--int8', action='store_true')
     args = ap.parse_args()
     args.cnnc = os.path.abspath(args.cnnc)
     os.makedirs(args.work, exist_ok=True)
+    if args.int8:
+        int8_table(args)
+        return
     ensure_ort()
     peak_exe = os.path.join(args.work, 'peak')
     run(['gcc', '-O3', '-march=native', os.path.join(HERE, 'peak.c'), '-o', peak_exe])

@@ -50,6 +50,152 @@ void q_bounds(Act act, const Quant *q, int32_t *lo, int32_t *hi)
     *hi = q_quantize(act_apply(act, INFINITY), q->scale[0], q->zero_point[0]);
 }
 
+/* For each of nf filters w (packed by ops/conv/conv_int8_blocked.c, kq
+ * words each): a[4f + j] = b[f] + filter f times pixel j's column, the four
+ * pixels' columns c int16 pairs interleaved two words at a time, kq groups
+ * of four k. Arm's DSP extension does two products an SMLAD, each
+ * weight word widened once for the four pixels; the plain C takes the same
+ * words apart. No sum can overflow (conv_int8.c's bound), so both give the
+ * same integers. Four groups a pass: the loop's own cost a quarter. */
+/* One group of four k: weight word F widened by WIDEN, then PIXEL for each
+ * pixel's two words C0 C1, ..., C6 C7. */
+#define DOT14_STEP(WIDEN, PIXEL, F, C0, C1, C2, C3, C4, C5, C6, C7) \
+    "        wr = w[" F "];\n" WIDEN PIXEL("a0", C0, C1) PIXEL("a1", C2, C3) \
+    PIXEL("a2", C4, C5) PIXEL("a3", C6, C7)
+#define DOT14_DSP_WIDEN \
+    "        wl = __sxtb16(wr);\n" \
+    "        wh = cnnc_sxtb16_hi(wr);\n"
+#define DOT14_DSP_PIXEL(A, X0, X1) \
+    "        x0 = c[" X0 "];\n" \
+    "        x1 = c[" X1 "];\n" \
+    "        " A " = __smlad(wl, x0, " A ");\n" \
+    "        " A " = __smlad(wh, x1, " A ");\n"
+#define DOT14_PLAIN_WIDEN \
+    "        w0 = (int32_t)((uint32_t)wr << 24) >> 24;\n" \
+    "        w1 = (int32_t)((uint32_t)wr << 8) >> 24;\n" \
+    "        w2 = (int32_t)((uint32_t)wr << 16) >> 24;\n" \
+    "        w3 = wr >> 24;\n"
+#define DOT14_PLAIN_PIXEL(A, X0, X1) \
+    "        x0 = c[" X0 "];\n" \
+    "        x1 = c[" X1 "];\n" \
+    "        " A " += w0 * cnnc_lo16(x0) + w1 * (x0 >> 16) + w2 * cnnc_lo16(x1) + w3 * (x1 >> 16);\n"
+#define DOT14_DSP(...) DOT14_STEP(DOT14_DSP_WIDEN, DOT14_DSP_PIXEL, __VA_ARGS__)
+#define DOT14_PLAIN(...) DOT14_STEP(DOT14_PLAIN_WIDEN, DOT14_PLAIN_PIXEL, __VA_ARGS__)
+#define DOT14_G0(STEP) STEP("0", "0", "1", "2", "3", "4", "5", "6", "7")
+#define DOT14_G1(STEP) STEP("1", "8", "9", "10", "11", "12", "13", "14", "15")
+#define DOT14_G2(STEP) STEP("2", "16", "17", "18", "19", "20", "21", "22", "23")
+#define DOT14_G3(STEP) STEP("3", "24", "25", "26", "27", "28", "29", "30", "31")
+#define DOT14_LOOP(STEP) \
+    "    if (kq & 1) {\n" DOT14_G0(STEP) \
+    "        w += 1;\n" \
+    "        c += 8;\n" \
+    "    }\n" \
+    "    if (kq & 2) {\n" DOT14_G0(STEP) DOT14_G1(STEP) \
+    "        w += 2;\n" \
+    "        c += 16;\n" \
+    "    }\n" \
+    "    if (w != end)\n" \
+    "    do {\n" DOT14_G0(STEP) DOT14_G1(STEP) DOT14_G2(STEP) DOT14_G3(STEP) \
+    "        w += 4;\n" \
+    "        c += 32;\n" \
+    "    } while (w != end);\n"
+/* What both dot products need: the DSP intrinsics, or the plain lane. */
+#define DOT_PRELUDE \
+    "#ifndef CNNC_DOT_PRELUDE\n" \
+    "#define CNNC_DOT_PRELUDE\n" \
+    "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n" \
+    "#include <arm_acle.h>\n" \
+    "#if defined(__GNUC__)\n" \
+    "static inline int32_t cnnc_sxtb16_hi(int32_t w)\n" \
+    "{\n" \
+    "    int32_t r;\n" \
+    "    __asm__(\"sxtb16 %0, %1, ror #8\" : \"=r\"(r) : \"r\"(w));\n" \
+    "    return r;\n" \
+    "}\n" \
+    "#else\n" \
+    "#define cnnc_sxtb16_hi(w) __sxtb16(__ror((uint32_t)(w), 8))\n" \
+    "#endif\n" \
+    "#else\n" \
+    "static inline int32_t cnnc_lo16(int32_t x)\n" \
+    "{\n" \
+    "    return (int32_t)((uint32_t)x << 16) >> 16;\n" \
+    "}\n" \
+    "#endif\n" \
+    "#endif\n"
+static const char DOT14[] =
+    DOT_PRELUDE
+    "static void cnnc_dot4(const int32_t *w, const int32_t *c, int kq, int32_t b, int32_t *a)\n"
+    "{\n"
+    "    int32_t a0 = b, a1 = b, a2 = b, a3 = b, x0, x1, wr;\n"
+    "    const int32_t *end = w + kq;\n"
+    "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n"
+    "    int32_t wl, wh;\n"
+    DOT14_LOOP(DOT14_DSP)
+    "#else\n"
+    "    int32_t w0, w1, w2, w3;\n"
+    DOT14_LOOP(DOT14_PLAIN)
+    "#endif\n"
+    "    a[0] = a0;\n"
+    "    a[1] = a1;\n"
+    "    a[2] = a2;\n"
+    "    a[3] = a3;\n"
+    "}\n"
+    "static void cnnc_dot14(const int32_t *w, const int32_t *c, int kq, int nf, const int32_t *b,\n"
+    "                       int32_t *a)\n"
+    "{\n"
+    "    for (; nf > 0; nf--, w += kq, b++, a += 4)\n"
+    "        cnnc_dot4(w, c, kq, *b, a);\n"
+    "}\n";
+
+/* acc + filter w (kq packed words) times one column c (int16 pairs): a
+ * dense layer's unit, the same words and both paths as cnnc_dot14. */
+static const char DOT1[] =
+    DOT_PRELUDE
+    "static int32_t cnnc_dot1(const int32_t *w, const int32_t *c, int kq, int32_t acc)\n"
+    "{\n"
+    "    const int32_t *end = w + kq;\n"
+    "    int32_t wr, x0, x1;\n"
+    "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n"
+    "    int32_t wl, wh;\n"
+    "    do {\n"
+    "        wr = *w++;\n" DOT14_DSP_WIDEN
+    "        x0 = c[0];\n"
+    "        x1 = c[1];\n"
+    "        c += 2;\n"
+    "        acc = __smlad(wl, x0, acc);\n"
+    "        acc = __smlad(wh, x1, acc);\n"
+    "    } while (w != end);\n"
+    "#else\n"
+    "    int32_t w0, w1, w2, w3;\n"
+    "    do {\n"
+    "        wr = *w++;\n" DOT14_PLAIN_WIDEN
+    "        x0 = c[0];\n"
+    "        x1 = c[1];\n"
+    "        c += 2;\n"
+    "        acc += w0 * cnnc_lo16(x0) + w1 * (x0 >> 16) + w2 * cnnc_lo16(x1) + w3 * (x1 >> 16);\n"
+    "    } while (w != end);\n"
+    "#endif\n"
+    "    return acc;\n"
+    "}\n";
+
+/* (x * m + 2^(s-1)) >> s for s >= 32 from the product's high word h alone:
+ * the floor of a floor, (h + 2^(s-33)) >> (s-32), and at s = 32 the carry
+ * of 2^31 into h, the low word's top bit. A 32-bit multiply-high and a shift
+ * where a core has no 64-bit shifter (Cortex-M). No sum overflows: |h| <
+ * 2^30. */
+#define RQHI \
+    "#ifndef CNNC_RQHI_DEFINED\n" \
+    "#define CNNC_RQHI_DEFINED\n" \
+    "static inline int32_t cnnc_rqhi(int32_t x, int32_t m, int s)\n" \
+    "{\n" \
+    "    int64_t p = (int64_t)x * m;\n" \
+    "    int32_t h = (int32_t)(p >> 32);\n" \
+    "    if (s == 32)\n" \
+    "        return h + (int32_t)((uint32_t)p >> 31);\n" \
+    "    return (h + ((int32_t)1 << (s - 33))) >> (s - 32);\n" \
+    "}\n" \
+    "#endif\n"
+
 /* The generated twins of the functions above, each defined once per
  * translation unit (its CNNC_<NAME>_DEFINED guard), so that models
  * compiled into one file share them. */
@@ -57,17 +203,46 @@ static const struct {
     const char *name, *guard, *text;
 } helpers[] = {
     {"cnnc_rq8", "CNNC_RQ8_DEFINED",
-     "static inline int8_t cnnc_rq8(int32_t acc, int32_t m, int s, int32_t zp, int32_t lo,\n"
-     "                              int32_t hi)\n"
+     RQHI
+     "#if defined(__GNUC__)\n"
+     "__attribute__((noinline))\n"
+     "#endif\n"
+     "static int8_t cnnc_rq8_wide(int32_t acc, int32_t m, int s, int32_t zp, int32_t lo,\n"
+     "                            int32_t hi)\n"
      "{\n"
      "    int64_t v = (((int64_t)acc * m + ((int64_t)1 << (s - 1))) >> s) + zp;\n"
      "    return (int8_t)(v < lo ? lo : v > hi ? hi : v);\n"
+     "}\n"
+     "static inline int8_t cnnc_rq8(int32_t acc, int32_t m, int s, int32_t zp, int32_t lo,\n"
+     "                              int32_t hi)\n"
+     "{\n"
+     "    int32_t v;\n"
+     "    if (s < 32) /* a multiplier of 2^-31 or more: rare, 64 bits */\n"
+     "        return cnnc_rq8_wide(acc, m, s, zp, lo, hi);\n"
+     "    v = cnnc_rqhi(acc, m, s) + zp;\n"
+     "    return (int8_t)(v < lo ? lo : v > hi ? hi : v);\n"
      "}\n"},
     {"cnnc_rq32", "CNNC_RQ32_DEFINED",
+     RQHI
      "static inline int32_t cnnc_rq32(int32_t x, int32_t m, int s)\n"
      "{\n"
+     "    if (s >= 32)\n"
+     "        return cnnc_rqhi(x, m, s);\n"
      "    return (int32_t)(((int64_t)x * m + ((int64_t)1 << (s - 1))) >> s);\n"
      "}\n"},
+    {"cnnc_pk16", "CNNC_PK16_DEFINED",
+     "static inline int32_t cnnc_pk16(int32_t lo, int32_t hi)\n"
+     "{\n"
+     "#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)\n"
+     "    int32_t r;\n"
+     "    __asm__(\"pkhbt %0, %1, %2, lsl #16\" : \"=r\"(r) : \"r\"(lo), \"r\"(hi));\n"
+     "    return r;\n"
+     "#else\n"
+     "    return (int32_t)(((uint32_t)lo & 0xffffu) | (uint32_t)hi << 16);\n"
+     "#endif\n"
+     "}\n"},
+    {"cnnc_dot14", "CNNC_DOT14_DEFINED", DOT14},
+    {"cnnc_dot1", "CNNC_DOT1_DEFINED", DOT1},
     {"cnnc_q8", "CNNC_Q8_DEFINED",
      "static inline int8_t cnnc_q8(float x, float scale, int32_t zp)\n"
      "{\n"

@@ -9,6 +9,12 @@ target-bench checks against `cnnc info --target` hold. For digits, the
 weights in flash (flash_weights_bytes) must be at most 0.30x the float
 build's (issue 14's figure): one byte per weight.
 
+The blocked conv kernel's two paths: the M4 build must take the DSP one
+(its object holds SMLAD: the __ARM_FEATURE_DSP guard was taken), and the
+same models built for the Cortex-M3 (no DSP extension: the plain C path
+over the same packed words) must match `cnnc run --int8` bit for bit too,
+so both paths equal the interpreter and each other.
+
 usage: check_target.py CNNC SOURCE_DIR WORKDIR
 """
 import os
@@ -21,12 +27,34 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from int8lib import expect, failures, finish, run  # noqa: E402
 
 
-def target_bench(src, model, work, extra):
+def target_bench(src, model, work, extra, target="cortex-m4"):
     """target-bench's numeric figures (it runs the cnnc of $CNNC)."""
-    out = run([os.path.join(src, "scripts", "target-bench"), model, "--target", "cortex-m4",
+    out = run([os.path.join(src, "scripts", "target-bench"), model, "--target", target,
                "--samples", "3", "--workdir", work] + extra).stdout
     return {k: float(v) for k, v in re.findall(r"^(\w+): (\S+)$", out, re.M)
             if re.match(r"^[0-9.e+-]+$", v)}
+
+
+def object_has(work, mnemonic):
+    """Whether target-bench's model object in work holds the instruction."""
+    dis = run(["arm-none-eabi-objdump", "-d", os.path.join(work, "model.o")]).stdout
+    return re.search(r"\t%s\t" % mnemonic, dis) is not None
+
+
+def check_paths(src, name, model, work, calib):
+    """M4 (DSP) and M3 (plain) builds, each bit for bit cnnc run --int8;
+    the M4's figures."""
+    figures = {}
+    for target, dsp in (("cortex-m4", True), ("cortex-m3", False)):
+        d = os.path.join(work, "%s_int8_%s" % (name, target))
+        q = target_bench(src, model, d, ["--int8", "--calib", calib], target)
+        expect(q.get("max_rel_error") == 0.0,
+               "%s: %s int8 = cnnc run --int8, bit for bit" % (name, target),
+               "(max_rel_error %s)" % q.get("max_rel_error"))
+        expect(object_has(d, "smlad") == dsp,
+               "%s: the %s build %s SMLAD" % (name, target, "runs" if dsp else "has no"))
+        figures[target] = q
+    return figures["cortex-m4"]
 
 
 def main():
@@ -45,10 +73,7 @@ def main():
                 shape = tuple(int(v) for v in m.group(1).split(","))
             calib = os.path.join(work, name + "_calib.npy")
             np.save(calib, np.random.default_rng(7).standard_normal((8,) + shape).astype(np.float32))
-            q = target_bench(src, model, os.path.join(work, name + "_int8"),
-                             ["--int8", "--calib", calib])
-            expect(q.get("max_rel_error") == 0.0, "%s: M4 int8 = cnnc run --int8, bit for bit" % name,
-                   "(max_rel_error %s)" % q.get("max_rel_error"))
+            q = check_paths(src, name, model, work, calib)
             if name == "digits":
                 f = target_bench(src, model, os.path.join(work, name + "_float"), [])
                 ratio = q["flash_weights_bytes"] / f["flash_weights_bytes"]

@@ -26,5 +26,9 @@ void conv_q_free(ConvQ *q);
 void conv_q_run(const ConvQ *q, const int8_t *x, int8_t *y, int batch);
 /* The layer body: x0 int8 input, y int8 output, s int8 scratch. */
 void conv_q_emit(Emit *e, const Node *n, const ConvQ *q);
+/* conv_int8_blocked.c: whether the microcontroller profiles' blocked
+ * kernel takes q (general and pointwise, two pixels or more), and its body. */
+bool conv_q_blocked_fits(Emit *e, const ConvQ *q);
+void conv_q_emit_blocked(Emit *e, const Node *n, const ConvQ *q);
 
 #endif

@@ -13,11 +13,9 @@
  *   KH*KW weights [C][KH*KW] over its plane, the taps unrolled.
  *
  * Padding never reaches the loops: the input is first copied into scratch
- * with a border of the input's zero point (or reflected, replicated). The
- * k- and c-loops are the seams for fast paths (Arm DSP's SMLAD on int16
- * pairs, Helium, AVX2's vpmaddwd, AVX-512 VNNI): each would sit behind its
- * feature macro beside these loops, read its own repacking of the same
- * weights and sum the same integers, so that it equals them bit for bit. */
+ * with a border of the input's zero point (or reflected, replicated). These
+ * are the host's kernels and the microcontrollers' for what the blocked
+ * ones (conv_int8_blocked.c, Arm DSP's SMLAD) do not take. */
 #include "conv_int8.h"
 
 #include <stdlib.h>
@@ -217,6 +215,10 @@ void conv_q_emit(Emit *e, const Node *n, const ConvQ *q)
     bool depthwise = q->cg == 1 && q->fg == 1;
     bool pointwise = q->taps == 1 && k->sh == 1 && k->sw == 1 && !padded(k);
     int64_t pad_bytes = 0;
+    if (conv_q_blocked_fits(e, q)) {
+        conv_q_emit_blocked(e, n, q);
+        return;
+    }
     emit_consts(e, n, q);
     const char *X = "x0";
     if (padded(k) && !pointwise) {

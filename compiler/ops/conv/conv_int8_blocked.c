@@ -1,0 +1,277 @@
+/* conv_int8_blocked.c: the integer conv's blocked kernels for the
+ * microcontroller profiles (emit_scalar_kernels): general and pointwise
+ * convolutions with at least two output pixels, and dense layers (a 1x1
+ * conv over C x 1 x 1; ops/dense/dense_int8.c). Takes a ConvQ (conv_int8.c
+ * holds the arithmetic); gives a layer body whose inner loop is cnnc_dot14
+ * (kit/qmath.c): one filter by four output pixels, four int32 sums held in
+ * registers, four k a step (cnnc_dot1 for a dense layer's one column).
+ *
+ * - The weights are packed at compile time as the loop reads them: per
+ *   filter, per four k, one int32 word holding the bytes w[k], w[k+2],
+ *   w[k+1], w[k+3] (K padded to a multiple of 4 with zeros). Arm's SXTB16
+ *   of such a word gives the int16 lanes (w[k], w[k+1]), of the word
+ *   rotated by 8 (w[k+2], w[k+3]).
+ * - Each output pixel's receptive field is gathered (im2col) once as int16
+ *   pairs (x[k], x[k+1]) in int32 words, so that SMLAD takes two products a
+ *   word; the four pixels' words are interleaved two at a time, the order
+ *   the loop reads them (LDRD); the padded input comes from the same
+ *   scratch copy as the portable kernels make.
+ * - On a core with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4, M7,
+ *   M33) the dot products run SXTB16 and SMLAD; elsewhere the same words
+ *   are taken apart in plain C. Both sum the same products, which cannot
+ *   overflow (conv_int8.c checks the bound), so they agree bit for bit. */
+#include "conv_int8.h"
+
+#include <stdlib.h>
+
+/* Receptive-field units of more elements than this are not unrolled: such
+ * layers (kernels over 5x5) keep the portable kernel. */
+enum { MAX_UNIT = 100 };
+
+static int64_t padded_k(const ConvQ *q)
+{
+    return (q->kdim + 3) / 4 * 4;
+}
+
+static bool has_pad(const ConvGeom *k)
+{
+    return k->pt || k->pl || k->pb || k->pr;
+}
+
+/* Channels per gathered unit: enough that a unit fills whole groups of
+ * four k (two words of each pixel). */
+static int64_t unit_channels(const ConvQ *q)
+{
+    return q->taps % 4 == 0 ? 1 : q->taps % 2 == 0 ? 2 : 4;
+}
+
+/* A dense layer (a 1x1 conv over C x 1 x 1): one column, cnnc_dot1. */
+static bool is_vector(const ConvQ *q)
+{
+    const ConvGeom *k = &q->k;
+    return k->groups == 1 && k->h == 1 && k->w == 1 && q->taps == 1 && !has_pad(k);
+}
+
+bool conv_q_blocked_fits(Emit *e, const ConvQ *q)
+{
+    bool depthwise = q->cg == 1 && q->fg == 1;
+    bool pixels = q->k.oh * q->k.ow >= 2 && unit_channels(q) * q->taps <= MAX_UNIT;
+    return emit_scalar_kernels(e) && !depthwise && (pixels || is_vector(q));
+}
+
+/* Filter f's weight k (zero beyond K). */
+static int32_t weight_at(const ConvQ *q, int64_t f, int64_t k)
+{
+    return k < q->kdim ? q->w[f * q->kdim + k] : 0;
+}
+
+/* [F][Kp/4] words, each w[k], w[k+2], w[k+1], w[k+3] from its low byte
+ * up. Caller frees. */
+static int32_t *pack_weights(const ConvQ *q, int64_t *count)
+{
+    static const int order[4] = {0, 2, 1, 3};
+    int64_t kq = padded_k(q) / 4;
+    *count = q->k.f * kq;
+    int32_t *r = xmalloc((size_t)*count * sizeof *r);
+    for (int64_t f = 0; f < q->k.f; f++)
+        for (int64_t kk = 0; kk < kq; kk++) {
+            uint32_t word = 0;
+            for (int b = 0; b < 4; b++)
+                word |= (uint32_t)(uint8_t)weight_at(q, f, 4 * kk + order[b]) << (8 * b);
+            r[f * kq + kk] = (int32_t)word;
+        }
+    return r;
+}
+
+/* Element i of a unit: its offset from the unit's first input element. */
+static int64_t unit_offset(const ConvQ *q, int64_t i, int64_t wp, int64_t plane)
+{
+    const ConvGeom *k = &q->k;
+    int64_t c = i / q->taps, t = i % q->taps;
+    return c * plane + (t / k->kw) * k->dh * wp + (t % k->kw) * k->dw;
+}
+
+/* Word i of a pixel's column, from a group boundary: the four pixels'
+ * columns are interleaved two words (four k) at a time. */
+static int64_t word_slot(int64_t i)
+{
+    return i / 2 * 8 + i % 2;
+}
+
+/* The words of elements [0, n) of a unit at xb, as int16 pairs from d (an
+ * odd last element paired with 0). */
+static void emit_words(Emit *e, const ConvQ *q, int64_t n, int64_t wp, int64_t plane)
+{
+    for (int64_t i = 0; i < n; i += 2) {
+        long long a = unit_offset(q, i, wp, plane), at = word_slot(i / 2);
+        if (i + 1 < n)
+            emit_line(e, "d[%lld] = cnnc_pk16(xb[%lld], xb[%lld]);", at, a,
+                      (long long)unit_offset(q, i + 1, wp, plane));
+        else
+            emit_line(e, "d[%lld] = cnnc_pk16(xb[%lld], 0);", at, a);
+    }
+}
+
+/* Gathers pixel `p`'s receptive field from the group's planes xg into its
+ * slots of the columns at c (pixel `pix` of the four). */
+static void emit_gather(Emit *e, const ConvQ *q, int pix, const char *p, int64_t hp, int64_t wp)
+{
+    const ConvGeom *k = &q->k;
+    int64_t plane = hp * wp, uc = unit_channels(q), unit = uc * q->taps;
+    int64_t units = q->cg / uc, rest = q->cg % uc * q->taps;
+    emit_line(e, "{");
+    emit_line(e, "const int8_t *xb = xg + (%s) / %lld * %lld + (%s) %% %lld * %d;", p,
+              (long long)k->ow, (long long)(k->sh * wp), p, (long long)k->ow, k->sw);
+    emit_line(e, "int32_t *d = c + %d;", 2 * pix);
+    if (units) {
+        emit_line(e, "for (int u = 0; u < %lld; u++, xb += %lld, d += %lld) {",
+                  (long long)units, (long long)(uc * plane), (long long)(2 * unit));
+        emit_words(e, q, unit, wp, plane);
+        emit_line(e, "}");
+    }
+    emit_words(e, q, rest, wp, plane); /* the last channels, fewer than a unit */
+    for (int64_t i = (rest + 1) / 2; i < (padded_k(q) - units * unit) / 2; i++)
+        emit_line(e, "d[%lld] = 0;", (long long)word_slot(i));
+    emit_line(e, "}");
+}
+
+/* Whether every output channel's shift is above 32: then the requantization
+ * needs only the high word of acc * m (cnnc_rqhi in kit/qmath.c). */
+static bool shifts_above_32(const ConvQ *q)
+{
+    for (int64_t f = 0; f < q->k.f; f++)
+        if (q->ms[2 * f + 1] <= 32)
+            return false;
+    return true;
+}
+
+/* dst = the sum requantized: inline where the shifts allow (m, half, sh
+ * in scope), as qmath's rule reads (round(acc * M) + zy, saturated), else
+ * cnnc_rq8 (fo in scope). */
+static void emit_requant(Emit *e, const ConvQ *q, bool hi_word, const char *sum,
+                         const char *dst)
+{
+    if (hi_word) {
+        emit_line(e, "int32_t v = ((int32_t)(((int64_t)%s * m) >> 32) + half) >> sh;", sum);
+        emit_line(e, "v += %ld;", (long)q->zy);
+        emit_line(e, "%s = (int8_t)(v < %ld ? %ld : v > %ld ? %ld : v);", dst, (long)q->lo,
+                  (long)q->lo, (long)q->hi, (long)q->hi);
+    } else {
+        emit_line(e, "%s = cnnc_rq8(%s, MS[2 * fo], MS[2 * fo + 1], %ld, %ld, %ld);", dst, sum,
+                  (long)q->zy, (long)q->lo, (long)q->hi);
+    }
+}
+
+/* m, sh and half of output channel fo, for emit_requant. */
+static void emit_requant_constants(Emit *e, bool hi_word)
+{
+    if (hi_word) {
+        emit_line(e, "const int32_t m = MS[2 * fo], sh = MS[2 * fo + 1] - 32;");
+        emit_line(e, "const int32_t half = (int32_t)1 << (sh - 1);");
+    }
+}
+
+/* Every filter of group g times the four columns at c, the sums into acc
+ * ([filter][pixel]), then each filter's outputs. */
+static void emit_filters(Emit *e, const ConvQ *q)
+{
+    int64_t kq = padded_k(q) / 4;
+    long long np = q->k.oh * q->k.ow;
+    bool hi_word = shifts_above_32(q);
+    emit_line(e, "cnnc_dot14(W + g * %lld, c, %lld, %lld, B + g * %lld, acc);",
+              (long long)(q->fg * kq), (long long)kq, (long long)q->fg, (long long)q->fg);
+    emit_line(e, "for (int f = 0; f < %lld; f++) {", (long long)q->fg);
+    emit_line(e, "const int fo = g * %lld + f;", (long long)q->fg);
+    emit_line(e, "const int32_t *a = acc + 4 * f;");
+    emit_requant_constants(e, hi_word);
+    for (int j = 0; j < 4; j++) {
+        char *sum = xasprintf("a[%d]", j), *dst = xasprintf("y[fo * %lld + p + %d]", np, j);
+        if (j && np % 4) /* four at a time, the last pass short */
+            emit_line(e, "if (p + %d < %lld) {", j, np);
+        else
+            emit_line(e, "{");
+        emit_requant(e, q, hi_word, sum, dst);
+        emit_line(e, "}");
+        free(sum);
+        free(dst);
+    }
+    emit_line(e, "}");
+}
+
+static void emit_consts(Emit *e, const Node *n, const ConvQ *q)
+{
+    int64_t count;
+    int32_t *w = pack_weights(q, &count);
+    char *wc = xasprintf("%s.weight: int8, zero point removed, four a word: per group, filter "
+                         "pair and four k, each filter's w[k], w[k+2], w[k+1], w[k+3]",
+                         n->name);
+    char *bc = xasprintf("%s: int32 bias minus the input's zero point times the weights", n->name);
+    char *mc = xasprintf("%s: per output channel (m, s), x * M = (x * m + 2^(s-1)) >> s", n->name);
+    emit_line(e, "const int32_t *W = %s;", emit_const_i32(e, "weight", wc, w, count));
+    emit_line(e, "const int32_t *B = %s;", emit_const_i32(e, "bias", bc, q->b, q->k.f));
+    emit_line(e, "const int32_t *MS = %s;", emit_const_i32(e, "requant", mc, q->ms, 2 * q->k.f));
+    free(w);
+    free(wc);
+    free(bc);
+    free(mc);
+}
+
+/* A dense layer: its input widened once into int16 pairs, then each unit's
+ * sum by cnnc_dot1 and requantized. */
+static void emit_vector(Emit *e, const ConvQ *q)
+{
+    int64_t c = q->k.c, kq = padded_k(q) / 4;
+    bool hi_word = shifts_above_32(q);
+    emit_line(e, "int32_t *c = (int32_t *)(void *)s;");
+    emit_line(e, "for (int i = 0; i < %lld; i++)", (long long)(c / 2));
+    emit_line(e, "    c[i] = cnnc_pk16(x0[2 * i], x0[2 * i + 1]);");
+    if (c % 2)
+        emit_line(e, "c[%lld] = cnnc_pk16(x0[%lld], 0);", (long long)(c / 2), (long long)(c - 1));
+    for (int64_t i = (c + 1) / 2; i < 2 * kq; i++)
+        emit_line(e, "c[%lld] = 0;", (long long)i);
+    emit_line(e, "for (int fo = 0; fo < %lld; fo++) {", (long long)q->k.f);
+    emit_line(e, "const int32_t acc = cnnc_dot1(W + fo * %lld, c, %lld, B[fo]);", (long long)kq,
+              (long long)kq);
+    emit_requant_constants(e, hi_word);
+    emit_requant(e, q, hi_word, "acc", "y[fo]");
+    emit_line(e, "}");
+    emit_scratch(e, 2 * kq);
+}
+
+void conv_q_emit_blocked(Emit *e, const Node *n, const ConvQ *q)
+{
+    const ConvGeom *k = &q->k;
+    if (is_vector(q)) {
+        emit_consts(e, n, q);
+        emit_vector(e, q);
+        return;
+    }
+    int64_t hp = k->h + k->pt + k->pb, wp = k->w + k->pl + k->pr, np = k->oh * k->ow;
+    int64_t pad_bytes = 0, words = padded_k(q) / 2;
+    emit_consts(e, n, q);
+    const char *X = "x0";
+    if (has_pad(k)) {
+        pad_bytes = (k->c * hp * wp + 3) / 4 * 4;
+        X = "s";
+        emit_pad_copy_typed(e, "s", "x0", k->c, k->h, k->w, (int[]){k->pt, k->pl, k->pb, k->pr},
+                            q->mode, "int8_t", (int)q->zx);
+    }
+    emit_line(e, "int32_t *c = (int32_t *)(void *)(s + %lld), *acc = c + %lld;",
+              (long long)pad_bytes, (long long)(4 * words));
+    emit_line(e, "for (int g = 0; g < %d; g++) {", k->groups);
+    emit_line(e, "const int8_t *xg = %s + g * %lld;", X, (long long)(q->cg * hp * wp));
+    emit_line(e, "for (int p = 0; p < %lld; p += 4) {", (long long)np);
+    /* past the last pixel, a slot repeats it: in range, its sums not stored */
+    for (int j = 0; j < 4; j++) {
+        char *pj = !j ? xasprintf("p")
+                   : np % 4 ? xasprintf("p + %d < %lld ? p + %d : %lld", j, (long long)np, j,
+                                        (long long)(np - 1))
+                            : xasprintf("p + %d", j);
+        emit_gather(e, q, j, pj, hp, wp);
+        free(pj);
+    }
+    emit_filters(e, q);
+    emit_line(e, "}");
+    emit_line(e, "}");
+    emit_scratch(e, pad_bytes / 4 + 4 * words + 4 * q->fg);
+}
