@@ -19,6 +19,7 @@ other tensor are still onnx's own (but for ceil_mode pools, whose rule
 onnx fixed after 1.12: _ceil_as_floor). The batch is made concrete (the input's
 first dimension) so that Shape nodes fold too; it is dropped before shapes
 are compared, as cnnc's activation shapes are per sample."""
+import hashlib
 import os
 import re
 import subprocess
@@ -438,20 +439,35 @@ def run(cmd, timeout=600):
                                                 (r.stdout + r.stderr).strip()[-1500:]))
 
 
-def build_program(cnnc, cc, path, stem, blob=False, opt="-O2"):
+def build_program(cnnc, cc, path, stem, blob=False, opt="-O2", built=None):
     """`cnnc PATH -o STEM.c --main` (the weights in STEM.bin with blob), built
-    by cc with the strict flags (at opt) into the program STEM; raises
-    RuntimeError."""
+    by cc with the strict flags (at opt) into the program STEM; returns the
+    program's path, raises RuntimeError. built: a dict from generated C
+    (its file names taken out) and weights to the program built from them;
+    a model for which cnnc writes the same C and weights again (another
+    opset's export of the same network) gets that program, not a new build."""
     run([cnnc, path, "-o", stem + ".c", "--main"] +
         (["--weights-blob", stem + ".bin"] if blob else []))
+    key = None
+    if built is not None:
+        key = hashlib.sha256(open(stem + ".c").read().replace(os.path.basename(stem), "")
+                             .encode()).hexdigest()
+        if blob:
+            key += hashlib.sha256(open(stem + ".bin", "rb").read()).hexdigest()
+        if key in built:
+            return built[key]
     run([cc, opt] + STRICT[1:] + [stem + ".c", "-o", stem, "-lm"])
+    if key:
+        built[key] = stem
+    return stem
 
 
-def run_program(stem, x):
-    """`STEM infer` on the batch x: its output."""
+def run_program(stem, x, program=None):
+    """`PROGRAM infer` (the program STEM by default) on the batch x, through
+    STEM_in.npy and STEM_out.npy: its output."""
     xin, out = stem + "_in.npy", stem + "_out.npy"
     np.save(xin, x)
-    run([stem, "infer", xin, out])
+    run([program or stem, "infer", xin, out])
     return np.load(out)
 
 
