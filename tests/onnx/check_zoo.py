@@ -92,14 +92,16 @@ def check(cnnc, work, cc, name, opset, size, opt, built):
     if got is None:
         return not T.report(label, ["cnnc run failed: " + err])
     interpreted = time.time()
-    failures = ["cnnc run vs PyTorch: " + why for why in [T.compare(got, ref, rtol)] if why]
+    why = T.compare(got, ref, rtol)
+    failures = ["cnnc run vs PyTorch: " + why] if why else []
     try:
         program = T.build_program(cnnc, cc, stem + ".onnx", stem, True, opt, built)
         built_at = time.time()
         out = T.run_program(stem, x.numpy(), program)
     except RuntimeError as e:
         return not T.report(label, failures + [str(e)])
-    failures += ["program vs PyTorch: " + why for why in [T.compare(out, ref, rtol)] if why]
+    why = T.compare(out, ref, rtol)
+    failures += ["program vs PyTorch: " + why] if why else []
     build = "%.0f" % (built_at - interpreted) if program == stem else "0, %s's program" % (
         os.path.basename(program))
     summary = "run %.2g, program %.2g (s: export %.0f, run %.0f, build %s, infer %.0f)" % (
