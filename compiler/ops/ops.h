@@ -180,6 +180,10 @@ bool layernorm_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char
                            const char *out);
 bool groupnorm_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
                            const char *out);
+bool prelu_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                       const char *out);
+bool reduce_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                        const char *out);
 /* An activation as an ONNX node named `name` from value in to out
  * (act_front.c); false where it has no ONNX form. */
 bool act_onnx_node(OnnxOut *o, Act act, const char *name, const char *in, const char *out);

@@ -89,7 +89,8 @@ def refuse_softplus_beta():
 
 
 # The single-layer matrix's cases of the operators the examples lack.
-MATRIX = r"^\S+ (transpose|shuffle|slice|split|matmul|layernorm|groupnorm|instancenorm|pad) "
+MATRIX = (r"^\S+ (transpose|shuffle|slice|split|matmul|layernorm|groupnorm|instancenorm|pad|prelu"
+          r"|reduce_mean|reduce_max|reduce_sum|reduce_l2) ")
 
 
 def check_matrix_layers():

@@ -15,11 +15,9 @@ static batch, onnxtest.STATIC_BATCH, at that batch), or a torchvision name
 (resnet18, mobilenet_v2, squeezenet1_1). REGEX: only the models it matches."""
 import os
 import re
-import subprocess
 import sys
 import warnings
 
-import numpy as np
 import torch
 
 import onnxtest as T
@@ -27,15 +25,7 @@ import onnxtest as T
 warnings.filterwarnings("ignore")
 CNNC, WORK, CC, GROUP = sys.argv[1:5]
 PICK = re.compile(sys.argv[5] if len(sys.argv) > 5 else "")
-STRICT = ["-O2", "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
 os.makedirs(WORK, exist_ok=True)
-
-
-def run(cmd, timeout=600):
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if r.returncode != 0:
-        raise RuntimeError("%s: exit %d\n%s" % (" ".join(cmd), r.returncode,
-                                                (r.stdout + r.stderr).strip()[-1500:]))
 
 
 def check(name, model, shape, opset, rtol, batches, dynamic=True, blob=False):
@@ -45,22 +35,21 @@ def check(name, model, shape, opset, rtol, batches, dynamic=True, blob=False):
     if isinstance(T.export(model, x, stem + ".onnx", opset, dynamic), str):
         return []  # the exporter refuses: check_torch.py says so
     try:
-        run([CNNC, stem + ".onnx", "-o", stem + ".c", "--main"] +
-            (["--weights-blob", stem + ".bin"] if blob else []))
-        run([CC] + STRICT + [stem + ".c", "-o", stem, "-lm"])
+        T.build_program(CNNC, CC, stem + ".onnx", stem, blob)
     except RuntimeError as e:
         return [str(e)]
     failures = []
     for n in batches:
-        xin, ref, out = stem + "_in.npy", stem + "_ref.npy", stem + "_out.npy"
-        np.save(xin, x.numpy()[:n])
+        ref, err = T.run_cnnc(CNNC, stem + ".onnx", x.numpy()[:n])
+        if err:
+            failures.append("cnnc run: " + err)
+            continue
         try:
-            run([CNNC, "run", stem + ".onnx", "--input", xin, "--output", ref])
-            run([stem, "infer", xin, out])
+            got = T.run_program(stem, x.numpy()[:n])
         except RuntimeError as e:
             failures.append(str(e))
             continue
-        why = T.compare(np.load(out), np.load(ref), rtol)
+        why = T.compare(got, ref, rtol)
         if why:
             failures.append("batch %d: %s" % (n, why))
     return failures

@@ -19,6 +19,7 @@ other tensor are still onnx's own (but for ceil_mode pools, whose rule
 onnx fixed after 1.12: _ceil_as_floor). The batch is made concrete (the input's
 first dimension) so that Shape nodes fold too; it is dropped before shapes
 are compared, as cnnc's activation shapes are per sample."""
+import hashlib
 import os
 import re
 import subprocess
@@ -40,8 +41,15 @@ from oracle import compare, report  # noqa: E402,F401  (for the scripts)
 
 def randomize_bn(m):
     """Non-trivial BatchNorm statistics, so that eval mode is tested (and
-    PReLU slopes of both signs)."""
+    PReLU slopes of both signs, LayerNorm and GroupNorm affine terms away
+    from 1 and 0, and ConvNeXt's layer scale near 1 instead of 1e-6, which
+    would hide its blocks' branches under the residual sum)."""
     for mod in m.modules():
+        if isinstance(mod, (nn.LayerNorm, nn.GroupNorm)) and mod.weight is not None:
+            randomize_norm(mod)
+        if isinstance(getattr(mod, "layer_scale", None), nn.Parameter):
+            with torch.no_grad():
+                mod.layer_scale.uniform_(0.5, 1.5)
         if isinstance(mod, nn.PReLU):
             with torch.no_grad():
                 mod.weight.uniform_(-0.5, 0.8)
@@ -418,7 +426,49 @@ def export(model, x, path, opset, dynamic=True):
     return ref
 
 
-# ---- running cnnc ----
+# ---- running cnnc and the programs it writes ----
+
+STRICT = ["-O2", "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
+
+
+def run(cmd, timeout=600):
+    """Runs cmd; raises RuntimeError with the tail of its output if it fails."""
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError("%s: exit %d\n%s" % (" ".join(cmd), r.returncode,
+                                                (r.stdout + r.stderr).strip()[-1500:]))
+
+
+def build_program(cnnc, cc, path, stem, blob=False, opt="-O2", built=None):
+    """`cnnc PATH -o STEM.c --main` (the weights in STEM.bin with blob), built
+    by cc with the strict flags (at opt) into the program STEM; returns the
+    program's path, raises RuntimeError. built: a dict from generated C
+    (its file names taken out) and weights to the program built from them;
+    a model for which cnnc writes the same C and weights again (another
+    opset's export of the same network) gets that program, not a new build."""
+    run([cnnc, path, "-o", stem + ".c", "--main"] +
+        (["--weights-blob", stem + ".bin"] if blob else []))
+    key = None
+    if built is not None:
+        key = hashlib.sha256(open(stem + ".c").read().replace(os.path.basename(stem), "")
+                             .encode()).hexdigest()
+        if blob:
+            key += hashlib.sha256(open(stem + ".bin", "rb").read()).hexdigest()
+        if key in built:
+            return built[key]
+    run([cc, opt] + STRICT[1:] + [stem + ".c", "-o", stem, "-lm"])
+    if key:
+        built[key] = stem
+    return stem
+
+
+def run_program(stem, x, program=None):
+    """`PROGRAM infer` (the program STEM by default) on the batch x, through
+    STEM_in.npy and STEM_out.npy: its output."""
+    xin, out = stem + "_in.npy", stem + "_out.npy"
+    np.save(xin, x)
+    run([program or stem, "infer", xin, out])
+    return np.load(out)
 
 
 def run_cnnc(cnnc, path, x, timeout=600):

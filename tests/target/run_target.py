@@ -2,8 +2,8 @@
 """run_target.py: models on emulated Cortex-M cores, through scripts/target-bench.
 
 Takes: CNNC SOURCE_DIR WORK_DIR [--targets T,T...] [--samples N]
-[target-bench options --] [MODEL ...] (default: every example, on cortex-m4,
-3 samples). For each model and target, target-bench builds the model for
+[target-bench options --] [MODEL ...] (default: every example whose weights
+fit the boards' flash, on cortex-m4, 3 samples). For each model and target, target-bench builds the model for
 the target's profile, runs it in QEMU and checks it against `cnnc run`
 (max|a-b| <= 1e-4 * max|ref|), the objects' sizes against `cnnc info
 --target` and the weights against cnnc's prediction, and finds no .data or
@@ -44,10 +44,30 @@ def parse_args(script):
     if missing:
         sys.exit("error: missing Debian package(s) %s (bash scripts/deps.sh test installs them)"
                  % ", ".join(missing))
-    models = rest or sorted(os.path.join(src, "examples", f)
-                            for f in os.listdir(os.path.join(src, "examples"))
-                            if f.endswith(".cnn"))
+    models = rest or fitting_examples(cnnc, src)
     return cnnc, src, work, targets, samples, opts, models
+
+
+# The boards' flash (tests/target/boards/*.ld): 4 MiB, 8 MiB on the mps3.
+BOARD_FLASH = 4 << 20
+
+
+def fitting_examples(cnnc, src):
+    """Every example whose float32 weights fit the boards' flash; the others
+    (MobileNetV3-Small's 10 MB) are named as left out."""
+    fit = []
+    for f in sorted(os.listdir(os.path.join(src, "examples"))):
+        if not f.endswith(".cnn"):
+            continue
+        path = os.path.join(src, "examples", f)
+        info = subprocess.run([cnnc, "info", path], capture_output=True, text=True).stdout
+        m = re.search(r"^weights_bytes: (\d+)$", info, re.M)
+        if m and int(m.group(1)) > BOARD_FLASH:
+            print("left out: %s: %s bytes of weights, more than the boards' %d of flash"
+                  % (f, m.group(1), BOARD_FLASH))
+        else:
+            fit.append(path)
+    return fit
 
 
 def bench(cnnc, src, work, model, target, samples, opts):

@@ -232,6 +232,32 @@ class UNetSmall(nn.Module):
         return torch.flatten(F.adaptive_avg_pool2d(self.seg(d1), 1), 1)
 
 
+def mobilenet_v3_small():
+    """torchvision's MobileNetV3-Small itself: its own implementation of the
+    paper's network, independent of cnnc and of examples/mobilenet_v3_small.cnn."""
+    import torchvision
+    return torchvision.models.mobilenet_v3_small(weights=None)
+
+
+def _mobilenet_v3_small_map():
+    """The example's layers in torchvision's modules: features.0 the stem,
+    features.1 to 11 the blocks (block.0 the expansion where the width
+    changes, then the depthwise conv, the SE block where there is one, the
+    projection), features.12 the head's 1x1 conv; classifier.0 and .3 the
+    dense layers."""
+    names = {'stem': 'features.0.0', 'stem_bn': 'features.0.1', 'head': 'features.12.0',
+             'head_bn': 'features.12.1', 'fc1': 'classifier.0', 'fc2': 'classifier.3'}
+    for i in range(1, 12):
+        parts = ['expand'] * (i != 1) + ['dw'] + ['se'] * (i not in (2, 3)) + ['proj']
+        for j, part in enumerate(parts):
+            ours, theirs = 'b%d_%s' % (i, part), 'features.%d.block.%d' % (i, j)
+            if part == 'se':
+                names.update({ours + '1': theirs + '.fc1', ours + '2': theirs + '.fc2'})
+            else:
+                names.update({ours: theirs + '.0', ours + '_bn': theirs + '.1'})
+    return names
+
+
 def _same(names):
     return {n: n for n in names}
 
@@ -261,4 +287,5 @@ EXAMPLES = {
     'odd_ops': (OddOps, (2, 13, 17), _same(['c1', 'g1', 'g2', 'g3', 'fc1', 'fc2'])),
     'unet_small': (UNetSmall, (3, 32, 32), _same(
         ['e1', 'e2', 'e2_bn', 'mid', 'up2', 'd2', 'd1', 'seg'])),
+    'mobilenet_v3_small': (mobilenet_v3_small, (3, 224, 224), _mobilenet_v3_small_map()),
 }

@@ -106,4 +106,5 @@ const OpInfo op_prelu = {
     .emit_grad = prelu_emit_grad,
     .grad_reads = prelu_grad_reads,
     .emit_train = prelu_emit_train, /* the slope is trainable */
+    .onnx_export = prelu_onnx_export,
 };

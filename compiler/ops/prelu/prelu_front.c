@@ -6,8 +6,12 @@
  * input's last dimensions: a one-dimensional slope of several values on an
  * input of two or more dimensions per sample is the last axis's, so it is
  * given its aligned shape here ([1, ..., K]; prelu.c reads [K] as the
- * channels'). */
+ * channels'). `cnnc export` writes a PRelu node whose slope, where it is one
+ * per channel of a C x ... sample, is reshaped to [C, 1, ...] first: ONNX
+ * aligns it with the last axes. */
 #include "../ops.h"
+
+#include <stdlib.h>
 
 static void dsl_prelu(DslArgs *c, Node *n, const DslKind *k)
 {
@@ -42,3 +46,24 @@ const OnnxKind prelu_onnx[] = {
     {"PRelu", "", onnx_prelu, NULL, false},
     {NULL},
 };
+
+bool prelu_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                       const char *out)
+{
+    const Tensor *a = &g->t[n->param[0]];
+    Shape view;
+    prelu_view(&a->shape, node_in_shape(g, n, 0), &view);
+    const char *inputs[2] = {in[0], a->name};
+    if (!shape_eq(&view, &a->shape)) {
+        Shape dims = {1, {view.rank}};
+        inputs[1] = onnx_out_fresh(o, "prelu_slope_shape");
+        onnx_out_init_i64(o, inputs[1], &dims, view.d);
+        const char *reshape_in[2] = {a->name, inputs[1]};
+        char *name = xasprintf("%s_slope", n->name);
+        inputs[1] = onnx_out_fresh(o, name);
+        onnx_out_node(o, "Reshape", name, reshape_in, 2, inputs[1]);
+        free(name);
+    }
+    onnx_out_node(o, "PRelu", n->name, inputs, 2, out);
+    return true;
+}

@@ -144,6 +144,7 @@ static void run_reduce(Graph *g, const Node *n, const float *const *in, float *o
         .emit_grad = reduce_emit_grad,                                                         \
         .dump = dump_reduce,                                                                   \
         .grad_reads = reduce_grad_reads,                                                       \
+        .onnx_export = reduce_onnx_export,                                                     \
     }
 
 REDUCE_OP(REDUCE_MEAN, reduce_mean);

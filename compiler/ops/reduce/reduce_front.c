@@ -5,7 +5,9 @@
  * ReduceSum or ReduceL2 node (ONNX: axes of the full shape, as an
  * attribute, for ReduceSum from opset 13 as input 1; keepdims 1 by
  * default); gives the node, its axes as a.reduce_axes. Axis 0 of an ONNX
- * tensor is the batch's: reducing it would mix samples, an error. */
+ * tensor is the batch's: reducing it would mix samples, an error.
+ * `cnnc export` writes the node back at opset 13: its axes shifted past the
+ * batch, ReduceSum's as an input, the others' as an attribute. */
 #include "../ops.h"
 
 #include <stdio.h>
@@ -143,3 +145,34 @@ const OnnxKind reduce_onnx[] = {
     {"ReduceL2", "axes:is keepdims:i", onnx_reduce, NULL, false},
     {NULL},
 };
+
+static const char *reduce_onnx_name(int op)
+{
+    return op == OP_REDUCE_MEAN ? "ReduceMean"
+           : op == OP_REDUCE_MAX ? "ReduceMax"
+           : op == OP_REDUCE_SUM ? "ReduceSum"
+                                 : "ReduceL2";
+}
+
+bool reduce_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
+                        const char *out)
+{
+    int64_t axes[MAX_RANK];
+    int count = 0;
+    for (int i = 0; i < node_in_shape(g, n, 0)->rank; i++)
+        if (n->a.reduce_axes >> i & 1)
+            axes[count++] = i + 1;
+    const char *inputs[2] = {in[0], NULL};
+    bool axes_input = n->op == OP_REDUCE_SUM; /* an input from opset 13 */
+    if (axes_input) {
+        Shape s = {1, {count}};
+        inputs[1] = onnx_out_fresh(o, "axes");
+        onnx_out_init_i64(o, inputs[1], &s, axes);
+    }
+    Onnx__NodeProto *x =
+        onnx_out_node(o, reduce_onnx_name(n->op), n->name, inputs, axes_input ? 2 : 1, out);
+    if (!axes_input)
+        onnx_attr_ints(o, x, "axes", axes, count);
+    onnx_attr_int(o, x, "keepdims", n->a.keepdims);
+    return true;
+}
