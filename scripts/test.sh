@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds with -Werror, runs every
-# test, then rebuilds under AddressSanitizer + UndefinedBehaviorSanitizer and
-# runs the unit, diagnostic and small-model tests again, and last builds the
-# libFuzzer harnesses with clang and runs each for a minute (tests/fuzz).
+# test but the long sweeps (label `sweep`: `ctest -L sweep` runs them), then
+# rebuilds under AddressSanitizer + UndefinedBehaviorSanitizer and runs the
+# unit, diagnostic and small-model tests again, and last builds the libFuzzer
+# harnesses with clang and runs each for a minute (tests/fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
@@ -10,7 +11,7 @@ jobs=$(nproc)
 
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DCNNC_WERROR=ON
 cmake --build build/release -j"$jobs"
-(cd build/release && ctest --output-on-failure -j"$jobs")
+(cd build/release && ctest --output-on-failure -j"$jobs" -LE sweep)
 
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCNNC_WERROR=ON -DCNNC_SANITIZE=ON
 cmake --build build/asan -j"$jobs"
