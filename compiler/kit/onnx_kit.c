@@ -425,7 +425,8 @@ static bool scalar_of(const Onnx__TensorProto *t, float *v)
 {
     int64_t count = 1;
     for (size_t d = 0; d < t->n_dims; d++)
-        count *= t->dims[d];
+        if (t->dims[d] < 0 || mul_overflows(count, t->dims[d], &count))
+            return false; /* the file's own dims: checked, not trusted */
     if (t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT || count != 1)
         return false;
     if (t->n_float_data == 1) {

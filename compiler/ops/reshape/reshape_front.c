@@ -289,8 +289,9 @@ static bool fold_reshape(OnnxNode *l, Const *out)
         if (v == -1 && infer < 0)
             infer = d;
         else if (v < 0)
-            return onnx_fail(l, "bad shape entry %lld", (long long)shp->i[d]); else
-            known *= v ? v : 1;
+            return onnx_fail(l, "bad shape entry %lld", (long long)shp->i[d]);
+        else if (mul_overflows(known, v ? v : 1, &known))
+            return onnx_fail(l, "shape's element count overflows 64 bits");
         s.d[d] = v;
     }
     if (infer >= 0)
