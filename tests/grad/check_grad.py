@@ -99,8 +99,11 @@ def summand_sizes(module, named, forward, x, labels, probs=None):
         return None
     n = x.shape[0]
     sizes = {name: 0.0 for name in named}
-    shares = [torch_grads(module, named, forward, x[i:i + 1], labels[i:i + 1], probs)[1]
-              for i in range(n)]
+    try:
+        shares = [torch_grads(module, named, forward, x[i:i + 1], labels[i:i + 1], probs)[1]
+                  for i in range(n)]
+    except (ValueError, RuntimeError):
+        return None  # torch refuses a sample alone (a GroupNorm group of one value)
     for name in named:
         total = sum(np.abs(g[name]) for g in shares) / n
         sizes[name] = float(np.max(total)) if np.size(total) else 0.0
