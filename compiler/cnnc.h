@@ -326,6 +326,9 @@ bool graph_param(Graph *g, Node *n, int slot, const char *suffix, TensorKind kin
                  const Shape *shape, InitKind init);
 /* The consumers of tensor t: node indices written to out (up to max). */
 int graph_consumers(const Graph *g, int t, int *out, int max);
+/* Per node (nn + 1 entries, caller frees): whether tensor t depends on it,
+ * the node writing t included. Needs nodes in topological order. */
+bool *graph_ancestors(const Graph *g, int t);
 /* Parameter count of a node (all its parameter and buffer elements that
  * are trainable or BatchNorm weights: the course's count, bias included). */
 int64_t node_param_count(const Graph *g, const Node *n);

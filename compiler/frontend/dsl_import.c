@@ -147,24 +147,6 @@ static int find_cut(DslArgs *c, const Graph *g, const char *path, const Value *v
     return -1;
 }
 
-/* keep[n]: tensor t depends on node n (nodes are in topological order). */
-static bool *depended_on(const Graph *g, int t)
-{
-    bool *keep = xcalloc((size_t)g->nn + 1, sizeof *keep);
-    bool *need = xcalloc((size_t)g->nt, sizeof *need);
-    need[t] = true;
-    for (int i = g->nn - 1; i >= 0; i--) {
-        const Node *n = &g->n[i];
-        if (!need[n->out])
-            continue;
-        keep[i] = true;
-        for (int j = 0; j < n->nin; j++)
-            need[n->in[j]] = true;
-    }
-    free(need);
-    return keep;
-}
-
 DslImport *dsl_import_load(DslParse *p, const Stmt *s, const char *name)
 {
     DslArgs c;
@@ -185,7 +167,7 @@ DslImport *dsl_import_load(DslParse *p, const Stmt *s, const char *name)
         int cut = until ? find_cut(&c, g, path, dsl_get(&c, "until", false)) : g->output;
         if (cut >= 0) {
             im = xcalloc(1, sizeof *im);
-            *im = (DslImport){path, g, depended_on(g, cut), cut};
+            *im = (DslImport){path, g, graph_ancestors(g, cut), cut};
             g = NULL;
             path = NULL;
         }

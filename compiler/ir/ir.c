@@ -239,6 +239,23 @@ int graph_consumers(const Graph *g, int t, int *out, int max)
     return k;
 }
 
+bool *graph_ancestors(const Graph *g, int t)
+{
+    bool *ancestor = xcalloc((size_t)g->nn + 1, sizeof *ancestor);
+    bool *needed = xcalloc((size_t)g->nt + 1, sizeof *needed);
+    needed[t] = true;
+    for (int i = g->nn - 1; i >= 0; i--) {
+        const Node *n = &g->n[i];
+        if (!needed[n->out])
+            continue;
+        ancestor[i] = true;
+        for (int j = 0; j < n->nin; j++)
+            needed[n->in[j]] = true;
+    }
+    free(needed);
+    return ancestor;
+}
+
 int64_t node_param_count(const Graph *g, const Node *n)
 {
     int64_t count = 0;

@@ -65,19 +65,14 @@ static int find_cut(const Graph *g, const char *name)
 /* Freezes every parameter of every node tensor `cut` depends on. */
 static void freeze_ancestors(Graph *g, int cut)
 {
-    bool *needed = xcalloc((size_t)g->nt, sizeof *needed);
-    needed[cut] = true;
-    for (int i = g->nn - 1; i >= 0; i--) {
-        const Node *n = &g->n[i];
-        if (!needed[n->out])
-            continue;
-        for (int j = 0; j < n->nin; j++)
-            needed[n->in[j]] = true;
-        for (int s = 0; s < n->nparam; s++)
-            if (n->param[s] >= 0 && g->t[n->param[s]].kind == T_PARAM)
-                g->t[n->param[s]].frozen = true;
-    }
-    free(needed);
+    bool *ancestor = graph_ancestors(g, cut);
+    for (int i = 0; i < g->nn; i++)
+        for (int s = 0; ancestor[i] && s < g->n[i].nparam; s++) {
+            int t = g->n[i].param[s];
+            if (t >= 0 && g->t[t].kind == T_PARAM)
+                g->t[t].frozen = true;
+        }
+    free(ancestor);
 }
 
 /* --train-bias-only: freezes every weight; false when no bias is left. */
