@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'torch'))
 import check_grad  # noqa: E402
-from oracle import cnnc  # noqa: E402
+from oracle import cnnc, report  # noqa: E402
 
 BATCH = 3
 
@@ -143,15 +143,8 @@ def main(argv):
             errors = check_example_case(binary, src, work, name, options, frozen)
         except RuntimeError as e:
             errors = [str(e)]
-        print('%s %s: %s' % (name, ' '.join(options), 'ok' if not errors else 'FAIL'))
-        failed += bool(errors)
-        for e in errors:
-            print('    ' + e)
-    errors = onnx_cases(binary, work)
-    print('convbn.onnx: %s' % ('ok' if not errors else 'FAIL'))
-    for e in errors:
-        print('    ' + e)
-    failed += bool(errors)
+        failed += report('%s %s' % (name, ' '.join(options)), errors)
+    failed += report('convbn.onnx', onnx_cases(binary, work))
     return 1 if failed else 0
 
 
