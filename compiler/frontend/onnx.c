@@ -162,15 +162,27 @@ static bool check_node(Onnx *o, const Onnx__NodeProto *node)
             ok = false;
         }
     }
-    if (node->n_output < 1 || !node->output[0] || !*node->output[0]) {
-        node_error(o, node, "has no output");
-        return false;
-    }
     for (size_t i = 1; i < node->n_output && !(op->flags & ONNX_MULTI_OUTPUT); i++) {
         OnnxValue *v = value_get(o, node->output[i]);
         if (v && v->uses > 0) {
             node_error(o, node, "its output %zu ('%s') is used; only the first output is "
                        "supported", i, node->output[i]);
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+/* Every node names its first output: the patterns follow values from node
+ * to node before any node is checked. */
+static bool check_outputs(Onnx *o, const Onnx__GraphProto *gp)
+{
+    bool ok = true;
+    for (size_t i = 0; i < gp->n_node; i++) {
+        const Onnx__NodeProto *node = gp->node[i];
+        if (node->n_output < 1 || !node->output[0] || !*node->output[0]) {
+            diag_error(o->loc, "node '%s' (%s) has no output", node_label(node),
+                       node->op_type ? node->op_type : "?");
             ok = false;
         }
     }
@@ -469,6 +481,8 @@ static bool load_graph(Onnx *o, const Onnx__ModelProto *m)
 {
     const Onnx__GraphProto *gp = m->graph;
     o->g->name = xstrdup(gp->name && *gp->name ? gp->name : "model");
+    if (!check_outputs(o, gp))
+        return false;
     count_uses(o, gp);
     Matches ms = {0};
     find_patterns(o, gp, &ms);

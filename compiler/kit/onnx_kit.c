@@ -54,7 +54,8 @@ const char *attr_string(const Onnx__NodeProto *node, const char *name, const cha
     if (!a)
         return dflt;
     size_t n = a->s.len < size - 1 ? a->s.len : size - 1;
-    memcpy(buf, a->s.data, n);
+    if (n) /* an empty string's data may be NULL */
+        memcpy(buf, a->s.data, n);
     buf[n] = '\0';
     return buf;
 }
@@ -151,7 +152,8 @@ int onnx_make_param(Onnx *o, const char *name, TensorKind kind, const Shape *s,
     free(unique);
     g->t[t].shape = *s;
     g->t[t].data = xmalloc((size_t)(n ? n : 1) * sizeof(float));
-    memcpy(g->t[t].data, data, (size_t)n * sizeof *data);
+    if (n)
+        memcpy(g->t[t].data, data, (size_t)n * sizeof *data);
     return t;
 }
 
@@ -352,7 +354,8 @@ int onnx_int_list(OnnxNode *l, int idx, const char *attr, int since, int64_t *va
                   MAX_RANK);
         return -2;
     }
-    memcpy(vals, l->in[idx]->c.i, (size_t)l->in[idx]->c.n * sizeof *vals);
+    if (l->in[idx]->c.n)
+        memcpy(vals, l->in[idx]->c.i, (size_t)l->in[idx]->c.n * sizeof *vals);
     return (int)l->in[idx]->c.n;
 }
 

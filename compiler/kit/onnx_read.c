@@ -267,6 +267,8 @@ static bool decode_raw(Onnx *o, const Onnx__TensorProto *t, const char *what, co
                    (long long)c->n * (long long)esize);
         return false;
     }
+    if (len == 0) /* nothing to copy, and raw may be NULL */
+        return true;
     /* Little-endian on the wire, as on every host we build for. */
     if (c->dtype == CONST_F32)
         memcpy(c->f, raw, len);

@@ -217,6 +217,19 @@ def cases():
         [helper.make_node("Constant", [], ["c"], name="k"),
          helper.make_node("Add", ["x", "c"], ["y"])]), \
         "node 'k' (Constant): needs exactly one value attribute"
+    # found by fuzz_onnx: an empty string attribute's bytes are NULL (memcpy UB)
+    yield "empty_string_attribute", model(
+        [helper.make_node("Pad", ["x", "p"], ["y"], name="pad", mode="")],
+        [numpy_helper.from_array(np.zeros(8, np.int64), "p")]), \
+        "node 'pad' (Pad): mode '' is not supported"
+    # found by fuzz_onnx: the layer-norm pattern followed a node without outputs
+    yield "pattern_node_without_output", model(
+        [helper.make_node("ReduceMean", ["x"], ["m"], axes=[-1]),
+         helper.make_node("Sub", ["x", "m"], ["d"]),
+         helper.make_node("Pow", ["d", "two"], [], name="sq"),
+         helper.make_node("Relu", ["d"], ["y"])],
+        [numpy_helper.from_array(np.array(2, np.float32), "two")]), \
+        "node 'sq' (Pow) has no output"
     yield "gather_out_of_range", model(
         [helper.make_node("Shape", ["x"], ["s"]),
          helper.make_node("Gather", ["s", "i"], ["g"], name="ga"),
