@@ -27,7 +27,7 @@ import numpy as np
 # As the code-generator tests have them: the strict C99 flags, the
 # sanitizer flags per compiler, the test of a CPU flag.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "codegen"))
-from check_examples import STRICT, cpu_has, sanitize_flags  # noqa: E402
+from check_examples import STRICT, cpu_has, model_rng, sanitize_flags  # noqa: E402
 
 BATCH = 4
 
@@ -89,7 +89,7 @@ def check(cnnc, outdir, cc, sanitize, model, extra=(), native=False, defines=())
     run([cc] + flags + [stem + ".c", "-o", stem, "-lm"])
     shape = header_define(stem + ".h", "INPUT_SHAPE")
     classes = header_define(stem + ".h", "OUTPUT_SHAPE")[0]
-    rng = np.random.default_rng(len(model))
+    rng = model_rng(model)
     x = rng.standard_normal((BATCH,) + shape).astype(np.float32)
     y = rng.integers(0, classes, BATCH).astype(np.int64)
     np.save(stem + "_x.npy", x)
