@@ -10,6 +10,7 @@
 #include "train_plot.h"
 #include "train_report.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -57,6 +58,28 @@ static int tl_parse_u64(const char *s, uint64_t *v)
             return -1;
         *v = *v * 10 + d;
     }
+    return 0;
+}
+
+/* A number of bytes >= 1, or of KiB, MiB, GiB with a K, M or G suffix. */
+static int tl_parse_bytes(const char *s, uint64_t *v)
+{
+    static const char units[] = "KMG";
+    char digits[32];
+    size_t len = strlen(s);
+    const char *unit = len ? strchr(units, toupper((unsigned char)s[len - 1])) : NULL;
+    uint64_t scale = 1;
+    if (unit && *unit) {
+        scale = (uint64_t)1 << (10 * (unit - units + 1));
+        len--;
+    }
+    if (len == 0 || len >= sizeof digits)
+        return -1;
+    memcpy(digits, s, len);
+    digits[len] = 0;
+    if (tl_parse_u64(digits, v) != 0 || *v == 0 || *v > UINT64_MAX / scale)
+        return -1;
+    *v *= scale;
     return 0;
 }
 
@@ -136,6 +159,15 @@ CNNC_RT_API int cnnc_train_parse(CnncTrainOptions *o, const CnncTrainModel *m, c
             o->resume_dir = arg;
         } else if (strcmp(opt, "--plot") == 0) {
             o->plot_path = arg;
+        } else if (strcmp(opt, "--cache-features") == 0) {
+            if (tl_parse_bytes(arg, &o->cache_bytes) != 0)
+                return tl_bad(err, prog, opt, arg,
+                              "expected a number of bytes >= 1 (a K, M or G suffix: KiB, MiB, GiB)");
+            if (!m->feature_size) {
+                fprintf(err, "%s: error: --cache-features: %s\n", prog,
+                        m->no_cache ? m->no_cache : "the model has no frozen part to cache");
+                return -1;
+            }
         } else {
             fprintf(err, "%s: error: unknown option '%s'\n", prog, opt);
             return -1;
@@ -261,7 +293,40 @@ typedef struct {
     CnncEpochLog *logs; /* every epoch of the run, for --plot */
     int *log_fold;      /* each one's fold, from 1 */
     int nlogs, fold;    /* logged so far; the fold running */
+    /* --cache-features: every sample's features once computed, a batch's,
+     * and the epochs' times, apart for those that computed features. */
+    float *cache, *bf;
+    unsigned char *cached; /* per sample: its features are in the cache */
+    int computed;          /* this epoch computed features */
+    double fill_seconds, cached_seconds;
+    int fill_epochs, cached_epochs;
 } TlRun;
+
+/* Batch idx[0..k): its labels into by and its samples into bx; with the
+ * feature cache, their features into bf instead, run through the frozen
+ * part and stored unless every one is stored already. */
+static void tl_gather_batch(TlRun *r, const int32_t *idx, int k)
+{
+    const CnncTrainModel *m = r->m;
+    size_t f = m->feature_size;
+    int missing = 0;
+    cnnc_gather_labels(r->by, r->y, idx, k);
+    for (int i = 0; r->cache && i < k; i++)
+        missing |= !r->cached[idx[i]];
+    if (r->cache && !missing) {
+        cnnc_gather(r->bf, r->cache, idx, k, f);
+        return;
+    }
+    cnnc_gather(r->bx, r->x, idx, k, m->input_size);
+    if (!r->cache)
+        return;
+    m->features(m->ctx, r->bx, k, r->bf);
+    for (int i = 0; i < k; i++) {
+        memcpy(r->cache + (size_t)idx[i] * f, r->bf + (size_t)i * f, f * sizeof *r->bf);
+        r->cached[idx[i]] = 1;
+    }
+    r->computed = 1;
+}
 
 /* Accumulates the confusion matrix of the current weights on x[idx[0..n)]
  * into cm; returns the accuracy over those samples. */
@@ -271,9 +336,11 @@ static double tl_evaluate(TlRun *r, const int32_t *idx, int n, int64_t *cm)
     int correct = 0;
     for (int i = 0; i < n; i += m->batch_max) {
         int k = n - i < m->batch_max ? n - i : m->batch_max;
-        cnnc_gather(r->bx, r->x, idx + i, k, m->input_size);
-        cnnc_gather_labels(r->by, r->y, idx + i, k);
-        m->eval(m->ctx, r->bx, k, r->scores);
+        tl_gather_batch(r, idx + i, k);
+        if (r->cache)
+            m->eval_features(m->ctx, r->bf, k, r->scores);
+        else
+            m->eval(m->ctx, r->bx, k, r->scores);
         correct += cnnc_count_correct(r->scores, r->by, k, m->classes);
         if (cm)
             cnnc_confusion_add_scores(cm, m->classes, r->by, r->scores, k);
@@ -296,9 +363,11 @@ static int tl_epoch(TlRun *r, int32_t *train, int ntrain, int epoch, const char 
     for (int b = 0; b < batches; b++) {
         int first = b * o->batch, k = ntrain - first < o->batch ? ntrain - first : o->batch;
         double loss = 0;
-        cnnc_gather(r->bx, r->x, train + first, k, m->input_size);
-        cnnc_gather_labels(r->by, r->y, train + first, k);
-        if (m->step(m->ctx, r->bx, r->by, k, lr, r->scores, &loss) != 0 || !isfinite(loss)) {
+        int bad;
+        tl_gather_batch(r, train + first, k);
+        bad = r->cache ? m->step_features(m->ctx, r->bf, r->by, k, lr, r->scores, &loss)
+                       : m->step(m->ctx, r->bx, r->by, k, lr, r->scores, &loss);
+        if (bad != 0 || !isfinite(loss)) {
             cnnc_progress_end(&bar);
             fprintf(r->err,
                     "%s: error: %sepoch %d, batch %d of %d: the loss or a gradient is not "
@@ -318,6 +387,39 @@ static int tl_epoch(TlRun *r, int32_t *train, int ntrain, int epoch, const char 
     return 0;
 }
 
+/* An epoch's time (its steps and its validation), counted apart when it
+ * computed features: the feature cache's speed-up is the ratio. */
+static void tl_time_epoch(TlRun *r, double seconds)
+{
+    if (!r->cache)
+        return;
+    if (r->computed) {
+        r->fill_seconds += seconds;
+        r->fill_epochs++;
+    } else {
+        r->cached_seconds += seconds;
+        r->cached_epochs++;
+    }
+}
+
+/* The feature cache's line: its size and the speed-up it gave. */
+static void tl_cache_report(const TlRun *r, int n)
+{
+    double fill = r->fill_epochs ? r->fill_seconds / r->fill_epochs : 0;
+    double cached = r->cached_epochs ? r->cached_seconds / r->cached_epochs : 0;
+    fprintf(r->out, "feature cache: %d samples x %lu floats = %llu bytes (budget %llu); ", n,
+            (unsigned long)r->m->feature_size,
+            (unsigned long long)n * r->m->feature_size * sizeof(float),
+            (unsigned long long)r->o->cache_bytes);
+    if (r->fill_epochs && r->cached_epochs)
+        fprintf(r->out,
+                "an epoch computing the features took %.4f s, one from the cache %.4f s "
+                "(means of %d and %d): %.2fx faster\n",
+                fill, cached, r->fill_epochs, r->cached_epochs, cached > 0 ? fill / cached : 0);
+    else
+        fprintf(r->out, "no epoch ran from the cache alone: no speed-up to measure\n");
+}
+
 /* Trains from the current weights for o->epochs and leaves the model
  * with the best epoch's weights (by validation accuracy; the last epoch's
  * without validation). *acc gets their validation accuracy, *best_epoch
@@ -330,8 +432,10 @@ static int tl_fold(TlRun *r, int32_t *train, int ntrain, const int32_t *val, int
     *best_epoch = o->epochs;
     for (int e = 0; e < o->epochs; e++) {
         CnncEpochLog log = {0};
+        double t0 = cnnc_seconds();
         log.epoch = e + 1;
         log.epochs = o->epochs;
+        r->computed = 0;
         if (tl_epoch(r, train, ntrain, e, fold, &log) != 0)
             return 1;
         if (nval > 0) {
@@ -343,6 +447,7 @@ static int tl_fold(TlRun *r, int32_t *train, int ntrain, const int32_t *val, int
                 tl_get_state(r->m, r->best);
             }
         }
+        tl_time_epoch(r, cnnc_seconds() - t0);
         cnnc_print_epoch(r->out, &log);
         r->logs[r->nlogs] = log;
         r->log_fold[r->nlogs++] = r->fold;
@@ -440,6 +545,31 @@ static int tl_plot(const TlRun *r)
     return 0;
 }
 
+/* --cache-features: the cache of every sample's features, if the budget
+ * holds it. Returns 0, or 1 after printing an error. */
+static int tl_cache_open(TlRun *r, int n)
+{
+    const CnncTrainModel *m = r->m;
+    uint64_t need = (uint64_t)n * m->feature_size * sizeof(float);
+    if (!r->o->cache_bytes)
+        return 0;
+    if (need > r->o->cache_bytes) {
+        fprintf(r->err,
+                "%s: error: --cache-features %llu: the features of %d samples need %llu bytes "
+                "(%lu floats each), more than the budget\n",
+                r->prog, (unsigned long long)r->o->cache_bytes, n, (unsigned long long)need,
+                (unsigned long)m->feature_size);
+        return 1;
+    }
+    r->cache = malloc((size_t)need + 1);
+    r->bf = malloc((size_t)m->batch_max * m->feature_size * sizeof *r->bf + 1);
+    r->cached = calloc((size_t)n + 1, 1);
+    if (r->cache && r->bf && r->cached)
+        return 0;
+    fprintf(r->err, "%s: error: out of memory (the feature cache)\n", r->prog);
+    return 1;
+}
+
 CNNC_RT_API int cnnc_train_run(const CnncTrainModel *m, const CnncTrainOptions *o,
                                const float *x, const int32_t *y, int n, const char *prog,
                                FILE *out, FILE *err, CnncTrainResult *res)
@@ -476,9 +606,11 @@ CNNC_RT_API int cnnc_train_run(const CnncTrainModel *m, const CnncTrainOptions *
     if (!idx || !r.bx || !r.by || !r.scores || !r.cm || !r.init || !r.best || !r.logs ||
         !r.log_fold)
         fprintf(err, "%s: error: out of memory\n", prog);
-    else {
+    else if (tl_cache_open(&r, n) == 0) {
         tl_get_state(m, r.init);
         rc = o->kfold ? tl_kfold(&r, n, idx, res) : tl_holdout(&r, n, idx, res);
+        if (rc == 0 && r.cache)
+            tl_cache_report(&r, n);
         rc = rc ? rc : tl_plot(&r);
     }
     free(idx);
@@ -490,6 +622,9 @@ CNNC_RT_API int cnnc_train_run(const CnncTrainModel *m, const CnncTrainOptions *
     free(r.best);
     free(r.logs);
     free(r.log_fold);
+    free(r.cache);
+    free(r.bf);
+    free(r.cached);
     return rc;
 }
 
@@ -581,7 +716,7 @@ CNNC_RT_API int cnnc_train_main(const CnncTrainModel *m, const CnncTrainOptions 
         fprintf(stderr, "%s: error: usage: %s train DATA.npy LABELS.npy [--epochs N] [--batch N] "
                         "[--lr X] [--val-split F | --kfold K] [--seed S] [--schedule "
                         "const|step|cosine] [--step-size N] [--gamma X] [--save DIR] "
-                        "[--resume DIR] [--plot FILE.svg]\n",
+                        "[--resume DIR] [--plot FILE.svg] [--cache-features BYTES]\n",
                 prog, prog);
         return 1;
     }

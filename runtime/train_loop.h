@@ -57,6 +57,17 @@ typedef struct {
      * new fold. It may reset the weights too: the loop restores the fold's
      * starting weights after calling it. */
     void (*restart)(void *ctx);
+    /* The feature cache (--cache-features; docs/training.md). A model with
+     * a frozen part that can stand cached has feature_size floats per
+     * sample of its cut (else 0, and no_cache says why, or is NULL). */
+    size_t feature_size;
+    const char *no_cache;
+    /* The frozen part alone: f (n, feature_size) for x (n, input_size). */
+    void (*features)(void *ctx, const float *x, int n, float *f);
+    /* step and eval from the features of the batch's samples. */
+    int (*step_features)(void *ctx, const float *f, const int32_t *y, int n, double lr,
+                         float *logits, double *loss);
+    void (*eval_features)(void *ctx, const float *f, int n, float *scores);
 } CnncTrainModel;
 
 /* The command's options. Defaults come from the model's train section
@@ -72,6 +83,7 @@ typedef struct {
     const char *save_dir;   /* NULL: do not save */
     const char *resume_dir; /* NULL: start from the compiled-in weights */
     const char *plot_path;  /* NULL: no plot; else the SVG of train_plot.h */
+    uint64_t cache_bytes;   /* --cache-features: the cache's budget; 0: no cache */
 } CnncTrainOptions;
 
 /* Parses the options after `train DATA LABELS` (argv[0..argc)) into *o,

@@ -150,6 +150,17 @@ typedef struct {
 /* src[t] for every tensor t of the graph (array NULL but for parameters
  * and buffers that have a source); free the arrays' strings. */
 void emit_train_init_sources(Emit *e, InitSource *src);
+/* emit_train_cache.c: where the feature cache cuts a training build
+ * (docs/training.md, "Feature caching"). */
+typedef struct {
+    int cut;       /* the cut's tensor (its storage), -1: no cache */
+    bool *part;    /* per node: in the frozen part, which P_train_features runs */
+    char *refusal; /* cut < 0: why no cache can stand in for the frozen part */
+} FeatureCut;
+void feature_cut_find(const Graph *g, FeatureCut *fc);
+void feature_cut_free(FeatureCut *fc);
+/* The cut of a --train build (emit_train.c). */
+const FeatureCut *emit_train_cut(const Emit *e);
 /* emit_train_cmd.c: `train DATA.npy LABELS.npy [options]` (trainer). */
 void emit_main_train(Emit *e, StrBuf *b);
 /* emit.c / emit_main.c helpers shared with emit_train.c. */

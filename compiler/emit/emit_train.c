@@ -49,6 +49,7 @@ struct TrainPlan {
     int ntensors;     /* entries of the state's tensor table */
     TrainCfg cfg;     /* what P_train_init starts with */
     InitSource *init; /* per tensor: where its initial values already are */
+    FeatureCut cut;   /* the feature cache's cut, or why there is none */
 };
 
 static bool in_state(const Tensor *t)
@@ -270,6 +271,7 @@ static bool plan_training(Emit *e)
     if (!emit_bodies(e))
         return false;
     plan_train(g, tp->scratch, batch, &tp->arena);
+    feature_cut_find(g, &tp->cut);
     return true;
 }
 
@@ -634,22 +636,39 @@ static void write_layer_functions(Emit *e, StrBuf *b, int i)
 
 /* ---- the drivers ---- */
 
-static void write_forward_pass(Emit *e, StrBuf *b)
+/* static void FN(const P_ctx *ctx): the training functions of the forward
+ * nodes `part` selects (NULL: every node), in order. */
+static void write_forward_driver(Emit *e, StrBuf *b, const char *fn, const bool *part, bool want)
 {
     const Graph *g = e->g;
-    sb_printf(b, "/* The forward pass over ctx->n samples, layer by layer; mode 0: inference\n"
-                 " * (running statistics, no dropout), 1: gradients (the batch's statistics,\n"
-                 " * left out of the running ones, no dropout), 2: a training step. */\n"
-                 "static void %s_train_fwd(const %s_ctx *ctx)\n{\n",
-              e->P, e->P);
+    sb_printf(b, "static void %s_%s(const %s_ctx *ctx)\n{\n", e->P, fn, e->P);
     for (int i = 0; i < g->nn; i++) {
         const Node *n = &g->n[i];
+        if (part && part[i] != want)
+            continue;
         if (autodiff_is_view(g, n))
             sb_printf(b, "    /* %s: a view of %s */\n", n->name, g->t[n->in[0]].name);
         else
             sb_printf(b, "    %s_%s_train(ctx);\n", e->P, emit_layer_ident(e, i));
     }
     sb_puts(b, "}\n\n");
+}
+
+static void write_forward_pass(Emit *e, StrBuf *b)
+{
+    const FeatureCut *fc = &e->train->cut;
+    sb_puts(b, "/* The forward pass over ctx->n samples, layer by layer; mode 0: inference\n"
+               " * (running statistics, no dropout), 1: gradients (the batch's statistics,\n"
+               " * left out of the running ones, no dropout), 2: a training step. */\n");
+    write_forward_driver(e, b, "train_fwd", NULL, false);
+    if (fc->cut < 0)
+        return;
+    sb_printf(b, "/* The frozen part alone, up to the cut %s (the feature cache). */\n",
+              e->g->t[fc->cut].name);
+    write_forward_driver(e, b, "train_fwd_frozen", fc->part, true);
+    sb_printf(b, "/* The layers after the cut, from %s's values in the arena. */\n",
+              e->g->t[fc->cut].name);
+    write_forward_driver(e, b, "train_fwd_head", fc->part, false);
 }
 
 /* A parameter several nodes add to: stepped after the last one, on the
@@ -867,21 +886,30 @@ static const char *refusal(const TrainPlan *tp)
                               : NULL;
 }
 
+/* The train arena's name of the cut's values (a view's are its input's). */
+static const char *cut_ident(const Emit *e)
+{
+    return e->train->tensor[e->train->arena.root[e->train->cut.cut]];
+}
+
 static void write_run(Emit *e, StrBuf *b)
 {
     const Graph *g = e->g;
     const TrainPlan *tp = e->train;
     const char *P = e->P;
+    bool cache = tp->cut.cut >= 0;
     sb_printf(b, "/* mode 2: a training step; 1: the loss and, into grads unless NULL, the\n"
-                 " * gradients. */\n"
-                 "static double %s_train_run(void *state, void *arena, const float *input, const int32_t *labels, int n, int mode, float *grads)\n{\n"
+                 " * gradients.%s */\n"
+                 "static double %s_train_run(void *state, void *arena, const float *input, %sconst int32_t *labels, int n, int mode, float *grads)\n{\n"
                  "    %s_train_header *hd = (%s_train_header *)state;\n"
                  "    %s_ctx ctx;\n"
                  "    double loss;\n"
                  "    int backward = mode == 2 || grads != NULL;\n"
                  "    if (n < 1 || n > %s_BATCH_MAX) /* the plan's bound */\n"
                  "        return NAN;\n",
-              P, P, P, P, P);
+              cache ? " With features (not NULL), the layers after the cut\n"
+                      " * alone, from them." : "",
+              P, cache ? "const float *features, " : "", P, P, P, P);
     if (refusal(tp))
         sb_printf(b, "    if (mode == 2 && (%s)) /* moments the state lacks */\n"
                      "        return NAN;\n",
@@ -893,17 +921,68 @@ static void write_run(Emit *e, StrBuf *b)
                  "    ctx.o.lr = hd->h.lr;\n    ctx.o.momentum = hd->h.momentum;\n"
                  "    ctx.o.weight_decay = hd->h.weight_decay;\n    ctx.o.beta1 = hd->h.beta1;\n"
                  "    ctx.o.beta2 = hd->h.beta2;\n    ctx.o.eps = hd->h.eps;\n"
-                 "    ctx.step = mode == 2 ? ++hd->step : hd->step;\n"
-                 "    %s_train_fwd(&ctx);\n"
+                 "    ctx.step = mode == 2 ? ++hd->step : hd->step;\n",
+              P, P);
+    if (cache)
+        sb_printf(b, "    if (features) {\n"
+                     "        memcpy(ctx.A + %s_TA_%s, features, sizeof(float) * %s_FEATURE_SIZE * (size_t)n);\n"
+                     "        %s_train_fwd_head(&ctx);\n"
+                     "    } else\n    ",
+                  P, cut_ident(e), P, P);
+    sb_printf(b, "    %s_train_fwd(&ctx);\n"
                  "    loss = %s_train_loss(&ctx, labels, backward);\n"
                  "    if (!backward)\n        return loss;\n",
-              P, P, P, P);
+              P, P);
     for (int t = 0; t < g->bw->nfwd_tensors; t++)
         if (tp->gofs[t] >= 0 && g->bw->grad[t] < 0)
             sb_printf(b, "    if (grads) /* %s: no gradient reaches it */\n"
                          "        memset(grads + %s_TG_%s, 0, sizeof(float) * %lld);\n",
                       g->t[t].name, P, tp->tensor[t], (long long)shape_numel(&g->t[t].shape));
     sb_printf(b, "    %s_train_bwd(&ctx);\n    return loss;\n}\n\n", P);
+}
+
+/* P_train_forward: inference with the state's weights from the input; or,
+ * with `features`, P_train_forward_features: the layers after the cut from
+ * the cut's values. */
+static void write_forward_fn(Emit *e, StrBuf *b, bool features)
+{
+    const TrainPlan *tp = e->train;
+    const char *P = e->P;
+    sb_printf(b, "void %s_train_forward%s(const void *state, void *arena, const float *%s, float *output, int n)\n{\n"
+                 "    %s_ctx ctx;\n"
+                 "    if (n < 1 || n > %s_BATCH_MAX) /* the plan's bound */\n        return;\n"
+                 "    memset(&ctx, 0, sizeof ctx);\n"
+                 "    ctx.S = (float *)(uintptr_t)state;\n    ctx.A = (float *)arena;\n"
+                 "    ctx.n = n;\n",
+              P, features ? "_features" : "", features ? "features" : "input", P, P);
+    if (features)
+        sb_printf(b, "    memcpy(ctx.A + %s_TA_%s, features, sizeof(float) * %s_FEATURE_SIZE * (size_t)n);\n"
+                     "    %s_train_fwd_head(&ctx);\n",
+                  P, cut_ident(e), P, P);
+    else
+        sb_printf(b, "    ctx.input = input;\n    %s_train_fwd(&ctx);\n", P);
+    sb_printf(b, "    memcpy(output, ctx.A + %s_TA_%s, sizeof(float) * %s_OUTPUT_SIZE * (size_t)n);\n}\n\n",
+              P, tp->tensor[tp->arena.root[e->g->output]], P);
+}
+
+/* The feature cache's calls: the frozen part alone, and the step and the
+ * forward from its cut's values. */
+static void write_feature_api(Emit *e, StrBuf *b)
+{
+    const char *P = e->P, *cut = cut_ident(e);
+    sb_printf(b, "void %s_train_features(const void *state, void *arena, const float *input, float *features, int n)\n{\n"
+                 "    %s_ctx ctx;\n"
+                 "    if (n < 1 || n > %s_BATCH_MAX) /* the plan's bound */\n        return;\n"
+                 "    memset(&ctx, 0, sizeof ctx);\n"
+                 "    ctx.S = (float *)(uintptr_t)state;\n    ctx.A = (float *)arena;\n"
+                 "    ctx.input = input;\n    ctx.n = n;\n"
+                 "    %s_train_fwd_frozen(&ctx);\n"
+                 "    memcpy(features, ctx.A + %s_TA_%s, sizeof(float) * %s_FEATURE_SIZE * (size_t)n);\n}\n\n",
+              P, P, P, P, P, cut, P);
+    sb_printf(b, "double %s_train_step_features(void *state, void *arena, const float *features, const int32_t *labels, int n)\n{\n"
+                 "    return %s_train_run(state, arena, NULL, features, labels, n, 2, NULL);\n}\n\n",
+              P, P);
+    write_forward_fn(e, b, true);
 }
 
 static void write_api(Emit *e, StrBuf *b)
@@ -931,23 +1010,16 @@ static void write_api(Emit *e, StrBuf *b)
                  "    if (i < 0 || i >= %d || %s_tensors[i].kind != 0)\n        return NULL;\n"
                  "    return (const float *)((const char *)grads + %s_tensors[i].grad_offset);\n}\n\n",
               P, P, P, P, P, P, P, tp->ntensors, P, P, tp->ntensors, P, P, tp->ntensors, P, P);
-    sb_printf(b, "void %s_train_forward(const void *state, void *arena, const float *input, float *output, int n)\n{\n"
-                 "    %s_ctx ctx;\n"
-                 "    if (n < 1 || n > %s_BATCH_MAX) /* the plan's bound */\n        return;\n"
-                 "    memset(&ctx, 0, sizeof ctx);\n"
-                 "    ctx.S = (float *)(uintptr_t)state;\n    ctx.A = (float *)arena;\n"
-                 "    ctx.input = input;\n    ctx.n = n;\n"
-                 "    %s_train_fwd(&ctx);\n"
-                 "    memcpy(output, ",
-              P, P, P, P);
-    sb_printf(b, "ctx.A + %s_TA_%s, sizeof(float) * %s_OUTPUT_SIZE * (size_t)n);\n}\n\n", P,
-              tp->tensor[tp->arena.root[e->g->output]], P);
+    write_forward_fn(e, b, false);
     write_run(e, b);
+    const char *nofeat = tp->cut.cut >= 0 ? "NULL, " : "";
     sb_printf(b, "double %s_train_step(void *state, void *arena, const float *input, const int32_t *labels, int n)\n{\n"
-                 "    return %s_train_run(state, arena, input, labels, n, 2, NULL);\n}\n\n"
+                 "    return %s_train_run(state, arena, input, %slabels, n, 2, NULL);\n}\n\n"
                  "double %s_train_grad(void *state, void *arena, const float *input, const int32_t *labels, int n, float *grads)\n{\n"
-                 "    return %s_train_run(state, arena, input, labels, n, 1, grads);\n}\n\n",
-              P, P, P, P);
+                 "    return %s_train_run(state, arena, input, %slabels, n, 1, grads);\n}\n\n",
+              P, P, nofeat, P, P, nofeat);
+    if (tp->cut.cut >= 0)
+        write_feature_api(e, b);
 }
 
 /* ---- entry points (emit.c, emit_main.c) ---- */
@@ -992,6 +1064,38 @@ void emit_train_source(Emit *e, StrBuf *b)
     write_forward_pass(e, b);
     write_backward_pass(e, b);
     write_api(e, b);
+}
+
+const FeatureCut *emit_train_cut(const Emit *e)
+{
+    return &e->train->cut;
+}
+
+/* OUT.h: the feature cache's API, or why the build has none. */
+static void write_feature_header(const Emit *e, StrBuf *b)
+{
+    const FeatureCut *fc = &e->train->cut;
+    char shape[128];
+    if (fc->cut < 0) {
+        sb_printf(b, "/* No feature cache (P_train_features): %s. */\n", fc->refusal);
+        return;
+    }
+    sb_printf(b, "\n/* The feature cache (docs/training.md): the frozen part computes each\n"
+                 " * sample alone and the same way at every step, and the layers after it\n"
+                 " * read it through one tensor, the cut %s, alone. */\n"
+                 "#define %s_FEATURE_SIZE %lld /* floats per sample of %s: %s */\n",
+              e->g->t[fc->cut].name, e->P, (long long)shape_numel(&e->g->t[fc->cut].shape),
+              e->g->t[fc->cut].name, shape_str(&e->g->t[fc->cut].shape, shape, sizeof shape));
+    put_doc(b, e->P,
+            "/* The frozen part alone on n samples (1 <= n <= P_BATCH_MAX): their cut\n"
+            " * values into features (n x P_FEATURE_SIZE floats), in the train arena. */\n"
+            "void P_train_features(const void *state, void *arena, const float *input, float *features, int n);\n"
+            "/* P_train_step from the features P_train_features gave for the batch's\n"
+            " * samples: the same step (the same weights after it), without running the\n"
+            " * frozen part again. */\n"
+            "double P_train_step_features(void *state, void *arena, const float *features, const int32_t *labels, int n);\n"
+            "/* P_train_forward from the samples' features. */\n"
+            "void P_train_forward_features(const void *state, void *arena, const float *features, float *output, int n);\n");
 }
 
 void emit_train_header(Emit *e, StrBuf *b)
@@ -1074,6 +1178,7 @@ void emit_train_header(Emit *e, StrBuf *b)
                  "/* Inference with the state's weights (running statistics, no dropout) on\n"
                  " * n <= P_BATCH_MAX samples, in the train arena. */\n"
                  "void P_train_forward(const void *state, void *arena, const float *input, float *output, int n);\n");
+    write_feature_header(e, b);
 }
 
 void emit_train_free(Emit *e)
@@ -1096,6 +1201,7 @@ void emit_train_free(Emit *e)
         free(tp->init[t].array);
     free(tp->init);
     plan_free(&tp->arena);
+    feature_cut_free(&tp->cut);
     free(tp);
     e->train = NULL;
 }

@@ -27,6 +27,39 @@ static void put_defaults(Emit *e, StrBuf *b)
               epochs, batch, e->P, (unsigned long long)(t->present ? t->seed : 0));
 }
 
+/* The step and eval adapters over P_train_step and P_train_forward, or
+ * (suffix "_features") their feature cache's forms. The batch's outputs
+ * for the training accuracy come from an inference forward just before
+ * the step: the step keeps its logits to itself. */
+static void put_step_eval(Emit *e, StrBuf *b, const char *suffix)
+{
+    const char *P = e->P, *x = *suffix ? "f" : "x";
+    sb_printf(b,
+              "static int main_train_step%s(void *ctx, const float *%s, const int32_t *y, int n,\n"
+              "                           double lr, float *logits, double *loss)\n"
+              "{\n"
+              "    MainTrain *t = ctx;\n"
+              "    %s_train_forward%s(t->state, t->arena, %s, logits, n);\n"
+              "    %s_train_hparams(t->state)->lr = (float)lr;\n"
+              "    *loss = %s_train_step%s(t->state, t->arena, %s, y, n);\n"
+              "    return main_train_finite(t);\n"
+              "}\n\n"
+              "static void main_train_eval%s(void *ctx, const float *%s, int n, float *scores)\n"
+              "{\n"
+              "    MainTrain *t = ctx;\n"
+              "    %s_train_forward%s(t->state, t->arena, %s, scores, n);\n"
+              "}\n\n",
+              suffix, x, P, suffix, x, P, P, suffix, x, suffix, x, P, suffix, x);
+    if (*suffix)
+        sb_printf(b,
+                  "static void main_train_features(void *ctx, const float *x, int n, float *f)\n"
+                  "{\n"
+                  "    MainTrain *t = ctx;\n"
+                  "    %s_train_features(t->state, t->arena, x, f, n);\n"
+                  "}\n\n",
+                  P);
+}
+
 /* The adapters from CnncTrainModel's calls to P_train_*. */
 static void put_adapters(Emit *e, StrBuf *b)
 {
@@ -40,33 +73,43 @@ static void put_adapters(Emit *e, StrBuf *b)
               "{\n"
               "    return %s_train_data(((MainTrain *)ctx)->state, i);\n"
               "}\n\n"
-              "/* The batch's outputs for the training accuracy come from an inference\n"
-              " * forward just before the step: the step keeps its logits to itself. */\n"
-              "static int main_train_step(void *ctx, const float *x, const int32_t *y, int n,\n"
-              "                           double lr, float *logits, double *loss)\n"
+              "/* After a step: 0, or -1 when a trained parameter is not finite (the step\n"
+              " * keeps no gradient: a non-finite one left its parameter so). */\n"
+              "static int main_train_finite(MainTrain *t)\n"
               "{\n"
-              "    MainTrain *t = ctx;\n"
               "    int i;\n"
-              "    %s_train_forward(t->state, t->arena, x, logits, n);\n"
-              "    %s_train_hparams(t->state)->lr = (float)lr;\n"
-              "    *loss = %s_train_step(t->state, t->arena, x, y, n);\n"
-              "    /* The step keeps no gradient: a non-finite one left its parameter so. */\n"
               "    for (i = 0; i < %s_TRAIN_TENSOR_COUNT; i++)\n"
               "        if (%s_train_tensor(i)->kind == 0 &&\n"
               "            cnnc_find_nonfinite(%s_train_data(t->state, i), %s_train_tensor(i)->count) >= 0)\n"
               "            return -1;\n"
               "    return 0;\n"
               "}\n\n"
-              "static void main_train_eval(void *ctx, const float *x, int n, float *scores)\n"
-              "{\n"
-              "    MainTrain *t = ctx;\n"
-              "    %s_train_forward(t->state, t->arena, x, scores, n);\n"
-              "}\n\n"
               "static void main_train_restart(void *ctx)\n"
               "{\n"
               "    %s_train_init(((MainTrain *)ctx)->state);\n"
               "}\n\n",
-              P, P, P, P, P, P, P, P, P, P);
+              P, P, P, P, P, P);
+    put_step_eval(e, b, "");
+    if (emit_train_cut(e)->cut >= 0)
+        put_step_eval(e, b, "_features");
+}
+
+/* The model's feature cache for --cache-features, or why it has none. */
+static void put_cache(Emit *e, StrBuf *b)
+{
+    const FeatureCut *fc = emit_train_cut(e);
+    if (fc->cut >= 0) {
+        sb_printf(b,
+                  "    m.feature_size = %s_FEATURE_SIZE;\n"
+                  "    m.features = main_train_features;\n"
+                  "    m.step_features = main_train_step_features;\n"
+                  "    m.eval_features = main_train_eval_features;\n",
+                  e->P);
+        return;
+    }
+    sb_puts(b, "    m.no_cache = ");
+    put_c_string(b, fc->refusal);
+    sb_puts(b, ";\n");
 }
 
 void emit_main_train(Emit *e, StrBuf *b)
@@ -112,6 +155,7 @@ void emit_main_train(Emit *e, StrBuf *b)
               "        desc[i].shape = d->shape;\n"
               "        desc[i].count = d->count;\n"
               "    }\n"
+              "    memset(&m, 0, sizeof m);\n"
               "    m.ctx = &t;\n"
               "    m.input_rank = %s_INPUT_RANK;\n"
               "    m.input_shape = ishape;\n"
@@ -125,6 +169,7 @@ void emit_main_train(Emit *e, StrBuf *b)
               "    m.eval = main_train_eval;\n"
               "    m.restart = main_train_restart;\n",
               P, P, P, P, P, P, P, P, P, P, P, P, P);
+    put_cache(e, b);
     put_defaults(e, b);
     sb_puts(b, "    rc = cnnc_train_main(&m, &o, argc, argv);\n"
                "    free(sraw);\n"

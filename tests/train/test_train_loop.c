@@ -117,8 +117,10 @@ static void setup(void)
         xs[i * D] = cx[ys[i]] + nx * 0.9f;
         xs[i * D + 1] = cy[ys[i]] + ny * 0.9f;
     }
-    model = (CnncTrainModel){&fake, 1, in_shape, D, K, BMAX, 2, tensors,
-                             fake_tensor, fake_step, fake_eval, fake_restart};
+    model = (CnncTrainModel){.ctx = &fake, .input_rank = 1, .input_shape = in_shape,
+                             .input_size = D, .classes = K, .batch_max = BMAX,
+                             .ntensors = 2, .tensors = tensors, .tensor = fake_tensor,
+                             .step = fake_step, .eval = fake_eval, .restart = fake_restart};
 }
 
 static CnncTrainOptions defaults(void)

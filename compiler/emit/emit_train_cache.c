@@ -1,0 +1,201 @@
+/* emit_train_cache.c: where a training build's feature cache may cut the
+ * model (docs/training.md, "Feature caching"). Takes the fused Graph of a
+ * --train build, its backward planned (frozen parameters marked by
+ * --freeze-until or the DSL's `freeze`); gives the frozen part (the nodes
+ * P_train_features runs), the cut (the one tensor through which the rest
+ * reads it), or the reason why no cache can stand in for the frozen part.
+ *
+ * The frozen part is every node computed from the input without a
+ * trainable parameter that some frozen parameter's layer depends on: the
+ * backbone, up to its last frozen layer. Caching its output is the same
+ * training only if the part computes each sample alone and the same way
+ * at every step, and if the rest reads it through the cut alone:
+ * - a node reading running statistics (BatchNorm) normalises with the
+ *   batch's statistics in a step, so a sample's features depend on its
+ *   batch (and the step updates the statistics);
+ * - a stochastic node (Dropout) draws a new mask at every step;
+ * - a later layer reading another tensor of the part, or the input (a
+ *   connection across the cut), needs more than the cut's values. */
+#include "emit.h"
+
+#include <stdlib.h>
+
+static bool trainable(const Tensor *t)
+{
+    return t->kind == T_PARAM && !t->frozen;
+}
+
+/* Tensor t, through the views that made it: the tensor holding its values. */
+static int storage(const Graph *g, int t)
+{
+    while (g->t[t].producer >= 0 && autodiff_is_view(g, &g->n[g->t[t].producer]))
+        t = g->n[g->t[t].producer].in[0];
+    return t;
+}
+
+/* Per node: computed from the input alone, without a trainable parameter. */
+static bool *fixed_nodes(const Graph *g)
+{
+    bool *fixed = xcalloc((size_t)g->nn + 1, sizeof *fixed);
+    for (int i = 0; i < g->nn; i++) {
+        const Node *n = &g->n[i];
+        bool f = true;
+        for (int s = 0; s < n->nparam; s++)
+            f &= n->param[s] < 0 || !trainable(&g->t[n->param[s]]);
+        for (int j = 0; j < n->nin; j++) {
+            int p = g->t[n->in[j]].producer;
+            f &= n->in[j] == g->input || (p >= 0 && fixed[p]);
+        }
+        fixed[i] = f;
+    }
+    return fixed;
+}
+
+static bool has_frozen_param(const Graph *g, const Node *n)
+{
+    for (int s = 0; s < n->nparam; s++)
+        if (n->param[s] >= 0 && g->t[n->param[s]].kind == T_PARAM && g->t[n->param[s]].frozen)
+            return true;
+    return false;
+}
+
+/* The fixed nodes a frozen parameter's fixed layer depends on, itself
+ * included (a reverse sweep: nodes are in topological order). */
+static bool *frozen_part(const Graph *g)
+{
+    bool *fixed = fixed_nodes(g), *wanted = xcalloc((size_t)g->nn + 1, sizeof *wanted);
+    for (int i = g->nn - 1; i >= 0; i--) {
+        const Node *n = &g->n[i];
+        wanted[i] = fixed[i] && (wanted[i] || has_frozen_param(g, n));
+        for (int j = 0; wanted[i] && j < n->nin; j++)
+            if (g->t[n->in[j]].producer >= 0)
+                wanted[g->t[n->in[j]].producer] = true;
+    }
+    free(fixed);
+    return wanted;
+}
+
+/* Why node i of the part cannot be run once per sample, or NULL. */
+static char *unrepeatable(const Graph *g, int i)
+{
+    const Node *n = &g->n[i];
+    const char *op = op_info(n->op)->name;
+    if (op_info(n->op)->traits & OPT_STOCHASTIC)
+        return xasprintf("%s '%s' is in the frozen part: it draws a new mask at every step, so "
+                         "its output cannot be computed once",
+                         op, n->name);
+    for (int s = 0; s < n->nparam; s++)
+        if (n->param[s] >= 0 && g->t[n->param[s]].kind == T_BUFFER)
+            return xasprintf("%s '%s' is in the frozen part: a training step normalises with "
+                             "each batch's statistics, so a sample's features depend on its batch",
+                             op, n->name);
+    return NULL;
+}
+
+/* The first node outside the part that reads tensor t (by its storage). */
+static int first_reader(const Graph *g, const bool *part, int t)
+{
+    for (int i = 0; i < g->nn; i++)
+        for (int j = 0; !part[i] && j < g->n[i].nin; j++)
+            if (storage(g, g->n[i].in[j]) == t)
+                return i;
+    return -1;
+}
+
+/* The cut: the one tensor of the part (or the input) that the other nodes
+ * read; NULL, or the refusal when there are several. The --freeze-until
+ * tensor (kept through fusion) is the cut among them, else the latest;
+ * any other is read across the cut. */
+static char *choose_cut(const Graph *g, const bool *part, int *cut)
+{
+    int across = -1;
+    *cut = -1;
+    for (int t = 0; t < g->nt; t++) {
+        int p = g->t[t].producer;
+        if (storage(g, t) != t || !(t == g->input || (p >= 0 && part[p])) ||
+            first_reader(g, part, t) < 0)
+            continue;
+        if (t == g->input)
+            return xasprintf("layer '%s' reads the model's input, which the frozen part's "
+                             "features do not hold",
+                             g->n[first_reader(g, part, t)].name);
+        bool better = *cut < 0 || g->t[t].keep ||
+                      (!g->t[*cut].keep && p > g->t[*cut].producer);
+        if (*cut >= 0)
+            across = better ? *cut : t;
+        if (better)
+            *cut = t;
+    }
+    if (across < 0)
+        return NULL;
+    return xasprintf("layer '%s' reads '%s' of the frozen part besides the cut '%s' (a "
+                     "connection across the cut): the cut's features alone cannot stand in "
+                     "for the frozen part",
+                     g->n[first_reader(g, part, across)].name, graph_activation_name(g, across),
+                     graph_activation_name(g, *cut));
+}
+
+/* The one layer (views aside) outside the part reading tensor t, or -1. */
+static int sole_reader(const Graph *g, const bool *part, int t)
+{
+    int reader = -1;
+    for (int i = 0; i < g->nn; i++)
+        for (int j = 0; !part[i] && !autodiff_is_view(g, &g->n[i]) && j < g->n[i].nin; j++)
+            if (storage(g, g->n[i].in[j]) == t) {
+                if (reader >= 0 && reader != i)
+                    return -1;
+                reader = i;
+            }
+    return reader;
+}
+
+/* Moves the cut past the layers without parameters that alone read it
+ * (a pool, an activation after the last frozen layer): they compute each
+ * sample alone, the cache holds their smaller or final output, and no step
+ * runs them again. */
+static void extend_cut(const Graph *g, FeatureCut *fc)
+{
+    for (;;) {
+        int r = sole_reader(g, fc->part, fc->cut);
+        if (r < 0 || g->n[r].nin != 1 || g->n[r].nparam > 0 ||
+            (op_info(g->n[r].op)->traits & OPT_STOCHASTIC) ||
+            storage(g, g->n[r].out) == storage(g, g->output))
+            return;
+        fc->part[r] = true;
+        fc->cut = storage(g, g->n[r].out);
+    }
+}
+
+void feature_cut_find(const Graph *g, FeatureCut *fc)
+{
+    fc->part = frozen_part(g);
+    fc->cut = -1;
+    fc->refusal = NULL;
+    bool any = false;
+    for (int i = 0; i < g->nn; i++)
+        any |= fc->part[i];
+    if (!any) {
+        fc->refusal = xasprintf("the model has no frozen part (compile with --freeze-until "
+                                "TENSOR, or `freeze` layers in the DSL)");
+        return;
+    }
+    for (int i = 0; i < g->nn && !fc->refusal; i++)
+        if (fc->part[i])
+            fc->refusal = unrepeatable(g, i);
+    if (!fc->refusal)
+        fc->refusal = choose_cut(g, fc->part, &fc->cut);
+    if (!fc->refusal && (fc->cut < 0 || fc->cut == storage(g, g->output)))
+        fc->refusal = xasprintf("the model's output depends on no trained layer");
+    if (fc->refusal)
+        fc->cut = -1;
+    else
+        extend_cut(g, fc);
+}
+
+void feature_cut_free(FeatureCut *fc)
+{
+    free(fc->part);
+    free(fc->refusal);
+    fc->part = NULL;
+    fc->refusal = NULL;
+}
