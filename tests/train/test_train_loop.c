@@ -97,6 +97,19 @@ static void fake_restart(void *ctx)
 }
 
 static Fake fake;
+
+/* The feature cache's fake frozen part: the identity, counting the
+ * samples it ran on (each should run once in a cached run). */
+static int64_t feature_samples;
+
+static void fake_features(void *ctx, const float *x, int n, float *f)
+{
+    (void)ctx;
+    ck_assert_int_ge(n, 1);
+    ck_assert_int_le(n, BMAX);
+    memcpy(f, x, (size_t)n * D * sizeof *f);
+    feature_samples += n;
+}
 static CnncTrainModel model;
 static float xs[N * D];
 static int32_t ys[N];
@@ -372,6 +385,62 @@ START_TEST(same_seed_same_weights)
 }
 END_TEST
 
+START_TEST(parse_cache_features)
+{
+    CnncTrainOptions o = defaults();
+    char msg[512];
+    model.no_cache = "batchnorm 'bn' is in the frozen part";
+    ck_assert_int_eq(parse(&o, "--cache-features 1M", msg, sizeof msg), -1);
+    ck_assert_str_eq(msg, "prog: error: --cache-features: batchnorm 'bn' is in the frozen part\n");
+    model.feature_size = D;
+    ck_assert_int_eq(parse(&o, "--cache-features 3k", msg, sizeof msg), 0);
+    ck_assert_uint_eq(o.cache_bytes, 3072);
+    ck_assert_int_eq(parse(&o, "--cache-features 5000", msg, sizeof msg), 0);
+    ck_assert_uint_eq(o.cache_bytes, 5000);
+    ck_assert_int_eq(parse(&o, "--cache-features 2G", msg, sizeof msg), 0);
+    ck_assert_uint_eq(o.cache_bytes, (uint64_t)2 << 30);
+    ck_assert_int_eq(parse(&o, "--cache-features 1T", msg, sizeof msg), -1);
+    ck_assert_ptr_nonnull(strstr(msg, "--cache-features 1T: expected a number of bytes >= 1"));
+}
+END_TEST
+
+/* With the cache, the same weights as without it, each sample through the
+ * frozen part once (hold-out and k-fold, whose validation samples train in
+ * the next fold), and a budget a byte short refused with both numbers. */
+START_TEST(feature_cache_is_the_same_training)
+{
+    for (int kfold = 0; kfold <= 3; kfold += 3) {
+        CnncTrainOptions o = defaults();
+        CnncTrainResult plain, cached;
+        char log[16384], err[512];
+        float w[K * D], b[K];
+        o.kfold = kfold;
+        setup();
+        ck_assert_int_eq(run(&o, &plain, NULL, 0, NULL, 0), 0);
+        memcpy(w, fake.w, sizeof w);
+        memcpy(b, fake.b, sizeof b);
+        setup();
+        model.feature_size = D;
+        model.features = fake_features;
+        model.step_features = fake_step;
+        model.eval_features = fake_eval;
+        o.cache_bytes = N * D * sizeof(float);
+        feature_samples = 0;
+        ck_assert_int_eq(run(&o, &cached, log, sizeof log, NULL, 0), 0);
+        ck_assert_mem_eq(w, fake.w, sizeof w);
+        ck_assert_mem_eq(b, fake.b, sizeof b);
+        ck_assert(plain.accuracy == cached.accuracy);
+        ck_assert_int_eq(feature_samples, N);
+        ck_assert_ptr_nonnull(strstr(log, "feature cache: 300 samples x 2 floats = 2400 bytes "
+                                          "(budget 2400); an epoch computing the features took"));
+        o.cache_bytes--;
+        ck_assert_int_eq(run(&o, &cached, NULL, 0, err, sizeof err), 1);
+        ck_assert_str_eq(err, "prog: error: --cache-features 2399: the features of 300 samples "
+                              "need 2400 bytes (2 floats each), more than the budget\n");
+    }
+}
+END_TEST
+
 START_TEST(save_and_load_round_trip)
 {
     char dir[] = "/tmp/cnnc_train_loopXXXXXX", path[256], msg[CNNC_NPY_ERR_SIZE];
@@ -432,6 +501,8 @@ int main(void)
     tcase_add_test(tc, kfold_larger_than_data);
     tcase_add_test(tc, same_seed_same_weights);
     tcase_add_test(tc, save_and_load_round_trip);
+    tcase_add_test(tc, parse_cache_features);
+    tcase_add_test(tc, feature_cache_is_the_same_training);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
