@@ -407,6 +407,8 @@ int64_t loss_classes(const Graph *g);
 /* Whether node n is a view in training: no code, no backward node; its
  * output's gradient is its input's. */
 bool autodiff_is_view(const Graph *g, const Node *n);
+/* Tensor t, through the views that made it: the tensor whose values it is. */
+int autodiff_view_root(const Graph *g, int t);
 /* Checks the backward's invariants (graph_verify calls it). */
 void autodiff_verify(const Graph *g);
 /* The backward part of --dump-ir (graph_dump calls it). */

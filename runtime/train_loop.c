@@ -162,7 +162,7 @@ CNNC_RT_API int cnnc_train_parse(CnncTrainOptions *o, const CnncTrainModel *m, c
         } else if (strcmp(opt, "--cache-features") == 0) {
             if (tl_parse_bytes(arg, &o->cache_bytes) != 0)
                 return tl_bad(err, prog, opt, arg,
-                              "expected a number of bytes >= 1 (a K, M or G suffix: KiB, MiB, GiB)");
+                              "expected a number of bytes >= 1 (suffix K, M or G: KiB, MiB, GiB)");
             if (!m->feature_size) {
                 fprintf(err, "%s: error: --cache-features: %s\n", prog,
                         m->no_cache ? m->no_cache : "the model has no frozen part to cache");

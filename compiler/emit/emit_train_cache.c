@@ -25,14 +25,6 @@ static bool trainable(const Tensor *t)
     return t->kind == T_PARAM && !t->frozen;
 }
 
-/* Tensor t, through the views that made it: the tensor holding its values. */
-static int storage(const Graph *g, int t)
-{
-    while (g->t[t].producer >= 0 && autodiff_is_view(g, &g->n[g->t[t].producer]))
-        t = g->n[g->t[t].producer].in[0];
-    return t;
-}
-
 /* Per node: computed from the input alone, without a trainable parameter. */
 static bool *fixed_nodes(const Graph *g)
 {
@@ -97,7 +89,7 @@ static int first_reader(const Graph *g, const bool *part, int t)
 {
     for (int i = 0; i < g->nn; i++)
         for (int j = 0; !part[i] && j < g->n[i].nin; j++)
-            if (storage(g, g->n[i].in[j]) == t)
+            if (autodiff_view_root(g, g->n[i].in[j]) == t)
                 return i;
     return -1;
 }
@@ -112,7 +104,7 @@ static char *choose_cut(const Graph *g, const bool *part, int *cut)
     *cut = -1;
     for (int t = 0; t < g->nt; t++) {
         int p = g->t[t].producer;
-        if (storage(g, t) != t || !(t == g->input || (p >= 0 && part[p])) ||
+        if (autodiff_view_root(g, t) != t || !(t == g->input || (p >= 0 && part[p])) ||
             first_reader(g, part, t) < 0)
             continue;
         if (t == g->input)
@@ -141,7 +133,7 @@ static int sole_reader(const Graph *g, const bool *part, int t)
     int reader = -1;
     for (int i = 0; i < g->nn; i++)
         for (int j = 0; !part[i] && !autodiff_is_view(g, &g->n[i]) && j < g->n[i].nin; j++)
-            if (storage(g, g->n[i].in[j]) == t) {
+            if (autodiff_view_root(g, g->n[i].in[j]) == t) {
                 if (reader >= 0 && reader != i)
                     return -1;
                 reader = i;
@@ -159,10 +151,10 @@ static void extend_cut(const Graph *g, FeatureCut *fc)
         int r = sole_reader(g, fc->part, fc->cut);
         if (r < 0 || g->n[r].nin != 1 || g->n[r].nparam > 0 ||
             (op_info(g->n[r].op)->traits & OPT_STOCHASTIC) ||
-            storage(g, g->n[r].out) == storage(g, g->output))
+            autodiff_view_root(g, g->n[r].out) == autodiff_view_root(g, g->output))
             return;
         fc->part[r] = true;
-        fc->cut = storage(g, g->n[r].out);
+        fc->cut = autodiff_view_root(g, g->n[r].out);
     }
 }
 
@@ -175,8 +167,9 @@ void feature_cut_find(const Graph *g, FeatureCut *fc)
     for (int i = 0; i < g->nn; i++)
         any |= fc->part[i];
     if (!any) {
-        fc->refusal = xasprintf("the model has no frozen part (compile with --freeze-until "
-                                "TENSOR, or `freeze` layers in the DSL)");
+        fc->refusal = xasprintf("the model has no frozen part that the input alone feeds "
+                                "(compile with --freeze-until TENSOR, or `freeze` its first "
+                                "layers in the DSL)");
         return;
     }
     for (int i = 0; i < g->nn && !fc->refusal; i++)
@@ -184,7 +177,7 @@ void feature_cut_find(const Graph *g, FeatureCut *fc)
             fc->refusal = unrepeatable(g, i);
     if (!fc->refusal)
         fc->refusal = choose_cut(g, fc->part, &fc->cut);
-    if (!fc->refusal && (fc->cut < 0 || fc->cut == storage(g, g->output)))
+    if (!fc->refusal && (fc->cut < 0 || fc->cut == autodiff_view_root(g, g->output)))
         fc->refusal = xasprintf("the model's output depends on no trained layer");
     if (fc->refusal)
         fc->cut = -1;

@@ -53,6 +53,13 @@ bool autodiff_is_view(const Graph *g, const Node *n)
     return (traits & OPT_VIEW) && !(traits & OPT_STOCHASTIC) && n->nin == 1;
 }
 
+int autodiff_view_root(const Graph *g, int t)
+{
+    while (g->t[t].producer >= 0 && autodiff_is_view(g, &g->n[g->t[t].producer]))
+        t = g->n[g->t[t].producer].in[0];
+    return t;
+}
+
 static bool trainable(const Graph *g, int t)
 {
     return t >= 0 && g->t[t].kind == T_PARAM && !g->t[t].frozen;

@@ -21,14 +21,6 @@
 
 #include <stdlib.h>
 
-/* Tensor t, through the views that made it: the tensor whose values it is. */
-static int view_root(const Graph *g, int t)
-{
-    while (g->t[t].producer >= 0 && autodiff_is_view(g, &g->n[g->t[t].producer]))
-        t = g->n[g->t[t].producer].in[0];
-    return t;
-}
-
 /* A note naming the tensors a cut may be (the layers' outputs). */
 static void note_candidates(const Graph *g)
 {
@@ -52,8 +44,8 @@ static int find_cut(const Graph *g, const char *name)
         note_candidates(g);
         return -1;
     }
-    int cut = view_root(g, t);
-    if (cut == view_root(g, g->output)) {
+    int cut = autodiff_view_root(g, t);
+    if (cut == autodiff_view_root(g, g->output)) {
         diag_error((Loc){g->file, 0, 0},
                    "--freeze-until: '%s' is the model's output: nothing after it would train",
                    name);
