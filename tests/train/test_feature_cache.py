@@ -17,8 +17,8 @@ its reason, where it would not be.
    import's pool, 16x3x3; fc3's 120; pool1's 8x14x14).
 3. Refusals, as `PROG: error: --cache-features: ...` and exit 1, with the
    same reason in OUT.h: a batchnorm in the frozen part, a dropout in it,
-   a layer reading a frozen tensor besides the cut (a skip across it), a
-   model with no frozen part; a budget smaller than the cache (both
+   a layer reading a frozen tensor or the input besides the cut (a skip
+   across it), a model with no frozen part; a budget smaller than the cache (both
    numbers named) and a malformed budget."""
 import os
 import re
@@ -35,6 +35,16 @@ SKIP_ACROSS = """model skip {
   c1: conv(4, kernel=3, padding=same, activation=relu)
   c2: conv(4, kernel=3, padding=same)
   s: add(c2, c1)
+  flatten
+  fc: dense(3)
+}
+"""
+INPUT_ACROSS = """model side {
+  input 1x4x4
+  c1: conv(4, kernel=3, padding=same, activation=relu)
+  c2: conv(4, kernel=3, padding=same)
+  side: conv(4, kernel=3, padding=same) from input
+  s: add(c2, side)
   flatten
   fc: dense(3)
 }
@@ -164,6 +174,8 @@ def check_refusals(fail, cnnc, src, work):
     refused(fail, cnnc, work, 'cache_skip', write(work, 'skip.cnn', SKIP_ACROSS),
             r"layer 's' reads 'c1' of the frozen part besides the cut 'c2'", data,
             '--freeze-until', 'c2')
+    refused(fail, cnnc, work, 'cache_input', write(work, 'side.cnn', INPUT_ACROSS),
+            r"layer 'side' reads the model's input", data, '--freeze-until', 'c2')
     refused(fail, cnnc, work, 'cache_none', tiny, r'the model has no frozen part', data)
 
 
