@@ -83,6 +83,14 @@ static int tl_parse_bytes(const char *s, uint64_t *v)
     return 0;
 }
 
+/* Why the model has no feature cache, or NULL when it has one. */
+static const char *tl_no_cache(const CnncTrainModel *m)
+{
+    if (m->feature_size && m->features && m->step_features && m->eval_features)
+        return NULL;
+    return m->no_cache ? m->no_cache : "the model has no frozen part to cache";
+}
+
 static int tl_schedule(const char *s, CnncSchedKind *k)
 {
     if (strcmp(s, "const") == 0 || strcmp(s, "constant") == 0)
@@ -163,9 +171,8 @@ CNNC_RT_API int cnnc_train_parse(CnncTrainOptions *o, const CnncTrainModel *m, c
             if (tl_parse_bytes(arg, &o->cache_bytes) != 0)
                 return tl_bad(err, prog, opt, arg,
                               "expected a number of bytes >= 1 (suffix K, M or G: KiB, MiB, GiB)");
-            if (!m->feature_size) {
-                fprintf(err, "%s: error: --cache-features: %s\n", prog,
-                        m->no_cache ? m->no_cache : "the model has no frozen part to cache");
+            if (tl_no_cache(m)) {
+                fprintf(err, "%s: error: --cache-features: %s\n", prog, tl_no_cache(m));
                 return -1;
             }
         } else {
@@ -553,6 +560,10 @@ static int tl_cache_open(TlRun *r, int n)
     uint64_t need = (uint64_t)n * m->feature_size * sizeof(float);
     if (!r->o->cache_bytes)
         return 0;
+    if (tl_no_cache(m)) {
+        fprintf(r->err, "%s: error: --cache-features: %s\n", r->prog, tl_no_cache(m));
+        return 1;
+    }
     if (need > r->o->cache_bytes) {
         fprintf(r->err,
                 "%s: error: --cache-features %llu: the features of %d samples need %llu bytes "

@@ -110,6 +110,7 @@ static void fake_features(void *ctx, const float *x, int n, float *f)
     memcpy(f, x, (size_t)n * D * sizeof *f);
     feature_samples += n;
 }
+
 static CnncTrainModel model;
 static float xs[N * D];
 static int32_t ys[N];
@@ -134,6 +135,15 @@ static void setup(void)
                              .input_size = D, .classes = K, .batch_max = BMAX,
                              .ntensors = 2, .tensors = tensors, .tensor = fake_tensor,
                              .step = fake_step, .eval = fake_eval, .restart = fake_restart};
+}
+
+/* The fake model with its feature cache. */
+static void with_cache(void)
+{
+    model.feature_size = D;
+    model.features = fake_features;
+    model.step_features = fake_step;
+    model.eval_features = fake_eval;
 }
 
 static CnncTrainOptions defaults(void)
@@ -392,7 +402,7 @@ START_TEST(parse_cache_features)
     model.no_cache = "batchnorm 'bn' is in the frozen part";
     ck_assert_int_eq(parse(&o, "--cache-features 1M", msg, sizeof msg), -1);
     ck_assert_str_eq(msg, "prog: error: --cache-features: batchnorm 'bn' is in the frozen part\n");
-    model.feature_size = D;
+    with_cache();
     ck_assert_int_eq(parse(&o, "--cache-features 3k", msg, sizeof msg), 0);
     ck_assert_uint_eq(o.cache_bytes, 3072);
     ck_assert_int_eq(parse(&o, "--cache-features 5000", msg, sizeof msg), 0);
@@ -420,10 +430,7 @@ START_TEST(feature_cache_is_the_same_training)
         memcpy(w, fake.w, sizeof w);
         memcpy(b, fake.b, sizeof b);
         setup();
-        model.feature_size = D;
-        model.features = fake_features;
-        model.step_features = fake_step;
-        model.eval_features = fake_eval;
+        with_cache();
         o.cache_bytes = N * D * sizeof(float);
         feature_samples = 0;
         ck_assert_int_eq(run(&o, &cached, log, sizeof log, NULL, 0), 0);
