@@ -30,34 +30,22 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trainlib as tl  # noqa: E402
 
-SKIP_ACROSS = """model skip {
+# A small model: its layers, then the head every refusal case shares.
+MODEL = """model m {{
   input 1x4x4
   c1: conv(4, kernel=3, padding=same, activation=relu)
-  c2: conv(4, kernel=3, padding=same)
-  s: add(c2, c1)
+{layers}
   flatten
   fc: dense(3)
-}
+}}
 """
-INPUT_ACROSS = """model side {
-  input 1x4x4
-  c1: conv(4, kernel=3, padding=same, activation=relu)
-  c2: conv(4, kernel=3, padding=same)
+SKIP_ACROSS = MODEL.format(layers="""  c2: conv(4, kernel=3, padding=same)
+  s: add(c2, c1)""")
+INPUT_ACROSS = MODEL.format(layers="""  c2: conv(4, kernel=3, padding=same)
   side: conv(4, kernel=3, padding=same) from input
-  s: add(c2, side)
-  flatten
-  fc: dense(3)
-}
-"""
-DROPOUT = """model drop {
-  input 1x4x4
-  c1: conv(4, kernel=3, padding=same, activation=relu)
-  d: dropout(0.5)
-  c2: conv(4, kernel=3, padding=same)
-  flatten
-  fc: dense(3)
-}
-"""
+  s: add(c2, side)""")
+DROPOUT = MODEL.format(layers="""  d: dropout(0.5)
+  c2: conv(4, kernel=3, padding=same)""")
 
 
 def epoch_lines(out):
