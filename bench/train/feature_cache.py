@@ -125,8 +125,8 @@ def main():
     print('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|')
     for label, prog, data in cases(a.cnnc, a.work, a.samples):
         m = measure(prog, data, a.core, a.rounds, a.work)
-        print('| %s | %d x %d (%d) | %d | %.2f | %.2f | %.1fx | %.0f | %.0f | %.0f | %.1fx |' % (
-            label, m['samples'], m['floats'], m['samples'] * m['floats'] * 4, m['epochs'],
+        print('| %s | %d x %d (%s) | %d | %.2f | %.2f | %.1fx | %.0f | %.0f | %.0f | %.1fx |' % (
+            label, m['samples'], m['floats'], f"{m['samples'] * m['floats'] * 4:,}", m['epochs'],
             m['wall_plain'], m['wall_cached'], m['wall_plain'] / m['wall_cached'],
             m['sps_plain'], m['sps_first'], m['sps_cached'], m['sps_cached'] / m['sps_plain']),
             flush=True)
