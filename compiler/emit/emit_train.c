@@ -664,10 +664,10 @@ static void write_forward_pass(Emit *e, StrBuf *b)
     if (fc->cut < 0)
         return;
     sb_printf(b, "/* The frozen part alone, up to the cut %s (the feature cache). */\n",
-              e->g->t[fc->cut].name);
+              graph_activation_name(e->g, fc->cut));
     write_forward_driver(e, b, "train_fwd_frozen", fc->part, true);
     sb_printf(b, "/* The layers after the cut, from %s's values in the arena. */\n",
-              e->g->t[fc->cut].name);
+              graph_activation_name(e->g, fc->cut));
     write_forward_driver(e, b, "train_fwd_head", fc->part, false);
 }
 
@@ -1076,6 +1076,7 @@ static void write_feature_header(const Emit *e, StrBuf *b)
 {
     const FeatureCut *fc = &e->train->cut;
     char shape[128];
+    const char *cut = fc->cut >= 0 ? graph_activation_name(e->g, fc->cut) : NULL;
     if (fc->cut < 0) {
         sb_printf(b, "/* No feature cache (P_train_features): %s. */\n", fc->refusal);
         return;
@@ -1084,8 +1085,8 @@ static void write_feature_header(const Emit *e, StrBuf *b)
                  " * sample alone and the same way at every step, and the layers after it\n"
                  " * read it through one tensor, the cut %s, alone. */\n"
                  "#define %s_FEATURE_SIZE %lld /* floats per sample of %s: %s */\n",
-              e->g->t[fc->cut].name, e->P, (long long)shape_numel(&e->g->t[fc->cut].shape),
-              e->g->t[fc->cut].name, shape_str(&e->g->t[fc->cut].shape, shape, sizeof shape));
+              cut, e->P, (long long)shape_numel(&e->g->t[fc->cut].shape), cut,
+              shape_str(&e->g->t[fc->cut].shape, shape, sizeof shape));
     put_doc(b, e->P,
             "/* The frozen part alone on n samples (1 <= n <= P_BATCH_MAX): their cut\n"
             " * values into features (n x P_FEATURE_SIZE floats), in the train arena. */\n"
