@@ -91,6 +91,16 @@ static const char *tl_no_cache(const CnncTrainModel *m)
     return m->no_cache ? m->no_cache : "the model has no frozen part to cache";
 }
 
+/* Prints why the model has no feature cache, if it has none; returns
+ * whether it printed. */
+static int tl_cache_refused(FILE *err, const char *prog, const CnncTrainModel *m)
+{
+    if (!tl_no_cache(m))
+        return 0;
+    fprintf(err, "%s: error: --cache-features: %s\n", prog, tl_no_cache(m));
+    return 1;
+}
+
 static int tl_schedule(const char *s, CnncSchedKind *k)
 {
     if (strcmp(s, "const") == 0 || strcmp(s, "constant") == 0)
@@ -171,10 +181,8 @@ CNNC_RT_API int cnnc_train_parse(CnncTrainOptions *o, const CnncTrainModel *m, c
             if (tl_parse_bytes(arg, &o->cache_bytes) != 0)
                 return tl_bad(err, prog, opt, arg,
                               "expected a number of bytes >= 1 (suffix K, M or G: KiB, MiB, GiB)");
-            if (tl_no_cache(m)) {
-                fprintf(err, "%s: error: --cache-features: %s\n", prog, tl_no_cache(m));
+            if (tl_cache_refused(err, prog, m))
                 return -1;
-            }
         } else {
             fprintf(err, "%s: error: unknown option '%s'\n", prog, opt);
             return -1;
@@ -560,10 +568,8 @@ static int tl_cache_open(TlRun *r, int n)
     uint64_t need = (uint64_t)n * m->feature_size * sizeof(float);
     if (!r->o->cache_bytes)
         return 0;
-    if (tl_no_cache(m)) {
-        fprintf(r->err, "%s: error: --cache-features: %s\n", r->prog, tl_no_cache(m));
+    if (tl_cache_refused(r->err, r->prog, m))
         return 1;
-    }
     if (need > r->o->cache_bytes) {
         fprintf(r->err,
                 "%s: error: --cache-features %llu: the features of %d samples need %llu bytes "
