@@ -36,7 +36,13 @@ for h in "$@"; do
             sh "$here/run_fuzz.sh" "$build/tests/fuzz/fuzz_$h" "$here/$dict.dict" "$out/$h" \
             "$round" "$build/tests/fuzz/seeds/$h" -- -fork=1 -ignore_crashes=1 \
             -ignore_ooms=1 -ignore_timeouts=1 -timeout=120 >"$log" 2>&1 || true
-        echo "$(cat "$out/$h/time.txt") $(grep '^#[0-9]' "$log" | tail -n 1)" >>"$out/$h/cpu.txt"
+        status=$(grep '^#[0-9]' "$log" | tail -n 1) || true
+        if [ -z "$status" ]; then # it never started (no harness?): looping would spin
+            tail -n 5 "$log" >&2
+            echo "campaign.sh: $h round $n did not start: see $log" >&2
+            exit 1
+        fi
+        echo "$(cat "$out/$h/time.txt") $status" >>"$out/$h/cpu.txt"
     done
     tail -n 1 "$out/$h/cpu.txt" >&2
 done
