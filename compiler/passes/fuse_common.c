@@ -83,10 +83,10 @@ int fuse_new_const(Graph *g, const char *base, const char *suffix, const Shape *
     return id;
 }
 
-void fuse_prune(Graph *g)
+/* Per tensor: whether the graph still refers to it. */
+static bool *tensors_in_use(const Graph *g)
 {
     bool *used = xcalloc((size_t)g->nt + 1, sizeof *used);
-    int *map = xmalloc(((size_t)g->nt + 1) * sizeof *map);
     used[g->input] = used[g->output] = true;
     for (int i = 0; i < g->nn; i++) {
         const Node *n = &g->n[i];
@@ -97,20 +97,12 @@ void fuse_prune(Graph *g)
             if (n->param[s] >= 0)
                 used[n->param[s]] = true;
     }
-    int kept = 0;
-    for (int t = 0; t < g->nt; t++) {
-        if (!used[t]) {
-            free(g->t[t].name);
-            free(g->t[t].data);
-            quant_free(g->t[t].q);
-            map[t] = -1;
-            continue;
-        }
-        map[t] = kept;
-        g->t[kept++] = g->t[t];
-    }
-    g->nt = kept;
-    graph_reindex_tensors(g);
+    return used;
+}
+
+/* Every reference to a tensor renumbered through map. */
+static void renumber_tensors(Graph *g, const int *map)
+{
     g->input = map[g->input];
     g->output = map[g->output];
     for (int i = 0; i < g->nalias; i++)
@@ -125,6 +117,34 @@ void fuse_prune(Graph *g)
             if (n->param[s] >= 0)
                 n->param[s] = map[n->param[s]];
     }
+}
+
+void fuse_prune(Graph *g)
+{
+    bool *used = tensors_in_use(g);
+    int t = 0;
+    while (t < g->nt && used[t])
+        t++;
+    if (t == g->nt) { /* nothing to drop: the name index stays as it is */
+        free(used);
+        return;
+    }
+    int *map = xmalloc(((size_t)g->nt + 1) * sizeof *map);
+    int kept = 0;
+    for (t = 0; t < g->nt; t++) {
+        if (!used[t]) {
+            free(g->t[t].name);
+            free(g->t[t].data);
+            quant_free(g->t[t].q);
+            map[t] = -1;
+            continue;
+        }
+        map[t] = kept;
+        g->t[kept++] = g->t[t];
+    }
+    g->nt = kept;
+    graph_reindex_tensors(g);
+    renumber_tensors(g, map);
     free(map);
     free(used);
 }
