@@ -44,6 +44,8 @@ static void emit_columns(Emit *e, const ConvGeom *k, char *fast)
 {
     int64_t lo, hi;
     inner_columns(k, &lo, &hi);
+    if (lo < k->ow) /* else no window lies inside: the row has no fast path */
+        emit_line(e, "int inside = y0 >= 0 && y0 + %d <= %lld;", k->kh, (long long)k->h);
     emit_line(e, "for (int ox = 0; ox < %lld; ox++) {", (long long)k->ow);
     if (lo < k->ow) {
         emit_line(e, "if (inside && ox == %lld) {", (long long)lo);
@@ -259,7 +261,6 @@ static void emit_avgpool(Emit *e, const ConvGeom *k, bool include_pad, char *fas
               k->kh, (long long)(k->h + k->pb));
     emit_line(e, "int ya = y0 < 0 ? 0 : y0, yb = y1 < %lld ? y1 : %lld;", (long long)k->h,
               (long long)k->h);
-    emit_line(e, "int inside = y0 >= 0 && y0 + %d <= %lld;", k->kh, (long long)k->h);
     emit_columns(e, k, fast);
     emit_line(e, "int x0 = ox * %d - %d;", k->sw, k->pl);
     emit_line(e, "int x1 = x0 + %d < %lld ? x0 + %d : %lld;", k->kw, (long long)(k->w + k->pr),
