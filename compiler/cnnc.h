@@ -585,6 +585,10 @@ bool fuse_views(Graph *g, const struct LoadOptions *opt);     /* dropout, identi
  * (reported): an unknown cut, the output as the cut, nothing left to
  * train, no bias to train. */
 bool freeze(Graph *g, const struct LoadOptions *opt);
+/* The frozen part of a graph (any step's): per node, computed from the
+ * input alone without a trainable parameter, and some frozen parameter's
+ * layer depends on it (or it is one). The caller frees it. */
+bool *freeze_part(const Graph *g);
 /* passes/split_act.c: an epilogue whose derivative needs its input becomes a
  * node of its own (training builds and cnnc grad). */
 bool split_act(Graph *g, const struct LoadOptions *opt);

@@ -60,7 +60,7 @@ typedef struct {
 #define MODEL_CMDS                                                                          \
     (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_WEIGHTS) | ON(CMD_INFO) | ON(CMD_EXPORT) | \
      ON(CMD_QUANTIZE))
-#define INT8_CMDS (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO))
+#define INT8_CMDS (ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_GRAD) | ON(CMD_INFO))
 #define CALIB_CMDS (INT8_CMDS | ON(CMD_QUANTIZE))
 #define FREEZE_CMDS (ON(CMD_COMPILE) | ON(CMD_GRAD) | ON(CMD_INFO))
 
@@ -157,7 +157,9 @@ static void print_help(FILE *out)
           "                       info takes both and reports the build they give)\n"
           "  --int8               compile (run, info) the model in int8: weights per output\n"
           "                       channel, activations per tensor, integer kernels (needs\n"
-          "                       --calib; a pre-quantized ONNX model needs neither)\n"
+          "                       --calib; a pre-quantized ONNX model needs neither); with\n"
+          "                       --train (also grad), the frozen part alone, the rest\n"
+          "                       trains in float\n"
           "  --calib CALIB.npy    the calibration set: float32 samples shaped like the input\n"
           "  --calib-method M     how a tensor's range is chosen from CALIB: minmax (the\n"
           "                       default), percentile (99.99 %) or mse (least error)\n"
@@ -405,8 +407,6 @@ static int check_int8(const Args *a)
     if (a->int8 && !a->calib)
         return usage("--int8 needs --calib CALIB.npy, samples shaped like the input to choose "
                      "the scales from (a pre-quantized ONNX model needs neither)");
-    if (a->int8 && a->train)
-        return usage("--int8 and --train exclude each other: training runs in float");
     if (a->calib_method && strcmp(a->calib_method, "minmax") != 0 &&
         strcmp(a->calib_method, "percentile") != 0 && strcmp(a->calib_method, "mse") != 0)
         return usage("--calib-method takes minmax, percentile or mse, not '%s'", a->calib_method);
@@ -744,9 +744,11 @@ static int32_t *read_labels(const char *path, int64_t n, int64_t classes)
     return labels;
 }
 
+/* An int8 backbone's gradients are those of the build's fused graph: its
+ * integer layers are the fused ones --int8 quantizes. */
 static int cmd_grad(const Args *a)
 {
-    Pipeline *p = load(a, false, "autodiff");
+    Pipeline *p = load(a, a->int8, "autodiff");
     Graph *g = p ? pipeline_graph(p) : NULL;
     CnncNpy x;
     int64_t classes = g ? g->bw->classes : -1;

@@ -178,22 +178,51 @@ static int64_t chunk_floats(const Graph *g, int batch)
     return most;
 }
 
+/* The C type of forward tensor t's elements: an int8 backbone's integers,
+ * else float. */
+static const char *tensor_c_type(const Graph *g, int t)
+{
+    return emit_c_type(tensor_dtype(&g->t[t]));
+}
+
+/* Whether layer n converts between floats and integers (an int8
+ * backbone's entry quantize, its dequantized cut). */
+static bool converts(const Graph *g, const Node *n)
+{
+    return n->nin == 1 && tensor_dtype(&g->t[n->in[0]]) != tensor_dtype(&g->t[n->out]);
+}
+
 /* A forward layer without a training emitter: its inference function on
- * each sample, x0.. and y the batch's. */
+ * each sample, x0.. and y the batch's. Where it converts between floats and
+ * integers, the output's pointer goes through P_OPAQUE: GCC 12 at -O2
+ * otherwise derives it from the input's (both offsets of the arena, scaled
+ * by 4), then takes the store for a null dereference and drops the call. */
 static void emit_per_sample(Emit *e, const Node *n, int i)
 {
     const Graph *g = e->g;
     const char *fn = emit_layer_fn(e, i);
     StrBuf call = {0};
+    int64_t out = shape_numel(&g->t[n->out].shape);
     for (int j = 0; j < n->nin; j++)
         sb_printf(&call, "x%d + (size_t)b * %lld, ", j,
                   (long long)shape_numel(&g->t[n->in[j]].shape));
-    sb_printf(&call, "y + (size_t)b * %lld", (long long)shape_numel(&g->t[n->out].shape));
-    if (e->scratch[i] > 0)
-        sb_printf(&call, ", %s", emit_train_scratch(e, e->scratch[i]));
+    sb_puts(&call, converts(g, n) ? "ys" : "");
+    if (!converts(g, n))
+        sb_printf(&call, "y + (size_t)b * %lld", (long long)out);
+    if (e->scratch[i] > 0) /* an integer layer's scratch is bytes, counted in floats */
+        sb_printf(&call, node_quantized(g, n) ? ", (int8_t *)%s" : ", %s",
+                  emit_train_scratch(e, e->scratch[i]));
     emit_line(e, "int b;");
-    emit_line(e, "for (b = 0; b < n; b++)");
-    emit_line(e, "    %s(%s);", fn, call.s);
+    if (converts(g, n)) {
+        emit_line(e, "for (b = 0; b < n; b++) {");
+        emit_line(e, "    %s *ys = y + (size_t)b * %lld;", tensor_c_type(g, n->out), (long long)out);
+        emit_line(e, "    %s_OPAQUE(ys);", e->P);
+        emit_line(e, "    %s(%s);", fn, call.s);
+        emit_line(e, "}");
+    } else {
+        emit_line(e, "for (b = 0; b < n; b++)");
+        emit_line(e, "    %s(%s);", fn, call.s);
+    }
     sb_free(&call);
 }
 
@@ -314,6 +343,9 @@ static char *value_ptr(const Emit *e, int t)
     int r = e->train->arena.root[t];
     if (r == e->g->input)
         return xstrdup("ctx->input");
+    if (tensor_dtype(&e->g->t[t]) != DT_F32)
+        return xasprintf("(%s *)(ctx->A + %s_TA_%s)", tensor_c_type(e->g, t), e->P,
+                         e->train->tensor[r]);
     return xasprintf("ctx->A + %s_TA_%s", e->P, e->train->tensor[r]);
 }
 
@@ -382,6 +414,14 @@ static void write_context(Emit *e, StrBuf *b)
 {
     const char *P = e->P;
     int moments = e->train->moments;
+    bool opaque = false;
+    for (int i = 0; i < e->g->nn; i++)
+        opaque |= converts(e->g, &e->g->n[i]);
+    if (opaque) /* see emit_per_sample */
+        sb_printf(b, "/* A pointer the optimizer may not relate to another (GCC 12's -O2\n"
+                     " * miscompiles an int8 layer's per-sample loop without it). */\n"
+                     "#if defined(__GNUC__)\n#define %s_OPAQUE(p) __asm__(\"\" : \"+r\"(p))\n"
+                     "#else\n#define %s_OPAQUE(p) (void)0\n#endif\n\n", P, P);
     sb_printf(b, "/* One call's context: what every training function reads. */\n"
                  "typedef struct {\n"
                  "    float *S;           /* the state (%s_TS_, %s_TM_, %s_TV_) */\n"
@@ -469,13 +509,14 @@ static void bind_node(const Emit *e, Bindings *bs, const Node *n, bool grad)
     const Graph *g = e->g;
     for (int j = 0; j < n->nin; j++) {
         char *v = value_ptr(e, n->in[j]);
-        bind(bs, xasprintf("x%d", j), xasprintf("const float *x%d = %s; /* %s */", j, v,
+        bind(bs, xasprintf("x%d", j), xasprintf("const %s *x%d = %s; /* %s */",
+                                                tensor_c_type(g, n->in[j]), j, v,
                                                 g->t[n->in[j]].name));
         free(v);
     }
     char *y = value_ptr(e, n->out);
-    bind(bs, xstrdup("y"), xasprintf("%sfloat *y = %s; /* %s */", grad ? "const " : "", y,
-                                     g->t[n->out].name));
+    bind(bs, xstrdup("y"), xasprintf("%s%s *y = %s; /* %s */", grad ? "const " : "",
+                                     tensor_c_type(g, n->out), y, g->t[n->out].name));
     free(y);
     for (int s = 0; s < n->nparam; s++) {
         int t = n->param[s];

@@ -7,7 +7,7 @@
  *
  * The frozen part is every node computed from the input without a
  * trainable parameter that some frozen parameter's layer depends on: the
- * backbone, up to its last frozen layer. Caching its output is the same
+ * backbone, up to its last frozen layer (passes/freeze.c's freeze_part). Caching its output is the same
  * training only if the part computes each sample alone and the same way
  * at every step, and if the rest reads it through the cut alone:
  * - a node reading running statistics (BatchNorm) normalises with the
@@ -19,53 +19,6 @@
 #include "emit.h"
 
 #include <stdlib.h>
-
-static bool trainable(const Tensor *t)
-{
-    return t->kind == T_PARAM && !t->frozen;
-}
-
-/* Per node: computed from the input alone, without a trainable parameter. */
-static bool *fixed_nodes(const Graph *g)
-{
-    bool *fixed = xcalloc((size_t)g->nn + 1, sizeof *fixed);
-    for (int i = 0; i < g->nn; i++) {
-        const Node *n = &g->n[i];
-        bool f = true;
-        for (int s = 0; s < n->nparam; s++)
-            f &= n->param[s] < 0 || !trainable(&g->t[n->param[s]]);
-        for (int j = 0; j < n->nin; j++) {
-            int p = g->t[n->in[j]].producer;
-            f &= n->in[j] == g->input || (p >= 0 && fixed[p]);
-        }
-        fixed[i] = f;
-    }
-    return fixed;
-}
-
-static bool has_frozen_param(const Graph *g, const Node *n)
-{
-    for (int s = 0; s < n->nparam; s++)
-        if (n->param[s] >= 0 && g->t[n->param[s]].kind == T_PARAM && g->t[n->param[s]].frozen)
-            return true;
-    return false;
-}
-
-/* The fixed nodes a frozen parameter's fixed layer depends on, itself
- * included (a reverse sweep: nodes are in topological order). */
-static bool *frozen_part(const Graph *g)
-{
-    bool *fixed = fixed_nodes(g), *wanted = xcalloc((size_t)g->nn + 1, sizeof *wanted);
-    for (int i = g->nn - 1; i >= 0; i--) {
-        const Node *n = &g->n[i];
-        wanted[i] = fixed[i] && (wanted[i] || has_frozen_param(g, n));
-        for (int j = 0; wanted[i] && j < n->nin; j++)
-            if (g->t[n->in[j]].producer >= 0)
-                wanted[g->t[n->in[j]].producer] = true;
-    }
-    free(fixed);
-    return wanted;
-}
 
 /* Why node i of the part cannot be run once per sample, or NULL. */
 static char *unrepeatable(const Graph *g, int i)
@@ -160,7 +113,7 @@ static void extend_cut(const Graph *g, FeatureCut *fc)
 
 void feature_cut_find(const Graph *g, FeatureCut *fc)
 {
-    fc->part = frozen_part(g);
+    fc->part = freeze_part(g);
     fc->cut = -1;
     fc->refusal = NULL;
     bool any = false;

@@ -4,7 +4,9 @@
  * "quantize" then lowers to integer layers (see cnnc.h).
  *
  * 1. The layers to quantize: those whose operator has an integer form,
- *    minus --int8-skip's. One whose fused activation is not a clamp
+ *    minus --int8-skip's; in a training build (an int8 backbone, a float
+ *    head), only those of the frozen part (trained_float). One whose fused
+ *    activation is not a clamp
  *    (sigmoid after a conv) gives that activation a node of its own
  *    (split_act), so that the activation's input gets a scale too.
  * 2. The float interpreter runs over CALIB (in chunks that fit in memory);
@@ -50,6 +52,53 @@ static bool parse_skip(const Graph *g, const char *list, bool *skip)
         p += len + (p[len] == ',');
     }
     return ok;
+}
+
+/* The frozen part of a training build, extended over the layers without
+ * parameters that read it (the pool after the last frozen conv) up to the
+ * --freeze-until cut, which stays the float tensor the head reads. */
+static bool *int8_part(const Graph *g)
+{
+    bool *part = freeze_part(g);
+    for (int i = 0; i < g->nn; i++) {
+        const Node *n = &g->n[i];
+        int x = n->nin == 1 ? n->in[0] : -1, p = x >= 0 ? g->t[x].producer : -1;
+        part[i] |= p >= 0 && part[p] && !g->t[x].keep && n->nparam == 0 &&
+                   !(op_info(n->op)->traits & OPT_STOCHASTIC) && n->out != g->output;
+    }
+    return part;
+}
+
+/* --int8 --train: every layer outside the frozen part trains in float
+ * (skip); a frozen batchnorm does too, as a training step normalises with
+ * the batch's statistics. False (reported) when nothing is frozen. */
+static bool trained_float(const Graph *g, bool *skip, bool quiet)
+{
+    bool *part = int8_part(g), any = false;
+    for (int i = 0; i < g->nn; i++) {
+        bool stats = false;
+        for (int s = 0; s < g->n[i].nparam; s++)
+            stats |= g->n[i].param[s] >= 0 && g->t[g->n[i].param[s]].kind == T_BUFFER;
+        if (part[i] && stats && !skip[i] && !quiet)
+            diag_note(g->n[i].loc, "%s '%s' stays float: a training step normalises with the "
+                      "batch's statistics", op_info(g->n[i].op)->name, g->n[i].name);
+        skip[i] |= !part[i] || stats;
+        any |= part[i];
+    }
+    free(part);
+    if (!any)
+        diag_error((Loc){g->file, 0, 0}, "--int8 with --train runs a frozen backbone in int8, "
+                   "but nothing is frozen (training runs in float): freeze one with "
+                   "--freeze-until TENSOR or the DSL's `freeze`");
+    return any;
+}
+
+/* The layers that stay float: --int8-skip's, and in a training build those
+ * that train (quiet: the second time, without the notes). */
+static bool choose_skip(const Graph *g, const LoadOptions *opt, bool *skip, bool quiet)
+{
+    bool ok = parse_skip(g, opt->quant->skip, skip);
+    return opt->train ? trained_float(g, skip, quiet) && ok : ok;
 }
 
 /* Layers that will compute in integers: an integer form, not skipped. */
@@ -192,6 +241,10 @@ static void insert_pair(Graph *g, int t, Quant *q, const bool *chosen, int nchos
                 g->n[i].in[j] = td;
     if (all && g->output == t)
         g->output = td;
+    if (all && g->t[t].keep) { /* the --freeze-until cut is the float tensor the head reads, */
+        g->t[td].keep = true;   /* so the layer before it may write integers */
+        g->t[t].keep = false;
+    }
     free(qname);
     free(dname);
 }
@@ -218,13 +271,13 @@ bool calibrate(Graph *g, const LoadOptions *opt)
             return false;
         }
     bool *skip = xcalloc((size_t)g->nn + 1, sizeof *skip);
-    bool ok = parse_skip(g, qo->skip, skip) && split_epilogues(g, skip);
+    bool ok = choose_skip(g, opt, skip, false) && split_epilogues(g, skip);
     free(skip);
     CalibStats *st = ok ? calib_run(g, qo) : NULL;
     if (!st)
         return false;
     skip = xcalloc((size_t)g->nn + 1, sizeof *skip);
-    parse_skip(g, qo->skip, skip); /* the nodes moved */
+    choose_skip(g, opt, skip, true); /* the nodes moved */
     bool *chosen = choose_layers(g, skip);
     Quant **qs = xcalloc((size_t)g->nt + 1, sizeof *qs);
     choose_params(g, chosen, st, qs);

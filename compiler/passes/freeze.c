@@ -16,7 +16,11 @@
  * (Tensor.bias) is frozen as well; with a cut, the biases after it train.
  *
  * Errors: a cut that names no tensor, the output as the cut, nothing left
- * to train, --train-bias-only on a model without biases. */
+ * to train, --train-bias-only on a model without biases.
+ *
+ * freeze_part gives, on any later graph, the frozen part: what an int8
+ * backbone quantizes (passes/calibrate.c) and a feature cache computes once
+ * (emit/emit_train_cache.c). */
 #include "../cnnc.h"
 
 #include <stdlib.h>
@@ -114,4 +118,51 @@ bool freeze(Graph *g, const LoadOptions *opt)
         return false;
     }
     return true;
+}
+
+static bool trainable(const Tensor *t)
+{
+    return t->kind == T_PARAM && !t->frozen;
+}
+
+/* Per node: computed from the input alone, without a trainable parameter. */
+static bool *fixed_nodes(const Graph *g)
+{
+    bool *fixed = xcalloc((size_t)g->nn + 1, sizeof *fixed);
+    for (int i = 0; i < g->nn; i++) {
+        const Node *n = &g->n[i];
+        bool f = true;
+        for (int s = 0; s < n->nparam; s++)
+            f &= n->param[s] < 0 || !trainable(&g->t[n->param[s]]);
+        for (int j = 0; j < n->nin; j++) {
+            int p = g->t[n->in[j]].producer;
+            f &= n->in[j] == g->input || (p >= 0 && fixed[p]);
+        }
+        fixed[i] = f;
+    }
+    return fixed;
+}
+
+static bool has_frozen_param(const Graph *g, const Node *n)
+{
+    for (int s = 0; s < n->nparam; s++)
+        if (n->param[s] >= 0 && g->t[n->param[s]].kind == T_PARAM && g->t[n->param[s]].frozen)
+            return true;
+    return false;
+}
+
+/* The fixed nodes a frozen parameter's fixed layer depends on, itself
+ * included (a reverse sweep: nodes are in topological order). */
+bool *freeze_part(const Graph *g)
+{
+    bool *fixed = fixed_nodes(g), *wanted = xcalloc((size_t)g->nn + 1, sizeof *wanted);
+    for (int i = g->nn - 1; i >= 0; i--) {
+        const Node *n = &g->n[i];
+        wanted[i] = fixed[i] && (wanted[i] || has_frozen_param(g, n));
+        for (int j = 0; wanted[i] && j < n->nin; j++)
+            if (g->t[n->in[j]].producer >= 0)
+                wanted[g->t[n->in[j]].producer] = true;
+    }
+    free(fixed);
+    return wanted;
 }

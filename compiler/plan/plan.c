@@ -413,8 +413,8 @@ static void train_lifetimes(const Graph *g, const int *root, int64_t batch, Buf 
         bool act = x->kind == T_ACT || (x->kind == T_GRAD && g->t[x->grad_of].kind == T_ACT);
         if (root[t] != t || t == g->input || by_root[t].last < 0)
             by_root[t].size = 0;
-        else if (act)
-            by_root[t].size = plan_round_up(shape_numel(&x->shape) * batch);
+        else if (act) /* an int8 backbone's activations: a byte an element */
+            by_root[t].size = plan_round_up(tensor_floats(x, batch));
         else if (x->kind == T_GRAD && !sole_writer(g, t))
             by_root[t].size = plan_round_up(shape_numel(&x->shape));
     }
