@@ -11,7 +11,9 @@
  * biases), and last-k cuts at natural points of the model as written: the
  * input of each of its last three dense layers and of its last conv. Each
  * row is a build of its own (the pipeline up to "plan", no file written),
- * so that its plan is exactly what that compile would give. */
+ * so that its plan is exactly what that compile would give. With --int8
+ * (an int8 backbone), a row with a frozen part runs it in int8, as that
+ * compile would; the others (full training, bias-only) are float builds. */
 #include "cnnc.h"
 
 #include <string.h>
@@ -19,6 +21,7 @@
 typedef struct {
     const char *cut; /* --freeze-until, NULL: none */
     bool bias_only;
+    bool int8; /* its frozen part in int8 (--int8) */
 } Variant;
 
 #define MAX_VARIANTS 8
@@ -38,9 +41,18 @@ static int natural_cuts(const Graph *g, Variant *v, int n)
         for (int k = 0; k < n; k++)
             seen |= v[k].cut && strcmp(v[k].cut, cut) == 0;
         if (!seen)
-            v[n++] = (Variant){cut, false};
+            v[n++] = (Variant){cut, false, true};
     }
     return n;
+}
+
+/* The DSL's `freeze`: a frozen part without --freeze-until. */
+static bool has_frozen(const Graph *g)
+{
+    for (int t = 0; t < g->nt; t++)
+        if (g->t[t].kind == T_PARAM && g->t[t].frozen)
+            return true;
+    return false;
 }
 
 static bool has_bias(const Graph *g)
@@ -60,6 +72,7 @@ static bool measure(const char *path, const LoadOptions *base, const EmitOptions
     opt.train_bias_only = v->bias_only;
     opt.dump_after = NULL;
     opt.emit = build;
+    opt.quant = v->int8 ? base->quant : NULL;
     Pipeline *p = pipeline_new(path, &opt);
     bool ok = pipeline_run(p, "plan") && emit_train_figures(pipeline_emit(p), state, arena);
     pipeline_free(p);
@@ -72,10 +85,10 @@ bool train_variants_print(const char *path, const LoadOptions *base, const EmitO
     Graph *g = model_load(path); /* as written: where the cuts are named */
     if (!g)
         return false;
-    Variant v[MAX_VARIANTS] = {{NULL, false}};
+    Variant v[MAX_VARIANTS] = {{NULL, false, has_frozen(g)}};
     int n = 1;
     if (has_bias(g))
-        v[n++] = (Variant){NULL, true};
+        v[n++] = (Variant){NULL, true, false};
     n = natural_cuts(g, v, n);
     fprintf(out, "training variants (batch %d; state + train arena as planned, stack and "
                  ".data/.bss not included):\n"
@@ -92,6 +105,8 @@ bool train_variants_print(const char *path, const LoadOptions *base, const EmitO
             snprintf(label, sizeof label, "--freeze-until %s", v[i].cut);
         else
             snprintf(label, sizeof label, "%s", v[i].bias_only ? "--train-bias-only" : "full");
+        if (v[i].int8 && base->quant)
+            strncat(label, ", int8 backbone", sizeof label - strlen(label) - 1);
         fprintf(out, "  %-40s %12lld %12lld %12lld\n", label, (long long)state, (long long)arena,
                 (long long)(state + arena));
     }

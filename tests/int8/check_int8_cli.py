@@ -15,9 +15,10 @@
   run --int8` within one output step (float layers agree to 1e-4, which a
   rounding may turn into a step);
 - errors: a calibration set of the wrong shape, empty, holding NaN or an
-  infinity: `CALIB: error:`, exit 1, no OUT.c; --int8 with --train, without
-  --calib, --calib without --int8, a bad --calib-method: usage errors (exit
-  2); --int8-skip of a layer the model lacks: an error; a tensor constant
+  infinity: `CALIB: error:`, exit 1, no OUT.c; --int8 with --train on a
+  model with nothing frozen: `MODEL: error:`, exit 1, no OUT.c; --int8
+  without --calib, --calib without --int8, a bad --calib-method: usage
+  errors (exit 2); --int8-skip of a layer the model lacks: an error; a tensor constant
   over the calibration set: a note naming it, and a build that works.
 
 usage: check_int8_cli.py CNNC SOURCE_DIR WORKDIR CC
@@ -184,8 +185,14 @@ def test_errors(cnnc, model, work, shape):
                % tag, repr(r.stderr[:300]))
     good = os.path.join(work, "calib_good.npy")
     np.save(good, np.zeros((2,) + shape, np.float32))
-    usage = [(["--int8", "--calib", good, "--train"], "--train"),
-             (["--int8"], "--calib"),
+    if os.path.exists(out_c):
+        os.remove(out_c)
+    r = run([cnnc, model, "-o", out_c, "--int8", "--calib", good, "--train"], ok=False)
+    first = r.stderr.splitlines()[0] if r.stderr else ""
+    expect(r.returncode == 1 and first.startswith(model + ": error: --int8 with --train")
+           and "nothing is frozen" in first and not os.path.exists(out_c),
+           "--int8 --train with nothing frozen: a located error, no output", repr(r.stderr[:300]))
+    usage = [(["--int8"], "--calib"),
              (["--calib", good], "--int8"),
              (["--int8", "--calib", good, "--calib-method", "kl"], "--calib-method")]
     for extra, needle in usage:

@@ -14,8 +14,13 @@
  * frozen one is a constant of the code, in flash), the interpreter's
  * frozen parameters must come out of the steps bit-identical, and the
  * others must match as above.
+ * With the build's --int8 --calib CALIB.npy given again (an int8 backbone),
+ * the interpreter runs the build's graph: fused, its frozen part calibrated
+ * and quantized as the compile did, so that both step the head on the same
+ * integer features.
  *
- * usage: optim_check MODEL.cnn [--freeze-until T] [--train-bias-only] */
+ * usage: optim_check MODEL.cnn [--freeze-until T] [--train-bias-only]
+ *                    [--int8 --calib CALIB.npy] */
 #include MODEL_C
 
 #include "cnnc.h"
@@ -79,10 +84,26 @@ static int check_frozen(const Graph *g, float **copy)
     return bad;
 }
 
+/* The interpreter's graph: the model as written, frozen as the build; with
+ * --int8, the build's own graph up to the backward (*p owns it). */
+static Graph *reference_graph(const char *path, const LoadOptions *freezing, Pipeline **p)
+{
+    *p = NULL;
+    if (!freezing->quant) {
+        Graph *g = model_load(path);
+        return g && freeze(g, freezing) ? g : NULL;
+    }
+    LoadOptions opt = *freezing;
+    opt.optimize = true;
+    *p = pipeline_new(path, &opt);
+    return pipeline_run(*p, "autodiff") ? pipeline_graph(*p) : NULL;
+}
+
 static int check_one(const char *path, const LoadOptions *freezing, OptimKind kind)
 {
-    Graph *g = model_load(path);
-    if (!g || !freeze(g, freezing))
+    Pipeline *p;
+    Graph *g = reference_graph(path, freezing, &p);
+    if (!g)
         return 1;
     float **frozen = frozen_copies(g);
     int n = m_BATCH_MAX, k = m_OUTPUT_SIZE;
@@ -139,7 +160,10 @@ static int check_one(const char *path, const LoadOptions *freezing, OptimKind ki
         bad++;
     bad += check_table(g) + check_frozen(g, frozen);
     optim_free(g, &os);
-    graph_free(g);
+    if (p)
+        pipeline_free(p);
+    else
+        graph_free(g);
     free(x);
     free(y);
     return bad;
@@ -148,18 +172,26 @@ static int check_one(const char *path, const LoadOptions *freezing, OptimKind ki
 int main(int argc, char **argv)
 {
     LoadOptions freezing = {.train = true};
+    QuantOptions quant = {.method = CALIB_MINMAX};
+    bool int8 = false;
     int i = 2;
     for (; i < argc; i++)
         if (strcmp(argv[i], "--freeze-until") == 0 && i + 1 < argc)
             freezing.freeze_until = argv[++i];
         else if (strcmp(argv[i], "--train-bias-only") == 0)
             freezing.train_bias_only = true;
+        else if (strcmp(argv[i], "--int8") == 0)
+            int8 = true;
+        else if (strcmp(argv[i], "--calib") == 0 && i + 1 < argc)
+            quant.calib = argv[++i];
         else
             break;
-    if (argc < 2 || i < argc) {
-        fprintf(stderr, "usage: optim_check MODEL.cnn [--freeze-until T] [--train-bias-only]\n");
+    if (argc < 2 || i < argc || int8 != (quant.calib != NULL)) {
+        fprintf(stderr, "usage: optim_check MODEL.cnn [--freeze-until T] [--train-bias-only] "
+                        "[--int8 --calib CALIB.npy]\n");
         return 2;
     }
+    freezing.quant = int8 ? &quant : NULL;
     int bad = check_one(argv[1], &freezing, OPT_SGD) + check_one(argv[1], &freezing, OPT_ADAM);
     printf("%s\n", bad ? "FAIL" : "ok");
     return bad != 0;
