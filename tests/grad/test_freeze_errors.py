@@ -1,4 +1,5 @@
-"""test_freeze_errors.py: the errors of --freeze-until and --train-bias-only
+"""test_freeze_errors.py: the errors of --freeze-until and --train-bias-only,
+and of --int8 in training with nothing frozen
 (contract sections 4 and 8): each gives one `FILE: error: ...` first line
 saying what is wrong, a non-zero exit, and no output file (compile) or
 folder (grad).
@@ -46,6 +47,11 @@ def main(argv):
         (['grad', no_bias, '--input', x, '--labels', y, '--outdir', out_dir, '--train-bias-only'],
          1, r"^%s: error: --train-bias-only: the model has no bias" % re.escape(no_bias)),
         ([lenet, '-o', out_c, '--freeze-until', 'fc4'], 2, r"^cnnc: error: --freeze-until needs --train"),
+        # an int8 backbone needs a frozen part: training itself runs in float
+        (compile_ + ['--int8', '--calib', x], 1,
+         r"^%s: error: --int8 with --train runs a frozen backbone in int8, but nothing is frozen"
+         % re.escape(lenet)),
+        (grad + ['--int8', '--calib', x], 1, r": error: --int8 with --train .*nothing is frozen"),
         (['info', lenet, '--freeze-until', 'fc4'], 2, r"^cnnc: error: --freeze-until needs --train"),
     ]
     failed = 0
