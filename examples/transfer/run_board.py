@@ -3,7 +3,7 @@
 Cortex-M4F (QEMU's mps2-an386, the board of scripts/target-bench), from
 samples in flash, by the generated training code.
 
-    /usr/bin/python3 run_board.py [CNNC] [WORKDIR] [--host] [--epochs N]
+    /usr/bin/python3 run_board.py [CNNC] [WORKDIR] [--host] [--int8] [--epochs N]
 
 CNNC defaults to `cnnc` on PATH, WORKDIR to a new temporary folder.
 Writes the digits 5-9 (make_data.py) into samples.h as const arrays: a
@@ -15,8 +15,12 @@ tests/target's start-up code, semihosting and linker script; runs it in
 QEMU and passes its output through: one line per epoch, last
 `val_accuracy: X` on the validation samples. With --host, board.c and the
 same files are compiled natively and run instead (no Arm toolchain needed).
-Prints the image's flash and RAM (arm-none-eabi-size). Exits non-zero when
-a step fails or the accuracy is below 95%."""
+With --int8 the backbone runs in int8 (--int8 --calib: docs/int8.md), the
+head trains in float on its dequantized features; the calibration set is
+CALIB_SAMPLES of the digits 0-4, the backbone's own task (what a build
+knows before the device sees its data). Prints the image's flash and RAM
+(arm-none-eabi-size). Exits non-zero when a step fails or the accuracy is
+below 95%."""
 import os
 import re
 import subprocess
@@ -34,6 +38,7 @@ CFLAGS = ['-mcpu=cortex-m4', '-mthumb', '-mfloat-abi=hard', '-mfpu=fpv4-sp-d16',
 QEMU = ['-nographic', '-monitor', 'none', '-serial', 'none',
         '-semihosting-config', 'enable=on,target=native']
 VAL_FRACTION, SEED, TARGET_ACCURACY = 0.2, 0, 0.95
+CALIB_SAMPLES = 200
 
 
 def run(cmd, **kw):
@@ -104,8 +109,13 @@ def main():
     run(['/usr/bin/python3', os.path.join(HERE, 'make_data.py'), work])
     write_samples(os.path.join(work, 'samples.h'), np.load(os.path.join(work, 'digits59_x.npy')),
                   np.load(os.path.join(work, 'digits59_y.npy')), epochs)
+    int8 = []
+    if '--int8' in sys.argv:
+        calib = os.path.join(work, 'calib.npy')
+        np.save(calib, np.load(os.path.join(work, 'digits04_x.npy'))[:CALIB_SAMPLES])
+        int8 = ['--int8', '--calib', calib]
     run([cnnc, os.path.join(HERE, 'transfer.cnn'), '-o', os.path.join(work, 'transfer.c'),
-         '--name', 'transfer', '--train', '--split-weights'] +
+         '--name', 'transfer', '--train', '--split-weights'] + int8 +
         ([] if host else ['--target', 'cortex-m4']))
     out = run(build_board(work, host), timeout=1800)
     print(out, end='')
