@@ -6,9 +6,9 @@
  * 1. The layers to quantize: those whose operator has an integer form,
  *    minus --int8-skip's; in a training build (an int8 backbone, a float
  *    head), only those of the frozen part (trained_float). One whose fused
- *    activation is not a clamp
- *    (sigmoid after a conv) gives that activation a node of its own
- *    (split_act), so that the activation's input gets a scale too.
+ *    activation is not a clamp (sigmoid after a conv) gives that
+ *    activation a node of its own (split_act), so that the activation's
+ *    input gets a scale too.
  * 2. The float interpreter runs over CALIB (in chunks that fit in memory);
  *    every activation's range is recorded, and for --calib-method
  *    percentile or mse its histogram, in a second run (calib_stats.c).
