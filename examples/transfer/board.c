@@ -5,13 +5,21 @@
  * (run_board.py: the digits 5-9 in flash, a training and a validation
  * part); gives, through semihosting (stdout on the host), one line per
  * epoch and last `val_accuracy: X` of the trained head on the validation
- * samples. Everything is static: no heap, no printf (tests/target/print.h). */
+ * samples; on the board, before it, the instructions a training step took
+ * per sample (the SysTick under QEMU's -icount shift=0: tests/target/probe.h).
+ * Everything is static: no heap, no printf (tests/target/print.h). */
 #include <stdint.h>
 #include <string.h>
 
 #include "print.h"
 #include "samples.h"
 #include "transfer.h"
+#if defined(__arm__)
+#include "probe.h"
+/* mps2-an386's 25 MHz: 40 instructions a tick under -icount shift=0. */
+#define INSTRUCTIONS_PER_TICK 40
+static uint64_t step_ticks; /* in transfer_train_step, over the run */
+#endif
 
 /* docs/training.md's two blocks, in sections of their own (the map shows them). */
 static unsigned char state[transfer_TRAIN_STATE_BYTES]
@@ -56,7 +64,13 @@ static float train_epoch(uint32_t *seed)
                    sizeof train_x[0]);
             batch_y[i] = train_y[order[at + i]];
         }
+#if defined(__arm__)
+        timer_start();
+#endif
         sum += transfer_train_step(state, arena, batch_x, batch_y, n) * n;
+#if defined(__arm__)
+        step_ticks += timer_ticks();
+#endif
     }
     return (float)(sum / TRAIN_SAMPLES);
 }
@@ -110,6 +124,11 @@ int main(void)
         put_char('\n');
         flush();
     }
+#if defined(__arm__)
+    put_str("train_step: ");
+    put_dec((uint32_t)(step_ticks * INSTRUCTIONS_PER_TICK / ((uint64_t)EPOCHS * TRAIN_SAMPLES)));
+    put_str(" instructions a sample\n");
+#endif
     put_str("val_accuracy: ");
     put_fraction(right, VAL_SAMPLES);
     put_char('\n');

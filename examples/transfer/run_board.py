@@ -35,8 +35,10 @@ MACHINE, BOARD = 'mps2-an386', 'mps2-an386'
 CFLAGS = ['-mcpu=cortex-m4', '-mthumb', '-mfloat-abi=hard', '-mfpu=fpv4-sp-d16', '-O2',
           '-std=c99', '-Wall', '-Wextra', '-Werror', '-Wno-unused-function', '-ffunction-sections',
           '-fdata-sections']
+# -icount shift=0: an instruction a nanosecond, so that board.c's SysTick
+# counts instructions
 QEMU = ['-nographic', '-monitor', 'none', '-serial', 'none',
-        '-semihosting-config', 'enable=on,target=native']
+        '-semihosting-config', 'enable=on,target=native', '-icount', 'shift=0']
 VAL_FRACTION, SEED, TARGET_ACCURACY = 0.2, 0, 0.95
 CALIB_SAMPLES = 200
 
