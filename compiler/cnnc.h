@@ -332,12 +332,22 @@ bool *graph_ancestors(const Graph *g, int t);
 /* Parameter count of a node (all its parameter and buffer elements that
  * are trainable or BatchNorm weights: the course's count, bias included). */
 int64_t node_param_count(const Graph *g, const Node *n);
+/* A parameter the training step updates: one --freeze-until, `freeze` or
+ * --train-bias-only left alone. */
+static inline bool tensor_trainable(const Tensor *t)
+{
+    return t->kind == T_PARAM && !t->frozen;
+}
+/* A parameter frozen by them: a constant of the code (flash). */
+static inline bool tensor_frozen(const Tensor *t)
+{
+    return t->kind == T_PARAM && t->frozen;
+}
 /* Whether a --train build keeps tensor t in its state (persistent, in RAM):
- * a trainable parameter that is not frozen, or a buffer. A frozen parameter
- * stays a constant of the code (flash). */
+ * a trainable parameter, or a buffer. */
 static inline bool tensor_in_train_state(const Tensor *t)
 {
-    return (t->kind == T_PARAM && !t->frozen) || t->kind == T_BUFFER;
+    return tensor_trainable(t) || t->kind == T_BUFFER;
 }
 /* Topologically sorts nodes; reports a cycle and returns false. */
 bool graph_toposort(Graph *g);

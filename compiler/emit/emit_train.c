@@ -52,16 +52,6 @@ struct TrainPlan {
     FeatureCut cut;   /* the feature cache's cut, or why there is none */
 };
 
-static bool in_state(const Tensor *t)
-{
-    return tensor_in_train_state(t);
-}
-
-static bool frozen(const Tensor *t)
-{
-    return t->kind == T_PARAM && t->frozen;
-}
-
 /* Whether forward node n trains through its operator's training forward
  * (OpInfo.emit_train) rather than its inference function sample by
  * sample: when it has one, unless its parameters are all frozen (a layer
@@ -72,15 +62,10 @@ static bool own_train_forward(const Graph *g, const Node *n)
     bool any_frozen = false, any_state = false;
     for (int s = 0; s < n->nparam; s++)
         if (n->param[s] >= 0) {
-            any_frozen |= frozen(&g->t[n->param[s]]);
-            any_state |= in_state(&g->t[n->param[s]]);
+            any_frozen |= tensor_frozen(&g->t[n->param[s]]);
+            any_state |= tensor_in_train_state(&g->t[n->param[s]]);
         }
     return op_info(n->op)->emit_train && !(any_frozen && !any_state);
-}
-
-static bool trainable(const Tensor *t)
-{
-    return t->kind == T_PARAM && !t->frozen;
 }
 
 TrainCfg train_defaults(const Graph *g)
@@ -138,12 +123,12 @@ static void plan_state(const Graph *g, TrainPlan *tp)
     int64_t s = HEADER_BYTES / 4, gr = 0;
     for (int t = 0; t < g->nt; t++) {
         tp->sofs[t] = tp->mofs[t] = tp->vofs[t] = tp->gofs[t] = -1;
-        if (!in_state(&g->t[t]))
+        if (!tensor_in_train_state(&g->t[t]))
             continue;
         tp->ntensors++;
         tp->sofs[t] = s;
         s += plan_round_up(shape_numel(&g->t[t].shape));
-        if (trainable(&g->t[t])) {
+        if (tensor_trainable(&g->t[t])) {
             tp->gofs[t] = gr;
             gr += plan_round_up(shape_numel(&g->t[t].shape));
         }
@@ -151,7 +136,7 @@ static void plan_state(const Graph *g, TrainPlan *tp)
     tp->state_tensor_floats = s - HEADER_BYTES / 4;
     int64_t m0 = s;
     for (int t = 0; t < g->nt; t++) {
-        if (!trainable(&g->t[t]))
+        if (!tensor_trainable(&g->t[t]))
             continue;
         if (tp->moments >= 1)
             tp->mofs[t] = s, s += plan_round_up(shape_numel(&g->t[t].shape));
@@ -256,7 +241,7 @@ static bool emit_bodies(Emit *e)
             continue;
         bool own = own_train_forward(g, n);
         for (int s = 0; s < n->nparam && !own; s++)
-            if (n->param[s] >= 0 && in_state(&g->t[n->param[s]]))
+            if (n->param[s] >= 0 && tensor_in_train_state(&g->t[n->param[s]]))
                 emit_unsupported(e, n, "training a parameter of this operator");
         emit_step(e, i, i, NULL, own ? op_info(n->op)->emit_train : NULL);
     }
@@ -526,7 +511,7 @@ static void bind_node(const Emit *e, Bindings *bs, const Node *n, bool grad)
         if (e->train->sofs[t] >= 0)
             bind(bs, xasprintf("p%d", s), xasprintf("%sfloat *p%d = ctx->S + %s_TS_%s;", q, s, e->P,
                                                     e->train->tensor[t]));
-        else if (frozen(&g->t[t]))
+        else if (tensor_frozen(&g->t[t]))
             bind(bs, xasprintf("p%d", s),
                  xasprintf("const float *p%d = %s_frozen_%s; /* %s: frozen, in flash */", s, e->P,
                            e->train->tensor[t], g->t[t].name));
@@ -787,7 +772,7 @@ static void write_initial_values(Emit *e, StrBuf *b)
 {
     Graph *g = e->g;
     for (int t = 0; t < g->nt; t++)
-        if (in_state(&g->t[t]) && !e->train->init[t].array)
+        if (tensor_in_train_state(&g->t[t]) && !e->train->init[t].array)
             write_values(e, b, "init", t);
 }
 
@@ -798,7 +783,7 @@ static void write_frozen_values(Emit *e, StrBuf *b, const char *code)
 {
     const Graph *g = e->g;
     for (int t = 0; t < g->nt; t++) {
-        if (!frozen(&g->t[t]))
+        if (!tensor_frozen(&g->t[t]))
             continue;
         char *name = xasprintf("%s_frozen_%s", e->P, e->train->tensor[t]);
         const InitSource *src = &e->train->init[t];
@@ -820,7 +805,7 @@ static void write_tensor_table(Emit *e, StrBuf *b)
     sb_printf(b, "static const %s_tensor %s_tensors[%d] = {\n", e->P, e->P, tp->ntensors);
     for (int t = 0; t < g->nt; t++) {
         const Tensor *x = &g->t[t];
-        if (!in_state(x))
+        if (!tensor_in_train_state(x))
             continue;
         sb_puts(b, "    {");
         put_c_string(b, x->name);
@@ -909,7 +894,7 @@ static void write_init(Emit *e, StrBuf *b)
               emit_float(e, c->eps), (unsigned long long)c->seed);
     StrBuf copies = {0};
     for (int t = 0; t < g->nt; t++)
-        if (in_state(&g->t[t]))
+        if (tensor_in_train_state(&g->t[t]))
             write_init_copy(e, &copies, t);
     if (uses(copies.s, "j")) /* a repacking undone */
         sb_puts(b, "    int64_t j;\n");

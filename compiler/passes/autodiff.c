@@ -62,7 +62,7 @@ int autodiff_view_root(const Graph *g, int t)
 
 static bool trainable(const Graph *g, int t)
 {
-    return t >= 0 && g->t[t].kind == T_PARAM && !g->t[t].frozen;
+    return t >= 0 && tensor_trainable(&g->t[t]);
 }
 
 /* The node the loss absorbs (the model's last, when its operator says it
@@ -346,7 +346,7 @@ void autodiff_dump(const Graph *g, FILE *out)
     }
     any = false;
     for (int t = 0; t < bw->nfwd_tensors; t++)
-        if (g->t[t].kind == T_PARAM && g->t[t].frozen) {
+        if (tensor_frozen(&g->t[t])) {
             fprintf(out, "%s%s", any ? ", " : "  frozen: ", g->t[t].name);
             any = true;
         }

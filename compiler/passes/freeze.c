@@ -91,7 +91,7 @@ static bool something_trains(const Graph *g)
     for (int i = 0; i < g->nn; i++)
         for (int s = 0; s < g->n[i].nparam; s++) {
             int t = g->n[i].param[s];
-            if (t >= 0 && g->t[t].kind == T_PARAM && !g->t[t].frozen)
+            if (t >= 0 && tensor_trainable(&g->t[t]))
                 return true;
         }
     return false;
@@ -120,11 +120,6 @@ bool freeze(Graph *g, const LoadOptions *opt)
     return true;
 }
 
-static bool trainable(const Tensor *t)
-{
-    return t->kind == T_PARAM && !t->frozen;
-}
-
 /* Per node: computed from the input alone, without a trainable parameter. */
 static bool *fixed_nodes(const Graph *g)
 {
@@ -133,7 +128,7 @@ static bool *fixed_nodes(const Graph *g)
         const Node *n = &g->n[i];
         bool f = true;
         for (int s = 0; s < n->nparam; s++)
-            f &= n->param[s] < 0 || !trainable(&g->t[n->param[s]]);
+            f &= n->param[s] < 0 || !tensor_trainable(&g->t[n->param[s]]);
         for (int j = 0; j < n->nin; j++) {
             int p = g->t[n->in[j]].producer;
             f &= n->in[j] == g->input || (p >= 0 && fixed[p]);
@@ -146,7 +141,7 @@ static bool *fixed_nodes(const Graph *g)
 static bool has_frozen_param(const Graph *g, const Node *n)
 {
     for (int s = 0; s < n->nparam; s++)
-        if (n->param[s] >= 0 && g->t[n->param[s]].kind == T_PARAM && g->t[n->param[s]].frozen)
+        if (n->param[s] >= 0 && tensor_frozen(&g->t[n->param[s]]))
             return true;
     return false;
 }

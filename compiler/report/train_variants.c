@@ -50,7 +50,7 @@ static int natural_cuts(const Graph *g, Variant *v, int n)
 static bool has_frozen(const Graph *g)
 {
     for (int t = 0; t < g->nt; t++)
-        if (g->t[t].kind == T_PARAM && g->t[t].frozen)
+        if (tensor_frozen(&g->t[t]))
             return true;
     return false;
 }
