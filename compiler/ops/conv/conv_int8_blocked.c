@@ -38,6 +38,16 @@ static bool has_pad(const ConvGeom *k)
     return k->pt || k->pl || k->pb || k->pr;
 }
 
+/* Whether the zero padding is read virtually (a border pixel's gather puts
+ * the zero point where its taps leave the input) rather than from a padded
+ * copy of the input in scratch: the copy would sit in the arena beside the
+ * input, and cost its writes. Reflected or replicated padding keeps the
+ * copy, as do windows of over 64 taps (the gather's mask is 64 bits). */
+static bool virtual_pad(const ConvQ *q)
+{
+    return has_pad(&q->k) && q->mode == PAD_ZEROS && q->taps <= 64;
+}
+
 /* Channels per gathered unit: enough that a unit fills whole groups of
  * four k (two words of each pixel). */
 static int64_t unit_channels(const ConvQ *q)
@@ -98,40 +108,94 @@ static int64_t word_slot(int64_t i)
     return i / 2 * 8 + i % 2;
 }
 
+/* Element i of a unit: xb[its offset], or, in a border pixel's gather
+ * (checked), the input's zero point where its tap falls in the padding. */
+static char *element(const ConvQ *q, int64_t i, int64_t wp, int64_t plane, bool checked)
+{
+    long long a = unit_offset(q, i, wp, plane);
+    if (!checked)
+        return xasprintf("xb[%lld]", a);
+    return xasprintf("(vm >> %lld & 1 ? xb[b + %lld] : %ld)", (long long)(i % q->taps), a,
+                     (long)q->zx);
+}
+
 /* The words of elements [0, n) of a unit at xb, as int16 pairs from d (an
  * odd last element paired with 0). */
-static void emit_words(Emit *e, const ConvQ *q, int64_t n, int64_t wp, int64_t plane)
+static void emit_words(Emit *e, const ConvQ *q, int64_t n, int64_t wp, int64_t plane,
+                       bool checked)
 {
     for (int64_t i = 0; i < n; i += 2) {
-        long long a = unit_offset(q, i, wp, plane), at = word_slot(i / 2);
-        if (i + 1 < n)
-            emit_line(e, "d[%lld] = cnnc_pk16(xb[%lld], xb[%lld]);", at, a,
-                      (long long)unit_offset(q, i + 1, wp, plane));
-        else
-            emit_line(e, "d[%lld] = cnnc_pk16(xb[%lld], 0);", at, a);
+        char *lo = element(q, i, wp, plane, checked);
+        char *hi = i + 1 < n ? element(q, i + 1, wp, plane, checked) : xasprintf("0");
+        emit_line(e, "d[%lld] = cnnc_pk16(%s, %s);", (long long)word_slot(i / 2), lo, hi);
+        free(lo);
+        free(hi);
     }
 }
 
-/* Gathers pixel `p`'s receptive field from the group's planes xg into its
- * slots of the columns at c (pixel `pix` of the four). */
-static void emit_gather(Emit *e, const ConvQ *q, int pix, const char *p, int64_t hp, int64_t wp)
+/* A pixel's receptive field from xb (the group's first plane, or the
+ * pixel's origin in it) into its slots of the columns from d: the units
+ * of channels, then the last channels, fewer than a unit, then zeros. */
+static void emit_unit_words(Emit *e, const ConvQ *q, int64_t wp, int64_t plane, bool checked)
 {
-    const ConvGeom *k = &q->k;
-    int64_t plane = hp * wp, uc = unit_channels(q), unit = uc * q->taps;
+    int64_t uc = unit_channels(q), unit = uc * q->taps;
     int64_t units = q->cg / uc, rest = q->cg % uc * q->taps;
-    emit_line(e, "{");
-    emit_line(e, "const int8_t *xb = xg + (%s) / %lld * %lld + (%s) %% %lld * %d;", p,
-              (long long)k->ow, (long long)(k->sh * wp), p, (long long)k->ow, k->sw);
-    emit_line(e, "int32_t *d = c + %d;", 2 * pix);
     if (units) {
         emit_line(e, "for (int u = 0; u < %lld; u++, xb += %lld, d += %lld) {",
                   (long long)units, (long long)(uc * plane), (long long)(2 * unit));
-        emit_words(e, q, unit, wp, plane);
+        emit_words(e, q, unit, wp, plane, checked);
         emit_line(e, "}");
     }
-    emit_words(e, q, rest, wp, plane); /* the last channels, fewer than a unit */
+    emit_words(e, q, rest, wp, plane, checked);
     for (int64_t i = (rest + 1) / 2; i < (padded_k(q) - units * unit) / 2; i++)
         emit_line(e, "d[%lld] = 0;", (long long)word_slot(i));
+}
+
+/* The taps of a border pixel at input row iy, column ix that fall inside
+ * the input: bit t of vm. */
+static void emit_valid_taps(Emit *e, const ConvGeom *k)
+{
+    emit_line(e, "uint64_t vm = 0, bit = 1;");
+    emit_line(e, "for (int t = 0; t < %d; t++, bit <<= 1) {", k->kh * k->kw);
+    emit_line(e, "const int ty = iy + t / %d * %d, tx = ix + t %% %d * %d;", k->kw, k->dh, k->kw,
+              k->dw);
+    emit_line(e, "if (ty >= 0 && ty < %lld && tx >= 0 && tx < %lld)", (long long)k->h,
+              (long long)k->w);
+    emit_line(e, "    vm |= bit;");
+    emit_line(e, "}");
+}
+
+/* Gathers pixel `p`'s receptive field from the group's planes xg into its
+ * slots of the columns at c (pixel `pix` of the four). With virtual
+ * padding xg is the unpadded input: a pixel whose window lies inside it
+ * is gathered as from a padded copy, one on the border tap by tap. */
+static void emit_gather(Emit *e, const ConvQ *q, const char *p, bool virt)
+{
+    const ConvGeom *k = &q->k;
+    int64_t hp = k->h + k->pt + k->pb, wp = k->w + k->pl + k->pr;
+    emit_line(e, "{");
+    emit_line(e, "const int q = %s, oy = q / %lld, ox = q %% %lld;", p, (long long)k->ow,
+              (long long)k->ow);
+    emit_line(e, "int32_t *d = c + 2 * j;");
+    if (!virt) {
+        emit_line(e, "const int8_t *xb = xg + oy * %lld + ox * %d;", (long long)(k->sh * wp),
+                  k->sw);
+        emit_unit_words(e, q, wp, hp * wp, false);
+        emit_line(e, "}");
+        return;
+    }
+    int64_t plane = k->h * k->w;
+    emit_line(e, "const int iy = oy * %d - %d, ix = ox * %d - %d;", k->sh, k->pt, k->sw, k->pl);
+    emit_line(e, "if (iy >= 0 && iy <= %lld && ix >= 0 && ix <= %lld) {",
+              (long long)(k->h - (k->kh - 1) * k->dh - 1), (long long)(k->w - (k->kw - 1) * k->dw - 1));
+    emit_line(e, "const int8_t *xb = xg + iy * %lld + ix;", (long long)k->w);
+    emit_unit_words(e, q, k->w, plane, false);
+    emit_line(e, "} else {");
+    emit_valid_taps(e, k);
+    emit_line(e, "const int b = iy * %lld + ix;", (long long)k->w);
+    emit_line(e, "const int8_t *xb = xg;");
+    emit_unit_words(e, q, k->w, plane, true);
+    emit_line(e, "}");
     emit_line(e, "}");
 }
 
@@ -248,9 +312,13 @@ void conv_q_emit_blocked(Emit *e, const Node *n, const ConvQ *q)
     }
     int64_t hp = k->h + k->pt + k->pb, wp = k->w + k->pl + k->pr, np = k->oh * k->ow;
     int64_t pad_bytes = 0, words = padded_k(q) / 2;
+    bool virt = virtual_pad(q);
     emit_consts(e, n, q);
     const char *X = "x0";
-    if (has_pad(k)) {
+    if (virt) {
+        hp = k->h;
+        wp = k->w;
+    } else if (has_pad(k)) {
         pad_bytes = (k->c * hp * wp + 3) / 4 * 4;
         X = "s";
         emit_pad_copy_typed(e, "s", "x0", k->c, k->h, k->w, (int[]){k->pt, k->pl, k->pb, k->pr},
@@ -262,14 +330,12 @@ void conv_q_emit_blocked(Emit *e, const Node *n, const ConvQ *q)
     emit_line(e, "const int8_t *xg = %s + g * %lld;", X, (long long)(q->cg * hp * wp));
     emit_line(e, "for (int p = 0; p < %lld; p += 4) {", (long long)np);
     /* past the last pixel, a slot repeats it: in range, its sums not stored */
-    for (int j = 0; j < 4; j++) {
-        char *pj = !j ? xasprintf("p")
-                   : np % 4 ? xasprintf("p + %d < %lld ? p + %d : %lld", j, (long long)np, j,
-                                        (long long)(np - 1))
-                            : xasprintf("p + %d", j);
-        emit_gather(e, q, j, pj, hp, wp);
-        free(pj);
-    }
+    emit_line(e, "for (int j = 0; j < 4; j++) {");
+    emit_gather(e, q, np % 4 ? emit_keep(e, xasprintf("p + j < %lld ? p + j : %lld", (long long)np,
+                                                      (long long)(np - 1)))
+                             : "p + j",
+                virt);
+    emit_line(e, "}");
     emit_filters(e, q);
     emit_line(e, "}");
     emit_line(e, "}");
