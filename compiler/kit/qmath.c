@@ -243,16 +243,24 @@ static const struct {
      "}\n"},
     {"cnnc_dot14", "CNNC_DOT14_DEFINED", DOT14},
     {"cnnc_dot1", "CNNC_DOT1_DEFINED", DOT1},
+    /* rint without libm: a cast truncates, the remainder (exact below
+     * 2^23) rounds half to even; t clipped to +-1024 saturates the same. */
     {"cnnc_q8", "CNNC_Q8_DEFINED",
      "static inline int8_t cnnc_q8(float x, float scale, int32_t zp)\n"
      "{\n"
-     "    float t = x / scale;\n"
-     "    int64_t v;\n"
-     "    if (!(t > -1e9f))\n"
-     "        t = -1e9f;\n"
-     "    if (t > 1e9f)\n"
-     "        t = 1e9f;\n"
-     "    v = (int64_t)rintf(t) + zp;\n"
+     "    float t = x / scale, r;\n"
+     "    int32_t v;\n"
+     "    if (!(t > -1024.0f))\n"
+     "        t = -1024.0f;\n"
+     "    if (t > 1024.0f)\n"
+     "        t = 1024.0f;\n"
+     "    v = (int32_t)t;\n"
+     "    r = t - (float)v;\n"
+     "    if (r > 0.5f || (r == 0.5f && v % 2 != 0))\n"
+     "        v++;\n"
+     "    else if (r < -0.5f || (r == -0.5f && v % 2 != 0))\n"
+     "        v--;\n"
+     "    v += zp;\n"
      "    return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);\n"
      "}\n"},
     {"cnnc_dq", "CNNC_DQ_DEFINED",
