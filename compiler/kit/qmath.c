@@ -196,6 +196,22 @@ static const char DOT1[] =
     "}\n" \
     "#endif\n"
 
+/* v saturated to [-128, 127]: one SSAT where the core has it (ARMv7-M
+ * and up: __ARM_FEATURE_SAT), two compares elsewhere. */
+#define SAT8 \
+    "#ifndef CNNC_SAT8_DEFINED\n" \
+    "#define CNNC_SAT8_DEFINED\n" \
+    "#if defined(__ARM_FEATURE_SAT)\n" \
+    "#include <arm_acle.h>\n" \
+    "#define cnnc_sat8(v) __ssat((v), 8)\n" \
+    "#else\n" \
+    "static inline int32_t cnnc_sat8(int32_t v)\n" \
+    "{\n" \
+    "    return v < -128 ? -128 : v > 127 ? 127 : v;\n" \
+    "}\n" \
+    "#endif\n" \
+    "#endif\n"
+
 /* The generated twins of the functions above, each defined once per
  * translation unit (its CNNC_<NAME>_DEFINED guard), so that models
  * compiled into one file share them. */
@@ -222,6 +238,7 @@ static const struct {
      "    v = cnnc_rqhi(acc, m, s) + zp;\n"
      "    return (int8_t)(v < lo ? lo : v > hi ? hi : v);\n"
      "}\n"},
+    {"cnnc_sat8", "CNNC_SAT8_HELPER", SAT8},
     {"cnnc_rq32", "CNNC_RQ32_DEFINED",
      RQHI
      "static inline int32_t cnnc_rq32(int32_t x, int32_t m, int s)\n"

@@ -199,39 +199,45 @@ static void emit_gather(Emit *e, const ConvQ *q, const char *p, bool virt)
     emit_line(e, "}");
 }
 
-/* Whether every output channel's shift is above 32: then the requantization
- * needs only the high word of acc * m (cnnc_rqhi in kit/qmath.c). */
-static bool shifts_above_32(const ConvQ *q)
+/* Whether every output channel's shift s is in (32, 54]: then the
+ * requantization needs only the high word of acc * m (cnnc_rqhi in
+ * kit/qmath.c), and the zero point folds into its rounding term within
+ * int32 (|h| < 2^30, |zy 2^(s-32)| <= 2^29). */
+static bool inline_shifts(const ConvQ *q)
 {
     for (int64_t f = 0; f < q->k.f; f++)
-        if (q->ms[2 * f + 1] <= 32)
+        if (q->ms[2 * f + 1] <= 32 || q->ms[2 * f + 1] > 54)
             return false;
     return true;
 }
 
-/* dst = the sum requantized: inline where the shifts allow (m, half, sh
- * in scope), as qmath's rule reads (round(acc * M) + zy, saturated), else
- * cnnc_rq8 (fo in scope). */
+/* dst = the sum requantized: inline where the shifts allow (m, off, sh in
+ * scope: off folds the rounding's half and the zero point, (h + half) >> sh
+ * + zy = (h + half + zy 2^sh) >> sh), as qmath's rule reads (round(acc * M)
+ * + zy, saturated), else cnnc_rq8 (fo in scope). */
 static void emit_requant(Emit *e, const ConvQ *q, bool hi_word, const char *sum,
                          const char *dst)
 {
-    if (hi_word) {
-        emit_line(e, "int32_t v = ((int32_t)(((int64_t)%s * m) >> 32) + half) >> sh;", sum);
-        emit_line(e, "v += %ld;", (long)q->zy);
-        emit_line(e, "%s = (int8_t)(v < %ld ? %ld : v > %ld ? %ld : v);", dst, (long)q->lo,
-                  (long)q->lo, (long)q->hi, (long)q->hi);
-    } else {
+    if (!hi_word) {
         emit_line(e, "%s = cnnc_rq8(%s, MS[2 * fo], MS[2 * fo + 1], %ld, %ld, %ld);", dst, sum,
                   (long)q->zy, (long)q->lo, (long)q->hi);
+        return;
     }
+    emit_line(e, "int32_t v = cnnc_sat8(((int32_t)(((int64_t)%s * m) >> 32) + off) >> sh);", sum);
+    if (q->lo > -128)
+        emit_line(e, "v = v < %ld ? %ld : v;", (long)q->lo, (long)q->lo);
+    if (q->hi < 127)
+        emit_line(e, "v = v > %ld ? %ld : v;", (long)q->hi, (long)q->hi);
+    emit_line(e, "%s = (int8_t)v;", dst);
 }
 
-/* m, sh and half of output channel fo, for emit_requant. */
-static void emit_requant_constants(Emit *e, bool hi_word)
+/* m, sh and off of output channel fo, for emit_requant. */
+static void emit_requant_constants(Emit *e, const ConvQ *q, bool hi_word)
 {
     if (hi_word) {
         emit_line(e, "const int32_t m = MS[2 * fo], sh = MS[2 * fo + 1] - 32;");
-        emit_line(e, "const int32_t half = (int32_t)1 << (sh - 1);");
+        emit_line(e, "const int32_t off = ((int32_t)1 << (sh - 1)) + %ld * ((int32_t)1 << sh);",
+                  (long)q->zy);
     }
 }
 
@@ -241,13 +247,13 @@ static void emit_filters(Emit *e, const ConvQ *q)
 {
     int64_t kq = padded_k(q) / 4;
     long long np = q->k.oh * q->k.ow;
-    bool hi_word = shifts_above_32(q);
+    bool hi_word = inline_shifts(q);
     emit_line(e, "cnnc_dot14(W + g * %lld, c, %lld, %lld, B + g * %lld, acc);",
               (long long)(q->fg * kq), (long long)kq, (long long)q->fg, (long long)q->fg);
     emit_line(e, "for (int f = 0; f < %lld; f++) {", (long long)q->fg);
     emit_line(e, "const int fo = g * %lld + f;", (long long)q->fg);
     emit_line(e, "const int32_t *a = acc + 4 * f;");
-    emit_requant_constants(e, hi_word);
+    emit_requant_constants(e, q, hi_word);
     for (int j = 0; j < 4; j++) {
         char *sum = xasprintf("a[%d]", j), *dst = xasprintf("y[fo * %lld + p + %d]", np, j);
         if (j && np % 4) /* four at a time, the last pass short */
@@ -285,7 +291,7 @@ static void emit_consts(Emit *e, const Node *n, const ConvQ *q)
 static void emit_vector(Emit *e, const ConvQ *q)
 {
     int64_t c = q->k.c, kq = padded_k(q) / 4;
-    bool hi_word = shifts_above_32(q);
+    bool hi_word = inline_shifts(q);
     emit_line(e, "int32_t *c = (int32_t *)(void *)s;");
     emit_line(e, "for (int i = 0; i < %lld; i++)", (long long)(c / 2));
     emit_line(e, "    c[i] = cnnc_pk16(x0[2 * i], x0[2 * i + 1]);");
@@ -296,7 +302,7 @@ static void emit_vector(Emit *e, const ConvQ *q)
     emit_line(e, "for (int fo = 0; fo < %lld; fo++) {", (long long)q->k.f);
     emit_line(e, "const int32_t acc = cnnc_dot1(W + fo * %lld, c, %lld, B[fo]);", (long long)kq,
               (long long)kq);
-    emit_requant_constants(e, hi_word);
+    emit_requant_constants(e, q, hi_word);
     emit_requant(e, q, hi_word, "acc", "y[fo]");
     emit_line(e, "}");
     emit_scratch(e, 2 * kq);
