@@ -95,6 +95,69 @@ static void elementwise_int8_run(const Graph *g, const Node *n, const void *cons
     }
 }
 
+/* Input j's term round(v 2^20 M) of v = x - zx (|v| <= 255) as 32-bit C:
+ * with m = m' 2^t (t trailing zeros) and S = s - 20 - t, a product for
+ * S <= 0; else m' split at bit S, v mh + ((v ml + 2^(S-1)) >> S), exact
+ * (floor of an integer plus a fraction) where both parts stay in int32.
+ * NULL where they would not: cnnc_rq32 then, in 64 bits. */
+static char *add_term(const char *v, QMul k)
+{
+    if (k.m == 0)
+        return xasprintf("0");
+    int64_t m = k.m;
+    int S = k.s - ADD_SHIFT;
+    while (m % 2 == 0 && S > 0) {
+        m /= 2;
+        S--;
+    }
+    if (S <= 0)
+        return xasprintf("%s * %lld", v, (long long)(m << -S));
+    int64_t mh = m >> S, ml = m & (((int64_t)1 << S) - 1), half = (int64_t)1 << (S - 1);
+    if (S > 22 || 255 * mh > INT32_MAX)
+        return NULL;
+    if (!mh)
+        return xasprintf("((%s * %lld + %lld) >> %d)", v, (long long)ml, (long long)half, S);
+    return xasprintf("%s * %lld + ((%s * %lld + %lld) >> %d)", v, (long long)mh, v,
+                     (long long)ml, (long long)half, S);
+}
+
+/* y[i] = the sum requantized: for 32 < s <= 54, cnnc_rq8's rule from the
+ * product's high word with the zero point folded into the rounding term
+ * (as the blocked conv does), saturated by SSAT where there is one. */
+static void emit_add_requant(Emit *e, const AddQ *a)
+{
+    int sh = a->out.s - 32;
+    if (sh < 1 || sh > 22) {
+        emit_line(e, "y[i] = cnnc_rq8(sum, %s, %ld, %ld, %ld);", qmul_args(e, a->out),
+                  (long)a->zy, (long)a->lo, (long)a->hi);
+        return;
+    }
+    emit_line(e, "int32_t v = cnnc_sat8(((int32_t)(((int64_t)sum * %ld) >> 32) + %ld) >> %d);",
+              (long)a->out.m, (long)((1L << (sh - 1)) + a->zy * (1L << sh)), sh);
+    if (a->lo > -128)
+        emit_line(e, "v = v < %ld ? %ld : v;", (long)a->lo, (long)a->lo);
+    if (a->hi < 127)
+        emit_line(e, "v = v > %ld ? %ld : v;", (long)a->hi, (long)a->hi);
+    emit_line(e, "y[i] = (int8_t)v;");
+}
+
+static void emit_add(Emit *e, const AddQ *a)
+{
+    emit_line(e, "int32_t sum = 0;");
+    for (int j = 0; j < a->n; j++) {
+        char *v = xasprintf("v%d", j), *term = add_term(v, a->in[j]);
+        emit_line(e, "const int32_t v%d = x%d[i] - %ld;", j, j, (long)a->zx[j]);
+        if (term)
+            emit_line(e, "sum += %s;", term);
+        else
+            emit_line(e, "sum += cnnc_rq32(v%d * %d, %s);", j, 1 << ADD_SHIFT,
+                      qmul_args(e, a->in[j]));
+        free(v);
+        free(term);
+    }
+    emit_add_requant(e, a);
+}
+
 static void elementwise_int8_emit(Emit *e, const Node *n)
 {
     const Graph *g = emit_graph(e);
@@ -109,12 +172,7 @@ static void elementwise_int8_emit(Emit *e, const Node *n)
     } else {
         AddQ a;
         add_make(g, n, &a);
-        emit_line(e, "int32_t sum = 0;");
-        for (int j = 0; j < a.n; j++)
-            emit_line(e, "sum += cnnc_rq32((x%d[i] - %ld) * %d, %s);", j, (long)a.zx[j],
-                      1 << ADD_SHIFT, qmul_args(e, a.in[j]));
-        emit_line(e, "y[i] = cnnc_rq8(sum, %s, %ld, %ld, %ld);", qmul_args(e, a.out), (long)a.zy,
-                  (long)a.lo, (long)a.hi);
+        emit_add(e, &a);
     }
     emit_line(e, "}");
 }
