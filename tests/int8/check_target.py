@@ -15,6 +15,13 @@ same models built for the Cortex-M3 (no DSP extension: the plain C path
 over the same packed words) must match `cnnc run --int8` bit for bit too,
 so both paths equal the interpreter and each other.
 
+The blocked kernel reads zero padding virtually (a border pixel's gather
+puts the input's zero point where its taps leave the input): two models
+written here stack the padding cases (per-side pads, stride 2, dilation,
+groups, a window wider than its input, 40 taps; and 1-D), calibrated on
+inputs offset by 1.5 so that every zero point sits far from 0, and run on
+both paths as above.
+
 usage: check_target.py CNNC SOURCE_DIR WORKDIR
 """
 import os
@@ -57,6 +64,23 @@ def check_paths(src, name, model, work, calib):
     return figures["cortex-m4"]
 
 
+# Padded convolutions for the virtual padding, 2-D and 1-D.
+VPAD_2D = """model vpad2d {
+  input 3x9x11
+  a: conv(8, kernel=3, padding=(1,0,2,1), activation=relu)
+  b: conv(8, kernel=3, stride=2, dilation=2, padding=2, groups=2)
+  c: conv(6, kernel=5, padding=2)
+  d: conv(4, kernel=10x4, stride=2, padding=(4,5,1,2))
+}
+"""
+VPAD_1D = """model vpad1d {
+  input 2x17
+  a: conv(6, kernel=3, padding=(1,3), dilation=2)
+  b: conv(4, kernel=3, stride=2, padding=same)
+}
+"""
+
+
 def main():
     cnnc, src, work = sys.argv[1:4]
     os.makedirs(work, exist_ok=True)
@@ -64,6 +88,11 @@ def main():
     models = {"digits": (os.path.join(src, "examples", "digits", "digits.cnn"), (1, 8, 8)),
               "depthwise_separable": (os.path.join(src, "examples", "depthwise_separable.cnn"),
                                       None)}
+    for text in (VPAD_2D, VPAD_1D):
+        name = text.split()[1]
+        with open(os.path.join(work, name + ".cnn"), "w") as f:
+            f.write(text)
+        models[name] = (os.path.join(work, name + ".cnn"), None)
     try:
         for name, (model, shape) in models.items():
             if shape is None:
@@ -72,7 +101,9 @@ def main():
                 m = re.search(r"_INPUT_SHAPE \{([0-9, ]*)\}", open(h + ".h").read())
                 shape = tuple(int(v) for v in m.group(1).split(","))
             calib = os.path.join(work, name + "_calib.npy")
-            np.save(calib, np.random.default_rng(7).standard_normal((8,) + shape).astype(np.float32))
+            offset = 1.5 if name.startswith("vpad") else 0
+            x = np.random.default_rng(7).standard_normal((8,) + shape) + offset
+            np.save(calib, x.astype(np.float32))
             q = check_paths(src, name, model, work, calib)
             if name == "digits":
                 f = target_bench(src, model, os.path.join(work, name + "_float"), [])
