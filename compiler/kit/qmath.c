@@ -51,53 +51,55 @@ void q_bounds(Act act, const Quant *q, int32_t *lo, int32_t *hi)
 }
 
 /* For each of nf filters w (packed by ops/conv/conv_int8_blocked.c, kq
- * words each): a[4f + j] = b[f] + filter f times pixel j's column, the four
+ * words each): a[5f + j] = b[f] + filter f times pixel j's column, the five
  * pixels' columns c int16 pairs interleaved two words at a time, kq groups
  * of four k. Arm's DSP extension does two products an SMLAD, each
- * weight word widened once for the four pixels; the plain C takes the same
- * words apart. No sum can overflow (conv_int8.c's bound), so both give the
- * same integers. Four groups a pass: the loop's own cost a quarter. */
+ * weight word widened once for the five pixels (five, not four: the
+ * widening and the loop's own cost spread wider; six would not fit the
+ * registers); the plain C takes the same words apart. No sum can overflow
+ * (conv_int8.c's bound), so both give the same integers. Four groups a
+ * pass: the loop's own cost a quarter. */
 /* One group of four k: weight word F widened by WIDEN, then PIXEL for each
- * pixel's two words C0 C1, ..., C6 C7. */
-#define DOT14_STEP(WIDEN, PIXEL, F, C0, C1, C2, C3, C4, C5, C6, C7) \
-    "        wr = w[" F "];\n" WIDEN PIXEL("a0", C0, C1) PIXEL("a1", C2, C3) \
-    PIXEL("a2", C4, C5) PIXEL("a3", C6, C7)
-#define DOT14_DSP_WIDEN \
-    "        wl = __sxtb16(wr);\n" \
-    "        wh = cnnc_sxtb16_hi(wr);\n"
-#define DOT14_DSP_PIXEL(A, X0, X1) \
-    "        x0 = c[" X0 "];\n" \
-    "        x1 = c[" X1 "];\n" \
+ * pixel's two words at C, C + 1 (C = 10F + 2j). */
+#define DOT15_STEP(WIDEN, PIXEL, F, C0, C2, C4, C6, C8) \
+    "        wh = w[" F "];\n" WIDEN PIXEL("a0", C0) PIXEL("a1", C2) PIXEL("a2", C4) \
+    PIXEL("a3", C6) PIXEL("a4", C8)
+#define DOT15_DSP_WIDEN \
+    "        wl = __sxtb16(wh);\n" \
+    "        wh = cnnc_sxtb16_hi(wh);\n"
+#define DOT15_DSP_PIXEL(A, X) \
+    "        x0 = c[" X "];\n" \
+    "        x1 = c[" X " + 1];\n" \
     "        " A " = __smlad(wl, x0, " A ");\n" \
     "        " A " = __smlad(wh, x1, " A ");\n"
-#define DOT14_PLAIN_WIDEN \
-    "        w0 = (int32_t)((uint32_t)wr << 24) >> 24;\n" \
-    "        w1 = (int32_t)((uint32_t)wr << 8) >> 24;\n" \
-    "        w2 = (int32_t)((uint32_t)wr << 16) >> 24;\n" \
-    "        w3 = wr >> 24;\n"
-#define DOT14_PLAIN_PIXEL(A, X0, X1) \
-    "        x0 = c[" X0 "];\n" \
-    "        x1 = c[" X1 "];\n" \
+#define DOT15_PLAIN_WIDEN \
+    "        w0 = (int32_t)((uint32_t)wh << 24) >> 24;\n" \
+    "        w1 = (int32_t)((uint32_t)wh << 8) >> 24;\n" \
+    "        w2 = (int32_t)((uint32_t)wh << 16) >> 24;\n" \
+    "        w3 = wh >> 24;\n"
+#define DOT15_PLAIN_PIXEL(A, X) \
+    "        x0 = c[" X "];\n" \
+    "        x1 = c[" X " + 1];\n" \
     "        " A " += w0 * cnnc_lo16(x0) + w1 * (x0 >> 16) + w2 * cnnc_lo16(x1) + w3 * (x1 >> 16);\n"
-#define DOT14_DSP(...) DOT14_STEP(DOT14_DSP_WIDEN, DOT14_DSP_PIXEL, __VA_ARGS__)
-#define DOT14_PLAIN(...) DOT14_STEP(DOT14_PLAIN_WIDEN, DOT14_PLAIN_PIXEL, __VA_ARGS__)
-#define DOT14_G0(STEP) STEP("0", "0", "1", "2", "3", "4", "5", "6", "7")
-#define DOT14_G1(STEP) STEP("1", "8", "9", "10", "11", "12", "13", "14", "15")
-#define DOT14_G2(STEP) STEP("2", "16", "17", "18", "19", "20", "21", "22", "23")
-#define DOT14_G3(STEP) STEP("3", "24", "25", "26", "27", "28", "29", "30", "31")
-#define DOT14_LOOP(STEP) \
-    "    if (kq & 1) {\n" DOT14_G0(STEP) \
+#define DOT15_DSP(...) DOT15_STEP(DOT15_DSP_WIDEN, DOT15_DSP_PIXEL, __VA_ARGS__)
+#define DOT15_PLAIN(...) DOT15_STEP(DOT15_PLAIN_WIDEN, DOT15_PLAIN_PIXEL, __VA_ARGS__)
+#define DOT15_G0(STEP) STEP("0", "0", "2", "4", "6", "8")
+#define DOT15_G1(STEP) STEP("1", "10", "12", "14", "16", "18")
+#define DOT15_G2(STEP) STEP("2", "20", "22", "24", "26", "28")
+#define DOT15_G3(STEP) STEP("3", "30", "32", "34", "36", "38")
+#define DOT15_LOOP(STEP) \
+    "    if (kq & 1) {\n" DOT15_G0(STEP) \
     "        w += 1;\n" \
-    "        c += 8;\n" \
+    "        c += 10;\n" \
     "    }\n" \
-    "    if (kq & 2) {\n" DOT14_G0(STEP) DOT14_G1(STEP) \
+    "    if (kq & 2) {\n" DOT15_G0(STEP) DOT15_G1(STEP) \
     "        w += 2;\n" \
-    "        c += 16;\n" \
+    "        c += 20;\n" \
     "    }\n" \
     "    if (w != end)\n" \
-    "    do {\n" DOT14_G0(STEP) DOT14_G1(STEP) DOT14_G2(STEP) DOT14_G3(STEP) \
+    "    do {\n" DOT15_G0(STEP) DOT15_G1(STEP) DOT15_G2(STEP) DOT15_G3(STEP) \
     "        w += 4;\n" \
-    "        c += 32;\n" \
+    "        c += 40;\n" \
     "    } while (w != end);\n"
 /* What both dot products need: the DSP intrinsics, or the plain lane. */
 #define DOT_PRELUDE \
@@ -122,43 +124,47 @@ void q_bounds(Act act, const Quant *q, int32_t *lo, int32_t *hi)
     "}\n" \
     "#endif\n" \
     "#endif\n"
-static const char DOT14[] =
+static const char DOT15[] =
     DOT_PRELUDE
-    "static void cnnc_dot4(const int32_t *w, const int32_t *c, int kq, int32_t b, int32_t *a)\n"
+    "#if defined(__GNUC__)\n"
+    "__attribute__((noinline)) /* inlined in cnnc_dot15's loop, its sums spill */\n"
+    "#endif\n"
+    "static void cnnc_dot5(const int32_t *w, const int32_t *c, int kq, int32_t b, int32_t *a)\n"
     "{\n"
-    "    int32_t a0 = b, a1 = b, a2 = b, a3 = b, x0, x1, wr;\n"
+    "    int32_t a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, x0, x1, wh;\n"
     "    const int32_t *end = w + kq;\n"
     "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n"
-    "    int32_t wl, wh;\n"
-    DOT14_LOOP(DOT14_DSP)
+    "    int32_t wl;\n"
+    DOT15_LOOP(DOT15_DSP)
     "#else\n"
     "    int32_t w0, w1, w2, w3;\n"
-    DOT14_LOOP(DOT14_PLAIN)
+    DOT15_LOOP(DOT15_PLAIN)
     "#endif\n"
     "    a[0] = a0;\n"
     "    a[1] = a1;\n"
     "    a[2] = a2;\n"
     "    a[3] = a3;\n"
+    "    a[4] = a4;\n"
     "}\n"
-    "static void cnnc_dot14(const int32_t *w, const int32_t *c, int kq, int nf, const int32_t *b,\n"
+    "static void cnnc_dot15(const int32_t *w, const int32_t *c, int kq, int nf, const int32_t *b,\n"
     "                       int32_t *a)\n"
     "{\n"
-    "    for (; nf > 0; nf--, w += kq, b++, a += 4)\n"
-    "        cnnc_dot4(w, c, kq, *b, a);\n"
+    "    for (; nf > 0; nf--, w += kq, b++, a += 5)\n"
+    "        cnnc_dot5(w, c, kq, *b, a);\n"
     "}\n";
 
 /* acc + filter w (kq packed words) times one column c (int16 pairs): a
- * dense layer's unit, the same words and both paths as cnnc_dot14. */
+ * dense layer's unit, the same words and both paths as cnnc_dot15. */
 static const char DOT1[] =
     DOT_PRELUDE
     "static int32_t cnnc_dot1(const int32_t *w, const int32_t *c, int kq, int32_t acc)\n"
     "{\n"
     "    const int32_t *end = w + kq;\n"
-    "    int32_t wr, x0, x1;\n"
+    "    int32_t wh, x0, x1;\n"
     "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n"
-    "    int32_t wl, wh;\n"
+    "    int32_t wl;\n"
     "    do {\n"
-    "        wr = *w++;\n" DOT14_DSP_WIDEN
+    "        wh = *w++;\n" DOT15_DSP_WIDEN
     "        x0 = c[0];\n"
     "        x1 = c[1];\n"
     "        c += 2;\n"
@@ -168,7 +174,7 @@ static const char DOT1[] =
     "#else\n"
     "    int32_t w0, w1, w2, w3;\n"
     "    do {\n"
-    "        wr = *w++;\n" DOT14_PLAIN_WIDEN
+    "        wh = *w++;\n" DOT15_PLAIN_WIDEN
     "        x0 = c[0];\n"
     "        x1 = c[1];\n"
     "        c += 2;\n"
@@ -258,7 +264,7 @@ static const struct {
      "    return (int32_t)(((uint32_t)lo & 0xffffu) | (uint32_t)hi << 16);\n"
      "#endif\n"
      "}\n"},
-    {"cnnc_dot14", "CNNC_DOT14_DEFINED", DOT14},
+    {"cnnc_dot15", "CNNC_DOT15_DEFINED", DOT15},
     {"cnnc_dot1", "CNNC_DOT1_DEFINED", DOT1},
     /* rint without libm: a cast truncates, the remainder (exact below
      * 2^23) rounds half to even; t clipped to +-1024 saturates the same. */

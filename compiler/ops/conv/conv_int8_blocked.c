@@ -2,8 +2,8 @@
  * microcontroller profiles (emit_scalar_kernels): general and pointwise
  * convolutions with at least two output pixels, and dense layers (a 1x1
  * conv over C x 1 x 1; ops/dense/dense_int8.c). Takes a ConvQ (conv_int8.c
- * holds the arithmetic); gives a layer body whose inner loop is cnnc_dot14
- * (kit/qmath.c): one filter by four output pixels, four int32 sums held in
+ * holds the arithmetic); gives a layer body whose inner loop is cnnc_dot15
+ * (kit/qmath.c): one filter by five output pixels, five int32 sums held in
  * registers, four k a step (cnnc_dot1 for a dense layer's one column).
  *
  * - The weights are packed at compile time as the loop reads them: per
@@ -13,7 +13,7 @@
  *   rotated by 8 (w[k+2], w[k+3]).
  * - Each output pixel's receptive field is gathered (im2col) once as int16
  *   pairs (x[k], x[k+1]) in int32 words, so that SMLAD takes two products a
- *   word; the four pixels' words are interleaved two at a time, the order
+ *   word; the five pixels' words are interleaved two at a time, the order
  *   the loop reads them (LDRD); the padded input comes from the same
  *   scratch copy as the portable kernels make.
  * - On a core with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4, M7,
@@ -27,6 +27,9 @@
 /* Receptive-field units of more elements than this are not unrolled: such
  * layers (kernels over 5x5) keep the portable kernel. */
 enum { MAX_UNIT = 100 };
+
+/* Output pixels a block: cnnc_dot15's five sums. */
+enum { PIXELS = 5 };
 
 static int64_t padded_k(const ConvQ *q)
 {
@@ -101,11 +104,11 @@ static int64_t unit_offset(const ConvQ *q, int64_t i, int64_t wp, int64_t plane)
     return c * plane + (t / k->kw) * k->dh * wp + (t % k->kw) * k->dw;
 }
 
-/* Word i of a pixel's column, from a group boundary: the four pixels'
+/* Word i of a pixel's column, from a group boundary: the PIXELS pixels'
  * columns are interleaved two words (four k) at a time. */
 static int64_t word_slot(int64_t i)
 {
-    return i / 2 * 8 + i % 2;
+    return i / 2 * (2 * PIXELS) + i % 2;
 }
 
 /* Element i of a unit: xb[its offset], or, in a border pixel's gather
@@ -142,7 +145,7 @@ static void emit_unit_words(Emit *e, const ConvQ *q, int64_t wp, int64_t plane, 
     int64_t units = q->cg / uc, rest = q->cg % uc * q->taps;
     if (units) {
         emit_line(e, "for (int u = 0; u < %lld; u++, xb += %lld, d += %lld) {",
-                  (long long)units, (long long)(uc * plane), (long long)(2 * unit));
+                  (long long)units, (long long)(uc * plane), (long long)word_slot(unit / 2));
         emit_words(e, q, unit, wp, plane, checked);
         emit_line(e, "}");
     }
@@ -166,7 +169,7 @@ static void emit_valid_taps(Emit *e, const ConvGeom *k)
 }
 
 /* Gathers pixel `p`'s receptive field from the group's planes xg into its
- * slots of the columns at c (pixel `pix` of the four). With virtual
+ * slots of the columns at c (pixel j of the block). With virtual
  * padding xg is the unpadded input: a pixel whose window lies inside it
  * is gathered as from a padded copy, one on the border tap by tap. */
 static void emit_gather(Emit *e, const ConvQ *q, const char *p, bool virt)
@@ -241,22 +244,22 @@ static void emit_requant_constants(Emit *e, const ConvQ *q, bool hi_word)
     }
 }
 
-/* Every filter of group g times the four columns at c, the sums into acc
+/* Every filter of group g times the block's columns at c, the sums into acc
  * ([filter][pixel]), then each filter's outputs. */
 static void emit_filters(Emit *e, const ConvQ *q)
 {
     int64_t kq = padded_k(q) / 4;
     long long np = q->k.oh * q->k.ow;
     bool hi_word = inline_shifts(q);
-    emit_line(e, "cnnc_dot14(W + g * %lld, c, %lld, %lld, B + g * %lld, acc);",
+    emit_line(e, "cnnc_dot15(W + g * %lld, c, %lld, %lld, B + g * %lld, acc);",
               (long long)(q->fg * kq), (long long)kq, (long long)q->fg, (long long)q->fg);
     emit_line(e, "for (int f = 0; f < %lld; f++) {", (long long)q->fg);
     emit_line(e, "const int fo = g * %lld + f;", (long long)q->fg);
-    emit_line(e, "const int32_t *a = acc + 4 * f;");
+    emit_line(e, "const int32_t *a = acc + %d * f;", PIXELS);
     emit_requant_constants(e, q, hi_word);
-    for (int j = 0; j < 4; j++) {
+    for (int j = 0; j < PIXELS; j++) {
         char *sum = xasprintf("a[%d]", j), *dst = xasprintf("y[fo * %lld + p + %d]", np, j);
-        if (j && np % 4) /* four at a time, the last pass short */
+        if (j && np % PIXELS) /* PIXELS at a time, the last pass short */
             emit_line(e, "if (p + %d < %lld) {", j, np);
         else
             emit_line(e, "{");
@@ -331,13 +334,13 @@ void conv_q_emit_blocked(Emit *e, const Node *n, const ConvQ *q)
                             q->mode, "int8_t", (int)q->zx);
     }
     emit_line(e, "int32_t *c = (int32_t *)(void *)(s + %lld), *acc = c + %lld;",
-              (long long)pad_bytes, (long long)(4 * words));
+              (long long)pad_bytes, (long long)(PIXELS * words));
     emit_line(e, "for (int g = 0; g < %d; g++) {", k->groups);
     emit_line(e, "const int8_t *xg = %s + g * %lld;", X, (long long)(q->cg * hp * wp));
-    emit_line(e, "for (int p = 0; p < %lld; p += 4) {", (long long)np);
+    emit_line(e, "for (int p = 0; p < %lld; p += %d) {", (long long)np, PIXELS);
     /* past the last pixel, a slot repeats it: in range, its sums not stored */
-    emit_line(e, "for (int j = 0; j < 4; j++) {");
-    emit_gather(e, q, np % 4 ? emit_keep(e, xasprintf("p + j < %lld ? p + j : %lld", (long long)np,
+    emit_line(e, "for (int j = 0; j < %d; j++) {", PIXELS);
+    emit_gather(e, q, np % PIXELS ? emit_keep(e, xasprintf("p + j < %lld ? p + j : %lld", (long long)np,
                                                       (long long)(np - 1)))
                              : "p + j",
                 virt);
@@ -345,5 +348,5 @@ void conv_q_emit_blocked(Emit *e, const Node *n, const ConvQ *q)
     emit_filters(e, q);
     emit_line(e, "}");
     emit_line(e, "}");
-    emit_scratch(e, pad_bytes / 4 + 4 * words + 4 * q->fg);
+    emit_scratch(e, pad_bytes / 4 + PIXELS * words + PIXELS * q->fg);
 }
