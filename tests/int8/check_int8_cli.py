@@ -14,6 +14,11 @@
 - --int8-skip keeps the named layer float, the program agreeing with `cnnc
   run --int8` within one output step (float layers agree to 1e-4, which a
   rounding may turn into a step);
+- the entry quantize rounds x / scale half to even without libm: on a
+  model that only passes its input through (maxpool(1)), calibrated so
+  that the scale is 2^-4 (x / scale exact) and the zero point -32, inputs
+  on every half step and beyond the range come out as numpy's rint,
+  clipped, and `cnnc run --int8` give them;
 - errors: a calibration set of the wrong shape, empty, holding NaN or an
   infinity: `CALIB: error:`, exit 1, no OUT.c; --int8 with --train on a
   model with nothing frozen: `MODEL: error:`, exit 1, no OUT.c; --int8
@@ -208,6 +213,44 @@ def test_errors(cnnc, model, work, shape):
            "a calibration set of zeros: a note, a build", repr(r.stderr[:300]))
 
 
+IDENTITY = """model ident {
+  input 1x1x604
+  p: maxpool(1)
+}
+"""
+
+
+def test_entry_rounding(cnnc, cc, work):
+    """P_forward's quantize on exact halves: numpy's half-to-even rint and
+    cnnc run --int8, bit for bit."""
+    model, calib = os.path.join(work, "ident.cnn"), os.path.join(work, "ident_calib.npy")
+    with open(model, "w") as f:
+        f.write(IDENTITY)
+    c = np.zeros((2, 1, 1, 604), np.float32)
+    c[0, 0, 0, :2] = (-6, 9.9375)  # scale 15.9375 / 255 = 2^-4, zero point -32
+    np.save(calib, c)
+    stem = os.path.join(work, "ident")
+    run([cnnc, model, "-o", stem + ".c", "--main", "--int8", "--calib", calib])
+    run([cc] + STRICT + [stem + ".c", "-o", stem, "-lm"])
+    s, z = np.float32(header_value(stem + ".h", "INPUT_SCALE")), header_value(stem + ".h",
+                                                                             "INPUT_ZERO_POINT")
+    k = np.arange(-150, 150, dtype=np.float32)
+    x = np.concatenate([(k + np.float32(0.5)) * s, k * s * np.float32(1.25),  # halves, quarters
+                        np.float32([1e30, -1e30, np.inf, -np.inf])]).reshape(1, 1, 1, 604)
+    np.save(stem + "_in.npy", x)
+    run([stem, "infer", stem + "_in.npy", stem + "_out.npy"])
+    run([cnnc, "run", model, "--input", stem + "_in.npy", "--output", stem + "_ref.npy",
+         "--int8", "--calib", calib])
+    got, ref = np.load(stem + "_out.npy"), np.load(stem + "_ref.npy")
+    want = (np.clip(np.rint(x / s) + z, -128, 127) - z).astype(np.float32) * s
+    expect(s == np.float32(0.0625) and z == -32, "ident: scale 2^-4, zero point -32",
+           "(%r, %r)" % (s, z))
+    expect(np.array_equal(got.ravel(), want.ravel()),
+           "entry quantize: half to even on exact halves, as numpy's rint",
+           "(%d differ)" % int((got.ravel() != want.ravel()).sum()))
+    expect(np.array_equal(got, ref), "entry quantize: as cnnc run --int8")
+
+
 def main():
     cnnc, src, work, cc = sys.argv[1:5]
     os.makedirs(work, exist_ok=True)
@@ -227,6 +270,7 @@ def main():
         test_sizes(cnnc, digits, quant)
         test_skip(cnnc, cc, digits, work, quant, x_path)
         test_errors(cnnc, digits, work, shape)
+        test_entry_rounding(cnnc, cc, work)
     except RuntimeError as e:
         failures.append(str(e)[:2000])
     finish()
