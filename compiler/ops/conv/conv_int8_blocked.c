@@ -14,8 +14,13 @@
  * - Each output pixel's receptive field is gathered (im2col) once as int16
  *   pairs (x[k], x[k+1]) in int32 words, so that SMLAD takes two products a
  *   word; the five pixels' words are interleaved two at a time, the order
- *   the loop reads them (LDRD); the padded input comes from the same
- *   scratch copy as the portable kernels make.
+ *   the loop reads them (LDRD). Zero padding is read virtually: a pixel
+ *   whose window lies inside the input is gathered straight from it, a
+ *   border pixel with the input's zero point where a tap leaves it (other
+ *   padding modes, and windows of over 64 taps, from a padded copy in
+ *   scratch, as the portable kernels make).
+ * - Requantization takes the high word of acc * m, the zero point folded
+ *   into its rounding term, and one SSAT (cnnc_sat8) where the core has it.
  * - On a core with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4, M7,
  *   M33) the dot products run SXTB16 and SMLAD; elsewhere the same words
  *   are taken apart in plain C. Both sum the same products, which cannot
