@@ -7,7 +7,9 @@ two inputs and PyTorch's outputs on them) and checks `cnnc run` against
 PyTorch on each: max|a-b| <= 1e-4 * max|ref|. With targets (cortex-m4,
 cortex-m7, ...), runs each network there through scripts/target-bench
 (QEMU; outputs checked against `cnnc run`, sizes against `cnnc info
---target`) and prints their flash, RAM and instructions. Exit status 0 or
+--target`), float and int8 (`--int8 --calib`, 8 seeded N(0, 1) samples,
+as docs/int8.md's table; bit for bit `cnnc run --int8`), and prints
+their flash, RAM and instructions. Exit status 0 or
 1."""
 import os
 import re
@@ -18,6 +20,23 @@ import numpy as np
 
 NETS = ["resnet8", "ds_cnn", "mobilenet_v1_vww", "fc_autoencoder"]
 RTOL = 1e-4
+
+
+def bench(src, cnnc, work, net, target, extra):
+    """target-bench of one network (int8: bit for bit `cnnc run --int8`),
+    its figures printed; whether it passed."""
+    r = subprocess.run([sys.executable, os.path.join(src, "scripts", "target-bench"),
+                        os.path.join(work, net + ".onnx"), "--target", target] + extra,
+                       capture_output=True, text=True, env=dict(os.environ, CNNC=cnnc))
+    figures = dict(re.findall(r"^(flash_bytes|ram_bytes|instructions|flash_code_bytes|"
+                              r"ram_stack_bytes|max_rel_error): (\S+)$", r.stdout, re.M))
+    int8 = "--int8" in extra
+    ok = r.returncode == 0 and (not int8 or float(figures.get("max_rel_error", 1)) == 0)
+    print("%s %s%s on %s: %s" % ("ok" if ok else "FAIL", net, " int8" if int8 else "", target,
+                                  " ".join("%s %s" % kv for kv in figures.items())))
+    if not ok:
+        print(r.stderr[-2000:])
+    return ok
 
 
 def main():
@@ -44,16 +63,12 @@ def main():
         failures += not ok
     for t in targets:
         for net in NETS:
-            r = subprocess.run([sys.executable, os.path.join(src, "scripts", "target-bench"),
-                                os.path.join(work, net + ".onnx"), "--target", t],
-                               capture_output=True, text=True, env=dict(os.environ, CNNC=cnnc))
-            figures = dict(re.findall(r"^(flash_bytes|ram_bytes|instructions|flash_code_bytes|"
-                                      r"ram_stack_bytes): (\d+)$", r.stdout, re.M))
-            print("%s %s on %s: %s" % ("ok" if r.returncode == 0 else "FAIL", net, t,
-                                        " ".join("%s %s" % kv for kv in figures.items())))
-            if r.returncode != 0:
-                print(r.stderr[-2000:])
-                failures += 1
+            failures += not bench(src, cnnc, work, net, t, [])
+            calib = os.path.join(work, net + "_calib.npy")
+            shape = np.load(os.path.join(work, net + ".in.npy")).shape[1:]
+            np.save(calib, np.random.default_rng(7).standard_normal((8,) + shape)
+                    .astype(np.float32))
+            failures += not bench(src, cnnc, work, net, t, ["--int8", "--calib", calib])
     sys.exit(1 if failures else 0)
 
 
