@@ -10,10 +10,12 @@ graph walk); torch computes the other parameters' gradients with those
 layers' requires_grad=False. cnnc's folder must hold exactly loss.npy and
 one file per parameter that is not frozen, each agreeing with torch's
 gradient (contract section 6: rtol 1e-3). The cases:
-- examples/*.cnn with their torch twins (tests/torch/models.py), cut at
-  several points: a pool, a dense layer, a flatten (a view, which stands
-  for its input), a batchnorm, the middle of a residual block (the skip
-  branch beside the cut stays trainable);
+- every examples/*.cnn with its torch twin (tests/torch/models.py), cut
+  at one to four points each: a pool, a dense layer, a flatten (a view,
+  which stands for its input), a batchnorm, the middle of a residual
+  block (the skip branch beside the cut stays trainable), one inception
+  branch of four, a U-Net encoder whose skips the decoder reads, a whole
+  backbone under a new classifier;
 - an ONNX export of a small conv -> batchnorm -> relu -> flatten -> gemm
   network cut between the conv and its batchnorm, and at the flatten's
   output (an ONNX view);
@@ -35,6 +37,16 @@ from oracle import cnnc, report  # noqa: E402
 
 BATCH = 3
 
+class AllBut:
+    """Every layer but the named ones (a backbone with a new classifier)."""
+
+    def __init__(self, *trained):
+        self.trained = set(trained)
+
+    def __contains__(self, layer):
+        return layer not in self.trained
+
+
 # (example, cnnc options, the cnnc layers whose parameters are frozen)
 RESNET_B2 = ['stem', 'stem_bn', 'b1_conv1', 'b1_bn1', 'b1_conv2', 'b1_bn2']
 CASES = [
@@ -45,6 +57,22 @@ CASES = [
     ('cifar_keras', ['--freeze-until', 'bn'], ['conv1', 'conv2', 'bn']),
     ('resnet_small', ['--freeze-until', 'b2_conv2'], RESNET_B2 + ['b2_conv1', 'b2_bn1', 'b2_conv2']),
     ('resnet_small', ['--freeze-until', 'b1_out'], RESNET_B2),
+    ('pytorch_tutorial_net', ['--freeze-until', 'pool'], ['conv1']),
+    ('pytorch_tutorial_net', ['--freeze-until', 'fc1'], ['conv1', 'conv2', 'fc1']),
+    ('signal1d', ['--freeze-until', 'p1'], ['c1', 'c2']),
+    ('signal1d', ['--freeze-until', 'bn'], ['c1', 'c2', 'c3', 'c4', 'bn']),
+    ('depthwise_separable', ['--freeze-until', 'pw1_bn'],
+     ['stem', 'stem_bn', 'dw1', 'dw1_bn', 'pw1', 'pw1_bn']),
+    # one branch of four: br1, br3b and br4a/br4b beside it still train
+    ('inception_mini', ['--freeze-until', 'br2b'], ['stem', 'br2a', 'br2b']),
+    ('inception_mini', ['--freeze-until', 'mix'],
+     ['stem', 'br1', 'br2a', 'br2b', 'br3b', 'br4a', 'br4b']),
+    ('odd_ops', ['--freeze-until', 'g2'], ['c1', 'g2']),
+    ('odd_ops', ['--freeze-until', 'sum'], ['c1', 'g1', 'g2', 'g3']),
+    # the encoder; the decoder reads e1 and e2_bn through its skips
+    ('unet_small', ['--freeze-until', 'p2'], ['e1', 'e2', 'e2_bn']),
+    ('unet_small', ['--freeze-until', 'up2'], ['e1', 'e2', 'e2_bn', 'mid', 'up2']),
+    ('mobilenet_v3_small', ['--freeze-until', 'head_bn'], AllBut('fc1', 'fc2')),
 ]
 # --train-bias-only: every weight frozen, and the biases of these layers.
 BIAS_CASES = [
