@@ -230,19 +230,38 @@ static void tl_set_state(const CnncTrainModel *m, const float *src)
     }
 }
 
-CNNC_RT_API int cnnc_train_save(const CnncTrainModel *m, const char *dir, FILE *err)
+/* data (t's floats) as DIR/<t's escaped name>.npy. */
+static int tl_write(const char *dir, const CnncTensorDesc *t, const float *data, FILE *err)
 {
     char path[4096], msg[CNNC_NPY_ERR_SIZE];
-    for (int i = 0; i < m->ntensors; i++) {
-        const CnncTensorDesc *t = &m->tensors[i];
-        if (cnnc_npy_param_path(dir, t->name, path, sizeof path) >= sizeof path) {
-            fprintf(err, "%s: error: the path of %s is too long\n", dir, t->name);
+    if (cnnc_npy_param_path(dir, t->name, path, sizeof path) >= sizeof path) {
+        fprintf(err, "%s: error: the path of %s is too long\n", dir, t->name);
+        return -1;
+    }
+    if (cnnc_npy_write_f32(path, data, t->rank, t->shape, msg, sizeof msg)) {
+        fprintf(err, "%s: error: %s\n", path, msg);
+        return -1;
+    }
+    return 0;
+}
+
+CNNC_RT_API int cnnc_train_save(const CnncTrainModel *m, const char *dir, FILE *err)
+{
+    for (int i = 0; i < m->ntensors; i++)
+        if (tl_write(dir, &m->tensors[i], m->tensor(m->ctx, i), err))
             return -1;
+    for (int i = 0; i < m->nfrozen; i++) {
+        float *buf = malloc(m->frozen[i].count * sizeof *buf + 1);
+        int rc = -1;
+        if (!buf)
+            fprintf(err, "%s: error: out of memory\n", dir);
+        else {
+            m->frozen_data(m->ctx, i, buf);
+            rc = tl_write(dir, &m->frozen[i], buf, err);
         }
-        if (cnnc_npy_write_f32(path, m->tensor(m->ctx, i), t->rank, t->shape, msg, sizeof msg)) {
-            fprintf(err, "%s: error: %s\n", path, msg);
+        free(buf);
+        if (rc)
             return -1;
-        }
     }
     return 0;
 }
@@ -758,7 +777,7 @@ CNNC_RT_API int cnnc_train_main(const CnncTrainModel *m, const CnncTrainOptions 
     if (rc == 0 && o.save_dir) {
         rc = cnnc_train_save(m, o.save_dir, stderr) != 0;
         if (rc == 0)
-            printf("saved %d tensors to %s\n", m->ntensors, o.save_dir);
+            printf("saved %d tensors to %s\n", m->ntensors + m->nfrozen, o.save_dir);
     }
     if (rc == 0)
         printf("%s: %.6f\n", res.has_val ? "val_accuracy" : "train_accuracy", res.accuracy);

@@ -43,6 +43,13 @@ typedef struct {
     const CnncTensorDesc *tensors;
     /* The live storage of tensor i (count floats), read and written. */
     float *(*tensor)(void *ctx, int i);
+    /* The frozen parameters (--freeze-until, --train-bias-only): not in
+     * the state, never trained, written by --save beside the tensors so
+     * that the folder is a complete --weights DIR; --resume skips them.
+     * frozen_data copies frozen tensor i's values (count floats). */
+    int nfrozen;
+    const CnncTensorDesc *frozen;
+    void (*frozen_data)(void *ctx, int i, float *dst);
     /* One optimizer step on x (n, input_size), y (n) at learning rate lr:
      * forward in training mode, loss, backward, update. Stores the mean
      * loss in *loss and the batch's outputs in logits (n, classes), for the
@@ -114,8 +121,8 @@ CNNC_RT_API int cnnc_train_run(const CnncTrainModel *m, const CnncTrainOptions *
                                const float *x, const int32_t *y, int n, const char *prog,
                                FILE *out, FILE *err, CnncTrainResult *res);
 
-/* Writes every tensor as DIR/<escaped name>.npy. Returns 0, or -1 after
- * printing `FILE: error:`. */
+/* Writes every tensor, and every frozen one, as DIR/<escaped name>.npy.
+ * Returns 0, or -1 after printing `FILE: error:`. */
 CNNC_RT_API int cnnc_train_save(const CnncTrainModel *m, const char *dir, FILE *err);
 /* Reads every tensor from DIR/<escaped name>.npy, checking its shape;
  * nothing changes unless all are read. Returns 0, or -1 after printing. */

@@ -163,6 +163,9 @@ void feature_cut_free(FeatureCut *fc);
 const FeatureCut *emit_train_cut(const Emit *e);
 /* emit_train_cmd.c: `train DATA.npy LABELS.npy [options]` (trainer). */
 void emit_main_train(Emit *e, StrBuf *b);
+/* emit_train.c: the train command's table of frozen parameters and
+ * main_train_frozen(ctx, i, dst), their values for --save. */
+void emit_train_frozen_save(Emit *e, StrBuf *b);
 /* emit.c / emit_main.c helpers shared with emit_train.c. */
 void put_c_string(StrBuf *b, const char *s);
 void put_doc(StrBuf *b, const char *P, const char *text);

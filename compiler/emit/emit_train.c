@@ -49,6 +49,7 @@ struct TrainPlan {
     int ntensors;     /* entries of the state's tensor table */
     TrainCfg cfg;     /* what P_train_init starts with */
     InitSource *init; /* per tensor: where its initial values already are */
+    bool *frozen_own; /* per tensor: frozen, with a P_frozen_<x> pointer or array */
     FeatureCut cut;   /* the feature cache's cut, or why there is none */
 };
 
@@ -280,6 +281,7 @@ static bool plan_training(Emit *e)
     tp->gofs = xmalloc(nt * sizeof *tp->gofs);
     plan_state(g, tp);
     tp->init = xcalloc(nt, sizeof *tp->init);
+    tp->frozen_own = xcalloc(nt, sizeof *tp->frozen_own);
     emit_train_init_sources(e, tp->init);
     e->train_chunk = chunk_floats(g, batch);
     if (!emit_bodies(e))
@@ -788,6 +790,7 @@ static void write_frozen_values(Emit *e, StrBuf *b, const char *code)
         char *name = xasprintf("%s_frozen_%s", e->P, e->train->tensor[t]);
         const InitSource *src = &e->train->init[t];
         bool in_order = src->array && (src->nlev == 0 || (src->nlev == 1 && src->stride[0] == 1));
+        e->train->frozen_own[t] = uses(code, name);
         if (uses(code, name) && in_order)
             sb_printf(b, "/* %s, frozen */\nstatic const float *const %s = %s + %lld;\n\n",
                       g->t[t].name, name, src->array, (long long)src->base);
@@ -797,31 +800,36 @@ static void write_frozen_values(Emit *e, StrBuf *b, const char *code)
     }
 }
 
-/* The tensor table (the escaped file name as cnnc_npy_param_path writes it). */
+/* Tensor t's entry of a tensor table: its name, the escaped file name as
+ * cnnc_npy_param_path writes it, kind, shape, count and offsets. */
+static void write_table_entry(const Emit *e, StrBuf *b, int t, int kind)
+{
+    const Tensor *x = &e->g->t[t];
+    const TrainPlan *tp = e->train;
+    sb_puts(b, "    {");
+    put_c_string(b, x->name);
+    sb_puts(b, ", \"");
+    for (const unsigned char *p = (const unsigned char *)x->name; *p; p++) {
+        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                     (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-';
+        sb_printf(b, plain ? "%c" : "%%%02X", *p);
+    }
+    sb_printf(b, ".npy\", %d, %d, {", kind, x->shape.rank);
+    for (int i = 0; i < 5; i++)
+        sb_printf(b, "%s%lld", i ? ", " : "", (long long)(i < x->shape.rank ? x->shape.d[i] : 0));
+    sb_printf(b, "}, %lld, %lld, %lld},\n", (long long)shape_numel(&x->shape),
+              (long long)(tp->sofs[t] >= 0 ? tp->sofs[t] * 4 : 0),
+              (long long)(tp->gofs[t] >= 0 ? tp->gofs[t] * 4 : 0));
+}
+
+/* The state's tensor table. */
 static void write_tensor_table(Emit *e, StrBuf *b)
 {
     Graph *g = e->g;
-    TrainPlan *tp = e->train;
-    sb_printf(b, "static const %s_tensor %s_tensors[%d] = {\n", e->P, e->P, tp->ntensors);
-    for (int t = 0; t < g->nt; t++) {
-        const Tensor *x = &g->t[t];
-        if (!tensor_in_train_state(x))
-            continue;
-        sb_puts(b, "    {");
-        put_c_string(b, x->name);
-        sb_puts(b, ", \"");
-        for (const unsigned char *p = (const unsigned char *)x->name; *p; p++) {
-            bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                         (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-';
-            sb_printf(b, plain ? "%c" : "%%%02X", *p);
-        }
-        int kind = x->kind == T_BUFFER ? 1 : 0;
-        sb_printf(b, ".npy\", %d, %d, {", kind, x->shape.rank);
-        for (int i = 0; i < 5; i++)
-            sb_printf(b, "%s%lld", i ? ", " : "", (long long)(i < x->shape.rank ? x->shape.d[i] : 0));
-        sb_printf(b, "}, %lld, %lld, %lld},\n", (long long)shape_numel(&x->shape),
-                  (long long)tp->sofs[t] * 4, (long long)(tp->gofs[t] >= 0 ? tp->gofs[t] * 4 : 0));
-    }
+    sb_printf(b, "static const %s_tensor %s_tensors[%d] = {\n", e->P, e->P, e->train->ntensors);
+    for (int t = 0; t < g->nt; t++)
+        if (tensor_in_train_state(&g->t[t]))
+            write_table_entry(e, b, t, g->t[t].kind == T_BUFFER ? 1 : 0);
     sb_puts(b, "};\n\n");
 }
 
@@ -873,6 +881,79 @@ static void write_init_copy(Emit *e, StrBuf *b, int t)
                  "        S[%s_TS_%s + j] = %s[%s];\n",
               (long long)count, e->g->t[t].name, P, x, src->array, index);
     free(index);
+}
+
+/* Whether frozen tensor t is read by a layer that computes in integers:
+ * its float data is then the dequantized values, not the model's. */
+static bool read_as_int8(const Graph *g, int t)
+{
+    for (int i = 0; i < g->nn; i++)
+        for (int s = 0; s < g->n[i].nparam; s++)
+            if (g->n[i].param[s] == t && node_quantized(g, &g->n[i]))
+                return true;
+    return false;
+}
+
+/* Whether the train command's --save writes frozen tensor t. */
+static bool saved_frozen(const Graph *g, int t)
+{
+    return tensor_frozen(&g->t[t]) && !read_as_int8(g, t);
+}
+
+/* Frozen tensor t into dst, in PyTorch's layout: from P_frozen_<x>, else
+ * from the inference code's array (its repacking undone), else from a
+ * copy of its own that only the `--main` program holds. */
+static void write_frozen_copy(Emit *e, StrBuf *b, StrBuf *arrays, int t)
+{
+    const InitSource *src = &e->train->init[t];
+    const char *P = e->P, *x = e->train->tensor[t];
+    int64_t count = shape_numel(&e->g->t[t].shape);
+    if (e->train->frozen_own[t] || !src->array) {
+        if (!e->train->frozen_own[t])
+            write_values(e, arrays, "saved", t);
+        sb_printf(b, "        memcpy(dst, %s_%s_%s, sizeof(float) * %lld);\n", P,
+                  e->train->frozen_own[t] ? "frozen" : "saved", x, (long long)count);
+        return;
+    }
+    if (src->nlev == 0 || (src->nlev == 1 && src->stride[0] == 1)) {
+        sb_printf(b, "        memcpy(dst, %s + %lld, sizeof(float) * %lld);\n", src->array,
+                  (long long)src->base, (long long)count);
+        return;
+    }
+    char *index = source_index(src);
+    sb_printf(b, "        for (j = 0; j < %lld; j++) /* repacked back */\n"
+                 "            dst[j] = %s[%s];\n",
+              (long long)count, src->array, index);
+    free(index);
+}
+
+void emit_train_frozen_save(Emit *e, StrBuf *b)
+{
+    const Graph *g = e->g;
+    StrBuf cases = {0}, arrays = {0};
+    int n = 0;
+    sb_printf(b, "/* The frozen parameters, which the state does not hold, for --save to\n"
+                 " * write beside the trained ones (a complete --weights folder). */\n"
+                 "static const %s_tensor main_frozen_tensors[] = {\n", e->P);
+    for (int t = 0; t < g->nt; t++) {
+        if (!saved_frozen(g, t))
+            continue;
+        write_table_entry(e, b, t, 2);
+        sb_printf(&cases, "    case %d: /* %s */\n", n++, g->t[t].name);
+        write_frozen_copy(e, &cases, &arrays, t);
+        sb_puts(&cases, "        break;\n");
+    }
+    if (!n)
+        sb_puts(b, "    {NULL, NULL, 2, 0, {0, 0, 0, 0, 0}, 0, 0, 0},\n");
+    sb_printf(b, "};\n#define MAIN_FROZEN_COUNT %d\n\n%s", n, arrays.s ? arrays.s : "");
+    sb_puts(b, "/* Frozen tensor i's compiled-in values into dst (PyTorch's layout). */\n"
+               "static void main_train_frozen(void *ctx, int i, float *dst)\n{\n");
+    if (uses(cases.s ? cases.s : "", "j"))
+        sb_puts(b, "    int64_t j;\n");
+    sb_printf(b, "    (void)ctx;\n    switch (i) {\n%s    default:\n        (void)dst;\n    }\n}\n\n",
+              cases.s ? cases.s : "");
+    sb_free(&cases);
+    sb_free(&arrays);
 }
 
 static void write_init(Emit *e, StrBuf *b)
@@ -1227,6 +1308,7 @@ void emit_train_free(Emit *e)
     for (int t = 0; tp->init && t < e->g->nt; t++)
         free(tp->init[t].array);
     free(tp->init);
+    free(tp->frozen_own);
     plan_free(&tp->arena);
     feature_cut_free(&tp->cut);
     free(tp);

@@ -123,12 +123,13 @@ void emit_main_train(Emit *e, StrBuf *b)
     put_runtime(b, cnnc_rt_train_loop_c);
     sb_puts(b, "\n");
     put_adapters(e, b);
+    emit_train_frozen_save(e, b);
     sb_printf(b,
               "/* train DATA.npy LABELS.npy [options]: runtime/train_loop.c's command. */\n"
               "static int main_train(int argc, char **argv)\n"
               "{\n"
               "    static const int64_t ishape[] = %s_INPUT_SHAPE;\n"
-              "    CnncTensorDesc desc[%s_TRAIN_TENSOR_COUNT + 1];\n"
+              "    CnncTensorDesc desc[%s_TRAIN_TENSOR_COUNT + 1], frozen[MAIN_FROZEN_COUNT + 1];\n"
               "    CnncTrainModel m;\n"
               "    CnncTrainOptions o;\n"
               "    MainTrain t;\n"
@@ -155,6 +156,12 @@ void emit_main_train(Emit *e, StrBuf *b)
               "        desc[i].shape = d->shape;\n"
               "        desc[i].count = d->count;\n"
               "    }\n"
+              "    for (i = 0; i < MAIN_FROZEN_COUNT; i++) {\n"
+              "        frozen[i].name = main_frozen_tensors[i].name;\n"
+              "        frozen[i].rank = main_frozen_tensors[i].rank;\n"
+              "        frozen[i].shape = main_frozen_tensors[i].shape;\n"
+              "        frozen[i].count = main_frozen_tensors[i].count;\n"
+              "    }\n"
               "    memset(&m, 0, sizeof m);\n"
               "    m.ctx = &t;\n"
               "    m.input_rank = %s_INPUT_RANK;\n"
@@ -165,6 +172,9 @@ void emit_main_train(Emit *e, StrBuf *b)
               "    m.ntensors = %s_TRAIN_TENSOR_COUNT;\n"
               "    m.tensors = desc;\n"
               "    m.tensor = main_train_tensor;\n"
+              "    m.nfrozen = MAIN_FROZEN_COUNT;\n"
+              "    m.frozen = frozen;\n"
+              "    m.frozen_data = main_train_frozen;\n"
               "    m.step = main_train_step;\n"
               "    m.eval = main_train_eval;\n"
               "    m.restart = main_train_restart;\n",
