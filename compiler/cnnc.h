@@ -765,6 +765,7 @@ typedef struct LoadOptions {
     int64_t max_params;        /* --max-params: more is an error before the weights */
     const char *freeze_until;  /* --freeze-until TENSOR: train only what follows it */
     bool train_bias_only;      /* --train-bias-only: train the biases alone (TinyTL) */
+    bool grad_cmd;             /* cnnc grad (messages name it), not a --train build */
 } LoadOptions;
 /* The limits' defaults: a chain of 10^6 layers compiles in about 15 s of
  * CPU; 2^30 parameters are 4 GiB of float32. */

@@ -539,6 +539,7 @@ static LoadOptions load_options(const Args *a, bool optimize, QuantOptions *quan
         .quant = a->int8 || a->cmd == CMD_QUANTIZE ? quant : NULL,
         .freeze_until = a->freeze_until,
         .train_bias_only = a->train_bias_only,
+        .grad_cmd = a->cmd == CMD_GRAD,
     };
 }
 

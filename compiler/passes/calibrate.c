@@ -69,10 +69,25 @@ static bool *int8_part(const Graph *g)
     return part;
 }
 
+/* Why an int8 training build has nothing to quantize, in the command's
+ * own words. */
+static void report_nothing_frozen(const Graph *g, const LoadOptions *opt)
+{
+    const char *cmd = opt->grad_cmd ? "cnnc grad --int8" : "--int8 with --train";
+    if (opt->train_bias_only)
+        diag_error((Loc){g->file, 0, 0}, "%s --train-bias-only: bias-only training leaves no "
+                   "frozen part to quantize (every layer's bias trains, so every layer runs "
+                   "in float); cut a backbone off with --freeze-until TENSOR", cmd);
+    else
+        diag_error((Loc){g->file, 0, 0}, "%s runs a frozen backbone in int8, but nothing is "
+                   "frozen (%s runs in float): freeze one with --freeze-until TENSOR or the "
+                   "DSL's `freeze`", cmd, opt->grad_cmd ? "the gradient" : "training");
+}
+
 /* --int8 --train: every layer outside the frozen part trains in float
  * (skip); a frozen batchnorm does too, as a training step normalises with
  * the batch's statistics. False (reported) when nothing is frozen. */
-static bool trained_float(const Graph *g, bool *skip, bool quiet)
+static bool trained_float(const Graph *g, const LoadOptions *opt, bool *skip, bool quiet)
 {
     bool *part = int8_part(g), any = false;
     for (int i = 0; i < g->nn; i++) {
@@ -87,9 +102,7 @@ static bool trained_float(const Graph *g, bool *skip, bool quiet)
     }
     free(part);
     if (!any)
-        diag_error((Loc){g->file, 0, 0}, "--int8 with --train runs a frozen backbone in int8, "
-                   "but nothing is frozen (training runs in float): freeze one with "
-                   "--freeze-until TENSOR or the DSL's `freeze`");
+        report_nothing_frozen(g, opt);
     return any;
 }
 
@@ -98,7 +111,7 @@ static bool trained_float(const Graph *g, bool *skip, bool quiet)
 static bool choose_skip(const Graph *g, const LoadOptions *opt, bool *skip, bool quiet)
 {
     bool ok = parse_skip(g, opt->quant->skip, skip);
-    return opt->train ? trained_float(g, skip, quiet) && ok : ok;
+    return opt->train ? trained_float(g, opt, skip, quiet) && ok : ok;
 }
 
 /* Layers that will compute in integers: an integer form, not skipped. */

@@ -1,5 +1,6 @@
 """test_freeze_errors.py: the errors of --freeze-until and --train-bias-only,
-and of --int8 in training with nothing frozen
+and of --int8 in training with nothing frozen (bias-only training included),
+in the command's own words
 (contract sections 4 and 8): each gives one `FILE: error: ...` first line
 saying what is wrong, a non-zero exit, and no output file (compile) or
 folder (grad).
@@ -51,7 +52,16 @@ def main(argv):
         (compile_ + ['--int8', '--calib', x], 1,
          r"^%s: error: --int8 with --train runs a frozen backbone in int8, but nothing is frozen"
          % re.escape(lenet)),
-        (grad + ['--int8', '--calib', x], 1, r": error: --int8 with --train .*nothing is frozen"),
+        (grad + ['--int8', '--calib', x], 1,
+         r"^%s: error: cnnc grad --int8 runs a frozen backbone in int8, but nothing is frozen "
+         r"\(the gradient runs in float\)" % re.escape(lenet)),
+        # bias-only training freezes no layer whole: nothing for --int8 to quantize
+        (compile_ + ['--int8', '--calib', x, '--train-bias-only'], 1,
+         r"^%s: error: --int8 with --train --train-bias-only: bias-only training leaves no "
+         r"frozen part to quantize" % re.escape(lenet)),
+        (grad + ['--int8', '--calib', x, '--train-bias-only'], 1,
+         r"^%s: error: cnnc grad --int8 --train-bias-only: bias-only training leaves no frozen "
+         r"part to quantize" % re.escape(lenet)),
         (['info', lenet, '--freeze-until', 'fc4'], 2, r"^cnnc: error: --freeze-until needs --train"),
     ]
     failed = 0
