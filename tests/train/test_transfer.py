@@ -182,11 +182,14 @@ def check_training(fail, cnnc, ex, work):
     print('digits 5-9 with the frozen backbone: val_accuracy %s' % acc)
     fail.check(acc is not None and acc >= 0.95, 'val_accuracy %s < 0.95' % acc)
     # A frozen parameter is a constant of the code (flash), not in the state:
-    # no step can change it, and --save (what training changes) has no file.
+    # no step can change it, and --save writes it from flash beside the
+    # trained ones (a complete --weights folder), the committed values.
     source = open(prog + '.c').read()
     for name in BACKBONE:
-        fail.check(not os.path.exists(os.path.join(saved, 'features.' + name + '.npy')),
-                   'frozen %s saved with the trained state' % name)
+        path = os.path.join(saved, 'features.' + name + '.npy')
+        committed = np.load(os.path.join(ex, 'backbone_weights', name + '.npy'))
+        fail.check(os.path.exists(path) and np.load(path).tobytes() == committed.tobytes(),
+                   'frozen %s: not saved as committed' % name)
         fail.check('_TS_features_' + name.replace('.', '_') not in source,
                    'frozen %s is in the training state' % name)
 
