@@ -882,7 +882,7 @@ TrainCfg train_defaults(const Graph *g);
  * of its elements' count). Views (OPT_VIEW) alias their input; an
  * elementwise node (OPT_ELEMENTWISE) whose input dies at that node writes
  * over it when both hold the same type, and so does a node whose operator
- * says it may write over its input 0 (OpInfo.writes_over_input: float
+ * says it may write over its input 0 (OpInfo.writes_over_input:
  * depthwise convs). The rest are packed by lifetime: a buffer is
  * live from its producer to its last reader (the graph output to the end),
  * and buffers whose lifetimes overlap never share bytes. The graph input

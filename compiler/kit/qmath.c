@@ -265,6 +265,8 @@ static const struct {
      "#endif\n"
      "}\n"},
     {"cnnc_dot15", "CNNC_DOT15_DEFINED", DOT15},
+    /* the depthwise kernel's DSP path (ops/conv/conv_int8_dw.c) */
+    {"cnnc_sxtb16_hi", "CNNC_SXTB16_HI_DEFINED", DOT_PRELUDE},
     {"cnnc_dot1", "CNNC_DOT1_DEFINED", DOT1},
     /* rint without libm: a cast truncates, the remainder (exact below
      * 2^23) rounds half to even; t clipped to +-1024 saturates the same. */

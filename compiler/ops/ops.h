@@ -522,7 +522,7 @@ float *epilogue_grad(const Node *n, const float *y, const float *dy, int64_t cou
  * Each writes one layer's function body through the emit_* helpers of
  * cnnc.h: inputs x0, x1, ..., output y, one sample, shapes as literals. */
 void conv_emit(Emit *e, const Node *n);
-/* OpInfo.writes_over_input of conv: float depthwise layers (conv_emit.c). */
+/* OpInfo.writes_over_input of conv: depthwise layers (conv_emit.c). */
 bool conv_writes_over_input(const Graph *g, const Node *n);
 void conv_transpose_emit(Emit *e, const Node *n);
 void resize_emit(Emit *e, const Node *n);

@@ -13,7 +13,11 @@ The blocked conv kernel's two paths: the M4 build must take the DSP one
 (its object holds SMLAD: the __ARM_FEATURE_DSP guard was taken), and the
 same models built for the Cortex-M3 (no DSP extension: the plain C path
 over the same packed words) must match `cnnc run --int8` bit for bit too,
-so both paths equal the interpreter and each other.
+so both paths equal the interpreter and each other. The depthwise kernel's
+likewise, on tests/codegen/models/inplace_dw.cnn (strides 1 to 3, odd
+widths, one-sided, reflect and no padding, dilation, 5x5, layers writing
+over their input): its M4 object must hold one of SMLABB, SMLABT, SMLATB,
+SMLATT, which only the depthwise kernel's DSP path uses.
 
 The blocked kernel reads zero padding virtually (a border pixel's gather
 puts the input's zero point where its taps leave the input): two models
@@ -43,14 +47,15 @@ def target_bench(src, model, work, extra, target="cortex-m4"):
 
 
 def object_has(work, mnemonic):
-    """Whether target-bench's model object in work holds the instruction."""
+    """Whether target-bench's model object in work holds an instruction
+    matching the pattern mnemonic."""
     dis = run(["arm-none-eabi-objdump", "-d", os.path.join(work, "model.o")]).stdout
     return re.search(r"\t%s\t" % mnemonic, dis) is not None
 
 
-def check_paths(src, name, model, work, calib):
-    """M4 (DSP) and M3 (plain) builds, each bit for bit cnnc run --int8;
-    the M4's figures."""
+def check_paths(src, name, model, work, calib, mnemonic):
+    """M4 (DSP) and M3 (plain) builds, each bit for bit cnnc run --int8, the
+    DSP path's mnemonic in the M4's object only; the M4's figures."""
     figures = {}
     for target, dsp in (("cortex-m4", True), ("cortex-m3", False)):
         d = os.path.join(work, "%s_int8_%s" % (name, target))
@@ -58,8 +63,8 @@ def check_paths(src, name, model, work, calib):
         expect(q.get("max_rel_error") == 0.0,
                "%s: %s int8 = cnnc run --int8, bit for bit" % (name, target),
                "(max_rel_error %s)" % q.get("max_rel_error"))
-        expect(object_has(d, "smlad") == dsp,
-               "%s: the %s build %s SMLAD" % (name, target, "runs" if dsp else "has no"))
+        expect(object_has(d, mnemonic) == dsp, "%s: the %s build %s %s" % (
+            name, target, "runs" if dsp else "has no", mnemonic))
         figures[target] = q
     return figures["cortex-m4"]
 
@@ -85,16 +90,19 @@ def main():
     cnnc, src, work = sys.argv[1:4]
     os.makedirs(work, exist_ok=True)
     os.environ["CNNC"] = cnnc
-    models = {"digits": (os.path.join(src, "examples", "digits", "digits.cnn"), (1, 8, 8)),
+    models = {"digits": (os.path.join(src, "examples", "digits", "digits.cnn"), (1, 8, 8),
+                         "smlad"),
               "depthwise_separable": (os.path.join(src, "examples", "depthwise_separable.cnn"),
-                                      None)}
+                                      None, "smlad"),
+              "inplace_dw": (os.path.join(src, "tests", "codegen", "models", "inplace_dw.cnn"),
+                             None, "smla[bt][bt]")}
     for text in (VPAD_2D, VPAD_1D):
         name = text.split()[1]
         with open(os.path.join(work, name + ".cnn"), "w") as f:
             f.write(text)
-        models[name] = (os.path.join(work, name + ".cnn"), None)
+        models[name] = (os.path.join(work, name + ".cnn"), None, "smlad")
     try:
-        for name, (model, shape) in models.items():
+        for name, (model, shape, mnemonic) in models.items():
             if shape is None:
                 h = os.path.join(work, name + "_shape")
                 run([cnnc, model, "-o", h + ".c"])
@@ -104,7 +112,7 @@ def main():
             offset = 1.5 if name.startswith("vpad") else 0
             x = np.random.default_rng(7).standard_normal((8,) + shape) + offset
             np.save(calib, x.astype(np.float32))
-            q = check_paths(src, name, model, work, calib)
+            q = check_paths(src, name, model, work, calib, mnemonic)
             if name == "digits":
                 f = target_bench(src, model, os.path.join(work, name + "_float"), [])
                 ratio = q["flash_weights_bytes"] / f["flash_weights_bytes"]

@@ -737,15 +737,19 @@ static bool pointwise_to_general(const ConvPlan *p)
  * input channels into scratch before writing its output (the phase planes
  * and the padded rows of conv_dw_emit.c; conv_mcu_emit.c's padded copy,
  * made for an unpadded layer too when it runs in place), except 1x1
- * stride-1 unpadded ones, which the pointwise GEMM reads in place. Group
+ * stride-1 unpadded ones, which the pointwise GEMM reads in place; an int8
+ * one with one input channel per group too (conv_int8_dw.c's kernel copies
+ * each channel, bordered, when it runs in place). Group
  * g's output (Oh x Ow) must end before group g + 1's input (Cg x H x W)
  * begins, and the copy of one group must be smaller than the output it
  * saves, so that the arena never grows where the copy is extra. */
 bool conv_writes_over_input(const Graph *g, const Node *n)
 {
-    if (window_is_3d(g, n) || node_quantized(g, n))
+    if (window_is_3d(g, n))
         return false;
     ConvPlan p = conv_plan(g, n);
+    if (node_quantized(g, n) && p.cg != 1)
+        return false;
     const ConvGeom *k = &p.k;
     bool pointwise = k->kh == 1 && k->kw == 1 && k->sh == 1 && k->sw == 1 && !k->pt && !k->pl &&
                      !k->pb && !k->pr;

@@ -26,6 +26,12 @@ void conv_q_free(ConvQ *q);
 void conv_q_run(const ConvQ *q, const int8_t *x, int8_t *y, int batch);
 /* The layer body: x0 int8 input, y int8 output, s int8 scratch. */
 void conv_q_emit(Emit *e, const Node *n, const ConvQ *q);
+/* B and MS, the bias and requantization constants every kernel reads. */
+void conv_q_emit_bias_requant(Emit *e, const Node *n, const ConvQ *q);
+/* conv_int8_dw.c: whether the depthwise kernel takes q (one input and one
+ * output channel per group), and its body. */
+bool conv_q_dw_fits(const ConvQ *q);
+void conv_q_emit_dw(Emit *e, const Node *n, const ConvQ *q);
 /* conv_int8_blocked.c: whether the microcontroller profiles' blocked
  * kernel takes q (general and pointwise, two pixels or more), and its body. */
 bool conv_q_blocked_fits(Emit *e, const ConvQ *q);

@@ -8,14 +8,13 @@
  *   four int32 sums a k-loop updates from two loads of each operand;
  * - pointwise (1x1, stride 1, unpadded; dense layers too): no gather, the
  *   weight rows [F][Cg] times the input's planes [Cg][H*W], two filters by
- *   four pixels;
- * - depthwise (one input and one output channel per group): each channel's
- *   KH*KW weights [C][KH*KW] over its plane, the taps unrolled.
+ *   four pixels.
  *
  * Padding never reaches the loops: the input is first copied into scratch
  * with a border of the input's zero point (or reflected, replicated). These
  * are the host's kernels and the microcontrollers' for what the blocked
- * ones (conv_int8_blocked.c, Arm DSP's SMLAD) do not take. */
+ * ones (conv_int8_blocked.c, Arm DSP's SMLAD) do not take; depthwise layers
+ * have a kernel of their own on every profile (conv_int8_dw.c). */
 #include "conv_int8.h"
 
 #include <stdlib.h>
@@ -164,34 +163,15 @@ static void emit_pointwise(Emit *e, const ConvQ *q)
     emit_line(e, "}");
 }
 
-static void emit_depthwise(Emit *e, const ConvQ *q, const char *X)
+void conv_q_emit_bias_requant(Emit *e, const Node *n, const ConvQ *q)
 {
-    const ConvGeom *k = &q->k;
-    int64_t hp = k->h + k->pt + k->pb, wp = k->w + k->pl + k->pr;
-    emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)k->c);
-    emit_line(e, "const int8_t *xc = %s + c * %lld, *wc = W + c * %lld;", X,
-              (long long)(hp * wp), (long long)q->taps);
-    emit_line(e, "const int32_t b = B[c], m = MS[2 * c], sh = MS[2 * c + 1];");
-    emit_line(e, "int8_t *yc = y + c * %lld;", (long long)(k->oh * k->ow));
-    emit_line(e, "for (int oy = 0; oy < %lld; oy++)", (long long)k->oh);
-    emit_line(e, "for (int ox = 0; ox < %lld; ox++) {", (long long)k->ow);
-    emit_line(e, "const int8_t *xp = xc + oy * %lld + ox * %d;", (long long)(k->sh * wp), k->sw);
-    emit_line(e, "int32_t acc = b;");
-    if (q->taps <= 25) {
-        for (int ky = 0; ky < k->kh; ky++)
-            for (int kx = 0; kx < k->kw; kx++)
-                emit_line(e, "acc += xp[%lld] * wc[%d];", (long long)(ky * k->dh * wp + kx * k->dw),
-                          ky * k->kw + kx);
-    } else {
-        emit_line(e, "for (int ky = 0; ky < %d; ky++)", k->kh);
-        emit_line(e, "for (int kx = 0; kx < %d; kx++)", k->kw);
-        emit_line(e, "    acc += xp[ky * %lld + kx * %d] * wc[ky * %d + kx];",
-                  (long long)(k->dh * wp), k->dw, k->kw);
-    }
-    emit_line(e, "yc[oy * %lld + ox] = cnnc_rq8(acc, m, sh, %ld, %ld, %ld);", (long long)k->ow,
-              (long)q->zy, (long)q->lo, (long)q->hi);
-    emit_line(e, "}");
-    emit_line(e, "}");
+    int64_t f = q->k.f;
+    char *bc = xasprintf("%s: int32 bias minus the input's zero point times the weights", n->name);
+    char *mc = xasprintf("%s: per output channel (m, s), x * M = (x * m + 2^(s-1)) >> s", n->name);
+    emit_line(e, "const int32_t *B = %s;", emit_const_i32(e, "bias", bc, q->b, f));
+    emit_line(e, "const int32_t *MS = %s;", emit_const_i32(e, "requant", mc, q->ms, 2 * f));
+    free(bc);
+    free(mc);
 }
 
 static void emit_consts(Emit *e, const Node *n, const ConvQ *q)
@@ -199,24 +179,22 @@ static void emit_consts(Emit *e, const Node *n, const ConvQ *q)
     int64_t f = q->k.f;
     char *wc = xasprintf("%s.weight: int8 [%lld][%lld], zero point removed", n->name,
                          (long long)f, (long long)q->kdim);
-    char *bc = xasprintf("%s: int32 bias minus the input's zero point times the weights", n->name);
-    char *mc = xasprintf("%s: per output channel (m, s), x * M = (x * m + 2^(s-1)) >> s", n->name);
     emit_line(e, "const int8_t *W = %s;", emit_const_i8(e, "weight", wc, q->w, f * q->kdim));
-    emit_line(e, "const int32_t *B = %s;", emit_const_i32(e, "bias", bc, q->b, f));
-    emit_line(e, "const int32_t *MS = %s;", emit_const_i32(e, "requant", mc, q->ms, 2 * f));
     free(wc);
-    free(bc);
-    free(mc);
+    conv_q_emit_bias_requant(e, n, q);
 }
 
 void conv_q_emit(Emit *e, const Node *n, const ConvQ *q)
 {
     const ConvGeom *k = &q->k;
-    bool depthwise = q->cg == 1 && q->fg == 1;
     bool pointwise = q->taps == 1 && k->sh == 1 && k->sw == 1 && !padded(k);
     int64_t pad_bytes = 0;
     if (conv_q_blocked_fits(e, q)) {
         conv_q_emit_blocked(e, n, q);
+        return;
+    }
+    if (conv_q_dw_fits(q)) {
+        conv_q_emit_dw(e, n, q);
         return;
     }
     emit_consts(e, n, q);
@@ -230,8 +208,6 @@ void conv_q_emit(Emit *e, const Node *n, const ConvQ *q)
     }
     if (pointwise) {
         emit_pointwise(e, q);
-    } else if (depthwise) {
-        emit_depthwise(e, q, X);
     } else {
         char col[32];
         snprintf(col, sizeof col, "s + %lld", (long long)pad_bytes);
