@@ -218,6 +218,112 @@ static const char DOT1[] =
     "#endif\n" \
     "#endif\n"
 
+/* AVX2's exact int8 dot product: sixteen int8 widened to int16 a load,
+ * VPMADDWD multiplying and adding them in pairs into int32 lanes (two
+ * products of int8 cannot overflow int32; VPMADDUBSW, which saturates, is
+ * not used), the lanes summed at the end. The sums equal the plain loop's,
+ * which cannot overflow (conv_int8.c's bound). */
+#define AVX2_PRELUDE \
+    "#ifndef CNNC_AVX2_PRELUDE\n" \
+    "#define CNNC_AVX2_PRELUDE\n" \
+    "#if defined(__AVX2__)\n" \
+    "#include <immintrin.h>\n" \
+    "static inline __m256i cnnc_i8x16(const int8_t *p)\n" \
+    "{\n" \
+    "    return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)p));\n" \
+    "}\n" \
+    "static inline int32_t cnnc_hsum8(__m256i v)\n" \
+    "{\n" \
+    "    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));\n" \
+    "    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));\n" \
+    "    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));\n" \
+    "    return _mm_cvtsi128_si32(s);\n" \
+    "}\n" \
+    "#endif\n" \
+    "#endif\n"
+
+/* a[0..3] += w0 . c0, w0 . c1, w1 . c0, w1 . c1 over k int8: the host's
+ * general conv kernel (ops/conv/conv_int8_emit.c), two filters by two
+ * pixels. */
+static const char DOT22[] =
+    AVX2_PRELUDE
+    "static void cnnc_dot22(const int8_t *w0, const int8_t *w1, const int8_t *c0,\n"
+    "                       const int8_t *c1, int k, int32_t *a)\n"
+    "{\n"
+    "    int i = 0;\n"
+    "#if defined(__AVX2__)\n"
+    "    __m256i s00 = _mm256_setzero_si256(), s01 = s00, s10 = s00, s11 = s00;\n"
+    "    for (; i + 16 <= k; i += 16) {\n"
+    "        const __m256i x0 = cnnc_i8x16(c0 + i), x1 = cnnc_i8x16(c1 + i);\n"
+    "        const __m256i v0 = cnnc_i8x16(w0 + i), v1 = cnnc_i8x16(w1 + i);\n"
+    "        s00 = _mm256_add_epi32(s00, _mm256_madd_epi16(v0, x0));\n"
+    "        s01 = _mm256_add_epi32(s01, _mm256_madd_epi16(v0, x1));\n"
+    "        s10 = _mm256_add_epi32(s10, _mm256_madd_epi16(v1, x0));\n"
+    "        s11 = _mm256_add_epi32(s11, _mm256_madd_epi16(v1, x1));\n"
+    "    }\n"
+    "    a[0] += cnnc_hsum8(s00);\n"
+    "    a[1] += cnnc_hsum8(s01);\n"
+    "    a[2] += cnnc_hsum8(s10);\n"
+    "    a[3] += cnnc_hsum8(s11);\n"
+    "#endif\n"
+    "    for (; i < k; i++) {\n"
+    "        const int32_t x0 = c0[i], x1 = c1[i];\n"
+    "        a[0] += x0 * w0[i];\n"
+    "        a[1] += x1 * w0[i];\n"
+    "        a[2] += x0 * w1[i];\n"
+    "        a[3] += x1 * w1[i];\n"
+    "    }\n"
+    "}\n";
+
+/* a[16 i + j] += filter i (w0, w1: cg int8) times pixel j of the 16 from
+ * x (cg planes, np apart): the host's pointwise kernel. On AVX2 two
+ * channels a step, their pixels interleaved as int16 pairs (VPUNPCKLWD and
+ * VPUNPCKHWD: pixels 0-3 and 8-11, 4-7 and 12-15) against the pair of
+ * weights, VPMADDWD exact as above; an odd last channel in plain C. */
+static const char PW2X16[] =
+    AVX2_PRELUDE
+    "static void cnnc_pw2x16(const int8_t *w0, const int8_t *w1, const int8_t *x, int cg, int np,\n"
+    "                        int32_t *a)\n"
+    "{\n"
+    "    int c = 0;\n"
+    "#if defined(__AVX2__)\n"
+    "    __m256i l0 = _mm256_setzero_si256(), h0 = l0, l1 = l0, h1 = l0;\n"
+    "    for (; c + 2 <= cg; c += 2) {\n"
+    "        const int8_t *xc = x + (size_t)c * (size_t)np;\n"
+    "        const __m256i xa = cnnc_i8x16(xc), xb = cnnc_i8x16(xc + np);\n"
+    "        const __m256i lo = _mm256_unpacklo_epi16(xa, xb), hi = _mm256_unpackhi_epi16(xa, xb);\n"
+    "        const __m256i u0 = _mm256_set1_epi32((int32_t)(((uint32_t)w0[c] & 0xffffu) |\n"
+    "                                                       (uint32_t)w0[c + 1] << 16));\n"
+    "        const __m256i u1 = _mm256_set1_epi32((int32_t)(((uint32_t)w1[c] & 0xffffu) |\n"
+    "                                                       (uint32_t)w1[c + 1] << 16));\n"
+    "        l0 = _mm256_add_epi32(l0, _mm256_madd_epi16(lo, u0));\n"
+    "        h0 = _mm256_add_epi32(h0, _mm256_madd_epi16(hi, u0));\n"
+    "        l1 = _mm256_add_epi32(l1, _mm256_madd_epi16(lo, u1));\n"
+    "        h1 = _mm256_add_epi32(h1, _mm256_madd_epi16(hi, u1));\n"
+    "    }\n"
+    "    {\n"
+    "        const __m256i s[4] = {_mm256_permute2x128_si256(l0, h0, 0x20),\n"
+    "                              _mm256_permute2x128_si256(l0, h0, 0x31),\n"
+    "                              _mm256_permute2x128_si256(l1, h1, 0x20),\n"
+    "                              _mm256_permute2x128_si256(l1, h1, 0x31)};\n"
+    "        int i;\n"
+    "        for (i = 0; i < 4; i++) {\n"
+    "            __m256i *d = (__m256i *)(void *)(a + 8 * i);\n"
+    "            _mm256_storeu_si256(d, _mm256_add_epi32(_mm256_loadu_si256(d), s[i]));\n"
+    "        }\n"
+    "    }\n"
+    "#endif\n"
+    "    for (; c < cg; c++) {\n"
+    "        const int8_t *xc = x + (size_t)c * (size_t)np;\n"
+    "        const int32_t u0 = w0[c], u1 = w1[c];\n"
+    "        int j;\n"
+    "        for (j = 0; j < 16; j++) {\n"
+    "            a[j] += xc[j] * u0;\n"
+    "            a[16 + j] += xc[j] * u1;\n"
+    "        }\n"
+    "    }\n"
+    "}\n";
+
 /* The generated twins of the functions above, each defined once per
  * translation unit (its CNNC_<NAME>_DEFINED guard), so that models
  * compiled into one file share them. */
@@ -265,6 +371,8 @@ static const struct {
      "#endif\n"
      "}\n"},
     {"cnnc_dot15", "CNNC_DOT15_DEFINED", DOT15},
+    {"cnnc_dot22", "CNNC_DOT22_DEFINED", DOT22},
+    {"cnnc_pw2x16", "CNNC_PW2X16_DEFINED", PW2X16},
     /* the depthwise kernel's DSP path (ops/conv/conv_int8_dw.c) */
     {"cnnc_sxtb16_hi", "CNNC_SXTB16_HI_DEFINED", DOT_PRELUDE},
     {"cnnc_dot1", "CNNC_DOT1_DEFINED", DOT1},

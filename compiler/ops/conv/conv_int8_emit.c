@@ -5,10 +5,12 @@
  * - general: per group, output pixels two at a time, each one's receptive
  *   field gathered (im2col) into Cg*KH*KW contiguous bytes of scratch, then
  *   dotted with two filters' weight rows at a time ([F][Cg*KH*KW]):
- *   four int32 sums a k-loop updates from two loads of each operand;
+ *   four int32 sums (cnnc_dot22, kit/qmath.c: AVX2 where the compiler
+ *   targets it, plain C else);
  * - pointwise (1x1, stride 1, unpadded; dense layers too): no gather, the
  *   weight rows [F][Cg] times the input's planes [Cg][H*W], two filters by
- *   four pixels.
+ *   sixteen pixels (cnnc_pw2x16: AVX2 where the compiler targets it), then
+ *   four, then one.
  *
  * Padding never reaches the loops: the input is first copied into scratch
  * with a border of the input's zero point (or reflected, replicated). These
@@ -60,22 +62,16 @@ static void emit_dot(Emit *e, const ConvQ *q, int nf)
     emit_line(e, "const int fo = g * %lld + f;", (long long)q->fg);
     emit_line(e, "const int8_t *w0 = W + fo * %lld%s;", (long long)q->kdim,
               nf > 1 ? emit_keep(e, xasprintf(", *w1 = w0 + %lld", (long long)q->kdim)) : "");
-    emit_line(e, "int32_t a00 = B[fo], a01 = a00%s;", nf > 1 ? ", a10 = B[fo + 1], a11 = a10" : "");
-    emit_line(e, "for (int k = 0; k < %lld; k++) {", (long long)q->kdim);
-    emit_line(e, "const int32_t v0 = c0[k], v1 = c1[k];");
-    emit_line(e, "a00 += v0 * w0[k];");
-    emit_line(e, "a01 += v1 * w0[k];");
-    if (nf > 1) {
-        emit_line(e, "a10 += v0 * w1[k];");
-        emit_line(e, "a11 += v1 * w1[k];");
-    }
-    emit_line(e, "}");
+    emit_line(e, "int32_t a[4] = {B[fo], B[fo], B[fo%s], B[fo%s]};", nf > 1 ? " + 1" : "",
+              nf > 1 ? " + 1" : "");
+    emit_line(e, "cnnc_dot22(w0, %s, c0, c1, %lld, a);", nf > 1 ? "w1" : "w0",
+              (long long)q->kdim);
     for (int i = 0; i < nf; i++) {
         const char *f = i ? "fo + 1" : "fo";
-        emit_line(e, "y[(%s) * %lld + p] = %s;", f, (long long)np, rq(e, q, i ? "a10" : "a00", f));
+        emit_line(e, "y[(%s) * %lld + p] = %s;", f, (long long)np, rq(e, q, i ? "a[2]" : "a[0]", f));
         emit_line(e, "if (p + 1 < %lld)", (long long)np);
         emit_line(e, "    y[(%s) * %lld + p + 1] = %s;", f, (long long)np,
-                  rq(e, q, i ? "a11" : "a01", f));
+                  rq(e, q, i ? "a[3]" : "a[1]", f));
     }
     emit_line(e, "}");
 }
@@ -139,12 +135,37 @@ static void emit_pw_block(Emit *e, const ConvQ *q, int nf, bool four)
     emit_line(e, "}");
 }
 
+/* nf filters (from f) times sixteen pixels (from p): cnnc_pw2x16 (kit/qmath.c,
+ * AVX2 where the compiler targets it), the second filter the first again
+ * when nf is 1. */
+static void emit_pw_block16(Emit *e, const ConvQ *q, int nf)
+{
+    long long np = q->k.oh * q->k.ow, cg = q->cg;
+    emit_line(e, "{");
+    emit_line(e, "const int fo = g * %lld + f;", (long long)q->fg);
+    emit_line(e, "int32_t a[32];");
+    emit_line(e, "for (int j = 0; j < 16; j++) {");
+    emit_line(e, "a[j] = B[fo];");
+    emit_line(e, "a[16 + j] = B[fo + %d];", nf - 1);
+    emit_line(e, "}");
+    emit_line(e, "cnnc_pw2x16(W + fo * %lld, W + (fo + %d) * %lld, x0 + g * %lld + p, %lld, %lld, a);",
+              cg, nf - 1, cg, cg * np, cg, np);
+    emit_line(e, "for (int i = 0; i < %d; i++)", nf);
+    emit_line(e, "for (int j = 0; j < 16; j++)");
+    emit_line(e, "    y[(fo + i) * %lld + p + j] = %s;", np, rq(e, q, "a[16 * i + j]", "fo + i"));
+    emit_line(e, "}");
+}
+
 /* The filters of each group: pairs, then a last one if Fg is odd. */
 static void emit_pw_filters(Emit *e, const ConvQ *q, int nf)
 {
     int64_t np = q->k.oh * q->k.ow;
     emit_line(e, "{");
     emit_line(e, "int p = 0;");
+    if (np >= 16) {
+        emit_line(e, "for (; p + 16 <= %lld; p += 16)", (long long)np);
+        emit_pw_block16(e, q, nf);
+    }
     if (np >= 4) {
         emit_line(e, "for (; p + 4 <= %lld; p += 4)", (long long)np);
         emit_pw_block(e, q, nf, true);
