@@ -232,6 +232,10 @@ static const char DOT1[] =
     "{\n" \
     "    return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)p));\n" \
     "}\n" \
+    "static inline __m128i cnnc_i8x8(const int8_t *p)\n" \
+    "{\n" \
+    "    return _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)p));\n" \
+    "}\n" \
     "static inline int32_t cnnc_hsum8(__m256i v)\n" \
     "{\n" \
     "    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));\n" \
@@ -260,6 +264,18 @@ static const char DOT22[] =
     "        s01 = _mm256_add_epi32(s01, _mm256_madd_epi16(v0, x1));\n"
     "        s10 = _mm256_add_epi32(s10, _mm256_madd_epi16(v1, x0));\n"
     "        s11 = _mm256_add_epi32(s11, _mm256_madd_epi16(v1, x1));\n"
+    "    }\n"
+    "    if (i + 8 <= k) { /* eight more in the low halves */\n"
+    "        const __m256i z = _mm256_setzero_si256();\n"
+    "        const __m256i x0 = _mm256_inserti128_si256(z, cnnc_i8x8(c0 + i), 0);\n"
+    "        const __m256i x1 = _mm256_inserti128_si256(z, cnnc_i8x8(c1 + i), 0);\n"
+    "        const __m256i v0 = _mm256_inserti128_si256(z, cnnc_i8x8(w0 + i), 0);\n"
+    "        const __m256i v1 = _mm256_inserti128_si256(z, cnnc_i8x8(w1 + i), 0);\n"
+    "        s00 = _mm256_add_epi32(s00, _mm256_madd_epi16(v0, x0));\n"
+    "        s01 = _mm256_add_epi32(s01, _mm256_madd_epi16(v0, x1));\n"
+    "        s10 = _mm256_add_epi32(s10, _mm256_madd_epi16(v1, x0));\n"
+    "        s11 = _mm256_add_epi32(s11, _mm256_madd_epi16(v1, x1));\n"
+    "        i += 8;\n"
     "    }\n"
     "    a[0] += cnnc_hsum8(s00);\n"
     "    a[1] += cnnc_hsum8(s01);\n"

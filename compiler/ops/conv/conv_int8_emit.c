@@ -10,7 +10,7 @@
  * - pointwise (1x1, stride 1, unpadded; dense layers too): no gather, the
  *   weight rows [F][Cg] times the input's planes [Cg][H*W], two filters by
  *   sixteen pixels (cnnc_pw2x16: AVX2 where the compiler targets it), then
- *   four, then one.
+ *   four, then one; a dense layer's one pixel by cnnc_dot22.
  *
  * Padding never reaches the loops: the input is first copied into scratch
  * with a border of the input's zero point (or reflected, replicated). These
@@ -156,10 +156,30 @@ static void emit_pw_block16(Emit *e, const ConvQ *q, int nf)
     emit_line(e, "}");
 }
 
+/* A dense layer's (one pixel) nf filters from f: cnnc_dot22 with the
+ * pixel twice, its input contiguous. */
+static void emit_vector_block(Emit *e, const ConvQ *q, int nf)
+{
+    long long cg = q->cg;
+    emit_line(e, "{");
+    emit_line(e, "const int fo = g * %lld + f;", (long long)q->fg);
+    emit_line(e, "const int8_t *xg = x0 + g * %lld;", cg);
+    emit_line(e, "int32_t a[4] = {B[fo], B[fo], B[fo + %d], B[fo + %d]};", nf - 1, nf - 1);
+    emit_line(e, "cnnc_dot22(W + fo * %lld, W + (fo + %d) * %lld, xg, xg, %lld, a);", cg, nf - 1,
+              cg, cg);
+    for (int i = 0; i < nf; i++)
+        emit_line(e, "y[fo + %d] = %s;", i, rq(e, q, i ? "a[2]" : "a[0]", i ? "fo + 1" : "fo"));
+    emit_line(e, "}");
+}
+
 /* The filters of each group: pairs, then a last one if Fg is odd. */
 static void emit_pw_filters(Emit *e, const ConvQ *q, int nf)
 {
     int64_t np = q->k.oh * q->k.ow;
+    if (np == 1) {
+        emit_vector_block(e, q, nf);
+        return;
+    }
     emit_line(e, "{");
     emit_line(e, "int p = 0;");
     if (np >= 16) {
