@@ -101,10 +101,10 @@ void q_bounds(Act act, const Quant *q, int32_t *lo, int32_t *hi)
     "        w += 4;\n" \
     "        c += 40;\n" \
     "    } while (w != end);\n"
-/* What both dot products need: the DSP intrinsics, or the plain lane. */
-#define DOT_PRELUDE \
-    "#ifndef CNNC_DOT_PRELUDE\n" \
-    "#define CNNC_DOT_PRELUDE\n" \
+/* The DSP intrinsics the dot products and the depthwise kernel use. */
+#define DSP_PRELUDE \
+    "#ifndef CNNC_DSP_PRELUDE\n" \
+    "#define CNNC_DSP_PRELUDE\n" \
     "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n" \
     "#include <arm_acle.h>\n" \
     "#if defined(__GNUC__)\n" \
@@ -117,7 +117,16 @@ void q_bounds(Act act, const Quant *q, int32_t *lo, int32_t *hi)
     "#else\n" \
     "#define cnnc_sxtb16_hi(w) __sxtb16(__ror((uint32_t)(w), 8))\n" \
     "#endif\n" \
-    "#else\n" \
+    "#endif\n" \
+    "#endif\n"
+/* What both dot products need: the DSP intrinsics, or the plain lane
+ * (apart: the depthwise kernel's plain path does not take int16 pairs
+ * apart, and clang warns of an unused static function). */
+#define DOT_PRELUDE \
+    DSP_PRELUDE \
+    "#ifndef CNNC_LO16_DEFINED\n" \
+    "#define CNNC_LO16_DEFINED\n" \
+    "#if !(defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32))\n" \
     "static inline int32_t cnnc_lo16(int32_t x)\n" \
     "{\n" \
     "    return (int32_t)((uint32_t)x << 16) >> 16;\n" \
@@ -390,7 +399,7 @@ static const struct {
     {"cnnc_dot22", "CNNC_DOT22_DEFINED", DOT22},
     {"cnnc_pw2x16", "CNNC_PW2X16_DEFINED", PW2X16},
     /* the depthwise kernel's DSP path (ops/conv/conv_int8_dw.c) */
-    {"cnnc_sxtb16_hi", "CNNC_SXTB16_HI_DEFINED", DOT_PRELUDE},
+    {"cnnc_sxtb16_hi", "CNNC_SXTB16_HI_DEFINED", DSP_PRELUDE},
     {"cnnc_dot1", "CNNC_DOT1_DEFINED", DOT1},
     /* rint without libm: a cast truncates, the remainder (exact below
      * 2^23) rounds half to even; t clipped to +-1024 saturates the same. */
