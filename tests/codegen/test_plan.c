@@ -177,9 +177,10 @@ START_TEST(test_depthwise_in_place)
 END_TEST
 
 /* Where a depthwise conv may not write over its input: the caller's input,
- * an input read again later, the graph output, an int8 layer, a layer whose
- * one-group copy is no smaller than its output (one group), a 1x1 stride-1
- * one (the pointwise GEMM reads it in place), several filters per group. */
+ * an input read again later, the graph output, a layer whose one-group copy
+ * is no smaller than its output (one group), a 1x1 stride-1 one (the
+ * pointwise GEMM reads it in place), several filters per group. An int8
+ * one may (its kernel copies one channel with its border, conv_int8_dw.c). */
 START_TEST(test_depthwise_not_in_place)
 {
     Graph *g = graph_with_input(3, (int64_t[]){4, 8, 8});
@@ -201,10 +202,11 @@ START_TEST(test_depthwise_not_in_place)
     g->t[g->n[q].out].q = qb;
     Plan p = {0};
     plan_alias(g, &p);
-    int ids[] = {on_input, read_later, one_group, pw, mult, q, last};
+    int ids[] = {on_input, read_later, one_group, pw, mult, last};
     for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
         ck_assert_msg(p.root[g->n[ids[i]].out] == g->n[ids[i]].out, "%s in place",
                       g->n[ids[i]].name);
+    ck_assert_int_eq(p.root[g->n[q].out], g->n[mult].out); /* int8 in place */
     ck_assert_int_eq(p.root[sum], g->n[read_later].out); /* add still may */
     plan_free(&p);
     graph_free(g);
