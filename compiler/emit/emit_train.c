@@ -192,14 +192,16 @@ static void emit_per_sample(Emit *e, const Node *n, int i)
     for (int j = 0; j < n->nin; j++)
         sb_printf(&call, "x%d + (size_t)b * %lld, ", j,
                   (long long)shape_numel(&g->t[n->in[j]].shape));
-    sb_puts(&call, converts(g, n) ? "ys" : "");
-    if (!converts(g, n))
+    bool convert = converts(g, n);
+    if (convert)
+        sb_puts(&call, "ys");
+    else
         sb_printf(&call, "y + (size_t)b * %lld", (long long)out);
     if (e->scratch[i] > 0) /* an integer layer's scratch is bytes, counted in floats */
         sb_printf(&call, node_quantized(g, n) ? ", (int8_t *)%s" : ", %s",
                   emit_train_scratch(e, e->scratch[i]));
     emit_line(e, "int b;");
-    if (converts(g, n)) {
+    if (convert) {
         emit_line(e, "for (b = 0; b < n; b++) {");
         emit_line(e, "    %s *ys = y + (size_t)b * %lld;", tensor_c_type(g, n->out), (long long)out);
         emit_line(e, "    %s_OPAQUE(ys);", e->P);
@@ -778,6 +780,13 @@ static void write_initial_values(Emit *e, StrBuf *b)
             write_values(e, b, "init", t);
 }
 
+/* Whether src's array holds the tensor's floats in order, one run from its
+ * base (not repacked). */
+static bool source_in_order(const InitSource *src)
+{
+    return src->nlev == 0 || (src->nlev == 1 && src->stride[0] == 1);
+}
+
 /* The frozen parameters the training functions (`code`) read, P_frozen_<x>
  * in PyTorch's layout: the inference code's array where it holds them in
  * that order (no second copy in flash), else an array of their own. */
@@ -789,7 +798,7 @@ static void write_frozen_values(Emit *e, StrBuf *b, const char *code)
             continue;
         char *name = xasprintf("%s_frozen_%s", e->P, e->train->tensor[t]);
         const InitSource *src = &e->train->init[t];
-        bool in_order = src->array && (src->nlev == 0 || (src->nlev == 1 && src->stride[0] == 1));
+        bool in_order = src->array && source_in_order(src);
         e->train->frozen_own[t] = uses(code, name);
         if (uses(code, name) && in_order)
             sb_printf(b, "/* %s, frozen */\nstatic const float *const %s = %s + %lld;\n\n",
@@ -869,7 +878,7 @@ static void write_init_copy(Emit *e, StrBuf *b, int t)
         sb_printf(b, "    memcpy(S + %s_TS_%s, %s_init_%s, sizeof %s_init_%s);\n", P, x, P, x, P, x);
         return;
     }
-    if (src->nlev <= 1 && (src->nlev == 0 || src->stride[0] == 1)) {
+    if (source_in_order(src)) {
         sb_printf(b, "    memcpy(S + %s_TS_%s, %s", P, x, src->array);
         if (src->base)
             sb_printf(b, " + %lld", (long long)src->base);
@@ -915,7 +924,7 @@ static void write_frozen_copy(Emit *e, StrBuf *b, StrBuf *arrays, int t)
                   e->train->frozen_own[t] ? "frozen" : "saved", x, (long long)count);
         return;
     }
-    if (src->nlev == 0 || (src->nlev == 1 && src->stride[0] == 1)) {
+    if (source_in_order(src)) {
         sb_printf(b, "        memcpy(dst, %s + %lld, sizeof(float) * %lld);\n", src->array,
                   (long long)src->base, (long long)count);
         return;
