@@ -6,7 +6,7 @@
  *         SCALE: a number for every spatial axis, or one per axis (2x3, or
  *         (1.5, 2)); PyTorch's nn.Upsample(scale_factor=SCALE): nearest
  *         reads floor(o / s) (asymmetric, floor), linear is bilinear in
- *         2-D (trilinear in 3-D) with pytorch_half_pixel or align_corners.
+ *         2-D (trilinear in 3-D) with half_pixel or align_corners.
  *   ONNX  Resize: opset 10 (scales; asymmetric, nearest by floor when
  *         up-sampling and ceil when down, as ONNX Runtime), opsets 11 to 17
  *         (roi, scales or sizes; coordinate_transformation_mode
@@ -87,8 +87,9 @@ static void dsl_upsample(DslArgs *c, Node *n, const DslKind *k)
         diag_error(dsl_get(c, "align_corners", false)->loc,
                    "%s: align_corners is for mode=linear (nearest has no corners to align)",
                    c->what);
-    a->coord_mode = !mode ? COORD_ASYMMETRIC : corners ? COORD_ALIGN_CORNERS
-                                                       : COORD_PYTORCH_HALF_PIXEL;
+    /* PyTorch's linear modes read (o + 0.5)/s - 0.5 even where an axis
+     * shrinks to one cell: half_pixel, not ONNX's pytorch_half_pixel */
+    a->coord_mode = !mode ? COORD_ASYMMETRIC : corners ? COORD_ALIGN_CORNERS : COORD_HALF_PIXEL;
     a->nearest_mode = NEAREST_FLOOR;
 }
 
