@@ -259,6 +259,25 @@ static bool emit_bodies(Emit *e)
     return !e->failed;
 }
 
+/* Why the loss has no gradient: no trainable parameter at all, or only
+ * ones on branches the output does not read (named, the first of them). */
+static void refuse_untrainable(const Graph *g)
+{
+    int first = -1, count = 0;
+    for (int t = 0; t < g->nt; t++)
+        if (tensor_trainable(&g->t[t]) && count++ == 0)
+            first = t;
+    Loc loc = {g->file, 0, 0};
+    if (count == 0)
+        diag_error(loc, "--train: the model has no trainable parameter");
+    else if (count == 1)
+        diag_error(loc, "--train: no trainable parameter reaches the output: '%s' lies on a branch "
+                        "the output does not read", g->t[first].name);
+    else
+        diag_error(loc, "--train: no trainable parameter reaches the output: '%s' and %d more lie on "
+                        "branches the output does not read", g->t[first].name, count - 1);
+}
+
 static bool plan_training(Emit *e)
 {
     Graph *g = e->g;
@@ -268,7 +287,7 @@ static bool plan_training(Emit *e)
     if (!autodiff(g))
         return false;
     if (g->bw->dlogits.t < 0) {
-        diag_error((Loc){g->file, 0, 0}, "--train: the model has no trainable parameter");
+        refuse_untrainable(g);
         return false;
     }
     tp->cfg = e->opt->hparams ? *e->opt->hparams : train_defaults(g);

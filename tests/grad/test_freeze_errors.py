@@ -1,5 +1,5 @@
 """test_freeze_errors.py: the errors of --freeze-until and --train-bias-only,
-and of --int8 in training with nothing frozen (bias-only training included),
+of --train where no parameter reaches the output, and of --int8 in training with nothing frozen (bias-only training included),
 in the command's own words
 (contract sections 4 and 8): each gives one `FILE: error: ...` first line
 saying what is wrong, a non-zero exit, and no output file (compile) or
@@ -21,6 +21,16 @@ NO_BIAS = """model no_bias {
   fc: dense(3, bias=false)
 }
 """
+# the output reads only the max-pooled input: conv c's weight and bias
+# lie on a branch nothing reads
+DEAD_BRANCH = """model dead_branch {
+  input 1x6x6
+  c: conv(2, kernel=3)
+  p: maxpool(2) from input
+  flatten
+  softmax
+}
+"""
 
 
 def main(argv):
@@ -30,6 +40,9 @@ def main(argv):
     no_bias = os.path.join(work, 'no_bias.cnn')
     with open(no_bias, 'w') as f:
         f.write(NO_BIAS)
+    dead = os.path.join(work, 'dead_branch.cnn')
+    with open(dead, 'w') as f:
+        f.write(DEAD_BRANCH)
     x, y = os.path.join(work, 'x.npy'), os.path.join(work, 'y.npy')
     np.save(x, np.zeros((2, 3, 32, 32), np.float32))
     np.save(y, np.zeros(2, np.int64))
@@ -62,6 +75,9 @@ def main(argv):
         (grad + ['--int8', '--calib', x, '--train-bias-only'], 1,
          r"^%s: error: cnnc grad --int8 --train-bias-only: bias-only training leaves no frozen "
          r"part to quantize" % re.escape(lenet)),
+        ([dead, '-o', out_c, '--train'], 1,
+         r"^%s: error: --train: no trainable parameter reaches the output: 'c.weight' and 1 more "
+         r"lie on branches the output does not read$" % re.escape(dead)),
         (['info', lenet, '--freeze-until', 'fc4'], 2, r"^cnnc: error: --freeze-until needs --train"),
     ]
     failed = 0
