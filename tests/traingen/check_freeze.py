@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_grad import check, run  # noqa: E402
+from check_grad import check, report_cases, run  # noqa: E402
 
 # (model under SOURCE_DIR, options, its frozen weights (those with data in
 # flash), the layer reading the cut in the fused graph, as --dump-ir prints it)
@@ -91,21 +91,15 @@ def check_cut_survives(cnnc, stem, model, cut, reader):
 def main(argv):
     cnnc, outdir, cc, src = argv[1:5]
     os.makedirs(outdir, exist_ok=True)
-    failed = 0
-    for model, options, frozen, reader in CASES:
+
+    def check_case(case):
+        model, options, frozen, reader = case
         path = os.path.join(src, model)
         stem = os.path.join(outdir, os.path.basename(model).rsplit(".", 1)[0])
-        try:
-            errors = check(cnnc, outdir, cc, False, path, extra=options)
-            errors += check_flash(cc, stem, frozen)
-            errors += check_cut_survives(cnnc, stem, path, options[-1], reader)
-        except RuntimeError as e:
-            errors = [str(e)]
-        print("%s %s: %s" % (model, " ".join(options), "ok" if not errors else "FAIL"))
-        for e in errors:
-            print("    " + e)
-        failed += bool(errors)
-    return 1 if failed else 0
+        return (check(cnnc, outdir, cc, False, path, extra=options) +
+                check_flash(cc, stem, frozen) +
+                check_cut_survives(cnnc, stem, path, options[-1], reader))
+    return report_cases(CASES, lambda case: "%s %s" % (case[0], " ".join(case[1])), check_case)
 
 
 if __name__ == "__main__":

@@ -113,6 +113,23 @@ def check(cnnc, outdir, cc, sanitize, model, extra=(), native=False, defines=())
     return errors
 
 
+def report_cases(cases, label, check, failures=(RuntimeError,)):
+    """Runs check(case) -> [error] on every case, prints `LABEL: ok` or
+    `LABEL: FAIL` and the errors under it; 1 if any failed, else 0. An
+    exception of the types in failures counts as the case's error."""
+    failed = 0
+    for case in cases:
+        try:
+            errors = check(case)
+        except failures as e:
+            errors = [str(e)]
+        print("%s: %s" % (label(case), "ok" if not errors else "FAIL"))
+        for e in errors:
+            print("    " + e)
+        failed += bool(errors)
+    return 1 if failed else 0
+
+
 def main(argv):
     cnnc, outdir, cc = argv[1:4]
     rest = argv[4:]
@@ -124,17 +141,9 @@ def main(argv):
         print("skipped: no avx512f in /proc/cpuinfo (the 16-float path needs AVX-512)")
         return 77
     os.makedirs(outdir, exist_ok=True)
-    failed = 0
-    for model in models:
-        try:
-            errors = check(cnnc, outdir, cc, sanitize, model, native=native, defines=defines)
-        except RuntimeError as e:
-            errors = [str(e)]
-        print("%s: %s" % (os.path.basename(model), "ok" if not errors else "FAIL"))
-        for e in errors:
-            print("    " + e)
-        failed += bool(errors)
-    return 1 if failed else 0
+    return report_cases(models, os.path.basename,
+                        lambda m: check(cnnc, outdir, cc, sanitize, m, native=native,
+                                        defines=defines))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from check_freeze import check_flash  # noqa: E402
-from check_grad import BATCH, check, compare, run  # noqa: E402
+from check_grad import BATCH, check, compare, report_cases, run  # noqa: E402
 
 # The frozen part of each case as a model of its own, up to the features
 # (the cut, extended over the layers without parameters that alone read
@@ -199,17 +199,9 @@ def check_case(cnnc, outdir, cc, src, case):
 def main(argv):
     cnnc, outdir, cc, src = argv[1:5]
     os.makedirs(outdir, exist_ok=True)
-    failed = 0
-    for case in CASES:
-        try:
-            errors = check_case(cnnc, outdir, cc, src, case)
-        except (RuntimeError, subprocess.SubprocessError, OSError) as e:
-            errors = [str(e)]
-        print("%s: %s" % (case[0], "ok" if not errors else "FAIL"))
-        for e in errors:
-            print("    " + e)
-        failed += bool(errors)
-    return 1 if failed else 0
+    return report_cases(CASES, lambda case: case[0],
+                        lambda case: check_case(cnnc, outdir, cc, src, case),
+                        (RuntimeError, subprocess.SubprocessError, OSError))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check_grad import report_cases  # noqa: E402
+
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O2"]
 
 # (model under SOURCE_DIR, options, input shape, trained parameters,
@@ -105,19 +108,14 @@ def check(cnnc, cc, src, work, case):
 
 def main(argv):
     cnnc, outdir, cc, src = argv[1:5]
-    failed = 0
-    for i, case in enumerate(CASES):
+
+    def check_case(numbered):
+        i, case = numbered
         work = os.path.join(outdir, str(i))
         os.makedirs(work, exist_ok=True)
-        try:
-            errors = check(cnnc, cc, src, work, case)
-        except RuntimeError as e:
-            errors = [str(e)]
-        print("%s %s: %s" % (case[0], " ".join(case[1]), "ok" if not errors else "FAIL"))
-        for e in errors:
-            print("    " + e)
-        failed += bool(errors)
-    return 1 if failed else 0
+        return check(cnnc, cc, src, work, case)
+    return report_cases(enumerate(CASES), lambda n: "%s %s" % (n[1][0], " ".join(n[1][1])),
+                        check_case)
 
 
 if __name__ == "__main__":

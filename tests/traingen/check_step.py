@@ -13,7 +13,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_grad import run  # noqa: E402
+from check_grad import report_cases, run  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLAGS = ["-std=c11", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O1"]
@@ -32,17 +32,7 @@ def check(cnnc, outdir, cc, model):
 def main(argv):
     cnnc, outdir, cc = argv[1:4]
     os.makedirs(outdir, exist_ok=True)
-    failed = 0
-    for model in argv[4:]:
-        try:
-            errors = check(cnnc, outdir, cc, model)
-        except RuntimeError as e:
-            errors = [str(e)]
-        print("%s: %s" % (os.path.basename(model), "ok" if not errors else "FAIL"))
-        for e in errors:
-            print("    " + e)
-        failed += bool(errors)
-    return 1 if failed else 0
+    return report_cases(argv[4:], os.path.basename, lambda m: check(cnnc, outdir, cc, m))
 
 
 if __name__ == "__main__":
