@@ -235,7 +235,7 @@ static const char DOT1[] =
 #define AVX2_PRELUDE \
     "#ifndef CNNC_AVX2_PRELUDE\n" \
     "#define CNNC_AVX2_PRELUDE\n" \
-    "#if defined(__AVX2__)\n" \
+    "#if defined(__AVX2__) && !defined(CNNC_X86_VNNI) /* unused there: VNNI_PRELUDE first */\n" \
     "#include <immintrin.h>\n" \
     "static inline __m256i cnnc_i8x16(const int8_t *p)\n" \
     "{\n" \
@@ -255,16 +255,66 @@ static const char DOT1[] =
     "#endif\n" \
     "#endif\n"
 
+/* AVX-512 VNNI's exact int8 dot product: VPDPBUSD multiplies unsigned
+ * by signed bytes, four products into each int32 lane, wrapping (not
+ * VPDPBUSDS, which saturates). Activations x become unsigned as x + 128
+ * (their top bit flipped), so a lane gathers sum (x + 128) w, and 128 sum w
+ * is taken off: the same integers modulo 2^32 as the plain loop, whose sums
+ * fit int32 (conv_int8.c's bound), so the same sums. */
+#define VNNI_PRELUDE \
+    "#ifndef CNNC_VNNI_PRELUDE\n" \
+    "#define CNNC_VNNI_PRELUDE\n" \
+    "#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)\n" \
+    "#define CNNC_X86_VNNI\n" \
+    "#include <immintrin.h>\n" \
+    "static inline __m256i cnnc_fold512(__m512i s)\n" \
+    "{\n" \
+    "    return _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));\n" \
+    "}\n" \
+    "/* a[i] += the sum of si's lanes, i = 0..3 */\n" \
+    "static inline void cnnc_add_hsum4(__m512i s0, __m512i s1, __m512i s2, __m512i s3, int32_t *a)\n" \
+    "{\n" \
+    "    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(cnnc_fold512(s0), cnnc_fold512(s1)),\n" \
+    "                                        _mm256_hadd_epi32(cnnc_fold512(s2), cnnc_fold512(s3)));\n" \
+    "    const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));\n" \
+    "    __m128i *d = (__m128i *)(void *)a;\n" \
+    "    _mm_storeu_si128(d, _mm_add_epi32(_mm_loadu_si128(d), s));\n" \
+    "}\n" \
+    "#endif\n" \
+    "#endif\n"
+
 /* a[0..3] += w0 . c0, w0 . c1, w1 . c0, w1 . c1 over k int8: the host's
  * general conv kernel (ops/conv/conv_int8_emit.c), two filters by two
- * pixels. */
+ * pixels. With VNNI 64 k a step, the sums of both filters' weights (for the
+ * 128 sum w) taken by two more VPDPBUSD against ones. */
 static const char DOT22[] =
+    VNNI_PRELUDE
     AVX2_PRELUDE
     "static void cnnc_dot22(const int8_t *w0, const int8_t *w1, const int8_t *c0,\n"
     "                       const int8_t *c1, int k, int32_t *a)\n"
     "{\n"
     "    int i = 0;\n"
-    "#if defined(__AVX2__)\n"
+    "#if defined(CNNC_X86_VNNI)\n" /* 64 k a step, the last step's bytes past k masked to 0 */
+    "    const __m512i flip = _mm512_set1_epi8(-128), one = _mm512_set1_epi8(1);\n"
+    "    __m512i s00 = _mm512_setzero_si512(), s01 = s00, s10 = s00, s11 = s00, n0 = s00, n1 = s00;\n"
+    "    for (; i < k; i += 64) {\n"
+    "        const __mmask64 m = k - i >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (k - i)) - 1;\n"
+    "        const __m512i x0 = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, c0 + i), flip);\n"
+    "        const __m512i x1 = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, c1 + i), flip);\n"
+    "        const __m512i v0 = _mm512_maskz_loadu_epi8(m, w0 + i);\n"
+    "        const __m512i v1 = _mm512_maskz_loadu_epi8(m, w1 + i);\n"
+    "        s00 = _mm512_dpbusd_epi32(s00, x0, v0);\n"
+    "        s01 = _mm512_dpbusd_epi32(s01, x1, v0);\n"
+    "        s10 = _mm512_dpbusd_epi32(s10, x0, v1);\n"
+    "        s11 = _mm512_dpbusd_epi32(s11, x1, v1);\n"
+    "        n0 = _mm512_dpbusd_epi32(n0, one, v0);\n"
+    "        n1 = _mm512_dpbusd_epi32(n1, one, v1);\n"
+    "    }\n"
+    "    n0 = _mm512_slli_epi32(n0, 7);\n"
+    "    n1 = _mm512_slli_epi32(n1, 7);\n"
+    "    cnnc_add_hsum4(_mm512_sub_epi32(s00, n0), _mm512_sub_epi32(s01, n0),\n"
+    "                   _mm512_sub_epi32(s10, n1), _mm512_sub_epi32(s11, n1), a);\n"
+    "#elif defined(__AVX2__)\n"
     "    __m256i s00 = _mm256_setzero_si256(), s01 = s00, s10 = s00, s11 = s00;\n"
     "    for (; i + 16 <= k; i += 16) {\n"
     "        const __m256i x0 = cnnc_i8x16(c0 + i), x1 = cnnc_i8x16(c1 + i);\n"
@@ -304,14 +354,52 @@ static const char DOT22[] =
  * x (cg planes, np apart): the host's pointwise kernel. On AVX2 two
  * channels a step, their pixels interleaved as int16 pairs (VPUNPCKLWD and
  * VPUNPCKHWD: pixels 0-3 and 8-11, 4-7 and 12-15) against the pair of
- * weights, VPMADDWD exact as above; an odd last channel in plain C. */
+ * weights, VPMADDWD exact as above; an odd last channel in plain C. With
+ * VNNI four channels a step, the sixteen pixels' four bytes interleaved
+ * into one int32 lane each (VPUNPCKLBW/HBW, then LWD/HWD) against the four
+ * weights, the weight sums in scalar once a call; the last cg % 4 channels
+ * in plain C. */
 static const char PW2X16[] =
+    VNNI_PRELUDE
     AVX2_PRELUDE
     "static void cnnc_pw2x16(const int8_t *w0, const int8_t *w1, const int8_t *x, int cg, int np,\n"
     "                        int32_t *a)\n"
     "{\n"
     "    int c = 0;\n"
-    "#if defined(__AVX2__)\n"
+    "#if defined(CNNC_X86_VNNI)\n"
+    "    const __m512i flip = _mm512_set1_epi8(-128);\n"
+    "    __m512i s0 = _mm512_setzero_si512(), s1 = s0;\n"
+    "    int32_t n0 = 0, n1 = 0;\n"
+    "    for (; c + 4 <= cg; c += 4) {\n"
+    "        const int8_t *xc = x + (size_t)c * (size_t)np;\n"
+    "        const __m128i r0 = _mm_loadu_si128((const __m128i *)(const void *)xc);\n"
+    "        const __m128i r1 = _mm_loadu_si128((const __m128i *)(const void *)(xc + np));\n"
+    "        const __m128i r2 = _mm_loadu_si128((const __m128i *)(const void *)(xc + 2 * np));\n"
+    "        const __m128i r3 = _mm_loadu_si128((const __m128i *)(const void *)(xc + 3 * np));\n"
+    "        const __m128i l01 = _mm_unpacklo_epi8(r0, r1), h01 = _mm_unpackhi_epi8(r0, r1);\n"
+    "        const __m128i l23 = _mm_unpacklo_epi8(r2, r3), h23 = _mm_unpackhi_epi8(r2, r3);\n"
+    "        const __m256i p07 = _mm256_inserti128_si256(\n"
+    "            _mm256_castsi128_si256(_mm_unpacklo_epi16(l01, l23)), _mm_unpackhi_epi16(l01, l23), 1);\n"
+    "        const __m256i p8f = _mm256_inserti128_si256(\n"
+    "            _mm256_castsi128_si256(_mm_unpacklo_epi16(h01, h23)), _mm_unpackhi_epi16(h01, h23), 1);\n"
+    "        const __m512i xq = _mm512_xor_si512(\n"
+    "            _mm512_inserti64x4(_mm512_castsi256_si512(p07), p8f, 1), flip);\n"
+    "        int32_t u0, u1;\n"
+    "        memcpy(&u0, w0 + c, 4);\n"
+    "        memcpy(&u1, w1 + c, 4);\n"
+    "        s0 = _mm512_dpbusd_epi32(s0, xq, _mm512_set1_epi32(u0));\n"
+    "        s1 = _mm512_dpbusd_epi32(s1, xq, _mm512_set1_epi32(u1));\n"
+    "        n0 += w0[c] + w0[c + 1] + w0[c + 2] + w0[c + 3];\n"
+    "        n1 += w1[c] + w1[c + 1] + w1[c + 2] + w1[c + 3];\n"
+    "    }\n"
+    "    {\n"
+    "        __m512i *d0 = (__m512i *)(void *)a, *d1 = (__m512i *)(void *)(a + 16);\n"
+    "        s0 = _mm512_sub_epi32(s0, _mm512_set1_epi32(128 * n0));\n"
+    "        s1 = _mm512_sub_epi32(s1, _mm512_set1_epi32(128 * n1));\n"
+    "        _mm512_storeu_si512(d0, _mm512_add_epi32(_mm512_loadu_si512(d0), s0));\n"
+    "        _mm512_storeu_si512(d1, _mm512_add_epi32(_mm512_loadu_si512(d1), s1));\n"
+    "    }\n"
+    "#elif defined(__AVX2__)\n"
     "    __m256i l0 = _mm256_setzero_si256(), h0 = l0, l1 = l0, h1 = l0;\n"
     "    for (; c + 2 <= cg; c += 2) {\n"
     "        const int8_t *xc = x + (size_t)c * (size_t)np;\n"
@@ -402,22 +490,38 @@ static const struct {
     {"cnnc_sxtb16_hi", "CNNC_SXTB16_HI_DEFINED", DSP_PRELUDE},
     {"cnnc_dot1", "CNNC_DOT1_DEFINED", DOT1},
     /* rint without libm: a cast truncates, the remainder (exact below
-     * 2^23) rounds half to even; t clipped to +-1024 saturates the same. */
+     * 2^23) rounds half to even; t clipped to +-1024 saturates the same.
+     * Where x86 has SSE4.1's ROUNDSS, that instruction rounds half to even
+     * (whatever MXCSR says), the cast then exact: the same integer in two
+     * instructions, where the portable form's compares cost the host 6x.
+     * (CVTSS2SI alone would do on any x86-64 but follows MXCSR; and the
+     * baseline x86-64 build keeps the portable form under the tests.) */
     {"cnnc_q8", "CNNC_Q8_DEFINED",
+     "#if defined(__SSE4_1__)\n"
+     "#include <smmintrin.h>\n"
+     "#endif\n"
      "static inline int8_t cnnc_q8(float x, float scale, int32_t zp)\n"
      "{\n"
-     "    float t = x / scale, r;\n"
+     "    float t = x / scale;\n"
      "    int32_t v;\n"
      "    if (!(t > -1024.0f))\n"
      "        t = -1024.0f;\n"
      "    if (t > 1024.0f)\n"
      "        t = 1024.0f;\n"
-     "    v = (int32_t)t;\n"
-     "    r = t - (float)v;\n"
-     "    if (r > 0.5f || (r == 0.5f && v % 2 != 0))\n"
-     "        v++;\n"
-     "    else if (r < -0.5f || (r == -0.5f && v % 2 != 0))\n"
-     "        v--;\n"
+     "#if defined(__SSE4_1__)\n"
+     "    v = (int32_t)_mm_cvtss_f32(\n"
+     "        _mm_round_ss(_mm_setzero_ps(), _mm_set_ss(t), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));\n"
+     "#else\n"
+     "    {\n"
+     "        float r;\n"
+     "        v = (int32_t)t;\n"
+     "        r = t - (float)v;\n"
+     "        if (r > 0.5f || (r == 0.5f && v % 2 != 0))\n"
+     "            v++;\n"
+     "        else if (r < -0.5f || (r == -0.5f && v % 2 != 0))\n"
+     "            v--;\n"
+     "    }\n"
+     "#endif\n"
      "    v += zp;\n"
      "    return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);\n"
      "}\n"},

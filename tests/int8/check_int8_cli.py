@@ -14,11 +14,13 @@
 - --int8-skip keeps the named layer float, the program agreeing with `cnnc
   run --int8` within one output step (float layers agree to 1e-4, which a
   rounding may turn into a step);
-- the entry quantize rounds x / scale half to even without libm: on a
-  model that only passes its input through (maxpool(1)), calibrated so
-  that the scale is 2^-4 (x / scale exact) and the zero point -32, inputs
-  on every half step and beyond the range come out as numpy's rint,
-  clipped, and `cnnc run --int8` give them;
+- the entry quantize rounds x / scale half to even (cnnc_q8: without libm,
+  or SSE4.1's ROUNDSS where the build targets it): on a model that only
+  passes its input through (maxpool(1)), calibrated so that the scale is
+  2^-4 (x / scale exact) and the zero point -32, inputs on every half step,
+  one float either side of it, beyond the range, infinite, NaN and -0 come
+  out as numpy's rint, clipped (NaN: -128), and `cnnc run --int8` give
+  them, built without and (on an x86 with it) with -msse4.1;
 - errors: a calibration set of the wrong shape, empty, holding NaN or an
   infinity: `CALIB: error:`, exit 1, no OUT.c; --int8 with --train on a
   model with nothing frozen: `MODEL: error:`, exit 1, no OUT.c; --int8
@@ -29,6 +31,7 @@
 usage: check_int8_cli.py CNNC SOURCE_DIR WORKDIR CC
 """
 import os
+import platform
 import re
 import sys
 
@@ -214,41 +217,70 @@ def test_errors(cnnc, model, work, shape):
 
 
 IDENTITY = """model ident {
-  input 1x1x604
+  input 1x1x1207
   p: maxpool(1)
 }
 """
 
 
+def entry_inputs(s):
+    """Every half step of scale s from -150 to 150 and one float either side
+    of it, quarter steps, and saturation, infinities, NaN, -0 and the
+    smallest subnormal."""
+    k = np.arange(-150, 150, dtype=np.float32)
+    halves = (k + np.float32(0.5)) * s
+    return np.concatenate([halves, np.nextafter(halves, np.float32(np.inf)),
+                           np.nextafter(halves, np.float32(-np.inf)), k * s * np.float32(1.25),
+                           np.float32([1e30, -1e30, np.inf, -np.inf, np.nan, -0.0, 1e-45])])
+
+
+def rounding_builds():
+    """(tag, flags, whether ROUNDSS must appear): the portable form, and on an
+    x86 that has it SSE4.1's rounding instruction."""
+    builds = [("plain", [], False)]
+    cpu = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    if platform.machine() in ("x86_64", "AMD64") and re.search(r"^flags.*\bsse4_1\b", cpu, re.M):
+        builds.append(("sse41", ["-msse4.1"], True))
+    return builds
+
+
 def test_entry_rounding(cnnc, cc, work):
-    """P_forward's quantize on exact halves: numpy's half-to-even rint and
-    cnnc run --int8, bit for bit."""
+    """P_forward's quantize (cnnc_q8) on exact halves and one float either side,
+    saturation and NaN: numpy's half-to-even rint (NaN to the bottom, as
+    cnnc run) and cnnc run --int8, bit for bit, built without and with
+    SSE4.1 (ROUNDSS there, the portable compares without)."""
     model, calib = os.path.join(work, "ident.cnn"), os.path.join(work, "ident_calib.npy")
     with open(model, "w") as f:
         f.write(IDENTITY)
-    c = np.zeros((2, 1, 1, 604), np.float32)
+    c = np.zeros((2, 1, 1, 1207), np.float32)
     c[0, 0, 0, :2] = (-6, 9.9375)  # scale 15.9375 / 255 = 2^-4, zero point -32
     np.save(calib, c)
     stem = os.path.join(work, "ident")
     run([cnnc, model, "-o", stem + ".c", "--main", "--int8", "--calib", calib])
-    run([cc] + STRICT + [stem + ".c", "-o", stem, "-lm"])
     s, z = np.float32(header_value(stem + ".h", "INPUT_SCALE")), header_value(stem + ".h",
                                                                              "INPUT_ZERO_POINT")
-    k = np.arange(-150, 150, dtype=np.float32)
-    x = np.concatenate([(k + np.float32(0.5)) * s, k * s * np.float32(1.25),  # halves, quarters
-                        np.float32([1e30, -1e30, np.inf, -np.inf])]).reshape(1, 1, 1, 604)
+    x = entry_inputs(s).reshape(1, 1, 1, 1207)
     np.save(stem + "_in.npy", x)
-    run([stem, "infer", stem + "_in.npy", stem + "_out.npy"])
     run([cnnc, "run", model, "--input", stem + "_in.npy", "--output", stem + "_ref.npy",
          "--int8", "--calib", calib])
-    got, ref = np.load(stem + "_out.npy"), np.load(stem + "_ref.npy")
-    want = (np.clip(np.rint(x / s) + z, -128, 127) - z).astype(np.float32) * s
+    ref = np.load(stem + "_ref.npy")
+    with np.errstate(invalid="ignore"):
+        q = np.clip(np.rint(x / s) + z, -128, 127)
+    want = (np.where(np.isnan(x), -128, q) - z).astype(np.float32) * s
     expect(s == np.float32(0.0625) and z == -32, "ident: scale 2^-4, zero point -32",
            "(%r, %r)" % (s, z))
-    expect(np.array_equal(got.ravel(), want.ravel()),
-           "entry quantize: half to even on exact halves, as numpy's rint",
-           "(%d differ)" % int((got.ravel() != want.ravel()).sum()))
-    expect(np.array_equal(got, ref), "entry quantize: as cnnc run --int8")
+    for tag, flags, roundss in rounding_builds():
+        exe = "%s_%s" % (stem, tag)
+        run([cc] + STRICT + flags + [stem + ".c", "-o", exe, "-lm"])
+        dis = run(["objdump", "-d", exe]).stdout
+        expect(bool(re.search(r"\b(v?roundss|vrndscaless)\b", dis)) == roundss,
+               "entry quantize (%s): %s ROUNDSS" % (tag, "takes" if roundss else "has no"))
+        run([exe, "infer", stem + "_in.npy", exe + "_out.npy"])
+        got = np.load(exe + "_out.npy")
+        expect(np.array_equal(got.ravel(), want.ravel()),
+               "entry quantize (%s): half to even, as numpy's rint" % tag,
+               "(%d differ)" % int((got.ravel() != want.ravel()).sum()))
+        expect(np.array_equal(got, ref), "entry quantize (%s): as cnnc run --int8" % tag)
 
 
 def main():

@@ -5,12 +5,12 @@
  * - general: per group, output pixels two at a time, each one's receptive
  *   field gathered (im2col) into Cg*KH*KW contiguous bytes of scratch, then
  *   dotted with two filters' weight rows at a time ([F][Cg*KH*KW]):
- *   four int32 sums (cnnc_dot22, kit/qmath.c: AVX2 where the compiler
- *   targets it, plain C else);
+ *   four int32 sums (cnnc_dot22, kit/qmath.c: AVX-512 VNNI or AVX2 where
+ *   the compiler targets it, plain C else);
  * - pointwise (1x1, stride 1, unpadded; dense layers too): no gather, the
  *   weight rows [F][Cg] times the input's planes [Cg][H*W], two filters by
- *   sixteen pixels (cnnc_pw2x16: AVX2 where the compiler targets it), then
- *   four, then one; a dense layer's one pixel by cnnc_dot22.
+ *   sixteen pixels (cnnc_pw2x16: VNNI or AVX2 where the compiler targets
+ *   it), then four, then one; a dense layer's one pixel by cnnc_dot22.
  *
  * Padding never reaches the loops: the input is first copied into scratch
  * with a border of the input's zero point (or reflected, replicated). These
@@ -136,7 +136,7 @@ static void emit_pw_block(Emit *e, const ConvQ *q, int nf, bool four)
 }
 
 /* nf filters (from f) times sixteen pixels (from p): cnnc_pw2x16 (kit/qmath.c,
- * AVX2 where the compiler targets it), the second filter the first again
+ * VNNI or AVX2 where the compiler targets it), the second filter the first again
  * when nf is 1. */
 static void emit_pw_block16(Emit *e, const ConvQ *q, int nf)
 {
