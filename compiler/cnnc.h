@@ -803,6 +803,9 @@ void info_print(Graph *g, FILE *out);
 /* report/info_int8.c: `cnnc info --int8`: each layer's type and scales
  * after "quantize", the build's weights_bytes against float32's. */
 void info_int8_print(const Graph *g, int64_t weights_bytes, FILE *out);
+/* The layer-wise liveness bound (plan_layer_bound) and the planned arena's
+ * ratio to it: below 1 when layers write over inputs or run fused. */
+void info_layer_bound_print(int64_t arena_bytes, int64_t layer_bound_bytes, FILE *out);
 
 /* Parameters and buffers as a folder of `<name>.npy` (contract, section 5):
  * names escaped with %XX outside [A-Za-z0-9._-]. */
@@ -856,6 +859,7 @@ bool emit_c(Graph *g, const EmitOptions *opt);
  * at once (its lower bound), the weights as repacked for the loops. */
 typedef struct {
     int64_t arena_bytes, bound_bytes, weights_bytes;
+    int64_t layer_bound_bytes; /* plan_layer_bound: what one layer at a time needs */
 } MemoryFigures;
 
 MemoryFigures emit_figures(const Emit *e);
@@ -926,6 +930,12 @@ void plan_free(Plan *p);
  * is set for the root buffers live there. Returns their floats. After
  * plan_alias. (Used by --ram-budget to name the peak.) */
 int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, bool *live);
+/* The layer-wise liveness bound, in floats of `samples` samples: the most
+ * activation floats live at once when every layer's output takes bytes of
+ * its own apart from its inputs (views and elementwise layers share), node
+ * scratch not counted, the graph input the caller's. A plan below it
+ * writes over inputs or fuses layers (plan.c). */
+int64_t plan_layer_bound(const Graph *g, int64_t samples);
 
 /* ---- emit/: helpers for the per-operator emitters (ops/<family>_emit.c) ----
  * An emitter writes the body of one layer function. Inside it, x0, x1, ...

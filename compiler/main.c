@@ -854,6 +854,7 @@ static bool info_table(const Args *a, Pipeline *p)
     printf("generated code (after fusion, one sample at a time):\n"
            "arena_bytes: %lld\narena_lower_bound_bytes: %lld\nweights_bytes: %lld\n",
            (long long)m.arena_bytes, (long long)m.bound_bytes, (long long)m.weights_bytes);
+    info_layer_bound_print(m.arena_bytes, m.layer_bound_bytes, stdout);
     if (a->int8)
         info_int8_print(pipeline_graph(p), m.weights_bytes, stdout);
     return true;

@@ -1216,7 +1216,8 @@ MemoryFigures emit_figures(const Emit *e)
 {
     return (MemoryFigures){.arena_bytes = arena_bytes(e),
                            .bound_bytes = e->plan.bound_floats * 4,
-                           .weights_bytes = e->weight_bytes};
+                           .weights_bytes = e->weight_bytes,
+                           .layer_bound_bytes = plan_layer_bound(e->g, 1) * 4};
 }
 
 bool emit_memory(Graph *g, bool no_winograd, const TargetProfile *target, MemoryFigures *out)

@@ -90,7 +90,7 @@ const TargetProfile *target_find(const char *name, const char *file)
 
 /* What the code generator predicts. */
 typedef struct {
-    int64_t arena, weights;
+    int64_t arena, weights, layer_bound;
 } Prediction;
 
 static bool predict(Graph *g, bool no_winograd, const TargetProfile *t, Prediction *p)
@@ -100,6 +100,7 @@ static bool predict(Graph *g, bool no_winograd, const TargetProfile *t, Predicti
         return false; /* reported */
     p->arena = m.arena_bytes;
     p->weights = m.weights_bytes;
+    p->layer_bound = m.layer_bound_bytes;
     return true;
 }
 
@@ -562,6 +563,7 @@ static void print_report(const TargetBuild *b, const Prediction *p, const Measur
             (long long)m->other, (long long)flash, (long long)p->arena, (long long)m->data,
             (long long)m->stack, (long long)ram);
     print_fits(t, "", ram, flash, out);
+    info_layer_bound_print(p->arena, p->layer_bound, out);
     if (train_batch) {
         int64_t train_ram = m->train_state + m->train_arena + m->data + m->train_stack;
         fprintf(out, "train_batch: %d\n"
