@@ -841,6 +841,7 @@ typedef struct EmitOptions {
     int64_t ram_budget;       /* > 0: OUT.c fails to compile if the arena exceeds it */
     bool no_winograd;         /* 3x3 stride-1 convs direct, never Winograd (less scratch) */
     const TargetProfile *target; /* --target: the kernels' forms (NULL: the host's) */
+    bool no_fuse_blocks;      /* --no-fuse-blocks: inverted-residual blocks as three layers */
     const TrainCfg *hparams;  /* --train: cnnc's --optimizer/--lr/... over the train
                                  section (NULL: the section, else the defaults) */
 } EmitOptions;
@@ -867,9 +868,10 @@ MemoryFigures emit_figures(const Emit *e);
  * another build. */
 bool emit_train_figures(const Emit *e, int64_t *state_bytes, int64_t *arena_bytes);
 /* The figures of a build of g with default options (one sample; with or
- * without Winograd convs; for a target, NULL: the host, whose kernels set
- * the arena); false after an error (reported). */
-bool emit_memory(Graph *g, bool no_winograd, const TargetProfile *target, MemoryFigures *out);
+ * without Winograd convs, with or without fused blocks; for a target, NULL:
+ * the host, whose kernels set the arena); false after an error (reported). */
+bool emit_memory(Graph *g, bool no_winograd, bool no_fuse_blocks, const TargetProfile *target,
+                 MemoryFigures *out);
 /* --dump-ir=plan: each activation's shape and arena offset (and the tensor
  * whose storage it shares), each layer's scratch; --dump-ir=emit: OUT.h. */
 void emit_dump_plan(const Emit *e, FILE *out);
@@ -903,6 +905,11 @@ typedef struct {
     int64_t *scratch_offset; /* per node: offset of its scratch; -1 if none */
     int64_t arena_floats;    /* the arena's size */
     int64_t bound_floats;    /* the largest sum of simultaneously live buffers */
+    /* Fused blocks (ops/conv/conv_irb.c), set by the emitter before
+     * plan_pack (NULL: none): per tensor, whether it never exists in the
+     * arena, and the last step that reads it (-1: as the graph says). */
+    bool *hidden;
+    int *read_until;
 } Plan;
 
 /* Decides aliasing (roots) only: what emitters need before packing. */
@@ -936,6 +943,14 @@ int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, boo
  * scratch not counted, the graph input the caller's. A plan below it
  * writes over inputs or fuses layers (plan.c). */
 int64_t plan_layer_bound(const Graph *g, int64_t samples);
+
+/* ops/conv/conv_irb.c: whether node p (a 1x1 int8 conv) ends an
+ * inverted-residual block the fused kernel takes (a 1x1 expand conv and a
+ * depthwise conv, each read only by the next), their nodes into *expand,
+ * *dw; the block's scratch in bytes; its body, emitted as node p's. */
+bool conv_irb_match(const Graph *g, int p, int *expand, int *dw);
+int64_t conv_irb_scratch_bytes(const Graph *g, int dw);
+void conv_irb_emit(Emit *e, int expand, int dw, int project);
 
 /* ---- emit/: helpers for the per-operator emitters (ops/<family>_emit.c) ----
  * An emitter writes the body of one layer function. Inside it, x0, x1, ...
@@ -1034,6 +1049,7 @@ typedef struct {
     const TargetProfile *t;
     int train_batch;    /* > 0: the --train build of that batch */
     bool no_winograd;   /* the code of a --no-winograd build */
+    bool no_fuse_blocks; /* ... of a --no-fuse-blocks build */
     const char *cflags; /* extra flags for t's compiler, after its own (NULL: none) */
     bool weights_object; /* the weights by OUT_weights.S (--weights-object), not C */
     const TrainCfg *hparams; /* a --train build's optimizer (NULL: the model's): the
@@ -1055,7 +1071,8 @@ bool target_report(Graph *g, const TargetBuild *b, FILE *out);
  * Where the build with Winograd convs (!*no_winograd) is over a budget and
  * the one without them is not, sets *no_winograd (with a note). */
 bool target_check_budgets(Graph *g, const TargetProfile *t, const char *ram_budget,
-                          const char *flash_budget, int64_t *ram_bytes, bool *no_winograd);
+                          const char *flash_budget, bool no_fuse_blocks, int64_t *ram_bytes,
+                          bool *no_winograd);
 
 /* ---- runtime/npy.h (the .npy reader/writer) is shared with generated programs ---- */
 

@@ -277,8 +277,12 @@ static int activation_bufs(const Graph *g, const Plan *p, int64_t samples, Buf *
 {
     int *lastr = last_reads(g), *root_last = root_last_reads(g, p->root, lastr);
     int nb = 0;
+    for (int t = 0; t < g->nt; t++)
+        if (p->read_until && p->read_until[t] > root_last[p->root[t]])
+            root_last[p->root[t]] = p->read_until[t];
     for (int t = 0; t < g->nt; t++) {
-        if (g->t[t].kind != T_ACT || p->root[t] != t || t == g->input)
+        if (g->t[t].kind != T_ACT || p->root[t] != t || t == g->input ||
+            (p->hidden && p->hidden[t]))
             continue;
         int first = g->t[t].producer;
         int last = root_last[t];
@@ -457,6 +461,8 @@ void plan_free(Plan *p)
     free(p->root);
     free(p->offset);
     free(p->scratch_offset);
+    free(p->hidden);
+    free(p->read_until);
     memset(p, 0, sizeof *p);
 }
 
