@@ -407,7 +407,7 @@ static bool fuses_blocks(const Emit *e)
 /* Block b (its project conv at node b, expand b - 2, depthwise b - 1) runs
  * fused: the plan is told that the expanded tensor and the depthwise
  * output never exist and that the block's input is read until node b. */
-static void fuse_block(Emit *e, int b)
+static void fuse_block(Emit *e, int b, bool fuse)
 {
     const Graph *g = e->g;
     size_t nt = (size_t)(g->nt ? g->nt : 1);
@@ -417,10 +417,13 @@ static void fuse_block(Emit *e, int b)
         for (size_t t = 0; t < nt; t++)
             e->plan.read_until[t] = -1;
     }
-    e->block_expand[b] = b - 2;
-    e->in_block[b - 2] = e->in_block[b - 1] = true;
-    e->plan.hidden[g->n[b - 2].out] = e->plan.hidden[g->n[b - 1].out] = true;
-    e->plan.read_until[g->n[b - 2].in[0]] = b;
+    e->block_expand[b] = fuse ? b - 2 : -1;
+    e->in_block[b - 2] = e->in_block[b - 1] = fuse;
+    e->plan.hidden[g->n[b - 2].out] = e->plan.hidden[g->n[b - 1].out] = fuse;
+    e->plan.read_until[g->n[b - 2].in[0]] = -1;
+    for (int i = 0; i < g->nn; i++) /* blocks reading the same input */
+        if (e->block_expand[i] >= 0 && g->n[i - 2].in[0] == g->n[b - 2].in[0])
+            e->plan.read_until[g->n[i - 2].in[0]] = i;
 }
 
 /* Whether node b ends a block conv_irb.c takes, as three consecutive
@@ -447,9 +450,10 @@ static bool block_free(const Emit *e, int b)
 
 /* Fuses blocks while that lowers the peak: as long as the activations
  * live at once peak at a step of an unfused candidate block (expand to
- * project), that block is fused and the peak found again. A block away
- * from the peak stays three layers: fusing it would save no RAM and cost
- * instructions (its kernel is scalar C). */
+ * project) and fusing it lowers that peak, the block is fused and the
+ * peak found again. A block away from the peak, or one of several equal
+ * peaks (DS-CNN's blocks), stays three layers: fusing it would save no RAM
+ * and cost instructions (its kernel is scalar C). */
 static void find_fused_blocks(Emit *e)
 {
     const Graph *g = e->g;
@@ -466,13 +470,17 @@ static void find_fused_blocks(Emit *e)
         candidate[b] = block_candidate(e, b);
     for (;;) {
         int step, b;
-        plan_peak(g, &e->plan, 1, &step, live);
+        int64_t peak = plan_peak(g, &e->plan, 1, &step, live);
         for (b = step < 0 ? g->nn : step; b < g->nn && b <= step + 2; b++)
             if (candidate[b] && block_free(e, b))
                 break;
         if (b >= g->nn || b > step + 2)
             break;
-        fuse_block(e, b);
+        fuse_block(e, b, true);
+        if (plan_peak(g, &e->plan, 1, &step, live) >= peak) {
+            fuse_block(e, b, false);
+            break;
+        }
     }
     free(live);
     free(candidate);

@@ -64,7 +64,7 @@ def model(name, shape, blocks):
 
 # name: (input C x H x W, blocks (Ce, Cout, K, stride, padding, act, residual))
 MODELS = {
-    "s1_res": ((8, 9, 7), [(24, 8, 3, 1, "1", "relu6", True)]),
+    "s1_res": ((8, 9, 7), [(48, 8, 3, 1, "1", "relu6", True)]),
     "s1_nores": ((6, 11, 13), [(60, 10, 3, 1, "1", "relu6", False)]),
     "s2": ((8, 13, 11), [(32, 12, 3, 2, "1", "relu6", False)]),
     "k5_s2": ((4, 15, 9), [(20, 6, 5, 2, "2", None, False)]),
