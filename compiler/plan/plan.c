@@ -134,6 +134,8 @@ static void alias_roots(const Graph *g, Plan *p, bool operator_in_place)
 
 void plan_alias(const Graph *g, Plan *p)
 {
+    p->hidden = NULL; /* no fused blocks unless the emitter says so */
+    p->read_until = NULL;
     alias_roots(g, p, true);
 }
 
