@@ -803,6 +803,9 @@ void info_print(Graph *g, FILE *out);
 /* report/info_int8.c: `cnnc info --int8`: each layer's type and scales
  * after "quantize", the build's weights_bytes against float32's. */
 void info_int8_print(const Graph *g, int64_t weights_bytes, FILE *out);
+/* The layer-wise liveness bound (plan_layer_bound) and the planned arena's
+ * ratio to it: below 1 when layers write over inputs or run fused. */
+void info_layer_bound_print(int64_t arena_bytes, int64_t layer_bound_bytes, FILE *out);
 
 /* Parameters and buffers as a folder of `<name>.npy` (contract, section 5):
  * names escaped with %XX outside [A-Za-z0-9._-]. */
@@ -838,6 +841,7 @@ typedef struct EmitOptions {
     int64_t ram_budget;       /* > 0: OUT.c fails to compile if the arena exceeds it */
     bool no_winograd;         /* 3x3 stride-1 convs direct, never Winograd (less scratch) */
     const TargetProfile *target; /* --target: the kernels' forms (NULL: the host's) */
+    bool no_fuse_blocks;      /* --no-fuse-blocks: inverted-residual blocks as three layers */
     const TrainCfg *hparams;  /* --train: cnnc's --optimizer/--lr/... over the train
                                  section (NULL: the section, else the defaults) */
 } EmitOptions;
@@ -856,6 +860,7 @@ bool emit_c(Graph *g, const EmitOptions *opt);
  * at once (its lower bound), the weights as repacked for the loops. */
 typedef struct {
     int64_t arena_bytes, bound_bytes, weights_bytes;
+    int64_t layer_bound_bytes; /* plan_layer_bound: what one layer at a time needs */
 } MemoryFigures;
 
 MemoryFigures emit_figures(const Emit *e);
@@ -863,9 +868,10 @@ MemoryFigures emit_figures(const Emit *e);
  * another build. */
 bool emit_train_figures(const Emit *e, int64_t *state_bytes, int64_t *arena_bytes);
 /* The figures of a build of g with default options (one sample; with or
- * without Winograd convs; for a target, NULL: the host, whose kernels set
- * the arena); false after an error (reported). */
-bool emit_memory(Graph *g, bool no_winograd, const TargetProfile *target, MemoryFigures *out);
+ * without Winograd convs, with or without fused blocks; for a target, NULL:
+ * the host, whose kernels set the arena); false after an error (reported). */
+bool emit_memory(Graph *g, bool no_winograd, bool no_fuse_blocks, const TargetProfile *target,
+                 MemoryFigures *out);
 /* --dump-ir=plan: each activation's shape and arena offset (and the tensor
  * whose storage it shares), each layer's scratch; --dump-ir=emit: OUT.h. */
 void emit_dump_plan(const Emit *e, FILE *out);
@@ -899,6 +905,11 @@ typedef struct {
     int64_t *scratch_offset; /* per node: offset of its scratch; -1 if none */
     int64_t arena_floats;    /* the arena's size */
     int64_t bound_floats;    /* the largest sum of simultaneously live buffers */
+    /* Fused blocks (ops/conv/conv_irb.c), set by the emitter before
+     * plan_pack (NULL: none): per tensor, whether it never exists in the
+     * arena, and the last step that reads it (-1: as the graph says). */
+    bool *hidden;
+    int *read_until;
 } Plan;
 
 /* Decides aliasing (roots) only: what emitters need before packing. */
@@ -926,6 +937,20 @@ void plan_free(Plan *p);
  * is set for the root buffers live there. Returns their floats. After
  * plan_alias. (Used by --ram-budget to name the peak.) */
 int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, bool *live);
+/* The layer-wise liveness bound, in floats of `samples` samples: the most
+ * activation floats live at once when every layer's output takes bytes of
+ * its own apart from its inputs (views and elementwise layers share), node
+ * scratch not counted, the graph input the caller's. A plan below it
+ * writes over inputs or fuses layers (plan.c). */
+int64_t plan_layer_bound(const Graph *g, int64_t samples);
+
+/* ops/conv/conv_irb.c: whether node p (a 1x1 int8 conv) ends an
+ * inverted-residual block the fused kernel takes (a 1x1 expand conv and a
+ * depthwise conv, each read only by the next), their nodes into *expand,
+ * *dw; the block's scratch in bytes; its body, emitted as node p's. */
+bool conv_irb_match(const Graph *g, int p, int *expand, int *dw);
+int64_t conv_irb_scratch_bytes(const Graph *g, int dw);
+void conv_irb_emit(Emit *e, int expand, int dw, int project);
 
 /* ---- emit/: helpers for the per-operator emitters (ops/<family>_emit.c) ----
  * An emitter writes the body of one layer function. Inside it, x0, x1, ...
@@ -1024,6 +1049,7 @@ typedef struct {
     const TargetProfile *t;
     int train_batch;    /* > 0: the --train build of that batch */
     bool no_winograd;   /* the code of a --no-winograd build */
+    bool no_fuse_blocks; /* ... of a --no-fuse-blocks build */
     const char *cflags; /* extra flags for t's compiler, after its own (NULL: none) */
     bool weights_object; /* the weights by OUT_weights.S (--weights-object), not C */
     const TrainCfg *hparams; /* a --train build's optimizer (NULL: the model's): the
@@ -1045,7 +1071,8 @@ bool target_report(Graph *g, const TargetBuild *b, FILE *out);
  * Where the build with Winograd convs (!*no_winograd) is over a budget and
  * the one without them is not, sets *no_winograd (with a note). */
 bool target_check_budgets(Graph *g, const TargetProfile *t, const char *ram_budget,
-                          const char *flash_budget, int64_t *ram_bytes, bool *no_winograd);
+                          const char *flash_budget, bool no_fuse_blocks, int64_t *ram_bytes,
+                          bool *no_winograd);
 
 /* ---- runtime/npy.h (the .npy reader/writer) is shared with generated programs ---- */
 

@@ -53,7 +53,7 @@ typedef struct {
     const char *freeze_until; /* training part of a network (contract section 8) */
     bool train_bias_only;
     int64_t layer_limit, param_limit;    /* ... as numbers (check_limits) */
-    bool main, train, split_weights, o0, no_winograd, weights_object, int8;
+    bool main, train, split_weights, o0, no_winograd, no_fuse_blocks, weights_object, int8;
 } Args;
 
 #define ON(c) (1u << (c))
@@ -82,6 +82,7 @@ static const Option options[] = {
     {"--weights-object", false, offsetof(Args, weights_object), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO) | ON(CMD_QUANTIZE)},
     {"--no-winograd", false, offsetof(Args, no_winograd), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--no-fuse-blocks", false, offsetof(Args, no_fuse_blocks), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--dot", true, offsetof(Args, dot), ON(CMD_INFO)},
     {"--dot-format", true, offsetof(Args, dot_format), ON(CMD_INFO)},
     {"--dump-ir", true, offsetof(Args, dump),
@@ -146,6 +147,9 @@ static void print_help(FILE *out)
           "  --no-winograd        3x3 stride-1 convs by the direct kernel, not Winograd's\n"
           "                       F(2x2,3x3): slower, a smaller arena and weights (also\n"
           "                       for info)\n"
+          "  --no-fuse-blocks     with --target and --int8: each inverted-residual block\n"
+          "                       (1x1 expand, depthwise, 1x1 project) as three layers, its\n"
+          "                       expanded tensor in the arena (also for info)\n"
           "  --target T           build for T: cortex-m0plus, cortex-m3, cortex-m4,\n"
           "                       cortex-m7, cortex-m33, cortex-m55 or host (the default):\n"
           "                       the kernels, Winograd and unrolling measured best there\n"
@@ -605,11 +609,12 @@ static int cmd_compile(const Args *a, int batch)
         .weights_blob = a->blob,
         .weights_object = a->weights_object,
         .no_winograd = no_winograd,
+        .no_fuse_blocks = a->no_fuse_blocks,
         .target = target,
         .hparams = a->train ? &hparams : NULL,
     };
-    bool ok = target_check_budgets(g, target, a->ram_budget, a->flash_budget, &opt.ram_budget,
-                                   &opt.no_winograd);
+    bool ok = target_check_budgets(g, target, a->ram_budget, a->flash_budget, a->no_fuse_blocks,
+                                   &opt.ram_budget, &opt.no_winograd);
     if (ok) {
         pipeline_set_build(p, &opt);
         ok = pipeline_run(p, "emit");
@@ -834,12 +839,14 @@ static bool info_target(const Args *a, Pipeline *p, int batch)
     int64_t ram_budget;
     bool no_winograd;
     if (!build_target(a, g, &target, &no_winograd) ||
-        !target_check_budgets(g, target, a->ram_budget, a->flash_budget, &ram_budget,
+        !target_check_budgets(g, target, a->ram_budget, a->flash_budget, a->no_fuse_blocks,
+                              &ram_budget,
                               &no_winograd))
         return false;
     TrainCfg hparams = train_hparams(a, g);
-    TargetBuild b = {target, a->train ? build_batch(a, g, batch) : 0, no_winograd, a->cflags,
-                     a->weights_object, a->train ? &hparams : NULL};
+    TargetBuild b = {target, a->train ? build_batch(a, g, batch) : 0, no_winograd,
+                     a->no_fuse_blocks, a->cflags, a->weights_object,
+                     a->train ? &hparams : NULL};
     return target_report(g, &b, stdout) && (!a->train || info_variants(a, &b));
 }
 
@@ -854,6 +861,7 @@ static bool info_table(const Args *a, Pipeline *p)
     printf("generated code (after fusion, one sample at a time):\n"
            "arena_bytes: %lld\narena_lower_bound_bytes: %lld\nweights_bytes: %lld\n",
            (long long)m.arena_bytes, (long long)m.bound_bytes, (long long)m.weights_bytes);
+    info_layer_bound_print(m.arena_bytes, m.layer_bound_bytes, stdout);
     if (a->int8)
         info_int8_print(pipeline_graph(p), m.weights_bytes, stdout);
     return true;

@@ -395,13 +395,111 @@ static bool is_view(const Node *n)
     return (op_info(n->op)->traits & OPT_VIEW) != 0;
 }
 
+/* Whether this build fuses inverted-residual blocks: int8 layers on a
+ * microcontroller profile (a part's RAM to save), inference only, unless
+ * --no-fuse-blocks. */
+static bool fuses_blocks(const Emit *e)
+{
+    const EmitOptions *o = e->opt;
+    return o->target && o->target->part_ram > 0 && !o->train && !o->no_fuse_blocks;
+}
+
+/* Block b (its project conv at node b, expand b - 2, depthwise b - 1) runs
+ * fused: the plan is told that the expanded tensor and the depthwise
+ * output never exist and that the block's input is read until node b. */
+static void fuse_block(Emit *e, int b, bool fuse)
+{
+    const Graph *g = e->g;
+    size_t nt = (size_t)(g->nt ? g->nt : 1);
+    if (!e->plan.hidden) {
+        e->plan.hidden = xcalloc(nt, sizeof *e->plan.hidden);
+        e->plan.read_until = xmalloc(nt * sizeof *e->plan.read_until);
+        for (size_t t = 0; t < nt; t++)
+            e->plan.read_until[t] = -1;
+    }
+    e->block_expand[b] = fuse ? b - 2 : -1;
+    e->in_block[b - 2] = e->in_block[b - 1] = fuse;
+    e->plan.hidden[g->n[b - 2].out] = e->plan.hidden[g->n[b - 1].out] = fuse;
+    e->plan.read_until[g->n[b - 2].in[0]] = -1;
+    for (int i = 0; i < g->nn; i++) /* blocks reading the same input */
+        if (e->block_expand[i] >= 0 && g->n[i - 2].in[0] == g->n[b - 2].in[0])
+            e->plan.read_until[g->n[i - 2].in[0]] = i;
+}
+
+/* Whether node b ends a block conv_irb.c takes, as three consecutive
+ * nodes, whose kernel's scratch (KH expanded rows and one depthwise row)
+ * is smaller than the expanded tensor it replaces. */
+static bool block_candidate(const Emit *e, int b)
+{
+    const Graph *g = e->g;
+    int x, d;
+    return b >= 2 && conv_irb_match(g, b, &x, &d) && x == b - 2 && d == b - 1 &&
+           conv_irb_scratch_bytes(g, d) < shape_numel(&g->t[g->n[x].out].shape);
+}
+
+/* Whether none of block b's three nodes is in a fused block yet (a
+ * depthwise-separable chain's pointwise conv projects one block and
+ * expands the next). */
+static bool block_free(const Emit *e, int b)
+{
+    for (int i = b - 2; i <= b; i++)
+        if (e->in_block[i] || e->block_expand[i] >= 0)
+            return false;
+    return true;
+}
+
+/* Fuses blocks while that lowers the peak: as long as the activations
+ * live at once peak at a step of an unfused candidate block (expand to
+ * project) and fusing it lowers that peak, the block is fused and the
+ * peak found again. A block away from the peak, or one of several equal
+ * peaks (DS-CNN's blocks), stays three layers: fusing it would save no RAM
+ * and cost instructions (its kernel is scalar C). */
+static void find_fused_blocks(Emit *e)
+{
+    const Graph *g = e->g;
+    size_t nn = (size_t)(g->nn ? g->nn : 1);
+    e->block_expand = xmalloc(nn * sizeof *e->block_expand);
+    e->in_block = xcalloc(nn, sizeof *e->in_block);
+    for (int i = 0; i < g->nn; i++)
+        e->block_expand[i] = -1;
+    if (!fuses_blocks(e))
+        return;
+    bool *candidate = xcalloc(nn, sizeof *candidate);
+    bool *live = xcalloc((size_t)(g->nt ? g->nt : 1), sizeof *live);
+    for (int b = 0; b < g->nn; b++)
+        candidate[b] = block_candidate(e, b);
+    for (;;) {
+        int step, b;
+        int64_t peak = plan_peak(g, &e->plan, 1, &step, live);
+        for (b = step < 0 ? g->nn : step; b < g->nn && b <= step + 2; b++)
+            if (candidate[b] && block_free(e, b))
+                break;
+        if (b >= g->nn || b > step + 2)
+            break;
+        fuse_block(e, b, true);
+        if (plan_peak(g, &e->plan, 1, &step, live) >= peak) {
+            fuse_block(e, b, false);
+            break;
+        }
+    }
+    free(live);
+    free(candidate);
+}
+
 /* Runs every operator's emitter into its own body. */
 static void emit_layers(Emit *e)
 {
     for (int i = 0; i < e->g->nn; i++) {
         const Node *n = &e->g->n[i];
-        if (is_view(n))
+        if (is_view(n) || e->in_block[i])
             continue;
+        if (e->block_expand[i] >= 0) {
+            e->node = i;
+            e->body = &e->bodies[i];
+            e->depth = 0;
+            conv_irb_emit(e, e->block_expand[i], i - 1, i); /* block: i - 2, i - 1, i */
+            continue;
+        }
         const OpInfo *info = op_info(n->op);
         void (*emit)(Emit *, const Node *) = info->emit;
         if (node_quantized(e->g, n)) /* int8 builds: its integer form */
@@ -433,6 +531,7 @@ static void emit_setup(Emit *e, Graph *g, const EmitOptions *opt)
     e->scratch = xcalloc(nn, sizeof *e->scratch);
     e->uses_blob = xcalloc(nn, sizeof *e->uses_blob);
     plan_alias(g, &e->plan);
+    find_fused_blocks(e);
     name_layers(e);
     emit_int8_setup(e);
 }
@@ -453,6 +552,8 @@ static void emit_cleanup(Emit *e)
     free(e->bodies);
     free(e->scratch);
     free(e->uses_blob);
+    free(e->block_expand);
+    free(e->in_block);
     sink_discard(e);
     sb_free(&e->weights);
     sb_free(&e->weight_decls);
@@ -671,6 +772,14 @@ static void put_layer_comment(const Emit *e, StrBuf *b, const Node *n, const cha
     sb_puts(b, " */\n");
 }
 
+/* The tensor node i's function takes as input j: a fused block's own
+ * input in place of the depthwise output its project conv reads. */
+static int layer_input(const Emit *e, int i, int j)
+{
+    int x = e->block_expand[i];
+    return x >= 0 ? e->g->n[x].in[0] : e->g->n[i].in[j];
+}
+
 static void write_layer(Emit *e, StrBuf *b, int i)
 {
     const Node *n = &e->g->n[i];
@@ -679,7 +788,8 @@ static void write_layer(Emit *e, StrBuf *b, int i)
     sb_printf(b, "static void %s_%s(", e->P, e->layer_ident[i]);
     const Tensor *t = e->g->t;
     for (int j = 0; j < n->nin; j++)
-        sb_printf(b, "const %s *%sx%d, ", emit_c_type(tensor_dtype(&t[n->in[j]])), R, j);
+        sb_printf(b, "const %s *%sx%d, ", emit_c_type(tensor_dtype(&t[layer_input(e, i, j)])), R,
+                  j);
     sb_printf(b, "%s *%sy", emit_c_type(tensor_dtype(&t[n->out])), R);
     if (e->scratch[i] > 0)
         sb_printf(b, ", %s *restrict s", node_quantized(e->g, n) ? "int8_t" : "float");
@@ -735,7 +845,7 @@ static void write_call(Emit *e, StrBuf *b, int i)
     put_c_string(b, n->name);
     sb_printf(b, ");\n        %s_%s(", P, e->layer_ident[i]);
     for (int j = 0; j < n->nin; j++) {
-        char *x = tensor_ptr(e, n->in[j]);
+        char *x = tensor_ptr(e, layer_input(e, i, j));
         sb_printf(b, "%s, ", x);
         free(x);
     }
@@ -792,7 +902,9 @@ static void write_forward(Emit *e, StrBuf *b)
         if (e->i8_pass && (i == e->i8_entry || i == e->i8_exit))
             continue;
         put_layer_comment(e, b, n, "        ");
-        if (!is_view(n))
+        if (e->in_block[i])
+            sb_puts(b, "        /* (runs inside the fused block below) */\n");
+        else if (!is_view(n))
             write_call(e, b, i);
     }
     char *out = tensor_ptr(e, e->i8_pass ? g->n[e->i8_exit].in[0] : g->output);
@@ -998,7 +1110,7 @@ static void write_source(Emit *e, StrBuf *b, const char *header_name)
                      "extern const float %s_weights[];\n\n",
                   P);
     for (int i = 0; i < g->nn; i++)
-        if (!is_view(&g->n[i]))
+        if (!is_view(&g->n[i]) && !e->in_block[i])
             write_layer(e, b, i);
     write_offsets(e, b);
     write_forward(e, b);
@@ -1216,13 +1328,15 @@ MemoryFigures emit_figures(const Emit *e)
 {
     return (MemoryFigures){.arena_bytes = arena_bytes(e),
                            .bound_bytes = e->plan.bound_floats * 4,
-                           .weights_bytes = e->weight_bytes};
+                           .weights_bytes = e->weight_bytes,
+                           .layer_bound_bytes = plan_layer_bound(e->g, 1) * 4};
 }
 
-bool emit_memory(Graph *g, bool no_winograd, const TargetProfile *target, MemoryFigures *out)
+bool emit_memory(Graph *g, bool no_winograd, bool no_fuse_blocks, const TargetProfile *target,
+                 MemoryFigures *out)
 {
     EmitOptions opt = {.out_c = "", .prefix = "m", .batch = 1, .no_winograd = no_winograd,
-                       .count_weights = true, .target = target};
+                       .count_weights = true, .target = target, .no_fuse_blocks = no_fuse_blocks};
     Emit *e = emit_plan(g, &opt);
     if (e)
         *out = emit_figures(e);
@@ -1242,6 +1356,11 @@ void emit_dump_plan(const Emit *e, FILE *out)
         if (g->t[t].kind != T_ACT || t == g->input)
             continue;
         int r = e->plan.root[t];
+        if (e->plan.hidden && e->plan.hidden[r]) {
+            fprintf(out, "%s: %s inside a fused block, never in the arena\n", g->t[t].name,
+                    shape_str(&g->t[t].shape, buf, sizeof buf));
+            continue;
+        }
         fprintf(out, "%s: %s at %lld", g->t[t].name, shape_str(&g->t[t].shape, buf, sizeof buf),
                 (long long)e->plan.offset[t]);
         if (r != t)

@@ -71,6 +71,11 @@ struct Emit {
     bool probing;
     ProbedConst *probed;
     int nprobed, probecap;
+    /* Fused inverted-residual blocks (ops/conv/conv_irb.c): per node, the
+     * expand node of the block it ends (-1: none), and whether it runs
+     * inside such a block's kernel (no code, no call of its own). */
+    int *block_expand;
+    bool *in_block;
 };
 
 /* The layer function of node i: "<P>_<layer>" (lenet_conv1). */

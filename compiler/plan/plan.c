@@ -109,7 +109,7 @@ static int operator_target(const Graph *g, const Plan *p, const int *root_last, 
 /* One pass in node order, each node's aliasing decided from what the
  * nodes before it aliased: root_last[r] is the last step at which root
  * r's storage is read through any tensor aliased to it so far. */
-void plan_alias(const Graph *g, Plan *p)
+static void alias_roots(const Graph *g, Plan *p, bool operator_in_place)
 {
     int *last = last_reads(g);
     int *root_last = xmalloc((size_t)(g->nt ? g->nt : 1) * sizeof *root_last);
@@ -123,12 +123,20 @@ void plan_alias(const Graph *g, Plan *p)
         unsigned traits = op_info(n->op)->traits;
         int r = (traits & OPT_VIEW) && n->nin == 1 ? p->root[n->in[0]]
                 : traits & OPT_ELEMENTWISE         ? elementwise_target(g, p, root_last, i)
-                                                   : operator_target(g, p, root_last, i);
+                : operator_in_place                ? operator_target(g, p, root_last, i)
+                                                   : -1;
         if (r >= 0)
             alias_to(g, p, root_last, last, n->out, r);
     }
     free(root_last);
     free(last);
+}
+
+void plan_alias(const Graph *g, Plan *p)
+{
+    p->hidden = NULL; /* no fused blocks unless the emitter says so */
+    p->read_until = NULL;
+    alias_roots(g, p, true);
 }
 
 static int by_size_desc(const void *a, const void *b)
@@ -271,8 +279,12 @@ static int activation_bufs(const Graph *g, const Plan *p, int64_t samples, Buf *
 {
     int *lastr = last_reads(g), *root_last = root_last_reads(g, p->root, lastr);
     int nb = 0;
+    for (int t = 0; t < g->nt; t++)
+        if (p->read_until && p->read_until[t] > root_last[p->root[t]])
+            root_last[p->root[t]] = p->read_until[t];
     for (int t = 0; t < g->nt; t++) {
-        if (g->t[t].kind != T_ACT || p->root[t] != t || t == g->input)
+        if (g->t[t].kind != T_ACT || p->root[t] != t || t == g->input ||
+            (p->hidden && p->hidden[t]))
             continue;
         int first = g->t[t].producer;
         int last = root_last[t];
@@ -451,6 +463,8 @@ void plan_free(Plan *p)
     free(p->root);
     free(p->offset);
     free(p->scratch_offset);
+    free(p->hidden);
+    free(p->read_until);
     memset(p, 0, sizeof *p);
 }
 
@@ -465,4 +479,24 @@ int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, boo
         live[bufs[i].id] = bufs[i].first <= *step && *step <= bufs[i].last;
     free(bufs);
     return best;
+}
+
+/* ---- the layer-wise liveness bound (cnnc info) ---- */
+
+/* What running the graph one layer at a time needs at least: at every step
+ * the sum of the activations live there, where a layer's output has bytes
+ * of its own apart from its inputs (views and elementwise layers excepted:
+ * they share storage by nature), with no scratch. Going below it takes
+ * what one layer at a time cannot: a layer writing over its input
+ * (in-place depthwise) or a fused block whose middle tensor never exists. */
+int64_t plan_layer_bound(const Graph *g, int64_t samples)
+{
+    Plan p = {0};
+    alias_roots(g, &p, false);
+    Buf *bufs = xmalloc((size_t)(g->nt + 1) * sizeof *bufs);
+    int nb = activation_bufs(g, &p, samples, bufs);
+    int64_t floats = live_peak(bufs, nb, g->nn, NULL);
+    free(bufs);
+    plan_free(&p);
+    return floats;
 }

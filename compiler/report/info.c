@@ -88,3 +88,10 @@ void info_print(Graph *g, FILE *out)
             (long long)act_floats * 4, (long long)act_floats, (long long)weight_floats * 4);
     free(rows);
 }
+
+void info_layer_bound_print(int64_t arena_bytes, int64_t layer_bound_bytes, FILE *out)
+{
+    fprintf(out, "layer_bound_bytes: %lld\n", (long long)layer_bound_bytes);
+    if (layer_bound_bytes > 0)
+        fprintf(out, "arena_to_layer_bound: %.3f\n", (double)arena_bytes / (double)layer_bound_bytes);
+}

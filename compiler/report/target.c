@@ -90,16 +90,18 @@ const TargetProfile *target_find(const char *name, const char *file)
 
 /* What the code generator predicts. */
 typedef struct {
-    int64_t arena, weights;
+    int64_t arena, weights, layer_bound;
 } Prediction;
 
-static bool predict(Graph *g, bool no_winograd, const TargetProfile *t, Prediction *p)
+static bool predict(Graph *g, bool no_winograd, bool no_fuse_blocks, const TargetProfile *t,
+                    Prediction *p)
 {
     MemoryFigures m;
-    if (!emit_memory(g, no_winograd, t, &m))
+    if (!emit_memory(g, no_winograd, no_fuse_blocks, t, &m))
         return false; /* reported */
     p->arena = m.arena_bytes;
     p->weights = m.weights_bytes;
+    p->layer_bound = m.layer_bound_bytes;
     return true;
 }
 
@@ -108,7 +110,7 @@ bool target_winograd(Graph *g, const TargetProfile *t)
     if (!t->winograd || t->part_ram <= 0)
         return t->winograd;
     Prediction p;
-    return predict(g, false, t, &p) && p.arena <= t->part_ram;
+    return predict(g, false, false, t, &p) && p.arena <= t->part_ram;
 }
 
 /* ---- budgets ---- */
@@ -171,7 +173,8 @@ static bool fits(const Prediction *p, int64_t ram, int64_t flash)
 }
 
 bool target_check_budgets(Graph *g, const TargetProfile *t, const char *ram_budget,
-                          const char *flash_budget, int64_t *ram_bytes, bool *no_winograd)
+                          const char *flash_budget, bool no_fuse_blocks, int64_t *ram_bytes,
+                          bool *no_winograd)
 {
     int64_t ram = -1, flash = -1;
     *ram_bytes = 0;
@@ -191,12 +194,12 @@ bool target_check_budgets(Graph *g, const TargetProfile *t, const char *ram_budg
     if (ram < 0 && flash < 0)
         return true;
     Prediction p, wino;
-    if (!predict(g, *no_winograd, t, &p))
+    if (!predict(g, *no_winograd, no_fuse_blocks, t, &p))
         return false;
     bool switched = false;
     if (!fits(&p, ram, flash) && !*no_winograd) {
         wino = p;
-        if (!predict(g, true, t, &p))
+        if (!predict(g, true, no_fuse_blocks, t, &p))
             return false;
         switched = p.arena < wino.arena || p.weights < wino.weights;
         if (!switched)
@@ -507,7 +510,7 @@ static bool measure(Graph *g, const TargetBuild *b, const char *dir, Measure *m)
     EmitOptions opt = {.out_c = c, .prefix = "model", .batch = train_batch ? train_batch : 1,
                        .train = train_batch > 0, .split_weights = !b->weights_object,
                        .weights_object = b->weights_object, .no_winograd = b->no_winograd,
-                       .target = t, .hparams = b->hparams};
+                       .no_fuse_blocks = b->no_fuse_blocks, .target = t, .hparams = b->hparams};
     char *size[] = {(char *)t->size, "-A", o, wo, NULL};
     bool ok = emit_c(g, &opt) && compile(b, dir, c, o) && compile(b, dir, wc, wo) &&
               run_tool(size, sizes);
@@ -562,6 +565,7 @@ static void print_report(const TargetBuild *b, const Prediction *p, const Measur
             (long long)m->other, (long long)flash, (long long)p->arena, (long long)m->data,
             (long long)m->stack, (long long)ram);
     print_fits(t, "", ram, flash, out);
+    info_layer_bound_print(p->arena, p->layer_bound, out);
     if (train_batch) {
         int64_t train_ram = m->train_state + m->train_arena + m->data + m->train_stack;
         fprintf(out, "train_batch: %d\n"
@@ -595,7 +599,7 @@ static void print_report(const TargetBuild *b, const Prediction *p, const Measur
 bool target_report(Graph *g, const TargetBuild *b, FILE *out)
 {
     Prediction p;
-    if (!predict(g, b->no_winograd, b->t, &p))
+    if (!predict(g, b->no_winograd, b->no_fuse_blocks, b->t, &p))
         return false;
     const char *tmp = getenv("TMPDIR");
     char *dir = xasprintf("%s/cnnc-target-XXXXXX", tmp && *tmp ? tmp : "/tmp");

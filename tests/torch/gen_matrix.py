@@ -177,7 +177,34 @@ def layer_lines(case):
         return upsampling_lines(case)
     if op in LAYOUT_NORM:
         return layout_norm_lines(case)
+    if op == 'irb':
+        return irb_lines(case, c)
     return ['a: ' + op]  # relu, sigmoid, tanh, relu6, softmax, flatten, global pools
+
+
+# ---- an inverted-residual block (issue 11's fused blocks) ----
+
+def irb_lines(case, c):
+    """1x1 expand to e channels (relu6), depthwise k (stride s, padding p,
+    relu6), 1x1 project to f; res=1 adds the input back."""
+    lines = ['e: conv(%d, kernel=1, activation=relu6)' % case['e'],
+             'd: conv(%d, kernel=%d, stride=%d, padding=%d, groups=depthwise, activation=relu6)'
+             % (case['e'], case['k'], case.get('s', 1), case.get('p', 0)),
+             'a: conv(%d, kernel=1)' % case['f']]
+    if case.get('res'):
+        lines.append('j: add(input, a)')
+    return lines
+
+
+def torch_irb(case):
+    cin, e, k, s, p = case['in'][0], case['e'], case['k'], case.get('s', 1), case.get('p', 0)
+    layers = {'e': nn.Conv2d(cin, e, 1), 'd': nn.Conv2d(e, e, k, s, p, groups=e),
+              'a': nn.Conv2d(e, case['f'], 1)}
+
+    def forward(L, x):
+        y = L['a'](F.relu6(L['d'](F.relu6(L['e'](x)))))
+        return x + y if case.get('res') else y
+    return layers, forward
 
 
 # ---- layout and normalisation (issue 13): transpose, slice, matmul, norms ----
@@ -621,6 +648,8 @@ def layer_torch(case):
         return torch_maxout(case)
     if op == 'conv_transpose':
         return torch_conv_transpose(case)
+    if op == 'irb':
+        return torch_irb(case)
     if op == 'upsample':
         return torch_upsample(case)
     if op in LAYOUT_NORM:
