@@ -662,6 +662,11 @@ typedef struct QuantOptions {
 
 bool calibrate(Graph *g, const struct LoadOptions *opt);
 bool quantize(Graph *g, const struct LoadOptions *opt);
+/* passes/patch.c (pass "patch", --patch N): the leading chain of spatial
+ * layers, up to a cut, replaced by opt->patch copies computing one band of
+ * the cut's rows each (halos recomputed), band_load and band_store
+ * (ops/band) around them; `cnnc run` stops before it. */
+bool patch(Graph *g, const struct LoadOptions *opt);
 
 /* ir/dot.c: a Graphviz picture of g, shapes on the edges, fused
  * epilogues and folded parameters in the node labels. */
@@ -750,7 +755,7 @@ Graph *onnx_load(const char *path);
 /* ---- pipeline.c: the compiler's steps as one table ----
  * parse, sort, shape, weights, init, freeze, split-act, fuse-norm, fuse-transpose,
  * fuse-views, fuse-bn, fuse-math, fuse-bias, fuse-act, fuse-pad, calibrate,
- * quantize, fuse-residual, autodiff, plan, emit; a command runs them up to
+ * quantize, fuse-residual, patch, autodiff, plan, emit; a command runs them up to
  * the one it needs, graph_verify between them. */
 struct EmitOptions;
 typedef struct LoadOptions {
@@ -766,6 +771,7 @@ typedef struct LoadOptions {
     const char *freeze_until;  /* --freeze-until TENSOR: train only what follows it */
     bool train_bias_only;      /* --train-bias-only: train the biases alone (TinyTL) */
     bool grad_cmd;             /* cnnc grad (messages name it), not a --train build */
+    int patch;                 /* --patch N: bands of the leading layers (0: none) */
 } LoadOptions;
 /* The limits' defaults: a chain of 10^6 layers compiles in about 15 s of
  * CPU; 2^30 parameters are 4 GiB of float32. */

@@ -51,6 +51,7 @@ typedef struct {
     const char *calib, *calib_method, *int8_skip;
     const char *max_layers, *max_params; /* the limits a model must keep to */
     const char *freeze_until; /* training part of a network (contract section 8) */
+    const char *patch;        /* --patch N: the leading layers in N bands (passes/patch.c) */
     bool train_bias_only;
     int64_t layer_limit, param_limit;    /* ... as numbers (check_limits) */
     bool main, train, split_weights, o0, no_winograd, weights_object, int8;
@@ -82,6 +83,7 @@ static const Option options[] = {
     {"--weights-object", false, offsetof(Args, weights_object), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO) | ON(CMD_QUANTIZE)},
     {"--no-winograd", false, offsetof(Args, no_winograd), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--patch", true, offsetof(Args, patch), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--dot", true, offsetof(Args, dot), ON(CMD_INFO)},
     {"--dot-format", true, offsetof(Args, dot_format), ON(CMD_INFO)},
     {"--dump-ir", true, offsetof(Args, dump),
@@ -146,6 +148,12 @@ static void print_help(FILE *out)
           "  --no-winograd        3x3 stride-1 convs by the direct kernel, not Winograd's\n"
           "                       F(2x2,3x3): slower, a smaller arena and weights (also\n"
           "                       for info)\n"
+          "  --patch N            run the leading high-resolution layers (the chain of\n"
+          "                       convs, pools and activations from the input, up to the\n"
+          "                       cut of least estimated peak) in N bands of the cut's\n"
+          "                       rows, each band's halo recomputed, so that their full\n"
+          "                       tensors never exist (MCUNetV2's patch-based inference;\n"
+          "                       N from 2 to 1024; also for info; not with --train)\n"
           "  --target T           build for T: cortex-m0plus, cortex-m3, cortex-m4,\n"
           "                       cortex-m7, cortex-m33, cortex-m55 or host (the default):\n"
           "                       the kernels, Winograd and unrolling measured best there\n"
@@ -445,6 +453,15 @@ static int check_limits(Args *a)
     return rc ? rc : parse_limit("--max-params", a->max_params, MAX_PARAMS_DEFAULT, &a->param_limit);
 }
 
+/* --patch N's number of bands, 0 if N is not one (2..1024). */
+static int parse_patch(const char *s)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return end == s || *end || errno || v < 2 || v > 1024 ? 0 : (int)v;
+}
+
 /* The checks that need no file: required options, numbers, names. */
 static int check_args(const Args *a, int *batch)
 {
@@ -504,6 +521,11 @@ static int check_args(const Args *a, int *batch)
     int rc = check_hparams(a);
     if (rc || (rc = check_int8(a)))
         return rc;
+    if (a->patch && (a->train || !parse_patch(a->patch)))
+        return usage(a->train ? "--patch and --train exclude each other: the backward reads "
+                                "the full activations"
+                              : "--patch needs a whole number of bands from 2 to 1024, not '%s'",
+                     a->patch);
     *batch = 0;
     if (a->batch) {
         char *end;
@@ -540,6 +562,7 @@ static LoadOptions load_options(const Args *a, bool optimize, QuantOptions *quan
         .freeze_until = a->freeze_until,
         .train_bias_only = a->train_bias_only,
         .grad_cmd = a->cmd == CMD_GRAD,
+        .patch = a->patch ? parse_patch(a->patch) : 0,
     };
 }
 
