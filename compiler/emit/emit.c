@@ -261,6 +261,9 @@ static char *const_name(const Emit *e, const char *what)
     return name;
 }
 
+static const char *define_const(Emit *e, const char *what, const char *comment,
+                                const float *data, int64_t count);
+
 /* While the training code probes a layer (emit_train_init.c): the array's
  * expression and contents, recorded instead of defined. */
 static const char *probe_const(Emit *e, const char *what, const float *data, int64_t count)
@@ -278,6 +281,17 @@ static const char *probe_const(Emit *e, const char *what, const float *data, int
 
 const char *emit_const(Emit *e, const char *what, const char *comment, const float *data,
                        int64_t count)
+{
+    const char *shared = emit_shared_find(e, "float", data, count * 4);
+    if (shared)
+        return shared;
+    const char *expr = define_const(e, what, comment, data, count);
+    emit_shared_add(e, "float", data, count * 4, expr);
+    return expr;
+}
+
+static const char *define_const(Emit *e, const char *what, const char *comment,
+                                const float *data, int64_t count)
 {
     if (e->probing)
         return probe_const(e, what, data, count);
@@ -313,8 +327,22 @@ const char *emit_const(Emit *e, const char *what, const char *comment, const flo
     return f;
 }
 
+static const char *define_typed_const(Emit *e, const char *what, const char *comment,
+                                      const ConstArray *c);
+
 const char *emit_typed_const(Emit *e, const char *what, const char *comment,
                              const ConstArray *c)
+{
+    const char *shared = emit_shared_find(e, c->type, c->bytes, c->nbytes);
+    if (shared)
+        return shared;
+    const char *expr = define_typed_const(e, what, comment, c);
+    emit_shared_add(e, c->type, c->bytes, c->nbytes, expr);
+    return expr;
+}
+
+static const char *define_typed_const(Emit *e, const char *what, const char *comment,
+                                      const ConstArray *c)
 {
     e->weight_bytes += c->nbytes;
     if (e->mode == WEIGHTS_COUNT)
@@ -458,6 +486,7 @@ static void emit_cleanup(Emit *e)
     sb_free(&e->weight_decls);
     plan_free(&e->plan);
     emit_train_free(e); /* traingen */
+    emit_shared_free(e);
 }
 
 /* Compiles the model into e (bodies, weights, plan); false on error. */

@@ -71,7 +71,16 @@ struct Emit {
     bool probing;
     ProbedConst *probed;
     int nprobed, probecap;
+    struct SharedConsts *shared; /* emit_shared.c: a patched build's shared arrays */
 };
+
+/* emit_shared.c: a patched build's constant arrays, one per distinct
+ * contents: the expression an earlier layer's identical array (of C type
+ * `type`) was given, else NULL; and the record of a new one. */
+const char *emit_shared_find(Emit *e, const char *type, const void *bytes, int64_t nbytes);
+void emit_shared_add(Emit *e, const char *type, const void *bytes, int64_t nbytes,
+                     const char *expr);
+void emit_shared_free(Emit *e);
 
 /* The layer function of node i: "<P>_<layer>" (lenet_conv1). */
 const char *emit_layer_fn(Emit *e, int i);

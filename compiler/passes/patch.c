@@ -4,7 +4,8 @@
  * The run: the chain of layers from the graph input, each the only reader
  * of the one before (the entry quantize, 2-D convs without a residual,
  * max and average pools without ceil_mode, standalone activations). The
- * cut: the run's layer whose output ends it, chosen below. The run is
+ * cut: the run's layer whose output ends it, chosen below. Zero padding
+ * only (a band's edge is no tensor edge to reflect at). The run is
  * replaced by N copies, one per band of the cut's output rows (N equal
  * bands): band b's copy computes, layer by layer from the cut back to the
  * input, only the rows its successor reads (the receptive field: the halo
@@ -50,6 +51,9 @@ static bool patchable(const Graph *g, const Node *n, int t)
         return t == g->input;
     if (traits & OPT_ACTIVATION)
         return true;
+    /* A band's edge is no tensor edge for reflect or replicate padding. */
+    if (n->a.pad_mode != PAD_ZEROS)
+        return false;
     if (n->op == OP_MAXPOOL || n->op == OP_AVGPOOL)
         return !n->a.ceil_mode;
     return n->op == OP_CONV && n->a.kernel_d <= 1 && n->a.stride_d <= 1;

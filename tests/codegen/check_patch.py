@@ -4,8 +4,9 @@
 usage: check_patch.py CNNC OUTDIR CC MODEL.cnn...
 
 For each model and each band count N (2, 3, 5): `--dump-ir=patch` must show
-N band_store layers (the pass ran), and the planned arena must be smaller
-than without --patch (the full-resolution tensors are gone); then
+N band_store layers (the pass ran), the planned arena must be smaller than
+without --patch (the full-resolution tensors are gone) and the weights'
+bytes the same (the bands' clones share their layer's arrays); then
 check_examples.py runs the build against the interpreter, which never sees
 a patched graph: float (1e-4 of the output's range) and int8 (bit for bit),
 on the host's kernels and on the Cortex-M profile's (compiled here, natively).
@@ -20,12 +21,14 @@ PROFILES = [[], ["--target=cortex-m4"]]
 
 
 def arena(cnnc, model, out, opts):
-    """The planned arena's bytes, and the band_store layers of the patched graph."""
+    """The planned arena's and weights' bytes, and the band_store layers of
+    the patched graph."""
     plan = subprocess.run([cnnc, model, "-o", out, "--dump-ir=plan"] + opts, capture_output=True,
                           text=True, check=True).stdout
     graph = subprocess.run([cnnc, model, "-o", out, "--dump-ir=patch"] + opts,
                            capture_output=True, text=True, check=True).stdout
-    return int(re.search(r"arena (\d+) bytes", plan).group(1)), graph.count("= band_store(")
+    m = re.search(r"arena (\d+) bytes, bound \d+, weights (\d+)", plan)
+    return int(m.group(1)), int(m.group(2)), graph.count("= band_store(")
 
 
 def main():
@@ -38,13 +41,14 @@ def main():
         name = os.path.splitext(os.path.basename(model))[0]
         out = os.path.join(outdir, name + "_plan.c")
         for profile in PROFILES:
-            whole, _ = arena(cnnc, model, out, profile)
+            whole, weights, _ = arena(cnnc, model, out, profile)
             for n in BANDS:
                 opts = profile + ["--patch=%d" % n]
-                banded, stores = arena(cnnc, model, out, opts)
-                ok = stores == n and banded < whole
-                print("%s %s %s: %d band stores, arena %d -> %d bytes"
-                      % ("ok" if ok else "FAIL", name, " ".join(opts), stores, whole, banded))
+                banded, shared, stores = arena(cnnc, model, out, opts)
+                ok = stores == n and banded < whole and shared == weights
+                print("%s %s %s: %d band stores, arena %d -> %d bytes, weights %d -> %d"
+                      % ("ok" if ok else "FAIL", name, " ".join(opts), stores, whole, banded,
+                         weights, shared))
                 failures += not ok
                 for int8 in ([], ["--int8"]):
                     tag = "%s_%s%d%s" % (name, "mcu_" if profile else "", n, "_int8" if int8 else "")

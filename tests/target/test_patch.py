@@ -8,7 +8,8 @@ scripts/target-bench on cortex-m4, layer by layer and with --patch 2, 4
 and 8: each build bit for bit `cnnc run --int8` on 3 samples, its sizes
 those `cnnc info --target` reports. Every patched build must need less RAM
 than the layer-by-layer one, and --patch 4 at most 0.6x of it (56,344 ->
-28,048 B when written). Prints each build's RAM, flash and instructions
+28,048 B when written), with the same weights' bytes (the bands share
+their layers' arrays). Prints each build's RAM, flash and instructions
 (the cost of the recomputed halo rows and the per-band copies). Exit
 status 0 or 1."""
 import os
@@ -54,7 +55,8 @@ def main():
     for n in BANDS:
         f = results[n]
         ram = int(f["ram_bytes"])
-        ok = n == 0 or ram < base and (n != 4 or ram <= 0.6 * base)
+        ok = n == 0 or (ram < base and (n != 4 or ram <= 0.6 * base) and
+                        f["flash_weights_bytes"] == results[0]["flash_weights_bytes"])
         failures += not ok
         print("%s vww int8 cortex-m4 %s: ram %d B (%.2fx), flash %s B, instructions %s (%.2fx)"
               % ("ok" if ok else "FAIL", "--patch %d" % n if n else "layer by layer", ram,
