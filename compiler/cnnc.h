@@ -788,6 +788,8 @@ Graph *pipeline_graph(Pipeline *p);
 /* The build "plan" and "emit" make (default: cnnc info's one-sample build),
  * and the plan once made. */
 void pipeline_set_build(Pipeline *p, const struct EmitOptions *opt);
+/* The bands "patch" makes (LoadOptions.patch), before it has run. */
+void pipeline_set_patch(Pipeline *p, int bands);
 Emit *pipeline_emit(Pipeline *p);
 void pipeline_free(Pipeline *p);
 /* The steps' names in order (NULL past the last), and a name's index (-1). */
@@ -1052,6 +1054,8 @@ bool target_report(Graph *g, const TargetBuild *b, FILE *out);
  * the one without them is not, sets *no_winograd (with a note). */
 bool target_check_budgets(Graph *g, const TargetProfile *t, const char *ram_budget,
                           const char *flash_budget, int64_t *ram_bytes, bool *no_winograd);
+/* A budget's bytes (a number, optionally with K or M); false if malformed. */
+bool target_parse_bytes(const char *s, int64_t *out);
 
 /* ---- runtime/npy.h (the .npy reader/writer) is shared with generated programs ---- */
 

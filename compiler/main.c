@@ -153,7 +153,10 @@ static void print_help(FILE *out)
           "                       cut of least estimated peak) in N bands of the cut's\n"
           "                       rows, each band's halo recomputed, so that their full\n"
           "                       tensors never exist (MCUNetV2's patch-based inference;\n"
-          "                       N from 2 to 1024; also for info; not with --train)\n"
+          "                       N from 2 to 1024; also for info; not with --train);\n"
+          "                       without it, for a Cortex-M --target, a --ram-budget the\n"
+          "                       arena is over even with the direct 3x3 kernels chooses\n"
+          "                       the fewest bands that fit\n"
           "  --target T           build for T: cortex-m0plus, cortex-m3, cortex-m4,\n"
           "                       cortex-m7, cortex-m33, cortex-m55 or host (the default):\n"
           "                       the kernels, Winograd and unrolling measured best there\n"
@@ -604,6 +607,62 @@ static bool build_target(const Args *a, Graph *g, const TargetProfile **t, bool 
     return true;
 }
 
+/* The band counts a RAM budget may choose, fewest (least recomputation) first. */
+static const int budget_band_counts[] = {2, 3, 4, 6, 8, 12, 16};
+
+/* The arena of this build in `bands` bands, from a pipeline of its own (the
+ * patch pass rewrites its graph); -1 after an error. */
+static int64_t patched_arena(const Args *a, const TargetProfile *t, bool no_winograd, int bands)
+{
+    QuantOptions quant;
+    LoadOptions opt = load_options(a, true, &quant);
+    opt.patch = bands;
+    opt.dump_after = NULL;
+    EmitOptions build = {.out_c = "", .prefix = "m", .batch = 1, .no_winograd = no_winograd,
+                         .count_weights = true, .target = t};
+    Pipeline *p = pipeline_new(a->model, &opt);
+    pipeline_set_build(p, &build);
+    bool quiet = diag_quiet_warnings(true);
+    int64_t arena = pipeline_run(p, "plan") ? emit_figures(pipeline_emit(p)).arena_bytes : -1;
+    diag_quiet_warnings(quiet);
+    pipeline_free(p);
+    return arena;
+}
+
+/* A microcontroller profile's build without --patch, when the arena is over
+ * --ram-budget even with the direct 3x3 kernels: the fewest bands whose
+ * arena fits (a note says so), else 0 (target_check_budgets then reports
+ * the miss). The host's builds band only when asked. */
+static int budget_bands(const Args *a, Graph *g, const TargetProfile *t, bool no_winograd)
+{
+    int64_t ram;
+    MemoryFigures whole;
+    if (a->patch || !a->ram_budget || a->train || !t || strcmp(t->name, "host") == 0 ||
+        !target_parse_bytes(a->ram_budget, &ram) ||
+        !emit_memory(g, true, t, &whole) || whole.arena_bytes <= ram)
+        return 0;
+    for (size_t i = 0; i < sizeof budget_band_counts / sizeof *budget_band_counts; i++) {
+        int bands = budget_band_counts[i];
+        int64_t arena = patched_arena(a, t, no_winograd, bands);
+        if (arena >= 0 && arena <= ram) {
+            diag_note((Loc){a->model, 0, 0}, "the leading layers in %d bands (--patch %d) to fit "
+                      "the RAM budget: arena %lld bytes instead of %lld", bands, bands,
+                      (long long)arena, (long long)whole.arena_bytes);
+            return bands;
+        }
+    }
+    return 0;
+}
+
+/* Runs p through "patch": --patch's bands, else those the RAM budget needs. */
+static bool run_patch(const Args *a, Pipeline *p, const TargetProfile *t, bool no_winograd)
+{
+    int bands = budget_bands(a, pipeline_graph(p), t, no_winograd);
+    if (bands)
+        pipeline_set_patch(p, bands);
+    return pipeline_run(p, "patch");
+}
+
 static int cmd_compile(const Args *a, int batch)
 {
     Pipeline *p = load(a, true, "fuse-residual");
@@ -612,7 +671,7 @@ static int cmd_compile(const Args *a, int batch)
     Graph *g = pipeline_graph(p);
     const TargetProfile *target;
     bool no_winograd;
-    if (!build_target(a, g, &target, &no_winograd)) {
+    if (!build_target(a, g, &target, &no_winograd) || !run_patch(a, p, target, no_winograd)) {
         pipeline_free(p);
         return EXIT_MODEL;
     }
@@ -850,13 +909,14 @@ static bool info_variants(const Args *a, const TargetBuild *b)
 /* --target: the graph compile emits, cross-compiled (report/target.c). */
 static bool info_target(const Args *a, Pipeline *p, int batch)
 {
-    if (!pipeline_run(p, "autodiff"))
+    if (!pipeline_run(p, "fuse-residual"))
         return false;
     Graph *g = pipeline_graph(p);
     const TargetProfile *target;
     int64_t ram_budget;
     bool no_winograd;
-    if (!build_target(a, g, &target, &no_winograd) ||
+    if (!build_target(a, g, &target, &no_winograd) || !run_patch(a, p, target, no_winograd) ||
+        !pipeline_run(p, "autodiff") ||
         !target_check_budgets(g, target, a->ram_budget, a->flash_budget, &ram_budget,
                               &no_winograd))
         return false;

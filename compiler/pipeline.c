@@ -256,6 +256,13 @@ void pipeline_set_build(Pipeline *p, const EmitOptions *opt)
     p->opt.emit = opt;
 }
 
+void pipeline_set_patch(Pipeline *p, int bands)
+{
+    if (p->next > pipeline_step_index("patch"))
+        internal_error("--patch set after the patch step ran");
+    p->opt.patch = bands;
+}
+
 Emit *pipeline_emit(Pipeline *p)
 {
     return p->e;

@@ -228,6 +228,11 @@ bool target_check_budgets(Graph *g, const TargetProfile *t, const char *ram_budg
     return ok;
 }
 
+bool target_parse_bytes(const char *s, int64_t *out)
+{
+    return parse_bytes(s, out);
+}
+
 /* ---- measuring a cross-compiled object ---- */
 
 /* Runs argv (a PATH lookup), stdout to `out_path` unless NULL; true if it
