@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Rows [lo, hi) of a tensor, and a layer's padding for them. */
+/* Rows [lo, hi) of a tensor. */
 typedef struct {
     int64_t lo, hi;
 } Rows;
@@ -110,8 +110,7 @@ static void band_rows(const Graph *g, const int *run, int cut, int b, int bands,
     rows[cut] = band_of(node_out_shape(g, &g->n[run[cut]])->d[1], b, bands);
     for (int k = cut; k > 0; k--)
         rows[k - 1] = input_rows(g, &g->n[run[k]], rows[k], pad[k]);
-    Rows in = input_rows(g, &g->n[run[0]], rows[0], pad[0]);
-    (void)in;
+    input_rows(g, &g->n[run[0]], rows[0], pad[0]); /* the first layer's padding */
 }
 
 static int64_t bytes_of(const Tensor *t, int64_t rows)
@@ -227,8 +226,8 @@ static int add_band(Graph *g, const int *run, int cut, int b, int bands, int ful
     int(*pad)[2] = xmalloc((size_t)(cut + 1) * sizeof *pad);
     band_rows(g, run, cut, b, bands, rows, pad);
     int first = (op_info(g->n[run[0]].op)->traits & OPT_TO_INT8) ? 1 : 0;
-    int pad0[2];
-    Rows in = first ? rows[0] : input_rows(g, &g->n[run[0]], rows[0], pad0);
+    int unused[2];
+    Rows in = first ? rows[0] : input_rows(g, &g->n[run[0]], rows[0], unused);
     /* The load takes the entry quantize's place and integers, if any. */
     Node *n0 = &g->n[run[0]];
     int x = g->input;
