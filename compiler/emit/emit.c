@@ -700,21 +700,28 @@ static void put_layer_comment(const Emit *e, StrBuf *b, const Node *n, const cha
     sb_puts(b, " */\n");
 }
 
+/* Layer i's function; none where a patched build's earlier layer has the
+ * same one (emit_shared_layer: its call goes there). */
 static void write_layer(Emit *e, StrBuf *b, int i)
 {
     const Node *n = &e->g->n[i];
     const char *R = writes_in_place(e, n) ? "" : "restrict ";
-    put_layer_comment(e, b, n, "");
-    sb_printf(b, "static void %s_%s(", e->P, e->layer_ident[i]);
+    StrBuf fn = {0}; /* the function after its name */
     const Tensor *t = e->g->t;
+    sb_puts(&fn, "(");
     for (int j = 0; j < n->nin; j++)
-        sb_printf(b, "const %s *%sx%d, ", emit_c_type(tensor_dtype(&t[n->in[j]])), R, j);
-    sb_printf(b, "%s *%sy", emit_c_type(tensor_dtype(&t[n->out])), R);
+        sb_printf(&fn, "const %s *%sx%d, ", emit_c_type(tensor_dtype(&t[n->in[j]])), R, j);
+    sb_printf(&fn, "%s *%sy", emit_c_type(tensor_dtype(&t[n->out])), R);
     if (e->scratch[i] > 0)
-        sb_printf(b, ", %s *restrict s", node_quantized(e->g, n) ? "int8_t" : "float");
+        sb_printf(&fn, ", %s *restrict s", node_quantized(e->g, n) ? "int8_t" : "float");
     if (e->uses_blob[i])
-        sb_printf(b, ", const float *restrict w");
-    sb_printf(b, ")\n{\n%s}\n\n", e->bodies[i].s ? e->bodies[i].s : "");
+        sb_printf(&fn, ", const float *restrict w");
+    sb_printf(&fn, ")\n{\n%s}\n\n", e->bodies[i].s ? e->bodies[i].s : "");
+    if (emit_shared_layer(e, i, fn.s) == i) {
+        put_layer_comment(e, b, n, "");
+        sb_printf(b, "static void %s_%s%s", e->P, e->layer_ident[i], fn.s);
+    }
+    sb_free(&fn);
 }
 
 /* The arena offsets (in floats from A, the arena's start) the forward pass
@@ -762,7 +769,7 @@ static void write_call(Emit *e, StrBuf *b, int i)
     const char *P = e->P;
     sb_printf(b, "        %s_PROFILE_BEGIN(%d, ", P, i);
     put_c_string(b, n->name);
-    sb_printf(b, ");\n        %s_%s(", P, e->layer_ident[i]);
+    sb_printf(b, ");\n        %s_%s(", P, e->layer_ident[emit_shared_layer(e, i, NULL)]);
     for (int j = 0; j < n->nin; j++) {
         char *x = tensor_ptr(e, n->in[j]);
         sb_printf(b, "%s, ", x);

@@ -80,6 +80,10 @@ struct Emit {
 const char *emit_shared_find(Emit *e, const char *type, const void *bytes, int64_t nbytes);
 void emit_shared_add(Emit *e, const char *type, const void *bytes, int64_t nbytes,
                      const char *expr);
+/* Layer i of a patched build: the first layer whose function text (after
+ * its name) is fn, recorded for i on the first call; i itself without
+ * bands. Later calls (fn NULL) return the same answer. */
+int emit_shared_layer(Emit *e, int i, const char *fn);
 void emit_shared_free(Emit *e);
 
 /* The layer function of node i: "<P>_<layer>" (lenet_conv1). */
