@@ -155,7 +155,9 @@ static int64_t rest_peak(const Graph *g, const int *run, int nrun, int cut)
 }
 
 /* The estimated peak while the run up to layer `cut` runs in bands: the
- * full cut tensor plus the largest layer of the largest band. */
+ * full cut tensor plus the largest layer of the largest band; -1 when a
+ * band would read no rows of some layer (padding wider than the window:
+ * the clone would have an empty input). */
 static int64_t run_peak(const Graph *g, const int *run, int cut, int bands)
 {
     Rows *rows = xmalloc((size_t)(cut + 1) * sizeof *rows);
@@ -166,6 +168,10 @@ static int64_t run_peak(const Graph *g, const int *run, int cut, int bands)
         for (int k = 0; k <= cut; k++) {
             const Node *n = &g->n[run[k]];
             Rows in = k ? rows[k - 1] : input_rows(g, n, rows[0], (int[2]){0});
+            if (in.hi <= in.lo || rows[k].hi <= rows[k].lo)
+                peak = -1;
+            if (peak < 0)
+                continue;
             int64_t x = n->in[0] == g->input ? 0 : bytes_of(&g->t[n->in[0]], in.hi - in.lo);
             int64_t s = step_bytes(g, n, x, bytes_of(&g->t[n->out], rows[k].hi - rows[k].lo));
             peak = s > peak ? s : peak;
@@ -173,7 +179,7 @@ static int64_t run_peak(const Graph *g, const int *run, int cut, int bands)
     }
     free(rows);
     free(pad);
-    return tensor_floats(&g->t[g->n[run[cut]].out], 1) * 4 + peak;
+    return peak < 0 ? -1 : tensor_floats(&g->t[g->n[run[cut]].out], 1) * 4 + peak;
 }
 
 /* The cut with the lowest estimated peak (the earliest of equals: the
@@ -189,7 +195,7 @@ static int choose_cut(const Graph *g, const int *run, int nrun, int bands)
             continue;
         int64_t r = run_peak(g, run, c, bands), s = rest_peak(g, run, nrun, c);
         int64_t peak = r > s ? r : s;
-        if (peak < best_peak) {
+        if (r >= 0 && peak < best_peak) {
             best = c;
             best_peak = peak;
         }
