@@ -662,6 +662,11 @@ typedef struct QuantOptions {
 
 bool calibrate(Graph *g, const struct LoadOptions *opt);
 bool quantize(Graph *g, const struct LoadOptions *opt);
+/* passes/patch.c (pass "patch", --patch N): the leading chain of spatial
+ * layers, up to a cut, replaced by opt->patch copies computing one band of
+ * the cut's rows each (halos recomputed), band_load and band_store
+ * (ops/band) around them; `cnnc run` stops before it. */
+bool patch(Graph *g, const struct LoadOptions *opt);
 
 /* ir/dot.c: a Graphviz picture of g, shapes on the edges, fused
  * epilogues and folded parameters in the node labels. */
@@ -750,7 +755,7 @@ Graph *onnx_load(const char *path);
 /* ---- pipeline.c: the compiler's steps as one table ----
  * parse, sort, shape, weights, init, freeze, split-act, fuse-norm, fuse-transpose,
  * fuse-views, fuse-bn, fuse-math, fuse-bias, fuse-act, fuse-pad, calibrate,
- * quantize, fuse-residual, autodiff, plan, emit; a command runs them up to
+ * quantize, fuse-residual, patch, autodiff, plan, emit; a command runs them up to
  * the one it needs, graph_verify between them. */
 struct EmitOptions;
 typedef struct LoadOptions {
@@ -766,6 +771,7 @@ typedef struct LoadOptions {
     const char *freeze_until;  /* --freeze-until TENSOR: train only what follows it */
     bool train_bias_only;      /* --train-bias-only: train the biases alone (TinyTL) */
     bool grad_cmd;             /* cnnc grad (messages name it), not a --train build */
+    int patch;                 /* --patch N: bands of the leading layers (0: none) */
 } LoadOptions;
 /* The limits' defaults: a chain of 10^6 layers compiles in about 15 s of
  * CPU; 2^30 parameters are 4 GiB of float32. */
@@ -782,6 +788,8 @@ Graph *pipeline_graph(Pipeline *p);
 /* The build "plan" and "emit" make (default: cnnc info's one-sample build),
  * and the plan once made. */
 void pipeline_set_build(Pipeline *p, const struct EmitOptions *opt);
+/* The bands "patch" makes (LoadOptions.patch), before it has run. */
+void pipeline_set_patch(Pipeline *p, int bands);
 Emit *pipeline_emit(Pipeline *p);
 void pipeline_free(Pipeline *p);
 /* The steps' names in order (NULL past the last), and a name's index (-1). */
@@ -841,7 +849,7 @@ typedef struct EmitOptions {
     int64_t ram_budget;       /* > 0: OUT.c fails to compile if the arena exceeds it */
     bool no_winograd;         /* 3x3 stride-1 convs direct, never Winograd (less scratch) */
     const TargetProfile *target; /* --target: the kernels' forms (NULL: the host's) */
-    bool no_fuse_blocks;      /* --no-fuse-blocks: inverted-residual blocks as three layers */
+    bool fuse_blocks;         /* --fuse-blocks: inverted-residual blocks as one kernel */
     const TrainCfg *hparams;  /* --train: cnnc's --optimizer/--lr/... over the train
                                  section (NULL: the section, else the defaults) */
 } EmitOptions;
@@ -870,7 +878,7 @@ bool emit_train_figures(const Emit *e, int64_t *state_bytes, int64_t *arena_byte
 /* The figures of a build of g with default options (one sample; with or
  * without Winograd convs, with or without fused blocks; for a target, NULL:
  * the host, whose kernels set the arena); false after an error (reported). */
-bool emit_memory(Graph *g, bool no_winograd, bool no_fuse_blocks, const TargetProfile *target,
+bool emit_memory(Graph *g, bool no_winograd, bool fuse_blocks, const TargetProfile *target,
                  MemoryFigures *out);
 /* --dump-ir=plan: each activation's shape and arena offset (and the tensor
  * whose storage it shares), each layer's scratch; --dump-ir=emit: OUT.h. */
@@ -1049,7 +1057,7 @@ typedef struct {
     const TargetProfile *t;
     int train_batch;    /* > 0: the --train build of that batch */
     bool no_winograd;   /* the code of a --no-winograd build */
-    bool no_fuse_blocks; /* ... of a --no-fuse-blocks build */
+    bool fuse_blocks; /* ... of a --fuse-blocks build */
     const char *cflags; /* extra flags for t's compiler, after its own (NULL: none) */
     bool weights_object; /* the weights by OUT_weights.S (--weights-object), not C */
     const TrainCfg *hparams; /* a --train build's optimizer (NULL: the model's): the
@@ -1071,8 +1079,10 @@ bool target_report(Graph *g, const TargetBuild *b, FILE *out);
  * Where the build with Winograd convs (!*no_winograd) is over a budget and
  * the one without them is not, sets *no_winograd (with a note). */
 bool target_check_budgets(Graph *g, const TargetProfile *t, const char *ram_budget,
-                          const char *flash_budget, bool no_fuse_blocks, int64_t *ram_bytes,
+                          const char *flash_budget, bool fuse_blocks, int64_t *ram_bytes,
                           bool *no_winograd);
+/* A budget's bytes (a number, optionally with K or M); false if malformed. */
+bool target_parse_bytes(const char *s, int64_t *out);
 
 /* ---- runtime/npy.h (the .npy reader/writer) is shared with generated programs ---- */
 

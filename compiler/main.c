@@ -51,9 +51,10 @@ typedef struct {
     const char *calib, *calib_method, *int8_skip;
     const char *max_layers, *max_params; /* the limits a model must keep to */
     const char *freeze_until; /* training part of a network (contract section 8) */
+    const char *patch;        /* --patch N: the leading layers in N bands (passes/patch.c) */
     bool train_bias_only;
     int64_t layer_limit, param_limit;    /* ... as numbers (check_limits) */
-    bool main, train, split_weights, o0, no_winograd, no_fuse_blocks, weights_object, int8;
+    bool main, train, split_weights, o0, no_winograd, fuse_blocks, weights_object, int8;
 } Args;
 
 #define ON(c) (1u << (c))
@@ -82,7 +83,8 @@ static const Option options[] = {
     {"--weights-object", false, offsetof(Args, weights_object), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"-O0", false, offsetof(Args, o0), ON(CMD_COMPILE) | ON(CMD_RUN) | ON(CMD_INFO) | ON(CMD_QUANTIZE)},
     {"--no-winograd", false, offsetof(Args, no_winograd), ON(CMD_COMPILE) | ON(CMD_INFO)},
-    {"--no-fuse-blocks", false, offsetof(Args, no_fuse_blocks), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--fuse-blocks", false, offsetof(Args, fuse_blocks), ON(CMD_COMPILE) | ON(CMD_INFO)},
+    {"--patch", true, offsetof(Args, patch), ON(CMD_COMPILE) | ON(CMD_INFO)},
     {"--dot", true, offsetof(Args, dot), ON(CMD_INFO)},
     {"--dot-format", true, offsetof(Args, dot_format), ON(CMD_INFO)},
     {"--dump-ir", true, offsetof(Args, dump),
@@ -147,9 +149,20 @@ static void print_help(FILE *out)
           "  --no-winograd        3x3 stride-1 convs by the direct kernel, not Winograd's\n"
           "                       F(2x2,3x3): slower, a smaller arena and weights (also\n"
           "                       for info)\n"
-          "  --no-fuse-blocks     with --target and --int8: each inverted-residual block\n"
-          "                       (1x1 expand, depthwise, 1x1 project) as three layers, its\n"
-          "                       expanded tensor in the arena (also for info)\n"
+          "  --fuse-blocks        with a Cortex-M --target and --int8: each inverted-residual\n"
+          "                       block (1x1 expand, depthwise, 1x1 project) where the RAM\n"
+          "                       peaks as one kernel that expands only the rows the\n"
+          "                       depthwise window needs: less RAM, more instructions\n"
+          "                       (also for info)\n"
+          "  --patch N            run the leading high-resolution layers (the chain of\n"
+          "                       convs, pools and activations from the input, up to the\n"
+          "                       cut of least estimated peak) in N bands of the cut's\n"
+          "                       rows, each band's halo recomputed, so that their full\n"
+          "                       tensors never exist (MCUNetV2's patch-based inference;\n"
+          "                       N from 2 to 1024; also for info; not with --train);\n"
+          "                       without it, for a Cortex-M --target, a --ram-budget the\n"
+          "                       arena is over even with the direct 3x3 kernels chooses\n"
+          "                       the fewest bands that fit\n"
           "  --target T           build for T: cortex-m0plus, cortex-m3, cortex-m4,\n"
           "                       cortex-m7, cortex-m33, cortex-m55 or host (the default):\n"
           "                       the kernels, Winograd and unrolling measured best there\n"
@@ -449,6 +462,15 @@ static int check_limits(Args *a)
     return rc ? rc : parse_limit("--max-params", a->max_params, MAX_PARAMS_DEFAULT, &a->param_limit);
 }
 
+/* --patch N's number of bands, 0 if N is not one (2..1024). */
+static int parse_patch(const char *s)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return end == s || *end || errno || v < 2 || v > 1024 ? 0 : (int)v;
+}
+
 /* The checks that need no file: required options, numbers, names. */
 static int check_args(const Args *a, int *batch)
 {
@@ -508,6 +530,14 @@ static int check_args(const Args *a, int *batch)
     int rc = check_hparams(a);
     if (rc || (rc = check_int8(a)))
         return rc;
+    if (a->fuse_blocks && (!a->int8 || a->train || !a->target || strcmp(a->target, "host") == 0))
+        return usage("--fuse-blocks needs --int8 and a Cortex-M --target, without --train: the "
+                     "fused kernel is an int8 microcontroller kernel");
+    if (a->patch && (a->train || !parse_patch(a->patch)))
+        return usage(a->train ? "--patch and --train exclude each other: the backward reads "
+                                "the full activations"
+                              : "--patch needs a whole number of bands from 2 to 1024, not '%s'",
+                     a->patch);
     *batch = 0;
     if (a->batch) {
         char *end;
@@ -544,6 +574,7 @@ static LoadOptions load_options(const Args *a, bool optimize, QuantOptions *quan
         .freeze_until = a->freeze_until,
         .train_bias_only = a->train_bias_only,
         .grad_cmd = a->cmd == CMD_GRAD,
+        .patch = a->patch ? parse_patch(a->patch) : 0,
     };
 }
 
@@ -585,6 +616,62 @@ static bool build_target(const Args *a, Graph *g, const TargetProfile **t, bool 
     return true;
 }
 
+/* The band counts a RAM budget may choose, fewest (least recomputation) first. */
+static const int budget_band_counts[] = {2, 3, 4, 6, 8, 12, 16};
+
+/* The arena of this build in `bands` bands, from a pipeline of its own (the
+ * patch pass rewrites its graph); -1 after an error. */
+static int64_t patched_arena(const Args *a, const TargetProfile *t, bool no_winograd, int bands)
+{
+    QuantOptions quant;
+    LoadOptions opt = load_options(a, true, &quant);
+    opt.patch = bands;
+    opt.dump_after = NULL;
+    EmitOptions build = {.out_c = "", .prefix = "m", .batch = 1, .no_winograd = no_winograd,
+                         .count_weights = true, .target = t, .fuse_blocks = a->fuse_blocks};
+    Pipeline *p = pipeline_new(a->model, &opt);
+    pipeline_set_build(p, &build);
+    bool quiet = diag_quiet_warnings(true);
+    int64_t arena = pipeline_run(p, "plan") ? emit_figures(pipeline_emit(p)).arena_bytes : -1;
+    diag_quiet_warnings(quiet);
+    pipeline_free(p);
+    return arena;
+}
+
+/* A microcontroller profile's build without --patch, when the arena is over
+ * --ram-budget even with the direct 3x3 kernels: the fewest bands whose
+ * arena fits (a note says so), else 0 (target_check_budgets then reports
+ * the miss). The host's builds band only when asked. */
+static int budget_bands(const Args *a, Graph *g, const TargetProfile *t, bool no_winograd)
+{
+    int64_t ram;
+    MemoryFigures whole;
+    if (a->patch || !a->ram_budget || a->train || !t || strcmp(t->name, "host") == 0 ||
+        !target_parse_bytes(a->ram_budget, &ram) ||
+        !emit_memory(g, true, a->fuse_blocks, t, &whole) || whole.arena_bytes <= ram)
+        return 0;
+    for (size_t i = 0; i < sizeof budget_band_counts / sizeof *budget_band_counts; i++) {
+        int bands = budget_band_counts[i];
+        int64_t arena = patched_arena(a, t, no_winograd, bands);
+        if (arena >= 0 && arena <= ram) {
+            diag_note((Loc){a->model, 0, 0}, "the leading layers in %d bands (--patch %d) to fit "
+                      "the RAM budget: arena %lld bytes instead of %lld", bands, bands,
+                      (long long)arena, (long long)whole.arena_bytes);
+            return bands;
+        }
+    }
+    return 0;
+}
+
+/* Runs p through "patch": --patch's bands, else those the RAM budget needs. */
+static bool run_patch(const Args *a, Pipeline *p, const TargetProfile *t, bool no_winograd)
+{
+    int bands = budget_bands(a, pipeline_graph(p), t, no_winograd);
+    if (bands)
+        pipeline_set_patch(p, bands);
+    return pipeline_run(p, "patch");
+}
+
 static int cmd_compile(const Args *a, int batch)
 {
     Pipeline *p = load(a, true, "fuse-residual");
@@ -593,7 +680,7 @@ static int cmd_compile(const Args *a, int batch)
     Graph *g = pipeline_graph(p);
     const TargetProfile *target;
     bool no_winograd;
-    if (!build_target(a, g, &target, &no_winograd)) {
+    if (!build_target(a, g, &target, &no_winograd) || !run_patch(a, p, target, no_winograd)) {
         pipeline_free(p);
         return EXIT_MODEL;
     }
@@ -609,11 +696,11 @@ static int cmd_compile(const Args *a, int batch)
         .weights_blob = a->blob,
         .weights_object = a->weights_object,
         .no_winograd = no_winograd,
-        .no_fuse_blocks = a->no_fuse_blocks,
+        .fuse_blocks = a->fuse_blocks,
         .target = target,
         .hparams = a->train ? &hparams : NULL,
     };
-    bool ok = target_check_budgets(g, target, a->ram_budget, a->flash_budget, a->no_fuse_blocks,
+    bool ok = target_check_budgets(g, target, a->ram_budget, a->flash_budget, a->fuse_blocks,
                                    &opt.ram_budget, &opt.no_winograd);
     if (ok) {
         pipeline_set_build(p, &opt);
@@ -832,20 +919,21 @@ static bool info_variants(const Args *a, const TargetBuild *b)
 /* --target: the graph compile emits, cross-compiled (report/target.c). */
 static bool info_target(const Args *a, Pipeline *p, int batch)
 {
-    if (!pipeline_run(p, "autodiff"))
+    if (!pipeline_run(p, "fuse-residual"))
         return false;
     Graph *g = pipeline_graph(p);
     const TargetProfile *target;
     int64_t ram_budget;
     bool no_winograd;
-    if (!build_target(a, g, &target, &no_winograd) ||
-        !target_check_budgets(g, target, a->ram_budget, a->flash_budget, a->no_fuse_blocks,
+    if (!build_target(a, g, &target, &no_winograd) || !run_patch(a, p, target, no_winograd) ||
+        !pipeline_run(p, "autodiff") ||
+        !target_check_budgets(g, target, a->ram_budget, a->flash_budget, a->fuse_blocks,
                               &ram_budget,
                               &no_winograd))
         return false;
     TrainCfg hparams = train_hparams(a, g);
     TargetBuild b = {target, a->train ? build_batch(a, g, batch) : 0, no_winograd,
-                     a->no_fuse_blocks, a->cflags, a->weights_object,
+                     a->fuse_blocks, a->cflags, a->weights_object,
                      a->train ? &hparams : NULL};
     return target_report(g, &b, stdout) && (!a->train || info_variants(a, &b));
 }

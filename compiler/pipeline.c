@@ -111,6 +111,7 @@ FUSION_STEP(step_fuse_pad, fuse_pad)
 FUSION_STEP(step_fuse_residual, fuse_residual)
 FUSION_STEP(step_calibrate, calibrate)
 FUSION_STEP(step_quantize, quantize)
+FUSION_STEP(step_patch, patch)
 #undef FUSION_STEP
 
 /* Without emit options (cnnc info), a one-sample build as `cnnc info`
@@ -136,12 +137,13 @@ static bool step_emit(Pipeline *p)
 
 typedef enum { GRAPH, PLAN, FILES } Dump;
 
-typedef enum { ALWAYS, OPTIMIZATION, TRAINING, INT8 } When;
+typedef enum { ALWAYS, OPTIMIZATION, TRAINING, INT8, PATCH } When;
 
 typedef struct {
     const char *name;
     bool (*run)(Pipeline *p);
-    When when; /* OPTIMIZATION: unless -O0; TRAINING: --train and cnnc grad; INT8: --int8 */
+    When when; /* OPTIMIZATION: unless -O0; TRAINING: --train and cnnc grad; INT8: --int8;
+                  PATCH: --patch */
     Dump dump; /* what --dump-ir=name prints */
 } Step;
 
@@ -176,6 +178,9 @@ static const Step steps[] = {
     {"calibrate", step_calibrate, INT8, GRAPH},
     {"quantize", step_quantize, ALWAYS, GRAPH},
     {"fuse-residual", step_fuse_residual, OPTIMIZATION, GRAPH},
+    /* patch-based inference: on the graph the code generator compiles, after
+     * `cnnc run`'s last step, which is its oracle. */
+    {"patch", step_patch, PATCH, GRAPH},
     {"autodiff", step_autodiff, TRAINING, GRAPH},
     {"plan", step_plan, ALWAYS, PLAN},
     {"emit", step_emit, ALWAYS, FILES},
@@ -231,7 +236,8 @@ bool pipeline_run(Pipeline *p, const char *last)
         /* A skipped step still dumps (the graph unchanged), so that -O0
          * and the optimised dumps of one step compare. */
         bool skip = (s->when == OPTIMIZATION && !p->opt.optimize) ||
-                    (s->when == TRAINING && !p->opt.train) || (s->when == INT8 && !p->opt.quant);
+                    (s->when == TRAINING && !p->opt.train) || (s->when == INT8 && !p->opt.quant) ||
+                    (s->when == PATCH && !p->opt.patch);
         if (!skip && (!s->run(p) || diag_error_count() > errors))
             return false;
         graph_verify(p->g);
@@ -248,6 +254,13 @@ Graph *pipeline_graph(Pipeline *p)
 void pipeline_set_build(Pipeline *p, const EmitOptions *opt)
 {
     p->opt.emit = opt;
+}
+
+void pipeline_set_patch(Pipeline *p, int bands)
+{
+    if (p->next > pipeline_step_index("patch"))
+        internal_error("--patch set after the patch step ran");
+    p->opt.patch = bands;
 }
 
 Emit *pipeline_emit(Pipeline *p)

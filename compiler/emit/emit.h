@@ -76,7 +76,20 @@ struct Emit {
      * inside such a block's kernel (no code, no call of its own). */
     int *block_expand;
     bool *in_block;
+    struct SharedConsts *shared; /* emit_shared.c: a patched build's shared arrays */
 };
+
+/* emit_shared.c: a patched build's constant arrays, one per distinct
+ * contents: the expression an earlier layer's identical array (of C type
+ * `type`) was given, else NULL; and the record of a new one. */
+const char *emit_shared_find(Emit *e, const char *type, const void *bytes, int64_t nbytes);
+void emit_shared_add(Emit *e, const char *type, const void *bytes, int64_t nbytes,
+                     const char *expr);
+/* Layer i of a patched build: the first layer whose function text (after
+ * its name) is fn, recorded for i on the first call; i itself without
+ * bands. Later calls (fn NULL) return the same answer. */
+int emit_shared_layer(Emit *e, int i, const char *fn);
+void emit_shared_free(Emit *e);
 
 /* The layer function of node i: "<P>_<layer>" (lenet_conv1). */
 const char *emit_layer_fn(Emit *e, int i);

@@ -93,11 +93,11 @@ typedef struct {
     int64_t arena, weights, layer_bound;
 } Prediction;
 
-static bool predict(Graph *g, bool no_winograd, bool no_fuse_blocks, const TargetProfile *t,
+static bool predict(Graph *g, bool no_winograd, bool fuse_blocks, const TargetProfile *t,
                     Prediction *p)
 {
     MemoryFigures m;
-    if (!emit_memory(g, no_winograd, no_fuse_blocks, t, &m))
+    if (!emit_memory(g, no_winograd, fuse_blocks, t, &m))
         return false; /* reported */
     p->arena = m.arena_bytes;
     p->weights = m.weights_bytes;
@@ -173,7 +173,7 @@ static bool fits(const Prediction *p, int64_t ram, int64_t flash)
 }
 
 bool target_check_budgets(Graph *g, const TargetProfile *t, const char *ram_budget,
-                          const char *flash_budget, bool no_fuse_blocks, int64_t *ram_bytes,
+                          const char *flash_budget, bool fuse_blocks, int64_t *ram_bytes,
                           bool *no_winograd)
 {
     int64_t ram = -1, flash = -1;
@@ -194,12 +194,12 @@ bool target_check_budgets(Graph *g, const TargetProfile *t, const char *ram_budg
     if (ram < 0 && flash < 0)
         return true;
     Prediction p, wino;
-    if (!predict(g, *no_winograd, no_fuse_blocks, t, &p))
+    if (!predict(g, *no_winograd, fuse_blocks, t, &p))
         return false;
     bool switched = false;
     if (!fits(&p, ram, flash) && !*no_winograd) {
         wino = p;
-        if (!predict(g, true, no_fuse_blocks, t, &p))
+        if (!predict(g, true, fuse_blocks, t, &p))
             return false;
         switched = p.arena < wino.arena || p.weights < wino.weights;
         if (!switched)
@@ -229,6 +229,11 @@ bool target_check_budgets(Graph *g, const TargetProfile *t, const char *ram_budg
                         "default) the arena is %lld bytes and the weights %lld",
                   (long long)wino.arena, (long long)wino.weights);
     return ok;
+}
+
+bool target_parse_bytes(const char *s, int64_t *out)
+{
+    return parse_bytes(s, out);
 }
 
 /* ---- measuring a cross-compiled object ---- */
@@ -510,7 +515,7 @@ static bool measure(Graph *g, const TargetBuild *b, const char *dir, Measure *m)
     EmitOptions opt = {.out_c = c, .prefix = "model", .batch = train_batch ? train_batch : 1,
                        .train = train_batch > 0, .split_weights = !b->weights_object,
                        .weights_object = b->weights_object, .no_winograd = b->no_winograd,
-                       .no_fuse_blocks = b->no_fuse_blocks, .target = t, .hparams = b->hparams};
+                       .fuse_blocks = b->fuse_blocks, .target = t, .hparams = b->hparams};
     char *size[] = {(char *)t->size, "-A", o, wo, NULL};
     bool ok = emit_c(g, &opt) && compile(b, dir, c, o) && compile(b, dir, wc, wo) &&
               run_tool(size, sizes);
@@ -599,7 +604,7 @@ static void print_report(const TargetBuild *b, const Prediction *p, const Measur
 bool target_report(Graph *g, const TargetBuild *b, FILE *out)
 {
     Prediction p;
-    if (!predict(g, b->no_winograd, b->no_fuse_blocks, b->t, &p))
+    if (!predict(g, b->no_winograd, b->fuse_blocks, b->t, &p))
         return false;
     const char *tmp = getenv("TMPDIR");
     char *dir = xasprintf("%s/cnnc-target-XXXXXX", tmp && *tmp ? tmp : "/tmp");

@@ -77,6 +77,12 @@ def test_usage_errors():
     expect_usage_error([LENET, "-o", "x.c", "--split-weights", "--weights-blob", "b"],
                        "exclude each other")
     expect_usage_error([LENET, LENET, "-o", "x.c"], "more than one model")
+    expect_usage_error([LENET, "-o", "x.c", "--fuse-blocks"], "--fuse-blocks needs --int8 and a Cortex-M")
+    expect_usage_error([LENET, "-o", "x.c", "--fuse-blocks", "--int8", "--calib", "c.npy",
+                        "--target", "host"], "--fuse-blocks needs --int8 and a Cortex-M")
+    for bad in ("1", "0", "x", "1025"):
+        expect_usage_error([LENET, "-o", "x.c", "--patch", bad], "--patch needs a whole number")
+    expect_usage_error([LENET, "-o", "x.c", "--patch", "2", "--train"], "--patch and --train exclude")
     expect_usage_error(["info", LENET, "--main"], "does not apply to 'cnnc info'")
     expect_usage_error(["run", LENET, "--output", "y.npy"], "needs --input")
     expect_usage_error(["run", LENET, "--input", "x.npy"], "needs --output")

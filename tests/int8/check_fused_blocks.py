@@ -6,17 +6,17 @@ For a matrix of blocks (1x1 expand -> depthwise KxK -> 1x1 project): stride
 heights and widths, one-sided padding, relu6 and plain outputs, two blocks
 in a row, and a block right at the input: the --target cortex-m4 build must
 fuse every block (--dump-ir=plan shows the expanded and depthwise tensors
-inside a fused block) and plan a smaller arena than --no-fuse-blocks, which
-fuses none; where the peak is elsewhere, or the ring of KH expanded rows is
+inside a fused block) with --fuse-blocks and plan a smaller arena than the
+build without it, which fuses none; where the peak is elsewhere, or the ring of KH expanded rows is
 no smaller than the expanded tensor, no block is fused and the arena is
---no-fuse-blocks's. Both builds, compiled for the host with gcc and clang (-std=c99
+the unfused build's. Both builds, compiled for the host with gcc and clang (-std=c99
 -Wall -Wextra -pedantic -Werror) as their --main programs, must give `cnnc
 run --int8`'s outputs bit for bit on 3 samples (the interpreter runs the
 three layers one by one: the oracle knows nothing of the fusion), and the
 generated C must be byte-identical when compiled twice.
 
 With --qemu instead: two_blocks and s2 on the Cortex-M4 in QEMU by
-scripts/target-bench, fused and with --no-fuse-blocks, each bit for bit
+scripts/target-bench, with --fuse-blocks and without, each bit for bit
 `cnnc run --int8` (max_rel_error 0) on 3 samples; the fused build's
 ram_bytes must be below the other's. Prints both builds' ram_bytes and
 instructions (the RAM the fusion saves and the instructions it costs).
@@ -120,12 +120,12 @@ def check_model(cnnc, work, name, shape, blocks, fuses=True):
     run([cnnc, "run", path, "--int8", "--calib", calib, "--input", x, "--output", ref_path])
     ref = np.load(ref_path)
     base = os.path.join(work, name)
-    fused, arena = build(cnnc, path, calib, base + "_fused", [])
+    fused, arena = build(cnnc, path, calib, base + "_fused", ["--fuse-blocks"])
     want = {"%s%d" % (t, i) for i in range(len(blocks)) for t in "ed"} if fuses else set()
     expect(fused == want, "%s: %s" % (name, "every block fused" if fuses else "no block fused"),
            "(%s)" % sorted(fused))
-    plain, plain_arena = build(cnnc, path, calib, base + "_plain", ["--no-fuse-blocks"])
-    expect(not plain, "%s: --no-fuse-blocks fuses none" % name)
+    plain, plain_arena = build(cnnc, path, calib, base + "_plain", [])
+    expect(not plain, "%s: without --fuse-blocks none is fused" % name)
     expect(arena < plain_arena if fuses else arena == plain_arena,
            "%s: the arena is %s" % (name, "smaller fused" if fuses else "the same"),
            "(%d bytes against %d)" % (arena, plain_arena))
@@ -133,8 +133,8 @@ def check_model(cnnc, work, name, shape, blocks, fuses=True):
         check_outputs(name, out, x, ref)
     again = os.path.join(work, "again")
     os.makedirs(again, exist_ok=True)
-    run([cnnc, path, "--int8", "--calib", calib, "--target", "cortex-m4", "--main", "-o",
-         os.path.join(again, name + "_fused.c")])
+    run([cnnc, path, "--int8", "--calib", calib, "--target", "cortex-m4", "--fuse-blocks", "--main",
+         "-o", os.path.join(again, name + "_fused.c")])
     expect(open(base + "_fused.c").read() == open(os.path.join(again, name + "_fused.c")).read(),
            "%s: the generated C is byte-identical when compiled again" % name)
 
@@ -156,7 +156,7 @@ def check_qemu(cnnc, src, work):
             f.write(model(name, shape, blocks))
         np.save(calib, np.random.default_rng(11).standard_normal((8,) + shape).astype(np.float32))
         fig = {}
-        for build_name, extra in (("fused", []), ("plain", ["--no-fuse-blocks"])):
+        for build_name, extra in (("fused", ["--fuse-blocks"]), ("plain", [])):
             q = target_bench(src, path, calib, os.path.join(work, name + "_m4_" + build_name),
                              extra)
             expect(q.get("max_rel_error") == 0.0,

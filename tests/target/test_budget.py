@@ -13,7 +13,9 @@ when its header's arena is smaller than the plan or over the RAM budget.
 On resnet_small (3x3 convs that go to Winograd's kernel by default): a RAM
 budget the Winograd build is over and the direct one is not gives the
 direct kernels, with a note; --no-winograd gives them as well, and
-`info --no-winograd` reports that build's arena. Exit status 0 or 1."""
+`info --no-winograd` reports that build's arena. On patch_stem for a
+Cortex-M4: a budget only --patch fits takes the fewest bands that fit.
+Exit status 0 or 1."""
 import os
 import re
 import subprocess
@@ -127,6 +129,37 @@ p, a, wino = compiled("--ram-budget", str(direct_arena - 1))
 check(p.returncode == 1 and "needs a %d-byte arena" % direct_arena in p.stderr and
       "with Winograd's (the default) the arena is %d bytes" % wino_arena in p.stderr,
       "a budget nothing fits names the smaller arena, then Winograd's: %r" % p.stderr)
+
+# On a Cortex-M profile, a RAM budget the layer-by-layer arena is over (even
+# with the direct kernels) takes the fewest bands of --patch (2, 3, 4, 6, 8,
+# 12, 16) whose arena fits, with a note: the same arena as that --patch
+# given; a budget no band count fits fails as before; the host never bands
+# unasked.
+stem = os.path.join(SRC, "tests", "codegen", "models", "patch_stem.cnn")
+pout = os.path.join(WORK, "patch_budget.c")
+
+
+def patched(*flags):
+    p = cnnc(stem, "-o", pout, "--target", "cortex-m4", *flags)
+    m = re.search(r"#define patch_budget_ARENA_BYTES (\d+)", open(pout[:-2] + ".h").read()) \
+        if p.returncode == 0 else None
+    return p, int(m.group(1)) if m else -1
+
+
+_, whole = patched()
+arenas = {n: patched("--patch", str(n))[1] for n in (2, 3)}
+check(whole > arenas[2] > arenas[3] > 0, "patch_stem arenas: %d, %r" % (whole, arenas))
+budget = (arenas[2] + arenas[3]) // 2
+p, a = patched("--ram-budget", str(budget))
+check(p.returncode == 0 and a == arenas[3] and
+      "note: the leading layers in 3 bands (--patch 3) to fit the RAM budget: arena %d bytes "
+      "instead of %d" % (arenas[3], whole) in p.stderr,
+      "a budget 3 bands fit: exit %d, arena %d, %r" % (p.returncode, a, p.stderr))
+p, a = patched("--ram-budget", "1000")
+check(p.returncode == 1 and "needs a %d-byte arena" % whole in p.stderr and "bands" not in p.stderr,
+      "a budget no band count fits: %r" % p.stderr)
+p = cnnc(stem, "-o", pout, "--ram-budget", str(budget))
+check(p.returncode == 1 and "bands" not in p.stderr, "the host bands unasked: %r" % p.stderr)
 
 p = cnnc("info", lenet, "--target", "avr")
 check(p.returncode == 1 and "unknown target 'avr'" in p.stderr, "unknown target: %r" % p.stderr)
