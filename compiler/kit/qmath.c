@@ -150,37 +150,44 @@ void q_bounds(Act act, const Quant *q, int32_t *lo, int32_t *hi)
  * pair (w[k], w[k+1]), VMOVLT the odd ones into (w[k+2], w[k+3]); a gather
  * (four addresses `at`, a group's words apart, plus an immediate) takes
  * the column's matching word of each group, and VMLADAVA adds the eight
- * products into an int32 sum, exactly (the same sums as the DSP path). The
- * last pass is predicated (VCTP, a lane a group): lanes past kq load
- * nothing and give 0. */
-/* A pass's head: c moves PASS_WORDS words, four groups. */
-#define MVE_DOT_PASS_OPEN(PASS_WORDS) \
-    "    for (n = kq; n > 0; n -= 4, w += 4, c += " PASS_WORDS ") {\n" \
-    "        const mve_pred16_t p = vctp32q((uint32_t)n);\n" \
-    "        const int8x16_t v = vreinterpretq_s8_s32(vldrwq_z_s32(w, p));\n" \
+ * products into an int32 sum, exactly (the same sums as the DSP path).
+ * Full passes unpredicated; the last, of n < 4 groups, predicated (VCTP, a
+ * lane a group): lanes past kq load nothing and give 0. Z and P make a
+ * load predicated: "_z" and ", p", or "" and "". */
+#define MVE_DOT_WEIGHTS(Z, P) \
+    "        const int8x16_t v = vreinterpretq_s8_s32(vldrwq" Z "_s32(w" P "));\n" \
     "        const int16x8_t wl = vmovlbq_s8(v), wh = vmovltq_s8(v);\n" \
     "        const uint32x4_t at = vaddq_n_u32(groups, (uint32_t)(uintptr_t)c);\n"
 /* A += pixel's words (x[k], x[k+1]) at byte LO, (x[k+2], x[k+3]) at HI
  * times the weights. */
-#define MVE_DOT_PIXEL(A, LO, HI) \
-    "        " A " = vmladavaq_s16(" A ", wl, vreinterpretq_s16_s32(vldrwq_gather_base_z_s32(at, " \
-    LO ", p)));\n" \
-    "        " A " = vmladavaq_s16(" A ", wh, vreinterpretq_s16_s32(vldrwq_gather_base_z_s32(at, " \
-    HI ", p)));\n"
+#define MVE_DOT_PIXEL(Z, P, A, LO, HI) \
+    "        " A " = vmladavaq_s16(" A ", wl, vreinterpretq_s16_s32(vldrwq_gather_base" Z \
+    "_s32(at, " LO P ")));\n" \
+    "        " A " = vmladavaq_s16(" A ", wh, vreinterpretq_s16_s32(vldrwq_gather_base" Z \
+    "_s32(at, " HI P ")));\n"
+/* The passes from n = kq groups; c moves PASS_WORDS words a pass. */
+#define MVE_DOT_PASSES(PASS_WORDS, PIXELS) \
+    "    for (; n >= 4; n -= 4, w += 4, c += " PASS_WORDS ") {\n" \
+    MVE_DOT_WEIGHTS("", "") PIXELS("", "") \
+    "    }\n" \
+    "    if (n > 0) {\n" \
+    "        const mve_pred16_t p = vctp32q((uint32_t)n);\n" \
+    MVE_DOT_WEIGHTS("_z", ", p") PIXELS("_z", ", p") \
+    "    }\n"
 /* cnnc_dot5 on MVE: the five pixels' words interleaved two at a time, a
  * group ten words (40 bytes) long. */
+#define MVE_DOT5_PIXELS(Z, P) \
+    MVE_DOT_PIXEL(Z, P, "a0", "0", "4") MVE_DOT_PIXEL(Z, P, "a1", "8", "12") \
+    MVE_DOT_PIXEL(Z, P, "a2", "16", "20") MVE_DOT_PIXEL(Z, P, "a3", "24", "28") \
+    MVE_DOT_PIXEL(Z, P, "a4", "32", "36")
 #define MVE_DOT5 \
     "static void cnnc_dot5(const int32_t *w, const int32_t *c, int kq, int32_t b, int32_t *a)\n" \
     "{\n" \
     "    static const uint32_t group_bytes[4] = {0, 40, 80, 120};\n" \
     "    const uint32x4_t groups = vld1q_u32(group_bytes);\n" \
     "    int32_t a0 = b, a1 = b, a2 = b, a3 = b, a4 = b;\n" \
-    "    int n;\n" \
-    MVE_DOT_PASS_OPEN("40") \
-    MVE_DOT_PIXEL("a0", "0", "4") MVE_DOT_PIXEL("a1", "8", "12") \
-    MVE_DOT_PIXEL("a2", "16", "20") MVE_DOT_PIXEL("a3", "24", "28") \
-    MVE_DOT_PIXEL("a4", "32", "36") \
-    "    }\n" \
+    "    int n = kq;\n" \
+    MVE_DOT_PASSES("40", MVE_DOT5_PIXELS) \
     "    a[0] = a0;\n" \
     "    a[1] = a1;\n" \
     "    a[2] = a2;\n" \
@@ -188,15 +195,14 @@ void q_bounds(Act act, const Quant *q, int32_t *lo, int32_t *hi)
     "    a[4] = a4;\n" \
     "}\n"
 /* cnnc_dot1 on MVE: one column, a group two words (8 bytes) long. */
+#define MVE_DOT1_PIXELS(Z, P) MVE_DOT_PIXEL(Z, P, "acc", "0", "4")
 #define MVE_DOT1 \
     "static int32_t cnnc_dot1(const int32_t *w, const int32_t *c, int kq, int32_t acc)\n" \
     "{\n" \
     "    static const uint32_t group_bytes[4] = {0, 8, 16, 24};\n" \
     "    const uint32x4_t groups = vld1q_u32(group_bytes);\n" \
-    "    int n;\n" \
-    MVE_DOT_PASS_OPEN("8") \
-    MVE_DOT_PIXEL("acc", "0", "4") \
-    "    }\n" \
+    "    int n = kq;\n" \
+    MVE_DOT_PASSES("8", MVE_DOT1_PIXELS) \
     "    return acc;\n" \
     "}\n"
 static const char DOT15[] =
