@@ -289,35 +289,22 @@ static bool mve_fits(const ConvQ *q)
     return high_word_only(q);
 }
 
-/* The vector of tap (ky, kx)'s inputs for four output pixels from xp:
- * contiguous at column stride 1, else gathered at offsets `step`; lanes
- * past the row (p) load nothing. */
-static char *mve_taps(const ConvQ *q, const char *offset)
+/* The vector of a tap's inputs (at xp + offset) for four output pixels:
+ * contiguous at column stride 1, else gathered at offsets `step`; in the
+ * predicated last step of a row (pred), lanes past the row load nothing. */
+static char *mve_taps(const ConvQ *q, const char *offset, bool pred)
 {
     if (q->k.sw == 1)
-        return xasprintf("vldrbq_z_s32(xp + %s, p)", offset);
-    return xasprintf("vldrbq_gather_offset_z_s32(xp + %s, step, p)", offset);
+        return xasprintf("vldrbq%s_s32(xp + %s%s)", pred ? "_z" : "", offset, pred ? ", p" : "");
+    return xasprintf("vldrbq_gather_offset%s_s32(xp + %s, step%s)", pred ? "_z" : "", offset,
+                     pred ? ", p" : "");
 }
 
-/* One channel on Helium (MVE): four output pixels a step in the int32
- * lanes of one vector, a VMLA by each tap's weight (exact: the sums cannot
- * overflow, conv_int8.c's bound), the last step of a row predicated
- * (VCTP), the four sums requantized and stored by cnnc_rq8x4. Weights as
- * scalars: the three-wide words taken apart once per channel, else W's
- * bytes. */
-static void emit_mve_channel(Emit *e, const ConvQ *q, int64_t wp)
+/* Four output pixels from column ox (p: the lanes stored): a VMLA by each
+ * tap's weight into the int32 lanes of acc, then cnnc_rq8x4. */
+static void emit_mve_step(Emit *e, const ConvQ *q, int64_t wp, bool pred)
 {
     const ConvGeom *k = &q->k;
-    if (three_wide(k))
-        emit_three_wide_weights(e, k);
-    else
-        emit_line(e, "const int8_t *wc = W + ch * %lld;", (long long)q->taps);
-    emit_channel_requant(e, q);
-    if (k->sw > 1)
-        emit_line(e, "const uint32x4_t step = vmulq_n_u32(vidupq_n_u32(0u, 1), %d);", k->sw);
-    emit_rows_open(e, k, wp);
-    emit_line(e, "for (int ox = 0; ox < %lld; ox += 4) {", (long long)k->ow);
-    emit_line(e, "const mve_pred16_t p = vctp32q((uint32_t)(%lld - ox));", (long long)k->ow);
     emit_line(e, "const int8_t *xp = xr + ox * %d;", k->sw);
     emit_line(e, "int32x4_t acc = vdupq_n_s32(b);");
     if (q->taps <= 25 || three_wide(k)) { /* three wide: the weights are named scalars */
@@ -326,7 +313,7 @@ static void emit_mve_channel(Emit *e, const ConvQ *q, int64_t wp)
                 char *off = xasprintf("%lld", (long long)(ky * k->dh * wp + kx * k->dw));
                 char *w = three_wide(k) ? xasprintf("w%d_%d", ky, kx)
                                         : xasprintf("wc[%d]", ky * k->kw + kx);
-                char *x = mve_taps(q, off);
+                char *x = mve_taps(q, off, pred);
                 emit_line(e, "acc = vmlaq_n_s32(acc, %s, %s);", x, w);
                 free(off);
                 free(w);
@@ -334,16 +321,46 @@ static void emit_mve_channel(Emit *e, const ConvQ *q, int64_t wp)
             }
     } else {
         char *off = xasprintf("ky * %lld + kx * %d", (long long)(k->dh * wp), k->dw);
-        char *x = mve_taps(q, off);
+        char *x = mve_taps(q, off, pred);
         emit_line(e, "for (int ky = 0; ky < %d; ky++)", k->kh);
         emit_line(e, "for (int kx = 0; kx < %d; kx++)", k->kw);
         emit_line(e, "    acc = vmlaq_n_s32(acc, %s, wc[ky * %d + kx]);", x, k->kw);
         free(off);
         free(x);
     }
-    emit_line(e, "cnnc_rq8x4(yr + ox, acc, m, half, sh, %ld, %ld, %ld, p);", (long)q->zy,
-              (long)q->lo, (long)q->hi);
-    emit_line(e, "}");
+    emit_line(e, "cnnc_rq8x4(yr + ox, acc, m, half, sh, %ld, %ld, %ld, %s);", (long)q->zy,
+              (long)q->lo, (long)q->hi, pred ? "p" : "(mve_pred16_t)0xffff");
+}
+
+/* One channel on Helium (MVE): four output pixels a step in the int32
+ * lanes of one vector (exact: the sums cannot overflow, conv_int8.c's
+ * bound), a row's last ow % 4 pixels in a step predicated by VCTP (apart:
+ * gcc puts a VPST before each predicated load). Weights as scalars: the
+ * three-wide words taken apart once per channel, else W's bytes. */
+static void emit_mve_channel(Emit *e, const ConvQ *q, int64_t wp)
+{
+    const ConvGeom *k = &q->k;
+    long long ow = k->ow, tail = k->ow % 4;
+    if (three_wide(k))
+        emit_three_wide_weights(e, k);
+    else
+        emit_line(e, "const int8_t *wc = W + ch * %lld;", (long long)q->taps);
+    emit_channel_requant(e, q);
+    if (k->sw > 1)
+        emit_line(e, "const uint32x4_t step = vmulq_n_u32(vidupq_n_u32(0u, 1), %d);", k->sw);
+    emit_rows_open(e, k, wp);
+    if (ow >= 4) {
+        emit_line(e, "for (int ox = 0; ox + 4 <= %lld; ox += 4) {", ow);
+        emit_mve_step(e, q, wp, false);
+        emit_line(e, "}");
+    }
+    if (tail) {
+        emit_line(e, "{");
+        emit_line(e, "const int ox = %lld;", ow - tail);
+        emit_line(e, "const mve_pred16_t p = vctp32q(%lldu);", tail);
+        emit_mve_step(e, q, wp, true);
+        emit_line(e, "}");
+    }
     emit_line(e, "}");
 }
 
