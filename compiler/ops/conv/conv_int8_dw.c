@@ -22,7 +22,11 @@
  *   channel. Both sum the same products, which cannot overflow (conv_int8.c's
  *   bound), so they agree bit for bit.
  * - Other shapes: weights [C][KH*KW] as the plain loop reads them, the taps
- *   unrolled up to 5x5. */
+ *   unrolled up to 5x5.
+ * - On Helium (MVE: Cortex-M55) every shape takes four output pixels a step
+ *   in the int32 lanes of a vector, a VMLA by each tap's weight (the same
+ *   weights as above, as scalars), requantized by kit/qmath.c's cnnc_rq8x4,
+ *   where every channel's shift allows the high-word rule (emit_mve_channel). */
 #include "conv_int8.h"
 
 #include <stdlib.h>
@@ -300,43 +304,50 @@ static char *mve_taps(const ConvQ *q, const char *offset, bool pred)
                      pred ? ", p" : "");
 }
 
-/* Four output pixels from column ox (p: the lanes stored): a VMLA by each
- * tap's weight into the int32 lanes of acc, then cnnc_rq8x4. */
-static void emit_mve_step(Emit *e, const ConvQ *q, int64_t wp, bool pred)
+/* Four output pixels from column ox a vector, `vectors` of them (1 or 2:
+ * the second shares the weights' loads), p the lanes stored: a VMLA by
+ * each tap's weight into the int32 lanes of acc<i>, then cnnc_rq8x4. */
+static void emit_mve_step(Emit *e, const ConvQ *q, int64_t wp, int vectors, bool pred)
 {
     const ConvGeom *k = &q->k;
     emit_line(e, "const int8_t *xp = xr + ox * %d;", k->sw);
-    emit_line(e, "int32x4_t acc = vdupq_n_s32(b);");
-    if (q->taps <= 25 || three_wide(k)) { /* three wide: the weights are named scalars */
-        for (int ky = 0; ky < k->kh; ky++)
-            for (int kx = 0; kx < k->kw; kx++) {
-                char *off = xasprintf("%lld", (long long)(ky * k->dh * wp + kx * k->dw));
-                char *w = three_wide(k) ? xasprintf("w%d_%d", ky, kx)
-                                        : xasprintf("wc[%d]", ky * k->kw + kx);
-                char *x = mve_taps(q, off, pred);
-                emit_line(e, "acc = vmlaq_n_s32(acc, %s, %s);", x, w);
-                free(off);
-                free(w);
-                free(x);
-            }
-    } else {
-        char *off = xasprintf("ky * %lld + kx * %d", (long long)(k->dh * wp), k->dw);
-        char *x = mve_taps(q, off, pred);
+    for (int i = 0; i < vectors; i++)
+        emit_line(e, "int32x4_t acc%d = vdupq_n_s32(b);", i);
+    bool unroll = q->taps <= 25 || three_wide(k); /* three wide: the weights are named scalars */
+    if (!unroll) {
         emit_line(e, "for (int ky = 0; ky < %d; ky++)", k->kh);
-        emit_line(e, "for (int kx = 0; kx < %d; kx++)", k->kw);
-        emit_line(e, "    acc = vmlaq_n_s32(acc, %s, wc[ky * %d + kx]);", x, k->kw);
-        free(off);
-        free(x);
+        emit_line(e, "for (int kx = 0; kx < %d; kx++) {", k->kw);
+        emit_line(e, "const int32_t wt = wc[ky * %d + kx];", k->kw);
     }
-    emit_line(e, "cnnc_rq8x4(yr + ox, acc, m, half, sh, %ld, %ld, %ld, %s);", (long)q->zy,
-              (long)q->lo, (long)q->hi, pred ? "p" : "(mve_pred16_t)0xffff");
+    for (int t = 0; t < (unroll ? q->taps : 1); t++) {
+        int ky = t / k->kw, kx = t % k->kw;
+        char *w = !unroll ? xasprintf("wt") : three_wide(k) ? xasprintf("w%d_%d", ky, kx)
+                                                              : xasprintf("wc[%d]", t);
+        for (int i = 0; i < vectors; i++) {
+            char *off = unroll ? xasprintf("%lld", (long long)(ky * k->dh * wp + kx * k->dw +
+                                                               4 * i * k->sw))
+                               : xasprintf("ky * %lld + kx * %d + %d", (long long)(k->dh * wp),
+                                           k->dw, 4 * i * k->sw);
+            char *x = mve_taps(q, off, pred);
+            emit_line(e, "acc%d = vmlaq_n_s32(acc%d, %s, %s);", i, i, x, w);
+            free(off);
+            free(x);
+        }
+        free(w);
+    }
+    if (!unroll)
+        emit_line(e, "}");
+    for (int i = 0; i < vectors; i++)
+        emit_line(e, "cnnc_rq8x4(yr + ox + %d, acc%d, m, half, sh, %ld, %ld, %ld, %s);", 4 * i, i,
+                  (long)q->zy, (long)q->lo, (long)q->hi, pred ? "p" : "(mve_pred16_t)0xffff");
 }
 
-/* One channel on Helium (MVE): four output pixels a step in the int32
- * lanes of one vector (exact: the sums cannot overflow, conv_int8.c's
- * bound), a row's last ow % 4 pixels in a step predicated by VCTP (apart:
- * gcc puts a VPST before each predicated load). Weights as scalars: the
- * three-wide words taken apart once per channel, else W's bytes. */
+/* One channel on Helium (MVE): output pixels in the int32 lanes of
+ * vectors (exact: the sums cannot overflow, conv_int8.c's bound), eight a
+ * step (two vectors share each weight's load), then four, then a row's
+ * last ow % 4 in a step predicated by VCTP (apart: gcc puts a VPST before
+ * each predicated load). Weights as scalars: the three-wide words taken
+ * apart once per channel, else W's bytes. */
 static void emit_mve_channel(Emit *e, const ConvQ *q, int64_t wp)
 {
     const ConvGeom *k = &q->k;
@@ -349,16 +360,22 @@ static void emit_mve_channel(Emit *e, const ConvQ *q, int64_t wp)
     if (k->sw > 1)
         emit_line(e, "const uint32x4_t step = vmulq_n_u32(vidupq_n_u32(0u, 1), %d);", k->sw);
     emit_rows_open(e, k, wp);
-    if (ow >= 4) {
-        emit_line(e, "for (int ox = 0; ox + 4 <= %lld; ox += 4) {", ow);
-        emit_mve_step(e, q, wp, false);
+    if (ow >= 8) {
+        emit_line(e, "for (int ox = 0; ox + 8 <= %lld; ox += 8) {", ow);
+        emit_mve_step(e, q, wp, 2, false);
+        emit_line(e, "}");
+    }
+    if (ow % 8 >= 4) {
+        emit_line(e, "{");
+        emit_line(e, "const int ox = %lld;", ow / 8 * 8);
+        emit_mve_step(e, q, wp, 1, false);
         emit_line(e, "}");
     }
     if (tail) {
         emit_line(e, "{");
         emit_line(e, "const int ox = %lld;", ow - tail);
         emit_line(e, "const mve_pred16_t p = vctp32q(%lldu);", tail);
-        emit_mve_step(e, q, wp, true);
+        emit_mve_step(e, q, wp, 1, true);
         emit_line(e, "}");
     }
     emit_line(e, "}");
