@@ -108,6 +108,7 @@ void q_bounds(Act act, const Quant *q, int32_t *lo, int32_t *hi)
     "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n" \
     "#include <arm_acle.h>\n" \
     "#if defined(__GNUC__)\n" \
+    "__attribute__((unused)) /* on Helium, where the MVE paths take its place */\n" \
     "static inline int32_t cnnc_sxtb16_hi(int32_t w)\n" \
     "{\n" \
     "    int32_t r;\n" \
