@@ -108,6 +108,7 @@ void q_bounds(Act act, const Quant *q, int32_t *lo, int32_t *hi)
     "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)\n" \
     "#include <arm_acle.h>\n" \
     "#if defined(__GNUC__)\n" \
+    "__attribute__((unused)) /* on Helium, where the MVE paths take its place */\n" \
     "static inline int32_t cnnc_sxtb16_hi(int32_t w)\n" \
     "{\n" \
     "    int32_t r;\n" \
@@ -133,8 +134,84 @@ void q_bounds(Act act, const Quant *q, int32_t *lo, int32_t *hi)
     "}\n" \
     "#endif\n" \
     "#endif\n"
+/* Helium (MVE, __ARM_FEATURE_MVE: Cortex-M55): its intrinsics, and
+ * CNNC_MVE where the int8 kernels take them. Little-endian only: the dot
+ * products take a weight word's bytes apart as vector lanes. */
+#define MVE_PRELUDE \
+    "#ifndef CNNC_MVE_PRELUDE\n" \
+    "#define CNNC_MVE_PRELUDE\n" \
+    "#if defined(__ARM_FEATURE_MVE) && !defined(__ARM_BIG_ENDIAN)\n" \
+    "#define CNNC_MVE 1\n" \
+    "#include <arm_mve.h>\n" \
+    "#endif\n" \
+    "#endif\n"
+/* The MVE dot products: four groups of four k (sixteen k) a pass, over the
+ * same packed words as the DSP path. Of the weight bytes w[k], w[k+2],
+ * w[k+1], w[k+3] of each word, VMOVLB widens the even ones into the int16
+ * pair (w[k], w[k+1]), VMOVLT the odd ones into (w[k+2], w[k+3]); a gather
+ * (four addresses `at`, a group's words apart, plus an immediate) takes
+ * the column's matching word of each group, and VMLADAVA adds the eight
+ * products into an int32 sum, exactly (the same sums as the DSP path).
+ * Full passes unpredicated; the last, of n < 4 groups, predicated (VCTP, a
+ * lane a group): lanes past kq load nothing and give 0. Z and P make a
+ * load predicated: "_z" and ", p", or "" and "". */
+#define MVE_DOT_WEIGHTS(Z, P) \
+    "        const int8x16_t v = vreinterpretq_s8_s32(vldrwq" Z "_s32(w" P "));\n" \
+    "        const int16x8_t wl = vmovlbq_s8(v), wh = vmovltq_s8(v);\n" \
+    "        const uint32x4_t at = vaddq_n_u32(groups, (uint32_t)(uintptr_t)c);\n"
+/* A += pixel's words (x[k], x[k+1]) at byte LO, (x[k+2], x[k+3]) at HI
+ * times the weights. */
+#define MVE_DOT_PIXEL(Z, P, A, LO, HI) \
+    "        " A " = vmladavaq_s16(" A ", wl, vreinterpretq_s16_s32(vldrwq_gather_base" Z \
+    "_s32(at, " LO P ")));\n" \
+    "        " A " = vmladavaq_s16(" A ", wh, vreinterpretq_s16_s32(vldrwq_gather_base" Z \
+    "_s32(at, " HI P ")));\n"
+/* The passes from n = kq groups; c moves PASS_WORDS words a pass. */
+#define MVE_DOT_PASSES(PASS_WORDS, PIXELS) \
+    "    for (; n >= 4; n -= 4, w += 4, c += " PASS_WORDS ") {\n" \
+    MVE_DOT_WEIGHTS("", "") PIXELS("", "") \
+    "    }\n" \
+    "    if (n > 0) {\n" \
+    "        const mve_pred16_t p = vctp32q((uint32_t)n);\n" \
+    MVE_DOT_WEIGHTS("_z", ", p") PIXELS("_z", ", p") \
+    "    }\n"
+/* cnnc_dot5 on MVE: the five pixels' words interleaved two at a time, a
+ * group ten words (40 bytes) long. */
+#define MVE_DOT5_PIXELS(Z, P) \
+    MVE_DOT_PIXEL(Z, P, "a0", "0", "4") MVE_DOT_PIXEL(Z, P, "a1", "8", "12") \
+    MVE_DOT_PIXEL(Z, P, "a2", "16", "20") MVE_DOT_PIXEL(Z, P, "a3", "24", "28") \
+    MVE_DOT_PIXEL(Z, P, "a4", "32", "36")
+#define MVE_DOT5 \
+    "static void cnnc_dot5(const int32_t *w, const int32_t *c, int kq, int32_t b, int32_t *a)\n" \
+    "{\n" \
+    "    static const uint32_t group_bytes[4] = {0, 40, 80, 120};\n" \
+    "    const uint32x4_t groups = vld1q_u32(group_bytes);\n" \
+    "    int32_t a0 = b, a1 = b, a2 = b, a3 = b, a4 = b;\n" \
+    "    int n = kq;\n" \
+    MVE_DOT_PASSES("40", MVE_DOT5_PIXELS) \
+    "    a[0] = a0;\n" \
+    "    a[1] = a1;\n" \
+    "    a[2] = a2;\n" \
+    "    a[3] = a3;\n" \
+    "    a[4] = a4;\n" \
+    "}\n"
+/* cnnc_dot1 on MVE: one column, a group two words (8 bytes) long. */
+#define MVE_DOT1_PIXELS(Z, P) MVE_DOT_PIXEL(Z, P, "acc", "0", "4")
+#define MVE_DOT1 \
+    "static int32_t cnnc_dot1(const int32_t *w, const int32_t *c, int kq, int32_t acc)\n" \
+    "{\n" \
+    "    static const uint32_t group_bytes[4] = {0, 8, 16, 24};\n" \
+    "    const uint32x4_t groups = vld1q_u32(group_bytes);\n" \
+    "    int n = kq;\n" \
+    MVE_DOT_PASSES("8", MVE_DOT1_PIXELS) \
+    "    return acc;\n" \
+    "}\n"
 static const char DOT15[] =
     DOT_PRELUDE
+    MVE_PRELUDE
+    "#if defined(CNNC_MVE)\n"
+    MVE_DOT5
+    "#else\n"
     "#if defined(__GNUC__)\n"
     "__attribute__((noinline)) /* inlined in cnnc_dot15's loop, its sums spill */\n"
     "#endif\n"
@@ -155,6 +232,7 @@ static const char DOT15[] =
     "    a[3] = a3;\n"
     "    a[4] = a4;\n"
     "}\n"
+    "#endif\n"
     "static void cnnc_dot15(const int32_t *w, const int32_t *c, int kq, int nf, const int32_t *b,\n"
     "                       int32_t *a)\n"
     "{\n"
@@ -166,6 +244,10 @@ static const char DOT15[] =
  * dense layer's unit, the same words and both paths as cnnc_dot15. */
 static const char DOT1[] =
     DOT_PRELUDE
+    MVE_PRELUDE
+    "#if defined(CNNC_MVE)\n"
+    MVE_DOT1
+    "#else\n"
     "static int32_t cnnc_dot1(const int32_t *w, const int32_t *c, int kq, int32_t acc)\n"
     "{\n"
     "    const int32_t *end = w + kq;\n"
@@ -191,7 +273,8 @@ static const char DOT1[] =
     "    } while (w != end);\n"
     "#endif\n"
     "    return acc;\n"
-    "}\n";
+    "}\n"
+    "#endif\n";
 
 /* (x * m + 2^(s-1)) >> s for s >= 32 from the product's high word h alone:
  * the floor of a floor, (h + 2^(s-33)) >> (s-32), and at s = 32 the carry
@@ -489,6 +572,24 @@ static const struct {
     /* the depthwise kernel's DSP path (ops/conv/conv_int8_dw.c) */
     {"cnnc_sxtb16_hi", "CNNC_SXTB16_HI_DEFINED", DSP_PRELUDE},
     {"cnnc_dot1", "CNNC_DOT1_DEFINED", DOT1},
+    /* MVE: four of the depthwise kernel's sums requantized by the high-word
+     * rule (cnnc_rqhi, s > 32; sh = s - 32, half = 2^(sh-1)): VMULH's high
+     * word of acc * m, half added, shifted right by sh (VSHL by -sh floors,
+     * as >> does), the zero point, the bounds; the lanes p selects stored
+     * as bytes. */
+    {"cnnc_rq8x4", "CNNC_RQ8X4_DEFINED",
+     MVE_PRELUDE
+     "#if defined(CNNC_MVE)\n"
+     "static inline void cnnc_rq8x4(int8_t *y, int32x4_t acc, int32_t m, int32_t half, int32_t sh,\n"
+     "                              int32_t zp, int32_t lo, int32_t hi, mve_pred16_t p)\n"
+     "{\n"
+     "    int32x4_t v = vmulhq_s32(acc, vdupq_n_s32(m));\n"
+     "    v = vshlq_r_s32(vaddq_n_s32(v, half), -sh);\n"
+     "    v = vaddq_n_s32(v, zp);\n"
+     "    v = vminq_s32(vmaxq_s32(v, vdupq_n_s32(lo)), vdupq_n_s32(hi));\n"
+     "    vstrbq_p_s32(y, v, p);\n"
+     "}\n"
+     "#endif\n"},
     /* rint without libm: a cast truncates, the remainder (exact below
      * 2^23) rounds half to even; t clipped to +-1024 saturates the same.
      * Where x86 has SSE4.1's ROUNDSS, that instruction rounds half to even

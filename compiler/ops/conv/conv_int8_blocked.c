@@ -23,7 +23,9 @@
  *   into its rounding term, and one SSAT (cnnc_sat8) where the core has it.
  * - On a core with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4, M7,
  *   M33) the dot products run SXTB16 and SMLAD; elsewhere the same words
- *   are taken apart in plain C. Both sum the same products, which cannot
+ *   are taken apart in plain C; on Helium (__ARM_FEATURE_MVE: Cortex-M55)
+ *   VMOVLB/VMOVLT widen four words at once and VMLADAVA sums eight products
+ *   an instruction (kit/qmath.c). All sum the same products, which cannot
  *   overflow (conv_int8.c checks the bound), so they agree bit for bit. */
 #include "conv_int8.h"
 

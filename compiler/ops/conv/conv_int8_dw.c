@@ -22,15 +22,22 @@
  *   channel. Both sum the same products, which cannot overflow (conv_int8.c's
  *   bound), so they agree bit for bit.
  * - Other shapes: weights [C][KH*KW] as the plain loop reads them, the taps
- *   unrolled up to 5x5. */
+ *   unrolled up to 5x5.
+ * - On Helium (MVE: Cortex-M55) every shape takes four output pixels a step
+ *   in the int32 lanes of a vector, a VMLA by each tap's weight (the same
+ *   weights as above, as scalars), requantized by kit/qmath.c's cnnc_rq8x4,
+ *   where every channel's shift allows the high-word rule (emit_mve_channel). */
 #include "conv_int8.h"
 
 #include <stdlib.h>
 
-/* The guard of the DSP path: SXTB16 splits a word loaded little-endian. */
-#define DSP_GUARD \
-    "#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && " \
+/* The condition of the DSP path: SXTB16 splits a word loaded little-endian. */
+#define DSP_CONDITION \
+    "defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && " \
     "defined(__ARM_FEATURE_SAT) && !defined(__ARM_BIG_ENDIAN)"
+/* The MVE path's: kit/qmath.c's prelude (which cnnc_rq8x4 brings) defines
+ * CNNC_MVE on a core with Helium. */
+#define MVE_GUARD "#if defined(CNNC_MVE)"
 
 bool conv_q_dw_fits(const ConvQ *q)
 {
@@ -224,15 +231,22 @@ static void emit_dsp_three_wide(Emit *e, const ConvQ *q, int64_t wp)
     emit_line(e, "}");
 }
 
-/* The plain path of the three-wide kernel: its weights out of the words
- * once per channel (w<r>_<x>), then a multiply per tap. */
-static void emit_plain_three_wide(Emit *e, const ConvQ *q, int64_t wp)
+/* The three-wide kernel's weights out of the words once per channel:
+ * w<r>_<x>. */
+static void emit_three_wide_weights(Emit *e, const ConvGeom *k)
 {
-    const ConvGeom *k = &q->k;
     for (int r = 0; r < k->kh; r++)
         for (int x = 0; x < 3; x++)
             emit_line(e, "const int32_t w%d_%d = (int32_t)((uint32_t)wc[%d] << %d) >> 24;", r, x,
                       r, 24 - 8 * x);
+}
+
+/* The plain path of the three-wide kernel: its weights out of the words
+ * (emit_three_wide_weights), then a multiply per tap. */
+static void emit_plain_three_wide(Emit *e, const ConvQ *q, int64_t wp)
+{
+    const ConvGeom *k = &q->k;
+    emit_three_wide_weights(e, k);
     emit_rows_open(e, k, wp);
     emit_line(e, "for (int ox = 0; ox < %lld; ox++) {", (long long)k->ow);
     emit_line(e, "const int8_t *xp = xr + ox * %d;", k->sw);
@@ -272,6 +286,101 @@ static void emit_any(Emit *e, const ConvQ *q, int64_t wp)
     emit_line(e, "}");
 }
 
+/* Whether the MVE path applies: its requantization (cnnc_rq8x4) is the
+ * high-word rule's. */
+static bool mve_fits(const ConvQ *q)
+{
+    return high_word_only(q);
+}
+
+/* The vector of a tap's inputs (at xp + offset) for four output pixels:
+ * contiguous at column stride 1, else gathered at offsets `step`; in the
+ * predicated last step of a row (pred), lanes past the row load nothing. */
+static char *mve_taps(const ConvQ *q, const char *offset, bool pred)
+{
+    if (q->k.sw == 1)
+        return xasprintf("vldrbq%s_s32(xp + %s%s)", pred ? "_z" : "", offset, pred ? ", p" : "");
+    return xasprintf("vldrbq_gather_offset%s_s32(xp + %s, step%s)", pred ? "_z" : "", offset,
+                     pred ? ", p" : "");
+}
+
+/* Four output pixels from column ox a vector, `vectors` of them (1 or 2:
+ * the second shares the weights' loads), p the lanes stored: a VMLA by
+ * each tap's weight into the int32 lanes of acc<i>, then cnnc_rq8x4. */
+static void emit_mve_step(Emit *e, const ConvQ *q, int64_t wp, int vectors, bool pred)
+{
+    const ConvGeom *k = &q->k;
+    emit_line(e, "const int8_t *xp = xr + ox * %d;", k->sw);
+    for (int i = 0; i < vectors; i++)
+        emit_line(e, "int32x4_t acc%d = vdupq_n_s32(b);", i);
+    bool unroll = q->taps <= 25 || three_wide(k); /* three wide: the weights are named scalars */
+    if (!unroll) {
+        emit_line(e, "for (int ky = 0; ky < %d; ky++)", k->kh);
+        emit_line(e, "for (int kx = 0; kx < %d; kx++) {", k->kw);
+        emit_line(e, "const int32_t wt = wc[ky * %d + kx];", k->kw);
+    }
+    for (int t = 0; t < (unroll ? q->taps : 1); t++) {
+        int ky = t / k->kw, kx = t % k->kw;
+        char *w = !unroll ? xasprintf("wt") : three_wide(k) ? xasprintf("w%d_%d", ky, kx)
+                                                              : xasprintf("wc[%d]", t);
+        for (int i = 0; i < vectors; i++) {
+            char *off = unroll ? xasprintf("%lld", (long long)(ky * k->dh * wp + kx * k->dw +
+                                                               4 * i * k->sw))
+                               : xasprintf("ky * %lld + kx * %d + %d", (long long)(k->dh * wp),
+                                           k->dw, 4 * i * k->sw);
+            char *x = mve_taps(q, off, pred);
+            emit_line(e, "acc%d = vmlaq_n_s32(acc%d, %s, %s);", i, i, x, w);
+            free(off);
+            free(x);
+        }
+        free(w);
+    }
+    if (!unroll)
+        emit_line(e, "}");
+    for (int i = 0; i < vectors; i++)
+        emit_line(e, "cnnc_rq8x4(yr + ox + %d, acc%d, m, half, sh, %ld, %ld, %ld, %s);", 4 * i, i,
+                  (long)q->zy, (long)q->lo, (long)q->hi, pred ? "p" : "(mve_pred16_t)0xffff");
+}
+
+/* One channel on Helium (MVE): output pixels in the int32 lanes of
+ * vectors (exact: the sums cannot overflow, conv_int8.c's bound), eight a
+ * step (two vectors share each weight's load), then four, then a row's
+ * last ow % 4 in a step predicated by VCTP (apart: gcc puts a VPST before
+ * each predicated load). Weights as scalars: the three-wide words taken
+ * apart once per channel, else W's bytes. */
+static void emit_mve_channel(Emit *e, const ConvQ *q, int64_t wp)
+{
+    const ConvGeom *k = &q->k;
+    long long ow = k->ow, tail = k->ow % 4;
+    if (three_wide(k))
+        emit_three_wide_weights(e, k);
+    else
+        emit_line(e, "const int8_t *wc = W + ch * %lld;", (long long)q->taps);
+    emit_channel_requant(e, q);
+    if (k->sw > 1)
+        emit_line(e, "const uint32x4_t step = vmulq_n_u32(vidupq_n_u32(0u, 1), %d);", k->sw);
+    emit_rows_open(e, k, wp);
+    if (ow >= 8) {
+        emit_line(e, "for (int ox = 0; ox + 8 <= %lld; ox += 8) {", ow);
+        emit_mve_step(e, q, wp, 2, false);
+        emit_line(e, "}");
+    }
+    if (ow % 8 >= 4) {
+        emit_line(e, "{");
+        emit_line(e, "const int ox = %lld;", ow / 8 * 8);
+        emit_mve_step(e, q, wp, 1, false);
+        emit_line(e, "}");
+    }
+    if (tail) {
+        emit_line(e, "{");
+        emit_line(e, "const int ox = %lld;", ow - tail);
+        emit_line(e, "const mve_pred16_t p = vctp32q(%lldu);", tail);
+        emit_mve_step(e, q, wp, 1, true);
+        emit_line(e, "}");
+    }
+    emit_line(e, "}");
+}
+
 /* xc: channel ch's plane, where it lies or copied with its border into s;
  * its row pitch into *wp. Returns the scratch bytes. */
 static int64_t emit_channel_source(Emit *e, const ConvQ *q, int64_t *wp)
@@ -300,17 +409,27 @@ void conv_q_emit_dw(Emit *e, const Node *n, const ConvQ *q)
     int64_t scratch = (emit_channel_source(e, q, &wp) + 3) / 4 * 4;
     emit_line(e, "const int32_t b = B[ch];");
     emit_line(e, "int8_t *yc = y + ch * %lld;", (long long)(k->oh * k->ow));
-    if (three_wide(k)) {
+    bool mve = mve_fits(q);
+    if (three_wide(k))
         emit_line(e, "const int32_t *wc = W + ch * %d;", k->kh);
-        emit_line(e, DSP_GUARD);
+    if (mve) {
+        emit_line(e, MVE_GUARD);
+        emit_mve_channel(e, q, wp);
+    }
+    if (three_wide(k)) {
+        emit_line(e, "%s" DSP_CONDITION, mve ? "#elif " : "#if ");
         emit_dsp_three_wide(e, q, wp);
         emit_line(e, "#else");
         emit_channel_requant(e, q);
         emit_plain_three_wide(e, q, wp);
         emit_line(e, "#endif");
     } else {
+        if (mve)
+            emit_line(e, "#else");
         emit_channel_requant(e, q);
         emit_any(e, q, wp);
+        if (mve)
+            emit_line(e, "#endif");
     }
     emit_line(e, "}");
     if (scratch)
