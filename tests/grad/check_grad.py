@@ -241,7 +241,8 @@ class Framed(nn.Module):
 def framed_cnn(case, row):
     c = case['in']
     lines = ['pre: ' + ('dense(%d)' % c[0] if len(c) == 1 else 'conv(%d, kernel=1)' % c[0])]
-    lines += [ln.replace(' from input', ' from pre') for ln in gen_matrix.cnn_layers(case)]
+    # the case's references to its input (`from input`, `add(input, a)`) read pre's output
+    lines += [re.sub(r'\binput\b', 'pre', ln) for ln in gen_matrix.cnn_layers(case)]
     lines += ['flatten', 'head: dense(4)']
     return '# grad matrix case: %s\nmodel m {\n  input %s\n%s\n}\n' % (
         row, 'x'.join(map(str, c)), '\n'.join('  ' + ln for ln in lines))
