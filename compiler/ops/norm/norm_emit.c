@@ -1,6 +1,7 @@
 /* norm_emit.c: the forward emitter of layernorm and groupnorm (norm.c), in
- * float: per group the mean, then the variance about it (two passes, as
- * stable as the interpreter's double for the group sizes networks use),
+ * float: per group the mean, then the variance about it (the corrected
+ * two-pass algorithm, as stable as the interpreter's double for the group
+ * sizes networks use),
  * then y = (x - mean) a + beta with a = gamma / sigma (not x a + (beta -
  * mean a): when sigma is tiny, a group of one value, a is large and the
  * two products cancel to rounding noise).
@@ -34,19 +35,26 @@ static const char *affine_const(Emit *e, const Node *n, int64_t count)
     return GB;
 }
 
-/* m and r (1/sigma) of the `len` floats at xg. */
+/* m and r (1/sigma) of the `len` floats at xg, by the corrected two-pass
+ * algorithm: the second pass also sums the deviations (s), whose mean is
+ * the first pass's rounding error. Correcting m and v by it makes a
+ * constant group's deviations exactly zero, where the plain mean leaves
+ * a residue that 1/sqrt(eps) turns into an output of 1e-5 instead of 0. */
 static void emit_run_stats(Emit *e, int64_t len, float eps)
 {
-    emit_line(e, "float m = 0.0f, v = 0.0f;");
-    emit_line(e, "for (int j = 0; j < %lld; j++)", (long long)len);
+    long long L = len;
+    emit_line(e, "float m = 0.0f, v = 0.0f, ds = 0.0f;");
+    emit_line(e, "for (int j = 0; j < %lld; j++)", L);
     emit_line(e, "    m += xg[j];");
-    emit_line(e, "m /= %lld.0f;", (long long)len);
-    emit_line(e, "for (int j = 0; j < %lld; j++) {", (long long)len);
+    emit_line(e, "m /= %lld.0f;", L);
+    emit_line(e, "for (int j = 0; j < %lld; j++) {", L);
     emit_line(e, "const float d = xg[j] - m;");
+    emit_line(e, "ds += d;");
     emit_line(e, "v += d * d;");
     emit_line(e, "}");
-    emit_line(e, "const float r = 1.0f / sqrtf(v / %lld.0f + %s);", (long long)len,
-              emit_float(e, eps));
+    emit_line(e, "m += ds / %lld.0f;", L);
+    emit_line(e, "v = fmaxf(v - ds * ds / %lld.0f, 0.0f);", L);
+    emit_line(e, "const float r = 1.0f / sqrtf(v / %lld.0f + %s);", L, emit_float(e, eps));
 }
 
 /* Groups of consecutive values (inner 1). */
@@ -81,13 +89,13 @@ static void emit_planes(Emit *e, const Node *n, const NormGeom *k)
 {
     long long N = k->n, I = k->inner;
     const char *GB = affine_const(e, n, k->n);
-    const char *s = emit_scratch(e, 2 * k->inner);
-    emit_line(e, "float *m = %s, *r = %s + %lld;", s, s, I);
+    const char *S = emit_scratch(e, 3 * k->inner);
+    emit_line(e, "float *m = %s, *r = %s + %lld, *ds = %s + %lld;", S, S, I, S, 2 * I);
     emit_line(e, "for (int o = 0; o < %lld; o++) {", (long long)k->outer);
     emit_line(e, "const float *xo = x0 + o * %lld;", N * I);
     emit_line(e, "float *yo = y + o * %lld;", N * I);
     emit_line(e, "for (int i = 0; i < %lld; i++)", I);
-    emit_line(e, "    m[i] = r[i] = 0.0f;");
+    emit_line(e, "    m[i] = r[i] = ds[i] = 0.0f;");
     emit_line(e, "for (int j = 0; j < %lld; j++)", N);
     emit_line(e, "    for (int i = 0; i < %lld; i++)", I);
     emit_line(e, "        m[i] += xo[j * %lld + i];", I);
@@ -96,10 +104,14 @@ static void emit_planes(Emit *e, const Node *n, const NormGeom *k)
     emit_line(e, "for (int j = 0; j < %lld; j++)", N);
     emit_line(e, "    for (int i = 0; i < %lld; i++) {", I);
     emit_line(e, "        const float d = xo[j * %lld + i] - m[i];", I);
+    emit_line(e, "        ds[i] += d;");
     emit_line(e, "        r[i] += d * d;");
     emit_line(e, "    }");
-    emit_line(e, "for (int i = 0; i < %lld; i++)", I);
-    emit_line(e, "    r[i] = 1.0f / sqrtf(r[i] / %lld.0f + %s);", N, emit_float(e, n->a.eps));
+    emit_line(e, "for (int i = 0; i < %lld; i++) {", I); /* emit_run_stats' correction */
+    emit_line(e, "m[i] += ds[i] / %lld.0f;", N);
+    emit_line(e, "r[i] = 1.0f / sqrtf(fmaxf(r[i] - ds[i] * ds[i] / %lld.0f, 0.0f) / %lld.0f + %s);",
+              N, N, emit_float(e, n->a.eps));
+    emit_line(e, "}");
     emit_line(e, "for (int j = 0; j < %lld; j++) {", N);
     if (GB)
         emit_line(e, "const float g = %s[j], b = %s[%lld + j];", GB, GB, N);
