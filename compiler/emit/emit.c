@@ -1361,12 +1361,18 @@ bool emit_c(Graph *g, const EmitOptions *opt)
     return ok;
 }
 
+/* The model's layer-wise bound: the unbanded graph's where "patch" ran. */
+static int64_t layer_bound_floats(const Graph *g)
+{
+    return g->unbanded_layer_bound ? g->unbanded_layer_bound : plan_layer_bound(g, 1);
+}
+
 MemoryFigures emit_figures(const Emit *e)
 {
     return (MemoryFigures){.arena_bytes = arena_bytes(e),
                            .bound_bytes = e->plan.bound_floats * 4,
                            .weights_bytes = e->weight_bytes,
-                           .layer_bound_bytes = plan_layer_bound(e->g, 1) * 4};
+                           .layer_bound_bytes = layer_bound_floats(e->g) * 4};
 }
 
 bool emit_memory(Graph *g, bool no_winograd, bool fuse_blocks, const TargetProfile *target,
