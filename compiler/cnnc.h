@@ -453,6 +453,13 @@ enum {
                                  training) */
     OPT_TO_INT8 = 1 << 7,     /* converts its float input to int8 (int8 builds) */
     OPT_FROM_INT8 = 1 << 8,   /* converts its int8 input to float */
+    OPT_ROW_WINDOW = 1 << 9,  /* output row r reads the window of input rows from
+                                 r * stride[0] - pad[0] (a.kernel[0] rows, a.dilation[0]
+                                 apart, zero padded): a band of output rows needs only
+                                 a band of input rows (passes/patch.c bands it) */
+    OPT_BAND_STORE = 1 << 10, /* writes a band of rows into a full tensor
+                                 (passes/patch.c): a graph holding one runs its
+                                 leading layers as per-band clones */
 };
 
 typedef struct Emit Emit;
