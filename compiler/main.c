@@ -442,16 +442,24 @@ static QuantOptions quant_options(const Args *a)
                                                                    : CALIB_MINMAX};
 }
 
+/* text as a whole number (decimal, nothing after it) from lo to hi in *v;
+ * false if it is not one. The numbers of --batch, --patch and the limits. */
+static bool parse_whole(const char *text, long long lo, long long hi, long long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtoll(text, &end, 10);
+    return end != text && !*end && !errno && *v >= lo && *v <= hi;
+}
+
 /* --max-layers / --max-params: a whole number from 1, or the default. */
 static int parse_limit(const char *opt, const char *text, int64_t fallback, int64_t *limit)
 {
+    long long v;
     *limit = fallback;
     if (!text)
         return 0;
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (end == text || *end || errno || v < 1)
+    if (!parse_whole(text, 1, LLONG_MAX, &v))
         return usage("%s needs a whole number from 1, not '%s'", opt, text);
     *limit = v;
     return 0;
@@ -467,10 +475,8 @@ static int check_limits(Args *a)
 /* --patch N's number of bands, 0 if N is not one (2..1024). */
 static int parse_patch(const char *s)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    return end == s || *end || errno || v < 2 || v > 1024 ? 0 : (int)v;
+    long long v;
+    return parse_whole(s, 2, 1024, &v) ? (int)v : 0;
 }
 
 /* The checks that need no file: required options, numbers, names. */
@@ -542,10 +548,8 @@ static int check_args(const Args *a, int *batch)
                      a->patch);
     *batch = 0;
     if (a->batch) {
-        char *end;
-        errno = 0;
-        long v = strtol(a->batch, &end, 10);
-        if (end == a->batch || *end || errno || v < 1 || v > BATCH_LIMIT)
+        long long v;
+        if (!parse_whole(a->batch, 1, BATCH_LIMIT, &v))
             return usage("--batch needs a whole number from 1 to 1000000, not '%s'", a->batch);
         *batch = (int)v;
     }
