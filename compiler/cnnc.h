@@ -294,6 +294,10 @@ typedef struct {
     int nnorm;
     uint64_t seed; /* weight initialisation seed */
     int batch_hint; /* an ONNX input's static batch size, 0 if none */
+    /* plan_layer_bound(g, 1) of the graph as it was before "patch" banded
+     * it (0: not banded): the bound is what running the model layer by
+     * layer needs, which the bands are measured against. */
+    int64_t unbanded_layer_bound;
     TrainCfg train;
     struct Backward *bw; /* the backward pass (passes/autodiff.c), NULL before it */
     NameMap tensor_index; /* tensor name -> its first tensor (ir.c keeps it) */
@@ -449,6 +453,13 @@ enum {
                                  training) */
     OPT_TO_INT8 = 1 << 7,     /* converts its float input to int8 (int8 builds) */
     OPT_FROM_INT8 = 1 << 8,   /* converts its int8 input to float */
+    OPT_ROW_WINDOW = 1 << 9,  /* output row r reads the window of input rows from
+                                 r * stride[0] - pad[0] (a.kernel[0] rows, a.dilation[0]
+                                 apart, zero padded): a band of output rows needs only
+                                 a band of input rows (passes/patch.c bands it) */
+    OPT_BAND_STORE = 1 << 10, /* writes a band of rows into a full tensor
+                                 (passes/patch.c): a graph holding one runs its
+                                 leading layers as per-band clones */
 };
 
 typedef struct Emit Emit;
@@ -868,7 +879,8 @@ bool emit_c(Graph *g, const EmitOptions *opt);
  * at once (its lower bound), the weights as repacked for the loops. */
 typedef struct {
     int64_t arena_bytes, bound_bytes, weights_bytes;
-    int64_t layer_bound_bytes; /* plan_layer_bound: what one layer at a time needs */
+    int64_t layer_bound_bytes; /* plan_layer_bound: what one layer at a time needs
+                                  (before "patch" banded the graph) */
 } MemoryFigures;
 
 MemoryFigures emit_figures(const Emit *e);

@@ -159,16 +159,18 @@ static void print_help(FILE *out)
           "                       cut of least estimated peak) in N bands of the cut's\n"
           "                       rows, each band's halo recomputed, so that their full\n"
           "                       tensors never exist (MCUNetV2's patch-based inference;\n"
-          "                       N from 2 to 1024; also for info; not with --train);\n"
-          "                       without it, for a Cortex-M --target, a --ram-budget the\n"
-          "                       arena is over even with the direct 3x3 kernels chooses\n"
-          "                       the fewest bands that fit\n"
+          "                       N from 2 to 1024; also for info; not with --train)\n"
           "  --target T           build for T: cortex-m0plus, cortex-m3, cortex-m4,\n"
           "                       cortex-m7, cortex-m33, cortex-m55 or host (the default):\n"
           "                       the kernels, Winograd and unrolling measured best there\n"
           "                       (also for info, which compiles that build with T's\n"
           "                       compiler and flags and measures it)\n"
-          "  --ram-budget BYTES   fail if the arena needs more (K, M: KiB, MiB)\n"
+          "  --ram-budget BYTES   fail if the arena needs more (K, M: KiB, MiB); for a\n"
+          "                       Cortex-M --target, an arena over it (even with the direct\n"
+          "                       3x3 kernels) takes the first that fits of: the fewest\n"
+          "                       bands of --patch; with --int8, --fuse-blocks; then\n"
+          "                       --fuse-blocks and the fewest bands (a note says which;\n"
+          "                       an explicit --patch or --fuse-blocks stays)\n"
           "  --flash-budget BYTES fail if the weights need more (over either budget, 3x3\n"
           "                       convs leave Winograd for the direct kernel if that fits;\n"
           "                       info takes both and reports the build they give)\n"
@@ -440,16 +442,24 @@ static QuantOptions quant_options(const Args *a)
                                                                    : CALIB_MINMAX};
 }
 
+/* text as a whole number (decimal, nothing after it) from lo to hi in *v;
+ * false if it is not one. The numbers of --batch, --patch and the limits. */
+static bool parse_whole(const char *text, long long lo, long long hi, long long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtoll(text, &end, 10);
+    return end != text && !*end && !errno && *v >= lo && *v <= hi;
+}
+
 /* --max-layers / --max-params: a whole number from 1, or the default. */
 static int parse_limit(const char *opt, const char *text, int64_t fallback, int64_t *limit)
 {
+    long long v;
     *limit = fallback;
     if (!text)
         return 0;
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (end == text || *end || errno || v < 1)
+    if (!parse_whole(text, 1, LLONG_MAX, &v))
         return usage("%s needs a whole number from 1, not '%s'", opt, text);
     *limit = v;
     return 0;
@@ -465,10 +475,8 @@ static int check_limits(Args *a)
 /* --patch N's number of bands, 0 if N is not one (2..1024). */
 static int parse_patch(const char *s)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    return end == s || *end || errno || v < 2 || v > 1024 ? 0 : (int)v;
+    long long v;
+    return parse_whole(s, 2, 1024, &v) ? (int)v : 0;
 }
 
 /* The checks that need no file: required options, numbers, names. */
@@ -540,10 +548,8 @@ static int check_args(const Args *a, int *batch)
                      a->patch);
     *batch = 0;
     if (a->batch) {
-        char *end;
-        errno = 0;
-        long v = strtol(a->batch, &end, 10);
-        if (end == a->batch || *end || errno || v < 1 || v > BATCH_LIMIT)
+        long long v;
+        if (!parse_whole(a->batch, 1, BATCH_LIMIT, &v))
             return usage("--batch needs a whole number from 1 to 1000000, not '%s'", a->batch);
         *batch = (int)v;
     }
@@ -619,16 +625,23 @@ static bool build_target(const Args *a, Graph *g, const TargetProfile **t, bool 
 /* The band counts a RAM budget may choose, fewest (least recomputation) first. */
 static const int budget_band_counts[] = {2, 3, 4, 6, 8, 12, 16};
 
-/* The arena of this build in `bands` bands, from a pipeline of its own (the
- * patch pass rewrites its graph); -1 after an error. */
-static int64_t patched_arena(const Args *a, const TargetProfile *t, bool no_winograd, int bands)
+/* A build the RAM budget's ladder may choose: the leading layers in
+ * `bands` bands (0: none), inverted-residual blocks fused or not. */
+typedef struct {
+    int bands;
+    bool fuse_blocks;
+} BudgetStep;
+
+/* The arena of the build in `s.bands` bands, from a pipeline of its own
+ * (the patch pass rewrites its graph); -1 after an error. */
+static int64_t patched_arena(const Args *a, const TargetProfile *t, bool no_winograd, BudgetStep s)
 {
     QuantOptions quant;
     LoadOptions opt = load_options(a, true, &quant);
-    opt.patch = bands;
+    opt.patch = s.bands;
     opt.dump_after = NULL;
     EmitOptions build = {.out_c = "", .prefix = "m", .batch = 1, .no_winograd = no_winograd,
-                         .count_weights = true, .target = t, .fuse_blocks = a->fuse_blocks};
+                         .count_weights = true, .target = t, .fuse_blocks = s.fuse_blocks};
     Pipeline *p = pipeline_new(a->model, &opt);
     pipeline_set_build(p, &build);
     bool quiet = diag_quiet_warnings(true);
@@ -638,37 +651,91 @@ static int64_t patched_arena(const Args *a, const TargetProfile *t, bool no_wino
     return arena;
 }
 
-/* A microcontroller profile's build without --patch, when the arena is over
- * --ram-budget even with the direct 3x3 kernels: the fewest bands whose
- * arena fits (a note says so), else 0 (target_check_budgets then reports
- * the miss). The host's builds band only when asked. */
-static int budget_bands(const Args *a, Graph *g, const TargetProfile *t, bool no_winograd)
+/* The arena of step s of g's build (g not yet banded); -1 after an error.
+ * Without bands, with the direct 3x3 kernels: target_check_budgets takes
+ * them when Winograd's do not fit. */
+static int64_t step_arena(const Args *a, Graph *g, const TargetProfile *t, bool no_winograd,
+                          BudgetStep s)
 {
-    int64_t ram;
-    MemoryFigures whole;
-    if (a->patch || !a->ram_budget || a->train || !t || strcmp(t->name, "host") == 0 ||
-        !target_parse_bytes(a->ram_budget, &ram) ||
-        !emit_memory(g, true, a->fuse_blocks, t, &whole) || whole.arena_bytes <= ram)
-        return 0;
-    for (size_t i = 0; i < sizeof budget_band_counts / sizeof *budget_band_counts; i++) {
-        int bands = budget_band_counts[i];
-        int64_t arena = patched_arena(a, t, no_winograd, bands);
-        if (arena >= 0 && arena <= ram) {
-            diag_note((Loc){a->model, 0, 0}, "the leading layers in %d bands (--patch %d) to fit "
-                      "the RAM budget: arena %lld bytes instead of %lld", bands, bands,
-                      (long long)arena, (long long)whole.arena_bytes);
-            return bands;
-        }
-    }
-    return 0;
+    MemoryFigures m;
+    if (s.bands)
+        return patched_arena(a, t, no_winograd, s);
+    return emit_memory(g, true, s.fuse_blocks, t, &m) ? m.arena_bytes : -1;
 }
 
-/* Runs p through "patch": --patch's bands, else those the RAM budget needs. */
-static bool run_patch(const Args *a, Pipeline *p, const TargetProfile *t, bool no_winograd)
+/* Whether step s's arena fits `ram`; if it does, a note says what the
+ * budget chose beyond the command line (a->patch, a->fuse_blocks). */
+static bool step_fits(const Args *a, Graph *g, const TargetProfile *t, bool no_winograd,
+                      BudgetStep s, int64_t ram, int64_t whole)
 {
-    int bands = budget_bands(a, pipeline_graph(p), t, no_winograd);
-    if (bands)
-        pipeline_set_patch(p, bands);
+    int64_t arena = step_arena(a, g, t, no_winograd, s);
+    if (arena < 0 || arena > ram)
+        return false;
+    bool bands = s.bands && !a->patch, fused = s.fuse_blocks && !a->fuse_blocks;
+    char what[160];
+    if (bands && fused)
+        snprintf(what, sizeof what, "inverted-residual blocks fused and the leading layers in %d "
+                 "bands (--fuse-blocks --patch %d)", s.bands, s.bands);
+    else if (bands)
+        snprintf(what, sizeof what, "the leading layers in %d bands (--patch %d)", s.bands,
+                 s.bands);
+    else
+        snprintf(what, sizeof what, "inverted-residual blocks fused (--fuse-blocks)");
+    diag_note((Loc){a->model, 0, 0}, "%s to fit the RAM budget: arena %lld bytes instead of %lld",
+              what, (long long)arena, (long long)whole);
+    return true;
+}
+
+/* The fewest bands whose arena fits (*s), with fused blocks or without. */
+static bool fewest_bands(const Args *a, Graph *g, const TargetProfile *t, bool no_winograd,
+                         bool fuse_blocks, int64_t ram, int64_t whole, BudgetStep *s)
+{
+    for (size_t i = 0; i < sizeof budget_band_counts / sizeof *budget_band_counts; i++) {
+        *s = (BudgetStep){budget_band_counts[i], fuse_blocks};
+        if (step_fits(a, g, t, no_winograd, *s, ram, whole))
+            return true;
+    }
+    return false;
+}
+
+/* The build a microcontroller profile's --ram-budget chooses when the
+ * command line's arena is over it (even with the direct 3x3 kernels): the
+ * first step of the ladder that fits, with a note: the fewest bands; in an
+ * int8 build (the only one with fused blocks), the fused blocks; then the
+ * fused blocks and the fewest bands. An explicit --patch or --fuse-blocks
+ * stays; steps that would change it are skipped. When nothing fits, the
+ * command line's build (target_check_budgets then reports the miss). The
+ * host's builds band and fuse only when asked. */
+static BudgetStep budget_ladder(const Args *a, Graph *g, const TargetProfile *t, bool no_winograd)
+{
+    BudgetStep given = {a->patch ? parse_patch(a->patch) : 0, a->fuse_blocks}, s;
+    bool may_band = !a->patch, may_fuse = !a->fuse_blocks && a->int8;
+    int64_t ram, whole;
+    if (!(may_band || may_fuse) || !a->ram_budget || a->train || !t ||
+        strcmp(t->name, "host") == 0 || !target_parse_bytes(a->ram_budget, &ram) ||
+        (whole = step_arena(a, g, t, no_winograd, given)) < 0 || whole <= ram)
+        return given;
+    if (may_band && fewest_bands(a, g, t, no_winograd, given.fuse_blocks, ram, whole, &s))
+        return s;
+    if (!may_fuse)
+        return given;
+    s = (BudgetStep){given.bands, true};
+    if (step_fits(a, g, t, no_winograd, s, ram, whole) ||
+        (may_band && fewest_bands(a, g, t, no_winograd, true, ram, whole, &s)))
+        return s;
+    return given;
+}
+
+/* Runs p through "patch": --patch's bands, else those the RAM budget
+ * needs; *fuse_blocks: whether the build fuses inverted-residual blocks
+ * (--fuse-blocks, or the budget's choice). */
+static bool run_patch(const Args *a, Pipeline *p, const TargetProfile *t, bool no_winograd,
+                      bool *fuse_blocks)
+{
+    BudgetStep s = budget_ladder(a, pipeline_graph(p), t, no_winograd);
+    if (s.bands)
+        pipeline_set_patch(p, s.bands);
+    *fuse_blocks = s.fuse_blocks;
     return pipeline_run(p, "patch");
 }
 
@@ -679,8 +746,9 @@ static int cmd_compile(const Args *a, int batch)
         return EXIT_MODEL;
     Graph *g = pipeline_graph(p);
     const TargetProfile *target;
-    bool no_winograd;
-    if (!build_target(a, g, &target, &no_winograd) || !run_patch(a, p, target, no_winograd)) {
+    bool no_winograd, fuse_blocks;
+    if (!build_target(a, g, &target, &no_winograd) ||
+        !run_patch(a, p, target, no_winograd, &fuse_blocks)) {
         pipeline_free(p);
         return EXIT_MODEL;
     }
@@ -696,11 +764,11 @@ static int cmd_compile(const Args *a, int batch)
         .weights_blob = a->blob,
         .weights_object = a->weights_object,
         .no_winograd = no_winograd,
-        .fuse_blocks = a->fuse_blocks,
+        .fuse_blocks = fuse_blocks,
         .target = target,
         .hparams = a->train ? &hparams : NULL,
     };
-    bool ok = target_check_budgets(g, target, a->ram_budget, a->flash_budget, a->fuse_blocks,
+    bool ok = target_check_budgets(g, target, a->ram_budget, a->flash_budget, fuse_blocks,
                                    &opt.ram_budget, &opt.no_winograd);
     if (ok) {
         pipeline_set_build(p, &opt);
@@ -924,16 +992,15 @@ static bool info_target(const Args *a, Pipeline *p, int batch)
     Graph *g = pipeline_graph(p);
     const TargetProfile *target;
     int64_t ram_budget;
-    bool no_winograd;
-    if (!build_target(a, g, &target, &no_winograd) || !run_patch(a, p, target, no_winograd) ||
-        !pipeline_run(p, "autodiff") ||
-        !target_check_budgets(g, target, a->ram_budget, a->flash_budget, a->fuse_blocks,
-                              &ram_budget,
-                              &no_winograd))
+    bool no_winograd, fuse_blocks;
+    if (!build_target(a, g, &target, &no_winograd) ||
+        !run_patch(a, p, target, no_winograd, &fuse_blocks) || !pipeline_run(p, "autodiff") ||
+        !target_check_budgets(g, target, a->ram_budget, a->flash_budget, fuse_blocks,
+                              &ram_budget, &no_winograd))
         return false;
     TrainCfg hparams = train_hparams(a, g);
     TargetBuild b = {target, a->train ? build_batch(a, g, batch) : 0, no_winograd,
-                     a->fuse_blocks, a->cflags, a->weights_object,
+                     fuse_blocks, a->cflags, a->weights_object,
                      a->train ? &hparams : NULL};
     return target_report(g, &b, stdout) && (!a->train || info_variants(a, &b));
 }

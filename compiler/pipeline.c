@@ -111,8 +111,15 @@ FUSION_STEP(step_fuse_pad, fuse_pad)
 FUSION_STEP(step_fuse_residual, fuse_residual)
 FUSION_STEP(step_calibrate, calibrate)
 FUSION_STEP(step_quantize, quantize)
-FUSION_STEP(step_patch, patch)
 #undef FUSION_STEP
+
+/* The layer-wise bound is recorded first: `cnnc info` compares the arena
+ * with what the model needs layer by layer, not with the banded graph's. */
+static bool step_patch(Pipeline *p)
+{
+    p->g->unbanded_layer_bound = plan_layer_bound(p->g, 1);
+    return patch(p->g, &p->opt);
+}
 
 /* Without emit options (cnnc info), a one-sample build as `cnnc info`
  * reports it. */

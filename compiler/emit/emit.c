@@ -282,11 +282,12 @@ static const char *probe_const(Emit *e, const char *what, const float *data, int
 const char *emit_const(Emit *e, const char *what, const char *comment, const float *data,
                        int64_t count)
 {
-    const char *shared = emit_shared_find(e, "float", data, count * 4);
+    uint32_t hash = 0;
+    const char *shared = emit_shared_find(e, "float", data, count * 4, &hash);
     if (shared)
         return shared;
     const char *expr = define_const(e, what, comment, data, count);
-    emit_shared_add(e, "float", data, count * 4, expr);
+    emit_shared_add(e, hash, "float", data, count * 4, expr);
     return expr;
 }
 
@@ -333,11 +334,12 @@ static const char *define_typed_const(Emit *e, const char *what, const char *com
 const char *emit_typed_const(Emit *e, const char *what, const char *comment,
                              const ConstArray *c)
 {
-    const char *shared = emit_shared_find(e, c->type, c->bytes, c->nbytes);
+    uint32_t hash = 0;
+    const char *shared = emit_shared_find(e, c->type, c->bytes, c->nbytes, &hash);
     if (shared)
         return shared;
     const char *expr = define_typed_const(e, what, comment, c);
-    emit_shared_add(e, c->type, c->bytes, c->nbytes, expr);
+    emit_shared_add(e, hash, c->type, c->bytes, c->nbytes, expr);
     return expr;
 }
 
@@ -810,29 +812,32 @@ static int layer_input(const Emit *e, int i, int j)
     return x >= 0 ? e->g->n[x].in[0] : e->g->n[i].in[j];
 }
 
-/* Layer i's function; none where a patched build's earlier layer has the
- * same one (emit_shared_layer: its call goes there). */
+/* Layer i's function, written into b; taken out again where a patched
+ * build's earlier layer has the same one (emit_shared_function: its calls
+ * go there). */
 static void write_layer(Emit *e, StrBuf *b, int i)
 {
     const Node *n = &e->g->n[i];
     const char *R = writes_in_place(e, n) ? "" : "restrict ";
-    StrBuf fn = {0}; /* the function after its name */
     const Tensor *t = e->g->t;
-    sb_puts(&fn, "(");
+    size_t start = b->len;
+    put_layer_comment(e, b, n, "");
+    sb_printf(b, "static void %s_%s", e->P, e->layer_ident[i]);
+    size_t fn = b->len; /* the function after its name */
+    sb_puts(b, "(");
     for (int j = 0; j < n->nin; j++)
-        sb_printf(&fn, "const %s *%sx%d, ", emit_c_type(tensor_dtype(&t[layer_input(e, i, j)])),
+        sb_printf(b, "const %s *%sx%d, ", emit_c_type(tensor_dtype(&t[layer_input(e, i, j)])),
                   R, j);
-    sb_printf(&fn, "%s *%sy", emit_c_type(tensor_dtype(&t[n->out])), R);
+    sb_printf(b, "%s *%sy", emit_c_type(tensor_dtype(&t[n->out])), R);
     if (e->scratch[i] > 0)
-        sb_printf(&fn, ", %s *restrict s", node_quantized(e->g, n) ? "int8_t" : "float");
+        sb_printf(b, ", %s *restrict s", node_quantized(e->g, n) ? "int8_t" : "float");
     if (e->uses_blob[i])
-        sb_printf(&fn, ", const float *restrict w");
-    sb_printf(&fn, ")\n{\n%s}\n\n", e->bodies[i].s ? e->bodies[i].s : "");
-    if (emit_shared_layer(e, i, fn.s) == i) {
-        put_layer_comment(e, b, n, "");
-        sb_printf(b, "static void %s_%s%s", e->P, e->layer_ident[i], fn.s);
+        sb_printf(b, ", const float *restrict w");
+    sb_printf(b, ")\n{\n%s}\n\n", e->bodies[i].s ? e->bodies[i].s : "");
+    if (!emit_shared_function(e, i, b, fn)) {
+        b->len = start;
+        b->s[start] = '\0';
     }
-    sb_free(&fn);
 }
 
 /* The arena offsets (in floats from A, the arena's start) the forward pass
@@ -880,7 +885,7 @@ static void write_call(Emit *e, StrBuf *b, int i)
     const char *P = e->P;
     sb_printf(b, "        %s_PROFILE_BEGIN(%d, ", P, i);
     put_c_string(b, n->name);
-    sb_printf(b, ");\n        %s_%s(", P, e->layer_ident[emit_shared_layer(e, i, NULL)]);
+    sb_printf(b, ");\n        %s_%s(", P, e->layer_ident[emit_shared_layer(e, i)]);
     for (int j = 0; j < n->nin; j++) {
         char *x = tensor_ptr(e, layer_input(e, i, j));
         sb_printf(b, "%s, ", x);
@@ -1361,12 +1366,18 @@ bool emit_c(Graph *g, const EmitOptions *opt)
     return ok;
 }
 
+/* The model's layer-wise bound: the unbanded graph's where "patch" ran. */
+static int64_t layer_bound_floats(const Graph *g)
+{
+    return g->unbanded_layer_bound ? g->unbanded_layer_bound : plan_layer_bound(g, 1);
+}
+
 MemoryFigures emit_figures(const Emit *e)
 {
     return (MemoryFigures){.arena_bytes = arena_bytes(e),
                            .bound_bytes = e->plan.bound_floats * 4,
                            .weights_bytes = e->weight_bytes,
-                           .layer_bound_bytes = plan_layer_bound(e->g, 1) * 4};
+                           .layer_bound_bytes = layer_bound_floats(e->g) * 4};
 }
 
 bool emit_memory(Graph *g, bool no_winograd, bool fuse_blocks, const TargetProfile *target,

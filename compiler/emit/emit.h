@@ -81,14 +81,20 @@ struct Emit {
 
 /* emit_shared.c: a patched build's constant arrays, one per distinct
  * contents: the expression an earlier layer's identical array (of C type
- * `type`) was given, else NULL; and the record of a new one. */
-const char *emit_shared_find(Emit *e, const char *type, const void *bytes, int64_t nbytes);
-void emit_shared_add(Emit *e, const char *type, const void *bytes, int64_t nbytes,
-                     const char *expr);
-/* Layer i of a patched build: the first layer whose function text (after
- * its name) is fn, recorded for i on the first call; i itself without
- * bands. Later calls (fn NULL) return the same answer. */
-int emit_shared_layer(Emit *e, int i, const char *fn);
+ * `type`) was given, else NULL (and in *hash, the contents' hash for
+ * emit_shared_add); and the record of a new one. */
+const char *emit_shared_find(Emit *e, const char *type, const void *bytes, int64_t nbytes,
+                             uint32_t *hash);
+void emit_shared_add(Emit *e, uint32_t hash, const char *type, const void *bytes,
+                     int64_t nbytes, const char *expr);
+/* Layer i's function, b's text from `from` on (after its name; the
+ * functions are written in layer order into b): true when it is i's own,
+ * false when an earlier layer of a patched build has the same text (the
+ * caller drops i's, and i's calls go to that layer's). */
+bool emit_shared_function(Emit *e, int i, const StrBuf *b, size_t from);
+/* The layer whose function layer i calls: i itself, or the earlier one
+ * of the same text. */
+int emit_shared_layer(const Emit *e, int i);
 void emit_shared_free(Emit *e);
 
 /* The layer function of node i: "<P>_<layer>" (lenet_conv1). */

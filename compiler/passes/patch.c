@@ -51,12 +51,10 @@ static bool patchable(const Graph *g, const Node *n, int t)
         return t == g->input;
     if (traits & OPT_ACTIVATION)
         return true;
-    /* A band's edge is no tensor edge for reflect or replicate padding. */
-    if (n->a.pad_mode != PAD_ZEROS)
-        return false;
-    if (n->op == OP_MAXPOOL || n->op == OP_AVGPOOL)
-        return !n->a.ceil_mode;
-    return n->op == OP_CONV && n->a.kernel_d <= 1 && n->a.stride_d <= 1;
+    /* A band's edge is no tensor edge for reflect or replicate padding;
+     * ceil_mode's last window may start past the band's rows. */
+    return (traits & OPT_ROW_WINDOW) && n->a.pad_mode == PAD_ZEROS && !n->a.ceil_mode &&
+           n->a.kernel_d <= 1 && n->a.stride_d <= 1;
 }
 
 /* The run's nodes in order; returns their count (chain freed by caller). */
@@ -76,7 +74,7 @@ static int find_run(const Graph *g, int **chain)
 
 static bool spatial(const Node *n)
 {
-    return n->op == OP_CONV || n->op == OP_MAXPOOL || n->op == OP_AVGPOOL;
+    return op_info(n->op)->traits & OPT_ROW_WINDOW;
 }
 
 /* The input rows node n reads for output rows r, and the padding rows

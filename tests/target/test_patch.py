@@ -9,7 +9,9 @@ and 8: each build bit for bit `cnnc run --int8` on 3 samples, its sizes
 those `cnnc info --target` reports. Every patched build must need less RAM
 than the layer-by-layer one, and --patch 4 at most 0.6x of it (56,344 ->
 28,048 B when written), with the same weights' bytes (the bands share
-their layers' arrays). Prints each build's RAM, flash and instructions
+their layers' arrays). `cnnc info --target` must report the same
+layer_bound_bytes for every build: the bound is the model's layer by
+layer, before the bands. Prints each build's RAM, flash and instructions
 (the cost of the recomputed halo rows and the per-band copies). Exit
 status 0 or 1."""
 import os
@@ -38,6 +40,16 @@ def bench(src, cnnc, work, bands):
     return figures
 
 
+def layer_bound(cnnc, work, bands):
+    """cnnc info --target cortex-m4's layer_bound_bytes for one build (None after a failure)."""
+    args = [cnnc, "info", os.path.join(work, NET + ".onnx"), "--int8", "--calib",
+            os.path.join(work, "calib.npy"), "--target", "cortex-m4"]
+    r = subprocess.run(args + (["--patch", str(bands)] if bands else []), capture_output=True,
+                       text=True)
+    m = re.search(r"^layer_bound_bytes: (\d+)$", r.stdout, re.M)
+    return int(m.group(1)) if r.returncode == 0 and m else None
+
+
 def main():
     cnnc, src, work = sys.argv[1:4]
     os.makedirs(work, exist_ok=True)
@@ -62,6 +74,11 @@ def main():
               % ("ok" if ok else "FAIL", "--patch %d" % n if n else "layer by layer", ram,
                  ram / base, f["flash_bytes"], f["instructions"],
                  int(f["instructions"]) / int(results[0]["instructions"])))
+    bounds = {n: layer_bound(cnnc, work, n) for n in BANDS}
+    same = bounds[0] is not None and len(set(bounds.values())) == 1
+    failures += not same
+    print("%s vww layer_bound_bytes with --patch 0, 2, 4, 8: %r"
+          % ("ok" if same else "FAIL", [bounds[n] for n in BANDS]))
     sys.exit(1 if failures else 0)
 
 
