@@ -799,6 +799,14 @@ static void write_initial_values(Emit *e, StrBuf *b)
             write_values(e, b, "init", t);
 }
 
+const char *emit_frozen_packed(Emit *e, const Node *n, int slot)
+{
+    int t = n->param[slot];
+    if (t < 0 || !tensor_frozen(&e->g->t[t]) || node_quantized(e->g, n))
+        return NULL;
+    return e->train->init[t].copy;
+}
+
 /* Whether src's array holds the tensor's floats in order, one run from its
  * base (not repacked). */
 static bool source_in_order(const InitSource *src)
@@ -1332,8 +1340,10 @@ void emit_train_free(Emit *e)
     free(tp->mofs);
     free(tp->vofs);
     free(tp->gofs);
-    for (int t = 0; tp->init && t < e->g->nt; t++)
+    for (int t = 0; tp->init && t < e->g->nt; t++) {
         free(tp->init[t].array);
+        free(tp->init[t].copy);
+    }
     free(tp->init);
     free(tp->frozen_own);
     plan_free(&tp->arena);
