@@ -1032,7 +1032,7 @@ void emit_mm_nt(Emit *e, const char *c, const char *a, const char *b, const char
  * emitter's layout, or NULL (trainable, or no array holds its values). A
  * training emitter that reads it there instead of pS, in the layout its
  * own family's inference emitter chose, keeps it once in flash
- * (emit/emit_train.c; the dense layers on the Cortex-M profiles). */
+ * (emit/emit_train.c; the Cortex-M profiles' dense and conv layers). */
 const char *emit_frozen_packed(Emit *e, const Node *n, int slot);
 Graph *emit_graph(Emit *e);
 const EmitOptions *emit_options(Emit *e);

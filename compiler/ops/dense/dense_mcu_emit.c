@@ -9,7 +9,6 @@
  * so flash holds exactly the layer's weights. */
 #include "../ops.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 enum { MCU_OB = 8 }; /* outputs per block: 8 sums, 8 weights, 2 inputs */
