@@ -1039,6 +1039,13 @@ void emit_mm_nn(Emit *e, const char *c, const char *a, const char *b, const char
                 const char *k, int64_t ldc, int64_t sai, int64_t sak, int64_t ldb);
 void emit_mm_nt(Emit *e, const char *c, const char *a, const char *b, const char *m, int64_t nc,
                 int64_t kc, int64_t ldc, int64_t lda, int64_t ldb);
+/* Frozen parameter `slot` of node n (docs/training.md) as the inference
+ * code holds it: the const array its inference emitter wrote, in that
+ * emitter's layout, or NULL (trainable, or no array holds its values). A
+ * training emitter that reads it there instead of pS, in the layout its
+ * own family's inference emitter chose, keeps it once in flash
+ * (emit/emit_train.c; the Cortex-M profiles' dense and conv layers). */
+const char *emit_frozen_packed(Emit *e, const Node *n, int slot);
 Graph *emit_graph(Emit *e);
 const EmitOptions *emit_options(Emit *e);
 /* Whether the target's kernels are the scalar register-blocked ones

@@ -170,6 +170,8 @@ typedef struct {
     char *array; /* the array's expression; NULL: no array holds a copy */
     int nlev;
     int64_t count[INIT_LEVELS], stride[INIT_LEVELS], base;
+    char *copy;  /* an array that holds every value, its positions a loop
+                    nest or not (emit_frozen_packed); NULL: none */
 } InitSource;
 /* src[t] for every tensor t of the graph (array NULL but for parameters
  * and buffers that have a source); free the arrays' strings. */

@@ -799,6 +799,14 @@ static void write_initial_values(Emit *e, StrBuf *b)
             write_values(e, b, "init", t);
 }
 
+const char *emit_frozen_packed(Emit *e, const Node *n, int slot)
+{
+    int t = n->param[slot];
+    if (t < 0 || !tensor_frozen(&e->g->t[t]) || node_quantized(e->g, n))
+        return NULL;
+    return e->train->init[t].copy;
+}
+
 /* Whether src's array holds the tensor's floats in order, one run from its
  * base (not repacked). */
 static bool source_in_order(const InitSource *src)
@@ -911,21 +919,18 @@ static void write_init_copy(Emit *e, StrBuf *b, int t)
     free(index);
 }
 
-/* Whether frozen tensor t is read by a layer that computes in integers:
- * its float data is then the dequantized values, not the model's. */
-static bool read_as_int8(const Graph *g, int t)
+/* Per tensor (g->nt entries, the caller's to free): whether a layer that
+ * computes in integers reads it; a frozen tensor's float data is then the
+ * dequantized values, not the model's. One pass over the layers. */
+static bool *read_as_int8(const Graph *g)
 {
+    bool *as_int8 = xcalloc((size_t)g->nt, sizeof *as_int8);
     for (int i = 0; i < g->nn; i++)
-        for (int s = 0; s < g->n[i].nparam; s++)
-            if (g->n[i].param[s] == t && node_quantized(g, &g->n[i]))
-                return true;
-    return false;
-}
-
-/* Whether the train command's --save writes frozen tensor t. */
-static bool saved_frozen(const Graph *g, int t)
-{
-    return tensor_frozen(&g->t[t]) && !read_as_int8(g, t);
+        if (node_quantized(g, &g->n[i]))
+            for (int s = 0; s < g->n[i].nparam; s++)
+                if (g->n[i].param[s] >= 0)
+                    as_int8[g->n[i].param[s]] = true;
+    return as_int8;
 }
 
 /* Frozen tensor t into dst, in PyTorch's layout: from P_frozen_<x>, else
@@ -959,12 +964,13 @@ void emit_train_frozen_save(Emit *e, StrBuf *b)
 {
     const Graph *g = e->g;
     StrBuf cases = {0}, arrays = {0};
+    bool *as_int8 = read_as_int8(g);
     int n = 0;
     sb_printf(b, "/* The frozen parameters, which the state does not hold, for --save to\n"
                  " * write beside the trained ones (a complete --weights folder). */\n"
                  "static const %s_tensor main_frozen_tensors[] = {\n", e->P);
     for (int t = 0; t < g->nt; t++) {
-        if (!saved_frozen(g, t))
+        if (!tensor_frozen(&g->t[t]) || as_int8[t]) /* what --save writes */
             continue;
         write_table_entry(e, b, t, 2);
         sb_printf(&cases, "    case %d: /* %s */\n", n++, g->t[t].name);
@@ -982,6 +988,7 @@ void emit_train_frozen_save(Emit *e, StrBuf *b)
               cases.s ? cases.s : "");
     sb_free(&cases);
     sb_free(&arrays);
+    free(as_int8);
 }
 
 static void write_init(Emit *e, StrBuf *b)
@@ -1333,8 +1340,10 @@ void emit_train_free(Emit *e)
     free(tp->mofs);
     free(tp->vofs);
     free(tp->gofs);
-    for (int t = 0; tp->init && t < e->g->nt; t++)
+    for (int t = 0; tp->init && t < e->g->nt; t++) {
         free(tp->init[t].array);
+        free(tp->init[t].copy);
+    }
     free(tp->init);
     free(tp->frozen_own);
     plan_free(&tp->arena);

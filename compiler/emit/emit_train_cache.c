@@ -7,9 +7,10 @@
  *
  * The frozen part is every node computed from the input without a
  * trainable parameter that some frozen parameter's layer depends on: the
- * backbone, up to its last frozen layer (passes/freeze.c's freeze_part). Caching its output is the same
- * training only if the part computes each sample alone and the same way
- * at every step, and if the rest reads it through the cut alone:
+ * backbone, up to its last frozen layer (passes/freeze.c's freeze_part).
+ * Caching its output is the same training only if the part computes each
+ * sample alone and the same way at every step, and if the rest reads it
+ * through the cut alone:
  * - a node reading running statistics (BatchNorm) normalises with the
  *   batch's statistics in a step, so a sample's features depend on its
  *   batch (and the step updates the statistics);

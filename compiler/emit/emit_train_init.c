@@ -15,7 +15,11 @@
  * sum over levels k of ((j / R_k) % c_k) * s_k, R_k the product of the
  * lower counts (a blocked transpose, a padded layout, the identity). A
  * layer that computes its constants (BatchNorm's scale and shift,
- * Winograd's transformed weights) gives no copy, and so no source. */
+ * Winograd's transformed weights) gives no copy, and so no source. An
+ * array that holds a tensor in an order no loop nest describes (a blocked
+ * layout whose last block is narrower) is still its `copy`: a training
+ * emitter that knows its own layer's layout may read a frozen parameter
+ * there (emit_frozen_packed). */
 #include "emit.h"
 
 #include <math.h>
@@ -147,12 +151,14 @@ static void find_in_node(Emit *e, int i, InitSource *src)
             continue;
         int64_t count = shape_numel(&g->t[t].shape);
         int64_t *pos = xmalloc((size_t)count * sizeof *pos);
-        for (int a = 0; a < nreal; a++)
-            if (find_copy(&tagged[a], &real[a], base[s], g->t[t].data, count, pos) &&
-                as_nest(pos, count, &src[t])) {
+        for (int a = 0; a < nreal && !src[t].array; a++) {
+            if (!find_copy(&tagged[a], &real[a], base[s], g->t[t].data, count, pos))
+                continue;
+            if (!src[t].copy)
+                src[t].copy = xstrdup(real[a].expr);
+            if (as_nest(pos, count, &src[t]))
                 src[t].array = xstrdup(real[a].expr);
-                break;
-            }
+        }
         free(pos);
     }
     for (int s = 0; s < 4; s++)

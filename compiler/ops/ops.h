@@ -543,6 +543,10 @@ void maxout_emit(Emit *e, const Node *n);
 /* The microcontroller profiles' dense kernel (emit_scalar_kernels):
  * ops/dense/dense_mcu_emit.c. */
 void dense_emit_mcu(Emit *e, const Node *n);
+/* Its training code over those blocked weights W (emit_frozen_packed):
+ * y += x W^T (the bias already in y) and dx0 += dy W. */
+void dense_emit_mcu_train_forward(Emit *e, const Node *n, const char *W);
+void dense_emit_mcu_train_dx(Emit *e, const Node *n, const char *W);
 /* ---- training emitters, the ops' _emit_grad.c files (traingen) ----
  * A backward body (OpInfo.emit_grad) sees, over n samples of the batch:
  * x0, x1, ... the inputs, y the output, dy dL/dy (float *, which it may

@@ -78,9 +78,11 @@ def compare(got_dir, ref_dir, input_scale=1.0):
 NATIVE = ["-march=native", "-DCNNC_EXPECT_V16"]
 
 
-def check(cnnc, outdir, cc, sanitize, model, extra=(), native=False, defines=()):
+def check(cnnc, outdir, cc, sanitize, model, extra=(), native=False, defines=(), build=()):
+    """extra: options of both cnnc commands; build: of the compile alone."""
     stem = os.path.join(outdir, os.path.basename(model).rsplit(".", 1)[0])
-    run([cnnc, model, "-o", stem + ".c", "--train", "--main", "--batch", str(BATCH)] + list(extra))
+    run([cnnc, model, "-o", stem + ".c", "--train", "--main", "--batch", str(BATCH)] + list(extra) +
+        list(build))
     flags = STRICT + (sanitize_flags(cc) if sanitize else ["-O2"]) + (NATIVE if native else []) + list(defines)
     if native:  # the 16-float path, or a compile error
         with open(stem + ".c", "a") as f:

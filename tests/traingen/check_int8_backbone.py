@@ -37,28 +37,27 @@ from check_grad import BATCH, check, compare, report_cases, run  # noqa: E402
 
 # The frozen part of each case as a model of its own, up to the features
 # (the cut, extended over the layers without parameters that alone read
-# it, as the feature cache takes it); {weights} is the folder its
-# parameters come from.
-LENET_TO_FC4 = """model part {
-  input 3x32x32
-  conv1: conv(8, kernel=5, stride=1, activation=relu)
-  pool1: maxpool(2, stride=2)
-  conv2: conv(16, kernel=5, activation=relu)
-  pool2: maxpool(2)
-  flatten
-  fc3: dense(120, activation=relu)
-  fc4: dense(84, activation=relu)
-}
-"""
-LENET_TO_POOL2 = """model part {
-  input 3x32x32
-  conv1: conv(8, kernel=5, stride=1, activation=relu)
-  pool1: maxpool(2, stride=2)
-  conv2: conv(16, kernel=5, activation=relu)
-  pool2: maxpool(2)
-  flatten
-}
-"""
+# it, as the feature cache takes it).
+LENET_LAYERS = [  # examples/lenet.cnn's, up to fc4
+    "conv1: conv(8, kernel=5, stride=1, activation=relu)",
+    "pool1: maxpool(2, stride=2)",
+    "conv2: conv(16, kernel=5, activation=relu)",
+    "pool2: maxpool(2)",
+    "flatten",
+    "fc3: dense(120, activation=relu)",
+    "fc4: dense(84, activation=relu)",
+]
+
+
+def lenet_part(last):
+    """LeNet's layers up to and with `last` (a name, or flatten)."""
+    names = [layer.split(":")[0] for layer in LENET_LAYERS]
+    layers = LENET_LAYERS[:names.index(last) + 1]
+    return "model part {\n  input 3x32x32\n%s}\n" % "".join("  %s\n" % x for x in layers)
+
+
+LENET_TO_FC4 = lenet_part("fc4")
+LENET_TO_POOL2 = lenet_part("flatten")
 TRANSFER_TO_POOL = """model part {
   input 1x8x8
   conv1: conv(8, kernel=3, padding=same, activation=relu)
@@ -76,7 +75,7 @@ def head_fc5(f, w):
 def head_fc3_fc5(f, w):
     f = F.relu(F.linear(f, w["fc3.weight"], w["fc3.bias"]))
     f = F.relu(F.linear(f, w["fc4.weight"], w["fc4.bias"]))
-    return F.linear(f, w["fc5.weight"], w["fc5.bias"])
+    return head_fc5(f, w)
 
 
 def head_transfer(f, w):

@@ -757,6 +757,17 @@ bool conv_writes_over_input(const Graph *g, const Node *n)
     return p.fg == 1 && !pointwise && p.np <= group_in && group_in < k->f * p.np;
 }
 
+int conv_mcu_block(Emit *e, const Node *n)
+{
+    Graph *g = emit_graph(e);
+    if (window_is_3d(g, n) || !emit_scalar_kernels(e))
+        return 0;
+    ConvPlan p = conv_plan(g, n);
+    if (conv_use_winograd(&p, n, !emit_options(e)->no_winograd))
+        return 0;
+    return conv_mcu_filters_per_block(&p);
+}
+
 void conv_emit(Emit *e, const Node *n)
 {
     Graph *g = emit_graph(e);

@@ -75,6 +75,12 @@ void emit_pad_copy_3d(Emit *e, const char *dst, const char *src, const ConvGeom 
 /* conv_mcu_emit.c: the microcontroller profiles' kernel (emit_scalar_kernels)
  * for every layer Winograd's does not take. */
 void conv_emit_mcu(Emit *e, const ConvPlan *p, const Node *n);
+/* Its weights' filters per block: [G][Fg/fb blocks][Cg][KH][KW][fb], the
+ * last block Fg % fb wide. */
+int conv_mcu_filters_per_block(const ConvPlan *p);
+/* That block when conv_emit gives layer n (2-D) the kernel above, else 0:
+ * the training code then may read frozen weights in its layout. */
+int conv_mcu_block(Emit *e, const Node *n);
 
 /* The output pointer yb = y + off and, with a fused residual, the
  * residual's rb = x1 + off (same layout as y). */

@@ -1,6 +1,7 @@
 /* conv_emit_grad.c: the convolution's training code (traingen): the
- * training forward reading the state's weights (PyTorch's layout) and the
- * backward, with every shape a literal.
+ * training forward reading the state's weights (PyTorch's layout; frozen
+ * ones on a Cortex-M profile, the inference kernel's blocked array) and
+ * the backward, with every shape a literal.
  *
  * Each sample and group goes through im2col: col[K][P] holds, for each
  * kernel tap k = (c, ky, kx), the input value each output position p reads
@@ -287,17 +288,73 @@ static void for_chunks(Emit *e, const ConvDims *d, Chunks ch,
     }
 }
 
+/* Where the training code reads the weights, wg per group: p0, PyTorch's
+ * [Fg][K]; or, frozen on a Cortex-M profile, the inference kernel's own
+ * array (emit_frozen_packed), so that flash holds them once: blocks of fb
+ * filters, block kb the matrix [K][fb] at wg + kb * fb * K, the last one
+ * Fg % fb wide (conv_mcu_emit.c), one product per block. */
+typedef struct {
+    const char *base; /* "p0" or the inference code's array */
+    int fb;           /* filters per block; 0: PyTorch's layout */
+} ConvWeights;
+
+static ConvWeights conv_weights(Emit *e, const Node *n)
+{
+    int fb = conv_mcu_block(e, n);
+    const char *packed = fb ? emit_frozen_packed(e, n, 0) : NULL;
+    return packed ? (ConvWeights){packed, fb} : (ConvWeights){"p0", 0};
+}
+
+/* Block kb's (a C expression, width filters) share of the forward,
+ * y[f][p] += sum_k W[f][k] col[k][p], or of dL/dx's columns,
+ * col[k][p] += sum_f W[f][k] gy[f][p]; mat is y's or gy's chunk. */
+static void emit_block_product(Emit *e, const ConvDims *d, bool forward, const char *mat,
+                               long long cols, const char *kb, int fb, long long width)
+{
+    char w[32], taps[32];
+    snprintf(w, sizeof w, "%lld", width);
+    snprintf(taps, sizeof taps, "%lld", d->taps);
+    emit_line(e, "{");
+    emit_line(e, "const float *wk = wg + (size_t)(%s) * %lld;", kb, fb * d->taps);
+    emit_line(e, "%sfloat *mk = %s + (size_t)(%s) * %lld;", forward ? "" : "const ", mat, kb,
+              fb * d->plane);
+    if (forward)
+        emit_mm_nn(e, "mk", "wk", "col", w, cols, taps, d->plane, 1, width, cols);
+    else
+        emit_mm_nn(e, "col", "wk", "mk", taps, cols, w, cols, width, 1, d->plane);
+    emit_line(e, "}");
+}
+
+/* The full blocks in a loop, then the narrower last one. */
+static void emit_block_products(Emit *e, const ConvDims *d, bool forward, const char *mat,
+                                long long cols, int fb)
+{
+    long long full = d->fg / fb, last = d->fg % fb;
+    if (full) {
+        emit_line(e, "for (int kb = 0; kb < %lld; kb++)", full);
+        emit_block_product(e, d, forward, mat, cols, "kb", fb, fb);
+    }
+    if (last) {
+        char kb[32];
+        snprintf(kb, sizeof kb, "%lld", full);
+        emit_block_product(e, d, forward, mat, cols, kb, fb, last);
+    }
+}
+
 /* Forward chunk: y[:, chunk] = W col. */
 static void forward_chunk(Emit *e, const ConvDims *d, long long rows, const void *arg)
 {
+    const ConvWeights *w = arg;
     char fg[32], taps[32], yc[48];
-    (void)arg;
     snprintf(fg, sizeof fg, "%lld", d->fg);
     snprintf(taps, sizeof taps, "%lld", d->taps);
     snprintf(yc, sizeof yc, "yg + oy0 * %lld", (long long)d->k.ow);
     emit_im2col(e, d, rows);
-    emit_mm_nn(e, yc, "wg", "col", fg, rows * d->k.ow, taps, d->plane, d->taps, 1,
-               rows * d->k.ow);
+    if (w->fb)
+        emit_block_products(e, d, true, yc, rows * d->k.ow, w->fb);
+    else
+        emit_mm_nn(e, yc, "wg", "col", fg, rows * d->k.ow, taps, d->plane, d->taps, 1,
+                   rows * d->k.ow);
 }
 
 void conv_emit_train(Emit *e, const Node *n)
@@ -307,6 +364,7 @@ void conv_emit_train(Emit *e, const Node *n)
         return;
     }
     ConvDims d = conv_dims(e, n);
+    ConvWeights w = conv_weights(e, n);
     Chunks ch = row_chunks(&d, emit_train_chunk(e));
     bool bias = n->nparam > 1 && n->param[1] >= 0;
     emit_setup(e, n, &d);
@@ -315,14 +373,14 @@ void conv_emit_train(Emit *e, const Node *n)
     emit_line(e, "for (g = 0; g < %d; g++) {", d.k.groups);
     emit_line(e, "float *yg = y + ((size_t)b * %lld + g * %lld) * %lld;", (long long)d.k.f, d.fg,
               d.plane);
-    emit_line(e, "const float *wg = p0 + (size_t)g * %lld;", d.fg * d.taps);
+    emit_line(e, "const float *wg = %s + (size_t)g * %lld;", w.base, d.fg * d.taps);
     emit_line(e, "for (f = 0; f < %lld; f++)", d.fg);
     emit_line(e, "for (oy = 0; oy < %lld; oy++)", d.plane);
     if (bias)
         emit_line(e, "    yg[f * %lld + oy] = p1[g * %lld + f];", d.plane, d.fg);
     else
         emit_line(e, "    yg[f * %lld + oy] = 0.0f;", d.plane);
-    for_chunks(e, &d, ch, forward_chunk, NULL);
+    for_chunks(e, &d, ch, forward_chunk, &w);
     if (n->act.kind != ACT_NONE) {
         emit_line(e, "for (oy = 0; oy < %lld; oy++)", d.fg * d.plane);
         emit_line(e, "    yg[oy] = %s;", emit_act(e, n->act, "yg[oy]"));
@@ -335,18 +393,22 @@ void conv_emit_train(Emit *e, const Node *n)
 /* dL/dx chunk: dcol = W^T dy[:, chunk], added back into dx. */
 static void dx_chunk(Emit *e, const ConvDims *d, long long rows, const void *arg)
 {
+    const ConvWeights *w = arg;
     char fg[32], taps[32], gc[48];
-    (void)arg;
     snprintf(fg, sizeof fg, "%lld", d->fg);
     snprintf(taps, sizeof taps, "%lld", d->taps);
     snprintf(gc, sizeof gc, "gy + oy0 * %lld", (long long)d->k.ow);
     emit_line(e, "memset(col, 0, sizeof(float) * %lld);", d->taps * rows * d->k.ow);
-    emit_mm_nn(e, "col", "wg", gc, taps, rows * d->k.ow, fg, rows * d->k.ow, 1, d->taps, d->plane);
+    if (w->fb)
+        emit_block_products(e, d, false, gc, rows * d->k.ow, w->fb);
+    else
+        emit_mm_nn(e, "col", "wg", gc, taps, rows * d->k.ow, fg, rows * d->k.ow, 1, d->taps,
+                   d->plane);
     emit_col2im(e, d, rows);
 }
 
 /* dL/dx of every sample, from the old weights: before any row is stepped. */
-static void emit_dx_phase(Emit *e, const ConvDims *d)
+static void emit_dx_phase(Emit *e, const ConvDims *d, const ConvWeights *w)
 {
     Chunks ch = row_chunks(d, emit_train_chunk(e));
     emit_train_scratch(e, d->taps * ch.rows * d->k.ow);
@@ -354,9 +416,9 @@ static void emit_dx_phase(Emit *e, const ConvDims *d)
     emit_line(e, "for (g = 0; g < %d; g++) {", d->k.groups);
     emit_line(e, "const float *gy = dy + ((size_t)b * %lld + g * %lld) * %lld;", (long long)d->k.f,
               d->fg, d->plane);
-    emit_line(e, "const float *wg = p0 + (size_t)g * %lld;", d->fg * d->taps);
+    emit_line(e, "const float *wg = %s + (size_t)g * %lld;", w->base, d->fg * d->taps);
     emit_line(e, "float *col = ws;");
-    for_chunks(e, d, ch, dx_chunk, NULL);
+    for_chunks(e, d, ch, dx_chunk, w);
     emit_line(e, "}");
 }
 
@@ -513,8 +575,10 @@ void conv_emit_grad(Emit *e, const Node *n)
         emit_setup(e, n, &d);
     else /* the bias alone (--train-bias-only): no taps to walk */
         emit_line(e, "int b, g, f, oy;");
-    if (dx)
-        emit_dx_phase(e, &d);
+    if (dx) {
+        ConvWeights w = conv_weights(e, n);
+        emit_dx_phase(e, &d, &w);
+    }
     if (dw || db) {
         emit_line(e, "{");
         emit_dw_phase(e, &d, dw, db);

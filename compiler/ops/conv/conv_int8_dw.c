@@ -117,8 +117,9 @@ static void emit_channel_requant(Emit *e, const ConvQ *q)
 }
 
 /* dst = sum requantized, as kit/qmath.c's cnnc_rq8 computes it: inline
- * from the high word where the shifts allow, saturated by SSAT on the DSP
- * extension (the bounds are within [-128, 127]), else by comparisons. */
+ * from the high word where the shifts allow, saturated by cnnc_sat8 (one
+ * SSAT) on the DSP extension (the bounds are within [-128, 127]), else by
+ * comparisons. */
 static void emit_store(Emit *e, const ConvQ *q, const char *sum, const char *dst, bool dsp)
 {
     long zy = q->zy, lo = q->lo, hi = q->hi;
@@ -130,7 +131,7 @@ static void emit_store(Emit *e, const ConvQ *q, const char *sum, const char *dst
     emit_line(e, "int32_t v = (int32_t)(((int64_t)%s * m) >> 32);", sum);
     emit_line(e, "v = ((v + half) >> sh) + %ld;", zy);
     if (dsp) {
-        emit_line(e, "v = __ssat(v, 8);");
+        emit_line(e, "v = cnnc_sat8(v);");
         if (lo > -128)
             emit_line(e, "v = v < %ld ? %ld : v;", lo, lo);
         if (hi < 127)

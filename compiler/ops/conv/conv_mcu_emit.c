@@ -185,12 +185,17 @@ static void emit_filter_block(Emit *e, const ConvPlan *p, const Node *n, int fb,
     emit_line(e, "}");
 }
 
+int conv_mcu_filters_per_block(const ConvPlan *p)
+{
+    return p->fg < MCU_FB ? (int)p->fg : MCU_FB;
+}
+
 void conv_emit_mcu(Emit *e, const ConvPlan *p0, const Node *n)
 {
     Graph *g = emit_graph(e);
     ConvPlan p = *p0;
     const ConvGeom *k = &p.k;
-    int fb = p.fg < MCU_FB ? (int)p.fg : MCU_FB;
+    int fb = conv_mcu_filters_per_block(&p);
     int64_t nw, nb = k->f, full = p.fg / fb, last = p.fg % fb;
     float *w = repack(&p, fb, node_param_data(g, n, 0), &nw);
     char *wcomment = xasprintf("%s.weight [%lld,%lld,%d,%d] as [G=%d][F/G in blocks of %d]"

@@ -1,5 +1,6 @@
 /* dense_emit_grad.c: the dense layer's training code (traingen): forward
- * from the state's weights [out, in] and the backward of dense_grad.c,
+ * from the state's weights [out, in] (frozen ones on a Cortex-M profile:
+ * dense_mcu_emit.c's blocked array) and the backward of dense_grad.c,
  * sizes as literals, each a register-blocked matrix product over the batch
  * (the emit kit's emit_mm_nn / emit_mm_nt):
  *   y  = x[n][in] W^T            dot products over contiguous rows
@@ -11,6 +12,13 @@
 
 #include <stdio.h>
 
+/* The inference code's blocked weights (dense_mcu_emit.c) when they are
+ * frozen: read there, they are in flash once; else NULL (read p0). */
+static const char *frozen_blocked(Emit *e, const Node *n)
+{
+    return emit_scalar_kernels(e) ? emit_frozen_packed(e, n, 0) : NULL;
+}
+
 void dense_emit_train(Emit *e, const Node *n)
 {
     const Graph *g = emit_graph(e);
@@ -20,7 +28,11 @@ void dense_emit_train(Emit *e, const Node *n)
     emit_line(e, "for (b = 0; b < n; b++)");
     emit_line(e, "for (u = 0; u < %lld; u++)", units);
     emit_line(e, "    y[(size_t)b * %lld + u] = %s;", units, bias ? "p1[u]" : "0.0f");
-    emit_mm_nt(e, "y", "x0", "p0", "n", units, in, units, in, in);
+    const char *packed = frozen_blocked(e, n);
+    if (packed)
+        dense_emit_mcu_train_forward(e, n, packed);
+    else
+        emit_mm_nt(e, "y", "x0", "p0", "n", units, in, units, in, in);
     if (n->act.kind != ACT_NONE) {
         emit_line(e, "for (b = 0; b < n * %lld; b++)", units);
         emit_line(e, "    y[b] = %s;", emit_act(e, n->act, "y[b]"));
@@ -70,7 +82,10 @@ void dense_emit_grad(Emit *e, const Node *n)
     char us[32];
     snprintf(us, sizeof us, "%lld", units);
     emit_grad_epilogue(e, n, units);
-    if (dx) /* from the old weights, before any row is stepped */
+    const char *packed = frozen_blocked(e, n);
+    if (dx && packed)
+        dense_emit_mcu_train_dx(e, n, packed);
+    else if (dx) /* from the old weights, before any row is stepped */
         emit_mm_nn(e, "dx0", "dy", "p0", "n", in, us, in, units, 1, in);
     if (!dw && !db)
         return;

@@ -75,3 +75,54 @@ void dense_emit_mcu(Emit *e, const Node *n)
         emit_block(e, n, in, (int)last, o0);
     }
 }
+
+/* ---- training over the blocked weights (a frozen layer's, kept once) ----
+ * With its weights frozen, a layer's training code reads them in the
+ * array above (emit_frozen_packed) rather than in a second, PyTorch-ordered
+ * copy: block k, outputs [8k, 8k + ob), is the matrix [IN][ob] at
+ * W + 8k * IN, so each block is an ordinary product with ldb = ob. */
+
+/* The product of block `k` (a C expression), ob outputs wide. */
+static void emit_block_product(Emit *e, bool forward, const char *W, const char *k, int64_t in,
+                               int64_t out, int64_t ob)
+{
+    char ins[32];
+    snprintf(ins, sizeof ins, "%lld", (long long)in);
+    emit_line(e, "{");
+    emit_line(e, "const float *wk = %s + (size_t)(%s) * %lld;", W, k, (long long)(MCU_OB * in));
+    if (forward) { /* y[b][8k + j] += sum_i x[b][i] W[i][j] */
+        emit_line(e, "float *yk = y + (%s) * %d;", k, MCU_OB);
+        emit_mm_nn(e, "yk", "x0", "wk", "n", ob, ins, out, in, 1, ob);
+    } else { /* dx[b][i] += sum_j dy[b][8k + j] W[i][j] */
+        emit_line(e, "const float *dyk = dy + (%s) * %d;", k, MCU_OB);
+        emit_mm_nt(e, "dx0", "dyk", "wk", "n", in, ob, in, out, ob);
+    }
+    emit_line(e, "}");
+}
+
+/* The full blocks in a loop, then the narrower last one. */
+static void emit_blocks(Emit *e, bool forward, const Node *n, const char *W)
+{
+    Graph *g = emit_graph(e);
+    int64_t in = shape_numel(node_in_shape(g, n, 0)), out = shape_numel(node_out_shape(g, n));
+    int64_t full = out / MCU_OB, last = out % MCU_OB;
+    if (full) {
+        emit_line(e, "for (int kb = 0; kb < %lld; kb++)", (long long)full);
+        emit_block_product(e, forward, W, "kb", in, out, MCU_OB);
+    }
+    if (last) {
+        char k[32];
+        snprintf(k, sizeof k, "%lld", (long long)full);
+        emit_block_product(e, forward, W, k, in, out, last);
+    }
+}
+
+void dense_emit_mcu_train_forward(Emit *e, const Node *n, const char *W)
+{
+    emit_blocks(e, true, n, W);
+}
+
+void dense_emit_mcu_train_dx(Emit *e, const Node *n, const char *W)
+{
+    emit_blocks(e, false, n, W);
+}
