@@ -12,7 +12,8 @@ depthwise tensors inside a fused block), the build without it none; where
 a row is narrower than the kernel takes (16 pixels) or the expanded
 tensor is smaller, no block is fused. Every build, compiled with
 gcc and clang (-std=c99 -Wall -Wextra -pedantic -Werror -O2 -march=native,
-and once more -DCNNC_NO_VECTOR_EXT for the plain C path), must give `cnnc
+clang -mavx2 -mfma for the 8-float paths, gcc -DCNNC_NO_VECTOR_EXT for the
+plain C path), must give `cnnc
 run`'s outputs (the interpreter runs the three layers one by one) within
 the float tolerance, max|a - b| <= 1e-4 * max|ref|, on 3 samples, and the
 generated C must be byte-identical when compiled twice.
@@ -86,13 +87,15 @@ UNFUSED = {
 }
 
 FUSED = re.compile(r"^(\w+): \S+ inside a fused block", re.M)
+# -march=native: 16-float vectors on an AVX-512 machine; -mavx2 -mfma: the
+# 8-float paths; -DCNNC_NO_VECTOR_EXT: plain C99.
 BUILDS = (("gcc", ["-march=native"]), ("clang", ["-march=native"]),
-          ("gcc", ["-DCNNC_NO_VECTOR_EXT"]))
+          ("clang", ["-mavx2", "-mfma"]), ("gcc", ["-DCNNC_NO_VECTOR_EXT"]))
 
 
 def check_build(name, c, x, ref):
     for cc, flags in BUILDS:
-        exe = "%s_%s%s" % (c[:-2], cc, "_plain" if flags[0].startswith("-D") else "")
+        exe = "%s_%s_%s" % (c[:-2], cc, flags[0].strip("-").replace("=", "_"))
         run([cc, "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O2"] + flags +
             [c, "-o", exe, "-lm"])
         y = exe + ".npy"
