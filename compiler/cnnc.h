@@ -523,7 +523,21 @@ typedef struct {
      * at or before group g + 1's input begins, so nothing unread is
      * overwritten. NULL: never (elementwise nodes have a rule of their own). */
     bool (*writes_over_input)(const Graph *g, const Node *n);
+    /* Fused blocks (emit/emit.c): whether this operator's node can end a
+     * chain its family compiles as one kernel; NULL: never. */
+    const struct BlockOps *block;
 } OpInfo;
+
+/* A fused block's kernel (OpInfo.block; ops/conv/conv_irb.c: inverted-
+ * residual blocks). match says whether node p ends a block (a 1x1 expand
+ * conv and a depthwise conv, each read only by the next, then p), their
+ * nodes into *expand, *dw; scratch_bytes the kernel's scratch in bytes;
+ * emit writes the block's body as node p's (x0 the block's input). */
+typedef struct BlockOps {
+    bool (*match)(const Graph *g, int p, int *expand, int *dw);
+    int64_t (*scratch_bytes)(const Graph *g, int dw);
+    void (*emit)(struct Emit *e, int expand, int dw, int project);
+} BlockOps;
 
 /* An operator's integer form. check says why node n, its activations
  * rewired to integer tensors, cannot compute in integers with their scales
@@ -963,14 +977,6 @@ int64_t plan_peak(const Graph *g, const Plan *p, int64_t samples, int *step, boo
  * scratch not counted, the graph input the caller's. A plan below it
  * writes over inputs or fuses layers (plan.c). */
 int64_t plan_layer_bound(const Graph *g, int64_t samples);
-
-/* ops/conv/conv_irb.c: whether node p (a 1x1 int8 conv) ends an
- * inverted-residual block the fused kernel takes (a 1x1 expand conv and a
- * depthwise conv, each read only by the next), their nodes into *expand,
- * *dw; the block's scratch in bytes; its body, emitted as node p's. */
-bool conv_irb_match(const Graph *g, int p, int *expand, int *dw);
-int64_t conv_irb_scratch_bytes(const Graph *g, int dw);
-void conv_irb_emit(Emit *e, int expand, int dw, int project);
 
 /* ---- emit/: helpers for the per-operator emitters (ops/<family>_emit.c) ----
  * An emitter writes the body of one layer function. Inside it, x0, x1, ...

@@ -149,11 +149,12 @@ static void print_help(FILE *out)
           "  --no-winograd        3x3 stride-1 convs by the direct kernel, not Winograd's\n"
           "                       F(2x2,3x3): slower, a smaller arena and weights (also\n"
           "                       for info)\n"
-          "  --fuse-blocks        with a Cortex-M --target and --int8: each inverted-residual\n"
-          "                       block (1x1 expand, depthwise, 1x1 project) where the RAM\n"
-          "                       peaks as one kernel that expands only the rows the\n"
-          "                       depthwise window needs: less RAM, more instructions\n"
-          "                       (also for info)\n"
+          "  --fuse-blocks        each inverted-residual block (1x1 expand, depthwise, 1x1\n"
+          "                       project) as one kernel that expands only the rows the\n"
+          "                       depthwise window needs: with a Cortex-M --target and\n"
+          "                       --int8 where the RAM peaks (less RAM, more instructions);\n"
+          "                       on the host, float, where the expanded tensor has 4 MiB\n"
+          "                       or more (faster, less RAM) (also for info)\n"
           "  --patch N            run the leading high-resolution layers (the chain of\n"
           "                       convs, pools and activations from the input, up to the\n"
           "                       cut of least estimated peak) in N bands of the cut's\n"
@@ -538,9 +539,11 @@ static int check_args(const Args *a, int *batch)
     int rc = check_hparams(a);
     if (rc || (rc = check_int8(a)))
         return rc;
-    if (a->fuse_blocks && (!a->int8 || a->train || !a->target || strcmp(a->target, "host") == 0))
-        return usage("--fuse-blocks needs --int8 and a Cortex-M --target, without --train: the "
-                     "fused kernel is an int8 microcontroller kernel");
+    bool host = !a->target || strcmp(a->target, "host") == 0;
+    if (a->fuse_blocks && (a->train || a->int8 == host))
+        return usage("--fuse-blocks needs --int8 and a Cortex-M --target, or a float build for "
+                     "the host, without --train: the fused kernels are int8 on the parts and "
+                     "float on the host");
     if (a->patch && (a->train || !parse_patch(a->patch)))
         return usage(a->train ? "--patch and --train exclude each other: the backward reads "
                                 "the full activations"

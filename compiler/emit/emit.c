@@ -425,14 +425,23 @@ static bool is_view(const Node *n)
     return (op_info(n->op)->traits & OPT_VIEW) != 0;
 }
 
-/* Whether this build fuses inverted-residual blocks: --fuse-blocks, int8
- * layers on a microcontroller profile (a part's RAM to save), inference
- * only. Not by default: the fused kernel saves RAM for instructions
- * (mobilenet_v2 int8 on the M4: 0.48x the arena, 1.45x the instructions). */
+/* Whether this build fuses inverted-residual blocks: --fuse-blocks,
+ * inference only. Not by default: on a microcontroller profile (int8
+ * layers, a part's RAM to save) the fused kernel saves RAM for
+ * instructions (mobilenet_v2 int8 on the M4: 0.48x the arena, 1.45x the
+ * instructions); on the host (float layers) every block the kernel takes
+ * (conv_irb_f32.c: only where its expanded tensor outgrows L2 and fusing
+ * is faster) is fused. */
 static bool fuses_blocks(const Emit *e)
 {
     const EmitOptions *o = e->opt;
-    return o->target && o->target->part_ram > 0 && !o->train && o->fuse_blocks;
+    return o->fuse_blocks && !o->train;
+}
+
+/* A microcontroller profile's build, which fuses for RAM (int8 blocks). */
+static bool fuses_for_ram(const Emit *e)
+{
+    return e->opt->target && e->opt->target->part_ram > 0;
 }
 
 /* Block b (its project conv at node b, expand b - 2, depthwise b - 1) runs
@@ -457,15 +466,20 @@ static void fuse_block(Emit *e, int b, bool fuse)
             e->plan.read_until[g->n[i - 2].in[0]] = i;
 }
 
-/* Whether node b ends a block conv_irb.c takes, as three consecutive
- * nodes, whose kernel's scratch (KH expanded rows and one depthwise row)
- * is smaller than the expanded tensor it replaces. */
+/* Whether node b ends a block its operator's kernel takes (OpInfo.block)
+ * as three consecutive nodes, whose kernel's scratch is smaller than the
+ * expanded tensor it replaces. */
 static bool block_candidate(const Emit *e, int b)
 {
     const Graph *g = e->g;
+    const BlockOps *k = op_info(g->n[b].op)->block;
     int x, d;
-    return b >= 2 && conv_irb_match(g, b, &x, &d) && x == b - 2 && d == b - 1 &&
-           conv_irb_scratch_bytes(g, d) < shape_numel(&g->t[g->n[x].out].shape);
+    if (b < 2 || !k || !k->match(g, b, &x, &d) || x != b - 2 || d != b - 1)
+        return false;
+    if (fuses_for_ram(e) != node_quantized(g, &g->n[b]))
+        return false; /* the float kernel is the host's, the int8 one the parts' */
+    const Tensor *t = &g->t[g->n[x].out];
+    return k->scratch_bytes(g, d) < shape_numel(&t->shape) * dtype_bytes(tensor_dtype(t));
 }
 
 /* Whether none of block b's three nodes is in a fused block yet (a
@@ -499,7 +513,10 @@ static void find_fused_blocks(Emit *e)
     bool *live = xcalloc((size_t)(g->nt ? g->nt : 1), sizeof *live);
     for (int b = 0; b < g->nn; b++)
         candidate[b] = block_candidate(e, b);
-    for (;;) {
+    for (int b = 0; !fuses_for_ram(e) && b < g->nn; b++)
+        if (candidate[b] && block_free(e, b))
+            fuse_block(e, b, true);
+    for (; fuses_for_ram(e);) {
         int step, b;
         int64_t peak = plan_peak(g, &e->plan, 1, &step, live);
         for (b = step < 0 ? g->nn : step; b < g->nn && b <= step + 2; b++)
@@ -528,7 +545,7 @@ static void emit_layers(Emit *e)
             e->node = i;
             e->body = &e->bodies[i];
             e->depth = 0;
-            conv_irb_emit(e, e->block_expand[i], i - 1, i); /* block: i - 2, i - 1, i */
+            op_info(n->op)->block->emit(e, e->block_expand[i], i - 1, i); /* i - 2 .. i */
             continue;
         }
         const OpInfo *info = op_info(n->op);
@@ -805,11 +822,12 @@ static void put_layer_comment(const Emit *e, StrBuf *b, const Node *n, const cha
 }
 
 /* The tensor node i's function takes as input j: a fused block's own
- * input in place of the depthwise output its project conv reads. */
+ * input in place of the depthwise output its project conv reads (input
+ * 1, a fused residual, stays). */
 static int layer_input(const Emit *e, int i, int j)
 {
     int x = e->block_expand[i];
-    return x >= 0 ? e->g->n[x].in[0] : e->g->n[i].in[j];
+    return x >= 0 && j == 0 ? e->g->n[x].in[0] : e->g->n[i].in[j];
 }
 
 /* Layer i's function, written into b; taken out again where a patched

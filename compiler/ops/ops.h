@@ -522,6 +522,8 @@ float *epilogue_grad(const Node *n, const float *y, const float *dy, int64_t cou
  * Each writes one layer's function body through the emit_* helpers of
  * cnnc.h: inputs x0, x1, ..., output y, one sample, shapes as literals. */
 void conv_emit(Emit *e, const Node *n);
+/* OpInfo.block of conv: fused inverted-residual blocks (conv_irb.c). */
+extern const BlockOps conv_irb;
 /* OpInfo.writes_over_input of conv: depthwise layers (conv_emit.c). */
 bool conv_writes_over_input(const Graph *g, const Node *n);
 void conv_transpose_emit(Emit *e, const Node *n);

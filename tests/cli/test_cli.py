@@ -77,9 +77,12 @@ def test_usage_errors():
     expect_usage_error([LENET, "-o", "x.c", "--split-weights", "--weights-blob", "b"],
                        "exclude each other")
     expect_usage_error([LENET, LENET, "-o", "x.c"], "more than one model")
-    expect_usage_error([LENET, "-o", "x.c", "--fuse-blocks"], "--fuse-blocks needs --int8 and a Cortex-M")
+    expect_usage_error([LENET, "-o", "x.c", "--fuse-blocks", "--target", "cortex-m4"],
+                       "--fuse-blocks needs --int8 and a Cortex-M --target, or a float build for the host")
     expect_usage_error([LENET, "-o", "x.c", "--fuse-blocks", "--int8", "--calib", "c.npy",
                         "--target", "host"], "--fuse-blocks needs --int8 and a Cortex-M")
+    expect_usage_error([LENET, "-o", "x.c", "--fuse-blocks", "--train"],
+                       "--fuse-blocks needs --int8 and a Cortex-M")
     for bad in ("1", "0", "x", "1025"):
         expect_usage_error([LENET, "-o", "x.c", "--patch", bad], "--patch needs a whole number")
     expect_usage_error([LENET, "-o", "x.c", "--patch", "2", "--train"], "--patch and --train exclude")

@@ -12,9 +12,12 @@ usage: check_codegen.py CNNC WORKDIR CC GROUP [REGEX]
 GROUP: nets (the test nets at opsets 9 to 17, and LeNet with a static batch
 of 2), ops (the single-operator models, opset 13; those with constants of a
 static batch, onnxtest.STATIC_BATCH, at that batch), or a torchvision name
-(resnet18, mobilenet_v2, squeezenet1_1). REGEX: only the models it matches."""
+(resnet18, mobilenet_v2, squeezenet1_1), built with --fuse-blocks where the
+name ends in +fuse-blocks (the float fused blocks: the plan must show some).
+REGEX: only the models it matches."""
 import os
 import re
+import subprocess
 import sys
 import warnings
 
@@ -28,17 +31,25 @@ PICK = re.compile(sys.argv[5] if len(sys.argv) > 5 else "")
 os.makedirs(WORK, exist_ok=True)
 
 
-def check(name, model, shape, opset, rtol, batches, dynamic=True, blob=False):
+def check(name, model, shape, opset, rtol, batches, dynamic=True, blob=False, flags=()):
     """Failures of the generated program against `cnnc run`."""
     stem = os.path.join(WORK, "%s_op%d" % (name, opset))
     x = torch.randn(max(batches), *shape)
     if isinstance(T.export(model, x, stem + ".onnx", opset, dynamic), str):
         return []  # the exporter refuses: check_torch.py says so
     try:
-        T.build_program(CNNC, CC, stem + ".onnx", stem, blob)
+        T.build_program(CNNC, CC, stem + ".onnx", stem, blob, flags=flags)
     except RuntimeError as e:
         return [str(e)]
     failures = []
+    if flags:
+        plan = subprocess.run([CNNC, stem + ".onnx", "--dump-ir=plan", "-o", stem + "_plan.c",
+                               "--weights-blob", stem + "_plan.bin"] + list(flags),
+                              capture_output=True, text=True).stdout
+        fused = len(re.findall(r"inside a fused block", plan)) // 2
+        print("%s: %d blocks fused" % (name, fused))
+        if not fused:
+            failures.append("no block fused")
     for n in batches:
         ref, err = T.run_cnnc(CNNC, stem + ".onnx", x.numpy()[:n])
         if err:
@@ -75,8 +86,9 @@ def main():
             ok &= not T.report(name, check(name, model, shape, 13, 1e-4, (3,) if static else (1, 5),
                                            dynamic=not static))
     else:
-        ok &= not T.report(GROUP, check(GROUP, T.big(GROUP), (3, 224, 224), 13, 1e-3, (1,),
-                                        blob=True))
+        net, _, fuse = GROUP.partition("+")
+        ok &= not T.report(GROUP, check(net, T.big(net), (3, 224, 224), 13, 1e-3, (1,),
+                                        blob=True, flags=["--" + fuse] if fuse else []))
     print("all agree" if ok else "DISAGREEMENT")
     sys.exit(0 if ok else 1)
 

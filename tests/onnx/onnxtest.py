@@ -439,14 +439,15 @@ def run(cmd, timeout=600):
                                                 (r.stdout + r.stderr).strip()[-1500:]))
 
 
-def build_program(cnnc, cc, path, stem, blob=False, opt="-O2", built=None):
+def build_program(cnnc, cc, path, stem, blob=False, opt="-O2", built=None, flags=()):
     """`cnnc PATH -o STEM.c --main` (the weights in STEM.bin with blob), built
     by cc with the strict flags (at opt) into the program STEM; returns the
     program's path, raises RuntimeError. built: a dict from generated C
     (its file names taken out) and weights to the program built from them;
     a model for which cnnc writes the same C and weights again (another
-    opset's export of the same network) gets that program, not a new build."""
-    run([cnnc, path, "-o", stem + ".c", "--main"] +
+    opset's export of the same network) gets that program, not a new build.
+    flags: more cnnc options."""
+    run([cnnc, path, "-o", stem + ".c", "--main"] + list(flags) +
         (["--weights-blob", stem + ".bin"] if blob else []))
     key = None
     if built is not None:

@@ -441,4 +441,5 @@ const OpInfo op_conv = {
     .grad_reads = conv_grad_reads,
     .emit_train = conv_emit_train,
     .writes_over_input = conv_writes_over_input,
+    .block = &conv_irb,
 };

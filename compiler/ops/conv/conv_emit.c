@@ -205,7 +205,7 @@ void conv_emit_out_ptrs(Emit *e, const ConvPlan *p, const char *off)
 {
     emit_line(e, "float *yb = %s + %s;", p->y, off);
     if (p->res)
-        emit_line(e, "const float *rb = x1 + %s;", off);
+        emit_line(e, "const float *rb = %s + %s;", p->r ? p->r : "x1", off);
 }
 
 const char *conv_pre_act(Emit *e, const ConvPlan *p, const char *a, const char *i)
@@ -698,7 +698,7 @@ static bool conv_emit_subsampled(Emit *e, const ConvPlan *p, const Node *n)
     return true;
 }
 
-static ConvPlan conv_plan(const Graph *g, const Node *n)
+ConvPlan conv_plan(const Graph *g, const Node *n)
 {
     ConvPlan p = {.k = conv_geometry(g, n)};
     p.cg = p.k.c / p.k.groups;

@@ -19,7 +19,15 @@ typedef struct {
     bool res;         /* a fused residual add: y = act(conv + x1), rb beside yb */
     int64_t xgs, ygs; /* conv_emit_gemm: floats from one group's input and output
                          to the next (0: Cg * np and Fg * np, back to back) */
+    int64_t xcs, ycs; /* conv_emit_gemm: floats from one channel's input and output
+                         to the next (0: np); a fused block's rows of planes */
+    const char *r;    /* the fused residual's base, where not x1 */
+    bool restore;     /* conv_emit_gemm: the last, overlapping run of pixels may store
+                         again what the run before stored (the output aliases no input) */
 } ConvPlan;
+
+/* A 2-D layer's plan as conv_emit makes it (x0 into y, the whole plane). */
+ConvPlan conv_plan(const Graph *g, const Node *n);
 
 /* The bias in blocks of p->vb ([G][nfb][vb], zeros where b is NULL or past
  * the group's filters). Caller frees. */
@@ -49,6 +57,12 @@ void conv_emit_gemm(Emit *e, const ConvPlan *p, Act act, const char *W, const ch
 bool conv_pw_transposed_fits(const ConvPlan *p);
 void conv_emit_pw_transposed(Emit *e, const ConvPlan *p, const Node *n, const char *W,
                              const char *B);
+
+/* conv_irb_f32.c: a float fused inverted-residual block (conv_irb.c
+ * matches it): whether the kernel takes it, its scratch, its body. */
+bool conv_irb_f32_fits(const Graph *g, int expand, int dw, int project);
+int64_t conv_irb_f32_scratch_floats(const Graph *g, int dw);
+void conv_irb_f32_emit(Emit *e, int expand, int dw, int project);
 
 /* conv_dw_emit.c: one filter per group (Fg = 1), the whole layer (its own
  * weights, phase-plane copy of the input, loops). */

@@ -9,20 +9,23 @@
  * the order conv_q_run does, so the output is bit for bit `cnnc run
  * --int8`'s. The arithmetic is scalar C: the blocked kernels' SMLAD forms
  * are not used here, the block pays instructions for the RAM it saves.
- * The block's residual add, if any, stays a layer of its own. */
+ * The block's residual add, if any, stays a layer of its own. The float
+ * kernel is conv_irb_f32.c's. */
+#include "conv_emit.h"
 #include "conv_int8.h"
 
 #include <stdlib.h>
 
-/* The int8 conv node producing tensor t, read by nothing but node `by`
- * and not the graph's output; NULL if none. */
-static const Node *sole_producer(const Graph *g, int t, int by)
+/* The 2-D conv node producing tensor t, int8 or float as `quantized`
+ * says, read by nothing but node `by` and not the graph's output; NULL if
+ * none. */
+static const Node *sole_producer(const Graph *g, int t, int by, bool quantized)
 {
     int p = g->t[t].producer, readers[2];
     if (p < 0 || t == g->output || graph_consumers(g, t, readers, 2) != 1 || readers[0] != by)
         return NULL;
     const Node *n = &g->n[p];
-    bool ok = n->op == OP_CONV && n->nin == 1 && node_quantized(g, n) &&
+    bool ok = n->op == OP_CONV && n->nin == 1 && node_quantized(g, n) == quantized &&
               g->t[n->in[0]].shape.rank == 3;
     return ok ? n : NULL;
 }
@@ -39,19 +42,22 @@ static bool depthwise(const Node *n, const ConvGeom *k)
            n->a.pad_mode == PAD_ZEROS;
 }
 
-bool conv_irb_match(const Graph *g, int p, int *expand, int *dw)
+/* An int8 block's project conv reads the depthwise output alone (its
+ * residual add is a layer of its own); a float one may have the add
+ * fused (input 1). */
+static bool irb_match(const Graph *g, int p, int *expand, int *dw)
 {
     const Node *proj = &g->n[p];
-    if (proj->op != OP_CONV || proj->nin != 1 || !node_quantized(g, proj) ||
-        g->t[proj->in[0]].shape.rank != 3)
+    bool q = proj->op == OP_CONV && node_quantized(g, proj);
+    if (proj->op != OP_CONV || proj->nin > (q ? 1 : 2) || g->t[proj->in[0]].shape.rank != 3)
         return false;
     ConvGeom kp = conv_geometry(g, proj);
-    const Node *d = sole_producer(g, proj->in[0], p);
+    const Node *d = sole_producer(g, proj->in[0], p, q);
     if (!pointwise(&kp) || !d)
         return false;
     int di = g->t[proj->in[0]].producer;
     ConvGeom kd = conv_geometry(g, d);
-    const Node *x = sole_producer(g, d->in[0], di);
+    const Node *x = sole_producer(g, d->in[0], di, q);
     if (!depthwise(d, &kd) || !x)
         return false;
     ConvGeom kx = conv_geometry(g, x);
@@ -59,7 +65,7 @@ bool conv_irb_match(const Graph *g, int p, int *expand, int *dw)
         return false;
     *dw = di;
     *expand = g->t[d->in[0]].producer;
-    return true;
+    return q || conv_irb_f32_fits(g, *expand, *dw, p);
 }
 
 /* The three layers' integers; false (nothing held) if one has none. */
@@ -159,16 +165,22 @@ static void emit_project_row(Emit *e, const ConvQ *qp, int64_t ow, int64_t oh)
     emit_line(e, "}");
 }
 
-int64_t conv_irb_scratch_bytes(const Graph *g, int dw)
+static int64_t irb_scratch_bytes(const Graph *g, int dw)
 {
+    if (!node_quantized(g, &g->n[dw]))
+        return 4 * conv_irb_f32_scratch_floats(g, dw);
     ConvGeom kd = conv_geometry(g, &g->n[dw]);
     int64_t wp = kd.w + kd.pl + kd.pr;
     return (kd.kh * kd.c * wp + 3) / 4 * 4 + kd.c * kd.ow;
 }
 
-void conv_irb_emit(Emit *e, int expand, int dw, int project)
+static void irb_emit(Emit *e, int expand, int dw, int project)
 {
     const Graph *g = emit_graph(e);
+    if (!node_quantized(g, &g->n[dw])) {
+        conv_irb_f32_emit(e, expand, dw, project);
+        return;
+    }
     const Node *n[3] = {&g->n[expand], &g->n[dw], &g->n[project]};
     ConvQ q[3];
     if (!make_all(g, n, q))
@@ -188,7 +200,13 @@ void conv_irb_emit(Emit *e, int expand, int dw, int project)
     emit_dw_row(e, &q[1], wp);
     emit_project_row(e, &q[2], kd->ow, kd->oh);
     emit_line(e, "}");
-    emit_scratch(e, (conv_irb_scratch_bytes(g, dw) + 3) / 4);
+    emit_scratch(e, (irb_scratch_bytes(g, dw) + 3) / 4);
     for (int i = 0; i < 3; i++)
         conv_q_free(&q[i]);
 }
+
+const BlockOps conv_irb = {
+    .match = irb_match,
+    .scratch_bytes = irb_scratch_bytes,
+    .emit = irb_emit,
+};

@@ -49,6 +49,17 @@ float *conv_repack_pointwise(const ConvPlan *p, const float *w, int64_t *count)
     return r;
 }
 
+/* Floats from one channel's input, and output, to the next. */
+static int64_t x_chan(const ConvPlan *p)
+{
+    return p->xcs ? p->xcs : p->np;
+}
+
+static int64_t y_chan(const ConvPlan *p)
+{
+    return p->ycs ? p->ycs : p->np;
+}
+
 /* One code path's blocking: `lanes` floats per vector (0: plain arrays),
  * nv vectors (or arrays) of that per channel, so runs of `run` pixels. */
 typedef struct {
@@ -74,7 +85,7 @@ static void emit_vec_store(Emit *e, const PwPath *pp, int f, int reg, int u, int
         emit_line(e, "*(cnnc_v%du *)t = %s;", L, v);
         emit_line(e, "for (int i = %d; i < %d; i++) {", from, L);
         char at[64];
-        snprintf(at, sizeof at, "%lld + q + %d + i", (long long)(f * p->np), u * L);
+        snprintf(at, sizeof at, "%lld + q + %d + i", (long long)(f * y_chan(p)), u * L);
         emit_line(e, "yr[%d + i] = %s;", u * L, emit_act(e, pp->act, conv_pre_act(e, p, "t[i]", at)));
         emit_line(e, "}");
         emit_line(e, "}");
@@ -82,7 +93,7 @@ static void emit_vec_store(Emit *e, const PwPath *pp, int f, int reg, int u, int
     }
     if (p->res)
         emit_line(e, "%s += *(const cnnc_v%du *)(rb + %lld + q + %d);", v, L,
-                  (long long)(f * p->np), u * L);
+                  (long long)(f * y_chan(p)), u * L);
     bool done = act_emit_vec(e, pp->act, v, L);
     emit_line(e, "*(cnnc_v%du *)(yr + %d) = %s;", L, u * L, v);
     if (!done) {
@@ -106,7 +117,7 @@ static void emit_vec_pass(Emit *e, const PwPath *pp, int f0, int nch, int nv, in
             else
                 emit_line(e, "cnnc_v%d s%d_%d = (cnnc_v%d){0};", L, f, u, L);
     emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
-    emit_line(e, "const float *xr = xg + c * %lld + q;", (long long)p->np);
+    emit_line(e, "const float *xr = xg + c * %lld + q;", (long long)x_chan(p));
     emit_line(e, "const float *wc = wb + c * %d;", PB);
     for (int u = 0; u < nv; u++)
         emit_line(e, "const cnnc_v%d x%d = *(const cnnc_v%du *)(xr + %d);", L, u, L, u * L);
@@ -117,7 +128,7 @@ static void emit_vec_pass(Emit *e, const PwPath *pp, int f0, int nch, int nv, in
     for (int f = 0; f < nch; f++) {
         emit_line(e, "/* channel %d */", f0 + f);
         emit_line(e, "{");
-        emit_line(e, "float *yr = yb + %lld + q;", (long long)((f0 + f) * p->np));
+        emit_line(e, "float *yr = yb + %lld + q;", (long long)((f0 + f) * y_chan(p)));
         for (int u = 0; u < nv; u++)
             emit_vec_store(e, pp, f0 + f, f, u, u ? 0 : skip);
         emit_line(e, "}");
@@ -151,7 +162,7 @@ static void emit_plain_block(Emit *e, const PwPath *pp, int nch, int pw)
             emit_line(e, "a%d[i] = 0.0f;", f);
     emit_line(e, "}");
     emit_line(e, "for (int c = 0; c < %lld; c++) {", (long long)p->cg);
-    emit_line(e, "const float *xr = xg + c * %lld + q;", (long long)p->np);
+    emit_line(e, "const float *xr = xg + c * %lld + q;", (long long)x_chan(p));
     emit_line(e, "const float *wc = wb + c * %d;", PB);
     emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
     emit_line(e, "const float xv = xr[i];");
@@ -163,7 +174,7 @@ static void emit_plain_block(Emit *e, const PwPath *pp, int nch, int pw)
         emit_line(e, "for (int i = 0; i < %d; i++) {", pw);
         char v[16], at[48];
         snprintf(v, sizeof v, "a%d[i]", f);
-        snprintf(at, sizeof at, "%lld + q + i", (long long)(f * p->np));
+        snprintf(at, sizeof at, "%lld + q + i", (long long)(f * y_chan(p)));
         emit_line(e, "yb[%s] = %s;", at, emit_act(e, pp->act, conv_pre_act(e, p, v, at)));
         emit_line(e, "}");
     }
@@ -180,7 +191,7 @@ static void emit_block_ptrs(Emit *e, const PwPath *pp, const char *W, const char
     if (pp->bias)
         emit_line(e, "const float *bb = %s + (gi * %lld + fb) * %d;", B, (long long)nfb, PB);
     int64_t ygs = p->ygs ? p->ygs : p->fg * p->np;
-    char *off = xasprintf("gi * %lld + fb * %lld", (long long)ygs, (long long)(PB * p->np));
+    char *off = xasprintf("gi * %lld + fb * %lld", (long long)ygs, (long long)(PB * y_chan(p)));
     conv_emit_out_ptrs(e, p, off);
     free(off);
 }
@@ -214,7 +225,7 @@ static void emit_channel_blocks(Emit *e, const PwPath *pp, const char *W, const 
             int nv = (int)((rem + pp->lanes - 1) / pp->lanes);
             emit_line(e, "{");
             emit_line(e, "const int q = %lld;", (long long)(p->np - nv * pp->lanes));
-            emit_vec_block(e, pp, nch, nv, (int)(nv * pp->lanes - rem));
+            emit_vec_block(e, pp, nch, nv, p->restore ? 0 : (int)(nv * pp->lanes - rem));
             emit_line(e, "}");
         } else if (pp->lanes)
             emit_vec_block(e, pp, nch, pp->nv, 0);
