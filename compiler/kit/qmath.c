@@ -295,7 +295,9 @@ static const char DOT1[] =
     "#endif\n"
 
 /* v saturated to [-128, 127]: one SSAT where the core has it (ARMv7-M
- * and up: __ARM_FEATURE_SAT), two compares elsewhere. */
+ * and up: __ARM_FEATURE_SAT), two compares elsewhere. The depthwise
+ * kernel calls it on its DSP path only, so elsewhere it is marked unused
+ * (clang warns of an unused static function). */
 #define SAT8 \
     "#ifndef CNNC_SAT8_DEFINED\n" \
     "#define CNNC_SAT8_DEFINED\n" \
@@ -303,6 +305,9 @@ static const char DOT1[] =
     "#include <arm_acle.h>\n" \
     "#define cnnc_sat8(v) __ssat((v), 8)\n" \
     "#else\n" \
+    "#if defined(__GNUC__)\n" \
+    "__attribute__((unused))\n" \
+    "#endif\n" \
     "static inline int32_t cnnc_sat8(int32_t v)\n" \
     "{\n" \
     "    return v < -128 ? -128 : v > 127 ? 127 : v;\n" \
