@@ -493,30 +493,26 @@ static bool block_free(const Emit *e, int b)
     return true;
 }
 
-/* Fuses blocks while that lowers the peak: as long as the activations
+/* The host's rule: every candidate block, first come first fused (the
+ * float kernel takes only blocks where fusing is faster). */
+static void fuse_every_candidate(Emit *e, const bool *candidate)
+{
+    for (int b = 0; b < e->g->nn; b++)
+        if (candidate[b] && block_free(e, b))
+            fuse_block(e, b, true);
+}
+
+/* A microcontroller's rule, fusing for RAM: as long as the activations
  * live at once peak at a step of an unfused candidate block (expand to
  * project) and fusing it lowers that peak, the block is fused and the
  * peak found again. A block away from the peak, or one of several equal
  * peaks (DS-CNN's blocks), stays three layers: fusing it would save no RAM
  * and cost instructions (its kernel is scalar C). */
-static void find_fused_blocks(Emit *e)
+static void fuse_at_peaks(Emit *e, const bool *candidate)
 {
     const Graph *g = e->g;
-    size_t nn = (size_t)(g->nn ? g->nn : 1);
-    e->block_expand = xmalloc(nn * sizeof *e->block_expand);
-    e->in_block = xcalloc(nn, sizeof *e->in_block);
-    for (int i = 0; i < g->nn; i++)
-        e->block_expand[i] = -1;
-    if (!fuses_blocks(e))
-        return;
-    bool *candidate = xcalloc(nn, sizeof *candidate);
     bool *live = xcalloc((size_t)(g->nt ? g->nt : 1), sizeof *live);
-    for (int b = 0; b < g->nn; b++)
-        candidate[b] = block_candidate(e, b);
-    for (int b = 0; !fuses_for_ram(e) && b < g->nn; b++)
-        if (candidate[b] && block_free(e, b))
-            fuse_block(e, b, true);
-    for (; fuses_for_ram(e);) {
+    for (;;) {
         int step, b;
         int64_t peak = plan_peak(g, &e->plan, 1, &step, live);
         for (b = step < 0 ? g->nn : step; b < g->nn && b <= step + 2; b++)
@@ -531,6 +527,25 @@ static void find_fused_blocks(Emit *e)
         }
     }
     free(live);
+}
+
+static void find_fused_blocks(Emit *e)
+{
+    const Graph *g = e->g;
+    size_t nn = (size_t)(g->nn ? g->nn : 1);
+    e->block_expand = xmalloc(nn * sizeof *e->block_expand);
+    e->in_block = xcalloc(nn, sizeof *e->in_block);
+    for (int i = 0; i < g->nn; i++)
+        e->block_expand[i] = -1;
+    if (!fuses_blocks(e))
+        return;
+    bool *candidate = xcalloc(nn, sizeof *candidate);
+    for (int b = 0; b < g->nn; b++)
+        candidate[b] = block_candidate(e, b);
+    if (fuses_for_ram(e))
+        fuse_at_peaks(e, candidate);
+    else
+        fuse_every_candidate(e, candidate);
     free(candidate);
 }
 
