@@ -317,6 +317,10 @@ typedef struct {
 } ConvGeom;
 
 ConvGeom conv_geometry(const Graph *g, const Node *n);
+/* map[k*out + o] = the input index output o reads with kernel tap k on one
+ * axis, or -1 for a zero of the padding (xmalloc'd; the caller frees it). */
+int64_t *conv_tap_sources(int64_t out, int k, int stride, int dilation, int pad, int64_t in,
+                          PadMode mode);
 /* Whether a window operator's input is C x D x H x W. */
 bool window_is_3d(const Graph *g, const Node *n);
 /* No padding on any side. */

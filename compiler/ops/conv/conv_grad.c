@@ -19,18 +19,6 @@
 
 #include <stdlib.h>
 
-/* map[k*out + o] = the input index output o reads with kernel tap k on one
- * axis, or -1 for a zero of the padding. */
-static int64_t *tap_sources(int64_t out, int k, int stride, int dilation, int pad, int64_t in,
-                            PadMode mode)
-{
-    int64_t *map = xmalloc((size_t)(out * k) * sizeof *map);
-    for (int t = 0; t < k; t++)
-        for (int64_t o = 0; o < out; o++)
-            map[t * out + o] = pad_source(o * stride - pad + (int64_t)t * dilation, in, mode);
-    return map;
-}
-
 /* One filter tap (f, c, kz, ky, kx) over one sample: returns its dL/dW
  * share and scatters gy*w into dx (one input channel, NULL if not needed).
  * planes, rows and cols are the tap's sources per output coordinate. */
@@ -78,9 +66,9 @@ void conv_grad(const Graph *g, const Node *n, const float *const *in, const floa
     const float *dy = tmp ? tmp : dout; /* (N, F, OD, OH, OW) */
     const float *wt = node_param_data(g, n, 0);
     float *dw = dparam[0], *db = dparam[1], *dx = din[0];
-    int64_t *planes = tap_sources(k.od, k.kd, k.sd, k.dd, k.pf, k.d, n->a.pad_mode);
-    int64_t *rows = tap_sources(k.oh, k.kh, k.sh, k.dh, k.pt, k.h, n->a.pad_mode);
-    int64_t *cols = tap_sources(k.ow, k.kw, k.sw, k.dw, k.pl, k.w, n->a.pad_mode);
+    int64_t *planes = conv_tap_sources(k.od, k.kd, k.sd, k.dd, k.pf, k.d, n->a.pad_mode);
+    int64_t *rows = conv_tap_sources(k.oh, k.kh, k.sh, k.dh, k.pt, k.h, n->a.pad_mode);
+    int64_t *cols = conv_tap_sources(k.ow, k.kw, k.sw, k.dw, k.pl, k.w, n->a.pad_mode);
     for (int64_t b = 0; b < batch; b++)
         for (int64_t f = 0; f < k.f; f++) {
             const float *gy = dy + (b * k.f + f) * plane;
