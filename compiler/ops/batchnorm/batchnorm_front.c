@@ -45,7 +45,7 @@ static bool onnx_batchnorm(OnnxNode *l)
 
 const OnnxKind batchnorm_onnx[] = {
     {"BatchNormalization", "epsilon:f momentum:f spatial:i training_mode:i", onnx_batchnorm, NULL,
-     false},
+     ONNX_N_AXIS},
     {NULL},
 };
 

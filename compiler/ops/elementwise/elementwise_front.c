@@ -97,6 +97,11 @@ static bool onnx_binary(OnnxNode *l)
         kind = sub ? OP_SUB : OP_DIV;
     if (kind == OP_ADD && c && na == 1 && dense_onnx_take_bias(l, acts[0], c))
         return true;
+    if (c && onnx_batch_axes(l->o) && c->c.shape.rank > acts[0]->shape.rank &&
+        c->c.shape.d[c->c.shape.rank - acts[0]->shape.rank - 1] != 1)
+        return onnx_fail_batch(l, "constant '%s' differs along the batch axis: each sample "
+                               "would get its own operand, and cnnc computes every sample "
+                               "alike", c->name);
     Node *n = onnx_add_node(l, kind, "", acts, na, l->out, &acts[0]->shape);
     if (!n)
         return false;

@@ -31,6 +31,10 @@ static bool onnx_prelu(OnnxNode *l)
     if (!a)
         return false;
     Shape s = a->c.shape;
+    if (onnx_batch_axes(l->o) && s.rank > x->shape.rank && s.d[s.rank - x->shape.rank - 1] != 1)
+        return onnx_fail_batch(l, "slope '%s' differs along the batch axis: each sample would "
+                               "get its own slope, and cnnc computes every sample alike",
+                               a->name);
     if (s.rank == 1 && s.d[0] > 1 && x->shape.rank > 1) {
         s.rank = x->shape.rank;
         for (int i = 0; i < s.rank; i++)
