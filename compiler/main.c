@@ -595,13 +595,25 @@ static LoadOptions load_options(const Args *a, bool optimize, QuantOptions *quan
     };
 }
 
+/* Training (--train, grad) averages over a batch of samples: a model read
+ * as one whole sample has none. False after the error. */
+static bool trains_by_batch(const Args *a, const Graph *g)
+{
+    if (!g->whole || !(a->train || a->cmd == CMD_GRAD))
+        return true;
+    diag_error((Loc){a->model, 0, 0}, "the model is read as one sample (no batch axis); "
+               "training (--train, grad) needs a batch of samples");
+    return false;
+}
+
 /* The pipeline of a command, run up to `last`; NULL after an error. */
 static Pipeline *load(const Args *a, bool optimize, const char *last)
 {
     QuantOptions quant;
     LoadOptions opt = load_options(a, optimize, &quant);
     Pipeline *p = pipeline_new(a->model, &opt);
-    if (pipeline_run(p, last))
+    if (pipeline_run(p, "parse") && trains_by_batch(a, pipeline_graph(p)) &&
+        pipeline_run(p, last))
         return p;
     pipeline_free(p);
     return NULL;

@@ -99,9 +99,9 @@ static bool onnx_binary(OnnxNode *l)
         return true;
     if (c && onnx_batch_axes(l->o) && c->c.shape.rank > acts[0]->shape.rank &&
         c->c.shape.d[c->c.shape.rank - acts[0]->shape.rank - 1] != 1)
-        return onnx_fail_batch(l, "constant '%s' differs along the batch axis: each sample "
-                               "would get its own operand, and cnnc computes every sample "
-                               "alike", c->name);
+        return onnx_fail_batch(l, "constant '%s' reaches the batch axis: beyond the "
+                               "activations' dimensions it may have a batch dimension of 1 "
+                               "only (each sample would get its own operand)", c->name);
     Node *n = onnx_add_node(l, kind, "", acts, na, l->out, &acts[0]->shape);
     if (!n)
         return false;

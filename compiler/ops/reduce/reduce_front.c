@@ -99,15 +99,15 @@ static bool onnx_axes(OnnxNode *l, const int64_t *axes, int count, int rank, uns
 {
     *mask = 0;
     for (int i = 0; i < count; i++) {
-        int a;
+        int a, sa;
         if (!onnx_norm_axis(l, axes[i], rank, &a))
             return false;
-        if ((a = onnx_sample_axis(l, a)) < 0)
+        if ((sa = onnx_sample_axis(l, a)) < 0)
             return onnx_fail_batch(l, "reducing axis 0, the batch, would mix the samples; only "
                                    "the axes after it are supported");
-        if (*mask >> a & 1)
-            return onnx_fail(l, "axis %lld is given twice", (long long)axes[i]);
-        *mask |= 1u << a;
+        if (*mask >> sa & 1)
+            return onnx_fail(l, "axis %d is given twice", a);
+        *mask |= 1u << sa;
     }
     return true;
 }
