@@ -86,9 +86,6 @@ DECLINED = {
         "test_pow_bcast_array", "test_pow", "test_pow_example", "test_pow_types_float32_int64",
         "test_pow_types_float32_int32"],
     "an empty input (cnnc has no empty tensors)": ["test_reshape_allowzero_reordered"],
-    # Sum's operands beyond one constant would need adding constants first.
-    "Sum of two constants and an activation (cnnc takes one constant operand)": [
-        "test_sum_example"],
 }
 # Declined cases that must still be refused with a clean error.
 # Operators cnnc evaluates only on constants (shape arithmetic, weights).

@@ -234,7 +234,7 @@ bool dense_onnx_take_bias(OnnxNode *l, OnnxValue *x, OnnxValue *c)
     if (!dense && !matmul)
         return false;
     int64_t units = x->shape.d[x->shape.rank - 1];
-    float *bias = vector_of(&c->c, units, 1, x->shape.rank + 1);
+    float *bias = vector_of(&c->c, units, 1, onnx_rank(l, x));
     if (!bias)
         return false;
     Shape s = {1, {units}};
