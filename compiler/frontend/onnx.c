@@ -11,7 +11,13 @@
  * whose inputs are all constant are folded (the row's `fold`), the rest
  * lowered into IR nodes. This file knows no operator: it keeps the table of
  * named values and walks the graph. Errors read `model.onnx: error: node
- * 'Conv_3' (Conv): ...` (ONNX has no line numbers). */
+ * 'Conv_3' (Conv): ...` (ONNX has no line numbers).
+ *
+ * The input's axis 0 is read as the batch; a model that mixes it (a family
+ * refused a node with onnx_fail_batch, or the input is a vector) and whose
+ * input is static is read again in whole-tensor mode: one sample of the
+ * input's full shape, every ONNX axis a sample axis (onnx_sample_axis),
+ * the first reading's diagnostics dropped. --no-batch reads it so at once. */
 #include "kit/onnx_kit.h"
 #include "ops/ops.h"
 
@@ -292,32 +298,15 @@ static bool dim_known(const Onnx__TensorShapeProto__Dimension *d)
            d->dim_value > 0;
 }
 
-/* Whether every dimension of the model's input is a number: a model read
- * with a batch axis may then be read whole instead. */
-static bool input_static(const Onnx__GraphProto *gp)
-{
-    for (size_t i = 0; i < gp->n_input; i++) {
-        const Onnx__TensorShapeProto *sp = input_shape(gp->input[i]);
-        bool is_init = false;
-        for (size_t k = 0; k < gp->n_initializer && !is_init; k++)
-            is_init = gp->input[i]->name && gp->initializer[k]->name &&
-                      strcmp(gp->input[i]->name, gp->initializer[k]->name) == 0;
-        if (is_init)
-            continue;
-        for (size_t k = 0; sp && k < sp->n_dim; k++)
-            if (!dim_known(sp->dim[k]))
-                return false;
-        return sp != NULL;
-    }
-    return false;
-}
-
 /* The input's per-sample shape: its dims after the batch (batch mode), or
  * all of them (whole-tensor mode: the IR's sample ranks are 1 to 4). */
 static bool input_sample_shape(Onnx *o, const char *name, const Onnx__TensorShapeProto *sp,
                                Shape *s)
 {
     int lead = onnx_batch_axes(o);
+    o->static_input = true; /* every dim a number: a model may then be read whole */
+    for (size_t i = 0; i < sp->n_dim; i++)
+        o->static_input &= dim_known(sp->dim[i]);
     if (o->whole && (sp->n_dim < 1 || sp->n_dim > 4)) {
         diag_error(o->loc, "input '%s' has rank %zu; read as one sample (whole-tensor mode), "
                    "ranks 1 to 4 are supported", name, sp->n_dim);
@@ -622,7 +611,7 @@ static Graph *read_graph(const char *path, bool whole, bool *retry)
     bool ok = check_header(&o, m) && load_graph(&o, m);
     if (ok)
         record_aliases(&o);
-    *retry = !ok && o.batch_refused && !whole && input_static(m->graph);
+    *retry = !ok && o.batch_refused && o.static_input && !whole;
     onnx_free(&o);
     onnx__model_proto__free_unpacked(m, NULL);
     if (!ok || diag_error_count() > errors) {

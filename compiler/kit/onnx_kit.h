@@ -71,8 +71,9 @@ typedef struct {
     /* Whole-tensor mode: the input is one sample of its full static shape,
      * no axis is the batch (onnx_sample_axis). batch_refused: a batch-mode
      * reading failed because a node mixes axis 0 (onnx_fail_batch), which
-     * a whole-tensor reading may not. */
-    bool whole, batch_refused;
+     * a whole-tensor reading may not; static_input: the input's every
+     * dimension is a number (the condition of that retry). */
+    bool whole, batch_refused, static_input;
 } Onnx;
 
 /* One node being lowered: its inputs' values (NULL for an absent optional

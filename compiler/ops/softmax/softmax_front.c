@@ -26,7 +26,7 @@ static bool onnx_softmax(OnnxNode *l)
     if (axis < -rank || axis >= rank)
         return onnx_fail(l, "axis %lld is out of range", (long long)axis);
     axis = axis < 0 ? axis + rank : axis;
-    if (axis < lead || (l->o->opset < 13 && axis == 0 && lead))
+    if (axis < lead)
         return onnx_fail_batch(l, "softmax over the batch axis is not supported");
     if (l->o->opset >= 13 || axis == rank - 1) {
         Node *n = onnx_add_node(l, OP_SOFTMAX, "", &x, 1, l->out, &x->shape);
