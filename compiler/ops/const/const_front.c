@@ -271,13 +271,13 @@ static bool fold_where(OnnxNode *l, Const *out)
 
 const OnnxKind const_onnx[] = {
     {"Constant", "value:t value_float:f value_floats:fs value_int:i value_ints:is", NULL,
-     fold_constant, false},
-    {"Shape", "start:i end:i", NULL, fold_shape, true},
-    {"Gather", "axis:i", NULL, fold_gather, false},
-    {"Cast", "to:i", lower_cast, fold_cast, false},
-    {"ConstantOfShape", "value:t", NULL, fold_constant_of_shape, false},
-    {"Expand", "", NULL, fold_expand, false},
-    {"Equal", "", NULL, fold_equal, false},
-    {"Where", "", NULL, fold_where, false},
+     fold_constant, false, "1 9 11 12 13"},
+    {"Shape", "start:i end:i", NULL, fold_shape, true, "1 13 15"},
+    {"Gather", "axis:i", NULL, fold_gather, false, "1 11 13"},
+    {"Cast", "to:i to:s<6", lower_cast, fold_cast, false, "1 6 9 13"},
+    {"ConstantOfShape", "value:t", NULL, fold_constant_of_shape, false, "9"},
+    {"Expand", "", NULL, fold_expand, false, "8 13"},
+    {"Equal", "", NULL, fold_equal, false, "1 7 11 13"},
+    {"Where", "", NULL, fold_where, false, "9 16"},
     {NULL},
 };

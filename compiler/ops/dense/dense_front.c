@@ -222,8 +222,9 @@ static bool onnx_qlinear_matmul(OnnxNode *l)
 }
 
 const OnnxKind dense_onnx[] = {
-    {"Gemm", "alpha:f beta:f transA:i transB:i broadcast:i", onnx_gemm, NULL, false},
-    {"QLinearMatMul", "", onnx_qlinear_matmul, NULL, false},
+    {"Gemm", "alpha:f beta:f transA:i transB:i broadcast:i", onnx_gemm, NULL, false,
+     "1 6 7 9 11 13"},
+    {"QLinearMatMul", "", onnx_qlinear_matmul, NULL, false, "10"},
     {NULL},
 };
 

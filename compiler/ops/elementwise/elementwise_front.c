@@ -149,11 +149,15 @@ static bool fold_arith(OnnxNode *l, Const *out)
 }
 
 const OnnxKind elementwise_onnx[] = {
-    {"Add", "", onnx_binary, fold_arith, false},
-    {"Sum", "", onnx_binary, NULL, false},
-    {"Sub", "", onnx_binary, fold_arith, false},
-    {"Mul", "", onnx_binary, fold_arith, false},
-    {"Div", "", onnx_binary, fold_arith, false},
+    {"Add", "axis:i<7 broadcast:i<7 consumed_inputs:is<6", onnx_binary, fold_arith, false,
+     "1 6 7 13 14"},
+    {"Sum", "consumed_inputs:is<6", onnx_binary, NULL, false, "1 6 8 13"},
+    {"Sub", "axis:i<7 broadcast:i<7 consumed_inputs:is<6", onnx_binary, fold_arith, false,
+     "1 6 7 13 14"},
+    {"Mul", "axis:i<7 broadcast:i<7 consumed_inputs:is<6", onnx_binary, fold_arith, false,
+     "1 6 7 13 14"},
+    {"Div", "axis:i<7 broadcast:i<7 consumed_inputs:is<6", onnx_binary, fold_arith, false,
+     "1 6 7 13 14"},
     {NULL},
 };
 

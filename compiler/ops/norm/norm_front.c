@@ -162,8 +162,9 @@ static bool onnx_instancenorm(OnnxNode *l)
 }
 
 const OnnxKind norm_onnx[] = {
-    {"LayerNormalization", "axis:i epsilon:f stash_type:i", onnx_layernorm, NULL, false},
-    {"InstanceNormalization", "epsilon:f consumed_inputs:is", onnx_instancenorm, NULL, false},
+    {"LayerNormalization", "axis:i epsilon:f stash_type:i", onnx_layernorm, NULL, false, "17"},
+    {"InstanceNormalization", "epsilon:f consumed_inputs:is", onnx_instancenorm, NULL, false,
+     "1 6"},
     {NULL},
 };
 

@@ -43,7 +43,7 @@ static bool onnx_prelu(OnnxNode *l)
 }
 
 const OnnxKind prelu_onnx[] = {
-    {"PRelu", "", onnx_prelu, NULL, false},
+    {"PRelu", "consumed_inputs:is<6", onnx_prelu, NULL, false, "1 6 7 9 16"},
     {NULL},
 };
 

@@ -300,12 +300,14 @@ static bool fold_reshape(OnnxNode *l, Const *out)
 }
 
 const OnnxKind reshape_onnx[] = {
-    {"Flatten", "axis:i", onnx_flatten, NULL, false},
-    {"Reshape", "allowzero:i", onnx_reshape, fold_reshape, false},
-    {"Squeeze", "axes:is", onnx_squeeze, fold_squeeze, false},
-    {"Unsqueeze", "axes:is", onnx_squeeze, fold_unsqueeze, false},
-    {"Dropout", "ratio:f seed:i", onnx_identity, fold_identity, false},
-    {"Identity", "", onnx_identity, fold_identity, false},
+    {"Flatten", "axis:i", onnx_flatten, NULL, false, "1 9 11 13"},
+    {"Reshape", "allowzero:i consumed_inputs:is<5 shape:is<5", onnx_reshape, fold_reshape, false,
+     "1 5 13 14"},
+    {"Squeeze", "axes:is", onnx_squeeze, fold_squeeze, false, "1 11 13"},
+    {"Unsqueeze", "axes:is", onnx_squeeze, fold_unsqueeze, false, "1 11 13"},
+    {"Dropout", "ratio:f seed:i consumed_inputs:is<6 is_test:i<7", onnx_identity, fold_identity,
+     false, "1 6 7 10 12 13"},
+    {"Identity", "", onnx_identity, fold_identity, false, "1 13 14 16"},
     {NULL},
 };
 
