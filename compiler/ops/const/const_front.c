@@ -117,12 +117,24 @@ static bool fold_gather(OnnxNode *l, Const *out)
     return true;
 }
 
+/* Cast's target type: Cast-1 names it ("FLOAT", TensorProto's name), from
+ * 6 on it is the number; 0 when unknown. */
+static int64_t cast_to(OnnxNode *l)
+{
+    if (l->version >= 6)
+        return attr_int(l->node, "to", 0);
+    char name[32];
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(
+        &onnx__tensor_proto__data_type__descriptor, attr_string(l->node, "to", "", name, sizeof name));
+    return v ? v->value : 0;
+}
+
 static bool fold_cast(OnnxNode *l, Const *out)
 {
     if (!onnx_has_inputs(l, 1))
         return false;
     const Const *x = &l->in[0]->c;
-    int64_t to = attr_int(l->node, "to", 0);
+    int64_t to = cast_to(l);
     int dtype = to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT   ? CONST_F32
                 : to == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? CONST_I64
                 : to == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ? CONST_I64
@@ -155,7 +167,7 @@ static bool lower_cast(OnnxNode *l)
     OnnxValue *x = onnx_act_in(l, 0);
     if (!x)
         return false;
-    int64_t to = attr_int(l->node, "to", 0);
+    int64_t to = cast_to(l);
     if (to != (x->elem ? x->elem : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT))
         return onnx_fail(l, "a cast that changes an activation's type is not supported");
     onnx_alias(l, x);
