@@ -7,7 +7,8 @@ value, Split-1's split input and Split-2's attribute, Upsample-1 and 7,
 Dropout's and BatchNormalization's is_test, Cast-1's type name,
 AveragePool before count_include_pad, Slice-1, Squeeze/Unsqueeze-1,
 Clip-1/6, Softmax-1, Flatten-1, PRelu-6), built with onnx.helper and
-checked against NumPy computing what that version's text says: `cnnc run`
+checked against NumPy computing what that version's text says (and the
+first forms of opsets 5 and 8, Reshape's shape input and Sum's broadcast): `cnnc run`
 for each, the generated program (gcc, strict flags) for some. Then the
 versions whose meaning cnnc does not compute: each must be refused with
 exit 1 and a located error naming the version, `node 'n' (Add-6): ...`.
@@ -134,6 +135,15 @@ def cases():
     yield "reshape_1_attribute", model(1, [node("Reshape", ["x"], shape=[0, -1, 5],
                                                 consumed_inputs=[0])], x4.shape), \
         x4, x4.reshape(2, 12, 5), True
+    yield "reshape_5_input", model(5, [node("Reshape", ["x", "s"])], x4.shape,
+                                   [("s", np.array([0, 12, -1], np.int64))]), \
+        x4, x4.reshape(2, 12, 5), False
+    yield "relu_5_is_version_1", model(5, [node("Relu", ["x"], consumed_inputs=[0])],
+                                       x4.shape), x4, np.maximum(x4, 0), False
+    yield "sum_8_broadcast", model(8, [node("Sum", ["x", "b"])], x4.shape, [("b", B45)]), \
+        x4, x4 + B45, False
+    yield "add_8_numpy", model(8, [node("Mul", ["x", "b"])], x4.shape,
+                               [("b", B3.reshape(3, 1, 1))]), x4, x4 * B3[:, None, None], False
     yield "concat_1_default_axis", model(1, [node("Relu", ["x"], ["r"]),
                                              node("Concat", ["x", "r"])], x4.shape), \
         x4, np.concatenate([x4, np.maximum(x4, 0)], axis=1), False
@@ -257,6 +267,8 @@ def refusals():
         "node 'n' (Relu): unsupported attribute 'consumed_inputs'"
     yield "broadcast_at_7", model(7, [node("Add", ["x", "b"], broadcast=1)], x4, [("b", B3)]), \
         "node 'n' (Add): unsupported attribute 'broadcast'"
+    yield "reshape_5_attribute", model(5, [node("Reshape", ["x"], shape=[0, -1])], x4), \
+        "node 'n' (Reshape): unsupported attribute 'shape'"
     yield "cast_6_type_name", model(6, [node("Cast", ["x"], to="FLOAT")], x4), \
         "node 'n' (Cast): attribute 'to' has the wrong type"
 

@@ -219,7 +219,10 @@ static bool onnx_squeeze(OnnxNode *l)
     return reshape_onnx_view(l, x, &s, "", l->out) != NULL;
 }
 
-/* Identity and Dropout (inference): the output is the input. */
+/* Identity and Dropout (inference): the output is the input. Dropout
+ * before opset 7 says is_test=0 (its default) for training, where it would
+ * drop at random: read as inference all the same, since a compiled model
+ * runs inference, and old exports that meant inference left is_test out. */
 static bool onnx_identity(OnnxNode *l)
 {
     OnnxValue *x = onnx_act_in(l, 0);
