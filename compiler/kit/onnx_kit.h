@@ -174,8 +174,9 @@ const char *attr_string(const Onnx__NodeProto *node, const char *name, const cha
 void node_error(Onnx *o, const Onnx__NodeProto *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The version of `kind` a model of `opset` uses: the largest of its since
- * versions not above the opset (an operator the opset predates is read as
- * its first version, as before opsets below 9 were read). */
+ * versions not above the opset. An operator newer than the opset
+ * (HardSwish in an opset 9 model) is read as its first version: cnnc took
+ * such nodes before versions were known, and still does. */
 int onnx_version(const OnnxKind *kind, int opset);
 /* onnx_fail naming the operator's version, `(Pad-2)`: for what one version
  * means and cnnc does not compute. */

@@ -193,7 +193,7 @@ static bool onnx_act(OnnxNode *l)
 /* Each activation's ONNX versions up to opset 17 (onnx.defs), and the
  * attributes of its versions before 9: opset 1's consumed_inputs (memory
  * reuse hints, nothing the result depends on), Pow-1's broadcast and axis
- * (elementwise/elementwise_front.c says how they read). */
+ * (the exponent is one value: any axis aligns it, with broadcast=1). */
 #define OLD_RELU "1 6 13 14", " consumed_inputs:is<6"
 #define OLD_LEAKY_RELU "1 6 16", " consumed_inputs:is<6"
 #define OLD_SIGMOID "1 6 13", " consumed_inputs:is<6"

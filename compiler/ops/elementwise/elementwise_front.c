@@ -69,8 +69,8 @@ static bool split_operands(OnnxNode *l, OnnxValue **acts, int *na, OnnxValue **c
     return true;
 }
 
-/* ---- versions before NumPy broadcasting: Add, Sub, Mul, Div and Pow
- * before opset 7 (broadcast, axis), Sum before 8 (none at all) ---- */
+/* ---- versions before NumPy broadcasting: Add, Sub, Mul and Div before
+ * opset 7 (broadcast, axis), Sum before 8 (none at all) ---- */
 
 /* v's full ONNX shape, an activation's batch dimension as -1 (any size). */
 static Shape full_shape(const OnnxValue *v)
