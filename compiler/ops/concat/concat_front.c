@@ -44,10 +44,10 @@ static int const_operand(OnnxNode *l, const OnnxValue *v, int rank)
 
 static bool onnx_concat(OnnxNode *l)
 {
-    OnnxValue *xs[64];
+    OnnxValue *xs[CONCAT_MAX_OPERANDS];
     int nx = 0, rank = 0;
-    if (l->nin < 1 || l->nin > 32)
-        return onnx_fail(l, "takes 1 to 32 inputs");
+    if (l->nin < 1 || l->nin > CONCAT_MAX_OPERANDS)
+        return onnx_fail(l, "takes 1 to %d inputs", CONCAT_MAX_OPERANDS);
     for (int i = 0; i < l->nin; i++) {
         if (!l->in[i])
             return onnx_fail(l, "input %d is missing", i);
@@ -76,7 +76,7 @@ static bool onnx_concat(OnnxNode *l)
         if (t < 0)
             return false;
         onnx_set_param(n, slot++, t);
-        n->a.const_at |= 1u << i;
+        n->a.const_at |= UINT64_C(1) << i;
     }
     return onnx_infer(l, n, l->out);
 }
@@ -162,7 +162,7 @@ bool concat_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *c
                         const char *out)
 {
     int ops = concat_operands(n);
-    const char *inputs[32];
+    const char *inputs[CONCAT_MAX_OPERANDS];
     for (int i = 0; i < ops; i++) {
         int k;
         inputs[i] = concat_operand(n, i, &k) ? batched(o, n, &g->t[n->param[k]], in[0]) : in[k];
