@@ -118,7 +118,7 @@ static bool fold_concat(OnnxNode *l, Const *out)
 }
 
 const OnnxKind concat_onnx[] = {
-    {"Concat", "axis:i", onnx_concat, fold_concat, false},
+    {"Concat", "axis:i", onnx_concat, fold_concat, false, "1 4 11 13"},
     {NULL},
 };
 

@@ -229,8 +229,9 @@ static bool onnx_instancenorm(OnnxNode *l)
 
 const OnnxKind norm_onnx[] = {
     {"LayerNormalization", "axis:i epsilon:f stash_type:i", onnx_layernorm, NULL,
-     ONNX_MULTI_OUTPUT},
-    {"InstanceNormalization", "epsilon:f consumed_inputs:is", onnx_instancenorm, NULL, false},
+     ONNX_MULTI_OUTPUT, "17"},
+    {"InstanceNormalization", "epsilon:f consumed_inputs:is", onnx_instancenorm, NULL, false,
+     "1 6"},
     {NULL},
 };
 
