@@ -255,7 +255,7 @@ typedef struct {
     int part, parts;     /* slice of a DSL split: equal part `part` of `parts` along a.axis */
     int naxes;           /* layernorm: normalises axes [axis, axis + naxes) */
     float pad_value;     /* pad: the value of PAD_ZEROS padding (0 unless given) */
-    uint32_t const_at;   /* concat: operand i is the next constant parameter (bit i) */
+    uint64_t const_at;   /* concat: operand i is the next constant parameter (bit i) */
     bool const_left;     /* matmul: its constant operand (param 0) is the left one */
 } Attrs;
 

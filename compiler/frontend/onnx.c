@@ -1,4 +1,4 @@
-/* onnx.c: an ONNX model (opsets 9 to 17) into the graph IR.
+/* onnx.c: an ONNX model (opsets 1 to 17) into the graph IR.
  *
  * Takes a .onnx path, gives a Graph whose activations carry per-sample
  * shapes (the batch dimension stripped) and whose parameters are the
@@ -97,8 +97,8 @@ static bool check_header(Onnx *o, const Onnx__ModelProto *m)
         if (!op->domain || !*op->domain || strcmp(op->domain, "ai.onnx") == 0)
             o->opset = (int)(op->version < 0 || op->version > 1000 ? -2 : op->version);
     }
-    if (o->opset < 9 || o->opset > 17) {
-        diag_error(o->loc, "the model imports %s of the default ONNX domain; opsets 9 to 17 are "
+    if (o->opset < 1 || o->opset > 17) {
+        diag_error(o->loc, "the model imports %s of the default ONNX domain; opsets 1 to 17 are "
                    "supported", o->opset == -1 ? "no opset" : "an unsupported opset");
         return false;
     }
@@ -122,16 +122,21 @@ static const char *attr_type_code(int type)
     }
 }
 
-/* Is `name:type` in the space-separated list? Sets *known if the name is. */
-static bool attr_allowed(const char *list, const char *name, const char *type, bool *known)
+/* Is `name:type` in the space-separated list, for this version of the
+ * operator (an entry `name:type<V` is for versions before V)? Sets *known
+ * if the name is. */
+static bool attr_allowed(const char *list, int version, const char *name, const char *type,
+                         bool *known)
 {
     size_t n = strlen(name);
     for (const char *p = list; *p;) {
         size_t len = strcspn(p, " ");
         const char *colon = memchr(p, ':', len);
-        if (colon && (size_t)(colon - p) == n && strncmp(p, name, n) == 0) {
+        const char *until = memchr(p, '<', len);
+        bool in_version = !until || version < atoi(until + 1);
+        if (in_version && colon && (size_t)(colon - p) == n && strncmp(p, name, n) == 0) {
             *known = true;
-            size_t tl = len - n - 1;
+            size_t tl = (size_t)((until ? until : p + len) - colon - 1);
             if (strlen(type) == tl && strncmp(colon + 1, type, tl) == 0)
                 return true;
         }
@@ -163,7 +168,8 @@ static bool check_node(Onnx *o, const Onnx__NodeProto *node)
         const Onnx__AttributeProto *a = node->attribute[i];
         const char *name = a->name ? a->name : "";
         bool known = false;
-        if (!attr_allowed(op->attrs, name, attr_type_code(a->type), &known)) {
+        if (!attr_allowed(op->attrs, onnx_version(op, o->opset), name, attr_type_code(a->type),
+                          &known)) {
             node_error(o, node, known ? "attribute '%s' has the wrong type"
                                       : "unsupported attribute '%s'", name);
             ok = false;
@@ -390,7 +396,7 @@ static bool lower_without_n(OnnxNode *l, const OnnxKind *kind)
     ins[0] = &in;
     if (!reshape_onnx_view(l, x, &inner, "_sample", &in))
         return false;
-    OnnxNode batch = {l->o, l->node, ins, l->nin, &out, &outs, 1};
+    OnnxNode batch = {l->o, l->node, ins, l->nin, &out, &outs, 1, l->version};
     l->o->whole = false;
     bool ok = kind->lower(&batch);
     l->o->whole = true;
@@ -435,7 +441,7 @@ static bool lower_node(Onnx *o, const Onnx__GraphProto *gp, const Onnx__NodeProt
         }
         all_const &= !in[i] || in[i]->kind == OV_CONST;
     }
-    OnnxNode l = {o, node, in, nin, out, outs, nout};
+    OnnxNode l = {o, node, in, nin, out, outs, nout, onnx_version(kind, o->opset)};
     bool ok;
     if (kind->fold && (all_const || (kind->flags & ONNX_FOLD_ACTIVATIONS))) {
         Const c = {0}; /* a fold may fail before touching it */
@@ -514,7 +520,7 @@ static bool lower_match(Onnx *o, const Onnx__NodeProto *node, const Found *f)
             return false;
         }
     }
-    OnnxNode l = {o, node, in, f->m.ninput, out, &out, 1};
+    OnnxNode l = {o, node, in, f->m.ninput, out, &out, 1, 0}; /* a pattern: no one version */
     bool ok = f->p->lower(&l, &f->m) &&
               (out->kind != OV_ACT || checked_numel(o, &out->shape, node_label(node)) >= 0);
     if (!ok)

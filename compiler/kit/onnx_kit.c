@@ -81,6 +81,35 @@ bool onnx_fail(OnnxNode *l, const char *fmt, ...)
     return false;
 }
 
+int onnx_version(const OnnxKind *kind, int opset)
+{
+    int version = 0;
+    for (const char *p = kind->since; p && *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        if (v <= opset || !version)
+            version = (int)v;
+        if (v > opset)
+            break;
+        p = end;
+    }
+    return version;
+}
+
+bool onnx_fail_version(OnnxNode *l, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    diag_error(l->o->loc, "node '%s' (%s-%d): %s", node_label(l->node), l->node->op_type,
+               l->version, msg);
+    return false;
+}
+
 bool onnx_fail_batch(OnnxNode *l, const char *fmt, ...)
 {
     char msg[512];

@@ -86,12 +86,15 @@ typedef struct {
     OnnxValue *out;
     OnnxValue **outs; /* every output, out first (a multi_output kind's), NULL if absent */
     int nout;
+    int version; /* the operator's version the model's opset selects (onnx_version) */
 } OnnxNode;
 
 /* An ONNX op type an operator family handles (a row of its table). */
 typedef struct OnnxKind {
     const char *op_type;
-    const char *attrs; /* "name:type ...", types f i s t fs is: every attribute allowed */
+    /* "name:type ...", types f i s t fs is: every attribute allowed; a
+     * "name:type<V" only in versions before V (opset 1's consumed_inputs). */
+    const char *attrs;
     /* Lowers the node into IR nodes (or names an existing value as its
      * output); reports errors, false after one. NULL: constants only. */
     bool (*lower)(OnnxNode *l);
@@ -99,6 +102,9 @@ typedef struct OnnxKind {
      * evaluated at load time). */
     bool (*fold)(OnnxNode *l, Const *out);
     unsigned flags; /* ONNX_FOLD_ACTIVATIONS, ONNX_MULTI_OUTPUT, ONNX_N_AXIS (0 or false: none) */
+    /* The opsets that changed the operator up to 17 (its since_versions in
+     * onnx.defs), ascending: "1 6 7 13 14". */
+    const char *since;
 } OnnxKind;
 
 enum {
@@ -177,6 +183,14 @@ const char *attr_string(const Onnx__NodeProto *node, const char *name, const cha
                         char *buf, size_t size);
 void node_error(Onnx *o, const Onnx__NodeProto *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The version of `kind` a model of `opset` uses: the largest of its since
+ * versions not above the opset. An operator newer than the opset
+ * (HardSwish in an opset 9 model) is read as its first version: cnnc took
+ * such nodes before versions were known, and still does. */
+int onnx_version(const OnnxKind *kind, int opset);
+/* onnx_fail naming the operator's version, `(Pad-2)`: for what one version
+ * means and cnnc does not compute. */
+bool onnx_fail_version(OnnxNode *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* node_error for the node being lowered; returns false. */
 bool onnx_fail(OnnxNode *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -628,6 +628,8 @@ void slice_emit(Emit *e, const Node *n);
 void slice_emit_grad(Emit *e, const Node *n);
 
 /* ---- concat/: its operands, inputs and constants (concat.c) ---- */
+/* At most this many operands (a.const_at has a bit for each). */
+#define CONCAT_MAX_OPERANDS 64
 int concat_operands(const Node *n);
 /* Whether operand i is a constant; *index: its param slot, or its input. */
 bool concat_operand(const Node *n, int i, int *index);

@@ -24,7 +24,7 @@ def model(nodes, inits=(), inp=None, outs=None, opset=13, ir=8, check=False):
     inp = inp or [helper.make_tensor_value_info("x", F, ["N", 3, 8, 8])]
     outs = outs or [helper.make_tensor_value_info("y", F, None)]
     g = helper.make_graph(nodes, "g", inp, outs, list(inits))
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m = helper.make_model(g, opset_imports=[] if opset is None else [helper.make_opsetid("", opset)])
     m.ir_version = ir
     return m.SerializeToString()
 
@@ -129,8 +129,12 @@ def cases():
     yield "huge_length_prefix", b"\x3a\xff\xff\xff\xff\x0f" + b"\x00" * 16, "not an ONNX model"
     yield "no_graph", b"\x08\x08", "opset"
     yield "ir_version_too_new", model([helper.make_node("Relu", ["x"], ["y"])], ir=99), "IR version"
-    yield "opset_too_old", model([helper.make_node("Relu", ["x"], ["y"])], opset=7), "opset"
-    yield "opset_too_new", model([helper.make_node("Relu", ["x"], ["y"])], opset=99), "opset"
+    yield "opset_zero", model([helper.make_node("Relu", ["x"], ["y"])], opset=0), \
+        "an unsupported opset of the default ONNX domain; opsets 1 to 17 are supported"
+    yield "opset_too_new", model([helper.make_node("Relu", ["x"], ["y"])], opset=18), \
+        "an unsupported opset of the default ONNX domain; opsets 1 to 17 are supported"
+    yield "opset_missing", model([helper.make_node("Relu", ["x"], ["y"])], opset=None), \
+        "no opset of the default ONNX domain"
     yield "unknown_op", model([helper.make_node("FooBar", ["x"], ["y"], name="f1")]), \
         "node 'f1' (FooBar): unsupported operator"
     yield "name_with_escapes", model([helper.make_node("FooBar", ["x"], ["y"], name="r\x1b[2J\x9b")]), \

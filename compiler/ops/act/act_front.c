@@ -182,13 +182,44 @@ static bool onnx_act(OnnxNode *l)
         for (int i = 0; i < act_key_count(ai); i++)
             v[i] = attr_float(l->node, act_key(ai, i, key, sizeof key), v[i]);
     }
+    if (ai->op == OP_POW && l->version < 7 && !attr_int(l->node, "broadcast", 0))
+        return onnx_fail_version(l, "without broadcast=1 the exponent must have the base's "
+                                 "shape; cnnc takes a scalar exponent (broadcast=1)");
     Node *n = onnx_add_node(l, ai->op, "", &x, 1, l->out, &x->shape);
     n->act = (Act){ai->kind, v[0], v[1]};
     return true;
 }
 
+/* Each activation's ONNX versions up to opset 17 (onnx.defs), and the
+ * attributes of its versions before 9: opset 1's consumed_inputs (memory
+ * reuse hints, nothing the result depends on), Pow-1's broadcast and axis
+ * (the exponent is one value: any axis aligns it, with broadcast=1). */
+#define OLD_RELU "1 6 13 14", " consumed_inputs:is<6"
+#define OLD_LEAKY_RELU "1 6 16", " consumed_inputs:is<6"
+#define OLD_SIGMOID "1 6 13", " consumed_inputs:is<6"
+#define OLD_TANH "1 6 13", " consumed_inputs:is<6"
+#define OLD_ELU "1 6", " consumed_inputs:is<6"
+#define OLD_CLIP "1 6 11 12 13", " consumed_inputs:is<6"
+#define OLD_HARDSWISH "14", ""
+#define OLD_HARDSIGMOID "1 6", " consumed_inputs:is<6"
+#define OLD_SILU "", ""
+#define OLD_GELU "", ""
+#define OLD_GELU_TANH "", ""
+#define OLD_ERF "9 13", ""
+#define OLD_SOFTPLUS "1", ""
+#define OLD_MISH "", ""
+#define OLD_NEG "1 6 13", " consumed_inputs:is<6"
+#define OLD_ABS "1 6 13", " consumed_inputs:is<6"
+#define OLD_SQRT "1 6 13", " consumed_inputs:is<6"
+#define OLD_EXP "1 6 13", " consumed_inputs:is<6"
+#define OLD_LOG "1 6 13", " consumed_inputs:is<6"
+#define OLD_RECIPROCAL "1 6 13", " consumed_inputs:is<6"
+#define OLD_POW "1 7 12 13 15", " axis:i<7 broadcast:i<7"
+#define ACT_ROW(ONNX, ATTRS, SINCE, OLD_ATTRS) {ONNX, ATTRS OLD_ATTRS, onnx_act, NULL, false, SINCE}
+#define ACT_ROW_OF(...) ACT_ROW(__VA_ARGS__)
+
 const OnnxKind act_onnx[] = {
-#define ACT(ID, NAME, ONNX, SINCE, ATTRS, ...) {ONNX, ATTRS, onnx_act, NULL, false},
+#define ACT(ID, NAME, ONNX, SINCE, ATTRS, ...) ACT_ROW_OF(ONNX, ATTRS, OLD_##ID),
 #define ACT_ALIAS(word, ID, a, b)
 #include "acts.def"
 #undef ACT

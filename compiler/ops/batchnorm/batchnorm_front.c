@@ -32,6 +32,13 @@ static bool onnx_batchnorm(OnnxNode *l)
             return false;
     if (l->node->n_output > 1 || attr_int(l->node, "training_mode", 0))
         return onnx_fail(l, "training mode is not supported");
+    /* Before opset 9, spatial=0 asks for statistics per activation (of shape
+     * [C, H, W]), which OP_BATCHNORM does not keep; is_test (before 7) is
+     * not read: a compiled model runs inference, with the running
+     * statistics, as one that declares is_test=0 would at export. */
+    if (l->version < 9 && !attr_int(l->node, "spatial", 1))
+        return onnx_fail_version(l, "spatial=0 (a mean and variance per activation, not per "
+                                 "channel) is not supported");
     for (int i = 0; i < 4; i++)
         if (p[i]->c.shape.rank != 1 || p[i]->c.shape.d[0] != x->shape.d[0])
             return onnx_fail(l, "'%s' must have shape [%lld]", p[i]->name, (long long)x->shape.d[0]);
@@ -44,8 +51,9 @@ static bool onnx_batchnorm(OnnxNode *l)
 }
 
 const OnnxKind batchnorm_onnx[] = {
-    {"BatchNormalization", "epsilon:f momentum:f spatial:i training_mode:i", onnx_batchnorm, NULL,
-     ONNX_N_AXIS},
+    {"BatchNormalization",
+     "epsilon:f momentum:f spatial:i training_mode:i consumed_inputs:is<6 is_test:i<7",
+     onnx_batchnorm, NULL, ONNX_N_AXIS, "1 6 7 9 14 15"},
     {NULL},
 };
 

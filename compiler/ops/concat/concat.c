@@ -21,8 +21,8 @@ int concat_operands(const Node *n)
 
 bool concat_operand(const Node *n, int i, int *index)
 {
-    uint32_t before = n->a.const_at & ((1u << i) - 1u);
-    int consts = __builtin_popcount(before);
+    uint64_t before = n->a.const_at & ((UINT64_C(1) << i) - 1u);
+    int consts = __builtin_popcountll(before);
     bool is_const = n->a.const_at >> i & 1u;
     *index = is_const ? consts : i - consts;
     return is_const;
@@ -39,6 +39,11 @@ static bool infer_concat(Graph *g, Node *n)
     int ops = concat_operands(n);
     if (n->nin < 1) {
         diag_error(n->loc, "concat '%s' has no inputs", n->name);
+        return false;
+    }
+    if (ops > CONCAT_MAX_OPERANDS) {
+        diag_error(n->loc, "concat '%s' has %d operands; at most %d are supported", n->name, ops,
+                   CONCAT_MAX_OPERANDS);
         return false;
     }
     const Shape *s = concat_shape(g, n, 0);

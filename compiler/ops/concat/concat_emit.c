@@ -14,7 +14,7 @@ void concat_emit(Emit *e, const Node *n)
     int64_t outer, inner;
     shape_split(s, axis, &outer, &inner);
     int64_t row = s->d[axis] * inner, off = 0;
-    const char *src[32];
+    const char *src[CONCAT_MAX_OPERANDS];
     for (int i = 0; i < ops; i++) {
         int k;
         if (!concat_operand(n, i, &k)) {

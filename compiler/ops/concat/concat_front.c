@@ -46,10 +46,10 @@ static int const_operand(OnnxNode *l, const OnnxValue *v, int rank)
 
 static bool onnx_concat(OnnxNode *l)
 {
-    OnnxValue *xs[64];
+    OnnxValue *xs[CONCAT_MAX_OPERANDS];
     int nx = 0, rank = 0;
-    if (l->nin < 1 || l->nin > 32)
-        return onnx_fail(l, "takes 1 to 32 inputs");
+    if (l->nin < 1 || l->nin > CONCAT_MAX_OPERANDS)
+        return onnx_fail(l, "takes 1 to %d inputs", CONCAT_MAX_OPERANDS);
     for (int i = 0; i < l->nin; i++) {
         if (!l->in[i])
             return onnx_fail(l, "input %d is missing", i);
@@ -80,7 +80,7 @@ static bool onnx_concat(OnnxNode *l)
         if (t < 0)
             return false;
         onnx_set_param(n, slot++, t);
-        n->a.const_at |= 1u << i;
+        n->a.const_at |= UINT64_C(1) << i;
     }
     return onnx_infer(l, n, l->out);
 }
@@ -122,7 +122,7 @@ static bool fold_concat(OnnxNode *l, Const *out)
 }
 
 const OnnxKind concat_onnx[] = {
-    {"Concat", "axis:i", onnx_concat, fold_concat, false},
+    {"Concat", "axis:i", onnx_concat, fold_concat, false, "1 4 11 13"},
     {NULL},
 };
 
@@ -166,7 +166,7 @@ bool concat_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *c
                         const char *out)
 {
     int ops = concat_operands(n);
-    const char *inputs[32];
+    const char *inputs[CONCAT_MAX_OPERANDS];
     for (int i = 0; i < ops; i++) {
         int k;
         inputs[i] = concat_operand(n, i, &k) ? batched(o, n, &g->t[n->param[k]], in[0]) : in[k];

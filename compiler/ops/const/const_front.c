@@ -119,12 +119,24 @@ static bool fold_gather(OnnxNode *l, Const *out)
     return true;
 }
 
+/* Cast's target type: Cast-1 names it ("FLOAT", TensorProto's name), from
+ * 6 on it is the number; 0 when unknown. */
+static int64_t cast_to(OnnxNode *l)
+{
+    if (l->version >= 6)
+        return attr_int(l->node, "to", 0);
+    char name[32];
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(
+        &onnx__tensor_proto__data_type__descriptor, attr_string(l->node, "to", "", name, sizeof name));
+    return v ? v->value : 0;
+}
+
 static bool fold_cast(OnnxNode *l, Const *out)
 {
     if (!onnx_has_inputs(l, 1))
         return false;
     const Const *x = &l->in[0]->c;
-    int64_t to = attr_int(l->node, "to", 0);
+    int64_t to = cast_to(l);
     int dtype = to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT   ? CONST_F32
                 : to == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? CONST_I64
                 : to == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ? CONST_I64
@@ -157,7 +169,7 @@ static bool lower_cast(OnnxNode *l)
     OnnxValue *x = onnx_act_in(l, 0);
     if (!x)
         return false;
-    int64_t to = attr_int(l->node, "to", 0);
+    int64_t to = cast_to(l);
     if (to != (x->elem ? x->elem : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT))
         return onnx_fail(l, "a cast that changes an activation's type is not supported");
     onnx_alias(l, x);
@@ -273,13 +285,13 @@ static bool fold_where(OnnxNode *l, Const *out)
 
 const OnnxKind const_onnx[] = {
     {"Constant", "value:t value_float:f value_floats:fs value_int:i value_ints:is", NULL,
-     fold_constant, false},
-    {"Shape", "start:i end:i", NULL, fold_shape, true},
-    {"Gather", "axis:i", NULL, fold_gather, false},
-    {"Cast", "to:i", lower_cast, fold_cast, false},
-    {"ConstantOfShape", "value:t", NULL, fold_constant_of_shape, false},
-    {"Expand", "", NULL, fold_expand, false},
-    {"Equal", "", NULL, fold_equal, false},
-    {"Where", "", NULL, fold_where, false},
+     fold_constant, false, "1 9 11 12 13"},
+    {"Shape", "start:i end:i", NULL, fold_shape, true, "1 13 15"},
+    {"Gather", "axis:i", NULL, fold_gather, false, "1 11 13"},
+    {"Cast", "to:i to:s<6", lower_cast, fold_cast, false, "1 6 9 13"},
+    {"ConstantOfShape", "value:t", NULL, fold_constant_of_shape, false, "9"},
+    {"Expand", "", NULL, fold_expand, false, "8 13"},
+    {"Equal", "", NULL, fold_equal, false, "1 7 11 13"},
+    {"Where", "", NULL, fold_where, false, "9 16"},
     {NULL},
 };

@@ -176,6 +176,13 @@ static bool onnx_gemm(OnnxNode *l)
     if (bs->rank != 2 || bs->d[tb ? 1 : 0] != in)
         return onnx_fail(l, "weight '%s' does not fit %lld input features", b->name, (long long)in);
     int64_t outf = bs->d[tb ? 0 : 1];
+    /* Before opset 7, C is required and without broadcast=1 has Y's shape;
+     * with it, C broadcasts as NumPy's rules would (Gemm has no axis). */
+    if (l->version < 7 && (!c || (!attr_int(l->node, "broadcast", 0) &&
+                                  (c->c.shape.rank != 2 || c->c.shape.d[1] != outf))))
+        return onnx_fail_version(l, c ? "without broadcast=1, C must have the output's shape "
+                                        "[M, %lld]" : "C (input 2) is required before opset 7",
+                                 (long long)outf);
     Shape ws = {2, {outf, in}};
     float *w = xmalloc((size_t)(outf * in) * sizeof *w);
     for (int64_t i = 0; i < outf; i++)
@@ -274,8 +281,9 @@ static bool onnx_qlinear_matmul(OnnxNode *l)
 }
 
 const OnnxKind dense_onnx[] = {
-    {"Gemm", "alpha:f beta:f transA:i transB:i broadcast:i", onnx_gemm, NULL, false},
-    {"QLinearMatMul", "", onnx_qlinear_matmul, NULL, false},
+    {"Gemm", "alpha:f beta:f transA:i transB:i broadcast:i", onnx_gemm, NULL, false,
+     "1 6 7 9 11 13"},
+    {"QLinearMatMul", "", onnx_qlinear_matmul, NULL, false, "10"},
     {NULL},
 };
 

@@ -107,10 +107,127 @@ static bool split_operands(OnnxNode *l, OnnxValue **acts, int *na, OnnxValue **c
 
 static bool lower_binary(OnnxNode *l, OnnxValue **acts, int na, OnnxValue *c, bool c_first);
 
-/* Add, Sum, Sub, Mul, Div: activations and at most one constant (a Sum's
- * several added into one), NumPy broadcasting between them all (the shape
- * rule checks it). */
+/* ---- versions before NumPy broadcasting: Add, Sub, Mul and Div before
+ * opset 7 (broadcast, axis), Sum before 8 (none at all) ---- */
+
+/* v's full ONNX shape, an activation's batch dimension as -1 (any size). */
+static Shape full_shape(const OnnxValue *v)
+{
+    if (v->kind == OV_CONST)
+        return v->c.shape;
+    Shape s = {v->shape.rank + 1, {-1}};
+    for (int i = 0; i < v->shape.rank; i++)
+        s.d[i + 1] = v->shape.d[i];
+    return s;
+}
+
+/* Equal shapes, an activation's batch matching any size. */
+static bool same_shape(const Shape *a, const Shape *b)
+{
+    if (a->rank != b->rank)
+        return false;
+    for (int i = 0; i < a->rank; i++)
+        if (a->d[i] != b->d[i] && a->d[i] >= 0 && b->d[i] >= 0)
+            return false;
+    return true;
+}
+
+/* shape_str, an activation's batch as N. */
+static const char *batch_shape_str(const Shape *s, char *buf, size_t size)
+{
+    if (s->rank == 0 || s->d[0] >= 0)
+        return shape_str(s, buf, size);
+    Shape rest = {s->rank - 1, {0}};
+    for (int i = 1; i < s->rank; i++)
+        rest.d[i - 1] = s->d[i];
+    char tail[96];
+    snprintf(buf, size, rest.rank ? "Nx%s" : "N", shape_str(&rest, tail, sizeof tail));
+    return buf;
+}
+
+static bool old_shapes_differ(OnnxNode *l, const OnnxValue *a, const OnnxValue *b,
+                              const char *why)
+{
+    Shape sa = full_shape(a), sb = full_shape(b);
+    char ta[128], tb[128];
+    return onnx_fail_version(l, "'%s' of shape %s and '%s' of %s: %s", a->name,
+                             batch_shape_str(&sa, ta, sizeof ta), b->name,
+                             batch_shape_str(&sb, tb, sizeof tb), why);
+}
+
+/* Version 1 or 6's B aligned with A: with broadcast=1, B's dimensions
+ * match A's from `axis` on (by default A's last ones), or B holds one
+ * value; B with as many trailing 1s as A has dimensions after them
+ * broadcasts NumPy's way. Writes that B into *view (an activation must
+ * need no trailing 1s). Without broadcast=1 the shapes must be equal. */
+static bool align_old_operand(OnnxNode *l, OnnxValue *view)
+{
+    const OnnxValue *a = l->in[0], *b = l->in[1];
+    Shape sa = full_shape(a), sb = full_shape(b);
+    *view = *b;
+    if (!attr_int(l->node, "broadcast", 0))
+        return same_shape(&sa, &sb) ||
+               old_shapes_differ(l, a, b, "without broadcast=1 the shapes must be equal");
+    if (shape_numel(&sb) == 1 && b->kind == OV_CONST)
+        return true; /* one value: NumPy broadcasts it as it is */
+    int64_t axis = attr_int(l->node, "axis", sa.rank - sb.rank);
+    if (sb.rank > sa.rank || axis < 0 || axis > sa.rank - sb.rank)
+        return old_shapes_differ(l, a, b, "B's dimensions do not fit in A's at the axis");
+    for (int i = 0; i < sb.rank; i++)
+        if (sb.d[i] != sa.d[axis + i] && sb.d[i] >= 0 && sa.d[axis + i] >= 0)
+            return old_shapes_differ(l, a, b, "B's dimensions do not match A's at the axis");
+    int trailing = sa.rank - sb.rank - (int)axis;
+    if (!trailing)
+        return true;
+    if (b->kind != OV_CONST)
+        return old_shapes_differ(l, a, b, "an activation B aligned before A's last axes is not "
+                                 "supported");
+    for (int i = 0; i < trailing; i++)
+        view->c.shape.d[view->c.shape.rank++] = 1;
+    return true;
+}
+
+/* Sum before 8: every input of one shape. */
+static bool old_sum_shapes(OnnxNode *l)
+{
+    for (int i = 1; i < l->nin; i++) {
+        if (!l->in[0] || !l->in[i])
+            return onnx_fail(l, "input %d is missing", l->in[0] ? i : 0);
+        Shape s0 = full_shape(l->in[0]), si = full_shape(l->in[i]);
+        if (!same_shape(&s0, &si))
+            return old_shapes_differ(l, l->in[0], l->in[i], "Sum broadcasts from opset 8 on only");
+    }
+    return true;
+}
+
+static bool onnx_binary_numpy(OnnxNode *l);
+
+/* Add, Sum, Sub, Mul, Div: activations and at most one constant, NumPy
+ * broadcasting between them all (the shape rule checks it); the versions
+ * before it, B (a constant) aligned at `axis` first. */
 static bool onnx_binary(OnnxNode *l)
+{
+    bool sum = strcmp(l->node->op_type, "Sum") == 0;
+    if (sum ? l->version >= 8 : l->version >= 7)
+        return onnx_binary_numpy(l);
+    if (sum)
+        return old_sum_shapes(l) && onnx_binary_numpy(l);
+    if (!onnx_has_inputs(l, 2))
+        return false;
+    OnnxValue view, *b = l->in[1];
+    if (!align_old_operand(l, &view))
+        return false;
+    l->in[1] = &view;
+    bool ok = onnx_binary_numpy(l);
+    l->in[1] = b;
+    return ok;
+}
+
+/* onnx_binary from NumPy's broadcasting on (Add, Sub, Mul, Div from
+ * opset 7, Sum from 8): activations and at most one constant (a Sum's
+ * several added into one), NumPy broadcasting between them all (the
+ * shape rule checks it). */
+static bool onnx_binary_numpy(OnnxNode *l)
 {
     OnnxValue *acts[ONNX_MAX_INPUTS], *c, folded = {.name = NULL};
     int na;
@@ -172,9 +289,10 @@ static bool const_alloc_broadcast(OnnxNode *l, Const *out, const Const *a, const
 
 static bool fold_arith(OnnxNode *l, Const *out)
 {
-    if (!onnx_has_inputs(l, 2))
+    OnnxValue view;
+    if (!onnx_has_inputs(l, 2) || (l->version < 7 && !align_old_operand(l, &view)))
         return false;
-    const Const *a = &l->in[0]->c, *b = &l->in[1]->c;
+    const Const *a = &l->in[0]->c, *b = l->version < 7 ? &view.c : &l->in[1]->c;
     char op = l->node->op_type[0]; /* Add, Sub, Mul, Div */
     Shape s;
     if (a->dtype != b->dtype)
@@ -205,11 +323,15 @@ static bool fold_arith(OnnxNode *l, Const *out)
 }
 
 const OnnxKind elementwise_onnx[] = {
-    {"Add", "", onnx_binary, fold_arith, false},
-    {"Sum", "", onnx_binary, NULL, false},
-    {"Sub", "", onnx_binary, fold_arith, false},
-    {"Mul", "", onnx_binary, fold_arith, false},
-    {"Div", "", onnx_binary, fold_arith, false},
+    {"Add", "axis:i<7 broadcast:i<7 consumed_inputs:is<6", onnx_binary, fold_arith, false,
+     "1 6 7 13 14"},
+    {"Sum", "consumed_inputs:is<6", onnx_binary, NULL, false, "1 6 8 13"},
+    {"Sub", "axis:i<7 broadcast:i<7 consumed_inputs:is<6", onnx_binary, fold_arith, false,
+     "1 6 7 13 14"},
+    {"Mul", "axis:i<7 broadcast:i<7 consumed_inputs:is<6", onnx_binary, fold_arith, false,
+     "1 6 7 13 14"},
+    {"Div", "axis:i<7 broadcast:i<7 consumed_inputs:is<6", onnx_binary, fold_arith, false,
+     "1 6 7 13 14"},
     {NULL},
 };
 

@@ -93,7 +93,7 @@ static bool onnx_matmul(OnnxNode *l)
 }
 
 const OnnxKind matmul_onnx[] = {
-    {"MatMul", "", onnx_matmul, NULL, false},
+    {"MatMul", "", onnx_matmul, NULL, false, "1 9 13"},
     {NULL},
 };
 

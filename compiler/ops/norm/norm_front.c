@@ -138,13 +138,79 @@ Node *norm_onnx_layernorm(OnnxNode *l, OnnxValue *x, int axis, float eps)
     return set_affine(l, n, &p) && onnx_infer(l, n, l->out) ? n : NULL;
 }
 
+/* A node of its own for a LayerNormalization output past the first:
+ * op over in[0..nin) into out (a temporary unless `last`), act its unary
+ * function. */
+static OnnxValue *stat_step(OnnxNode *l, int op, Act act, OnnxValue **in, int nin,
+                            const char *suffix, OnnxValue *tmp)
+{
+    Node *n = onnx_add_node(l, op, suffix, in, nin, tmp, &in[0]->shape);
+    if (!n)
+        return NULL;
+    n->act = act;
+    return onnx_infer(l, n, tmp) ? tmp : NULL;
+}
+
+/* A reduction in the mean over the normalised axes, keepdims (what
+ * LayerNormalization's statistics keep). */
+static OnnxValue *axes_mean(OnnxNode *l, OnnxValue *x, int axis, const char *suffix,
+                            OnnxValue *out)
+{
+    Node *n = onnx_add_node(l, OP_REDUCE_MEAN, suffix, &x, 1, out, &x->shape);
+    if (!n)
+        return NULL;
+    for (int a = axis - 1; a < x->shape.rank; a++)
+        n->a.reduce_axes |= 1u << a;
+    n->a.keepdims = true;
+    return onnx_infer(l, n, out) ? out : NULL;
+}
+
+/* LayerNormalization's optional outputs, the statistics training keeps:
+ * Mean (output 1) over the normalised axes, and InvStdDev (output 2),
+ * 1 / sqrt(mean((x - Mean)^2) + epsilon), both with those axes kept as 1.
+ * They are nodes of their own beside the normalisation (which computes
+ * them again), lowered only where something reads them. */
+static bool layernorm_stats(OnnxNode *l, OnnxValue *x, int axis, float eps)
+{
+    OnnxValue *mean_out = l->nout > 1 && l->outs[1] && l->outs[1]->uses ? l->outs[1] : NULL;
+    OnnxValue *inv_out = l->nout > 2 && l->outs[2] && l->outs[2]->uses ? l->outs[2] : NULL;
+    if (!mean_out && !inv_out)
+        return true;
+    OnnxValue m = {.name = l->out->name}, d = {.name = l->out->name}, sq = {.name = l->out->name},
+              var = {.name = l->out->name}, ve = {.name = l->out->name}, sd = {.name = l->out->name};
+    OnnxValue *mean = axes_mean(l, x, axis, "_mean", mean_out ? mean_out : &m);
+    if (!mean || !inv_out)
+        return mean != NULL;
+    Act none = {ACT_NONE, 0, 0};
+    OnnxValue *xm[2] = {x, mean}, *dd[2];
+    if (!stat_step(l, OP_SUB, none, xm, 2, "_dev", &d))
+        return false;
+    dd[0] = dd[1] = &d;
+    OnnxValue *p = stat_step(l, OP_MUL, none, dd, 2, "_sq", &sq);
+    p = p ? axes_mean(l, p, axis, "_var", &var) : NULL;
+    Node *n = p ? onnx_add_node(l, OP_ADD, "_eps", &p, 1, &ve, &p->shape) : NULL;
+    if (!n)
+        return false;
+    Shape one = shape_make(1, (int64_t[]){1});
+    char *name = xasprintf("%s.epsilon", l->out->name);
+    onnx_set_param(n, 0, onnx_make_param(l->o, name, T_CONST, &one, &eps));
+    free(name);
+    if (!onnx_infer(l, n, &ve))
+        return false;
+    p = &ve;
+    p = stat_step(l, OP_SQRT, (Act){ACT_SQRT, 0, 0}, &p, 1, "_std", &sd);
+    return p && stat_step(l, OP_RECIPROCAL, (Act){ACT_RECIPROCAL, 0, 0}, &p, 1, "_invstd",
+                          inv_out);
+}
+
 static bool onnx_layernorm(OnnxNode *l)
 {
     OnnxValue *x = onnx_act_in(l, 0);
     int axis;
     if (!x || !onnx_norm_axis(l, attr_int(l->node, "axis", -1), onnx_rank(l, x), &axis))
         return false;
-    return norm_onnx_layernorm(l, x, axis, attr_float(l->node, "epsilon", 1e-5f)) != NULL;
+    float eps = attr_float(l->node, "epsilon", 1e-5f);
+    return norm_onnx_layernorm(l, x, axis, eps) != NULL && layernorm_stats(l, x, axis, eps);
 }
 
 static bool onnx_instancenorm(OnnxNode *l)
@@ -162,8 +228,10 @@ static bool onnx_instancenorm(OnnxNode *l)
 }
 
 const OnnxKind norm_onnx[] = {
-    {"LayerNormalization", "axis:i epsilon:f stash_type:i", onnx_layernorm, NULL, false},
-    {"InstanceNormalization", "epsilon:f consumed_inputs:is", onnx_instancenorm, NULL, ONNX_N_AXIS},
+    {"LayerNormalization", "axis:i epsilon:f stash_type:i", onnx_layernorm, NULL,
+     ONNX_MULTI_OUTPUT, "17"},
+    {"InstanceNormalization", "epsilon:f consumed_inputs:is", onnx_instancenorm, NULL, ONNX_N_AXIS,
+     "1 6"},
     {NULL},
 };
 

@@ -25,11 +25,31 @@ const DslKind prelu_dsl[] = {
     {NULL},
 };
 
+/* Before opset 7 a slope is one value or has X's shape: there is no rule
+ * for any other (from 7 on, NumPy's from X's last axis). */
+static bool old_slope_fits(const OnnxValue *x, const Shape *s)
+{
+    if (shape_numel(s) == 1)
+        return true;
+    int skip = s->rank == x->shape.rank + 1 && s->d[0] == 1; /* X's batch as 1 */
+    if (s->rank - skip != x->shape.rank)
+        return false;
+    for (int i = 0; i < x->shape.rank; i++)
+        if (s->d[i + skip] != x->shape.d[i])
+            return false;
+    return true;
+}
+
 static bool onnx_prelu(OnnxNode *l)
 {
     OnnxValue *x = onnx_act_in(l, 0), *a = x ? onnx_float_in(l, 1, false) : NULL;
     if (!a)
         return false;
+    char buf[64];
+    if (l->version < 7 && !old_slope_fits(x, &a->c.shape))
+        return onnx_fail_version(l, "slope '%s' of shape %s is neither one value nor the "
+                                 "input's shape (NumPy broadcasting came in opset 7)", a->name,
+                                 shape_str(&a->c.shape, buf, sizeof buf));
     Shape s = a->c.shape;
     if (onnx_batch_axes(l->o) && s.rank > x->shape.rank && s.d[s.rank - x->shape.rank - 1] != 1)
         return onnx_fail_batch(l, "slope '%s' differs along the batch axis: each sample would "
@@ -47,7 +67,7 @@ static bool onnx_prelu(OnnxNode *l)
 }
 
 const OnnxKind prelu_onnx[] = {
-    {"PRelu", "", onnx_prelu, NULL, false},
+    {"PRelu", "consumed_inputs:is<6", onnx_prelu, NULL, false, "1 6 7 9 16"},
     {NULL},
 };
 

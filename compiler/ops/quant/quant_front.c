@@ -275,7 +275,7 @@ bool onnx_qlinear(OnnxNode *l, int ysi, int yzi, OnnxValue **consts, int nconst,
         return false;
     OnnxValue *in[3] = {&xf, nconst > 0 ? consts[0] : NULL, nconst > 1 ? consts[1] : NULL};
     OnnxValue *outs[1] = {&yf};
-    OnnxNode inner = {l->o, l->node, in, 1 + nconst, &yf, outs, 1};
+    OnnxNode inner = {l->o, l->node, in, 1 + nconst, &yf, outs, 1, l->version};
     if (!lower(&inner))
         return false;
     Quant *qy = onnx_act_quant(l, ysi, yzi, &yf);
@@ -296,7 +296,7 @@ bool quant_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *co
 }
 
 const OnnxKind quant_onnx[] = {
-    {"QuantizeLinear", "axis:i", lower_quantize, fold_quantize, false},
-    {"DequantizeLinear", "axis:i", lower_dequantize, fold_dequantize, false},
+    {"QuantizeLinear", "axis:i", lower_quantize, fold_quantize, false, "10 13"},
+    {"DequantizeLinear", "axis:i", lower_dequantize, fold_dequantize, false, "10 13"},
     {NULL},
 };

@@ -139,10 +139,11 @@ static bool onnx_reduce(OnnxNode *l)
 }
 
 const OnnxKind reduce_onnx[] = {
-    {"ReduceMean", "axes:is keepdims:i", onnx_reduce, NULL, false},
-    {"ReduceMax", "axes:is keepdims:i", onnx_reduce, NULL, false},
-    {"ReduceSum", "axes:is keepdims:i noop_with_empty_axes:i", onnx_reduce, NULL, false},
-    {"ReduceL2", "axes:is keepdims:i", onnx_reduce, NULL, false},
+    {"ReduceMean", "axes:is keepdims:i", onnx_reduce, NULL, false, "1 11 13"},
+    {"ReduceMax", "axes:is keepdims:i", onnx_reduce, NULL, false, "1 11 12 13"},
+    {"ReduceSum", "axes:is keepdims:i noop_with_empty_axes:i", onnx_reduce, NULL, false,
+     "1 11 13"},
+    {"ReduceL2", "axes:is keepdims:i", onnx_reduce, NULL, false, "1 11 13"},
     {NULL},
 };
 

@@ -175,16 +175,37 @@ static bool whole_target(OnnxNode *l, const OnnxValue *x, const Const *t, Shape 
     return true;
 }
 
+/* Reshape-1's target shape, its attribute `shape`, as a constant in *c
+ * (its values in buf). */
+static bool shape_attribute(OnnxNode *l, Const *c, int64_t *buf)
+{
+    const int64_t *v;
+    int n = attr_ints(l->node, "shape", &v);
+    if (n < 0)
+        return onnx_fail_version(l, "the target shape (attribute 'shape') is missing");
+    if (n > MAX_RANK)
+        return onnx_fail(l, "shape has more than %d entries", MAX_RANK);
+    memcpy(buf, v, (size_t)n * sizeof *buf);
+    *c = (Const){.dtype = CONST_I64, .shape = {1, {n}}, .n = n, .i = buf};
+    return true;
+}
+
 static bool onnx_reshape(OnnxNode *l)
 {
     OnnxValue *x = onnx_act_in(l, 0);
     if (!x)
         return false;
-    if (l->nin < 2 || !l->in[1] || l->in[1]->kind != OV_CONST || l->in[1]->c.dtype != CONST_I64)
+    Const attr;
+    int64_t buf[MAX_RANK];
+    if (l->version < 5 && !shape_attribute(l, &attr, buf))
+        return false;
+    if (l->version >= 5 && (l->nin < 2 || !l->in[1] || l->in[1]->kind != OV_CONST ||
+                            l->in[1]->c.dtype != CONST_I64))
         return onnx_fail(l, "the target shape must be a constant int64 tensor");
     Shape s;
-    if (onnx_batch_axes(l->o) ? !per_sample_target(l, x, &l->in[1]->c, &s)
-                              : !whole_target(l, x, &l->in[1]->c, &s))
+    const Const *target = l->version < 5 ? &attr : &l->in[1]->c;
+    if (onnx_batch_axes(l->o) ? !per_sample_target(l, x, target, &s)
+                              : !whole_target(l, x, target, &s))
         return false;
     return reshape_onnx_view(l, x, &s, "", l->out) != NULL;
 }
@@ -250,7 +271,10 @@ static bool onnx_squeeze(OnnxNode *l)
     return reshape_onnx_view(l, x, &s, "", l->out) != NULL;
 }
 
-/* Identity and Dropout (inference): the output is the input. */
+/* Identity and Dropout (inference): the output is the input. Dropout
+ * before opset 7 says is_test=0 (its default) for training, where it would
+ * drop at random: read as inference all the same, since a compiled model
+ * runs inference, and old exports that meant inference left is_test out. */
 static bool onnx_identity(OnnxNode *l)
 {
     OnnxValue *x = onnx_act_in(l, 0);
@@ -323,9 +347,12 @@ static bool fold_squeeze(OnnxNode *l, Const *out)
 
 static bool fold_reshape(OnnxNode *l, Const *out)
 {
-    if (!onnx_has_inputs(l, 2))
+    Const attr;
+    int64_t buf[MAX_RANK];
+    if (!onnx_has_inputs(l, l->version < 5 ? 1 : 2) ||
+        (l->version < 5 && !shape_attribute(l, &attr, buf)))
         return false;
-    const Const *x = &l->in[0]->c, *shp = &l->in[1]->c;
+    const Const *x = &l->in[0]->c, *shp = l->version < 5 ? &attr : &l->in[1]->c;
     if (!onnx_need_i64(l, shp, "shape"))
         return false;
     if (shp->n > MAX_RANK)
@@ -351,12 +378,14 @@ static bool fold_reshape(OnnxNode *l, Const *out)
 }
 
 const OnnxKind reshape_onnx[] = {
-    {"Flatten", "axis:i", onnx_flatten, NULL, false},
-    {"Reshape", "allowzero:i", onnx_reshape, fold_reshape, false},
-    {"Squeeze", "axes:is", onnx_squeeze, fold_squeeze, false},
-    {"Unsqueeze", "axes:is", onnx_squeeze, fold_unsqueeze, false},
-    {"Dropout", "ratio:f seed:i", onnx_identity, fold_identity, false},
-    {"Identity", "", onnx_identity, fold_identity, false},
+    {"Flatten", "axis:i", onnx_flatten, NULL, false, "1 9 11 13"},
+    {"Reshape", "allowzero:i consumed_inputs:is<5 shape:is<5", onnx_reshape, fold_reshape, false,
+     "1 5 13 14"},
+    {"Squeeze", "axes:is", onnx_squeeze, fold_squeeze, false, "1 11 13"},
+    {"Unsqueeze", "axes:is", onnx_squeeze, fold_unsqueeze, false, "1 11 13"},
+    {"Dropout", "ratio:f seed:i consumed_inputs:is<6 is_test:i<7", onnx_identity, fold_identity,
+     false, "1 6 7 10 12 13"},
+    {"Identity", "", onnx_identity, fold_identity, false, "1 13 14 16"},
     {NULL},
 };
 

@@ -247,8 +247,8 @@ static bool onnx_split(OnnxNode *l)
 }
 
 const OnnxKind slice_onnx[] = {
-    {"Slice", "starts:is ends:is axes:is", onnx_slice, fold_slice, false},
-    {"Split", "axis:i split:is", onnx_split, NULL, ONNX_MULTI_OUTPUT},
+    {"Slice", "starts:is ends:is axes:is", onnx_slice, fold_slice, false, "1 10 11 13"},
+    {"Split", "axis:i split:is", onnx_split, NULL, ONNX_MULTI_OUTPUT, "1 2 11 13"},
     {NULL},
 };
 

@@ -54,7 +54,7 @@ static bool onnx_softmax(OnnxNode *l)
 }
 
 const OnnxKind softmax_onnx[] = {
-    {"Softmax", "axis:i", onnx_softmax, NULL, false},
+    {"Softmax", "axis:i", onnx_softmax, NULL, false, "1 11 13"},
     {NULL},
 };
 

@@ -104,7 +104,7 @@ static bool fold_transpose(OnnxNode *l, Const *out)
 }
 
 const OnnxKind transpose_onnx[] = {
-    {"Transpose", "perm:is", onnx_transpose, fold_transpose, false},
+    {"Transpose", "perm:is", onnx_transpose, fold_transpose, false, "1 13"},
     {NULL},
 };
 
