@@ -79,6 +79,11 @@ void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3
  * inference says the same of its copy. */
 bool diag_quiet_warnings(bool quiet);
 void diag_verror(Loc loc, const char *fmt, va_list ap);
+/* Keeps the reports from now on unwritten, until diag_release writes them
+ * (true) or drops them and the errors they counted (false): a front end's
+ * first attempt at a reading it may retry (onnx.c's whole-tensor mode). */
+void diag_hold(void);
+void diag_release(bool write);
 int diag_error_count(void);
 void diag_reset(void);
 /* The valid UTF-8 character at s (n bytes left): its length, and its code
@@ -294,6 +299,10 @@ typedef struct {
     int nnorm;
     uint64_t seed; /* weight initialisation seed */
     int batch_hint; /* an ONNX input's static batch size, 0 if none */
+    /* The input is one sample, the model file's whole tensor (an ONNX
+     * model read in whole-tensor mode): `cnnc run` and the generated
+     * program's infer read and write tensors without a batch axis. */
+    bool whole;
     /* plan_layer_bound(g, 1) of the graph as it was before "patch" banded
      * it (0: not banded): the bound is what running the model layer by
      * layer needs, which the bands are measured against. */
@@ -775,7 +784,10 @@ void optim_free(const Graph *g, OptimState *s);
 /* Parses a .cnn source into a Graph (shapes not yet inferred). Reports
  * errors; returns NULL if any. */
 Graph *dsl_load(const char *path);
-Graph *onnx_load(const char *path);
+/* An ONNX model with a batch axis, else (its input static, a node mixing
+ * axis 0) as one whole sample; whole: read as one sample from the start
+ * (--no-batch). */
+Graph *onnx_load(const char *path, bool whole);
 
 /* ---- pipeline.c: the compiler's steps as one table ----
  * parse, sort, shape, weights, init, freeze, split-act, fuse-norm, fuse-transpose,
@@ -797,6 +809,7 @@ typedef struct LoadOptions {
     bool train_bias_only;      /* --train-bias-only: train the biases alone (TinyTL) */
     bool grad_cmd;             /* cnnc grad (messages name it), not a --train build */
     int patch;                 /* --patch N: bands of the leading layers (0: none) */
+    bool no_batch;             /* --no-batch: an ONNX model read as one whole sample */
 } LoadOptions;
 /* The limits' defaults: a chain of 10^6 layers compiles in about 15 s of
  * CPU; 2^30 parameters are 4 GiB of float32. */

@@ -55,6 +55,7 @@ typedef struct {
     bool train_bias_only;
     int64_t layer_limit, param_limit;    /* ... as numbers (check_limits) */
     bool main, train, split_weights, o0, no_winograd, fuse_blocks, weights_object, int8;
+    bool no_batch; /* an ONNX model read as one whole sample (onnx.c's whole-tensor mode) */
 } Args;
 
 #define ON(c) (1u << (c))
@@ -113,6 +114,7 @@ static const Option options[] = {
     {"--train-bias-only", false, offsetof(Args, train_bias_only), FREEZE_CMDS},
     {"--max-layers", true, offsetof(Args, max_layers), MODEL_CMDS},
     {"--max-params", true, offsetof(Args, max_params), MODEL_CMDS},
+    {"--no-batch", false, offsetof(Args, no_batch), MODEL_CMDS},
 };
 
 static void print_help(FILE *out)
@@ -200,6 +202,11 @@ static void print_help(FILE *out)
           "  --max-params N       refuse a model of more than N parameters before\n"
           "                       allocating its weights (default: 1073741824, 4 GiB of\n"
           "                       float32; also for every command)\n"
+          "  --no-batch           read an ONNX model as one sample of its input's whole\n"
+          "                       static shape: no axis is a batch, any node may mix\n"
+          "                       axis 0 (chosen by itself when the model mixes axis 0);\n"
+          "                       run and infer then read IN.npy of exactly the input's\n"
+          "                       shape and write the output's (also for every command)\n"
           "  --dump-ir=PASS       print the IR after PASS, a step of the pipeline (after\n"
           "                       plan: the memory plan; after emit: OUT.h), also for run\n"
           "                       (up to fuse-residual), grad (autodiff), weights (init) and\n"
@@ -584,7 +591,19 @@ static LoadOptions load_options(const Args *a, bool optimize, QuantOptions *quan
         .train_bias_only = a->train_bias_only,
         .grad_cmd = a->cmd == CMD_GRAD,
         .patch = a->patch ? parse_patch(a->patch) : 0,
+        .no_batch = a->no_batch,
     };
+}
+
+/* Training (--train, grad) averages over a batch of samples: a model read
+ * as one whole sample has none. False after the error. */
+static bool trains_by_batch(const Args *a, const Graph *g)
+{
+    if (!g->whole || !(a->train || a->cmd == CMD_GRAD))
+        return true;
+    diag_error((Loc){a->model, 0, 0}, "the model is read as one sample (no batch axis); "
+               "training (--train, grad) needs a batch of samples");
+    return false;
 }
 
 /* The pipeline of a command, run up to `last`; NULL after an error. */
@@ -593,7 +612,8 @@ static Pipeline *load(const Args *a, bool optimize, const char *last)
     QuantOptions quant;
     LoadOptions opt = load_options(a, optimize, &quant);
     Pipeline *p = pipeline_new(a->model, &opt);
-    if (pipeline_run(p, last))
+    if (pipeline_run(p, "parse") && trains_by_batch(a, pipeline_graph(p)) &&
+        pipeline_run(p, last))
         return p;
     pipeline_free(p);
     return NULL;
@@ -782,11 +802,31 @@ static int cmd_compile(const Args *a, int batch)
     return ok ? 0 : EXIT_MODEL;
 }
 
+/* IN.npy of a model read whole (Graph.whole) has exactly its input's
+ * shape: one sample, no batch axis. */
+static bool check_whole_input(const Graph *g, const CnncNpy *x, const char *path)
+{
+    const Shape *s = &g->t[g->input].shape;
+    bool ok = x->rank == s->rank;
+    for (int i = 0; ok && i < s->rank; i++)
+        ok = x->shape[i] == s->d[i];
+    if (!ok) {
+        char have[160], want[160];
+        cnnc_npy_shape_str(x->shape, x->rank, have, sizeof have);
+        cnnc_npy_shape_str(s->d, s->rank, want, sizeof want);
+        diag_error((Loc){path, 0, 0}, "the input has shape %s; the model '%s', read as one "
+                   "sample, takes exactly %s", have, g->name ? g->name : "?", want);
+    }
+    return ok;
+}
+
 /* IN.npy must be [N, <the model's input shape>], N >= 1: the batch
  * dimension is required, never guessed, so that a [3, 32, 32] file given to
  * a model of input 32x32 is an error rather than three samples. */
 static bool check_input(const Graph *g, const CnncNpy *x, const char *path)
 {
+    if (g->whole)
+        return check_whole_input(g, x, path);
     const Shape *s = &g->t[g->input].shape;
     bool ok = x->rank == s->rank + 1 && x->shape[0] >= 1 && x->shape[0] <= INT_MAX;
     for (int i = 0; ok && i < s->rank; i++)
@@ -812,7 +852,7 @@ static bool read_images(const Graph *g, const char *path, CnncNpy *x)
     const Shape *s = &g->t[g->input].shape;
     char err[CNNC_IMAGE_ERR_SIZE], where[4096];
     float inv_std[3]; /* images have 1 or 3 channels */
-    if (s->rank != 3) {
+    if (s->rank != 3 || g->whole) {
         diag_error((Loc){path, 0, 0},
                    "the model's input is not an image (C x H x W); give a .npy file");
         return false;
@@ -864,13 +904,13 @@ static int cmd_run(const Args *a)
         pipeline_free(p);
         return EXIT_MODEL;
     }
-    int rc = EXIT_MODEL, n = (int)x.shape[0];
+    int rc = EXIT_MODEL, n = g->whole ? 1 : (int)x.shape[0], lead = g->whole ? 0 : 1;
     Activations act = interp_forward(g, x.data, n, false);
     if (act.val) {
         const Shape *s = &g->t[g->output].shape;
         int64_t shape[MAX_RANK + 1] = {n};
-        memcpy(shape + 1, s->d, sizeof(int64_t) * s->rank);
-        if (cnnc_npy_write_f32(a->output, act.val[g->output], s->rank + 1, shape, err,
+        memcpy(shape + lead, s->d, sizeof(int64_t) * s->rank);
+        if (cnnc_npy_write_f32(a->output, act.val[g->output], s->rank + lead, shape, err,
                                sizeof err) < 0)
             diag_error((Loc){a->output, 0, 0}, "%s", err);
         else

@@ -37,7 +37,7 @@ static bool step_parse(Pipeline *p)
     if (has_suffix(p->path, ".cnn"))
         p->g = dsl_load(p->path);
     else if (has_suffix(p->path, ".onnx"))
-        p->g = onnx_load(p->path);
+        p->g = onnx_load(p->path, p->opt.no_batch);
     else
         diag_error((Loc){p->path, 0, 0}, "unknown model format: expected a .cnn or an .onnx file");
     if (p->g && p->opt.max_layers > 0 && p->g->nn > p->opt.max_layers) {

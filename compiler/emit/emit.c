@@ -671,7 +671,7 @@ static int64_t arena_bytes(const Emit *e)
 
 bool image_input(const Graph *g)
 {
-    return g->t[g->input].shape.rank == 3;
+    return g->t[g->input].shape.rank == 3 && !g->whole; /* whole: no batch of images */
 }
 
 static void put_shape_macro(StrBuf *b, const char *P, const char *what, const Shape *s)

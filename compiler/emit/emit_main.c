@@ -45,6 +45,35 @@ void put_runtime_uses(StrBuf *b, const char *header)
     }
 }
 
+/* A model read as one whole sample (Graph.whole): IN.npy has exactly the
+ * input's shape, no batch axis. */
+static void put_read_whole_input(Emit *e, StrBuf *b)
+{
+    const char *P = e->P;
+    sb_printf(b,
+              "/* Reads IN.npy and checks that it is the model's input, one sample of\n"
+              " * exactly its shape (the model has no batch axis). */\n"
+              "static int main_read_input(const char *path, CnncNpy *a)\n"
+              "{\n"
+              "    static const int64_t shape[] = %s_INPUT_SHAPE;\n"
+              "    char err[CNNC_NPY_ERR_SIZE], want[128], have[128], msg[300];\n"
+              "    int i, ok;\n"
+              "    if (cnnc_npy_read_f32(path, a, err, sizeof err) != 0)\n"
+              "        return main_error(path, err);\n"
+              "    ok = a->rank == %s_INPUT_RANK;\n"
+              "    for (i = 0; ok && i < %s_INPUT_RANK; i++)\n"
+              "        ok = a->shape[i] == shape[i];\n"
+              "    if (ok)\n"
+              "        return 0;\n"
+              "    cnnc_npy_shape_str(shape, %s_INPUT_RANK, want, sizeof want);\n"
+              "    cnnc_npy_shape_str(a->shape, a->rank, have, sizeof have);\n"
+              "    snprintf(msg, sizeof msg, \"input has shape %%s; the model takes exactly %%s\", have, want);\n"
+              "    cnnc_npy_free(a);\n"
+              "    return main_error(path, msg);\n"
+              "}\n\n",
+              P, P, P, P);
+}
+
 static void put_common(Emit *e, StrBuf *b)
 {
     const char *P = e->P;
@@ -63,6 +92,10 @@ static void put_common(Emit *e, StrBuf *b)
               "    return (void *)(((uintptr_t)*raw + %s_ARENA_ALIGN - 1) & ~(uintptr_t)(%s_ARENA_ALIGN - 1));\n"
               "}\n\n",
               P, P, P, P, P);
+    if (e->g->whole) {
+        put_read_whole_input(e, b);
+        return;
+    }
     sb_printf(b,
               "/* Reads IN.npy and checks that it holds samples of the model's input. */\n"
               "static int main_read_input(const char *path, CnncNpy *a)\n"
@@ -221,6 +254,20 @@ static void put_top5(Emit *e, StrBuf *b)
               e->P, e->P, probabilities);
 }
 
+/* The shape infer writes: [n, the output's shape], or (a model read as one
+ * whole sample) the output's shape alone. */
+static void put_output_shape(Emit *e, StrBuf *b)
+{
+    if (e->g->whole) {
+        sb_printf(b, "    for (i = 0; i < %s_OUTPUT_RANK; i++)\n"
+                     "        shape[i] = oshape[i];\n", e->P);
+        return;
+    }
+    sb_printf(b, "    shape[0] = n;\n"
+                 "    for (i = 0; i < %s_OUTPUT_RANK; i++)\n"
+                 "        shape[i + 1] = oshape[i];\n", e->P);
+}
+
 static void put_infer(Emit *e, StrBuf *b)
 {
     const char *P = e->P;
@@ -247,9 +294,9 @@ static void put_infer(Emit *e, StrBuf *b)
               "    if (main_load(argv[2], &in, &images) != 0)\n"
               "        return 1;\n"
               "    x = main_samples(&in, &images);\n"
-              "    n = in.shape[0];\n"
+              "    n = %s;\n"
               "    out = malloc((size_t)n * %s_OUTPUT_SIZE * sizeof *out + 1);\n",
-              P, P, P);
+              P, P, e->g->whole ? "1; /* one sample, the whole input */" : "in.shape[0]", P);
     put_setup(e, b, "free(out);\n        main_unload(&in, &images);\n        return main_error(argv[0], \"out of memory\");");
     sb_printf(b,
               "    if (!out) {\n"
@@ -260,13 +307,13 @@ static void put_infer(Emit *e, StrBuf *b)
               "    for (i = 0; i < n; i += %s_BATCH_MAX) {\n"
               "        int64_t k = n - i < %s_BATCH_MAX ? n - i : %s_BATCH_MAX;\n"
               "        %s_forward(arena, x + i * %s_INPUT_SIZE, out + i * %s_OUTPUT_SIZE, (int)k);\n"
-              "    }\n"
-              "    shape[0] = n;\n"
-              "    for (i = 0; i < %s_OUTPUT_RANK; i++)\n"
-              "        shape[i + 1] = oshape[i];\n"
-              "    if (cnnc_npy_write_f32(argv[3], out, %s_OUTPUT_RANK + 1, shape, err, sizeof err) != 0)\n"
+              "    }\n",
+              P, P, P, P, P, P);
+    put_output_shape(e, b);
+    sb_printf(b,
+              "    if (cnnc_npy_write_f32(argv[3], out, %s_OUTPUT_RANK%s, shape, err, sizeof err) != 0)\n"
               "        rc = main_error(argv[3], err);\n",
-              P, P, P, P, P, P, P, P);
+              P, e->g->whole ? "" : " + 1");
     put_top5(e, b);
     sb_puts(b, "    free(out);\n"
                "    free(raw);\n"

@@ -90,9 +90,14 @@ static bool check_file(DslArgs *c, const Value *v, const char *path, const Value
 static Graph *load_network(DslArgs *c, const Stmt *s, const char *path, const char *weights)
 {
     bool onnx = ends_with(path, ".onnx");
-    Graph *g = onnx ? onnx_load(path) : dsl_load(path);
+    Graph *g = onnx ? onnx_load(path, false) : dsl_load(path);
     bool quiet = diag_quiet_warnings(true);
     bool ok = g && graph_toposort(g) && shape_infer(g);
+    if (ok && g->whole) { /* its axis 0 is no batch: the importing model's samples would mix */
+        diag_error(s->loc, "%s: \"%.200s\" is read as one whole sample (it mixes axis 0); "
+                   "import a network with a batch axis", c->what, path);
+        ok = false;
+    }
     diag_quiet_warnings(quiet);
     ok = ok && (!weights || weights_load_dir(g, weights));
     for (int t = 0; ok && t < g->nt; t++)

@@ -11,8 +11,15 @@
  * whose inputs are all constant are folded (the row's `fold`), the rest
  * lowered into IR nodes. This file knows no operator: it keeps the table of
  * named values and walks the graph. Errors read `model.onnx: error: node
- * 'Conv_3' (Conv): ...` (ONNX has no line numbers). */
+ * 'Conv_3' (Conv): ...` (ONNX has no line numbers).
+ *
+ * The input's axis 0 is read as the batch; a model that mixes it (a family
+ * refused a node with onnx_fail_batch, or the input is a vector) and whose
+ * input is static is read again in whole-tensor mode: one sample of the
+ * input's full shape, every ONNX axis a sample axis (onnx_sample_axis),
+ * the first reading's diagnostics dropped. --no-batch reads it so at once. */
 #include "kit/onnx_kit.h"
+#include "ops/ops.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -259,7 +266,8 @@ static bool add_initializers(Onnx *o, const Onnx__GraphProto *gp)
     return ok;
 }
 
-static bool add_input(Onnx *o, const Onnx__GraphProto *gp)
+/* The model's one input (initializers listed as inputs aside), or NULL. */
+static const Onnx__ValueInfoProto *find_input(Onnx *o, const Onnx__GraphProto *gp)
 {
     const Onnx__ValueInfoProto *in = NULL;
     for (size_t i = 0; i < gp->n_input; i++) {
@@ -270,45 +278,84 @@ static bool add_input(Onnx *o, const Onnx__GraphProto *gp)
         if (in) {
             diag_error(o->loc, "the model has more than one input ('%s', '%s'); one is supported",
                        in->name, name ? name : "?");
-            return false;
+            return NULL;
         }
         in = gp->input[i];
     }
     if (!in || !in->name || !*in->name) {
         diag_error(o->loc, "the model has no input");
+        return NULL;
+    }
+    return in;
+}
+
+static const Onnx__TensorShapeProto *input_shape(const Onnx__ValueInfoProto *in)
+{
+    const Onnx__TypeProto *tp = in->type;
+    return tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && tp->tensor_type &&
+                   tp->tensor_type->elem_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
+               ? tp->tensor_type->shape
+               : NULL;
+}
+
+static bool dim_known(const Onnx__TensorShapeProto__Dimension *d)
+{
+    return d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+           d->dim_value > 0;
+}
+
+/* The input's per-sample shape: its dims after the batch (batch mode), or
+ * all of them (whole-tensor mode: the IR's sample ranks are 1 to 4). */
+static bool input_sample_shape(Onnx *o, const char *name, const Onnx__TensorShapeProto *sp,
+                               Shape *s)
+{
+    int lead = onnx_batch_axes(o);
+    o->static_input = true; /* every dim a number: a model may then be read whole */
+    for (size_t i = 0; i < sp->n_dim; i++)
+        o->static_input &= dim_known(sp->dim[i]);
+    if (o->whole && (sp->n_dim < 1 || sp->n_dim > 4)) {
+        diag_error(o->loc, "input '%s' has rank %zu; read as one sample (whole-tensor mode), "
+                   "ranks 1 to 4 are supported", name, sp->n_dim);
         return false;
     }
-    const Onnx__TypeProto *tp = in->type;
-    const Onnx__TensorShapeProto *sp =
-        tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && tp->tensor_type
-            ? tp->tensor_type->shape
-            : NULL;
-    if (!sp || tp->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
+    if (!o->whole && (sp->n_dim < 2 || sp->n_dim > 5)) {
+        o->batch_refused = sp->n_dim == 1; /* a vector: one sample, read whole */
+        diag_error(o->loc, "input '%s' has rank %zu; expected [N, F], [N, C, L], [N, C, H, W] "
+                   "or [N, C, D, H, W]", name, sp->n_dim);
+        return false;
+    }
+    *s = (Shape){(int)sp->n_dim - lead, {0}};
+    for (size_t i = 0; i < sp->n_dim; i++) {
+        const Onnx__TensorShapeProto__Dimension *d = sp->dim[i];
+        if (i == 0 && !o->whole) {
+            o->g->batch_hint = dim_known(d) && d->dim_value <= 1 << 20 ? (int)d->dim_value : 0;
+            continue;
+        }
+        if (!dim_known(d)) {
+            diag_error(o->loc, o->whole ? "input '%s': dimension %zu must be a positive number "
+                                          "(read as one sample, no dimension may be symbolic)"
+                                        : "input '%s': dimension %zu must be a positive number "
+                                          "(only the batch dimension may be symbolic)",
+                       name, i);
+            return false;
+        }
+        s->d[i - lead] = d->dim_value;
+    }
+    return true;
+}
+
+static bool add_input(Onnx *o, const Onnx__GraphProto *gp)
+{
+    const Onnx__ValueInfoProto *in = find_input(o, gp);
+    if (!in)
+        return false;
+    const Onnx__TensorShapeProto *sp = input_shape(in);
+    if (!sp) {
         diag_error(o->loc, "input '%s' must be a float32 tensor with a known shape", in->name);
         return false;
     }
-    if (sp->n_dim < 2 || sp->n_dim > 5) {
-        diag_error(o->loc, "input '%s' has rank %zu; expected [N, F], [N, C, L], [N, C, H, W] "
-                   "or [N, C, D, H, W]", in->name, sp->n_dim);
-        return false;
-    }
-    Shape s = {(int)sp->n_dim - 1, {0}};
-    for (size_t i = 0; i < sp->n_dim; i++) {
-        const Onnx__TensorShapeProto__Dimension *d = sp->dim[i];
-        bool known = d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-        if (i == 0) {
-            o->g->batch_hint = known && d->dim_value > 0 && d->dim_value <= 1 << 20
-                                   ? (int)d->dim_value : 0;
-            continue;
-        }
-        if (!known || d->dim_value <= 0) {
-            diag_error(o->loc, "input '%s': dimension %zu must be a positive number (only the "
-                       "batch dimension may be symbolic)", in->name, i);
-            return false;
-        }
-        s.d[i - 1] = d->dim_value;
-    }
-    if (checked_numel(o, &s, "the input") < 0)
+    Shape s;
+    if (!input_sample_shape(o, in->name, sp, &s) || checked_numel(o, &s, "the input") < 0)
         return false;
     OnnxValue *v = value_get(o, in->name);
     v = v ? v : value_add(o, in->name);
@@ -317,6 +364,7 @@ static bool add_input(Onnx *o, const Onnx__GraphProto *gp)
     v->tensor = graph_add_tensor(o->g, in->name, T_ACT, o->loc);
     o->g->t[v->tensor].shape = s;
     o->g->input = v->tensor;
+    o->g->whole = o->whole;
     return true;
 }
 
@@ -327,6 +375,40 @@ static bool produced_later(const Onnx__GraphProto *gp, const char *name)
             if (gp->node[i]->output[j] && strcmp(gp->node[i]->output[j], name) == 0)
                 return true;
     return false;
+}
+
+/* In whole-tensor mode, a node whose operator has an N axis (ONNX_N_AXIS)
+ * on its first input: with N = 1, lowered as in batch mode between a view
+ * dropping that axis and one restoring it (views cost nothing in the
+ * planner); another N is an error. */
+static bool lower_without_n(OnnxNode *l, const OnnxKind *kind)
+{
+    OnnxValue *x = onnx_act_in(l, 0);
+    if (!x)
+        return false;
+    if (x->shape.rank < 2 || x->shape.d[0] != 1)
+        return onnx_fail(l, "read as one sample (whole-tensor mode), the input's axis 0 is "
+                         "its N, which must be 1, not %lld", (long long)x->shape.d[0]);
+    Shape inner = shape_make(x->shape.rank - 1, x->shape.d + 1);
+    OnnxValue in = {.name = x->name}, out = {.name = l->out->name};
+    OnnxValue *ins[ONNX_MAX_INPUTS], *outs = &out;
+    memcpy(ins, l->in, (size_t)l->nin * sizeof *ins);
+    ins[0] = &in;
+    if (!reshape_onnx_view(l, x, &inner, "_sample", &in))
+        return false;
+    OnnxNode batch = {l->o, l->node, ins, l->nin, &out, &outs, 1, l->version};
+    l->o->whole = false;
+    bool ok = kind->lower(&batch);
+    l->o->whole = true;
+    if (!ok || out.kind != OV_ACT)
+        return ok && onnx_fail(l, "its result is not an activation");
+    if (out.shape.rank + 1 > 4)
+        return onnx_fail(l, "its result has rank %d; the sample ranks are 1 to 4",
+                         out.shape.rank + 1);
+    Shape whole = {out.shape.rank + 1, {1}};
+    memcpy(whole.d + 1, out.shape.d, (size_t)out.shape.rank * sizeof *whole.d);
+    OnnxValue *o = &out;
+    return reshape_onnx_view(l, o, &whole, "_whole", l->out) != NULL;
 }
 
 static bool lower_node(Onnx *o, const Onnx__GraphProto *gp, const Onnx__NodeProto *node)
@@ -374,7 +456,8 @@ static bool lower_node(Onnx *o, const Onnx__GraphProto *gp, const Onnx__NodeProt
                    "model's input");
         ok = false;
     } else {
-        ok = kind->lower(&l);
+        ok = o->whole && (kind->flags & ONNX_N_AXIS) ? lower_without_n(&l, kind)
+                                                     : kind->lower(&l);
         for (int i = 0; i < nout; i++)
             if (ok && outs[i] && outs[i]->kind == OV_ACT &&
                 checked_numel(o, &outs[i]->shape, node_label(node)) < 0)
@@ -519,11 +602,14 @@ static void record_aliases(Onnx *o)
     }
 }
 
-Graph *onnx_load(const char *path)
+/* One reading of the model, in batch or whole-tensor mode; NULL after an
+ * error, *retry set when a whole-tensor reading may take it instead. */
+static Graph *read_graph(const char *path, bool whole, bool *retry)
 {
-    Onnx o = {.path = path, .loc = {path, 0, 0}};
+    Onnx o = {.path = path, .loc = {path, 0, 0}, .whole = whole};
     int errors = diag_error_count();
     Onnx__ModelProto *m = onnx_read_model(path);
+    *retry = false;
     if (!m)
         return NULL;
     o.model = m;
@@ -531,6 +617,7 @@ Graph *onnx_load(const char *path)
     bool ok = check_header(&o, m) && load_graph(&o, m);
     if (ok)
         record_aliases(&o);
+    *retry = !ok && o.batch_refused && o.static_input && !whole;
     onnx_free(&o);
     onnx__model_proto__free_unpacked(m, NULL);
     if (!ok || diag_error_count() > errors) {
@@ -538,4 +625,23 @@ Graph *onnx_load(const char *path)
         return NULL;
     }
     return o.g;
+}
+
+/* Batch mode first; on a refusal that mixes axis 0 (the input static),
+ * whole-tensor mode, the first attempt's diagnostics dropped. */
+Graph *onnx_load(const char *path, bool whole)
+{
+    bool retry;
+    if (whole)
+        return read_graph(path, true, &retry);
+    diag_hold();
+    Graph *g = read_graph(path, false, &retry);
+    diag_release(!retry);
+    if (!retry)
+        return g;
+    g = read_graph(path, true, &retry);
+    if (g)
+        diag_note((Loc){path, 0, 0}, "the model mixes its axis 0, so it is read as one sample "
+                  "of its whole static shape (no batch axis)");
+    return g;
 }

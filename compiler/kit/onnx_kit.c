@@ -110,6 +110,35 @@ bool onnx_fail_version(OnnxNode *l, const char *fmt, ...)
     return false;
 }
 
+bool onnx_fail_batch(OnnxNode *l, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    l->o->batch_refused = true;
+    node_error(l->o, l->node, "%s", msg);
+    return false;
+}
+
+/* ---- the frame of axes ---- */
+
+int onnx_batch_axes(const Onnx *o)
+{
+    return o->whole ? 0 : 1;
+}
+
+int onnx_rank(const OnnxNode *l, const OnnxValue *x)
+{
+    return x->shape.rank + onnx_batch_axes(l->o);
+}
+
+int onnx_sample_axis(const OnnxNode *l, int a)
+{
+    return a - onnx_batch_axes(l->o);
+}
+
 /* ---- inputs ---- */
 
 OnnxValue *onnx_act_in(OnnxNode *l, int i)

@@ -68,6 +68,12 @@ typedef struct {
     int nv, vcap;
     int *slot; /* hash table of value indices, -1 empty */
     int nslot;
+    /* Whole-tensor mode: the input is one sample of its full static shape,
+     * no axis is the batch (onnx_sample_axis). batch_refused: a batch-mode
+     * reading failed because a node mixes axis 0 (onnx_fail_batch), which
+     * a whole-tensor reading may not; static_input: the input's every
+     * dimension is a number (the condition of that retry). */
+    bool whole, batch_refused, static_input;
 } Onnx;
 
 /* One node being lowered: its inputs' values (NULL for an absent optional
@@ -95,7 +101,7 @@ typedef struct OnnxKind {
     /* Evaluates the node on constant inputs into *out (NULL: it is never
      * evaluated at load time). */
     bool (*fold)(OnnxNode *l, Const *out);
-    unsigned flags; /* ONNX_FOLD_ACTIVATIONS, ONNX_MULTI_OUTPUT (0 or false: none) */
+    unsigned flags; /* ONNX_FOLD_ACTIVATIONS, ONNX_MULTI_OUTPUT, ONNX_N_AXIS (0 or false: none) */
     /* The opsets that changed the operator up to 17 (its since_versions in
      * onnx.defs), ascending: "1 6 7 13 14". */
     const char *since;
@@ -104,6 +110,10 @@ typedef struct OnnxKind {
 enum {
     ONNX_FOLD_ACTIVATIONS = 1, /* folds whatever its input is (Shape): true */
     ONNX_MULTI_OUTPUT = 2,     /* lowers every output it has (Split), not the first only */
+    /* Its ONNX definition has an N axis first (Conv, pools, BatchNorm, ...):
+     * in whole-tensor mode N must be 1, and the node is lowered as in batch
+     * mode between two views that drop and restore that axis (onnx.c). */
+    ONNX_N_AXIS = 4,
 };
 
 /* ---- patterns: ONNX subgraphs a family lowers as one node ----
@@ -183,6 +193,23 @@ int onnx_version(const OnnxKind *kind, int opset);
 bool onnx_fail_version(OnnxNode *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* node_error for the node being lowered; returns false. */
 bool onnx_fail(OnnxNode *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- onnx_kit.c: the frame of axes ----
+ * In batch mode an activation's ONNX axis 0 is the batch, kept out of its
+ * per-sample shape: ONNX axis a is sample axis a - 1. In whole-tensor mode
+ * (Onnx.whole) the sample is the whole tensor: ONNX axis a is sample axis
+ * a. Shape-valued constants (Reshape's target, Shape's result) follow the
+ * same frame: their entry 0 is the batch only in batch mode. */
+
+/* How many leading ONNX axes are not in the per-sample shape: 1 or 0. */
+int onnx_batch_axes(const Onnx *o);
+/* The ONNX rank of activation x. */
+int onnx_rank(const OnnxNode *l, const OnnxValue *x);
+/* The sample axis of ONNX axis a (in [0, rank)); -1 for the batch axis. */
+int onnx_sample_axis(const OnnxNode *l, int a);
+/* onnx_fail for what mixes the samples of a batch (axis 0 reduced, moved,
+ * sliced, ...): a whole-tensor reading may take the model (onnx.c retries). */
+bool onnx_fail_batch(OnnxNode *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- onnx_kit.c: inputs, nodes and parameters ---- */
 

@@ -13,6 +13,10 @@ static struct {
     size_t len;
     int errors;
     bool quiet; /* warnings dropped (diag_quiet_warnings) */
+    /* diag_hold: reports kept here, unwritten, and the error count then */
+    bool holding;
+    StrBuf held;
+    int errors_before;
 } diag;
 
 void diag_set_source(const char *file, const char *text, size_t len)
@@ -174,8 +178,28 @@ static void vreport(const char *kind, Loc loc, const char *fmt, va_list ap)
     sb_putc(&b, '\n');
     if (loc.line > 0)
         put_source_line(&b, loc);
-    fwrite(b.s, 1, b.len, stderr);
+    if (diag.holding)
+        sb_printf(&diag.held, "%.*s", (int)b.len, b.s);
+    else
+        fwrite(b.s, 1, b.len, stderr);
     sb_free(&b);
+}
+
+void diag_hold(void)
+{
+    diag.holding = true;
+    diag.errors_before = diag.errors;
+}
+
+void diag_release(bool write)
+{
+    if (write && diag.held.len)
+        fwrite(diag.held.s, 1, diag.held.len, stderr);
+    else if (!write)
+        diag.errors = diag.errors_before;
+    sb_free(&diag.held);
+    diag.held = (StrBuf){0};
+    diag.holding = false;
 }
 
 void diag_verror(Loc loc, const char *fmt, va_list ap)
@@ -185,7 +209,7 @@ void diag_verror(Loc loc, const char *fmt, va_list ap)
         return;
     vreport("error", loc, fmt, ap);
     if (diag.errors == DIAG_MAX_ERRORS)
-        fprintf(stderr, "%s: note: too many errors, stopping here\n", loc.file ? loc.file : "cnnc");
+        diag_note((Loc){loc.file ? loc.file : "cnnc", 0, 0}, "too many errors, stopping here");
 }
 
 void diag_error(Loc loc, const char *fmt, ...)

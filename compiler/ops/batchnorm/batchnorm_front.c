@@ -53,7 +53,7 @@ static bool onnx_batchnorm(OnnxNode *l)
 const OnnxKind batchnorm_onnx[] = {
     {"BatchNormalization",
      "epsilon:f momentum:f spatial:i training_mode:i consumed_inputs:is<6 is_test:i<7",
-     onnx_batchnorm, NULL, false, "1 6 7 9 14 15"},
+     onnx_batchnorm, NULL, ONNX_N_AXIS, "1 6 7 9 14 15"},
     {NULL},
 };
 

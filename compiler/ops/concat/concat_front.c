@@ -20,25 +20,27 @@ const DslKind concat_dsl[] = {
 /* ---- ONNX ---- */
 
 /* Constant operand v of a Concat of activations of full rank `rank`: its
- * values per sample ([1, ...], or a static batch of equal copies) as a
- * parameter; -1 after an error. */
+ * values per sample ([1, ...], or a static batch of equal copies; in
+ * whole-tensor mode all of it) as a parameter; -1 after an error. */
 static int const_operand(OnnxNode *l, const OnnxValue *v, int rank)
 {
     const Const *c = &v->c;
     char buf[64];
+    int lead = onnx_batch_axes(l->o);
     if (c->dtype != CONST_F32 || c->shape.rank != rank) {
         onnx_fail(l, "constant '%s' must be float32 of rank %d, like the activations", v->name,
                   rank);
         return -1;
     }
-    int64_t per = c->shape.d[0] ? c->n / c->shape.d[0] : 0;
+    int64_t per = !lead ? c->n : c->shape.d[0] ? c->n / c->shape.d[0] : 0;
     for (int64_t i = per; i < c->n; i++)
         if (c->f[i] != c->f[i % per]) {
-            onnx_fail(l, "constant '%s' of shape %s differs from sample to sample, and cnnc "
-                      "computes every sample alike", v->name, shape_str(&c->shape, buf, sizeof buf));
+            onnx_fail_batch(l, "constant '%s' of shape %s differs from sample to sample, and "
+                            "cnnc computes every sample alike", v->name,
+                            shape_str(&c->shape, buf, sizeof buf));
             return -1;
         }
-    Shape s = shape_make(rank - 1, c->shape.d + 1);
+    Shape s = shape_make(rank - lead, c->shape.d + lead);
     return onnx_make_param(l->o, v->name, c->init ? T_PARAM : T_CONST, &s, c->f);
 }
 
@@ -53,20 +55,22 @@ static bool onnx_concat(OnnxNode *l)
             return onnx_fail(l, "input %d is missing", i);
         if (l->in[i]->kind == OV_ACT) {
             xs[nx++] = l->in[i];
-            rank = l->in[i]->shape.rank + 1;
+            rank = onnx_rank(l, l->in[i]);
         }
     }
     int64_t axis = attr_int(l->node, "axis", l->o->opset < 4 ? 1 : 0);
     axis = axis < 0 ? axis + rank : axis;
-    if (axis <= 0 || axis >= rank)
-        return onnx_fail(l, "axis %lld is not supported (cnnc keeps the batch axis whole)",
-                         (long long)attr_int(l->node, "axis", 1));
+    if (axis < 0 || axis >= rank)
+        return onnx_fail(l, "axis %lld is out of range", (long long)attr_int(l->node, "axis", 1));
+    if (onnx_sample_axis(l, (int)axis) < 0)
+        return onnx_fail_batch(l, "axis %lld is not supported (cnnc keeps the batch axis whole)",
+                               (long long)attr_int(l->node, "axis", 1));
     if (nx == 1 && l->nin == 1) {
         onnx_alias(l, xs[0]);
         return true;
     }
     Node *n = onnx_add_node(l, OP_CONCAT, "", xs, nx, l->out, &xs[0]->shape);
-    n->a.axis = (int)axis - 1;
+    n->a.axis = onnx_sample_axis(l, (int)axis);
     for (int i = 0, slot = 0; i < l->nin; i++) {
         if (l->in[i]->kind == OV_ACT)
             continue;

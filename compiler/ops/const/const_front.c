@@ -58,6 +58,8 @@ static bool fold_shape(OnnxNode *l, Const *out)
     Shape full;
     if (x->kind == OV_CONST)
         full = x->c.shape;
+    else if (!onnx_batch_axes(l->o)) /* whole-tensor mode: every dim is known */
+        full = x->shape;
     else {
         if (x->shape.rank + 1 > MAX_RANK)
             return onnx_fail(l, "input rank too large");

@@ -176,8 +176,8 @@ static bool onnx_qlinear_conv(OnnxNode *l)
 #define CONV_ATTRS "auto_pad:s dilations:is group:i kernel_shape:is pads:is strides:is"
 
 const OnnxKind conv_onnx[] = {
-    {"Conv", CONV_ATTRS, onnx_conv, NULL, false, "1 11"},
-    {"QLinearConv", CONV_ATTRS, onnx_qlinear_conv, NULL, false, "10"},
+    {"Conv", CONV_ATTRS, onnx_conv, NULL, ONNX_N_AXIS, "1 11"},
+    {"QLinearConv", CONV_ATTRS, onnx_qlinear_conv, NULL, ONNX_N_AXIS, "10"},
     {NULL},
 };
 

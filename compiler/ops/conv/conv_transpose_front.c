@@ -179,7 +179,7 @@ static bool onnx_conv_transpose(OnnxNode *l)
 
 const OnnxKind conv_transpose_onnx[] = {
     {"ConvTranspose", "auto_pad:s dilations:is group:i kernel_shape:is output_padding:is "
-                      "output_shape:is pads:is strides:is", onnx_conv_transpose, NULL, 0, "1 11"},
+                      "output_shape:is pads:is strides:is", onnx_conv_transpose, NULL, ONNX_N_AXIS, "1 11"},
     {NULL},
 };
 

@@ -95,9 +95,9 @@ static float *gemm_bias(OnnxNode *l, const OnnxValue *c, int64_t outf, float bet
     int64_t cols = k->shape.d[1];
     for (int64_t i = cols; i < k->n; i++)
         if (k->f[i] != k->f[i % cols]) {
-            onnx_fail(l, "bias '%s' of shape %s differs from row to row: each sample would "
-                      "get its own bias, and cnnc computes every sample alike", c->name,
-                      shape_str(&k->shape, buf, sizeof buf));
+            onnx_fail_batch(l, "bias '%s' of shape %s differs from row to row: each sample "
+                            "would get its own bias, and cnnc computes every sample alike",
+                            c->name, shape_str(&k->shape, buf, sizeof buf));
             return NULL;
         }
     v = xmalloc((size_t)outf * sizeof *v);
@@ -106,14 +106,66 @@ static float *gemm_bias(OnnxNode *l, const OnnxValue *c, int64_t outf, float bet
     return v;
 }
 
+/* Gemm in whole-tensor mode: A is the sample, a matrix [M, K] (transA: a
+ * transpose before), times the constant B' = alpha B (transB: B^T) as a
+ * matrix product, plus beta C broadcast NumPy's way as a constant
+ * operand of an add (C may differ from row to row: there is no batch). */
+static bool whole_gemm(OnnxNode *l, OnnxValue *a, const OnnxValue *b, const OnnxValue *c)
+{
+    bool ta = attr_int(l->node, "transA", 0) != 0, tb = attr_int(l->node, "transB", 0) != 0;
+    float alpha = attr_float(l->node, "alpha", 1), beta = attr_float(l->node, "beta", 1);
+    const Shape *bs = &b->c.shape;
+    if (a->shape.rank != 2 || bs->rank != 2 || bs->d[tb] != a->shape.d[!ta])
+        return onnx_fail(l, "needs A [M, K] and B [K, N] (after transA, transB)");
+    OnnxValue at = {.name = l->out->name}, prod = {.name = l->out->name}, *x = a;
+    if (ta) {
+        Shape s = {2, {a->shape.d[1], a->shape.d[0]}};
+        Node *t = onnx_add_node(l, OP_TRANSPOSE, "_transpose_a", &x, 1, &at, &s);
+        t->a.perm[0] = 1;
+        t->a.perm[1] = 0;
+        x = &at;
+    }
+    int64_t k = bs->d[tb], n = bs->d[!tb];
+    Shape ws = {2, {k, n}};
+    float *w = xmalloc((size_t)(k * n) * sizeof *w);
+    for (int64_t i = 0; i < k; i++)
+        for (int64_t j = 0; j < n; j++)
+            w[i * n + j] = alpha * (tb ? b->c.f[j * k + i] : b->c.f[i * n + j]);
+    char *name = tb || alpha != 1 ? xasprintf("%s.matrix", b->name) : xstrdup(b->name);
+    int wt = onnx_make_param(l->o, name, b->c.init ? T_PARAM : T_CONST, &ws, w);
+    free(name);
+    free(w);
+    Node *mm = onnx_add_node(l, OP_MATMUL, c ? "_product" : "", &x, 1, c ? &prod : l->out,
+                             &x->shape);
+    onnx_set_param(mm, 0, wt);
+    if (!onnx_infer(l, mm, c ? &prod : l->out))
+        return false;
+    if (!c)
+        return true;
+    float *cv = xmalloc((size_t)(c->c.n ? c->c.n : 1) * sizeof *cv);
+    for (int64_t i = 0; i < c->c.n; i++)
+        cv[i] = beta * c->c.f[i];
+    name = beta != 1 ? xasprintf("%s.scaled", c->name) : xstrdup(c->name);
+    int ct = onnx_make_param(l->o, name, c->c.init ? T_PARAM : T_CONST, &c->c.shape, cv);
+    free(name);
+    free(cv);
+    OnnxValue *p = &prod;
+    Node *add = onnx_add_node(l, OP_ADD, "", &p, 1, l->out, &prod.shape);
+    onnx_set_param(add, 0, ct);
+    return onnx_infer(l, add, l->out);
+}
+
 static bool onnx_gemm(OnnxNode *l)
 {
     OnnxValue *a = onnx_act_in(l, 0), *b = a ? onnx_float_in(l, 1, false) : NULL;
     OnnxValue *c = b ? onnx_float_in(l, 2, true) : NULL;
     if (!b || (!c && l->nin > 2 && l->in[2]))
         return false;
+    if (!onnx_batch_axes(l->o))
+        return whole_gemm(l, a, b, c);
     if (attr_int(l->node, "transA", 0))
-        return onnx_fail(l, "attribute 'transA' = 1 is not supported (it mixes the batch)");
+        return onnx_fail_batch(l, "attribute 'transA' = 1 is not supported (it mixes the "
+                               "batch)");
     bool tb = attr_int(l->node, "transB", 0) != 0;
     float alpha = attr_float(l->node, "alpha", 1), beta = attr_float(l->node, "beta", 1);
     const Shape *bs = &b->c.shape;
@@ -189,7 +241,7 @@ bool dense_onnx_take_bias(OnnxNode *l, OnnxValue *x, OnnxValue *c)
     if (!dense && !matmul)
         return false;
     int64_t units = x->shape.d[x->shape.rank - 1];
-    float *bias = vector_of(&c->c, units, 1, x->shape.rank + 1);
+    float *bias = vector_of(&c->c, units, 1, onnx_rank(l, x));
     if (!bias)
         return false;
     Shape s = {1, {units}};

@@ -44,9 +44,35 @@ static int operand_param(OnnxNode *l, OnnxValue *c, char how)
     return t;
 }
 
+static bool const_alloc_broadcast(OnnxNode *l, Const *out, const Const *a, const Const *b,
+                                  Shape *s);
+
+/* *sum (named after the node) += the float32 constant v, broadcast. */
+static bool add_into(OnnxNode *l, OnnxValue *sum, const OnnxValue *v)
+{
+    Const r = {0};
+    Shape s;
+    if (!const_alloc_broadcast(l, &r, &sum->c, &v->c, &s)) {
+        const_free(&r);
+        return false;
+    }
+    int64_t idx[MAX_RANK];
+    for (int64_t k = 0; k < r.n; k++) {
+        const_unravel(&s, k, idx);
+        r.f[k] = sum->c.f[shape_broadcast_index(&sum->c.shape, &s, idx)] +
+                 v->c.f[shape_broadcast_index(&v->c.shape, &s, idx)];
+    }
+    const_free(&sum->c);
+    sum->c = r;
+    return true;
+}
+
 /* The node's operands: its activations (at most 64) and at most one
- * float32 constant, *c_first when that comes first. False after an error. */
-static bool split_operands(OnnxNode *l, OnnxValue **acts, int *na, OnnxValue **c, bool *c_first)
+ * float32 constant, *c_first when that comes first; a Sum's several
+ * constants added into *folded, which the caller frees. False after an
+ * error. */
+static bool split_operands(OnnxNode *l, OnnxValue **acts, int *na, OnnxValue **c, bool *c_first,
+                           OnnxValue *folded)
 {
     *na = 0;
     *c = NULL;
@@ -60,14 +86,26 @@ static bool split_operands(OnnxNode *l, OnnxValue **acts, int *na, OnnxValue **c
             acts[(*na)++] = v;
             continue;
         }
-        if (*c || v->c.dtype != CONST_F32)
+        bool sum = strcmp(l->node->op_type, "Sum") == 0;
+        if ((*c && !sum) || v->c.dtype != CONST_F32)
             return onnx_fail(l, "constant operand '%s' is not supported here (at most one "
                              "float32 constant)", v->name);
-        *c = v;
-        *c_first = i == 0;
+        if (*c && *c != folded) { /* a Sum's second constant: their sum from now on */
+            *folded = (OnnxValue){.name = folded->name, .kind = OV_CONST};
+            if (!const_reshaped(l, &(*c)->c, &(*c)->c.shape, &folded->c))
+                return false;
+            *c = folded;
+        }
+        if (*c && !add_into(l, folded, v))
+            return false;
+        if (!*c)
+            *c = v;
+        *c_first = *c_first || i == 0;
     }
     return true;
 }
+
+static bool lower_binary(OnnxNode *l, OnnxValue **acts, int na, OnnxValue *c, bool c_first);
 
 /* ---- versions before NumPy broadcasting: Add, Sub, Mul and Div before
  * opset 7 (broadcast, axis), Sum before 8 (none at all) ---- */
@@ -185,16 +223,32 @@ static bool onnx_binary(OnnxNode *l)
     return ok;
 }
 
+/* onnx_binary from NumPy's broadcasting on (Add, Sub, Mul, Div from
+ * opset 7, Sum from 8): activations and at most one constant (a Sum's
+ * several added into one), NumPy broadcasting between them all (the
+ * shape rule checks it). */
 static bool onnx_binary_numpy(OnnxNode *l)
+{
+    OnnxValue *acts[ONNX_MAX_INPUTS], *c, folded = {.name = NULL};
+    int na;
+    bool c_first = false;
+    char *name = xasprintf("%s.constants", node_label(l->node));
+    folded.name = name;
+    bool ok = split_operands(l, acts, &na, &c, &c_first, &folded) &&
+              lower_binary(l, acts, na, c, c_first);
+    const_free(&folded.c);
+    free(name);
+    return ok;
+}
+
+/* onnx_binary's node, from its operands. */
+static bool lower_binary(OnnxNode *l, OnnxValue **acts, int na, OnnxValue *c, bool c_first)
 {
     const char *op = l->node->op_type;
     bool sub = strcmp(op, "Sub") == 0, div = strcmp(op, "Div") == 0;
     bool sum = strcmp(op, "Sum") == 0 || strcmp(op, "Add") == 0;
-    OnnxValue *acts[ONNX_MAX_INPUTS], *c;
-    int na;
-    bool c_first = false;
-    if (!split_operands(l, acts, &na, &c, &c_first))
-        return false;
+    if (na == 0) /* Sum has no fold: a Sum of constants only */
+        return onnx_fail(l, "supported only with an operand computed from the model's input");
     if (na == 1 && !c && sum) { /* Sum of one input */
         onnx_alias(l, acts[0]);
         return true;
@@ -211,6 +265,11 @@ static bool onnx_binary_numpy(OnnxNode *l)
         kind = sub ? OP_SUB : OP_DIV;
     if (kind == OP_ADD && c && na == 1 && dense_onnx_take_bias(l, acts[0], c))
         return true;
+    if (c && onnx_batch_axes(l->o) && c->c.shape.rank > acts[0]->shape.rank &&
+        c->c.shape.d[c->c.shape.rank - acts[0]->shape.rank - 1] != 1)
+        return onnx_fail_batch(l, "constant '%s' reaches the batch axis: beyond the "
+                               "activations' dimensions it may have a batch dimension of 1 "
+                               "only (each sample would get its own operand)", c->name);
     Node *n = onnx_add_node(l, kind, "", acts, na, l->out, &acts[0]->shape);
     if (!n)
         return false;

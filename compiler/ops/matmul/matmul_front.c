@@ -32,8 +32,11 @@ const DslKind matmul_dsl[] = {
 
 static bool batch_mixing(OnnxNode *l, const char *what)
 {
-    return onnx_fail(l, "%s: the product would mix the samples of the batch, which cnnc "
-                     "computes apart", what);
+    if (!onnx_batch_axes(l->o)) /* whole-tensor mode: no batch, an unsupported product */
+        return onnx_fail(l, "%s: cnnc's matrix product takes operands of rank 2 or more",
+                         what);
+    return onnx_fail_batch(l, "%s: the product would mix the samples of the batch, which cnnc "
+                           "computes apart", what);
 }
 
 /* The constant operand as a parameter: its full shape less leading axes
@@ -72,7 +75,11 @@ static bool onnx_matmul(OnnxNode *l)
         return dense_onnx_matmul(l, a, b);
     }
     if (x->shape.rank < 2 || (!c && a->shape.rank != b->shape.rank))
-        return batch_mixing(l, "an operand of [N, K] is a matrix whose rows are the samples");
+        return batch_mixing(l, onnx_batch_axes(l->o) ? "an operand of [N, K] is a matrix whose "
+                                                       "rows are the samples"
+                                                     : "a vector operand");
+    if (c && c->c.shape.rank < 2)
+        return batch_mixing(l, "a vector operand");
     OnnxValue *acts[2] = {a, b};
     Node *n = onnx_add_node(l, OP_MATMUL, "", c ? &x : acts, c ? 1 : 2, l->out, &x->shape);
     if (c) {

@@ -125,13 +125,13 @@ static bool set_affine(OnnxNode *l, Node *n, const Shape *p)
 
 Node *norm_onnx_layernorm(OnnxNode *l, OnnxValue *x, int axis, float eps)
 {
-    int rank = x->shape.rank + 1;
-    if (axis == 0) {
-        onnx_fail(l, "axis 0 normalises over the batch: cnnc keeps each sample apart");
+    int rank = onnx_rank(l, x);
+    if (onnx_sample_axis(l, axis) < 0) {
+        onnx_fail_batch(l, "axis 0 normalises over the batch: cnnc keeps each sample apart");
         return NULL;
     }
     Node *n = onnx_add_node(l, OP_LAYERNORM, "", &x, 1, l->out, &x->shape);
-    n->a.axis = axis - 1;
+    n->a.axis = onnx_sample_axis(l, axis);
     n->a.naxes = rank - axis;
     n->a.eps = eps;
     Shape p = shape_make(n->a.naxes, x->shape.d + n->a.axis);
@@ -207,7 +207,7 @@ static bool onnx_layernorm(OnnxNode *l)
 {
     OnnxValue *x = onnx_act_in(l, 0);
     int axis;
-    if (!x || !onnx_norm_axis(l, attr_int(l->node, "axis", -1), x->shape.rank + 1, &axis))
+    if (!x || !onnx_norm_axis(l, attr_int(l->node, "axis", -1), onnx_rank(l, x), &axis))
         return false;
     float eps = attr_float(l->node, "epsilon", 1e-5f);
     return norm_onnx_layernorm(l, x, axis, eps) != NULL && layernorm_stats(l, x, axis, eps);
@@ -230,7 +230,7 @@ static bool onnx_instancenorm(OnnxNode *l)
 const OnnxKind norm_onnx[] = {
     {"LayerNormalization", "axis:i epsilon:f stash_type:i", onnx_layernorm, NULL,
      ONNX_MULTI_OUTPUT, "17"},
-    {"InstanceNormalization", "epsilon:f consumed_inputs:is", onnx_instancenorm, NULL, false,
+    {"InstanceNormalization", "epsilon:f consumed_inputs:is", onnx_instancenorm, NULL, ONNX_N_AXIS,
      "1 6"},
     {NULL},
 };

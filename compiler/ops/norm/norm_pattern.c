@@ -145,7 +145,7 @@ static bool lower_layernorm(OnnxNode *l, const OnnxMatch *m)
     OnnxValue *x = onnx_act_in(l, 0);
     if (!x)
         return false;
-    int rank = x->shape.rank + 1, first = rank;
+    int rank = onnx_rank(l, x), first = rank;
     bool axis_in[MAX_RANK + 1] = {false};
     for (int k = 0; k < m->ni; k++) {
         int a;

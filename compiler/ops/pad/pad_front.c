@@ -128,7 +128,7 @@ static bool onnx_pad(OnnxNode *l)
 }
 
 const OnnxKind pad_onnx[] = {
-    {"Pad", "mode:s pads:is paddings:is value:f", onnx_pad, NULL, false, "1 2 11 13"},
+    {"Pad", "mode:s pads:is paddings:is value:f", onnx_pad, NULL, ONNX_N_AXIS, "1 2 11 13"},
     {NULL},
 };
 

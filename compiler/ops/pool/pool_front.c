@@ -106,11 +106,11 @@ static bool onnx_global_pool(OnnxNode *l)
 
 const OnnxKind pool_onnx[] = {
     {"MaxPool", "auto_pad:s ceil_mode:i dilations:is kernel_shape:is pads:is storage_order:i "
-                "strides:is", onnx_pool, NULL, false, "1 8 10 11 12"},
+                "strides:is", onnx_pool, NULL, ONNX_N_AXIS, "1 8 10 11 12"},
     {"AveragePool", "auto_pad:s ceil_mode:i count_include_pad:i kernel_shape:is pads:is "
-                    "strides:is", onnx_pool, NULL, false, "1 7 10 11"},
-    {"GlobalAveragePool", "", onnx_global_pool, NULL, false, "1"},
-    {"GlobalMaxPool", "", onnx_global_pool, NULL, false, "1"},
+                    "strides:is", onnx_pool, NULL, ONNX_N_AXIS, "1 7 10 11"},
+    {"GlobalAveragePool", "", onnx_global_pool, NULL, ONNX_N_AXIS, "1"},
+    {"GlobalMaxPool", "", onnx_global_pool, NULL, ONNX_N_AXIS, "1"},
     {NULL},
 };
 

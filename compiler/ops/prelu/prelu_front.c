@@ -51,6 +51,10 @@ static bool onnx_prelu(OnnxNode *l)
                                  "input's shape (NumPy broadcasting came in opset 7)", a->name,
                                  shape_str(&a->c.shape, buf, sizeof buf));
     Shape s = a->c.shape;
+    if (onnx_batch_axes(l->o) && s.rank > x->shape.rank && s.d[s.rank - x->shape.rank - 1] != 1)
+        return onnx_fail_batch(l, "slope '%s' differs along the batch axis: each sample would "
+                               "get its own slope, and cnnc computes every sample alike",
+                               a->name);
     if (s.rank == 1 && s.d[0] > 1 && x->shape.rank > 1) {
         s.rank = x->shape.rank;
         for (int i = 0; i < s.rank; i++)

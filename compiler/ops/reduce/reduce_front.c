@@ -99,15 +99,15 @@ static bool onnx_axes(OnnxNode *l, const int64_t *axes, int count, int rank, uns
 {
     *mask = 0;
     for (int i = 0; i < count; i++) {
-        int a;
-        if (!onnx_norm_axis(l, axes[i], rank + 1, &a))
+        int a, sa;
+        if (!onnx_norm_axis(l, axes[i], rank, &a))
             return false;
-        if (a == 0)
-            return onnx_fail(l, "reducing axis 0, the batch, would mix the samples; only the "
-                             "axes after it are supported");
-        if (*mask >> (a - 1) & 1)
+        if ((sa = onnx_sample_axis(l, a)) < 0)
+            return onnx_fail_batch(l, "reducing axis 0, the batch, would mix the samples; only "
+                                   "the axes after it are supported");
+        if (*mask >> sa & 1)
             return onnx_fail(l, "axis %d is given twice", a);
-        *mask |= 1u << (a - 1);
+        *mask |= 1u << sa;
     }
     return true;
 }
@@ -126,11 +126,11 @@ static bool onnx_reduce(OnnxNode *l)
         onnx_alias(l, x);
         return true;
     }
-    if (count <= 0)
-        return onnx_fail(l, "no axes: reducing every axis, the batch's too, would mix the "
-                         "samples; only the axes after the batch are supported");
-    unsigned mask;
-    if (!onnx_axes(l, axes, count, x->shape.rank, &mask))
+    if (count <= 0 && onnx_batch_axes(l->o))
+        return onnx_fail_batch(l, "no axes: reducing every axis, the batch's too, would mix the "
+                               "samples; only the axes after the batch are supported");
+    unsigned mask = (1u << x->shape.rank) - 1; /* no axes: every axis of the whole tensor */
+    if (count > 0 && !onnx_axes(l, axes, count, onnx_rank(l, x), &mask))
         return false;
     Node *n = onnx_add_node(l, reduce_op(l->node->op_type), "", &x, 1, l->out, &x->shape);
     n->a.reduce_axes = mask;

@@ -76,14 +76,22 @@ static bool onnx_flatten(OnnxNode *l)
     OnnxValue *x = onnx_act_in(l, 0);
     if (!x)
         return false;
-    int rank = x->shape.rank + 1;
+    int rank = onnx_rank(l, x);
     int64_t axis = attr_int(l->node, "axis", 1);
     if (axis < 0)
         axis += rank;
-    if (axis != 1)
-        return onnx_fail(l, "axis %lld is not supported (only 1 keeps the batch apart)",
-                    (long long)attr_int(l->node, "axis", 1));
-    Shape s = {1, {shape_numel(&x->shape)}};
+    if (onnx_batch_axes(l->o) && axis != 1)
+        return onnx_fail_batch(l, "axis %lld is not supported (only 1 keeps the batch apart)",
+                               (long long)attr_int(l->node, "axis", 1));
+    if (axis < 0 || axis > rank)
+        return onnx_fail(l, "axis %lld is out of range", (long long)attr_int(l->node, "axis", 1));
+    if (onnx_batch_axes(l->o)) {
+        Shape s = {1, {shape_numel(&x->shape)}};
+        return reshape_onnx_view(l, x, &s, "", l->out) != NULL;
+    }
+    Shape s = {2, {1, 1}}; /* the whole tensor: [d0 * ... * d(axis-1), the rest] */
+    for (int i = 0; i < rank; i++)
+        s.d[i >= axis] *= x->shape.d[i];
     return reshape_onnx_view(l, x, &s, "", l->out) != NULL;
 }
 
@@ -92,11 +100,16 @@ static bool per_sample_target(OnnxNode *l, const OnnxValue *x, const Const *t, S
 {
     int64_t numel = shape_numel(&x->shape), known = 1;
     bool allowzero = attr_int(l->node, "allowzero", 0) != 0;
+    if (t->shape.rank == 1 && t->n == 1)
+        return onnx_fail_batch(l, "target shape has one entry: the batch and the rest as one");
     if (t->shape.rank != 1 || t->n < 2 || t->n > MAX_RANK)
         return onnx_fail(l, "target shape must have 2 to %d entries", MAX_RANK);
     int64_t first = t->i[0];
     bool batch = first == BATCH_DIM || (first == 0 && !allowzero) ||
                  (l->o->g->batch_hint > 0 && first == l->o->g->batch_hint);
+    /* A first entry that is no batch marker may move elements across samples. */
+    bool (*fail)(OnnxNode *, const char *, ...) =
+        first == BATCH_DIM || (first == 0 && !allowzero) ? onnx_fail : onnx_fail_batch;
     int infer = -1;
     s->rank = (int)t->n - 1;
     for (int i = 1; i < t->n; i++) {
@@ -113,8 +126,43 @@ static bool per_sample_target(OnnxNode *l, const OnnxValue *x, const Const *t, S
         s->d[i - 1] = v;
     }
     if (!batch && !(first == -1 && infer < 0))
-        return onnx_fail(l, "target shape's first entry (%lld) is not the batch size",
-                    (long long)first);
+        return onnx_fail_batch(l, "target shape's first entry (%lld) is not the batch size",
+                               (long long)first);
+    if (infer >= 0) {
+        if (known == 0 || numel % known)
+            return fail(l, "cannot infer the -1 entry");
+        s->d[infer] = numel / known;
+        known = numel;
+    }
+    if (known != numel)
+        return fail(l, "cannot reshape %lld elements per sample into %lld", (long long)numel,
+                    (long long)known);
+    return true;
+}
+
+/* The shape a Reshape of the whole tensor x to `t` gives (whole-tensor
+ * mode: t's every entry is a sample axis), or false. */
+static bool whole_target(OnnxNode *l, const OnnxValue *x, const Const *t, Shape *s)
+{
+    int64_t numel = shape_numel(&x->shape), known = 1;
+    bool allowzero = attr_int(l->node, "allowzero", 0) != 0;
+    if (t->shape.rank != 1 || t->n < 1 || t->n > 4)
+        return onnx_fail(l, "target shape must have 1 to 4 entries (the sample ranks)");
+    int infer = -1;
+    s->rank = (int)t->n;
+    for (int i = 0; i < t->n; i++) {
+        int64_t v = t->i[i];
+        if (v == 0 && !allowzero)
+            v = i < x->shape.rank ? x->shape.d[i] : -2;
+        if (v == -1 && infer < 0)
+            infer = i;
+        else if (v < 0)
+            return onnx_fail(l, "target shape entry %d (%lld) is not supported", i,
+                             (long long)t->i[i]);
+        else if (mul_overflows(known, v, &known))
+            return onnx_fail(l, "target shape overflows");
+        s->d[i] = v;
+    }
     if (infer >= 0) {
         if (known == 0 || numel % known)
             return onnx_fail(l, "cannot infer the -1 entry");
@@ -122,8 +170,8 @@ static bool per_sample_target(OnnxNode *l, const OnnxValue *x, const Const *t, S
         known = numel;
     }
     if (known != numel)
-        return onnx_fail(l, "cannot reshape %lld elements per sample into %lld", (long long)numel,
-                    (long long)known);
+        return onnx_fail(l, "cannot reshape %lld elements into %lld", (long long)numel,
+                         (long long)known);
     return true;
 }
 
@@ -155,7 +203,9 @@ static bool onnx_reshape(OnnxNode *l)
                             l->in[1]->c.dtype != CONST_I64))
         return onnx_fail(l, "the target shape must be a constant int64 tensor");
     Shape s;
-    if (!per_sample_target(l, x, l->version < 5 ? &attr : &l->in[1]->c, &s))
+    const Const *target = l->version < 5 ? &attr : &l->in[1]->c;
+    if (onnx_batch_axes(l->o) ? !per_sample_target(l, x, target, &s)
+                              : !whole_target(l, x, target, &s))
         return false;
     return reshape_onnx_view(l, x, &s, "", l->out) != NULL;
 }
@@ -188,7 +238,7 @@ static bool onnx_squeeze(OnnxNode *l)
     if (!x)
         return false;
     bool un = l->node->op_type[0] == 'U', mark[MAX_RANK + 1] = {false};
-    int rank = x->shape.rank + 1, na = -1;
+    int rank = onnx_rank(l, x), na = -1, lead = onnx_batch_axes(l->o);
     if (un) {
         int64_t axes[MAX_RANK];
         na = onnx_int_list(l, 1, "axes", 13, axes); /* its count gives the output's rank */
@@ -200,20 +250,22 @@ static bool onnx_squeeze(OnnxNode *l)
     int out_rank = un ? rank + (na > 0 ? na : 0) : rank;
     if (na == -2 || (na = squeeze_axes(l, out_rank, mark)) == -2)
         return false;
-    if (mark[0])
-        return onnx_fail(l, "axis 0 is the batch: cnnc keeps it first, as it is");
+    if (lead && mark[0])
+        return onnx_fail_batch(l, "axis 0 is the batch: cnnc keeps it first, as it is");
     Shape s = {0};
-    for (int i = 1, j = 0; i < out_rank; i++) {
+    for (int i = lead, j = 0; i < out_rank; i++) {
         if (un) {
             s.d[s.rank++] = mark[i] ? 1 : x->shape.d[j++];
             continue;
         }
-        int64_t d = x->shape.d[i - 1];
+        int64_t d = x->shape.d[i - lead];
         if (mark[i] && d != 1)
             return onnx_fail(l, "cannot squeeze axis %d of size %lld", i, (long long)d);
         if (!(na >= 0 ? mark[i] : d == 1))
             s.d[s.rank++] = d;
     }
+    if (s.rank == 0 && !lead)
+        return onnx_fail(l, "the result is a scalar; cnnc's tensors have rank 1 to 4");
     if (s.rank == 0) /* one value per sample: [N] in ONNX, kept as [N, 1] */
         s.d[s.rank++] = 1;
     return reshape_onnx_view(l, x, &s, "", l->out) != NULL;

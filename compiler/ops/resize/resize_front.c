@@ -254,8 +254,8 @@ static bool onnx_resize(OnnxNode *l)
 
 const OnnxKind resize_onnx[] = {
     {"Resize", "coordinate_transformation_mode:s cubic_coeff_a:f exclude_outside:i "
-               "extrapolation_value:f mode:s nearest_mode:s", onnx_resize, NULL, 0, "10 11 13"},
-    {"Upsample", "height_scale:f mode:s scales:fs width_scale:f", onnx_resize, NULL, 0, "1 7 9 10"},
+               "extrapolation_value:f mode:s nearest_mode:s", onnx_resize, NULL, ONNX_N_AXIS, "10 11 13"},
+    {"Upsample", "height_scale:f mode:s scales:fs width_scale:f", onnx_resize, NULL, ONNX_N_AXIS, "1 7 9 10"},
     {NULL},
 };
 

@@ -112,24 +112,24 @@ static bool onnx_slice(OnnxNode *l)
 {
     OnnxValue *x = onnx_act_in(l, 0);
     SliceArgs sa;
-    if (!x || !slice_args(l, x->shape.rank + 1, &sa))
+    if (!x || !slice_args(l, onnx_rank(l, x), &sa))
         return false;
     Attrs tmp;
     slice_all(&tmp);
     bool whole = true;
     for (int k = 0; k < sa.n; k++) {
-        int a = sa.axis[k];
-        if (a == 0) { /* the batch: only all of it */
+        int a = onnx_sample_axis(l, sa.axis[k]);
+        if (a < 0) { /* the batch: only all of it */
             if (sa.start[k] != 0 || sa.end[k] < INT64_MAX / 2 || sa.step[k] != 1)
-                return onnx_fail(l, "slices the batch axis: cnnc keeps each sample apart");
+                return onnx_fail_batch(l, "slices the batch axis: cnnc keeps each sample apart");
             continue;
         }
-        int64_t first, len, d = x->shape.d[a - 1];
+        int64_t first, len, d = x->shape.d[a];
         slice_axis(d, sa.start[k], sa.end[k], sa.step[k], &first, &len);
         whole &= first == 0 && len == d && sa.step[k] == 1;
-        tmp.start[a - 1] = sa.start[k];
-        tmp.end[a - 1] = sa.end[k];
-        tmp.step[a - 1] = sa.step[k];
+        tmp.start[a] = sa.start[k];
+        tmp.end[a] = sa.end[k];
+        tmp.step[a] = sa.step[k];
     }
     if (whole) {
         onnx_alias(l, x);
@@ -218,12 +218,12 @@ static bool onnx_split(OnnxNode *l)
 {
     OnnxValue *x = onnx_act_in(l, 0);
     int axis;
-    if (!x || !onnx_norm_axis(l, attr_int(l->node, "axis", 0), x->shape.rank + 1, &axis))
+    if (!x || !onnx_norm_axis(l, attr_int(l->node, "axis", 0), onnx_rank(l, x), &axis))
         return false;
-    if (axis == 0)
-        return onnx_fail(l, "splits the batch axis (axis 0): cnnc keeps each sample apart");
+    if ((axis = onnx_sample_axis(l, axis)) < 0)
+        return onnx_fail_batch(l, "splits the batch axis (axis 0): cnnc keeps each sample apart");
     int64_t *sizes, at = 0;
-    int parts = split_sizes(l, x->shape.d[axis - 1], &sizes);
+    int parts = split_sizes(l, x->shape.d[axis], &sizes);
     if (parts < 0)
         return false;
     bool ok = true;
@@ -238,8 +238,8 @@ static bool onnx_split(OnnxNode *l)
         snprintf(suffix, sizeof suffix, j ? "_%d" : "", j);
         Node *n = onnx_add_node(l, OP_SLICE, suffix, &x, 1, l->outs[j], &x->shape);
         slice_all(&n->a);
-        n->a.start[axis - 1] = at;
-        n->a.end[axis - 1] = at + sizes[j];
+        n->a.start[axis] = at;
+        n->a.end[axis] = at + sizes[j];
         ok = onnx_infer(l, n, l->outs[j]);
     }
     free(sizes);

@@ -21,25 +21,25 @@ static bool onnx_softmax(OnnxNode *l)
     OnnxValue *x = onnx_act_in(l, 0);
     if (!x)
         return false;
-    int rank = x->shape.rank + 1;
+    int rank = onnx_rank(l, x), lead = onnx_batch_axes(l->o);
     int64_t axis = attr_int(l->node, "axis", l->o->opset < 13 ? 1 : -1);
     if (axis < -rank || axis >= rank)
         return onnx_fail(l, "axis %lld is out of range", (long long)axis);
     axis = axis < 0 ? axis + rank : axis;
-    if (axis == 0)
-        return onnx_fail(l, "softmax over the batch axis is not supported");
+    if (axis < lead)
+        return onnx_fail_batch(l, "softmax over the batch axis is not supported");
     if (l->o->opset >= 13 || axis == rank - 1) {
         Node *n = onnx_add_node(l, OP_SOFTMAX, "", &x, 1, l->out, &x->shape);
-        n->a.axis = (int)axis - 1;
+        n->a.axis = onnx_sample_axis(l, (int)axis);
         return true;
     }
     /* Before opset 13: over the trailing dims from axis on, as one. */
     Shape flat = {0};
     int64_t pre = 1, post = 1;
-    for (int i = 1; i < axis; i++)
-        pre *= x->shape.d[i - 1];
+    for (int i = lead; i < axis; i++)
+        pre *= x->shape.d[i - lead];
     for (int i = (int)axis; i < rank; i++)
-        post *= x->shape.d[i - 1];
+        post *= x->shape.d[i - lead];
     if (pre > 1)
         flat.d[flat.rank++] = pre;
     flat.d[flat.rank++] = post;

@@ -52,25 +52,25 @@ static bool onnx_perm(OnnxNode *l, int r, int *p)
 static bool onnx_transpose(OnnxNode *l)
 {
     OnnxValue *x = onnx_act_in(l, 0);
-    int r = x ? x->shape.rank + 1 : 0, p[MAX_RANK];
+    int r = x ? onnx_rank(l, x) : 0, p[MAX_RANK], lead = onnx_batch_axes(l->o);
     if (!x || !onnx_perm(l, r, p))
         return false;
-    if (p[0] != 0)
-        return onnx_fail(l, "perm moves the batch axis (perm[0] is %d): cnnc keeps each "
-                         "sample apart, the batch first", p[0]);
+    if (lead && p[0] != 0)
+        return onnx_fail_batch(l, "perm moves the batch axis (perm[0] is %d): cnnc keeps each "
+                               "sample apart, the batch first", p[0]);
     bool identity = true;
-    Shape s = {r - 1, {0}};
-    for (int k = 1; k < r; k++) {
+    Shape s = {x->shape.rank, {0}};
+    for (int k = lead; k < r; k++) {
         identity &= p[k] == k;
-        s.d[k - 1] = x->shape.d[p[k] - 1];
+        s.d[k - lead] = x->shape.d[p[k] - lead];
     }
     if (identity) {
         onnx_alias(l, x);
         return true;
     }
     Node *n = onnx_add_node(l, OP_TRANSPOSE, "", &x, 1, l->out, &s);
-    for (int k = 1; k < r; k++)
-        n->a.perm[k - 1] = p[k] - 1;
+    for (int k = lead; k < r; k++)
+        n->a.perm[k - lead] = p[k] - lead;
     return true;
 }
 
