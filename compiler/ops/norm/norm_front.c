@@ -159,7 +159,7 @@ static OnnxValue *axes_mean(OnnxNode *l, OnnxValue *x, int axis, const char *suf
     Node *n = onnx_add_node(l, OP_REDUCE_MEAN, suffix, &x, 1, out, &x->shape);
     if (!n)
         return NULL;
-    for (int a = axis - 1; a < x->shape.rank; a++)
+    for (int a = onnx_sample_axis(l, axis); a < x->shape.rank; a++)
         n->a.reduce_axes |= 1u << a;
     n->a.keepdims = true;
     return onnx_infer(l, n, out) ? out : NULL;
