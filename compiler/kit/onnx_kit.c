@@ -60,23 +60,26 @@ const char *attr_string(const Onnx__NodeProto *node, const char *name, const cha
     return buf;
 }
 
+/* msg (an array): fmt with the function's arguments after it. */
+#define FORMAT_ARGS(msg, fmt)                                                                    \
+    do {                                                                                       \
+        va_list ap_;                                                                           \
+        va_start(ap_, fmt);                                                                    \
+        vsnprintf(msg, sizeof msg, fmt, ap_);                                                  \
+        va_end(ap_);                                                                           \
+    } while (0)
+
 void node_error(Onnx *o, const Onnx__NodeProto *node, const char *fmt, ...)
 {
     char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
+    FORMAT_ARGS(msg, fmt);
     diag_error(o->loc, "node '%s' (%s): %s", node_label(node), node->op_type, msg);
 }
 
 bool onnx_fail(OnnxNode *l, const char *fmt, ...)
 {
     char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
+    FORMAT_ARGS(msg, fmt);
     node_error(l->o, l->node, "%s", msg);
     return false;
 }
@@ -101,10 +104,7 @@ int onnx_version(const OnnxKind *kind, int opset)
 bool onnx_fail_version(OnnxNode *l, const char *fmt, ...)
 {
     char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
+    FORMAT_ARGS(msg, fmt);
     diag_error(l->o->loc, "node '%s' (%s-%d): %s", node_label(l->node), l->node->op_type,
                l->version, msg);
     return false;
@@ -113,10 +113,7 @@ bool onnx_fail_version(OnnxNode *l, const char *fmt, ...)
 bool onnx_fail_batch(OnnxNode *l, const char *fmt, ...)
 {
     char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
+    FORMAT_ARGS(msg, fmt);
     l->o->batch_refused = true;
     node_error(l->o, l->node, "%s", msg);
     return false;

@@ -317,10 +317,6 @@ typedef struct {
 } ConvGeom;
 
 ConvGeom conv_geometry(const Graph *g, const Node *n);
-/* map[k*out + o] = the input index output o reads with kernel tap k on one
- * axis, or -1 for a zero of the padding (xmalloc'd; the caller frees it). */
-int64_t *conv_tap_sources(int64_t out, int k, int stride, int dilation, int pad, int64_t in,
-                          PadMode mode);
 /* Whether a window operator's input is C x D x H x W. */
 bool window_is_3d(const Graph *g, const Node *n);
 /* No padding on any side. */
@@ -419,6 +415,9 @@ typedef struct {
     int64_t *z, *y, *x;
 } ConvTaps;
 ConvTaps conv_transpose_taps(const ConvGeom *k);
+/* The same for a convolution: the input index output o reads with tap t,
+ * or -1 for a zero of the padding (reflect and replicate read a cell). */
+ConvTaps conv_taps(const ConvGeom *k, PadMode mode);
 void conv_taps_free(ConvTaps *t);
 
 /* The input cells [y0, y1) x [x0, x1) that avgpool's output (oy, ox)

@@ -334,8 +334,10 @@ static int64_t conv_macs(const Graph *g, const Node *n)
 
 /* ---- interpreter ---- */
 
-int64_t *conv_tap_sources(int64_t out, int k, int stride, int dilation, int pad, int64_t in,
-                          PadMode mode)
+/* map[k*out + o] = the input index output o reads with kernel tap k on one
+ * axis, or -1 for a zero of the padding. */
+static int64_t *tap_sources(int64_t out, int k, int stride, int dilation, int pad, int64_t in,
+                            PadMode mode)
 {
     int64_t *map = xmalloc((size_t)(out * k) * sizeof *map);
     for (int t = 0; t < k; t++)
@@ -344,18 +346,20 @@ int64_t *conv_tap_sources(int64_t out, int k, int stride, int dilation, int pad,
     return map;
 }
 
+ConvTaps conv_taps(const ConvGeom *k, PadMode mode)
+{
+    return (ConvTaps){
+        .z = tap_sources(k->od, k->kd, k->sd, k->dd, k->pf, k->d, mode),
+        .y = tap_sources(k->oh, k->kh, k->sh, k->dh, k->pt, k->h, mode),
+        .x = tap_sources(k->ow, k->kw, k->sw, k->dw, k->pl, k->w, mode),
+    };
+}
+
 /* The output columns [lo, hi) whose tap reads inside the row: column ox
  * reads lo's source + (ox - lo) * stride. */
 typedef struct {
     int64_t lo, hi;
 } Inside;
-
-/* Where each tap reads, per output coordinate, on the three axes, and
- * per column tap the columns that read no padding. */
-typedef struct {
-    int64_t *planes, *rows, *cols;
-    Inside *inside;
-} TapSources;
 
 static Inside *inside_columns(const ConvGeom *k)
 {
@@ -393,8 +397,8 @@ static void conv_row(double *a, const float *xr, double w, const int64_t *cols,
  * the inner ones, so every cell adds the same products in the same order as
  * a loop over its own taps would, while the inner loop walks one input row
  * (a loop per cell reads Cg planes apart: 20 times slower on a 1x1 conv). */
-static void conv_filter(const ConvGeom *k, const TapSources *src, const float *x, const float *wf,
-                        double *acc)
+static void conv_filter(const ConvGeom *k, const ConvTaps *src, const Inside *inside,
+                        const float *x, const float *wf, double *acc)
 {
     int64_t in_plane = k->d * k->h * k->w;
     for (int64_t i = 0; i < k->od * k->oh * k->ow; i++)
@@ -404,16 +408,16 @@ static void conv_filter(const ConvGeom *k, const TapSources *src, const float *x
             for (int ky = 0; ky < k->kh; ky++)
                 for (int kx = 0; kx < k->kw; kx++) {
                     double w = *wf++;
-                    const int64_t *cols = src->cols + kx * k->ow;
+                    const int64_t *cols = src->x + kx * k->ow;
                     for (int64_t oz = 0; oz < k->od; oz++) {
-                        int64_t iz = src->planes[kz * k->od + oz];
+                        int64_t iz = src->z[kz * k->od + oz];
                         for (int64_t oy = 0; iz >= 0 && oy < k->oh; oy++) {
-                            int64_t iy = src->rows[ky * k->oh + oy];
+                            int64_t iy = src->y[ky * k->oh + oy];
                             if (iy < 0)
                                 continue;
                             const float *xr = x + c * in_plane + (iz * k->h + iy) * k->w;
                             conv_row(acc + (oz * k->oh + oy) * k->ow, xr, w, cols,
-                                     &src->inside[kx], k->ow, k->sw);
+                                     &inside[kx], k->ow, k->sw);
                         }
                     }
                 }
@@ -427,16 +431,13 @@ static void conv_run(Graph *g, const Node *n, const float *const *in, float *out
     const float *bias = n->a.bias ? node_param_data(g, n, 1) : NULL;
     int64_t cg = k.c / k.groups, fg = k.f / k.groups;
     int64_t in_plane = k.d * k.h * k.w, in_size = k.c * in_plane, plane = k.od * k.oh * k.ow;
-    PadMode mode = n->a.pad_mode;
-    TapSources src = {conv_tap_sources(k.od, k.kd, k.sd, k.dd, k.pf, k.d, mode),
-                      conv_tap_sources(k.oh, k.kh, k.sh, k.dh, k.pt, k.h, mode),
-                      conv_tap_sources(k.ow, k.kw, k.sw, k.dw, k.pl, k.w, mode),
-                      inside_columns(&k)};
+    ConvTaps src = conv_taps(&k, n->a.pad_mode);
+    Inside *inside = inside_columns(&k);
     double *acc = xmalloc((size_t)plane * sizeof *acc);
     for (int64_t b = 0; b < batch; b++)
         for (int64_t f = 0; f < k.f; f++) {
             const float *x = in[0] + b * in_size + (f / fg) * cg * in_plane;
-            conv_filter(&k, &src, x, wt + f * cg * k.kd * k.kh * k.kw, acc);
+            conv_filter(&k, &src, inside, x, wt + f * cg * k.kd * k.kh * k.kw, acc);
             float *y = out + (b * k.f + f) * plane;
             /* The residual in float after the conv's own rounding: what
              * the separate add computed, bit for bit. */
@@ -449,10 +450,8 @@ static void conv_run(Graph *g, const Node *n, const float *const *in, float *out
             }
         }
     free(acc);
-    free(src.planes);
-    free(src.rows);
-    free(src.cols);
-    free(src.inside);
+    free(inside);
+    conv_taps_free(&src);
 }
 
 bool window_is_3d(const Graph *g, const Node *n)

@@ -66,9 +66,7 @@ void conv_grad(const Graph *g, const Node *n, const float *const *in, const floa
     const float *dy = tmp ? tmp : dout; /* (N, F, OD, OH, OW) */
     const float *wt = node_param_data(g, n, 0);
     float *dw = dparam[0], *db = dparam[1], *dx = din[0];
-    int64_t *planes = conv_tap_sources(k.od, k.kd, k.sd, k.dd, k.pf, k.d, n->a.pad_mode);
-    int64_t *rows = conv_tap_sources(k.oh, k.kh, k.sh, k.dh, k.pt, k.h, n->a.pad_mode);
-    int64_t *cols = conv_tap_sources(k.ow, k.kw, k.sw, k.dw, k.pl, k.w, n->a.pad_mode);
+    ConvTaps src = conv_taps(&k, n->a.pad_mode);
     for (int64_t b = 0; b < batch; b++)
         for (int64_t f = 0; f < k.f; f++) {
             const float *gy = dy + (b * k.f + f) * plane;
@@ -79,16 +77,14 @@ void conv_grad(const Graph *g, const Node *n, const float *const *in, const floa
                 for (int64_t t = 0; t < taps; t++) {
                     int64_t kz = t / (k.kh * k.kw), ky = t / k.kw % k.kh, kx = t % k.kw;
                     int64_t wi = (f * cg + c) * taps + t;
-                    double share = conv_tap(&k, planes + kz * k.od, rows + ky * k.oh,
-                                            cols + kx * k.ow, gy, in[0] + (first + c) * in_plane,
+                    double share = conv_tap(&k, src.z + kz * k.od, src.y + ky * k.oh,
+                                            src.x + kx * k.ow, gy, in[0] + (first + c) * in_plane,
                                             dx ? dx + (first + c) * in_plane : NULL, wt[wi]);
                     if (dw)
                         dw[wi] += (float)share;
                 }
         }
-    free(planes);
-    free(rows);
-    free(cols);
+    conv_taps_free(&src);
     free(tmp);
 }
 
