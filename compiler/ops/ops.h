@@ -132,6 +132,8 @@ void onnx_window_attrs(Node *n, const OnnxWindow *w);
  * (reshape_front.c); NULL after an error. */
 Node *reshape_onnx_view(OnnxNode *l, OnnxValue *x, const Shape *s, const char *suffix,
                         OnnxValue *out);
+/* Gather of an activation at constant indices, as slices (slice_front.c). */
+bool slice_onnx_gather(OnnxNode *l);
 /* ---- cnnc export: each family's OpInfo.onnx_export (<family>_front.c) ---- */
 bool act_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
                      const char *out);

@@ -366,6 +366,11 @@ def layout_cases():
         "has shape 7, expected 8"
     yield "expand_activation", one("Expand", ["x", "s"], [const("s", [1, 3, 8, 8])]), \
         "(Expand): supported only on constants"
+    yield "gather_act_out_of_range", one("Gather", ["x", "i"], [const("i", [0, 8])], axis=2), \
+        "index 8 is out of range for dimension 8"
+    yield "gather_batch", one("Gather", ["x", "i"], [const("i", [0])]), \
+        "gathers along the batch axis"
+    yield "gather_act_indices", one("Gather", ["x", "x"]), "the indices must be constant"
     ones6 = [const("g", np.ones(6), f), const("b", np.ones(6), f)]
     yield "instancenorm_flat", one("InstanceNormalization", ["x", "g", "b"], ones6, inp=flat), \
         "needs an input [N, C, D1, ...]"

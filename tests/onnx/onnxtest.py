@@ -356,6 +356,9 @@ def layout_ops():
         op("squeeze_axis", lambda x: x[:, :1].squeeze(1) + 1),
         # a static batch of 3 (STATIC_BATCH): the constants hold one copy per sample
         op("concat_const", lambda x: torch.cat([x, torch.full((3, 2, 8, 8), 0.5)], 1)),
+        # Gather of an activation at constant indices (slices): x[:, 1], index_select
+        op("gather_scalar", lambda x: x[:, 1] * 2),
+        op("index_select", lambda x: torch.index_select(x, 2, torch.tensor([0, 3, 3, 7])) + 1),
         # DenseNet-201's widest join: 49 inputs (a concat took 32 at most)
         op("concat_49", lambda x: torch.cat([x * (k + 1) for k in range(49)], 1), shape=(2, 3, 3)),
         op("class_token", lambda x: torch.cat([CLS.expand(x.shape[0], -1, -1), x], 1) * 2,

@@ -287,7 +287,7 @@ const OnnxKind const_onnx[] = {
     {"Constant", "value:t value_float:f value_floats:fs value_int:i value_ints:is", NULL,
      fold_constant, false, "1 9 11 12 13"},
     {"Shape", "start:i end:i", NULL, fold_shape, true, "1 13 15"},
-    {"Gather", "axis:i", NULL, fold_gather, false, "1 11 13"},
+    {"Gather", "axis:i", slice_onnx_gather, fold_gather, false, "1 11 13"},
     {"Cast", "to:i to:s<6", lower_cast, fold_cast, false, "1 6 9 13"},
     {"ConstantOfShape", "value:t", NULL, fold_constant_of_shape, false, "9"},
     {"Expand", "", NULL, fold_expand, false, "8 13"},

@@ -246,6 +246,77 @@ static bool onnx_split(OnnxNode *l)
     return ok;
 }
 
+/* Gather's output shape: x's with sample axis a replaced by the indices'
+ * dimensions; false (after an error) where that is no sample shape. */
+static bool gather_shape(OnnxNode *l, const Shape *x, int a, const Shape *idx, Shape *out)
+{
+    *out = (Shape){0};
+    if (x->rank - 1 + idx->rank > MAX_RANK)
+        return onnx_fail(l, "the result has rank %d; at most %d", x->rank - 1 + idx->rank,
+                         MAX_RANK);
+    for (int i = 0; i < x->rank; i++)
+        if (i != a)
+            out->d[out->rank++] = x->d[i];
+        else
+            for (int k = 0; k < idx->rank; k++)
+                out->d[out->rank++] = idx->d[k];
+    return out->rank > 0 || onnx_fail(l, "the result is a scalar, which cnnc has no shape for");
+}
+
+/* Gather of an activation along a sample axis at constant indices: one
+ * one-wide slice per index, concatenated in order (so at most a concat's
+ * operands), viewed as the output's shape. x[:, 0] is one slice and a
+ * view. */
+bool slice_onnx_gather(OnnxNode *l)
+{
+    OnnxValue *x = onnx_act_in(l, 0);
+    if (!x || !onnx_has_inputs(l, 2))
+        return false;
+    if (l->in[1]->kind != OV_CONST)
+        return onnx_fail(l, "the indices must be constant");
+    const Const *idx = &l->in[1]->c;
+    int axis;
+    if (!onnx_need_i64(l, idx, "indices") ||
+        !onnx_norm_axis(l, attr_int(l->node, "axis", 0), onnx_rank(l, x), &axis))
+        return false;
+    int a = onnx_sample_axis(l, axis);
+    if (a < 0)
+        return onnx_fail_batch(l, "gathers along the batch axis: cnnc keeps each sample apart");
+    if (idx->n < 1 || idx->n > CONCAT_MAX_OPERANDS)
+        return onnx_fail(l, "gathers %lld indices of an activation; 1 to %d are supported",
+                         (long long)idx->n, CONCAT_MAX_OPERANDS);
+    Shape out;
+    if (!gather_shape(l, &x->shape, a, &idx->shape, &out))
+        return false;
+    OnnxValue parts[CONCAT_MAX_OPERANDS], *pp[CONCAT_MAX_OPERANDS];
+    int64_t dim = x->shape.d[a];
+    for (int64_t j = 0; j < idx->n; j++) {
+        int64_t at = idx->i[j] < 0 ? idx->i[j] + dim : idx->i[j];
+        if (at < 0 || at >= dim)
+            return onnx_fail(l, "index %lld is out of range for dimension %lld",
+                             (long long)idx->i[j], (long long)dim);
+        char suffix[24];
+        snprintf(suffix, sizeof suffix, "_%lld", (long long)j);
+        parts[j] = (OnnxValue){.name = l->out->name};
+        pp[j] = &parts[j];
+        Node *n = onnx_add_node(l, OP_SLICE, suffix, &x, 1, pp[j], &x->shape);
+        slice_all(&n->a);
+        n->a.start[a] = at;
+        n->a.end[a] = at + 1;
+        if (!onnx_infer(l, n, pp[j]))
+            return false;
+    }
+    OnnxValue joined = {.name = l->out->name}, *y = pp[0];
+    if (idx->n > 1) {
+        Node *n = onnx_add_node(l, OP_CONCAT, "_join", pp, (int)idx->n, &joined, &x->shape);
+        n->a.axis = a;
+        if (!onnx_infer(l, n, &joined))
+            return false;
+        y = &joined;
+    }
+    return reshape_onnx_view(l, y, &out, "", l->out) != NULL;
+}
+
 const OnnxKind slice_onnx[] = {
     {"Slice", "starts:is ends:is axes:is", onnx_slice, fold_slice, false, "1 10 11 13"},
     {"Split", "axis:i split:is", onnx_split, NULL, ONNX_MULTI_OUTPUT, "1 2 11 13"},
