@@ -132,6 +132,9 @@ void onnx_window_attrs(Node *n, const OnnxWindow *w);
  * (reshape_front.c); NULL after an error. */
 Node *reshape_onnx_view(OnnxNode *l, OnnxValue *x, const Shape *s, const char *suffix,
                         OnnxValue *out);
+/* ONNX's Pow with an exponent of more than one value (or computed): a
+ * power node, NumPy broadcasting (elementwise_front.c). */
+bool elementwise_onnx_power(OnnxNode *l);
 /* Gather of an activation at constant indices, as slices (slice_front.c). */
 bool slice_onnx_gather(OnnxNode *l);
 /* ---- cnnc export: each family's OpInfo.onnx_export (<family>_front.c) ---- */
@@ -247,9 +250,13 @@ void elt_nest_free(EltNest *nest);
 void elt_nest_open(Emit *e, const EltNest *nest);
 void elt_nest_close(Emit *e);
 const char *elt_nest_at(Emit *e, const EltNest *nest, int k);
+/* The expression of the node's operands at their cells, arr[k][offset],
+ * combined (elt_expr). */
+const char *elt_nest_expr(Emit *e, const Node *n, const EltNest *nest, const char **arr);
 /* a op b for OP_ADD, OP_SUB, OP_MUL, OP_DIV; the operator as C. */
 float elt_apply(int op, float a, float b);
-const char *elt_symbol(const Node *n);
+/* The operands' C expressions combined: "a + b", "powf(a, b)". */
+void elt_expr(const Node *n, const char *const *operands, int count, StrBuf *out);
 
 /* ---- reduce/: a reduction's loops (reduce.c) ----
  * x's dimensions, those of 1 dropped and runs of reduced or of kept ones

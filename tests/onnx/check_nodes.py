@@ -90,9 +90,6 @@ DECLINED = {
     SPEC_DEPARTURE: [
         "test_resize_downsample_scales_linear_align_corners"],
     "an empty result (cnnc has no empty tensors)": ["test_slice_start_out_of_bounds"],
-    "Pow with a tensor exponent (cnnc's Pow takes a scalar one)": [
-        "test_pow_bcast_array", "test_pow", "test_pow_example", "test_pow_types_float32_int64",
-        "test_pow_types_float32_int32"],
     "an empty input (cnnc has no empty tensors)": ["test_reshape_allowzero_reordered",
                                                     "test_split_zero_size_splits"],
 }

@@ -5,6 +5,9 @@
  *   sub  y = x_0 - x_1,  x_0 - B  or  B - x_0 (a.const_first)
  *   mul  y = x_0 * x_1   or   x_0 * B
  *   div  y = x_0 / x_1,  x_0 / B  or  B / x_0 (a.const_first)
+ *   power  y = x_0 ^ x_1,  x_0 ^ B  or  B ^ x_0 (a.const_first): ONNX's Pow
+ *        with an exponent of more than one value (one value is the pow
+ *        activation)
  *
  * The operands are the activations in[], in order, and an optional constant
  * or parameter B in param slot 0, last (first for sub and div when
@@ -21,10 +24,12 @@
  * copied).
  *
  * Gradients (elementwise_grad.c): each operand receives dL/dy times the
- * partial derivative (1, -1, the other factor, 1/x_1 or -y/x_1), summed
- * over the cells that read it (the broadcast axes). */
+ * partial derivative (1, -1, the other factor, 1/x_1 or -y/x_1; for power
+ * b*a^(b-1) and a^b*ln(a), 0 where PyTorch masks them), summed over the
+ * cells that read it (the broadcast axes). */
 #include "../ops.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 int elt_count(const Node *n)
@@ -79,9 +84,20 @@ void elt_strides(const Shape *x, const Shape *s, int64_t *st)
     }
 }
 
-const char *elt_symbol(const Node *n)
+/* The operands' C expressions (operand k at its cell) combined: "a + b",
+ * "powf(a, b)"; into out. */
+void elt_expr(const Node *n, const char *const *operands, int count, StrBuf *out)
 {
-    return n->op == OP_ADD ? "+" : n->op == OP_SUB ? "-" : n->op == OP_MUL ? "*" : "/";
+    if (n->op == OP_POWER) {
+        sb_printf(out, "powf(%s, %s)", operands[0], operands[1]);
+        return;
+    }
+    const char *op = n->op == OP_ADD   ? " + "
+                     : n->op == OP_SUB ? " - "
+                     : n->op == OP_MUL ? " * "
+                                       : " / ";
+    for (int k = 0; k < count; k++)
+        sb_printf(out, "%s%s", k ? op : "", operands[k]);
 }
 
 static bool check_count(const Node *n, bool nary)
@@ -174,6 +190,7 @@ float elt_apply(int op, float a, float b)
     case OP_ADD: return a + b;
     case OP_SUB: return a - b;
     case OP_MUL: return a * b;
+    case OP_POWER: return powf(a, b);
     default: return a / b;
     }
 }
@@ -245,3 +262,4 @@ ELEMENTWISE_OP(ADD, add, add_folds, &elementwise_int8);
 ELEMENTWISE_OP(SUB, sub, NULL, NULL);
 ELEMENTWISE_OP(MUL, mul, mul_folds, &elementwise_int8);
 ELEMENTWISE_OP(DIV, div, NULL, NULL);
+ELEMENTWISE_OP(POWER, power, NULL, NULL);

@@ -87,6 +87,17 @@ const char *elt_nest_at(Emit *e, const EltNest *nest, int k)
     return emit_keep(e, b.s ? b.s : xstrdup("0"));
 }
 
+const char *elt_nest_expr(Emit *e, const Node *n, const EltNest *nest, const char **arr)
+{
+    const char **cells = xmalloc((size_t)nest->count * sizeof *cells);
+    for (int k = 0; k < nest->count; k++)
+        cells[k] = emit_keep(e, xasprintf("%s[%s]", arr[k], elt_nest_at(e, nest, k)));
+    StrBuf t = {0};
+    elt_expr(n, cells, nest->count, &t);
+    free(cells);
+    return emit_keep(e, t.s);
+}
+
 /* Operand k as the C name of its array: x<j>, or B's table. */
 static const char *operand_array(Emit *e, const Node *n, int k)
 {
@@ -107,14 +118,9 @@ void elementwise_emit(Emit *e, const Node *n)
     for (int k = 0; k < nest.count; k++)
         arr[k] = operand_array(e, n, k);
     elt_nest_open(e, &nest);
-    StrBuf t = {0};
-    for (int k = 0; k < nest.count; k++)
-        sb_printf(&t, "%s%s%s%s[%s]", k ? " " : "", k ? elt_symbol(n) : "", k ? " " : "", arr[k],
-                  elt_nest_at(e, &nest, k));
-    emit_line(e, "const float t = %s;", t.s);
+    emit_line(e, "const float t = %s;", elt_nest_expr(e, n, &nest, arr));
     emit_line(e, "y[%s] = %s;", elt_nest_at(e, &nest, nest.count), emit_act(e, n->act, "t"));
     elt_nest_close(e);
-    sb_free(&t);
     free(arr);
     elt_nest_free(&nest);
 }

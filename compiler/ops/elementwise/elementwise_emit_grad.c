@@ -72,15 +72,10 @@ void elementwise_emit_train(Emit *e, const Node *n)
     const char **arr = operand_arrays(e, n, nest.count);
     int64_t size = shape_numel(node_out_shape(g, n));
     open_loops(e, &nest);
-    StrBuf t = {0};
-    for (int k = 0; k < nest.count; k++)
-        sb_printf(&t, "%s%s%s%s[%s]", k ? " " : "", k ? elt_symbol(n) : "", k ? " " : "", arr[k],
-                  elt_nest_at(e, &nest, k));
-    emit_line(e, "const float t = %s;", t.s);
+    emit_line(e, "const float t = %s;", elt_nest_expr(e, n, &nest, arr));
     emit_line(e, "y[b * %lld + %s] = %s;", (long long)size, elt_nest_at(e, &nest, nest.count),
               emit_act(e, n->act, "t"));
     close_loops(e);
-    sb_free(&t);
     free(arr);
     elt_nest_free(&nest);
 }
@@ -113,6 +108,12 @@ static const char *emit_partial(Emit *e, const Node *n, const EltNest *nest, con
     const char *b = emit_keep(e, xasprintf("%s[%s]", arr[1], elt_nest_at(e, nest, 1)));
     if (n->op == OP_MUL)
         return emit_keep(e, xasprintf("g * %s", k == 0 ? b : a));
+    if (n->op == OP_POWER && k == 0) /* masked as elementwise_grad.c's power_partial */
+        return emit_keep(e, xasprintf("(%s == 0.0f ? 0.0f : g * %s * powf(%s, %s - 1.0f))", b, b,
+                                      a, b));
+    if (n->op == OP_POWER)
+        return emit_keep(e, xasprintf("(%s == 0.0f && %s >= 0.0f ? 0.0f : g * powf(%s, %s) * "
+                                      "logf(%s))", a, b, a, b, a));
     if (k == 0)
         return emit_keep(e, xasprintf("g / %s", b));
     return emit_keep(e, xasprintf("-g * %s / (%s * %s)", a, b, b));
@@ -131,7 +132,7 @@ void elementwise_emit_grad(Emit *e, const Node *n)
     }
     if (any) {
         /* add's and sub's partials read no operand: no table of B either */
-        bool reads = n->op == OP_MUL || n->op == OP_DIV;
+        bool reads = n->op == OP_MUL || n->op == OP_DIV || n->op == OP_POWER;
         const char **arr = reads ? operand_arrays(e, n, nest.count) : NULL;
         bool dp = emit_grad_has_dp(e, 0);
         char rows[32];

@@ -241,6 +241,27 @@ static bool onnx_binary_numpy(OnnxNode *l)
     return ok;
 }
 
+bool elementwise_onnx_power(OnnxNode *l)
+{
+    OnnxValue *e = l->nin > 1 ? l->in[1] : NULL;
+    if (!e || e->kind != OV_CONST || e->c.dtype == CONST_F32)
+        return onnx_binary_numpy(l);
+    /* An integer exponent (Pow's T1 may be int32 or int64) as floats. */
+    OnnxValue as_float = *e;
+    as_float.c.dtype = CONST_F32;
+    as_float.c.f = xmalloc((size_t)(e->c.n ? e->c.n : 1) * sizeof *as_float.c.f);
+    as_float.c.i = NULL;
+    as_float.c.q = NULL;
+    as_float.c.elem = 0;
+    for (int64_t k = 0; k < e->c.n; k++)
+        as_float.c.f[k] = (float)e->c.i[k];
+    l->in[1] = &as_float;
+    bool ok = onnx_binary_numpy(l);
+    l->in[1] = e;
+    free(as_float.c.f);
+    return ok;
+}
+
 /* onnx_binary's node, from its operands. */
 static bool lower_binary(OnnxNode *l, OnnxValue **acts, int na, OnnxValue *c, bool c_first)
 {
@@ -259,7 +280,9 @@ static bool lower_binary(OnnxNode *l, OnnxValue **acts, int na, OnnxValue *c, bo
      * keep the constant first. */
     char how = c && !c_first ? (sub ? '-' : div ? '/' : 0) : 0;
     int kind = OP_MUL;
-    if (sum || how == '-')
+    if (strcmp(op, "Pow") == 0)
+        kind = OP_POWER;
+    else if (sum || how == '-')
         kind = OP_ADD;
     else if (sub || (div && how != '/'))
         kind = sub ? OP_SUB : OP_DIV;
@@ -273,7 +296,7 @@ static bool lower_binary(OnnxNode *l, OnnxValue **acts, int na, OnnxValue *c, bo
     Node *n = onnx_add_node(l, kind, "", acts, na, l->out, &acts[0]->shape);
     if (!n)
         return false;
-    n->a.const_first = c && c_first && (kind == OP_SUB || kind == OP_DIV);
+    n->a.const_first = c && c_first && (kind == OP_SUB || kind == OP_DIV || kind == OP_POWER);
     if (c)
         onnx_set_param(n, 0, operand_param(l, c, how));
     return onnx_infer(l, n, l->out);
@@ -342,7 +365,7 @@ bool elementwise_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const ch
                              const char *out)
 {
     static const char *const names[] = {[OP_ADD] = "Add", [OP_SUB] = "Sub", [OP_MUL] = "Mul",
-                                        [OP_DIV] = "Div"};
+                                        [OP_DIV] = "Div", [OP_POWER] = "Pow"};
     const char *inputs[ONNX_MAX_INPUTS];
     int count = elt_count(n);
     if (count > ONNX_MAX_INPUTS)

@@ -9,7 +9,18 @@
  * (and, for B, over the batch). */
 #include "../ops.h"
 
+#include <math.h>
 #include <stdlib.h>
+
+/* d(a^b)/da = b a^(b-1) and d(a^b)/db = a^b ln a, 0 where PyTorch's
+ * pow backward masks them: an exponent of 0 for the base, a base of 0
+ * under an exponent >= 0 for the exponent (0 * ln 0 would be NaN). */
+static float power_partial(int k, float a, float b)
+{
+    if (k == 0)
+        return b == 0.0f ? 0.0f : b * powf(a, b - 1.0f);
+    return a == 0.0f && b >= 0.0f ? 0.0f : powf(a, b) * logf(a);
+}
 
 /* dy/dx_k at one cell, from the operands' values v[] there. */
 static float partial(int op, int k, const float *v)
@@ -18,6 +29,7 @@ static float partial(int op, int k, const float *v)
     case OP_ADD: return 1.0f;
     case OP_SUB: return k == 0 ? 1.0f : -1.0f;
     case OP_MUL: return v[1 - k];
+    case OP_POWER: return power_partial(k, v[0], v[1]);
     default: return k == 0 ? 1.0f / v[1] : -v[0] / (v[1] * v[1]);
     }
 }
@@ -65,7 +77,7 @@ void elementwise_grad(const Graph *g, const Node *n, const float *const *in, con
 }
 
 /* What each operand's partial reads (partial above): mul the other
- * operand, div's x_0 the divisor and its x_1 both; add and sub nothing
+ * operand, div's x_0 the divisor and its x_1 both, power both; add and sub nothing
  * but a fused activation's output. */
 void elementwise_grad_reads(const Graph *g, const Node *n, const GradNode *gn, bool *in,
                             bool *out)
@@ -79,6 +91,8 @@ void elementwise_grad_reads(const Graph *g, const Node *n, const GradNode *gn, b
             continue;
         if (n->op == OP_MUL)
             reads[1 - k] = true;
+        else if (n->op == OP_POWER)
+            reads[0] = reads[1] = true;
         else if (n->op == OP_DIV)
             reads[1] = true, reads[0] |= k == 1;
     }
