@@ -53,8 +53,12 @@ install_missing() {
 install_ort() {
   [ -d "$ort_dir/node_modules/onnxruntime-node" ] && return
   mkdir -p "$ort_dir"
+  # On failure the probe below names the package; say what usually causes it.
   npm install --prefix "$ort_dir" --no-audit --no-fund --ignore-scripts \
-    "onnxruntime-node@$ORT_VERSION" >/dev/null
+    "onnxruntime-node@$ORT_VERSION" >/dev/null ||
+    echo "deps.sh: npm could not install onnxruntime-node from its registry (behind a" \
+         "proxy that re-signs TLS, point NODE_EXTRA_CA_CERTS at the proxy's CA" \
+         "certificate and run deps.sh again)" >&2
 }
 
 # Each probe: PACKAGE and a command that succeeds only when what it provides works.
