@@ -247,18 +247,15 @@ bool elementwise_onnx_power(OnnxNode *l)
     if (!e || e->kind != OV_CONST || e->c.dtype == CONST_F32)
         return onnx_binary_numpy(l);
     /* An integer exponent (Pow's T1 may be int32 or int64) as floats. */
-    OnnxValue as_float = *e;
-    as_float.c.dtype = CONST_F32;
-    as_float.c.f = xmalloc((size_t)(e->c.n ? e->c.n : 1) * sizeof *as_float.c.f);
-    as_float.c.i = NULL;
-    as_float.c.q = NULL;
-    as_float.c.elem = 0;
+    OnnxValue as_float = {.name = e->name, .kind = OV_CONST};
+    if (!const_alloc(l, &as_float.c, CONST_F32, &e->c.shape))
+        return false;
     for (int64_t k = 0; k < e->c.n; k++)
         as_float.c.f[k] = (float)e->c.i[k];
     l->in[1] = &as_float;
     bool ok = onnx_binary_numpy(l);
     l->in[1] = e;
-    free(as_float.c.f);
+    const_free(&as_float.c);
     return ok;
 }
 

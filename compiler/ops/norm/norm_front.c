@@ -139,8 +139,8 @@ Node *norm_onnx_layernorm(OnnxNode *l, OnnxValue *x, int axis, float eps)
 }
 
 /* A node of its own for a LayerNormalization output past the first:
- * op over in[0..nin) into out (a temporary unless `last`), act its unary
- * function. */
+ * op over in[0..nin) into tmp (a temporary, or the output itself), act
+ * its unary function. */
 static OnnxValue *stat_step(OnnxNode *l, int op, Act act, OnnxValue **in, int nin,
                             const char *suffix, OnnxValue *tmp)
 {
