@@ -89,20 +89,23 @@ static char *c_name(const char *s)
     return r;
 }
 
-/* names[i] = c_name(raw(i)), made unique by appending _<i> to a repeat. */
+/* names[i] = c_name(raw(i)), made unique by appending _<i> to a name an
+ * earlier one has. */
 static char **unique_names(int n, const char *(*raw)(const Graph *, int), const Graph *g)
 {
     char **names = xcalloc((size_t)(n ? n : 1), sizeof *names);
+    NameMap taken = {0}; /* borrows names[] */
     for (int i = 0; i < n; i++) {
         names[i] = c_name(raw(g, i));
-        for (int j = 0; j < i; j++)
-            if (strcmp(names[i], names[j]) == 0) {
-                char *u = xasprintf("%s_%d", names[i], i);
-                free(names[i]);
-                names[i] = u;
-                break;
-            }
+        int prev;
+        if (!name_map_add(&taken, names[i], i, &prev)) {
+            char *u = xasprintf("%s_%d", names[i], i);
+            free(names[i]);
+            names[i] = u;
+            name_map_add(&taken, u, i, &prev);
+        }
     }
+    name_map_free(&taken);
     return names;
 }
 

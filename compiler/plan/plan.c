@@ -170,19 +170,20 @@ static int by_offset(const void *a, const void *b)
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* The placed buffers, indexed by time so that a buffer meets only those
- * near it: a short-lived one (at most SHORT_SPAN steps) in a list per
- * first step, a long-lived one in a list scanned for every buffer. A chain
- * of layers then packs in linear time; what stays quadratic is a graph
- * where most buffers live long (training keeps activations for backward),
- * whose buffers really do overlap each other. */
+/* The placed buffers, indexed so that a buffer meets only those that can
+ * matter: a short-lived one (at most SHORT_SPAN steps) in a list per first
+ * step, a long-lived one in a list kept sorted by offset. A chain of layers
+ * then packs in linear time. A graph where most buffers live long (training
+ * keeps activations for backward) still compares each buffer with every
+ * long one placed before it, since those really do overlap each other, but
+ * it is a merge over a sorted list, not a sort per buffer. */
 enum { SHORT_SPAN = 64 };
 
 typedef struct {
     int lo;              /* the earliest step of any buffer */
     int *head;           /* per step: the last placed short buffer starting there, or -1 */
     int *next;           /* per buffer: the next short buffer of its step, or -1 */
-    int *longs, nlong;   /* the placed long-lived buffers */
+    int *longs, nlong;   /* the placed long-lived buffers, by offset */
 } PlacedIndex;
 
 static PlacedIndex index_new(const Buf *bufs, int nb)
@@ -207,43 +208,68 @@ static void index_free(PlacedIndex *x)
     free(x->longs);
 }
 
+static bool is_long(const Buf *b)
+{
+    return b->last - b->first >= SHORT_SPAN;
+}
+
+/* Files placed buffer i: a long one after the longs at or below its offset. */
 static void index_add(PlacedIndex *x, const Buf *bufs, int i)
 {
-    if (bufs[i].last - bufs[i].first >= SHORT_SPAN) {
-        x->longs[x->nlong++] = i;
+    if (is_long(&bufs[i])) {
+        int lo = 0, hi = x->nlong;
+        while (lo < hi) {
+            int mid = lo + (hi - lo) / 2;
+            if (bufs[x->longs[mid]].offset <= bufs[i].offset)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        memmove(&x->longs[lo + 1], &x->longs[lo], (size_t)(x->nlong - lo) * sizeof(int));
+        x->longs[lo] = i;
+        x->nlong++;
         return;
     }
     x->next[i] = x->head[bufs[i].first - x->lo];
     x->head[bufs[i].first - x->lo] = i;
 }
 
-/* The placed buffers live at some step of b's lifetime, into tmp; how many. */
-static int overlapping(const Buf *b, Buf *placed, const PlacedIndex *x, Buf **tmp)
+static bool live_together(const Buf *a, const Buf *b)
+{
+    return a->first <= b->last && b->first <= a->last;
+}
+
+/* The placed short buffers live at some step of b's lifetime, into tmp by
+ * offset; how many. */
+static int short_overlapping(const Buf *b, Buf *placed, const PlacedIndex *x, Buf **tmp)
 {
     int k = 0;
-    for (int j = 0; j < x->nlong; j++)
-        if (placed[x->longs[j]].first <= b->last && b->first <= placed[x->longs[j]].last)
-            tmp[k++] = &placed[x->longs[j]];
     int from = b->first - SHORT_SPAN + 1 > x->lo ? b->first - SHORT_SPAN + 1 : x->lo;
     for (int s = from; s <= b->last; s++)
         for (int j = x->head[s - x->lo]; j >= 0; j = x->next[j])
             if (b->first <= placed[j].last)
                 tmp[k++] = &placed[j];
+    qsort(tmp, (size_t)k, sizeof *tmp, by_offset);
     return k;
 }
 
-/* The lowest offset where b fits between the placed buffers live with it
- * (the order of equal offsets in tmp does not change the answer). */
+/* The lowest offset where b fits between the placed buffers live with it:
+ * the short ones and the long ones merged in offset order (the order of
+ * equal offsets does not change the answer). */
 static int64_t place(Buf *b, Buf *placed, const PlacedIndex *x, Buf **tmp)
 {
-    int k = overlapping(b, placed, x, tmp);
-    qsort(tmp, (size_t)k, sizeof *tmp, by_offset);
+    int k = short_overlapping(b, placed, x, tmp);
     int64_t at = 0;
-    for (int i = 0; i < k; i++) {
-        if (tmp[i]->offset >= at + b->size)
+    for (int i = 0, l = 0; i < k || l < x->nlong;) {
+        const Buf *o;
+        if (l < x->nlong && (i == k || placed[x->longs[l]].offset <= tmp[i]->offset))
+            o = &placed[x->longs[l++]];
+        else
+            o = tmp[i++];
+        if (o->offset >= at + b->size)
             break;
-        if (tmp[i]->offset + tmp[i]->size > at)
-            at = tmp[i]->offset + tmp[i]->size;
+        if (live_together(o, b) && o->offset + o->size > at)
+            at = o->offset + o->size;
     }
     return at;
 }
