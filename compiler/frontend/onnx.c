@@ -451,7 +451,7 @@ static bool lower_node(Onnx *o, const Onnx__GraphProto *gp, const Onnx__NodeProt
         } else {
             const_free(&c); /* what a failed fold allocated */
         }
-    } else if (!kind->lower) {
+    } else if (!(kind = onnx_kind_lowering(kind, &l))->lower) {
         node_error(o, node, "supported only on constants; here its input depends on the "
                    "model's input");
         ok = false;

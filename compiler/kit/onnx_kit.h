@@ -107,6 +107,15 @@ typedef struct OnnxKind {
     const char *since;
 } OnnxKind;
 
+/* A second family's share of an op type whose main row (onnx_kind_find:
+ * attributes, versions, folding) is another family's: the nodes `takes`
+ * says are its own, `row` lowers (its lower and flags; ops/registry.c).
+ * Pow is the pow activation for one exponent, a power node otherwise. */
+typedef struct {
+    bool (*takes)(const OnnxNode *l);
+    OnnxKind row;
+} OnnxShare;
+
 enum {
     ONNX_FOLD_ACTIVATIONS = 1, /* folds whatever its input is (Shape): true */
     ONNX_MULTI_OUTPUT = 2,     /* lowers every output it has (Split), not the first only */
@@ -147,6 +156,9 @@ typedef struct OnnxPattern {
 
 /* The registry's patterns (ops/registry.c): the i-th, NULL past the last. */
 const OnnxPattern *onnx_pattern_at(int i);
+/* The row that lowers l, whose op type's main row (onnx_kind_find) is
+ * main: the first share that takes it, else main. */
+const OnnxKind *onnx_kind_lowering(const OnnxKind *main, const OnnxNode *l);
 /* For matchers: the node defining `value` (-1: none, or an initializer);
  * the nodes reading it (written up to max; returns how many in all); a
  * node's op type is `type`; a float32 constant of one element's value

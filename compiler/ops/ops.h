@@ -81,6 +81,8 @@ extern const OnnxKind conv_onnx[], pool_onnx[], dense_onnx[], batchnorm_onnx[], 
 extern const DslKind transpose_dsl[], slice_dsl[], norm_dsl[], matmul_dsl[];
 extern const OnnxKind transpose_onnx[], slice_onnx[], norm_onnx[], matmul_onnx[];
 extern const OnnxPattern norm_patterns[];
+/* Op types another family's main row also lowers (kit/onnx_kit.h). */
+extern const OnnxShare elementwise_onnx_shares[];
 /* Up-sampling (issue 13): conv_transpose (conv/), resize (resize/). */
 extern const DslKind conv_transpose_dsl[], resize_dsl[];
 extern const OnnxKind conv_transpose_onnx[], resize_onnx[];
@@ -132,11 +134,6 @@ void onnx_window_attrs(Node *n, const OnnxWindow *w);
  * (reshape_front.c); NULL after an error. */
 Node *reshape_onnx_view(OnnxNode *l, OnnxValue *x, const Shape *s, const char *suffix,
                         OnnxValue *out);
-/* ONNX's Pow with an exponent of more than one value (or computed): a
- * power node, NumPy broadcasting (elementwise_front.c). */
-bool elementwise_onnx_power(OnnxNode *l);
-/* Gather of an activation at constant indices, as slices (slice_front.c). */
-bool slice_onnx_gather(OnnxNode *l);
 /* ---- cnnc export: each family's OpInfo.onnx_export (<family>_front.c) ---- */
 bool act_onnx_export(OnnxOut *o, const Graph *g, const Node *n, const char *const *in,
                      const char *out);

@@ -49,6 +49,21 @@ const OnnxKind *onnx_kind_find(const char *op_type)
     return NULL;
 }
 
+/* An op type whose nodes two families lower has a main row in one and a
+ * share in the other, so that neither family calls the other. */
+static const OnnxShare *const onnx_share_tables[] = {
+    elementwise_onnx_shares,
+};
+
+const OnnxKind *onnx_kind_lowering(const OnnxKind *main, const OnnxNode *l)
+{
+    for (size_t t = 0; t < sizeof onnx_share_tables / sizeof *onnx_share_tables; t++)
+        for (const OnnxShare *s = onnx_share_tables[t]; s->takes; s++)
+            if (strcmp(s->row.op_type, main->op_type) == 0 && s->takes(l))
+                return &s->row;
+    return main;
+}
+
 /* The ONNX subgraphs a family lowers as one node (kit/onnx_kit.h). */
 static const OnnxPattern *const onnx_pattern_tables[] = {
     norm_patterns,

@@ -162,18 +162,9 @@ static bool params_from_inputs(OnnxNode *l, float v[2])
     return true;
 }
 
-/* Whether Pow's exponent (input 1) is one value, the pow activation's
- * parameter; else Pow is a power node between two operands. */
-static bool one_exponent(const OnnxNode *l)
-{
-    return l->nin < 2 || !l->in[1] || (l->in[1]->kind == OV_CONST && l->in[1]->c.n == 1);
-}
-
 static bool onnx_act(OnnxNode *l)
 {
     const ActInfo *ai = act_by_onnx(l->node->op_type);
-    if (ai->op == OP_POW && l->version >= 7 && !one_exponent(l))
-        return elementwise_onnx_power(l);
     OnnxValue *x = onnx_act_in(l, 0);
     if (!x)
         return false;

@@ -82,43 +82,6 @@ static bool fold_shape(OnnxNode *l, Const *out)
     return true;
 }
 
-static bool fold_gather(OnnxNode *l, Const *out)
-{
-    if (!onnx_has_inputs(l, 2))
-        return false;
-    const Const *data = &l->in[0]->c, *idx = &l->in[1]->c;
-    int axis, r = data->shape.rank;
-    if (r == 0)
-        return onnx_fail(l, "cannot gather from a scalar");
-    if (!onnx_need_i64(l, idx, "indices") ||
-        !onnx_norm_axis(l, attr_int(l->node, "axis", 0), r, &axis))
-        return false;
-    Shape s = {0};
-    for (int i = 0; i < axis; i++)
-        s.d[s.rank++] = data->shape.d[i];
-    if (r - 1 + idx->shape.rank > MAX_RANK)
-        return onnx_fail(l, "result rank too large");
-    for (int i = 0; i < idx->shape.rank; i++)
-        s.d[s.rank++] = idx->shape.d[i];
-    for (int i = axis + 1; i < r; i++)
-        s.d[s.rank++] = data->shape.d[i];
-    if (!const_alloc_grown(l, out, data->dtype, &s, data->n + idx->n))
-        return false;
-    int64_t inner, outer, dim = data->shape.d[axis];
-    shape_split(&data->shape, axis, &outer, &inner);
-    int64_t k = 0;
-    for (int64_t a = 0; a < outer; a++)
-        for (int64_t j = 0; j < idx->n; j++) {
-            int64_t at = idx->i[j] < 0 ? idx->i[j] + dim : idx->i[j];
-            if (at < 0 || at >= dim)
-                return onnx_fail(l, "index %lld is out of range for dimension %lld",
-                           (long long)idx->i[j], (long long)dim);
-            for (int64_t b = 0; b < inner; b++)
-                const_copy_elem(out, k++, data, (a * dim + at) * inner + b);
-        }
-    return true;
-}
-
 /* Cast's target type: Cast-1 names it ("FLOAT", TensorProto's name), from
  * 6 on it is the number; 0 when unknown. */
 static int64_t cast_to(OnnxNode *l)
@@ -287,7 +250,6 @@ const OnnxKind const_onnx[] = {
     {"Constant", "value:t value_float:f value_floats:fs value_int:i value_ints:is", NULL,
      fold_constant, false, "1 9 11 12 13"},
     {"Shape", "start:i end:i", NULL, fold_shape, true, "1 13 15"},
-    {"Gather", "axis:i", slice_onnx_gather, fold_gather, false, "1 11 13"},
     {"Cast", "to:i to:s<6", lower_cast, fold_cast, false, "1 6 9 13"},
     {"ConstantOfShape", "value:t", NULL, fold_constant_of_shape, false, "9"},
     {"Expand", "", NULL, fold_expand, false, "8 13"},

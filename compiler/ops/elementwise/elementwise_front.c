@@ -241,7 +241,17 @@ static bool onnx_binary_numpy(OnnxNode *l)
     return ok;
 }
 
-bool elementwise_onnx_power(OnnxNode *l)
+/* Whether Pow's exponent (input 1) is more than one value, or computed:
+ * a power node between two operands (from Pow-7, NumPy broadcasting). One
+ * value is the pow activation's parameter, the act family's main Pow row. */
+static bool tensor_exponent(const OnnxNode *l)
+{
+    return l->version >= 7 && l->nin >= 2 && l->in[1] &&
+           !(l->in[1]->kind == OV_CONST && l->in[1]->c.n == 1);
+}
+
+/* ONNX's Pow with a tensor exponent: a power node, NumPy broadcasting. */
+static bool onnx_power(OnnxNode *l)
 {
     OnnxValue *e = l->nin > 1 ? l->in[1] : NULL;
     if (!e || e->kind != OV_CONST || e->c.dtype == CONST_F32)
@@ -352,6 +362,11 @@ const OnnxKind elementwise_onnx[] = {
      "1 6 7 13 14"},
     {"Div", "axis:i<7 broadcast:i<7 consumed_inputs:is<6", onnx_binary, fold_arith, false,
      "1 6 7 13 14"},
+    {NULL},
+};
+
+const OnnxShare elementwise_onnx_shares[] = {
+    {tensor_exponent, {"Pow", .lower = onnx_power}},
     {NULL},
 };
 

@@ -246,6 +246,45 @@ static bool onnx_split(OnnxNode *l)
     return ok;
 }
 
+/* Gather of constants, evaluated at load time (Shape -> Gather in shape
+ * arithmetic). */
+static bool fold_gather(OnnxNode *l, Const *out)
+{
+    if (!onnx_has_inputs(l, 2))
+        return false;
+    const Const *data = &l->in[0]->c, *idx = &l->in[1]->c;
+    int axis, r = data->shape.rank;
+    if (r == 0)
+        return onnx_fail(l, "cannot gather from a scalar");
+    if (!onnx_need_i64(l, idx, "indices") ||
+        !onnx_norm_axis(l, attr_int(l->node, "axis", 0), r, &axis))
+        return false;
+    Shape s = {0};
+    for (int i = 0; i < axis; i++)
+        s.d[s.rank++] = data->shape.d[i];
+    if (r - 1 + idx->shape.rank > MAX_RANK)
+        return onnx_fail(l, "result rank too large");
+    for (int i = 0; i < idx->shape.rank; i++)
+        s.d[s.rank++] = idx->shape.d[i];
+    for (int i = axis + 1; i < r; i++)
+        s.d[s.rank++] = data->shape.d[i];
+    if (!const_alloc_grown(l, out, data->dtype, &s, data->n + idx->n))
+        return false;
+    int64_t inner, outer, dim = data->shape.d[axis];
+    shape_split(&data->shape, axis, &outer, &inner);
+    int64_t k = 0;
+    for (int64_t a = 0; a < outer; a++)
+        for (int64_t j = 0; j < idx->n; j++) {
+            int64_t at = idx->i[j] < 0 ? idx->i[j] + dim : idx->i[j];
+            if (at < 0 || at >= dim)
+                return onnx_fail(l, "index %lld is out of range for dimension %lld",
+                           (long long)idx->i[j], (long long)dim);
+            for (int64_t b = 0; b < inner; b++)
+                const_copy_elem(out, k++, data, (a * dim + at) * inner + b);
+        }
+    return true;
+}
+
 /* Gather's output shape: x's with sample axis a replaced by the indices'
  * dimensions; false (after an error) where that is no sample shape. */
 static bool gather_shape(OnnxNode *l, const Shape *x, int a, const Shape *idx, Shape *out)
@@ -267,7 +306,7 @@ static bool gather_shape(OnnxNode *l, const Shape *x, int a, const Shape *idx, S
  * one-wide slice per index, concatenated in order (so at most a concat's
  * operands), viewed as the output's shape. x[:, 0] is one slice and a
  * view. */
-bool slice_onnx_gather(OnnxNode *l)
+static bool onnx_gather(OnnxNode *l)
 {
     OnnxValue *x = onnx_act_in(l, 0);
     if (!x || !onnx_has_inputs(l, 2))
@@ -320,6 +359,7 @@ bool slice_onnx_gather(OnnxNode *l)
 const OnnxKind slice_onnx[] = {
     {"Slice", "starts:is ends:is axes:is", onnx_slice, fold_slice, false, "1 10 11 13"},
     {"Split", "axis:i split:is", onnx_split, NULL, ONNX_MULTI_OUTPUT, "1 2 11 13"},
+    {"Gather", "axis:i", onnx_gather, fold_gather, false, "1 11 13"},
     {NULL},
 };
 
