@@ -232,6 +232,21 @@ def cases():
                       for o in range(4)], axis=1).mean(axis=(2, 3), keepdims=True), False
 
 
+def whole_cases():
+    """Old versions read as one whole sample (whole-tensor mode: a rank-1
+    input, a constant that varies along axis 0, or --no-batch): B aligns
+    with A's full shape, which has no batch axis. (name, model, input,
+    expected output, cnnc run's flags)."""
+    x4, b4, x1, b6 = rand(2, 3, 4, 5), rand(2, 3, 4, 5), rand(6), rand(6)
+    yield "add_6_axis_1_whole", model(6, [node("Add", ["x", "b"], broadcast=1, axis=1)],
+                                      x4.shape, [("b", B3)]), \
+        x4, x4 + B3[:, None, None], ["--no-batch"]
+    yield "mul_6_axis_0_rank_1", model(6, [node("Mul", ["x", "b"], broadcast=1, axis=0)],
+                                       x1.shape, [("b", b6)]), x1, x1 * b6, []
+    yield "sum_6_varies_along_axis_0", model(6, [node("Sum", ["x", "b"])], x4.shape,
+                                             [("b", b4)]), x4, x4 + b4, []
+
+
 def refusals():
     """(name, model, what the error must say after `error: `)."""
     x4 = (2, 3, 4, 5)
@@ -273,6 +288,17 @@ def refusals():
         "node 'n' (Cast): attribute 'to' has the wrong type"
 
 
+def check_runs(name, runs, want, failed):
+    """Appends to failed each (what, output, stderr) of runs that is not want."""
+    for what, y, e in runs:
+        if y is None:
+            failed.append((name, "%s failed: %s" % (what, e)))
+        elif y.shape != want.shape:
+            failed.append((name, "%s: shape %s, expected %s" % (what, y.shape, want.shape)))
+        elif np.abs(y - want).max() > 1e-5 * max(1.0, float(np.abs(want).max())):
+            failed.append((name, "%s: max |diff| %g" % (what, np.abs(y - want).max())))
+
+
 def main():
     failed, n = [], 0
     for name, m, x, want, program in cases():
@@ -288,13 +314,13 @@ def main():
                 runs.append(("program", onnxtest.run_program(stem, x), None))
             except RuntimeError as e:
                 runs.append(("program", None, str(e)[-300:]))
-        for what, y, e in runs:
-            if y is None:
-                failed.append((name, "%s failed: %s" % (what, e)))
-            elif y.shape != want.shape:
-                failed.append((name, "%s: shape %s, expected %s" % (what, y.shape, want.shape)))
-            elif np.abs(y - want).max() > 1e-5 * max(1.0, float(np.abs(want).max())):
-                failed.append((name, "%s: max |diff| %g" % (what, np.abs(y - want).max())))
+        check_runs(name, runs, want, failed)
+    for name, m, x, want, flags in whole_cases():
+        n += 1
+        path = os.path.join(WORK, name + ".onnx")
+        open(path, "wb").write(m.SerializeToString())
+        got, err = onnxtest.run_cnnc(CNNC, path, x, flags=flags)
+        check_runs(name, [("cnnc run", got, err)], want, failed)
     for name, m, expect in refusals():
         n += 1
         path = os.path.join(WORK, name + ".onnx")

@@ -477,11 +477,11 @@ def run_program(stem, x, program=None):
     return np.load(out)
 
 
-def run_cnnc(cnnc, path, x, timeout=600):
-    """`cnnc run` on x: (output, None) or (None, stderr)."""
+def run_cnnc(cnnc, path, x, timeout=600, flags=()):
+    """`cnnc run` on x (with flags): (output, None) or (None, stderr)."""
     xin, yout = path + ".in.npy", path + ".out.npy"
     np.save(xin, x)
-    r = subprocess.run([cnnc, "run", path, "--input", xin, "--output", yout],
+    r = subprocess.run([cnnc, "run", path, "--input", xin, "--output", yout, *flags],
                        capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         return None, r.stderr.strip()

@@ -110,11 +110,14 @@ static bool lower_binary(OnnxNode *l, OnnxValue **acts, int na, OnnxValue *c, bo
 /* ---- versions before NumPy broadcasting: Add, Sub, Mul and Div before
  * opset 7 (broadcast, axis), Sum before 8 (none at all) ---- */
 
-/* v's full ONNX shape, an activation's batch dimension as -1 (any size). */
-static Shape full_shape(const OnnxValue *v)
+/* v's full ONNX shape, an activation's batch dimension as -1 (any size);
+ * in whole-tensor mode an activation's shape is its full shape. */
+static Shape full_shape(const OnnxNode *l, const OnnxValue *v)
 {
     if (v->kind == OV_CONST)
         return v->c.shape;
+    if (l->o->whole)
+        return v->shape;
     Shape s = {v->shape.rank + 1, {-1}};
     for (int i = 0; i < v->shape.rank; i++)
         s.d[i + 1] = v->shape.d[i];
@@ -148,7 +151,7 @@ static const char *batch_shape_str(const Shape *s, char *buf, size_t size)
 static bool old_shapes_differ(OnnxNode *l, const OnnxValue *a, const OnnxValue *b,
                               const char *why)
 {
-    Shape sa = full_shape(a), sb = full_shape(b);
+    Shape sa = full_shape(l, a), sb = full_shape(l, b);
     char ta[128], tb[128];
     return onnx_fail_version(l, "'%s' of shape %s and '%s' of %s: %s", a->name,
                              batch_shape_str(&sa, ta, sizeof ta), b->name,
@@ -163,7 +166,7 @@ static bool old_shapes_differ(OnnxNode *l, const OnnxValue *a, const OnnxValue *
 static bool align_old_operand(OnnxNode *l, OnnxValue *view)
 {
     const OnnxValue *a = l->in[0], *b = l->in[1];
-    Shape sa = full_shape(a), sb = full_shape(b);
+    Shape sa = full_shape(l, a), sb = full_shape(l, b);
     *view = *b;
     if (!attr_int(l->node, "broadcast", 0))
         return same_shape(&sa, &sb) ||
@@ -193,7 +196,7 @@ static bool old_sum_shapes(OnnxNode *l)
     for (int i = 1; i < l->nin; i++) {
         if (!l->in[0] || !l->in[i])
             return onnx_fail(l, "input %d is missing", l->in[0] ? i : 0);
-        Shape s0 = full_shape(l->in[0]), si = full_shape(l->in[i]);
+        Shape s0 = full_shape(l, l->in[0]), si = full_shape(l, l->in[i]);
         if (!same_shape(&s0, &si))
             return old_shapes_differ(l, l->in[0], l->in[i], "Sum broadcasts from opset 8 on only");
     }
