@@ -421,6 +421,12 @@ typedef struct Backward {
     int *grad;       /* per forward tensor: its gradient tensor, -1 if none */
 } Backward;
 
+/* ir/backward.c: checks the backward's invariants (graph_verify calls it);
+ * the backward part of --dump-ir (graph_dump calls it); frees it. */
+void backward_verify(const Graph *g);
+void backward_dump(const Graph *g, FILE *out);
+void backward_free(Backward *bw);
+
 /* Builds g->bw once (a second call does nothing); false after an error
  * (reported): an output that is not one score per class, an operator
  * without a backward rule. */
@@ -432,11 +438,6 @@ int64_t loss_classes(const Graph *g);
 bool autodiff_is_view(const Graph *g, const Node *n);
 /* Tensor t, through the views that made it: the tensor whose values it is. */
 int autodiff_view_root(const Graph *g, int t);
-/* Checks the backward's invariants (graph_verify calls it). */
-void autodiff_verify(const Graph *g);
-/* The backward part of --dump-ir (graph_dump calls it). */
-void autodiff_dump(const Graph *g, FILE *out);
-void autodiff_free(Backward *bw);
 
 /* ---- ops/: operator facts ---- */
 

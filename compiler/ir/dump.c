@@ -52,5 +52,5 @@ void graph_dump(const Graph *g, FILE *out)
     if (g->output >= 0)
         fprintf(out, "output %s\n", g->t[g->output].name);
     if (g->bw)
-        autodiff_dump(g, out);
+        backward_dump(g, out);
 }

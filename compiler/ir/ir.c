@@ -111,7 +111,7 @@ void graph_free(Graph *g)
         free(g->alias[i]);
     free(g->alias);
     free(g->alias_of);
-    autodiff_free(g->bw);
+    backward_free(g->bw);
     free(g->name);
     free(g->mean);
     free(g->std);
@@ -411,5 +411,5 @@ void graph_verify(const Graph *g)
         }
     }
     if (g->bw)
-        autodiff_verify(g);
+        backward_verify(g);
 }
