@@ -649,7 +649,7 @@ bool fuse_act(Graph *g, const struct LoadOptions *opt);       /* activation into
 bool fuse_pad(Graph *g, const struct LoadOptions *opt);       /* pad into conv/pool padding */
 bool fuse_residual(Graph *g, const struct LoadOptions *opt);  /* add(conv, r) into the conv */
 
-/* passes/fuse_common.c: what the fusion passes share. */
+/* ir/surgery.c: what the fusion passes and the operators' fold rules share. */
 /* Whether tensor t's value must survive fusion: the graph output, or a
  * tensor marked keep (the --freeze-until cut). No fusion hides it inside
  * a fused layer. */

@@ -1,4 +1,5 @@
-/* fuse_common.c: graph surgery the fusion passes share.
+/* surgery.c: graph surgery, which the fusion passes (passes/fuse_*.c) and
+ * the operators' fold rules (each family's _fuse.c) share.
  *
  * A fusion is always "node p absorbs the node c that alone reads its
  * output": the pass rewrites p (attributes, epilogue, new folded constants)
