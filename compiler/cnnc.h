@@ -424,6 +424,11 @@ typedef struct Backward {
 /* ir/backward.c: checks the backward's invariants (graph_verify calls it);
  * the backward part of --dump-ir (graph_dump calls it); frees it. */
 void backward_verify(const Graph *g);
+/* ir/backward.c too: whether node n is a view in training (no code, no
+ * backward node; its output's gradient is its input's), and tensor t
+ * through the views that made it (the tensor whose values it is). */
+bool backward_is_view(const Graph *g, const Node *n);
+int backward_view_root(const Graph *g, int t);
 void backward_dump(const Graph *g, FILE *out);
 void backward_free(Backward *bw);
 
@@ -433,11 +438,6 @@ void backward_free(Backward *bw);
 bool autodiff(Graph *g);
 /* The number of classes the loss sees, or -1 after an error (reported). */
 int64_t loss_classes(const Graph *g);
-/* Whether node n is a view in training: no code, no backward node; its
- * output's gradient is its input's. */
-bool autodiff_is_view(const Graph *g, const Node *n);
-/* Tensor t, through the views that made it: the tensor whose values it is. */
-int autodiff_view_root(const Graph *g, int t);
 
 /* ---- ops/: operator facts ---- */
 

@@ -243,7 +243,7 @@ static bool emit_bodies(Emit *e)
     const Backward *bw = g->bw;
     for (int i = 0; i < g->nn; i++) {
         const Node *n = &g->n[i];
-        if (autodiff_is_view(g, n))
+        if (backward_is_view(g, n))
             continue;
         bool own = own_train_forward(g, n);
         for (int s = 0; s < n->nparam && !own; s++)
@@ -698,7 +698,7 @@ static void write_forward_driver(Emit *e, StrBuf *b, const char *fn, const bool 
         const Node *n = &g->n[i];
         if (part && part[i] != want)
             continue;
-        if (autodiff_is_view(g, n))
+        if (backward_is_view(g, n))
             sb_printf(b, "    /* %s: a view of %s */\n", n->name, g->t[n->in[0]].name);
         else
             sb_printf(b, "    %s_%s_train(ctx);\n", e->P, emit_layer_ident(e, i));
@@ -1201,7 +1201,7 @@ void emit_train_source(Emit *e, StrBuf *b)
     write_context(e, b);
     StrBuf layers = {0};
     for (int i = 0; i < e->g->nn; i++)
-        if (!autodiff_is_view(e->g, &e->g->n[i]))
+        if (!backward_is_view(e->g, &e->g->n[i]))
             write_layer_functions(e, &layers, i);
     write_frozen_values(e, b, layers.s ? layers.s : "");
     sb_puts(b, layers.s ? layers.s : "");

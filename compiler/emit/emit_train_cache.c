@@ -43,7 +43,7 @@ static int first_reader(const Graph *g, const bool *part, int t)
 {
     for (int i = 0; i < g->nn; i++)
         for (int j = 0; !part[i] && j < g->n[i].nin; j++)
-            if (autodiff_view_root(g, g->n[i].in[j]) == t)
+            if (backward_view_root(g, g->n[i].in[j]) == t)
                 return i;
     return -1;
 }
@@ -58,7 +58,7 @@ static char *choose_cut(const Graph *g, const bool *part, int *cut)
     *cut = -1;
     for (int t = 0; t < g->nt; t++) {
         int p = g->t[t].producer;
-        if (autodiff_view_root(g, t) != t || !(t == g->input || (p >= 0 && part[p])) ||
+        if (backward_view_root(g, t) != t || !(t == g->input || (p >= 0 && part[p])) ||
             first_reader(g, part, t) < 0)
             continue;
         if (t == g->input)
@@ -86,8 +86,8 @@ static int sole_reader(const Graph *g, const bool *part, int t)
 {
     int reader = -1;
     for (int i = 0; i < g->nn; i++)
-        for (int j = 0; !part[i] && !autodiff_is_view(g, &g->n[i]) && j < g->n[i].nin; j++)
-            if (autodiff_view_root(g, g->n[i].in[j]) == t) {
+        for (int j = 0; !part[i] && !backward_is_view(g, &g->n[i]) && j < g->n[i].nin; j++)
+            if (backward_view_root(g, g->n[i].in[j]) == t) {
                 if (reader >= 0 && reader != i)
                     return -1;
                 reader = i;
@@ -105,10 +105,10 @@ static void extend_cut(const Graph *g, FeatureCut *fc)
         int r = sole_reader(g, fc->part, fc->cut);
         if (r < 0 || g->n[r].nin != 1 || g->n[r].nparam > 0 ||
             (op_info(g->n[r].op)->traits & OPT_STOCHASTIC) ||
-            autodiff_view_root(g, g->n[r].out) == autodiff_view_root(g, g->output))
+            backward_view_root(g, g->n[r].out) == backward_view_root(g, g->output))
             return;
         fc->part[r] = true;
-        fc->cut = autodiff_view_root(g, g->n[r].out);
+        fc->cut = backward_view_root(g, g->n[r].out);
     }
 }
 
@@ -131,7 +131,7 @@ void feature_cut_find(const Graph *g, FeatureCut *fc)
             fc->refusal = unrepeatable(g, i);
     if (!fc->refusal)
         fc->refusal = choose_cut(g, fc->part, &fc->cut);
-    if (!fc->refusal && (fc->cut < 0 || fc->cut == autodiff_view_root(g, g->output)))
+    if (!fc->refusal && (fc->cut < 0 || fc->cut == backward_view_root(g, g->output)))
         fc->refusal = xasprintf("the model's output depends on no trained layer");
     if (fc->refusal)
         fc->cut = -1;

@@ -1,10 +1,25 @@
 /* backward.c: the IR's backward part (g->bw, cnnc.h), which the autodiff
- * pass (passes/autodiff.c) builds: freeing it, checking its invariants and
- * dumping it, as ir.c and dump.c do for the forward graph. */
+ * pass (passes/autodiff.c) builds: which nodes are views in training (the
+ * pass, the planner and the training emitter ask), and freeing, checking
+ * and dumping it, as ir.c and dump.c do for the forward graph. */
 #include "../cnnc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+
+bool backward_is_view(const Graph *g, const Node *n)
+{
+    unsigned traits = op_info(n->op)->traits;
+    (void)g;
+    return (traits & OPT_VIEW) && !(traits & OPT_STOCHASTIC) && n->nin == 1;
+}
+
+int backward_view_root(const Graph *g, int t)
+{
+    while (g->t[t].producer >= 0 && backward_is_view(g, &g->n[g->t[t].producer]))
+        t = g->n[g->t[t].producer].in[0];
+    return t;
+}
 
 void backward_free(Backward *bw)
 {

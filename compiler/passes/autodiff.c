@@ -46,20 +46,6 @@ int64_t loss_classes(const Graph *g)
     return s->d[0];
 }
 
-bool autodiff_is_view(const Graph *g, const Node *n)
-{
-    unsigned traits = op_info(n->op)->traits;
-    (void)g;
-    return (traits & OPT_VIEW) && !(traits & OPT_STOCHASTIC) && n->nin == 1;
-}
-
-int autodiff_view_root(const Graph *g, int t)
-{
-    while (g->t[t].producer >= 0 && autodiff_is_view(g, &g->n[g->t[t].producer]))
-        t = g->n[g->t[t].producer].in[0];
-    return t;
-}
-
 static bool trainable(const Graph *g, int t)
 {
     return t >= 0 && tensor_trainable(&g->t[t]);
@@ -99,7 +85,7 @@ static int *view_roots(const Graph *g)
     for (int t = 0; t < g->nt; t++)
         root[t] = t;
     for (int i = 0; i < g->nn; i++)
-        if (autodiff_is_view(g, &g->n[i]))
+        if (backward_is_view(g, &g->n[i]))
             root[g->n[i].out] = root[g->n[i].in[0]];
     return root;
 }
@@ -215,7 +201,7 @@ static bool build_nodes(Graph *g, Backward *bw, const bool *needs, const int *ro
     int cap = 0;
     for (int i = g->t[bw->logits].producer; i >= 0; i--) {
         const Node *n = &g->n[i];
-        if (autodiff_is_view(g, n) || !needs[n->out] || !has[root[n->out]])
+        if (backward_is_view(g, n) || !needs[n->out] || !has[root[n->out]])
             continue;
         if (!op_info(n->op)->grad) {
             diag_error(n->loc, "%s '%s': this operator has no backward pass yet",

@@ -31,7 +31,7 @@ static void note_candidates(const Graph *g)
     StrBuf b = {0};
     int shown = 0;
     for (int i = 0; i < g->nn && shown < 12; i++)
-        if (!autodiff_is_view(g, &g->n[i]) && g->n[i].out != g->output)
+        if (!backward_is_view(g, &g->n[i]) && g->n[i].out != g->output)
             sb_printf(&b, "%s'%s'", shown++ ? ", " : "", graph_activation_name(g, g->n[i].out));
     if (shown)
         diag_note((Loc){g->file, 0, 0}, "the model's tensors include %s%s", b.s,
@@ -48,8 +48,8 @@ static int find_cut(const Graph *g, const char *name)
         note_candidates(g);
         return -1;
     }
-    int cut = autodiff_view_root(g, t);
-    if (cut == autodiff_view_root(g, g->output)) {
+    int cut = backward_view_root(g, t);
+    if (cut == backward_view_root(g, g->output)) {
         diag_error((Loc){g->file, 0, 0},
                    "--freeze-until: '%s' is the model's output: nothing after it would train",
                    name);

@@ -465,7 +465,7 @@ void plan_train(const Graph *g, const int64_t *scratch, int64_t batch, Plan *p)
     for (int t = 0; t < g->nt; t++)
         p->root[t] = t;
     for (int i = 0; i < g->nn; i++)
-        if (autodiff_is_view(g, &g->n[i]))
+        if (backward_is_view(g, &g->n[i]))
             p->root[g->n[i].out] = p->root[g->n[i].in[0]];
     Buf *by_root = xmalloc((size_t)(g->nt ? g->nt : 1) * sizeof *by_root);
     Buf *bufs = xmalloc((size_t)(g->nt + nsteps + 1) * sizeof *bufs);
