@@ -421,14 +421,15 @@ typedef struct Backward {
     int *grad;       /* per forward tensor: its gradient tensor, -1 if none */
 } Backward;
 
-/* ir/backward.c: checks the backward's invariants (graph_verify calls it);
- * the backward part of --dump-ir (graph_dump calls it); frees it. */
-void backward_verify(const Graph *g);
-/* ir/backward.c too: whether node n is a view in training (no code, no
- * backward node; its output's gradient is its input's), and tensor t
- * through the views that made it (the tensor whose values it is). */
+/* ---- ir/backward.c ---- */
+/* Whether node n is a view in training: no code, no backward node; its
+ * output's gradient is its input's. */
 bool backward_is_view(const Graph *g, const Node *n);
+/* Tensor t, through the views that made it: the tensor whose values it is. */
 int backward_view_root(const Graph *g, int t);
+/* Checks the backward's invariants (graph_verify calls it). */
+void backward_verify(const Graph *g);
+/* The backward part of --dump-ir (graph_dump calls it). */
 void backward_dump(const Graph *g, FILE *out);
 void backward_free(Backward *bw);
 
