@@ -605,26 +605,25 @@ def check_grad(cnnc, case):
             named[name] = getattr(case.module.mods[layer], suffix)
     # x needs a gradient too: a dead branch can leave the loss without one
     forward = lambda x: case.module(x.requires_grad_())  # noqa: E731
-    loss, grads = torch_grads(case.module, named, forward, case.x, case.labels,
-                              ends_in_softmax(case.net))
+    seen, hooks = watch_bilinear(case)
+    try:
+        loss, grads = torch_grads(case.module, named, forward, case.x, case.labels,
+                                  ends_in_softmax(case.net))
+    finally:
+        for h in hooks:
+            h.remove()
     shares = summand_sizes(case.module, named, forward, case.x, case.labels,
                            ends_in_softmax(case.net))
-    terms = term_sizes(case, named, forward)
+    terms = term_sizes(case, seen)
     case.sizes = {n: max((shares or {}).get(n, 0.0), terms.get(n, 0.0)) for n in named}
     failures = compare_dir(case.path('grads'), loss, grads, case.sizes)
     return 'cnnc grad vs torch: ' + '; '.join(failures) if failures else ''
 
 
-def term_sizes(case, named, forward):
-    """{cnnc name: max over the parameter of the sum, over every sample and
-    position, of |a term of its gradient|} for the conv, transposed conv and
-    dense layers: each is bilinear in its input x and weights, so its
-    backward on |x| with |dL/dy| gives those sums. A gradient that cancels
-    inside a sample (a bias before a norm over a constant plane: the norm's
-    dL/dx, up to 1/sqrt(eps) times dL/dy, sums to 0 over the plane) differs
-    between two correct float32 sums by the terms' rounding (seed 10010,
-    model 80: 1.9e-6 against torch's 2e-15, terms of 90), which summand_sizes,
-    one sample at a time, does not see."""
+def watch_bilinear(case):
+    """Hooks on the conv, transposed conv and dense layers that keep, for
+    term_sizes, each one's input and dL/d(output) as torch_grads runs: a
+    {layer: [x, dy]} and the hooks to remove."""
     seen, hooks = {}, []
 
     def keep(name):
@@ -636,11 +635,19 @@ def term_sizes(case, named, forward):
     for name, mod in case.module.mods.items():
         if isinstance(mod, (nn.modules.conv._ConvNd, nn.Linear)):
             hooks.append(mod.register_forward_hook(keep(name)))
-    try:
-        torch_grads(case.module, named, forward, case.x, case.labels, ends_in_softmax(case.net))
-    finally:
-        for h in hooks:
-            h.remove()
+    return seen, hooks
+
+
+def term_sizes(case, seen):
+    """{cnnc name: max over the parameter of the sum, over every sample and
+    position, of |a term of its gradient|} for the layers watch_bilinear saw:
+    each is bilinear in its input x and weights, so its backward on |x|
+    with |dL/dy| gives those sums. A gradient that cancels inside a sample
+    (a bias before a norm over a constant plane: the norm's dL/dx, up to
+    1/sqrt(eps) times dL/dy, sums to 0 over the plane) differs between two
+    correct float32 sums by the terms' rounding (seed 10010, model 80:
+    1.9e-6 against torch's 2e-15, terms of 90), which summand_sizes, one
+    sample at a time, does not see."""
     sizes = {}
     for name, (x, dy) in seen.items():
         if dy is None:
